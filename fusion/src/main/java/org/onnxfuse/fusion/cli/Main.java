@@ -1,0 +1,31 @@
+package org.onnxfuse.fusion.cli;
+
+import picocli.CommandLine;
+
+/** Entry point of {@code onnx-fuse.jar}. */
+public final class Main {
+    private Main() {
+    }
+
+    public static void main(String[] args) {
+        System.exit(run(args));
+    }
+
+    /** Runs the CLI and returns the exit code (tests call this instead of {@link #main}). */
+    public static int run(String... args) {
+        return newCommandLine().execute(args);
+    }
+
+    static CommandLine newCommandLine() {
+        CommandLine cli = new CommandLine(new FuseCommand());
+        cli.addSubcommand("plan", new PlanCommand());
+        ErrorReporter reporter = new ErrorReporter();
+        cli.setExecutionExceptionHandler(reporter);
+        cli.setParameterExceptionHandler(reporter);
+        for (CommandLine sub : cli.getSubcommands().values()) {
+            sub.setExecutionExceptionHandler(reporter);
+            sub.setParameterExceptionHandler(reporter);
+        }
+        return cli;
+    }
+}

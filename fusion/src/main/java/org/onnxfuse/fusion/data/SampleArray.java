@@ -1,0 +1,85 @@
+package org.onnxfuse.fusion.data;
+
+import java.util.Iterator;
+import java.util.NoSuchElementException;
+
+/**
+ * An array read sample by sample: the first axis indexes samples, the rest is one sample.
+ * Values come out row-major whatever the storage order. Implementations hold file resources:
+ * close them. Not thread-safe.
+ */
+public interface SampleArray extends AutoCloseable {
+
+    /** Name for messages: the path, or {@code archive.npz:key} for an archive entry. */
+    String source();
+
+    ArrayHeader header();
+
+    /** Length of the first axis (1 for a 0-d array). */
+    default long samples() {
+        return header().samples();
+    }
+
+    /** The shape of one sample: the array's shape without the first axis. */
+    default long[] sampleShape() {
+        return header().sampleShape();
+    }
+
+    /**
+     * Decodes samples {@code [firstSample, firstSample + count)} of any supported dtype to
+     * float32, row-major, {@code count * product(sampleShape())} values.
+     *
+     * @throws IndexOutOfBoundsException when the range is outside {@code [0, samples())}
+     * @throws IllegalArgumentException when the batch exceeds the largest Java array
+     */
+    float[] readFloats(long firstSample, int count);
+
+    /**
+     * Decodes samples of an integer array (labels) exactly.
+     *
+     * @throws org.onnxfuse.onnx.errors.DataException DATA_DTYPE for a floating-point array
+     */
+    long[] readLongs(long firstSample, int count);
+
+    /** {@link #readFloats} with its shape. */
+    default FloatBatch batch(long firstSample, int count) {
+        long[] rest = sampleShape();
+        long[] shape = new long[rest.length + 1];
+        shape[0] = count;
+        System.arraycopy(rest, 0, shape, 1, rest.length);
+        return new FloatBatch(firstSample, count, shape, readFloats(firstSample, count));
+    }
+
+    /**
+     * All samples in order, {@code batchSize} at a time; the last batch holds the remainder.
+     * Each iterator starts from sample 0 and decodes one batch per {@code next()}.
+     */
+    default Iterable<FloatBatch> batches(int batchSize) {
+        if (batchSize <= 0) {
+            throw new IllegalArgumentException("batch size must be positive, got " + batchSize);
+        }
+        return () -> new Iterator<>() {
+            private long next;
+
+            @Override
+            public boolean hasNext() {
+                return next < samples();
+            }
+
+            @Override
+            public FloatBatch next() {
+                if (!hasNext()) {
+                    throw new NoSuchElementException();
+                }
+                int count = (int) Math.min(batchSize, samples() - next);
+                FloatBatch b = batch(next, count);
+                next += count;
+                return b;
+            }
+        };
+    }
+
+    /** Releases the file resources; idempotent. */
+    @Override
+    void close();
+}

@@ -1,0 +1,184 @@
+package org.onnxfuse.fusion.plan;
+
+import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.SerializationFeature;
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import java.io.UncheckedIOException;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.stream.Collectors;
+import org.onnxfuse.fusion.ops.Shapes;
+import org.onnxfuse.onnx.ir.Dim;
+import org.onnxfuse.onnx.ir.Node;
+
+/**
+ * Prints a {@link LevelPlan} as a text table (for people) or JSON (for scripts). In JSON a
+ * fixed dim is a number, a symbolic one its name and an unknown one null.
+ */
+public final class PlanFormatter {
+    private static final ObjectMapper MAPPER = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
+    private static final String[] HEADER = {"level", "ops", "affine node", "cut", "cut shape", "axis", "width",
+        "fan-in", "last"};
+
+    private PlanFormatter() {
+    }
+
+    /**
+     * A header line and one row per level; {@code verbose} adds, per level, the tensor it starts
+     * from, the affine op's input and settings and the nodes of its ops.
+     */
+    public static String table(String modelName, LevelPlan plan, boolean verbose) {
+        StringBuilder sb = new StringBuilder();
+        sb.append(modelName).append(": input '").append(plan.input()).append("' ")
+                .append(Shapes.format(plan.inputShape())).append(" -> output '").append(plan.output()).append("' ")
+                .append(Shapes.format(plan.outputShape())).append(", ").append(plan.levels().size())
+                .append(plan.levels().size() == 1 ? " level" : " levels").append('\n');
+        List<String[]> rows = new ArrayList<>();
+        rows.add(HEADER);
+        for (Level l : plan.levels()) {
+            rows.add(new String[] {Integer.toString(l.index()), String.join(", ", l.opTypes()), l.affine().name(),
+                l.cut(), Shapes.format(l.cutShape()), Integer.toString(l.neuronAxis()), Long.toString(l.width()),
+                Long.toString(l.fanIn()), l.last() ? "yes" : ""});
+        }
+        int[] widths = new int[HEADER.length];
+        for (String[] r : rows) {
+            for (int i = 0; i < r.length; i++) {
+                widths[i] = Math.max(widths[i], r[i].length());
+            }
+        }
+        for (int k = 0; k < rows.size(); k++) {
+            String[] r = rows.get(k);
+            StringBuilder line = new StringBuilder("  ");
+            for (int i = 0; i < r.length; i++) {
+                boolean numeric = i == 0 || i == 5 || i == 6 || i == 7;
+                String cell = numeric && k > 0 ? " ".repeat(widths[i] - r[i].length()) + r[i]
+                        : r[i] + " ".repeat(widths[i] - r[i].length());
+                line.append(cell).append(i + 1 < r.length ? "  " : "");
+            }
+            sb.append(line.toString().stripTrailing()).append('\n');
+            if (verbose && k > 0) {
+                Level l = plan.levels().get(k - 1);
+                sb.append("      from '").append(l.from()).append("'; affine input '").append(l.input()).append("' ")
+                        .append(Shapes.format(l.inputShape()));
+                if (!l.affineSignature().isEmpty()) {
+                    sb.append("; ").append(signature(l.affineSignature()));
+                }
+                sb.append('\n');
+                for (LevelOp op : l.ops()) {
+                    sb.append("      ").append(op.describe()).append(" -> ").append(Shapes.format(op.outputShape()));
+                    if (!op.signature().isEmpty()) {
+                        sb.append("  ").append(signature(op.signature()));
+                    }
+                    sb.append('\n');
+                }
+                sb.append("      ").append(quote(l.affine()));
+                l.biasAddNode().ifPresent(n -> sb.append(", bias ").append(quote(n)));
+                l.foldedNormNode().ifPresent(n -> sb.append(", folded ").append(quote(n)));
+                sb.append(" -> ").append(Shapes.format(l.cutShape())).append('\n');
+            }
+        }
+        if (!plan.trailingOps().isEmpty()) {
+            sb.append("  after the last level: ").append(plan.trailingOps().stream()
+                    .map(verbose ? LevelOp::describe : LevelOp::opType).collect(Collectors.joining(", "))).append('\n');
+        }
+        return sb.toString();
+    }
+
+    /** The plan of one model as a JSON object with {@code model}, {@code input}, {@code output} and {@code levels}. */
+    public static ObjectNode json(String modelName, LevelPlan plan) {
+        ObjectNode root = MAPPER.createObjectNode();
+        root.put("model", modelName);
+        root.set("input", tensor(plan.input(), plan.inputShape()));
+        root.set("output", tensor(plan.output(), plan.outputShape()));
+        ArrayNode widths = root.putArray("widths");
+        plan.widths().forEach(widths::add);
+        ArrayNode levels = root.putArray("levels");
+        for (Level l : plan.levels()) {
+            ObjectNode o = levels.addObject();
+            o.put("index", l.index());
+            ArrayNode ops = o.putArray("ops");
+            l.opTypes().forEach(ops::add);
+            o.put("op", l.affineOpType());
+            o.put("node", l.affine().name());
+            o.put("from", l.from());
+            o.put("input", l.input());
+            o.set("inputShape", shape(l.inputShape()));
+            o.put("cut", l.cut());
+            o.set("cutShape", shape(l.cutShape()));
+            o.put("neuronAxis", l.neuronAxis());
+            o.put("width", l.width());
+            o.put("fanIn", l.fanIn());
+            o.put("bias", l.hasBias());
+            o.put("biasAdd", l.biasAdd() == null ? null : l.biasAdd().name());
+            o.put("foldedNorm", l.foldedNorm() == null ? null : l.foldedNorm().name());
+            o.put("last", l.last());
+            if (!l.affineSignature().isEmpty()) {
+                o.set("settings", settings(l.affineSignature()));
+            }
+            ArrayNode nodes = o.putArray("nodes");
+            l.nodes().forEach(n -> nodes.addObject().put("name", n.name()).put("op", n.opType()));
+        }
+        ArrayNode trailing = root.putArray("trailingOps");
+        plan.trailingOps().forEach(op -> trailing.add(op.opType()));
+        return root;
+    }
+
+    /** Several models: {@code {"models": [...]}} with one {@link #json} object each. */
+    public static ObjectNode json(List<String> modelNames, List<LevelPlan> plans) {
+        ObjectNode root = MAPPER.createObjectNode();
+        ArrayNode models = root.putArray("models");
+        for (int i = 0; i < plans.size(); i++) {
+            models.add(json(modelNames.get(i), plans.get(i)));
+        }
+        return root;
+    }
+
+    /** Pretty-printed JSON text. */
+    public static String toText(JsonNode node) {
+        try {
+            return MAPPER.writeValueAsString(node);
+        } catch (JsonProcessingException e) {
+            throw new UncheckedIOException(e);
+        }
+    }
+
+    private static ObjectNode tensor(String name, List<Dim> shape) {
+        ObjectNode o = MAPPER.createObjectNode();
+        o.put("name", name);
+        o.set("shape", shape(shape));
+        return o;
+    }
+
+    private static ArrayNode shape(List<Dim> shape) {
+        ArrayNode a = MAPPER.createArrayNode();
+        for (Dim d : shape) {
+            if (d.isFixed()) {
+                a.add(d.value());
+            } else if (d.param() != null) {
+                a.add(d.param());
+            } else {
+                a.addNull();
+            }
+        }
+        return a;
+    }
+
+    private static ObjectNode settings(Map<String, String> signature) {
+        ObjectNode o = MAPPER.createObjectNode();
+        signature.entrySet().stream().sorted(Map.Entry.comparingByKey()).forEach(e -> o.put(e.getKey(), e.getValue()));
+        return o;
+    }
+
+    private static String signature(Map<String, String> signature) {
+        return signature.entrySet().stream().sorted(Map.Entry.comparingByKey())
+                .map(e -> e.getKey() + "=" + e.getValue()).collect(Collectors.joining(", "));
+    }
+
+    private static String quote(Node n) {
+        return "'" + n.name() + "' (" + n.opType() + ")";
+    }
+}

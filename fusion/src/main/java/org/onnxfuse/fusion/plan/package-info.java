@@ -1,0 +1,17 @@
+/**
+ * Level planning for sequential networks.
+ *
+ * <p>Input: a parent {@link org.onnxfuse.onnx.ir.Model} with one input and one output whose
+ * nodes form one chain. Output: a {@link org.onnxfuse.fusion.plan.LevelPlan}, the list of
+ * {@link org.onnxfuse.fusion.plan.Level}s each ending in an affine op (Gemm, MatMul(+Add), Conv,
+ * with a following BatchNormalization folded in) whose output is the level's cut, with the
+ * cut's shape, neuron axis, width and fan-in (ALGORITHM.md sections 1, 2 and 5). Levels are
+ * numbered from 1: cut 0 is the model input, level l maps cut l-1 to cut l.
+ *
+ * <p>{@link org.onnxfuse.fusion.plan.PlanComparison} checks that parents share one plan up to
+ * widths; {@link org.onnxfuse.fusion.plan.PlanFormatter} prints plans as a table or JSON;
+ * {@link org.onnxfuse.fusion.plan.LevelWeights} reads a level's weights as a fan-in x width
+ * matrix with the BatchNormalization folded in. Which op may stand where is decided by
+ * {@link org.onnxfuse.fusion.ops.OpRegistry}.
+ */
+package org.onnxfuse.fusion.plan;

@@ -1,0 +1,119 @@
+package org.onnxfuse.kernels;
+
+/** Argument checks, the sample count and the closed state, shared by the backends' accumulators. */
+abstract class AbstractStatisticsAccumulator implements StatisticsAccumulator {
+    protected final int d;
+    protected final int m;
+    private long rows;
+    private boolean closed;
+
+    AbstractStatisticsAccumulator(int d, int m) {
+        if (d < 1 || m < 0) {
+            throw new IllegalArgumentException("statistics need d >= 1 features and m >= 0 targets, found d = "
+                    + d + ", m = " + m);
+        }
+        DenseMatrix.checkedSize(d, d);
+        DenseMatrix.checkedSize(d, m);
+        DenseMatrix.checkedSize(m, m);
+        this.d = d;
+        this.m = m;
+    }
+
+    @Override
+    public final int inputDim() {
+        return d;
+    }
+
+    @Override
+    public final int targetDim() {
+        return m;
+    }
+
+    @Override
+    public final long rows() {
+        return rows;
+    }
+
+    @Override
+    public final void accumulate(float[] x, float[] a, int batchRows) {
+        requireOpen();
+        if (x == null || a == null) {
+            throw new NullPointerException("accumulate needs both x and a (a may be empty when m = 0)");
+        }
+        if (batchRows < 0) {
+            throw new IllegalArgumentException("rows must be >= 0, found " + batchRows);
+        }
+        if (x.length < (long) batchRows * d) {
+            throw new IllegalArgumentException("x has " + x.length + " elements, expected at least " + batchRows
+                    + " rows x " + d + " features = " + (long) batchRows * d);
+        }
+        if (a.length < (long) batchRows * m) {
+            throw new IllegalArgumentException("a has " + a.length + " elements, expected at least " + batchRows
+                    + " rows x " + m + " targets = " + (long) batchRows * m);
+        }
+        if (batchRows == 0) {
+            return;
+        }
+        add(x, a, batchRows);
+        rows += batchRows;
+    }
+
+    @Override
+    public final SufficientStatistics statistics() {
+        requireOpen();
+        double[] xx = new double[d * d];
+        double[] xa = new double[d * m];
+        double[] aa = new double[m * m];
+        read(xx, xa, aa);
+        mirrorUpperToLower(xx, d);
+        mirrorUpperToLower(aa, m);
+        return new SufficientStatistics(rows, DenseMatrix.wrap(d, d, xx), DenseMatrix.wrap(d, m, xa),
+                DenseMatrix.wrap(m, m, aa));
+    }
+
+    @Override
+    public final void reset() {
+        requireOpen();
+        clear();
+        rows = 0;
+    }
+
+    @Override
+    public final void close() {
+        if (!closed) {
+            closed = true;
+            release();
+        }
+    }
+
+    /** Adds a checked, non-empty batch. */
+    abstract void add(float[] x, float[] a, int batchRows);
+
+    /** Copies the sums out, column-major; only the upper triangles of xx and aa need be valid. */
+    abstract void read(double[] xx, double[] xa, double[] aa);
+
+    /** Zeroes the sums. */
+    abstract void clear();
+
+    /** Frees memory; called once. */
+    abstract void release();
+
+    final boolean isClosed() {
+        return closed;
+    }
+
+    private void requireOpen() {
+        if (closed) {
+            throw new IllegalStateException("this statistics accumulator (d = " + d + ", m = " + m + ") is closed");
+        }
+    }
+
+    /** BLAS syrk and our kernels fill the upper triangle (i <= j) of a column-major n x n matrix. */
+    static void mirrorUpperToLower(double[] a, int n) {
+        for (int j = 0; j < n; j++) {
+            for (int i = j + 1; i < n; i++) {
+                a[i + j * n] = a[j + i * n];
+            }
+        }
+    }
+}

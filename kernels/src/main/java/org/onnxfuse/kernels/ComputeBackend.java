@@ -1,0 +1,56 @@
+package org.onnxfuse.kernels;
+
+/**
+ * Dense float64 numerics on one device. Opened by {@link Backends#open(String, int)}; owns native
+ * resources (OpenBLAS thread settings are process-wide and applied before each call; a CUDA
+ * context and device memory) until {@link #close()}. A backend may be used from several threads,
+ * but its calls are serialised; every {@link StatisticsAccumulator} it opens must be closed
+ * before the backend is.
+ *
+ * <p>Backends agree within floating-point rounding on the same inputs: both compute the
+ * statistics with exact float32 x float32 products summed in float64.
+ */
+public interface ComputeBackend extends AutoCloseable {
+
+    /** "cpu" or "cuda". */
+    String name();
+
+    /** Host threads used by BLAS and LAPACK. */
+    int threads();
+
+    /** One line for logs and {@code --diagnose}: library, device, threads. */
+    String description();
+
+    /**
+     * C' = alpha op(A) op(B) + beta C in float64, returned as a new matrix; {@code c} may be null
+     * when {@code beta == 0} (then it is not read, as in BLAS).
+     *
+     * @throws IllegalArgumentException if the shapes do not fit
+     */
+    DenseMatrix gemm(Transpose opA, Transpose opB, double alpha, DenseMatrix a, DenseMatrix b,
+                     double beta, DenseMatrix c);
+
+    /** A B. */
+    default DenseMatrix multiply(DenseMatrix a, DenseMatrix b) {
+        return gemm(Transpose.NO, Transpose.NO, 1.0, a, b, 0.0, null);
+    }
+
+    /**
+     * A streaming accumulator of X<sup>T</sup>X, X<sup>T</sup>A and A<sup>T</sup>A for samples of
+     * {@code d} features and {@code m} targets. Close it when done.
+     */
+    StatisticsAccumulator openStatistics(int d, int m);
+
+    /**
+     * Solves (S + ridge I) W = B for W, with S symmetric positive definite (n x n; only its upper
+     * triangle is read) and B n x k, by Cholesky factorisation (LAPACK dposv).
+     *
+     * @throws NotPositiveDefiniteException if S + ridge I is not positive definite
+     * @throws IllegalArgumentException if the shapes do not fit or ridge is negative or not finite
+     */
+    DenseMatrix choleskySolve(DenseMatrix s, DenseMatrix b, double ridge);
+
+    /** Releases the backend's resources; idempotent. */
+    @Override
+    void close();
+}

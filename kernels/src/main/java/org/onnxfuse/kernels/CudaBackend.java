@@ -1,0 +1,232 @@
+package org.onnxfuse.kernels;
+
+import static jcuda.driver.CUdevice_attribute.CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT;
+
+import java.util.ArrayList;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Set;
+import jcuda.Pointer;
+import jcuda.driver.CUcontext;
+import jcuda.driver.CUdevice;
+import jcuda.driver.CUfunction;
+import jcuda.driver.CUmodule;
+import jcuda.CudaException;
+import jcuda.driver.JCudaDriver;
+
+/**
+ * GPU 0 through the JCuda driver API, running our kernels (module {@code native}, loaded from the
+ * class path; never nvcc at run time). The O(samples) work, the statistics, runs on the GPU; the
+ * O(d<sup>3</sup>) Cholesky solve runs on the host's LAPACK (cuSOLVER's CUDA 12 bindings do not
+ * load with the CUDA 13 driver), through a CPU backend with the same thread count.
+ *
+ * <p>Uses the device's primary context (the one the CUDA runtime and ONNX Runtime share), made
+ * current on the calling thread at the start of every call; calls are serialised on this object.
+ */
+final class CudaBackend implements ComputeBackend {
+    static final int BLOCK_THREADS = 256;
+    /** Bound on the statistics kernel's slice workspace. */
+    static final long WORKSPACE_LIMIT_BYTES = 256L << 20;
+
+    private final CpuBackend host;
+    private final CUdevice device = new CUdevice();
+    private final CUcontext context = new CUcontext();
+    private final List<CUmodule> modules = new ArrayList<>();
+    private final Set<CudaStatisticsAccumulator> openAccumulators = new LinkedHashSet<>();
+    private final String deviceDescription;
+    private final int multiprocessors;
+    final CUfunction xtyKernel = new CUfunction();
+    final CUfunction addSlicesKernel = new CUfunction();
+    final CUfunction gemmKernel = new CUfunction();
+    private boolean contextRetained;
+    private boolean closed;
+
+    CudaBackend(int threads, CudaStatus status) {
+        if (!status.available()) {
+            throw new BackendUnavailableException("CUDA is not available: " + status.detail());
+        }
+        this.host = new CpuBackend(threads);
+        this.deviceDescription = status.detail();
+        try {
+            JCudaDriver.setExceptionsEnabled(true);
+            JCudaDriver.cuDeviceGet(device, 0);
+            JCudaDriver.cuDevicePrimaryCtxRetain(context, device);
+            contextRetained = true;
+            JCudaDriver.cuCtxSetCurrent(context);
+            int[] count = new int[1];
+            JCudaDriver.cuDeviceGetAttribute(count, CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT, device);
+            this.multiprocessors = count[0];
+            CUmodule statistics = loadModule(CudaKernels.STATISTICS);
+            JCudaDriver.cuModuleGetFunction(xtyKernel, statistics, "xty_f32_to_f64");
+            JCudaDriver.cuModuleGetFunction(addSlicesKernel, statistics, "add_slices");
+            CUmodule gemm = loadModule(CudaKernels.GEMM);
+            JCudaDriver.cuModuleGetFunction(gemmKernel, gemm, "dgemm_tiled");
+        } catch (CudaException e) {
+            releaseDevice();
+            throw new BackendUnavailableException("the CUDA backend could not start on " + deviceDescription + ": "
+                    + e.getMessage(), e);
+        } catch (RuntimeException e) {
+            releaseDevice();
+            throw e;
+        }
+    }
+
+    private CUmodule loadModule(String name) {
+        List<CudaKernels.Image> images = CudaKernels.images(name);
+        if (images.isEmpty()) {
+            throw new BackendUnavailableException("the CUDA kernel module '" + name + "' is not on the class path ("
+                    + CudaKernels.RESOURCE_DIR + name + ".ptx): the native module was built without nvcc");
+        }
+        StringBuilder failures = new StringBuilder();
+        for (CudaKernels.Image image : images) {
+            CUmodule module = new CUmodule();
+            try {
+                JCudaDriver.cuModuleLoadData(module, image.bytes());
+                modules.add(module);
+                return module;
+            } catch (CudaException e) {
+                failures.append(failures.length() == 0 ? "" : "; ").append(image.resource()).append(": ")
+                        .append(e.getMessage());
+            }
+        }
+        throw new BackendUnavailableException("the driver rejected every image of the CUDA kernel module '" + name
+                + "' (" + failures + "); expected a driver for CUDA 13 or newer and a compute capability 9.0+ GPU");
+    }
+
+    @Override
+    public String name() {
+        return "cuda";
+    }
+
+    @Override
+    public int threads() {
+        return host.threads();
+    }
+
+    @Override
+    public String description() {
+        return "cuda: " + deviceDescription + ", " + multiprocessors + " multiprocessors; host LAPACK with "
+                + host.threads() + (host.threads() == 1 ? " thread" : " threads");
+    }
+
+    int multiprocessors() {
+        return multiprocessors;
+    }
+
+    @Override
+    public synchronized DenseMatrix gemm(Transpose opA, Transpose opB, double alpha, DenseMatrix a, DenseMatrix b,
+                                         double beta, DenseMatrix c) {
+        requireOpen();
+        int[] mnk = Shapes.gemm(opA, opB, a, b, beta, c);
+        int m = mnk[0];
+        int n = mnk[1];
+        int k = mnk[2];
+        double[] out = new double[m * n];
+        if (m == 0 || n == 0) {
+            return DenseMatrix.wrap(m, n, out);
+        }
+        makeCurrent();
+        try (DeviceBuffer da = DeviceBuffer.upload(a.data());
+             DeviceBuffer db = DeviceBuffer.upload(b.data());
+             DeviceBuffer dc = beta != 0.0 ? DeviceBuffer.upload(c.data()) : new DeviceBuffer(8L * m * n)) {
+            Pointer params = Pointer.to(
+                    Pointer.to(new int[] {opA == Transpose.YES ? 1 : 0}),
+                    Pointer.to(new int[] {opB == Transpose.YES ? 1 : 0}),
+                    Pointer.to(new int[] {m}),
+                    Pointer.to(new int[] {n}),
+                    Pointer.to(new int[] {k}),
+                    Pointer.to(new double[] {alpha}),
+                    Pointer.to(da.pointer()),
+                    Pointer.to(new int[] {Math.max(1, a.rows())}),
+                    Pointer.to(db.pointer()),
+                    Pointer.to(new int[] {Math.max(1, b.rows())}),
+                    Pointer.to(new double[] {beta}),
+                    Pointer.to(dc.pointer()),
+                    Pointer.to(new int[] {m}));
+            launch(gemmKernel, ceilDiv(n, SlicePlan.TILE), ceilDiv(m, SlicePlan.TILE), 1, params);
+            dc.copyTo(out);
+        } catch (CudaException e) {
+            throw failure("gemm " + a.shape() + " x " + b.shape(), e);
+        }
+        return DenseMatrix.wrap(m, n, out);
+    }
+
+    @Override
+    public synchronized StatisticsAccumulator openStatistics(int d, int m) {
+        requireOpen();
+        makeCurrent();
+        CudaStatisticsAccumulator accumulator = new CudaStatisticsAccumulator(this, d, m);
+        openAccumulators.add(accumulator);
+        return accumulator;
+    }
+
+    /** Called by an accumulator's close, under this object's lock. */
+    void forget(CudaStatisticsAccumulator accumulator) {
+        openAccumulators.remove(accumulator);
+    }
+
+    @Override
+    public DenseMatrix choleskySolve(DenseMatrix s, DenseMatrix b, double ridge) {
+        requireOpen();
+        return host.choleskySolve(s, b, ridge);
+    }
+
+    @Override
+    public synchronized void close() {
+        if (!closed) {
+            // Device memory belongs to the context: free what callers left open while it exists.
+            for (CudaStatisticsAccumulator accumulator : List.copyOf(openAccumulators)) {
+                accumulator.close();
+            }
+            closed = true;
+            releaseDevice();
+            host.close();
+        }
+    }
+
+    private void releaseDevice() {
+        try {
+            if (contextRetained) {
+                JCudaDriver.cuCtxSetCurrent(context);
+                for (CUmodule module : modules) {
+                    JCudaDriver.cuModuleUnload(module);
+                }
+                modules.clear();
+                contextRetained = false;
+                JCudaDriver.cuDevicePrimaryCtxRelease(device);
+            }
+        } catch (CudaException e) {
+            // Closing must not mask the error that led here; the driver reclaims at exit.
+        }
+    }
+
+    /** Makes this backend's context current on the calling thread; callers hold this object's lock. */
+    void makeCurrent() {
+        JCudaDriver.cuCtxSetCurrent(context);
+    }
+
+    /** Launches with BLOCK_THREADS threads per block and waits, so launch errors surface here. */
+    void launch(CUfunction kernel, int gridX, int gridY, int gridZ, Pointer params) {
+        JCudaDriver.cuLaunchKernel(kernel, gridX, gridY, gridZ, BLOCK_THREADS, 1, 1, 0, null, params, null);
+        JCudaDriver.cuCtxSynchronize();
+    }
+
+    BackendException failure(String what, CudaException e) {
+        return new BackendException("CUDA " + what + " failed on " + deviceDescription + ": " + e.getMessage(), e);
+    }
+
+    void requireOpen() {
+        if (closed) {
+            throw new IllegalStateException("the cuda backend is closed");
+        }
+    }
+
+    static int ceilDiv(long a, long b) {
+        return Math.toIntExact((a + b - 1) / b);
+    }
+
+    @Override
+    public String toString() {
+        return description();
+    }
+}

@@ -1,0 +1,29 @@
+package org.onnxfuse.kernels;
+
+/**
+ * A Cholesky factorisation met a matrix that is not (numerically) positive definite, typically
+ * a Gram matrix of linearly dependent or constant features with too small a ridge.
+ */
+public class NotPositiveDefiniteException extends BackendException {
+    private final int order;
+    private final int failedMinor;
+
+    public NotPositiveDefiniteException(int order, int failedMinor, double ridge) {
+        super("the " + order + " x " + order + " matrix (+ ridge " + ridge + " on the diagonal) is not positive"
+                + " definite: its leading minor of order " + failedMinor + " is not positive; expected"
+                + " a Gram matrix of linearly independent features. Increase the ridge, or check the"
+                + " data for constant, duplicate or too few samples (rows < features)");
+        this.order = order;
+        this.failedMinor = failedMinor;
+    }
+
+    /** The size n of the n x n matrix. */
+    public int order() {
+        return order;
+    }
+
+    /** The order of the first leading minor found not positive (1-based, as LAPACK reports it). */
+    public int failedMinor() {
+        return failedMinor;
+    }
+}

@@ -1,0 +1,62 @@
+package org.onnxfuse.kernels;
+
+import java.util.Objects;
+
+/** Argument checks shared by the backends, so both reject the same inputs with the same words. */
+final class Shapes {
+    private Shapes() {
+    }
+
+    /** The (m, n, k) of C = op(A) op(B) + C, after checking that the shapes fit. */
+    static int[] gemm(Transpose opA, Transpose opB, DenseMatrix a, DenseMatrix b, double beta, DenseMatrix c) {
+        Objects.requireNonNull(opA, "opA");
+        Objects.requireNonNull(opB, "opB");
+        Objects.requireNonNull(a, "a");
+        Objects.requireNonNull(b, "b");
+        int m = opA.rowsOf(a);
+        int k = opA.colsOf(a);
+        int n = opB.colsOf(b);
+        if (opB.rowsOf(b) != k) {
+            throw new IllegalArgumentException("gemm: op(A) is " + m + " x " + k + " so op(B) needs " + k
+                    + " rows, found op(B) " + opB.rowsOf(b) + " x " + n);
+        }
+        if (beta != 0.0) {
+            if (c == null) {
+                throw new IllegalArgumentException("gemm: beta = " + beta + " needs a C matrix, found null");
+            }
+            if (c.rows() != m || c.cols() != n) {
+                throw new IllegalArgumentException("gemm: C must be " + m + " x " + n + ", found " + c.shape());
+            }
+        }
+        DenseMatrix.checkedSize(m, n);
+        return new int[] {m, n, k};
+    }
+
+    /** Checks (S + ridge I) W = B: S square, B with as many rows, a usable ridge, finite entries. */
+    static void choleskySolve(DenseMatrix s, DenseMatrix b, double ridge) {
+        Objects.requireNonNull(s, "s");
+        Objects.requireNonNull(b, "b");
+        if (!s.isSquare()) {
+            throw new IllegalArgumentException("choleskySolve: S must be square, found " + s.shape());
+        }
+        if (b.rows() != s.rows()) {
+            throw new IllegalArgumentException("choleskySolve: B must have " + s.rows() + " rows like S ("
+                    + s.shape() + "), found " + b.shape());
+        }
+        if (!(ridge >= 0.0) || Double.isInfinite(ridge)) {
+            throw new IllegalArgumentException("choleskySolve: ridge must be finite and >= 0, found " + ridge);
+        }
+        requireFinite("S", s);
+        requireFinite("B", b);
+    }
+
+    private static void requireFinite(String name, DenseMatrix x) {
+        double[] d = x.data();
+        for (int k = 0; k < d.length; k++) {
+            if (!Double.isFinite(d[k])) {
+                throw new IllegalArgumentException("choleskySolve: " + name + " (" + x.shape() + ") has " + d[k]
+                        + " at (" + (k % x.rows()) + ", " + (k / x.rows()) + "); expected finite values");
+            }
+        }
+    }
+}

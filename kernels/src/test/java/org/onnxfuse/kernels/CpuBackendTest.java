@@ -1,0 +1,317 @@
+package org.onnxfuse.kernels;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.util.SplittableRandom;
+import org.bytedeco.openblas.global.openblas_full;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+
+class CpuBackendTest {
+    private static final double TOLERANCE = 1e-10;
+    private static ComputeBackend cpu;
+
+    @BeforeAll
+    static void open() {
+        cpu = Backends.open("cpu", 2);
+    }
+
+    @AfterAll
+    static void close() {
+        cpu.close();
+    }
+
+    @Test
+    void gemmMatchesTheDefinitionForEveryTransposeAndBeta() {
+        SplittableRandom rng = new SplittableRandom(1);
+        int m = 17;
+        int n = 9;
+        int k = 13;
+        for (Transpose opA : Transpose.values()) {
+            for (Transpose opB : Transpose.values()) {
+                for (double beta : new double[] {0.0, -0.5}) {
+                    DenseMatrix a = opA == Transpose.NO ? Reference.random(rng, m, k) : Reference.random(rng, k, m);
+                    DenseMatrix b = opB == Transpose.NO ? Reference.random(rng, k, n) : Reference.random(rng, n, k);
+                    DenseMatrix c = beta == 0.0 ? null : Reference.random(rng, m, n);
+                    DenseMatrix expected = Reference.gemm(opA, opB, 1.25, a, b, beta, c);
+                    DenseMatrix actual = cpu.gemm(opA, opB, 1.25, a, b, beta, c);
+                    assertEquals(m, actual.rows());
+                    assertEquals(n, actual.cols());
+                    assertTrue(Reference.relativeError(actual, expected) < TOLERANCE,
+                            opA + " " + opB + " beta " + beta + ": " + Reference.relativeError(actual, expected));
+                }
+            }
+        }
+    }
+
+    @Test
+    void gemmLeavesItsInputsAloneAndHandlesEmptyShapes() {
+        SplittableRandom rng = new SplittableRandom(2);
+        DenseMatrix a = Reference.random(rng, 3, 4);
+        DenseMatrix b = Reference.random(rng, 4, 2);
+        DenseMatrix c = Reference.random(rng, 3, 2);
+        DenseMatrix aCopy = new DenseMatrix(3, 4, a.toColumnMajor());
+        DenseMatrix cCopy = new DenseMatrix(3, 2, c.toColumnMajor());
+        cpu.gemm(Transpose.NO, Transpose.NO, 1.0, a, b, 1.0, c);
+        assertEquals(aCopy, a);
+        assertEquals(cCopy, c);
+        assertEquals(DenseMatrix.zeros(3, 2), cpu.multiply(DenseMatrix.zeros(3, 0), DenseMatrix.zeros(0, 2)));
+        assertEquals(0, cpu.multiply(DenseMatrix.zeros(0, 4), b).rows());
+    }
+
+    @Test
+    void gemmRejectsMismatchedShapesNamingThem() {
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                () -> cpu.multiply(DenseMatrix.zeros(2, 3), DenseMatrix.zeros(4, 2)));
+        assertTrue(e.getMessage().contains("needs 3 rows, found op(B) 4 x 2"), e.getMessage());
+        assertThrows(IllegalArgumentException.class, () -> cpu.gemm(Transpose.NO, Transpose.NO, 1.0,
+                DenseMatrix.zeros(2, 2), DenseMatrix.zeros(2, 2), 1.0, null));
+    }
+
+    @Test
+    void streamedStatisticsMatchTheReferenceOverOddBatches() {
+        SplittableRandom rng = new SplittableRandom(3);
+        int d = 37;
+        int m = 11;
+        Reference.Sums expected = new Reference.Sums(d, m);
+        try (StatisticsAccumulator acc = cpu.openStatistics(d, m)) {
+            for (int rows : new int[] {1, 7, 33, 100, 129, 0, 3}) {
+                float[] x = Reference.randomFloats(rng, rows * d);
+                float[] a = Reference.randomFloats(rng, rows * m);
+                acc.accumulate(x, a, rows);
+                expected.add(x, a, rows);
+            }
+            assertStatistics(expected, acc.statistics());
+        }
+    }
+
+    @Test
+    void chunkedWideningGivesTheSameSums() {
+        SplittableRandom rng = new SplittableRandom(4);
+        int d = 10;
+        int m = 3;
+        Reference.Sums expected = new Reference.Sums(d, m);
+        // 25 elements per buffer = 2 samples per chunk: every batch is cut into pieces.
+        try (StatisticsAccumulator acc = new CpuStatisticsAccumulator(1, d, m, 25)) {
+            for (int rows : new int[] {5, 1, 8}) {
+                float[] x = Reference.randomFloats(rng, rows * d + 4); // longer arrays: only rows * d read
+                float[] a = Reference.randomFloats(rng, rows * m + 2);
+                acc.accumulate(x, a, rows);
+                expected.add(x, a, rows);
+            }
+            assertStatistics(expected, acc.statistics());
+        }
+    }
+
+    @Test
+    void statisticsCanBeReadResetAndReused() {
+        SplittableRandom rng = new SplittableRandom(5);
+        int d = 4;
+        int m = 2;
+        try (StatisticsAccumulator acc = cpu.openStatistics(d, m)) {
+            float[] x = Reference.randomFloats(rng, 6 * d);
+            float[] a = Reference.randomFloats(rng, 6 * m);
+            acc.accumulate(x, a);
+            SufficientStatistics first = acc.statistics();
+            acc.accumulate(x, a);
+            SufficientStatistics second = acc.statistics();
+            assertEquals(6, first.rows());
+            assertEquals(12, second.rows());
+            assertTrue(second.xx().maxAbsDifference(
+                    cpu.gemm(Transpose.NO, Transpose.NO, 2.0, first.xx(), DenseMatrix.identity(d), 0.0, null)) < 1e-12);
+            acc.reset();
+            assertEquals(0, acc.rows());
+            assertEquals(0.0, acc.statistics().xx().maxAbs());
+            acc.accumulate(x, a);
+            assertEquals(first, acc.statistics());
+        }
+    }
+
+    @Test
+    void statisticsWithoutTargets() {
+        SplittableRandom rng = new SplittableRandom(6);
+        Reference.Sums expected = new Reference.Sums(5, 0);
+        try (StatisticsAccumulator acc = cpu.openStatistics(5, 0)) {
+            float[] x = Reference.randomFloats(rng, 9 * 5);
+            acc.accumulate(x, new float[0], 9);
+            expected.add(x, new float[0], 9);
+            SufficientStatistics s = acc.statistics();
+            assertEquals(0, s.xa().cols());
+            assertStatistics(expected, s);
+        }
+    }
+
+    @Test
+    void accumulateRejectsShortArraysAndUseAfterClose() {
+        StatisticsAccumulator acc = cpu.openStatistics(3, 2);
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                () -> acc.accumulate(new float[5], new float[4], 2));
+        assertTrue(e.getMessage().contains("x has 5 elements, expected at least 2 rows x 3 features = 6"), e.getMessage());
+        assertThrows(IllegalArgumentException.class, () -> acc.accumulate(new float[6], new float[3]));
+        acc.close();
+        acc.close();
+        assertThrows(IllegalStateException.class, () -> acc.accumulate(new float[3], new float[2], 1));
+        assertThrows(IllegalArgumentException.class, () -> cpu.openStatistics(0, 2));
+    }
+
+    @Test
+    void leastSquaresFromStatisticsRecoversAKnownMap() {
+        // A = X W exactly (in float64 terms); W = (X^T X)^-1 X^T A from the streamed sums.
+        SplittableRandom rng = new SplittableRandom(7);
+        int d = 6;
+        int m = 3;
+        DenseMatrix w = Reference.random(rng, d, m);
+        try (StatisticsAccumulator acc = cpu.openStatistics(d, m)) {
+            for (int batch = 0; batch < 4; batch++) {
+                int rows = 25 + batch;
+                float[] x = Reference.randomFloats(rng, rows * d);
+                float[] a = new float[rows * m];
+                for (int r = 0; r < rows; r++) {
+                    for (int j = 0; j < m; j++) {
+                        double s = 0;
+                        for (int i = 0; i < d; i++) {
+                            s += x[r * d + i] * w.get(i, j);
+                        }
+                        a[r * m + j] = (float) s;
+                    }
+                }
+                acc.accumulate(x, a, rows);
+            }
+            SufficientStatistics s = acc.statistics();
+            DenseMatrix solved = cpu.choleskySolve(s.xx(), s.xa(), 0.0);
+            assertTrue(solved.maxAbsDifference(w) < 1e-5, "float32 targets: " + solved.maxAbsDifference(w));
+        }
+    }
+
+    @Test
+    void choleskySolveRecoversAKnownSolution() {
+        SplittableRandom rng = new SplittableRandom(8);
+        int n = 23;
+        DenseMatrix s = spd(rng, n);
+        DenseMatrix w = Reference.random(rng, n, 4);
+        DenseMatrix b = cpu.multiply(s, w);
+        DenseMatrix solved = cpu.choleskySolve(s, b, 0.0);
+        assertTrue(Reference.relativeError(solved, w) < 1e-10, "error " + Reference.relativeError(solved, w));
+    }
+
+    @Test
+    void choleskySolveAddsTheRidgeToTheDiagonal() {
+        SplittableRandom rng = new SplittableRandom(9);
+        int n = 12;
+        double ridge = 0.75;
+        DenseMatrix s = spd(rng, n);
+        DenseMatrix w = Reference.random(rng, n, 3);
+        DenseMatrix shifted = cpu.gemm(Transpose.NO, Transpose.NO, ridge, DenseMatrix.identity(n),
+                DenseMatrix.identity(n), 1.0, s);
+        DenseMatrix b = cpu.multiply(shifted, w);
+        DenseMatrix solved = cpu.choleskySolve(s, b, ridge);
+        assertTrue(Reference.relativeError(solved, w) < 1e-10, "error " + Reference.relativeError(solved, w));
+    }
+
+    @Test
+    void choleskySolveReadsOnlyTheUpperTriangle() {
+        SplittableRandom rng = new SplittableRandom(10);
+        int n = 5;
+        DenseMatrix s = spd(rng, n);
+        double[] garbled = s.toColumnMajor();
+        for (int j = 0; j < n; j++) {
+            for (int i = j + 1; i < n; i++) {
+                garbled[i + j * n] = 1e6;
+            }
+        }
+        DenseMatrix b = Reference.random(rng, n, 2);
+        DenseMatrix expected = cpu.choleskySolve(s, b, 0.0);
+        assertTrue(cpu.choleskySolve(new DenseMatrix(n, n, garbled), b, 0.0).maxAbsDifference(expected) < 1e-12);
+    }
+
+    @Test
+    void singularGramMatrixNeedsARidge() {
+        // Feature 2 duplicates feature 0: X^T X is singular, exactly, in float64.
+        int d = 3;
+        int rows = 8;
+        SplittableRandom rng = new SplittableRandom(11);
+        float[] x = Reference.randomFloats(rng, rows * d);
+        for (int r = 0; r < rows; r++) {
+            x[r * d + 2] = x[r * d];
+        }
+        float[] a = Reference.randomFloats(rng, rows);
+        SufficientStatistics s;
+        try (StatisticsAccumulator acc = cpu.openStatistics(d, 1)) {
+            acc.accumulate(x, a, rows);
+            s = acc.statistics();
+        }
+        NotPositiveDefiniteException e = assertThrows(NotPositiveDefiniteException.class,
+                () -> cpu.choleskySolve(s.xx(), s.xa(), 0.0));
+        assertEquals(3, e.order());
+        assertEquals(3, e.failedMinor());
+        assertTrue(e.getMessage().contains("not positive definite") && e.getMessage().contains("Increase the ridge"),
+                e.getMessage());
+        DenseMatrix w = cpu.choleskySolve(s.xx(), s.xa(), 1e-3);
+        assertEquals(w.get(0, 0), w.get(2, 0), 1e-9); // the ridge splits the weight evenly
+    }
+
+    @Test
+    void choleskySolveRejectsBadArguments() {
+        DenseMatrix s = DenseMatrix.identity(3);
+        assertThrows(IllegalArgumentException.class, () -> cpu.choleskySolve(DenseMatrix.zeros(2, 3), s, 0.0));
+        assertThrows(IllegalArgumentException.class, () -> cpu.choleskySolve(s, DenseMatrix.zeros(2, 1), 0.0));
+        assertThrows(IllegalArgumentException.class, () -> cpu.choleskySolve(s, DenseMatrix.zeros(3, 1), -1.0));
+        assertThrows(IllegalArgumentException.class, () -> cpu.choleskySolve(s, DenseMatrix.zeros(3, 1), Double.NaN));
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> cpu.choleskySolve(
+                new DenseMatrix(1, 1, new double[] {Double.NaN}), DenseMatrix.zeros(1, 1), 0.0));
+        assertTrue(e.getMessage().contains("NaN at (0, 0)"), e.getMessage());
+        assertEquals(DenseMatrix.zeros(0, 2), cpu.choleskySolve(DenseMatrix.zeros(0, 0), DenseMatrix.zeros(0, 2), 0.0));
+    }
+
+    @Test
+    void eachBackendSetsItsOwnOpenBlasThreadCount() {
+        try (ComputeBackend one = Backends.open("cpu", 1); ComputeBackend two = Backends.open("cpu", 2)) {
+            assertEquals(1, one.threads());
+            assertEquals(2, two.threads());
+            DenseMatrix x = DenseMatrix.identity(4);
+            one.multiply(x, x);
+            assertEquals(1, openblas_full.openblas_get_num_threads());
+            two.multiply(x, x);
+            assertEquals(2, openblas_full.openblas_get_num_threads());
+            try (StatisticsAccumulator acc = one.openStatistics(2, 1)) {
+                acc.accumulate(new float[] {1, 2}, new float[] {3}, 1);
+            }
+            assertEquals(1, openblas_full.openblas_get_num_threads());
+            two.choleskySolve(x, x, 0.0);
+            assertEquals(2, openblas_full.openblas_get_num_threads());
+        }
+        try (ComputeBackend defaults = Backends.open("cpu", 0)) {
+            assertEquals(Runtime.getRuntime().availableProcessors(), defaults.threads());
+        }
+    }
+
+    @Test
+    void closedBackendRefusesWork() {
+        ComputeBackend b = Backends.open("cpu", 1);
+        b.close();
+        b.close();
+        assertThrows(IllegalStateException.class, () -> b.multiply(DenseMatrix.identity(1), DenseMatrix.identity(1)));
+    }
+
+    static DenseMatrix spd(SplittableRandom rng, int n) {
+        DenseMatrix g = Reference.random(rng, n, n);
+        return cpu.gemm(Transpose.YES, Transpose.NO, 1.0, g, g, 1.0, DenseMatrix.identity(n));
+    }
+
+    static void assertStatistics(Reference.Sums expected, SufficientStatistics actual) {
+        assertEquals(expected.rows, actual.rows());
+        check("xx", new DenseMatrix(expected.d, expected.d, expected.xx), actual.xx());
+        check("xa", new DenseMatrix(expected.d, expected.m, expected.xa), actual.xa());
+        check("aa", new DenseMatrix(expected.m, expected.m, expected.aa), actual.aa());
+        assertEquals(actual.xx(), actual.xx().transpose(), "xx is exactly symmetric");
+        assertEquals(actual.aa(), actual.aa().transpose(), "aa is exactly symmetric");
+    }
+
+    private static void check(String name, DenseMatrix expected, DenseMatrix actual) {
+        double error = expected.maxAbs() == 0 ? actual.maxAbs() : Reference.relativeError(actual, expected);
+        assertTrue(error < TOLERANCE, name + " relative error " + error);
+    }
+}

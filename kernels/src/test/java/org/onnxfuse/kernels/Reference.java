@@ -1,0 +1,87 @@
+package org.onnxfuse.kernels;
+
+import java.util.SplittableRandom;
+
+/** Plain-Java float64 references and random inputs for the backend tests. */
+final class Reference {
+    private Reference() {
+    }
+
+    static DenseMatrix random(SplittableRandom rng, int rows, int cols) {
+        double[] d = new double[rows * cols];
+        for (int k = 0; k < d.length; k++) {
+            d[k] = rng.nextDouble(-1.0, 1.0);
+        }
+        return new DenseMatrix(rows, cols, d);
+    }
+
+    static float[] randomFloats(SplittableRandom rng, int n) {
+        float[] f = new float[n];
+        for (int k = 0; k < n; k++) {
+            f[k] = (float) rng.nextDouble(-2.0, 2.0);
+        }
+        return f;
+    }
+
+    /** alpha op(A) op(B) + beta C by the definition. */
+    static DenseMatrix gemm(Transpose opA, Transpose opB, double alpha, DenseMatrix a, DenseMatrix b, double beta,
+                            DenseMatrix c) {
+        DenseMatrix opa = opA == Transpose.YES ? a.transpose() : a;
+        DenseMatrix opb = opB == Transpose.YES ? b.transpose() : b;
+        int m = opa.rows();
+        int n = opb.cols();
+        int k = opa.cols();
+        double[] out = new double[m * n];
+        for (int i = 0; i < m; i++) {
+            for (int j = 0; j < n; j++) {
+                double s = 0.0;
+                for (int l = 0; l < k; l++) {
+                    s += opa.get(i, l) * opb.get(l, j);
+                }
+                out[i + j * m] = alpha * s + (beta == 0.0 ? 0.0 : beta * c.get(i, j));
+            }
+        }
+        return new DenseMatrix(m, n, out);
+    }
+
+    /** Running sums of left^T right over row-major float32 batches, like the accumulator's. */
+    static final class Sums {
+        final int d;
+        final int m;
+        final double[] xx;
+        final double[] xa;
+        final double[] aa;
+        long rows;
+
+        Sums(int d, int m) {
+            this.d = d;
+            this.m = m;
+            xx = new double[d * d];
+            xa = new double[d * m];
+            aa = new double[m * m];
+        }
+
+        void add(float[] x, float[] a, int n) {
+            addProduct(x, d, x, d, n, xx);
+            addProduct(x, d, a, m, n, xa);
+            addProduct(a, m, a, m, n, aa);
+            rows += n;
+        }
+
+        private static void addProduct(float[] left, int p, float[] right, int q, int n, double[] out) {
+            for (int r = 0; r < n; r++) {
+                for (int j = 0; j < q; j++) {
+                    double rj = right[r * q + j];
+                    for (int i = 0; i < p; i++) {
+                        out[i + j * p] += left[r * p + i] * rj;
+                    }
+                }
+            }
+        }
+    }
+
+    /** max |actual - expected| / max(1e-300, max |expected|). */
+    static double relativeError(DenseMatrix actual, DenseMatrix expected) {
+        return actual.maxAbsDifference(expected) / Math.max(1e-300, expected.maxAbs());
+    }
+}

@@ -1,0 +1,141 @@
+"""A tiny ONNX graph interpreter built on torch.nn.functional.
+
+python3-onnx 1.12 (Debian) has no onnx.reference evaluator and onnxruntime is not available, so
+make_test_models.py uses this to check that each exported graph computes the same thing as the
+torch module it came from. It walks the ONNX nodes in order and evaluates each one with plain
+torch ops, independently of the nn.Module code, so a wrong export (e.g. a BatchNormalization left
+in training mode, a missing bias, a wrong Flatten axis) shows up as a mismatch.
+
+Only the ops the fixture models use are supported; anything else raises.
+"""
+import numpy as np
+import torch
+import torch.nn.functional as F
+from onnx import numpy_helper
+
+
+def _attrs(node):
+    out = {}
+    for a in node.attribute:
+        if a.type == a.FLOAT:
+            out[a.name] = a.f
+        elif a.type == a.INT:
+            out[a.name] = a.i
+        elif a.type == a.INTS:
+            out[a.name] = list(a.ints)
+        elif a.type == a.FLOATS:
+            out[a.name] = list(a.floats)
+        elif a.type == a.STRING:
+            out[a.name] = a.s.decode()
+        elif a.type == a.TENSOR:
+            out[a.name] = numpy_helper.to_array(a.t)
+        else:
+            raise NotImplementedError("attribute type %d of %s" % (a.type, node.op_type))
+    return out
+
+
+def _sym_pads(pads, op):
+    n = len(pads) // 2
+    begin, end = pads[:n], pads[n:]
+    if begin != end:
+        raise NotImplementedError("asymmetric pads in " + op)
+    return begin
+
+
+def run(model, x):
+    """Evaluate `model` (onnx.ModelProto, one input, one output) on torch tensor x."""
+    g = model.graph
+    env = {t.name: torch.from_numpy(numpy_helper.to_array(t).copy()) for t in g.initializer}
+    inits = set(env)
+    real_inputs = [i.name for i in g.input if i.name not in inits]
+    assert len(real_inputs) == 1, real_inputs
+    env[real_inputs[0]] = x
+    for node in g.node:
+        a = _attrs(node)
+        ins = [env[n] if n else None for n in node.input]
+        op = node.op_type
+        if op == "Constant":
+            y = torch.from_numpy(np.array(a["value"]).copy())
+        elif op == "Identity" or op == "Dropout":
+            y = ins[0]
+        elif op == "Flatten":
+            ax = a.get("axis", 1)
+            s = ins[0].shape
+            y = ins[0].reshape(int(np.prod(s[:ax], dtype=np.int64)), -1)
+        elif op == "Reshape":
+            shape = [int(v) for v in ins[1].tolist()]
+            shape = [ins[0].shape[i] if v == 0 else v for i, v in enumerate(shape)]
+            y = ins[0].reshape(shape)
+        elif op == "Gemm":
+            A, B = ins[0], ins[1]
+            if a.get("transA", 0):
+                A = A.t()
+            if a.get("transB", 0):
+                B = B.t()
+            y = a.get("alpha", 1.0) * (A @ B)
+            if len(ins) > 2 and ins[2] is not None:
+                y = y + a.get("beta", 1.0) * ins[2]
+        elif op == "MatMul":
+            y = ins[0] @ ins[1]
+        elif op == "Add":
+            y = ins[0] + ins[1]
+        elif op == "Sub":
+            y = ins[0] - ins[1]
+        elif op == "Mul":
+            y = ins[0] * ins[1]
+        elif op == "Div":
+            y = ins[0] / ins[1]
+        elif op == "Relu":
+            y = torch.clamp(ins[0], min=0.0)
+        elif op == "Tanh":
+            y = torch.tanh(ins[0])
+        elif op == "Sigmoid":
+            y = torch.sigmoid(ins[0])
+        elif op == "Erf":
+            y = torch.erf(ins[0])
+        elif op == "LeakyRelu":
+            alpha = a.get("alpha", 0.01)
+            y = torch.where(ins[0] >= 0, ins[0], alpha * ins[0])
+        elif op == "Clip":
+            y = ins[0]
+            if len(ins) > 1 and ins[1] is not None:
+                y = torch.maximum(y, ins[1].to(y.dtype))
+            if len(ins) > 2 and ins[2] is not None:
+                y = torch.minimum(y, ins[2].to(y.dtype))
+        elif op == "Conv":
+            if a.get("auto_pad", "NOTSET") != "NOTSET":
+                raise NotImplementedError("Conv auto_pad")
+            k = len(ins[1].shape) - 2
+            pads = _sym_pads(a.get("pads", [0] * (2 * k)), op)
+            bias = ins[2] if len(ins) > 2 else None
+            y = F.conv2d(ins[0], ins[1], bias, stride=a.get("strides", [1] * k),
+                         padding=pads, dilation=a.get("dilations", [1] * k),
+                         groups=a.get("group", 1))
+        elif op in ("MaxPool", "AveragePool"):
+            if a.get("auto_pad", "NOTSET") != "NOTSET":
+                raise NotImplementedError(op + " auto_pad")
+            ks = a["kernel_shape"]
+            pads = _sym_pads(a.get("pads", [0] * (2 * len(ks))), op)
+            strides = a.get("strides", [1] * len(ks))
+            ceil = bool(a.get("ceil_mode", 0))
+            if op == "MaxPool":
+                y = F.max_pool2d(ins[0], ks, strides, pads, a.get("dilations", [1] * len(ks)),
+                                 ceil_mode=ceil)
+            else:
+                y = F.avg_pool2d(ins[0], ks, strides, pads, ceil_mode=ceil,
+                                 count_include_pad=bool(a.get("count_include_pad", 0)))
+        elif op == "GlobalAveragePool":
+            y = ins[0].mean(dim=tuple(range(2, ins[0].dim())), keepdim=True)
+        elif op == "BatchNormalization":
+            if len(node.output) != 1 or a.get("training_mode", 0) != 0:
+                raise NotImplementedError("BatchNormalization in training mode")
+            xx, scale, bias, mean, var = ins
+            shp = [1, -1] + [1] * (xx.dim() - 2)
+            y = (xx - mean.reshape(shp)) / torch.sqrt(var.reshape(shp) + a.get("epsilon", 1e-5))
+            y = y * scale.reshape(shp) + bias.reshape(shp)
+        else:
+            raise NotImplementedError("op " + op)
+        assert len(node.output) == 1, node
+        env[node.output[0]] = y
+    assert len(g.output) == 1
+    return env[g.output[0].name]
