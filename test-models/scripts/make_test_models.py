@@ -214,9 +214,9 @@ class GAPNet(nn.Module):
 
 # Each set: name -> (module class, K, seed base, Adam steps, lr, export kwargs, description, graph)
 SETS = [
-    ("mlp_k2", MLP, 2, 1000, 800, 1e-3, {}, "MLP 784-256-10, ReLU", "Flatten-Gemm-Relu-Gemm"),
-    ("mlp_k4", MLP, 4, 2000, 800, 1e-3, {}, "MLP 784-256-10, ReLU", "Flatten-Gemm-Relu-Gemm"),
-    ("mlp_k8", MLP, 8, 3000, 800, 1e-3, {}, "MLP 784-256-10, ReLU", "Flatten-Gemm-Relu-Gemm"),
+    ("mlp_k2", MLP, 2, 1000, 600, 1e-3, {}, "MLP 784-256-10, ReLU", "Flatten-Gemm-Relu-Gemm"),
+    ("mlp_k4", MLP, 4, 2000, 600, 1e-3, {}, "MLP 784-256-10, ReLU", "Flatten-Gemm-Relu-Gemm"),
+    ("mlp_k8", MLP, 8, 3000, 600, 1e-3, {}, "MLP 784-256-10, ReLU", "Flatten-Gemm-Relu-Gemm"),
     ("vgg", VGG, 2, 4000, 1000, 2e-3, {}, "VGG-style CNN conv8-conv16-fc",
      "(Conv-Relu-MaxPool)x2-Flatten-Gemm"),
     ("bn", BNNet, 2, 5000, 1000, 2e-3,
@@ -382,7 +382,7 @@ def main():
         np.save(os.path.join(data_dir, name + "_y.npy"), np.ascontiguousarray(y))
         res["data"].append({"file": name + "_x.npy", "what": what + "; normalised images",
                             "dtype": "float16", "shape": list(x.shape)})
-        res["data"].append({"file": name + "_y.npy", "what": what + "; labels (i %% 10)",
+        res["data"].append({"file": name + "_y.npy", "what": what + "; labels (= i % 10)",
                             "dtype": "int64", "shape": list(y.shape)})
         saved[name] = idx
     # test data exactly as a consumer reads it (float16 -> float32)

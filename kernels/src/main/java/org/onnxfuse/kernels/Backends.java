@@ -66,7 +66,7 @@ public final class Backends {
                     }
                 }
                 CpuBackend cpu = new CpuBackend(hostThreads);
-                log.accept("onnx-fuse: CUDA unavailable (" + reason + "); using " + cpu.description());
+                log.accept("onnx-fuse: using " + cpu.description() + "; CUDA unavailable: " + reason);
                 return cpu;
             }
         }

@@ -52,7 +52,9 @@ final class CpuStatisticsAccumulator extends AbstractStatisticsAccumulator {
             free(xx);
             free(xa);
             throw new BackendException("could not allocate native memory for the statistics (d = " + d + ", m = " + m
-                    + ", " + 8L * ((long) d * d + (long) d * m + (long) m * m) / (1 << 20) + " MiB): " + e.getMessage(), e);
+                    + ", " + 8L * ((long) d * d + (long) d * m + (long) m * m) / (1 << 20) + " MiB): " + e.getMessage()
+                    + "; JavaCPP caps native memory at the heap size by default: raise -Xmx or set"
+                    + " -Dorg.bytedeco.javacpp.maxBytes", e);
         }
         this.sxx = xx;
         this.sxa = xa;

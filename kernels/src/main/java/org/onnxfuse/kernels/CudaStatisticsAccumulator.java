@@ -1,7 +1,7 @@
 package org.onnxfuse.kernels;
 
-import jcuda.Pointer;
 import jcuda.CudaException;
+import jcuda.Pointer;
 
 /**
  * The sums live in device memory; each batch is copied up as float32 (half the bytes of float64)

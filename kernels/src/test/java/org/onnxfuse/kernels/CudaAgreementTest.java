@@ -8,6 +8,7 @@ import static org.junit.jupiter.api.Assumptions.assumeTrue;
 import java.util.SplittableRandom;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 
@@ -20,9 +21,16 @@ class CudaAgreementTest {
 
     @BeforeAll
     static void open() {
+        if (Backends.cudaStatus().available()) {
+            cpu = Backends.open("cpu", 0);
+            cuda = Backends.open("cuda", 0);
+        }
+    }
+
+    /** Per test rather than per class, so the report counts each skipped test. */
+    @BeforeEach
+    void needsCuda() {
         assumeTrue(Backends.cudaStatus().available(), () -> "no CUDA: " + Backends.cudaStatus().detail());
-        cpu = Backends.open("cpu", 0);
-        cuda = Backends.open("cuda", 0);
     }
 
     @AfterAll

@@ -1,6 +1,7 @@
 package org.onnxfuse.fusion.cli;
 
 import java.io.PrintWriter;
+import org.onnxfuse.kernels.BackendException;
 import org.onnxfuse.onnx.errors.ErrorCode;
 import org.onnxfuse.onnx.errors.OnnxFuseException;
 import picocli.CommandLine;
@@ -21,7 +22,10 @@ final class ErrorReporter implements CommandLine.IExecutionExceptionHandler, Com
         if (ex instanceof OnnxFuseException fuse) {
             code = fuse.code();
             message = fuse.getMessage();
-        } else if (ex instanceof OutOfMemoryError || ex.getCause() instanceof OutOfMemoryError) {
+        } else if (ex instanceof BackendException backend) {
+            code = ErrorCode.BACKEND;
+            message = backend.getMessage();
+        } else if (ex.getCause() instanceof OutOfMemoryError) {
             code = ErrorCode.INTERNAL;
             message = "out of memory; give the JVM more heap (java -Xmx...) or use fewer samples";
         } else {
@@ -29,7 +33,8 @@ final class ErrorReporter implements CommandLine.IExecutionExceptionHandler, Com
             message = ex.getClass().getSimpleName() + ": " + ex.getMessage()
                     + (verbose ? "" : " (run with --verbose for the stack trace)");
         }
-        err.println("onnx-fuse: error: " + code.title() + ": " + message);
+        String line = message.startsWith(code.title()) ? message : code.title() + ": " + message;
+        err.println("onnx-fuse: error: " + line);
         if (verbose) {
             ex.printStackTrace(err);
         }

@@ -156,7 +156,10 @@ public final class LevelPlanner {
     private void checkInputs(Node node, OpHandler handler, String value) {
         List<String> ins = node.inputs();
         int data = handler.dataInput();
-        if (data >= ins.size() || !ins.get(data).equals(value) || ins.stream().filter(value::equals).count() != 1) {
+        if (ins.stream().filter(value::equals).count() > 1) {
+            throw registry.unsupported(node, "it reads the activations '" + value + "' more than once");
+        }
+        if (data >= ins.size() || !ins.get(data).equals(value)) {
             throw registry.unsupported(node, "it reads the activations '" + value + "' as input "
                     + ins.indexOf(value) + " where input " + data + " is expected");
         }

@@ -6,7 +6,6 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Random;
-import org.junit.jupiter.api.Assumptions;
 import org.onnxfuse.onnx.ir.Attribute;
 import org.onnxfuse.onnx.ir.DataType;
 import org.onnxfuse.onnx.ir.Dim;
@@ -22,13 +21,16 @@ public final class TestNets {
     private TestNets() {
     }
 
-    /** A fixture model under {@code test-models/models}; the test is skipped when the fixtures are absent. */
+    /** A fixture model under {@code test-models/models}; a missing fixture fails the test (they are committed). */
     public static Path model(String fileName) {
         String root = System.getProperty("onnxfuse.testModels");
-        Assumptions.assumeTrue(root != null && !root.isEmpty() && !root.contains("${"),
-                "system property onnxfuse.testModels is not set");
+        if (root == null || root.isEmpty() || root.contains("${")) {
+            throw new AssertionError("system property onnxfuse.testModels is not set (surefire sets it)");
+        }
         Path p = Path.of(root, "models", fileName);
-        Assumptions.assumeTrue(Files.isRegularFile(p), "fixture model " + p + " not generated yet");
+        if (!Files.isRegularFile(p)) {
+            throw new AssertionError("fixture model " + p + " is missing; see test-models/README.md");
+        }
         return p;
     }
 

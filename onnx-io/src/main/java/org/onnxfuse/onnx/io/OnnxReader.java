@@ -272,7 +272,7 @@ public final class OnnxReader {
             data = external(t, type, dims, need);
         } else if (t.hasRawData()) {
             if (t.getRawData().size() < need) {
-                throw sizeMismatch(name, type, dims, need, "raw_data holds " + t.getRawData().size() + " bytes");
+                throw sizeMismatch(name, type, dims, need, "only " + t.getRawData().size() + " bytes in raw_data");
             }
             data = new ProtoTensorData.Raw(t, t.getRawData(), need);
         } else {
@@ -281,9 +281,10 @@ public final class OnnxReader {
             long entries = need / unit;
             int present = field.count(t);
             if (present < entries) {
-                String where = present == 0 && !TypedField.anyTyped(t) ? "no data in raw_data or " + field.protoName()
-                        : field.protoName() + " holds " + present + " entries";
-                throw sizeMismatch(name, type, dims, need, where + " (expected " + entries + " entries)");
+                String found = present == 0 && !TypedField.anyTyped(t)
+                        ? "no data (neither raw_data nor " + field.protoName() + ")"
+                        : "only " + present + " entries in " + field.protoName() + " (" + entries + " needed)";
+                throw sizeMismatch(name, type, dims, need, found);
             }
             data = new ProtoTensorData.Typed(t, field, unit, need);
         }

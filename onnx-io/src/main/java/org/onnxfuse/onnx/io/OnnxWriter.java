@@ -43,7 +43,6 @@ import org.onnxfuse.onnx.ir.Graph;
 import org.onnxfuse.onnx.ir.Model;
 import org.onnxfuse.onnx.ir.Node;
 import org.onnxfuse.onnx.ir.OpsetImport;
-import org.onnxfuse.onnx.ir.ProtoOrigin;
 import org.onnxfuse.onnx.ir.Tensor;
 import org.onnxfuse.onnx.ir.TensorData;
 import org.onnxfuse.onnx.ir.TensorType;
@@ -180,10 +179,10 @@ public final class OnnxWriter {
         if (!b.hasIrVersion() || b.getIrVersion() != m.irVersion()) {
             b.setIrVersion(m.irVersion());
         }
-        setString(b.getProducerName(), m.producerName(), b::setProducerName, x -> b.clearProducerName());
-        setString(b.getProducerVersion(), m.producerVersion(), b::setProducerVersion, x -> b.clearProducerVersion());
-        setString(b.getDomain(), m.domain(), b::setDomain, x -> b.clearDomain());
-        setString(b.getDocString(), m.docString(), b::setDocString, x -> b.clearDocString());
+        setString(b.getProducerName(), m.producerName(), b::setProducerName, () -> b.clearProducerName());
+        setString(b.getProducerVersion(), m.producerVersion(), b::setProducerVersion, () -> b.clearProducerVersion());
+        setString(b.getDomain(), m.domain(), b::setDomain, () -> b.clearDomain());
+        setString(b.getDocString(), m.docString(), b::setDocString, () -> b.clearDocString());
         if (b.getModelVersion() != m.modelVersion()) {
             if (m.modelVersion() == 0) {
                 b.clearModelVersion();
@@ -224,12 +223,12 @@ public final class OnnxWriter {
     }
 
     /** Keeps the origin's field (and its presence) when the IR value is unchanged. */
-    private static void setString(String current, String wanted, Consumer<String> set, Consumer<Void> clear) {
+    private static void setString(String current, String wanted, Consumer<String> set, Runnable clear) {
         if (current.equals(wanted)) {
             return;
         }
         if (wanted.isEmpty()) {
-            clear.accept(null);
+            clear.run();
         } else {
             set.accept(wanted);
         }
@@ -238,8 +237,8 @@ public final class OnnxWriter {
     private GraphProto graph(Graph g) {
         GraphProto.Builder b = g.origin() != null && g.origin().message() instanceof GraphProto p ? p.toBuilder()
                 : GraphProto.newBuilder();
-        setString(b.getName(), g.name(), b::setName, x -> b.clearName());
-        setString(b.getDocString(), g.docString(), b::setDocString, x -> b.clearDocString());
+        setString(b.getName(), g.name(), b::setName, () -> b.clearName());
+        setString(b.getDocString(), g.docString(), b::setDocString, () -> b.clearDocString());
         b.clearNode();
         for (Node n : g.nodes()) {
             b.addNode(node(n));
@@ -266,12 +265,12 @@ public final class OnnxWriter {
     private NodeProto node(Node n) {
         NodeProto.Builder b = n.origin() != null && n.origin().message() instanceof NodeProto p ? p.toBuilder()
                 : NodeProto.newBuilder();
-        setString(b.getName(), n.name(), b::setName, x -> b.clearName());
+        setString(b.getName(), n.name(), b::setName, () -> b.clearName());
         if (!b.hasOpType() || !b.getOpType().equals(n.opType())) {
             b.setOpType(n.opType());
         }
-        setString(b.getDomain(), n.domain(), b::setDomain, x -> b.clearDomain());
-        setString(b.getDocString(), n.docString(), b::setDocString, x -> b.clearDocString());
+        setString(b.getDomain(), n.domain(), b::setDomain, () -> b.clearDomain());
+        setString(b.getDocString(), n.docString(), b::setDocString, () -> b.clearDocString());
         b.clearInput().addAllInput(n.inputs());
         b.clearOutput().addAllOutput(n.outputs());
         b.clearAttribute();
@@ -289,8 +288,8 @@ public final class OnnxWriter {
         if (!b.hasName() || !b.getName().equals(a.name())) {
             b.setName(a.name());
         }
-        setString(b.getDocString(), a.docString(), b::setDocString, x -> b.clearDocString());
-        setString(b.getRefAttrName(), a.refAttrName(), b::setRefAttrName, x -> b.clearRefAttrName());
+        setString(b.getDocString(), a.docString(), b::setDocString, () -> b.clearDocString());
+        setString(b.getRefAttrName(), a.refAttrName(), b::setRefAttrName, () -> b.clearRefAttrName());
         if (!sameType) {
             AttributeProto.AttributeType type = AttributeProto.AttributeType.forNumber(a.type().code());
             if (type != null && a.type() != AttributeType.UNDEFINED) {
@@ -359,7 +358,7 @@ public final class OnnxWriter {
         if (!b.hasName() || !b.getName().equals(v.name())) {
             b.setName(v.name());
         }
-        setString(b.getDocString(), v.docString(), b::setDocString, x -> b.clearDocString());
+        setString(b.getDocString(), v.docString(), b::setDocString, () -> b.clearDocString());
         TensorType decoded = b.hasType() ? OnnxReader.tensorType(b.getType()) : null;
         if (!Objects.equals(decoded, v.tensorType())) {
             if (v.tensorType() == null) {
@@ -439,8 +438,8 @@ public final class OnnxWriter {
             // a densified sparse initializer: keep what its values tensor carried besides the data
             b.setDocString(s.getValues().getDocString());
         }
-        setString(b.getName(), t.name(), b::setName, x -> b.clearName());
-        setString(b.getDocString(), t.docString(), b::setDocString, x -> b.clearDocString());
+        setString(b.getName(), t.name(), b::setName, () -> b.clearName());
+        setString(b.getDocString(), t.docString(), b::setDocString, () -> b.clearDocString());
         if (data == null) {
             // strings and segments: the data stays in the origin's fields
             if (!sameShape) {
@@ -455,6 +454,7 @@ public final class OnnxWriter {
         boolean external = !inlineAll && (data instanceof ProtoTensorData.External
                 || (initializer && threshold >= 0 && t.dataType().rawByteCount(t.elementCount()) > threshold));
         if (pristine && !external && !(data instanceof ProtoTensorData.External)) {
+            inlineBytes += data.byteLength();
             return b.build();
         }
         long length = t.dataType().rawByteCount(t.elementCount());
@@ -600,11 +600,5 @@ public final class OnnxWriter {
                 // best effort: the original error matters more
             }
         }
-    }
-
-    /** For tests and callers that need the IR's view of where a tensor's bytes come from. */
-    static boolean keepsOriginalEncoding(Tensor t) {
-        ProtoOrigin o = t.origin();
-        return o != null && t.data() instanceof ProtoTensorData d && d.source() == o.message();
     }
 }

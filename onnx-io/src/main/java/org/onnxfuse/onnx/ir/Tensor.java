@@ -133,8 +133,11 @@ public final class Tensor {
 
     /** All elements converted to float32 (float16 and bfloat16 exactly; wider types rounded). */
     public float[] toFloats() {
-        int n = intCount();
-        ByteBuffer b = raw();
+        return floats(raw(), intCount());
+    }
+
+    // the decoders share one buffer, so lazily read data (external files) is fetched once per call
+    private float[] floats(ByteBuffer b, int n) {
         float[] out = new float[n];
         switch (dataType) {
             case FLOAT -> b.asFloatBuffer().get(out);
@@ -148,7 +151,7 @@ public final class Tensor {
                 for (int i = 0; i < n; i++) out[i] = Float.intBitsToFloat((b.getShort(i * 2) & 0xffff) << 16);
             }
             default -> {
-                double[] d = toDoubles();
+                double[] d = doubles(b, n);
                 for (int i = 0; i < n; i++) out[i] = (float) d[i];
             }
         }
@@ -157,17 +160,19 @@ public final class Tensor {
 
     /** All elements converted to float64. */
     public double[] toDoubles() {
-        int n = intCount();
-        ByteBuffer b = raw();
+        return doubles(raw(), intCount());
+    }
+
+    private double[] doubles(ByteBuffer b, int n) {
         double[] out = new double[n];
         switch (dataType) {
             case DOUBLE -> b.asDoubleBuffer().get(out);
             case FLOAT, FLOAT16, BFLOAT16 -> {
-                float[] f = toFloats();
+                float[] f = floats(b, n);
                 for (int i = 0; i < n; i++) out[i] = f[i];
             }
             default -> {
-                long[] l = toLongs();
+                long[] l = longs(b, n);
                 for (int i = 0; i < n; i++) out[i] = dataType == DataType.UINT64 ? unsignedToDouble(l[i]) : l[i];
             }
         }
@@ -181,8 +186,10 @@ public final class Tensor {
 
     /** All elements as int64 (integer and bool types only; floats are refused, not truncated). */
     public long[] toLongs() {
-        int n = intCount();
-        ByteBuffer b = raw();
+        return longs(raw(), intCount());
+    }
+
+    private long[] longs(ByteBuffer b, int n) {
         long[] out = new long[n];
         switch (dataType) {
             case INT64, UINT64 -> b.asLongBuffer().get(out);

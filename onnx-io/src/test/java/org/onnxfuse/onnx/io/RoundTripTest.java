@@ -268,7 +268,8 @@ class RoundTripTest {
                 .addMetadataProps(StringStringEntryProto.newBuilder().setKey("license").setValue("none"))
                 .addTrainingInfo(TrainingInfoProto.newBuilder().setAlgorithm(GraphProto.newBuilder().setName("train")))
                 .addFunctions(FunctionProto.newBuilder().setName("Unused").setDomain("custom").addInput("a")
-                        .addOutput("b").addNode(Protos.node("f", "Identity", new String[] {"a"}, new String[] {"b"})))
+                        .addOutput("b").addNode(Protos.node("f", "Identity", new String[] {"a"}, new String[] {"b"}))
+                        .addOpsetImport(OperatorSetIdProto.newBuilder().setVersion(Protos.OPSET)))
                 .addOpsetImport(OperatorSetIdProto.newBuilder().setDomain("custom").setVersion(1)).build();
         Path in = RoundTrip.save(model.toByteArray(), dir.resolve("control.onnx"));
         Model m = RoundTrip.check(in, dir.resolve("out.onnx"), true, true);
