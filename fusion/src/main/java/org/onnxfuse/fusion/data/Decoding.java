@@ -3,6 +3,7 @@ package org.onnxfuse.fusion.data;
 import java.nio.ByteBuffer;
 import org.onnxfuse.onnx.errors.DataException;
 import org.onnxfuse.onnx.errors.ErrorCode;
+import org.onnxfuse.onnx.ir.HalfFloats;
 
 /**
  * Element decoding from a buffer whose byte order is already set. Absolute reads only, so a
@@ -31,7 +32,7 @@ final class Decoding {
             }
             case FLOAT16 -> {
                 for (int k = 0; k < n; k++) {
-                    dst[off + k * stride] = Float16.toFloat(b.getShort(pos + 2 * k));
+                    dst[off + k * stride] = HalfFloats.halfToFloat(b.getShort(pos + 2 * k));
                 }
             }
             case UINT8 -> {
