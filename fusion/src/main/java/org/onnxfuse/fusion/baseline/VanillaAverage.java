@@ -1,0 +1,39 @@
+package org.onnxfuse.fusion.baseline;
+
+import java.util.ArrayList;
+import java.util.List;
+import org.onnxfuse.onnx.ir.Model;
+
+/**
+ * Vanilla averaging: the elementwise mean of every level's parameters, with no alignment.
+ * Meaningful only for parents that share an initialisation or were fine-tuned from one model;
+ * for independently trained parents it is the lower bound the matching baselines improve on.
+ * A BatchNormalization is folded into its affine op before averaging (the mean of folded maps,
+ * not of the raw statistics) and removed from the fused graph.
+ */
+public final class VanillaAverage {
+    public static final String NAME = "average";
+
+    private VanillaAverage() {
+    }
+
+    /**
+     * The template (parent 0) with every level's weights replaced by the parents' mean.
+     *
+     * @throws org.onnxfuse.onnx.errors.IncompatibleModelsException when the parents do not share
+     *     one plan, or differ in width at some level (named with both widths)
+     */
+    public static Model fuse(List<Model> parents) {
+        Parents p = Parents.of(parents);
+        p.requireEqualWidths("vanilla averaging (" + NAME + ")");
+        List<List<NeuronMap>> maps = new ArrayList<>();
+        for (int k = 1; k < p.count(); k++) {
+            List<NeuronMap> identity = new ArrayList<>();
+            for (int l = 1; l < p.levels(); l++) {
+                identity.add(NeuronMap.identity(p.width(k, l)));
+            }
+            maps.add(identity);
+        }
+        return p.write(p.alignAndAverage(maps), NAME);
+    }
+}

@@ -1,0 +1,55 @@
+package org.onnxfuse.fusion.collect;
+
+import java.util.List;
+import java.util.Objects;
+import org.onnxfuse.kernels.SufficientStatistics;
+
+/**
+ * A level's sufficient statistics over the calibration data: S_xx (d x d) of the fused model's
+ * X, S_xa (d x m) and S_aa (m x m) with A = [A_1 | ... | A_K] the parents' cut activations, parent
+ * k's neurons in columns {@link #offset(int)} .. offset(k) + n_k. Immutable.
+ *
+ * @param level           1-based level index
+ * @param statistics      the sums
+ * @param parentWidths    n_k per parent
+ * @param samples         calibration samples (model inputs) streamed
+ * @param rows            rows of X and A: samples x positions per sample
+ * @param hasBias         whether X's last column is the ones column
+ * @param inferenceNanos  time spent in ONNX Runtime
+ * @param statisticsNanos time spent building rows and accumulating
+ */
+public record LevelStatistics(int level, SufficientStatistics statistics, List<Integer> parentWidths, long samples,
+                              long rows, boolean hasBias, long inferenceNanos, long statisticsNanos) {
+    public LevelStatistics {
+        Objects.requireNonNull(statistics, "statistics");
+        parentWidths = List.copyOf(parentWidths);
+        int m = parentWidths.stream().mapToInt(Integer::intValue).sum();
+        if (m != statistics.targetDim()) {
+            throw new IllegalArgumentException("parent widths " + parentWidths + " sum to " + m + ", statistics have "
+                    + statistics.targetDim() + " targets");
+        }
+    }
+
+    /** d: columns of X, the ones column included. */
+    public int fanIn() {
+        return statistics.inputDim();
+    }
+
+    /** m: all parents' neurons. */
+    public int targets() {
+        return statistics.targetDim();
+    }
+
+    public int parents() {
+        return parentWidths.size();
+    }
+
+    /** First column of parent {@code k}'s neurons in A. */
+    public int offset(int k) {
+        int o = 0;
+        for (int i = 0; i < k; i++) {
+            o += parentWidths.get(i);
+        }
+        return o;
+    }
+}

@@ -1,0 +1,208 @@
+package org.onnxfuse.fusion.collect;
+
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import org.onnxfuse.fusion.data.DataShapes;
+import org.onnxfuse.fusion.data.Finite;
+import org.onnxfuse.fusion.data.FloatBatch;
+import org.onnxfuse.fusion.plan.Level;
+import org.onnxfuse.fusion.plan.LevelPlan;
+import org.onnxfuse.kernels.ComputeBackend;
+import org.onnxfuse.kernels.StatisticsAccumulator;
+import org.onnxfuse.onnx.errors.ErrorCode;
+import org.onnxfuse.onnx.errors.OnnxFuseException;
+import org.onnxfuse.onnx.ir.Model;
+import org.onnxfuse.onnx.ir.ValueInfo;
+
+/**
+ * Streams the calibration data through the parents and the fused-so-far model and accumulates
+ * one level's statistics at a time. The parents' sessions are opened once, with every cut as an
+ * extra output, and kept for all levels (each run asks only for the level's cut); the fused
+ * model changes after each level, so a session over its graph cut down to the level's affine
+ * input is opened per level and closed when the level is done.
+ *
+ * <p>Owns the parents' sessions until {@link #close()}; does not own the data or the backend.
+ */
+public final class StatisticsCollector implements AutoCloseable {
+    /** Receives one batch's X and A rows (row-major), e.g. to check the sums in tests. */
+    @FunctionalInterface
+    public interface BatchSink {
+        void accept(float[] x, int d, float[] a, int m, int rows);
+    }
+
+    private final List<LevelPlan> plans;
+    private final CalibrationData data;
+    private final int batchSize;
+    private final int threads;
+    private final List<OrtRunner> parents = new ArrayList<>();
+    private long inferenceNanos;
+
+    /**
+     * @param parents   the parent models, parent 0 the template
+     * @param plans     their plans (compatible, see {@code PlanComparison})
+     * @param data      calibration samples matching the parents' input
+     * @param batchSize samples per ONNX Runtime run
+     * @param threads   ONNX Runtime intra-op threads (0: its default)
+     */
+    public StatisticsCollector(List<Model> parents, List<LevelPlan> plans, CalibrationData data, int batchSize,
+                               int threads) {
+        if (parents.size() != plans.size() || parents.isEmpty()) {
+            throw new IllegalArgumentException(parents.size() + " parents but " + plans.size() + " plans");
+        }
+        if (batchSize <= 0) {
+            throw new IllegalArgumentException("batch size must be positive, found " + batchSize);
+        }
+        this.plans = List.copyOf(plans);
+        this.data = data;
+        this.batchSize = batchSize;
+        this.threads = threads;
+        ValueInfo input = parents.get(0).graph().feedInputs().get(0);
+        long[] modelShape = input.tensorType() == null || !input.tensorType().hasShape() ? null
+                : input.tensorType().dimsOrMinusOne();
+        if (modelShape != null) {
+            DataShapes.check(data.source(), data.shape(), modelShape, input.name());
+        }
+        try {
+            for (int k = 0; k < parents.size(); k++) {
+                this.parents.add(OrtRunner.open("parent " + k, parents.get(k), plans.get(k).cuts(), threads));
+            }
+        } catch (RuntimeException e) {
+            close();
+            throw e;
+        }
+    }
+
+    /**
+     * Statistics of level {@code index} (1-based): X from {@code fused} (levels before it already
+     * written; {@code fusedLevel} is the level as planned on the template), A from the parents.
+     */
+    public LevelStatistics collect(int index, Model fused, Level fusedLevel, ComputeBackend backend) {
+        long[] sums = new long[1];
+        StatisticsAccumulator[] acc = new StatisticsAccumulator[1];
+        long inferenceBefore = inferenceNanos;
+        long start = System.nanoTime();
+        try {
+            long[] counts = stream(index, fused, fusedLevel, (x, d, a, m, rows) -> {
+                if (acc[0] == null) {
+                    acc[0] = backend.openStatistics(d, m);
+                }
+                long t = System.nanoTime();
+                acc[0].accumulate(x, a, rows);
+                sums[0] += System.nanoTime() - t;
+            });
+            if (acc[0] == null) {
+                throw new OnnxFuseException(ErrorCode.DATA_SHAPE, data.source() + " holds no samples");
+            }
+            List<Integer> widths = new ArrayList<>();
+            for (LevelPlan p : plans) {
+                widths.add(Math.toIntExact(p.level(index).width()));
+            }
+            long inference = inferenceNanos - inferenceBefore;
+            long statistics = System.nanoTime() - start - inference;
+            return new LevelStatistics(index, acc[0].statistics(), widths, counts[0], counts[1], fusedLevel.hasBias(),
+                    inference, statistics);
+        } finally {
+            if (acc[0] != null) {
+                acc[0].close();
+            }
+        }
+    }
+
+    /**
+     * Runs all batches for level {@code index} and hands each batch's rows to {@code sink}.
+     *
+     * @return {samples, rows}
+     */
+    public long[] stream(int index, Model fused, Level fusedLevel, BatchSink sink) {
+        String feed = fused.graph().feedInputs().get(0).name();
+        String xName = fusedLevel.input();
+        boolean xIsInput = xName.equals(feed);
+        LevelInputs inputs = new LevelInputs(fusedLevel, fused.graph());
+        long samples = 0;
+        long totalRows = 0;
+        try (OrtRunner fusedRunner = xIsInput ? null
+                : OrtRunner.open("fused model (level " + index + " input)",
+                ModelSlicing.truncate(fused, List.of(xName)), List.of(), threads)) {
+            for (FloatBatch batch : data.batches(batchSize)) {
+                Finite.check(data.source(), batch);
+                long t = System.nanoTime();
+                Activation xAct = xIsInput ? new Activation(xName, batch.shape(), batch.values())
+                        : fusedRunner.run(batch, List.of(xName)).get(xName);
+                List<Activation> cuts = new ArrayList<>();
+                for (int k = 0; k < parents.size(); k++) {
+                    String cut = plans.get(k).level(index).cut();
+                    Map<String, Activation> out = parents.get(k).run(batch, List.of(cut));
+                    cuts.add(out.get(cut));
+                }
+                inferenceNanos += System.nanoTime() - t;
+                float[] x = inputs.rows(xAct);
+                int d = inputs.fanIn(xAct.shape());
+                int rows = x.length / d;
+                int m = 0;
+                List<float[]> parts = new ArrayList<>();
+                List<Integer> widths = new ArrayList<>();
+                for (int k = 0; k < cuts.size(); k++) {
+                    Activation c = cuts.get(k);
+                    int axis = plans.get(k).level(index).neuronAxis();
+                    long r = CutRows.rows(c.shape(), axis);
+                    if (r != rows) {
+                        throw new OnnxFuseException(ErrorCode.INTERNAL, "level " + index + ": parent " + k + "'s cut '"
+                                + c.name() + "' of shape " + java.util.Arrays.toString(c.shape()) + " gives " + r
+                                + " rows, but the fused model's input '" + xName + "' of shape "
+                                + java.util.Arrays.toString(xAct.shape()) + " gives " + rows);
+                    }
+                    int w = Math.toIntExact(c.dim(axis));
+                    parts.add(CutRows.flatten(c, axis));
+                    widths.add(w);
+                    m += w;
+                }
+                float[] a = concatColumns(parts, widths, rows, m);
+                sink.accept(x, d, a, m, rows);
+                samples += batch.count();
+                totalRows += rows;
+            }
+        }
+        return new long[] {samples, totalRows};
+    }
+
+    private static float[] concatColumns(List<float[]> parts, List<Integer> widths, int rows, int m) {
+        if (parts.size() == 1) {
+            return parts.get(0);
+        }
+        float[] a = new float[Math.multiplyExact(rows, m)];
+        int offset = 0;
+        for (int k = 0; k < parts.size(); k++) {
+            float[] p = parts.get(k);
+            int w = widths.get(k);
+            for (int r = 0; r < rows; r++) {
+                System.arraycopy(p, r * w, a, r * m + offset, w);
+            }
+            offset += w;
+        }
+        return a;
+    }
+
+    /** Total time spent in ONNX Runtime runs so far. */
+    public long inferenceNanos() {
+        return inferenceNanos;
+    }
+
+    @Override
+    public void close() {
+        RuntimeException first = null;
+        for (OrtRunner r : parents) {
+            try {
+                r.close();
+            } catch (RuntimeException e) {
+                if (first == null) {
+                    first = e;
+                }
+            }
+        }
+        parents.clear();
+        if (first != null) {
+            throw first;
+        }
+    }
+}

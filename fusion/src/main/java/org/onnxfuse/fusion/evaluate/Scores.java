@@ -1,0 +1,60 @@
+package org.onnxfuse.fusion.evaluate;
+
+import java.util.Arrays;
+import org.onnxfuse.fusion.collect.Activation;
+import org.onnxfuse.onnx.errors.ErrorCode;
+import org.onnxfuse.onnx.errors.ModelFormatException;
+
+/** Row-wise helpers on [count, classes] score matrices stored row-major. */
+final class Scores {
+    private Scores() {
+    }
+
+    /** The number of classes of a logits tensor of shape [count, classes]. */
+    static int classes(Activation logits, int count) {
+        long[] s = logits.shape();
+        if (s.length != 2 || s[0] != count) {
+            throw new ModelFormatException(ErrorCode.INVALID_MODEL, "output '" + logits.name() + "' has shape "
+                    + Arrays.toString(s) + "; expected [" + count + ", classes] (one row of class scores per sample)");
+        }
+        return (int) s[1];
+    }
+
+    /** Index of the largest value of row {@code r}; the lowest index on ties. */
+    static int argmax(double[] values, int r, int classes) {
+        int best = 0;
+        for (int c = 1; c < classes; c++) {
+            if (values[r * classes + c] > values[r * classes + best]) {
+                best = c;
+            }
+        }
+        return best;
+    }
+
+    static int argmax(float[] values, int r, int classes) {
+        int best = 0;
+        for (int c = 1; c < classes; c++) {
+            if (values[r * classes + c] > values[r * classes + best]) {
+                best = c;
+            }
+        }
+        return best;
+    }
+
+    /** Adds softmax(row r of {@code logits}) to row r of {@code sum}, in float64 with the max shifted out. */
+    static void addSoftmax(float[] logits, int rows, int classes, double[] sum) {
+        for (int r = 0; r < rows; r++) {
+            double max = Double.NEGATIVE_INFINITY;
+            for (int c = 0; c < classes; c++) {
+                max = Math.max(max, logits[r * classes + c]);
+            }
+            double z = 0;
+            for (int c = 0; c < classes; c++) {
+                z += Math.exp(logits[r * classes + c] - max);
+            }
+            for (int c = 0; c < classes; c++) {
+                sum[r * classes + c] += Math.exp(logits[r * classes + c] - max) / z;
+            }
+        }
+    }
+}

@@ -1,0 +1,11 @@
+package org.onnxfuse.fusion.group;
+
+/** Which algorithm produced a {@link Grouping}. */
+public enum GroupingMethod {
+    /** KF: importance-weighted K-means over all parents' neurons (ALGORITHM.md 3.4). */
+    KMEANS,
+    /** HF: optimal one-to-one matching of two parents' neurons (ALGORITHM.md 3.4). */
+    HUNGARIAN,
+    /** The last level: class c of every parent forms fused class c (ALGORITHM.md 5). */
+    CLASS_MEAN
+}

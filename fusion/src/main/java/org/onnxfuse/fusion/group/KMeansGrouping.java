@@ -1,0 +1,389 @@
+package org.onnxfuse.fusion.group;
+
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Objects;
+import java.util.SplittableRandom;
+import java.util.random.RandomGenerator;
+import org.onnxfuse.kernels.ComputeBackend;
+import org.onnxfuse.kernels.DenseMatrix;
+import org.onnxfuse.kernels.SufficientStatistics;
+
+/**
+ * KF grouping (ALGORITHM.md section 3.4): importance-weighted K-means of all parents' neurons into
+ * k groups, where the distance of neuron i to group g is ||X w_g - a_i|| (projected centroid vs raw
+ * target), the centroid is w_g = W u_g with u_g = the members' normalised importances, and the cost
+ * is sum_i s_i ||X w_{group(i)} - a_i|| (unsquared), with s normalised per parent
+ * ({@link ImportanceScores#normalisedPerParent}).
+ *
+ * <p>Per restart: farthest-first initialisation (the first centroid a random neuron of parent 0,
+ * each next one the neuron farthest from its nearest centroid, where a centroid seeded from neuron j
+ * has u = e_j), then Lloyd iterations (assign each neuron to its nearest centroid, refill empty
+ * groups, recompute the weighted means) until the assignment is stable, the cost has improved by
+ * less than 5% over the last 3 iterations, or {@link GroupingConfig#maxIterations()} is reached.
+ * The restart with the lowest cost wins (the earliest on ties).
+ *
+ * <p><b>Which cost goes down.</b> Assigning to the nearest centroid lowers both the unsquared
+ * cost and the squared objective sum_i s_i dist<sup>2</sup>. The weighted mean, however, minimises
+ * the squared objective, not the unsquared one (whose minimiser would be a weighted geometric
+ * median), so the unsquared cost may rise after a centroid step. Hence the squared objective never
+ * increases over iterations (up to rounding and an O(lambda) ridge effect, since the ridge
+ * solution of the mean target is what we write back), while for the unsquared cost we keep the best
+ * assignment seen: the returned cost is the minimum of {@link Grouping#costHistory()}, never above
+ * any earlier iterate. Empty-group repair keeps the squared objective from rising too: the moved
+ * neuron's new distance is its own residual, the smallest it can have.
+ *
+ * <p><b>Ties.</b> A neuron only leaves its current group for a strictly nearer one; among equally
+ * near new groups the lowest id wins. Without the first rule identical neurons (e.g. a neuron and
+ * its exact twin in another parent) could swap groups forever.
+ *
+ * <p><b>Empty groups</b> take the neuron with the largest s_i * dist_i among neurons whose group
+ * keeps at least one other member. We keep group ids fixed: the empty group g is refilled as g.
+ * With {@link GroupingConfig#paperExact()} we follow the reference implementation, which compacts
+ * the group ids first: the non-empty groups are renumbered 0..k'-1 in their old order and the
+ * refilled groups get ids k'..k-1. The same neurons move either way, so the partition is the same;
+ * what differs is the order of the fused neurons and hence which group wins a distance tie later.
+ *
+ * <p>Work per iteration: one (2m x m) by (m x k) gemm on the backend for Q U and G U (see
+ * {@link ProjectedTargets}) and O(m k) in Java. Every random choice comes from one
+ * {@link SplittableRandom} seeded with {@link GroupingConfig#seed()}: same inputs and seed, same
+ * result.
+ */
+public final class KMeansGrouping {
+    /** Stop when the cost improved by less than this fraction... */
+    static final double EARLY_STOP_IMPROVEMENT = 0.05;
+    /** ...over this many iterations. */
+    static final int EARLY_STOP_WINDOW = 3;
+
+    private KMeansGrouping() {
+    }
+
+    /** Fits the level's least squares ({@link ProjectedTargets#fit}) and groups its neurons. */
+    public static Grouping group(ComputeBackend backend, SufficientStatistics stats, NeuronLayout layout,
+                                 double[] scores, int targetWidth, GroupingConfig config) {
+        layout.requireNeurons(stats.targetDim(), "the statistics");
+        return group(backend, ProjectedTargets.fit(backend, stats, config.ridgeFactor()), layout, scores, targetWidth,
+                config);
+    }
+
+    /**
+     * Groups the m neurons of {@code fit} into {@code targetWidth} groups.
+     *
+     * @param scores raw importance scores, one per neuron (> 0); normalised per parent here
+     * @param targetWidth k, between 1 and m
+     */
+    public static Grouping group(ComputeBackend backend, ProjectedTargets fit, NeuronLayout layout, double[] scores,
+                                 int targetWidth, GroupingConfig config) {
+        Objects.requireNonNull(backend, "backend");
+        Objects.requireNonNull(config, "config");
+        layout.requireNeurons(fit.neurons(), "the least-squares fit");
+        int m = fit.neurons();
+        if (targetWidth < 1 || targetWidth > m) {
+            throw new IllegalArgumentException("target width must be between 1 and the " + m
+                    + " neurons of all parents, found " + targetWidth);
+        }
+        double[] s = ImportanceScores.normalisedPerParent(layout, scores);
+
+        RandomGenerator random = new SplittableRandom(config.seed());
+        int[] firstCentroids = shuffledRange(layout.width(0), random);
+        // After the first centroid the initialisation is deterministic, so restarts beyond the
+        // number of distinct first centroids would repeat earlier ones.
+        int restarts = Math.min(config.restarts(), firstCentroids.length);
+        Restart winner = null;
+        for (int r = 0; r < restarts; r++) {
+            Restart run = new Restart(backend, fit, s, targetWidth, config);
+            run.run(firstCentroids[r]);
+            if (winner == null || run.bestCost < winner.bestCost) {
+                winner = run;
+            }
+        }
+        return winner.toGrouping(restarts);
+    }
+
+    /** 0..n-1 in a random order (Fisher-Yates). */
+    private static int[] shuffledRange(int n, RandomGenerator random) {
+        int[] order = new int[n];
+        for (int i = 0; i < n; i++) {
+            order[i] = i;
+        }
+        for (int i = n - 1; i > 0; i--) {
+            int j = random.nextInt(i + 1);
+            int t = order[i];
+            order[i] = order[j];
+            order[j] = t;
+        }
+        return order;
+    }
+
+    /**
+     * Refills every empty group with the neuron of largest {@code s[i] * distance[i]} whose group has
+     * another member (lowest index on ties), in ascending group order; with {@code compactIds}
+     * (paper-exact) the non-empty groups are first renumbered 0..k'-1 and the refilled ones get
+     * k'..k-1.
+     *
+     * @param assignment group id per neuron, changed in place
+     * @param distance each neuron's distance to its current group's centroid
+     * @return the number of groups refilled
+     */
+    static int repairEmptyGroups(int[] assignment, int k, double[] s, double[] distance, boolean compactIds) {
+        int[] counts = new int[k];
+        for (int g : assignment) {
+            counts[g]++;
+        }
+        List<Integer> empty = new ArrayList<>();
+        for (int g = 0; g < k; g++) {
+            if (counts[g] == 0) {
+                empty.add(g);
+            }
+        }
+        if (empty.isEmpty()) {
+            return 0;
+        }
+        if (compactIds) {
+            int[] newId = new int[k];
+            int next = 0;
+            for (int g = 0; g < k; g++) {
+                newId[g] = counts[g] > 0 ? next++ : -1;
+            }
+            for (int i = 0; i < assignment.length; i++) {
+                assignment[i] = newId[assignment[i]];
+            }
+            Arrays.fill(counts, 0);
+            for (int g : assignment) {
+                counts[g]++;
+            }
+            empty.clear();
+            for (int g = next; g < k; g++) {
+                empty.add(g);
+            }
+        }
+        for (int g : empty) {
+            int pick = -1;
+            double pickScore = Double.NEGATIVE_INFINITY;
+            for (int i = 0; i < assignment.length; i++) {
+                if (counts[assignment[i]] > 1) {
+                    double score = s[i] * distance[i];
+                    if (pick < 0 || score > pickScore) {
+                        pick = i;
+                        pickScore = score;
+                    }
+                }
+            }
+            if (pick < 0) {
+                throw new IllegalStateException("cannot refill empty group " + g + ": no group has two members ("
+                        + assignment.length + " neurons, " + k + " groups)");
+            }
+            counts[assignment[pick]]--;
+            assignment[pick] = g;
+            counts[g] = 1;
+        }
+        return empty.size();
+    }
+
+    /** One seeded K-means run; keeps the best assignment it has seen. */
+    private static final class Restart {
+        private final ComputeBackend backend;
+        private final ProjectedTargets fit;
+        private final double[] s;
+        private final int m;
+        private final int k;
+        private final GroupingConfig config;
+
+        private final List<Double> costs = new ArrayList<>();
+        private final List<Double> squaredCosts = new ArrayList<>();
+        private int iterations;
+        private int repairs;
+        private double bestCost = Double.POSITIVE_INFINITY;
+        private int[] bestAssignment;
+        private double[] bestSquaredDistances;
+
+        Restart(ComputeBackend backend, ProjectedTargets fit, double[] s, int k, GroupingConfig config) {
+            this.backend = backend;
+            this.fit = fit;
+            this.s = s;
+            this.m = fit.neurons();
+            this.k = k;
+            this.config = config;
+        }
+
+        void run(int firstCentroid) {
+            int[] seeds = farthestFirst(firstCentroid);
+            double[] u = new double[m * k];
+            for (int g = 0; g < k; g++) {
+                u[seeds[g] + g * m] = 1.0;
+            }
+            double[] d2 = squaredDistances(u);
+            int[] assignment = nearestGroups(d2, null);
+            double[] ownDistance = new double[m];
+            for (int it = 0; it < config.maxIterations(); it++) {
+                for (int i = 0; i < m; i++) {
+                    ownDistance[i] = Math.sqrt(d2[i + assignment[i] * m]);
+                }
+                repairs += repairEmptyGroups(assignment, k, s, ownDistance, config.paperExact());
+                u = memberWeights(assignment);
+                d2 = squaredDistances(u);
+                double cost = total(groupCosts(assignment, d2));
+                double squared = 0.0;
+                for (int i = 0; i < m; i++) {
+                    squared += s[i] * d2[i + assignment[i] * m];
+                }
+                costs.add(cost);
+                squaredCosts.add(squared);
+                iterations = it + 1;
+                if (cost < bestCost) {
+                    bestCost = cost;
+                    bestAssignment = assignment.clone();
+                    bestSquaredDistances = d2;
+                }
+                int[] next = nearestGroups(d2, assignment);
+                if (Arrays.equals(next, assignment) || cost == 0.0 || improvedTooLittle()) {
+                    break;
+                }
+                assignment = next;
+            }
+        }
+
+        /** Whether the cost improved by less than 5% over the last 3 iterations. */
+        private boolean improvedTooLittle() {
+            int t = costs.size() - 1;
+            if (t < EARLY_STOP_WINDOW) {
+                return false;
+            }
+            double before = costs.get(t - EARLY_STOP_WINDOW);
+            return before - costs.get(t) < EARLY_STOP_IMPROVEMENT * before;
+        }
+
+        /** k distinct seed neurons: the given one, then repeatedly the farthest from its nearest seed. */
+        private int[] farthestFirst(int first) {
+            int[] seeds = new int[k];
+            boolean[] chosen = new boolean[m];
+            double[] nearest = new double[m];
+            Arrays.fill(nearest, Double.POSITIVE_INFINITY);
+            int seed = first;
+            for (int c = 0; c < k; c++) {
+                if (c > 0) {
+                    seed = -1;
+                    for (int i = 0; i < m; i++) {
+                        if (!chosen[i] && (seed < 0 || nearest[i] > nearest[seed])) {
+                            seed = i;
+                        }
+                    }
+                }
+                seeds[c] = seed;
+                chosen[seed] = true;
+                double seedGram = fit.gram(seed, seed);
+                for (int i = 0; i < m; i++) {
+                    double d2 = ProjectedTargets.clamp(seedGram - 2.0 * fit.cross(i, seed) + fit.targetSquaredNorm(i));
+                    if (d2 < nearest[i]) {
+                        nearest[i] = d2;
+                    }
+                }
+            }
+            return seeds;
+        }
+
+        /** U (m x k, column-major): u_gi = s_i / sum of s over group g for members, else 0. */
+        private double[] memberWeights(int[] assignment) {
+            double[] groupScore = new double[k];
+            for (int i = 0; i < m; i++) {
+                groupScore[assignment[i]] += s[i];
+            }
+            double[] u = new double[m * k];
+            for (int i = 0; i < m; i++) {
+                u[i + assignment[i] * m] = s[i] / groupScore[assignment[i]];
+            }
+            return u;
+        }
+
+        /** ||X W u_g - a_i||<sup>2</sup> for all i and g (m x k, column-major), from one gemm. */
+        private double[] squaredDistances(double[] u) {
+            DenseMatrix products = backend.multiply(fit.crossAndGram(), new DenseMatrix(m, k, u));
+            double[] p = products.toColumnMajor(); // rows 0..m-1: Q U; rows m..2m-1: G U
+            int rows = 2 * m;
+            double[] d2 = new double[m * k];
+            for (int g = 0; g < k; g++) {
+                double quadratic = 0.0;
+                for (int i = 0; i < m; i++) {
+                    quadratic += u[i + g * m] * p[m + i + g * rows];
+                }
+                for (int i = 0; i < m; i++) {
+                    d2[i + g * m] = ProjectedTargets.clamp(quadratic - 2.0 * p[i + g * rows]
+                            + fit.targetSquaredNorm(i));
+                }
+            }
+            return d2;
+        }
+
+        /** Nearest group per neuron; a neuron stays in {@code current} unless another is strictly nearer. */
+        private int[] nearestGroups(double[] d2, int[] current) {
+            int[] assignment = new int[m];
+            for (int i = 0; i < m; i++) {
+                int best = current == null ? 0 : current[i];
+                double bestD2 = d2[i + best * m];
+                for (int g = 0; g < k; g++) {
+                    if (d2[i + g * m] < bestD2) {
+                        best = g;
+                        bestD2 = d2[i + g * m];
+                    }
+                }
+                assignment[i] = best;
+            }
+            return assignment;
+        }
+
+        private double[] groupCosts(int[] assignment, double[] d2) {
+            double[] cost = new double[k];
+            for (int i = 0; i < m; i++) {
+                cost[assignment[i]] += s[i] * Math.sqrt(d2[i + assignment[i] * m]);
+            }
+            return cost;
+        }
+
+        Grouping toGrouping(int restartsRun) {
+            double[] groupCost = groupCosts(bestAssignment, bestSquaredDistances);
+            int[] sizes = new int[k];
+            double[] groupScore = new double[k];
+            for (int i = 0; i < m; i++) {
+                sizes[bestAssignment[i]]++;
+                groupScore[bestAssignment[i]] += s[i];
+            }
+            int[][] members = new int[k][];
+            double[][] weights = new double[k][];
+            for (int g = 0; g < k; g++) {
+                members[g] = new int[sizes[g]];
+                weights[g] = new double[sizes[g]];
+            }
+            int[] filled = new int[k];
+            for (int i = 0; i < m; i++) {
+                int g = bestAssignment[i];
+                members[g][filled[g]] = i;
+                weights[g][filled[g]] = s[i] / groupScore[g];
+                filled[g]++;
+            }
+            List<Group> groups = new ArrayList<>(k);
+            for (int g = 0; g < k; g++) {
+                groups.add(new Group(members[g], weights[g], groupCost[g]));
+            }
+            DenseMatrix fused = fit.centroidWeights(backend, Grouping.memberWeightMatrix(m, groups));
+            return new Grouping(GroupingMethod.KMEANS, bestAssignment, groups, fused, total(groupCost),
+                    toArray(costs), toArray(squaredCosts), iterations, restartsRun, repairs);
+        }
+    }
+
+    private static double total(double[] values) {
+        double sum = 0.0;
+        for (double v : values) {
+            sum += v;
+        }
+        return sum;
+    }
+
+    private static double[] toArray(List<Double> values) {
+        double[] out = new double[values.size()];
+        for (int i = 0; i < out.length; i++) {
+            out[i] = values.get(i);
+        }
+        return out;
+    }
+}

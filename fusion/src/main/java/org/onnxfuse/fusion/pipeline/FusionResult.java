@@ -1,0 +1,39 @@
+package org.onnxfuse.fusion.pipeline;
+
+import java.util.List;
+import java.util.Objects;
+import org.onnxfuse.onnx.ir.Model;
+
+/**
+ * The fused model and what happened per level. Immutable.
+ *
+ * @param model       the fused model: parent 0's graph with every level's weights rewritten; same
+ *                    inputs and outputs as the parents
+ * @param levels      one report per level, in order
+ * @param warnings    warnings in the order they arose
+ * @param totalMillis wall time of {@link Fusion#fuse()}
+ */
+public record FusionResult(Model model, List<LevelReport> levels, List<String> warnings, double totalMillis) {
+    public FusionResult {
+        Objects.requireNonNull(model, "model");
+        levels = List.copyOf(levels);
+        warnings = List.copyOf(warnings);
+    }
+
+    /** Sum of a per-level time over all levels. */
+    public double inferenceMillis() {
+        return levels.stream().mapToDouble(LevelReport::inferenceMillis).sum();
+    }
+
+    public double statisticsMillis() {
+        return levels.stream().mapToDouble(LevelReport::statisticsMillis).sum();
+    }
+
+    public double groupingMillis() {
+        return levels.stream().mapToDouble(LevelReport::groupingMillis).sum();
+    }
+
+    public double solveMillis() {
+        return levels.stream().mapToDouble(LevelReport::solveMillis).sum();
+    }
+}

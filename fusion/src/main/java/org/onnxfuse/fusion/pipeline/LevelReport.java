@@ -1,0 +1,25 @@
+package org.onnxfuse.fusion.pipeline;
+
+/**
+ * What fusing one level did, for the report.
+ *
+ * @param level            1-based index
+ * @param opType           Gemm, MatMul or Conv
+ * @param cut              the cut tensor's name
+ * @param method           "KF", "HF" or "class mean"
+ * @param width            fused width k
+ * @param fanIn            d (ones column included)
+ * @param samples          calibration samples
+ * @param rows             rows of X (samples x positions)
+ * @param relativeResidual ||X W_fused - A U|| / ||A U||, the fit error of the written weights
+ * @param groupingCost     sum_i s_i ||X w_group(i) - a_i|| (0 for the last level)
+ * @param inferenceMillis  ONNX Runtime time
+ * @param statisticsMillis im2col/row building and accumulation time
+ * @param groupingMillis   grouping time
+ * @param solveMillis      least squares, fit error and write-back time
+ * @param warning          a warning for this level (fewer rows than fan-in), or null
+ */
+public record LevelReport(int level, String opType, String cut, String method, int width, int fanIn, long samples,
+                          long rows, double relativeResidual, double groupingCost, double inferenceMillis,
+                          double statisticsMillis, double groupingMillis, double solveMillis, String warning) {
+}

@@ -1,0 +1,14 @@
+/**
+ * The linear fusion pipeline and its library API.
+ *
+ * <p>Input: K >= 2 parent models (files or in-memory {@link org.onnxfuse.onnx.ir.Model}s) with
+ * compatible plans, calibration data and settings, through
+ * {@link org.onnxfuse.fusion.pipeline.Fusion#builder()}. Output: a
+ * {@link org.onnxfuse.fusion.pipeline.FusionResult}: the fused model (parent 0's graph, same
+ * inputs and outputs, every level rewritten) and one
+ * {@link org.onnxfuse.fusion.pipeline.LevelReport} per level (width, fit error, grouping cost,
+ * time per stage). Each level: collect ({@code fusion.collect}), least squares and grouping
+ * ({@code fusion.group} through {@link org.onnxfuse.fusion.pipeline.LevelGrouper}), write back
+ * ({@code fusion.solve}).
+ */
+package org.onnxfuse.fusion.pipeline;

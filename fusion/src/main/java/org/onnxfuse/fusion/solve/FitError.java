@@ -1,0 +1,41 @@
+package org.onnxfuse.fusion.solve;
+
+import org.onnxfuse.kernels.ComputeBackend;
+import org.onnxfuse.kernels.DenseMatrix;
+import org.onnxfuse.kernels.SufficientStatistics;
+
+/**
+ * The fit error of fused weights F (d x k) against the fused target T = A U (U m x k), from the
+ * sufficient statistics alone: ||X F - A U||<sup>2</sup> = tr(F<sup>T</sup> S_xx F) - 2 tr(F<sup>T</sup>
+ * S_xa U) + tr(U<sup>T</sup> S_aa U).
+ */
+public final class FitError {
+    private FitError() {
+    }
+
+    /** ||X F - A U|| / ||A U||; 0 when the target is 0 and fitted exactly. */
+    public static double relativeResidual(ComputeBackend backend, SufficientStatistics s, DenseMatrix f, DenseMatrix u) {
+        DenseMatrix sxxF = backend.multiply(s.xx(), f);
+        DenseMatrix sxaU = backend.multiply(s.xa(), u);
+        DenseMatrix saaU = backend.multiply(s.aa(), u);
+        double fxf = traceOfProduct(f, sxxF);
+        double fxu = traceOfProduct(f, sxaU);
+        double uau = traceOfProduct(u, saaU);
+        double residual = Math.max(fxf - 2 * fxu + uau, 0);
+        if (uau <= 0) {
+            return residual == 0 ? 0 : Double.POSITIVE_INFINITY;
+        }
+        return Math.sqrt(residual / uau);
+    }
+
+    /** tr(A<sup>T</sup> B) for equally shaped A and B. */
+    private static double traceOfProduct(DenseMatrix a, DenseMatrix b) {
+        double[] x = a.toColumnMajor();
+        double[] y = b.toColumnMajor();
+        double t = 0;
+        for (int i = 0; i < x.length; i++) {
+            t += x[i] * y[i];
+        }
+        return t;
+    }
+}
