@@ -65,7 +65,9 @@ def split_by_position(labels):
 
 def dirichlet_split(pool, K, seed):
     """Per class: a random permutation of the class's pool, cut into K consecutive chunks whose
-    sizes follow one Dirichlet(alpha_1..alpha_K) draw, alpha evenly spaced in [1, 5].
+    sizes follow one Dirichlet draw; the concentrations are alpha evenly spaced in [1, 5],
+    rotated by the class index (class c gives parent k alpha[(k - c) mod K]), so that each parent
+    is strong on some classes and weak on others while all get about the same amount of data.
     Returns (list of K index arrays, counts [K,10], proportions [10,K])."""
     rng = np.random.default_rng(seed)
     alpha = np.linspace(ALPHA_LO, ALPHA_HI, K)
@@ -75,7 +77,7 @@ def dirichlet_split(pool, K, seed):
     for c in range(10):
         idx = rng.permutation(pool[c])
         n = len(idx)
-        p = rng.dirichlet(alpha)
+        p = rng.dirichlet(np.roll(alpha, c))
         props[c] = p
         raw = p * n
         cnt = np.floor(raw).astype(np.int64)

@@ -114,11 +114,16 @@ class AssignmentTest {
         double[][] c = {{5, 1, 9}, {2, 8, 7}, {6, 4, 0}};
         long[][] flow = Transport.solve(c, new long[] {1, 1, 1}, new long[] {1, 1, 1});
         assertArrayEquals(new long[][] {{0, 1, 0}, {1, 0, 0}, {0, 0, 1}}, flow);
-        NeuronMap map = NeuronMap.barycentric(Transport.solve(c, new long[] {2, 2, 2}, new long[] {3, 3}),
-                2);
+        // three fused neurons from two parent neurons: 2 units each against 3 per parent neuron
+        double[][] wide = {{0, 4}, {1, 1}, {4, 0}};
+        long[][] plan = Transport.solve(wide, new long[] {2, 2, 2}, new long[] {3, 3});
+        assertArrayEquals(new long[][] {{2, 0}, {1, 1}, {0, 2}}, plan);
+        NeuronMap map = NeuronMap.barycentric(plan, 2);
         assertEquals(3, map.width());
         for (int i = 0; i < 3; i++) {
             assertEquals(1.0, java.util.Arrays.stream(map.coefficients(i)).sum(), 1e-12);
         }
+        assertArrayEquals(new int[] {0, 1}, map.sources(1));
+        assertArrayEquals(new double[] {0.5, 0.5}, map.coefficients(1));
     }
 }

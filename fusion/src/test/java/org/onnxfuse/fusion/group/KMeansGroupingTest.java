@@ -116,7 +116,9 @@ class KMeansGroupingTest {
             }
         }
         assertTrue(iterationsChecked > 40, "too few iterations to say anything: " + iterationsChecked);
-        System.out.println("K-means: unsquared cost rose in " + increasesOfTheUnsquaredCost + " of "
+        // Pins why the best iterate is kept: on these seeded instances the unsquared cost does rise
+        // after some centroid step (the weighted mean minimises the squared objective only).
+        assertTrue(increasesOfTheUnsquaredCost > 0, "expected the unsquared cost to rise at least once in "
                 + iterationsChecked + " iterations");
     }
 
@@ -195,7 +197,10 @@ class KMeansGroupingTest {
                     }
                 }
             }
-            assertTrue(grouping.cost() < 1e-6, "cost " + grouping.cost());
+            // Twins coincide: what is left is the fit's own residual (the ridge's bias), tiny
+            // relative to the targets.
+            double scale = Math.sqrt(fit.targetSquaredNorm(0));
+            assertTrue(grouping.cost() < 1e-5 * scale, "cost " + grouping.cost() + " vs target norm " + scale);
         }
     }
 

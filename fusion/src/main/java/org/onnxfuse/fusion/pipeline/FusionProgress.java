@@ -1,0 +1,22 @@
+package org.onnxfuse.fusion.pipeline;
+
+/**
+ * What a running fusion tells its caller (the CLI draws progress bars from it). Called on the
+ * fusing thread; implementations must be quick. Every method has a no-op default.
+ */
+public interface FusionProgress {
+    FusionProgress NONE = new FusionProgress() {
+    };
+
+    /** Level {@code level} of {@code levels} starts (1-based); {@code description} e.g. "Gemm /fc1/Gemm". */
+    default void levelStarted(int level, int levels, String description) {
+    }
+
+    /** The current level's collection pass has run {@code done} of {@code total} calibration samples. */
+    default void samplesCollected(long done, long total) {
+    }
+
+    /** A level is written; its report is final. */
+    default void levelFinished(LevelReport report) {
+    }
+}
