@@ -1,6 +1,7 @@
 package org.onnxfuse.fusion.baseline;
 
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.Iterator;
 import java.util.List;
 import org.onnxfuse.fusion.collect.CutRows;
@@ -8,6 +9,7 @@ import org.onnxfuse.fusion.data.FloatBatch;
 import org.onnxfuse.fusion.data.SampleArray;
 import org.onnxfuse.fusion.evaluate.BatchOutputs;
 import org.onnxfuse.fusion.evaluate.ModelEvaluator;
+import org.onnxfuse.fusion.group.LinearAssignment;
 import org.onnxfuse.fusion.plan.Level;
 import org.onnxfuse.onnx.ir.Model;
 
@@ -28,7 +30,7 @@ import org.onnxfuse.onnx.ir.Model;
  * marginals the squared norms add the same to every plan, so this is also the plan of greatest
  * activation correlation (Git Re-Basin's activation matching).
  *
- * <p><b>Matching.</b> Equal widths: the optimal permutation ({@link Assignment}). Different
+ * <p><b>Matching.</b> Equal widths: the optimal permutation ({@link LinearAssignment}). Different
  * widths: the exact optimal transport plan T between uniform marginals a_i = 1/n_0 and b_j =
  * 1/n_k (importance scores can replace them later), solved as an integer min-cost flow with
  * masses n_k/g and n_0/g, g = gcd(n_0, n_k) ({@link Transport}). Fused neuron i is then the
@@ -77,13 +79,13 @@ public final class ActivationMatching {
         int n0 = cost.length;
         int nk = cost[0].length;
         if (n0 == nk) {
-            return NeuronMap.permutation(Assignment.minimize(cost), nk);
+            return NeuronMap.permutation(LinearAssignment.solve(cost), nk);
         }
         long g = gcd(n0, nk);
         long[] supply = new long[n0];
         long[] demand = new long[nk];
-        java.util.Arrays.fill(supply, nk / g);
-        java.util.Arrays.fill(demand, n0 / g);
+        Arrays.fill(supply, nk / g);
+        Arrays.fill(demand, n0 / g);
         return NeuronMap.barycentric(Transport.solve(cost, supply, demand), nk);
     }
 

@@ -3,6 +3,7 @@ package org.onnxfuse.fusion.baseline;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
+import org.onnxfuse.fusion.group.LinearAssignment;
 import org.onnxfuse.onnx.ir.Model;
 
 /**
@@ -14,7 +15,7 @@ import org.onnxfuse.onnx.ir.Model;
  * column, bias included, with parent k's input rows already in parent 0's order at cut l - 1)
  * and of their outgoing weights (the next level's input rows of the neuron, with parent k's
  * next-level columns in parent 0's order at cut l + 1; the classes of the last level are fixed).
- * Each pi_l is an exact linear assignment ({@link Assignment}) given its neighbours, so the
+ * Each pi_l is an exact linear assignment ({@link LinearAssignment}) given its neighbours, so the
  * total similarity never decreases. Like Git Re-Basin we repeat the sweeps (coordinate
  * descent) until no permutation changes, at most {@value #MAX_SWEEPS} times; unlike it the cuts
  * are visited in order 1..L-1 rather than in a random order, so the result is deterministic
@@ -56,7 +57,7 @@ public final class WeightMatching {
         for (int sweep = 0; sweep < MAX_SWEEPS; sweep++) {
             boolean changed = false;
             for (int l = 1; l <= hidden; l++) {
-                int[] best = Assignment.maximize(similarity(p, k, l, perm));
+                int[] best = LinearAssignment.solve(negated(similarity(p, k, l, perm)));
                 if (!Arrays.equals(best, perm[l - 1])) {
                     perm[l - 1] = best;
                     changed = true;
@@ -105,6 +106,18 @@ public final class WeightMatching {
             }
         }
         return score;
+    }
+
+    /** The assignment solver minimises: maximise the similarity by minimising its negation. */
+    private static double[][] negated(double[][] score) {
+        double[][] cost = new double[score.length][];
+        for (int i = 0; i < score.length; i++) {
+            cost[i] = new double[score[i].length];
+            for (int j = 0; j < cost[i].length; j++) {
+                cost[i][j] = -score[i][j];
+            }
+        }
+        return cost;
     }
 
     /** score[i][j] += sum over rows r of a[r][i] * b[r][j]. */

@@ -1,16 +1,28 @@
 package org.onnxfuse.fusion.cli;
 
+import java.io.IOException;
 import java.io.PrintWriter;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.Callable;
+import org.onnxfuse.fusion.baseline.BaselineMethod;
+import org.onnxfuse.fusion.collect.CalibrationData;
 import org.onnxfuse.fusion.data.DataShapes;
-import org.onnxfuse.fusion.data.Finite;
-import org.onnxfuse.fusion.data.FloatBatch;
 import org.onnxfuse.fusion.data.NpyArray;
-import org.onnxfuse.fusion.data.NpzArchive;
 import org.onnxfuse.fusion.data.SampleArray;
+import org.onnxfuse.fusion.data.SampleArrays;
+import org.onnxfuse.fusion.evaluate.Accuracy;
+import org.onnxfuse.fusion.evaluate.Ensemble;
+import org.onnxfuse.fusion.evaluate.Labels;
+import org.onnxfuse.fusion.pipeline.Fusion;
+import org.onnxfuse.fusion.pipeline.FusionMethod;
+import org.onnxfuse.fusion.pipeline.FusionProgress;
+import org.onnxfuse.fusion.pipeline.FusionResult;
+import org.onnxfuse.fusion.plan.Level;
 import org.onnxfuse.fusion.plan.LevelPlan;
 import org.onnxfuse.fusion.plan.LevelPlanner;
 import org.onnxfuse.fusion.plan.PlanComparison;
@@ -18,6 +30,7 @@ import org.onnxfuse.onnx.errors.ErrorCode;
 import org.onnxfuse.onnx.errors.OnnxFuseException;
 import org.onnxfuse.onnx.errors.OutputException;
 import org.onnxfuse.onnx.io.OnnxReader;
+import org.onnxfuse.onnx.io.OnnxWriter;
 import org.onnxfuse.onnx.ir.Dim;
 import org.onnxfuse.onnx.ir.Model;
 import picocli.CommandLine.Command;
@@ -27,15 +40,19 @@ import picocli.CommandLine.Parameters;
 import picocli.CommandLine.Spec;
 
 /**
- * {@code onnx-fuse a.onnx b.onnx [...] --data calib.npy -o fused.onnx}. This build checks
- * everything the fusion needs (parents readable and sharing one plan, data matching the input,
- * finite, output not an input) and then stops: the solve stage is not part of it yet.
+ * {@code onnx-fuse a.onnx b.onnx [...] --data calib.npy -o fused.onnx}: fuses the parents, writes
+ * the fused model atomically, prints per-level fit and (with labels) accuracies, and optionally a
+ * JSON report.
  */
-@Command(name = "onnx-fuse", mixinStandardHelpOptions = true, version = "onnx-fuse 0.1.0-SNAPSHOT",
-        description = "Fuses several trained ONNX models into one by neuron interpolation.",
-        footer = "%nCommands:%n  plan   print the level plan of one or more models")
+@Command(name = "onnx-fuse", mixinStandardHelpOptions = true, versionProvider = FuseCommand.Version.class,
+        sortOptions = false,
+        description = {"Fuses several trained ONNX models into one by neuron interpolation.",
+                "Parent 0 (the first) is the template: list the best parent first."},
+        footer = {"%nCommands:", "  plan       print the level plan of one or more models",
+                "  diagnose   environment report; --bench measures the compute backend"})
 public final class FuseCommand implements Callable<Integer> {
-    private static final int CHECK_BATCH = 256;
+    private static final List<String> METHODS = List.of("kf-linear", "hf-linear", "average", "weight-match",
+            "act-match");
 
     @Spec
     private CommandSpec spec;
@@ -43,79 +60,328 @@ public final class FuseCommand implements Callable<Integer> {
     @Parameters(paramLabel = "PARENT.onnx", arity = "0..*", description = "parent models, best first")
     private List<Path> parents = new ArrayList<>();
 
-    @Option(names = "--data", paramLabel = "FILE", description = "calibration data (.npy or .npz)")
-    private Path data;
-
     @Option(names = {"-o", "--output"}, paramLabel = "FILE", description = "where to write the fused model")
     private Path output;
+
+    @Option(names = "--data", paramLabel = "FILE",
+            description = "calibration data: .npy, or .npz keyed by input name")
+    private Path data;
+
+    @Option(names = "--labels", paramLabel = "FILE", description = "integer labels of the calibration data (.npy)")
+    private Path labels;
+
+    @Option(names = "--eval-data", paramLabel = "FILE", description = "held-out data to report accuracy on")
+    private Path evalData;
+
+    @Option(names = "--eval-labels", paramLabel = "FILE", description = "labels of --eval-data")
+    private Path evalLabels;
+
+    @Option(names = "--method", paramLabel = "NAME",
+            description = "kf-linear (default with --data), hf-linear (2 parents), average, weight-match"
+                    + " (default without --data), act-match")
+    private String method;
+
+    @Option(names = "--width", paramLabel = "W",
+            description = "fused widths: a factor of parent 0's (1.5) or per level (1:300,2:128)")
+    private String width;
+
+    @Option(names = "--samples", paramLabel = "N", description = "use the first N calibration samples")
+    private Long samples;
+
+    @Option(names = "--batch-size", paramLabel = "N", defaultValue = "256",
+            description = "samples per inference batch (default ${DEFAULT-VALUE})")
+    private int batchSize;
+
+    @Option(names = "--threads", paramLabel = "N", defaultValue = "0",
+            description = "compute threads; 0 = all cores (default)")
+    private int threads;
+
+    @Option(names = "--device", paramLabel = "DEV", defaultValue = "auto",
+            description = "auto, cpu or cuda (default ${DEFAULT-VALUE})")
+    private String device;
+
+    @Option(names = "--seed", paramLabel = "N", defaultValue = "0", description = "random seed (default 0)")
+    private long seed;
+
+    @Option(names = "--paper-exact", description = "reproduce the reference implementation's choices")
+    private boolean paperExact;
+
+    @Option(names = "--report", paramLabel = "FILE", description = "write a JSON report here")
+    private Path report;
+
+    @Option(names = {"-q", "--quiet"}, description = "no progress bars")
+    private boolean quiet;
 
     @Option(names = "--verbose", description = "stack traces on errors")
     private boolean verbose;
 
+    /** Supplies --version. */
+    static final class Version implements picocli.CommandLine.IVersionProvider {
+        @Override
+        public String[] getVersion() {
+            return new String[] {"onnx-fuse " + Versions.ONNX_FUSE};
+        }
+    }
+
     @Override
     public Integer call() {
         PrintWriter out = spec.commandLine().getOut();
+        PrintWriter err = spec.commandLine().getErr();
         if (parents.isEmpty()) {
             spec.commandLine().usage(out);
             return 0;
         }
-        if (parents.size() < 2) {
-            throw new OnnxFuseException(ErrorCode.USAGE, "fusion needs at least 2 parent models, found "
-                    + parents.size() + " (" + parents.get(0) + ")");
-        }
-        checkOutputIsNotAnInput();
+        String chosen = resolveMethod(err);
+        checkArguments(chosen);
+        Map<String, Double> timings = new LinkedHashMap<>();
+        long start = System.nanoTime();
+
+        List<Model> models = new ArrayList<>();
         List<LevelPlan> plans = new ArrayList<>();
         List<String> names = new ArrayList<>();
         for (Path parent : parents) {
             Model model = OnnxReader.read(parent);
+            models.add(model);
             plans.add(LevelPlanner.plan(model));
-            names.add(parent.getFileName().toString());
+            names.add(String.valueOf(parent.getFileName()));
         }
         PlanComparison.requireCompatible(plans, names);
         LevelPlan plan = plans.get(0);
-        out.printf("%d parents share one plan of %d levels (widths of %s: %s)%n", parents.size(),
-                plan.levels().size(), names.get(0), plan.widths());
-        if (data != null) {
-            long samples = checkData(plan);
-            out.printf("calibration data %s: %d samples, finite, shaped like input '%s'%n", data, samples,
-                    plan.input());
+        timings.put("read_ms", millisSince(start));
+
+        List<String> warnings = new ArrayList<>();
+        FusionResult result = null;
+        Model fused;
+        long fuseStart = System.nanoTime();
+        try (SampleArray calibration = data == null ? null : openInput(data, plan)) {
+            if (calibration != null) {
+                DataShapes.check(calibration.source(), calibration.header().shape(), inputDims(plan), plan.input());
+            }
+            if (chosen.equals("kf-linear") || chosen.equals("hf-linear")) {
+                result = fuseByInterpolation(chosen, calibration);
+                fused = result.model();
+                warnings.addAll(result.warnings());
+                timings.put("inference_ms", result.inferenceMillis());
+                timings.put("statistics_ms", result.statisticsMillis());
+                timings.put("grouping_ms", result.groupingMillis());
+                timings.put("solve_ms", result.solveMillis());
+            } else {
+                fused = BaselineMethod.fromName(chosen).fuse(models, calibration, batchSize, threads);
+            }
         }
-        throw new OnnxFuseException(ErrorCode.NOT_IN_THIS_BUILD,
-                "the checks passed, but the neuron-interpolation solve is not part of this build yet; "
-                        + "use 'onnx-fuse plan' to inspect the levels");
+        timings.put("fuse_ms", millisSince(fuseStart));
+
+        long writeStart = System.nanoTime();
+        OnnxWriter.write(fused, output);
+        timings.put("write_ms", millisSince(writeStart));
+
+        long evalStart = System.nanoTime();
+        AccuracySummary accuracy = evaluate(models, names, fused, plan);
+        if (accuracy != null) {
+            timings.put("evaluate_ms", millisSince(evalStart));
+        }
+        timings.put("total_ms", millisSince(start));
+
+        RunReport run = new RunReport(configuration(chosen), result == null ? List.of() : result.levels(),
+                parentWidths(plans), timings, accuracy, warnings);
+        out.printf("fused %d parents with %s -> %s%n", parents.size(), chosen, output);
+        run.printTable(out);
+        if (report != null) {
+            run.write(report);
+        }
+        return 0;
     }
 
-    private void checkOutputIsNotAnInput() {
+    private String resolveMethod(PrintWriter err) {
+        if (method == null) {
+            if (data == null) {
+                err.println("onnx-fuse: no --data given: neuron interpolation needs calibration data, running the"
+                        + " data-free weight-match baseline instead");
+                return "weight-match";
+            }
+            return "kf-linear";
+        }
+        String m = method.toLowerCase(java.util.Locale.ROOT);
+        if (!METHODS.contains(m)) {
+            throw new OnnxFuseException(ErrorCode.USAGE, "unknown method '" + method + "'; expected one of " + METHODS);
+        }
+        return m;
+    }
+
+    private void checkArguments(String chosen) {
+        if (parents.size() < 2) {
+            throw new OnnxFuseException(ErrorCode.USAGE, "fusion needs at least 2 parent models, found "
+                    + parents.size() + " (" + parents.get(0) + ")");
+        }
         if (output == null) {
-            return;
+            throw new OnnxFuseException(ErrorCode.USAGE, "no output given: add -o fused.onnx");
         }
-        Path target = output.toAbsolutePath().normalize();
-        for (Path parent : parents) {
-            if (parent.toAbsolutePath().normalize().equals(target)) {
-                throw new OutputException(ErrorCode.OUTPUT_IS_INPUT, "output " + output
-                        + " is also parent " + parent + "; choose another output path");
+        boolean needsData = !chosen.equals("average") && !chosen.equals("weight-match");
+        if (needsData && data == null) {
+            throw new OnnxFuseException(ErrorCode.USAGE, chosen + " needs calibration data: add --data calib.npy");
+        }
+        if (chosen.equals("hf-linear") && parents.size() != 2) {
+            throw new OnnxFuseException(ErrorCode.USAGE, "hf-linear fuses exactly 2 parents, found " + parents.size()
+                    + "; use kf-linear");
+        }
+        if (labels != null && data == null) {
+            throw new OnnxFuseException(ErrorCode.USAGE, "--labels belongs to --data, which is missing");
+        }
+        if ((evalData == null) != (evalLabels == null)) {
+            throw new OnnxFuseException(ErrorCode.USAGE, "--eval-data and --eval-labels go together; found only "
+                    + (evalData != null ? "--eval-data" : "--eval-labels"));
+        }
+        if (batchSize <= 0) {
+            throw new OnnxFuseException(ErrorCode.USAGE, "--batch-size must be positive, found " + batchSize);
+        }
+        if (threads < 0) {
+            throw new OnnxFuseException(ErrorCode.USAGE, "--threads must be 0 (all cores) or more, found " + threads);
+        }
+        if (samples != null && samples <= 0) {
+            throw new OnnxFuseException(ErrorCode.USAGE, "--samples must be positive, found " + samples);
+        }
+        if (width != null && !chosen.equals("kf-linear")) {
+            throw new OnnxFuseException(ErrorCode.USAGE, "--width needs --method kf-linear (other methods keep parent 0's"
+                    + " widths)");
+        }
+        checkNotAnInput(output, "output");
+        if (report != null) {
+            checkNotAnInput(report, "report");
+            if (report.toAbsolutePath().normalize().equals(output.toAbsolutePath().normalize())) {
+                throw new OutputException(ErrorCode.OUTPUT_IS_INPUT, "--report " + report + " is the same file as -o "
+                        + output);
+            }
+            checkWritableFolder(report);
+        }
+        checkWritableFolder(output);
+    }
+
+    private void checkNotAnInput(Path target, String what) {
+        Path t = target.toAbsolutePath().normalize();
+        List<Path> inputs = new ArrayList<>(parents);
+        for (Path p : new Path[] {data, labels, evalData, evalLabels}) {
+            if (p != null) {
+                inputs.add(p);
+            }
+        }
+        for (Path in : inputs) {
+            if (in.toAbsolutePath().normalize().equals(t)) {
+                throw new OutputException(ErrorCode.OUTPUT_IS_INPUT, what + " " + target + " is also an input ("
+                        + in + "); choose another path");
             }
         }
     }
 
-    private long checkData(LevelPlan plan) {
-        long[] inputShape = plan.inputShape().stream().mapToLong(Dim::sizeOrMinusOne).toArray();
-        String name = data.getFileName().toString();
-        if (name.endsWith(".npz")) {
-            try (NpzArchive archive = NpzArchive.open(data); SampleArray array = archive.array(plan.input())) {
-                return checkArray(array, inputShape, plan.input());
-            }
+    /** Fails before any work when the output's folder cannot take a new file. */
+    private static void checkWritableFolder(Path target) {
+        Path absolute = target.toAbsolutePath();
+        if (Files.isDirectory(absolute)) {
+            throw new OutputException(ErrorCode.OUTPUT_UNWRITABLE, target + " is a directory; expected a file path");
         }
-        try (SampleArray array = NpyArray.open(data)) {
-            return checkArray(array, inputShape, plan.input());
+        Path folder = absolute.getParent();
+        if (folder == null || !Files.isDirectory(folder)) {
+            throw new OutputException(ErrorCode.OUTPUT_UNWRITABLE, "cannot write " + target + ": folder " + folder
+                    + " does not exist");
+        }
+        try {
+            Path probe = Files.createTempFile(folder, ".onnx-fuse-probe", ".tmp");
+            Files.delete(probe);
+        } catch (IOException | SecurityException e) {
+            throw new OutputException(ErrorCode.OUTPUT_UNWRITABLE, "cannot write into folder " + folder + ": "
+                    + e.getMessage(), e);
         }
     }
 
-    private static long checkArray(SampleArray array, long[] inputShape, String inputName) {
-        DataShapes.check(array.source(), array.header().shape(), inputShape, inputName);
-        for (FloatBatch batch : array.batches(CHECK_BATCH)) {
-            Finite.check(array.source(), batch);
+    private FusionResult fuseByInterpolation(String chosen, SampleArray calibration) {
+        Fusion.Builder builder = Fusion.builder()
+                .parentFiles(parents)
+                .calibration(CalibrationData.of(calibration))
+                .method(chosen.equals("hf-linear") ? FusionMethod.HF_LINEAR : FusionMethod.KF_LINEAR)
+                .seed(seed)
+                .batchSize(batchSize)
+                .threads(threads)
+                .device(device)
+                .paperExact(paperExact);
+        if (samples != null) {
+            builder.samples(samples);
         }
-        return array.samples();
+        WidthOption.apply(width, builder);
+        FusionProgress progress = ProgressDisplay.forTerminal(quiet);
+        builder.progress(progress);
+        builder.log(line -> spec.commandLine().getErr().println(line));
+        try {
+            return builder.build().fuse();
+        } finally {
+            if (progress instanceof ProgressDisplay display) {
+                display.close();
+            }
+        }
+    }
+
+    private AccuracySummary evaluate(List<Model> models, List<String> names, Model fused, LevelPlan plan) {
+        Path x = evalData != null ? evalData : labels != null ? data : null;
+        Path y = evalData != null ? evalLabels : labels;
+        if (x == null) {
+            return null;
+        }
+        int classes = Math.toIntExact(plan.lastLevel().width());
+        try (SampleArray xs = openInput(x, plan); SampleArray ys = NpyArray.open(y)) {
+            DataShapes.check(xs.source(), xs.header().shape(), inputDims(plan), plan.input());
+            Labels.checkCount(ys, xs);
+            Labels.read(ys, 0, Math.toIntExact(ys.samples()), classes);
+            List<Double> parentAccuracies = new ArrayList<>();
+            for (Model m : models) {
+                parentAccuracies.add(Accuracy.of(m, xs, ys, batchSize, threads).value());
+            }
+            double ensemble = Ensemble.accuracy(models, xs, ys, batchSize, threads).value();
+            double fusedAccuracy = Accuracy.of(fused, xs, ys, batchSize, threads).value();
+            return new AccuracySummary(String.valueOf(x), xs.samples(), names, parentAccuracies, ensemble,
+                    fusedAccuracy);
+        }
+    }
+
+    private static SampleArray openInput(Path file, LevelPlan plan) {
+        return SampleArrays.open(file, plan.input());
+    }
+
+    private static long[] inputDims(LevelPlan plan) {
+        return plan.inputShape().stream().mapToLong(Dim::sizeOrMinusOne).toArray();
+    }
+
+    private static List<List<Long>> parentWidths(List<LevelPlan> plans) {
+        List<List<Long>> perLevel = new ArrayList<>();
+        for (int l = 0; l < plans.get(0).levels().size(); l++) {
+            List<Long> widths = new ArrayList<>();
+            for (LevelPlan p : plans) {
+                Level level = p.levels().get(l);
+                widths.add(level.width());
+            }
+            perLevel.add(widths);
+        }
+        return perLevel;
+    }
+
+    private Map<String, Object> configuration(String chosen) {
+        Map<String, Object> c = new LinkedHashMap<>();
+        c.put("method", chosen);
+        c.put("parents", parents.stream().map(String::valueOf).toList());
+        c.put("output", String.valueOf(output));
+        c.put("data", data == null ? null : String.valueOf(data));
+        c.put("labels", labels == null ? null : String.valueOf(labels));
+        c.put("evalData", evalData == null ? null : String.valueOf(evalData));
+        c.put("evalLabels", evalLabels == null ? null : String.valueOf(evalLabels));
+        c.put("samples", samples);
+        c.put("width", width);
+        c.put("batchSize", batchSize);
+        c.put("threads", threads == 0 ? Runtime.getRuntime().availableProcessors() : threads);
+        c.put("device", device);
+        c.put("seed", seed);
+        c.put("paperExact", paperExact);
+        c.put("importance", "uniform");
+        return c;
+    }
+
+    private static double millisSince(long startNanos) {
+        return (System.nanoTime() - startNanos) / 1e6;
     }
 }

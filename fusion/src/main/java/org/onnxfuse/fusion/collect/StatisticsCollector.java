@@ -3,6 +3,7 @@ package org.onnxfuse.fusion.collect;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
+import java.util.Objects;
 import org.onnxfuse.fusion.data.DataShapes;
 import org.onnxfuse.fusion.data.Finite;
 import org.onnxfuse.fusion.data.FloatBatch;
@@ -29,6 +30,15 @@ public final class StatisticsCollector implements AutoCloseable {
     @FunctionalInterface
     public interface BatchSink {
         void accept(float[] x, int d, float[] a, int m, int rows);
+    }
+
+    /** Told after each batch how far a collection pass is, e.g. to drive a progress bar. */
+    @FunctionalInterface
+    public interface Progress {
+        Progress NONE = (done, total) -> { };
+
+        /** {@code done} of {@code total} calibration samples have been run through the models. */
+        void samplesCollected(long done, long total);
     }
 
     private final List<LevelPlan> plans;
@@ -78,6 +88,12 @@ public final class StatisticsCollector implements AutoCloseable {
      * written; {@code fusedLevel} is the level as planned on the template), A from the parents.
      */
     public LevelStatistics collect(int index, Model fused, Level fusedLevel, ComputeBackend backend) {
+        return collect(index, fused, fusedLevel, backend, Progress.NONE);
+    }
+
+    /** As {@link #collect(int, Model, Level, ComputeBackend)}, reporting each batch to {@code progress}. */
+    public LevelStatistics collect(int index, Model fused, Level fusedLevel, ComputeBackend backend,
+                                   Progress progress) {
         long[] sums = new long[1];
         StatisticsAccumulator[] acc = new StatisticsAccumulator[1];
         long inferenceBefore = inferenceNanos;
@@ -90,7 +106,7 @@ public final class StatisticsCollector implements AutoCloseable {
                 long t = System.nanoTime();
                 acc[0].accumulate(x, a, rows);
                 sums[0] += System.nanoTime() - t;
-            });
+            }, progress);
             if (acc[0] == null) {
                 throw new OnnxFuseException(ErrorCode.DATA_SHAPE, data.source() + " holds no samples");
             }
@@ -115,6 +131,13 @@ public final class StatisticsCollector implements AutoCloseable {
      * @return {samples, rows}
      */
     public long[] stream(int index, Model fused, Level fusedLevel, BatchSink sink) {
+        return stream(index, fused, fusedLevel, sink, Progress.NONE);
+    }
+
+    /** As {@link #stream(int, Model, Level, BatchSink)}, reporting each batch to {@code progress}. */
+    public long[] stream(int index, Model fused, Level fusedLevel, BatchSink sink, Progress progress) {
+        Objects.requireNonNull(progress, "progress");
+        long total = data.samples();
         String feed = fused.graph().feedInputs().get(0).name();
         String xName = fusedLevel.input();
         boolean xIsInput = xName.equals(feed);
@@ -161,6 +184,7 @@ public final class StatisticsCollector implements AutoCloseable {
                 sink.accept(x, d, a, m, rows);
                 samples += batch.count();
                 totalRows += rows;
+                progress.samplesCollected(samples, total);
             }
         }
         return new long[] {samples, totalRows};

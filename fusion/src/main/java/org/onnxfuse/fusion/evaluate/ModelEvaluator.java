@@ -1,11 +1,5 @@
 package org.onnxfuse.fusion.evaluate;
 
-import ai.onnxruntime.OnnxTensor;
-import ai.onnxruntime.OnnxValue;
-import ai.onnxruntime.OrtEnvironment;
-import ai.onnxruntime.OrtException;
-import ai.onnxruntime.OrtSession;
-import java.nio.FloatBuffer;
 import java.util.ArrayList;
 import java.util.Iterator;
 import java.util.LinkedHashMap;
@@ -15,25 +9,21 @@ import java.util.Map;
 import java.util.NoSuchElementException;
 import java.util.Set;
 import org.onnxfuse.fusion.collect.Activation;
+import org.onnxfuse.fusion.collect.OrtRunner;
 import org.onnxfuse.fusion.data.DataShapes;
 import org.onnxfuse.fusion.data.FloatBatch;
 import org.onnxfuse.fusion.data.SampleArray;
 import org.onnxfuse.onnx.errors.ErrorCode;
 import org.onnxfuse.onnx.errors.ModelFormatException;
-import org.onnxfuse.onnx.errors.OnnxFuseException;
-import org.onnxfuse.onnx.io.OnnxWriter;
-import org.onnxfuse.onnx.ir.DataType;
 import org.onnxfuse.onnx.ir.Graph;
 import org.onnxfuse.onnx.ir.Model;
-import org.onnxfuse.onnx.ir.TensorType;
 import org.onnxfuse.onnx.ir.ValueInfo;
 
 /**
- * Runs one single-input model in ONNX Runtime (CPU) batch by batch. Owns one {@link OrtSession}
- * (and its options) until {@link #close()}; the process-wide {@link OrtEnvironment} is shared and
- * not closed. Every input tensor and result is closed within the call that made it, and the
- * outputs are copied into Java arrays, so a {@link BatchOutputs} outlives the run. Not
- * thread-safe.
+ * Runs one single-input model in ONNX Runtime (CPU) over a data set, batch by batch. Owns one
+ * ONNX Runtime session (an {@link OrtRunner}, which closes every input tensor and result within
+ * the call that made it and copies outputs into Java arrays) until {@link #close()}, so a
+ * {@link BatchOutputs} outlives its run. Only one batch is decoded at a time. Not thread-safe.
  *
  * <p>Intermediate tensors (the cuts of a level plan) can be requested as extra outputs: they are
  * added to a copy of the graph as graph outputs, which ONNX Runtime accepts for any value.
@@ -44,20 +34,12 @@ public final class ModelEvaluator implements AutoCloseable {
         return Math.max(1, Runtime.getRuntime().availableProcessors());
     }
 
-    private final OrtEnvironment env;
-    private final OrtSession.SessionOptions options;
-    private final OrtSession session;
-    private final String inputName;
+    private final OrtRunner runner;
     private final long[] inputShape;
     private final List<String> outputNames;
-    private boolean closed;
 
-    private ModelEvaluator(OrtEnvironment env, OrtSession.SessionOptions options, OrtSession session, String inputName,
-                           long[] inputShape, List<String> outputNames) {
-        this.env = env;
-        this.options = options;
-        this.session = session;
-        this.inputName = inputName;
+    private ModelEvaluator(OrtRunner runner, long[] inputShape, List<String> outputNames) {
+        this.runner = runner;
         this.inputShape = inputShape;
         this.outputNames = List.copyOf(outputNames);
     }
@@ -69,50 +51,31 @@ public final class ModelEvaluator implements AutoCloseable {
 
     /**
      * An evaluator of {@code model}'s own outputs followed by the intermediate values
-     * {@code extraOutputs} (float tensors, e.g. level cuts), with {@code threads} intra-op threads.
+     * {@code extraOutputs} (float tensors, e.g. level cuts), with {@code threads} intra-op threads
+     * (explicit: ONNX Runtime's own default oversubscribes busy machines).
      *
-     * @throws ModelFormatException when the model has other than one input, or an extra output
-     *     names no value of the graph
-     * @throws OnnxFuseException    BACKEND when ONNX Runtime cannot load the model
+     * @throws ModelFormatException when an extra output names no value computed by the graph
+     * @throws org.onnxfuse.onnx.errors.OnnxFuseException when the model has other than one input
+     *     (UNSUPPORTED_OP) or ONNX Runtime cannot load it (BACKEND)
      */
     public static ModelEvaluator open(Model model, List<String> extraOutputs, int threads) {
         if (threads < 1) {
             throw new IllegalArgumentException("thread count must be positive, got " + threads);
         }
         Graph graph = model.graph();
-        List<ValueInfo> feeds = graph.feedInputs();
-        if (feeds.size() != 1) {
-            throw new ModelFormatException(ErrorCode.INVALID_MODEL, "the model has " + feeds.size()
-                    + " inputs " + feeds.stream().map(ValueInfo::name).toList() + "; evaluation supports exactly one");
-        }
-        ValueInfo input = feeds.get(0);
-        long[] shape = input.tensorType() == null ? null : input.tensorType().dimsOrMinusOne();
         Set<String> outputs = new LinkedHashSet<>();
         graph.outputs().forEach(o -> outputs.add(o.name()));
-        Graph.Builder b = graph.toBuilder();
         for (String name : extraOutputs) {
-            if (!outputs.add(name)) {
-                continue;
-            }
-            if (graph.producer(name).isEmpty()) {
+            if (outputs.add(name) && graph.producer(name).isEmpty()) {
                 throw new ModelFormatException(ErrorCode.INVALID_MODEL, "extra output '" + name
                         + "' is produced by no node of the model; expected an intermediate value such as a level cut");
             }
-            TensorType type = graph.declaredType(name).orElse(new TensorType(DataType.FLOAT, null));
-            b.addOutput(ValueInfo.tensor(name, type));
         }
-        byte[] bytes = OnnxWriter.toBytes(extraOutputs.isEmpty() ? model : model.withGraph(b.build()));
-        OrtEnvironment env = OrtEnvironment.getEnvironment();
-        OrtSession.SessionOptions options = new OrtSession.SessionOptions();
-        try {
-            options.setIntraOpNumThreads(threads);
-            options.setInterOpNumThreads(1);
-            OrtSession session = env.createSession(bytes, options);
-            return new ModelEvaluator(env, options, session, input.name(), shape, new ArrayList<>(outputs));
-        } catch (OrtException e) {
-            options.close();
-            throw new OnnxFuseException(ErrorCode.BACKEND, "ONNX Runtime could not load the model: " + e.getMessage(), e);
-        }
+        List<ValueInfo> feeds = graph.feedInputs();
+        long[] shape = feeds.size() == 1 && feeds.get(0).tensorType() != null
+                ? feeds.get(0).tensorType().dimsOrMinusOne() : null;
+        OrtRunner runner = OrtRunner.open("the model", model, extraOutputs, threads);
+        return new ModelEvaluator(runner, shape, new ArrayList<>(outputs));
     }
 
     /** The output names in result order: the model's own outputs, then the extra ones. */
@@ -122,7 +85,7 @@ public final class ModelEvaluator implements AutoCloseable {
 
     /** The model's input name. */
     public String inputName() {
-        return inputName;
+        return runner.inputName();
     }
 
     /**
@@ -132,38 +95,14 @@ public final class ModelEvaluator implements AutoCloseable {
      */
     public void checkData(SampleArray data) {
         if (inputShape != null) {
-            DataShapes.check(data.source(), data.header().shape(), inputShape, inputName);
+            DataShapes.check(data.source(), data.header().shape(), inputShape, runner.inputName());
         }
     }
 
     /** Runs one batch and copies every output out of ONNX Runtime. */
     public BatchOutputs run(FloatBatch batch) {
-        if (closed) {
-            throw new IllegalStateException("evaluator is closed");
-        }
-        try (OnnxTensor in = OnnxTensor.createTensor(env, FloatBuffer.wrap(batch.values()), batch.shape());
-             OrtSession.Result result = session.run(Map.of(inputName, in), new LinkedHashSet<>(outputNames))) {
-            Map<String, Activation> out = new LinkedHashMap<>();
-            for (String name : outputNames) {
-                OnnxValue v = result.get(name).orElseThrow(() -> new IllegalStateException("missing output " + name));
-                if (!(v instanceof OnnxTensor t)) {
-                    throw new ModelFormatException(ErrorCode.INVALID_MODEL, "output '" + name + "' is a "
-                            + v.getType() + "; evaluation reads float tensors only");
-                }
-                FloatBuffer fb = t.getFloatBuffer();
-                if (fb == null) {
-                    throw new ModelFormatException(ErrorCode.INVALID_MODEL, "output '" + name + "' has element type "
-                            + t.getInfo().type + "; evaluation reads float tensors only");
-                }
-                float[] values = new float[fb.remaining()];
-                fb.get(values);
-                out.put(name, new Activation(name, t.getInfo().getShape(), values));
-            }
-            return new BatchOutputs(batch.firstSample(), batch.count(), out);
-        } catch (OrtException e) {
-            throw new OnnxFuseException(ErrorCode.BACKEND, "ONNX Runtime failed on samples " + batch.firstSample()
-                    + ".." + (batch.firstSample() + batch.count()) + ": " + e.getMessage(), e);
-        }
+        Map<String, Activation> out = runner.run(batch, outputNames);
+        return new BatchOutputs(batch.firstSample(), batch.count(), new LinkedHashMap<>(out));
     }
 
     /**
@@ -192,19 +131,9 @@ public final class ModelEvaluator implements AutoCloseable {
         };
     }
 
-    /** Closes the session and its options; idempotent. */
+    /** Closes the session; idempotent. */
     @Override
     public void close() {
-        if (closed) {
-            return;
-        }
-        closed = true;
-        try {
-            session.close();
-        } catch (OrtException e) {
-            throw new OnnxFuseException(ErrorCode.BACKEND, "ONNX Runtime could not close a session: " + e.getMessage(), e);
-        } finally {
-            options.close();
-        }
+        runner.close();
     }
 }

@@ -9,7 +9,9 @@ package org.onnxfuse.fusion.group;
  * @param restarts K-means restarts; the lowest cost wins
  * @param maxIterations at most this many Lloyd iterations per restart
  * @param paperExact reproduce the reference implementation where it differs from our choice
- *     (here: group ids are compacted after an empty group, see {@link KMeansGrouping})
+ *     (here: group ids are compacted after an empty group, see {@link KMeansGrouping}; the
+ *     pipeline also solves the plain ridge then, without the parents' weights as prior, see
+ *     {@link ProjectedTargets})
  */
 public record GroupingConfig(double ridgeFactor, long seed, int restarts, int maxIterations, boolean paperExact) {
     public static final double DEFAULT_RIDGE_FACTOR = 1e-6;

@@ -99,7 +99,10 @@ public final class HungarianGrouping {
                 0, 0, 0);
     }
 
-    /** C (n_0 x n_1): C_ij = s_i ||X w_ij - a_i|| + s_j ||X w_ij - a_j||, O(1) each from Q and G. */
+    /**
+     * C (n_0 x n_1): C_ij = s_i ||X w_ij - a_i|| + s_j ||X w_ij - a_j||, O(1) each from the cross and
+     * Gram terms of {@code fit}.
+     */
     static double[][] pairCosts(ProjectedTargets fit, double[] s, int n0, int n1) {
         double[][] c = new double[n0][n1];
         for (int i = 0; i < n0; i++) {
@@ -111,9 +114,9 @@ public final class HungarianGrouping {
                 double ui = s[i] / (s[i] + s[jj]);
                 double uj = s[jj] / (s[i] + s[jj]);
                 double quadratic = ui * ui * gii + 2.0 * ui * uj * fit.gram(i, jj) + uj * uj * fit.gram(jj, jj);
-                double qij = fit.cross(i, jj);
-                double toI = ProjectedTargets.clamp(quadratic - 2.0 * (ui * qii + uj * qij) + normI);
-                double toJ = ProjectedTargets.clamp(quadratic - 2.0 * (ui * qij + uj * fit.cross(jj, jj))
+                // cross(i, j) = (X w_i)^T a_j is not symmetric when the fit has a prior
+                double toI = ProjectedTargets.clamp(quadratic - 2.0 * (ui * qii + uj * fit.cross(jj, i)) + normI);
+                double toJ = ProjectedTargets.clamp(quadratic - 2.0 * (ui * fit.cross(i, jj) + uj * fit.cross(jj, jj))
                         + fit.targetSquaredNorm(jj));
                 c[i][j] = s[i] * Math.sqrt(toI) + s[jj] * Math.sqrt(toJ);
             }

@@ -45,8 +45,9 @@ import org.onnxfuse.kernels.SufficientStatistics;
  * refilled groups get ids k'..k-1. The same neurons move either way, so the partition is the same;
  * what differs is the order of the fused neurons and hence which group wins a distance tie later.
  *
- * <p>Work per iteration: one (2m x m) by (m x k) gemm on the backend for Q U and G U (see
- * {@link ProjectedTargets}) and O(m k) in Java. Every random choice comes from one
+ * <p>Work per iteration: O(m<sup>2</sup> + sum_g |g|<sup>2</sup>) in Java, using that every neuron
+ * is in one group (so C U adds each neuron's column of C to its group's column; a dense gemm would
+ * be O(m<sup>2</sup> k)). Every random choice comes from one
  * {@link SplittableRandom} seeded with {@link GroupingConfig#seed()}: same inputs and seed, same
  * result.
  */
@@ -209,11 +210,14 @@ public final class KMeansGrouping {
 
         void run(int firstCentroid) {
             int[] seeds = farthestFirst(firstCentroid);
-            double[] u = new double[m * k];
+            int[] seedOwner = new int[m];
+            Arrays.fill(seedOwner, -1);
+            double[] seedWeight = new double[m];
             for (int g = 0; g < k; g++) {
-                u[seeds[g] + g * m] = 1.0;
+                seedOwner[seeds[g]] = g;
+                seedWeight[seeds[g]] = 1.0;
             }
-            double[] d2 = squaredDistances(u);
+            double[] d2 = squaredDistances(seedOwner, seedWeight);
             int[] assignment = nearestGroups(d2, null);
             double[] ownDistance = new double[m];
             for (int it = 0; it < config.maxIterations(); it++) {
@@ -221,8 +225,7 @@ public final class KMeansGrouping {
                     ownDistance[i] = Math.sqrt(d2[i + assignment[i] * m]);
                 }
                 repairs += repairEmptyGroups(assignment, k, s, ownDistance, config.paperExact());
-                u = memberWeights(assignment);
-                d2 = squaredDistances(u);
+                d2 = squaredDistances(assignment, memberWeights(assignment));
                 double cost = total(groupCosts(assignment, d2));
                 double squared = 0.0;
                 for (int i = 0; i < m; i++) {
@@ -274,7 +277,7 @@ public final class KMeansGrouping {
                 chosen[seed] = true;
                 double seedGram = fit.gram(seed, seed);
                 for (int i = 0; i < m; i++) {
-                    double d2 = ProjectedTargets.clamp(seedGram - 2.0 * fit.cross(i, seed) + fit.targetSquaredNorm(i));
+                    double d2 = ProjectedTargets.clamp(seedGram - 2.0 * fit.cross(seed, i) + fit.targetSquaredNorm(i));
                     if (d2 < nearest[i]) {
                         nearest[i] = d2;
                     }
@@ -283,33 +286,66 @@ public final class KMeansGrouping {
             return seeds;
         }
 
-        /** U (m x k, column-major): u_gi = s_i / sum of s over group g for members, else 0. */
+        /** Each neuron's weight in its group's centroid: s_i / (sum of s over its group). */
         private double[] memberWeights(int[] assignment) {
             double[] groupScore = new double[k];
             for (int i = 0; i < m; i++) {
                 groupScore[assignment[i]] += s[i];
             }
-            double[] u = new double[m * k];
+            double[] u = new double[m];
             for (int i = 0; i < m; i++) {
-                u[i + assignment[i] * m] = s[i] / groupScore[assignment[i]];
+                u[i] = s[i] / groupScore[assignment[i]];
             }
             return u;
         }
 
-        /** ||X W u_g - a_i||<sup>2</sup> for all i and g (m x k, column-major), from one gemm. */
-        private double[] squaredDistances(double[] u) {
-            DenseMatrix products = backend.multiply(fit.crossAndGram(), new DenseMatrix(m, k, u));
-            double[] p = products.toColumnMajor(); // rows 0..m-1: Q U; rows m..2m-1: G U
-            int rows = 2 * m;
+        /**
+         * ||X W u_g - a_i||<sup>2</sup> for all i and g (m x k, column-major), where neuron j is in
+         * group {@code owner[j]} (-1: in none) with weight {@code weight[j]}. U has at most one
+         * non-zero per row, so C U is each member's column of C added to its group's column, and
+         * u_g<sup>T</sup> G u_g needs only the members' block of G: O(m<sup>2</sup> + sum |g|<sup>2</sup>),
+         * where a dense C U would cost O(m<sup>2</sup> k).
+         */
+        private double[] squaredDistances(int[] owner, double[] weight) {
+            double[] cross = fit.crossColumns();
             double[] d2 = new double[m * k];
-            for (int g = 0; g < k; g++) {
-                double quadratic = 0.0;
-                for (int i = 0; i < m; i++) {
-                    quadratic += u[i + g * m] * p[m + i + g * rows];
+            int[] size = new int[k];
+            for (int j = 0; j < m; j++) {
+                int g = owner[j];
+                if (g < 0) {
+                    continue;
                 }
+                size[g]++;
+                double w = weight[j];
+                int to = g * m;
+                int from = j * m;
                 for (int i = 0; i < m; i++) {
-                    d2[i + g * m] = ProjectedTargets.clamp(quadratic - 2.0 * p[i + g * rows]
-                            + fit.targetSquaredNorm(i));
+                    d2[to + i] += w * cross[from + i];
+                }
+            }
+            int[][] members = new int[k][];
+            for (int g = 0; g < k; g++) {
+                members[g] = new int[size[g]];
+            }
+            int[] filled = new int[k];
+            for (int j = 0; j < m; j++) {
+                if (owner[j] >= 0) {
+                    members[owner[j]][filled[owner[j]]++] = j;
+                }
+            }
+            for (int g = 0; g < k; g++) {
+                int[] idx = members[g];
+                double quadratic = 0.0;
+                for (int a : idx) {
+                    double row = 0.0;
+                    for (int b : idx) {
+                        row += fit.gram(a, b) * weight[b];
+                    }
+                    quadratic += weight[a] * row;
+                }
+                int at = g * m;
+                for (int i = 0; i < m; i++) {
+                    d2[at + i] = ProjectedTargets.clamp(quadratic - 2.0 * d2[at + i] + fit.targetSquaredNorm(i));
                 }
             }
             return d2;

@@ -9,49 +9,68 @@ import org.onnxfuse.kernels.Transpose;
 /**
  * One level's ridge least-squares fit and everything the distances of ALGORITHM.md section 3 need,
  * computed once from the sufficient statistics (O(d<sup>3</sup> + d<sup>2</sup>m + dm<sup>2</sup>)),
- * after which no distance depends on d or on the number of samples.
+ * after which no distance depends on d or on the number of samples. This is the project's one
+ * least-squares path.
  *
- * <p>With lambda = ridgeFactor * trace(S_xx) / d:
+ * <p>With lambda = ridgeFactor * trace(S_xx) / d and an optional prior W0 (d x m, default 0):
  * <ul>
- *   <li>W = (S_xx + lambda I)<sup>-1</sup> S_xa (d x m): w_i is neuron i's least-squares weights.</li>
- *   <li>Q = S_xa<sup>T</sup> W (m x m): Q_ij = (X w_i)<sup>T</sup> a_j, the cross term.</li>
+ *   <li>W = argmin ||X W - A||<sup>2</sup> + lambda ||W - W0||<sup>2</sup>, i.e.
+ *       (S_xx + lambda I) W = S_xa + lambda W0 (d x m): w_i is neuron i's weights. Without a prior
+ *       this is the plain ridge (tending to the minimum-norm solution, like the reference's pinv,
+ *       when X is rank deficient). With the parents' own weights as W0, directions the calibration
+ *       data never excites (pixels that are constant in every calibration image, dead units) keep
+ *       the parents' weights instead of being zeroed: a parent fused with a permuted copy of
+ *       itself is then reproduced on data outside the calibration set too.</li>
+ *   <li>C = S_xa<sup>T</sup> W (m x m): C_ij = a_i<sup>T</sup> (X w_j), the cross term
+ *       ({@link #cross(int, int)} is C<sup>T</sup>). Symmetric only without a prior.</li>
  *   <li>G = W<sup>T</sup> S_xx W (m x m): G_ij = (X w_i)<sup>T</sup> (X w_j), the Gram matrix of the
  *       projected targets.</li>
  * </ul>
- * For a centroid w = W u, ||X w - a_i||<sup>2</sup> = u<sup>T</sup>G u - 2 (Q u)_i + (S_aa)_ii.
- * ALGORITHM.md writes Q for both terms; that is exact only without a ridge (then G = Q). Using G
- * for the quadratic term keeps the formula exact for the ridge solution we actually write back,
- * at the price of one more m x m matrix.
+ * For a centroid w = W u, ||X w - a_i||<sup>2</sup> = u<sup>T</sup>G u - 2 (C u)_i + (S_aa)_ii, exact
+ * for whatever W was solved (these are identities in W; nothing assumes W is the plain solution).
+ * ALGORITHM.md writes Q for both terms; that is exact only without ridge and prior (then G = C).
  *
- * <p>Both matrices are kept stacked as one 2m x m matrix [Q; G], so that one gemm with the m x k
- * member-weight matrix U gives Q U and G U together (one product per K-means iteration).
+ * <p>Both are kept as plain column-major arrays: column j of C is a<sup>T</sup> X w_j for every
+ * target, the contiguous run K-means adds to a centroid's cross terms (see {@link KMeansGrouping}).
  */
 public final class ProjectedTargets {
     private final int inputDim;
     private final int neurons;
     private final double ridge;
     private final DenseMatrix weights;
-    private final DenseMatrix crossAndGram;
+    /** C, column-major m x m: cross[i + j * m] = a_i^T X w_j. */
+    private final double[] cross;
+    /** G, column-major m x m (symmetric). */
+    private final double[] gram;
     private final double[] targetSquaredNorms;
 
-    private ProjectedTargets(int inputDim, int neurons, double ridge, DenseMatrix weights, DenseMatrix crossAndGram,
-                             double[] targetSquaredNorms) {
+    private ProjectedTargets(int inputDim, int neurons, double ridge, DenseMatrix weights, double[] cross,
+                             double[] gram, double[] targetSquaredNorms) {
         this.inputDim = inputDim;
         this.neurons = neurons;
         this.ridge = ridge;
         this.weights = weights;
-        this.crossAndGram = crossAndGram;
+        this.cross = cross;
+        this.gram = gram;
         this.targetSquaredNorms = targetSquaredNorms;
     }
 
+    /** The plain ridge: {@link #fit(ComputeBackend, SufficientStatistics, double, DenseMatrix)} without a prior. */
+    public static ProjectedTargets fit(ComputeBackend backend, SufficientStatistics stats, double ridgeFactor) {
+        return fit(backend, stats, ridgeFactor, null);
+    }
+
     /**
-     * Solves the level's least squares on {@code backend}.
+     * Solves (S_xx + lambda I) W = S_xa + lambda W0 on {@code backend}.
      *
      * @param ridgeFactor lambda = ridgeFactor * trace(S_xx) / d, see {@link GroupingConfig#ridgeFactor()}
+     * @param prior W0 (d x m) to shrink towards, or null for 0 (the plain ridge); no effect when
+     *     lambda is 0
      * @throws org.onnxfuse.kernels.NotPositiveDefiniteException if S_xx + lambda I is singular (e.g.
      *     ridgeFactor 0 with fewer samples than features)
      */
-    public static ProjectedTargets fit(ComputeBackend backend, SufficientStatistics stats, double ridgeFactor) {
+    public static ProjectedTargets fit(ComputeBackend backend, SufficientStatistics stats, double ridgeFactor,
+                                       DenseMatrix prior) {
         Objects.requireNonNull(backend, "backend");
         Objects.requireNonNull(stats, "stats");
         if (!(ridgeFactor >= 0) || Double.isInfinite(ridgeFactor)) {
@@ -63,34 +82,51 @@ public final class ProjectedTargets {
             throw new IllegalArgumentException("expected statistics with d >= 1 features and m >= 1 targets, found d = "
                     + d + ", m = " + m);
         }
+        if (prior != null && (prior.rows() != d || prior.cols() != m)) {
+            throw new IllegalArgumentException("expected a prior of shape " + d + " x " + m + " (like S_xa), found "
+                    + prior.shape());
+        }
         DenseMatrix sxx = stats.xx();
         double trace = 0.0;
         for (int i = 0; i < d; i++) {
             trace += sxx.get(i, i);
         }
         double ridge = ridgeFactor * trace / d;
-        DenseMatrix w = backend.choleskySolve(sxx, stats.xa(), ridge);
+        boolean centred = prior != null && ridge > 0;
+        DenseMatrix rhs = stats.xa();
+        if (centred) {
+            double[] b = stats.xa().toColumnMajor();
+            double[] p = prior.toColumnMajor();
+            for (int i = 0; i < b.length; i++) {
+                b[i] += ridge * p[i];
+            }
+            rhs = new DenseMatrix(d, m, b);
+        }
+        DenseMatrix w = backend.choleskySolve(sxx, rhs, ridge);
         DenseMatrix cross = backend.gemm(Transpose.YES, Transpose.NO, 1.0, stats.xa(), w, 0.0, null);
         DenseMatrix sxxW = backend.multiply(sxx, w);
         DenseMatrix gram = backend.gemm(Transpose.YES, Transpose.NO, 1.0, w, sxxW, 0.0, null);
 
-        // Both are symmetric in exact arithmetic; averaging with the transpose removes the rounding
-        // asymmetry so that twin neurons see bitwise-identical distances.
+        // G is symmetric, and so is C without a prior; averaging with the transpose removes the
+        // rounding asymmetry so that twin neurons see bitwise-identical distances. With a prior C
+        // is not symmetric in exact arithmetic and is kept as computed.
         double[] q = cross.toColumnMajor();
         double[] g = gram.toColumnMajor();
-        double[] stacked = new double[2 * m * m];
-        int rows = 2 * m;
+        double[] c = centred ? q : new double[m * m];
+        double[] gs = new double[m * m];
         for (int j = 0; j < m; j++) {
             for (int i = 0; i < m; i++) {
-                stacked[i + j * rows] = 0.5 * (q[i + j * m] + q[j + i * m]);
-                stacked[m + i + j * rows] = 0.5 * (g[i + j * m] + g[j + i * m]);
+                if (!centred) {
+                    c[i + j * m] = 0.5 * (q[i + j * m] + q[j + i * m]);
+                }
+                gs[i + j * m] = 0.5 * (g[i + j * m] + g[j + i * m]);
             }
         }
         double[] norms = new double[m];
         for (int i = 0; i < m; i++) {
             norms[i] = stats.aa().get(i, i);
         }
-        return new ProjectedTargets(d, m, ridge, w, new DenseMatrix(rows, m, stacked), norms);
+        return new ProjectedTargets(d, m, ridge, w, c, gs, norms);
     }
 
     /** d: rows of W (features of X, including a ones column when the op has a bias). */
@@ -113,14 +149,14 @@ public final class ProjectedTargets {
         return weights;
     }
 
-    /** Q_ij = (X w_i)<sup>T</sup> a_j. */
+    /** (X w_i)<sup>T</sup> a_j: how well neuron i's fit predicts neuron j's target (C_ji). */
     public double cross(int i, int j) {
-        return crossAndGram.get(i, j);
+        return cross[j + i * neurons];
     }
 
     /** G_ij = (X w_i)<sup>T</sup> (X w_j). */
     public double gram(int i, int j) {
-        return crossAndGram.get(neurons + i, j);
+        return gram[i + j * neurons];
     }
 
     /** (S_aa)_ii = ||a_i||<sup>2</sup>. */
@@ -159,9 +195,9 @@ public final class ProjectedTargets {
         return Math.sqrt(squaredDistance(members, memberWeights, target));
     }
 
-    /** [Q; G] (2m x m), for one gemm per K-means iteration. */
-    DenseMatrix crossAndGram() {
-        return crossAndGram;
+    /** C as stored (column-major, not copied: do not modify): column j is a<sup>T</sup> X w_j. */
+    double[] crossColumns() {
+        return cross;
     }
 
     /** W U: the centroid weights of the groups whose member weights are the columns of U (m x k). */

@@ -11,14 +11,20 @@ import java.util.function.Consumer;
 import org.onnxfuse.fusion.collect.CalibrationData;
 import org.onnxfuse.fusion.collect.LevelStatistics;
 import org.onnxfuse.fusion.collect.StatisticsCollector;
+import org.onnxfuse.fusion.group.Grouping;
 import org.onnxfuse.fusion.group.GroupingConfig;
+import org.onnxfuse.fusion.group.HungarianGrouping;
+import org.onnxfuse.fusion.group.ImportanceScores;
+import org.onnxfuse.fusion.group.KMeansGrouping;
+import org.onnxfuse.fusion.group.LastLevelTargets;
+import org.onnxfuse.fusion.group.NeuronLayout;
+import org.onnxfuse.fusion.group.ProjectedTargets;
 import org.onnxfuse.fusion.plan.Level;
 import org.onnxfuse.fusion.plan.LevelPlan;
 import org.onnxfuse.fusion.plan.LevelPlanner;
 import org.onnxfuse.fusion.plan.PlanComparison;
 import org.onnxfuse.fusion.solve.FitError;
 import org.onnxfuse.fusion.solve.LevelWriter;
-import org.onnxfuse.fusion.solve.RidgeFit;
 import org.onnxfuse.kernels.Backends;
 import org.onnxfuse.kernels.ComputeBackend;
 import org.onnxfuse.kernels.DenseMatrix;
@@ -41,8 +47,17 @@ import org.onnxfuse.onnx.ir.Model;
  * Parents may also be given as in-memory {@link Model}s and calibration data as a float array.
  * Parent 0 is the template: the fused model is its graph with every level rewritten. For each
  * level in order: collect the statistics (X from the fused-so-far model, A from the parents),
- * solve the ridge least squares, group (KF or HF) or, for the last level, average the parents'
- * logits class by class, and write the fused weights back.
+ * solve the ridge least squares ({@link ProjectedTargets}, centred on the parents' own weights
+ * unless paper-exact, see {@link Builder#parentPrior}), group ({@link KMeansGrouping} for KF,
+ * {@link HungarianGrouping} for HF) or, for the last level, average the parents' logits class by
+ * class ({@link LastLevelTargets}), and write the fused weights back. Importance scores are
+ * uniform.
+ *
+ * <p>The fused model records its provenance in {@code metadata_props} ({@link Provenance}):
+ * {@code onnx-fuse.version}, {@code .method}, {@code .seed}, {@code .parents} (file names, or
+ * "parent k" for in-memory models), {@code .parents.sha256} (of each parent file's bytes, or of
+ * an in-memory model's serialised form), {@code .samples}, {@code .widths} (fused width per level)
+ * and {@code .config} (the whole configuration as compact JSON).
  *
  * <p>A {@code Fusion} is a configured, immutable job; {@link #fuse()} opens and closes every
  * resource it uses (files it opened, the compute backend, ONNX Runtime sessions). Calibration
@@ -55,17 +70,15 @@ public final class Fusion {
     private final CalibrationData calibrationData;
     private final FusionMethod method;
     private final Map<Integer, Integer> widths;
-    private final long seed;
+    private final double widthFactor;
     private final int batchSize;
     private final int threads;
     private final String device;
     private final long samples;
-    private final double ridgeFactor;
-    private final int restarts;
-    private final int maxIterations;
     private final boolean parentPrior;
+    private final GroupingConfig grouping;
     private final Consumer<String> log;
-    private final LevelGrouper grouper;
+    private final FusionProgress progress;
 
     private Fusion(Builder b) {
         this.parentPaths = List.copyOf(b.parentPaths);
@@ -74,21 +87,24 @@ public final class Fusion {
         this.calibrationData = b.calibrationData;
         this.method = b.method;
         this.widths = Map.copyOf(b.widths);
-        this.seed = b.seed;
+        this.widthFactor = b.widthFactor;
         this.batchSize = b.batchSize;
         this.threads = b.threads;
         this.device = b.device;
         this.samples = b.samples;
-        this.ridgeFactor = b.ridgeFactor;
-        this.restarts = b.restarts;
-        this.maxIterations = b.maxIterations;
         this.parentPrior = b.parentPrior;
+        this.grouping = new GroupingConfig(b.ridgeFactor, b.seed, b.restarts, b.maxIterations, b.paperExact);
         this.log = b.log;
-        this.grouper = b.grouper != null ? b.grouper : new BuiltinGrouper(seed, restarts, maxIterations);
+        this.progress = b.progress;
     }
 
     public static Builder builder() {
         return new Builder();
+    }
+
+    /** Whether the ridge is centred on the parents' weights: asked for, and not paper-exact. */
+    private boolean usesParentPrior() {
+        return parentPrior && !grouping.paperExact();
     }
 
     /** Runs the fusion. */
@@ -96,12 +112,15 @@ public final class Fusion {
         long start = System.nanoTime();
         List<Model> parents = new ArrayList<>(parentModels);
         List<String> names = new ArrayList<>();
+        List<String> digests = new ArrayList<>();
         for (int k = 0; k < parentModels.size(); k++) {
             names.add("parent " + k);
+            digests.add(Provenance.sha256(parentModels.get(k)));
         }
         for (Path p : parentPaths) {
             parents.add(OnnxReader.read(p));
             names.add(String.valueOf(p.getFileName()));
+            digests.add(Provenance.sha256(p));
         }
         if (parents.size() < 2) {
             throw new IllegalArgumentException("fusion needs at least 2 parents, found " + parents.size());
@@ -116,30 +135,26 @@ public final class Fusion {
         }
         PlanComparison.requireCompatible(plans, names);
         LevelPlan template = plans.get(0);
-        for (int level : widths.keySet()) {
-            if (level < 1 || level >= template.levels().size()) {
-                throw new IllegalArgumentException("a width can be set for levels 1.." + (template.levels().size() - 1)
-                        + " (the last level keeps the classes), found level " + level);
-            }
-            if (method == FusionMethod.HF_LINEAR && widths.get(level) != template.level(level).width()) {
-                throw new IllegalArgumentException("HF-linear keeps parent 0's width " + template.level(level).width()
-                        + " at level " + level + "; use KF-linear for width " + widths.get(level));
-            }
-        }
+        int[] targetWidths = targetWidths(plans);
 
         List<String> warnings = new ArrayList<>();
         List<LevelReport> reports = new ArrayList<>();
         CalibrationData opened = calibrationPath != null ? CalibrationData.open(calibrationPath) : null;
         CalibrationData data = (opened != null ? opened : calibrationData).limit(samples);
         Model fused = parents.get(0);
+        int levels = template.levels().size();
         int[] previous = null;
         List<Integer> previousWidths = null;
         int previousK = 0;
+        String backendName;
         try (ComputeBackend backend = Backends.open(device, threads, log);
              StatisticsCollector collector = new StatisticsCollector(parents, plans, data, batchSize, threads)) {
+            backendName = backend.name();
             for (Level level : template.levels()) {
                 int l = level.index();
-                LevelStatistics stats = collector.collect(l, fused, level, backend);
+                String name = level.affine().name().isEmpty() ? level.cut() : level.affine().name();
+                progress.levelStarted(l, levels, level.affineOpType() + " " + name);
+                LevelStatistics stats = collector.collect(l, fused, level, backend, progress::samplesCollected);
                 String warning = null;
                 if (stats.rows() < stats.fanIn()) {
                     warning = "level " + l + " (" + level.affineOpType() + " '" + level.affine().name() + "'): "
@@ -150,43 +165,145 @@ public final class Fusion {
                     log.accept("onnx-fuse: warning: " + warning);
                 }
                 long t0 = System.nanoTime();
-                DenseMatrix prior = parentPrior ? Priors.of(parents, plans, l, stats, previous, previousWidths,
+                DenseMatrix prior = usesParentPrior() ? Priors.of(parents, plans, l, stats, previous, previousWidths,
                         previousK) : null;
-                RidgeFit fit = RidgeFit.fit(backend, stats.statistics(), ridgeFactor, prior);
+                if (usesParentPrior() && prior == null) {
+                    log.accept("onnx-fuse: level " + l + ": the parents' weights do not line up with the fused"
+                            + " inputs; solving the plain ridge there");
+                }
+                ProjectedTargets fit = ProjectedTargets.fit(backend, stats.statistics(), grouping.ridgeFactor(), prior);
                 long t1 = System.nanoTime();
-                LevelFit grouped = level.last() ? grouper.classMean(backend, stats, fit, l)
-                        : grouper.group(backend, stats, fit, method,
-                        widths.getOrDefault(l, Math.toIntExact(level.width())), l);
+                Grouping grouped = group(backend, fit, stats, level, targetWidths[l - 1]);
                 long t2 = System.nanoTime();
                 double residual = FitError.relativeResidual(backend, stats.statistics(), grouped.fusedWeights(),
                         grouped.memberWeights());
-                previous = Priors.assignment(grouped.memberWeights());
+                previous = grouped.assignment();
                 previousWidths = stats.parentWidths();
                 previousK = grouped.width();
                 Level next = level.last() ? null : template.level(l + 1);
                 fused = fused.withGraph(LevelWriter.write(fused.graph(), level, next, grouped.fusedWeights()));
                 long t3 = System.nanoTime();
-                reports.add(new LevelReport(l, level.affineOpType(), level.cut(), grouped.method(), grouped.width(),
-                        stats.fanIn(), stats.samples(), stats.rows(), residual, grouped.cost(),
+                LevelReport report = new LevelReport(l, level.affineOpType(), level.cut(), describe(grouped),
+                        grouped.width(), stats.fanIn(), stats.samples(), stats.rows(), residual, grouped.cost(),
                         stats.inferenceNanos() / 1e6, stats.statisticsNanos() / 1e6, (t2 - t1) / 1e6,
-                        ((t1 - t0) + (t3 - t2)) / 1e6, warning));
+                        ((t1 - t0) + (t3 - t2)) / 1e6, warning);
+                reports.add(report);
+                progress.levelFinished(report);
             }
         } finally {
             if (opened != null) {
                 opened.close();
             }
         }
-        Map<String, String> metadata = new LinkedHashMap<>(parents.get(0).metadata());
-        metadata.put("onnx-fuse.method", method.name());
-        metadata.put("onnx-fuse.parents", String.join(",", names));
-        metadata.put("onnx-fuse.samples", Long.toString(data.samples()));
-        metadata.put("onnx-fuse.seed", Long.toString(seed));
-        metadata.put("onnx-fuse.widths", reports.stream().map(r -> Integer.toString(r.width())).toList().toString());
-        Model result = fused.withMetadata(metadata).withProducer("onnx-fuse", "0.1.0");
+        Map<String, String> provenance = new LinkedHashMap<>();
+        provenance.put("method", method.name());
+        provenance.put("seed", Long.toString(grouping.seed()));
+        provenance.put("parents", String.join(",", names));
+        provenance.put("parents.sha256", String.join(",", digests));
+        provenance.put("samples", Long.toString(data.samples()));
+        provenance.put("widths", String.join(",", reports.stream().map(r -> Integer.toString(r.width())).toList()));
+        provenance.put("config", Provenance.json(configuration(data.samples(), backendName)));
+        Model result = Provenance.stamp(fused, provenance);
         return new FusionResult(result, reports, warnings, (System.nanoTime() - start) / 1e6);
     }
 
-    /** Configures a {@link Fusion}; defaults: KF-linear, seed 0, batch 256, threads 0 (all), device auto. */
+    /** The settings as recorded in {@code onnx-fuse.config}; {@code samples} is the number used. */
+    private Map<String, Object> configuration(long samplesUsed, String backendName) {
+        Map<String, Object> c = new LinkedHashMap<>();
+        c.put("method", method.name());
+        c.put("seed", grouping.seed());
+        c.put("samples", samplesUsed);
+        c.put("batchSize", batchSize);
+        c.put("threads", threads);
+        c.put("device", device);
+        c.put("backend", backendName);
+        c.put("ridge", grouping.ridgeFactor());
+        c.put("parentPrior", usesParentPrior());
+        c.put("paperExact", grouping.paperExact());
+        c.put("restarts", grouping.restarts());
+        c.put("maxIterations", grouping.maxIterations());
+        Map<String, Object> w = new LinkedHashMap<>();
+        w.put("factor", widthFactor);
+        Map<String, Integer> perLevel = new LinkedHashMap<>();
+        new TreeMap<>(widths).forEach((level, k) -> perLevel.put(Integer.toString(level), k));
+        w.put("levels", perLevel);
+        c.put("widths", w);
+        return c;
+    }
+
+    /**
+     * The fused width of every level (index l - 1 for level l): an explicit {@link Builder#width},
+     * else round(widthFactor x parent 0's width) (at least 1); the last level keeps the classes.
+     */
+    private int[] targetWidths(List<LevelPlan> plans) {
+        LevelPlan template = plans.get(0);
+        int levels = template.levels().size();
+        for (int level : widths.keySet()) {
+            if (level < 1 || level >= levels) {
+                throw new IllegalArgumentException("a width can be set for levels 1.." + (levels - 1)
+                        + " (the last level keeps the classes), found level " + level);
+            }
+        }
+        int[] out = new int[levels];
+        for (Level level : template.levels()) {
+            int l = level.index();
+            int own = Math.toIntExact(level.width());
+            if (level.last()) {
+                out[l - 1] = own;
+                continue;
+            }
+            int k = widths.containsKey(l) ? widths.get(l) : (int) Math.max(1, Math.round(widthFactor * own));
+            if (method == FusionMethod.HF_LINEAR && k != own) {
+                throw new IllegalArgumentException("HF-linear keeps parent 0's width " + own + " at level " + l
+                        + "; use KF-linear for width " + k);
+            }
+            long all = 0;
+            for (LevelPlan p : plans) {
+                all += p.level(l).width();
+            }
+            if (k > all) {
+                throw new IllegalArgumentException("fused width " + k + " at level " + l + " exceeds the " + all
+                        + " neurons all parents have there");
+            }
+            out[l - 1] = k;
+        }
+        return out;
+    }
+
+    /** Groups a level's neurons (KF or HF) or, at the last level, averages the classes. */
+    private Grouping group(ComputeBackend backend, ProjectedTargets fit, LevelStatistics stats, Level level,
+                           int width) {
+        NeuronLayout layout = new NeuronLayout(stats.parentWidths().stream().mapToInt(Integer::intValue).toArray());
+        double[] scores = ImportanceScores.uniform(layout);
+        if (level.last()) {
+            try {
+                return LastLevelTargets.classMeans(backend, fit, layout, scores);
+            } catch (IllegalArgumentException e) {
+                throw new IncompatibleModelsException(ErrorCode.INCOMPATIBLE_PARENTS, "level " + level.index()
+                        + " ('" + level.cut() + "'): " + e.getMessage(), e);
+            }
+        }
+        if (method == FusionMethod.HF_LINEAR) {
+            return HungarianGrouping.match(backend, fit, layout, scores);
+        }
+        // one seed per level, so that levels of equal shape do not repeat each other's choices
+        GroupingConfig config = grouping.withSeed(grouping.seed() * 1_000_003L + level.index());
+        return KMeansGrouping.group(backend, fit, layout, scores, width, config);
+    }
+
+    private static String describe(Grouping g) {
+        return switch (g.method()) {
+            case KMEANS -> "KF";
+            case HUNGARIAN -> "HF";
+            case CLASS_MEAN -> "class mean";
+        };
+    }
+
+    /**
+     * Configures a {@link Fusion}; defaults: KF-linear, seed 0, batch 256, threads 0 (all), device
+     * auto, all samples, parent 0's widths, ridge factor 1e-6 with the parent prior, 10 restarts,
+     * 100 iterations, not paper-exact, no progress, log to standard error.
+     */
     public static final class Builder {
         private final List<Path> parentPaths = new ArrayList<>();
         private final List<Model> parentModels = new ArrayList<>();
@@ -203,8 +320,10 @@ public final class Fusion {
         private int restarts = GroupingConfig.DEFAULT_RESTARTS;
         private int maxIterations = GroupingConfig.DEFAULT_MAX_ITERATIONS;
         private boolean parentPrior = true;
+        private boolean paperExact;
+        private double widthFactor = 1.0;
         private Consumer<String> log = System.err::println;
-        private LevelGrouper grouper;
+        private FusionProgress progress = FusionProgress.NONE;
 
         private Builder() {
         }
@@ -257,12 +376,27 @@ public final class Fusion {
             return this;
         }
 
-        /** Fused width of hidden level {@code level} (1-based); default: parent 0's width. */
+        /**
+         * Fused width of hidden level {@code level} (1-based); default: parent 0's width (times
+         * {@link #widthFactor}). Overrides the factor for that level.
+         */
         public Builder width(int level, int k) {
             if (k <= 0) {
                 throw new IllegalArgumentException("width must be positive, found " + k);
             }
             widths.put(level, k);
+            return this;
+        }
+
+        /**
+         * Every hidden level's fused width is round(f x parent 0's width), at least 1, unless set by
+         * {@link #width(int, int)}; default 1. Wider keeps more of the parents, narrower compresses.
+         */
+        public Builder widthFactor(double f) {
+            if (!(f > 0) || Double.isInfinite(f)) {
+                throw new IllegalArgumentException("width factor must be finite and > 0, found " + f);
+            }
+            this.widthFactor = f;
             return this;
         }
 
@@ -311,10 +445,20 @@ public final class Fusion {
 
         /**
          * Whether the ridge is centred on the parents' own weights (default) rather than on 0; see
-         * {@link RidgeFit}. Off gives the plain ridge of ALGORITHM.md (minimum-norm tendency).
+         * {@link ProjectedTargets}. Off gives the plain ridge of ALGORITHM.md (minimum-norm
+         * tendency, like the reference's pinv). Ignored (off) when {@link #paperExact} is set.
          */
         public Builder parentPrior(boolean value) {
             this.parentPrior = value;
+            return this;
+        }
+
+        /**
+         * Reproduce the reference implementation where we differ from it ({@link GroupingConfig#paperExact()}):
+         * plain ridge without the parent prior, K-means group ids compacted after an empty group.
+         */
+        public Builder paperExact(boolean value) {
+            this.paperExact = value;
             return this;
         }
 
@@ -334,9 +478,9 @@ public final class Fusion {
             return this;
         }
 
-        /** Replaces the grouping stage (tests, experiments). */
-        public Builder grouper(LevelGrouper value) {
-            this.grouper = value;
+        /** Receives level and sample progress on the fusing thread; default none. */
+        public Builder progress(FusionProgress value) {
+            this.progress = Objects.requireNonNull(value);
             return this;
         }
 
@@ -348,7 +492,7 @@ public final class Fusion {
             if (calibrationPath == null && calibrationData == null) {
                 throw new IllegalArgumentException("no calibration data: call calibration(path) or calibration(values, shape)");
             }
-            return new Fusion(this);
+            return new Fusion(this); // validates the grouping settings
         }
     }
 }

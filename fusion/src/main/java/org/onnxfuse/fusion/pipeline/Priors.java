@@ -10,20 +10,21 @@ import org.onnxfuse.onnx.ir.Model;
 
 /**
  * The parents' own weights of a level, expressed on the fused model's input features, as the
- * centre of the ridge ({@link org.onnxfuse.fusion.solve.RidgeFit}). At the first level the fused
- * input is the model input, the parents' basis. At a later level, fused input neuron g stands for
- * the parent neurons grouped into it at the previous level, so parent k's row for g is the sum
- * of its rows of the members it has in g (per position block: Conv kernel offsets, or the
- * positions a Flatten spread each channel over). Columns are the parents' neurons in statistics
- * order. Returns null when the shapes do not line up (then the plain ridge applies).
+ * centre W0 of the ridge (see {@link org.onnxfuse.fusion.group.ProjectedTargets}). At the first
+ * level the fused input is the model input, the parents' basis. At a later level, fused input
+ * neuron g stands for the parent neurons grouped into it at the previous level, so parent k's row
+ * for g is the sum of its rows of the members it has in g (per position block: Conv kernel
+ * offsets, or the positions a Flatten spread each channel over). Columns are the parents' neurons
+ * in statistics order. Returns null when the shapes do not line up (then the plain ridge applies).
  */
 final class Priors {
     private Priors() {
     }
 
     /**
-     * @param previous the previous level's assignment of parent neurons to fused neurons (-1:
-     *                 unused), null at the first level
+     * @param previous the previous level's assignment of parent neurons to fused neurons
+     *                 ({@link org.onnxfuse.fusion.group.Grouping#assignment()}, -1: unused), null
+     *                 at the first level
      * @param previousWidths parents' widths at the previous cut; {@code previousK} the fused width there
      */
     static DenseMatrix of(List<Model> parents, List<LevelPlan> plans, int level, LevelStatistics stats, int[] previous,
@@ -80,20 +81,5 @@ final class Priors {
             }
         }
         return new DenseMatrix(d, m, p);
-    }
-
-    /** The fused neuron each parent neuron went to, from member weights U (m x k); -1 where none. */
-    static int[] assignment(DenseMatrix u) {
-        int[] a = new int[u.rows()];
-        java.util.Arrays.fill(a, -1);
-        double[] v = u.toColumnMajor();
-        for (int g = 0; g < u.cols(); g++) {
-            for (int i = 0; i < u.rows(); i++) {
-                if (v[i + g * u.rows()] != 0) {
-                    a[i] = g;
-                }
-            }
-        }
-        return a;
     }
 }

@@ -7,8 +7,10 @@
  * {@link org.onnxfuse.fusion.pipeline.FusionResult}: the fused model (parent 0's graph, same
  * inputs and outputs, every level rewritten) and one
  * {@link org.onnxfuse.fusion.pipeline.LevelReport} per level (width, fit error, grouping cost,
- * time per stage). Each level: collect ({@code fusion.collect}), least squares and grouping
- * ({@code fusion.group} through {@link org.onnxfuse.fusion.pipeline.LevelGrouper}), write back
- * ({@code fusion.solve}).
+ * time per stage); its {@code metadata_props} carry the provenance
+ * ({@link org.onnxfuse.fusion.pipeline.Provenance}). Each level: collect ({@code fusion.collect}),
+ * least squares (with the parents' weights as ridge centre, {@link org.onnxfuse.fusion.pipeline.Priors})
+ * and grouping ({@code fusion.group}), write back ({@code fusion.solve}). Progress goes to a
+ * {@link org.onnxfuse.fusion.pipeline.FusionProgress}.
  */
 package org.onnxfuse.fusion.pipeline;

@@ -1,5 +1,6 @@
 /**
- * Solving and write-back of the linear variant.
+ * Write-back and fit error of the linear variant (the least squares itself is solved once per
+ * level by {@link org.onnxfuse.fusion.group.ProjectedTargets}).
  *
  * <p>Input: a level's fused weights as a fan-in x k {@link org.onnxfuse.kernels.DenseMatrix}
  * (rows: input features in the order of {@link org.onnxfuse.fusion.plan.LevelWeights}, then the

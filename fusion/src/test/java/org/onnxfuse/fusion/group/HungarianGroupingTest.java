@@ -28,10 +28,19 @@ class HungarianGroupingTest {
 
     /** Two parents that are noisy mixtures of shared neurons, so pairings have distinct costs. */
     private static ProjectedTargets twoParents(long seed, int n0, int n1) {
+        return twoParents(seed, n0, n1, false);
+    }
+
+    /** With {@code prior}: a large ridge centred on random weights, so the cross term is asymmetric. */
+    private static ProjectedTargets twoParents(long seed, int n0, int n1, boolean prior) {
         SplittableRandom random = new SplittableRandom(seed);
         double[][] x = LevelData.randomInputs(random, 150, 5);
         double[][] b = LevelData.randomWeights(random, 6, n0 + n1);
         LevelData data = new LevelData(x, LevelData.targets(x, b, 0.8, random));
+        if (prior) {
+            return ProjectedTargets.fit(backend, data.plainStatistics(), 0.3,
+                    DenseMatrix.fromRows(LevelData.randomWeights(random, 6, n0 + n1)));
+        }
         return ProjectedTargets.fit(backend, data.plainStatistics(), GroupingConfig.DEFAULT_RIDGE_FACTOR);
     }
 
@@ -98,7 +107,11 @@ class HungarianGroupingTest {
     }
 
     private static void assertMatchesBruteForce(long seed, int n0, int n1) {
-        ProjectedTargets fit = twoParents(seed, n0, n1);
+        assertMatchesBruteForce(seed, n0, n1, false);
+    }
+
+    private static void assertMatchesBruteForce(long seed, int n0, int n1, boolean prior) {
+        ProjectedTargets fit = twoParents(seed, n0, n1, prior);
         NeuronLayout layout = NeuronLayout.of(n0, n1);
         double[] s = scores(seed, n0 + n1);
         Grouping grouping = HungarianGrouping.match(backend, fit, layout, s);
@@ -144,13 +157,23 @@ class HungarianGroupingTest {
     }
 
     @Test
+    void fitsWithAPriorMatchTheBruteForceToo() {
+        for (long seed = 0; seed < 3; seed++) {
+            assertMatchesBruteForce(50 + seed, 4, 4, true);
+            assertMatchesBruteForce(60 + seed, 4, 3, true);
+        }
+    }
+
+    @Test
     void pairCostsMatchTheDefinition() {
-        ProjectedTargets fit = twoParents(30, 4, 3);
-        double[] s = scores(30, 7);
-        double[][] c = HungarianGrouping.pairCosts(fit, s, 4, 3);
-        for (int i = 0; i < 4; i++) {
-            for (int j = 0; j < 3; j++) {
-                assertEquals(pairCost(fit, s, i, 4 + j), c[i][j], 1e-10 * c[i][j]);
+        for (boolean prior : new boolean[] {false, true}) {
+            ProjectedTargets fit = twoParents(30, 4, 3, prior);
+            double[] s = scores(30, 7);
+            double[][] c = HungarianGrouping.pairCosts(fit, s, 4, 3);
+            for (int i = 0; i < 4; i++) {
+                for (int j = 0; j < 3; j++) {
+                    assertEquals(pairCost(fit, s, i, 4 + j), c[i][j], 1e-10 * c[i][j], "prior " + prior);
+                }
             }
         }
     }

@@ -204,6 +204,32 @@ class KMeansGroupingTest {
         }
     }
 
+    @Test
+    void costsAreExactForAFitWithAPrior() {
+        // A large ridge centred on random weights: the cross term is asymmetric, and the costs the
+        // grouping reports must still be the distances on the raw samples.
+        NeuronLayout layout = NeuronLayout.of(7, 6);
+        for (long seed = 0; seed < 5; seed++) {
+            LevelData data = unstructured(200 + seed, 90, 5, 13);
+            SplittableRandom random = new SplittableRandom(seed);
+            DenseMatrix prior = DenseMatrix.fromRows(LevelData.randomWeights(random, 6, 13));
+            ProjectedTargets fit = ProjectedTargets.fit(backend, data.plainStatistics(), 0.2, prior);
+            double[] raw = randomScores(seed, 13);
+            Grouping grouping = KMeansGrouping.group(backend, fit, layout, raw, 5,
+                    GroupingConfig.defaults().withSeed(seed).withRestarts(3));
+            assertWellFormed(grouping, fit, 5);
+            double[] s = ImportanceScores.normalisedPerParent(layout, raw);
+            for (Group group : grouping.groups()) {
+                double[] w = LevelData.combine(fit.weights(), group.members(), group.weights());
+                double direct = 0.0;
+                for (int member : group.members()) {
+                    direct += s[member] * data.directDistance(w, member);
+                }
+                assertEquals(direct, group.cost(), 1e-8 * direct, group.toString());
+            }
+        }
+    }
+
     /** Exact small-integer statistics: d = 2, S_xx = I, neurons 0, 2 project to (1, 0) and 1, 3 to (0, 1). */
     private static SufficientStatistics twoDistinctNeuronsTwice() {
         DenseMatrix xa = DenseMatrix.fromRows(new double[][] {{1, 0, 1, 0}, {0, 1, 0, 1}});

@@ -1,12 +1,19 @@
 package org.onnxfuse.fusion.pipeline;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.security.MessageDigest;
 import java.util.ArrayList;
+import java.util.HexFormat;
 import java.util.List;
+import java.util.Map;
 import org.junit.jupiter.api.Test;
-import org.onnxfuse.fusion.collect.OrtRunner;
+import org.junit.jupiter.api.io.TempDir;
 import org.onnxfuse.onnx.io.OnnxReader;
 import org.onnxfuse.onnx.io.OnnxWriter;
 import org.onnxfuse.onnx.ir.Model;
@@ -68,7 +75,169 @@ class FusionTest {
         assertTrue(fused > avg, "fused " + fused + " vs averaging " + avg);
         assertEquals(TestFixtures.interfaceOf(p0), TestFixtures.interfaceOf(reloaded));
         assertEquals(TestFixtures.interfaceOf(p1), TestFixtures.interfaceOf(reloaded));
-        assertTrue(r.warnings().stream().anyMatch(w -> w.contains("underdetermined")), "calib400 < fan-in 785");
+    }
+
+    /** Records what a fusion reports through {@link FusionProgress}. */
+    private static final class Recorder implements FusionProgress {
+        final List<String> started = new ArrayList<>();
+        final List<long[]> samples = new ArrayList<>();
+        final List<LevelReport> finished = new ArrayList<>();
+
+        @Override
+        public void levelStarted(int level, int levels, String description) {
+            started.add(level + "/" + levels + " " + description);
+        }
+
+        @Override
+        public void samplesCollected(long done, long total) {
+            samples.add(new long[] {done, total});
+        }
+
+        @Override
+        public void levelFinished(LevelReport report) {
+            finished.add(report);
+        }
+    }
+
+    @Test
+    void fewerSamplesThanFanInWarnsAndProgressIsReported() {
+        Model p0 = TestFixtures.read("mlp_k2_p0");
+        Model p1 = TestFixtures.read("mlp_k2_p1");
+        List<String> log = new ArrayList<>();
+        Recorder progress = new Recorder();
+        FusionResult r = Fusion.builder().parents(p0, p1).calibration(TestFixtures.data("calib400_x")).samples(300)
+                .batchSize(128).device("cpu").threads(2).restarts(2).log(log::add).progress(progress).build().fuse();
+        // level 1: 300 rows for a fan-in of 785; level 2: 300 rows for 257
+        assertEquals(1, r.warnings().size(), r.warnings().toString());
+        assertTrue(r.warnings().get(0).startsWith("level 1 (Gemm"), r.warnings().get(0));
+        assertTrue(r.warnings().get(0).contains("300 rows from 300 samples for a fan-in of 785"), r.warnings().get(0));
+        assertEquals(r.warnings().get(0), r.levels().get(0).warning());
+        assertTrue(log.stream().anyMatch(l -> l.contains("warning") && l.contains("underdetermined")), log.toString());
+
+        assertEquals(2, progress.started.size());
+        assertTrue(progress.started.get(0).startsWith("1/2 Gemm"), progress.started.toString());
+        assertTrue(progress.started.get(1).startsWith("2/2 Gemm"), progress.started.toString());
+        assertEquals(r.levels(), progress.finished);
+        // 3 batches (128, 128, 44) per level
+        assertEquals(6, progress.samples.size());
+        long[][] expected = {{128, 300}, {256, 300}, {300, 300}, {128, 300}, {256, 300}, {300, 300}};
+        for (int i = 0; i < expected.length; i++) {
+            assertEquals(expected[i][0], progress.samples.get(i)[0]);
+            assertEquals(expected[i][1], progress.samples.get(i)[1]);
+        }
+    }
+
+    private static String sha256(byte[] bytes) throws Exception {
+        return HexFormat.of().formatHex(MessageDigest.getInstance("SHA-256").digest(bytes));
+    }
+
+    @Test
+    void provenanceIsReadBackFromTheWrittenFile(@TempDir Path dir) throws Exception {
+        Path f0 = TestFixtures.model("mlp_k2_p0");
+        Path f1 = TestFixtures.model("mlp_k2_p1");
+        FusionResult r = Fusion.builder().parents(f0, f1).calibration(TestFixtures.data("calib400_x")).samples(100)
+                .seed(5).batchSize(64).device("cpu").threads(2).restarts(2).widthFactor(0.5).width(1, 100)
+                .log(s -> { }).build().fuse();
+        Path out = dir.resolve("fused.onnx");
+        OnnxWriter.write(r.model(), out);
+        Model back = OnnxReader.read(out);
+        Map<String, String> p = Provenance.read(back);
+        System.out.println("provenance: " + p);
+        assertEquals(List.of("version", "method", "seed", "parents", "parents.sha256", "samples", "widths", "config"),
+                List.copyOf(p.keySet()));
+        assertEquals("0.1.0-SNAPSHOT", p.get("version"));
+        assertEquals("KF_LINEAR", p.get("method"));
+        assertEquals("5", p.get("seed"));
+        assertEquals("mlp_k2_p0.onnx,mlp_k2_p1.onnx", p.get("parents"));
+        assertEquals(sha256(Files.readAllBytes(f0)) + "," + sha256(Files.readAllBytes(f1)), p.get("parents.sha256"));
+        assertEquals("100", p.get("samples"));
+        assertEquals("100,10", p.get("widths"));
+        assertEquals("{\"method\":\"KF_LINEAR\",\"seed\":5,\"samples\":100,\"batchSize\":64,\"threads\":2,"
+                + "\"device\":\"cpu\",\"backend\":\"cpu\",\"ridge\":1.0E-6,\"parentPrior\":true,\"paperExact\":false,"
+                + "\"restarts\":2,\"maxIterations\":100,\"widths\":{\"factor\":0.5,\"levels\":{\"1\":100}}}",
+                p.get("config"));
+        assertEquals("onnx-fuse", back.producerName());
+        assertEquals("0.1.0-SNAPSHOT", back.producerVersion());
+        assertEquals(100, r.levels().get(0).width());
+
+        // In-memory parents: named by position, hashed by their serialised form.
+        Model m0 = TestFixtures.read("mlp_k2_p0");
+        Model m1 = TestFixtures.read("mlp_k2_p1");
+        FusionResult mem = Fusion.builder().parents(m0, m1).calibration(TestFixtures.data("calib400_x")).samples(50)
+                .method(FusionMethod.HF_LINEAR).paperExact(true).device("cpu").threads(2).log(s -> { }).build().fuse();
+        Map<String, String> q = Provenance.read(OnnxReader.parse(OnnxWriter.toBytes(mem.model()), null));
+        assertEquals("parent 0,parent 1", q.get("parents"));
+        assertEquals(sha256(OnnxWriter.toBytes(m0)) + "," + sha256(OnnxWriter.toBytes(m1)), q.get("parents.sha256"));
+        assertEquals("HF_LINEAR", q.get("method"));
+        assertTrue(q.get("config").contains("\"parentPrior\":false,\"paperExact\":true"), q.get("config"));
+        FusionResult repeated = Fusion.builder().parents(m0, m1).calibration(TestFixtures.data("calib400_x"))
+                .samples(50).method(FusionMethod.HF_LINEAR).paperExact(true).device("cpu").threads(2).log(s -> { }).build().fuse();
+        assertArrayEquals(OnnxWriter.toBytes(mem.model()), OnnxWriter.toBytes(repeated.model()),
+                "same inputs and settings, byte-identical model");
+        // a fused model used as a template does not carry its template's onnx-fuse entries twice
+        FusionResult again = Fusion.builder().parents(mem.model(), m1).calibration(TestFixtures.data("calib400_x"))
+                .samples(50).device("cpu").threads(2).restarts(1).log(s -> { }).build().fuse();
+        assertEquals(8, Provenance.read(again.model()).size());
+        assertEquals("KF_LINEAR", Provenance.read(again.model()).get("method"));
+    }
+
+    @Test
+    void widthFactorOneAndAHalfOnTheMlp() {
+        Model p0 = TestFixtures.read("mlp_k2_p0");
+        Model p1 = TestFixtures.read("mlp_k2_p1");
+        FusionResult r = Fusion.builder().parents(p0, p1).calibration(TestFixtures.data("calib400_x"))
+                .widthFactor(1.5).device("cpu").threads(2).log(s -> { }).build().fuse();
+        assertEquals(384, r.levels().get(0).width());
+        assertEquals(10, r.levels().get(1).width());
+        Model reloaded = OnnxReader.parse(OnnxWriter.toBytes(r.model()), null);
+        assertEquals(TestFixtures.interfaceOf(p0), TestFixtures.interfaceOf(reloaded));
+        double fused = TestFixtures.testAccuracy(reloaded);
+        double avg = TestFixtures.testAccuracy(TestFixtures.average(List.of(p0, p1)));
+        System.out.printf("mlp_k2 KF-linear width x1.5 (384): test accuracy %.4f (averaging %.4f)%n", fused, avg);
+        assertTrue(fused > avg, "fused " + fused + " vs averaging " + avg);
+        assertThrows(IllegalArgumentException.class, () -> Fusion.builder().parents(p0, p1)
+                .calibration(TestFixtures.data("calib400_x")).widthFactor(2.5).device("cpu").log(s -> { }).build()
+                .fuse(), "2.5 x 256 = 640 > the 512 neurons of both parents");
+        assertThrows(IllegalArgumentException.class, () -> Fusion.builder().parents(p0, p1)
+                .calibration(TestFixtures.data("calib400_x")).widthFactor(1.5).method(FusionMethod.HF_LINEAR)
+                .device("cpu").log(s -> { }).build().fuse());
+    }
+
+    @Test
+    void parentsOfDifferentWidths() {
+        Model p0 = TestFixtures.read("mlp_k2_p0");
+        Model p1 = TestFixtures.truncated(TestFixtures.read("mlp_k2_p1"), 1, 200);
+        double a0 = TestFixtures.testAccuracy(p0);
+        double a1 = TestFixtures.testAccuracy(p1);
+        for (FusionMethod method : FusionMethod.values()) {
+            FusionResult r = fuse(List.of(p0, p1), "calib400_x", 0, method);
+            assertEquals(256, r.levels().get(0).width());
+            Model reloaded = OnnxReader.parse(OnnxWriter.toBytes(r.model()), null);
+            double fused = TestFixtures.testAccuracy(reloaded);
+            System.out.printf("mlp_k2 widths 256 + 200, %s: test accuracy %.4f (parents %.4f, %.4f)%n", method, fused,
+                    a0, a1);
+            assertTrue(fused > Math.max(a0, a1), method + ": fused " + fused + " vs parents " + a0 + ", " + a1);
+        }
+        // and the narrower parent as the template: fused width 200
+        FusionResult r = fuse(List.of(p1, p0), "calib400_x", 0, FusionMethod.KF_LINEAR);
+        assertEquals(200, r.levels().get(0).width());
+    }
+
+    @Test
+    void paperExactUsesThePlainRidge() {
+        Model p0 = TestFixtures.read("mlp_k2_p0");
+        Model perm = TestFixtures.permuted(p0, 7);
+        FusionResult r = Fusion.builder().parents(p0, perm).calibration(TestFixtures.data("calib400_x"))
+                .paperExact(true).device("cpu").threads(2).restarts(2).log(s -> { }).build().fuse();
+        float[] expected = TestFixtures.logits(p0, TestFixtures.data("test_x"), 0);
+        float[] actual = TestFixtures.logits(r.model(), TestFixtures.data("test_x"), 0);
+        double diff = TestFixtures.maxAbsDifference(expected, actual);
+        System.out.println("paper-exact (no parent prior): max abs logit difference to the parent on test data: "
+                + diff);
+        // The plain ridge zeroes the weights of pixels that are constant in the calibration data;
+        // on test data those pixels vary, so the copy is no longer exact (the prior's job).
+        assertTrue(diff > 1e-3, "expected the plain ridge to differ from the parent on test data, found " + diff);
+        assertTrue(Provenance.read(r.model()).get("config").contains("\"parentPrior\":false"));
     }
 
     @Test

@@ -199,6 +199,74 @@ public final class TestFixtures {
         return model.withGraph(out);
     }
 
+    /**
+     * The parent with hidden level {@code level}'s neurons cut down to the first {@code keep}:
+     * that level's output columns and the next level's input rows (per position block) are
+     * dropped. A narrower parent, for fusing parents of different widths.
+     */
+    public static Model truncated(Model model, int level, int keep) {
+        LevelPlan plan = LevelPlanner.plan(model);
+        Level cut = plan.level(level);
+        Level next = plan.level(level + 1);
+        AffineWeights w = LevelWeights.read(model.graph(), cut);
+        double[][] own = new double[w.rows()][keep];
+        for (int i = 0; i < w.rows(); i++) {
+            for (int j = 0; j < keep; j++) {
+                own[i][j] = w.get(i, j);
+            }
+        }
+        AffineWeights v = LevelWeights.read(model.graph(), next);
+        int n = w.cols();
+        int in = v.rows() - (next.hasBias() ? 1 : 0);
+        int block = in / n;
+        double[][] following = new double[keep * block + (next.hasBias() ? 1 : 0)][v.cols()];
+        for (int r = 0; r < keep * block; r++) {
+            for (int j = 0; j < v.cols(); j++) {
+                following[r][j] = v.get(r, j);
+            }
+        }
+        if (next.hasBias()) {
+            for (int j = 0; j < v.cols(); j++) {
+                following[keep * block][j] = v.get(in, j);
+            }
+        }
+        Graph g = LevelWriter.write(model.graph(), cut, next, DenseMatrix.fromRows(own));
+        Level after = level + 2 <= plan.levels().size() ? plan.level(level + 2) : null;
+        g = LevelWriter.write(g, next, after, DenseMatrix.fromRows(following));
+        return model.withGraph(g);
+    }
+
+    /** Accuracy of the ensemble (mean of the parents' softmax outputs) on the test set. */
+    public static double ensembleTestAccuracy(List<Model> parents) {
+        long[] y = labels(data("test_y"), (int) samples(data("test_x")));
+        double[] mean = null;
+        for (Model m : parents) {
+            float[] z = logits(m, data("test_x"), 0);
+            if (mean == null) {
+                mean = new double[z.length];
+            }
+            int classes = z.length / y.length;
+            for (int n = 0; n < y.length; n++) {
+                double max = Double.NEGATIVE_INFINITY;
+                for (int c = 0; c < classes; c++) {
+                    max = Math.max(max, z[n * classes + c]);
+                }
+                double sum = 0;
+                for (int c = 0; c < classes; c++) {
+                    sum += Math.exp(z[n * classes + c] - max);
+                }
+                for (int c = 0; c < classes; c++) {
+                    mean[n * classes + c] += Math.exp(z[n * classes + c] - max) / sum / parents.size();
+                }
+            }
+        }
+        float[] p = new float[mean.length];
+        for (int i = 0; i < p.length; i++) {
+            p[i] = (float) mean[i];
+        }
+        return accuracy(p, y);
+    }
+
     /** Output names and declared shapes, for comparing a fused model's interface with its parents'. */
     public static Map<String, String> interfaceOf(Model m) {
         Map<String, String> out = new java.util.LinkedHashMap<>();

@@ -7,7 +7,6 @@ package org.onnxfuse.onnx.errors;
  */
 public enum ErrorCode {
     USAGE(2, "usage"),
-    NOT_IN_THIS_BUILD(3, "not in this build"),
     FILE_NOT_FOUND(10, "file not found"),
     IS_DIRECTORY(11, "is a directory"),
     READ_FAILED(12, "read failed"),

@@ -1,0 +1,194 @@
+#!/usr/bin/env python3
+"""Fusion quality benchmark (docs/BENCHMARKS.md, "Fusion quality"), one command:
+
+    python3 bench/run_quality.py
+
+For K = 2, 4, 8 MLP parents (test-models/models/mlp_k{K}_p*.onnx, file order), calibration sets of
+400 and 5000 images, and every method, runs the CLI once with the calibration labels and the
+held-out test set, and reads the accuracies (each parent, ensemble, fused) from its JSON report.
+Writes bench/results/quality.json (every run, raw) and bench/results/quality.md (table).
+Accuracy does not depend on the machine; wall times are recorded but not the point here.
+"""
+
+import argparse
+import shlex
+import sys
+import tempfile
+from pathlib import Path
+
+import benchlib as bl
+
+METHODS = ["kf-linear", "hf-linear", "average", "weight-match", "act-match"]
+K2_ONLY = {"hf-linear"}
+
+
+def command(args, k, calib, method, work):
+    return bl.cli_prefix(args) + [str(p) for p in bl.parents(k)] + [
+        "--data", str(bl.DATA / f"calib{calib}_x.npy"),
+        "--labels", str(bl.DATA / f"calib{calib}_y.npy"),
+        "--eval-data", str(bl.DATA / "test_x.npy"),
+        "--eval-labels", str(bl.DATA / "test_y.npy"),
+        "--method", method, "--seed", str(args.seed),
+        "--report", str(work / "report.json"),
+        "-o", str(work / "fused.onnx"),
+        "--quiet"] + shlex.split(args.extra_args)
+
+
+def one_run(args, k, calib, method):
+    with tempfile.TemporaryDirectory(prefix="onnx-fuse-quality-") as tmp:
+        work = Path(tmp)
+        cmd = command(args, k, calib, method, work)
+        code, wall, out, err = bl.run_cli(cmd, args.timeout)
+        report = bl.read_report(work / "report.json")
+        fused_written = (work / "fused.onnx").is_file()
+    run = {"K": k, "calibration": calib, "method": method,
+           "parents": [p.name for p in bl.parents(k)],
+           "exitCode": code, "wallSeconds": round(wall, 3), "fusedWritten": fused_written}
+    if code != 0 or report is None:
+        run["error"] = bl.tail(err) or ("no report written" if report is None else f"exit code {code}")
+        return run
+    accuracy = report.get("accuracy")
+    if not accuracy:
+        run["error"] = "the report has no accuracy section"
+    else:
+        run["accuracy"] = accuracy
+    run["timings"] = report.get("timings")
+    run["levels"] = [{key: level.get(key) for key in ("level", "op", "method", "width", "fanIn", "fitError",
+                                                      "groupingCost")}
+                     for level in report.get("levels", [])]
+    run["warnings"] = report.get("warnings", [])
+    run["config"] = report.get("config")
+    run["version"] = report.get("version")
+    return run
+
+
+def pct(x):
+    return "" if x is None else f"{100 * x:.2f}"
+
+
+def setting_rows(runs):
+    """Per (K, calibration): parents' accuracies, ensemble and each method's fused accuracy."""
+    rows = {}
+    for run in runs:
+        key = (run["K"], run["calibration"])
+        row = rows.setdefault(key, {"parents": None, "ensemble": None, "methods": {}})
+        acc = run.get("accuracy")
+        if acc:
+            parent_acc = [p.get("accuracy") for p in acc.get("parents", [])]
+            if row["parents"] is None:
+                row["parents"] = parent_acc
+                row["ensemble"] = acc.get("ensemble")
+            elif row["parents"] != parent_acc or row["ensemble"] != acc.get("ensemble"):
+                row.setdefault("inconsistent", True)  # parents/ensemble must not depend on the method
+            row["methods"][run["method"]] = acc.get("fused")
+        else:
+            row["methods"][run["method"]] = "error"
+    return rows
+
+
+def targets(rows):
+    """BENCHMARKS.md's targets, judged setting by setting; None when a figure is missing."""
+    checks = []
+    for (k, calib), row in sorted(rows.items()):
+        kf = row["methods"].get("kf-linear")
+        kf = kf if isinstance(kf, float) else None
+        for other in ("average", "act-match"):
+            o = row["methods"].get(other)
+            o = o if isinstance(o, float) else None
+            ok = None if kf is None or o is None else kf > o
+            checks.append({"setting": f"K={k}, {calib}", "target": f"kf-linear > {other}", "pass": ok})
+        if k in (2, 4):
+            best = max(row["parents"]) if row["parents"] else None
+            ok = None if kf is None or best is None else kf > best
+            checks.append({"setting": f"K={k}, {calib}", "target": "kf-linear > best parent", "pass": ok})
+    return checks
+
+
+def verdict(ok):
+    return "not measured" if ok is None else ("pass" if ok else "FAIL")
+
+
+def markdown(result):
+    runs = result["runs"]
+    rows = setting_rows(runs)
+    methods = result["methods"]
+    lines = ["# Fusion quality (onnx-fuse)", "",
+             bl.environment_markdown(result["environment"]),
+             f"- protocol: MLP 784-256-10 parents `{bl.MODELS.relative_to(bl.REPO)}/mlp_k{{K}}_p*.onnx` in file order,"
+             f" calibration `calib{{N}}_x.npy` with labels, accuracy on the held-out `test_x.npy`"
+             f" (1500 images); `--seed {result['seed']}`; uniform importance"
+             + (f"; extra options `{result['extraArgs']}`" if result["extraArgs"] else ""),
+             "",
+             "Test accuracy in %. Ensemble = mean of the parents' softmax outputs (a reference, not a fused"
+             " model). Best fused result per row in bold.", "",
+             "| setting | best parent | ensemble | " + " | ".join(methods) + " | ensemble - kf-linear |",
+             "|---|---|---|" + "---|" * len(methods) + "---|"]
+    for (k, calib), row in sorted(rows.items()):
+        fused = {m: v for m, v in row["methods"].items() if isinstance(v, float)}
+        top = max(fused.values()) if fused else None
+        cells = []
+        for m in methods:
+            v = row["methods"].get(m)
+            if v is None:
+                cells.append("n/a" if (m in K2_ONLY and k != 2) else "")
+            elif v == "error":
+                cells.append("error")
+            else:
+                cells.append(f"**{pct(v)}**" if v == top else pct(v))
+        best = max(row["parents"]) if row["parents"] else None
+        kf = fused.get("kf-linear")
+        gap = f"{100 * (row['ensemble'] - kf):+.2f}" if kf is not None and row["ensemble"] is not None else ""
+        lines.append(f"| K={k}, {calib} samples | {pct(best)} | {pct(row['ensemble'])} | " + " | ".join(cells)
+                     + f" | {gap} |")
+    lines += ["", "Each parent's test accuracy (%):", ""]
+    for (k, calib), row in sorted(rows.items()):
+        if calib == min(c for kk, c in rows if kk == k) and row["parents"]:
+            lines.append(f"- K={k}: " + ", ".join(pct(a) for a in row["parents"]))
+    if any(row.get("inconsistent") for row in rows.values()):
+        lines += ["", "Warning: parent or ensemble accuracies differed between methods of one setting (see JSON)."]
+    lines += ["", "## Targets (BENCHMARKS.md)", "", "| setting | target | result |", "|---|---|---|"]
+    for c in result["targets"]:
+        lines.append(f"| {c['setting']} | {c['target']} | {verdict(c['pass'])} |")
+    errors = [r for r in runs if "error" in r]
+    if errors:
+        lines += ["", "## Failed runs", ""]
+        for r in errors:
+            lines.append(f"- K={r['K']}, {r['calibration']}, {r['method']}: exit {r['exitCode']}: "
+                         + r["error"].replace("\n", " / "))
+    lines += ["", "Raw figures (every run, per-level fit error, timings): `quality.json`.", ""]
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    bl.add_common_options(parser)
+    parser.add_argument("--k", type=bl.csv_ints, default=[2, 4, 8], help="parent counts (default 2,4,8)")
+    parser.add_argument("--calibration", type=bl.csv_ints, default=[400, 5000],
+                        help="calibration set sizes (default 400,5000)")
+    parser.add_argument("--methods", type=bl.csv_strings, default=METHODS,
+                        help="methods (default: " + ",".join(METHODS) + "; hf-linear runs for K=2 only)")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    bl.check_cli(args)
+    result = {"benchmark": "quality", "environment": bl.environment(args), "seed": args.seed,
+              "extraArgs": args.extra_args,
+              "methods": args.methods, "runs": []}
+    for k in args.k:
+        for calib in args.calibration:
+            for method in args.methods:
+                if method in K2_ONLY and k != 2:
+                    continue
+                bl.progress(f"quality: K={k}, {calib} samples, {method} ...")
+                run = one_run(args, k, calib, method)
+                if "error" in run:
+                    bl.progress("  failed: " + run["error"].replace("\n", " / "))
+                else:
+                    bl.progress(f"  fused {pct(run['accuracy'].get('fused'))} % in {run['wallSeconds']} s")
+                result["runs"].append(run)
+    result["targets"] = targets(setting_rows(result["runs"]))
+    bl.write_results(args.out_dir, "quality", result, markdown(result))
+    return 1 if any("error" in r for r in result["runs"]) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,103 @@
+#!/usr/bin/env python3
+"""Tests of the benchmark scripts themselves, against testdata/fake_cli.py (no Java needed):
+
+    python3 bench/test_bench.py
+"""
+
+import json
+import os
+import sys
+import tempfile
+import unittest
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+import run_quality  # noqa: E402
+import run_speed  # noqa: E402
+
+FAKE = f"{sys.executable} {HERE / 'testdata' / 'fake_cli.py'}"
+
+
+def npy_v1(shape, payload):
+    header = "{'descr': '<f2', 'fortran_order': False, 'shape': %s, }" % (tuple(shape),)
+    total = 10 + len(header) + 1
+    header += " " * (-total % 64) + "\n"
+    return b"\x93NUMPY\x01\x00" + len(header).to_bytes(2, "little") + header.encode("latin1") + payload
+
+
+class ReplicateNpyTest(unittest.TestCase):
+    def test_shape_patched_header_length_kept_data_repeated(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            src, dst = Path(tmp) / "a.npy", Path(tmp) / "b.npy"
+            payload = bytes(range(2 * 3 * 4))
+            src.write_bytes(npy_v1((3, 2, 2), payload))
+            self.assertEqual(30, run_speed.replicate_npy(src, dst, 10))
+            out = dst.read_bytes()
+            header_len = int.from_bytes(out[8:10], "little")
+            self.assertEqual(src.read_bytes()[:10], out[:10])  # same magic, version and header length
+            header = out[10:10 + header_len].decode("latin1")
+            self.assertIn("'shape': (30, 2, 2)", header)
+            self.assertTrue(header.endswith("\n"))
+            self.assertEqual(payload * 10, out[10 + header_len:])
+
+    def test_real_calibration_file(self):
+        src = run_speed.bl.DATA / "calib400_x.npy"
+        with tempfile.TemporaryDirectory() as tmp:
+            dst = Path(tmp) / "x.npy"
+            run_speed.replicate_npy(src, dst, 3)
+            raw = src.read_bytes()
+            out = dst.read_bytes()
+            self.assertEqual(len(out), 128 + 3 * (len(raw) - 128))
+            self.assertIn(b"'shape': (1200, 1, 28, 28)", out[:128])
+
+
+class ScriptsTest(unittest.TestCase):
+    def test_quality_with_a_failing_method(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            os.environ["FAKE_CLI_FAIL"] = "average"
+            try:
+                code = run_quality.main(["--command", FAKE, "--out-dir", tmp, "--k", "2,4", "--calibration", "400"])
+            finally:
+                del os.environ["FAKE_CLI_FAIL"]
+            self.assertEqual(1, code)
+            result = json.loads((Path(tmp) / "quality.json").read_text())
+            methods = [(r["K"], r["method"]) for r in result["runs"]]
+            self.assertIn((2, "hf-linear"), methods)
+            self.assertNotIn((4, "hf-linear"), methods)
+            failed = [r for r in result["runs"] if "error" in r]
+            self.assertEqual({"average"}, {r["method"] for r in failed})
+            kf = next(r for r in result["runs"] if r["K"] == 4 and r["method"] == "kf-linear")
+            self.assertEqual(0.9, kf["accuracy"]["fused"])
+            self.assertEqual(4, len(kf["accuracy"]["parents"]))
+            md = (Path(tmp) / "quality.md").read_text()
+            self.assertIn("| K=2, 400 samples | 61.00 | 88.00 | **90.00** | 89.00 | error | 55.00 | 70.00 |", md)
+            self.assertIn("| K=4, 400 samples | 63.00 | 88.00 | **90.00** | n/a | error |", md)
+            self.assertIn("| K=4, 400 | kf-linear > best parent | pass |", md)
+            self.assertIn("| K=2, 400 | kf-linear > average | not measured |", md)
+
+    def test_speed(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            code = run_speed.main(["--command", FAKE, "--out-dir", tmp, "--settings", "2/400,8/5000",
+                                   "--repeats", "3", "--memory-repeats", "1", "--diagnose-threads", "2"])
+            self.assertEqual(0, code)
+            result = json.loads((Path(tmp) / "speed.json").read_text())
+            s = result["speed"]["2/400"]["summary"]
+            self.assertEqual(3, s["runs"])
+            self.assertLessEqual(s["wallSeconds"]["min"], s["wallSeconds"]["median"])
+            self.assertGreater(s["peakRssKiB"]["median"], 0)
+            self.assertEqual(203.7, s["stagesMsMedian"]["statistics_ms"])
+            self.assertEqual({"5000", "50000"}, set(result["memory"]["bySamples"]))
+            self.assertIsNotNone(result["memory"]["growth"])
+            self.assertAlmostEqual(0.2566, result["diagnose"][0]["minRatioToGemm"], places=3)
+            verdicts = {t["target"].split(" (")[0]: t["pass"] for t in result["targets"]}
+            self.assertTrue(verdicts["2 parents / 400 samples under 3 s"])
+            self.assertFalse(verdicts["statistics >= 50% of the GEMM rate"])
+            md = (Path(tmp) / "speed.md").read_text()
+            self.assertIn("| 8/5000 | 1111 |", md)
+            self.assertIn("| FAIL |", md)
+
+
+if __name__ == "__main__":
+    unittest.main()

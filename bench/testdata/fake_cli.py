@@ -1,0 +1,47 @@
+#!/usr/bin/env python3
+"""A stand-in for `java -jar onnx-fuse.jar`, for testing the benchmark scripts without the CLI:
+`python3 bench/run_quality.py --command "python3 bench/testdata/fake_cli.py"`.
+
+`diagnose ...` prints sample_diagnose.json. Otherwise it writes sample_report.json to --report,
+with one parent entry per .onnx argument and a made-up fused accuracy that depends on --method,
+and an empty file to -o. Set FAKE_CLI_FAIL=<method> to make that method fail (exit 3)."""
+
+import json
+import os
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+FAKE_FUSED = {"kf-linear": 0.90, "hf-linear": 0.89, "average": 0.40, "weight-match": 0.55, "act-match": 0.70}
+
+
+def option(args, name):
+    return args[args.index(name) + 1] if name in args else None
+
+
+def main(args):
+    if args and args[0] == "diagnose":
+        print((HERE / "sample_diagnose.json").read_text())
+        return 0
+    method = option(args, "--method") or "kf-linear"
+    if os.environ.get("FAKE_CLI_FAIL") == method:
+        print(f"onnx-fuse: error: fake failure for {method}", file=sys.stderr)
+        return 3
+    report = json.loads((HERE / "sample_report.json").read_text())
+    parents = [a for a in args if a.endswith(".onnx") and a != option(args, "-o")]
+    report["config"]["parents"] = [Path(p).name for p in parents]
+    report["config"]["method"] = method
+    acc = report["accuracy"]
+    acc["parents"] = [{"file": Path(p).name, "accuracy": 0.6 + 0.01 * i} for i, p in enumerate(parents)]
+    acc["bestParent"] = max(p["accuracy"] for p in acc["parents"])
+    acc["ensemble"] = 0.88
+    acc["fused"] = FAKE_FUSED.get(method, 0.5)
+    if option(args, "--eval-labels") is None and option(args, "--labels") is None:
+        del report["accuracy"]
+    Path(option(args, "--report")).write_text(json.dumps(report, indent=2))
+    Path(option(args, "-o")).write_bytes(b"")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,59 @@
+package org.onnxfuse.fusion.cli;
+
+import java.io.PrintStream;
+import me.tongfei.progressbar.ConsoleProgressBarConsumer;
+import me.tongfei.progressbar.ProgressBar;
+import me.tongfei.progressbar.ProgressBarBuilder;
+import org.onnxfuse.fusion.pipeline.FusionProgress;
+import org.onnxfuse.fusion.pipeline.LevelReport;
+
+/**
+ * One progress bar per level on stderr, counting calibration samples. Owns the open bar and
+ * closes it when the level ends or the display is closed.
+ */
+final class ProgressDisplay implements FusionProgress, AutoCloseable {
+    private final PrintStream err;
+    private ProgressBar bar;
+    private String task = "";
+
+    ProgressDisplay(PrintStream err) {
+        this.err = err;
+    }
+
+    /** A display when stderr is a terminal and the user did not ask for quiet, else a silent listener. */
+    static FusionProgress forTerminal(boolean quiet) {
+        return !quiet && System.console() != null ? new ProgressDisplay(System.err) : FusionProgress.NONE;
+    }
+
+    @Override
+    public void levelStarted(int level, int levels, String description) {
+        closeBar();
+        task = "level " + level + "/" + levels + " " + description;
+    }
+
+    @Override
+    public void samplesCollected(long done, long total) {
+        if (bar == null) {
+            bar = new ProgressBarBuilder().setTaskName(task).setInitialMax(total).setUnit(" samples", 1)
+                    .setConsumer(new ConsoleProgressBarConsumer(err)).setUpdateIntervalMillis(200).build();
+        }
+        bar.stepTo(done);
+    }
+
+    @Override
+    public void levelFinished(LevelReport report) {
+        closeBar();
+    }
+
+    private void closeBar() {
+        if (bar != null) {
+            bar.close();
+            bar = null;
+        }
+    }
+
+    @Override
+    public void close() {
+        closeBar();
+    }
+}

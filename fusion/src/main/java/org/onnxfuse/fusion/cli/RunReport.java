@@ -1,0 +1,152 @@
+package org.onnxfuse.fusion.cli;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.SerializationFeature;
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import java.io.IOException;
+import java.io.PrintWriter;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.AtomicMoveNotSupportedException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import org.onnxfuse.fusion.pipeline.LevelReport;
+import org.onnxfuse.onnx.errors.ErrorCode;
+import org.onnxfuse.onnx.errors.OutputException;
+
+/**
+ * What one fusion run did: configuration, per-level fit, timings per stage and accuracies. Printed
+ * as a terminal table and written as JSON ({@code --report}).
+ */
+final class RunReport {
+    private static final ObjectMapper JSON = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
+
+    private final Map<String, Object> config;
+    private final List<LevelReport> levels;
+    private final List<List<Long>> parentWidthsPerLevel;
+    private final Map<String, Double> timings;
+    private final AccuracySummary accuracy;
+    private final List<String> warnings;
+
+    RunReport(Map<String, Object> config, List<LevelReport> levels, List<List<Long>> parentWidthsPerLevel,
+              Map<String, Double> timings, AccuracySummary accuracy, List<String> warnings) {
+        this.config = new LinkedHashMap<>(config);
+        this.levels = List.copyOf(levels);
+        this.parentWidthsPerLevel = List.copyOf(parentWidthsPerLevel);
+        this.timings = new LinkedHashMap<>(timings);
+        this.accuracy = accuracy;
+        this.warnings = List.copyOf(warnings);
+    }
+
+    void printTable(PrintWriter out) {
+        if (!levels.isEmpty()) {
+            out.printf("%5s  %-6s  %-6s  %6s  %7s  %9s  %13s%n", "level", "op", "method", "width", "fan-in",
+                    "fit error", "grouping cost");
+            for (LevelReport r : levels) {
+                out.printf(Locale.ROOT, "%5d  %-6s  %-6s  %6d  %7d  %9.4f  %13.4f%n", r.level(), r.opType(), r.method(),
+                        r.width(), r.fanIn(), r.relativeResidual(), r.groupingCost());
+            }
+        }
+        if (accuracy != null) {
+            out.printf("%naccuracy on %s (%d samples)%n", accuracy.dataSource(), accuracy.samples());
+            for (int k = 0; k < accuracy.parents().size(); k++) {
+                out.printf(Locale.ROOT, "  parent %-28s %7.2f %%%n", accuracy.parentNames().get(k),
+                        100 * accuracy.parents().get(k));
+            }
+            out.printf(Locale.ROOT, "  %-35s %7.2f %%%n", "ensemble (reference, not a model)", 100 * accuracy.ensemble());
+            out.printf(Locale.ROOT, "  %-35s %7.2f %%%n", "fused", 100 * accuracy.fused());
+        }
+        out.flush();
+    }
+
+    ObjectNode toJson() {
+        ObjectNode root = JSON.createObjectNode();
+        root.put("version", Versions.ONNX_FUSE);
+        root.set("config", JSON.valueToTree(config));
+        ObjectNode t = root.putObject("timings");
+        timings.forEach((k, v) -> t.put(k, Math.round(v * 1000) / 1000.0));
+        ArrayNode levelArray = root.putArray("levels");
+        for (int i = 0; i < levels.size(); i++) {
+            LevelReport r = levels.get(i);
+            ObjectNode l = levelArray.addObject();
+            l.put("level", r.level());
+            l.put("op", r.opType());
+            l.put("cut", r.cut());
+            l.put("method", r.method());
+            l.put("width", r.width());
+            l.put("fanIn", r.fanIn());
+            l.put("samples", r.samples());
+            l.put("rows", r.rows());
+            l.put("fitError", r.relativeResidual());
+            l.put("groupingCost", r.groupingCost());
+            ObjectNode lt = l.putObject("timings");
+            lt.put("inference_ms", r.inferenceMillis());
+            lt.put("statistics_ms", r.statisticsMillis());
+            lt.put("grouping_ms", r.groupingMillis());
+            lt.put("solve_ms", r.solveMillis());
+            if (r.warning() != null) {
+                l.put("warning", r.warning());
+            }
+            l.set("importance", uniformImportance(parentWidthsPerLevel.get(i)));
+        }
+        if (accuracy != null) {
+            ObjectNode a = root.putObject("accuracy");
+            a.put("data", accuracy.dataSource());
+            a.put("samples", accuracy.samples());
+            ArrayNode parents = a.putArray("parents");
+            for (int k = 0; k < accuracy.parents().size(); k++) {
+                parents.addObject().put("file", accuracy.parentNames().get(k)).put("accuracy", accuracy.parents().get(k));
+            }
+            a.put("bestParent", accuracy.bestParent());
+            a.put("ensemble", accuracy.ensemble());
+            a.put("fused", accuracy.fused());
+        }
+        ArrayNode w = root.putArray("warnings");
+        warnings.forEach(w::add);
+        return root;
+    }
+
+    /** Per-parent neuron scores; uniform importance gives each of parent k's n_k neurons 1/n_k. */
+    private static ObjectNode uniformImportance(List<Long> widths) {
+        ObjectNode node = JSON.createObjectNode();
+        node.put("method", "uniform");
+        ArrayNode perParent = node.putArray("parents");
+        for (long n : widths) {
+            ArrayNode scores = perParent.addArray();
+            for (long j = 0; j < n; j++) {
+                scores.add(1.0 / n);
+            }
+        }
+        return node;
+    }
+
+    /** Writes the JSON report atomically (temporary file, then rename). */
+    void write(Path file) {
+        Path absolute = file.toAbsolutePath();
+        Path tmp = null;
+        try {
+            tmp = Files.createTempFile(absolute.getParent(), "." + absolute.getFileName(), ".tmp");
+            Files.writeString(tmp, JSON.writeValueAsString(toJson()) + "\n", StandardCharsets.UTF_8);
+            try {
+                Files.move(tmp, absolute, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
+            } catch (AtomicMoveNotSupportedException e) {
+                Files.move(tmp, absolute, StandardCopyOption.REPLACE_EXISTING);
+            }
+        } catch (IOException e) {
+            throw new OutputException(ErrorCode.OUTPUT_UNWRITABLE, "cannot write the report " + file + ": " + e.getMessage(), e);
+        } finally {
+            if (tmp != null) {
+                try {
+                    Files.deleteIfExists(tmp);
+                } catch (IOException ignored) {
+                    // the rename succeeded or the folder is gone; nothing left to clean
+                }
+            }
+        }
+    }
+}
