@@ -5,8 +5,8 @@ import java.util.Arrays;
 import java.util.Iterator;
 import java.util.List;
 import org.onnxfuse.fusion.collect.CutRows;
+import org.onnxfuse.fusion.collect.CalibrationData;
 import org.onnxfuse.fusion.data.FloatBatch;
-import org.onnxfuse.fusion.data.SampleArray;
 import org.onnxfuse.fusion.evaluate.BatchOutputs;
 import org.onnxfuse.fusion.evaluate.ModelEvaluator;
 import org.onnxfuse.fusion.group.LinearAssignment;
@@ -54,14 +54,14 @@ public final class ActivationMatching {
      * @throws org.onnxfuse.onnx.errors.IncompatibleModelsException when the parents do not share one plan
      * @throws org.onnxfuse.onnx.errors.DataException when the data does not fit the model input
      */
-    public static Model fuse(List<Model> parents, SampleArray calibration, int batchSize, int threads) {
+    public static Model fuse(List<Model> parents, CalibrationData calibration, int batchSize, int threads) {
         Parents p = Parents.of(parents);
         List<List<NeuronMap>> maps = align(p, calibration, batchSize, threads);
         return p.write(p.alignAndAverage(maps), NAME);
     }
 
     /** Maps of cuts 1..L-1 for every parent k >= 1 (list index k - 1). */
-    static List<List<NeuronMap>> align(Parents p, SampleArray calibration, int batchSize, int threads) {
+    static List<List<NeuronMap>> align(Parents p, CalibrationData calibration, int batchSize, int threads) {
         CutSums[][] sums = collect(p, calibration, batchSize, threads);
         List<List<NeuronMap>> maps = new ArrayList<>();
         for (int k = 1; k < p.count(); k++) {
@@ -94,7 +94,7 @@ public final class ActivationMatching {
     }
 
     /** Streams the calibration data through every parent; sums[k - 1][l - 1] pairs parent 0 and k at cut l. */
-    private static CutSums[][] collect(Parents p, SampleArray calibration, int batchSize, int threads) {
+    private static CutSums[][] collect(Parents p, CalibrationData calibration, int batchSize, int threads) {
         int hidden = p.levels() - 1;
         CutSums[][] sums = new CutSums[p.count() - 1][hidden];
         for (int k = 1; k < p.count(); k++) {
@@ -114,7 +114,7 @@ public final class ActivationMatching {
                 }
                 ModelEvaluator e = ModelEvaluator.open(p.model(k), cuts, threads);
                 evaluators.add(e);
-                e.checkData(calibration);
+                e.checkShape(calibration.source(), calibration.shape());
             }
             Iterator<FloatBatch> batches = calibration.batches(batchSize).iterator();
             while (batches.hasNext()) {

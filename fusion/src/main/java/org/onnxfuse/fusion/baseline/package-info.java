@@ -6,7 +6,7 @@
  *
  * <p>Input: K >= 2 parent {@link org.onnxfuse.onnx.ir.Model}s that share one level plan (parent 0
  * is the template) and, for {@code act-match}, a calibration
- * {@link org.onnxfuse.fusion.data.SampleArray}. Output: one fused Model, the template with every
+ * {@link org.onnxfuse.fusion.collect.CalibrationData}. Output: one fused Model, the template with every
  * level's affine weights replaced (written by {@link org.onnxfuse.fusion.solve.LevelWriter}; a
  * folded BatchNormalization is removed) and {@code metadata_props} key
  * {@code onnx-fuse.baseline} naming the method.

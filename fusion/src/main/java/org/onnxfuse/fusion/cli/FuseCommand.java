@@ -9,7 +9,6 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.Callable;
-import org.onnxfuse.fusion.baseline.BaselineMethod;
 import org.onnxfuse.fusion.collect.CalibrationData;
 import org.onnxfuse.fusion.data.DataShapes;
 import org.onnxfuse.fusion.data.NpyArray;
@@ -22,6 +21,7 @@ import org.onnxfuse.fusion.pipeline.Fusion;
 import org.onnxfuse.fusion.pipeline.FusionMethod;
 import org.onnxfuse.fusion.pipeline.FusionProgress;
 import org.onnxfuse.fusion.pipeline.FusionResult;
+import org.onnxfuse.fusion.pipeline.Provenance;
 import org.onnxfuse.fusion.plan.Level;
 import org.onnxfuse.fusion.plan.LevelPlan;
 import org.onnxfuse.fusion.plan.LevelPlanner;
@@ -51,9 +51,6 @@ import picocli.CommandLine.Spec;
         footer = {"%nCommands:", "  plan       print the level plan of one or more models",
                 "  diagnose   environment report; --bench measures the compute backend"})
 public final class FuseCommand implements Callable<Integer> {
-    private static final List<String> METHODS = List.of("kf-linear", "hf-linear", "average", "weight-match",
-            "act-match");
-
     @Spec
     private CommandSpec spec;
 
@@ -119,7 +116,7 @@ public final class FuseCommand implements Callable<Integer> {
     static final class Version implements picocli.CommandLine.IVersionProvider {
         @Override
         public String[] getVersion() {
-            return new String[] {"onnx-fuse " + Versions.ONNX_FUSE};
+            return new String[] {"onnx-fuse " + Provenance.VERSION};
         }
     }
 
@@ -150,23 +147,21 @@ public final class FuseCommand implements Callable<Integer> {
         timings.put("read_ms", millisSince(start));
 
         List<String> warnings = new ArrayList<>();
-        FusionResult result = null;
+        FusionResult result;
         Model fused;
         long fuseStart = System.nanoTime();
         try (SampleArray calibration = data == null ? null : openInput(data, plan)) {
             if (calibration != null) {
                 DataShapes.check(calibration.source(), calibration.header().shape(), inputDims(plan), plan.input());
             }
-            if (chosen.equals("kf-linear") || chosen.equals("hf-linear")) {
-                result = fuseByInterpolation(chosen, calibration);
-                fused = result.model();
-                warnings.addAll(result.warnings());
+            result = fuse(FusionMethod.fromName(chosen), models, calibration);
+            fused = result.model();
+            warnings.addAll(result.warnings());
+            if (!result.levels().isEmpty()) {
                 timings.put("inference_ms", result.inferenceMillis());
                 timings.put("statistics_ms", result.statisticsMillis());
                 timings.put("grouping_ms", result.groupingMillis());
                 timings.put("solve_ms", result.solveMillis());
-            } else {
-                fused = BaselineMethod.fromName(chosen).fuse(models, calibration, batchSize, threads);
             }
         }
         timings.put("fuse_ms", millisSince(fuseStart));
@@ -182,7 +177,7 @@ public final class FuseCommand implements Callable<Integer> {
         }
         timings.put("total_ms", millisSince(start));
 
-        RunReport run = new RunReport(configuration(chosen), result == null ? List.of() : result.levels(),
+        RunReport run = new RunReport(configuration(chosen), result.levels(),
                 parentWidths(plans), timings, accuracy, warnings);
         out.printf("fused %d parents with %s -> %s%n", parents.size(), chosen, output);
         run.printTable(out);
@@ -201,11 +196,7 @@ public final class FuseCommand implements Callable<Integer> {
             }
             return "kf-linear";
         }
-        String m = method.toLowerCase(java.util.Locale.ROOT);
-        if (!METHODS.contains(m)) {
-            throw new OnnxFuseException(ErrorCode.USAGE, "unknown method '" + method + "'; expected one of " + METHODS);
-        }
-        return m;
+        return FusionMethod.fromName(method).cliName();
     }
 
     private void checkArguments(String chosen) {
@@ -292,16 +283,18 @@ public final class FuseCommand implements Callable<Integer> {
         }
     }
 
-    private FusionResult fuseByInterpolation(String chosen, SampleArray calibration) {
+    private FusionResult fuse(FusionMethod chosen, List<Model> models, SampleArray calibration) {
         Fusion.Builder builder = Fusion.builder()
                 .parentFiles(parents)
-                .calibration(CalibrationData.of(calibration))
-                .method(chosen.equals("hf-linear") ? FusionMethod.HF_LINEAR : FusionMethod.KF_LINEAR)
+                .method(chosen)
                 .seed(seed)
                 .batchSize(batchSize)
                 .threads(threads)
                 .device(device)
                 .paperExact(paperExact);
+        if (calibration != null) {
+            builder.calibration(CalibrationData.of(calibration));
+        }
         if (samples != null) {
             builder.samples(samples);
         }
@@ -331,10 +324,10 @@ public final class FuseCommand implements Callable<Integer> {
             Labels.read(ys, 0, Math.toIntExact(ys.samples()), classes);
             List<Double> parentAccuracies = new ArrayList<>();
             for (Model m : models) {
-                parentAccuracies.add(Accuracy.of(m, xs, ys, batchSize, threads).value());
+                parentAccuracies.add(Accuracy.of(m, xs, ys, batchSize, effectiveThreads()).value());
             }
-            double ensemble = Ensemble.accuracy(models, xs, ys, batchSize, threads).value();
-            double fusedAccuracy = Accuracy.of(fused, xs, ys, batchSize, threads).value();
+            double ensemble = Ensemble.accuracy(models, xs, ys, batchSize, effectiveThreads()).value();
+            double fusedAccuracy = Accuracy.of(fused, xs, ys, batchSize, effectiveThreads()).value();
             return new AccuracySummary(String.valueOf(x), xs.samples(), names, parentAccuracies, ensemble,
                     fusedAccuracy);
         }
@@ -373,12 +366,16 @@ public final class FuseCommand implements Callable<Integer> {
         c.put("samples", samples);
         c.put("width", width);
         c.put("batchSize", batchSize);
-        c.put("threads", threads == 0 ? Runtime.getRuntime().availableProcessors() : threads);
+        c.put("threads", effectiveThreads());
         c.put("device", device);
         c.put("seed", seed);
         c.put("paperExact", paperExact);
         c.put("importance", "uniform");
         return c;
+    }
+
+    private int effectiveThreads() {
+        return threads == 0 ? Runtime.getRuntime().availableProcessors() : threads;
     }
 
     private static double millisSince(long startNanos) {

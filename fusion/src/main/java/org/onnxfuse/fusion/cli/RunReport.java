@@ -16,6 +16,7 @@ import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import org.onnxfuse.fusion.pipeline.LevelReport;
+import org.onnxfuse.fusion.pipeline.Provenance;
 import org.onnxfuse.onnx.errors.ErrorCode;
 import org.onnxfuse.onnx.errors.OutputException;
 
@@ -45,10 +46,10 @@ final class RunReport {
 
     void printTable(PrintWriter out) {
         if (!levels.isEmpty()) {
-            out.printf("%5s  %-6s  %-6s  %6s  %7s  %9s  %13s%n", "level", "op", "method", "width", "fan-in",
+            out.printf("%5s  %-6s  %-10s  %6s  %7s  %9s  %13s%n", "level", "op", "method", "width", "fan-in",
                     "fit error", "grouping cost");
             for (LevelReport r : levels) {
-                out.printf(Locale.ROOT, "%5d  %-6s  %-6s  %6d  %7d  %9.4f  %13.4f%n", r.level(), r.opType(), r.method(),
+                out.printf(Locale.ROOT, "%5d  %-6s  %-10s  %6d  %7d  %9.4f  %13.4f%n", r.level(), r.opType(), r.method(),
                         r.width(), r.fanIn(), r.relativeResidual(), r.groupingCost());
             }
         }
@@ -66,7 +67,7 @@ final class RunReport {
 
     ObjectNode toJson() {
         ObjectNode root = JSON.createObjectNode();
-        root.put("version", Versions.ONNX_FUSE);
+        root.put("version", Provenance.VERSION);
         root.set("config", JSON.valueToTree(config));
         ObjectNode t = root.putObject("timings");
         timings.forEach((k, v) -> t.put(k, Math.round(v * 1000) / 1000.0));

@@ -94,8 +94,13 @@ public final class ModelEvaluator implements AutoCloseable {
      * @throws org.onnxfuse.onnx.errors.DataException DATA_SHAPE naming both shapes
      */
     public void checkData(SampleArray data) {
+        checkShape(data.source(), data.header().shape());
+    }
+
+    /** Checks that data of {@code shape} (samples first) from {@code source} fits the model input. */
+    public void checkShape(String source, long[] shape) {
         if (inputShape != null) {
-            DataShapes.check(data.source(), data.header().shape(), inputShape, runner.inputName());
+            DataShapes.check(source, shape, inputShape, runner.inputName());
         }
     }
 

@@ -8,6 +8,9 @@ import java.util.Map;
 import java.util.Objects;
 import java.util.TreeMap;
 import java.util.function.Consumer;
+import org.onnxfuse.fusion.baseline.ActivationMatching;
+import org.onnxfuse.fusion.baseline.VanillaAverage;
+import org.onnxfuse.fusion.baseline.WeightMatching;
 import org.onnxfuse.fusion.collect.CalibrationData;
 import org.onnxfuse.fusion.collect.LevelStatistics;
 import org.onnxfuse.fusion.collect.StatisticsCollector;
@@ -140,7 +143,55 @@ public final class Fusion {
         List<String> warnings = new ArrayList<>();
         List<LevelReport> reports = new ArrayList<>();
         CalibrationData opened = calibrationPath != null ? CalibrationData.open(calibrationPath) : null;
-        CalibrationData data = (opened != null ? opened : calibrationData).limit(samples);
+        CalibrationData given = opened != null ? opened : calibrationData;
+        CalibrationData data = given == null ? null : given.limit(samples);
+        Model fused;
+        String backendName;
+        try {
+            if (method.needsData() && data == null) {
+                throw new IllegalArgumentException(method.cliName() + " needs calibration data: call calibration(...)");
+            }
+            if (method.isInterpolation()) {
+                Interpolated result = interpolate(parents, plans, targetWidths, data, warnings, reports);
+                fused = result.model();
+                backendName = result.backendName();
+            } else {
+                fused = switch (method) {
+                    case AVERAGE -> VanillaAverage.fuse(parents);
+                    case WEIGHT_MATCH -> WeightMatching.fuse(parents);
+                    case ACT_MATCH -> ActivationMatching.fuse(parents, data, batchSize, threads);
+                    default -> throw new IllegalStateException(method.name());
+                };
+                backendName = "none";
+            }
+        } finally {
+            if (opened != null) {
+                opened.close();
+            }
+        }
+        long samplesUsed = data == null ? 0 : data.samples();
+        Map<String, String> provenance = new LinkedHashMap<>();
+        provenance.put("method", method.cliName());
+        provenance.put("seed", Long.toString(grouping.seed()));
+        provenance.put("parents", String.join(",", names));
+        provenance.put("parents.sha256", String.join(",", digests));
+        provenance.put("samples", Long.toString(samplesUsed));
+        List<String> fusedWidths = reports.isEmpty()
+                ? template.widths().stream().map(String::valueOf).toList()
+                : reports.stream().map(r -> Integer.toString(r.width())).toList();
+        provenance.put("widths", String.join(",", fusedWidths));
+        provenance.put("config", Provenance.json(configuration(samplesUsed, backendName)));
+        Model result = Provenance.stamp(fused, provenance);
+        return new FusionResult(result, reports, warnings, (System.nanoTime() - start) / 1e6);
+    }
+
+    private record Interpolated(Model model, String backendName) {
+    }
+
+    /** The level loop of the linear variant (ALGORITHM.md section 3); fills {@code warnings} and {@code reports}. */
+    private Interpolated interpolate(List<Model> parents, List<LevelPlan> plans, int[] targetWidths, CalibrationData data,
+                                     List<String> warnings, List<LevelReport> reports) {
+        LevelPlan template = plans.get(0);
         Model fused = parents.get(0);
         int levels = template.levels().size();
         int[] previous = null;
@@ -190,27 +241,14 @@ public final class Fusion {
                 reports.add(report);
                 progress.levelFinished(report);
             }
-        } finally {
-            if (opened != null) {
-                opened.close();
-            }
         }
-        Map<String, String> provenance = new LinkedHashMap<>();
-        provenance.put("method", method.name());
-        provenance.put("seed", Long.toString(grouping.seed()));
-        provenance.put("parents", String.join(",", names));
-        provenance.put("parents.sha256", String.join(",", digests));
-        provenance.put("samples", Long.toString(data.samples()));
-        provenance.put("widths", String.join(",", reports.stream().map(r -> Integer.toString(r.width())).toList()));
-        provenance.put("config", Provenance.json(configuration(data.samples(), backendName)));
-        Model result = Provenance.stamp(fused, provenance);
-        return new FusionResult(result, reports, warnings, (System.nanoTime() - start) / 1e6);
+        return new Interpolated(fused, backendName);
     }
 
     /** The settings as recorded in {@code onnx-fuse.config}; {@code samples} is the number used. */
     private Map<String, Object> configuration(long samplesUsed, String backendName) {
         Map<String, Object> c = new LinkedHashMap<>();
-        c.put("method", method.name());
+        c.put("method", method.cliName());
         c.put("seed", grouping.seed());
         c.put("samples", samplesUsed);
         c.put("batchSize", batchSize);
@@ -489,8 +527,9 @@ public final class Fusion {
                 throw new IllegalArgumentException("fusion needs at least 2 parents, found "
                         + (parentPaths.size() + parentModels.size()));
             }
-            if (calibrationPath == null && calibrationData == null) {
-                throw new IllegalArgumentException("no calibration data: call calibration(path) or calibration(values, shape)");
+            if (method.needsData() && calibrationPath == null && calibrationData == null) {
+                throw new IllegalArgumentException(method.cliName()
+                        + " needs calibration data: call calibration(path) or calibration(values, shape)");
             }
             return new Fusion(this); // validates the grouping settings
         }

@@ -1,9 +1,55 @@
 package org.onnxfuse.fusion.pipeline;
 
-/** The fusion algorithms the pipeline runs (ALGORITHM.md section 3). */
+import java.util.Arrays;
+import java.util.List;
+import java.util.Locale;
+import org.onnxfuse.onnx.errors.ErrorCode;
+import org.onnxfuse.onnx.errors.OnnxFuseException;
+
+/** The fusion methods, by their command-line names (ALGORITHM.md sections 3 and 7). */
 public enum FusionMethod {
     /** Importance-weighted K-means over all parents' neurons, then least squares; any K >= 2. */
-    KF_LINEAR,
+    KF_LINEAR("kf-linear", true),
     /** Optimal one-to-one matching of two parents' neurons (K = 2, fused width = parent 0's width). */
-    HF_LINEAR
+    HF_LINEAR("hf-linear", true),
+    /** Baseline: elementwise mean of the parameters (equal shapes only). */
+    AVERAGE("average", false),
+    /** Baseline: data-free permutation alignment to parent 0 by weight similarity, then averaging. */
+    WEIGHT_MATCH("weight-match", false),
+    /** Baseline: alignment by activation distance (optimal transport when widths differ), then averaging. */
+    ACT_MATCH("act-match", true);
+
+    private final String cliName;
+    private final boolean needsData;
+
+    FusionMethod(String cliName, boolean needsData) {
+        this.cliName = cliName;
+        this.needsData = needsData;
+    }
+
+    public String cliName() {
+        return cliName;
+    }
+
+    /** Whether the method runs the parents on calibration data. */
+    public boolean needsData() {
+        return needsData;
+    }
+
+    /** Neuron interpolation (as opposed to a baseline). */
+    public boolean isInterpolation() {
+        return this == KF_LINEAR || this == HF_LINEAR;
+    }
+
+    /** The method called {@code name} on the command line, e.g. "weight-match". */
+    public static FusionMethod fromName(String name) {
+        String wanted = name.strip().toLowerCase(Locale.ROOT);
+        return Arrays.stream(values()).filter(m -> m.cliName.equals(wanted)).findFirst()
+                .orElseThrow(() -> new OnnxFuseException(ErrorCode.USAGE, "unknown method '" + name
+                        + "'; expected one of " + names()));
+    }
+
+    public static List<String> names() {
+        return Arrays.stream(values()).map(FusionMethod::cliName).toList();
+    }
 }

@@ -8,6 +8,9 @@ import java.util.List;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import org.onnxfuse.fusion.collect.CalibrationData;
+import org.onnxfuse.fusion.pipeline.Fusion;
+import org.onnxfuse.fusion.pipeline.FusionMethod;
 import org.onnxfuse.fusion.data.NpyArray;
 import org.onnxfuse.fusion.evaluate.Accuracy;
 import org.onnxfuse.fusion.evaluate.Fixtures;
@@ -38,7 +41,7 @@ class BaselineTest {
     }
 
     private static Model actMatch(Model... parents) {
-        return ActivationMatching.fuse(List.of(parents), calib, Fixtures.BATCH, Fixtures.THREADS);
+        return ActivationMatching.fuse(List.of(parents), CalibrationData.of(calib), Fixtures.BATCH, Fixtures.THREADS);
     }
 
     private static double diff(Model a, Model b) {
@@ -102,8 +105,9 @@ class BaselineTest {
         Model p0 = Fixtures.model("vgg_p0.onnx");
         Model p1 = Fixtures.model("vgg_p1.onnx");
         StringBuilder report = new StringBuilder("vgg K=2 test accuracy:");
-        for (BaselineMethod m : BaselineMethod.values()) {
-            Model fused = m.fuse(List.of(p0, p1), calib, Fixtures.BATCH, Fixtures.THREADS);
+        for (FusionMethod m : List.of(FusionMethod.AVERAGE, FusionMethod.WEIGHT_MATCH, FusionMethod.ACT_MATCH)) {
+            Model fused = Fusion.builder().parents(p0, p1).method(m).calibration(CalibrationData.of(calib))
+                    .batchSize(Fixtures.BATCH).threads(Fixtures.THREADS).build().fuse().model();
             assertEquals(LevelPlanner.plan(p0).widths(), LevelPlanner.plan(fused).widths());
             double acc = accuracy(fused);
             assertTrue(acc > 0.05, m + " accuracy " + acc);
@@ -144,10 +148,10 @@ class BaselineTest {
                 Fixtures.THREADS).value();
         double avg = accuracy(VanillaAverage.fuse(parents));
         double wm = accuracy(WeightMatching.fuse(parents));
-        double am = accuracy(ActivationMatching.fuse(parents, calib, Fixtures.BATCH, Fixtures.THREADS));
+        double am = accuracy(ActivationMatching.fuse(parents, CalibrationData.of(calib), Fixtures.BATCH, Fixtures.THREADS));
         double am5000;
         try (NpyArray big = Fixtures.data("calib5000_x.npy")) {
-            am5000 = accuracy(ActivationMatching.fuse(parents, big, Fixtures.BATCH, Fixtures.THREADS));
+            am5000 = accuracy(ActivationMatching.fuse(parents, CalibrationData.of(big), Fixtures.BATCH, Fixtures.THREADS));
         }
         System.out.printf(java.util.Locale.ROOT, "mlp_k2 test accuracy: parent0 %.4f parent1 %.4f ensemble %.4f"
                 + " average %.4f weight-match %.4f act-match(400) %.4f act-match(5000) %.4f%n", a0, a1, ens, avg, wm,
