@@ -11,6 +11,8 @@ import java.util.Map;
 import java.util.concurrent.Callable;
 import org.onnxfuse.fusion.collect.CalibrationData;
 import org.onnxfuse.fusion.data.DataShapes;
+import org.onnxfuse.fusion.data.Finite;
+import org.onnxfuse.fusion.data.FloatBatch;
 import org.onnxfuse.fusion.data.NpyArray;
 import org.onnxfuse.fusion.data.SampleArray;
 import org.onnxfuse.fusion.data.SampleArrays;
@@ -128,7 +130,7 @@ public final class FuseCommand implements Callable<Integer> {
             spec.commandLine().usage(out);
             return 0;
         }
-        String chosen = resolveMethod(err);
+        String chosen = resolveMethod();
         checkArguments(chosen);
         Map<String, Double> timings = new LinkedHashMap<>();
         long start = System.nanoTime();
@@ -145,6 +147,10 @@ public final class FuseCommand implements Callable<Integer> {
         PlanComparison.requireCompatible(plans, names);
         LevelPlan plan = plans.get(0);
         timings.put("read_ms", millisSince(start));
+        if (method == null && data == null) {
+            err.println("onnx-fuse: no --data given: neuron interpolation needs calibration data, running the"
+                    + " data-free weight-match baseline instead");
+        }
 
         List<String> warnings = new ArrayList<>();
         FusionResult result;
@@ -152,7 +158,7 @@ public final class FuseCommand implements Callable<Integer> {
         long fuseStart = System.nanoTime();
         try (SampleArray calibration = data == null ? null : openInput(data, plan)) {
             if (calibration != null) {
-                DataShapes.check(calibration.source(), calibration.header().shape(), inputDims(plan), plan.input());
+                checkInputData(calibration, plan);
             }
             result = fuse(FusionMethod.fromName(chosen), models, calibration);
             fused = result.model();
@@ -187,14 +193,9 @@ public final class FuseCommand implements Callable<Integer> {
         return 0;
     }
 
-    private String resolveMethod(PrintWriter err) {
+    private String resolveMethod() {
         if (method == null) {
-            if (data == null) {
-                err.println("onnx-fuse: no --data given: neuron interpolation needs calibration data, running the"
-                        + " data-free weight-match baseline instead");
-                return "weight-match";
-            }
-            return "kf-linear";
+            return data == null ? "weight-match" : "kf-linear";
         }
         return FusionMethod.fromName(method).cliName();
     }
@@ -319,7 +320,7 @@ public final class FuseCommand implements Callable<Integer> {
         }
         int classes = Math.toIntExact(plan.lastLevel().width());
         try (SampleArray xs = openInput(x, plan); SampleArray ys = NpyArray.open(y)) {
-            DataShapes.check(xs.source(), xs.header().shape(), inputDims(plan), plan.input());
+            checkInputData(xs, plan);
             Labels.checkCount(ys, xs);
             Labels.read(ys, 0, Math.toIntExact(ys.samples()), classes);
             List<Double> parentAccuracies = new ArrayList<>();
@@ -335,6 +336,14 @@ public final class FuseCommand implements Callable<Integer> {
 
     private static SampleArray openInput(Path file, LevelPlan plan) {
         return SampleArrays.open(file, plan.input());
+    }
+
+    /** Shape and finiteness of every sample, before any work: a bad file fails fast and writes nothing. */
+    private void checkInputData(SampleArray array, LevelPlan plan) {
+        DataShapes.check(array.source(), array.header().shape(), inputDims(plan), plan.input());
+        for (FloatBatch batch : array.batches(batchSize)) {
+            Finite.check(array.source(), batch);
+        }
     }
 
     private static long[] inputDims(LevelPlan plan) {

@@ -92,7 +92,7 @@ public final class Fusion {
         this.widths = Map.copyOf(b.widths);
         this.widthFactor = b.widthFactor;
         this.batchSize = b.batchSize;
-        this.threads = b.threads;
+        this.threads = b.threads == 0 ? Runtime.getRuntime().availableProcessors() : b.threads;
         this.device = b.device;
         this.samples = b.samples;
         this.parentPrior = b.parentPrior;

@@ -1,0 +1,181 @@
+package org.onnxfuse.fusion.cli;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Map;
+import java.util.stream.Stream;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import org.onnxfuse.fusion.pipeline.Provenance;
+import org.onnxfuse.fusion.plan.TestNets;
+import org.onnxfuse.onnx.errors.ErrorCode;
+import org.onnxfuse.onnx.io.OnnxReader;
+import org.onnxfuse.onnx.ir.Model;
+
+/** The fuse command end to end: a real fusion of fixture parents, its outputs, and refusals. */
+class FuseCommandTest {
+    @TempDir
+    Path dir;
+
+    private final CliRunner cli = new CliRunner();
+
+    private static String fixture(String name) {
+        return TestNets.model(name).toString();
+    }
+
+    private static String data(String name) {
+        Path models = TestNets.model("mlp_k2_p0.onnx").getParent();
+        return models.resolveSibling("data").resolve(name).toString();
+    }
+
+    @Test
+    void fusesWritesTheModelAndTheReport() throws IOException {
+        Path out = dir.resolve("fused.onnx");
+        Path report = dir.resolve("report.json");
+        int exit = cli.run(fixture("mlp_k2_p0.onnx"), fixture("mlp_k2_p1.onnx"), "--data", data("calib400_x.npy"),
+                "--eval-data", data("test_x.npy"), "--eval-labels", data("test_y.npy"), "-o", out.toString(),
+                "--report", report.toString(), "--quiet");
+        assertEquals(0, exit, cli.err.toString());
+        String text = cli.out.toString();
+        assertTrue(text.contains("fused 2 parents with kf-linear"), text);
+        assertTrue(text.contains("ensemble (reference, not a model)"), text);
+
+        Model fused = OnnxReader.read(out);
+        Model parent = OnnxReader.read(TestNets.model("mlp_k2_p0.onnx"));
+        assertEquals(parent.graph().inputs().get(0).name(), fused.graph().inputs().get(0).name());
+        assertEquals(parent.graph().outputs().get(0).name(), fused.graph().outputs().get(0).name());
+        Map<String, String> provenance = Provenance.read(fused);
+        assertEquals("kf-linear", provenance.get("method"));
+        assertEquals(Provenance.sha256(TestNets.model("mlp_k2_p0.onnx")) + ","
+                + Provenance.sha256(TestNets.model("mlp_k2_p1.onnx")), provenance.get("parents.sha256"));
+
+        JsonNode json = new ObjectMapper().readTree(report.toFile());
+        assertEquals(2, json.get("levels").size());
+        JsonNode level1 = json.get("levels").get(0);
+        assertEquals(256, level1.get("width").asInt());
+        assertTrue(level1.has("fitError") && level1.has("groupingCost"));
+        assertEquals(2, level1.get("importance").get("parents").size());
+        assertEquals(256, level1.get("importance").get("parents").get(0).size());
+        JsonNode accuracy = json.get("accuracy");
+        assertEquals(2, accuracy.get("parents").size());
+        double fusedAccuracy = accuracy.get("fused").asDouble();
+        assertTrue(fusedAccuracy > accuracy.get("bestParent").asDouble(),
+                "KF-linear on the K=2 fixtures beats the best parent: " + accuracy);
+        for (String stage : new String[] {"read_ms", "inference_ms", "statistics_ms", "grouping_ms", "solve_ms",
+                "write_ms", "evaluate_ms", "total_ms"}) {
+            assertTrue(json.get("timings").has(stage), stage);
+        }
+        try (Stream<Path> files = Files.list(dir)) {
+            assertEquals(2, files.count(), "only the model and the report, no temporary files");
+        }
+    }
+
+    @Test
+    void withoutDataRunsWeightMatchAndSaysWhy() {
+        Path out = dir.resolve("wm.onnx");
+        int exit = cli.run(fixture("mlp_k2_p0.onnx"), fixture("mlp_k2_p1.onnx"), "-o", out.toString(), "--quiet");
+        assertEquals(0, exit, cli.err.toString());
+        assertTrue(cli.err.toString().contains("neuron interpolation needs calibration data"), cli.err.toString());
+        assertEquals("weight-match", Provenance.read(OnnxReader.read(out)).get("method"));
+    }
+
+    @Test
+    void everyMethodRunsFromTheCommandLine() {
+        for (String method : new String[] {"hf-linear", "average", "weight-match", "act-match"}) {
+            Path out = dir.resolve(method + ".onnx");
+            int exit = cli.run(fixture("vgg_p0.onnx"), fixture("vgg_p1.onnx"), "--data", data("calib400_x.npy"),
+                    "--method", method, "-o", out.toString(), "--quiet");
+            assertEquals(0, exit, method + ": " + cli.err);
+            assertEquals(method, Provenance.read(OnnxReader.read(out)).get("method"));
+        }
+    }
+
+    @Test
+    void widthFactorWidensTheHiddenLevel() {
+        Path out = dir.resolve("wide.onnx");
+        int exit = cli.run(fixture("mlp_k2_p0.onnx"), fixture("mlp_k2_p1.onnx"), "--data", data("calib400_x.npy"),
+                "--width", "1:300", "-o", out.toString(), "--quiet");
+        assertEquals(0, exit, cli.err.toString());
+        assertEquals("300,10", Provenance.read(OnnxReader.read(out)).get("widths"));
+    }
+
+    private void expectRefusal(ErrorCode code, String part, Path mustNotExist, String... args) {
+        int exit = cli.run(args);
+        assertEquals(code.exitCode(), exit, cli.err.toString());
+        assertTrue(cli.err.toString().contains(part), cli.err.toString());
+        if (mustNotExist != null) {
+            assertFalse(Files.exists(mustNotExist), "no output file may be written: " + mustNotExist);
+        }
+    }
+
+    @Test
+    void unwritableOutputFolderIsRefusedBeforeAnyWork() throws IOException {
+        Path file = Files.writeString(dir.resolve("plain.txt"), "a file, not a folder");
+        Path out = file.resolve("fused.onnx");
+        expectRefusal(ErrorCode.OUTPUT_UNWRITABLE, "plain.txt", out, fixture("mlp_k2_p0.onnx"),
+                fixture("mlp_k2_p1.onnx"), "--data", data("calib400_x.npy"), "-o", out.toString());
+    }
+
+    @Test
+    void outputEqualToAnInputLeavesTheInputUntouched() throws IOException {
+        Path copy = Files.copy(TestNets.model("mlp_k2_p1.onnx"), dir.resolve("p1.onnx"));
+        byte[] before = Files.readAllBytes(copy);
+        expectRefusal(ErrorCode.OUTPUT_IS_INPUT, "p1.onnx", null, fixture("mlp_k2_p0.onnx"), copy.toString(),
+                "--data", data("calib400_x.npy"), "-o", copy.toString());
+        assertEquals(java.util.Arrays.hashCode(before), java.util.Arrays.hashCode(Files.readAllBytes(copy)));
+    }
+
+    @Test
+    void labelsOutOfRange() throws IOException {
+        long[] labels = new long[400];
+        labels[17] = 12;
+        Path y = writeLabels("bad_y.npy", labels);
+        Path out = dir.resolve("fused.onnx");
+        expectRefusal(ErrorCode.DATA_FORMAT, "label 12 at index 17", null, fixture("mlp_k2_p0.onnx"),
+                fixture("mlp_k2_p1.onnx"), "--data", data("calib400_x.npy"), "--labels", y.toString(), "-o",
+                out.toString(), "--quiet");
+    }
+
+    @Test
+    void labelCountDifferentFromSamples() throws IOException {
+        Path y = writeLabels("short_y.npy", new long[10]);
+        expectRefusal(ErrorCode.DATA_SHAPE, "10 labels", null, fixture("mlp_k2_p0.onnx"), fixture("mlp_k2_p1.onnx"),
+                "--data", data("calib400_x.npy"), "--labels", y.toString(), "-o", dir.resolve("f.onnx").toString(),
+                "--quiet");
+    }
+
+    @Test
+    void unknownMethodAndMissingOutput() {
+        expectRefusal(ErrorCode.USAGE, "unknown method 'magic'", null, fixture("mlp_k2_p0.onnx"),
+                fixture("mlp_k2_p1.onnx"), "--method", "magic", "-o", dir.resolve("f.onnx").toString());
+        expectRefusal(ErrorCode.USAGE, "-o fused.onnx", null, fixture("mlp_k2_p0.onnx"), fixture("mlp_k2_p1.onnx"));
+    }
+
+    @Test
+    void hfLinearNeedsExactlyTwoParents() {
+        expectRefusal(ErrorCode.USAGE, "exactly 2 parents", null, fixture("mlp_k4_p0.onnx"),
+                fixture("mlp_k4_p1.onnx"), fixture("mlp_k4_p2.onnx"), "--data", data("calib400_x.npy"),
+                "--method", "hf-linear", "-o", dir.resolve("f.onnx").toString());
+    }
+
+    private Path writeLabels(String name, long[] labels) throws IOException {
+        String dict = "{'descr': '<i8', 'fortran_order': False, 'shape': (" + labels.length + ",), }";
+        int unpadded = 10 + dict.length() + 1;
+        String header = dict + " ".repeat((64 - unpadded % 64) % 64) + "\n";
+        ByteBuffer b = ByteBuffer.allocate(10 + header.length() + labels.length * 8).order(ByteOrder.LITTLE_ENDIAN);
+        b.put((byte) 0x93).put("NUMPY".getBytes(StandardCharsets.US_ASCII)).put((byte) 1).put((byte) 0);
+        b.putShort((short) header.length()).put(header.getBytes(StandardCharsets.US_ASCII));
+        b.asLongBuffer().put(labels);
+        return Files.write(dir.resolve(name), b.array());
+    }
+}
