@@ -104,7 +104,8 @@ def summarise(runs):
     walls = [r["wallSeconds"] for r in ok]
     rss = [r.get("peakRssKiB") for r in ok]
     stages = {}
-    for stage in STAGES:
+    present = {key for r in ok for key in (r.get("timings") or {})}
+    for stage in STAGES + sorted(present - set(STAGES)):
         values = [r["timings"].get(stage) for r in ok if r.get("timings")]
         if any(v is not None for v in values):
             stages[stage] = bl.median(values)
@@ -231,12 +232,17 @@ def markdown(result):
         failed = f" ({s['failed']} failed)" if s["failed"] else ""
         lines.append(f"| {key}{failed} | {fmt(ref, 'g')} | {fmt(med)} | {fmt(s['wallSeconds']['min'])} |"
                      f" {fmt(s['wallSeconds']['max'])} | {speedup} | {fmt(mib(s['peakRssKiB']['median']), '.0f')} |")
+    stages = [st for st in STAGES if st != "total_ms"]
+    stages += sorted({st for e in result.get("speed", {}).values() for st in e["summary"]["stagesMsMedian"]}
+                     - set(STAGES))
+    stages.append("total_ms")
     lines += ["", "Per stage (ms, medians, from the report's `timings`; wall minus total is mostly JVM start):", "",
-              "| parents / samples | " + " | ".join(st[:-3] for st in STAGES) + " | wall |",
-              "|---|" + "---|" * (len(STAGES) + 1)]
+              "| parents / samples | " + " | ".join(st[:-3] if st.endswith("_ms") else st for st in stages)
+              + " | wall |",
+              "|---|" + "---|" * (len(stages) + 1)]
     for key, entry in result.get("speed", {}).items():
         s = entry["summary"]
-        cells = [fmt(s["stagesMsMedian"].get(st), ".0f") for st in STAGES]
+        cells = [fmt(s["stagesMsMedian"].get(st), ".0f") for st in stages]
         wall = s["wallSeconds"]["median"]
         lines.append(f"| {key} | " + " | ".join(cells) + f" | {fmt(None if wall is None else 1000 * wall, '.0f')} |")
     mem = result.get("memory")
