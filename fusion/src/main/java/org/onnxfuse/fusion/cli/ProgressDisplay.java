@@ -1,6 +1,9 @@
 package org.onnxfuse.fusion.cli;
 
+import java.io.IOException;
 import java.io.PrintStream;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import me.tongfei.progressbar.ConsoleProgressBarConsumer;
 import me.tongfei.progressbar.ProgressBar;
 import me.tongfei.progressbar.ProgressBarBuilder;
@@ -22,7 +25,21 @@ final class ProgressDisplay implements FusionProgress, AutoCloseable {
 
     /** A display when stderr is a terminal and the user did not ask for quiet, else a silent listener. */
     static FusionProgress forTerminal(boolean quiet) {
-        return !quiet && System.console() != null ? new ProgressDisplay(System.err) : FusionProgress.NONE;
+        return !quiet && stderrIsTerminal() ? new ProgressDisplay(System.err) : FusionProgress.NONE;
+    }
+
+    /**
+     * Java has no isatty for stderr; on Linux file descriptor 2 links to a /dev/pts or /dev/tty
+     * device when it is a terminal. Elsewhere fall back to whether the JVM has a console.
+     */
+    static boolean stderrIsTerminal() {
+        Path fd2 = Path.of("/proc/self/fd/2");
+        try {
+            String target = Files.readSymbolicLink(fd2).toString();
+            return target.startsWith("/dev/pts/") || target.startsWith("/dev/tty");
+        } catch (IOException | UnsupportedOperationException | SecurityException e) {
+            return System.console() != null;
+        }
     }
 
     @Override
