@@ -9,6 +9,7 @@ import static org.bytedeco.openblas.global.openblas.cblas_dsyrk;
 
 import java.nio.DoubleBuffer;
 import org.bytedeco.javacpp.DoublePointer;
+import org.bytedeco.javacpp.Pointer;
 
 /**
  * The sums live in native memory (JavaCPP {@link DoublePointer}s) so BLAS updates them in place
@@ -16,21 +17,34 @@ import org.bytedeco.javacpp.DoublePointer;
  * d) read as column-major is X<sup>T</sup> (d x rows, leading dimension d): after widening it to
  * float64 once, S_xx += X<sup>T</sup>X is dsyrk('U', 'N') on it and S_xa += X<sup>T</sup>A is
  * dgemm('N', 'T') with A<sup>T</sup>, with no transposing copies.
+ *
+ * <p>Batches are widened into a block of up to {@code maxBlockRows} rows and the BLAS calls run
+ * only when the block is full (or the sums are read): ONNX Runtime batches are small (256 rows
+ * by default), and a threaded syrk/gemm over 256 rows spends much of its time synchronising its
+ * threads. Measured on 2 cores (d = 785, m = 2048, 2 threads): 21 GFLOP/s in 256-row calls
+ * against 36 in 2048-row calls while other processes kept the cores busy; ~5% apart when idle.
+ * The block is bounded by {@link #BUFFER_ELEMENTS} per operand, so memory does not grow with
+ * the sample count.
  */
 final class CpuStatisticsAccumulator extends AbstractStatisticsAccumulator {
     /** Widened samples held at once, per operand: 32 MB of doubles bounds the buffer memory. */
     static final int BUFFER_ELEMENTS = 1 << 22;
+    /** Floats widened per bulk copy into native memory. */
+    private static final int STAGING_ELEMENTS = 1 << 14;
 
     private final int threads;
-    private final int maxChunkRows;
+    private final int maxBlockRows;
     private final DoublePointer sxx;
     private final DoublePointer sxa;
     private final DoublePointer saa;
+    private final double[] staging;
     private DoublePointer xBuffer;
     private DoublePointer aBuffer;
     private DoubleBuffer xView;
     private DoubleBuffer aView;
     private int bufferRows;
+    /** Rows widened into the buffers but not yet added to the sums. */
+    private int pendingRows;
 
     CpuStatisticsAccumulator(int threads, int d, int m) {
         this(threads, d, m, BUFFER_ELEMENTS);
@@ -40,7 +54,8 @@ final class CpuStatisticsAccumulator extends AbstractStatisticsAccumulator {
     CpuStatisticsAccumulator(int threads, int d, int m, int bufferElements) {
         super(d, m);
         this.threads = threads;
-        this.maxChunkRows = Math.max(1, bufferElements / Math.max(d, m));
+        this.maxBlockRows = Math.max(1, bufferElements / Math.max(d, m));
+        this.staging = new double[Math.min(STAGING_ELEMENTS, Math.max(1, bufferElements))];
         DoublePointer xx = null;
         DoublePointer xa = null;
         DoublePointer aa = null;
@@ -63,24 +78,40 @@ final class CpuStatisticsAccumulator extends AbstractStatisticsAccumulator {
 
     @Override
     void add(float[] x, float[] a, int batchRows) {
-        for (int start = 0; start < batchRows; start += maxChunkRows) {
-            int rows = Math.min(maxChunkRows, batchRows - start);
-            ensureBuffers(rows);
-            widen(x, start * d, rows * d, xView);
-            widen(a, start * m, rows * m, aView);
-            OpenBlas.run(threads, () -> {
-                cblas_dsyrk(CblasColMajor, CblasUpper, CblasNoTrans, d, rows, 1.0, xBuffer, d, 1.0, sxx, d);
-                if (m > 0) {
-                    cblas_dgemm(CblasColMajor, CblasNoTrans, CblasTrans, d, m, rows, 1.0, xBuffer, d, aBuffer, m,
-                            1.0, sxa, d);
-                    cblas_dsyrk(CblasColMajor, CblasUpper, CblasNoTrans, m, rows, 1.0, aBuffer, m, 1.0, saa, m);
-                }
-            });
+        int start = 0;
+        while (start < batchRows) {
+            if (pendingRows == maxBlockRows) {
+                flush();
+            }
+            int rows = Math.min(maxBlockRows - pendingRows, batchRows - start);
+            ensureBuffers(pendingRows + rows);
+            widen(x, start * d, rows * d, xView, pendingRows * d);
+            widen(a, start * m, rows * m, aView, pendingRows * m);
+            pendingRows += rows;
+            start += rows;
         }
+    }
+
+    /** Adds the buffered rows to the sums. */
+    private void flush() {
+        int rows = pendingRows;
+        if (rows == 0) {
+            return;
+        }
+        OpenBlas.run(threads, () -> {
+            cblas_dsyrk(CblasColMajor, CblasUpper, CblasNoTrans, d, rows, 1.0, xBuffer, d, 1.0, sxx, d);
+            if (m > 0) {
+                cblas_dgemm(CblasColMajor, CblasNoTrans, CblasTrans, d, m, rows, 1.0, xBuffer, d, aBuffer, m,
+                        1.0, sxa, d);
+                cblas_dsyrk(CblasColMajor, CblasUpper, CblasNoTrans, m, rows, 1.0, aBuffer, m, 1.0, saa, m);
+            }
+        });
+        pendingRows = 0;
     }
 
     @Override
     void read(double[] xx, double[] xa, double[] aa) {
+        flush();
         sxx.position(0).get(xx);
         sxa.position(0).get(xa);
         saa.position(0).get(aa);
@@ -88,6 +119,7 @@ final class CpuStatisticsAccumulator extends AbstractStatisticsAccumulator {
 
     @Override
     void clear() {
+        pendingRows = 0;
         sxx.zero();
         sxa.zero();
         saa.zero();
@@ -95,6 +127,7 @@ final class CpuStatisticsAccumulator extends AbstractStatisticsAccumulator {
 
     @Override
     void release() {
+        pendingRows = 0;
         free(sxx);
         free(sxa);
         free(saa);
@@ -106,27 +139,48 @@ final class CpuStatisticsAccumulator extends AbstractStatisticsAccumulator {
         aView = null;
     }
 
-    /** Grows the widening buffers to hold {@code rows} samples (at most maxChunkRows). */
+    /**
+     * Grows the widening buffers to hold {@code rows} samples (at most maxBlockRows), keeping the
+     * pending rows.
+     */
     private void ensureBuffers(int rows) {
         if (rows <= bufferRows) {
             return;
         }
-        int capacity = Math.min(maxChunkRows, Math.max(rows, 2 * bufferRows));
+        int capacity = Math.min(maxBlockRows, Math.max(rows, 2 * bufferRows));
+        DoublePointer x = new DoublePointer((long) capacity * d);
+        DoublePointer a;
+        try {
+            a = new DoublePointer(Math.max(1L, (long) capacity * m));
+        } catch (RuntimeException | OutOfMemoryError e) {
+            x.close();
+            throw e;
+        }
+        if (pendingRows > 0) {
+            Pointer.memcpy(x, xBuffer, 8L * pendingRows * d);
+            if (m > 0) {
+                Pointer.memcpy(a, aBuffer, 8L * pendingRows * m);
+            }
+        }
         free(xBuffer);
         free(aBuffer);
-        xBuffer = null;
-        aBuffer = null;
-        bufferRows = 0;
-        xBuffer = new DoublePointer((long) capacity * d);
-        aBuffer = new DoublePointer(Math.max(1L, (long) capacity * m));
-        xView = xBuffer.asBuffer();
-        aView = aBuffer.asBuffer();
+        xBuffer = x;
+        aBuffer = a;
+        xView = x.asBuffer();
+        aView = a.asBuffer();
         bufferRows = capacity;
     }
 
-    private static void widen(float[] from, int offset, int count, DoubleBuffer to) {
-        for (int i = 0; i < count; i++) {
-            to.put(i, from[offset + i]);
+    /** Writes {@code from[offset .. offset + count)} as doubles at {@code to[at ..]}, in bulk copies. */
+    private void widen(float[] from, int offset, int count, DoubleBuffer to, int at) {
+        double[] s = staging;
+        for (int done = 0; done < count; done += s.length) {
+            int n = Math.min(s.length, count - done);
+            int base = offset + done;
+            for (int i = 0; i < n; i++) {
+                s[i] = from[base + i];
+            }
+            to.put(at + done, s, 0, n);
         }
     }
 

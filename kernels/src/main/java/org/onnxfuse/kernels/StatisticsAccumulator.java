@@ -6,6 +6,10 @@ package org.onnxfuse.kernels;
  * m<sup>2</sup>) plus one bounded conversion buffer, whatever the number of samples. Opened by
  * {@link ComputeBackend#openStatistics(int, int)}; owns native (CPU) or device (CUDA) memory until
  * {@link #close()}. Not thread-safe: feed it from one thread at a time.
+ *
+ * <p>{@link #accumulate} may defer the arithmetic (the CPU accumulator gathers batches into
+ * blocks of ~2048 rows, the CUDA one runs asynchronously): all of it is done when
+ * {@link #statistics()} returns, so time accumulation up to that call.
  */
 public interface StatisticsAccumulator extends AutoCloseable {
 

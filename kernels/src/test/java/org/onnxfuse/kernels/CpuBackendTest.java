@@ -107,6 +107,53 @@ class CpuBackendTest {
     }
 
     @Test
+    void batchesAreBlockedAcrossCallsAndFlushedWhenRead() {
+        SplittableRandom rng = new SplittableRandom(14);
+        int d = 10;
+        int m = 3;
+        // 60 elements per buffer = blocks of 6 samples; batches straddle blocks and grow the
+        // buffer while rows are pending.
+        try (StatisticsAccumulator acc = new CpuStatisticsAccumulator(2, d, m, 60)) {
+            Reference.Sums expected = new Reference.Sums(d, m);
+            for (int rows : new int[] {1, 2, 4, 5, 3, 6, 13, 1}) {
+                float[] x = Reference.randomFloats(rng, rows * d);
+                float[] a = Reference.randomFloats(rng, rows * m);
+                acc.accumulate(x, a, rows);
+                expected.add(x, a, rows);
+            }
+            assertStatistics(expected, acc.statistics());
+            // pending rows are part of what reset discards
+            acc.accumulate(Reference.randomFloats(rng, 4 * d), Reference.randomFloats(rng, 4 * m), 4);
+            acc.reset();
+            Reference.Sums afterReset = new Reference.Sums(d, m);
+            float[] x = Reference.randomFloats(rng, 9 * d);
+            float[] a = Reference.randomFloats(rng, 9 * m);
+            acc.accumulate(x, a, 9);
+            afterReset.add(x, a, 9);
+            assertStatistics(afterReset, acc.statistics());
+        }
+    }
+
+    @Test
+    void mirroringFillsTheLowerTriangleAcrossTiles() {
+        for (int n : new int[] {1, 63, 64, 150}) {
+            double[] a = new double[n * n];
+            for (int j = 0; j < n; j++) {
+                for (int i = 0; i < n; i++) {
+                    a[i + j * n] = i <= j ? i * 1000.0 + j : -1.0; // lower triangle garbled
+                }
+            }
+            AbstractStatisticsAccumulator.mirrorUpperToLower(a, n);
+            for (int j = 0; j < n; j++) {
+                for (int i = 0; i < n; i++) {
+                    assertEquals(Math.min(i, j) * 1000.0 + Math.max(i, j), a[i + j * n], "n = " + n + " (" + i + ", "
+                            + j + ")");
+                }
+            }
+        }
+    }
+
+    @Test
     void statisticsCanBeReadResetAndReused() {
         SplittableRandom rng = new SplittableRandom(5);
         int d = 4;
@@ -278,6 +325,7 @@ class CpuBackendTest {
             assertEquals(2, openblas_full.openblas_get_num_threads());
             try (StatisticsAccumulator acc = one.openStatistics(2, 1)) {
                 acc.accumulate(new float[] {1, 2}, new float[] {3}, 1);
+                acc.statistics(); // rows are buffered: the BLAS calls run when the sums are read
             }
             assertEquals(1, openblas_full.openblas_get_num_threads());
             two.choleskySolve(x, x, 0.0);

@@ -267,15 +267,14 @@ public final class DiagnoseCommand implements Callable<Integer> {
         double[] seconds;
         try (StatisticsAccumulator acc = backend.openStatistics(d, m)) {
             // The batches' A holds rows x maxM values; the first rows x m of them are as random as any.
-            boolean synchronise = !"cpu".equals(backend.name());
             seconds = time(() -> {
                 acc.reset();
                 for (int i = 0; i < xs.size(); i++) {
                     acc.accumulate(xs.get(i), as.get(i), xs.get(i).length / d);
                 }
-                if (synchronise) {
-                    acc.statistics(); // the only point where an asynchronous device must have finished
-                }
+                // Backends may defer work (CPU blocks of rows, an asynchronous device): reading the sums is
+                // the point where all of it must have been done.
+                acc.statistics();
                 if (acc.rows() != size.rows) {
                     throw new IllegalStateException("accumulated " + acc.rows() + " rows, expected " + size.rows);
                 }

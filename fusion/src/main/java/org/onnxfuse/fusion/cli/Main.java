@@ -19,6 +19,7 @@ public final class Main {
     static CommandLine newCommandLine() {
         CommandLine cli = new CommandLine(new FuseCommand());
         cli.addSubcommand("plan", new PlanCommand());
+        cli.addSubcommand("diagnose", new DiagnoseCommand());
         ErrorReporter reporter = new ErrorReporter();
         cli.setExecutionExceptionHandler(reporter);
         cli.setParameterExceptionHandler(reporter);

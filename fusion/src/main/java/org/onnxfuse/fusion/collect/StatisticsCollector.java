@@ -144,9 +144,11 @@ public final class StatisticsCollector implements AutoCloseable {
         LevelInputs inputs = new LevelInputs(fusedLevel, fused.graph());
         long samples = 0;
         long totalRows = 0;
-        try (OrtRunner fusedRunner = xIsInput ? null
-                : OrtRunner.open("fused model (level " + index + " input)",
-                ModelSlicing.truncate(fused, List.of(xName)), List.of(), threads)) {
+        long opening = System.nanoTime();
+        OrtRunner opened = xIsInput ? null : OrtRunner.open("fused model (level " + index + " input)",
+                ModelSlicing.truncate(fused, List.of(xName)), List.of(), threads);
+        inferenceNanos += System.nanoTime() - opening; // session creation is ONNX Runtime's time
+        try (OrtRunner fusedRunner = opened) {
             for (FloatBatch batch : data.batches(batchSize)) {
                 Finite.check(data.source(), batch);
                 long t = System.nanoTime();

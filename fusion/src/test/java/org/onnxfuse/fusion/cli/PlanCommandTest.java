@@ -6,7 +6,6 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import java.io.IOException;
-import java.io.PrintWriter;
 import java.io.StringWriter;
 import java.nio.file.Path;
 import org.junit.jupiter.api.Test;
@@ -14,22 +13,15 @@ import org.junit.jupiter.api.io.TempDir;
 import org.onnxfuse.fusion.plan.TestNets;
 import org.onnxfuse.onnx.errors.ErrorCode;
 import org.onnxfuse.onnx.io.OnnxWriter;
-import picocli.CommandLine;
 
 /** {@code onnx-fuse plan} end to end through {@link Main}'s command line and error reporter. */
 class PlanCommandTest {
-    private final StringWriter out = new StringWriter();
-    private final StringWriter err = new StringWriter();
+    private final CliRunner cli = new CliRunner();
+    private final StringWriter out = cli.out;
+    private final StringWriter err = cli.err;
 
     private int run(String... args) {
-        CommandLine cli = Main.newCommandLine();
-        cli.setOut(new PrintWriter(out, true));
-        cli.setErr(new PrintWriter(err, true));
-        for (CommandLine sub : cli.getSubcommands().values()) {
-            sub.setOut(new PrintWriter(out, true));
-            sub.setErr(new PrintWriter(err, true));
-        }
-        return cli.execute(args);
+        return cli.run(args);
     }
 
     private static String path(String model) {
