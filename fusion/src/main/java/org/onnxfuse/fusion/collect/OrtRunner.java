@@ -5,6 +5,8 @@ import ai.onnxruntime.OnnxValue;
 import ai.onnxruntime.OrtEnvironment;
 import ai.onnxruntime.OrtException;
 import ai.onnxruntime.OrtSession;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
 import java.nio.FloatBuffer;
 import java.util.Collection;
 import java.util.LinkedHashMap;
@@ -33,6 +35,12 @@ public final class OrtRunner implements AutoCloseable {
     private final OrtSession session;
     private final String inputName;
     private final Set<String> outputNames;
+    /**
+     * The input batch in native memory, reused across runs. ONNX Runtime copies a heap buffer into
+     * a fresh direct buffer per tensor, freed only when the garbage collector finds it: with many
+     * batches that native memory piled up (1.4 GB at 50,000 samples), so inputs go through here.
+     */
+    private FloatBuffer inputBuffer;
     private boolean closed;
 
     private OrtRunner(String label, OrtSession.SessionOptions options, OrtSession session, String inputName) {
@@ -105,7 +113,7 @@ public final class OrtRunner implements AutoCloseable {
         }
         OrtEnvironment env = OrtEnvironment.getEnvironment();
         Map<String, Activation> out = new LinkedHashMap<>();
-        try (OnnxTensor input = OnnxTensor.createTensor(env, FloatBuffer.wrap(values), shape);
+        try (OnnxTensor input = OnnxTensor.createTensor(env, direct(values), shape);
              OrtSession.Result result = session.run(Map.of(inputName, input), requested)) {
             for (String name : requested) {
                 Optional<OnnxValue> value = result.get(name);
@@ -131,6 +139,17 @@ public final class OrtRunner implements AutoCloseable {
                     + java.util.Arrays.toString(shape) + ": " + e.getMessage(), e);
         }
         return out;
+    }
+
+    /** {@code values} copied into the reusable direct input buffer (grown when a batch is larger). */
+    private FloatBuffer direct(float[] values) {
+        if (inputBuffer == null || inputBuffer.capacity() < values.length) {
+            inputBuffer = ByteBuffer.allocateDirect(Math.multiplyExact(values.length, Float.BYTES))
+                    .order(ByteOrder.nativeOrder()).asFloatBuffer();
+        }
+        inputBuffer.clear();
+        inputBuffer.put(values).flip();
+        return inputBuffer;
     }
 
     @Override
