@@ -92,7 +92,7 @@ def targets(rows):
     for (k, calib), row in sorted(rows.items()):
         kf = row["methods"].get("kf-linear")
         kf = kf if isinstance(kf, float) else None
-        for other in ("average", "act-match"):
+        for other in ("average", "weight-match", "act-match"):
             o = row["methods"].get(other)
             o = o if isinstance(o, float) else None
             ok = None if kf is None or o is None else kf > o

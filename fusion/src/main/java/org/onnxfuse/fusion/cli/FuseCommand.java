@@ -341,7 +341,7 @@ public final class FuseCommand implements Callable<Integer> {
     /** Shape and finiteness of every sample, before any work: a bad file fails fast and writes nothing. */
     private void checkInputData(SampleArray array, LevelPlan plan) {
         DataShapes.check(array.source(), array.header().shape(), inputDims(plan), plan.input());
-        for (FloatBatch batch : array.batches(batchSize)) {
+        for (FloatBatch batch : array.reusedBatches(batchSize)) {
             Finite.check(array.source(), batch);
         }
     }

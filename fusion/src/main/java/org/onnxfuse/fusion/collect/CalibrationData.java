@@ -6,6 +6,7 @@ import java.util.Iterator;
 import java.util.NoSuchElementException;
 import org.onnxfuse.fusion.data.FloatBatch;
 import org.onnxfuse.fusion.data.NpyArray;
+import org.onnxfuse.fusion.data.ReusedBatches;
 import org.onnxfuse.fusion.data.SampleArray;
 
 /**
@@ -26,6 +27,16 @@ public interface CalibrationData extends AutoCloseable {
 
     /** Samples {@code [first, first + count)} as float32, row-major. */
     FloatBatch batch(long first, int count);
+
+    /**
+     * Samples {@code [first, first + count)} decoded into the start of {@code dst} (at least
+     * {@code count * product(sampleShape())} long). The files and arrays made here override it
+     * to allocate nothing; this default copies {@link #batch}.
+     */
+    default void batchInto(long first, int count, float[] dst) {
+        float[] v = batch(first, count).values();
+        System.arraycopy(v, 0, dst, 0, v.length);
+    }
 
     /** Shape of the whole data, samples first. */
     default long[] shape() {
@@ -62,6 +73,17 @@ public interface CalibrationData extends AutoCloseable {
         };
     }
 
+    /**
+     * Like {@link #batches(int)}, but every batch is decoded into the same array (one more for a
+     * shorter last batch): a batch's values are valid only until the iterator's next
+     * {@code next()}. For the collection loops, so that reading the data makes no garbage per
+     * batch: with many samples, per-batch garbage made the garbage collector touch more heap and
+     * grew the peak memory with the sample count.
+     */
+    default Iterable<FloatBatch> reusedBatches(int batchSize) {
+        return ReusedBatches.of(samples(), sampleShape(), batchSize, this::batchInto);
+    }
+
     /** The first {@code n} samples (all when n is 0 or at least {@link #samples()}); closing it closes this. */
     default CalibrationData limit(long n) {
         if (n < 0) {
@@ -93,6 +115,14 @@ public interface CalibrationData extends AutoCloseable {
                     throw new IndexOutOfBoundsException("samples " + first + ".." + (first + count) + " of " + n);
                 }
                 return whole.batch(first, count);
+            }
+
+            @Override
+            public void batchInto(long first, int count, float[] dst) {
+                if (first < 0 || first + count > n) {
+                    throw new IndexOutOfBoundsException("samples " + first + ".." + (first + count) + " of " + n);
+                }
+                whole.batchInto(first, count, dst);
             }
 
             @Override
@@ -131,6 +161,11 @@ public interface CalibrationData extends AutoCloseable {
             @Override
             public FloatBatch batch(long first, int count) {
                 return array.batch(first, count);
+            }
+
+            @Override
+            public void batchInto(long first, int count, float[] dst) {
+                array.readFloats(first, count, dst);
             }
 
             @Override
@@ -188,6 +223,15 @@ public interface CalibrationData extends AutoCloseable {
                 long[] bs = s.clone();
                 bs[0] = count;
                 return new FloatBatch(first, count, bs, v);
+            }
+
+            @Override
+            public void batchInto(long first, int count, float[] dst) {
+                if (first < 0 || count < 0 || first + count > s[0]) {
+                    throw new IndexOutOfBoundsException("samples " + first + ".." + (first + count) + " of " + s[0]);
+                }
+                int from = Math.toIntExact(first * sampleSize);
+                System.arraycopy(values, from, dst, 0, count * sampleSize);
             }
 
             @Override

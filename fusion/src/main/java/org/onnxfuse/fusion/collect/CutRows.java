@@ -27,13 +27,24 @@ public final class CutRows {
     /** Row-major rows x shape[neuronAxis] matrix. */
     public static float[] flatten(Activation a, int neuronAxis) {
         long[] shape = a.shape();
-        if (neuronAxis < 0 || neuronAxis >= shape.length) {
-            throw new OnnxFuseException(ErrorCode.INTERNAL, "cut '" + a.name() + "' of rank " + shape.length
-                    + " has no neuron axis " + neuronAxis);
-        }
+        checkAxis(a, shape, neuronAxis);
         if (neuronAxis == shape.length - 1) {
             return a.values();
         }
+        float[] out = new float[a.values().length];
+        int c = (int) shape[neuronAxis];
+        flattenInto(a, neuronAxis, out, c, 0);
+        return out;
+    }
+
+    /**
+     * Writes the flattened matrix as columns {@code [column, column + shape[neuronAxis])} of the
+     * row-major matrix {@code out} with {@code ld} columns: how the collector places each
+     * parent's cut side by side in A, in one pass and without a temporary per parent.
+     */
+    public static void flattenInto(Activation a, int neuronAxis, float[] out, int ld, int column) {
+        long[] shape = a.shape();
+        checkAxis(a, shape, neuronAxis);
         long outer = 1;
         for (int i = 0; i < neuronAxis; i++) {
             outer *= shape[i];
@@ -43,20 +54,41 @@ public final class CutRows {
             inner *= shape[i];
         }
         int c = (int) shape[neuronAxis];
-        int in = (int) inner;
+        if (column < 0 || column + c > ld) {
+            throw new IllegalArgumentException("columns " + column + ".." + (column + c) + " do not fit " + ld);
+        }
         float[] src = a.values();
-        float[] out = new float[src.length];
+        if ((long) src.length / Math.max(c, 1) * ld > out.length) {
+            throw new IllegalArgumentException("output holds " + out.length + " values, expected at least "
+                    + (long) src.length / Math.max(c, 1) * ld);
+        }
+        int in = (int) inner;
+        if (in == 1) {
+            // neuron axis last (or followed by size-1 axes): whole rows
+            int rows = (int) outer;
+            for (int r = 0; r < rows; r++) {
+                System.arraycopy(src, r * c, out, r * ld + column, c);
+            }
+            return;
+        }
         // source index (o, j, p) -> row (o, p), column j
         for (int o = 0; o < outer; o++) {
             int base = o * c * in;
+            int rowBase = o * in;
             for (int j = 0; j < c; j++) {
                 int s = base + j * in;
-                int d = base + j;
+                int d = rowBase * ld + column + j;
                 for (int p = 0; p < in; p++) {
-                    out[d + p * c] = src[s + p];
+                    out[d + p * ld] = src[s + p];
                 }
             }
         }
-        return out;
+    }
+
+    private static void checkAxis(Activation a, long[] shape, int neuronAxis) {
+        if (neuronAxis < 0 || neuronAxis >= shape.length) {
+            throw new OnnxFuseException(ErrorCode.INTERNAL, "cut '" + a.name() + "' of rank " + shape.length
+                    + " has no neuron axis " + neuronAxis);
+        }
     }
 }

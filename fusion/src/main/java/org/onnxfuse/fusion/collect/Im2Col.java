@@ -111,13 +111,28 @@ public final class Im2Col {
      * @return row-major [count * positions(), features() (+1)] matrix
      */
     public float[] unfold(float[] input, int count, boolean ones) {
+        int cols = features() + (ones ? 1 : 0);
+        float[] out = new float[Math.multiplyExact(Math.multiplyExact(count, outPositions), cols)];
+        unfold(input, count, ones, out);
+        return out;
+    }
+
+    /**
+     * {@link #unfold(float[], int, boolean)} into the start of {@code out}, which must hold at
+     * least {@code count * positions() * (features() (+1))} values (the rest is left alone), so a
+     * caller can reuse one buffer for every batch.
+     */
+    public void unfold(float[] input, int count, boolean ones, float[] out) {
         int sampleSize = channels * inSpatial;
         if ((long) count * sampleSize != input.length) {
             throw new IllegalArgumentException("input holds " + input.length + " values, expected " + count
                     + " samples of " + sampleSize);
         }
         int cols = features() + (ones ? 1 : 0);
-        float[] out = new float[Math.multiplyExact(Math.multiplyExact(count, outPositions), cols)];
+        long needed = (long) count * outPositions * cols;
+        if (out.length < needed) {
+            throw new IllegalArgumentException("output holds " + out.length + " values, expected at least " + needed);
+        }
         int row = 0;
         for (int n = 0; n < count; n++) {
             int sampleBase = n * sampleSize;
@@ -136,6 +151,5 @@ public final class Im2Col {
                 }
             }
         }
-        return out;
     }
 }

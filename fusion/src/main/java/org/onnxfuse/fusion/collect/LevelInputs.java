@@ -53,8 +53,36 @@ public final class LevelInputs {
         };
     }
 
+    /** Rows of X for an affine input of {@code shape}: every axis but the features, or samples x output positions for Conv. */
+    public int rowCount(long[] shape) {
+        long rows = 1;
+        if (opType.equals("Conv")) {
+            long[] geometry = shape.clone();
+            geometry[0] = 0;
+            if (im2col == null || !Arrays.equals(geometry, im2colShape)) {
+                im2col = new Im2Col(window, shape);
+                im2colShape = geometry;
+            }
+            rows = shape[0] * im2col.positions();
+        } else {
+            for (int i = 0; i < shape.length - 1; i++) {
+                rows *= shape[i];
+            }
+        }
+        return Math.toIntExact(rows);
+    }
+
     /** X as a row-major rows x d matrix. */
     public float[] rows(Activation input) {
+        return rows(input, null);
+    }
+
+    /**
+     * X as a row-major rows x d matrix in the first rows * d values of {@code reuse} when it is
+     * long enough, else of a new array (pass it back next time): per batch the collector then
+     * allocates nothing. Without a bias on a Gemm/MatMul input X is the input's own array.
+     */
+    public float[] rows(Activation input, float[] reuse) {
         long[] shape = input.shape();
         boolean ones = level.hasBias();
         switch (opType) {
@@ -70,7 +98,7 @@ public final class LevelInputs {
                 }
                 int in = Math.toIntExact(shape[shape.length - 1]);
                 int rows = input.values().length / Math.max(in, 1);
-                float[] out = new float[rows * (in + 1)];
+                float[] out = buffer(reuse, (long) rows * (in + 1));
                 float[] src = input.values();
                 for (int r = 0; r < rows; r++) {
                     System.arraycopy(src, r * in, out, r * (in + 1), in);
@@ -85,11 +113,18 @@ public final class LevelInputs {
                     im2col = new Im2Col(window, shape);
                     im2colShape = geometry;
                 }
-                return im2col.unfold(input.values(), Math.toIntExact(shape[0]), ones);
+                int count = Math.toIntExact(shape[0]);
+                float[] out = buffer(reuse, (long) count * im2col.positions() * (im2col.features() + (ones ? 1 : 0)));
+                im2col.unfold(input.values(), count, ones, out);
+                return out;
             }
             default -> throw new OnnxFuseException(ErrorCode.UNSUPPORTED_OP, "level " + level.index()
                     + " ends in " + opType + "; expected Gemm, MatMul or Conv");
         }
+    }
+
+    private static float[] buffer(float[] reuse, long size) {
+        return reuse != null && reuse.length >= size ? reuse : new float[Math.toIntExact(size)];
     }
 
     private static long product(long[] dims) {

@@ -1,5 +1,6 @@
 package org.onnxfuse.fusion.collect;
 
+import ai.onnxruntime.OnnxJavaType;
 import ai.onnxruntime.OnnxTensor;
 import ai.onnxruntime.OnnxValue;
 import ai.onnxruntime.OrtEnvironment;
@@ -8,7 +9,9 @@ import ai.onnxruntime.OrtSession;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.FloatBuffer;
+import java.util.ArrayList;
 import java.util.Collection;
+import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.LinkedHashSet;
 import java.util.List;
@@ -25,9 +28,10 @@ import org.onnxfuse.onnx.ir.ValueInfo;
 /**
  * One ONNX Runtime session over a model with one float input, run batch by batch. Owns the
  * session and its options until {@link #close()}; the process-wide {@link OrtEnvironment} is
- * shared and never closed here. Each {@link #run} creates the input tensor and the result and
- * closes both before returning, so no native memory outlives a call: the caller gets plain Java
- * arrays. Not thread-safe.
+ * shared and never closed here. Each {@link #run} closes its result before returning and the
+ * caller gets plain Java arrays; the input and pinned output tensors (native buffers per batch
+ * shape) are reused across runs and closed with the runner. Not
+ * thread-safe.
  */
 public final class OrtRunner implements AutoCloseable {
     private final String label;
@@ -35,12 +39,17 @@ public final class OrtRunner implements AutoCloseable {
     private final OrtSession session;
     private final String inputName;
     private final Set<String> outputNames;
+    /** Bound on the batch shapes whose buffers are kept. */
+    private static final int MAX_SHAPES = 4;
     /**
-     * The input batch in native memory, reused across runs. ONNX Runtime copies a heap buffer into
-     * a fresh direct buffer per tensor, freed only when the garbage collector finds it: with many
-     * batches that native memory piled up (1.4 GB at 50,000 samples), so inputs go through here.
+     * Per batch shape, the input and the outputs in native memory, reused across runs. ONNX
+     * Runtime copies a heap buffer into a fresh direct buffer per tensor, freed only when the
+     * garbage collector finds it: with many batches that native memory piled up (1.4 GB at 50,000
+     * samples). Outputs it allocates itself are copied out twice (OnnxTensor.getFloatBuffer makes
+     * a heap copy); outputs pinned to our buffers are written in place and copied once into
+     * reused arrays, so a run allocates no arrays and the heap does not grow with the batches.
      */
-    private FloatBuffer inputBuffer;
+    private final List<Shaped> shapes = new ArrayList<>();
     private boolean closed;
 
     private OrtRunner(String label, OrtSession.SessionOptions options, OrtSession session, String inputName) {
@@ -101,6 +110,26 @@ public final class OrtRunner implements AutoCloseable {
 
     /** Runs {@code values} of {@code shape} (row-major) and copies out the requested outputs. */
     public Map<String, Activation> run(float[] values, long[] shape, Collection<String> outputs) {
+        Map<String, Activation> shared = runShared(values, shape, outputs);
+        Map<String, Activation> out = new LinkedHashMap<>();
+        for (Activation a : shared.values()) {
+            out.put(a.name(), new Activation(a.name(), a.shape(), a.values().clone()));
+        }
+        return out;
+    }
+
+    /**
+     * Like {@link #run(FloatBatch, Collection)}, but the activations' arrays belong to this runner
+     * and are overwritten by its next run of a batch of the same shape: use them before running
+     * again. Allocates no arrays once a batch shape has been seen (ONNX Runtime writes straight
+     * into the runner's buffers), so a loop over many batches makes almost no garbage.
+     */
+    public Map<String, Activation> runShared(FloatBatch batch, Collection<String> outputs) {
+        return runShared(batch.values(), batch.shape(), outputs);
+    }
+
+    /** {@link #runShared(FloatBatch, Collection)} for {@code values} of {@code shape} (row-major). */
+    public Map<String, Activation> runShared(float[] values, long[] shape, Collection<String> outputs) {
         if (closed) {
             throw new IllegalStateException(label + ": session already closed");
         }
@@ -111,28 +140,28 @@ public final class OrtRunner implements AutoCloseable {
                         + outputNames);
             }
         }
-        OrtEnvironment env = OrtEnvironment.getEnvironment();
+        Shaped io = shaped(shape);
+        io.input.buffer.clear();
+        io.input.buffer.put(values, 0, Math.toIntExact(io.input.size)).flip();
+        Map<String, OnnxTensor> pinned = new LinkedHashMap<>();
+        Set<String> allocated = new LinkedHashSet<>();
+        for (String name : requested) {
+            Pinned p = io.outputs.get(name);
+            if (p != null) {
+                pinned.put(name, p.tensor);
+            } else {
+                allocated.add(name);
+            }
+        }
         Map<String, Activation> out = new LinkedHashMap<>();
-        try (OnnxTensor input = OnnxTensor.createTensor(env, direct(values), shape);
-             OrtSession.Result result = session.run(Map.of(inputName, input), requested)) {
+        try (OrtSession.Result result = session.run(Map.of(inputName, io.input.tensor), allocated, pinned)) {
             for (String name : requested) {
-                Optional<OnnxValue> value = result.get(name);
-                if (value.isEmpty() || !(value.get() instanceof OnnxTensor tensor)) {
-                    throw new OnnxFuseException(ErrorCode.BACKEND, label + ": output '" + name + "' is not a tensor");
+                Pinned p = io.outputs.get(name);
+                if (p == null) {
+                    p = pin(io, name, result.get(name));
                 }
-                FloatBuffer fb;
-                try {
-                    fb = tensor.getFloatBuffer();
-                } catch (IllegalStateException e) {
-                    fb = null;
-                }
-                if (fb == null) {
-                    throw new OnnxFuseException(ErrorCode.UNSUPPORTED_TENSOR_TYPE, label + ": output '" + name
-                            + "' is " + tensor.getInfo().type + ", expected FLOAT");
-                }
-                float[] data = new float[fb.remaining()];
-                fb.get(data);
-                out.put(name, new Activation(name, tensor.getInfo().getShape(), data));
+                p.buffer.get(0, p.values, 0, p.values.length);
+                out.put(name, new Activation(name, p.shape, p.values));
             }
         } catch (OrtException e) {
             throw new OnnxFuseException(ErrorCode.BACKEND, "ONNX Runtime failed to run " + label + " on a batch of shape "
@@ -141,15 +170,90 @@ public final class OrtRunner implements AutoCloseable {
         return out;
     }
 
-    /** {@code values} copied into the reusable direct input buffer (grown when a batch is larger). */
-    private FloatBuffer direct(float[] values) {
-        if (inputBuffer == null || inputBuffer.capacity() < values.length) {
-            inputBuffer = ByteBuffer.allocateDirect(Math.multiplyExact(values.length, Float.BYTES))
+    /**
+     * A direct buffer and an ONNX Runtime tensor over it, reused across runs: ONNX Runtime reads
+     * the input from (or writes a pinned output into) the buffer without copying, and the Java
+     * side copies it into {@code values}, also reused.
+     */
+    private static final class Pinned {
+        final long[] shape;
+        final long size;
+        final FloatBuffer buffer;
+        final OnnxTensor tensor;
+        final float[] values;
+
+        Pinned(long[] shape, boolean withArray) throws OrtException {
+            this.shape = shape.clone();
+            long n = 1;
+            for (long d : shape) {
+                n *= d;
+            }
+            this.size = n;
+            this.buffer = ByteBuffer.allocateDirect(Math.toIntExact(Math.multiplyExact(Math.max(n, 1), Float.BYTES)))
                     .order(ByteOrder.nativeOrder()).asFloatBuffer();
+            this.buffer.limit(Math.toIntExact(n));
+            this.tensor = OnnxTensor.createTensor(OrtEnvironment.getEnvironment(), buffer, shape);
+            this.values = withArray ? new float[Math.toIntExact(n)] : null;
         }
-        inputBuffer.clear();
-        inputBuffer.put(values).flip();
-        return inputBuffer;
+    }
+
+    /** The input tensor for one batch shape and the pinned outputs learnt from its first run. */
+    private static final class Shaped {
+        final Pinned input;
+        final Map<String, Pinned> outputs = new HashMap<>();
+
+        Shaped(Pinned input) {
+            this.input = input;
+        }
+
+        void close() {
+            input.tensor.close();
+            for (Pinned p : outputs.values()) {
+                p.tensor.close();
+            }
+        }
+    }
+
+    /**
+     * The buffers for batches of {@code shape}. A run over data meets two shapes (full batches and
+     * the last one); more are kept up to a small bound, then the oldest is dropped.
+     */
+    private Shaped shaped(long[] shape) {
+        for (Shaped s : shapes) {
+            if (java.util.Arrays.equals(s.input.shape, shape)) {
+                return s;
+            }
+        }
+        if (shapes.size() == MAX_SHAPES) {
+            shapes.remove(0).close();
+        }
+        try {
+            Shaped s = new Shaped(new Pinned(shape, false));
+            shapes.add(s);
+            return s;
+        } catch (OrtException e) {
+            throw new OnnxFuseException(ErrorCode.BACKEND, label + ": cannot create an input tensor of shape "
+                    + java.util.Arrays.toString(shape) + ": " + e.getMessage(), e);
+        }
+    }
+
+    /**
+     * Output {@code name} of a first run with this input shape: its shape is now known, so later
+     * runs get a pinned output of that shape, and this run's values are copied into its buffer.
+     */
+    private Pinned pin(Shaped io, String name, Optional<OnnxValue> value) throws OrtException {
+        if (value.isEmpty() || !(value.get() instanceof OnnxTensor tensor)) {
+            throw new OnnxFuseException(ErrorCode.BACKEND, label + ": output '" + name + "' is not a tensor");
+        }
+        if (tensor.getInfo().type != OnnxJavaType.FLOAT) {
+            throw new OnnxFuseException(ErrorCode.UNSUPPORTED_TENSOR_TYPE, label + ": output '" + name
+                    + "' is " + tensor.getInfo().type + ", expected FLOAT");
+        }
+        Pinned p = new Pinned(tensor.getInfo().getShape(), true);
+        p.buffer.clear();
+        p.buffer.put(tensor.getFloatBuffer()).flip();
+        io.outputs.put(name, p);
+        return p;
     }
 
     @Override
@@ -159,6 +263,10 @@ public final class OrtRunner implements AutoCloseable {
         }
         closed = true;
         try {
+            for (Shaped sh : shapes) {
+                sh.close();
+            }
+            shapes.clear();
             session.close();
         } catch (OrtException e) {
             throw new OnnxFuseException(ErrorCode.BACKEND, "closing the session of " + label + ": " + e.getMessage(), e);

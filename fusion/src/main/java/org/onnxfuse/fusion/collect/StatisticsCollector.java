@@ -2,7 +2,6 @@ package org.onnxfuse.fusion.collect;
 
 import java.util.ArrayList;
 import java.util.List;
-import java.util.Map;
 import java.util.Objects;
 import org.onnxfuse.fusion.data.DataShapes;
 import org.onnxfuse.fusion.data.Finite;
@@ -26,7 +25,11 @@ import org.onnxfuse.onnx.ir.ValueInfo;
  * <p>Owns the parents' sessions until {@link #close()}; does not own the data or the backend.
  */
 public final class StatisticsCollector implements AutoCloseable {
-    /** Receives one batch's X and A rows (row-major), e.g. to check the sums in tests. */
+    /**
+     * Receives one batch's X and A rows (row-major), e.g. to check the sums in tests. The arrays
+     * are the collector's reused buffers: only the first {@code rows * d} and {@code rows * m}
+     * values are the batch's, and they are valid only during the call.
+     */
     @FunctionalInterface
     public interface BatchSink {
         void accept(float[] x, int d, float[] a, int m, int rows);
@@ -148,27 +151,34 @@ public final class StatisticsCollector implements AutoCloseable {
         OrtRunner opened = xIsInput ? null : OrtRunner.open("fused model (level " + index + " input)",
                 ModelSlicing.truncate(fused, List.of(xName)), List.of(), threads);
         inferenceNanos += System.nanoTime() - opening; // session creation is ONNX Runtime's time
+        // Per batch nothing is allocated but small objects: batches are decoded into one array,
+        // ONNX Runtime writes into the runners' buffers (runShared) and X and A are built in
+        // buffers kept for the level. With 50,000 samples the per-batch arrays (~3 GB in all for
+        // 8 parents) made G1 cycle its young generation many times and touch more of the heap,
+        // so the peak memory grew with the sample count.
+        float[] xBuffer = null;
+        float[] aBuffer = null;
         try (OrtRunner fusedRunner = opened) {
-            for (FloatBatch batch : data.batches(batchSize)) {
+            for (FloatBatch batch : data.reusedBatches(batchSize)) {
                 Finite.check(data.source(), batch);
                 long t = System.nanoTime();
                 Activation xAct = xIsInput ? new Activation(xName, batch.shape(), batch.values())
-                        : fusedRunner.run(batch, List.of(xName)).get(xName);
-                List<Activation> cuts = new ArrayList<>();
+                        : fusedRunner.runShared(batch, List.of(xName)).get(xName);
+                Activation[] cuts = new Activation[parents.size()];
                 for (int k = 0; k < parents.size(); k++) {
                     String cut = plans.get(k).level(index).cut();
-                    Map<String, Activation> out = parents.get(k).run(batch, List.of(cut));
-                    cuts.add(out.get(cut));
+                    cuts[k] = parents.get(k).runShared(batch, List.of(cut)).get(cut);
                 }
                 inferenceNanos += System.nanoTime() - t;
-                float[] x = inputs.rows(xAct);
+                float[] x = inputs.rows(xAct, xBuffer);
+                if (x != xAct.values()) {
+                    xBuffer = x;
+                }
                 int d = inputs.fanIn(xAct.shape());
-                int rows = x.length / d;
+                int rows = inputs.rowCount(xAct.shape());
                 int m = 0;
-                List<float[]> parts = new ArrayList<>();
-                List<Integer> widths = new ArrayList<>();
-                for (int k = 0; k < cuts.size(); k++) {
-                    Activation c = cuts.get(k);
+                for (int k = 0; k < cuts.length; k++) {
+                    Activation c = cuts[k];
                     int axis = plans.get(k).level(index).neuronAxis();
                     long r = CutRows.rows(c.shape(), axis);
                     if (r != rows) {
@@ -177,12 +187,24 @@ public final class StatisticsCollector implements AutoCloseable {
                                 + " rows, but the fused model's input '" + xName + "' of shape "
                                 + java.util.Arrays.toString(xAct.shape()) + " gives " + rows);
                     }
-                    int w = Math.toIntExact(c.dim(axis));
-                    parts.add(CutRows.flatten(c, axis));
-                    widths.add(w);
-                    m += w;
+                    m += Math.toIntExact(c.dim(axis));
                 }
-                float[] a = concatColumns(parts, widths, rows, m);
+                float[] a;
+                if (cuts.length == 1 && plans.get(0).level(index).neuronAxis() == cuts[0].rank() - 1) {
+                    a = cuts[0].values();
+                } else {
+                    long size = (long) rows * m;
+                    if (aBuffer == null || aBuffer.length < size) {
+                        aBuffer = new float[Math.toIntExact(size)];
+                    }
+                    a = aBuffer;
+                    int offset = 0;
+                    for (int k = 0; k < cuts.length; k++) {
+                        int axis = plans.get(k).level(index).neuronAxis();
+                        CutRows.flattenInto(cuts[k], axis, a, m, offset);
+                        offset += Math.toIntExact(cuts[k].dim(axis));
+                    }
+                }
                 sink.accept(x, d, a, m, rows);
                 samples += batch.count();
                 totalRows += rows;
@@ -190,23 +212,6 @@ public final class StatisticsCollector implements AutoCloseable {
             }
         }
         return new long[] {samples, totalRows};
-    }
-
-    private static float[] concatColumns(List<float[]> parts, List<Integer> widths, int rows, int m) {
-        if (parts.size() == 1) {
-            return parts.get(0);
-        }
-        float[] a = new float[Math.multiplyExact(rows, m)];
-        int offset = 0;
-        for (int k = 0; k < parts.size(); k++) {
-            float[] p = parts.get(k);
-            int w = widths.get(k);
-            for (int r = 0; r < rows; r++) {
-                System.arraycopy(p, r * w, a, r * m + offset, w);
-            }
-            offset += w;
-        }
-        return a;
     }
 
     /** Total time spent in ONNX Runtime runs so far. */

@@ -8,8 +8,9 @@ import org.onnxfuse.onnx.errors.ErrorCode;
 
 /**
  * One NumPy array, from a {@code .npy} file ({@link #open}) or a {@code .npz} entry
- * ({@link NpzArchive#array}). The data stays in the file: it is memory-mapped (inflated on
- * demand for compressed {@code .npz} entries) and only the requested samples are decoded.
+ * ({@link NpzArchive#array}). The data stays in the file: the requested samples are read with
+ * positional reads into one reusable buffer ({@link ChannelSource}; inflated on demand for
+ * compressed {@code .npz} entries) and decoded, so resident memory does not grow with the file.
  *
  * <p>An array opened with {@link #open} owns its file channel and must be closed. Fortran-order
  * data is reordered to row-major per sample.
@@ -51,7 +52,7 @@ public final class NpyArray implements SampleArray {
         return open(path, WindowedSource.DEFAULT_WINDOW_BYTES);
     }
 
-    /** {@link #open(Path)} with a chosen mapping window, so tests can cross window borders. */
+    /** {@link #open(Path)} with a chosen read chunk, so tests can cross chunk borders. */
     static NpyArray open(Path path, int windowBytes) {
         String source = path.toString();
         FileChannel channel = DataFiles.open(path, "a .npy file");
@@ -63,7 +64,7 @@ public final class NpyArray implements SampleArray {
                 position[0] += len;
             }, size, source);
             checkFits(h, size - h.dataOffset(), source, "the file holds only");
-            ElementSource data = WindowedSource.mapped(channel, h.dataOffset(), h, windowBytes, source);
+            ElementSource data = new ChannelSource(channel, h.dataOffset(), h, windowBytes, source);
             return new NpyArray(source, h, data, channel);
         } catch (RuntimeException e) {
             DataFiles.closeQuietly(channel);
@@ -93,8 +94,23 @@ public final class NpyArray implements SampleArray {
 
     @Override
     public float[] readFloats(long firstSample, int count) {
+        float[] out = new float[checkRead(firstSample, count)];
+        decode(firstSample, count, out);
+        return out;
+    }
+
+    @Override
+    public void readFloats(long firstSample, int count, float[] dst) {
         int total = checkRead(firstSample, count);
-        float[] out = new float[total];
+        if (dst.length < total) {
+            throw new IllegalArgumentException(source + ": " + count + " samples need " + total
+                    + " values, the destination holds " + dst.length);
+        }
+        decode(firstSample, count, dst);
+    }
+
+    private void decode(long firstSample, int count, float[] out) {
+        int total = Math.toIntExact(count * sampleSize);
         if (contiguous) {
             data.readFloats(firstSample * sampleSize, total, out, 0, 1);
         } else {
@@ -106,7 +122,6 @@ public final class NpyArray implements SampleArray {
                 data.readFloats(f * n + firstSample, count, out, perm[f], perm.length);
             }
         }
-        return out;
     }
 
     @Override

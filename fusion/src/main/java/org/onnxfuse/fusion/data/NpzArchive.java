@@ -15,7 +15,7 @@ import org.onnxfuse.onnx.errors.ErrorCode;
  * A {@code .npz} archive (np.savez, np.savez_compressed): named {@code .npy} arrays, keyed by
  * entry name without the {@code .npy} suffix.
  *
- * <p>Stored entries are memory-mapped at their offset in the zip. Deflated entries up to a
+ * <p>Stored entries are read in place at their offset in the zip ({@link ChannelSource}). Deflated entries up to a
  * size limit (64 MiB of array data) are inflated into memory once; larger ones are inflated
  * batch by batch on demand, which is fast for reading forward through C-order data and costs a
  * pass over the entry per batch for Fortran order or backward reads.
@@ -142,7 +142,7 @@ public final class NpzArchive implements AutoCloseable {
             position[0] += len;
         }, length, entrySource);
         NpyArray.checkFits(h, length - h.dataOffset(), entrySource, "the entry holds only");
-        ElementSource data = WindowedSource.mapped(channel, start + h.dataOffset(), h, windowBytes,
+        ElementSource data = new ChannelSource(channel, start + h.dataOffset(), h, windowBytes,
                 entrySource);
         return new NpyArray(entrySource, h, data, null);
     }

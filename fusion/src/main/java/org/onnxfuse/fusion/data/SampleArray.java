@@ -35,6 +35,16 @@ public interface SampleArray extends AutoCloseable {
     float[] readFloats(long firstSample, int count);
 
     /**
+     * {@link #readFloats(long, int)} into {@code dst[0 .. count * product(sampleShape()))}, which
+     * must be at least that long; the rest of {@code dst} is left alone. Allocates nothing in
+     * {@link NpyArray}.
+     */
+    default void readFloats(long firstSample, int count, float[] dst) {
+        float[] v = readFloats(firstSample, count);
+        System.arraycopy(v, 0, dst, 0, v.length);
+    }
+
+    /**
      * Decodes samples of an integer array (labels) exactly.
      *
      * @throws org.onnxfuse.onnx.errors.DataException DATA_DTYPE for a floating-point array
@@ -77,6 +87,16 @@ public interface SampleArray extends AutoCloseable {
                 return b;
             }
         };
+    }
+
+    /**
+     * Like {@link #batches(int)}, but every batch is decoded into the same array (one more for a
+     * shorter last batch): a batch's values are valid only until the iterator's next
+     * {@code next()}. For loops that consume each batch at once, so that reading makes no garbage
+     * however many samples there are.
+     */
+    default Iterable<FloatBatch> reusedBatches(int batchSize) {
+        return ReusedBatches.of(samples(), sampleShape(), batchSize, this::readFloats);
     }
 
     /** Releases the file resources; idempotent. */

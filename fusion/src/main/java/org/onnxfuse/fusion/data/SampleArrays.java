@@ -42,6 +42,11 @@ public final class SampleArrays {
         }
 
         @Override
+        public void readFloats(long firstSample, int count, float[] dst) {
+            entry.readFloats(firstSample, count, dst);
+        }
+
+        @Override
         public long[] readLongs(long firstSample, int count) {
             return entry.readLongs(firstSample, count);
         }

@@ -4,14 +4,14 @@ import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
-import java.nio.channels.FileChannel;
 import org.onnxfuse.onnx.errors.DataException;
 import org.onnxfuse.onnx.errors.ErrorCode;
 
 /**
- * Array data held in fixed-size byte windows, mapped from a file on first use. A single
- * {@link java.nio.MappedByteBuffer} cannot exceed 2 GB, so larger data spans several windows; windows
- * stay mapped (address space only, the OS pages them) until the source is dropped.
+ * Array data held in fixed-size byte windows, each loaded on first use: the decompressed
+ * {@code .npz} entries kept in memory. (Files are no longer memory-mapped through here: see
+ * {@link ChannelSource}.) A single {@link ByteBuffer} cannot exceed 2 GB, so larger data spans
+ * several windows.
  *
  * <p>Windows start at the first data byte and their size is a multiple of 8, so no element of
  * 1, 2, 4 or 8 bytes straddles two windows.
@@ -51,14 +51,6 @@ final class WindowedSource implements ElementSource {
             throw new IllegalArgumentException("too many windows: " + count);
         }
         this.windows = new ByteBuffer[(int) count];
-    }
-
-    /** Maps {@code [dataStart, dataStart + dataBytes)} of an open channel, read-only. */
-    static WindowedSource mapped(FileChannel channel, long dataStart, ArrayHeader h, int windowBytes,
-                                 String source) {
-        return new WindowedSource(h.dtype(), h.byteOrder(), h.dataBytes(), windowBytes,
-                (start, length) -> channel.map(FileChannel.MapMode.READ_ONLY, dataStart + start, length),
-                source);
     }
 
     /** Data already in memory. */

@@ -6,8 +6,11 @@
  * {@code .npy}). Output: batches of samples (first axis) decoded on demand to row-major
  * {@code float[]} ({@link org.onnxfuse.fusion.data.FloatBatch}), and labels as {@code long[]}.
  *
- * <p>Files are memory-mapped, stored {@code .npz} entries are mapped at their offset in the zip,
- * and compressed entries are inflated batch by batch, so a data set never has to fit in memory.
+ * <p>Files and stored {@code .npz} entries are read in place with positional reads into one
+ * reusable chunk (not memory-mapped: mapped pages count in the process's resident memory), and
+ * compressed entries are inflated batch by batch, so a data set never has to fit in memory.
+ * {@link org.onnxfuse.fusion.data.SampleArray#reusedBatches} decodes every batch into the same
+ * array, for loops that want no garbage per batch.
  * {@link org.onnxfuse.fusion.data.DataShapes} and {@link org.onnxfuse.fusion.data.Finite} check
  * decoded data against a model's inputs. Every failure a user can cause is a
  * {@link org.onnxfuse.onnx.errors.DataException} with a one-line message naming the file.

@@ -162,6 +162,17 @@ class FuseCommandTest {
     }
 
     @Test
+    void widthsTheParentsCannotFillAreUsageErrors() {
+        expectRefusal(ErrorCode.USAGE, "exceeds the 512 neurons", null, fixture("mlp_k2_p0.onnx"),
+                fixture("mlp_k2_p1.onnx"), "--data", data("calib400_x.npy"), "--width", "1:1000", "-o",
+                dir.resolve("f.onnx").toString(), "-q");
+        expectRefusal(ErrorCode.USAGE, "levels 1..1", null, fixture("mlp_k2_p0.onnx"), fixture("mlp_k2_p1.onnx"),
+                "--data", data("calib400_x.npy"), "--width", "3:10", "-o", dir.resolve("f.onnx").toString(), "-q");
+        expectRefusal(ErrorCode.USAGE, "--width abc", null, fixture("mlp_k2_p0.onnx"), fixture("mlp_k2_p1.onnx"),
+                "--data", data("calib400_x.npy"), "--width", "abc", "-o", dir.resolve("f.onnx").toString(), "-q");
+    }
+
+    @Test
     void hfLinearNeedsExactlyTwoParents() {
         expectRefusal(ErrorCode.USAGE, "exactly 2 parents", null, fixture("mlp_k4_p0.onnx"),
                 fixture("mlp_k4_p1.onnx"), fixture("mlp_k4_p2.onnx"), "--data", data("calib400_x.npy"),

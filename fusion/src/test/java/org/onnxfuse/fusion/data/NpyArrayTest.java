@@ -301,11 +301,12 @@ class NpyArrayTest {
     }
 
     /**
-     * A few-MB file read through 1 MiB windows, with an odd header so data, windows and pages
-     * do not line up: every batch must match, including rows that straddle a window border.
+     * A few-MB file read in chunks of up to 1 MiB, with an odd header so data, chunks and pages
+     * do not line up: every batch must match, including rows that straddle a chunk border, both
+     * as fresh arrays and decoded into one reused array.
      */
     @Test
-    void multiMegabyteFileAcrossMappingWindows() throws IOException {
+    void multiMegabyteFileAcrossReadChunks() throws IOException {
         long[] shape = {3001, 257};  // 3.1 MB of float32, 6.2 MB of float64
         for (String descr : new String[] {"<f4", "<f8", "<f2"}) {
             for (boolean fortran : new boolean[] {false, true}) {
@@ -316,10 +317,19 @@ class NpyArrayTest {
                         NpyWriter.header(NpyWriter.dict(descr, fortran, shape), 1, 131), data);
                 Path p = NpyWriter.write(dir.resolve("big.npy"), odd);
                 for (int window : new int[] {1 << 20, 65536 + 8, WindowedSource.DEFAULT_WINDOW_BYTES}) {
+                  for (boolean reuse : new boolean[] {false, true}) {
                     try (NpyArray a = NpyArray.open(p, window)) {
                         assertEquals(131, a.header().dataOffset());
                         long row = 0;
-                        for (FloatBatch b : a.batches(640)) {
+                        float[] first = null;
+                        for (FloatBatch b : reuse ? a.reusedBatches(640) : a.batches(640)) {
+                            if (b.count() == 640) {
+                                if (first == null) {
+                                    first = b.values();
+                                } else {
+                                    assertEquals(reuse, first == b.values(), "reused array");
+                                }
+                            }
                             float[] v = b.values();
                             for (int s = 0; s < b.count(); s++, row++) {
                                 for (int c = 0; c < 257; c++) {
@@ -333,6 +343,7 @@ class NpyArrayTest {
                         }
                         assertEquals(3001, row);
                     }
+                  }
                 }
             }
         }
