@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.util.List;
+import java.util.Map;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -13,9 +14,10 @@ import org.onnxfuse.fusion.pipeline.Fusion;
 import org.onnxfuse.fusion.pipeline.FusionMethod;
 import org.onnxfuse.fusion.data.NpyArray;
 import org.onnxfuse.fusion.evaluate.Accuracy;
-import org.onnxfuse.fusion.evaluate.Fixtures;
 import org.onnxfuse.fusion.plan.LevelPlan;
 import org.onnxfuse.fusion.plan.LevelPlanner;
+import org.onnxfuse.fusion.testing.Fixtures;
+import org.onnxfuse.fusion.testing.ModelEdits;
 import org.onnxfuse.onnx.errors.ErrorCode;
 import org.onnxfuse.onnx.errors.IncompatibleModelsException;
 import org.onnxfuse.onnx.ir.Model;
@@ -28,9 +30,9 @@ class BaselineTest {
 
     @BeforeAll
     static void open() {
-        testX = Fixtures.data("test_x.npy");
-        testY = Fixtures.data("test_y.npy");
-        calib = Fixtures.data("calib400_x.npy");
+        testX = Fixtures.array("test_x.npy");
+        testY = Fixtures.array("test_y.npy");
+        calib = Fixtures.array("calib400_x.npy");
     }
 
     @AfterAll
@@ -45,7 +47,7 @@ class BaselineTest {
     }
 
     private static double diff(Model a, Model b) {
-        return Fixtures.maxAbsDiff(Fixtures.logits(a, testX), Fixtures.logits(b, testX));
+        return Fixtures.maxAbsDifference(Fixtures.logits(a, testX), Fixtures.logits(b, testX));
     }
 
     private static double accuracy(Model m) {
@@ -54,7 +56,7 @@ class BaselineTest {
 
     @Test
     void averagingIdenticalParentsReturnsTheParent() {
-        Model p = Fixtures.model("mlp_k2_p0.onnx");
+        Model p = Fixtures.read("mlp_k2_p0.onnx");
         Model fused = VanillaAverage.fuse(List.of(p, p));
         assertTrue(diff(p, fused) < 1e-5, "max abs logit diff " + diff(p, fused));
         assertEquals(VanillaAverage.NAME, fused.metadata().get("onnx-fuse.baseline"));
@@ -63,7 +65,7 @@ class BaselineTest {
     /** Folded BatchNormalization: the fused graph carries the folded weights and no BN node. */
     @Test
     void averagingIdenticalBatchNormParentsReturnsTheParent() {
-        Model p = Fixtures.model("bn_p0.onnx");
+        Model p = Fixtures.read("bn_p0.onnx");
         Model fused = VanillaAverage.fuse(List.of(p, p, p));
         assertTrue(diff(p, fused) < 1e-4, "max abs logit diff " + diff(p, fused));
         assertTrue(fused.graph().nodes().stream().noneMatch(n -> n.opType().equals("BatchNormalization")));
@@ -71,9 +73,9 @@ class BaselineTest {
 
     @Test
     void weightMatchRecoversANeuronPermutedCopy() {
-        Model p = Fixtures.model("mlp_k2_p0.onnx");
-        Model q = Edits.mlpHidden(p, Edits.shuffled(256, 1));
-        Model r = Edits.mlpHidden(p, Edits.shuffled(256, 2));
+        Model p = Fixtures.read("mlp_k2_p0.onnx");
+        Model q = ModelEdits.select(p, 1, ModelEdits.shuffled(256, 1));
+        Model r = ModelEdits.select(p, 1, ModelEdits.shuffled(256, 2));
         assertTrue(diff(p, q) < 1e-4, "the permuted copy computes the same function");
         assertTrue(diff(VanillaAverage.fuse(List.of(p, q)), p) > 0.1, "unaligned averaging does not recover it");
         double d = diff(WeightMatching.fuse(List.of(p, q, r)), p);
@@ -82,8 +84,8 @@ class BaselineTest {
 
     @Test
     void actMatchRecoversANeuronPermutedCopy() {
-        Model p = Fixtures.model("mlp_k2_p0.onnx");
-        Model q = Edits.mlpHidden(p, Edits.shuffled(256, 3));
+        Model p = Fixtures.read("mlp_k2_p0.onnx");
+        Model q = ModelEdits.select(p, 1, ModelEdits.shuffled(256, 3));
         double d = diff(actMatch(p, q), p);
         assertTrue(d < 1e-4, "max abs logit diff " + d);
     }
@@ -91,8 +93,8 @@ class BaselineTest {
     /** Two conv cuts: conv channels, the next conv's input channels and the Flatten blocks of 49. */
     @Test
     void bothMatchersRecoverAChannelPermutedCnn() {
-        Model p = Fixtures.model("vgg_p0.onnx");
-        Model q = Edits.vggChannels(p, Edits.shuffled(8, 4), Edits.shuffled(16, 5));
+        Model p = Fixtures.read("vgg_p0.onnx");
+        Model q = ModelEdits.select(p, Map.of(1, ModelEdits.shuffled(8, 4), 2, ModelEdits.shuffled(16, 5)));
         assertTrue(diff(p, q) < 1e-4, "the permuted copy computes the same function");
         double w = diff(WeightMatching.fuse(List.of(p, q)), p);
         double a = diff(actMatch(p, q), p);
@@ -102,8 +104,8 @@ class BaselineTest {
 
     @Test
     void vggPairFusesWithEveryMethod() {
-        Model p0 = Fixtures.model("vgg_p0.onnx");
-        Model p1 = Fixtures.model("vgg_p1.onnx");
+        Model p0 = Fixtures.read("vgg_p0.onnx");
+        Model p1 = Fixtures.read("vgg_p1.onnx");
         StringBuilder report = new StringBuilder("vgg K=2 test accuracy:");
         for (FusionMethod m : List.of(FusionMethod.AVERAGE, FusionMethod.WEIGHT_MATCH, FusionMethod.ACT_MATCH)) {
             Model fused = Fusion.builder().parents(p0, p1).method(m).calibration(CalibrationData.of(calib))
@@ -118,8 +120,8 @@ class BaselineTest {
 
     @Test
     void actMatchFusesDifferentWidthsByOptimalTransport() {
-        Model p0 = Fixtures.model("mlp_k2_p0.onnx");
-        Model p1 = Edits.mlpHidden(Fixtures.model("mlp_k2_p1.onnx"), Edits.firstN(200));
+        Model p0 = Fixtures.read("mlp_k2_p0.onnx");
+        Model p1 = ModelEdits.select(Fixtures.read("mlp_k2_p1.onnx"), 1, ModelEdits.firstN(200));
         assertEquals(List.of(200L, 10L), LevelPlanner.plan(p1).widths());
         Model fused = actMatch(p0, p1);
         LevelPlan plan = LevelPlanner.plan(fused);
@@ -139,8 +141,8 @@ class BaselineTest {
     /** The figures for the benchmark (BENCHMARKS.md, K = 2 MLPs, 1500 test images). */
     @Test
     void accuracyTableForTwoMlps() {
-        Model p0 = Fixtures.model("mlp_k2_p0.onnx");
-        Model p1 = Fixtures.model("mlp_k2_p1.onnx");
+        Model p0 = Fixtures.read("mlp_k2_p0.onnx");
+        Model p1 = Fixtures.read("mlp_k2_p1.onnx");
         List<Model> parents = List.of(p0, p1);
         double a0 = accuracy(p0);
         double a1 = accuracy(p1);
@@ -150,7 +152,7 @@ class BaselineTest {
         double wm = accuracy(WeightMatching.fuse(parents));
         double am = accuracy(ActivationMatching.fuse(parents, CalibrationData.of(calib), Fixtures.BATCH, Fixtures.THREADS));
         double am5000;
-        try (NpyArray big = Fixtures.data("calib5000_x.npy")) {
+        try (NpyArray big = Fixtures.array("calib5000_x.npy")) {
             am5000 = accuracy(ActivationMatching.fuse(parents, CalibrationData.of(big), Fixtures.BATCH, Fixtures.THREADS));
         }
         System.out.printf(java.util.Locale.ROOT, "mlp_k2 test accuracy: parent0 %.4f parent1 %.4f ensemble %.4f"

@@ -5,8 +5,6 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.io.IOException;
-import java.nio.ByteBuffer;
-import java.nio.ByteOrder;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -14,7 +12,8 @@ import java.util.Arrays;
 import java.util.Random;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
-import org.onnxfuse.fusion.plan.TestNets;
+import org.onnxfuse.fusion.testing.Fixtures;
+import org.onnxfuse.fusion.testing.Npy;
 import org.onnxfuse.onnx.errors.ErrorCode;
 
 /**
@@ -56,7 +55,7 @@ class BadInputCliTest {
 
     @Test
     void truncatedModel() throws IOException {
-        byte[] full = Files.readAllBytes(TestNets.model("mlp_k2_p0.onnx"));
+        byte[] full = Files.readAllBytes(Fixtures.model("mlp_k2_p0.onnx"));
         Path p = write("half.onnx", Arrays.copyOf(full, full.length / 2));
         expect(ErrorCode.TRUNCATED_MODEL, "half.onnx", "plan", p.toString());
     }
@@ -162,22 +161,7 @@ class BadInputCliTest {
     // ---- the fuse command's own checks ----
 
     private static String model(String name) {
-        return TestNets.model(name).toString();
-    }
-
-    private Path npy(String name, long[] shape, float[] values) throws IOException {
-        StringBuilder dims = new StringBuilder();
-        for (long d : shape) {
-            dims.append(d).append(", ");
-        }
-        String dict = "{'descr': '<f4', 'fortran_order': False, 'shape': (" + dims.toString().strip() + "), }";
-        int unpadded = 10 + dict.length() + 1;
-        String header = dict + " ".repeat((64 - unpadded % 64) % 64) + "\n";
-        ByteBuffer b = ByteBuffer.allocate(10 + header.length() + values.length * 4).order(ByteOrder.LITTLE_ENDIAN);
-        b.put((byte) 0x93).put("NUMPY".getBytes(StandardCharsets.US_ASCII)).put((byte) 1).put((byte) 0);
-        b.putShort((short) header.length()).put(header.getBytes(StandardCharsets.US_ASCII));
-        b.asFloatBuffer().put(values);
-        return write(name, b.array());
+        return Fixtures.model(name).toString();
     }
 
     @Test
@@ -199,7 +183,7 @@ class BadInputCliTest {
 
     @Test
     void dataOfTheWrongShape() throws IOException {
-        Path data = npy("flat.npy", new long[] {3, 784}, new float[3 * 784]);
+        Path data = Npy.writeFloats(dir.resolve("flat.npy"), new long[] {3, 784}, new float[3 * 784]);
         expect(ErrorCode.DATA_SHAPE, "[3, 784]", model("mlp_k2_p0.onnx"), model("mlp_k2_p1.onnx"),
                 "--data", data.toString(), "-o", dir.resolve("f.onnx").toString());
     }
@@ -208,7 +192,7 @@ class BadInputCliTest {
     void dataWithNaN() throws IOException {
         float[] values = new float[2 * 784];
         values[784 + 5] = Float.NaN;
-        Path data = npy("nan.npy", new long[] {2, 1, 28, 28}, values);
+        Path data = Npy.writeFloats(dir.resolve("nan.npy"), new long[] {2, 1, 28, 28}, values);
         expect(ErrorCode.DATA_NOT_FINITE, "nan.npy", model("mlp_k2_p0.onnx"), model("mlp_k2_p1.onnx"),
                 "--data", data.toString(), "-o", dir.resolve("f.onnx").toString());
         assertFalse(Files.exists(dir.resolve("f.onnx")), "no partial output");

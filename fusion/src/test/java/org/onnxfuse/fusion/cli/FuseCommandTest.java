@@ -7,9 +7,6 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import java.io.IOException;
-import java.nio.ByteBuffer;
-import java.nio.ByteOrder;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Map;
@@ -17,7 +14,8 @@ import java.util.stream.Stream;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.onnxfuse.fusion.pipeline.Provenance;
-import org.onnxfuse.fusion.plan.TestNets;
+import org.onnxfuse.fusion.testing.Fixtures;
+import org.onnxfuse.fusion.testing.Npy;
 import org.onnxfuse.onnx.errors.ErrorCode;
 import org.onnxfuse.onnx.io.OnnxReader;
 import org.onnxfuse.onnx.ir.Model;
@@ -30,12 +28,11 @@ class FuseCommandTest {
     private final CliRunner cli = new CliRunner();
 
     private static String fixture(String name) {
-        return TestNets.model(name).toString();
+        return Fixtures.model(name).toString();
     }
 
     private static String data(String name) {
-        Path models = TestNets.model("mlp_k2_p0.onnx").getParent();
-        return models.resolveSibling("data").resolve(name).toString();
+        return Fixtures.data(name).toString();
     }
 
     @Test
@@ -51,13 +48,13 @@ class FuseCommandTest {
         assertTrue(text.contains("ensemble (reference, not a model)"), text);
 
         Model fused = OnnxReader.read(out);
-        Model parent = OnnxReader.read(TestNets.model("mlp_k2_p0.onnx"));
+        Model parent = Fixtures.read("mlp_k2_p0.onnx");
         assertEquals(parent.graph().inputs().get(0).name(), fused.graph().inputs().get(0).name());
         assertEquals(parent.graph().outputs().get(0).name(), fused.graph().outputs().get(0).name());
         Map<String, String> provenance = Provenance.read(fused);
         assertEquals("kf-linear", provenance.get("method"));
-        assertEquals(Provenance.sha256(TestNets.model("mlp_k2_p0.onnx")) + ","
-                + Provenance.sha256(TestNets.model("mlp_k2_p1.onnx")), provenance.get("parents.sha256"));
+        assertEquals(Provenance.sha256(Fixtures.model("mlp_k2_p0.onnx")) + ","
+                + Provenance.sha256(Fixtures.model("mlp_k2_p1.onnx")), provenance.get("parents.sha256"));
 
         JsonNode json = new ObjectMapper().readTree(report.toFile());
         assertEquals(2, json.get("levels").size());
@@ -128,7 +125,7 @@ class FuseCommandTest {
 
     @Test
     void outputEqualToAnInputLeavesTheInputUntouched() throws IOException {
-        Path copy = Files.copy(TestNets.model("mlp_k2_p1.onnx"), dir.resolve("p1.onnx"));
+        Path copy = Files.copy(Fixtures.model("mlp_k2_p1.onnx"), dir.resolve("p1.onnx"));
         byte[] before = Files.readAllBytes(copy);
         expectRefusal(ErrorCode.OUTPUT_IS_INPUT, "p1.onnx", null, fixture("mlp_k2_p0.onnx"), copy.toString(),
                 "--data", data("calib400_x.npy"), "-o", copy.toString());
@@ -139,7 +136,7 @@ class FuseCommandTest {
     void labelsOutOfRange() throws IOException {
         long[] labels = new long[400];
         labels[17] = 12;
-        Path y = writeLabels("bad_y.npy", labels);
+        Path y = Npy.writeLongs(dir.resolve("bad_y.npy"), labels);
         Path out = dir.resolve("fused.onnx");
         expectRefusal(ErrorCode.DATA_FORMAT, "label 12 at index 17", null, fixture("mlp_k2_p0.onnx"),
                 fixture("mlp_k2_p1.onnx"), "--data", data("calib400_x.npy"), "--labels", y.toString(), "-o",
@@ -148,7 +145,7 @@ class FuseCommandTest {
 
     @Test
     void labelCountDifferentFromSamples() throws IOException {
-        Path y = writeLabels("short_y.npy", new long[10]);
+        Path y = Npy.writeLongs(dir.resolve("short_y.npy"), new long[10]);
         expectRefusal(ErrorCode.DATA_SHAPE, "10 labels", null, fixture("mlp_k2_p0.onnx"), fixture("mlp_k2_p1.onnx"),
                 "--data", data("calib400_x.npy"), "--labels", y.toString(), "-o", dir.resolve("f.onnx").toString(),
                 "--quiet");
@@ -179,14 +176,4 @@ class FuseCommandTest {
                 "--method", "hf-linear", "-o", dir.resolve("f.onnx").toString());
     }
 
-    private Path writeLabels(String name, long[] labels) throws IOException {
-        String dict = "{'descr': '<i8', 'fortran_order': False, 'shape': (" + labels.length + ",), }";
-        int unpadded = 10 + dict.length() + 1;
-        String header = dict + " ".repeat((64 - unpadded % 64) % 64) + "\n";
-        ByteBuffer b = ByteBuffer.allocate(10 + header.length() + labels.length * 8).order(ByteOrder.LITTLE_ENDIAN);
-        b.put((byte) 0x93).put("NUMPY".getBytes(StandardCharsets.US_ASCII)).put((byte) 1).put((byte) 0);
-        b.putShort((short) header.length()).put(header.getBytes(StandardCharsets.US_ASCII));
-        b.asLongBuffer().put(labels);
-        return Files.write(dir.resolve(name), b.array());
-    }
 }

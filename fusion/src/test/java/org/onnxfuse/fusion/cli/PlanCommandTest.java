@@ -11,6 +11,7 @@ import java.nio.file.Path;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.onnxfuse.fusion.plan.TestNets;
+import org.onnxfuse.fusion.testing.Fixtures;
 import org.onnxfuse.onnx.errors.ErrorCode;
 import org.onnxfuse.onnx.io.OnnxWriter;
 
@@ -25,7 +26,7 @@ class PlanCommandTest {
     }
 
     private static String path(String model) {
-        return TestNets.model(model).toString();
+        return Fixtures.model(model).toString();
     }
 
     @Test

@@ -8,7 +8,7 @@ import java.util.Random;
 import org.junit.jupiter.api.Test;
 import org.onnxfuse.fusion.data.FloatBatch;
 import org.onnxfuse.fusion.ops.AffineWeights;
-import org.onnxfuse.fusion.pipeline.TestFixtures;
+import org.onnxfuse.fusion.testing.Fixtures;
 import org.onnxfuse.fusion.plan.Level;
 import org.onnxfuse.fusion.plan.LevelPlan;
 import org.onnxfuse.fusion.plan.LevelPlanner;
@@ -57,7 +57,7 @@ class Im2ColTest {
     }
 
     private static FloatBatch calibration(int count) {
-        try (CalibrationData d = CalibrationData.open(TestFixtures.data("calib400_x"))) {
+        try (CalibrationData d = CalibrationData.open(Fixtures.data("calib400_x.npy"))) {
             return d.batch(0, count);
         }
     }
@@ -66,7 +66,7 @@ class Im2ColTest {
     void convLevelsOfTheFixtures() {
         FloatBatch batch = calibration(8);
         for (String name : List.of("vgg_p0", "gap_p0", "bn_p0")) {
-            Model m = TestFixtures.read(name);
+            Model m = Fixtures.read(name + ".onnx");
             LevelPlan plan = LevelPlanner.plan(m);
             for (Level level : plan.levels()) {
                 double err = check(m, level, batch);

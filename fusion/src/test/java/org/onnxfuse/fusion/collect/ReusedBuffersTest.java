@@ -9,7 +9,7 @@ import java.util.List;
 import java.util.Map;
 import org.junit.jupiter.api.Test;
 import org.onnxfuse.fusion.data.FloatBatch;
-import org.onnxfuse.fusion.pipeline.TestFixtures;
+import org.onnxfuse.fusion.testing.Fixtures;
 import org.onnxfuse.fusion.plan.Level;
 import org.onnxfuse.fusion.plan.LevelPlan;
 import org.onnxfuse.fusion.plan.LevelPlanner;
@@ -23,11 +23,11 @@ class ReusedBuffersTest {
 
     /** Copies of every batch through run() against runShared() over the same data, uneven last batch included. */
     private static void sameOutputs(String model, int levelIndex) {
-        Model m = TestFixtures.read(model);
+        Model m = Fixtures.read(model + ".onnx");
         LevelPlan plan = LevelPlanner.plan(m);
         Level level = plan.level(levelIndex);
         List<String> outputs = List.of(level.input(), level.cut());
-        try (CalibrationData data = CalibrationData.open(TestFixtures.data("calib400_x")).limit(45);
+        try (CalibrationData data = CalibrationData.open(Fixtures.data("calib400_x.npy")).limit(45);
              OrtRunner copying = OrtRunner.open("copying", m, outputs, 1);
              OrtRunner sharing = OrtRunner.open("sharing", m, outputs, 1)) {
             List<FloatBatch> fresh = new ArrayList<>();

@@ -5,7 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.util.List;
 import org.junit.jupiter.api.Test;
-import org.onnxfuse.fusion.pipeline.TestFixtures;
+import org.onnxfuse.fusion.testing.Fixtures;
 import org.onnxfuse.fusion.plan.Level;
 import org.onnxfuse.fusion.plan.LevelPlan;
 import org.onnxfuse.fusion.plan.LevelPlanner;
@@ -18,10 +18,10 @@ import org.onnxfuse.kernels.SufficientStatistics;
 class StatisticsCollectorTest {
 
     private static void compare(String p0, String p1, int level, int samples, int batch) {
-        List<org.onnxfuse.onnx.ir.Model> parents = List.of(TestFixtures.read(p0), TestFixtures.read(p1));
+        List<org.onnxfuse.onnx.ir.Model> parents = List.of(Fixtures.read(p0 + ".onnx"), Fixtures.read(p1 + ".onnx"));
         List<LevelPlan> plans = parents.stream().map(LevelPlanner::plan).toList();
         Level lv = plans.get(0).level(level);
-        try (CalibrationData data = CalibrationData.open(TestFixtures.data("calib400_x")).limit(samples);
+        try (CalibrationData data = CalibrationData.open(Fixtures.data("calib400_x.npy")).limit(samples);
              ComputeBackend backend = Backends.open("cpu", 1);
              StatisticsCollector c = new StatisticsCollector(parents, plans, data, batch, 1)) {
             LevelStatistics stats = c.collect(level, parents.get(0), lv, backend);

@@ -7,6 +7,7 @@ import java.io.IOException;
 import java.nio.file.Path;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import org.onnxfuse.fusion.testing.Npy;
 import org.onnxfuse.onnx.errors.DataException;
 import org.onnxfuse.onnx.errors.ErrorCode;
 
@@ -36,8 +37,8 @@ class FiniteTest {
     @Test
     void nanInAFileIsFoundInItsBatch() throws IOException {
         long[] shape = {10, 5};
-        Path p = NpyWriter.write(dir.resolve("nan.npy"), NpyWriter.npy("<f8", true, shape,
-                NpyWriter.data("<f8", true, shape, idx -> idx[0] == 7 && idx[1] == 3 ? Double.NaN : idx[1])));
+        Path p = Npy.write(dir.resolve("nan.npy"), Npy.npy("<f8", true, shape,
+                Npy.data("<f8", true, shape, idx -> idx[0] == 7 && idx[1] == 3 ? Double.NaN : idx[1])));
         try (NpyArray a = NpyArray.open(p)) {
             int checked = 0;
             for (FloatBatch b : a.batches(4)) {

@@ -19,6 +19,7 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
+import org.onnxfuse.fusion.testing.Npy;
 import org.onnxfuse.onnx.errors.ErrorCode;
 
 class NpyArrayTest {
@@ -55,10 +56,10 @@ class NpyArrayTest {
 
     private Path write(String descr, boolean fortran, long[] shape) throws IOException {
         byte[] data = descr.endsWith("i8")
-                ? NpyWriter.data(descr, fortran, shape, idx -> int64(linear(idx, shape)))
-                : NpyWriter.data(descr, fortran, shape, idx -> value(descr, linear(idx, shape)));
+                ? Npy.data(descr, fortran, shape, idx -> int64(linear(idx, shape)))
+                : Npy.data(descr, fortran, shape, idx -> value(descr, linear(idx, shape)));
         String name = descr.replaceAll("[<>|]", "_") + (fortran ? "_f" : "_c") + ".npy";
-        return NpyWriter.write(dir.resolve(name), NpyWriter.npy(descr, fortran, shape, data));
+        return Npy.write(dir.resolve(name), Npy.npy(descr, fortran, shape, data));
     }
 
     private static float expectedFloat(String descr, long n) {
@@ -161,15 +162,15 @@ class NpyArrayTest {
 
     @Test
     void zeroDimensionalAndEmptyArrays() throws IOException {
-        Path scalar = NpyWriter.write(dir.resolve("scalar.npy"),
-                NpyWriter.npy("<f8", false, new long[0], NpyWriter.data("<f8", false, new long[0], i -> 2.5)));
+        Path scalar = Npy.write(dir.resolve("scalar.npy"),
+                Npy.npy("<f8", false, new long[0], Npy.data("<f8", false, new long[0], i -> 2.5)));
         try (NpyArray a = NpyArray.open(scalar)) {
             assertEquals(1, a.samples());
             assertArrayEquals(new float[] {2.5f}, a.readFloats(0, 1));
             assertArrayEquals(new long[] {1}, a.batch(0, 1).shape());
         }
-        Path empty = NpyWriter.write(dir.resolve("empty.npy"),
-                NpyWriter.npy("<f4", false, new long[] {0, 3}, new byte[0]));
+        Path empty = Npy.write(dir.resolve("empty.npy"),
+                Npy.npy("<f4", false, new long[] {0, 3}, new byte[0]));
         try (NpyArray a = NpyArray.open(empty)) {
             assertEquals(0, a.samples());
             assertFalse(a.batches(4).iterator().hasNext());
@@ -181,8 +182,8 @@ class NpyArrayTest {
     @ValueSource(ints = {1, 2, 3})
     void headerVersions(int major) throws IOException {
         long[] shape = {2, 3};
-        byte[] data = NpyWriter.data("<f4", false, shape, idx -> value("<f4", linear(idx, shape)));
-        Path p = NpyWriter.write(dir.resolve("v" + major + ".npy"), NpyWriter.npy(major, "<f4", false, shape, data));
+        byte[] data = Npy.data("<f4", false, shape, idx -> value("<f4", linear(idx, shape)));
+        Path p = Npy.write(dir.resolve("v" + major + ".npy"), Npy.npy(major, "<f4", false, shape, data));
         try (NpyArray a = NpyArray.open(p)) {
             assertEquals(0, a.header().dataOffset() % 64);
             assertArrayEquals(new float[] {-3, -2.5f, -2, -1.5f, -1, -0.5f}, a.readFloats(0, 2));
@@ -192,45 +193,45 @@ class NpyArrayTest {
     @Test
     void truncatedDataIsRejectedAtOpen() throws IOException {
         long[] shape = {1000, 784};
-        byte[] header = NpyWriter.header(NpyWriter.dict("<f4", false, shape), 1);
-        Path p = NpyWriter.write(dir.resolve("short.npy"), NpyWriter.concat(header, new byte[1000]));
+        byte[] header = Npy.header(Npy.dict("<f4", false, shape), 1);
+        Path p = Npy.write(dir.resolve("short.npy"), Npy.concat(header, new byte[1000]));
         Checks.fails(ErrorCode.DATA_FORMAT, () -> NpyArray.open(p),
                 "short.npy", "truncated", "3136000 bytes", "1000 bytes");
         // one byte short
         long[] small = {2, 3};
-        byte[] data = NpyWriter.data("<f8", false, small, idx -> 1);
-        Path q = NpyWriter.write(dir.resolve("one_short.npy"),
-                NpyWriter.concat(NpyWriter.header(NpyWriter.dict("<f8", false, small), 1),
+        byte[] data = Npy.data("<f8", false, small, idx -> 1);
+        Path q = Npy.write(dir.resolve("one_short.npy"),
+                Npy.concat(Npy.header(Npy.dict("<f8", false, small), 1),
                         java.util.Arrays.copyOf(data, data.length - 1)));
         Checks.fails(ErrorCode.DATA_FORMAT, () -> NpyArray.open(q), "48 bytes", "47 bytes");
     }
 
     @Test
     void truncatedHeaderIsRejected() throws IOException {
-        byte[] full = NpyWriter.header(NpyWriter.dict("<f4", false, 2, 3), 1);
-        Path p = NpyWriter.write(dir.resolve("cut.npy"), java.util.Arrays.copyOf(full, 40));
+        byte[] full = Npy.header(Npy.dict("<f4", false, 2, 3), 1);
+        Path p = Npy.write(dir.resolve("cut.npy"), java.util.Arrays.copyOf(full, 40));
         Checks.fails(ErrorCode.DATA_FORMAT, () -> NpyArray.open(p), "truncated", "header of 118 bytes");
-        Path q = NpyWriter.write(dir.resolve("tiny.npy"), java.util.Arrays.copyOf(full, 8));
+        Path q = Npy.write(dir.resolve("tiny.npy"), java.util.Arrays.copyOf(full, 8));
         Checks.fails(ErrorCode.DATA_FORMAT, () -> NpyArray.open(q), "truncated", "8 bytes");
     }
 
     @Test
     void badMagic() throws IOException {
-        Path p = NpyWriter.write(dir.resolve("text.npy"), "hello world, not numpy".getBytes());
+        Path p = Npy.write(dir.resolve("text.npy"), "hello world, not numpy".getBytes());
         Checks.fails(ErrorCode.DATA_FORMAT, () -> NpyArray.open(p),
                 "text.npy", "not a .npy file", "\\x93NUMPY", "68 65 6c 6c 6f 20");
-        Path zip = NpyWriter.write(dir.resolve("archive.npy"), new ZipWriter(false).add("x.npy",
-                NpyWriter.npy("<f4", false, new long[] {1}, new byte[4]), false).finish());
+        Path zip = Npy.write(dir.resolve("archive.npy"), new ZipWriter(false).add("x.npy",
+                Npy.npy("<f4", false, new long[] {1}, new byte[4]), false).finish());
         Checks.fails(ErrorCode.DATA_FORMAT, () -> NpyArray.open(zip), "zip (.npz)");
-        Path empty = NpyWriter.write(dir.resolve("empty.npy"), new byte[0]);
+        Path empty = Npy.write(dir.resolve("empty.npy"), new byte[0]);
         Checks.fails(ErrorCode.DATA_FORMAT, () -> NpyArray.open(empty), "an empty file");
     }
 
     @Test
     void unsupportedVersion() throws IOException {
-        byte[] h = NpyWriter.header(NpyWriter.dict("<f4", false, 1), 1);
+        byte[] h = Npy.header(Npy.dict("<f4", false, 1), 1);
         h[6] = 4;
-        Path p = NpyWriter.write(dir.resolve("v4.npy"), NpyWriter.concat(h, new byte[4]));
+        Path p = Npy.write(dir.resolve("v4.npy"), Npy.concat(h, new byte[4]));
         Checks.fails(ErrorCode.DATA_FORMAT, () -> NpyArray.open(p), "version 4.0", "1.0, 2.0, 3.0");
     }
 
@@ -250,17 +251,17 @@ class NpyArrayTest {
                 "too large"},
         };
         for (String[] c : cases) {
-            Path p = NpyWriter.write(dir.resolve("bad.npy"),
-                    NpyWriter.concat(NpyWriter.header(c[0], 1), new byte[64]));
+            Path p = Npy.write(dir.resolve("bad.npy"),
+                    Npy.concat(Npy.header(c[0], 1), new byte[64]));
             Checks.fails(ErrorCode.DATA_FORMAT, () -> NpyArray.open(p), "bad .npy header", c[1]);
         }
     }
 
     @Test
     void python2LongsAndDoubleQuotesAreAccepted() throws IOException {
-        Path p = NpyWriter.write(dir.resolve("py2.npy"), NpyWriter.concat(NpyWriter.header(
+        Path p = Npy.write(dir.resolve("py2.npy"), Npy.concat(Npy.header(
                 "{\"descr\": \"<i8\", \"fortran_order\": False, \"shape\": (2L,)}", 1),
-                NpyWriter.data("<i8", false, new long[] {2}, idx -> idx[0] + 40)));
+                Npy.data("<i8", false, new long[] {2}, idx -> idx[0] + 40)));
         try (NpyArray a = NpyArray.open(p)) {
             assertArrayEquals(new long[] {40, 41}, a.readLongs(0, 2));
         }
@@ -269,15 +270,15 @@ class NpyArrayTest {
     @ParameterizedTest
     @ValueSource(strings = {"<c8", "<U3", "|O", "|S5", "<M8[ns]", "<u4", "<f16"})
     void unsupportedDtypes(String descr) throws IOException {
-        Path p = NpyWriter.write(dir.resolve("odd.npy"),
-                NpyWriter.concat(NpyWriter.header(NpyWriter.dict(descr, false, 2), 1), new byte[64]));
+        Path p = Npy.write(dir.resolve("odd.npy"),
+                Npy.concat(Npy.header(Npy.dict(descr, false, 2), 1), new byte[64]));
         Checks.fails(ErrorCode.DATA_DTYPE, () -> NpyArray.open(p),
                 "odd.npy", "unsupported dtype '" + descr + "'", "float32 (<f4)", "int64 (<i8)");
     }
 
     @Test
     void structuredDtype() throws IOException {
-        Path p = NpyWriter.write(dir.resolve("rec.npy"), NpyWriter.concat(NpyWriter.header(
+        Path p = Npy.write(dir.resolve("rec.npy"), Npy.concat(Npy.header(
                 "{'descr': [('a', '<f4'), ('b', '<i8')], 'fortran_order': False, 'shape': (2,), }", 1),
                 new byte[24]));
         Checks.fails(ErrorCode.DATA_DTYPE, () -> NpyArray.open(p), "structured", "('a', '<f4')");
@@ -310,12 +311,12 @@ class NpyArrayTest {
         long[] shape = {3001, 257};  // 3.1 MB of float32, 6.2 MB of float64
         for (String descr : new String[] {"<f4", "<f8", "<f2"}) {
             for (boolean fortran : new boolean[] {false, true}) {
-                byte[] data = NpyWriter.data(descr, fortran, shape,
+                byte[] data = Npy.data(descr, fortran, shape,
                         idx -> descr.equals("<f2") ? (idx[0] * 7 + idx[1]) % 2048 : idx[0] * 1000.0 + idx[1]);
                 // a header of 131 bytes, so the data starts at an odd offset
-                byte[] odd = NpyWriter.concat(
-                        NpyWriter.header(NpyWriter.dict(descr, fortran, shape), 1, 131), data);
-                Path p = NpyWriter.write(dir.resolve("big.npy"), odd);
+                byte[] odd = Npy.concat(
+                        Npy.header(Npy.dict(descr, fortran, shape), 1, 131), data);
+                Path p = Npy.write(dir.resolve("big.npy"), odd);
                 for (int window : new int[] {1 << 20, 65536 + 8, WindowedSource.DEFAULT_WINDOW_BYTES}) {
                   for (boolean reuse : new boolean[] {false, true}) {
                     try (NpyArray a = NpyArray.open(p, window)) {
@@ -381,7 +382,7 @@ class NpyArrayTest {
             {4_000_000, 32}};
         for (boolean fortran : new boolean[] {false, true}) {
             Path p = dir.resolve("sparse.npy");
-            byte[] header = NpyWriter.header(NpyWriter.dict("<f4", fortran, shape), 1);
+            byte[] header = Npy.header(Npy.dict("<f4", fortran, shape), 1);
             try (FileChannel ch = FileChannel.open(p, StandardOpenOption.CREATE, StandardOpenOption.WRITE,
                     StandardOpenOption.SPARSE)) {
                 ch.write(ByteBuffer.wrap(header), 0);

@@ -18,6 +18,7 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
+import org.onnxfuse.fusion.testing.Npy;
 import org.onnxfuse.onnx.errors.ErrorCode;
 
 class NpzArchiveTest {
@@ -37,23 +38,23 @@ class NpzArchiveTest {
     }
 
     static byte[] x() {
-        return NpyWriter.npy("<f4", false, X_SHAPE,
-                NpyWriter.data("<f4", false, X_SHAPE, idx -> linear(idx, X_SHAPE) / 8.0));
+        return Npy.npy("<f4", false, X_SHAPE,
+                Npy.data("<f4", false, X_SHAPE, idx -> linear(idx, X_SHAPE) / 8.0));
     }
 
     static byte[] y() {
-        return NpyWriter.npy("<i8", false, Y_SHAPE, NpyWriter.data("<i8", false, Y_SHAPE, idx -> 3 - idx[0]));
+        return Npy.npy("<i8", false, Y_SHAPE, Npy.data("<i8", false, Y_SHAPE, idx -> 3 - idx[0]));
     }
 
     static byte[] z() {
-        return NpyWriter.npy("<f8", true, Z_SHAPE,
-                NpyWriter.data("<f8", true, Z_SHAPE, idx -> linear(idx, Z_SHAPE) - 10));
+        return Npy.npy("<f8", true, Z_SHAPE,
+                Npy.data("<f8", true, Z_SHAPE, idx -> linear(idx, Z_SHAPE) - 10));
     }
 
     private Path archive(String name, boolean deflate, boolean zip64) throws IOException {
         byte[] zip = new ZipWriter(zip64).add("x.npy", x(), deflate).add("y.npy", y(), deflate)
                 .add("z.npy", z(), deflate).finish();
-        return NpyWriter.write(dir.resolve(name), zip);
+        return Npy.write(dir.resolve(name), zip);
     }
 
     static void checkContents(NpzArchive npz) {
@@ -125,9 +126,9 @@ class NpzArchiveTest {
     void largeCompressedEntryIsStreamedInBatches() throws IOException {
         long[] shape = {1000, 150};  // 600 kB of float32, several 64 kB chunks
         for (boolean fortran : new boolean[] {false, true}) {
-            byte[] npy = NpyWriter.npy("<f4", fortran, shape,
-                    NpyWriter.data("<f4", fortran, shape, idx -> idx[0] * 1000.0 + idx[1]));
-            Path p = NpyWriter.write(dir.resolve("big.npz"),
+            byte[] npy = Npy.npy("<f4", fortran, shape,
+                    Npy.data("<f4", fortran, shape, idx -> idx[0] * 1000.0 + idx[1]));
+            Path p = Npy.write(dir.resolve("big.npz"),
                     new ZipWriter(false).add("data.npy", npy, true).finish());
             try (NpzArchive npz = NpzArchive.open(p, 100_000, WindowedSource.DEFAULT_WINDOW_BYTES)) {
                 NpyArray a = npz.array("data");
@@ -148,7 +149,7 @@ class NpzArchiveTest {
 
     @Test
     void nonNpyEntryNamesAreKeptWhole() throws IOException {
-        Path p = NpyWriter.write(dir.resolve("n.npz"),
+        Path p = Npy.write(dir.resolve("n.npz"),
                 new ZipWriter(false).add("input.1.npy", x(), false).add("raw", y(), true).finish());
         try (NpzArchive npz = NpzArchive.open(p)) {
             assertEquals(List.of("input.1", "raw"), npz.names());
@@ -167,11 +168,11 @@ class NpzArchiveTest {
 
     @Test
     void notAZip() throws IOException {
-        Path text = NpyWriter.write(dir.resolve("t.npz"), "just some text, long enough".getBytes());
+        Path text = Npy.write(dir.resolve("t.npz"), "just some text, long enough".getBytes());
         Checks.fails(ErrorCode.DATA_FORMAT, () -> NpzArchive.open(text), "t.npz", "not a .npz file");
-        Path npy = NpyWriter.write(dir.resolve("n.npz"), x());
+        Path npy = Npy.write(dir.resolve("n.npz"), x());
         Checks.fails(ErrorCode.DATA_FORMAT, () -> NpzArchive.open(npy), "a .npy file");
-        Path empty = NpyWriter.write(dir.resolve("e.npz"), new byte[0]);
+        Path empty = Npy.write(dir.resolve("e.npz"), new byte[0]);
         Checks.fails(ErrorCode.DATA_FORMAT, () -> NpzArchive.open(empty), "empty file");
         Checks.fails(ErrorCode.FILE_NOT_FOUND, () -> NpzArchive.open(dir.resolve("none.npz")));
         Checks.fails(ErrorCode.IS_DIRECTORY, () -> NpzArchive.open(dir));
@@ -182,7 +183,7 @@ class NpzArchiveTest {
         byte[] zip = new ZipWriter(false).add("x.npy", x(), true).finish();
         int central = indexOf(zip, new byte[] {0x50, 0x4b, 0x01, 0x02});
         zip[central + 16] ^= 1;
-        Path p = NpyWriter.write(dir.resolve("crc.npz"), zip);
+        Path p = Npy.write(dir.resolve("crc.npz"), zip);
         try (NpzArchive npz = NpzArchive.open(p)) {
             Checks.fails(ErrorCode.DATA_FORMAT, () -> npz.array("x"), "crc.npz:x", "CRC-32 mismatch");
         }
@@ -190,9 +191,9 @@ class NpzArchiveTest {
 
     @Test
     void truncatedCompressedEntry() throws IOException {
-        byte[] big = NpyWriter.npy("<f8", false, new long[] {500, 3},
-                NpyWriter.data("<f8", false, new long[] {500, 3}, idx -> Math.sin(idx[0] + 3 * idx[1])));
-        Path p = NpyWriter.write(dir.resolve("cut.npz"),
+        byte[] big = Npy.npy("<f8", false, new long[] {500, 3},
+                Npy.data("<f8", false, new long[] {500, 3}, idx -> Math.sin(idx[0] + 3 * idx[1])));
+        Path p = Npy.write(dir.resolve("cut.npz"),
                 new ZipWriter(false).add("x.npy", big, true, 3000).finish());
         try (NpzArchive npz = NpzArchive.open(p)) {
             Checks.fails(ErrorCode.DATA_FORMAT, () -> npz.array("x"), "cut.npz:x", "compressed data ends");
@@ -208,7 +209,7 @@ class NpzArchiveTest {
     void storedEntryShorterThanItsHeader() throws IOException {
         byte[] x = x();
         byte[] cut = java.util.Arrays.copyOf(x, x.length - 4);
-        Path p = NpyWriter.write(dir.resolve("short.npz"), new ZipWriter(false).add("x.npy", cut, false).finish());
+        Path p = Npy.write(dir.resolve("short.npz"), new ZipWriter(false).add("x.npy", cut, false).finish());
         try (NpzArchive npz = NpzArchive.open(p)) {
             Checks.fails(ErrorCode.DATA_FORMAT, () -> npz.array("x"),
                     "short.npz:x", "truncated data", "48 bytes", "the entry holds only 44 bytes");
@@ -221,7 +222,7 @@ class NpzArchiveTest {
         int central = indexOf(zip, new byte[] {0x50, 0x4b, 0x01, 0x02});
         zip[central + 10] = 12;
         zip[8] = 12;
-        Path p = NpyWriter.write(dir.resolve("bz.npz"), zip);
+        Path p = Npy.write(dir.resolve("bz.npz"), zip);
         try (NpzArchive npz = NpzArchive.open(p)) {
             Checks.fails(ErrorCode.DATA_FORMAT, () -> npz.array("x"), "compression method 12",
                     "0 (stored", "8 (deflate");
@@ -230,8 +231,8 @@ class NpzArchiveTest {
 
     @Test
     void unsupportedDtypeInsideAnArchive() throws IOException {
-        byte[] c8 = NpyWriter.concat(NpyWriter.header(NpyWriter.dict("<c8", false, 2), 1), new byte[16]);
-        Path p = NpyWriter.write(dir.resolve("c.npz"), new ZipWriter(false).add("c.npy", c8, true).finish());
+        byte[] c8 = Npy.concat(Npy.header(Npy.dict("<c8", false, 2), 1), new byte[16]);
+        Path p = Npy.write(dir.resolve("c.npz"), new ZipWriter(false).add("c.npy", c8, true).finish());
         try (NpzArchive npz = NpzArchive.open(p)) {
             Checks.fails(ErrorCode.DATA_DTYPE, () -> npz.array("c"), "c.npz:c", "'<c8'", "complex");
         }

@@ -13,6 +13,7 @@ import java.util.Arrays;
 import java.util.List;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import org.onnxfuse.fusion.testing.Npy;
 import org.onnxfuse.onnx.errors.ErrorCode;
 
 /**
@@ -161,7 +162,7 @@ class NumpyFixturesTest {
     @Test
     void truncatedNumpyFile() throws IOException {
         byte[] bytes = Files.readAllBytes(fixture("f32_c.npy"));
-        Path p = NpyWriter.write(dir.resolve("f32_cut.npy"), Arrays.copyOf(bytes, bytes.length - 4));
+        Path p = Npy.write(dir.resolve("f32_cut.npy"), Arrays.copyOf(bytes, bytes.length - 4));
         Checks.fails(ErrorCode.DATA_FORMAT, () -> NpyArray.open(p),
                 "f32_cut.npy", "truncated", "48 bytes", "44 bytes");
     }
@@ -171,8 +172,8 @@ class NumpyFixturesTest {
     @Test
     void testWriterMatchesNumpyLayout() throws IOException {
         byte[] numpy = Files.readAllBytes(fixture("f32_c.npy"));
-        byte[] ours = NpyWriter.npy("<f4", false, new long[] {3, 4},
-                NpyWriter.data("<f4", false, new long[] {3, 4}, idx -> 0.5 * (4 * idx[0] + idx[1]) - 1));
+        byte[] ours = Npy.npy("<f4", false, new long[] {3, 4},
+                Npy.data("<f4", false, new long[] {3, 4}, idx -> 0.5 * (4 * idx[0] + idx[1]) - 1));
         assertEquals(numpy.length, ours.length);
         String numpyDict = new String(numpy, 10, 118, java.nio.charset.StandardCharsets.ISO_8859_1);
         String ourDict = new String(ours, 10, 118, java.nio.charset.StandardCharsets.ISO_8859_1);

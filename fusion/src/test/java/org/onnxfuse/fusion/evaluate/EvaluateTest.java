@@ -11,6 +11,8 @@ import java.util.List;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.onnxfuse.fusion.data.NpyArray;
+import org.onnxfuse.fusion.testing.Fixtures;
+import org.onnxfuse.fusion.testing.Npy;
 import org.onnxfuse.onnx.errors.DataException;
 import org.onnxfuse.onnx.errors.ErrorCode;
 import org.onnxfuse.onnx.ir.Model;
@@ -20,8 +22,8 @@ class EvaluateTest {
 
     @Test
     void streamsBatchesWithLogitsAndCuts() {
-        Model m = Fixtures.model("mlp_k2_p0.onnx");
-        try (NpyArray x = Fixtures.data("test_x.npy");
+        Model m = Fixtures.read("mlp_k2_p0.onnx");
+        try (NpyArray x = Fixtures.array("test_x.npy");
              ModelEvaluator e = ModelEvaluator.open(m, List.of("/fc1/Gemm_output_0"), 1)) {
             assertEquals(List.of("logits", "/fc1/Gemm_output_0"), e.outputNames());
             long seen = 0;
@@ -37,8 +39,8 @@ class EvaluateTest {
 
     @Test
     void batchSizeDoesNotChangeTheLogits() {
-        Model m = Fixtures.model("vgg_p0.onnx");
-        try (NpyArray x = Fixtures.data("calib400_x.npy"); ModelEvaluator e = ModelEvaluator.open(m, 1)) {
+        Model m = Fixtures.read("vgg_p0.onnx");
+        try (NpyArray x = Fixtures.array("calib400_x.npy"); ModelEvaluator e = ModelEvaluator.open(m, 1)) {
             float[] whole = e.run(x, 400).iterator().next().first().values();
             int at = 0;
             for (BatchOutputs out : e.run(x, 64)) {
@@ -58,9 +60,9 @@ class EvaluateTest {
      */
     @Test
     void parentAndEnsembleAccuraciesMatchTheGenerator() {
-        Model p0 = Fixtures.model("mlp_k2_p0.onnx");
-        Model p1 = Fixtures.model("mlp_k2_p1.onnx");
-        try (NpyArray x = Fixtures.data("test_x.npy"); NpyArray y = Fixtures.data("test_y.npy")) {
+        Model p0 = Fixtures.read("mlp_k2_p0.onnx");
+        Model p1 = Fixtures.read("mlp_k2_p1.onnx");
+        try (NpyArray x = Fixtures.array("test_x.npy"); NpyArray y = Fixtures.array("test_y.npy")) {
             Accuracy a0 = Accuracy.of(p0, x, y, Fixtures.BATCH, Fixtures.THREADS);
             Accuracy a1 = Accuracy.of(p1, x, y, Fixtures.BATCH, Fixtures.THREADS);
             Accuracy ens = Ensemble.accuracy(List.of(p0, p1), x, y, Fixtures.BATCH, Fixtures.THREADS);
@@ -81,14 +83,14 @@ class EvaluateTest {
 
     @Test
     void labelOutOfRangeNamesValueAndIndex(@TempDir Path dir) {
-        Model m = Fixtures.model("mlp_k2_p0.onnx");
+        Model m = Fixtures.read("mlp_k2_p0.onnx");
         long[] labels = new long[1500];
         for (int i = 0; i < labels.length; i++) {
             labels[i] = i % 10;
         }
         labels[737] = 12;
-        try (NpyArray x = Fixtures.data("test_x.npy");
-             NpyArray y = NpyArray.open(Fixtures.writeLongs(dir.resolve("bad_y.npy"), labels))) {
+        try (NpyArray x = Fixtures.array("test_x.npy");
+             NpyArray y = NpyArray.open(Npy.writeLongs(dir.resolve("bad_y.npy"), labels))) {
             DataException e = assertThrows(DataException.class, () -> Accuracy.of(m, x, y, 500, 1));
             assertEquals(ErrorCode.DATA_FORMAT, e.code());
             assertTrue(e.getMessage().contains("label 12 at index 737"), e.getMessage());
@@ -96,8 +98,8 @@ class EvaluateTest {
         }
         labels[737] = 7;
         labels[3] = -1;
-        try (NpyArray x = Fixtures.data("test_x.npy");
-             NpyArray y = NpyArray.open(Fixtures.writeLongs(dir.resolve("neg_y.npy"), labels))) {
+        try (NpyArray x = Fixtures.array("test_x.npy");
+             NpyArray y = NpyArray.open(Npy.writeLongs(dir.resolve("neg_y.npy"), labels))) {
             DataException e = assertThrows(DataException.class,
                     () -> Ensemble.accuracy(List.of(m, m), x, y, 500, 1));
             assertTrue(e.getMessage().contains("label -1 at index 3"), e.getMessage());
@@ -106,8 +108,8 @@ class EvaluateTest {
 
     @Test
     void labelCountMustMatchSampleCount() {
-        Model m = Fixtures.model("mlp_k2_p0.onnx");
-        try (NpyArray x = Fixtures.data("test_x.npy"); NpyArray y = Fixtures.data("calib400_y.npy")) {
+        Model m = Fixtures.read("mlp_k2_p0.onnx");
+        try (NpyArray x = Fixtures.array("test_x.npy"); NpyArray y = Fixtures.array("calib400_y.npy")) {
             DataException e = assertThrows(DataException.class, () -> Accuracy.of(m, x, y, 500, 1));
             assertEquals(ErrorCode.DATA_SHAPE, e.code());
             assertTrue(e.getMessage().contains("400 labels") && e.getMessage().contains("1500 samples"),

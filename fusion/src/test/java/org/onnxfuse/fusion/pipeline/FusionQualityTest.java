@@ -5,6 +5,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import java.util.ArrayList;
 import java.util.List;
 import org.junit.jupiter.api.Test;
+import org.onnxfuse.fusion.testing.Fixtures;
+import org.onnxfuse.fusion.testing.ModelEdits;
 import org.onnxfuse.onnx.io.OnnxReader;
 import org.onnxfuse.onnx.io.OnnxWriter;
 import org.onnxfuse.onnx.ir.Model;
@@ -19,16 +21,16 @@ class FusionQualityTest {
     private static List<Model> parents(int k) {
         List<Model> out = new ArrayList<>();
         for (int i = 0; i < k; i++) {
-            out.add(TestFixtures.read("mlp_k" + k + "_p" + i));
+            out.add(Fixtures.read("mlp_k" + k + "_p" + i + ".onnx"));
         }
         return out;
     }
 
     private static double fusedAccuracy(List<Model> parents, String calib, FusionMethod method) {
         long start = System.nanoTime();
-        FusionResult r = Fusion.builder().parentModels(parents).calibration(TestFixtures.data(calib)).method(method)
+        FusionResult r = Fusion.builder().parentModels(parents).calibration(Fixtures.data(calib + ".npy")).method(method)
                 .device("cpu").threads(2).batchSize(500).seed(0).log(s -> { }).build().fuse();
-        double acc = TestFixtures.testAccuracy(OnnxReader.parse(OnnxWriter.toBytes(r.model()), null));
+        double acc = Fixtures.testAccuracy(OnnxReader.parse(OnnxWriter.toBytes(r.model()), null));
         System.out.printf("  %s %s: %.4f (%.1f s; inference %.1f, statistics %.1f, grouping %.1f, solve %.1f)%n",
                 method, calib, acc, (System.nanoTime() - start) / 1e9, r.inferenceMillis() / 1e3, r.statisticsMillis() / 1e3,
                 r.groupingMillis() / 1e3, r.solveMillis() / 1e3);
@@ -40,10 +42,10 @@ class FusionQualityTest {
         List<Model> parents = parents(k);
         StringBuilder accs = new StringBuilder();
         for (Model p : parents) {
-            accs.append(String.format(" %.4f", TestFixtures.testAccuracy(p)));
+            accs.append(String.format(" %.4f", Fixtures.testAccuracy(p)));
         }
-        double ensemble = TestFixtures.ensembleTestAccuracy(parents);
-        double average = TestFixtures.testAccuracy(TestFixtures.average(parents));
+        double ensemble = Fixtures.ensembleTestAccuracy(parents);
+        double average = Fixtures.testAccuracy(ModelEdits.average(parents));
         System.out.printf("mlp_k%d: parents%s | ensemble %.4f | averaging %.4f%n", k, accs, ensemble, average);
         for (String calib : List.of("calib400_x", "calib5000_x")) {
             double kf = fusedAccuracy(parents, calib, FusionMethod.KF_LINEAR);

@@ -14,6 +14,8 @@ import java.util.List;
 import java.util.Map;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import org.onnxfuse.fusion.testing.Fixtures;
+import org.onnxfuse.fusion.testing.ModelEdits;
 import org.onnxfuse.onnx.io.OnnxReader;
 import org.onnxfuse.onnx.io.OnnxWriter;
 import org.onnxfuse.onnx.ir.Model;
@@ -23,7 +25,7 @@ class FusionTest {
 
     private static FusionResult fuse(List<Model> parents, String calib, long samples, FusionMethod method) {
         List<String> log = new ArrayList<>();
-        FusionResult r = Fusion.builder().parentModels(parents).calibration(TestFixtures.data(calib))
+        FusionResult r = Fusion.builder().parentModels(parents).calibration(Fixtures.data(calib + ".npy"))
                 .samples(samples).method(method).device("cpu").threads(2).batchSize(200).seed(1)
                 .log(log::add).build().fuse();
         for (LevelReport l : r.levels()) {
@@ -37,17 +39,17 @@ class FusionTest {
     }
 
     private static void assertReproduces(Model parent, Model fused, double tolerance) {
-        float[] expected = TestFixtures.logits(parent, TestFixtures.data("test_x"), 0);
-        float[] actual = TestFixtures.logits(fused, TestFixtures.data("test_x"), 0);
-        double diff = TestFixtures.maxAbsDifference(expected, actual);
+        float[] expected = Fixtures.logits(parent, Fixtures.data("test_x.npy"));
+        float[] actual = Fixtures.logits(fused, Fixtures.data("test_x.npy"));
+        double diff = Fixtures.maxAbsDifference(expected, actual);
         System.out.println("max abs logit difference on test data: " + diff);
         assertTrue(diff < tolerance, "max abs logit difference " + diff);
     }
 
     @Test
     void mlpFusedWithPermutedCopyOfItselfIsTheSameFunction() {
-        Model p0 = TestFixtures.read("mlp_k2_p0");
-        Model perm = TestFixtures.permuted(p0, 7);
+        Model p0 = Fixtures.read("mlp_k2_p0.onnx");
+        Model perm = ModelEdits.permuted(p0, 7);
         assertReproduces(p0, perm, 1e-4);
         FusionResult r = fuse(List.of(p0, perm), "calib400_x", 0, FusionMethod.KF_LINEAR);
         assertReproduces(p0, r.model(), 1e-4);
@@ -55,26 +57,26 @@ class FusionTest {
 
     @Test
     void identicalParentsGiveTheParent() {
-        Model p0 = TestFixtures.read("mlp_k2_p0");
+        Model p0 = Fixtures.read("mlp_k2_p0.onnx");
         FusionResult r = fuse(List.of(p0, p0), "calib400_x", 0, FusionMethod.HF_LINEAR);
         assertReproduces(p0, r.model(), 1e-4);
     }
 
     @Test
     void kfLinearOnMlpBeatsAveraging() {
-        Model p0 = TestFixtures.read("mlp_k2_p0");
-        Model p1 = TestFixtures.read("mlp_k2_p1");
+        Model p0 = Fixtures.read("mlp_k2_p0.onnx");
+        Model p1 = Fixtures.read("mlp_k2_p1.onnx");
         FusionResult r = fuse(List.of(p0, p1), "calib400_x", 0, FusionMethod.KF_LINEAR);
         Model reloaded = OnnxReader.parse(OnnxWriter.toBytes(r.model()), null);
-        double a0 = TestFixtures.testAccuracy(p0);
-        double a1 = TestFixtures.testAccuracy(p1);
-        double avg = TestFixtures.testAccuracy(TestFixtures.average(List.of(p0, p1)));
-        double fused = TestFixtures.testAccuracy(reloaded);
+        double a0 = Fixtures.testAccuracy(p0);
+        double a1 = Fixtures.testAccuracy(p1);
+        double avg = Fixtures.testAccuracy(ModelEdits.average(List.of(p0, p1)));
+        double fused = Fixtures.testAccuracy(reloaded);
         System.out.printf("mlp_k2 test accuracy: parent0 %.4f parent1 %.4f averaging %.4f KF-linear %.4f%n", a0, a1,
                 avg, fused);
         assertTrue(fused > avg, "fused " + fused + " vs averaging " + avg);
-        assertEquals(TestFixtures.interfaceOf(p0), TestFixtures.interfaceOf(reloaded));
-        assertEquals(TestFixtures.interfaceOf(p1), TestFixtures.interfaceOf(reloaded));
+        assertEquals(Fixtures.interfaceOf(p0), Fixtures.interfaceOf(reloaded));
+        assertEquals(Fixtures.interfaceOf(p1), Fixtures.interfaceOf(reloaded));
     }
 
     /** Records what a fusion reports through {@link FusionProgress}. */
@@ -101,11 +103,11 @@ class FusionTest {
 
     @Test
     void fewerSamplesThanFanInWarnsAndProgressIsReported() {
-        Model p0 = TestFixtures.read("mlp_k2_p0");
-        Model p1 = TestFixtures.read("mlp_k2_p1");
+        Model p0 = Fixtures.read("mlp_k2_p0.onnx");
+        Model p1 = Fixtures.read("mlp_k2_p1.onnx");
         List<String> log = new ArrayList<>();
         Recorder progress = new Recorder();
-        FusionResult r = Fusion.builder().parents(p0, p1).calibration(TestFixtures.data("calib400_x")).samples(300)
+        FusionResult r = Fusion.builder().parents(p0, p1).calibration(Fixtures.data("calib400_x.npy")).samples(300)
                 .batchSize(128).device("cpu").threads(2).restarts(2).log(log::add).progress(progress).build().fuse();
         // level 1: 300 rows for a fan-in of 785; level 2: 300 rows for 257
         assertEquals(1, r.warnings().size(), r.warnings().toString());
@@ -133,9 +135,9 @@ class FusionTest {
 
     @Test
     void provenanceIsReadBackFromTheWrittenFile(@TempDir Path dir) throws Exception {
-        Path f0 = TestFixtures.model("mlp_k2_p0");
-        Path f1 = TestFixtures.model("mlp_k2_p1");
-        FusionResult r = Fusion.builder().parents(f0, f1).calibration(TestFixtures.data("calib400_x")).samples(100)
+        Path f0 = Fixtures.model("mlp_k2_p0.onnx");
+        Path f1 = Fixtures.model("mlp_k2_p1.onnx");
+        FusionResult r = Fusion.builder().parents(f0, f1).calibration(Fixtures.data("calib400_x.npy")).samples(100)
                 .seed(5).batchSize(64).device("cpu").threads(2).restarts(2).widthFactor(0.5).width(1, 100)
                 .log(s -> { }).build().fuse();
         Path out = dir.resolve("fused.onnx");
@@ -161,21 +163,21 @@ class FusionTest {
         assertEquals(100, r.levels().get(0).width());
 
         // In-memory parents: named by position, hashed by their serialised form.
-        Model m0 = TestFixtures.read("mlp_k2_p0");
-        Model m1 = TestFixtures.read("mlp_k2_p1");
-        FusionResult mem = Fusion.builder().parents(m0, m1).calibration(TestFixtures.data("calib400_x")).samples(50)
+        Model m0 = Fixtures.read("mlp_k2_p0.onnx");
+        Model m1 = Fixtures.read("mlp_k2_p1.onnx");
+        FusionResult mem = Fusion.builder().parents(m0, m1).calibration(Fixtures.data("calib400_x.npy")).samples(50)
                 .method(FusionMethod.HF_LINEAR).paperExact(true).device("cpu").threads(2).log(s -> { }).build().fuse();
         Map<String, String> q = Provenance.read(OnnxReader.parse(OnnxWriter.toBytes(mem.model()), null));
         assertEquals("parent 0,parent 1", q.get("parents"));
         assertEquals(sha256(OnnxWriter.toBytes(m0)) + "," + sha256(OnnxWriter.toBytes(m1)), q.get("parents.sha256"));
         assertEquals("hf-linear", q.get("method"));
         assertTrue(q.get("config").contains("\"parentPrior\":false,\"paperExact\":true"), q.get("config"));
-        FusionResult repeated = Fusion.builder().parents(m0, m1).calibration(TestFixtures.data("calib400_x"))
+        FusionResult repeated = Fusion.builder().parents(m0, m1).calibration(Fixtures.data("calib400_x.npy"))
                 .samples(50).method(FusionMethod.HF_LINEAR).paperExact(true).device("cpu").threads(2).log(s -> { }).build().fuse();
         assertArrayEquals(OnnxWriter.toBytes(mem.model()), OnnxWriter.toBytes(repeated.model()),
                 "same inputs and settings, byte-identical model");
         // a fused model used as a template does not carry its template's onnx-fuse entries twice
-        FusionResult again = Fusion.builder().parents(mem.model(), m1).calibration(TestFixtures.data("calib400_x"))
+        FusionResult again = Fusion.builder().parents(mem.model(), m1).calibration(Fixtures.data("calib400_x.npy"))
                 .samples(50).device("cpu").threads(2).restarts(1).log(s -> { }).build().fuse();
         assertEquals(8, Provenance.read(again.model()).size());
         assertEquals("kf-linear", Provenance.read(again.model()).get("method"));
@@ -183,37 +185,37 @@ class FusionTest {
 
     @Test
     void widthFactorOneAndAHalfOnTheMlp() {
-        Model p0 = TestFixtures.read("mlp_k2_p0");
-        Model p1 = TestFixtures.read("mlp_k2_p1");
-        FusionResult r = Fusion.builder().parents(p0, p1).calibration(TestFixtures.data("calib400_x"))
+        Model p0 = Fixtures.read("mlp_k2_p0.onnx");
+        Model p1 = Fixtures.read("mlp_k2_p1.onnx");
+        FusionResult r = Fusion.builder().parents(p0, p1).calibration(Fixtures.data("calib400_x.npy"))
                 .widthFactor(1.5).device("cpu").threads(2).log(s -> { }).build().fuse();
         assertEquals(384, r.levels().get(0).width());
         assertEquals(10, r.levels().get(1).width());
         Model reloaded = OnnxReader.parse(OnnxWriter.toBytes(r.model()), null);
-        assertEquals(TestFixtures.interfaceOf(p0), TestFixtures.interfaceOf(reloaded));
-        double fused = TestFixtures.testAccuracy(reloaded);
-        double avg = TestFixtures.testAccuracy(TestFixtures.average(List.of(p0, p1)));
+        assertEquals(Fixtures.interfaceOf(p0), Fixtures.interfaceOf(reloaded));
+        double fused = Fixtures.testAccuracy(reloaded);
+        double avg = Fixtures.testAccuracy(ModelEdits.average(List.of(p0, p1)));
         System.out.printf("mlp_k2 KF-linear width x1.5 (384): test accuracy %.4f (averaging %.4f)%n", fused, avg);
         assertTrue(fused > avg, "fused " + fused + " vs averaging " + avg);
         assertThrows(IllegalArgumentException.class, () -> Fusion.builder().parents(p0, p1)
-                .calibration(TestFixtures.data("calib400_x")).widthFactor(2.5).device("cpu").log(s -> { }).build()
+                .calibration(Fixtures.data("calib400_x.npy")).widthFactor(2.5).device("cpu").log(s -> { }).build()
                 .fuse(), "2.5 x 256 = 640 > the 512 neurons of both parents");
         assertThrows(IllegalArgumentException.class, () -> Fusion.builder().parents(p0, p1)
-                .calibration(TestFixtures.data("calib400_x")).widthFactor(1.5).method(FusionMethod.HF_LINEAR)
+                .calibration(Fixtures.data("calib400_x.npy")).widthFactor(1.5).method(FusionMethod.HF_LINEAR)
                 .device("cpu").log(s -> { }).build().fuse());
     }
 
     @Test
     void parentsOfDifferentWidths() {
-        Model p0 = TestFixtures.read("mlp_k2_p0");
-        Model p1 = TestFixtures.truncated(TestFixtures.read("mlp_k2_p1"), 1, 200);
-        double a0 = TestFixtures.testAccuracy(p0);
-        double a1 = TestFixtures.testAccuracy(p1);
+        Model p0 = Fixtures.read("mlp_k2_p0.onnx");
+        Model p1 = ModelEdits.truncated(Fixtures.read("mlp_k2_p1.onnx"), 1, 200);
+        double a0 = Fixtures.testAccuracy(p0);
+        double a1 = Fixtures.testAccuracy(p1);
         for (FusionMethod method : List.of(FusionMethod.KF_LINEAR, FusionMethod.HF_LINEAR)) {
             FusionResult r = fuse(List.of(p0, p1), "calib400_x", 0, method);
             assertEquals(256, r.levels().get(0).width());
             Model reloaded = OnnxReader.parse(OnnxWriter.toBytes(r.model()), null);
-            double fused = TestFixtures.testAccuracy(reloaded);
+            double fused = Fixtures.testAccuracy(reloaded);
             System.out.printf("mlp_k2 widths 256 + 200, %s: test accuracy %.4f (parents %.4f, %.4f)%n", method, fused,
                     a0, a1);
             assertTrue(fused > Math.max(a0, a1), method + ": fused " + fused + " vs parents " + a0 + ", " + a1);
@@ -225,13 +227,13 @@ class FusionTest {
 
     @Test
     void paperExactUsesThePlainRidge() {
-        Model p0 = TestFixtures.read("mlp_k2_p0");
-        Model perm = TestFixtures.permuted(p0, 7);
-        FusionResult r = Fusion.builder().parents(p0, perm).calibration(TestFixtures.data("calib400_x"))
+        Model p0 = Fixtures.read("mlp_k2_p0.onnx");
+        Model perm = ModelEdits.permuted(p0, 7);
+        FusionResult r = Fusion.builder().parents(p0, perm).calibration(Fixtures.data("calib400_x.npy"))
                 .paperExact(true).device("cpu").threads(2).restarts(2).log(s -> { }).build().fuse();
-        float[] expected = TestFixtures.logits(p0, TestFixtures.data("test_x"), 0);
-        float[] actual = TestFixtures.logits(r.model(), TestFixtures.data("test_x"), 0);
-        double diff = TestFixtures.maxAbsDifference(expected, actual);
+        float[] expected = Fixtures.logits(p0, Fixtures.data("test_x.npy"));
+        float[] actual = Fixtures.logits(r.model(), Fixtures.data("test_x.npy"));
+        double diff = Fixtures.maxAbsDifference(expected, actual);
         System.out.println("paper-exact (no parent prior): max abs logit difference to the parent on test data: "
                 + diff);
         // The plain ridge zeroes the weights of pixels that are constant in the calibration data;
@@ -242,8 +244,8 @@ class FusionTest {
 
     @Test
     void cnnFusedWithPermutedCopyOfItselfIsTheSameFunction() {
-        Model p0 = TestFixtures.read("vgg_p0");
-        Model perm = TestFixtures.permuted(p0, 11);
+        Model p0 = Fixtures.read("vgg_p0.onnx");
+        Model perm = ModelEdits.permuted(p0, 11);
         assertReproduces(p0, perm, 1e-4);
         FusionResult r = fuse(List.of(p0, perm), "calib400_x", 200, FusionMethod.KF_LINEAR);
         assertReproduces(p0, r.model(), 1e-4);
@@ -251,31 +253,31 @@ class FusionTest {
 
     @Test
     void otherFusedWidthsGiveLoadableModels() {
-        Model p0 = TestFixtures.read("mlp_k2_p0");
-        Model p1 = TestFixtures.read("mlp_k2_p1");
-        FusionResult mlp = Fusion.builder().parents(p0, p1).calibration(TestFixtures.data("calib400_x"))
+        Model p0 = Fixtures.read("mlp_k2_p0.onnx");
+        Model p1 = Fixtures.read("mlp_k2_p1.onnx");
+        FusionResult mlp = Fusion.builder().parents(p0, p1).calibration(Fixtures.data("calib400_x.npy"))
                 .width(1, 100).device("cpu").threads(2).restarts(3).log(s -> { }).build().fuse();
         assertEquals(100, mlp.levels().get(0).width());
         System.out.printf("mlp_k2 KF-linear width 100: test accuracy %.4f%n",
-                TestFixtures.testAccuracy(OnnxReader.parse(OnnxWriter.toBytes(mlp.model()), null)));
-        Model v0 = TestFixtures.read("vgg_p0");
-        Model v1 = TestFixtures.read("vgg_p1");
-        FusionResult vgg = Fusion.builder().parents(v0, v1).calibration(TestFixtures.data("calib400_x")).samples(100)
+                Fixtures.testAccuracy(OnnxReader.parse(OnnxWriter.toBytes(mlp.model()), null)));
+        Model v0 = Fixtures.read("vgg_p0.onnx");
+        Model v1 = Fixtures.read("vgg_p1.onnx");
+        FusionResult vgg = Fusion.builder().parents(v0, v1).calibration(Fixtures.data("calib400_x.npy")).samples(100)
                 .width(1, 12).width(2, 10).device("cpu").threads(2).restarts(3).log(s -> { }).build().fuse();
-        double acc = TestFixtures.testAccuracy(OnnxReader.parse(OnnxWriter.toBytes(vgg.model()), null));
+        double acc = Fixtures.testAccuracy(OnnxReader.parse(OnnxWriter.toBytes(vgg.model()), null));
         System.out.printf("vgg KF-linear widths 12/10: test accuracy %.4f (parents %.4f, %.4f)%n", acc,
-                TestFixtures.testAccuracy(v0), TestFixtures.testAccuracy(v1));
-        assertEquals(TestFixtures.interfaceOf(v0), TestFixtures.interfaceOf(vgg.model()));
+                Fixtures.testAccuracy(v0), Fixtures.testAccuracy(v1));
+        assertEquals(Fixtures.interfaceOf(v0), Fixtures.interfaceOf(vgg.model()));
     }
 
     @Test
     void batchNormIsFoldedAndRemoved() {
-        Model p0 = TestFixtures.read("bn_p0");
-        Model p1 = TestFixtures.read("bn_p1");
+        Model p0 = Fixtures.read("bn_p0.onnx");
+        Model p1 = Fixtures.read("bn_p1.onnx");
         FusionResult r = fuse(List.of(p0, p1), "calib400_x", 0, FusionMethod.HF_LINEAR);
         assertTrue(r.model().graph().nodes().stream().noneMatch(n -> n.opType().equals("BatchNormalization")));
         System.out.printf("bn HF-linear test accuracy %.4f (parents %.4f, %.4f, averaging %.4f)%n",
-                TestFixtures.testAccuracy(r.model()), TestFixtures.testAccuracy(p0), TestFixtures.testAccuracy(p1),
-                TestFixtures.testAccuracy(TestFixtures.average(List.of(p0, p1))));
+                Fixtures.testAccuracy(r.model()), Fixtures.testAccuracy(p0), Fixtures.testAccuracy(p1),
+                Fixtures.testAccuracy(ModelEdits.average(List.of(p0, p1))));
     }
 }

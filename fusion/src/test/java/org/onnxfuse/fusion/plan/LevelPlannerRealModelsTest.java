@@ -12,20 +12,16 @@ import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 import org.onnxfuse.fusion.ops.AffineWeights;
 import org.onnxfuse.fusion.ops.OpRole;
+import org.onnxfuse.fusion.testing.Fixtures;
 import org.onnxfuse.onnx.errors.ErrorCode;
 import org.onnxfuse.onnx.errors.IncompatibleModelsException;
-import org.onnxfuse.onnx.io.OnnxReader;
 import org.onnxfuse.onnx.ir.Model;
 
 /** Plans of the torch-exported fixture models in test-models/models. */
 class LevelPlannerRealModelsTest {
 
-    private static Model read(String file) {
-        return OnnxReader.read(TestNets.model(file));
-    }
-
     private static LevelPlan plan(String file) {
-        Model m = read(file);
+        Model m = Fixtures.read(file);
         LevelPlan plan = LevelPlanner.plan(m);
         // the planned output shape agrees with the exporter's declared one
         assertEquals(TestNets.dims(m.graph().outputs().get(0).tensorType().shape()), TestNets.dims(plan.outputShape()),
@@ -72,7 +68,7 @@ class LevelPlannerRealModelsTest {
 
     @Test
     void mlpWeightsReadAsFanInByWidth() {
-        Model m = read("mlp_k2_p0.onnx");
+        Model m = Fixtures.read("mlp_k2_p0.onnx");
         Level l = LevelPlanner.plan(m).level(1);
         AffineWeights w = LevelWeights.read(m.graph(), l);
         assertEquals(785, w.rows());

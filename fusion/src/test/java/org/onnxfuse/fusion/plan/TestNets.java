@@ -1,7 +1,5 @@
 package org.onnxfuse.fusion.plan;
 
-import java.nio.file.Files;
-import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
@@ -16,22 +14,9 @@ import org.onnxfuse.onnx.ir.Tensor;
 import org.onnxfuse.onnx.ir.TensorType;
 import org.onnxfuse.onnx.ir.ValueInfo;
 
-/** Builds small sequential graphs in code, one op at a time, and finds the fixture models. */
+/** Builds small sequential graphs in code, one op at a time. */
 public final class TestNets {
     private TestNets() {
-    }
-
-    /** A fixture model under {@code test-models/models}; a missing fixture fails the test (they are committed). */
-    public static Path model(String fileName) {
-        String root = System.getProperty("onnxfuse.testModels");
-        if (root == null || root.isEmpty() || root.contains("${")) {
-            throw new AssertionError("system property onnxfuse.testModels is not set (surefire sets it)");
-        }
-        Path p = Path.of(root, "models", fileName);
-        if (!Files.isRegularFile(p)) {
-            throw new AssertionError("fixture model " + p + " is missing; see test-models/README.md");
-        }
-        return p;
     }
 
     public static Dim[] shape(Object... dims) {

@@ -1,7 +1,8 @@
-package org.onnxfuse.fusion.data;
+package org.onnxfuse.fusion.testing;
 
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
+import java.io.UncheckedIOException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.charset.StandardCharsets;
@@ -9,13 +10,19 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.function.Function;
 
-/** Test-only writer of .npy bytes with headers laid out exactly as numpy 1.x writes them. */
-final class NpyWriter {
-    private NpyWriter() {
+/**
+ * Writes .npy test files with headers laid out exactly as numpy 1.x writes them: format versions
+ * 1.0, 2.0 and 3.0, C or Fortran order, little- or big-endian elements of {@code <f2 <f4 >f4 <f8
+ * >f8 |u1 |i1 <i2 <i4 <i8 >i8 |b1}, and odd paddings and raw bytes for malformed files.
+ */
+public final class Npy {
+    private static final byte[] MAGIC = {(byte) 0x93, 'N', 'U', 'M', 'P', 'Y'};
+
+    private Npy() {
     }
 
     /** {@code {'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }} */
-    static String dict(String descr, boolean fortran, long... shape) {
+    public static String dict(String descr, boolean fortran, long... shape) {
         StringBuilder s = new StringBuilder("(");
         for (int i = 0; i < shape.length; i++) {
             s.append(i > 0 ? ", " : "").append(shape[i]);
@@ -25,20 +32,20 @@ final class NpyWriter {
                 + ", 'shape': " + s + ", }";
     }
 
-    /** Magic, version, length and the dict padded with spaces and a newline to 64 bytes. */
-    static byte[] header(String dict, int major) {
+    /** Magic, version, length and the dict padded with spaces and a newline to a multiple of 64 bytes. */
+    public static byte[] header(String dict, int major) {
         byte[] text = dict.getBytes(major == 3 ? StandardCharsets.UTF_8 : StandardCharsets.ISO_8859_1);
         int total = (major == 1 ? 10 : 12) + text.length + 1;
         return header(dict, major, (total + 63) / 64 * 64);
     }
 
     /** A header padded to exactly {@code padded} bytes (numpy pads to a multiple of 64). */
-    static byte[] header(String dict, int major, int padded) {
+    public static byte[] header(String dict, int major, int padded) {
         byte[] text = dict.getBytes(major == 3 ? StandardCharsets.UTF_8 : StandardCharsets.ISO_8859_1);
         int prefix = major == 1 ? 10 : 12;
         int headerLength = padded - prefix;
         ByteBuffer b = ByteBuffer.allocate(padded).order(ByteOrder.LITTLE_ENDIAN);
-        b.put(NpyFormat.MAGIC).put((byte) major).put((byte) 0);
+        b.put(MAGIC).put((byte) major).put((byte) 0);
         if (major == 1) {
             b.putShort((short) headerLength);
         } else {
@@ -52,20 +59,46 @@ final class NpyWriter {
         return b.array();
     }
 
-    static byte[] npy(String descr, boolean fortran, long[] shape, byte[] data) {
-        return concat(header(dict(descr, fortran, shape), 1), data);
+    /** A version 1.0 file: header and the element bytes {@code data}. */
+    public static byte[] npy(String descr, boolean fortran, long[] shape, byte[] data) {
+        return npy(1, descr, fortran, shape, data);
     }
 
-    static byte[] npy(int major, String descr, boolean fortran, long[] shape, byte[] data) {
+    public static byte[] npy(int major, String descr, boolean fortran, long[] shape, byte[] data) {
         return concat(header(dict(descr, fortran, shape), major), data);
     }
 
-    static Path write(Path file, byte[] bytes) throws IOException {
-        Files.write(file, bytes);
+    /** A C-order little-endian float32 array of {@code shape}. */
+    public static byte[] floats(long[] shape, float[] values) {
+        return npy("<f4", false, shape, data("<f4", false, shape, idx -> values[linear(idx, shape)]));
+    }
+
+    /** A 1-d little-endian int64 array. */
+    public static byte[] longs(long[] values) {
+        long[] shape = {values.length};
+        return npy("<i8", false, shape, data("<i8", false, shape, idx -> values[(int) idx[0]]));
+    }
+
+    /** Writes a float32 array of {@code shape} to {@code file}. */
+    public static Path writeFloats(Path file, long[] shape, float[] values) {
+        return write(file, floats(shape, values));
+    }
+
+    /** Writes a 1-d int64 array (labels) to {@code file}. */
+    public static Path writeLongs(Path file, long[] values) {
+        return write(file, longs(values));
+    }
+
+    public static Path write(Path file, byte[] bytes) {
+        try {
+            Files.write(file, bytes);
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
         return file;
     }
 
-    static byte[] concat(byte[]... parts) {
+    public static byte[] concat(byte[]... parts) {
         ByteArrayOutputStream out = new ByteArrayOutputStream();
         for (byte[] p : parts) {
             out.writeBytes(p);
@@ -73,12 +106,20 @@ final class NpyWriter {
         return out.toByteArray();
     }
 
+    private static int linear(long[] idx, long[] shape) {
+        long n = 0;
+        for (int i = 0; i < shape.length; i++) {
+            n = n * shape[i] + idx[i];
+        }
+        return Math.toIntExact(n);
+    }
+
     /**
      * The elements of an array of {@code shape}, value {@code f(multi-index)}, laid out in C or
      * Fortran order and encoded as {@code descr} ({@code <f2 <f4 >f4 <f8 >f8 |u1 |i1 <i2 <i4 <i8
      * >i8 |b1}).
      */
-    static byte[] data(String descr, boolean fortran, long[] shape, Function<long[], Number> f) {
+    public static byte[] data(String descr, boolean fortran, long[] shape, Function<long[], Number> f) {
         long count = 1;
         for (long d : shape) {
             count *= d;
@@ -115,7 +156,7 @@ final class NpyWriter {
     }
 
     /** float to binary16 for values exactly representable in half precision (test data only). */
-    static short toHalf(float v) {
+    public static short toHalf(float v) {
         if (Float.isNaN(v)) {
             return (short) 0x7e00;
         }

@@ -1,0 +1,193 @@
+package org.onnxfuse.fusion.testing;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import org.onnxfuse.fusion.data.NpyArray;
+import org.onnxfuse.fusion.data.SampleArray;
+import org.onnxfuse.fusion.evaluate.BatchOutputs;
+import org.onnxfuse.fusion.evaluate.ModelEvaluator;
+import org.onnxfuse.onnx.io.OnnxReader;
+import org.onnxfuse.onnx.ir.Model;
+
+/**
+ * The committed fixtures under {@code test-models/} (system property {@code onnxfuse.testModels},
+ * set by surefire), and reference evaluation of models on them in ONNX Runtime. Files are named
+ * with their extension ({@code "mlp_k2_p0.onnx"}, {@code "test_x.npy"}). A missing property or
+ * fixture fails the test with an {@link AssertionError} naming the path: it never skips.
+ */
+public final class Fixtures {
+    /** Threads for test sessions: the dev machines have 2 cores. */
+    public static final int THREADS = 2;
+    public static final int BATCH = 500;
+
+    private Fixtures() {
+    }
+
+    /** The fixture root, {@code test-models/}. */
+    public static Path root() {
+        String root = System.getProperty("onnxfuse.testModels");
+        if (root == null || root.isEmpty() || root.contains("${")) {
+            throw new AssertionError("system property onnxfuse.testModels is not set (surefire sets it), found: "
+                    + root);
+        }
+        Path p = Path.of(root);
+        if (!Files.isDirectory(p)) {
+            throw new AssertionError("fixture root " + p.toAbsolutePath() + " (onnxfuse.testModels) is missing");
+        }
+        return p;
+    }
+
+    private static Path existing(Path p) {
+        if (!Files.isRegularFile(p)) {
+            throw new AssertionError("fixture " + p.toAbsolutePath() + " is missing; see test-models/README.md");
+        }
+        return p;
+    }
+
+    /** The model file {@code test-models/models/<file>}, e.g. {@code "mlp_k2_p0.onnx"}. */
+    public static Path model(String file) {
+        return existing(root().resolve("models").resolve(file));
+    }
+
+    /** The fixture model {@code file}, read. */
+    public static Model read(String file) {
+        return OnnxReader.read(model(file));
+    }
+
+    /** The data file {@code test-models/data/<file>}, e.g. {@code "test_x.npy"}. */
+    public static Path data(String file) {
+        return existing(root().resolve("data").resolve(file));
+    }
+
+    /** The data file {@code file} opened as an array; close it. */
+    public static NpyArray array(String file) {
+        return NpyArray.open(data(file));
+    }
+
+    /** models/accuracies.json, written by the fixture generator. */
+    public static JsonNode accuracies() {
+        try {
+            return new ObjectMapper().readTree(existing(root().resolve("models").resolve("accuracies.json")).toFile());
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+    }
+
+    /** The first output of {@code model} on all of {@code data}, concatenated ([N, classes] row-major). */
+    public static float[] logits(Model model, SampleArray data) {
+        try (ModelEvaluator e = ModelEvaluator.open(model, THREADS)) {
+            float[] all = null;
+            int at = 0;
+            for (BatchOutputs out : e.run(data, BATCH)) {
+                float[] v = out.first().values();
+                if (all == null) {
+                    all = new float[Math.toIntExact(v.length / out.count() * data.samples())];
+                }
+                System.arraycopy(v, 0, all, at, v.length);
+                at += v.length;
+            }
+            return all;
+        }
+    }
+
+    /** The first output of {@code model} on all samples of the .npy file {@code x}. */
+    public static float[] logits(Model model, Path x) {
+        try (NpyArray data = NpyArray.open(x)) {
+            return logits(model, data);
+        }
+    }
+
+    /** The first {@code count} labels of the int64 .npy file {@code y}. */
+    public static long[] labels(Path y, int count) {
+        try (NpyArray a = NpyArray.open(y)) {
+            return a.readLongs(0, count);
+        }
+    }
+
+    /** The fraction of rows of {@code logits} ([N, classes]) whose arg max is the label. */
+    public static double accuracy(float[] logits, long[] labels) {
+        int classes = logits.length / labels.length;
+        int correct = 0;
+        for (int n = 0; n < labels.length; n++) {
+            int best = 0;
+            for (int c = 1; c < classes; c++) {
+                if (logits[n * classes + c] > logits[n * classes + best]) {
+                    best = c;
+                }
+            }
+            if (best == labels[n]) {
+                correct++;
+            }
+        }
+        return correct / (double) labels.length;
+    }
+
+    /** Accuracy of {@code model} on the test set. */
+    public static double testAccuracy(Model model) {
+        float[] z = logits(model, data("test_x.npy"));
+        return accuracy(z, testLabels());
+    }
+
+    private static long[] testLabels() {
+        try (NpyArray x = array("test_x.npy")) {
+            return labels(data("test_y.npy"), Math.toIntExact(x.samples()));
+        }
+    }
+
+    /** Accuracy of the ensemble (mean of the parents' softmax outputs) on the test set. */
+    public static double ensembleTestAccuracy(List<Model> parents) {
+        long[] y = testLabels();
+        double[] mean = null;
+        for (Model m : parents) {
+            float[] z = logits(m, data("test_x.npy"));
+            if (mean == null) {
+                mean = new double[z.length];
+            }
+            int classes = z.length / y.length;
+            for (int n = 0; n < y.length; n++) {
+                double max = Double.NEGATIVE_INFINITY;
+                for (int c = 0; c < classes; c++) {
+                    max = Math.max(max, z[n * classes + c]);
+                }
+                double sum = 0;
+                for (int c = 0; c < classes; c++) {
+                    sum += Math.exp(z[n * classes + c] - max);
+                }
+                for (int c = 0; c < classes; c++) {
+                    mean[n * classes + c] += Math.exp(z[n * classes + c] - max) / sum / parents.size();
+                }
+            }
+        }
+        float[] p = new float[mean.length];
+        for (int i = 0; i < p.length; i++) {
+            p[i] = (float) mean[i];
+        }
+        return accuracy(p, y);
+    }
+
+    public static double maxAbsDifference(float[] a, float[] b) {
+        if (a.length != b.length) {
+            throw new AssertionError(a.length + " values vs " + b.length);
+        }
+        double d = 0;
+        for (int i = 0; i < a.length; i++) {
+            d = Math.max(d, Math.abs(a[i] - b[i]));
+        }
+        return d;
+    }
+
+    /** Input and output names and declared types, for comparing a fused model's interface with its parents'. */
+    public static Map<String, String> interfaceOf(Model m) {
+        Map<String, String> out = new LinkedHashMap<>();
+        m.graph().feedInputs().forEach(v -> out.put("in:" + v.name(), String.valueOf(v.tensorType())));
+        m.graph().outputs().forEach(v -> out.put("out:" + v.name(), String.valueOf(v.tensorType())));
+        return out;
+    }
+}

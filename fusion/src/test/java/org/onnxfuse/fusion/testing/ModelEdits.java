@@ -1,0 +1,174 @@
+package org.onnxfuse.fusion.testing;
+
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Map;
+import java.util.Random;
+import java.util.TreeMap;
+import org.onnxfuse.fusion.ops.AffineWeights;
+import org.onnxfuse.fusion.plan.Level;
+import org.onnxfuse.fusion.plan.LevelPlan;
+import org.onnxfuse.fusion.plan.LevelPlanner;
+import org.onnxfuse.fusion.plan.LevelWeights;
+import org.onnxfuse.fusion.solve.LevelWriter;
+import org.onnxfuse.kernels.DenseMatrix;
+import org.onnxfuse.onnx.ir.DataType;
+import org.onnxfuse.onnx.ir.Graph;
+import org.onnxfuse.onnx.ir.Model;
+import org.onnxfuse.onnx.ir.Tensor;
+
+/**
+ * Reference edits of fixture parents: hidden neurons permuted or cut (MLP, MatMul and CNN levels
+ * alike, via the level plan), and vanilla averaging. Edited levels are written with
+ * {@link LevelWriter}, so a folded BatchNormalization of an edited level is removed and stale
+ * declared shapes are dropped.
+ */
+public final class ModelEdits {
+    private ModelEdits() {
+    }
+
+    /** A seeded random permutation of 0..n-1. */
+    public static int[] shuffled(int n, long seed) {
+        return shuffled(n, new Random(seed));
+    }
+
+    /** A random permutation of 0..n-1 (Fisher-Yates) drawn from {@code rng}. */
+    public static int[] shuffled(int n, Random rng) {
+        int[] p = firstN(n);
+        for (int i = n - 1; i > 0; i--) {
+            int j = rng.nextInt(i + 1);
+            int t = p[i];
+            p[i] = p[j];
+            p[j] = t;
+        }
+        return p;
+    }
+
+    /** 0..n-1: picks that keep the first n neurons. */
+    public static int[] firstN(int n) {
+        int[] p = new int[n];
+        Arrays.setAll(p, i -> i);
+        return p;
+    }
+
+    /** Hidden level {@code level} (1-based) with neuron i taken from old neuron {@code pick[i]}. */
+    public static Model select(Model model, int level, int[] pick) {
+        return select(model, Map.of(level, pick));
+    }
+
+    /**
+     * The model with, for each hidden level l (1-based) in {@code picks}, neuron i taken from old
+     * neuron {@code picks.get(l)[i]}: the level's output columns and the next level's input rows
+     * (blocks of positions per channel after a Flatten, or of a Conv kernel) are selected alike.
+     * A permutation gives the same function; fewer picks than the width truncate the level.
+     */
+    public static Model select(Model model, Map<Integer, int[]> picks) {
+        LevelPlan plan = LevelPlanner.plan(model);
+        List<Level> levels = plan.levels();
+        Graph g = model.graph();
+        List<float[][]> mats = new ArrayList<>();
+        for (Level level : levels) {
+            AffineWeights w = LevelWeights.read(g, level);
+            float[][] m = new float[w.rows()][w.cols()];
+            for (int i = 0; i < w.rows(); i++) {
+                for (int j = 0; j < w.cols(); j++) {
+                    m[i][j] = w.get(i, j);
+                }
+            }
+            mats.add(m);
+        }
+        boolean[] touched = new boolean[levels.size()];
+        for (Map.Entry<Integer, int[]> e : new TreeMap<>(picks).entrySet()) {
+            int l = e.getKey() - 1;
+            int[] pick = e.getValue();
+            if (l < 0 || l + 1 >= levels.size()) {
+                throw new IllegalArgumentException("level " + e.getKey() + " is not a hidden level of 1.."
+                        + (levels.size() - 1));
+            }
+            float[][] w = mats.get(l);
+            int n = w[0].length;
+            float[][] own = new float[w.length][pick.length];
+            for (int i = 0; i < w.length; i++) {
+                for (int j = 0; j < pick.length; j++) {
+                    own[i][j] = w[i][pick[j]];
+                }
+            }
+            mats.set(l, own);
+            float[][] next = mats.get(l + 1);
+            boolean bias = levels.get(l + 1).hasBias();
+            int in = next.length - (bias ? 1 : 0);
+            int block = in / n;
+            float[][] rows = new float[pick.length * block + (bias ? 1 : 0)][];
+            for (int c = 0; c < pick.length; c++) {
+                for (int q = 0; q < block; q++) {
+                    rows[c * block + q] = next[pick[c] * block + q];
+                }
+            }
+            if (bias) {
+                rows[pick.length * block] = next[in];
+            }
+            mats.set(l + 1, rows);
+            touched[l] = true;
+            touched[l + 1] = true;
+        }
+        Graph out = g;
+        for (int l = 0; l < levels.size(); l++) {
+            if (touched[l]) {
+                Level next = l + 1 < levels.size() ? levels.get(l + 1) : null;
+                out = LevelWriter.write(out, levels.get(l), next, matrix(mats.get(l)));
+            }
+        }
+        return model.withGraph(out);
+    }
+
+    private static DenseMatrix matrix(float[][] m) {
+        double[][] d = new double[m.length][];
+        for (int i = 0; i < m.length; i++) {
+            d[i] = new double[m[i].length];
+            for (int j = 0; j < m[i].length; j++) {
+                d[i][j] = m[i][j];
+            }
+        }
+        return DenseMatrix.fromRows(d);
+    }
+
+    /** The same function with every hidden level's neurons in a random order (one generator, level by level). */
+    public static Model permuted(Model model, long seed) {
+        List<Level> levels = LevelPlanner.plan(model).levels();
+        Random rng = new Random(seed);
+        Map<Integer, int[]> picks = new TreeMap<>();
+        for (int l = 0; l + 1 < levels.size(); l++) {
+            picks.put(l + 1, shuffled(Math.toIntExact(levels.get(l).width()), rng));
+        }
+        return select(model, picks);
+    }
+
+    /** Hidden level {@code level} (1-based) cut down to its first {@code keep} neurons: a narrower parent. */
+    public static Model truncated(Model model, int level, int keep) {
+        return select(model, level, firstN(keep));
+    }
+
+    /** Vanilla averaging: the elementwise mean of every float initializer the parents share by name and shape. */
+    public static Model average(List<Model> parents) {
+        Graph g = parents.get(0).graph();
+        Graph.Builder b = g.toBuilder();
+        for (Tensor t : g.initializers().values()) {
+            if (t.dataType() != DataType.FLOAT) {
+                continue;
+            }
+            float[] sum = t.toFloats();
+            for (int k = 1; k < parents.size(); k++) {
+                float[] o = parents.get(k).graph().initializer(t.name()).orElseThrow().toFloats();
+                for (int i = 0; i < sum.length; i++) {
+                    sum[i] += o[i];
+                }
+            }
+            for (int i = 0; i < sum.length; i++) {
+                sum[i] /= parents.size();
+            }
+            b.putInitializer(t.withFloats(t.dims(), sum));
+        }
+        return parents.get(0).withGraph(b.build());
+    }
+}
