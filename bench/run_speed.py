@@ -4,16 +4,18 @@
     python3 bench/run_speed.py
 
 1. Whole-command wall time (JVM start included) and peak RSS (`/usr/bin/time -f '%e %M'`) of
-   KF-linear fusion for 2/4/8 MLP parents with 400 and 5000 calibration samples, 5 runs each
-   (the settings interleaved, so a busy spell hits all of them alike): median, min, max; and the
-   per-stage times from the CLI's JSON report (`timings`), medians.
-2. Peak memory with 50,000 calibration samples (calib5000_x.npy replicated 10 times, written to a
+   fusion by every method (kf-linear, hf-linear for 2 parents only, average, weight-match,
+   act-match) for 2/4/8 MLP parents with 400 and 5000 calibration samples, 5 runs each (settings
+   and methods interleaved, so a busy spell hits all of them alike): median, min, max; and the
+   per-stage times from the CLI's JSON report (`timings`), medians. The baselines report only
+   read/fuse/write/total.
+2. Peak memory (kf-linear) with 50,000 calibration samples (calib5000_x.npy replicated 10 times, written to a
    temporary folder) against 5,000, 2 parents, runs alternated.
 3. `onnx-fuse diagnose --bench --json --device cpu --threads N`: statistics accumulation rate
    against the GEMM rate of the same backend in the same process.
 
 Writes bench/results/speed.json (raw) and bench/results/speed.md (tables, reference times from
-BENCHMARKS.md, targets with pass/fail).
+BENCHMARKS.md, targets with pass/fail; the time targets judge kf-linear).
 """
 
 import argparse
@@ -30,8 +32,13 @@ TIME = "/usr/bin/time"
 # BENCHMARKS.md: the reference implementation (PyTorch, same machine kind, 2 threads), KF-linear.
 REFERENCE_SECONDS = {(2, 400): 50, (4, 400): 55, (8, 400): 107, (2, 5000): 158, (4, 5000): 395, (8, 5000): 1111}
 SETTINGS = [(2, 400), (4, 400), (8, 400), (2, 5000), (4, 5000), (8, 5000)]
-STAGES = ["read_ms", "inference_ms", "statistics_ms", "grouping_ms", "solve_ms", "write_ms", "evaluate_ms",
-          "total_ms"]
+METHODS = ["kf-linear", "hf-linear", "average", "weight-match", "act-match"]
+K2_ONLY = {"hf-linear"}
+JUDGED_METHOD = "kf-linear"
+# The report's `timings`, in table order: fuse_ms spans everything between read and write (for the
+# neuron-interpolation methods: inference, statistics, grouping, solve and building the model).
+STAGES = ["read_ms", "inference_ms", "statistics_ms", "grouping_ms", "solve_ms", "fuse_ms", "write_ms",
+          "evaluate_ms", "total_ms"]
 TARGET_2_400_S = 3.0
 TARGET_8_5000_S = 10.0
 TARGET_MEMORY_GROWTH = 0.10
@@ -70,18 +77,23 @@ def replicate_npy(src, dst, times):
     return rows * times
 
 
-def fuse_command(args, k, data_file, work):
+def runs_for(method, k):
+    """hf-linear fuses two parents only."""
+    return k == 2 or method not in K2_ONLY
+
+
+def fuse_command(args, k, data_file, work, method="kf-linear"):
     return bl.cli_prefix(args) + [str(p) for p in bl.parents(k)] + [
-        "--data", str(data_file), "--method", "kf-linear", "--seed", "0",
+        "--data", str(data_file), "--method", method, "--seed", "0",
         "--report", str(work / "report.json"), "-o", str(work / "fused.onnx"), "--quiet"] + shlex.split(args.extra_args)
 
 
-def timed_run(args, k, data_file):
+def timed_run(args, k, data_file, method="kf-linear"):
     """One fusion under /usr/bin/time: wall seconds (measured here), peak RSS, the report's timings."""
     with tempfile.TemporaryDirectory(prefix="onnx-fuse-speed-") as tmp:
         work = Path(tmp)
         time_file = work / "time.txt"
-        cmd = [TIME, "-f", "%e %M", "-o", str(time_file)] + fuse_command(args, k, data_file, work)
+        cmd = [TIME, "-f", "%e %M", "-o", str(time_file)] + fuse_command(args, k, data_file, work, method)
         code, wall, out, err = bl.run_cli(cmd, args.timeout)
         report = bl.read_report(work / "report.json")
         timed = time_file.read_text().strip().splitlines() if time_file.is_file() else []
@@ -118,18 +130,35 @@ def summarise(runs):
 
 
 def speed_section(args):
-    results = {f"{k}/{n}": {"K": k, "samples": n, "referenceSeconds": REFERENCE_SECONDS.get((k, n)), "runs": []}
-               for k, n in args.settings}
+    """{method: {"K/N": entry}}; per repeat every setting and, within it, every method runs once."""
+    results = {m: {f"{k}/{n}": {"K": k, "samples": n, "method": m,
+                                "referenceSeconds": REFERENCE_SECONDS.get((k, n)) if m == JUDGED_METHOD else None,
+                                "runs": []}
+                   for k, n in args.settings if runs_for(m, k)}
+               for m in args.methods}
     for rep in range(args.repeats):
         for k, n in args.settings:
-            bl.progress(f"speed: run {rep + 1}/{args.repeats}, {k} parents / {n} samples ...")
-            run = timed_run(args, k, bl.DATA / f"calib{n}_x.npy")
-            bl.progress("  " + (("failed: " + run["error"].replace("\n", " / ")) if "error" in run
-                                else f"{run['wallSeconds']} s, peak RSS {run.get('peakRssKiB', 0) // 1024} MiB"))
-            results[f"{k}/{n}"]["runs"].append(run)
-    for entry in results.values():
-        entry["summary"] = summarise(entry["runs"])
+            for m in args.methods:
+                if not runs_for(m, k):
+                    continue
+                bl.progress(f"speed: run {rep + 1}/{args.repeats}, {m}, {k} parents / {n} samples ...")
+                run = timed_run(args, k, bl.DATA / f"calib{n}_x.npy", m)
+                bl.progress("  " + (("failed: " + run["error"].replace("\n", " / ")) if "error" in run
+                                    else f"{run['wallSeconds']} s, peak RSS {run.get('peakRssKiB', 0) // 1024} MiB"))
+                results[m][f"{k}/{n}"]["runs"].append(run)
+    for by_setting in results.values():
+        for entry in by_setting.values():
+            entry["summary"] = summarise(entry["runs"])
     return results
+
+
+def speed_entries(result):
+    """(setting key, method, entry) in table order: settings as run, methods as given."""
+    speed = result.get("speed", {})
+    keys = []
+    for by_setting in speed.values():
+        keys += [key for key in by_setting if key not in keys]
+    return [(key, m, speed[m][key]) for key in keys for m in speed if key in speed[m]]
 
 
 def memory_section(args):
@@ -189,14 +218,15 @@ def targets(result):
     speed = result.get("speed", {})
 
     def wall(key):
-        entry = speed.get(key)
+        entry = speed.get(JUDGED_METHOD, {}).get(key)
         return entry["summary"]["wallSeconds"]["median"] if entry else None
 
     w = wall("2/400")
-    checks.append({"target": f"2 parents / 400 samples under {TARGET_2_400_S:g} s (median wall)",
+    checks.append({"target": f"2 parents / 400 samples under {TARGET_2_400_S:g} s ({JUDGED_METHOD}, median wall)",
                    "measured": None if w is None else f"{w:.2f} s", "pass": None if w is None else w < TARGET_2_400_S})
     w = wall("8/5000")
-    checks.append({"target": f"8 parents / 5000 samples under {TARGET_8_5000_S:g} s (median wall)",
+    checks.append({"target": f"8 parents / 5000 samples under {TARGET_8_5000_S:g} s ({JUDGED_METHOD}, median"
+                             " wall)",
                    "measured": None if w is None else f"{w:.2f} s", "pass": None if w is None else w < TARGET_8_5000_S})
     growth = result.get("memory", {}).get("growth")
     checks.append({"target": "peak memory with 50,000 samples within 10% of 5,000",
@@ -214,37 +244,68 @@ def targets(result):
     return checks
 
 
+def stage_columns(entries):
+    """The report stages any run had, in STAGES order (unknown ones before total)."""
+    present = {st for _, _, e in entries for st in e["summary"]["stagesMsMedian"]}
+    known = [st for st in STAGES if st in present and st != "total_ms"]
+    return known + sorted(present - set(STAGES)) + (["total_ms"] if "total_ms" in present else [])
+
+
 def markdown(result):
+    entries = speed_entries(result)
+    methods = list(result.get("speed", {}))
     lines = ["# Speed and memory (onnx-fuse, CPU backend)", "", bl.environment_markdown(result["environment"]),
-             f"- method: kf-linear, uniform importance, `--seed 0`, default threads; MLP 784-256-10 parents"
+             f"- methods: {', '.join(methods) or 'none'}"
+             + (" (hf-linear: 2 parents only)" if "hf-linear" in methods else "")
+             + "; uniform importance, `--seed 0`, default threads; MLP 784-256-10 parents"
              f" (file order), calibration `calib{{N}}_x.npy`, no evaluation set"
-             + (f"; extra options `{result['extraArgs']}`" if result["extraArgs"] else ""), "",
-             f"Whole command (JVM start included), {result['repeats']} runs per setting, interleaved. Reference:"
-             " the PyTorch implementation on the same machine kind, 2 threads (BENCHMARKS.md).", "",
-             "| parents / samples | reference (s) | median (s) | min (s) | max (s) | speed-up vs reference |"
-             " peak RSS median (MiB) |",
-             "|---|---|---|---|---|---|---|"]
-    for key, entry in result.get("speed", {}).items():
-        s = entry["summary"]
-        med = s["wallSeconds"]["median"]
-        ref = entry["referenceSeconds"]
-        speedup = f"{ref / med:.0f}x" if med and ref else ""
-        failed = f" ({s['failed']} failed)" if s["failed"] else ""
-        lines.append(f"| {key}{failed} | {fmt(ref, 'g')} | {fmt(med)} | {fmt(s['wallSeconds']['min'])} |"
-                     f" {fmt(s['wallSeconds']['max'])} | {speedup} | {fmt(mib(s['peakRssKiB']['median']), '.0f')} |")
-    stages = [st for st in STAGES if st != "total_ms"]
-    stages += sorted({st for e in result.get("speed", {}).values() for st in e["summary"]["stagesMsMedian"]}
-                     - set(STAGES))
-    stages.append("total_ms")
-    lines += ["", "Per stage (ms, medians, from the report's `timings`; wall minus total is mostly JVM start):", "",
-              "| parents / samples | " + " | ".join(st[:-3] if st.endswith("_ms") else st for st in stages)
-              + " | wall |",
-              "|---|" + "---|" * (len(stages) + 1)]
-    for key, entry in result.get("speed", {}).items():
-        s = entry["summary"]
-        cells = [fmt(s["stagesMsMedian"].get(st), ".0f") for st in stages]
-        wall = s["wallSeconds"]["median"]
-        lines.append(f"| {key} | " + " | ".join(cells) + f" | {fmt(None if wall is None else 1000 * wall, '.0f')} |")
+             + (f"; extra options `{result['extraArgs']}`" if result["extraArgs"] else ""), ""]
+    if entries:
+        keys = list(dict.fromkeys(key for key, _, _ in entries))
+        ref = {key: e["referenceSeconds"] for key, m, e in entries if m == JUDGED_METHOD}
+        lines += [f"Whole command (JVM start included), median of {result['repeats']} runs per setting and method,"
+                  " settings and methods interleaved; seconds. Reference: the PyTorch implementation of"
+                  " KF-linear on the same machine kind, 2 threads (BENCHMARKS.md).", "",
+                  "| parents / samples | reference kf-linear | " + " | ".join(methods) + " |",
+                  "|---|---|" + "---|" * len(methods)]
+        for key in keys:
+            cells = []
+            for m in methods:
+                e = result["speed"][m].get(key)
+                if e is None:
+                    cells.append("n/a")
+                    continue
+                s = e["summary"]
+                failed = f" ({s['failed']} failed)" if s["failed"] else ""
+                cells.append(fmt(s["wallSeconds"]["median"]) + failed)
+            lines.append(f"| {key} | {fmt(ref.get(key), 'g')} | " + " | ".join(cells) + " |")
+        lines += ["", "Each setting and method: wall time (s) over the runs, peak RSS (`/usr/bin/time` %M):", "",
+                  "| parents / samples | method | median (s) | min (s) | max (s) | speed-up vs reference |"
+                  " peak RSS median (MiB) |",
+                  "|---|---|---|---|---|---|---|"]
+        for key, m, entry in entries:
+            s = entry["summary"]
+            med = s["wallSeconds"]["median"]
+            r = entry["referenceSeconds"]
+            speedup = f"{r / med:.0f}x" if med and r else ""
+            failed = f" ({s['failed']} failed)" if s["failed"] else ""
+            lines.append(f"| {key} | {m}{failed} | {fmt(med)} | {fmt(s['wallSeconds']['min'])} |"
+                         f" {fmt(s['wallSeconds']['max'])} | {speedup} |"
+                         f" {fmt(mib(s['peakRssKiB']['median']), '.0f')} |")
+        stages = stage_columns(entries)
+        lines += ["", "Per stage (ms, medians, from the report's `timings`; fuse spans everything between read and"
+                      " write, for the neuron-interpolation methods inference, statistics, grouping, solve and"
+                      " building the model; the baselines report only read/fuse/write/total; wall minus total is"
+                      " mostly JVM start):", "",
+                  "| parents / samples | method | " + " | ".join(st[:-3] if st.endswith("_ms") else st
+                                                              for st in stages) + " | wall |",
+                  "|---|---|" + "---|" * (len(stages) + 1)]
+        for key, m, entry in entries:
+            s = entry["summary"]
+            cells = [fmt(s["stagesMsMedian"].get(st), ".0f") for st in stages]
+            wall = s["wallSeconds"]["median"]
+            lines.append(f"| {key} | {m} | " + " | ".join(cells)
+                         + f" | {fmt(None if wall is None else 1000 * wall, '.0f')} |")
     mem = result.get("memory")
     if mem:
         lines += ["", f"Peak memory, {mem['K']} parents, kf-linear, runs alternated (50,000 = calib5000 replicated"
@@ -291,7 +352,10 @@ def main(argv=None):
     bl.add_common_options(parser)
     parser.add_argument("--settings", type=settings_arg, default=SETTINGS,
                         help="parents/samples list (default 2/400,4/400,8/400,2/5000,4/5000,8/5000)")
-    parser.add_argument("--repeats", type=int, default=5, help="runs per setting (default 5)")
+    parser.add_argument("--methods", type=bl.csv_strings, default=METHODS,
+                        help="methods to time (default: " + ",".join(METHODS) + "; hf-linear runs for 2 parents"
+                             " only; the time targets judge " + JUDGED_METHOD + ")")
+    parser.add_argument("--repeats", type=int, default=5, help="runs per setting and method (default 5)")
     parser.add_argument("--memory-repeats", type=int, default=3, help="runs per sample count (default 3)")
     parser.add_argument("--memory-parents", type=int, default=2, help="parents for the memory test (default 2)")
     parser.add_argument("--diagnose-threads", type=bl.csv_ints, default=[2, 1],
@@ -303,7 +367,7 @@ def main(argv=None):
     if not Path(TIME).is_file():
         sys.exit(f"{TIME} not found (Debian: apt-get install time)")
     result = {"benchmark": "speed", "environment": bl.environment(args), "repeats": args.repeats,
-              "extraArgs": args.extra_args}
+              "methods": args.methods, "extraArgs": args.extra_args}
     if "speed" not in args.skip:
         result["speed"] = speed_section(args)
     if "memory" not in args.skip:
@@ -312,7 +376,7 @@ def main(argv=None):
         result["diagnose"] = diagnose_section(args)
     result["targets"] = targets(result)
     bl.write_results(args.out_dir, "speed", result, markdown(result))
-    failed = any("error" in r for e in result.get("speed", {}).values() for r in e["runs"])
+    failed = any("error" in r for _, _, e in speed_entries(result) for r in e["runs"])
     failed |= any("error" in d for d in result.get("diagnose", []))
     return 1 if failed else 0
 

@@ -83,11 +83,19 @@ class ScriptsTest(unittest.TestCase):
                                    "--repeats", "3", "--memory-repeats", "1", "--diagnose-threads", "2"])
             self.assertEqual(0, code)
             result = json.loads((Path(tmp) / "speed.json").read_text())
-            s = result["speed"]["2/400"]["summary"]
+            self.assertEqual(run_speed.METHODS, list(result["speed"]))
+            self.assertEqual({"2/400"}, set(result["speed"]["hf-linear"]))  # two parents only
+            self.assertEqual({"2/400", "8/5000"}, set(result["speed"]["act-match"]))
+            s = result["speed"]["kf-linear"]["2/400"]["summary"]
             self.assertEqual(3, s["runs"])
             self.assertLessEqual(s["wallSeconds"]["min"], s["wallSeconds"]["median"])
             self.assertGreater(s["peakRssKiB"]["median"], 0)
             self.assertEqual(203.7, s["stagesMsMedian"]["statistics_ms"])
+            self.assertEqual(50, result["speed"]["kf-linear"]["2/400"]["referenceSeconds"])
+            self.assertIsNone(result["speed"]["average"]["2/400"]["referenceSeconds"])
+            base = result["speed"]["average"]["8/5000"]["summary"]
+            self.assertEqual(3, base["runs"])
+            self.assertEqual({"read_ms", "fuse_ms", "write_ms", "total_ms"}, set(base["stagesMsMedian"]))
             self.assertEqual({"5000", "50000"}, set(result["memory"]["bySamples"]))
             self.assertIsNotNone(result["memory"]["growth"])
             self.assertAlmostEqual(0.2566, result["diagnose"][0]["minRatioToGemm"], places=3)
@@ -95,9 +103,51 @@ class ScriptsTest(unittest.TestCase):
             self.assertTrue(verdicts["2 parents / 400 samples under 3 s"])
             self.assertFalse(verdicts["statistics >= 50% of the GEMM rate"])
             md = (Path(tmp) / "speed.md").read_text()
-            self.assertIn("| 8/5000 | 1111 |", md)
+            self.assertIn("| parents / samples | reference kf-linear | kf-linear | hf-linear | average |"
+                          " weight-match | act-match |", md)
+            self.assertRegex(md, r"\| 8/5000 \| 1111 \| [0-9.]+ \| n/a \| [0-9.]+ \|")
+            self.assertRegex(md, r"\| 8/5000 \| kf-linear \| [0-9.]+ \|")
+            # the per-stage table: evaluate (never reported without an evaluation set) is left out,
+            # the baselines have read/fuse/write/total only
+            self.assertIn("| parents / samples | method | read | inference | statistics | grouping | solve | fuse |"
+                          " write | total | wall |", md)
+            self.assertIn("| 2/400 | kf-linear | 41 | 513 | 204 | 618 | 95 | 1530 | 22 | 1830 |", md)
+            self.assertIn("| 2/400 | average | 41 |  |  |  |  | 150 | 22 | 1830 |", md)
             self.assertIn("| FAIL |", md)
 
+    def test_speed_with_a_failing_method_and_a_method_subset(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            os.environ["FAKE_CLI_FAIL"] = "average"
+            try:
+                code = run_speed.main(["--command", FAKE, "--out-dir", tmp, "--settings", "2/400,4/400",
+                                       "--methods", "average,kf-linear", "--repeats", "2",
+                                       "--skip", "memory,diagnose"])
+            finally:
+                del os.environ["FAKE_CLI_FAIL"]
+            self.assertEqual(1, code)
+            result = json.loads((Path(tmp) / "speed.json").read_text())
+            self.assertEqual(["average", "kf-linear"], list(result["speed"]))
+            failed = result["speed"]["average"]["4/400"]
+            self.assertEqual(2, failed["summary"]["failed"])
+            self.assertIn("fake failure", failed["runs"][0]["error"])
+            self.assertIsNone(failed["summary"]["wallSeconds"]["median"])
+            verdicts = {t["target"].split(" (")[0]: t["pass"] for t in result["targets"]}
+            self.assertTrue(verdicts["2 parents / 400 samples under 3 s"])  # kf-linear judged, not average
+            self.assertIsNone(verdicts["8 parents / 5000 samples under 10 s"])
+            md = (Path(tmp) / "speed.md").read_text()
+            self.assertRegex(md, r"\| 4/400 \| 55 \|  \(2 failed\) \| [0-9.]+ \|")
+            self.assertIn("| 4/400 | average (2 failed) |", md)
+
+    def test_speed_without_kf_linear_leaves_the_time_targets_unmeasured(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            code = run_speed.main(["--command", FAKE, "--out-dir", tmp, "--settings", "2/400", "--methods",
+                                   "weight-match", "--repeats", "1", "--skip", "memory,diagnose"])
+            self.assertEqual(0, code)
+            result = json.loads((Path(tmp) / "speed.json").read_text())
+            self.assertIsNone(result["targets"][0]["pass"])
+            md = (Path(tmp) / "speed.md").read_text()
+            self.assertIn("| 2/400 |  | ", md)
+            self.assertIn("| 2 parents / 400 samples under 3 s (kf-linear, median wall) |  | not measured |", md)
 
 if __name__ == "__main__":
     unittest.main()

@@ -4,7 +4,9 @@
 
 `diagnose ...` prints sample_diagnose.json. Otherwise it writes sample_report.json to --report,
 with one parent entry per .onnx argument and a made-up fused accuracy that depends on --method,
-and an empty file to -o. Set FAKE_CLI_FAIL=<method> to make that method fail (exit 3)."""
+and an empty file to -o. Like the real CLI's, the baselines' timings have only read/fuse/write/
+evaluate/total, and evaluate is there only with accuracies (labels given). Set
+FAKE_CLI_FAIL=<method> to make that method fail (exit 3)."""
 
 import json
 import os
@@ -13,6 +15,8 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 FAKE_FUSED = {"kf-linear": 0.90, "hf-linear": 0.89, "average": 0.40, "weight-match": 0.55, "act-match": 0.70}
+BASELINES = {"average", "weight-match", "act-match"}
+LEVEL_STAGES = ["inference_ms", "statistics_ms", "grouping_ms", "solve_ms"]
 
 
 def option(args, name):
@@ -31,6 +35,12 @@ def main(args):
     parents = [a for a in args if a.endswith(".onnx") and a != option(args, "-o")]
     report["config"]["parents"] = [Path(p).name for p in parents]
     report["config"]["method"] = method
+    timings = report["timings"]
+    timings["fuse_ms"] = round(sum(timings[st] for st in LEVEL_STAGES) + 100.0, 1)
+    if method in BASELINES:
+        for st in LEVEL_STAGES:
+            del timings[st]
+        timings["fuse_ms"] = 150.0
     acc = report["accuracy"]
     acc["parents"] = [{"file": Path(p).name, "accuracy": 0.6 + 0.01 * i} for i, p in enumerate(parents)]
     acc["bestParent"] = max(p["accuracy"] for p in acc["parents"])
@@ -38,6 +48,7 @@ def main(args):
     acc["fused"] = FAKE_FUSED.get(method, 0.5)
     if option(args, "--eval-labels") is None and option(args, "--labels") is None:
         del report["accuracy"]
+        del timings["evaluate_ms"]  # as the real CLI: no accuracy, no evaluate stage
     Path(option(args, "--report")).write_text(json.dumps(report, indent=2))
     Path(option(args, "-o")).write_bytes(b"")
     return 0

@@ -182,6 +182,15 @@ class BadInputCliTest {
     }
 
     @Test
+    void dataOfAnUnsupportedDtype() throws IOException {
+        byte[] complex = Npy.npy("<c8", false, new long[] {2, 1, 28, 28}, new byte[2 * 784 * 8]);
+        Path data = Files.write(dir.resolve("complex.npy"), complex);
+        expect(ErrorCode.DATA_DTYPE, "<c8", model("mlp_k2_p0.onnx"), model("mlp_k2_p1.onnx"),
+                "--data", data.toString(), "-o", dir.resolve("f.onnx").toString());
+        assertFalse(Files.exists(dir.resolve("f.onnx")), "no partial output");
+    }
+
+    @Test
     void dataOfTheWrongShape() throws IOException {
         Path data = Npy.writeFloats(dir.resolve("flat.npy"), new long[] {3, 784}, new float[3 * 784]);
         expect(ErrorCode.DATA_SHAPE, "[3, 784]", model("mlp_k2_p0.onnx"), model("mlp_k2_p1.onnx"),
