@@ -2,86 +2,27 @@ package org.onnxfuse.fusion.collect;
 
 import java.nio.file.Path;
 import java.util.Arrays;
-import java.util.Iterator;
-import java.util.NoSuchElementException;
+import org.onnxfuse.fusion.data.BatchSource;
 import org.onnxfuse.fusion.data.FloatBatch;
 import org.onnxfuse.fusion.data.NpyArray;
-import org.onnxfuse.fusion.data.ReusedBatches;
 import org.onnxfuse.fusion.data.SampleArray;
 
 /**
- * Calibration samples for one model input, read batch by batch: a {@code .npy} file (memory
- * mapped, decoded one batch at a time) or an array already in memory. An instance made from a
+ * Calibration samples for one model input, read batch by batch: a {@code .npy} file (read
+ * and decoded one batch at a time) or an array already in memory. An instance made from a
  * file owns it until {@link #close()}. Not thread-safe.
  */
-public interface CalibrationData extends AutoCloseable {
-
-    /** Name for messages: the file or "in-memory array". */
-    String source();
-
-    /** Number of samples. */
-    long samples();
-
-    /** Shape of one sample (the input shape without the batch axis). */
-    long[] sampleShape();
-
-    /** Samples {@code [first, first + count)} as float32, row-major. */
-    FloatBatch batch(long first, int count);
+public interface CalibrationData extends BatchSource, AutoCloseable {
 
     /**
      * Samples {@code [first, first + count)} decoded into the start of {@code dst} (at least
      * {@code count * product(sampleShape())} long). The files and arrays made here override it
      * to allocate nothing; this default copies {@link #batch}.
      */
+    @Override
     default void batchInto(long first, int count, float[] dst) {
         float[] v = batch(first, count).values();
         System.arraycopy(v, 0, dst, 0, v.length);
-    }
-
-    /** Shape of the whole data, samples first. */
-    default long[] shape() {
-        long[] s = sampleShape();
-        long[] out = new long[s.length + 1];
-        out[0] = samples();
-        System.arraycopy(s, 0, out, 1, s.length);
-        return out;
-    }
-
-    /** All samples in order, {@code batchSize} at a time; each iterator starts from sample 0. */
-    default Iterable<FloatBatch> batches(int batchSize) {
-        if (batchSize <= 0) {
-            throw new IllegalArgumentException("batch size must be positive, found " + batchSize);
-        }
-        return () -> new Iterator<>() {
-            private long next;
-
-            @Override
-            public boolean hasNext() {
-                return next < samples();
-            }
-
-            @Override
-            public FloatBatch next() {
-                if (!hasNext()) {
-                    throw new NoSuchElementException();
-                }
-                int count = (int) Math.min(batchSize, samples() - next);
-                FloatBatch b = batch(next, count);
-                next += count;
-                return b;
-            }
-        };
-    }
-
-    /**
-     * Like {@link #batches(int)}, but every batch is decoded into the same array (one more for a
-     * shorter last batch): a batch's values are valid only until the iterator's next
-     * {@code next()}. For the collection loops, so that reading the data makes no garbage per
-     * batch: with many samples, per-batch garbage made the garbage collector touch more heap and
-     * grew the peak memory with the sample count.
-     */
-    default Iterable<FloatBatch> reusedBatches(int batchSize) {
-        return ReusedBatches.of(samples(), sampleShape(), batchSize, this::batchInto);
     }
 
     /** The first {@code n} samples (all when n is 0 or at least {@link #samples()}); closing it closes this. */

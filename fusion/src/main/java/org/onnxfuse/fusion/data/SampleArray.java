@@ -1,26 +1,27 @@
 package org.onnxfuse.fusion.data;
 
-import java.util.Iterator;
-import java.util.NoSuchElementException;
 
 /**
  * An array read sample by sample: the first axis indexes samples, the rest is one sample.
  * Values come out row-major whatever the storage order. Implementations hold file resources:
  * close them. Not thread-safe.
  */
-public interface SampleArray extends AutoCloseable {
+public interface SampleArray extends BatchSource, AutoCloseable {
 
     /** Name for messages: the path, or {@code archive.npz:key} for an archive entry. */
+    @Override
     String source();
 
     ArrayHeader header();
 
     /** Length of the first axis (1 for a 0-d array). */
+    @Override
     default long samples() {
         return header().samples();
     }
 
     /** The shape of one sample: the array's shape without the first axis. */
+    @Override
     default long[] sampleShape() {
         return header().sampleShape();
     }
@@ -52,6 +53,7 @@ public interface SampleArray extends AutoCloseable {
     long[] readLongs(long firstSample, int count);
 
     /** {@link #readFloats} with its shape. */
+    @Override
     default FloatBatch batch(long firstSample, int count) {
         long[] rest = sampleShape();
         long[] shape = new long[rest.length + 1];
@@ -60,43 +62,9 @@ public interface SampleArray extends AutoCloseable {
         return new FloatBatch(firstSample, count, shape, readFloats(firstSample, count));
     }
 
-    /**
-     * All samples in order, {@code batchSize} at a time; the last batch holds the remainder.
-     * Each iterator starts from sample 0 and decodes one batch per {@code next()}.
-     */
-    default Iterable<FloatBatch> batches(int batchSize) {
-        if (batchSize <= 0) {
-            throw new IllegalArgumentException("batch size must be positive, got " + batchSize);
-        }
-        return () -> new Iterator<>() {
-            private long next;
-
-            @Override
-            public boolean hasNext() {
-                return next < samples();
-            }
-
-            @Override
-            public FloatBatch next() {
-                if (!hasNext()) {
-                    throw new NoSuchElementException();
-                }
-                int count = (int) Math.min(batchSize, samples() - next);
-                FloatBatch b = batch(next, count);
-                next += count;
-                return b;
-            }
-        };
-    }
-
-    /**
-     * Like {@link #batches(int)}, but every batch is decoded into the same array (one more for a
-     * shorter last batch): a batch's values are valid only until the iterator's next
-     * {@code next()}. For loops that consume each batch at once, so that reading makes no garbage
-     * however many samples there are.
-     */
-    default Iterable<FloatBatch> reusedBatches(int batchSize) {
-        return ReusedBatches.of(samples(), sampleShape(), batchSize, this::readFloats);
+    @Override
+    default void batchInto(long first, int count, float[] dst) {
+        readFloats(first, count, dst);
     }
 
     /** Releases the file resources; idempotent. */
