@@ -285,9 +285,11 @@ public final class FuseCommand implements Callable<Integer> {
     }
 
     private FusionResult fuse(FusionMethod chosen, List<Model> models, SampleArray calibration) {
-        Fusion.Builder builder = Fusion.builder()
-                .parentFiles(parents)
-                .method(chosen)
+        Fusion.Builder builder = Fusion.builder();
+        for (int k = 0; k < parents.size(); k++) {
+            builder.parent(parents.get(k), models.get(k));
+        }
+        builder.method(chosen)
                 .seed(seed)
                 .batchSize(batchSize)
                 .threads(threads)

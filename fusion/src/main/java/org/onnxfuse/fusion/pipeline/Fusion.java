@@ -67,8 +67,7 @@ import org.onnxfuse.onnx.ir.Model;
  * data passed as a {@link CalibrationData} is not closed.
  */
 public final class Fusion {
-    private final List<Path> parentPaths;
-    private final List<Model> parentModels;
+    private final List<ParentSource> parentSources;
     private final Path calibrationPath;
     private final CalibrationData calibrationData;
     private final FusionMethod method;
@@ -84,8 +83,7 @@ public final class Fusion {
     private final FusionProgress progress;
 
     private Fusion(Builder b) {
-        this.parentPaths = List.copyOf(b.parentPaths);
-        this.parentModels = List.copyOf(b.parentModels);
+        this.parentSources = List.copyOf(b.parentSources);
         this.calibrationPath = b.calibrationPath;
         this.calibrationData = b.calibrationData;
         this.method = b.method;
@@ -101,6 +99,10 @@ public final class Fusion {
         this.progress = b.progress;
     }
 
+    /** A parent as given: a file, a model, or both (a model already read from the file). */
+    private record ParentSource(Path file, Model model) {
+    }
+
     public static Builder builder() {
         return new Builder();
     }
@@ -113,17 +115,14 @@ public final class Fusion {
     /** Runs the fusion. */
     public FusionResult fuse() {
         long start = System.nanoTime();
-        List<Model> parents = new ArrayList<>(parentModels);
+        List<Model> parents = new ArrayList<>();
         List<String> names = new ArrayList<>();
         List<String> digests = new ArrayList<>();
-        for (int k = 0; k < parentModels.size(); k++) {
-            names.add("parent " + k);
-            digests.add(Provenance.sha256(parentModels.get(k)));
-        }
-        for (Path p : parentPaths) {
-            parents.add(OnnxReader.read(p));
-            names.add(String.valueOf(p.getFileName()));
-            digests.add(Provenance.sha256(p));
+        for (ParentSource source : parentSources) {
+            Path file = source.file();
+            parents.add(source.model() != null ? source.model() : OnnxReader.read(file));
+            names.add(file != null ? String.valueOf(file.getFileName()) : "parent " + names.size());
+            digests.add(file != null ? Provenance.sha256(file) : Provenance.sha256(source.model()));
         }
         if (parents.size() < 2) {
             throw new IllegalArgumentException("fusion needs at least 2 parents, found " + parents.size());
@@ -343,8 +342,7 @@ public final class Fusion {
      * 100 iterations, not paper-exact, no progress, log to standard error.
      */
     public static final class Builder {
-        private final List<Path> parentPaths = new ArrayList<>();
-        private final List<Model> parentModels = new ArrayList<>();
+        private final List<ParentSource> parentSources = new ArrayList<>();
         private Path calibrationPath;
         private CalibrationData calibrationData;
         private FusionMethod method = FusionMethod.KF_LINEAR;
@@ -366,25 +364,29 @@ public final class Fusion {
         private Builder() {
         }
 
-        /** Parent model files; parent 0 (the first) is the template. In-memory parents given too come first. */
+        /** Parent model files, read when fusing. Parents count in the order they are added; parent 0 is the template. */
         public Builder parents(Path... files) {
-            parentPaths.addAll(List.of(files));
-            return this;
+            return parentFiles(List.of(files));
         }
 
         public Builder parentFiles(List<Path> files) {
-            parentPaths.addAll(files);
+            files.forEach(f -> parentSources.add(new ParentSource(Objects.requireNonNull(f), null)));
             return this;
         }
 
-        /** In-memory parent models; the first is the template. */
+        /** In-memory parent models (provenance hashes their serialised bytes). */
         public Builder parents(Model... models) {
-            parentModels.addAll(List.of(models));
-            return this;
+            return parentModels(List.of(models));
         }
 
         public Builder parentModels(List<Model> models) {
-            parentModels.addAll(models);
+            models.forEach(m -> parentSources.add(new ParentSource(null, Objects.requireNonNull(m))));
+            return this;
+        }
+
+        /** A parent the caller has already read from {@code file}: not read again; provenance hashes the file. */
+        public Builder parent(Path file, Model model) {
+            parentSources.add(new ParentSource(Objects.requireNonNull(file), Objects.requireNonNull(model)));
             return this;
         }
 
@@ -523,9 +525,9 @@ public final class Fusion {
         }
 
         public Fusion build() {
-            if (parentPaths.size() + parentModels.size() < 2) {
+            if (parentSources.size() < 2) {
                 throw new IllegalArgumentException("fusion needs at least 2 parents, found "
-                        + (parentPaths.size() + parentModels.size()));
+                        + parentSources.size());
             }
             if (method.needsData() && calibrationPath == null && calibrationData == null) {
                 throw new IllegalArgumentException(method.cliName()
