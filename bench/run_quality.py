@@ -3,10 +3,12 @@
 
     python3 bench/run_quality.py
 
-For K = 2, 4, 8 MLP parents (test-models/models/mlp_k{K}_p*.onnx, file order), calibration sets of
-400 and 5000 images, and every method, runs the CLI once with the calibration labels and the
-held-out test set, and reads the accuracies (each parent, ensemble, fused) from its JSON report.
-Writes bench/results/quality.json (every run, raw) and bench/results/quality.md (table).
+For K = 2, 4, 8 MLP parents (test-models/models/mlp_k{K}_p*.onnx, file order), for the other K = 2
+parent pairs (vgg, bn, gap, zoo, mlpmm: test-models/models/{set}_p{0,1}.onnx, file order),
+calibration sets of 400 and 5000 images, and every method, runs the CLI once with the calibration
+labels and the held-out test set, and reads the accuracies (each parent, ensemble, fused) from its
+JSON report. Writes bench/results/quality.json (every run, raw) and bench/results/quality.md
+(tables: the MLPs, then the other architectures; then the targets). --sets picks parent sets.
 Accuracy does not depend on the machine; wall times are recorded but not the point here.
 """
 
@@ -20,10 +22,41 @@ import benchlib as bl
 
 METHODS = ["kf-linear", "hf-linear", "average", "weight-match", "act-match"]
 K2_ONLY = {"hf-linear"}
+# Parent sets: "mlp" (K from --k), then the K = 2 pairs of other architectures (test-models/README.md),
+# in this order in the runs and the tables.
+OTHER_SETS = {
+    "vgg": "VGG-style CNN (Conv-ReLU-MaxPool x2, Gemm)",
+    "bn": "CNN with BatchNormalization (Conv-BN-ReLU-MaxPool x2, Gemm-BN-ReLU, Gemm)",
+    "gap": "pooling CNN (Conv-ReLU-AveragePool, strided dilated Conv-ReLU, GlobalAveragePool, Gemm)",
+    "zoo": "MLP 784-32x5-10 with Tanh, Sigmoid, LeakyRelu, Gelu (Erf), Clip",
+    "mlpmm": "MLP 784-64-10 as MatMul+Add",
+}
+SETS = ["mlp"] + list(OTHER_SETS)
+OTHER_K = 2
 
 
-def command(args, k, calib, method, work):
-    return bl.cli_prefix(args) + [str(p) for p in bl.parents(k)] + [
+def parent_files(set_name, k):
+    """The parents of a set, in file order (p0 first: the CLI's template)."""
+    if set_name == "mlp":
+        return bl.parents(k)
+    return [bl.MODELS / f"{set_name}_p{i}.onnx" for i in range(k)]
+
+
+def label(set_name, k, calib):
+    """How a setting is named in the targets and failures: "K=2, 400" (MLP) or "vgg K=2, 400"."""
+    return (f"K={k}, {calib}" if set_name == "mlp" else f"{set_name} K={k}, {calib}")
+
+
+def sets_option(text):
+    names = bl.csv_strings(text)
+    unknown = [n for n in names if n not in SETS]
+    if unknown:
+        raise argparse.ArgumentTypeError(f"unknown set(s) {', '.join(unknown)}; known: {','.join(SETS)}")
+    return [n for n in SETS if n in names]  # canonical order
+
+
+def command(args, set_name, k, calib, method, work):
+    return bl.cli_prefix(args) + [str(p) for p in parent_files(set_name, k)] + [
         "--data", str(bl.DATA / f"calib{calib}_x.npy"),
         "--labels", str(bl.DATA / f"calib{calib}_y.npy"),
         "--eval-data", str(bl.DATA / "test_x.npy"),
@@ -34,15 +67,15 @@ def command(args, k, calib, method, work):
         "--quiet"] + shlex.split(args.extra_args)
 
 
-def one_run(args, k, calib, method):
+def one_run(args, set_name, k, calib, method):
     with tempfile.TemporaryDirectory(prefix="onnx-fuse-quality-") as tmp:
         work = Path(tmp)
-        cmd = command(args, k, calib, method, work)
+        cmd = command(args, set_name, k, calib, method, work)
         code, wall, out, err = bl.run_cli(cmd, args.timeout)
         report = bl.read_report(work / "report.json")
         fused_written = (work / "fused.onnx").is_file()
-    run = {"K": k, "calibration": calib, "method": method,
-           "parents": [p.name for p in bl.parents(k)],
+    run = {"set": set_name, "K": k, "calibration": calib, "method": method,
+           "parents": [p.name for p in parent_files(set_name, k)],
            "exitCode": code, "wallSeconds": round(wall, 3), "fusedWritten": fused_written}
     if code != 0 or report is None:
         run["error"] = bl.tail(err) or ("no report written" if report is None else f"exit code {code}")
@@ -66,11 +99,17 @@ def pct(x):
     return "" if x is None else f"{100 * x:.2f}"
 
 
+def row_order(key):
+    set_name, k, calib = key
+    return (SETS.index(set_name) if set_name in SETS else len(SETS), set_name, k, calib)
+
+
 def setting_rows(runs):
-    """Per (K, calibration): parents' accuracies, ensemble and each method's fused accuracy."""
+    """Per (set, K, calibration), in table order: parents' accuracies, ensemble and each method's fused
+    accuracy."""
     rows = {}
     for run in runs:
-        key = (run["K"], run["calibration"])
+        key = (run.get("set", "mlp"), run["K"], run["calibration"])
         row = rows.setdefault(key, {"parents": None, "ensemble": None, "methods": {}})
         acc = run.get("accuracy")
         if acc:
@@ -83,24 +122,25 @@ def setting_rows(runs):
             row["methods"][run["method"]] = acc.get("fused")
         else:
             row["methods"][run["method"]] = "error"
-    return rows
+    return {key: rows[key] for key in sorted(rows, key=row_order)}
 
 
 def targets(rows):
     """BENCHMARKS.md's targets, judged setting by setting; None when a figure is missing."""
     checks = []
-    for (k, calib), row in sorted(rows.items()):
+    for (set_name, k, calib), row in rows.items():
+        setting = label(set_name, k, calib)
         kf = row["methods"].get("kf-linear")
         kf = kf if isinstance(kf, float) else None
         for other in ("average", "weight-match", "act-match"):
             o = row["methods"].get(other)
             o = o if isinstance(o, float) else None
             ok = None if kf is None or o is None else kf > o
-            checks.append({"setting": f"K={k}, {calib}", "target": f"kf-linear > {other}", "pass": ok})
+            checks.append({"setting": setting, "target": f"kf-linear > {other}", "pass": ok})
         if k in (2, 4):
             best = max(row["parents"]) if row["parents"] else None
             ok = None if kf is None or best is None else kf > best
-            checks.append({"setting": f"K={k}, {calib}", "target": "kf-linear > best parent", "pass": ok})
+            checks.append({"setting": setting, "target": "kf-linear > best parent", "pass": ok})
     return checks
 
 
@@ -108,22 +148,11 @@ def verdict(ok):
     return "not measured" if ok is None else ("pass" if ok else "FAIL")
 
 
-def markdown(result):
-    runs = result["runs"]
-    rows = setting_rows(runs)
-    methods = result["methods"]
-    lines = ["# Fusion quality (onnx-fuse)", "",
-             bl.environment_markdown(result["environment"]),
-             f"- protocol: MLP 784-256-10 parents `{bl.MODELS.relative_to(bl.REPO)}/mlp_k{{K}}_p*.onnx` in file order,"
-             f" calibration `calib{{N}}_x.npy` with labels, accuracy on the held-out `test_x.npy`"
-             f" (1500 images); `--seed {result['seed']}`; uniform importance"
-             + (f"; extra options `{result['extraArgs']}`" if result["extraArgs"] else ""),
-             "",
-             "Test accuracy in %. Ensemble = mean of the parents' softmax outputs (a reference, not a fused"
-             " model). Best fused result per row in bold.", "",
-             "| setting | best parent | ensemble | " + " | ".join(methods) + " | ensemble - kf-linear |",
+def table(rows, methods, name):
+    """One table: a row per setting of rows, one column per method. name(set, K, calib) heads a row."""
+    lines = ["| setting | best parent | ensemble | " + " | ".join(methods) + " | ensemble - kf-linear |",
              "|---|---|---|" + "---|" * len(methods) + "---|"]
-    for (k, calib), row in sorted(rows.items()):
+    for (set_name, k, calib), row in rows.items():
         fused = {m: v for m, v in row["methods"].items() if isinstance(v, float)}
         top = max(fused.values()) if fused else None
         cells = []
@@ -138,12 +167,52 @@ def markdown(result):
         best = max(row["parents"]) if row["parents"] else None
         kf = fused.get("kf-linear")
         gap = f"{100 * (row['ensemble'] - kf):+.2f}" if kf is not None and row["ensemble"] is not None else ""
-        lines.append(f"| K={k}, {calib} samples | {pct(best)} | {pct(row['ensemble'])} | " + " | ".join(cells)
+        lines.append(f"| {name(set_name, k, calib)} | {pct(best)} | {pct(row['ensemble'])} | " + " | ".join(cells)
                      + f" | {gap} |")
-    lines += ["", "Each parent's test accuracy (%):", ""]
-    for (k, calib), row in sorted(rows.items()):
-        if calib == min(c for kk, c in rows if kk == k) and row["parents"]:
-            lines.append(f"- K={k}: " + ", ".join(pct(a) for a in row["parents"]))
+    return lines
+
+
+def parent_lines(rows, name):
+    """Each parent's accuracy, once per (set, K) (from its smallest calibration set)."""
+    lines = []
+    for (set_name, k, calib), row in rows.items():
+        if calib == min(c for s, kk, c in rows if (s, kk) == (set_name, k)) and row["parents"]:
+            lines.append(f"- {name(set_name, k)}: " + ", ".join(pct(a) for a in row["parents"]))
+    return lines
+
+
+def markdown(result):
+    runs = result["runs"]
+    rows = setting_rows(runs)
+    mlp_rows = {key: row for key, row in rows.items() if key[0] == "mlp"}
+    other_rows = {key: row for key, row in rows.items() if key[0] != "mlp"}
+    methods = result["methods"]
+    models = bl.MODELS.relative_to(bl.REPO)
+    lines = ["# Fusion quality (onnx-fuse)", "",
+             bl.environment_markdown(result["environment"]),
+             f"- protocol: MLP 784-256-10 parents `{models}/mlp_k{{K}}_p*.onnx` in file order"
+             + (f", and the K = 2 pairs `{models}/{{set}}_p{{0,1}}.onnx` (sets below, same non-IID split)"
+                if other_rows else "") + ","
+             f" calibration `calib{{N}}_x.npy` with labels, accuracy on the held-out `test_x.npy`"
+             f" (1500 images); `--seed {result['seed']}`; uniform importance"
+             + (f"; extra options `{result['extraArgs']}`" if result["extraArgs"] else ""),
+             "",
+             "Test accuracy in %. Ensemble = mean of the parents' softmax outputs (a reference, not a fused"
+             " model). Best fused result per row in bold.", ""]
+    if mlp_rows:
+        lines += table(mlp_rows, methods, lambda s, k, calib: f"K={k}, {calib} samples")
+        lines += ["", "Each parent's test accuracy (%):", ""]
+        lines += parent_lines(mlp_rows, lambda s, k: f"K={k}")
+    if other_rows:
+        if mlp_rows:
+            lines.append("")
+        lines += [f"## Other architectures, K={OTHER_K}", "",
+                  "Parent pairs of `test-models/` (p0 is the template), same columns:", ""]
+        lines += [f"- {s}: {OTHER_SETS.get(s, '')}" for s in dict.fromkeys(key[0] for key in other_rows)]
+        lines += [""]
+        lines += table(other_rows, methods, lambda s, k, calib: f"{s}, {calib} samples")
+        lines += ["", "Each parent's test accuracy (%):", ""]
+        lines += parent_lines(other_rows, lambda s, k: s)
     if any(row.get("inconsistent") for row in rows.values()):
         lines += ["", "Warning: parent or ensemble accuracies differed between methods of one setting (see JSON)."]
     lines += ["", "## Targets (BENCHMARKS.md)", "", "| setting | target | result |", "|---|---|---|"]
@@ -153,8 +222,8 @@ def markdown(result):
     if errors:
         lines += ["", "## Failed runs", ""]
         for r in errors:
-            lines.append(f"- K={r['K']}, {r['calibration']}, {r['method']}: exit {r['exitCode']}: "
-                         + r["error"].replace("\n", " / "))
+            lines.append(f"- {label(r.get('set', 'mlp'), r['K'], r['calibration'])}, {r['method']}:"
+                         f" exit {r['exitCode']}: " + r["error"].replace("\n", " / "))
     lines += ["", "Raw figures (every run, per-level fit error, timings): `quality.json`.", ""]
     return "\n".join(lines)
 
@@ -162,7 +231,11 @@ def markdown(result):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     bl.add_common_options(parser)
-    parser.add_argument("--k", type=bl.csv_ints, default=[2, 4, 8], help="parent counts (default 2,4,8)")
+    parser.add_argument("--sets", type=sets_option, default=SETS,
+                        help="parent sets (default: " + ",".join(SETS) + "; mlp is K = 2, 4, 8 (--k),"
+                        " the others K = 2 pairs)")
+    parser.add_argument("--k", type=bl.csv_ints, default=[2, 4, 8],
+                        help="parent counts of the mlp set (default 2,4,8)")
     parser.add_argument("--calibration", type=bl.csv_ints, default=[400, 5000],
                         help="calibration set sizes (default 400,5000)")
     parser.add_argument("--methods", type=bl.csv_strings, default=METHODS,
@@ -172,14 +245,16 @@ def main(argv=None):
     bl.check_cli(args)
     result = {"benchmark": "quality", "environment": bl.environment(args), "seed": args.seed,
               "extraArgs": args.extra_args,
-              "methods": args.methods, "runs": []}
-    for k in args.k:
+              "methods": args.methods, "sets": args.sets, "runs": []}
+    settings = [("mlp", k) for k in args.k if "mlp" in args.sets] \
+        + [(s, OTHER_K) for s in args.sets if s != "mlp"]
+    for set_name, k in settings:
         for calib in args.calibration:
             for method in args.methods:
                 if method in K2_ONLY and k != 2:
                     continue
-                bl.progress(f"quality: K={k}, {calib} samples, {method} ...")
-                run = one_run(args, k, calib, method)
+                bl.progress(f"quality: {label(set_name, k, calib)} samples, {method} ...")
+                run = one_run(args, set_name, k, calib, method)
                 if "error" in run:
                     bl.progress("  failed: " + run["error"].replace("\n", " / "))
                 else:

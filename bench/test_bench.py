@@ -58,7 +58,8 @@ class ScriptsTest(unittest.TestCase):
         with tempfile.TemporaryDirectory() as tmp:
             os.environ["FAKE_CLI_FAIL"] = "average"
             try:
-                code = run_quality.main(["--command", FAKE, "--out-dir", tmp, "--k", "2,4", "--calibration", "400"])
+                code = run_quality.main(["--command", FAKE, "--out-dir", tmp, "--sets", "mlp", "--k", "2,4",
+                                         "--calibration", "400"])
             finally:
                 del os.environ["FAKE_CLI_FAIL"]
             self.assertEqual(1, code)
@@ -76,6 +77,55 @@ class ScriptsTest(unittest.TestCase):
             self.assertIn("| K=4, 400 samples | 63.00 | 88.00 | **90.00** | n/a | error |", md)
             self.assertIn("| K=4, 400 | kf-linear > best parent | pass |", md)
             self.assertIn("| K=2, 400 | kf-linear > average | not measured |", md)
+            self.assertEqual({"mlp"}, {r["set"] for r in result["runs"]})
+            self.assertNotIn("Other architectures", md)
+
+    def test_quality_other_architectures(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            os.environ["FAKE_CLI_FAIL"] = "act-match"
+            try:
+                code = run_quality.main(["--command", FAKE, "--out-dir", tmp, "--sets", "bn,mlp,vgg", "--k", "4",
+                                         "--calibration", "400,5000"])
+            finally:
+                del os.environ["FAKE_CLI_FAIL"]
+            self.assertEqual(1, code)
+            result = json.loads((Path(tmp) / "quality.json").read_text())
+            self.assertEqual(["mlp", "vgg", "bn"], result["sets"])  # canonical order, whatever the option's
+            order = [(r["set"], r["K"], r["calibration"]) for r in result["runs"]]
+            self.assertEqual([("mlp", 4, 400)] * 4 + [("mlp", 4, 5000)] * 4 + [("vgg", 2, 400)] * 5
+                             + [("vgg", 2, 5000)] * 5 + [("bn", 2, 400)] * 5 + [("bn", 2, 5000)] * 5, order)
+            bn = next(r for r in result["runs"] if r["set"] == "bn" and r["method"] == "hf-linear")
+            self.assertEqual(["bn_p0.onnx", "bn_p1.onnx"], bn["parents"])  # file order, p0 first
+            self.assertEqual(["bn_p0.onnx", "bn_p1.onnx"], [p["file"] for p in bn["accuracy"]["parents"]])
+            md = (Path(tmp) / "quality.md").read_text()
+            mlp_at, other_at, targets_at = (md.index("| K=4, 400 samples |"), md.index("## Other architectures, K=2"),
+                                            md.index("## Targets"))
+            self.assertLess(mlp_at, other_at)
+            self.assertLess(other_at, targets_at)
+            self.assertIn("| setting | best parent | ensemble | kf-linear | hf-linear | average | weight-match |"
+                          " act-match | ensemble - kf-linear |", md[other_at:])
+            self.assertIn("| vgg, 400 samples | 61.00 | 88.00 | **90.00** | 89.00 | 40.00 | 55.00 | error | -2.00 |", md)
+            self.assertLess(md.index("| vgg, 5000 samples |"), md.index("| bn, 400 samples |"))
+            self.assertIn("- bn: 60.00, 61.00", md)
+            self.assertIn("| bn K=2, 5000 | kf-linear > best parent | pass |", md)
+            self.assertIn("| vgg K=2, 400 | kf-linear > average | pass |", md)
+            self.assertIn("| vgg K=2, 400 | kf-linear > act-match | not measured |", md)
+            self.assertIn("- bn K=2, 400, act-match: exit 3: onnx-fuse: error: fake failure for act-match", md)
+            per_setting = {}
+            for t in result["targets"]:
+                per_setting.setdefault(t["setting"], []).append(t["target"])
+            self.assertEqual(["K=4, 400", "K=4, 5000", "vgg K=2, 400", "vgg K=2, 5000", "bn K=2, 400",
+                              "bn K=2, 5000"], list(per_setting))
+            self.assertEqual(["kf-linear > average", "kf-linear > weight-match", "kf-linear > act-match",
+                              "kf-linear > best parent"], per_setting["bn K=2, 400"])
+
+    def test_quality_sets_option(self):
+        self.assertEqual(["mlp", "zoo", "mlpmm"], run_quality.sets_option("mlpmm, zoo,mlp"))
+        with self.assertRaises(Exception):
+            run_quality.sets_option("mlp,resnet")
+        for name in run_quality.SETS:
+            for f in run_quality.parent_files(name, 2):
+                self.assertTrue(f.is_file(), f)
 
     def test_speed(self):
         with tempfile.TemporaryDirectory() as tmp:
