@@ -325,11 +325,9 @@ public final class FuseCommand implements Callable<Integer> {
             checkInputData(xs, plan);
             Labels.checkCount(ys, xs);
             Labels.read(ys, 0, Math.toIntExact(ys.samples()), classes);
-            List<Double> parentAccuracies = new ArrayList<>();
-            for (Model m : models) {
-                parentAccuracies.add(Accuracy.of(m, xs, ys, batchSize, effectiveThreads()).value());
-            }
-            double ensemble = Ensemble.accuracy(models, xs, ys, batchSize, effectiveThreads()).value();
+            Ensemble.Result parentsAndEnsemble = Ensemble.evaluate(models, xs, ys, batchSize, effectiveThreads());
+            List<Double> parentAccuracies = parentsAndEnsemble.members().stream().map(Accuracy::value).toList();
+            double ensemble = parentsAndEnsemble.ensemble().value();
             double fusedAccuracy = Accuracy.of(fused, xs, ys, batchSize, effectiveThreads()).value();
             return new AccuracySummary(String.valueOf(x), xs.samples(), names, parentAccuracies, ensemble,
                     fusedAccuracy);

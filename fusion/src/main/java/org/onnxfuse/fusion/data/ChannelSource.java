@@ -51,26 +51,27 @@ final class ChannelSource implements ElementSource {
 
     @Override
     public void readFloats(long index, int n, float[] dst, int off, int stride) {
-        int item = dtype.itemSize();
-        long pos = index * item;
-        while (n > 0) {
-            int m = Math.min(n, chunkBytes / item);
-            ByteBuffer b = load(pos, m * item);
-            Decoding.floats(dtype, b, 0, m, dst, off, stride);
-            n -= m;
-            off += m * stride;
-            pos += (long) m * item;
-        }
+        inChunks(index, n, off, stride, (b, m, at) -> Decoding.floats(dtype, b, 0, m, dst, at, stride));
     }
 
     @Override
     public void readLongs(long index, int n, long[] dst, int off, int stride) {
+        inChunks(index, n, off, stride, (b, m, at) -> Decoding.longs(dtype, b, 0, m, dst, at, stride));
+    }
+
+    /** Decodes one chunk of {@code m} elements from {@code bytes} to destination offset {@code at}. */
+    @FunctionalInterface
+    private interface ChunkDecoder {
+        void decode(ByteBuffer bytes, int m, int at);
+    }
+
+    /** Elements {@code [index, index + n)} loaded chunk by chunk into the buffer and handed to {@code decoder}. */
+    private void inChunks(long index, int n, int off, int stride, ChunkDecoder decoder) {
         int item = dtype.itemSize();
         long pos = index * item;
         while (n > 0) {
             int m = Math.min(n, chunkBytes / item);
-            ByteBuffer b = load(pos, m * item);
-            Decoding.longs(dtype, b, 0, m, dst, off, stride);
+            decoder.decode(load(pos, m * item), m, off);
             n -= m;
             off += m * stride;
             pos += (long) m * item;

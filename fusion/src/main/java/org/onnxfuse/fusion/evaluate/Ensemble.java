@@ -32,6 +32,22 @@ public final class Ensemble {
      */
     public static Accuracy accuracy(List<Model> members, SampleArray data, SampleArray labels, int batchSize,
                                     int threads) {
+        return evaluate(members, data, labels, batchSize, threads).ensemble();
+    }
+
+    /** Each member's accuracy and the ensemble's, from one pass that runs every member once per batch. */
+    public record Result(List<Accuracy> members, Accuracy ensemble) {
+        public Result {
+            members = List.copyOf(members);
+        }
+    }
+
+    /**
+     * Like {@link #accuracy(List, SampleArray, SampleArray, int, int)}, also counting each
+     * member's own argmax hits on the logits it already computed.
+     */
+    public static Result evaluate(List<Model> members, SampleArray data, SampleArray labels, int batchSize,
+                                  int threads) {
         if (members.isEmpty()) {
             throw new IllegalArgumentException("an ensemble needs at least one member");
         }
@@ -44,12 +60,14 @@ public final class Ensemble {
             evaluators.forEach(e -> e.checkData(data));
             long correct = 0;
             long total = 0;
+            long[] memberCorrect = new long[members.size()];
             Iterator<FloatBatch> batches = data.batches(batchSize).iterator();
             while (batches.hasNext()) {
                 FloatBatch batch = batches.next();
                 int count = batch.count();
                 double[] mean = null;
                 int classes = -1;
+                List<Activation> memberLogits = new ArrayList<>(evaluators.size());
                 for (int k = 0; k < evaluators.size(); k++) {
                     Activation logits = evaluators.get(k).run(batch).first();
                     int c = Scores.classes(logits, count);
@@ -61,16 +79,26 @@ public final class Ensemble {
                                 + classes + " classes but member " + k + " has " + c + "; members must share classes");
                     }
                     Scores.addSoftmax(logits.values(), count, classes, mean);
+                    memberLogits.add(logits);
                 }
                 long[] y = Labels.read(labels, batch.firstSample(), count, classes);
                 for (int r = 0; r < count; r++) {
                     if (Scores.argmax(mean, r, classes) == y[r]) {
                         correct++;
                     }
+                    for (int k = 0; k < memberLogits.size(); k++) {
+                        if (Scores.argmax(memberLogits.get(k).values(), r, classes) == y[r]) {
+                            memberCorrect[k]++;
+                        }
+                    }
                 }
                 total += count;
             }
-            return new Accuracy(correct, total);
+            List<Accuracy> perMember = new ArrayList<>();
+            for (long c : memberCorrect) {
+                perMember.add(new Accuracy(c, total));
+            }
+            return new Result(perMember, new Accuracy(correct, total));
         } finally {
             for (ModelEvaluator e : evaluators) {
                 e.close();

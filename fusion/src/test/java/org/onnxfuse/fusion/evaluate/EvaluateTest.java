@@ -59,6 +59,18 @@ class EvaluateTest {
      * (models/accuracies.json), within 3 of 1500 samples for float rounding between the runtimes.
      */
     @Test
+    void oneEnsemblePassGivesEachMembersOwnAccuracy() {
+        Model p0 = Fixtures.read("mlp_k2_p0.onnx");
+        Model p1 = Fixtures.read("mlp_k2_p1.onnx");
+        try (NpyArray x = Fixtures.array("test_x.npy"); NpyArray y = Fixtures.array("test_y.npy")) {
+            Ensemble.Result r = Ensemble.evaluate(List.of(p0, p1), x, y, Fixtures.BATCH, Fixtures.THREADS);
+            assertEquals(Accuracy.of(p0, x, y, Fixtures.BATCH, Fixtures.THREADS), r.members().get(0));
+            assertEquals(Accuracy.of(p1, x, y, Fixtures.BATCH, Fixtures.THREADS), r.members().get(1));
+            assertEquals(Ensemble.accuracy(List.of(p0, p1), x, y, Fixtures.BATCH, Fixtures.THREADS), r.ensemble());
+        }
+    }
+
+    @Test
     void parentAndEnsembleAccuraciesMatchTheGenerator() {
         Model p0 = Fixtures.read("mlp_k2_p0.onnx");
         Model p1 = Fixtures.read("mlp_k2_p1.onnx");

@@ -34,10 +34,7 @@ class KMeansGroupingTest {
 
     /** Parents whose neurons share no structure: noisy targets of independent random weights. */
     private static LevelData unstructured(long seed, int rows, int features, int m) {
-        SplittableRandom random = new SplittableRandom(seed);
-        double[][] x = LevelData.randomInputs(random, rows, features);
-        double[][] b = LevelData.randomWeights(random, features + 1, m);
-        return new LevelData(x, LevelData.targets(x, b, 1.0, random));
+        return LevelData.random(seed, rows, features, m, 1.0);
     }
 
     private static double[] randomScores(long seed, int m) {

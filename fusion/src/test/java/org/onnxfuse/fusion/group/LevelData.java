@@ -29,6 +29,14 @@ final class LevelData {
     }
 
     /** X with standard normal features and a trailing ones column (a bias). */
+    /** Random X (with bias column) and A = X B + noise for independent random weights B. */
+    static LevelData random(long seed, int rows, int features, int m, double noise) {
+        SplittableRandom random = new SplittableRandom(seed);
+        double[][] x = randomInputs(random, rows, features);
+        double[][] b = randomWeights(random, features + 1, m);
+        return new LevelData(x, targets(x, b, noise, random));
+    }
+
     static double[][] randomInputs(SplittableRandom random, int rows, int features) {
         double[][] x = new double[rows][features + 1];
         for (double[] row : x) {

@@ -27,10 +27,7 @@ class ProjectedTargetsTest {
 
     /** Random X (with bias column) and A that X cannot fit exactly. */
     private static LevelData randomLevel(long seed, int rows, int features, int m) {
-        SplittableRandom random = new SplittableRandom(seed);
-        double[][] x = LevelData.randomInputs(random, rows, features);
-        double[][] b = LevelData.randomWeights(random, features + 1, m);
-        return new LevelData(x, LevelData.targets(x, b, 0.7, random));
+        return LevelData.random(seed, rows, features, m, 0.7);
     }
 
     private static void assertDistancesMatchRawData(LevelData data, SufficientStatistics stats, double ridgeFactor) {
