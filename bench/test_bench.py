@@ -18,6 +18,7 @@ import run_quality  # noqa: E402
 import run_speed  # noqa: E402
 
 FAKE = f"{sys.executable} {HERE / 'testdata' / 'fake_cli.py'}"
+PLAIN_METHODS = "kf-linear,hf-linear,average,weight-match,act-match"
 
 
 def npy_v1(shape, payload):
@@ -59,7 +60,7 @@ class ScriptsTest(unittest.TestCase):
             os.environ["FAKE_CLI_FAIL"] = "average"
             try:
                 code = run_quality.main(["--command", FAKE, "--out-dir", tmp, "--sets", "mlp", "--k", "2,4",
-                                         "--calibration", "400"])
+                                         "--calibration", "400", "--methods", PLAIN_METHODS])
             finally:
                 del os.environ["FAKE_CLI_FAIL"]
             self.assertEqual(1, code)
@@ -85,7 +86,7 @@ class ScriptsTest(unittest.TestCase):
             os.environ["FAKE_CLI_FAIL"] = "act-match"
             try:
                 code = run_quality.main(["--command", FAKE, "--out-dir", tmp, "--sets", "bn,mlp,vgg", "--k", "4",
-                                         "--calibration", "400,5000"])
+                                         "--calibration", "400,5000", "--methods", PLAIN_METHODS])
             finally:
                 del os.environ["FAKE_CLI_FAIL"]
             self.assertEqual(1, code)
@@ -118,6 +119,21 @@ class ScriptsTest(unittest.TestCase):
                               "bn K=2, 5000"], list(per_setting))
             self.assertEqual(["kf-linear > average", "kf-linear > weight-match", "kf-linear > act-match",
                               "kf-linear > best parent"], per_setting["bn K=2, 400"])
+
+    def test_quality_importance_variants(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            code = run_quality.main(["--command", FAKE, "--out-dir", tmp, "--sets", "mlp", "--k", "4",
+                                     "--calibration", "400", "--methods", "kf-linear,kf-linear:deeplift,average"])
+            self.assertEqual(0, code)
+            result = json.loads((Path(tmp) / "quality.json").read_text())
+            deeplift = next(r for r in result["runs"] if r["method"] == "kf-linear:deeplift")
+            self.assertEqual("kf-linear", deeplift["config"]["method"])
+            self.assertEqual("deeplift", deeplift["config"]["importance"])
+            md = (Path(tmp) / "quality.md").read_text()
+            self.assertIn("| setting | best parent | ensemble | kf-linear | kf-linear:deeplift | average |", md)
+            self.assertIn("| K=4, 400 samples | 63.00 | 88.00 | 90.00 | **90.50** | 40.00 |", md)
+            self.assertIn("| K=4, 400 | kf-linear:deeplift > best parent | pass |", md)
+            self.assertIn("| K=4, 400 | kf-linear:deeplift > act-match | not measured |", md)
 
     def test_quality_sets_option(self):
         self.assertEqual(["mlp", "zoo", "mlpmm"], run_quality.sets_option("mlpmm, zoo,mlp"))

@@ -46,6 +46,9 @@ def main(args):
     acc["bestParent"] = max(p["accuracy"] for p in acc["parents"])
     acc["ensemble"] = 0.88
     acc["fused"] = FAKE_FUSED.get(method, 0.5)
+    if option(args, "--importance") is not None:
+        acc["fused"] += 0.005  # attribution importance: a made-up gain
+        report["config"]["importance"] = option(args, "--importance")
     if option(args, "--eval-labels") is None and option(args, "--labels") is None:
         del report["accuracy"]
         del timings["evaluate_ms"]  # as the real CLI: no accuracy, no evaluate stage

@@ -20,6 +20,7 @@ import org.onnxfuse.fusion.evaluate.Accuracy;
 import org.onnxfuse.fusion.evaluate.Ensemble;
 import org.onnxfuse.fusion.evaluate.Labels;
 import org.onnxfuse.fusion.pipeline.Fusion;
+import org.onnxfuse.fusion.importance.ImportanceMethod;
 import org.onnxfuse.fusion.pipeline.FusionMethod;
 import org.onnxfuse.fusion.pipeline.FusionProgress;
 import org.onnxfuse.fusion.pipeline.FusionResult;
@@ -105,6 +106,11 @@ public final class FuseCommand implements Callable<Integer> {
     @Option(names = "--paper-exact", description = "reproduce the reference implementation's choices")
     private boolean paperExact;
 
+    @Option(names = "--importance", paramLabel = "M",
+            description = "neuron importance: deeplift (default), conductance, ablation or uniform; the attributions"
+                    + " explain the logit of each sample's --labels class (without labels: each parent's prediction)")
+    private String importance;
+
     @Option(names = "--report", paramLabel = "FILE", description = "write a JSON report here")
     private Path report;
 
@@ -164,6 +170,7 @@ public final class FuseCommand implements Callable<Integer> {
             fused = result.model();
             warnings.addAll(result.warnings());
             if (!result.levels().isEmpty()) {
+                timings.put("importance_ms", result.importanceMillis());
                 timings.put("inference_ms", result.inferenceMillis());
                 timings.put("statistics_ms", result.statisticsMillis());
                 timings.put("grouping_ms", result.groupingMillis());
@@ -184,7 +191,7 @@ public final class FuseCommand implements Callable<Integer> {
         timings.put("total_ms", millisSince(start));
 
         RunReport run = new RunReport(configuration(chosen), result.levels(),
-                parentWidths(plans), timings, accuracy, warnings);
+                parentWidths(plans), result.importance(), timings, accuracy, warnings);
         out.printf("fused %d parents with %s -> %s%n", parents.size(), chosen, output);
         run.printTable(out);
         if (report != null) {
@@ -231,6 +238,13 @@ public final class FuseCommand implements Callable<Integer> {
         }
         if (samples != null && samples <= 0) {
             throw new OnnxFuseException(ErrorCode.USAGE, "--samples must be positive, found " + samples);
+        }
+        if (importance != null) {
+            ImportanceMethod.fromName(importance);
+            if (!FusionMethod.fromName(chosen).isInterpolation()) {
+                throw new OnnxFuseException(ErrorCode.USAGE, "--importance needs --method kf-linear or hf-linear ("
+                        + chosen + " does not weight neurons)");
+            }
         }
         if (width != null && !chosen.equals("kf-linear")) {
             throw new OnnxFuseException(ErrorCode.USAGE, "--width needs --method kf-linear (other methods keep parent 0's"
@@ -295,6 +309,12 @@ public final class FuseCommand implements Callable<Integer> {
                 .threads(threads)
                 .device(device)
                 .paperExact(paperExact);
+        if (importance != null) {
+            builder.importance(ImportanceMethod.fromName(importance));
+        }
+        if (labels != null) {
+            builder.labels(labels);
+        }
         if (calibration != null) {
             builder.calibration(CalibrationData.of(calibration));
         }
@@ -379,7 +399,8 @@ public final class FuseCommand implements Callable<Integer> {
         c.put("device", device);
         c.put("seed", seed);
         c.put("paperExact", paperExact);
-        c.put("importance", "uniform");
+        c.put("importance", !FusionMethod.fromName(chosen).isInterpolation() ? null
+                : importance == null ? ImportanceMethod.DEEPLIFT.cliName() : ImportanceMethod.fromName(importance).cliName());
         return c;
     }
 

@@ -43,6 +43,12 @@ final class ProgressDisplay implements FusionProgress, AutoCloseable {
     }
 
     @Override
+    public void stageStarted(String description) {
+        closeBar();
+        task = description;
+    }
+
+    @Override
     public void levelStarted(int level, int levels, String description) {
         closeBar();
         task = "level " + level + "/" + levels + " " + description;

@@ -15,6 +15,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
+import org.onnxfuse.fusion.importance.Importance;
 import org.onnxfuse.fusion.pipeline.LevelReport;
 import org.onnxfuse.fusion.pipeline.Provenance;
 import org.onnxfuse.onnx.errors.ErrorCode;
@@ -30,12 +31,15 @@ final class RunReport {
     private final Map<String, Object> config;
     private final List<LevelReport> levels;
     private final List<List<Long>> parentWidthsPerLevel;
+    private final Importance importance;
     private final Map<String, Double> timings;
     private final AccuracySummary accuracy;
     private final List<String> warnings;
 
+    /** @param importance the scores the fusion used, or null (baselines: none, reported as uniform) */
     RunReport(Map<String, Object> config, List<LevelReport> levels, List<List<Long>> parentWidthsPerLevel,
-              Map<String, Double> timings, AccuracySummary accuracy, List<String> warnings) {
+              Importance importance, Map<String, Double> timings, AccuracySummary accuracy, List<String> warnings) {
+        this.importance = importance;
         this.config = new LinkedHashMap<>(config);
         this.levels = List.copyOf(levels);
         this.parentWidthsPerLevel = List.copyOf(parentWidthsPerLevel);
@@ -93,7 +97,8 @@ final class RunReport {
             if (r.warning() != null) {
                 l.put("warning", r.warning());
             }
-            l.set("importance", uniformImportance(parentWidthsPerLevel.get(i)));
+            l.set("importance", importance == null ? uniformImportance(parentWidthsPerLevel.get(i))
+                    : levelImportance(importance, r.level()));
         }
         if (accuracy != null) {
             ObjectNode a = root.putObject("accuracy");
@@ -121,6 +126,23 @@ final class RunReport {
             ArrayNode scores = perParent.addArray();
             for (long j = 0; j < n; j++) {
                 scores.add(1.0 / n);
+            }
+        }
+        return node;
+    }
+
+    /** Per-parent neuron scores, each parent's normalised to sum 1 (as KF-linear weighs them). */
+    private static ObjectNode levelImportance(Importance importance, int level) {
+        ObjectNode node = JSON.createObjectNode();
+        node.put("method", importance.method().cliName());
+        node.put("explains", importance.labelSource());
+        ArrayNode perParent = node.putArray("parents");
+        for (int k = 0; k < importance.parents(); k++) {
+            double[] s = importance.of(k, level);
+            double sum = java.util.Arrays.stream(s).sum();
+            ArrayNode scores = perParent.addArray();
+            for (double v : s) {
+                scores.add(v / sum);
             }
         }
         return node;

@@ -74,7 +74,22 @@ public final class OrtRunner implements AutoCloseable {
             throw new OnnxFuseException(ErrorCode.UNSUPPORTED_OP, label + " has " + feeds.size()
                     + " inputs to feed; activation collection supports models with exactly one input");
         }
-        byte[] bytes = OnnxWriter.toBytes(withOutputs);
+        Session opened = openSession(label, withOutputs, threads);
+        return new OrtRunner(label, opened.options(), opened.session(), feeds.get(0).name());
+    }
+
+    /** An ONNX Runtime session and the options it was made with; whoever receives it closes both. */
+    public record Session(OrtSession.SessionOptions options, OrtSession session) {
+    }
+
+    /**
+     * Opens a CPU session on {@code model} with this project's settings: {@code threads} intra-op
+     * threads (0: ONNX Runtime's choice), one inter-op thread, idle threads sleeping.
+     *
+     * @throws OnnxFuseException BACKEND when ONNX Runtime cannot load the model
+     */
+    public static Session openSession(String label, Model model, int threads) {
+        byte[] bytes = OnnxWriter.toBytes(model);
         OrtEnvironment env = OrtEnvironment.getEnvironment();
         OrtSession.SessionOptions options = new OrtSession.SessionOptions();
         try {
@@ -86,8 +101,7 @@ public final class OrtRunner implements AutoCloseable {
             // (statistics, solves) and spinning ONNX Runtime threads starved it (8 parents / 5000
             // samples: statistics 7.0 s with spinning, 1.3 s without, on 2 cores).
             options.addConfigEntry("session.intra_op.allow_spinning", "0");
-            OrtSession session = env.createSession(bytes, options);
-            return new OrtRunner(label, options, session, feeds.get(0).name());
+            return new Session(options, env.createSession(bytes, options));
         } catch (OrtException | RuntimeException e) {
             options.close();
             throw new OnnxFuseException(ErrorCode.BACKEND, "ONNX Runtime could not load " + label + ": "

@@ -8,6 +8,13 @@ public interface FusionProgress {
     FusionProgress NONE = new FusionProgress() {
     };
 
+    /**
+     * A stage before the level loop starts, e.g. "importance (conductance) parent 1/2"; the
+     * samples it runs are reported through {@link #samplesCollected}.
+     */
+    default void stageStarted(String description) {
+    }
+
     /** Level {@code level} of {@code levels} starts (1-based); {@code description} e.g. "Gemm /fc1/Gemm". */
     default void levelStarted(int level, int levels, String description) {
     }

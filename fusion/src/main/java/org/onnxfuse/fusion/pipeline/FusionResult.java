@@ -1,5 +1,6 @@
 package org.onnxfuse.fusion.pipeline;
 
+import org.onnxfuse.fusion.importance.Importance;
 import java.util.List;
 import java.util.Objects;
 import org.onnxfuse.onnx.ir.Model;
@@ -11,9 +12,12 @@ import org.onnxfuse.onnx.ir.Model;
  *                    inputs and outputs as the parents
  * @param levels      one report per level, in order
  * @param warnings    warnings in the order they arose
+ * @param importance  the neuron importance scores the interpolation used, or null for the baselines
+ * @param importanceMillis wall time of scoring the neurons (0 for uniform scores and the baselines)
  * @param totalMillis wall time of {@link Fusion#fuse()}
  */
-public record FusionResult(Model model, List<LevelReport> levels, List<String> warnings, double totalMillis) {
+public record FusionResult(Model model, List<LevelReport> levels, List<String> warnings, Importance importance,
+                           double importanceMillis, double totalMillis) {
     public FusionResult {
         Objects.requireNonNull(model, "model");
         levels = List.copyOf(levels);

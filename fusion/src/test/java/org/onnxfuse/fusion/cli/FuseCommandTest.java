@@ -170,6 +170,43 @@ class FuseCommandTest {
     }
 
     @Test
+    void attributionImportanceFromTheCommandLine() throws IOException {
+        Path out = dir.resolve("deeplift.onnx");
+        Path report = dir.resolve("deeplift.json");
+        int exit = cli.run(fixture("mlp_k2_p0.onnx"), fixture("mlp_k2_p1.onnx"), "--data", data("calib400_x.npy"),
+                "--labels", data("calib400_y.npy"), "--samples", "120", "--importance", "deeplift", "-o",
+                out.toString(), "--report", report.toString(), "--quiet");
+        assertEquals(0, exit, cli.err.toString());
+        JsonNode json = new ObjectMapper().readTree(report.toFile());
+        assertEquals("deeplift", json.get("config").get("importance").asText());
+        assertTrue(json.get("timings").get("importance_ms").asDouble() > 0);
+        JsonNode level1 = json.get("levels").get(0).get("importance");
+        assertEquals("deeplift", level1.get("method").asText());
+        assertEquals("labels", level1.get("explains").asText());
+        JsonNode parent0 = level1.get("parents").get(0);
+        assertEquals(256, parent0.size());
+        double sum = 0;
+        java.util.Set<Double> distinct = new java.util.HashSet<>();
+        for (JsonNode v : parent0) {
+            sum += v.asDouble();
+            distinct.add(v.asDouble());
+        }
+        assertEquals(1.0, sum, 1e-9);
+        assertTrue(distinct.size() > 100, "attribution scores should differ between neurons: " + distinct.size());
+        assertTrue(Provenance.read(OnnxReader.read(out)).get("config").contains("\"importance\":\"deeplift\""));
+    }
+
+    @Test
+    void importanceNeedsAKnownNameAndAnInterpolationMethod() {
+        expectRefusal(ErrorCode.USAGE, "unknown importance method 'magic'", null, fixture("mlp_k2_p0.onnx"),
+                fixture("mlp_k2_p1.onnx"), "--data", data("calib400_x.npy"), "--importance", "magic", "-o",
+                dir.resolve("f.onnx").toString(), "-q");
+        expectRefusal(ErrorCode.USAGE, "--importance needs --method kf-linear or hf-linear", null,
+                fixture("mlp_k2_p0.onnx"), fixture("mlp_k2_p1.onnx"), "--data", data("calib400_x.npy"),
+                "--importance", "conductance", "--method", "average", "-o", dir.resolve("f.onnx").toString(), "-q");
+    }
+
+    @Test
     void hfLinearNeedsExactlyTwoParents() {
         expectRefusal(ErrorCode.USAGE, "exactly 2 parents", null, fixture("mlp_k4_p0.onnx"),
                 fixture("mlp_k4_p1.onnx"), fixture("mlp_k4_p2.onnx"), "--data", data("calib400_x.npy"),

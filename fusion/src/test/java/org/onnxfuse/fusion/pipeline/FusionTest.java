@@ -14,6 +14,7 @@ import java.util.List;
 import java.util.Map;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import org.onnxfuse.fusion.importance.ImportanceMethod;
 import org.onnxfuse.fusion.testing.Fixtures;
 import org.onnxfuse.fusion.testing.ModelEdits;
 import org.onnxfuse.onnx.io.OnnxReader;
@@ -56,6 +57,28 @@ class FusionTest {
     }
 
     @Test
+    void attributionImportanceKeepsAPermutedCopyTheSameFunction() {
+        Model p0 = Fixtures.read("mlp_k2_p0.onnx");
+        Model perm = ModelEdits.permuted(p0, 7);
+        long[] labels = Fixtures.labels(Fixtures.data("calib400_y.npy"), 400);
+        for (ImportanceMethod method : List.of(ImportanceMethod.CONDUCTANCE, ImportanceMethod.DEEPLIFT,
+                ImportanceMethod.ABLATION)) {
+            FusionResult r = Fusion.builder().parents(p0, perm).calibration(Fixtures.data("calib400_x.npy"))
+                    .samples(200).labels(labels).importance(method).device("cpu").threads(2).restarts(2)
+                    .log(s -> { }).build().fuse();
+            assertEquals(method, r.importance().method());
+            assertEquals("labels", r.importance().labelSource());
+            // the copy's scores are the parent's, permuted
+            double[] s0 = r.importance().of(0, 1);
+            double[] s1 = r.importance().of(1, 1);
+            java.util.Arrays.sort(s0);
+            java.util.Arrays.sort(s1);
+            assertArrayEquals(s0, s1, 1e-5 * s0[s0.length - 1]); // float32 sums in another order
+            assertReproduces(p0, r.model(), 1e-4);
+        }
+    }
+
+    @Test
     void identicalParentsGiveTheParent() {
         Model p0 = Fixtures.read("mlp_k2_p0.onnx");
         FusionResult r = fuse(List.of(p0, p0), "calib400_x", 0, FusionMethod.HF_LINEAR);
@@ -84,6 +107,12 @@ class FusionTest {
         final List<String> started = new ArrayList<>();
         final List<long[]> samples = new ArrayList<>();
         final List<LevelReport> finished = new ArrayList<>();
+        final List<String> stages = new ArrayList<>();
+
+        @Override
+        public void stageStarted(String description) {
+            stages.add(description);
+        }
 
         @Override
         public void levelStarted(int level, int levels, String description) {
@@ -116,13 +145,15 @@ class FusionTest {
         assertEquals(r.warnings().get(0), r.levels().get(0).warning());
         assertTrue(log.stream().anyMatch(l -> l.contains("warning") && l.contains("underdetermined")), log.toString());
 
+        assertEquals(List.of("importance (deeplift) parent 1/2", "importance (deeplift) parent 2/2"), progress.stages);
         assertEquals(2, progress.started.size());
         assertTrue(progress.started.get(0).startsWith("1/2 Gemm"), progress.started.toString());
         assertTrue(progress.started.get(1).startsWith("2/2 Gemm"), progress.started.toString());
         assertEquals(r.levels(), progress.finished);
-        // 3 batches (128, 128, 44) per level
-        assertEquals(6, progress.samples.size());
-        long[][] expected = {{128, 300}, {256, 300}, {300, 300}, {128, 300}, {256, 300}, {300, 300}};
+        // 3 batches (128, 128, 44) per parent while scoring, then per level
+        assertEquals(12, progress.samples.size());
+        long[][] expected = {{128, 300}, {256, 300}, {300, 300}, {128, 300}, {256, 300}, {300, 300},
+            {128, 300}, {256, 300}, {300, 300}, {128, 300}, {256, 300}, {300, 300}};
         for (int i = 0; i < expected.length; i++) {
             assertEquals(expected[i][0], progress.samples.get(i)[0]);
             assertEquals(expected[i][1], progress.samples.get(i)[1]);
@@ -156,7 +187,7 @@ class FusionTest {
         assertEquals("100,10", p.get("widths"));
         assertEquals("{\"method\":\"kf-linear\",\"seed\":5,\"samples\":100,\"batchSize\":64,\"threads\":2,"
                 + "\"device\":\"cpu\",\"backend\":\"cpu\",\"ridge\":1.0E-6,\"parentPrior\":true,\"paperExact\":false,"
-                + "\"restarts\":2,\"maxIterations\":100,\"widths\":{\"factor\":0.5,\"levels\":{\"1\":100}}}",
+                + "\"importance\":\"deeplift\",\"restarts\":2,\"maxIterations\":100,\"widths\":{\"factor\":0.5,\"levels\":{\"1\":100}}}",
                 p.get("config"));
         assertEquals("onnx-fuse", back.producerName());
         assertEquals("0.1.0-SNAPSHOT", back.producerVersion());

@@ -1,0 +1,286 @@
+package org.onnxfuse.fusion.importance;
+
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.Objects;
+import org.onnxfuse.fusion.collect.Activation;
+import org.onnxfuse.fusion.collect.CalibrationData;
+import org.onnxfuse.fusion.collect.OrtRunner;
+import org.onnxfuse.fusion.data.FloatBatch;
+import org.onnxfuse.fusion.plan.Level;
+import org.onnxfuse.fusion.plan.LevelPlan;
+import org.onnxfuse.onnx.errors.DataException;
+import org.onnxfuse.onnx.errors.ErrorCode;
+import org.onnxfuse.onnx.ir.Model;
+
+/**
+ * Scores every neuron of every level of every parent (ALGORITHM.md section 6), before the level
+ * loop: the scores depend on the parents alone. F is the logit (the last cut) of the sample's
+ * class: its label when labels are given, else the parent's own predicted class. One pass over the
+ * calibration data per parent, all levels at once (one backward pass gives the gradient at every
+ * cut); conductance runs the parent at 11 scaled copies of each batch.
+ */
+public final class ImportanceScorer {
+    /** Conductance's path points (ALGORITHM.md: 11 Gauss-Legendre nodes mapped to [0, 1]). */
+    static final int CONDUCTANCE_POINTS = 11;
+
+    /** Told how far scoring is, e.g. to drive a progress bar. */
+    public interface Progress {
+        Progress NONE = new Progress() {
+        };
+
+        /** Parent {@code parent} (0-based) of {@code parents} starts. */
+        default void parentStarted(int parent, int parents) {
+        }
+
+        /** {@code done} of {@code total} samples of the current parent are scored. */
+        default void samplesScored(long done, long total) {
+        }
+    }
+
+    private final ImportanceMethod method;
+    private final int batchSize;
+    private final int threads;
+
+    public ImportanceScorer(ImportanceMethod method, int batchSize, int threads) {
+        this.method = Objects.requireNonNull(method, "method");
+        if (batchSize <= 0) {
+            throw new IllegalArgumentException("batch size must be positive, found " + batchSize);
+        }
+        this.batchSize = batchSize;
+        this.threads = threads;
+    }
+
+    /**
+     * @param labels one class per calibration sample, or null to explain each parent's own
+     *     predicted class
+     * @throws DataException DATA_SHAPE when {@code labels} does not hold one label per sample,
+     *     DATA_FORMAT when a label is outside the parents' classes
+     */
+    public Importance score(List<Model> parents, List<LevelPlan> plans, CalibrationData data, long[] labels,
+                            Progress progress) {
+        if (parents.size() != plans.size()) {
+            throw new IllegalArgumentException(parents.size() + " parents but " + plans.size() + " plans");
+        }
+        if (method == ImportanceMethod.UNIFORM) {
+            return Importance.uniform(plans.stream().map(p -> p.widths().stream().map(Math::toIntExact).toList())
+                    .toList());
+        }
+        Objects.requireNonNull(data, "data");
+        if (labels != null) {
+            checkLabels(labels, data, plans.get(0));
+        }
+        List<List<double[]>> all = new ArrayList<>();
+        for (int k = 0; k < parents.size(); k++) {
+            progress.parentStarted(k, parents.size());
+            all.add(scoreParent("parent " + k, parents.get(k), plans.get(k), data, labels, progress));
+        }
+        return new Importance(method, labels != null ? "labels" : "predictions", all);
+    }
+
+    private static void checkLabels(long[] labels, CalibrationData data, LevelPlan plan) {
+        if (labels.length != data.samples()) {
+            throw new DataException(ErrorCode.DATA_SHAPE, "expected one label per calibration sample of "
+                    + data.source() + " (" + data.samples() + "), found " + labels.length + " labels");
+        }
+        long classes = plan.lastLevel().width();
+        for (int i = 0; i < labels.length; i++) {
+            if (labels[i] < 0 || labels[i] >= classes) {
+                throw new DataException(ErrorCode.DATA_FORMAT, "label " + labels[i] + " at index " + i
+                        + " is outside the model's classes [0, " + classes + ")");
+            }
+        }
+    }
+
+    private List<double[]> scoreParent(String label, Model parent, LevelPlan plan, CalibrationData data,
+                                       long[] labels, Progress progress) {
+        List<String> cuts = plan.cuts();
+        String logits = cuts.get(cuts.size() - 1);
+        List<NeuronScores> scores = new ArrayList<>();
+        List<Integer> axes = new ArrayList<>();
+        for (Level level : plan.levels()) {
+            scores.add(new NeuronScores(Math.toIntExact(level.width())));
+            axes.add(level.neuronAxis());
+        }
+        long total = data.samples();
+        long done = 0;
+        try (OrtRunner forward = OrtRunner.open(label, parent, cuts, threads);
+             BatchAttribution attribution = open(label, parent, cuts, axes)) {
+            for (FloatBatch batch : data.reusedBatches(batchSize)) {
+                Map<String, Activation> values = forward.run(batch, cuts);
+                long[] y = labels != null ? slice(labels, batch.firstSample(), batch.count())
+                        : predictions(values.get(logits));
+                List<double[]> attr = attribution.attribute(batch, values, y);
+                for (int i = 0; i < cuts.size(); i++) {
+                    long[] cutShape = values.get(cuts.get(i)).shape();
+                    if (method == ImportanceMethod.ABLATION) {
+                        scores.get(i).add(attr.get(i), new long[] {cutShape[0], cutShape[axes.get(i)]}, 1);
+                    } else {
+                        scores.get(i).add(attr.get(i), cutShape, axes.get(i));
+                    }
+                }
+                done += batch.count();
+                progress.samplesScored(done, total);
+            }
+        }
+        return scores.stream().map(NeuronScores::scores).toList();
+    }
+
+    /**
+     * The signed attributions of one batch at every cut, in cut order (see {@link BatchAttribution}
+     * for the shapes): what {@link #score} sums the absolute values of. For tests and diagnostics.
+     */
+    List<double[]> attributions(Model parent, LevelPlan plan, FloatBatch batch, long[] labels) {
+        if (method == ImportanceMethod.UNIFORM) {
+            throw new IllegalStateException("uniform scores need no attribution");
+        }
+        List<String> cuts = plan.cuts();
+        List<Integer> axes = plan.levels().stream().map(Level::neuronAxis).toList();
+        try (OrtRunner forward = OrtRunner.open("parent", parent, cuts, threads);
+             BatchAttribution attribution = open("parent", parent, cuts, axes)) {
+            return attribution.attribute(batch, forward.run(batch, cuts), labels);
+        }
+    }
+
+    /**
+     * One method's attributions at every cut for one batch, in cut order: shaped like the cut
+     * (per element), or for ablation [samples, width] (one value per neuron and sample).
+     */
+    private interface BatchAttribution extends AutoCloseable {
+        List<double[]> attribute(FloatBatch batch, Map<String, Activation> values, long[] labels);
+
+        @Override
+        void close();
+    }
+
+    private BatchAttribution open(String label, Model parent, List<String> cuts, List<Integer> axes) {
+        return switch (method) {
+            case CONDUCTANCE -> conductance(GradientRunner.open(label, parent, cuts, GradientGraph.Rule.GRADIENT,
+                    threads), cuts);
+            case DEEPLIFT -> deepLift(GradientRunner.open(label, parent, cuts, GradientGraph.Rule.RESCALE, threads),
+                    cuts);
+            case ABLATION -> ablation(FeatureAblation.openAll(label, parent, cuts, axes, threads), cuts);
+            case UNIFORM -> throw new IllegalStateException("uniform scores need no attribution");
+        };
+    }
+
+    /**
+     * cond(x) = sum_{m=0..9} (y(alpha_{m+1} x) - y(alpha_m x)) * dF/dy(alpha_m x) per element of
+     * each cut, alpha the Gauss-Legendre nodes on [0, 1] (ALGORITHM.md section 6 as written: the
+     * path is sampled at the nodes, not weighted by their quadrature weights).
+     */
+    private static BatchAttribution conductance(GradientRunner runner, List<String> cuts) {
+        double[] alphas = GaussLegendre.unitNodes(CONDUCTANCE_POINTS);
+        return new BatchAttribution() {
+            @Override
+            public List<double[]> attribute(FloatBatch batch, Map<String, Activation> values, long[] labels) {
+                int n = batch.count();
+                float[] x = batch.values();
+                int size = n * batch.sampleSize();
+                float[] scaled = new float[size];
+                List<double[]> attr = new ArrayList<>();
+                Map<String, GradientRunner.CutGradient> previous = null;
+                for (double alpha : alphas) {
+                    for (int i = 0; i < size; i++) {
+                        scaled[i] = (float) (alpha * x[i]);
+                    }
+                    Map<String, GradientRunner.CutGradient> current = runner.run(scaled, batch.shape(), labels);
+                    for (int c = 0; c < cuts.size(); c++) {
+                        GradientRunner.CutGradient now = current.get(cuts.get(c));
+                        if (previous == null) {
+                            attr.add(new double[now.value().values().length]);
+                            continue;
+                        }
+                        GradientRunner.CutGradient before = previous.get(cuts.get(c));
+                        float[] y1 = now.value().values();
+                        float[] y0 = before.value().values();
+                        float[] g0 = before.gradient().values();
+                        double[] a = attr.get(c);
+                        for (int i = 0; i < a.length; i++) {
+                            a[i] += ((double) y1[i] - y0[i]) * g0[i];
+                        }
+                    }
+                    previous = current;
+                }
+                return attr;
+            }
+
+            @Override
+            public void close() {
+                runner.close();
+            }
+        };
+    }
+
+    /** DeepLIFT (rescale rule, zero baseline): (y(x) - y(0)) times the rescale multiplier, per element. */
+    private static BatchAttribution deepLift(GradientRunner runner, List<String> cuts) {
+        return new BatchAttribution() {
+            @Override
+            public List<double[]> attribute(FloatBatch batch, Map<String, Activation> values, long[] labels) {
+                Map<String, GradientRunner.CutGradient> result = runner.run(batch.values(), batch.shape(), labels);
+                List<double[]> attr = new ArrayList<>();
+                for (String cut : cuts) {
+                    GradientRunner.CutGradient r = result.get(cut);
+                    float[] y = r.value().values();
+                    float[] m = r.gradient().values();
+                    float[] base = r.baseline().values();
+                    double[] a = new double[y.length];
+                    for (int i = 0; i < y.length; i++) {
+                        a[i] = ((double) y[i] - base[i % base.length]) * m[i];
+                    }
+                    attr.add(a);
+                }
+                return attr;
+            }
+
+            @Override
+            public void close() {
+                runner.close();
+            }
+        };
+    }
+
+    private static BatchAttribution ablation(List<FeatureAblation> ablations, List<String> cuts) {
+        String logits = cuts.get(cuts.size() - 1);
+        return new BatchAttribution() {
+            @Override
+            public List<double[]> attribute(FloatBatch batch, Map<String, Activation> values, long[] labels) {
+                List<double[]> attr = new ArrayList<>();
+                for (FeatureAblation a : ablations) {
+                    attr.add(a.attributions(values.get(a.cut()), values.get(logits), labels));
+                }
+                return attr;
+            }
+
+            @Override
+            public void close() {
+                ablations.forEach(FeatureAblation::close);
+            }
+        };
+    }
+
+    private static long[] slice(long[] labels, long first, int count) {
+        long[] y = new long[count];
+        System.arraycopy(labels, Math.toIntExact(first), y, 0, count);
+        return y;
+    }
+
+    /** Each row's arg max over the classes. */
+    static long[] predictions(Activation logits) {
+        int n = Math.toIntExact(logits.shape()[0]);
+        int classes = logits.values().length / Math.max(1, n);
+        long[] y = new long[n];
+        float[] z = logits.values();
+        for (int i = 0; i < n; i++) {
+            int best = 0;
+            for (int c = 1; c < classes; c++) {
+                if (z[i * classes + c] > z[i * classes + best]) {
+                    best = c;
+                }
+            }
+            y[i] = best;
+        }
+        return y;
+    }
+}
