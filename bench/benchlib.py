@@ -173,3 +173,10 @@ def csv_ints(text):
 
 def csv_strings(text):
     return [x.strip() for x in text.split(",") if x.strip()]
+
+
+def method_options(method):
+    """CLI options of a method column: "kf-linear:deeplift" -> --method kf-linear --importance deeplift;
+    a plain name runs with the CLI's default importance."""
+    name, _, importance = method.partition(":")
+    return ["--method", name] + (["--importance", importance] if importance else [])

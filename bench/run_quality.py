@@ -26,11 +26,6 @@ METHODS = ["kf-linear", "kf-linear:uniform", "kf-linear:conductance", "kf-linear
            "average", "weight-match", "act-match"]
 K2_ONLY = {"hf-linear"}
 
-
-def method_options(method):
-    """CLI options of a method column: "kf-linear:deeplift" -> --method kf-linear --importance deeplift."""
-    name, _, importance = method.partition(":")
-    return ["--method", name] + (["--importance", importance] if importance else [])
 # Parent sets: "mlp" (K from --k), then the K = 2 pairs of other architectures (test-models/README.md),
 # in this order in the runs and the tables.
 OTHER_SETS = {
@@ -70,7 +65,7 @@ def command(args, set_name, k, calib, method, work):
         "--labels", str(bl.DATA / f"calib{calib}_y.npy"),
         "--eval-data", str(bl.DATA / "test_x.npy"),
         "--eval-labels", str(bl.DATA / "test_y.npy"),
-        *method_options(method), "--seed", str(args.seed),
+        *bl.method_options(method), "--seed", str(args.seed),
         "--report", str(work / "report.json"),
         "-o", str(work / "fused.onnx"),
         "--quiet"] + shlex.split(args.extra_args)

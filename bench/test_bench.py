@@ -169,16 +169,16 @@ class ScriptsTest(unittest.TestCase):
             self.assertTrue(verdicts["2 parents / 400 samples under 3 s"])
             self.assertFalse(verdicts["statistics >= 50% of the GEMM rate"])
             md = (Path(tmp) / "speed.md").read_text()
-            self.assertIn("| parents / samples | reference kf-linear | kf-linear | hf-linear | average |"
-                          " weight-match | act-match |", md)
-            self.assertRegex(md, r"\| 8/5000 \| 1111 \| [0-9.]+ \| n/a \| [0-9.]+ \|")
+            self.assertIn("| parents / samples | reference kf-linear | kf-linear | kf-linear:uniform | hf-linear |"
+                          " average | weight-match | act-match |", md)
+            self.assertRegex(md, r"\| 8/5000 \| 1111 \| [0-9.]+ \| [0-9.]+ \| n/a \| [0-9.]+ \|")
             self.assertRegex(md, r"\| 8/5000 \| kf-linear \| [0-9.]+ \|")
             # the per-stage table: evaluate (never reported without an evaluation set) is left out,
             # the baselines have read/fuse/write/total only
-            self.assertIn("| parents / samples | method | read | inference | statistics | grouping | solve | fuse |"
-                          " write | total | wall |", md)
-            self.assertIn("| 2/400 | kf-linear | 41 | 513 | 204 | 618 | 95 | 1530 | 22 | 1830 |", md)
-            self.assertIn("| 2/400 | average | 41 |  |  |  |  | 150 | 22 | 1830 |", md)
+            self.assertIn("| parents / samples | method | read | importance | inference | statistics | grouping | solve |"
+                          " fuse | write | total | wall |", md)
+            self.assertIn("| 2/400 | kf-linear | 41 | 120 | 513 | 204 | 618 | 95 | 1650 | 22 | 1830 |", md)
+            self.assertIn("| 2/400 | average | 41 |  |  |  |  |  | 150 | 22 | 1830 |", md)
             self.assertIn("| FAIL |", md)
 
     def test_speed_with_a_failing_method_and_a_method_subset(self):

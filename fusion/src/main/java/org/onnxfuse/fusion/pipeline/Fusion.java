@@ -39,6 +39,7 @@ import org.onnxfuse.kernels.DenseMatrix;
 import org.onnxfuse.onnx.errors.DataException;
 import org.onnxfuse.onnx.errors.ErrorCode;
 import org.onnxfuse.onnx.errors.IncompatibleModelsException;
+import org.onnxfuse.onnx.errors.UnsupportedOpException;
 import org.onnxfuse.onnx.io.OnnxReader;
 import org.onnxfuse.onnx.ir.Model;
 
@@ -85,6 +86,8 @@ public final class Fusion {
     private final long samples;
     private final boolean parentPrior;
     private final ImportanceMethod importance;
+    /** Whether the caller asked for {@link #importance}, rather than getting the default. */
+    private final boolean importanceChosen;
     private final long[] labels;
     private final Path labelsPath;
     private final GroupingConfig grouping;
@@ -103,7 +106,8 @@ public final class Fusion {
         this.device = b.device;
         this.samples = b.samples;
         this.parentPrior = b.parentPrior;
-        this.importance = b.importance;
+        this.importance = b.importance != null ? b.importance : ImportanceMethod.DEEPLIFT;
+        this.importanceChosen = b.importance != null;
         this.labels = b.labels;
         this.labelsPath = b.labelsPath;
         this.grouping = new GroupingConfig(b.ridgeFactor, b.seed, b.restarts, b.maxIterations, b.paperExact);
@@ -166,7 +170,7 @@ public final class Fusion {
             }
             if (method.isInterpolation()) {
                 long scoringStart = System.nanoTime();
-                scores = score(parents, plans, data);
+                scores = score(parents, plans, data, warnings);
                 scoringMillis = (System.nanoTime() - scoringStart) / 1e6;
                 Interpolated result = interpolate(parents, plans, targetWidths, data, scores, warnings, reports);
                 fused = result.model();
@@ -196,7 +200,7 @@ public final class Fusion {
                 ? template.widths().stream().map(String::valueOf).toList()
                 : reports.stream().map(r -> Integer.toString(r.width())).toList();
         provenance.put("widths", String.join(",", fusedWidths));
-        provenance.put("config", Provenance.json(configuration(samplesUsed, backendName)));
+        provenance.put("config", Provenance.json(configuration(samplesUsed, backendName, scores)));
         Model result = Provenance.stamp(fused, provenance);
         return new FusionResult(result, reports, warnings, scores, scoringMillis, (System.nanoTime() - start) / 1e6);
     }
@@ -205,7 +209,8 @@ public final class Fusion {
     }
 
     /** Every neuron's importance (ALGORITHM.md section 6), before the level loop: it depends on the parents only. */
-    private Importance score(List<Model> parents, List<LevelPlan> plans, CalibrationData data) {
+    private Importance score(List<Model> parents, List<LevelPlan> plans, CalibrationData data,
+                             List<String> warnings) {
         long[] y = labels;
         if (y == null && labelsPath != null && importance.needsData()) {
             y = readLabels(labelsPath, data, plans.get(0));
@@ -213,8 +218,7 @@ public final class Fusion {
         if (y != null && y.length > data.samples()) {
             y = java.util.Arrays.copyOf(y, Math.toIntExact(data.samples())); // --samples kept the first ones
         }
-        ImportanceScorer scorer = new ImportanceScorer(importance, batchSize, threads);
-        return scorer.score(parents, plans, data, y, new ImportanceScorer.Progress() {
+        ImportanceScorer.Progress scoring = new ImportanceScorer.Progress() {
             @Override
             public void parentStarted(int parent, int parentCount) {
                 progress.stageStarted("importance (" + importance.cliName() + ") parent " + (parent + 1) + "/"
@@ -225,7 +229,21 @@ public final class Fusion {
             public void samplesScored(long done, long total) {
                 progress.samplesCollected(done, total);
             }
-        });
+        };
+        try {
+            return new ImportanceScorer(importance, batchSize, threads).score(parents, plans, data, y, scoring);
+        } catch (UnsupportedOpException e) {
+            if (importanceChosen) {
+                throw e;
+            }
+            // The default must not make a fusion fail that uniform scores can do.
+            String warning = "the default " + importance.cliName() + " importance cannot run on these parents ("
+                    + e.getMessage() + "); using uniform importance";
+            warnings.add(warning);
+            log.accept("onnx-fuse: warning: " + warning);
+            return new ImportanceScorer(ImportanceMethod.UNIFORM, batchSize, threads).score(parents, plans, data, y,
+                    scoring);
+        }
     }
 
     private static long[] readLabels(Path file, CalibrationData data, LevelPlan plan) {
@@ -296,7 +314,7 @@ public final class Fusion {
     }
 
     /** The settings as recorded in {@code onnx-fuse.config}; {@code samples} is the number used. */
-    private Map<String, Object> configuration(long samplesUsed, String backendName) {
+    private Map<String, Object> configuration(long samplesUsed, String backendName, Importance scores) {
         Map<String, Object> c = new LinkedHashMap<>();
         c.put("method", method.cliName());
         c.put("seed", grouping.seed());
@@ -308,8 +326,8 @@ public final class Fusion {
         c.put("ridge", grouping.ridgeFactor());
         c.put("parentPrior", usesParentPrior());
         c.put("paperExact", grouping.paperExact());
-        if (method.isInterpolation()) {
-            c.put("importance", importance.cliName());
+        if (scores != null) {
+            c.put("importance", scores.method().cliName()); // uniform when the default could not run
         }
         c.put("restarts", grouping.restarts());
         c.put("maxIterations", grouping.maxIterations());
@@ -416,7 +434,7 @@ public final class Fusion {
         private int maxIterations = GroupingConfig.DEFAULT_MAX_ITERATIONS;
         private boolean parentPrior = true;
         private boolean paperExact;
-        private ImportanceMethod importance = ImportanceMethod.DEEPLIFT;
+        private ImportanceMethod importance;
         private long[] labels;
         private Path labelsPath;
         private double widthFactor = 1.0;

@@ -17,6 +17,7 @@ import org.junit.jupiter.api.io.TempDir;
 import org.onnxfuse.fusion.importance.ImportanceMethod;
 import org.onnxfuse.fusion.testing.Fixtures;
 import org.onnxfuse.fusion.testing.ModelEdits;
+import org.onnxfuse.onnx.errors.UnsupportedOpException;
 import org.onnxfuse.onnx.io.OnnxReader;
 import org.onnxfuse.onnx.io.OnnxWriter;
 import org.onnxfuse.onnx.ir.Model;
@@ -76,6 +77,31 @@ class FusionTest {
             assertArrayEquals(s0, s1, 1e-5 * s0[s0.length - 1]); // float32 sums in another order
             assertReproduces(p0, r.model(), 1e-4);
         }
+    }
+
+    private static Model atOpset12(Model m) {
+        List<org.onnxfuse.onnx.ir.OpsetImport> opsets = m.opsetImports().stream()
+                .map(o -> o.domain().isEmpty() ? new org.onnxfuse.onnx.ir.OpsetImport("", 12) : o).toList();
+        return new Model(m.irVersion(), opsets, m.producerName(), m.producerVersion(), m.domain(), m.modelVersion(),
+                m.docString(), m.metadata(), m.graph(), m.baseDirectory(), null);
+    }
+
+    @Test
+    void theDefaultImportanceFallsBackToUniformWhereItCannotRun() {
+        // backward graphs need opset 13 or later; Gemm, Relu and Flatten mean the same at 12
+        Model p0 = atOpset12(Fixtures.read("mlp_k2_p0.onnx"));
+        Model p1 = atOpset12(Fixtures.read("mlp_k2_p1.onnx"));
+        List<String> log = new ArrayList<>();
+        FusionResult r = Fusion.builder().parents(p0, p1).calibration(Fixtures.data("calib400_x.npy")).samples(200)
+                .device("cpu").threads(2).restarts(2).log(log::add).build().fuse();
+        assertEquals(ImportanceMethod.UNIFORM, r.importance().method());
+        assertTrue(r.warnings().stream().anyMatch(w -> w.contains("opset") && w.contains("using uniform importance")),
+                r.warnings().toString());
+        assertTrue(Provenance.read(r.model()).get("config").contains("\"importance\":\"uniform\""));
+        UnsupportedOpException e = assertThrows(UnsupportedOpException.class, () -> Fusion.builder().parents(p0, p1)
+                .calibration(Fixtures.data("calib400_x.npy")).samples(200).importance(ImportanceMethod.DEEPLIFT)
+                .device("cpu").threads(2).restarts(2).log(s -> { }).build().fuse());
+        assertTrue(e.getMessage().contains("opset 12"), e.getMessage());
     }
 
     @Test
