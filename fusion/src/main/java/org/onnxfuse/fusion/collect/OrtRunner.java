@@ -9,6 +9,7 @@ import ai.onnxruntime.OrtSession;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.FloatBuffer;
+import java.nio.LongBuffer;
 import java.util.ArrayList;
 import java.util.Collection;
 import java.util.HashMap;
@@ -26,7 +27,8 @@ import org.onnxfuse.onnx.ir.Model;
 import org.onnxfuse.onnx.ir.ValueInfo;
 
 /**
- * One ONNX Runtime session over a model with one float input, run batch by batch. Owns the
+ * One ONNX Runtime session over a model with one float input (plus, optionally, per-sample labels
+ * and fixed inputs: {@link ExtraInputs}), run batch by batch. Owns the
  * session and its options until {@link #close()}; the process-wide {@link OrtEnvironment} is
  * shared and never closed here. Each {@link #run} closes its result before returning and the
  * caller gets plain Java arrays; the input and pinned output tensors (native buffers per batch
@@ -38,6 +40,9 @@ public final class OrtRunner implements AutoCloseable {
     private final OrtSession.SessionOptions options;
     private final OrtSession session;
     private final String inputName;
+    private final ExtraInputs extra;
+    /** The fixed tensors of {@link ExtraInputs#constants()}, over direct buffers, fed to every run. */
+    private final Map<String, Pinned> constants = new LinkedHashMap<>();
     private final Set<String> outputNames;
     /** Bound on the batch shapes whose buffers are kept. */
     private static final int MAX_SHAPES = 4;
@@ -52,11 +57,13 @@ public final class OrtRunner implements AutoCloseable {
     private final List<Shaped> shapes = new ArrayList<>();
     private boolean closed;
 
-    private OrtRunner(String label, OrtSession.SessionOptions options, OrtSession session, String inputName) {
+    private OrtRunner(String label, OrtSession.SessionOptions options, OrtSession session, String inputName,
+                      ExtraInputs extra) {
         this.label = label;
         this.options = options;
         this.session = session;
         this.inputName = inputName;
+        this.extra = extra;
         this.outputNames = Set.copyOf(session.getOutputNames());
     }
 
@@ -68,14 +75,56 @@ public final class OrtRunner implements AutoCloseable {
      * @param threads intra-op threads; 0 lets ONNX Runtime choose
      */
     public static OrtRunner open(String label, Model model, Collection<String> extraOutputs, int threads) {
+        return open(label, model, extraOutputs, ExtraInputs.NONE, threads);
+    }
+
+    /**
+     * Graph inputs fed beside the float batch: per-sample int64 labels (one per batch row, given
+     * with each run) and fixed float tensors fed unchanged to every run (e.g. a baseline input).
+     *
+     * @param labels    the name of the int64 [N] input, or null for none
+     * @param constants fixed inputs by name, copied into native memory once when the runner opens
+     */
+    public record ExtraInputs(String labels, Map<String, Activation> constants) {
+        public static final ExtraInputs NONE = new ExtraInputs(null, Map.of());
+
+        public ExtraInputs {
+            constants = Map.copyOf(constants);
+        }
+
+        int count() {
+            return (labels == null ? 0 : 1) + constants.size();
+        }
+    }
+
+    /**
+     * As {@link #open(String, Model, Collection, int)} for a model whose feed inputs are the float
+     * batch plus {@code extra}'s inputs.
+     */
+    public static OrtRunner open(String label, Model model, Collection<String> extraOutputs, ExtraInputs extra,
+                                 int threads) {
         Model withOutputs = ModelSlicing.withOutputs(model, List.copyOf(extraOutputs));
-        List<ValueInfo> feeds = withOutputs.graph().feedInputs();
-        if (feeds.size() != 1) {
-            throw new OnnxFuseException(ErrorCode.UNSUPPORTED_OP, label + " has " + feeds.size()
-                    + " inputs to feed; activation collection supports models with exactly one input");
+        List<ValueInfo> feeds = withOutputs.graph().feedInputs().stream()
+                .filter(v -> !v.name().equals(extra.labels()) && !extra.constants().containsKey(v.name())).toList();
+        if (feeds.size() != 1 || withOutputs.graph().feedInputs().size() != 1 + extra.count()) {
+            throw new OnnxFuseException(ErrorCode.UNSUPPORTED_OP, label + " has inputs "
+                    + withOutputs.graph().feedInputs().stream().map(ValueInfo::name).toList()
+                    + "; expected exactly one float input besides " + extra);
         }
         Session opened = openSession(label, withOutputs, threads);
-        return new OrtRunner(label, opened.options(), opened.session(), feeds.get(0).name());
+        OrtRunner runner = new OrtRunner(label, opened.options(), opened.session(), feeds.get(0).name(), extra);
+        try {
+            for (Map.Entry<String, Activation> c : extra.constants().entrySet()) {
+                Pinned p = new Pinned(c.getValue().shape(), false);
+                p.buffer.put(c.getValue().values()).flip();
+                runner.constants.put(c.getKey(), p);
+            }
+        } catch (OrtException | RuntimeException e) {
+            runner.close();
+            throw new OnnxFuseException(ErrorCode.BACKEND, label + ": cannot create the fixed inputs: "
+                    + e.getMessage(), e);
+        }
+        return runner;
     }
 
     /** An ONNX Runtime session and the options it was made with; whoever receives it closes both. */
@@ -144,6 +193,23 @@ public final class OrtRunner implements AutoCloseable {
 
     /** {@link #runShared(FloatBatch, Collection)} for {@code values} of {@code shape} (row-major). */
     public Map<String, Activation> runShared(float[] values, long[] shape, Collection<String> outputs) {
+        return runShared(values, shape, null, outputs);
+    }
+
+    /**
+     * {@link #runShared(float[], long[], Collection)} with {@code labels} (one per batch row) fed
+     * to the {@link ExtraInputs#labels()} input; null when the runner has none.
+     */
+    public Map<String, Activation> runShared(float[] values, long[] shape, long[] labels,
+                                             Collection<String> outputs) {
+        if ((labels == null) != (extra.labels() == null)) {
+            throw new IllegalArgumentException(label + ": " + (labels == null ? "labels for input '" + extra.labels()
+                    + "' are missing" : "labels given but the model has no labels input"));
+        }
+        if (labels != null && (shape.length == 0 || labels.length != shape[0])) {
+            throw new IllegalArgumentException(label + ": a batch of shape " + java.util.Arrays.toString(shape)
+                    + " needs one label per row, found " + labels.length);
+        }
         if (closed) {
             throw new IllegalStateException(label + ": session already closed");
         }
@@ -157,6 +223,14 @@ public final class OrtRunner implements AutoCloseable {
         Shaped io = shaped(shape);
         io.input.buffer.clear();
         io.input.buffer.put(values, 0, Math.toIntExact(io.input.size)).flip();
+        Map<String, OnnxTensor> feeds = new LinkedHashMap<>();
+        feeds.put(inputName, io.input.tensor);
+        if (labels != null) {
+            io.labels.clear();
+            io.labels.put(labels).flip();
+            feeds.put(extra.labels(), io.labelTensor);
+        }
+        constants.forEach((name, p) -> feeds.put(name, p.tensor));
         Map<String, OnnxTensor> pinned = new LinkedHashMap<>();
         Set<String> allocated = new LinkedHashSet<>();
         for (String name : requested) {
@@ -168,7 +242,7 @@ public final class OrtRunner implements AutoCloseable {
             }
         }
         Map<String, Activation> out = new LinkedHashMap<>();
-        try (OrtSession.Result result = session.run(Map.of(inputName, io.input.tensor), allocated, pinned)) {
+        try (OrtSession.Result result = session.run(feeds, allocated, pinned)) {
             for (String name : requested) {
                 Pinned p = io.outputs.get(name);
                 if (p == null) {
@@ -211,17 +285,35 @@ public final class OrtRunner implements AutoCloseable {
         }
     }
 
-    /** The input tensor for one batch shape and the pinned outputs learnt from its first run. */
+    /**
+     * The input tensor for one batch shape, the labels tensor when the model takes labels, and the
+     * pinned outputs learnt from the shape's first run.
+     */
     private static final class Shaped {
         final Pinned input;
+        final LongBuffer labels;
+        final OnnxTensor labelTensor;
         final Map<String, Pinned> outputs = new HashMap<>();
 
-        Shaped(Pinned input) {
+        Shaped(Pinned input, boolean withLabels) throws OrtException {
             this.input = input;
+            if (withLabels) {
+                long rows = input.shape[0];
+                labels = ByteBuffer.allocateDirect(Math.toIntExact(Math.max(rows, 1) * Long.BYTES))
+                        .order(ByteOrder.nativeOrder()).asLongBuffer();
+                labels.limit(Math.toIntExact(rows));
+                labelTensor = OnnxTensor.createTensor(OrtEnvironment.getEnvironment(), labels, new long[] {rows});
+            } else {
+                labels = null;
+                labelTensor = null;
+            }
         }
 
         void close() {
             input.tensor.close();
+            if (labelTensor != null) {
+                labelTensor.close();
+            }
             for (Pinned p : outputs.values()) {
                 p.tensor.close();
             }
@@ -242,7 +334,7 @@ public final class OrtRunner implements AutoCloseable {
             shapes.remove(0).close();
         }
         try {
-            Shaped s = new Shaped(new Pinned(shape, false));
+            Shaped s = new Shaped(new Pinned(shape, false), extra.labels() != null);
             shapes.add(s);
             return s;
         } catch (OrtException e) {
@@ -281,6 +373,10 @@ public final class OrtRunner implements AutoCloseable {
                 sh.close();
             }
             shapes.clear();
+            for (Pinned p : constants.values()) {
+                p.tensor.close();
+            }
+            constants.clear();
             session.close();
         } catch (OrtException e) {
             throw new OnnxFuseException(ErrorCode.BACKEND, "closing the session of " + label + ": " + e.getMessage(), e);

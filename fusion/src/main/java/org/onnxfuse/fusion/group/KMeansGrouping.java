@@ -1,7 +1,9 @@
 package org.onnxfuse.fusion.group;
 
+import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.Deque;
 import java.util.List;
 import java.util.Objects;
 import java.util.SplittableRandom;
@@ -92,11 +94,20 @@ public final class KMeansGrouping {
         // number of distinct first centroids would repeat earlier ones.
         int restarts = Math.min(config.restarts(), firstCentroids.length);
         Restart winner = null;
+        // m x k distance tables recycled between restarts: allocating one per Lloyd iteration made
+        // tens of megabytes of garbage per level, and the heap the collector touched for it showed
+        // up as peak memory
+        Deque<double[]> tables = new ArrayDeque<>();
         for (int r = 0; r < restarts; r++) {
-            Restart run = new Restart(backend, fit, s, targetWidth, config);
+            Restart run = new Restart(backend, fit, s, targetWidth, config, tables);
             run.run(firstCentroids[r]);
             if (winner == null || run.bestCost < winner.bestCost) {
+                if (winner != null) {
+                    winner.release();
+                }
                 winner = run;
+            } else {
+                run.release();
             }
         }
         return winner.toGrouping(restarts);
@@ -198,17 +209,43 @@ public final class KMeansGrouping {
         private double bestCost = Double.POSITIVE_INFINITY;
         private int[] bestAssignment;
         private double[] bestSquaredDistances;
+        private final Deque<double[]> tables;
+        private double[] work;
 
-        Restart(ComputeBackend backend, ProjectedTargets fit, double[] s, int k, GroupingConfig config) {
+        Restart(ComputeBackend backend, ProjectedTargets fit, double[] s, int k, GroupingConfig config,
+                Deque<double[]> tables) {
             this.backend = backend;
             this.fit = fit;
             this.s = s;
             this.m = fit.neurons();
             this.k = k;
             this.config = config;
+            this.tables = tables;
+        }
+
+        private double[] table() {
+            return tables.isEmpty() ? new double[m * k] : tables.pop();
+        }
+
+        /** Gives this restart's best distance table back for reuse (a restart that did not win). */
+        void release() {
+            if (bestSquaredDistances != null) {
+                tables.push(bestSquaredDistances);
+                bestSquaredDistances = null;
+            }
         }
 
         void run(int firstCentroid) {
+            work = table();
+            try {
+                lloyd(firstCentroid);
+            } finally {
+                tables.push(work);
+                work = null;
+            }
+        }
+
+        private void lloyd(int firstCentroid) {
             int[] seeds = farthestFirst(firstCentroid);
             int[] seedOwner = new int[m];
             Arrays.fill(seedOwner, -1);
@@ -237,7 +274,10 @@ public final class KMeansGrouping {
                 if (cost < bestCost) {
                     bestCost = cost;
                     bestAssignment = assignment.clone();
-                    bestSquaredDistances = d2;
+                    if (bestSquaredDistances == null) {
+                        bestSquaredDistances = table();
+                    }
+                    System.arraycopy(d2, 0, bestSquaredDistances, 0, m * k);
                 }
                 int[] next = nearestGroups(d2, assignment);
                 if (Arrays.equals(next, assignment) || cost == 0.0 || improvedTooLittle()) {
@@ -306,9 +346,11 @@ public final class KMeansGrouping {
          * u_g<sup>T</sup> G u_g needs only the members' block of G: O(m<sup>2</sup> + sum |g|<sup>2</sup>),
          * where a dense C U would cost O(m<sup>2</sup> k).
          */
+        /** Fills (and returns) this run's work table; the previous contents are gone. */
         private double[] squaredDistances(int[] owner, double[] weight) {
             double[] cross = fit.crossColumns();
-            double[] d2 = new double[m * k];
+            double[] d2 = work;
+            Arrays.fill(d2, 0.0);
             int[] size = new int[k];
             for (int j = 0; j < m; j++) {
                 int g = owner[j];

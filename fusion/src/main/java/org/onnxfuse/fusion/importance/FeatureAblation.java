@@ -22,6 +22,9 @@ final class FeatureAblation implements AutoCloseable {
     private final int neuronAxis;
     private final String logits;
     private final OrtRunner tail;
+    /** Reused from batch to batch (grown when needed), so that a pass allocates almost nothing. */
+    private double[] attr = new double[0];
+    private float[] stacked = new float[0];
 
     private FeatureAblation(String cut, int neuronAxis, String logits, OrtRunner tail) {
         this.cut = cut;
@@ -44,7 +47,8 @@ final class FeatureAblation implements AutoCloseable {
     }
 
     /**
-     * Attributions of one batch, [samples, width] row-major.
+     * Attributions of one batch, [samples, width] row-major, in an array this object reuses (and
+     * may be longer): valid until the next call.
      *
      * @param value     the cut's value on the batch (samples first)
      * @param lastValue the logits on the batch, [samples, C]
@@ -55,9 +59,12 @@ final class FeatureAblation implements AutoCloseable {
         int samples = Math.toIntExact(shape[0]);
         int width = Math.toIntExact(shape[neuronAxis]);
         int classes = Math.toIntExact(lastValue.shape()[1]);
-        double[] attr = new double[samples * width];
+        if (attr.length < samples * width) {
+            attr = new double[samples * width];
+        }
         float[] z = lastValue.values();
         if (tail == null) {
+            java.util.Arrays.fill(attr, 0, samples * width, 0.0);
             for (int n = 0; n < samples; n++) {
                 int y = Math.toIntExact(labels[n]);
                 attr[n * width + y] = z[n * classes + y];
@@ -71,10 +78,11 @@ final class FeatureAblation implements AutoCloseable {
         }
         int outer = Math.toIntExact(perSample / (inner * width));
         int chunk = (int) Math.max(1, Math.min(width, ELEMENTS_PER_RUN / Math.max(1, value.values().length)));
-        float[] stacked = new float[Math.multiplyExact(chunk, value.values().length)];
+        if (stacked.length < Math.multiplyExact(chunk, value.values().length)) {
+            stacked = new float[Math.multiplyExact(chunk, value.values().length)];
+        }
         for (int first = 0; first < width; first += chunk) {
             int count = Math.min(chunk, width - first);
-            int size = count * value.values().length;
             for (int q = 0; q < count; q++) {
                 int neuron = first + q;
                 int base = q * value.values().length;
@@ -88,8 +96,8 @@ final class FeatureAblation implements AutoCloseable {
             }
             long[] stackedShape = shape.clone();
             stackedShape[0] = (long) count * samples;
-            float[] input = size == stacked.length ? stacked : java.util.Arrays.copyOf(stacked, size);
-            Map<String, Activation> out = tail.runShared(input, stackedShape, List.of(logits));
+            // the runner reads only the first count * samples rows of the reused array
+            Map<String, Activation> out = tail.runShared(stacked, stackedShape, List.of(logits));
             float[] ablated = out.get(logits).values();
             for (int q = 0; q < count; q++) {
                 for (int n = 0; n < samples; n++) {
@@ -105,6 +113,11 @@ final class FeatureAblation implements AutoCloseable {
 
     String cut() {
         return cut;
+    }
+
+    /** The number of neurons of {@code value}, this ablation's cut. */
+    long width(Activation value) {
+        return value.shape()[neuronAxis];
     }
 
     @Override

@@ -105,20 +105,22 @@ public final class ImportanceScorer {
         }
         long total = data.samples();
         long done = 0;
-        try (OrtRunner forward = OrtRunner.open(label, parent, cuts, threads);
+        // The parent's own forward pass is needed for ablation (the cuts to ablate) and, without
+        // labels, for the predicted classes; the gradient runners compute the cuts themselves.
+        List<String> forwardOutputs = method == ImportanceMethod.ABLATION ? cuts
+                : labels == null ? List.of(logits) : List.of();
+        try (OrtRunner forward = forwardOutputs.isEmpty() ? null : OrtRunner.open(label, parent, forwardOutputs,
+                threads);
              BatchAttribution attribution = open(label, parent, cuts, axes)) {
             for (FloatBatch batch : data.reusedBatches(batchSize)) {
-                Map<String, Activation> values = forward.run(batch, cuts);
+                Map<String, Activation> values = forward == null ? Map.of()
+                        : forward.runShared(batch, forwardOutputs);
                 long[] y = labels != null ? slice(labels, batch.firstSample(), batch.count())
                         : predictions(values.get(logits));
-                List<double[]> attr = attribution.attribute(batch, values, y);
+                List<Attribution> attr = attribution.attribute(batch, values, y);
                 for (int i = 0; i < cuts.size(); i++) {
-                    long[] cutShape = values.get(cuts.get(i)).shape();
-                    if (method == ImportanceMethod.ABLATION) {
-                        scores.get(i).add(attr.get(i), new long[] {cutShape[0], cutShape[axes.get(i)]}, 1);
-                    } else {
-                        scores.get(i).add(attr.get(i), cutShape, axes.get(i));
-                    }
+                    Attribution a = attr.get(i);
+                    scores.get(i).add(a.values(), a.shape(), a.neuronAxis());
                 }
                 done += batch.count();
                 progress.samplesScored(done, total);
@@ -131,7 +133,7 @@ public final class ImportanceScorer {
      * The signed attributions of one batch at every cut, in cut order (see {@link BatchAttribution}
      * for the shapes): what {@link #score} sums the absolute values of. For tests and diagnostics.
      */
-    List<double[]> attributions(Model parent, LevelPlan plan, FloatBatch batch, long[] labels) {
+    List<Attribution> attributions(Model parent, LevelPlan plan, FloatBatch batch, long[] labels) {
         if (method == ImportanceMethod.UNIFORM) {
             throw new IllegalStateException("uniform scores need no attribution");
         }
@@ -144,11 +146,19 @@ public final class ImportanceScorer {
     }
 
     /**
-     * One method's attributions at every cut for one batch, in cut order: shaped like the cut
-     * (per element), or for ablation [samples, width] (one value per neuron and sample).
+     * One cut's attributions for one batch, row-major: shaped like the cut (one per element), or
+     * for ablation [samples, width] (one per neuron and sample). {@code values} may be a reused
+     * buffer longer than the shape needs: only its first prod(shape) entries are the batch's.
+     */
+    record Attribution(double[] values, long[] shape, int neuronAxis) {
+    }
+
+    /**
+     * One method's attributions at every cut for one batch, in cut order. {@code values} holds
+     * the parent's cuts when the method needs them (ablation), else may be empty.
      */
     private interface BatchAttribution extends AutoCloseable {
-        List<double[]> attribute(FloatBatch batch, Map<String, Activation> values, long[] labels);
+        List<Attribution> attribute(FloatBatch batch, Map<String, Activation> values, long[] labels);
 
         @Override
         void close();
@@ -157,9 +167,9 @@ public final class ImportanceScorer {
     private BatchAttribution open(String label, Model parent, List<String> cuts, List<Integer> axes) {
         return switch (method) {
             case CONDUCTANCE -> conductance(GradientRunner.open(label, parent, cuts, GradientGraph.Rule.GRADIENT,
-                    threads), cuts);
+                    threads), cuts, axes);
             case DEEPLIFT -> deepLift(GradientRunner.open(label, parent, cuts, GradientGraph.Rule.RESCALE, threads),
-                    cuts);
+                    cuts, axes);
             case ABLATION -> ablation(FeatureAblation.openAll(label, parent, cuts, axes, threads), cuts);
             case UNIFORM -> throw new IllegalStateException("uniform scores need no attribution");
         };
@@ -170,40 +180,49 @@ public final class ImportanceScorer {
      * each cut, alpha the Gauss-Legendre nodes on [0, 1] (ALGORITHM.md section 6 as written: the
      * path is sampled at the nodes, not weighted by their quadrature weights).
      */
-    private static BatchAttribution conductance(GradientRunner runner, List<String> cuts) {
+    private static BatchAttribution conductance(GradientRunner runner, List<String> cuts, List<Integer> axes) {
         double[] alphas = GaussLegendre.unitNodes(CONDUCTANCE_POINTS);
+        // kept across batches so that a pass allocates nothing once the batch size is known
+        Buffers buffers = new Buffers(cuts.size());
         return new BatchAttribution() {
+            private float[] scaled = new float[0];
+
             @Override
-            public List<double[]> attribute(FloatBatch batch, Map<String, Activation> values, long[] labels) {
-                int n = batch.count();
+            public List<Attribution> attribute(FloatBatch batch, Map<String, Activation> values, long[] labels) {
+                int size = batch.count() * batch.sampleSize();
+                if (scaled.length < size) {
+                    scaled = new float[size];
+                }
                 float[] x = batch.values();
-                int size = n * batch.sampleSize();
-                float[] scaled = new float[size];
-                List<double[]> attr = new ArrayList<>();
-                Map<String, GradientRunner.CutGradient> previous = null;
-                for (double alpha : alphas) {
+                List<Attribution> out = new ArrayList<>();
+                for (int m = 0; m < alphas.length; m++) {
                     for (int i = 0; i < size; i++) {
-                        scaled[i] = (float) (alpha * x[i]);
+                        scaled[i] = (float) (alphas[m] * x[i]);
                     }
                     Map<String, GradientRunner.CutGradient> current = runner.run(scaled, batch.shape(), labels);
                     for (int c = 0; c < cuts.size(); c++) {
                         GradientRunner.CutGradient now = current.get(cuts.get(c));
-                        if (previous == null) {
-                            attr.add(new double[now.value().values().length]);
-                            continue;
-                        }
-                        GradientRunner.CutGradient before = previous.get(cuts.get(c));
                         float[] y1 = now.value().values();
-                        float[] y0 = before.value().values();
-                        float[] g0 = before.gradient().values();
-                        double[] a = attr.get(c);
-                        for (int i = 0; i < a.length; i++) {
-                            a[i] += ((double) y1[i] - y0[i]) * g0[i];
+                        int n = y1.length;
+                        double[] a = buffers.attributions(c, n);
+                        float[] y0 = buffers.previousValue(c, n);
+                        float[] g0 = buffers.previousGradient(c, n);
+                        if (m == 0) {
+                            java.util.Arrays.fill(a, 0, n, 0.0);
+                        } else {
+                            for (int i = 0; i < n; i++) {
+                                a[i] += ((double) y1[i] - y0[i]) * g0[i];
+                            }
+                        }
+                        // the runner's arrays are overwritten by its next run
+                        System.arraycopy(y1, 0, y0, 0, n);
+                        System.arraycopy(now.gradient().values(), 0, g0, 0, n);
+                        if (m == alphas.length - 1) {
+                            out.add(new Attribution(a, now.value().shape(), axes.get(c)));
                         }
                     }
-                    previous = current;
                 }
-                return attr;
+                return out;
             }
 
             @Override
@@ -213,23 +232,58 @@ public final class ImportanceScorer {
         };
     }
 
+    /** Per-cut arrays reused from batch to batch, grown when a cut has more elements than before. */
+    private static final class Buffers {
+        private final double[][] attributions;
+        private final float[][] values;
+        private final float[][] gradients;
+
+        Buffers(int cuts) {
+            attributions = new double[cuts][0];
+            values = new float[cuts][0];
+            gradients = new float[cuts][0];
+        }
+
+        double[] attributions(int cut, int size) {
+            if (attributions[cut].length < size) {
+                attributions[cut] = new double[size];
+            }
+            return attributions[cut];
+        }
+
+        float[] previousValue(int cut, int size) {
+            if (values[cut].length < size) {
+                values[cut] = new float[size];
+            }
+            return values[cut];
+        }
+
+        float[] previousGradient(int cut, int size) {
+            if (gradients[cut].length < size) {
+                gradients[cut] = new float[size];
+            }
+            return gradients[cut];
+        }
+    }
+
     /** DeepLIFT (rescale rule, zero baseline): (y(x) - y(0)) times the rescale multiplier, per element. */
-    private static BatchAttribution deepLift(GradientRunner runner, List<String> cuts) {
+    private static BatchAttribution deepLift(GradientRunner runner, List<String> cuts, List<Integer> axes) {
+        Buffers buffers = new Buffers(cuts.size());
         return new BatchAttribution() {
             @Override
-            public List<double[]> attribute(FloatBatch batch, Map<String, Activation> values, long[] labels) {
+            public List<Attribution> attribute(FloatBatch batch, Map<String, Activation> values, long[] labels) {
                 Map<String, GradientRunner.CutGradient> result = runner.run(batch.values(), batch.shape(), labels);
-                List<double[]> attr = new ArrayList<>();
-                for (String cut : cuts) {
-                    GradientRunner.CutGradient r = result.get(cut);
+                List<Attribution> attr = new ArrayList<>();
+                for (int c = 0; c < cuts.size(); c++) {
+                    GradientRunner.CutGradient r = result.get(cuts.get(c));
                     float[] y = r.value().values();
                     float[] m = r.gradient().values();
                     float[] base = r.baseline().values();
-                    double[] a = new double[y.length];
+                    double[] a = buffers.attributions(c, y.length);
                     for (int i = 0; i < y.length; i++) {
                         a[i] = ((double) y[i] - base[i % base.length]) * m[i];
                     }
-                    attr.add(a);
+                    attr.add(new Attribution(a, r.value().shape(), axes.get(c)));
                 }
                 return attr;
             }
@@ -245,10 +299,12 @@ public final class ImportanceScorer {
         String logits = cuts.get(cuts.size() - 1);
         return new BatchAttribution() {
             @Override
-            public List<double[]> attribute(FloatBatch batch, Map<String, Activation> values, long[] labels) {
-                List<double[]> attr = new ArrayList<>();
+            public List<Attribution> attribute(FloatBatch batch, Map<String, Activation> values, long[] labels) {
+                List<Attribution> attr = new ArrayList<>();
                 for (FeatureAblation a : ablations) {
-                    attr.add(a.attributions(values.get(a.cut()), values.get(logits), labels));
+                    Activation cut = values.get(a.cut());
+                    long[] shape = {cut.shape()[0], a.width(cut)};
+                    attr.add(new Attribution(a.attributions(cut, values.get(logits), labels), shape, 1));
                 }
                 return attr;
             }

@@ -15,8 +15,8 @@ final class NeuronScores {
     }
 
     /**
-     * Adds one batch: {@code attributions} holds one value per element of an array of shape
-     * {@code shape} (samples first, neurons on {@code neuronAxis}), row-major.
+     * Adds one batch: the first prod(shape) values of {@code attributions} are one per element of
+     * an array of shape {@code shape} (samples first, neurons on {@code neuronAxis}), row-major.
      */
     void add(double[] attributions, long[] shape, int neuronAxis) {
         if (neuronAxis >= shape.length || shape[neuronAxis] != sums.length) {
@@ -27,12 +27,13 @@ final class NeuronScores {
         for (int a = neuronAxis + 1; a < shape.length; a++) {
             inner *= shape[a];
         }
-        if (attributions.length != java.util.Arrays.stream(shape).reduce(1, Math::multiplyExact)) {
+        long count = java.util.Arrays.stream(shape).reduce(1, Math::multiplyExact);
+        if (attributions.length < count) {
             throw new IllegalArgumentException(attributions.length + " attributions for shape "
                     + java.util.Arrays.toString(shape));
         }
         int width = sums.length;
-        for (int i = 0; i < attributions.length; i++) {
+        for (int i = 0; i < count; i++) {
             int neuron = (int) ((i / inner) % width);
             sums[neuron] += Math.abs(attributions[i]);
         }

@@ -51,6 +51,10 @@ class ImportanceScorerTest {
         return out;
     }
 
+    private static List<double[]> values(List<ImportanceScorer.Attribution> attributions) {
+        return attributions.stream().map(ImportanceScorer.Attribution::values).toList();
+    }
+
     @Test
     void gaussLegendreNodesAreTheKnownOnes() {
         double[] two = GaussLegendre.unitNodes(2);
@@ -73,8 +77,8 @@ class ImportanceScorerTest {
         LevelPlan plan = LevelPlanner.plan(model);
         FloatBatch b = batch(SAMPLES);
         long[] y = labels(SAMPLES);
-        List<double[]> attr = new ImportanceScorer(ImportanceMethod.DEEPLIFT, 64, Fixtures.THREADS)
-                .attributions(model, plan, b, y);
+        List<double[]> attr = values(new ImportanceScorer(ImportanceMethod.DEEPLIFT, 64, Fixtures.THREADS)
+                .attributions(model, plan, b, y));
         String logits = plan.lastLevel().cut();
         float[] z = run(model, plan, b.values(), b.shape()).get(logits).values();
         long[] one = b.shape().clone();
@@ -113,8 +117,8 @@ class ImportanceScorerTest {
         LevelPlan plan = LevelPlanner.plan(model);
         FloatBatch b = batch(SAMPLES);
         long[] y = labels(SAMPLES);
-        List<double[]> attr = new ImportanceScorer(ImportanceMethod.CONDUCTANCE, 64, Fixtures.THREADS)
-                .attributions(model, plan, b, y);
+        List<double[]> attr = values(new ImportanceScorer(ImportanceMethod.CONDUCTANCE, 64, Fixtures.THREADS)
+                .attributions(model, plan, b, y));
         double[] nodes = GaussLegendre.unitNodes(ImportanceScorer.CONDUCTANCE_POINTS);
         String logits = plan.lastLevel().cut();
         float[] hi = run(model, plan, scaled(b.values(), nodes[nodes.length - 1]), b.shape()).get(logits).values();
@@ -149,8 +153,8 @@ class ImportanceScorerTest {
         LevelPlan plan = LevelPlanner.plan(model);
         FloatBatch b = batch(SAMPLES);
         long[] y = labels(SAMPLES);
-        List<double[]> attr = new ImportanceScorer(ImportanceMethod.ABLATION, 64, Fixtures.THREADS)
-                .attributions(model, plan, b, y);
+        List<double[]> attr = values(new ImportanceScorer(ImportanceMethod.ABLATION, 64, Fixtures.THREADS)
+                .attributions(model, plan, b, y));
         Level first = plan.level(1);
         float[] h = run(model, plan, b.values(), b.shape()).get(first.cut()).values();
         AffineWeights w2 = LevelWeights.read(model.graph(), plan.level(2));
