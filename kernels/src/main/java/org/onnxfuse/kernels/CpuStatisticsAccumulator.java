@@ -23,12 +23,18 @@ import org.bytedeco.javacpp.Pointer;
  * by default), and a threaded syrk/gemm over 256 rows spends much of its time synchronising its
  * threads. Measured on 2 cores (d = 785, m = 2048, 2 threads): 21 GFLOP/s in 256-row calls
  * against 36 in 2048-row calls while other processes kept the cores busy; ~5% apart when idle.
- * The block is bounded by {@link #BUFFER_ELEMENTS} per operand, so memory does not grow with
- * the sample count.
+ * The block is bounded by {@link #MAX_BLOCK_ROWS} rows and {@link #BUFFER_ELEMENTS} per operand,
+ * so memory does not grow with the sample count once a block has been filled.
  */
 final class CpuStatisticsAccumulator extends AbstractStatisticsAccumulator {
     /** Widened samples held at once, per operand: 32 MB of doubles bounds the buffer memory. */
     static final int BUFFER_ELEMENTS = 1 << 22;
+    /**
+     * Rows per BLAS block at most. Past ~2048 rows larger calls gain nothing, and a block sized
+     * only by {@link #BUFFER_ELEMENTS} (16,000 rows at d = 257) was filled further the more
+     * samples there were: peak memory then grew from 5,000 to 20,000 samples.
+     */
+    static final int MAX_BLOCK_ROWS = 2048;
     /** Floats widened per bulk copy into native memory. */
     private static final int STAGING_ELEMENTS = 1 << 14;
 
@@ -54,7 +60,7 @@ final class CpuStatisticsAccumulator extends AbstractStatisticsAccumulator {
     CpuStatisticsAccumulator(int threads, int d, int m, int bufferElements) {
         super(d, m);
         this.threads = threads;
-        this.maxBlockRows = Math.max(1, bufferElements / Math.max(d, m));
+        this.maxBlockRows = Math.max(1, Math.min(MAX_BLOCK_ROWS, bufferElements / Math.max(d, m)));
         this.staging = new double[Math.min(STAGING_ELEMENTS, Math.max(1, bufferElements))];
         DoublePointer xx = null;
         DoublePointer xa = null;
