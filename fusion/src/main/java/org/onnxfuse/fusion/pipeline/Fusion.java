@@ -39,7 +39,7 @@ import org.onnxfuse.kernels.DenseMatrix;
 import org.onnxfuse.onnx.errors.DataException;
 import org.onnxfuse.onnx.errors.ErrorCode;
 import org.onnxfuse.onnx.errors.IncompatibleModelsException;
-import org.onnxfuse.onnx.errors.UnsupportedOpException;
+import org.onnxfuse.onnx.errors.OnnxFuseException;
 import org.onnxfuse.onnx.io.OnnxReader;
 import org.onnxfuse.onnx.ir.Model;
 
@@ -232,8 +232,11 @@ public final class Fusion {
         };
         try {
             return new ImportanceScorer(importance, batchSize, threads).score(parents, plans, data, y, scoring);
-        } catch (UnsupportedOpException e) {
-            if (importanceChosen) {
+        } catch (OnnxFuseException e) {
+            // an op without a gradient rule, or a backward graph ONNX Runtime cannot run (e.g. a
+            // Reshape to a fixed batch size that the batch-1 baseline breaks); bad data is still an error
+            boolean backward = e.code() == ErrorCode.UNSUPPORTED_OP || e.code() == ErrorCode.BACKEND;
+            if (importanceChosen || !backward) {
                 throw e;
             }
             // The default must not make a fusion fail that uniform scores can do.
