@@ -51,8 +51,18 @@ class ImportanceScorerTest {
         return out;
     }
 
-    private static List<double[]> values(List<ImportanceScorer.Attribution> attributions) {
-        return attributions.stream().map(ImportanceScorer.Attribution::values).toList();
+    /** A fixture model's signed attributions on the first {@link #SAMPLES} calibration samples. */
+    private record Attributed(Model model, LevelPlan plan, FloatBatch batch, long[] labels,
+                              List<double[]> attributions) {
+        static Attributed of(String file, ImportanceMethod method) {
+            Model model = Fixtures.read(file);
+            LevelPlan plan = LevelPlanner.plan(model);
+            FloatBatch b = ImportanceScorerTest.batch(SAMPLES);
+            long[] y = ImportanceScorerTest.labels(SAMPLES);
+            List<double[]> attr = new ImportanceScorer(method, 64, Fixtures.THREADS).attributions(model, plan, b, y)
+                    .stream().map(ImportanceScorer.Attribution::values).toList();
+            return new Attributed(model, plan, b, y, attr);
+        }
     }
 
     @Test
@@ -73,12 +83,12 @@ class ImportanceScorerTest {
 
     /** DeepLIFT's summation to delta: per sample, the attributions at any cut add up to F(x) - F(0). */
     private static void deepLiftSumsToDelta(String file) {
-        Model model = Fixtures.read(file);
-        LevelPlan plan = LevelPlanner.plan(model);
-        FloatBatch b = batch(SAMPLES);
-        long[] y = labels(SAMPLES);
-        List<double[]> attr = values(new ImportanceScorer(ImportanceMethod.DEEPLIFT, 64, Fixtures.THREADS)
-                .attributions(model, plan, b, y));
+        Attributed fixture = Attributed.of(file, ImportanceMethod.DEEPLIFT);
+        Model model = fixture.model();
+        LevelPlan plan = fixture.plan();
+        FloatBatch b = fixture.batch();
+        long[] y = fixture.labels();
+        List<double[]> attr = fixture.attributions();
         String logits = plan.lastLevel().cut();
         float[] z = run(model, plan, b.values(), b.shape()).get(logits).values();
         long[] one = b.shape().clone();
@@ -113,12 +123,12 @@ class ImportanceScorerTest {
     /** At the logits the gradient of F is the label's one-hot, so conductance telescopes exactly. */
     @Test
     void conductanceAtTheLogitsTelescopes() {
-        Model model = Fixtures.read("mlp_k2_p1.onnx");
-        LevelPlan plan = LevelPlanner.plan(model);
-        FloatBatch b = batch(SAMPLES);
-        long[] y = labels(SAMPLES);
-        List<double[]> attr = values(new ImportanceScorer(ImportanceMethod.CONDUCTANCE, 64, Fixtures.THREADS)
-                .attributions(model, plan, b, y));
+        Attributed fixture = Attributed.of("mlp_k2_p1.onnx", ImportanceMethod.CONDUCTANCE);
+        Model model = fixture.model();
+        LevelPlan plan = fixture.plan();
+        FloatBatch b = fixture.batch();
+        long[] y = fixture.labels();
+        List<double[]> attr = fixture.attributions();
         double[] nodes = GaussLegendre.unitNodes(ImportanceScorer.CONDUCTANCE_POINTS);
         String logits = plan.lastLevel().cut();
         float[] hi = run(model, plan, scaled(b.values(), nodes[nodes.length - 1]), b.shape()).get(logits).values();
@@ -149,12 +159,12 @@ class ImportanceScorerTest {
     /** Ablating hidden neuron j of the MLP's first cut changes the label's logit by W2[y, j] relu(h_j). */
     @Test
     void ablationOfTheMlpsFirstCutHasItsClosedForm() {
-        Model model = Fixtures.read("mlp_k2_p0.onnx");
-        LevelPlan plan = LevelPlanner.plan(model);
-        FloatBatch b = batch(SAMPLES);
-        long[] y = labels(SAMPLES);
-        List<double[]> attr = values(new ImportanceScorer(ImportanceMethod.ABLATION, 64, Fixtures.THREADS)
-                .attributions(model, plan, b, y));
+        Attributed fixture = Attributed.of("mlp_k2_p0.onnx", ImportanceMethod.ABLATION);
+        Model model = fixture.model();
+        LevelPlan plan = fixture.plan();
+        FloatBatch b = fixture.batch();
+        long[] y = fixture.labels();
+        List<double[]> attr = fixture.attributions();
         Level first = plan.level(1);
         float[] h = run(model, plan, b.values(), b.shape()).get(first.cut()).values();
         AffineWeights w2 = LevelWeights.read(model.graph(), plan.level(2));
