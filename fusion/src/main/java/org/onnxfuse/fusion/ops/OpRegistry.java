@@ -213,10 +213,15 @@ public final class OpRegistry {
         long[] target;
         if (n.inputs().size() >= 2 && !n.inputs().get(1).isEmpty()) {
             String shapeInput = n.inputs().get(1);
-            Tensor t = g.constant(shapeInput).orElseThrow(() -> Shapes.unsupported(n, "takes its target shape '"
-                    + shapeInput + "' from " + g.origin(shapeInput) + "; a level needs a constant shape"
-                    + " (export with constant folding, or use Flatten)"));
-            target = t.toLongs();
+            Optional<Tensor> t = g.constant(shapeInput);
+            if (t.isPresent()) {
+                target = t.get().toLongs();
+            } else {
+                target = ShapeComputation.of(shapeInput, n.inputs().get(0), g).orElseThrow(() -> Shapes.unsupported(
+                        n, "takes its target shape '" + shapeInput + "' from " + g.origin(shapeInput) + "; a level"
+                        + " needs a constant shape or one computed from the input's own shape (Shape, Gather,"
+                        + " Unsqueeze, Concat, ...)")).reshapeTarget(n, in);
+            }
         } else {
             target = n.longsAttribute("shape", null);
             if (target == null) {

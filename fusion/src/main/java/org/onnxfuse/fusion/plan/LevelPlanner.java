@@ -17,6 +17,7 @@ import org.onnxfuse.fusion.ops.OpPattern;
 import org.onnxfuse.fusion.ops.OpRegistry;
 import org.onnxfuse.fusion.ops.OpRole;
 import org.onnxfuse.fusion.ops.PatternMatch;
+import org.onnxfuse.fusion.ops.ShapeComputation;
 import org.onnxfuse.fusion.ops.Shapes;
 import org.onnxfuse.onnx.errors.ErrorCode;
 import org.onnxfuse.onnx.errors.UnsupportedOpException;
@@ -87,7 +88,10 @@ public final class LevelPlanner {
         String value = in.name();
         List<Dim> shape = inputShape;
         while (!value.equals(output)) {
-            List<Node> readers = view.consumers(value);
+            // Shape nodes read only the activation's shape: they belong to the shape computation
+            // of the Reshape that uses it (torch's x.view(x.size(0), -1)), not to the chain
+            String current = value;
+            List<Node> readers = view.consumers(value).stream().filter(n -> !isShapeOf(n, current)).toList();
             if (readers.isEmpty()) {
                 throw structure("value '" + value + "' is read by no node and is not the model output '" + output
                         + "'; the level planner handles one chain of ops from input to output");
@@ -124,7 +128,8 @@ public final class LevelPlanner {
                 case CONSTANT -> throw new IllegalStateException("Constant node on the activation path: " + node);
                 default -> {
                     List<Dim> out = handler.outputShape(node, shape, view);
-                    List<Node> nodes = new ArrayList<>(view.privateConstants(List.of(node)));
+                    List<Node> nodes = new ArrayList<>(shapeComputations(node, value));
+                    nodes.addAll(view.privateConstants(List.of(node)));
                     nodes.add(node);
                     steps.add(new LevelOp(handler.opType(), handler.role(), node, nodes, false, value,
                             node.outputs().get(0), out, handler.signature(node, view)));
@@ -136,6 +141,22 @@ public final class LevelPlanner {
         }
         checkEverythingPlaced(in.name(), output);
         return assemble(in.name(), inputShape, output, shape, steps);
+    }
+
+    private static boolean isShapeOf(Node n, String value) {
+        return n.isDefaultDomain() && n.opType().equals("Shape") && n.inputs().size() == 1
+                && n.inputs().get(0).equals(value);
+    }
+
+    /** The nodes computing {@code node}'s non-constant inputs from the shape of {@code value}. */
+    private List<Node> shapeComputations(Node node, String value) {
+        List<Node> out = new ArrayList<>();
+        for (String in : node.inputs()) {
+            if (!in.equals(value) && !view.isConstant(in)) {
+                ShapeComputation.of(in, value, view).ifPresent(c -> out.addAll(c.nodes()));
+            }
+        }
+        return out;
     }
 
     private Optional<PatternMatch> matchPattern(String value) {
@@ -164,7 +185,8 @@ public final class LevelPlanner {
                     + ins.indexOf(value) + " where input " + data + " is expected");
         }
         for (int i = 0; i < ins.size(); i++) {
-            if (i != data && !view.isConstant(ins.get(i))) {
+            if (i != data && !view.isConstant(ins.get(i))
+                    && ShapeComputation.of(ins.get(i), value, view).isEmpty()) {
                 throw structure("node " + GraphView.quote(node) + " reads input " + i + " '" + ins.get(i) + "' from "
                         + view.origin(ins.get(i)) + "; in a sequential network every input other than the"
                         + " activations is an initializer or a Constant");

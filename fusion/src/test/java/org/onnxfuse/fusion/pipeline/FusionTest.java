@@ -105,6 +105,27 @@ class FusionTest {
     }
 
     @Test
+    void aReshapeToTheInputsOwnBatchSizeFusesLikeFlatten() {
+        // torch exports x.view(x.size(0), -1) as Shape -> Gather -> Unsqueeze -> Concat -> Reshape
+        Model p0 = Fixtures.read("mlp_k2_p0.onnx");
+        Model p1 = Fixtures.read("mlp_k2_p1.onnx");
+        Model v0 = ModelEdits.viewInsteadOfFlatten(p0);
+        Model v1 = ModelEdits.viewInsteadOfFlatten(p1);
+        assertReproduces(p0, v0, 1e-6);
+        long[] labels = Fixtures.labels(Fixtures.data("calib400_y.npy"), 400);
+        FusionResult flat = Fusion.builder().parents(p0, p1).calibration(Fixtures.data("calib400_x.npy")).samples(200)
+                .labels(labels).device("cpu").threads(2).restarts(2).log(s -> { }).build().fuse();
+        FusionResult view = Fusion.builder().parents(v0, v1).calibration(Fixtures.data("calib400_x.npy")).samples(200)
+                .labels(labels).device("cpu").threads(2).restarts(2).log(s -> { }).build().fuse();
+        assertEquals(ImportanceMethod.DEEPLIFT, view.importance().method(), "the backward graph handles the view");
+        assertTrue(view.warnings().stream().noneMatch(w -> w.contains("importance")), view.warnings().toString());
+        float[] a = Fixtures.logits(flat.model(), Fixtures.data("test_x.npy"));
+        float[] b = Fixtures.logits(view.model(), Fixtures.data("test_x.npy"));
+        assertTrue(Fixtures.maxAbsDifference(a, b) < 1e-5, "max abs logit difference " + Fixtures.maxAbsDifference(a, b));
+        assertEquals(Fixtures.interfaceOf(p0), Fixtures.interfaceOf(view.model()));
+    }
+
+    @Test
     void identicalParentsGiveTheParent() {
         Model p0 = Fixtures.read("mlp_k2_p0.onnx");
         FusionResult r = fuse(List.of(p0, p0), "calib400_x", 0, FusionMethod.HF_LINEAR);

@@ -305,6 +305,68 @@ class LevelPlannerTest {
         assertEquals(List.of("shape", "rs"), q.level(2).ops().get(0).nodes().stream().map(Node::name).toList());
     }
 
+    /** torch's export of h.view(h.size(0), -1): Shape -> Gather(0) -> Unsqueeze -> Concat(-1) -> Reshape. */
+    private static Net viewOfBatch(Net net, boolean batchLast) {
+        String h = net.value();
+        net.initializer(Tensor.ofLongs("zero", new long[0], new long[] {0}));
+        net.initializer(Tensor.ofLongs("axes", new long[] {1}, new long[] {0}));
+        net.initializer(Tensor.ofLongs("minus_one", new long[] {1}, new long[] {-1}));
+        net.extra(Node.of("shape", "Shape", List.of(h), List.of("shape_out")));
+        net.extra(Node.of("batch", "Gather", List.of("shape_out", "zero"), List.of("batch_out"),
+                Attribute.ofLong("axis", 0)));
+        net.extra(Node.of("unsq", "Unsqueeze", List.of("batch_out", "axes"), List.of("unsq_out")));
+        List<String> parts = batchLast ? List.of("minus_one", "unsq_out") : List.of("unsq_out", "minus_one");
+        net.extra(Node.of("cat", "Concat", parts, List.of("target"), Attribute.ofLong("axis", 0)));
+        return net.op("rs", "Reshape", List.of("target"));
+    }
+
+    @Test
+    void reshapeToTheInputsOwnBatchSizeIsPlanned() {
+        Net net = Net.input("batch", 2, 4, 4).opset(13).conv("c1", 2, 3, 3, false).op("r", "Relu");
+        LevelPlan p = viewOfBatch(net, false).gemm("fc", 12, 2, true, true).plan();
+        assertEquals(List.of("Relu", "Reshape", "Gemm"), p.level(2).opTypes());
+        assertEquals("[batch, 12]", dims(p.level(2).inputShape()));
+        assertEquals(13, p.level(2).fanIn());
+        // the shape computation belongs to the Reshape's step
+        assertEquals(List.of("shape", "batch", "unsq", "cat", "rs"),
+                p.level(2).ops().get(1).nodes().stream().map(Node::name).toList());
+    }
+
+    @Test
+    void shapeArithmeticOnFixedSizesIsWorkedOut() {
+        // view(n, c * h * w) with the sizes read from the shape and multiplied in the graph
+        Net net = Net.input("batch", 2, 4, 4).opset(13).conv("c1", 2, 3, 3, false);
+        String h = net.value();
+        net.initializer(Tensor.ofLongs("i0", new long[0], new long[] {0}));
+        net.initializer(Tensor.ofLongs("rest", new long[] {3}, new long[] {1, 2, 3}));
+        net.initializer(Tensor.ofLongs("axes", new long[] {1}, new long[] {0}));
+        net.extra(Node.of("shape", "Shape", List.of(h), List.of("s")));
+        net.extra(Node.of("n", "Gather", List.of("s", "i0"), List.of("n_out")));
+        net.extra(Node.of("chw", "Gather", List.of("s", "rest"), List.of("chw_out")));
+        net.extra(Node.of("c", "Slice", List.of("chw_out", "i_start", "i_one"), List.of("c_out")));
+        net.initializer(Tensor.ofLongs("i_start", new long[] {1}, new long[] {0}));
+        net.initializer(Tensor.ofLongs("i_one", new long[] {1}, new long[] {1}));
+        net.extra(Node.of("hw", "Slice", List.of("chw_out", "i_one", "i_end"), List.of("hw_out")));
+        net.initializer(Tensor.ofLongs("i_end", new long[] {1}, new long[] {3}));
+        net.extra(Node.of("h_", "Slice", List.of("hw_out", "i_start", "i_one"), List.of("h_out")));
+        net.extra(Node.of("w_", "Slice", List.of("hw_out", "i_one", "i_two"), List.of("w_out")));
+        net.initializer(Tensor.ofLongs("i_two", new long[] {1}, new long[] {2}));
+        net.extra(Node.of("m1", "Mul", List.of("c_out", "h_out"), List.of("m1_out")));
+        net.extra(Node.of("m2", "Mul", List.of("m1_out", "w_out"), List.of("m2_out")));
+        net.extra(Node.of("un", "Unsqueeze", List.of("n_out", "axes"), List.of("un_out")));
+        net.extra(Node.of("cat", "Concat", List.of("un_out", "m2_out"), List.of("target"), Attribute.ofLong("axis", 0)));
+        LevelPlan p = net.op("rs", "Reshape", List.of("target")).gemm("fc", 12, 2, true, false).plan();
+        assertEquals("[batch, 12]", dims(p.level(2).inputShape()));
+        assertEquals(12, p.level(2).fanIn());
+    }
+
+    @Test
+    void aComputedShapeThatMovesTheBatchIsRefused() {
+        Net net = Net.input("batch", 2, 4, 4).opset(13).conv("c1", 2, 3, 3, false);
+        UnsupportedOpException e = unsupported(viewOfBatch(net, true).gemm("fc", 12, 2, true, false));
+        assertTrue(e.getMessage().contains("moves dimension 0"), e.getMessage());
+    }
+
     @Test
     void reshapeWithComputedShapeIsRefused() {
         Net net = Net.input("batch", 2, 4, 4).conv("c1", 2, 3, 3, false);

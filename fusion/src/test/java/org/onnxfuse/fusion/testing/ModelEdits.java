@@ -171,4 +171,37 @@ public final class ModelEdits {
         }
         return parents.get(0).withGraph(b.build());
     }
+
+    /**
+     * {@code model} with its Flatten replaced by what torch exports for {@code x.view(x.size(0), -1)}:
+     * Shape -> Gather(0) -> Unsqueeze -> Concat with [-1] -> Reshape, writing the same tensor.
+     */
+    public static Model viewInsteadOfFlatten(Model model) {
+        Graph g = model.graph();
+        org.onnxfuse.onnx.ir.Node flatten = g.nodes().stream().filter(n -> n.opType().equals("Flatten")).findFirst()
+                .orElseThrow(() -> new AssertionError("the model has no Flatten"));
+        String in = flatten.inputs().get(0);
+        String out = flatten.outputs().get(0);
+        Graph.Builder b = g.toBuilder();
+        b.addInitializer(Tensor.ofLongs("view.zero", new long[0], new long[] {0}));
+        b.addInitializer(Tensor.ofLongs("view.axes", new long[] {1}, new long[] {0}));
+        b.addInitializer(Tensor.ofLongs("view.minus_one", new long[] {1}, new long[] {-1}));
+        List<org.onnxfuse.onnx.ir.Node> nodes = new ArrayList<>();
+        for (org.onnxfuse.onnx.ir.Node n : g.nodes()) {
+            if (n != flatten) {
+                nodes.add(n);
+                continue;
+            }
+            nodes.add(org.onnxfuse.onnx.ir.Node.of("view.shape", "Shape", List.of(in), List.of("view.s")));
+            nodes.add(org.onnxfuse.onnx.ir.Node.of("view.gather", "Gather", List.of("view.s", "view.zero"),
+                    List.of("view.n"), org.onnxfuse.onnx.ir.Attribute.ofLong("axis", 0)));
+            nodes.add(org.onnxfuse.onnx.ir.Node.of("view.unsqueeze", "Unsqueeze", List.of("view.n", "view.axes"),
+                    List.of("view.n1")));
+            nodes.add(org.onnxfuse.onnx.ir.Node.of("view.concat", "Concat", List.of("view.n1", "view.minus_one"),
+                    List.of("view.target"), org.onnxfuse.onnx.ir.Attribute.ofLong("axis", 0)));
+            nodes.add(org.onnxfuse.onnx.ir.Node.of("view.reshape", "Reshape", List.of(in, "view.target"),
+                    List.of(out)));
+        }
+        return model.withGraph(b.nodes(nodes).build());
+    }
 }

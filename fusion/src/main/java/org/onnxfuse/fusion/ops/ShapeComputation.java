@@ -1,0 +1,288 @@
+package org.onnxfuse.fusion.ops;
+
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.Collections;
+import java.util.IdentityHashMap;
+import java.util.List;
+import java.util.Optional;
+import java.util.Set;
+import org.onnxfuse.onnx.ir.Dim;
+import org.onnxfuse.onnx.ir.Node;
+import org.onnxfuse.onnx.ir.Tensor;
+
+/**
+ * A shape computed inside the graph from the shape of one activation, such as torch's export of
+ * {@code x.view(x.size(0), -1)}: Shape(x) -> Gather(0) -> Unsqueeze -> Concat with [-1] -> the
+ * Reshape's target. The nodes read only x's shape, never its values, so the network is still a
+ * chain; once x's shape is known the target can be worked out, with x's symbolic batch size
+ * copied through.
+ *
+ * <p>Supported: Shape (start/end), Constant and initializers, Gather on axis 0 with constant
+ * indices, Unsqueeze/Squeeze of one element, Concat on axis 0, Slice with constant bounds, Cast,
+ * Identity, and Add/Sub/Mul/Div of sizes that are known numbers.
+ */
+public final class ShapeComputation {
+    private static final Set<String> OPS = Set.of("Shape", "Constant", "Gather", "Unsqueeze", "Squeeze", "Concat",
+            "Slice", "Cast", "Identity", "Add", "Sub", "Mul", "Div");
+
+    private final String value;
+    private final String source;
+    private final GraphView graph;
+    private final List<Node> nodes;
+
+    private ShapeComputation(String value, String source, GraphView graph, List<Node> nodes) {
+        this.value = value;
+        this.source = source;
+        this.graph = graph;
+        this.nodes = nodes;
+    }
+
+    /**
+     * The computation of {@code value} from the shape of {@code source} and constants, if that is
+     * what produces it: every node on the way is one of the supported ops, there is a Shape and
+     * every Shape reads {@code source}, and no intermediate value is used outside the computation
+     * (so the nodes belong to whoever reads {@code value}).
+     */
+    public static Optional<ShapeComputation> of(String value, String source, GraphView graph) {
+        if (graph.isConstant(value)) {
+            return Optional.empty();
+        }
+        Set<Node> found = Collections.newSetFromMap(new IdentityHashMap<>());
+        if (!collect(value, source, graph, found)
+                || found.stream().noneMatch(n -> n.opType().equals("Shape"))) {
+            return Optional.empty(); // not from the shape (a constant expression is refused as before)
+        }
+        for (Node n : found) {
+            for (String o : n.outputs()) {
+                if (o.isEmpty() || o.equals(value)) {
+                    continue;
+                }
+                if (graph.isGraphOutput(o) || !graph.consumers(o).stream().allMatch(found::contains)) {
+                    return Optional.empty();
+                }
+            }
+        }
+        return Optional.of(new ShapeComputation(value, source, graph, graph.sorted(found)));
+    }
+
+    private static boolean collect(String value, String source, GraphView graph, Set<Node> found) {
+        if (value.isEmpty() || graph.initializer(value).isPresent()) {
+            return true;
+        }
+        Optional<Node> producer = graph.graph().producer(value);
+        if (producer.isEmpty()) {
+            return false; // a graph input other than through Shape
+        }
+        Node n = producer.get();
+        if (!n.isDefaultDomain() || !OPS.contains(n.opType())) {
+            return false;
+        }
+        if (!found.add(n)) {
+            return true;
+        }
+        if (n.opType().equals("Shape")) {
+            return n.inputs().get(0).equals(source);
+        }
+        for (String in : n.inputs()) {
+            if (!collect(in, source, graph, found)) {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    /** The nodes of the computation, in topological order (Constant nodes it owns included). */
+    public List<Node> nodes() {
+        return nodes;
+    }
+
+    /**
+     * The value as a Reshape target for an input of shape {@code sourceShape}: known sizes as
+     * numbers, and a symbolic size of the source that lands at its own position as 0 ("copy the
+     * input's dimension", ONNX Reshape without allowzero).
+     *
+     * @throws UnsupportedOpException when the value cannot be worked out, or a symbolic size would
+     *     move to another position
+     */
+    public long[] reshapeTarget(Node reshape, List<Dim> sourceShape) {
+        Vector v = evaluate(value, sourceShape, reshape);
+        if (v.scalar()) {
+            throw Shapes.unsupported(reshape, "takes a scalar as its target shape");
+        }
+        long[] target = new long[v.elements().size()];
+        for (int i = 0; i < target.length; i++) {
+            Element e = v.elements().get(i);
+            if (e.known()) {
+                target[i] = e.value();
+            } else if (e.sourceAxis() == i) {
+                target[i] = 0;
+            } else {
+                throw Shapes.unsupported(reshape, "moves dimension " + e.sourceAxis() + " of '" + source + "' ("
+                        + sourceShape.get(e.sourceAxis()) + ", not a fixed size) to position " + i
+                        + " of its target shape");
+            }
+        }
+        return target;
+    }
+
+    /** One element of a shape vector: a number, or the size of the source's axis {@code sourceAxis}. */
+    private record Element(long value, int sourceAxis) {
+        static Element of(long value) {
+            return new Element(value, -1);
+        }
+
+        boolean known() {
+            return sourceAxis < 0;
+        }
+    }
+
+    /** A 1-D shape vector, or a scalar (one element). */
+    private record Vector(List<Element> elements, boolean scalar) {
+    }
+
+    private Vector evaluate(String v, List<Dim> sourceShape, Node reshape) {
+        Optional<Tensor> constant = graph.constant(v);
+        if (constant.isPresent()) {
+            Tensor t = constant.get();
+            long[] values;
+            try {
+                values = t.toLongs();
+            } catch (RuntimeException e) {
+                throw Shapes.unsupported(reshape, "computes its target shape from '" + v + "', which is not an integer"
+                        + " tensor");
+            }
+            List<Element> out = new ArrayList<>();
+            for (long x : values) {
+                out.add(Element.of(x));
+            }
+            return new Vector(out, t.rank() == 0);
+        }
+        Node n = graph.graph().producer(v).orElseThrow();
+        List<String> in = n.inputs();
+        return switch (n.opType()) {
+            case "Shape" -> {
+                int rank = sourceShape.size();
+                int start = shapeBound(n.longAttribute("start", 0), rank);
+                int end = shapeBound(n.longAttribute("end", rank), rank);
+                List<Element> out = new ArrayList<>();
+                for (int i = start; i < Math.max(start, end); i++) {
+                    Dim d = sourceShape.get(i);
+                    out.add(d.isFixed() ? Element.of(d.value()) : new Element(-1, i));
+                }
+                yield new Vector(out, false);
+            }
+            case "Identity", "Cast" -> evaluate(in.get(0), sourceShape, reshape);
+            case "Gather" -> {
+                if (n.longAttribute("axis", 0) != 0) {
+                    throw Shapes.unsupported(reshape, "computes its target shape with a Gather on axis "
+                            + n.longAttribute("axis", 0));
+                }
+                Vector data = evaluate(in.get(0), sourceShape, reshape);
+                Vector indices = evaluate(in.get(1), sourceShape, reshape);
+                List<Element> out = new ArrayList<>();
+                for (Element index : indices.elements()) {
+                    if (!index.known()) {
+                        throw Shapes.unsupported(reshape, "gathers with an index that is not a constant");
+                    }
+                    out.add(data.elements().get(axis(index.value(), data.elements().size())));
+                }
+                yield new Vector(out, indices.scalar());
+            }
+            case "Unsqueeze" -> new Vector(evaluate(in.get(0), sourceShape, reshape).elements(), false);
+            case "Squeeze" -> {
+                Vector x = evaluate(in.get(0), sourceShape, reshape);
+                if (x.elements().size() != 1) {
+                    throw Shapes.unsupported(reshape, "squeezes a shape vector of " + x.elements().size()
+                            + " elements");
+                }
+                yield new Vector(x.elements(), true);
+            }
+            case "Concat" -> {
+                List<Element> out = new ArrayList<>();
+                for (String part : in) {
+                    out.addAll(evaluate(part, sourceShape, reshape).elements());
+                }
+                yield new Vector(out, false);
+            }
+            case "Slice" -> slice(n, evaluate(in.get(0), sourceShape, reshape), sourceShape, reshape);
+            case "Add", "Sub", "Mul", "Div" -> arithmetic(n, evaluate(in.get(0), sourceShape, reshape),
+                    evaluate(in.get(1), sourceShape, reshape), reshape);
+            default -> throw Shapes.unsupported(reshape, "computes its target shape with " + n.opType());
+        };
+    }
+
+    private Vector slice(Node n, Vector data, List<Dim> sourceShape, Node reshape) {
+        List<String> in = n.inputs();
+        if (in.size() < 3) {
+            throw Shapes.unsupported(reshape, "computes its target shape with a Slice of an old opset");
+        }
+        long start = single(evaluate(in.get(1), sourceShape, reshape), reshape);
+        long end = single(evaluate(in.get(2), sourceShape, reshape), reshape);
+        long step = in.size() > 4 && !in.get(4).isEmpty() ? single(evaluate(in.get(4), sourceShape, reshape), reshape)
+                : 1;
+        if (step != 1) {
+            throw Shapes.unsupported(reshape, "computes its target shape with a Slice of step " + step);
+        }
+        int size = data.elements().size();
+        int from = (int) Math.max(0, Math.min(size, start < 0 ? start + size : start));
+        int to = (int) Math.max(0, Math.min(size, end < 0 ? end + size : end));
+        return new Vector(new ArrayList<>(data.elements().subList(from, Math.max(from, to))), false);
+    }
+
+    private static Vector arithmetic(Node n, Vector a, Vector b, Node reshape) {
+        int size = Math.max(a.elements().size(), b.elements().size());
+        if (a.elements().size() != size && a.elements().size() != 1
+                || b.elements().size() != size && b.elements().size() != 1) {
+            throw Shapes.unsupported(reshape, "computes its target shape with a " + n.opType() + " of vectors of "
+                    + a.elements().size() + " and " + b.elements().size() + " elements");
+        }
+        List<Element> out = new ArrayList<>();
+        for (int i = 0; i < size; i++) {
+            Element x = a.elements().get(a.elements().size() == 1 ? 0 : i);
+            Element y = b.elements().get(b.elements().size() == 1 ? 0 : i);
+            if (!x.known() || !y.known()) {
+                throw Shapes.unsupported(reshape, "computes its target shape with a " + n.opType()
+                        + " of a size that is not fixed");
+            }
+            long r = switch (n.opType()) {
+                case "Add" -> x.value() + y.value();
+                case "Sub" -> x.value() - y.value();
+                case "Mul" -> x.value() * y.value();
+                default -> {
+                    if (y.value() == 0) {
+                        throw Shapes.unsupported(reshape, "divides by zero while computing its target shape");
+                    }
+                    yield x.value() / y.value();
+                }
+            };
+            out.add(Element.of(r));
+        }
+        return new Vector(out, a.scalar() && b.scalar());
+    }
+
+    private static long single(Vector v, Node reshape) {
+        if (v.elements().size() != 1 || !v.elements().get(0).known()) {
+            throw Shapes.unsupported(reshape, "computes its target shape with a Slice whose bounds are not single"
+                    + " constants");
+        }
+        return v.elements().get(0).value();
+    }
+
+    /** Shape's start/end: negative counts from the back, then clamped to [0, rank]. */
+    private static int shapeBound(long a, int rank) {
+        long r = a < 0 ? a + rank : a;
+        return (int) Math.max(0, Math.min(rank, r));
+    }
+
+    private static int axis(long a, int size) {
+        long r = a < 0 ? a + size : a;
+        return (int) Math.max(0, Math.min(size - 1L, r));
+    }
+
+    @Override
+    public String toString() {
+        return "ShapeComputation[" + value + " from the shape of " + source + ": "
+                + Arrays.toString(nodes.stream().map(Node::opType).toArray()) + "]";
+    }
+}
