@@ -29,6 +29,7 @@ import org.onnxfuse.fusion.plan.Level;
 import org.onnxfuse.fusion.plan.LevelPlan;
 import org.onnxfuse.fusion.plan.LevelPlanner;
 import org.onnxfuse.fusion.plan.PlanComparison;
+import org.onnxfuse.onnx.errors.DataException;
 import org.onnxfuse.onnx.errors.ErrorCode;
 import org.onnxfuse.onnx.errors.OnnxFuseException;
 import org.onnxfuse.onnx.errors.OutputException;
@@ -152,6 +153,7 @@ public final class FuseCommand implements Callable<Integer> {
         }
         PlanComparison.requireCompatible(plans, names);
         LevelPlan plan = plans.get(0);
+        checkEvaluationBatches(plan);
         timings.put("read_ms", millisSince(start));
         if (method == null && data == null) {
             err.println("onnx-fuse: no --data given: neuron interpolation needs calibration data, running the"
@@ -345,10 +347,11 @@ public final class FuseCommand implements Callable<Integer> {
             checkInputData(xs, plan);
             Labels.checkCount(ys, xs);
             Labels.read(ys, 0, Math.toIntExact(ys.samples()), classes);
-            Ensemble.Result parentsAndEnsemble = Ensemble.evaluate(models, xs, ys, batchSize, effectiveThreads());
+            int batch = runBatch(plan);
+            Ensemble.Result parentsAndEnsemble = Ensemble.evaluate(models, xs, ys, batch, effectiveThreads());
             List<Double> parentAccuracies = parentsAndEnsemble.members().stream().map(Accuracy::value).toList();
             double ensemble = parentsAndEnsemble.ensemble().value();
-            double fusedAccuracy = Accuracy.of(fused, xs, ys, batchSize, effectiveThreads()).value();
+            double fusedAccuracy = Accuracy.of(fused, xs, ys, batch, effectiveThreads()).value();
             return new AccuracySummary(String.valueOf(x), xs.samples(), names, parentAccuracies, ensemble,
                     fusedAccuracy);
         }
@@ -361,8 +364,33 @@ public final class FuseCommand implements Callable<Integer> {
     /** Shape and finiteness of every sample, before any work: a bad file fails fast and writes nothing. */
     private void checkInputData(SampleArray array, LevelPlan plan) {
         DataShapes.check(array.source(), array.header().shape(), inputDims(plan), plan.input());
-        for (FloatBatch batch : array.reusedBatches(batchSize)) {
+        for (FloatBatch batch : array.reusedBatches(runBatch(plan))) {
             Finite.check(array.source(), batch);
+        }
+    }
+
+    /** The batch size ONNX Runtime runs the parents with: their fixed one, if they have one (see Fusion). */
+    private int runBatch(LevelPlan plan) {
+        int fixed = DataShapes.fixedBatch(inputDims(plan));
+        return fixed > 0 ? fixed : batchSize;
+    }
+
+    /**
+     * Parents fixed to a batch size above 1 can only evaluate whole batches: refused before any
+     * work rather than after the fused model is written.
+     */
+    private void checkEvaluationBatches(LevelPlan plan) {
+        int fixed = DataShapes.fixedBatch(inputDims(plan));
+        Path x = evalData != null ? evalData : labels != null ? data : null;
+        if (fixed <= 1 || x == null) {
+            return;
+        }
+        try (SampleArray xs = openInput(x, plan)) {
+            if (xs.samples() % fixed != 0) {
+                throw new DataException(ErrorCode.DATA_SHAPE, xs.source() + " holds " + xs.samples() + " samples, but"
+                        + " the parents' input takes batches of exactly " + fixed + " (exported without a dynamic"
+                        + " batch axis); evaluate on a multiple of " + fixed + " samples or re-export the parents");
+            }
         }
     }
 

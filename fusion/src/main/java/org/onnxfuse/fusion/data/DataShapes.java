@@ -40,6 +40,16 @@ public final class DataShapes {
     }
 
     /**
+     * The batch size a model input is fixed to (its first dimension, when that is a number), or 0
+     * when it is symbolic or unknown. Models exported without a dynamic batch axis (torch's
+     * default) have 1 here and ONNX Runtime refuses any other batch size for them.
+     */
+    public static int fixedBatch(long[] modelInputShape) {
+        return modelInputShape != null && modelInputShape.length > 0 && modelInputShape[0] > 0
+                ? Math.toIntExact(modelInputShape[0]) : 0;
+    }
+
+    /**
      * Checks labels against the data: one integer per sample, shape {@code [N]} or
      * {@code [N, 1]}.
      *

@@ -14,6 +14,7 @@ import org.onnxfuse.fusion.baseline.WeightMatching;
 import org.onnxfuse.fusion.collect.CalibrationData;
 import org.onnxfuse.fusion.collect.LevelStatistics;
 import org.onnxfuse.fusion.collect.StatisticsCollector;
+import org.onnxfuse.fusion.data.DataShapes;
 import org.onnxfuse.fusion.data.NpyArray;
 import org.onnxfuse.fusion.data.SampleArray;
 import org.onnxfuse.fusion.evaluate.Labels;
@@ -42,6 +43,7 @@ import org.onnxfuse.onnx.errors.IncompatibleModelsException;
 import org.onnxfuse.onnx.errors.OnnxFuseException;
 import org.onnxfuse.onnx.io.OnnxReader;
 import org.onnxfuse.onnx.ir.Model;
+import org.onnxfuse.onnx.ir.ValueInfo;
 
 /**
  * The linear fusion loop (ALGORITHM.md sections 3 and 5) as a library call:
@@ -157,9 +159,19 @@ public final class Fusion {
 
         List<String> warnings = new ArrayList<>();
         List<LevelReport> reports = new ArrayList<>();
+        int fixedBatch = fixedBatch(parents, warnings);
+        int batch = fixedBatch > 0 ? fixedBatch : batchSize;
         CalibrationData opened = calibrationPath != null ? CalibrationData.open(calibrationPath) : null;
         CalibrationData given = opened != null ? opened : calibrationData;
         CalibrationData data = given == null ? null : given.limit(samples);
+        if (data != null && fixedBatch > 0 && data.samples() % fixedBatch != 0) {
+            long kept = data.samples() / batch * batch;
+            String warning = "the parents run only in batches of " + batch + ": using the first " + kept + " of the "
+                    + data.samples() + " calibration samples";
+            warnings.add(warning);
+            log.accept("onnx-fuse: warning: " + warning);
+            data = data.limit(Math.max(kept, batch));
+        }
         Model fused;
         String backendName;
         Importance scores = null;
@@ -170,16 +182,17 @@ public final class Fusion {
             }
             if (method.isInterpolation()) {
                 long scoringStart = System.nanoTime();
-                scores = score(parents, plans, data, warnings);
+                scores = score(parents, plans, data, batch, warnings);
                 scoringMillis = (System.nanoTime() - scoringStart) / 1e6;
-                Interpolated result = interpolate(parents, plans, targetWidths, data, scores, warnings, reports);
+                Interpolated result = interpolate(parents, plans, targetWidths, data, batch, scores, warnings,
+                        reports);
                 fused = result.model();
                 backendName = result.backendName();
             } else {
                 fused = switch (method) {
                     case AVERAGE -> VanillaAverage.fuse(parents);
                     case WEIGHT_MATCH -> WeightMatching.fuse(parents);
-                    case ACT_MATCH -> ActivationMatching.fuse(parents, data, batchSize, threads);
+                    case ACT_MATCH -> ActivationMatching.fuse(parents, data, batch, threads);
                     default -> throw new IllegalStateException(method.name());
                 };
                 backendName = "none";
@@ -208,8 +221,28 @@ public final class Fusion {
     private record Interpolated(Model model, String backendName) {
     }
 
+    /**
+     * The batch size the parents' input is fixed to (an export without a dynamic batch axis; ONNX
+     * Runtime then refuses any other), or 0 when it is free. Parents with different input shapes
+     * have already been refused by {@link PlanComparison}.
+     */
+    private int fixedBatch(List<Model> parents, List<String> warnings) {
+        ValueInfo in = parents.get(0).graph().feedInputs().get(0);
+        int fixed = DataShapes.fixedBatch(in.tensorType() == null || !in.tensorType().hasShape() ? null
+                : in.tensorType().dimsOrMinusOne());
+        if (fixed == 0 || fixed == batchSize) {
+            return fixed;
+        }
+        String note = "the parents' input has a fixed batch size of " + fixed + " (exported without a dynamic batch"
+                + " axis): running batches of " + fixed + " instead of " + batchSize + "; export with"
+                + " dynamic_axes={'<input>': {0: 'batch'}} for speed";
+        warnings.add(note);
+        log.accept("onnx-fuse: warning: " + note);
+        return fixed;
+    }
+
     /** Every neuron's importance (ALGORITHM.md section 6), before the level loop: it depends on the parents only. */
-    private Importance score(List<Model> parents, List<LevelPlan> plans, CalibrationData data,
+    private Importance score(List<Model> parents, List<LevelPlan> plans, CalibrationData data, int batch,
                              List<String> warnings) {
         long[] y = labels;
         if (y == null && labelsPath != null && importance.needsData()) {
@@ -231,7 +264,7 @@ public final class Fusion {
             }
         };
         try {
-            return new ImportanceScorer(importance, batchSize, threads).score(parents, plans, data, y, scoring);
+            return new ImportanceScorer(importance, batch, threads).score(parents, plans, data, y, scoring);
         } catch (OnnxFuseException e) {
             // an op without a gradient rule, or a backward graph ONNX Runtime cannot run (e.g. a
             // Reshape to a fixed batch size that the batch-1 baseline breaks); bad data is still an error
@@ -244,7 +277,7 @@ public final class Fusion {
                     + e.getMessage() + "); using uniform importance";
             warnings.add(warning);
             log.accept("onnx-fuse: warning: " + warning);
-            return new ImportanceScorer(ImportanceMethod.UNIFORM, batchSize, threads).score(parents, plans, data, y,
+            return new ImportanceScorer(ImportanceMethod.UNIFORM, batch, threads).score(parents, plans, data, y,
                     scoring);
         }
     }
@@ -261,7 +294,7 @@ public final class Fusion {
 
     /** The level loop of the linear variant (ALGORITHM.md section 3); fills {@code warnings} and {@code reports}. */
     private Interpolated interpolate(List<Model> parents, List<LevelPlan> plans, int[] targetWidths, CalibrationData data,
-                                     Importance scores, List<String> warnings, List<LevelReport> reports) {
+                                     int batch, Importance scores, List<String> warnings, List<LevelReport> reports) {
         LevelPlan template = plans.get(0);
         Model fused = parents.get(0);
         int levels = template.levels().size();
@@ -270,7 +303,7 @@ public final class Fusion {
         int previousK = 0;
         String backendName;
         try (ComputeBackend backend = Backends.open(device, threads, log);
-             StatisticsCollector collector = new StatisticsCollector(parents, plans, data, batchSize, threads)) {
+             StatisticsCollector collector = new StatisticsCollector(parents, plans, data, batch, threads)) {
             backendName = backend.name();
             for (Level level : template.levels()) {
                 int l = level.index();

@@ -15,9 +15,11 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.onnxfuse.fusion.pipeline.Provenance;
 import org.onnxfuse.fusion.testing.Fixtures;
+import org.onnxfuse.fusion.testing.ModelEdits;
 import org.onnxfuse.fusion.testing.Npy;
 import org.onnxfuse.onnx.errors.ErrorCode;
 import org.onnxfuse.onnx.io.OnnxReader;
+import org.onnxfuse.onnx.io.OnnxWriter;
 import org.onnxfuse.onnx.ir.Model;
 
 /** The fuse command end to end: a real fusion of fixture parents, its outputs, and refusals. */
@@ -204,6 +206,29 @@ class FuseCommandTest {
         expectRefusal(ErrorCode.USAGE, "--importance needs --method kf-linear or hf-linear", null,
                 fixture("mlp_k2_p0.onnx"), fixture("mlp_k2_p1.onnx"), "--data", data("calib400_x.npy"),
                 "--importance", "conductance", "--method", "average", "-o", dir.resolve("f.onnx").toString(), "-q");
+    }
+
+    @Test
+    void parentsWithAFixedBatchSize() throws IOException {
+        Path one0 = dir.resolve("one0.onnx");
+        Path one1 = dir.resolve("one1.onnx");
+        OnnxWriter.write(ModelEdits.fixedBatch(Fixtures.read("mlp_k2_p0.onnx"), 1), one0);
+        OnnxWriter.write(ModelEdits.fixedBatch(Fixtures.read("mlp_k2_p1.onnx"), 1), one1);
+        Path out = dir.resolve("one.onnx");
+        int exit = cli.run(one0.toString(), one1.toString(), "--data", data("calib400_x.npy"), "--samples", "50",
+                "--eval-data", data("test_x.npy"), "--eval-labels", data("test_y.npy"), "-o", out.toString(), "-q");
+        assertEquals(0, exit, cli.err.toString());
+        assertTrue(cli.err.toString().contains("fixed batch size of 1"), cli.err.toString());
+        assertTrue(cli.out.toString().contains("accuracy on"), cli.out.toString());
+
+        Path seven0 = dir.resolve("seven0.onnx");
+        Path seven1 = dir.resolve("seven1.onnx");
+        OnnxWriter.write(ModelEdits.fixedBatch(Fixtures.read("mlp_k2_p0.onnx"), 7), seven0);
+        OnnxWriter.write(ModelEdits.fixedBatch(Fixtures.read("mlp_k2_p1.onnx"), 7), seven1);
+        Path refused = dir.resolve("seven.onnx");
+        expectRefusal(ErrorCode.DATA_SHAPE, "holds 1500 samples, but the parents' input takes batches of exactly 7",
+                refused, seven0.toString(), seven1.toString(), "--data", data("calib400_x.npy"), "--eval-data",
+                data("test_x.npy"), "--eval-labels", data("test_y.npy"), "-o", refused.toString(), "-q");
     }
 
     @Test

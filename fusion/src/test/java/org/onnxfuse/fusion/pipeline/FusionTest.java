@@ -17,6 +17,7 @@ import org.junit.jupiter.api.io.TempDir;
 import org.onnxfuse.fusion.importance.ImportanceMethod;
 import org.onnxfuse.fusion.testing.Fixtures;
 import org.onnxfuse.fusion.testing.ModelEdits;
+import org.onnxfuse.onnx.errors.IncompatibleModelsException;
 import org.onnxfuse.onnx.errors.UnsupportedOpException;
 import org.onnxfuse.onnx.io.OnnxReader;
 import org.onnxfuse.onnx.io.OnnxWriter;
@@ -123,6 +124,35 @@ class FusionTest {
         float[] b = Fixtures.logits(view.model(), Fixtures.data("test_x.npy"));
         assertTrue(Fixtures.maxAbsDifference(a, b) < 1e-5, "max abs logit difference " + Fixtures.maxAbsDifference(a, b));
         assertEquals(Fixtures.interfaceOf(p0), Fixtures.interfaceOf(view.model()));
+    }
+
+    @Test
+    void parentsExportedWithAFixedBatchSizeRunInBatchesOfThatSize() {
+        Model p0 = Fixtures.read("mlp_k2_p0.onnx");
+        Model p1 = Fixtures.read("mlp_k2_p1.onnx");
+        FusionResult free = Fusion.builder().parents(p0, p1).calibration(Fixtures.data("calib400_x.npy")).samples(60)
+                .device("cpu").threads(2).restarts(2).log(s -> { }).build().fuse();
+        List<String> log = new ArrayList<>();
+        FusionResult one = Fusion.builder().parents(ModelEdits.fixedBatch(p0, 1), ModelEdits.fixedBatch(p1, 1))
+                .calibration(Fixtures.data("calib400_x.npy")).samples(60).device("cpu").threads(2).restarts(2)
+                .log(log::add).build().fuse();
+        assertTrue(one.warnings().stream().anyMatch(w -> w.contains("fixed batch size of 1")), one.warnings().toString());
+        float[] a = Fixtures.logits(free.model(), Fixtures.data("test_x.npy"));
+        float[] b = Fixtures.logits(ModelEdits.fixedBatch(one.model(), -1), Fixtures.data("test_x.npy"));
+        assertTrue(Fixtures.maxAbsDifference(a, b) < 1e-4, "batches of 1 vs 256: " + Fixtures.maxAbsDifference(a, b));
+
+        // batches of exactly 7: the 60 samples' last partial batch is left out, and said so
+        FusionResult seven = Fusion.builder().parents(ModelEdits.fixedBatch(p0, 7), ModelEdits.fixedBatch(p1, 7))
+                .calibration(Fixtures.data("calib400_x.npy")).samples(60).device("cpu").threads(2).restarts(2)
+                .log(s -> { }).build().fuse();
+        assertTrue(seven.warnings().stream().anyMatch(w -> w.contains("using the first 56 of the 60 calibration"
+                + " samples")), seven.warnings().toString());
+        assertEquals(56, seven.levels().get(0).samples());
+
+        IncompatibleModelsException mixed = assertThrows(IncompatibleModelsException.class, () -> Fusion.builder()
+                .parents(ModelEdits.fixedBatch(p0, 1), ModelEdits.fixedBatch(p1, 2))
+                .calibration(Fixtures.data("calib400_x.npy")).samples(60).log(s -> { }).build().fuse());
+        assertTrue(mixed.getMessage().contains("[2, 1, 28, 28]"), mixed.getMessage());
     }
 
     @Test

@@ -204,4 +204,17 @@ public final class ModelEdits {
         }
         return model.withGraph(b.nodes(nodes).build());
     }
+
+    /** {@code model} with the batch axis of its input and output fixed to {@code batch}, as torch exports by default. */
+    public static Model fixedBatch(Model model, long batch) {
+        Graph g = model.graph();
+        java.util.function.UnaryOperator<org.onnxfuse.onnx.ir.ValueInfo> fix = v -> {
+            List<org.onnxfuse.onnx.ir.Dim> dims = new ArrayList<>(v.tensorType().shape());
+            dims.set(0, org.onnxfuse.onnx.ir.Dim.of(batch));
+            return org.onnxfuse.onnx.ir.ValueInfo.tensor(v.name(),
+                    new org.onnxfuse.onnx.ir.TensorType(v.tensorType().elementType(), dims));
+        };
+        return model.withGraph(g.toBuilder().inputs(g.inputs().stream().map(fix).toList())
+                .outputs(g.outputs().stream().map(fix).toList()).build());
+    }
 }
