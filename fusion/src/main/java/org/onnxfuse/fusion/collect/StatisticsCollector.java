@@ -3,6 +3,7 @@ package org.onnxfuse.fusion.collect;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Objects;
+import java.util.Optional;
 import org.onnxfuse.fusion.data.DataShapes;
 import org.onnxfuse.fusion.data.Finite;
 import org.onnxfuse.fusion.data.FloatBatch;
@@ -44,6 +45,12 @@ public final class StatisticsCollector implements AutoCloseable {
         void samplesCollected(long done, long total);
     }
 
+    /**
+     * X and A elements one batch may hold at most (about 64 M floats each way): a Conv level's
+     * im2col rows on large images would otherwise take gigabytes at the default batch size.
+     */
+    static final long ROW_ELEMENTS_PER_BATCH = 1L << 26;
+
     private final List<LevelPlan> plans;
     private final CalibrationData data;
     private final int batchSize;
@@ -84,6 +91,30 @@ public final class StatisticsCollector implements AutoCloseable {
             close();
             throw e;
         }
+    }
+
+    /**
+     * {@code batchSize}, or fewer samples when one batch of some level would hold more than
+     * {@link #ROW_ELEMENTS_PER_BATCH} elements of X (positions x fan-in) plus A (positions x the
+     * parents' widths); at least 1. Levels of unknown size count as nothing.
+     */
+    public static int batchWithinBudget(List<LevelPlan> plans, int batchSize) {
+        long perSample = 0;
+        for (Level level : plans.get(0).levels()) {
+            Optional<Long> positions = level.positionsPerSample();
+            if (positions.isEmpty()) {
+                continue;
+            }
+            long widths = 0;
+            for (LevelPlan p : plans) {
+                widths += p.level(level.index()).width();
+            }
+            perSample = Math.max(perSample, positions.get() * (level.fanIn() + widths));
+        }
+        if (perSample == 0) {
+            return batchSize;
+        }
+        return (int) Math.max(1, Math.min(batchSize, ROW_ELEMENTS_PER_BATCH / perSample));
     }
 
     /**

@@ -12,6 +12,7 @@ import org.onnxfuse.fusion.plan.Level;
 import org.onnxfuse.fusion.plan.LevelPlan;
 import org.onnxfuse.onnx.errors.DataException;
 import org.onnxfuse.onnx.errors.ErrorCode;
+import org.onnxfuse.onnx.ir.Dim;
 import org.onnxfuse.onnx.ir.Model;
 
 /**
@@ -38,6 +39,12 @@ public final class ImportanceScorer {
         default void samplesScored(long done, long total) {
         }
     }
+
+    /**
+     * Cut elements held per batch at most (values, gradients and attributions of every cut are
+     * held at once): about 64 M floats, so scoring large images does not run out of memory.
+     */
+    static final long CUT_ELEMENTS_PER_BATCH = 1L << 26;
 
     private final ImportanceMethod method;
     private final int batchSize;
@@ -77,6 +84,25 @@ public final class ImportanceScorer {
             all.add(scoreParent("parent " + k, parents.get(k), plans.get(k), data, labels, progress));
         }
         return new Importance(method, labels != null ? "labels" : "predictions", all);
+    }
+
+    /**
+     * {@code batchSize}, or fewer samples when all cuts of one batch would hold more than
+     * {@link #CUT_ELEMENTS_PER_BATCH} elements (at least 1). Cuts of unknown size count as nothing.
+     */
+    public static int batchWithinBudget(LevelPlan plan, int batchSize) {
+        long perSample = 0;
+        for (Level level : plan.levels()) {
+            long n = 1;
+            for (Dim d : level.cutShape().subList(1, level.cutShape().size())) {
+                n = d.isFixed() ? Math.multiplyExact(n, d.value()) : 0;
+            }
+            perSample += n;
+        }
+        if (perSample == 0) {
+            return batchSize;
+        }
+        return (int) Math.max(1, Math.min(batchSize, CUT_ELEMENTS_PER_BATCH / perSample));
     }
 
     private static void checkLabels(long[] labels, CalibrationData data, LevelPlan plan) {

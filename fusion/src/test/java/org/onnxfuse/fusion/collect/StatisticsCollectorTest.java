@@ -76,4 +76,16 @@ class StatisticsCollectorTest {
     void convSecondLevel() {
         compare("vgg_p0", "vgg_p1", 2, 20, 7);
     }
+
+    @Test
+    void largeLevelsCollectInSmallerBatches() {
+        List<LevelPlan> small = List.of(LevelPlanner.plan(Fixtures.read("vgg_p0.onnx")),
+                LevelPlanner.plan(Fixtures.read("vgg_p1.onnx")));
+        assertEquals(256, StatisticsCollector.batchWithinBudget(small, 256));
+        // 512 x 512 positions x (27 + 1 features + 2 x 64 neurons) = 40.9 M elements per sample
+        LevelPlan large = org.onnxfuse.fusion.plan.TestNets.Net.input("batch", 3, 512, 512).conv("c1", 3, 64, 3, true,
+                org.onnxfuse.onnx.ir.Attribute.ofLongs("pads", 1, 1, 1, 1)).op("r", "Relu")
+                .op("gap", "GlobalAveragePool").op("flat", "Flatten").gemm("fc", 64, 10, true, true).plan();
+        assertEquals(1, StatisticsCollector.batchWithinBudget(List.of(large, large), 256));
+    }
 }

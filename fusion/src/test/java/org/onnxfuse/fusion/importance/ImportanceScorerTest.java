@@ -16,6 +16,8 @@ import org.onnxfuse.fusion.plan.Level;
 import org.onnxfuse.fusion.plan.LevelPlan;
 import org.onnxfuse.fusion.plan.LevelPlanner;
 import org.onnxfuse.fusion.plan.LevelWeights;
+import org.onnxfuse.fusion.plan.TestNets;
+import org.onnxfuse.onnx.ir.Attribute;
 import org.onnxfuse.fusion.ops.AffineWeights;
 import org.onnxfuse.fusion.testing.Fixtures;
 import org.onnxfuse.onnx.errors.DataException;
@@ -224,6 +226,18 @@ class ImportanceScorerTest {
             assertEquals(ErrorCode.DATA_FORMAT, range.code());
             assertTrue(range.getMessage().contains("label 10 at index 3"), range.getMessage());
         }
+    }
+
+    @Test
+    void largeCutsScoreInSmallerBatches() {
+        LevelPlan small = LevelPlanner.plan(Fixtures.read("vgg_p0.onnx"));
+        assertEquals(256, ImportanceScorer.batchWithinBudget(small, 256));
+        // 64 channels of 512 x 512 at the first cut: 16.8 M elements per sample, 3 samples per batch
+        LevelPlan large = TestNets.Net.input("batch", 3, 512, 512).conv("c1", 3, 64, 3, true,
+                Attribute.ofLongs("pads", 1, 1, 1, 1)).op("r", "Relu").op("gap", "GlobalAveragePool")
+                .op("flat", "Flatten").gemm("fc", 64, 10, true, true).plan();
+        assertEquals(3, ImportanceScorer.batchWithinBudget(large, 256));
+        assertEquals(2, ImportanceScorer.batchWithinBudget(large, 2));
     }
 
     @Test
