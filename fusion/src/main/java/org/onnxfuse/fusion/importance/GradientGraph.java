@@ -53,8 +53,8 @@ import org.onnxfuse.onnx.ir.ValueInfo;
  * Dropout, Identity. MaxPool routes the gradient to the maximum of each window at x (its
  * Indices output scattered with reduction "add", so overlapping windows add up) under both
  * rules, which is why RESCALE multipliers do not sum to the output difference across a MaxPool.
- * The elementwise nonlinearities (Relu, LeakyRelu, Sigmoid, Tanh, Gelu, Erf, Clip and the
- * Erf-form GELU pattern, which counts as one Gelu) multiply the incoming gradient by f'(a) under
+ * The elementwise nonlinearities (Relu, LeakyRelu, Sigmoid, Tanh, Gelu, Erf, Clip, the
+ * Erf-form GELU pattern, which counts as one Gelu, and SiLU written as x * sigmoid(x)) multiply the incoming gradient by f'(a) under
  * {@link Rule#GRADIENT}, and under {@link Rule#RESCALE} by the DeepLIFT rescale multiplier
  * (f(a) - f(a0)) / (a - a0), where a0 is the op's input on the baseline (computed by a renamed
  * copy of the forward graph), falling back to f'(a) where |a - a0| &lt; {@value #RESCALE_EPSILON}.
@@ -78,13 +78,16 @@ public final class GradientGraph {
     public static final String GRADIENT_PREFIX = "onnxfuse_grad/";
     public static final String BASELINE_PREFIX = "onnxfuse_base/";
     public static final long MIN_PARENT_OPSET = 13;
+    /** The multi-node patterns ({@link OpRegistry#patterns()}) the backward pass treats as one nonlinearity. */
+    private static final Set<String> PATTERN_DERIVATIVES = Set.of("Gelu", "Silu");
     public static final long GRADIENT_OPSET = 17;
     public static final float RESCALE_EPSILON = 1e-6f;
 
     private static final String TEMP_PREFIX = "onnxfuse_tmp/";
     private static final String SUPPORTED = "Gemm, MatMul, Add/Sub/Mul/Div (with a constant operand; Add/Sub of two"
             + " activations), Conv, BatchNormalization (inference), Relu, LeakyRelu, Sigmoid, Tanh, Gelu (default"
-            + " domain and com.microsoft), Erf, Erf-form GELU (Div, Erf, Add, Mul, Mul), Clip, Dropout, Identity,"
+            + " domain and com.microsoft), Erf, Erf-form GELU (Div, Erf, Add, Mul, Mul), SiLU (Sigmoid, Mul), Clip,"
+            + " Dropout, Identity,"
             + " MaxPool, AveragePool, GlobalAveragePool, Flatten, Reshape, Shape, Constant";
     private static final Set<String> DEFAULT_DOMAIN_OPS = Set.of("Gemm", "MatMul", "Add", "Sub", "Mul", "Div", "Conv",
             "BatchNormalization", "Relu", "LeakyRelu", "Sigmoid", "Tanh", "Gelu", "Erf", "Clip", "Dropout",
@@ -275,7 +278,7 @@ public final class GradientGraph {
                             continue;
                         }
                         Optional<PatternMatch> m = p.match(in, view);
-                        if (m.isPresent() && m.get().opType().equals("Gelu")
+                        if (m.isPresent() && PATTERN_DERIVATIVES.contains(m.get().opType())
                                 && m.get().nodes().stream().allMatch(needed::contains)
                                 && m.get().nodes().stream().noneMatch(patternOf::containsKey)) {
                             for (Node member : m.get().nodes()) {
@@ -492,7 +495,8 @@ public final class GradientGraph {
                 if (u.pattern() != null) {
                     String a = u.pattern().input();
                     if (wanted.contains(a)) {
-                        contribute(a, emit("Mul", List.of(g, multiplier(u.node(), a, y, this::geluExact))));
+                        Derivative f = u.pattern().opType().equals("Silu") ? this::silu : this::geluExact;
+                        contribute(a, emit("Mul", List.of(g, multiplier(u.node(), a, y, f))));
                     }
                 } else {
                     propagate(u.node(), g);
@@ -948,6 +952,13 @@ public final class GradientGraph {
         private String reluDerivative(String a, String y) {
             return emit("Cast", List.of(emit("Greater", List.of(a, scalar(0f)))),
                     Attribute.ofLong("to", DataType.FLOAT.code()));
+        }
+
+        /** d/da of a sigmoid(a): s + a s (1 - s). */
+        private String silu(String a, String y) {
+            String s = emit("Sigmoid", List.of(a));
+            String oneMinus = emit("Sub", List.of(scalar(1f), s));
+            return emit("Add", List.of(s, emit("Mul", List.of(a, emit("Mul", List.of(s, oneMinus))))));
         }
 
         /** Phi(a) + a phi(a). */

@@ -12,41 +12,16 @@ import org.onnxfuse.onnx.ir.Node;
  * multiplications by x and 0.5 in any of the three orders torch and tf2onnx produce. Every
  * intermediate value must feed only the next node of the pattern.
  */
-final class ErfGeluPattern implements OpPattern {
+final class ErfGeluPattern extends ActivationPattern {
     private static final double SQRT2 = Math.sqrt(2);
     private static final double TOLERANCE = 1e-3;
 
-    @Override
-    public String opType() {
-        return "Gelu";
+    ErfGeluPattern() {
+        super("Gelu", "Erf-form GELU (Div, Erf, Add, Mul, Mul)");
     }
 
     @Override
-    public OpRole role() {
-        return OpRole.ELEMENTWISE;
-    }
-
-    @Override
-    public String displayName() {
-        return "Erf-form GELU (Div, Erf, Add, Mul, Mul)";
-    }
-
-    @Override
-    public Optional<PatternMatch> match(String x, GraphView g) {
-        List<Node> readers = g.consumers(x);
-        if (readers.size() != 2 || g.isGraphOutput(x)) {
-            return Optional.empty();
-        }
-        for (int i = 0; i < 2; i++) {
-            Optional<PatternMatch> m = match(x, readers.get(i), readers.get(1 - i), g);
-            if (m.isPresent()) {
-                return m;
-            }
-        }
-        return Optional.empty();
-    }
-
-    private Optional<PatternMatch> match(String x, Node entry, Node other, GraphView g) {
+    Optional<PatternMatch> match(String x, Node entry, Node other, GraphView g) {
         boolean scaled = is(entry, "Div") && entry.inputs().get(0).equals(x) && near(g, entry.inputs().get(1), SQRT2)
                 || is(entry, "Mul") && near(g, operand(entry, x), 1 / SQRT2);
         if (!scaled) {

@@ -57,6 +57,7 @@ public final class OpRegistry {
         r.register(SimpleHandler.of("Dropout", OpRole.ELEMENTWISE, OpRegistry::dropoutShape, SimpleHandler.NO_SIGNATURE));
         r.register(SimpleHandler.of("Identity", OpRole.ELEMENTWISE, SimpleHandler.SAME_SHAPE, SimpleHandler.NO_SIGNATURE));
         r.patterns.add(new ErfGeluPattern());
+        r.patterns.add(new SiluPattern());
         // pooling: keep the channel axis
         r.register(SimpleHandler.of("MaxPool", OpRole.POOLING, OpRegistry::poolShape,
                 (n, g) -> poolSignature(n, false)));

@@ -294,6 +294,15 @@ class GradientGraphTest {
     }
 
     @ParameterizedTest
+    @ValueSource(booleans = {false, true})
+    void siluAsSigmoidTimesInput(boolean sigmoidFirst) {
+        Net net = new Net(10, 2, 6);
+        String s = net.node("Sigmoid", List.of("h"));
+        String m = net.node("Mul", sigmoidFirst ? List.of(s, "h") : List.of("h", s));
+        checkAgainstFiniteDifferences(net.withHead(m), net.shape, net.gaussian());
+    }
+
+    @ParameterizedTest
     @ValueSource(strings = {"none", "tanh"})
     void geluOpset20(String approximate) {
         Net net = new Net(9, 2, 6);

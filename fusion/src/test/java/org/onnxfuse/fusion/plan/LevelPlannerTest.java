@@ -368,6 +368,17 @@ class LevelPlannerTest {
     }
 
     @Test
+    void siluWrittenAsSigmoidTimesInputIsOneOp() {
+        Net net = Net.input("batch", 8).opset(13).gemm("fc1", 8, 6, true, true);
+        String h = net.value();
+        net.extra(Node.of("sig", "Sigmoid", List.of(h), List.of("sig_out")));
+        LevelPlan p = net.node(Node.of("swish", "Mul", List.of(h, "sig_out"), List.of("swish_out")))
+                .gemm("fc2", 6, 3, true, true).plan();
+        assertEquals(List.of("Silu", "Gemm"), p.level(2).opTypes());
+        assertEquals(List.of("sig", "swish"), p.level(2).ops().get(0).nodes().stream().map(Node::name).toList());
+    }
+
+    @Test
     void reshapeWithComputedShapeIsRefused() {
         Net net = Net.input("batch", 2, 4, 4).conv("c1", 2, 3, 3, false);
         net.init("shape_src", new long[] {2});
