@@ -29,8 +29,8 @@ public interface OpHandler {
         return opType();
     }
 
-    /** Index of the input that carries the activation stream; every other input is a parameter. */
-    default int dataInput() {
+    /** Index of {@code node}'s input that carries the activation stream; every other input is a parameter. */
+    default int dataInput(Node node, GraphView graph) {
         return 0;
     }
 

@@ -56,6 +56,7 @@ public final class OpRegistry {
         r.register(SimpleHandler.of("Clip", OpRole.ELEMENTWISE, SimpleHandler.SAME_SHAPE, OpRegistry::clipSignature));
         r.register(SimpleHandler.of("Dropout", OpRole.ELEMENTWISE, OpRegistry::dropoutShape, SimpleHandler.NO_SIGNATURE));
         r.register(SimpleHandler.of("Identity", OpRole.ELEMENTWISE, SimpleHandler.SAME_SHAPE, SimpleHandler.NO_SIGNATURE));
+        ConstantArithmetic.all().forEach(r::register);
         r.patterns.add(new ErfGeluPattern());
         r.patterns.add(new SiluPattern());
         // pooling: keep the channel axis

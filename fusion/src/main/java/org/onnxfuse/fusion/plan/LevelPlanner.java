@@ -11,6 +11,7 @@ import java.util.Set;
 import java.util.stream.Collectors;
 import org.onnxfuse.fusion.ops.AffineGeometry;
 import org.onnxfuse.fusion.ops.AffineHandler;
+import org.onnxfuse.fusion.ops.ConstantArithmetic;
 import org.onnxfuse.fusion.ops.GraphView;
 import org.onnxfuse.fusion.ops.OpHandler;
 import org.onnxfuse.fusion.ops.OpPattern;
@@ -127,6 +128,13 @@ public final class LevelPlanner {
                         + view.origin(value) + " (put the normalisation right after an affine op)");
                 case CONSTANT -> throw new IllegalStateException("Constant node on the activation path: " + node);
                 default -> {
+                    if (handler instanceof ConstantArithmetic && ConstantArithmetic.isPerElement(node, view)
+                            && steps.stream().anyMatch(AffineStep.class::isInstance)) {
+                        throw registry.unsupported(node, "its constant has more than one element and it comes after"
+                                + " a level: the fused neurons are groups of the parents' neurons, so a per-neuron"
+                                + " constant cannot follow them (constants with one element, or per-element"
+                                + " constants on the model input before the first level, are fine)");
+                    }
                     List<Dim> out = handler.outputShape(node, shape, view);
                     List<Node> nodes = new ArrayList<>(shapeComputations(node, value));
                     nodes.addAll(view.privateConstants(List.of(node)));
@@ -176,7 +184,7 @@ public final class LevelPlanner {
     /** The activation enters at the handler's data input only; all other inputs are constants; extra outputs unused. */
     private void checkInputs(Node node, OpHandler handler, String value) {
         List<String> ins = node.inputs();
-        int data = handler.dataInput();
+        int data = handler.dataInput(node, view);
         if (ins.stream().filter(value::equals).count() > 1) {
             throw registry.unsupported(node, "it reads the activations '" + value + "' more than once");
         }

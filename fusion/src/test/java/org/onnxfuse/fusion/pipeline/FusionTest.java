@@ -156,6 +156,17 @@ class FusionTest {
     }
 
     @Test
+    void inputNormalisationInsideTheParentsIsKept() {
+        Model p0 = ModelEdits.withInputNormalisation(Fixtures.read("mlp_k2_p0.onnx"), 0.1307f, 0.3081f);
+        Model perm = ModelEdits.permuted(p0, 7);
+        long[] labels = Fixtures.labels(Fixtures.data("calib400_y.npy"), 400);
+        FusionResult r = Fusion.builder().parents(p0, perm).calibration(Fixtures.data("calib400_x.npy"))
+                .labels(labels).device("cpu").threads(2).restarts(2).log(s -> { }).build().fuse();
+        assertEquals(ImportanceMethod.DEEPLIFT, r.importance().method(), "the backward graph handles Sub and Div");
+        assertReproduces(p0, r.model(), 1e-4);
+    }
+
+    @Test
     void identicalParentsGiveTheParent() {
         Model p0 = Fixtures.read("mlp_k2_p0.onnx");
         FusionResult r = fuse(List.of(p0, p0), "calib400_x", 0, FusionMethod.HF_LINEAR);

@@ -379,6 +379,32 @@ class LevelPlannerTest {
     }
 
     @Test
+    void inputNormalisationAndScalarArithmeticArePlanned() {
+        Net net = Net.input("batch", 2, 4, 4).opset(13);
+        net.initializer(Tensor.ofFloats("mean", new long[] {1, 2, 1, 1}, new float[] {0.5f, 0.4f}));
+        net.initializer(Tensor.ofFloats("std", new long[] {1, 2, 1, 1}, new float[] {0.2f, 0.3f}));
+        net.initializer(Tensor.ofFloats("two", new long[0], new float[] {2f}));
+        LevelPlan p = net.op("sub", "Sub", List.of("mean")).op("div", "Div", List.of("std"))
+                .conv("c1", 2, 3, 3, false).op("r", "Relu").node(Node.of("scale", "Mul", List.of("two", net.value()),
+                        List.of("scale_out"))).op("flat", "Flatten").gemm("fc", 12, 2, true, true).plan();
+        assertEquals(List.of("Sub", "Div", "Conv"), p.level(1).opTypes());
+        assertEquals(List.of("Relu", "Mul", "Flatten", "Gemm"), p.level(2).opTypes());
+        assertEquals("[0.5, 0.4]", p.level(1).ops().get(0).signature().get("constant"));
+    }
+
+    @Test
+    void aPerNeuronConstantAfterALevelIsRefused() {
+        Net net = Net.input("batch", 6).opset(13).gemm("fc1", 6, 3, true, true);
+        net.initializer(Tensor.ofFloats("gain", new long[] {3}, new float[] {1f, 2f, 3f}));
+        UnsupportedOpException e = unsupported(net.op("g", "Mul", List.of("gain")).gemm("fc2", 3, 2, true, true));
+        assertTrue(e.getMessage().contains("per-neuron constant"), e.getMessage());
+        Net both = Net.input("batch", 6).opset(13).gemm("fc1", 6, 3, true, true);
+        String h = both.value();
+        e = unsupported(both.node(Node.of("sq", "Mul", List.of(h, h), List.of("sq_out"))).gemm("fc2", 3, 2, true, true));
+        assertTrue(e.getMessage().contains("Mul"), e.getMessage());
+    }
+
+    @Test
     void reshapeWithComputedShapeIsRefused() {
         Net net = Net.input("batch", 2, 4, 4).conv("c1", 2, 3, 3, false);
         net.init("shape_src", new long[] {2});

@@ -217,4 +217,23 @@ public final class ModelEdits {
         return model.withGraph(g.toBuilder().inputs(g.inputs().stream().map(fix).toList())
                 .outputs(g.outputs().stream().map(fix).toList()).build());
     }
+
+    /** {@code model} with (x - mean) / std written into the graph in front of everything that reads the input. */
+    public static Model withInputNormalisation(Model model, float mean, float std) {
+        Graph g = model.graph();
+        String x = g.feedInputs().get(0).name();
+        Graph.Builder b = g.toBuilder();
+        b.addInitializer(Tensor.ofFloats("norm.mean", new long[0], new float[] {mean}));
+        b.addInitializer(Tensor.ofFloats("norm.std", new long[0], new float[] {std}));
+        List<org.onnxfuse.onnx.ir.Node> nodes = new ArrayList<>();
+        nodes.add(org.onnxfuse.onnx.ir.Node.of("norm.sub", "Sub", List.of(x, "norm.mean"), List.of("norm.centred")));
+        nodes.add(org.onnxfuse.onnx.ir.Node.of("norm.div", "Div", List.of("norm.centred", "norm.std"),
+                List.of("norm.out")));
+        for (org.onnxfuse.onnx.ir.Node n : g.nodes()) {
+            List<String> inputs = n.inputs().stream().map(i -> i.equals(x) ? "norm.out" : i).toList();
+            nodes.add(new org.onnxfuse.onnx.ir.Node(n.name(), n.opType(), n.domain(), inputs, n.outputs(),
+                    n.attributes(), n.docString(), n.origin()));
+        }
+        return model.withGraph(b.nodes(nodes).build());
+    }
 }

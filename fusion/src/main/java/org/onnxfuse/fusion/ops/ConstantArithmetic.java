@@ -1,0 +1,99 @@
+package org.onnxfuse.fusion.ops;
+
+import java.util.Arrays;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import org.onnxfuse.onnx.ir.Dim;
+import org.onnxfuse.onnx.ir.Node;
+import org.onnxfuse.onnx.ir.Tensor;
+
+/**
+ * Add, Sub, Mul or Div of the activation and a constant, such as input normalisation written into
+ * the model ((x - mean) / std) or a scalar scale. The constant must broadcast to the activation
+ * without changing its shape. A constant with more than one element treats positions differently,
+ * which is right on the model input but not between levels, where neurons are merged; the planner
+ * allows it only before the first level ({@link #isPerElement}).
+ */
+public final class ConstantArithmetic implements OpHandler {
+    private final String opType;
+
+    ConstantArithmetic(String opType) {
+        this.opType = opType;
+    }
+
+    static List<ConstantArithmetic> all() {
+        return List.of(new ConstantArithmetic("Add"), new ConstantArithmetic("Sub"), new ConstantArithmetic("Mul"),
+                new ConstantArithmetic("Div"));
+    }
+
+    @Override
+    public String opType() {
+        return opType;
+    }
+
+    @Override
+    public OpRole role() {
+        return OpRole.ELEMENTWISE;
+    }
+
+    @Override
+    public String displayName() {
+        return opType + " (with a constant)";
+    }
+
+    /** The activation may be either operand, except that it must be the dividend of a Div. */
+    @Override
+    public int dataInput(Node node, GraphView graph) {
+        if (node.inputs().size() == 2 && !opType.equals("Div") && graph.isConstant(node.inputs().get(0))
+                && !graph.isConstant(node.inputs().get(1))) {
+            return 1;
+        }
+        return 0;
+    }
+
+    @Override
+    public List<Dim> outputShape(Node node, List<Dim> input, GraphView graph) {
+        Tensor c = constantOperand(node, graph);
+        long[] dims = c.dims();
+        if (dims.length > input.size()) {
+            throw Shapes.unsupported(node, "its constant of shape " + Arrays.toString(dims) + " has more axes than the"
+                    + " activations " + Shapes.format(input));
+        }
+        for (int i = 0; i < dims.length; i++) {
+            Dim d = input.get(input.size() - dims.length + i);
+            if (dims[i] != 1 && !(d.isFixed() && d.value() == dims[i])) {
+                throw Shapes.unsupported(node, "its constant of shape " + Arrays.toString(dims) + " does not broadcast"
+                        + " to the activations " + Shapes.format(input) + " without changing their shape");
+            }
+        }
+        return input;
+    }
+
+    @Override
+    public Map<String, String> signature(Node node, GraphView graph) {
+        Tensor c = constantOperand(node, graph);
+        float[] v = c.toFloats();
+        String values = v.length <= 16 ? Arrays.toString(v) : v.length + " values, hash " + Arrays.hashCode(v);
+        return Map.of("constant", values, "shape", Arrays.toString(c.dims()));
+    }
+
+    /** Whether the constant has more than one element (so it is not the same for every neuron). */
+    public static boolean isPerElement(Node node, GraphView graph) {
+        return constantOperand(node, graph).elementCount() > 1;
+    }
+
+    private static Tensor constantOperand(Node node, GraphView graph) {
+        if (node.inputs().size() != 2) {
+            throw Shapes.unsupported(node, "it has " + node.inputs().size() + " inputs; expected the activations and a"
+                    + " constant");
+        }
+        Optional<Tensor> a = graph.constant(node.inputs().get(0));
+        Optional<Tensor> b = graph.constant(node.inputs().get(1));
+        if (a.isPresent() == b.isPresent()) {
+            throw Shapes.unsupported(node, a.isPresent() ? "both operands are constants"
+                    : "both operands are activations (a join of two paths, which the planner does not handle yet)");
+        }
+        return a.orElseGet(b::get);
+    }
+}
