@@ -3,6 +3,7 @@ package org.onnxfuse.fusion.baseline;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
+import org.onnxfuse.fusion.plan.InputLayout;
 
 /**
  * How one parent's neurons at a cut make up the fused model's neurons there: fused neuron i =
@@ -123,28 +124,29 @@ public final class NeuronMap {
     }
 
     /**
-     * The next level's weights with the input rows mapped. The input features come in one
-     * contiguous block per neuron of this cut ({@code block} rows: 1 for a dense layer, H*W after
-     * Flatten of [N, C, H, W], kernel size for a Conv); a bias row after them is kept.
+     * The next level's weights with the input rows mapped. The input features belong to the
+     * neurons of this cut as {@code layout} says (one row per neuron for a dense layer, H*W rows
+     * after a Flatten of [N, C, H, W], kernel offsets for a Conv); a bias row after them is kept.
      */
-    double[][] mapInputRows(double[][] w, boolean hasBias, int block) {
+    double[][] mapInputRows(double[][] w, boolean hasBias, InputLayout layout) {
         int features = w.length - (hasBias ? 1 : 0);
-        if (features != sourceWidth * block) {
-            throw new IllegalArgumentException(features + " input rows for " + sourceWidth + " neurons of " + block);
+        long copies = layout.featuresPerNeuron();
+        if (features != sourceWidth * copies) {
+            throw new IllegalArgumentException(features + " input rows for " + sourceWidth + " neurons of " + copies);
         }
         int cols = w.length == 0 ? 0 : w[0].length;
-        double[][] out = new double[width() * block + (hasBias ? 1 : 0)][];
+        double[][] out = new double[Math.toIntExact(width() * copies) + (hasBias ? 1 : 0)][];
         for (int i = 0; i < width(); i++) {
-            for (int b = 0; b < block; b++) {
+            for (long c = 0; c < copies; c++) {
                 double[] row = new double[cols];
                 for (int t = 0; t < sources[i].length; t++) {
                     double a = coefficients[i][t];
-                    double[] src = w[sources[i][t] * block + b];
-                    for (int c = 0; c < cols; c++) {
-                        row[c] += a * src[c];
+                    double[] src = w[layout.feature(sources[i][t], sourceWidth, c)];
+                    for (int col = 0; col < cols; col++) {
+                        row[col] += a * src[col];
                     }
                 }
-                out[i * block + b] = row;
+                out[layout.feature(i, width(), c)] = row;
             }
         }
         if (hasBias) {

@@ -5,6 +5,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import org.onnxfuse.fusion.ops.AffineWeights;
+import org.onnxfuse.fusion.plan.InputLayout;
 import org.onnxfuse.fusion.plan.Level;
 import org.onnxfuse.fusion.plan.LevelOp;
 import org.onnxfuse.fusion.plan.LevelPlan;
@@ -107,30 +108,18 @@ final class Parents {
     }
 
     /**
-     * Rows of level l's input that belong to one neuron of cut l - 1: the previous cut's
-     * neurons are the outermost non-batch axis of the affine op's input, so their features are
-     * contiguous blocks (1 for a dense layer, H*W after Flatten of [N, C, H, W], the kernel size
-     * for a Conv).
+     * How level l's input features belong to the neurons of cut l - 1 ({@link InputLayout}:
+     * contiguous blocks after a Flatten of [N, C, H, W], interleaved after a channels-last
+     * Transpose, kernel offsets for a Conv).
      *
-     * @throws UnsupportedOpException when a Transpose between the cuts reorders the features
+     * @throws UnsupportedOpException when the ops between the cuts mix the features otherwise
      */
-    int block(int k, int l) {
+    InputLayout layout(int k, int l) {
         Level level = level(k, l);
-        for (LevelOp op : level.ops()) {
-            if (op.opType().equals("Transpose")) {
-                throw new UnsupportedOpException(ErrorCode.UNSUPPORTED_OP, "level " + l + " of " + name(k) + " has "
-                        + op.describe() + " between its cuts; the baselines need the previous cut's neurons as the"
-                        + " outermost feature axis of " + level.affine().describe());
-            }
-        }
-        long features = level.fanIn() - (level.hasBias() ? 1 : 0);
-        long previous = level(k, l - 1).width();
-        if (features % previous != 0) {
-            throw new UnsupportedOpException(ErrorCode.UNSUPPORTED_OP, "level " + l + " of " + name(k) + " reads "
-                    + features + " input features from the " + previous + " neurons of cut " + (l - 1)
-                    + "; expected a whole number of features per neuron");
-        }
-        return Math.toIntExact(features / previous);
+        return InputLayout.of(level(k, l - 1), level).orElseThrow(() -> new UnsupportedOpException(
+                ErrorCode.UNSUPPORTED_OP, "level " + l + " of " + name(k) + " reads " + (level.fanIn()
+                - (level.hasBias() ? 1 : 0)) + " input features of " + level.affine().describe() + " in an order"
+                + " that does not follow the " + level(k, l - 1).width() + " neurons of cut " + (l - 1)));
     }
 
     /**
@@ -184,7 +173,7 @@ final class Parents {
     double[][] aligned(int k, int l, List<NeuronMap> maps) {
         double[][] w = weights(k, l);
         if (l > 1) {
-            w = maps.get(l - 2).mapInputRows(w, level(k, l).hasBias(), block(k, l));
+            w = maps.get(l - 2).mapInputRows(w, level(k, l).hasBias(), layout(k, l));
         }
         if (l < levels()) {
             w = maps.get(l - 1).mapColumns(w);

@@ -4,6 +4,7 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import org.onnxfuse.fusion.group.LinearAssignment;
+import org.onnxfuse.fusion.plan.InputLayout;
 import org.onnxfuse.onnx.ir.Model;
 
 /**
@@ -82,7 +83,7 @@ public final class WeightMatching {
         double[][] ink = p.weights(k, l);
         if (l > 1) {
             ink = NeuronMap.permutation(perm[l - 2], p.width(k, l - 1)).mapInputRows(ink, p.level(k, l).hasBias(),
-                    p.block(k, l));
+                    p.layout(k, l));
         }
         accumulate(score, in0, ink);
         double[][] out0 = p.weights(0, l + 1);
@@ -90,16 +91,17 @@ public final class WeightMatching {
         if (l + 1 < p.levels()) {
             outk = NeuronMap.permutation(perm[l], p.width(k, l + 1)).mapColumns(outk);
         }
-        int block = p.block(0, l + 1);
-        // rows of neuron i are i*block .. i*block + block - 1; the bias row is nobody's
+        InputLayout layout = p.layout(0, l + 1);
+        long copies = layout.featuresPerNeuron();
+        // the rows of neuron i are its copies in the next level's input; the bias row is nobody's
         for (int i = 0; i < n; i++) {
             for (int j = 0; j < n; j++) {
                 double s = 0;
-                for (int b = 0; b < block; b++) {
-                    double[] a = out0[i * block + b];
-                    double[] c = outk[j * block + b];
+                for (long c = 0; c < copies; c++) {
+                    double[] a = out0[layout.feature(i, n, c)];
+                    double[] b = outk[layout.feature(j, n, c)];
                     for (int col = 0; col < a.length; col++) {
-                        s += a[col] * c[col];
+                        s += a[col] * b[col];
                     }
                 }
                 score[i][j] += s;

@@ -88,10 +88,11 @@ public final class GradientGraph {
             + " activations), Conv, BatchNormalization (inference), Relu, LeakyRelu, Sigmoid, Tanh, Gelu (default"
             + " domain and com.microsoft), Erf, Erf-form GELU (Div, Erf, Add, Mul, Mul), SiLU (Sigmoid, Mul), Clip,"
             + " Dropout, Identity,"
-            + " MaxPool, AveragePool, GlobalAveragePool, Flatten, Reshape, Shape, Constant";
+            + " MaxPool, AveragePool, GlobalAveragePool, Flatten, Reshape, Transpose, Shape, Constant";
     private static final Set<String> DEFAULT_DOMAIN_OPS = Set.of("Gemm", "MatMul", "Add", "Sub", "Mul", "Div", "Conv",
             "BatchNormalization", "Relu", "LeakyRelu", "Sigmoid", "Tanh", "Gelu", "Erf", "Clip", "Dropout",
-            "Identity", "MaxPool", "AveragePool", "GlobalAveragePool", "Flatten", "Reshape", "Shape", "Constant");
+            "Identity", "MaxPool", "AveragePool", "GlobalAveragePool", "Flatten", "Reshape", "Transpose", "Shape",
+            "Constant");
 
     private GradientGraph() {
     }
@@ -546,6 +547,17 @@ public final class GradientGraph {
                 case "Flatten", "Reshape" -> {
                     onlyDataInput(n, 0);
                     flowTo(n, 0, emit("Reshape", List.of(g, emit("Shape", List.of(n.inputs().get(0))))));
+                }
+                case "Transpose" -> {
+                    long[] perm = n.longsAttribute("perm", null);
+                    if (perm == null) {
+                        throw unsupported(n, "has no perm attribute (the reversed order needs the input's rank)");
+                    }
+                    long[] inverse = new long[perm.length];
+                    for (int j = 0; j < perm.length; j++) {
+                        inverse[(int) perm[j]] = j;
+                    }
+                    flowTo(n, 0, emit("Transpose", List.of(g), Attribute.ofLongs("perm", inverse)));
                 }
                 case "Relu" -> elementwise(n, g, this::reluDerivative);
                 case "LeakyRelu" -> elementwise(n, g, (a, out) -> emit("Where", List.of(emit("Greater",

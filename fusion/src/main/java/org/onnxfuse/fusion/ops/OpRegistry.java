@@ -71,6 +71,8 @@ public final class OpRegistry {
                 (n, in, g) -> Shapes.flatten(n, in, n.longAttribute("axis", 1)),
                 (n, g) -> Map.of("axis", Long.toString(n.longAttribute("axis", 1)))));
         r.register(SimpleHandler.of("Reshape", OpRole.SHAPE, OpRegistry::reshapeShape, SimpleHandler.NO_SIGNATURE));
+        r.register(SimpleHandler.of("Transpose", OpRole.SHAPE, OpRegistry::transposeShape,
+                (n, g) -> Map.of("perm", Arrays.toString(n.longsAttribute("perm", new long[0])))));
         // constants feeding parameter inputs
         r.register(SimpleHandler.of("Constant", OpRole.CONSTANT, (n, in, g) -> List.of(), SimpleHandler.NO_SIGNATURE));
         // after the last level only
@@ -207,6 +209,22 @@ public final class OpRegistry {
         List<Dim> out = new ArrayList<>(in.subList(0, 2));
         for (int i = 2; i < in.size(); i++) {
             out.add(Dim.of(1));
+        }
+        return out;
+    }
+
+    private static List<Dim> transposeShape(Node n, List<Dim> in, GraphView g) {
+        long[] perm = n.longsAttribute("perm", null);
+        List<Dim> out = new ArrayList<>();
+        for (int j = 0; j < in.size(); j++) {
+            long src = perm == null ? in.size() - 1 - j : perm[j];
+            if (perm != null && (perm.length != in.size() || src < 0 || src >= in.size())) {
+                throw Shapes.invalid(n, "has perm " + Arrays.toString(perm) + " for an input of rank " + in.size());
+            }
+            out.add(in.get((int) src));
+        }
+        if (out.isEmpty() || !out.get(0).equals(in.get(0))) {
+            throw Shapes.unsupported(n, "moves the batch axis (perm " + Arrays.toString(perm) + ")");
         }
         return out;
     }

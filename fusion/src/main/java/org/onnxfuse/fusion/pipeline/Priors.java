@@ -1,8 +1,10 @@
 package org.onnxfuse.fusion.pipeline;
 
 import java.util.List;
+import java.util.Optional;
 import org.onnxfuse.fusion.collect.LevelStatistics;
 import org.onnxfuse.fusion.ops.AffineWeights;
+import org.onnxfuse.fusion.plan.InputLayout;
 import org.onnxfuse.fusion.plan.LevelPlan;
 import org.onnxfuse.fusion.plan.LevelWeights;
 import org.onnxfuse.kernels.DenseMatrix;
@@ -13,8 +15,8 @@ import org.onnxfuse.onnx.ir.Model;
  * centre W0 of the ridge (see {@link org.onnxfuse.fusion.group.ProjectedTargets}). At the first
  * level the fused input is the model input, the parents' basis. At a later level, fused input
  * neuron g stands for the parent neurons grouped into it at the previous level, so parent k's row
- * for g is the sum of its rows of the members it has in g (per position block: Conv kernel
- * offsets, or the positions a Flatten spread each channel over). Columns are the parents' neurons
+ * for g is the sum of its rows of the members it has in g, copy by copy ({@link InputLayout}: Conv
+ * kernel offsets, or the positions a Flatten spread each channel over, channels first or last). Columns are the parents' neurons
  * in statistics order. Returns null when the shapes do not line up (then the plain ridge applies).
  */
 final class Priors {
@@ -52,10 +54,14 @@ final class Priors {
                 }
             } else {
                 int nPrev = previousWidths.get(k);
-                if (parentIn % nPrev != 0 || in % previousK != 0 || parentIn / nPrev != in / previousK) {
+                Optional<InputLayout> layout = InputLayout.of(plans.get(k).level(level - 1), plans.get(k).level(level));
+                if (layout.isEmpty()) {
                     return null;
                 }
-                int block = parentIn / nPrev;
+                long copies = layout.get().featuresPerNeuron();
+                if (parentIn != copies * nPrev || in != copies * previousK) {
+                    return null;
+                }
                 int prevOffset = 0;
                 for (int q = 0; q < k; q++) {
                     prevOffset += previousWidths.get(q);
@@ -65,9 +71,9 @@ final class Priors {
                     if (g < 0) {
                         continue;
                     }
-                    for (int b = 0; b < block; b++) {
-                        int row = src * block + b;
-                        int fusedRow = g * block + b;
+                    for (long c = 0; c < copies; c++) {
+                        int row = layout.get().feature(src, nPrev, c);
+                        int fusedRow = layout.get().feature(g, previousK, c);
                         for (int j = 0; j < w.cols(); j++) {
                             p[fusedRow + (colOffset + j) * d] += w.get(row, j);
                         }

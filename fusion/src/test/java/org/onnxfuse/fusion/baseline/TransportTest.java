@@ -93,7 +93,7 @@ class TransportTest {
         assertArrayEquals(new double[] {0.5, 0.5}, map.coefficients(1));
         double[][] w = {{1, 3}, {10, 30}};
         assertArrayEquals(new double[] {1, 2, 3}, map.mapColumns(w)[0]);
-        double[][] rows = map.mapInputRows(new double[][] {{1}, {3}, {7}}, true, 1);
+        double[][] rows = map.mapInputRows(new double[][] {{1}, {3}, {7}}, true, new org.onnxfuse.fusion.plan.InputLayout(1, 1));
         assertArrayEquals(new double[][] {{1}, {2}, {3}, {7}}, rows);
     }
 

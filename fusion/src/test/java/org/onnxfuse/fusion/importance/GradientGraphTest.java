@@ -293,6 +293,13 @@ class GradientGraphTest {
         checkAgainstFiniteDifferences(net.withHead(g), net.shape, net.gaussian());
     }
 
+    @Test
+    void transposeToChannelsLast() {
+        Net net = new Net(15, 2, 3, 4, 5);
+        String t = net.node("Transpose", List.of("h"), Attribute.ofLongs("perm", 0, 2, 3, 1));
+        checkAgainstFiniteDifferences(net.withHead(net.node("Tanh", List.of(t))), net.shape, net.gaussian());
+    }
+
     @ParameterizedTest
     @ValueSource(booleans = {false, true})
     void siluAsSigmoidTimesInput(boolean sigmoidFirst) {

@@ -167,6 +167,27 @@ class FusionTest {
     }
 
     @Test
+    void aChannelsLastFlattenFusesLikeAChannelsFirstOne() {
+        // tf2onnx writes Keras CNNs with a Transpose to [N, H, W, C] before the Flatten
+        Model v0 = Fixtures.read("vgg_p0.onnx");
+        Model v1 = Fixtures.read("vgg_p1.onnx");
+        Model t0 = ModelEdits.channelsLastFlatten(v0);
+        Model t1 = ModelEdits.channelsLastFlatten(v1);
+        assertReproduces(v0, t0, 1e-4);
+        assertReproduces(t0, ModelEdits.permuted(t0, 5), 1e-4);
+        FusionResult copy = fuse(List.of(t0, ModelEdits.permuted(t0, 5)), "calib400_x", 200, FusionMethod.KF_LINEAR);
+        assertReproduces(t0, copy.model(), 1e-4);
+        for (FusionMethod method : List.of(FusionMethod.KF_LINEAR, FusionMethod.WEIGHT_MATCH,
+                FusionMethod.ACT_MATCH)) {
+            FusionResult first = fuse(List.of(v0, v1), "calib400_x", 200, method);
+            FusionResult last = fuse(List.of(t0, t1), "calib400_x", 200, method);
+            float[] a = Fixtures.logits(first.model(), Fixtures.data("test_x.npy"));
+            float[] b = Fixtures.logits(last.model(), Fixtures.data("test_x.npy"));
+            assertTrue(Fixtures.maxAbsDifference(a, b) < 1e-3, method + ": " + Fixtures.maxAbsDifference(a, b));
+        }
+    }
+
+    @Test
     void identicalParentsGiveTheParent() {
         Model p0 = Fixtures.read("mlp_k2_p0.onnx");
         FusionResult r = fuse(List.of(p0, p0), "calib400_x", 0, FusionMethod.HF_LINEAR);

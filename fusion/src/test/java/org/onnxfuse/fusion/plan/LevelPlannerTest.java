@@ -405,6 +405,23 @@ class LevelPlannerTest {
     }
 
     @Test
+    void transposesFromChannelsLastInputAndToAChannelsLastFlatten() {
+        Net net = Net.input("batch", 4, 4, 2).opset(13).op("nchw", "Transpose", Attribute.ofLongs("perm", 0, 3, 1, 2))
+                .conv("c1", 2, 3, 3, false).op("r", "Relu").op("nhwc", "Transpose", Attribute.ofLongs("perm", 0, 2, 3, 1))
+                .op("flat", "Flatten");
+        LevelPlan p = net.gemm("fc", 12, 2, true, true).plan();
+        assertEquals(List.of("Transpose", "Conv"), p.level(1).opTypes());
+        assertEquals("[batch, 3, 2, 2]", dims(p.level(1).cutShape()));
+        assertEquals(List.of("Relu", "Transpose", "Flatten", "Gemm"), p.level(2).opTypes());
+        // features (h, w, c): each of the 3 neurons appears once in each of the 4 positions
+        assertEquals(new InputLayout(4, 1), InputLayout.of(p.level(1), p.level(2)).orElseThrow());
+
+        UnsupportedOpException e = unsupported(Net.input("batch", 4).opset(13)
+                .op("swap", "Transpose", Attribute.ofLongs("perm", 1, 0)).gemm("fc", 4, 2, true, true));
+        assertTrue(e.getMessage().contains("moves the batch axis"), e.getMessage());
+    }
+
+    @Test
     void reshapeWithComputedShapeIsRefused() {
         Net net = Net.input("batch", 2, 4, 4).conv("c1", 2, 3, 3, false);
         net.init("shape_src", new long[] {2});

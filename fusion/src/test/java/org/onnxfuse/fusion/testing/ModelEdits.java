@@ -60,7 +60,8 @@ public final class ModelEdits {
     /**
      * The model with, for each hidden level l (1-based) in {@code picks}, neuron i taken from old
      * neuron {@code picks.get(l)[i]}: the level's output columns and the next level's input rows
-     * (blocks of positions per channel after a Flatten, or of a Conv kernel) are selected alike.
+     * (the copies {@link org.onnxfuse.fusion.plan.InputLayout} names: positions per channel after
+     * a Flatten, channels first or last, or Conv kernel offsets) are selected alike.
      * A permutation gives the same function; fewer picks than the width truncate the level.
      */
     public static Model select(Model model, Map<Integer, int[]> picks) {
@@ -98,15 +99,20 @@ public final class ModelEdits {
             float[][] next = mats.get(l + 1);
             boolean bias = levels.get(l + 1).hasBias();
             int in = next.length - (bias ? 1 : 0);
-            int block = in / n;
-            float[][] rows = new float[pick.length * block + (bias ? 1 : 0)][];
+            org.onnxfuse.fusion.plan.InputLayout layout = org.onnxfuse.fusion.plan.InputLayout
+                    .of(levels.get(l), levels.get(l + 1)).orElseThrow();
+            long copies = layout.featuresPerNeuron();
+            if (copies * n != in) {
+                throw new IllegalStateException(in + " input rows for " + n + " neurons of " + copies);
+            }
+            float[][] rows = new float[Math.toIntExact(pick.length * copies) + (bias ? 1 : 0)][];
             for (int c = 0; c < pick.length; c++) {
-                for (int q = 0; q < block; q++) {
-                    rows[c * block + q] = next[pick[c] * block + q];
+                for (long q = 0; q < copies; q++) {
+                    rows[layout.feature(c, pick.length, q)] = next[layout.feature(pick[c], n, q)];
                 }
             }
             if (bias) {
-                rows[pick.length * block] = next[in];
+                rows[rows.length - 1] = next[in];
             }
             mats.set(l + 1, rows);
             touched[l] = true;
@@ -235,5 +241,50 @@ public final class ModelEdits {
                     n.attributes(), n.docString(), n.origin()));
         }
         return model.withGraph(b.nodes(nodes).build());
+    }
+
+    /**
+     * {@code model} (a CNN whose Flatten of [N, C, H, W] feeds a Gemm with transB = 1) with a
+     * Transpose to [N, H, W, C] before the Flatten, as tf2onnx exports Keras models, and the
+     * Gemm's weight columns reordered to match: the same function with channels-last features.
+     */
+    public static Model channelsLastFlatten(Model model) {
+        Graph g = model.graph();
+        LevelPlan plan = LevelPlanner.plan(model);
+        Level level = plan.levels().stream().filter(l -> l.opTypes().contains("Flatten")).findFirst().orElseThrow();
+        org.onnxfuse.onnx.ir.Node flatten = level.opNodes().stream().filter(n -> n.opType().equals("Flatten"))
+                .findFirst().orElseThrow();
+        org.onnxfuse.onnx.ir.Node gemm = level.affine();
+        if (!gemm.opType().equals("Gemm") || gemm.longAttribute("transB", 0) != 1) {
+            throw new IllegalArgumentException("expected a Gemm with transB = 1 after the Flatten");
+        }
+        List<org.onnxfuse.onnx.ir.Dim> in = level.ops().get(level.ops().indexOf(level.ops().stream()
+                .filter(o -> o.node() == flatten).findFirst().orElseThrow()) - 1).outputShape();
+        int c = Math.toIntExact(in.get(1).value());
+        int hw = Math.toIntExact(in.get(2).value() * in.get(3).value());
+        Tensor w = g.initializer(gemm.inputs().get(1)).orElseThrow();
+        float[] old = w.toFloats();
+        int outs = Math.toIntExact(w.dims()[0]);
+        float[] reordered = new float[old.length];
+        for (int o = 0; o < outs; o++) {
+            for (int ch = 0; ch < c; ch++) {
+                for (int p = 0; p < hw; p++) {
+                    reordered[o * c * hw + p * c + ch] = old[o * c * hw + ch * hw + p];
+                }
+            }
+        }
+        String transposed = flatten.inputs().get(0) + "_nhwc";
+        List<org.onnxfuse.onnx.ir.Node> nodes = new ArrayList<>();
+        for (org.onnxfuse.onnx.ir.Node n : g.nodes()) {
+            if (n == flatten) {
+                nodes.add(org.onnxfuse.onnx.ir.Node.of("nhwc", "Transpose", List.of(flatten.inputs().get(0)),
+                        List.of(transposed), org.onnxfuse.onnx.ir.Attribute.ofLongs("perm", 0, 2, 3, 1)));
+                nodes.add(new org.onnxfuse.onnx.ir.Node(n.name(), n.opType(), n.domain(), List.of(transposed),
+                        n.outputs(), n.attributes(), n.docString(), n.origin()));
+            } else {
+                nodes.add(n);
+            }
+        }
+        return model.withGraph(g.toBuilder().nodes(nodes).putInitializer(w.withFloats(w.dims(), reordered)).build());
     }
 }
