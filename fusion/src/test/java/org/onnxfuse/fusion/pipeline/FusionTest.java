@@ -185,6 +185,10 @@ class FusionTest {
             float[] b = Fixtures.logits(last.model(), Fixtures.data("test_x.npy"));
             assertTrue(Fixtures.maxAbsDifference(a, b) < 1e-3, method + ": " + Fixtures.maxAbsDifference(a, b));
         }
+        FusionResult narrow = Fusion.builder().parents(t0, t1).calibration(Fixtures.data("calib400_x.npy"))
+                .width(1, 12).width(2, 10).device("cpu").threads(2).restarts(2).log(s -> { }).build().fuse();
+        double acc = Fixtures.testAccuracy(OnnxReader.parse(OnnxWriter.toBytes(narrow.model()), null));
+        assertTrue(acc > 0.8, "channels-last at widths 12/10: test accuracy " + acc);
     }
 
     @Test
