@@ -185,8 +185,8 @@ public final class Fusion {
                 scores = score(parents, plans, data, fixedBatch > 0 ? batch
                         : ImportanceScorer.batchWithinBudget(plans.get(0), batch), warnings);
                 scoringMillis = (System.nanoTime() - scoringStart) / 1e6;
-                Interpolated result = interpolate(parents, plans, targetWidths, data, batch, scores, warnings,
-                        reports);
+                Interpolated result = interpolate(parents, plans, targetWidths, data,
+                        fixedBatch > 0 ? batch : collectionBatch(plans, batch), scores, warnings, reports);
                 fused = result.model();
                 backendName = result.backendName();
             } else {
@@ -222,19 +222,15 @@ public final class Fusion {
     private record Interpolated(Model model, String backendName) {
     }
 
-    /** {@code batch}, or a smaller one where a level's rows would not fit (a fixed batch size stays). */
+    /** {@code batch}, or a smaller one where a level's rows would not fit. */
     private int collectionBatch(List<LevelPlan> plans, int batch) {
         int bounded = StatisticsCollector.batchWithinBudget(plans, batch);
-        if (bounded == batch || isFixedBatch(plans.get(0))) {
+        if (bounded == batch) {
             return batch;
         }
         log.accept("onnx-fuse: collecting in batches of " + bounded + " samples: a level's rows would take more"
                 + " than 256 MB at " + batch);
         return bounded;
-    }
-
-    private static boolean isFixedBatch(LevelPlan plan) {
-        return !plan.inputShape().isEmpty() && plan.inputShape().get(0).isFixed();
     }
 
     /**
@@ -319,8 +315,7 @@ public final class Fusion {
         int previousK = 0;
         String backendName;
         try (ComputeBackend backend = Backends.open(device, threads, log);
-             StatisticsCollector collector = new StatisticsCollector(parents, plans, data,
-                     collectionBatch(plans, batch), threads)) {
+             StatisticsCollector collector = new StatisticsCollector(parents, plans, data, batch, threads)) {
             backendName = backend.name();
             for (Level level : template.levels()) {
                 int l = level.index();
