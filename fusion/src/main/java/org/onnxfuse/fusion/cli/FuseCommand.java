@@ -192,7 +192,7 @@ public final class FuseCommand implements Callable<Integer> {
         }
         timings.put("total_ms", millisSince(start));
 
-        RunReport run = new RunReport(configuration(chosen), result.levels(),
+        RunReport run = new RunReport(configuration(chosen, result), result.levels(),
                 parentWidths(plans), result.importance(), timings, accuracy, warnings);
         out.printf("fused %d parents with %s -> %s%n", parents.size(), chosen, output);
         run.printTable(out);
@@ -411,7 +411,8 @@ public final class FuseCommand implements Callable<Integer> {
         return perLevel;
     }
 
-    private Map<String, Object> configuration(String chosen) {
+    /** The command's settings; the importance is the one the fusion used (uniform when the default could not run). */
+    private Map<String, Object> configuration(String chosen, FusionResult result) {
         Map<String, Object> c = new LinkedHashMap<>();
         c.put("method", chosen);
         c.put("parents", parents.stream().map(String::valueOf).toList());
@@ -427,8 +428,7 @@ public final class FuseCommand implements Callable<Integer> {
         c.put("device", device);
         c.put("seed", seed);
         c.put("paperExact", paperExact);
-        c.put("importance", !FusionMethod.fromName(chosen).isInterpolation() ? null
-                : importance == null ? ImportanceMethod.DEEPLIFT.cliName() : ImportanceMethod.fromName(importance).cliName());
+        c.put("importance", result.importance() == null ? null : result.importance().method().cliName());
         return c;
     }
 
