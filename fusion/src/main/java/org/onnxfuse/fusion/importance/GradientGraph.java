@@ -88,11 +88,11 @@ public final class GradientGraph {
             + " activations), Conv, BatchNormalization (inference), Relu, LeakyRelu, Sigmoid, Tanh, Gelu (default"
             + " domain and com.microsoft), Erf, Erf-form GELU (Div, Erf, Add, Mul, Mul), SiLU (Sigmoid, Mul), Clip,"
             + " Dropout, Identity,"
-            + " MaxPool, AveragePool, GlobalAveragePool, Flatten, Reshape, Transpose, Shape, Constant";
+            + " MaxPool, AveragePool, GlobalAveragePool, Pad (constant), Flatten, Reshape, Transpose, Shape, Constant";
     private static final Set<String> DEFAULT_DOMAIN_OPS = Set.of("Gemm", "MatMul", "Add", "Sub", "Mul", "Div", "Conv",
             "BatchNormalization", "Relu", "LeakyRelu", "Sigmoid", "Tanh", "Gelu", "Erf", "Clip", "Dropout",
-            "Identity", "MaxPool", "AveragePool", "GlobalAveragePool", "Flatten", "Reshape", "Transpose", "Shape",
-            "Constant");
+            "Identity", "MaxPool", "AveragePool", "GlobalAveragePool", "Flatten", "Reshape", "Transpose", "Pad",
+            "Shape", "Constant");
 
     private GradientGraph() {
     }
@@ -547,6 +547,19 @@ public final class GradientGraph {
                 case "Flatten", "Reshape" -> {
                     onlyDataInput(n, 0);
                     flowTo(n, 0, emit("Reshape", List.of(g, emit("Shape", List.of(n.inputs().get(0))))));
+                }
+                case "Pad" -> {
+                    onlyDataInput(n, 0);
+                    long[] pads = view.constant(n.inputs().get(1)).orElseThrow(() -> unsupported(n,
+                            "takes its pads from a computed value")).toLongs();
+                    if (!n.stringAttribute("mode", "constant").equals("constant")) {
+                        throw unsupported(n, "pads in mode '" + n.stringAttribute("mode", "constant") + "'");
+                    }
+                    long[] begins = Arrays.copyOf(pads, pads.length / 2);
+                    String x = n.inputs().get(0);
+                    // the input's own window of the padded gradient: begins .. begins + shape(x)
+                    String ends = emit("Add", List.of(emit("Shape", List.of(x)), longs(begins)));
+                    flowTo(n, 0, emit("Slice", List.of(g, longs(begins), ends)));
                 }
                 case "Transpose" -> {
                     long[] perm = n.longsAttribute("perm", null);

@@ -66,6 +66,9 @@ public final class OpRegistry {
                 (n, g) -> poolSignature(n, true)));
         r.register(SimpleHandler.of("GlobalAveragePool", OpRole.POOLING, OpRegistry::globalPoolShape,
                 SimpleHandler.NO_SIGNATURE));
+        r.register(new SimpleHandler("", "Pad", 11, OpRole.POOLING, "Pad (constant, spatial axes)", OpRegistry::padShape,
+                (n, g) -> Map.of("pads", Arrays.toString(padAmounts(n, g)), "mode", n.stringAttribute("mode",
+                        "constant"))));
         // shape
         r.register(SimpleHandler.of("Flatten", OpRole.SHAPE,
                 (n, in, g) -> Shapes.flatten(n, in, n.longAttribute("axis", 1)),
@@ -209,6 +212,44 @@ public final class OpRegistry {
         List<Dim> out = new ArrayList<>(in.subList(0, 2));
         for (int i = 2; i < in.size(); i++) {
             out.add(Dim.of(1));
+        }
+        return out;
+    }
+
+    /** Pad's amounts (begins then ends, one per axis) from its constant input. */
+    static long[] padAmounts(Node n, GraphView g) {
+        if (n.inputs().size() < 2 || n.inputs().get(1).isEmpty()) {
+            throw Shapes.unsupported(n, "has no pads input");
+        }
+        return g.constant(n.inputs().get(1)).orElseThrow(() -> Shapes.unsupported(n, "takes its pads from "
+                + g.origin(n.inputs().get(1)) + "; a level needs constant pads")).toLongs();
+    }
+
+    /**
+     * Constant-mode padding of the spatial axes ([N, C, spatial...]): the neurons stay where they
+     * are, as in a Conv's own padding (torch exports F.avg_pool2d as Pad + AveragePool).
+     */
+    private static List<Dim> padShape(Node n, List<Dim> in, GraphView g) {
+        if (!n.stringAttribute("mode", "constant").equals("constant")) {
+            throw Shapes.unsupported(n, "pads in mode '" + n.stringAttribute("mode", "constant")
+                    + "'; only constant padding is supported");
+        }
+        if (n.inputs().size() > 3 && !n.inputs().get(3).isEmpty()) {
+            throw Shapes.unsupported(n, "pads only some axes (an axes input)");
+        }
+        long[] pads = padAmounts(n, g);
+        if (pads.length != 2 * in.size()) {
+            throw Shapes.invalid(n, "has " + pads.length + " pads for an input of rank " + in.size());
+        }
+        List<Dim> out = new ArrayList<>();
+        for (int a = 0; a < in.size(); a++) {
+            long add = pads[a] + pads[a + in.size()];
+            if (add != 0 && a < 2) {
+                throw Shapes.unsupported(n, "pads axis " + a + " (" + (a == 0 ? "the batch" : "the neurons")
+                        + "); only the spatial axes [2..] may be padded");
+            }
+            Dim d = in.get(a);
+            out.add(add == 0 ? d : d.isFixed() ? Dim.of(d.value() + add) : Dim.UNKNOWN);
         }
         return out;
     }

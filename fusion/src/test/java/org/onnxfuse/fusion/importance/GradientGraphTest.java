@@ -90,6 +90,12 @@ class GradientGraphTest {
             return constant(new long[0], new float[] {v});
         }
 
+        String longs(long[] v) {
+            String name = "w" + (count++);
+            inits.add(Tensor.ofLongs(name, new long[] {v.length}, v));
+            return name;
+        }
+
         Model model(String output, String outputName) {
             Graph.Builder b = Graph.builder().name("net");
             List<Dim> dims = new ArrayList<>();
@@ -291,6 +297,14 @@ class GradientGraphTest {
         String m = net.node("Mul", List.of("h", p));
         String g = net.node("Mul", List.of(m, net.scalar(0.5f)));
         checkAgainstFiniteDifferences(net.withHead(g), net.shape, net.gaussian());
+    }
+
+    @Test
+    void constantPadOfTheSpatialAxes() {
+        Net net = new Net(16, 2, 2, 4, 5);
+        String pads = net.longs(new long[] {0, 0, 1, 2, 0, 0, 2, 1});
+        String p = net.node("Pad", List.of("h", pads));
+        checkAgainstFiniteDifferences(net.withHead(net.node("Tanh", List.of(p))), net.shape, net.gaussian());
     }
 
     @Test

@@ -422,6 +422,24 @@ class LevelPlannerTest {
     }
 
     @Test
+    void constantPaddingOfSpatialAxesIsPlanned() {
+        // torch exports F.avg_pool2d as Pad + AveragePool
+        Net net = Net.input("batch", 2, 4, 4).opset(13).conv("c1", 2, 3, 3, false, Attribute.ofLongs("pads", 1, 1, 1, 1))
+                .op("r", "Relu");
+        net.initializer(Tensor.ofLongs("pads", new long[] {8}, new long[] {0, 0, 1, 1, 0, 0, 1, 1}));
+        LevelPlan p = net.op("pad", "Pad", List.of("pads")).op("ap", "AveragePool", Attribute.ofLongs("kernel_shape",
+                2, 2), Attribute.ofLongs("strides", 2, 2)).op("flat", "Flatten").gemm("fc", 27, 2, true, true).plan();
+        assertEquals(List.of("Relu", "Pad", "AveragePool", "Flatten", "Gemm"), p.level(2).opTypes());
+        assertEquals("[batch, 27]", dims(p.level(2).inputShape()));
+
+        Net channels = Net.input("batch", 2, 4, 4).opset(13).conv("c1", 2, 3, 3, false);
+        channels.initializer(Tensor.ofLongs("pads", new long[] {8}, new long[] {0, 1, 0, 0, 0, 0, 0, 0}));
+        UnsupportedOpException e = unsupported(channels.op("pad", "Pad", List.of("pads")).op("flat", "Flatten")
+                .gemm("fc", 16, 2, true, true));
+        assertTrue(e.getMessage().contains("pads axis 1 (the neurons)"), e.getMessage());
+    }
+
+    @Test
     void reshapeWithComputedShapeIsRefused() {
         Net net = Net.input("batch", 2, 4, 4).conv("c1", 2, 3, 3, false);
         net.init("shape_src", new long[] {2});
