@@ -85,11 +85,13 @@ public final class GradientGraph {
 
     private static final String TEMP_PREFIX = "onnxfuse_tmp/";
     private static final String SUPPORTED = "Gemm, MatMul, Add/Sub/Mul/Div (with a constant operand; Add/Sub of two"
-            + " activations), Conv, BatchNormalization (inference), Relu, LeakyRelu, Sigmoid, Tanh, Gelu (default"
+            + " activations), Conv, BatchNormalization (inference), Relu, LeakyRelu, Elu, Celu, Selu, Softplus,"
+            + " Softsign, HardSigmoid, HardSwish, Sigmoid, Tanh, Gelu (default"
             + " domain and com.microsoft), Erf, Erf-form GELU (Div, Erf, Add, Mul, Mul), SiLU (Sigmoid, Mul), Clip,"
             + " Dropout, Identity,"
             + " MaxPool, AveragePool, GlobalAveragePool, Pad (constant), Flatten, Reshape, Transpose, Shape, Constant";
-    private static final Set<String> DEFAULT_DOMAIN_OPS = Set.of("Gemm", "MatMul", "Add", "Sub", "Mul", "Div", "Conv",
+    private static final Set<String> DEFAULT_DOMAIN_OPS = Set.of("Elu", "Celu", "Selu", "Softplus", "Softsign",
+            "HardSigmoid", "HardSwish", "Gemm", "MatMul", "Add", "Sub", "Mul", "Div", "Conv",
             "BatchNormalization", "Relu", "LeakyRelu", "Sigmoid", "Tanh", "Gelu", "Erf", "Clip", "Dropout",
             "Identity", "MaxPool", "AveragePool", "GlobalAveragePool", "Flatten", "Reshape", "Transpose", "Pad",
             "Shape", "Constant");
@@ -579,6 +581,20 @@ public final class GradientGraph {
                         List.of(scalar(1f), out)))));
                 case "Tanh" -> elementwise(n, g, (a, out) -> emit("Sub", List.of(scalar(1f), emit("Mul",
                         List.of(out, out)))));
+                case "Elu", "Celu", "Selu" -> elementwise(n, g, (a, out) -> exponentialUnit(n, a, out));
+                case "Softplus" -> elementwise(n, g, (a, out) -> emit("Sigmoid", List.of(a)));
+                case "Softsign" -> elementwise(n, g, (a, out) -> {
+                    String d = emit("Add", List.of(scalar(1f), emit("Abs", List.of(a))));
+                    return emit("Reciprocal", List.of(emit("Mul", List.of(d, d))));
+                });
+                case "HardSigmoid" -> elementwise(n, g, (a, out) -> hardSigmoidSlope(a,
+                        n.floatAttribute("alpha", 0.2f), n.floatAttribute("beta", 0.5f)));
+                case "HardSwish" -> elementwise(n, g, (a, out) -> {
+                    // x * hs(x), hs(x) = clip(x / 6 + 1/2, 0, 1): hs(x) + x hs'(x)
+                    String hs = emit("HardSigmoid", List.of(a), Attribute.ofFloat("alpha", 1f / 6),
+                            Attribute.ofFloat("beta", 0.5f));
+                    return emit("Add", List.of(hs, emit("Mul", List.of(a, hardSigmoidSlope(a, 1f / 6, 0.5f)))));
+                });
                 case "Erf" -> elementwise(n, g, (a, out) -> emit("Mul", List.of(scalar((float) (2 / Math.sqrt(Math.PI))),
                         emit("Exp", List.of(emit("Neg", List.of(emit("Mul", List.of(a, a)))))))));
                 case "Gelu" -> {
@@ -972,6 +988,25 @@ public final class GradientGraph {
             String dy = emit("Sub", List.of(y, base(y)));
             String close = emit("Less", List.of(emit("Abs", List.of(da)), scalar(RESCALE_EPSILON)));
             return emit("Where", List.of(close, slope, emit("Div", List.of(dy, da))));
+        }
+
+        /** Elu, Celu, Selu: the positive side's slope (1, or gamma for Selu), else y + alpha (Elu), exp(a / alpha) (Celu), y + gamma alpha (Selu). */
+        private String exponentialUnit(Node n, String a, String y) {
+            float alpha = n.floatAttribute("alpha", n.opType().equals("Selu") ? 1.67326319217681884765625f : 1f);
+            float gamma = n.opType().equals("Selu") ? n.floatAttribute("gamma", 1.05070102214813232421875f) : 1f;
+            String negative = switch (n.opType()) {
+                case "Celu" -> emit("Exp", List.of(emit("Div", List.of(a, scalar(alpha)))));
+                default -> emit("Add", List.of(y, scalar(gamma * alpha)));
+            };
+            return emit("Where", List.of(emit("Greater", List.of(a, scalar(0f))), scalar(gamma), negative));
+        }
+
+        /** d/da clip(alpha a + beta, 0, 1): alpha inside (0, 1), else 0. */
+        private String hardSigmoidSlope(String a, float alpha, float beta) {
+            String z = emit("Add", List.of(emit("Mul", List.of(a, scalar(alpha))), scalar(beta)));
+            String inside = emit("And", List.of(emit("Greater", List.of(z, scalar(0f))), emit("Less",
+                    List.of(z, scalar(1f)))));
+            return emit("Where", List.of(inside, scalar(alpha), scalar(0f)));
         }
 
         private String reluDerivative(String a, String y) {

@@ -56,6 +56,16 @@ public final class OpRegistry {
         r.register(SimpleHandler.of("Clip", OpRole.ELEMENTWISE, SimpleHandler.SAME_SHAPE, OpRegistry::clipSignature));
         r.register(SimpleHandler.of("Dropout", OpRole.ELEMENTWISE, OpRegistry::dropoutShape, SimpleHandler.NO_SIGNATURE));
         r.register(SimpleHandler.of("Identity", OpRole.ELEMENTWISE, SimpleHandler.SAME_SHAPE, SimpleHandler.NO_SIGNATURE));
+        r.register(SimpleHandler.of("Elu", OpRole.ELEMENTWISE, SimpleHandler.SAME_SHAPE, floats("alpha", 1f)));
+        r.register(SimpleHandler.of("Celu", OpRole.ELEMENTWISE, SimpleHandler.SAME_SHAPE, floats("alpha", 1f)));
+        r.register(SimpleHandler.of("Selu", OpRole.ELEMENTWISE, SimpleHandler.SAME_SHAPE,
+                floats("alpha", 1.67326319217681884765625f, "gamma", 1.05070102214813232421875f)));
+        r.register(SimpleHandler.of("Softplus", OpRole.ELEMENTWISE, SimpleHandler.SAME_SHAPE, SimpleHandler.NO_SIGNATURE));
+        r.register(SimpleHandler.of("Softsign", OpRole.ELEMENTWISE, SimpleHandler.SAME_SHAPE, SimpleHandler.NO_SIGNATURE));
+        r.register(SimpleHandler.of("HardSigmoid", OpRole.ELEMENTWISE, SimpleHandler.SAME_SHAPE,
+                floats("alpha", 0.2f, "beta", 0.5f)));
+        r.register(new SimpleHandler("", "HardSwish", 14, OpRole.ELEMENTWISE, null, SimpleHandler.SAME_SHAPE,
+                SimpleHandler.NO_SIGNATURE));
         ConstantArithmetic.all().forEach(r::register);
         r.patterns.add(new ErfGeluPattern());
         r.patterns.add(new SiluPattern());
@@ -214,6 +224,18 @@ public final class OpRegistry {
             out.add(Dim.of(1));
         }
         return out;
+    }
+
+    /** A signature of float attributes with their ONNX defaults: {@code floats("alpha", 1f, "beta", 0f)}. */
+    private static SimpleHandler.SignatureRule floats(Object... namesAndDefaults) {
+        return (n, g) -> {
+            Map<String, String> m = new LinkedHashMap<>();
+            for (int i = 0; i < namesAndDefaults.length; i += 2) {
+                String name = (String) namesAndDefaults[i];
+                m.put(name, Float.toString(n.floatAttribute(name, (Float) namesAndDefaults[i + 1])));
+            }
+            return m;
+        };
     }
 
     /** Pad's amounts (begins then ends, one per axis) from its constant input. */
