@@ -58,14 +58,6 @@ public final class GradientRunner implements AutoCloseable {
         return new GradientRunner(label, GradientGraph.build(parent, cuts, rule), cuts, rule, threads);
     }
 
-    public List<String> cuts() {
-        return cuts;
-    }
-
-    public GradientGraph.Rule rule() {
-        return rule;
-    }
-
     /**
      * Runs one batch: {@code values} row-major of {@code shape} (batch first), {@code labels} one
      * class index per sample. Returns, per cut in order, its value, gradient and (RESCALE) baseline.

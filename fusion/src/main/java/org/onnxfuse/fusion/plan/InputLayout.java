@@ -66,10 +66,10 @@ public record InputLayout(long outer, long inner) {
                     axis = moved;
                 }
                 case "Flatten", "Reshape" -> {
+                    if (flat == null && shape.equals(out)) {
+                        break; // a Reshape that changes nothing
+                    }
                     if (flat != null || out.size() != 2) {
-                        if (flat == null && sameDims(shape, out)) {
-                            break; // a Reshape that changes nothing
-                        }
                         return Optional.empty();
                     }
                     Optional<Long> outer = product(shape, 1, axis);
@@ -98,10 +98,6 @@ public record InputLayout(long outer, long inner) {
                     : Optional.empty();
         }
         return axis == shape.size() - 1 && features == width ? Optional.of(new InputLayout(1, 1)) : Optional.empty();
-    }
-
-    private static boolean sameDims(List<Dim> a, List<Dim> b) {
-        return a.equals(b);
     }
 
     private static Optional<Long> product(List<Dim> shape, int from, int to) {

@@ -6,26 +6,10 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.util.SplittableRandom;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
-import org.onnxfuse.kernels.Backends;
-import org.onnxfuse.kernels.ComputeBackend;
 import org.onnxfuse.kernels.DenseMatrix;
 
-class HungarianGroupingTest {
-    private static ComputeBackend backend;
-
-    @BeforeAll
-    static void open() {
-        backend = Backends.open("cpu", 1);
-    }
-
-    @AfterAll
-    static void close() {
-        backend.close();
-    }
-
+class HungarianGroupingTest extends WithCpuBackend {
     /** Two parents that are noisy mixtures of shared neurons, so pairings have distinct costs. */
     private static ProjectedTargets twoParents(long seed, int n0, int n1) {
         return twoParents(seed, n0, n1, false);

@@ -11,27 +11,11 @@ import java.util.HashSet;
 import java.util.List;
 import java.util.Set;
 import java.util.SplittableRandom;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
-import org.onnxfuse.kernels.Backends;
-import org.onnxfuse.kernels.ComputeBackend;
 import org.onnxfuse.kernels.DenseMatrix;
 import org.onnxfuse.kernels.SufficientStatistics;
 
-class KMeansGroupingTest {
-    private static ComputeBackend backend;
-
-    @BeforeAll
-    static void open() {
-        backend = Backends.open("cpu", 1);
-    }
-
-    @AfterAll
-    static void close() {
-        backend.close();
-    }
-
+class KMeansGroupingTest extends WithCpuBackend {
     /** Parents whose neurons share no structure: noisy targets of independent random weights. */
     private static LevelData unstructured(long seed, int rows, int features, int m) {
         return LevelData.random(seed, rows, features, m, 1.0);

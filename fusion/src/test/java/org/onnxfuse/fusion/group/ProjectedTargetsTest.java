@@ -4,27 +4,11 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.util.SplittableRandom;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
-import org.onnxfuse.kernels.Backends;
-import org.onnxfuse.kernels.ComputeBackend;
 import org.onnxfuse.kernels.DenseMatrix;
 import org.onnxfuse.kernels.SufficientStatistics;
 
-class ProjectedTargetsTest {
-    private static ComputeBackend backend;
-
-    @BeforeAll
-    static void open() {
-        backend = Backends.open("cpu", 1);
-    }
-
-    @AfterAll
-    static void close() {
-        backend.close();
-    }
-
+class ProjectedTargetsTest extends WithCpuBackend {
     /** Random X (with bias column) and A that X cannot fit exactly. */
     private static LevelData randomLevel(long seed, int rows, int features, int m) {
         return LevelData.random(seed, rows, features, m, 0.7);
