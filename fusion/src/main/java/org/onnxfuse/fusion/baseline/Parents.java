@@ -63,6 +63,11 @@ final class Parents {
             names.add("parent " + k);
         }
         PlanComparison.requireCompatible(plans, names);
+        if (!plans.get(0).sequential()) {
+            throw new UnsupportedOpException(ErrorCode.UNSUPPORTED_OP, "the baselines (average, weight-match,"
+                    + " act-match) align sequential networks only so far, and these parents join branches (residual"
+                    + " adds, concatenations, depthwise or gated blocks); use kf-linear or hf-linear");
+        }
         return new Parents(models, plans, names);
     }
 

@@ -65,6 +65,9 @@ public final class PlanCommand implements Callable<Integer> {
             }
             if (plans.size() > 1) {
                 out.println();
+                if (!plans.get(0).sequential()) {
+                    out.print(PlanFormatter.spaceWidths(names, plans));
+                }
                 out.println(plans.size() + " models share one plan up to widths: they can be fused.");
             }
         }

@@ -6,8 +6,10 @@ import org.onnxfuse.kernels.SufficientStatistics;
 
 /**
  * A level's sufficient statistics over the calibration data: S_xx (d x d) of the fused model's
- * X, S_xa (d x m) and S_aa (m x m) with A = [A_1 | ... | A_K] the parents' cut activations, parent
- * k's neurons in columns {@link #offset(int)} .. offset(k) + n_k. Immutable.
+ * X, S_xa (d x m) and S_aa (m x m) with A = [A_1 | ... | A_K | R] the parents' cut activations,
+ * parent k's neurons in columns {@link #offset(int)} .. offset(k) + n_k, followed by the fused
+ * model's own columns R, if any were asked for (the skip stream a residual level's target
+ * subtracts). Immutable.
  *
  * @param level           1-based level index
  * @param statistics      the sums
@@ -24,9 +26,9 @@ public record LevelStatistics(int level, SufficientStatistics statistics, List<I
         Objects.requireNonNull(statistics, "statistics");
         parentWidths = List.copyOf(parentWidths);
         int m = parentWidths.stream().mapToInt(Integer::intValue).sum();
-        if (m != statistics.targetDim()) {
-            throw new IllegalArgumentException("parent widths " + parentWidths + " sum to " + m + ", statistics have "
-                    + statistics.targetDim() + " targets");
+        if (m > statistics.targetDim()) {
+            throw new IllegalArgumentException("parent widths " + parentWidths + " sum to " + m + ", statistics have"
+                    + " only " + statistics.targetDim() + " targets");
         }
     }
 
@@ -35,7 +37,7 @@ public record LevelStatistics(int level, SufficientStatistics statistics, List<I
         return statistics.inputDim();
     }
 
-    /** m: all parents' neurons. */
+    /** Columns of A: all parents' neurons, then the fused model's own columns. */
     public int targets() {
         return statistics.targetDim();
     }

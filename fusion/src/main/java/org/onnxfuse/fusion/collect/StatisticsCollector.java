@@ -2,6 +2,7 @@ package org.onnxfuse.fusion.collect;
 
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 import java.util.Objects;
 import java.util.Optional;
 import org.onnxfuse.fusion.data.DataShapes;
@@ -10,6 +11,7 @@ import org.onnxfuse.fusion.data.FloatBatch;
 import org.onnxfuse.fusion.plan.Level;
 import org.onnxfuse.fusion.plan.LevelPlan;
 import org.onnxfuse.kernels.ComputeBackend;
+import org.onnxfuse.kernels.DenseMatrix;
 import org.onnxfuse.kernels.StatisticsAccumulator;
 import org.onnxfuse.onnx.errors.ErrorCode;
 import org.onnxfuse.onnx.errors.OnnxFuseException;
@@ -85,12 +87,37 @@ public final class StatisticsCollector implements AutoCloseable {
         }
         try {
             for (int k = 0; k < parents.size(); k++) {
-                this.parents.add(OrtRunner.open("parent " + k, parents.get(k), plans.get(k).cuts(), threads));
+                this.parents.add(OrtRunner.open("parent " + k, parents.get(k), observed(plans.get(k)), threads));
             }
         } catch (RuntimeException e) {
             close();
             throw e;
         }
+    }
+
+    /** What the parents' sessions are asked for: every level cut and every member cut of a shared space. */
+    private static List<String> observed(LevelPlan plan) {
+        java.util.Set<String> names = new java.util.LinkedHashSet<>(plan.cuts());
+        plan.spaces().forEach(s -> names.addAll(s.cuts()));
+        return List.copyOf(names);
+    }
+
+    /**
+     * What one level's statistics are taken of: each parent's target tensor (its cut, or the
+     * output of the join the cut feeds) and tensors of the fused model appended to A after the
+     * parents' columns (the other operand of that join), all with their neurons on {@code axis}.
+     */
+    public record Targets(List<String> parentValues, List<String> fusedValues, int axis) {
+        public Targets {
+            parentValues = List.copyOf(parentValues);
+            fusedValues = List.copyOf(fusedValues);
+        }
+    }
+
+    /** The plain targets of level {@code index}: each parent's own cut. */
+    public Targets cutsOf(int index) {
+        return new Targets(plans.stream().map(p -> p.level(index).cut()).toList(), List.of(),
+                plans.get(0).level(index).neuronAxis());
     }
 
     /**
@@ -128,12 +155,21 @@ public final class StatisticsCollector implements AutoCloseable {
     /** As {@link #collect(int, Model, Level, ComputeBackend)}, reporting each batch to {@code progress}. */
     public LevelStatistics collect(int index, Model fused, Level fusedLevel, ComputeBackend backend,
                                    Progress progress) {
+        return collect(index, fused, fusedLevel, cutsOf(index), backend, progress);
+    }
+
+    /**
+     * Statistics of level {@code index} against {@code targets}: A holds the parents' target
+     * columns, then the fused model's extra columns.
+     */
+    public LevelStatistics collect(int index, Model fused, Level fusedLevel, Targets targets, ComputeBackend backend,
+                                   Progress progress) {
         long[] sums = new long[1];
         StatisticsAccumulator[] acc = new StatisticsAccumulator[1];
         long inferenceBefore = inferenceNanos;
         long start = System.nanoTime();
         try {
-            long[] counts = stream(index, fused, fusedLevel, (x, d, a, m, rows) -> {
+            long[] counts = stream(index, fused, fusedLevel, targets, (x, d, a, m, rows) -> {
                 if (acc[0] == null) {
                     acc[0] = backend.openStatistics(d, m);
                 }
@@ -170,17 +206,27 @@ public final class StatisticsCollector implements AutoCloseable {
 
     /** As {@link #stream(int, Model, Level, BatchSink)}, reporting each batch to {@code progress}. */
     public long[] stream(int index, Model fused, Level fusedLevel, BatchSink sink, Progress progress) {
+        return stream(index, fused, fusedLevel, cutsOf(index), sink, progress);
+    }
+
+    /** As {@link #stream(int, Model, Level, BatchSink, Progress)} against {@code targets}. */
+    public long[] stream(int index, Model fused, Level fusedLevel, Targets targets, BatchSink sink, Progress progress) {
         Objects.requireNonNull(progress, "progress");
         long total = data.samples();
         String feed = fused.graph().feedInputs().get(0).name();
         String xName = fusedLevel.input();
         boolean xIsInput = xName.equals(feed);
+        List<String> fusedOutputs = new ArrayList<>();
+        if (!xIsInput) {
+            fusedOutputs.add(xName);
+        }
+        fusedOutputs.addAll(targets.fusedValues());
         LevelInputs inputs = new LevelInputs(fusedLevel, fused.graph());
         long samples = 0;
         long totalRows = 0;
         long opening = System.nanoTime();
-        OrtRunner opened = xIsInput ? null : OrtRunner.open("fused model (level " + index + " input)",
-                ModelSlicing.truncate(fused, List.of(xName)), List.of(), threads);
+        OrtRunner opened = fusedOutputs.isEmpty() ? null : OrtRunner.open("fused model (level " + index + " input)",
+                ModelSlicing.truncate(fused, fusedOutputs), List.of(), threads);
         inferenceNanos += System.nanoTime() - opening; // session creation is ONNX Runtime's time
         // Per batch nothing is allocated but small objects: batches are decoded into one array,
         // ONNX Runtime writes into the runners' buffers (runShared) and X and A are built in
@@ -193,12 +239,17 @@ public final class StatisticsCollector implements AutoCloseable {
             for (FloatBatch batch : data.reusedBatches(batchSize)) {
                 Finite.check(data.source(), batch);
                 long t = System.nanoTime();
-                Activation xAct = xIsInput ? new Activation(xName, batch.shape(), batch.values())
-                        : fusedRunner.runShared(batch, List.of(xName)).get(xName);
-                Activation[] cuts = new Activation[parents.size()];
+                Map<String, Activation> fusedRun = fusedRunner == null ? Map.of()
+                        : fusedRunner.runShared(batch, fusedOutputs);
+                Activation xAct = xIsInput ? new Activation(xName, batch.shape(), batch.values()) : fusedRun.get(xName);
+                int extras = targets.fusedValues().size();
+                Activation[] cuts = new Activation[parents.size() + extras];
                 for (int k = 0; k < parents.size(); k++) {
-                    String cut = plans.get(k).level(index).cut();
+                    String cut = targets.parentValues().get(k);
                     cuts[k] = parents.get(k).runShared(batch, List.of(cut)).get(cut);
+                }
+                for (int e = 0; e < extras; e++) {
+                    cuts[parents.size() + e] = fusedRun.get(targets.fusedValues().get(e));
                 }
                 inferenceNanos += System.nanoTime() - t;
                 float[] x = inputs.rows(xAct, xBuffer);
@@ -208,9 +259,9 @@ public final class StatisticsCollector implements AutoCloseable {
                 int d = inputs.fanIn(xAct.shape());
                 int rows = inputs.rowCount(xAct.shape());
                 int m = 0;
+                int axis = targets.axis();
                 for (int k = 0; k < cuts.length; k++) {
                     Activation c = cuts[k];
-                    int axis = plans.get(k).level(index).neuronAxis();
                     long r = CutRows.rows(c.shape(), axis);
                     if (r != rows) {
                         throw new OnnxFuseException(ErrorCode.INTERNAL, "level " + index + ": parent " + k + "'s cut '"
@@ -221,7 +272,7 @@ public final class StatisticsCollector implements AutoCloseable {
                     m += Math.toIntExact(c.dim(axis));
                 }
                 float[] a;
-                if (cuts.length == 1 && plans.get(0).level(index).neuronAxis() == cuts[0].rank() - 1) {
+                if (cuts.length == 1 && axis == cuts[0].rank() - 1) {
                     a = cuts[0].values();
                 } else {
                     long size = (long) rows * m;
@@ -231,7 +282,6 @@ public final class StatisticsCollector implements AutoCloseable {
                     a = aBuffer;
                     int offset = 0;
                     for (int k = 0; k < cuts.length; k++) {
-                        int axis = plans.get(k).level(index).neuronAxis();
                         CutRows.flattenInto(cuts[k], axis, a, m, offset);
                         offset += Math.toIntExact(cuts[k].dim(axis));
                     }
@@ -243,6 +293,80 @@ public final class StatisticsCollector implements AutoCloseable {
             }
         }
         return new long[] {samples, totalRows};
+    }
+
+    /**
+     * The Gram matrix that groups shared space {@code space} (ALGORITHM.md section 3, "Neuron
+     * spaces"): for each member cut c, S_aa^c = A^c<sup>T</sup> A^c over all parents' neurons at c
+     * (m x m, parents side by side), scaled by 1 / trace so that every cut weighs alike, summed.
+     * One pass over the data; only the parents run.
+     */
+    public DenseMatrix spaceGram(int space, ComputeBackend backend, Progress progress) {
+        int cuts = plans.get(0).space(space).cuts().size();
+        int axis = plans.get(0).level(plans.get(0).space(space).levels().get(0)).neuronAxis();
+        int m = 0;
+        for (LevelPlan p : plans) {
+            m += Math.toIntExact(p.space(space).width());
+        }
+        StatisticsAccumulator[] acc = new StatisticsAccumulator[cuts];
+        long total = data.samples();
+        long samples = 0;
+        float[] aBuffer = null;
+        float[] none = null;
+        try {
+            for (int c = 0; c < cuts; c++) {
+                acc[c] = backend.openStatistics(m, 1);
+            }
+            for (FloatBatch batch : data.reusedBatches(batchSize)) {
+                Finite.check(data.source(), batch);
+                for (int c = 0; c < cuts; c++) {
+                    long t = System.nanoTime();
+                    Activation[] acts = new Activation[plans.size()];
+                    for (int k = 0; k < plans.size(); k++) {
+                        String cut = plans.get(k).space(space).cuts().get(c);
+                        acts[k] = parents.get(k).runShared(batch, List.of(cut)).get(cut);
+                    }
+                    inferenceNanos += System.nanoTime() - t;
+                    int rows = Math.toIntExact(CutRows.rows(acts[0].shape(), axis));
+                    if (aBuffer == null || aBuffer.length < (long) rows * m) {
+                        aBuffer = new float[Math.toIntExact((long) rows * m)];
+                        none = new float[rows];
+                    }
+                    int offset = 0;
+                    for (Activation a : acts) {
+                        CutRows.flattenInto(a, axis, aBuffer, m, offset);
+                        offset += Math.toIntExact(a.dim(axis));
+                    }
+                    acc[c].accumulate(aBuffer, none, rows);
+                }
+                samples += batch.count();
+                progress.samplesCollected(samples, total);
+            }
+            if (samples == 0) {
+                throw new OnnxFuseException(ErrorCode.DATA_SHAPE, data.source() + " holds no samples");
+            }
+            double[] sum = new double[m * m];
+            for (StatisticsAccumulator a : acc) {
+                DenseMatrix g = a.statistics().xx();
+                double trace = 0;
+                for (int i = 0; i < m; i++) {
+                    trace += g.get(i, i);
+                }
+                double scale = trace > 0 ? 1 / trace : 0;
+                for (int j = 0; j < m; j++) {
+                    for (int i = 0; i < m; i++) {
+                        sum[i + j * m] += scale * g.get(i, j);
+                    }
+                }
+            }
+            return new DenseMatrix(m, m, sum);
+        } finally {
+            for (StatisticsAccumulator a : acc) {
+                if (a != null) {
+                    a.close();
+                }
+            }
+        }
     }
 
     /** Total time spent in ONNX Runtime runs so far. */

@@ -129,6 +129,29 @@ public final class ProjectedTargets {
         return new ProjectedTargets(d, m, ridge, w, c, gs, norms);
     }
 
+    /**
+     * Targets that are their own projections, described by their Gram matrix alone (m x m,
+     * symmetric): W = I, so C = G = {@code gram} and ||a_g - a_i||<sup>2</sup> = u<sup>T</sup>G u -
+     * 2 (G u)_i + G_ii, the Gram form in which a shared neuron space is grouped from the parents'
+     * activations (ALGORITHM.md section 3, "Neuron spaces"). The groups' centroid weights are
+     * then their member weights U.
+     */
+    public static ProjectedTargets ofGram(DenseMatrix gram) {
+        int m = gram.rows();
+        if (gram.cols() != m || m == 0) {
+            throw new IllegalArgumentException("expected a square Gram matrix with m >= 1, found " + gram.shape());
+        }
+        double[] g = new double[m * m];
+        double[] norms = new double[m];
+        for (int j = 0; j < m; j++) {
+            for (int i = 0; i < m; i++) {
+                g[i + j * m] = 0.5 * (gram.get(i, j) + gram.get(j, i));
+            }
+            norms[j] = gram.get(j, j);
+        }
+        return new ProjectedTargets(m, m, 0.0, DenseMatrix.identity(m), g, g.clone(), norms);
+    }
+
     /** d: rows of W (features of X, including a ones column when the op has a bias). */
     public int inputDim() {
         return inputDim;

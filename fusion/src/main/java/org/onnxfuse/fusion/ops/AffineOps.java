@@ -229,11 +229,6 @@ final class AffineOps {
 
         @Override
         public AffineGeometry geometry(Node node, GraphView graph) {
-            long group = node.longAttribute("group", 1);
-            if (group != 1) {
-                throw Shapes.unsupported(node, "has group=" + group + "; levels support convolutions with group=1"
-                        + " only (grouped and depthwise convolutions are not supported yet)");
-            }
             Tensor w = requireInitializer(node, 1, "weight W", graph);
             requireFloat(node, w, "weight");
             if (w.rank() < 3) {
@@ -246,6 +241,13 @@ final class AffineOps {
             if (!Arrays.equals(declared, kernel)) {
                 throw Shapes.invalid(node, "kernel_shape " + Arrays.toString(declared) + " differs from weight '"
                         + w.name() + "' of shape " + Arrays.toString(dims));
+            }
+            long group = node.longAttribute("group", 1);
+            if (group != 1 && !(group == dims[0] && dims[1] == 1)) {
+                throw Shapes.unsupported(node, "has group=" + group + " with " + dims[0] + " output and "
+                        + dims[1] * group + " input channels; levels support convolutions with group=1 and depthwise"
+                        + " ones (group = input channels = output channels), not grouped convolutions (1 < group <"
+                        + " channels) or depthwise ones with a channel multiplier");
             }
             long in = 1;
             for (int i = 1; i < dims.length; i++) {
@@ -261,6 +263,15 @@ final class AffineOps {
                 }
             }
             return new AffineGeometry(dims[0], in, w.name(), b);
+        }
+
+        /**
+         * A depthwise Conv (group = channels) maps input channel c to output channel c alone, so
+         * its output is tied to its input's neuron space: fused channel g reads fused channel g.
+         */
+        @Override
+        public NeuronFlow neuronFlow(Node node, GraphView graph) {
+            return node.longAttribute("group", 1) != 1 ? NeuronFlow.TIES : NeuronFlow.STARTS;
         }
 
         static long[] kernel(Node node, GraphView graph) {
@@ -279,7 +290,7 @@ final class AffineOps {
             long[] dims = graph.initializer(g.weight()).orElseThrow().dims();
             Shapes.Window w = Shapes.window(node, kernel(node, graph), false);
             List<Dim> out = Shapes.slide(node, input, w, Dim.of(g.width()));
-            checkFeatures(node, input, 1, dims[1], "channels");
+            checkFeatures(node, input, 1, dims[1] * node.longAttribute("group", 1), "channels");
             return out;
         }
 
@@ -292,6 +303,9 @@ final class AffineOps {
             s.put("strides", Arrays.toString(w.strides()));
             s.put("pads", w.autoPad().equals("NOTSET") ? Arrays.toString(w.pads()) : w.autoPad());
             s.put("dilations", Arrays.toString(w.dilations()));
+            if (node.longAttribute("group", 1) != 1) {
+                s.put("group", "depthwise");
+            }
             return s;
         }
 

@@ -1,5 +1,6 @@
 package org.onnxfuse.fusion.ops;
 
+import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
@@ -14,6 +15,10 @@ import org.onnxfuse.onnx.ir.Tensor;
  * without changing its shape. A constant with more than one element treats positions differently,
  * which is right on the model input but not between levels, where neurons are merged; the planner
  * allows it only before the first level ({@link #isPerElement}).
+ *
+ * <p>Add, Sub and Mul of two activations are joins ({@link NeuronFlow#TIES}): a residual Add, or a
+ * gate x * g(z) whose second operand broadcasts over the positions (squeeze-excitation). Their
+ * operands' neuron axes are tied into one order.
  */
 public final class ConstantArithmetic implements OpHandler {
     private final String opType;
@@ -53,6 +58,52 @@ public final class ConstantArithmetic implements OpHandler {
     }
 
     @Override
+    public NeuronFlow neuronFlow(Node node, GraphView graph) {
+        return node.inputs().size() == 2 && !graph.isConstant(node.inputs().get(0))
+                && !graph.isConstant(node.inputs().get(1)) ? NeuronFlow.TIES : NeuronFlow.PRESERVES;
+    }
+
+    @Override
+    public List<Integer> joinedInputs(Node node, GraphView graph) {
+        return neuronFlow(node, graph) == NeuronFlow.TIES ? List.of(0, 1) : List.of(dataInput(node, graph));
+    }
+
+    /**
+     * Both operands' shape where they agree; an axis of size 1 in one operand broadcasts over the
+     * other's positions, but never over the neuron axis (both operands must hold every neuron).
+     */
+    @Override
+    public List<Dim> joinedShape(Node node, List<List<Dim>> inputs, int neuronAxis, GraphView graph) {
+        if (opType.equals("Div")) {
+            throw Shapes.unsupported(node, "it divides one activation by another; joins of two activations are"
+                    + " Add, Sub and Mul");
+        }
+        List<Dim> a = inputs.get(0);
+        List<Dim> b = inputs.get(1);
+        if (a.size() != b.size()) {
+            throw Shapes.unsupported(node, "its operands have shapes " + Shapes.format(a) + " and "
+                    + Shapes.format(b) + " of different rank");
+        }
+        List<Dim> out = new ArrayList<>();
+        for (int i = 0; i < a.size(); i++) {
+            Dim x = a.get(i);
+            Dim y = b.get(i);
+            boolean xOne = x.isFixed() && x.value() == 1;
+            boolean yOne = y.isFixed() && y.value() == 1;
+            if (Shapes.compatible(x, y) && xOne == yOne) {
+                out.add(x.isFixed() ? x : y);
+            } else if (i != neuronAxis && i != 0 && (xOne || yOne)) {
+                out.add(xOne ? y : x);
+            } else {
+                throw Shapes.unsupported(node, "its operands of shapes " + Shapes.format(a) + " and "
+                        + Shapes.format(b) + " differ on axis " + i + (i == neuronAxis ? ", the neuron axis" : "")
+                        + "; a join needs equal shapes, or size 1 on a position axis of one operand");
+            }
+        }
+        return out;
+    }
+
+    @Override
     public List<Dim> outputShape(Node node, List<Dim> input, GraphView graph) {
         Tensor c = constantOperand(node, graph);
         long[] dims = c.dims();
@@ -72,6 +123,9 @@ public final class ConstantArithmetic implements OpHandler {
 
     @Override
     public Map<String, String> signature(Node node, GraphView graph) {
+        if (neuronFlow(node, graph) == NeuronFlow.TIES) {
+            return Map.of();
+        }
         Tensor c = constantOperand(node, graph);
         float[] v = c.toFloats();
         String values = v.length <= 16 ? Arrays.toString(v) : v.length + " values, hash " + Arrays.hashCode(v);
@@ -92,7 +146,7 @@ public final class ConstantArithmetic implements OpHandler {
         Optional<Tensor> b = graph.constant(node.inputs().get(1));
         if (a.isPresent() == b.isPresent()) {
             throw Shapes.unsupported(node, a.isPresent() ? "both operands are constants"
-                    : "both operands are activations (a join of two paths, which the planner does not handle yet)");
+                    : "both operands are activations");
         }
         return a.orElseGet(b::get);
     }

@@ -35,6 +35,33 @@ public interface OpHandler {
     }
 
     /**
+     * What the op does to the neuron axis ({@link NeuronFlow}); by default what its role implies:
+     * affine ops start a space, output heads end it, everything else preserves it.
+     */
+    default NeuronFlow neuronFlow(Node node, GraphView graph) {
+        return switch (role()) {
+            case AFFINE -> NeuronFlow.STARTS;
+            case OUTPUT_HEAD -> NeuronFlow.ENDS;
+            default -> NeuronFlow.PRESERVES;
+        };
+    }
+
+    /**
+     * For {@link NeuronFlow#TIES} and {@link NeuronFlow#STACKS}: the indices of the inputs that
+     * carry activations, and the output shape from their shapes (in that order), with the neuron
+     * axis at {@code neuronAxis} in every input.
+     */
+    default List<Dim> joinedShape(Node node, List<List<Dim>> inputs, int neuronAxis, GraphView graph) {
+        throw Shapes.unsupported(node, "it reads " + inputs.size() + " activations; " + opType()
+                + " takes one");
+    }
+
+    /** The inputs of a join ({@link NeuronFlow#TIES}, {@link NeuronFlow#STACKS}) that carry activations. */
+    default List<Integer> joinedInputs(Node node, GraphView graph) {
+        return List.of(dataInput(node, graph));
+    }
+
+    /**
      * Shape of output 0 given the data input's shape. Throws
      * {@link org.onnxfuse.onnx.errors.UnsupportedOpException} for a form fusion does not handle and
      * {@link org.onnxfuse.onnx.errors.ModelFormatException} for shapes that cannot occur in a valid model.

@@ -67,6 +67,8 @@ public final class OpRegistry {
         r.register(new SimpleHandler("", "HardSwish", 14, OpRole.ELEMENTWISE, null, SimpleHandler.SAME_SHAPE,
                 SimpleHandler.NO_SIGNATURE));
         ConstantArithmetic.all().forEach(r::register);
+        // joins of branches
+        r.register(new ConcatHandler());
         r.patterns.add(new ErfGeluPattern());
         r.patterns.add(new SiluPattern());
         // pooling: keep the channel axis
@@ -95,8 +97,13 @@ public final class OpRegistry {
         return r;
     }
 
+    /** Adds {@code h}; a second handler for the same domain, op type and first opset is an error. */
     private void register(OpHandler h) {
         List<OpHandler> list = handlers.computeIfAbsent(key(h.domain(), h.opType()), k -> new ArrayList<>());
+        if (list.stream().anyMatch(o -> o.sinceOpset() == h.sinceOpset())) {
+            throw new IllegalStateException("a handler for " + key(h.domain(), h.opType()) + " from opset "
+                    + h.sinceOpset() + " is registered twice");
+        }
         list.add(h);
         list.sort(Comparator.comparingLong(OpHandler::sinceOpset).reversed());
     }

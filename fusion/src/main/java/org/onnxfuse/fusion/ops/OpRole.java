@@ -12,6 +12,8 @@ public enum OpRole {
     POOLING,
     /** Flatten, Reshape: move data between axes; allowed before the affine op of a level. */
     SHAPE,
+    /** Concat of activations along the neurons: joins several branches (DenseNet, fire modules). */
+    JOIN,
     /** Constant nodes feeding parameter inputs (Clip bounds, Reshape shapes, GELU constants). */
     CONSTANT,
     /** Softmax, LogSoftmax: allowed only after the last level (on the class axis). */

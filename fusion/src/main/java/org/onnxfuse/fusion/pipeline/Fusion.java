@@ -31,6 +31,7 @@ import org.onnxfuse.fusion.importance.ImportanceScorer;
 import org.onnxfuse.fusion.plan.Level;
 import org.onnxfuse.fusion.plan.LevelPlan;
 import org.onnxfuse.fusion.plan.LevelPlanner;
+import org.onnxfuse.fusion.plan.NeuronSpace;
 import org.onnxfuse.fusion.plan.PlanComparison;
 import org.onnxfuse.fusion.solve.FitError;
 import org.onnxfuse.fusion.solve.LevelWriter;
@@ -307,58 +308,13 @@ public final class Fusion {
     /** The level loop of the linear variant (ALGORITHM.md section 3); fills {@code warnings} and {@code reports}. */
     private Interpolated interpolate(List<Model> parents, List<LevelPlan> plans, int[] targetWidths, CalibrationData data,
                                      int batch, Importance scores, List<String> warnings, List<LevelReport> reports) {
-        LevelPlan template = plans.get(0);
-        Model fused = parents.get(0);
-        int levels = template.levels().size();
-        int[] previous = null;
-        List<Integer> previousWidths = null;
-        int previousK = 0;
-        String backendName;
+        LevelLoop.Settings settings = new LevelLoop.Settings(method, grouping, usesParentPrior(), log, progress);
         try (ComputeBackend backend = Backends.open(device, threads, log);
              StatisticsCollector collector = new StatisticsCollector(parents, plans, data, batch, threads)) {
-            backendName = backend.name();
-            for (Level level : template.levels()) {
-                int l = level.index();
-                String name = level.affine().name().isEmpty() ? level.cut() : level.affine().name();
-                progress.levelStarted(l, levels, level.affineOpType() + " " + name);
-                LevelStatistics stats = collector.collect(l, fused, level, backend, progress::samplesCollected);
-                String warning = null;
-                if (stats.rows() < stats.fanIn()) {
-                    warning = "level " + l + " (" + level.affineOpType() + " '" + level.affine().name() + "'): "
-                            + stats.rows() + " rows from " + stats.samples() + " samples for a fan-in of "
-                            + stats.fanIn() + "; the least squares is underdetermined and the ridge decides the"
-                            + " weights: use more calibration samples";
-                    warnings.add(warning);
-                    log.accept("onnx-fuse: warning: " + warning);
-                }
-                long t0 = System.nanoTime();
-                DenseMatrix prior = usesParentPrior() ? Priors.of(parents, plans, l, stats, previous, previousWidths,
-                        previousK) : null;
-                if (usesParentPrior() && prior == null) {
-                    log.accept("onnx-fuse: level " + l + ": the parents' weights do not line up with the fused"
-                            + " inputs; solving the plain ridge there");
-                }
-                ProjectedTargets fit = ProjectedTargets.fit(backend, stats.statistics(), grouping.ridgeFactor(), prior);
-                long t1 = System.nanoTime();
-                Grouping grouped = group(backend, fit, stats, level, targetWidths[l - 1], scores.level(l));
-                long t2 = System.nanoTime();
-                double residual = FitError.relativeResidual(backend, stats.statistics(), grouped.fusedWeights(),
-                        grouped.memberWeights());
-                previous = grouped.assignment();
-                previousWidths = stats.parentWidths();
-                previousK = grouped.width();
-                Level next = level.last() ? null : template.level(l + 1);
-                fused = fused.withGraph(LevelWriter.write(fused.graph(), level, next, grouped.fusedWeights()));
-                long t3 = System.nanoTime();
-                LevelReport report = new LevelReport(l, level.affineOpType(), level.cut(), describe(grouped),
-                        grouped.width(), stats.fanIn(), stats.samples(), stats.rows(), residual, grouped.cost(),
-                        stats.inferenceNanos() / 1e6, stats.statisticsNanos() / 1e6, (t2 - t1) / 1e6,
-                        ((t1 - t0) + (t3 - t2)) / 1e6, warning);
-                reports.add(report);
-                progress.levelFinished(report);
-            }
+            Model fused = new LevelLoop(parents, plans, targetWidths, scores, settings, warnings, reports)
+                    .run(backend, collector);
+            return new Interpolated(fused, backend.name());
         }
-        return new Interpolated(fused, backendName);
     }
 
     /** The settings as recorded in {@code onnx-fuse.config}; {@code samples} is the number used. */
@@ -424,41 +380,24 @@ public final class Fusion {
             }
             out[l - 1] = k;
         }
-        return out;
-    }
-
-    /** Groups a level's neurons (KF or HF) or, at the last level, averages the classes. */
-    private Grouping group(ComputeBackend backend, ProjectedTargets fit, LevelStatistics stats, Level level,
-                           int width, double[] scores) {
-        NeuronLayout layout = new NeuronLayout(stats.parentWidths().stream().mapToInt(Integer::intValue).toArray());
-        String hack = System.getProperty("hack.scores." + level.index());
-        if (hack != null) {
-            try {
-                scores = java.nio.file.Files.readAllLines(java.nio.file.Path.of(hack)).stream().mapToDouble(Double::parseDouble).toArray();
-            } catch (java.io.IOException e) { throw new RuntimeException(e); }
-        }
-        if (level.last()) {
-            try {
-                return LastLevelTargets.classMeans(backend, fit, layout, scores);
-            } catch (IllegalArgumentException e) {
-                throw new IncompatibleModelsException(ErrorCode.INCOMPATIBLE_PARENTS, "level " + level.index()
-                        + " ('" + level.cut() + "'): " + e.getMessage(), e);
+        // levels whose neurons are joined share one width: the one set for any of them
+        for (NeuronSpace space : template.spaces()) {
+            Integer set = null;
+            for (int l : space.levels()) {
+                if (widths.containsKey(l)) {
+                    if (set != null && !set.equals(widths.get(l))) {
+                        throw new IllegalArgumentException("levels " + space.levels() + " share neuron space "
+                                + space.id() + " (their neurons are joined), so they take one width; found "
+                                + set + " and " + widths.get(l));
+                    }
+                    set = widths.get(l);
+                }
+            }
+            for (int l : space.levels()) {
+                out[l - 1] = set != null ? set : out[space.levels().get(0) - 1];
             }
         }
-        if (method == FusionMethod.HF_LINEAR) {
-            return HungarianGrouping.match(backend, fit, layout, scores);
-        }
-        // one seed per level, so that levels of equal shape do not repeat each other's choices
-        GroupingConfig config = grouping.withSeed(grouping.seed() * 1_000_003L + level.index());
-        return KMeansGrouping.group(backend, fit, layout, scores, width, config);
-    }
-
-    private static String describe(Grouping g) {
-        return switch (g.method()) {
-            case KMEANS -> "KF";
-            case HUNGARIAN -> "HF";
-            case CLASS_MEAN -> "class mean";
-        };
+        return out;
     }
 
     /**

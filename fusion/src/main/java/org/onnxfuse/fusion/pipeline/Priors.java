@@ -1,9 +1,9 @@
 package org.onnxfuse.fusion.pipeline;
 
 import java.util.List;
-import java.util.Optional;
-import org.onnxfuse.fusion.collect.LevelStatistics;
+import java.util.Map;
 import org.onnxfuse.fusion.ops.AffineWeights;
+import org.onnxfuse.fusion.plan.InputBinding;
 import org.onnxfuse.fusion.plan.InputLayout;
 import org.onnxfuse.fusion.plan.LevelPlan;
 import org.onnxfuse.fusion.plan.LevelWeights;
@@ -12,38 +12,40 @@ import org.onnxfuse.onnx.ir.Model;
 
 /**
  * The parents' own weights of a level, expressed on the fused model's input features, as the
- * centre W0 of the ridge (see {@link org.onnxfuse.fusion.group.ProjectedTargets}). At the first
- * level the fused input is the model input, the parents' basis. At a later level, fused input
- * neuron g stands for the parent neurons grouped into it at the previous level, so parent k's row
- * for g is the sum of its rows of the members it has in g, copy by copy ({@link InputLayout}: Conv
- * kernel offsets, or the positions a Flatten spread each channel over, channels first or last). Columns are the parents' neurons
- * in statistics order. Returns null when the shapes do not line up (then the plain ridge applies).
+ * centre W0 of the ridge (see {@link org.onnxfuse.fusion.group.ProjectedTargets}). A level that
+ * reads the model input reads the parents' basis. Otherwise each fused input neuron g of a space
+ * stands for the parent neurons grouped into it, so parent k's row for g is the sum of its rows of
+ * the members it has in g, copy by copy ({@link InputLayout}: Conv kernel offsets, or the
+ * positions a Flatten spread each channel over), each space at its offset when a Concat stacked
+ * several ({@link InputBinding}). Columns are the parents' neurons in statistics order. Returns
+ * null when the shapes do not line up (then the plain ridge applies).
  */
 final class Priors {
     private Priors() {
     }
 
     /**
-     * @param previous the previous level's assignment of parent neurons to fused neurons
-     *                 ({@link org.onnxfuse.fusion.group.Grouping#assignment()}, -1: unused), null
-     *                 at the first level
-     * @param previousWidths parents' widths at the previous cut; {@code previousK} the fused width there
+     * @param level   1-based level index
+     * @param fanIn   d, the fused input features (the ones column included)
+     * @param widths  the parents' widths at the level's cut, in statistics order
+     * @param hasBias whether the fused op has a bias row
+     * @param spaces  the fused spaces so far, by space id: every space the level reads
      */
-    static DenseMatrix of(List<Model> parents, List<LevelPlan> plans, int level, LevelStatistics stats, int[] previous,
-                          List<Integer> previousWidths, int previousK) {
-        int d = stats.fanIn();
-        int m = stats.targets();
-        boolean bias = stats.hasBias();
+    static DenseMatrix of(List<Model> parents, List<LevelPlan> plans, int level, int fanIn, List<Integer> widths,
+                          boolean hasBias, Map<Integer, FusedSpace> spaces) {
+        int d = fanIn;
+        int m = widths.stream().mapToInt(Integer::intValue).sum();
         double[] p = new double[d * m];
-        int in = d - (bias ? 1 : 0);
+        int in = d - (hasBias ? 1 : 0);
+        int colOffset = 0;
         for (int k = 0; k < parents.size(); k++) {
             AffineWeights w = LevelWeights.read(parents.get(k).graph(), plans.get(k).level(level));
-            if (w.hasBias() != bias || w.cols() != stats.parentWidths().get(k)) {
+            if (w.hasBias() != hasBias || w.cols() != widths.get(k)) {
                 return null;
             }
-            int colOffset = stats.offset(k);
             int parentIn = w.inFeatures();
-            if (previous == null) {
+            InputBinding binding = plans.get(k).level(level).binding();
+            if (binding.readsModelInput()) {
                 if (parentIn != in) {
                     return null;
                 }
@@ -52,40 +54,63 @@ final class Priors {
                         p[i + (colOffset + j) * d] = w.get(i, j);
                     }
                 }
-            } else {
-                int nPrev = previousWidths.get(k);
-                Optional<InputLayout> layout = InputLayout.of(plans.get(k).level(level - 1), plans.get(k).level(level));
-                if (layout.isEmpty()) {
-                    return null;
-                }
-                long copies = layout.get().featuresPerNeuron();
-                if (parentIn != copies * nPrev || in != copies * previousK) {
-                    return null;
-                }
-                int prevOffset = 0;
-                for (int q = 0; q < k; q++) {
-                    prevOffset += previousWidths.get(q);
-                }
-                for (int src = 0; src < nPrev; src++) {
-                    int g = previous[prevOffset + src];
-                    if (g < 0) {
-                        continue;
-                    }
-                    for (long c = 0; c < copies; c++) {
-                        int row = layout.get().feature(src, nPrev, c);
-                        int fusedRow = layout.get().feature(g, previousK, c);
-                        for (int j = 0; j < w.cols(); j++) {
-                            p[fusedRow + (colOffset + j) * d] += w.get(row, j);
-                        }
-                    }
-                }
+            } else if (!addMappedRows(w, binding, k, spaces, p, d, colOffset, in)) {
+                return null;
             }
-            if (bias) {
+            if (hasBias) {
                 for (int j = 0; j < w.cols(); j++) {
                     p[in + (colOffset + j) * d] = w.get(parentIn, j);
                 }
             }
+            colOffset += w.cols();
         }
         return new DenseMatrix(d, m, p);
+    }
+
+    /** Adds parent {@code k}'s rows onto the fused input features; false when the shapes do not line up. */
+    private static boolean addMappedRows(AffineWeights w, InputBinding binding, int k, Map<Integer, FusedSpace> spaces,
+                                         double[] p, int d, int colOffset, int in) {
+        if (binding.knownLayout().isEmpty()) {
+            return false;
+        }
+        InputLayout layout = binding.layout();
+        int parentTotal = 0;
+        int fusedTotal = 0;
+        for (int s : binding.spaces()) {
+            FusedSpace space = spaces.get(s);
+            if (space == null) {
+                return false;
+            }
+            parentTotal += space.parentWidths().get(k);
+            fusedTotal += space.width();
+        }
+        long copies = layout.featuresPerNeuron();
+        if (w.inFeatures() != copies * parentTotal || in != copies * fusedTotal) {
+            return false;
+        }
+        int parentOffset = 0;
+        int fusedOffset = 0;
+        for (int s : binding.spaces()) {
+            FusedSpace space = spaces.get(s);
+            int n = space.parentWidths().get(k);
+            int first = space.offset(k);
+            int[] assignment = space.grouping().assignment();
+            for (int src = 0; src < n; src++) {
+                int g = assignment[first + src];
+                if (g < 0) {
+                    continue;
+                }
+                for (long c = 0; c < copies; c++) {
+                    int row = layout.feature(src, parentOffset, parentTotal, c);
+                    int fusedRow = layout.feature(g, fusedOffset, fusedTotal, c);
+                    for (int j = 0; j < w.cols(); j++) {
+                        p[fusedRow + (colOffset + j) * d] += w.get(row, j);
+                    }
+                }
+            }
+            parentOffset += n;
+            fusedOffset += space.width();
+        }
+        return true;
     }
 }

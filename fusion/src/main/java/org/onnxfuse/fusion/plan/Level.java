@@ -29,10 +29,15 @@ import org.onnxfuse.onnx.ir.Node;
  * @param hasBias         whether the fused op has a bias: its own, the bias Add, or one made by folding the norm
  * @param affineSignature settings of the affine op that must agree across parents (Conv kernel, strides...)
  * @param last            whether this level produces the model output (its classes are never clustered)
+ * @param space           id of the neuron space its cut belongs to ({@link LevelPlan#spaces()})
+ * @param binding         the spaces its input features come from, and how
+ * @param depthwise       a depthwise Conv: tied to its input's space, fused channel g reads fused
+ *                        channel g only, {@code fanIn} counts one channel's kernel (plus the bias)
  */
 public record Level(int index, List<LevelOp> ops, Node affine, Node biasAdd, Node foldedNorm, List<Node> constants,
                     String from, String input, List<Dim> inputShape, String cut, List<Dim> cutShape, int neuronAxis,
-                    long width, long fanIn, boolean hasBias, Map<String, String> affineSignature, boolean last) {
+                    long width, long fanIn, boolean hasBias, Map<String, String> affineSignature, boolean last,
+                    int space, InputBinding binding, boolean depthwise) {
     public Level {
         ops = List.copyOf(ops);
         constants = List.copyOf(constants);

@@ -13,14 +13,50 @@ import org.onnxfuse.onnx.ir.Dim;
  * @param outputShape its shape as planned (symbolic batch kept)
  * @param levels      levels in order; {@code levels.get(l - 1)} is level l
  * @param trailingOps ops after the last level's cut, possibly none
+ * @param spaces      the neuron spaces, each level's cut in exactly one
+ * @param joins       ops that belong to no level's input chain: joins of branches (residual Add,
+ *                    gates, Concat) and ops whose output several levels read, in topological order
+ * @param perNeuron   ops with a parameter per neuron of a space (a BatchNormalization that is not
+ *                    folded): fusion rewrites their parameters for the fused neurons
  */
 public record LevelPlan(String input, List<Dim> inputShape, String output, List<Dim> outputShape, List<Level> levels,
-                        List<LevelOp> trailingOps) {
+                        List<LevelOp> trailingOps, List<NeuronSpace> spaces, List<LevelOp> joins,
+                        List<PerNeuronOp> perNeuron) {
     public LevelPlan {
         inputShape = List.copyOf(inputShape);
         outputShape = List.copyOf(outputShape);
         levels = List.copyOf(levels);
         trailingOps = List.copyOf(trailingOps);
+        spaces = List.copyOf(spaces);
+        joins = List.copyOf(joins);
+        perNeuron = List.copyOf(perNeuron);
+    }
+
+    /** Space {@code id}. */
+    public NeuronSpace space(int id) {
+        return spaces.get(id);
+    }
+
+    /** The space of level {@code index}'s cut. */
+    public NeuronSpace spaceOf(int index) {
+        return spaces.get(level(index).space());
+    }
+
+    /**
+     * Whether the plan is one chain: every level reads the previous level's cut (the first the
+     * model input), and no space, join or per-neuron op ties levels together.
+     */
+    public boolean sequential() {
+        if (!joins.isEmpty() || !perNeuron.isEmpty() || spaces.size() != levels.size()) {
+            return false;
+        }
+        for (Level l : levels) {
+            List<Integer> expected = l.index() == 1 ? List.of() : List.of(level(l.index() - 1).space());
+            if (l.depthwise() || !l.binding().spaces().equals(expected)) {
+                return false;
+            }
+        }
+        return true;
     }
 
     /** Level {@code index}, 1-based. */

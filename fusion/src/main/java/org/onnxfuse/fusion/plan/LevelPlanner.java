@@ -4,6 +4,7 @@ import java.util.ArrayList;
 import java.util.Collections;
 import java.util.HashMap;
 import java.util.IdentityHashMap;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
@@ -13,6 +14,7 @@ import org.onnxfuse.fusion.ops.AffineGeometry;
 import org.onnxfuse.fusion.ops.AffineHandler;
 import org.onnxfuse.fusion.ops.ConstantArithmetic;
 import org.onnxfuse.fusion.ops.GraphView;
+import org.onnxfuse.fusion.ops.NeuronFlow;
 import org.onnxfuse.fusion.ops.OpHandler;
 import org.onnxfuse.fusion.ops.OpPattern;
 import org.onnxfuse.fusion.ops.OpRegistry;
@@ -30,11 +32,15 @@ import org.onnxfuse.onnx.ir.OpsetImport;
 import org.onnxfuse.onnx.ir.ValueInfo;
 
 /**
- * Plans the levels of a sequential network: walks the one chain of ops from the model input
- * to its output, ends a level at every affine op (folding a BatchNormalization right after it)
- * and propagates shapes from the input's declared shape so every cut has its shape, neuron axis
- * and width. Anything the walk cannot place (an unknown op, a branch, an affine op with computed
- * weights) is an {@link UnsupportedOpException} naming the node.
+ * Plans the levels and neuron spaces of a network whose ops form a DAG. It walks the graph in
+ * topological order and follows, for every activation, its shape and its neuron axis: which
+ * spaces' neurons lie along that axis (one, or several stacked by a Concat) and how a Flatten
+ * spread them. Each op handler says what the op does to that axis ({@link NeuronFlow}): affine
+ * ops end a level and start a space (a BatchNormalization right after them folded in), joins
+ * (residual Add, gates, depthwise Conv) tie spaces together by union-find, Concat stacks them,
+ * everything else preserves them. Shapes are propagated from the input's declared shape, so every
+ * cut has its shape, neuron axis and width. Anything the walk cannot place is an
+ * {@link UnsupportedOpException} naming the node and the reason.
  */
 public final class LevelPlanner {
     private final OpRegistry registry;
@@ -42,6 +48,12 @@ public final class LevelPlanner {
     private final Graph graph;
     private final Map<String, Long> opsets = new HashMap<>();
     private final Set<Node> placed = Collections.newSetFromMap(new IdentityHashMap<>());
+    private final Map<String, Flow> flows = new HashMap<>();
+    /** Union-find over the spaces as the walk creates them (one per affine op). */
+    private final List<Integer> spaceParent = new ArrayList<>();
+    private final List<AffineStep> steps = new ArrayList<>();
+    /** Every placed op that is not an affine step, by the value it writes. */
+    private final Map<String, PlacedOp> ops = new LinkedHashMap<>();
 
     private LevelPlanner(Model model, OpRegistry registry) {
         this.registry = registry;
@@ -61,10 +73,41 @@ public final class LevelPlanner {
         return new LevelPlanner(model, registry).plan();
     }
 
+    /**
+     * What is known of an activation: its shape, the axis holding neurons (-1 on the model
+     * input's side of the first level, where features are the input's own), the spaces stacked
+     * along that axis, and, once a Flatten merged the neuron axis with others, how the merged
+     * features follow the neurons ({@code layout}; {@code opaque} when ops rearranged them beyond
+     * what a layout describes).
+     */
+    private record Flow(List<Dim> shape, int axis, List<Integer> slices, InputLayout flat, boolean opaque,
+                        Node endedBy) {
+        static Flow input(List<Dim> shape) {
+            return new Flow(shape, -1, List.of(), null, false, null);
+        }
+
+        Flow withShape(List<Dim> s) {
+            return new Flow(s, axis, slices, flat, opaque, endedBy);
+        }
+
+        boolean hasNeurons() {
+            return axis >= 0;
+        }
+
+        boolean plain() {
+            return flat == null && !opaque;
+        }
+    }
+
     /** An affine op with its bias Add and folded norm, as found on the walk. */
     private record AffineStep(Node affine, Node biasAdd, Node norm, List<Node> constants, String input,
                               List<Dim> inputShape, String cut, List<Dim> cutShape, int neuronAxis, long width,
-                              long fanIn, boolean hasBias, Map<String, String> signature) {
+                              long fanIn, boolean hasBias, Map<String, String> signature, int space, Flow inputFlow,
+                              boolean depthwise) {
+    }
+
+    /** A placed op other than an affine step: its {@link LevelOp}, its flow and whether it joins branches. */
+    private record PlacedOp(LevelOp op, NeuronFlow flow, List<String> inputs, Flow inputFlow) {
     }
 
     private LevelPlan plan() {
@@ -84,122 +127,291 @@ public final class LevelPlanner {
                     + " rank (export with a sample input of the right shape)");
         }
         List<Dim> inputShape = in.tensorType().shape();
-
-        List<Object> steps = new ArrayList<>();
-        String value = in.name();
-        List<Dim> shape = inputShape;
-        while (!value.equals(output)) {
-            // Shape nodes read only the activation's shape: they belong to the shape computation
-            // of the Reshape that uses it (torch's x.view(x.size(0), -1)), not to the chain
-            String current = value;
-            List<Node> readers = view.consumers(value).stream().filter(n -> !isShapeOf(n, current)).toList();
-            if (readers.isEmpty()) {
-                throw structure("value '" + value + "' is read by no node and is not the model output '" + output
-                        + "'; the level planner handles one chain of ops from input to output");
-            }
-            Optional<PatternMatch> match = matchPattern(value);
-            if (match.isPresent()) {
-                PatternMatch m = match.get();
-                Node main = m.nodes().stream().filter(n -> !GraphView.isConstantNode(n)).findFirst().orElseThrow();
-                steps.add(new LevelOp(m.opType(), m.role(), main, m.nodes(), true, value, m.output(), shape,
-                        m.signature()));
-                placed.addAll(m.nodes());
-                value = m.output();
+        flows.put(in.name(), Flow.input(inputShape));
+        for (Node node : graph.topologicalOrder()) {
+            if (placed.contains(node) || GraphView.isConstantNode(node)) {
                 continue;
             }
-            if (readers.size() > 1) {
-                throw structure("value '" + value + "' is read by " + readers.size() + " nodes ("
-                        + readers.stream().map(GraphView::quote).collect(Collectors.joining(", "))
-                        + "); the level planner handles sequential networks, where each value feeds one op");
+            List<String> active = node.inputs().stream().filter(v -> !v.isEmpty() && flows.containsKey(v)).distinct()
+                    .toList();
+            if (active.isEmpty() || isShapeOf(node)) {
+                continue; // constants or a shape computation: placed with the op that reads them, or reported
             }
-            Node node = readers.get(0);
-            OpHandler handler = registry.find(node, opset(node)).orElseThrow(() -> registry.unsupported(node, null));
-            checkInputs(node, handler, value);
-            switch (handler.role()) {
-                case AFFINE -> {
-                    AffineStep step = affine(node, (AffineHandler) handler, value, shape);
-                    steps.add(step);
-                    value = step.cut();
-                    shape = step.cutShape();
-                }
-                case FOLDABLE_NORM -> throw new UnsupportedOpException(ErrorCode.UNSUPPORTED_OP, "node "
-                        + GraphView.quote(node) + " cannot be placed in a level: a BatchNormalization is folded into"
-                        + " the Conv, Gemm or MatMul(+Add) right before it, and '" + value + "' comes from "
-                        + view.origin(value) + " (put the normalisation right after an affine op)");
-                case CONSTANT -> throw new IllegalStateException("Constant node on the activation path: " + node);
-                default -> {
-                    if (handler instanceof ConstantArithmetic && ConstantArithmetic.isPerElement(node, view)
-                            && steps.stream().anyMatch(AffineStep.class::isInstance)) {
-                        throw registry.unsupported(node, "its constant has more than one element and it comes after"
-                                + " a level: the fused neurons are groups of the parents' neurons, so a per-neuron"
-                                + " constant cannot follow them (constants with one element, or per-element"
-                                + " constants on the model input before the first level, are fine)");
-                    }
-                    List<Dim> out = handler.outputShape(node, shape, view);
-                    List<Node> nodes = new ArrayList<>(shapeComputations(node, value));
-                    nodes.addAll(view.privateConstants(List.of(node)));
-                    nodes.add(node);
-                    steps.add(new LevelOp(handler.opType(), handler.role(), node, nodes, false, value,
-                            node.outputs().get(0), out, handler.signature(node, view)));
-                    placed.addAll(nodes);
-                    value = node.outputs().get(0);
-                    shape = out;
-                }
+            if (placePattern(node, active)) {
+                continue;
             }
+            place(node, active);
+        }
+        if (!flows.containsKey(output)) {
+            throw structure("the model output '" + output + "' does not depend on the input '" + in.name() + "'");
         }
         checkEverythingPlaced(in.name(), output);
-        return assemble(in.name(), inputShape, output, shape, steps);
+        return assemble(in.name(), inputShape, output);
     }
 
-    private static boolean isShapeOf(Node n, String value) {
-        return n.isDefaultDomain() && n.opType().equals("Shape") && n.inputs().size() == 1
-                && n.inputs().get(0).equals(value);
+    private static boolean isShapeOf(Node n) {
+        return n.isDefaultDomain() && n.opType().equals("Shape") && n.inputs().size() == 1;
+    }
+
+    private boolean placePattern(Node node, List<String> active) {
+        for (String value : active) {
+            for (OpPattern p : registry.patterns()) {
+                Optional<PatternMatch> found = p.match(value, view);
+                if (found.isEmpty() || !found.get().nodes().contains(node)) {
+                    continue;
+                }
+                PatternMatch m = found.get();
+                Flow in = flows.get(value);
+                requireNotEnded(node, in);
+                Node main = m.nodes().stream().filter(n -> !GraphView.isConstantNode(n)).findFirst().orElseThrow();
+                LevelOp op = new LevelOp(m.opType(), m.role(), main, m.nodes(), true, value, m.output(), in.shape(),
+                        m.signature());
+                ops.put(m.output(), new PlacedOp(op, NeuronFlow.PRESERVES, List.of(value), in));
+                placed.addAll(m.nodes());
+                flows.put(m.output(), in);
+                return true;
+            }
+        }
+        return false;
+    }
+
+    private void place(Node node, List<String> active) {
+        OpHandler handler = registry.find(node, opset(node)).orElseThrow(() -> registry.unsupported(node, null));
+        checkExtraOutputs(node);
+        NeuronFlow flow = handler.neuronFlow(node, view);
+        switch (flow) {
+            case TIES, STACKS -> {
+                if (handler.role() == OpRole.AFFINE) {
+                    affine(node, (AffineHandler) handler, active, true);
+                } else {
+                    join(node, handler, flow);
+                }
+            }
+            case STARTS -> affine(node, (AffineHandler) handler, active, false);
+            case PRESERVES, ENDS -> preserve(node, handler, active, flow);
+        }
+    }
+
+    /** An op with one activation input whose neurons pass through (or end, for an output head). */
+    private void preserve(Node node, OpHandler handler, List<String> active, NeuronFlow flowKind) {
+        int data = handler.dataInput(node, view);
+        String value = data < node.inputs().size() ? node.inputs().get(data) : "";
+        checkInputs(node, value, active);
+        Flow in = flows.get(value);
+        requireNotEnded(node, in);
+        if (handler.role() == OpRole.FOLDABLE_NORM && in.hasNeurons() && (in.axis() != 1 || !in.plain())) {
+            throw registry.unsupported(node, "it normalises axis 1, but the neurons of '" + value + "' "
+                    + Shapes.format(in.shape()) + (in.plain() ? " are on axis " + in.axis() : " were flattened")
+                    + "; a BatchNormalization needs the neurons on axis 1");
+        }
+        if (handler instanceof ConstantArithmetic && in.hasNeurons() && ConstantArithmetic.isPerElement(node, view)) {
+            throw registry.unsupported(node, "its constant has more than one element and it comes after"
+                    + " a level: the fused neurons are groups of the parents' neurons, so a per-neuron"
+                    + " constant cannot follow them (constants with one element, or per-element"
+                    + " constants on the model input before the first level, are fine)");
+        }
+        List<Dim> out = handler.outputShape(node, in.shape(), view);
+        List<Node> nodes = new ArrayList<>(shapeComputations(node, value));
+        nodes.addAll(view.privateConstants(List.of(node)));
+        nodes.add(node);
+        LevelOp op = new LevelOp(handler.opType(), handler.role(), node, view.sorted(nodes), false, value,
+                node.outputs().get(0), out, handler.signature(node, view));
+        placed.addAll(nodes);
+        Flow next = follow(node, handler, in, out);
+        if (flowKind == NeuronFlow.ENDS) {
+            next = new Flow(out, next.axis(), next.slices(), next.flat(), next.opaque(), node);
+        }
+        ops.put(node.outputs().get(0), new PlacedOp(op, flowKind, List.of(value), in));
+        flows.put(node.outputs().get(0), next);
+    }
+
+    /**
+     * The flow after an op that keeps the neurons: a Transpose moves their axis, a Flatten (or a
+     * Reshape to [N, features]) merges it with the positions, a Reshape that only drops or adds
+     * axes of size 1 keeps it; any other rearrangement leaves the features' order unknown.
+     */
+    private static Flow follow(Node node, OpHandler handler, Flow in, List<Dim> out) {
+        if (!in.hasNeurons()) {
+            return in.withShape(out);
+        }
+        List<Dim> shape = in.shape();
+        int axis = in.axis();
+        switch (handler.opType()) {
+            case "Transpose" -> {
+                if (!in.plain()) {
+                    return opaque(in, out);
+                }
+                long[] perm = node.longsAttribute("perm", null);
+                for (int j = 0; j < out.size(); j++) {
+                    long src = perm == null ? out.size() - 1 - j : perm[j];
+                    if (src == axis) {
+                        return new Flow(out, j, in.slices(), null, false, in.endedBy());
+                    }
+                }
+                return opaque(in, out);
+            }
+            case "Flatten", "Reshape" -> {
+                if (shape.equals(out)) {
+                    return in.withShape(out);
+                }
+                if (!in.plain()) {
+                    return opaque(in, out);
+                }
+                if (out.size() == 2) {
+                    Optional<Long> outer = product(shape, 1, axis);
+                    Optional<Long> inner = product(shape, axis + 1, shape.size());
+                    if (outer.isEmpty() || inner.isEmpty()) {
+                        return opaque(in, out);
+                    }
+                    return new Flow(out, 1, in.slices(), new InputLayout(outer.get(), inner.get()), false,
+                            in.endedBy());
+                }
+                return squeezed(in, out).orElseGet(() -> opaque(in, out));
+            }
+            default -> {
+                return out.size() == shape.size() ? in.withShape(out) : opaque(in, out);
+            }
+        }
+    }
+
+    /** The flow after a reshape that only removes or inserts axes of size 1 around the neuron axis. */
+    private static Optional<Flow> squeezed(Flow in, List<Dim> out) {
+        List<Dim> shape = in.shape();
+        int axis = in.axis();
+        Dim neurons = shape.get(axis);
+        long before = 1;
+        for (int i = 1; i < axis; i++) {
+            if (!shape.get(i).isFixed()) {
+                return Optional.empty();
+            }
+            before *= shape.get(i).value();
+        }
+        if (before != 1 || !neurons.isFixed()) {
+            return Optional.empty();
+        }
+        for (int j = 1; j < out.size(); j++) {
+            if (Shapes.alike(out.get(j), neurons)) {
+                for (int i = 1; i < j; i++) {
+                    if (!out.get(i).isFixed() || out.get(i).value() != 1) {
+                        return Optional.empty();
+                    }
+                }
+                return Optional.of(new Flow(out, j, in.slices(), null, false, in.endedBy()));
+            }
+        }
+        return Optional.empty();
+    }
+
+    private static Flow opaque(Flow in, List<Dim> out) {
+        return new Flow(out, in.axis() < 0 ? -1 : 1, in.slices(), null, true, in.endedBy());
+    }
+
+    /** A join: Add/Sub/Mul of two activations (their spaces tied) or a Concat (their spaces stacked). */
+    private void join(Node node, OpHandler handler, NeuronFlow kind) {
+        List<Integer> positions = handler.joinedInputs(node, view);
+        List<String> values = new ArrayList<>();
+        List<Flow> in = new ArrayList<>();
+        for (int p : positions) {
+            String v = node.inputs().get(p);
+            Flow f = flows.get(v);
+            if (f == null) {
+                throw structure("node " + GraphView.quote(node) + " reads input " + p + " '" + v + "' from "
+                        + view.origin(v) + ", which does not come from the model input; a join reads activations");
+            }
+            requireNotEnded(node, f);
+            values.add(v);
+            in.add(f);
+        }
+        for (int i = 0; i < node.inputs().size(); i++) {
+            if (!positions.contains(i) && !view.isConstant(node.inputs().get(i))) {
+                throw structure("node " + GraphView.quote(node) + " reads input " + i + " '" + node.inputs().get(i)
+                        + "' from " + view.origin(node.inputs().get(i)) + "; expected a constant there");
+            }
+        }
+        Flow first = in.get(0);
+        for (int i = 0; i < in.size(); i++) {
+            Flow f = in.get(i);
+            if (!f.hasNeurons()) {
+                throw registry.unsupported(node, "it joins '" + values.get(i) + "', which comes before the first"
+                        + " level, with other activations; joins of branches are supported after affine ops");
+            }
+            if (!f.plain()) {
+                throw registry.unsupported(node, "its input '" + values.get(i) + "' had its neurons rearranged by a"
+                        + " Reshape or Transpose on the way (a flatten, or a channel shuffle that mixes groups), so"
+                        + " its neurons cannot be joined one to one");
+            }
+            if (f.axis() != first.axis()) {
+                throw registry.unsupported(node, "its inputs hold their neurons on different axes (" + first.axis()
+                        + " and " + f.axis() + ")");
+            }
+        }
+        List<Dim> out = handler.joinedShape(node, in.stream().map(Flow::shape).toList(), first.axis(), view);
+        List<Integer> slices = new ArrayList<>();
+        if (kind == NeuronFlow.STACKS) {
+            in.forEach(f -> slices.addAll(f.slices()));
+        } else {
+            for (Flow f : in) {
+                if (f.slices().size() != 1) {
+                    throw registry.unsupported(node, "it joins activations stacked from " + f.slices().size()
+                            + " branches by a Concat; joins of concatenated activations are not supported yet");
+                }
+                union(first.slices().get(0), f.slices().get(0));
+            }
+            slices.addAll(first.slices());
+        }
+        List<Node> nodes = new ArrayList<>(view.privateConstants(List.of(node)));
+        nodes.add(node);
+        LevelOp op = new LevelOp(handler.opType(), handler.role(), node,
+                view.sorted(nodes), false, values.get(0), node.outputs().get(0), out, handler.signature(node, view));
+        placed.addAll(nodes);
+        ops.put(node.outputs().get(0), new PlacedOp(op, kind, values, first));
+        flows.put(node.outputs().get(0), new Flow(out, first.axis(), slices, null, false, null));
     }
 
     /** The nodes computing {@code node}'s non-constant inputs from the shape of {@code value}. */
     private List<Node> shapeComputations(Node node, String value) {
         List<Node> out = new ArrayList<>();
         for (String in : node.inputs()) {
-            if (!in.equals(value) && !view.isConstant(in)) {
+            if (!in.equals(value) && !in.isEmpty() && !view.isConstant(in)) {
                 ShapeComputation.of(in, value, view).ifPresent(c -> out.addAll(c.nodes()));
             }
         }
         return out;
     }
 
-    private Optional<PatternMatch> matchPattern(String value) {
-        for (OpPattern p : registry.patterns()) {
-            Optional<PatternMatch> m = p.match(value, view);
-            if (m.isPresent()) {
-                return m;
-            }
-        }
-        return Optional.empty();
-    }
-
     private long opset(Node node) {
         return opsets.getOrDefault(node.isDefaultDomain() ? "" : node.domain(), -1L);
     }
 
-    /** The activation enters at the handler's data input only; all other inputs are constants; extra outputs unused. */
-    private void checkInputs(Node node, OpHandler handler, String value) {
+    /** The activation enters at the handler's data input only; every other input is a constant or a shape computation. */
+    private void checkInputs(Node node, String value, List<String> active) {
         List<String> ins = node.inputs();
-        int data = handler.dataInput(node, view);
+        if (!active.contains(value)) {
+            String other = active.get(0);
+            throw registry.unsupported(node, "it reads the activations '" + other + "' as input "
+                    + ins.indexOf(other) + " where input " + ins.indexOf(value) + " is expected");
+        }
         if (ins.stream().filter(value::equals).count() > 1) {
             throw registry.unsupported(node, "it reads the activations '" + value + "' more than once");
         }
-        if (data >= ins.size() || !ins.get(data).equals(value)) {
-            throw registry.unsupported(node, "it reads the activations '" + value + "' as input "
-                    + ins.indexOf(value) + " where input " + data + " is expected");
-        }
         for (int i = 0; i < ins.size(); i++) {
-            if (i != data && !view.isConstant(ins.get(i))
-                    && ShapeComputation.of(ins.get(i), value, view).isEmpty()) {
-                throw structure("node " + GraphView.quote(node) + " reads input " + i + " '" + ins.get(i) + "' from "
-                        + view.origin(ins.get(i)) + "; in a sequential network every input other than the"
-                        + " activations is an initializer or a Constant");
+            String v = ins.get(i);
+            if (v.equals(value) || view.isConstant(v)) {
+                continue;
+            }
+            if (flows.containsKey(v)) {
+                throw registry.unsupported(node, "it reads a second activation '" + v + "' (from " + view.origin(v)
+                        + ") as input " + i + "; " + node.opType() + " takes one");
+            }
+            if (ShapeComputation.of(v, value, view).isEmpty()) {
+                throw structure("node " + GraphView.quote(node) + " reads input " + i + " '" + v + "' from "
+                        + view.origin(v) + "; every input other than the activations must be an initializer, a"
+                        + " Constant or computed from the activation's shape");
             }
         }
+    }
+
+    private void checkExtraOutputs(Node node) {
         for (int i = 1; i < node.outputs().size(); i++) {
             if (view.isUsed(node.outputs().get(i))) {
                 throw registry.unsupported(node, "its output " + i + " '" + node.outputs().get(i)
@@ -208,9 +420,21 @@ public final class LevelPlanner {
         }
     }
 
-    private AffineStep affine(Node node, AffineHandler handler, String value, List<Dim> inputShape) {
+    private void requireNotEnded(Node node, Flow in) {
+        if (in.endedBy() != null) {
+            throw registry.unsupported(in.endedBy(), in.endedBy().opType() + " is allowed only after the last level"
+                    + " (it is followed by " + GraphView.quote(node) + ")");
+        }
+    }
+
+    private void affine(Node node, AffineHandler handler, List<String> active, boolean tied) {
+        int data = handler.dataInput(node, view);
+        String value = node.inputs().get(data);
+        checkInputs(node, value, active);
+        Flow in = flows.get(value);
+        requireNotEnded(node, in);
         AffineGeometry g = handler.geometry(node, view);
-        List<Dim> shape = handler.outputShape(node, inputShape, view);
+        List<Dim> shape = handler.outputShape(node, in.shape(), view);
         List<Node> owned = new ArrayList<>(List.of(node));
         String cut = node.outputs().get(0);
         Node biasAdd = null;
@@ -228,7 +452,8 @@ public final class LevelPlanner {
         if (next != null && next.isDefaultDomain() && next.opType().equals("BatchNormalization")
                 && next.inputs().get(0).equals(cut)) {
             OpHandler bn = registry.find(next, opset(next)).orElseThrow(() -> registry.unsupported(next, null));
-            checkInputs(next, bn, cut);
+            checkExtraOutputs(next);
+            checkInputs(next, cut, List.of(cut));
             if (next.inputs().size() != 5) {
                 throw registry.unsupported(next, "it has " + next.inputs().size()
                         + " inputs; expected X, scale, B, mean and var");
@@ -243,12 +468,23 @@ public final class LevelPlanner {
             norm = next;
             cut = next.outputs().get(0);
         }
+        int space = newSpace();
+        if (tied) {
+            if (!in.hasNeurons() || !in.plain() || in.axis() != 1 || in.slices().size() != 1) {
+                throw registry.unsupported(node, "it is a depthwise convolution, which ties its output channels to"
+                        + " its input's, but its input '" + value + "' " + (!in.hasNeurons() ? "comes before the"
+                        + " first level" : in.slices().size() != 1 ? "stacks " + in.slices().size() + " branches"
+                        : "had its channels rearranged"));
+            }
+            union(in.slices().get(0), space);
+        }
         List<Node> constants = view.privateConstants(owned);
         placed.addAll(owned);
         placed.addAll(constants);
         boolean hasBias = g.hasBias() || biasAdd != null || norm != null;
-        return new AffineStep(node, biasAdd, norm, constants, value, inputShape, cut, shape, neuronAxis, g.width(),
-                g.fanIn(hasBias), hasBias, handler.signature(node, view));
+        steps.add(new AffineStep(node, biasAdd, norm, constants, value, in.shape(), cut, shape, neuronAxis, g.width(),
+                g.fanIn(hasBias), hasBias, handler.signature(node, view), space, in, tied));
+        flows.put(cut, new Flow(shape, neuronAxis, List.of(space), null, false, null));
     }
 
     /** The only node reading {@code value}, when {@code value} is not also a model output. */
@@ -257,51 +493,182 @@ public final class LevelPlanner {
         return readers.size() == 1 && !view.isGraphOutput(value) ? readers.get(0) : null;
     }
 
+    private int newSpace() {
+        spaceParent.add(spaceParent.size());
+        return spaceParent.size() - 1;
+    }
+
+    private int find(int s) {
+        int root = s;
+        while (spaceParent.get(root) != root) {
+            root = spaceParent.get(root);
+        }
+        while (spaceParent.get(s) != root) {
+            int next = spaceParent.get(s);
+            spaceParent.set(s, root);
+            s = next;
+        }
+        return root;
+    }
+
+    private void union(int a, int b) {
+        int ra = find(a);
+        int rb = find(b);
+        if (ra != rb) {
+            spaceParent.set(Math.max(ra, rb), Math.min(ra, rb));
+        }
+    }
+
     private void checkEverythingPlaced(String input, String output) {
         for (Node n : graph.topologicalOrder()) {
             if (!placed.contains(n) && !GraphView.isConstantNode(n)) {
-                throw structure("node " + GraphView.quote(n) + " is not on the chain of ops from input '" + input
-                        + "' to output '" + output + "'; the level planner handles sequential networks only");
+                throw structure("node " + GraphView.quote(n) + " is not on a path of activations from input '" + input
+                        + "' to output '" + output + "' and computes no shape or parameter the planner could place");
+            }
+            for (String out : n.outputs().subList(0, Math.min(1, n.outputs().size()))) {
+                if (flows.containsKey(out) && !view.isUsed(out)) {
+                    throw structure("value '" + out + "' of node " + GraphView.quote(n) + " is read by no node and is"
+                            + " not the model output '" + output + "'");
+                }
             }
         }
     }
 
-    private LevelPlan assemble(String input, List<Dim> inputShape, String output, List<Dim> outputShape,
-                               List<Object> steps) {
-        int lastAffine = -1;
-        for (int i = 0; i < steps.size(); i++) {
-            if (steps.get(i) instanceof AffineStep) {
-                lastAffine = i;
-            }
-        }
-        if (lastAffine < 0) {
+    private LevelPlan assemble(String input, List<Dim> inputShape, String output) {
+        if (steps.isEmpty()) {
             throw structure("the model has no Gemm, MatMul or Conv with initializer weights between input '" + input
                     + "' and output '" + output + "', so it has no level to fuse");
         }
-        List<Level> levels = new ArrayList<>();
-        List<LevelOp> pending = new ArrayList<>();
-        String from = input;
-        for (int i = 0; i <= lastAffine; i++) {
-            Object s = steps.get(i);
-            if (s instanceof LevelOp op) {
-                if (op.role() == OpRole.OUTPUT_HEAD) {
-                    throw registry.unsupported(op.node(), op.opType() + " is allowed only after the last level");
-                }
-                pending.add(op);
-                continue;
-            }
-            AffineStep a = (AffineStep) s;
-            levels.add(new Level(levels.size() + 1, pending, a.affine(), a.biasAdd(), a.norm(), a.constants(), from,
-                    a.input(), a.inputShape(), a.cut(), a.cutShape(), a.neuronAxis(), a.width(), a.fanIn(),
-                    a.hasBias(), a.signature(), i == lastAffine));
-            pending = new ArrayList<>();
-            from = a.cut();
+        Map<Integer, Integer> spaceIds = new HashMap<>();
+        for (AffineStep s : steps) {
+            spaceIds.putIfAbsent(find(s.space()), spaceIds.size());
         }
+        Map<String, AffineStep> byCut = new HashMap<>();
+        steps.forEach(s -> byCut.put(s.cut(), s));
+        Set<PlacedOp> owned = Collections.newSetFromMap(new IdentityHashMap<>());
+
         List<LevelOp> trailing = new ArrayList<>();
-        for (int i = lastAffine + 1; i < steps.size(); i++) {
-            trailing.add((LevelOp) steps.get(i));
+        String value = output;
+        while (!byCut.containsKey(value)) {
+            PlacedOp op = ops.get(value);
+            if (op == null || op.flow() == NeuronFlow.TIES || op.flow() == NeuronFlow.STACKS) {
+                throw structure("the model output '" + output + "' comes from " + view.origin(value) + " through no"
+                        + " affine op after it; the last level must end in a Gemm, MatMul or Conv whose classes"
+                        + " reach the output through activations or Softmax only");
+            }
+            owned.add(op);
+            trailing.add(0, op.op());
+            value = op.inputs().get(0);
         }
-        return new LevelPlan(input, inputShape, output, outputShape, levels, trailing);
+        AffineStep lastStep = byCut.get(value);
+        if (lastStep != steps.get(steps.size() - 1)) {
+            throw structure("level with " + GraphView.quote(lastStep.affine()) + " produces the output but "
+                    + GraphView.quote(steps.get(steps.size() - 1).affine()) + " comes after it");
+        }
+
+        List<Level> levels = new ArrayList<>();
+        for (int i = 0; i < steps.size(); i++) {
+            AffineStep a = steps.get(i);
+            List<LevelOp> chain = new ArrayList<>();
+            String from = a.input();
+            PlacedOp op = ops.get(from);
+            while (op != null && !owned.contains(op) && op.flow() == NeuronFlow.PRESERVES) {
+                owned.add(op);
+                chain.add(0, op.op());
+                from = op.inputs().get(0);
+                op = ops.get(from);
+            }
+            for (LevelOp o : chain) {
+                if (o.role() == OpRole.OUTPUT_HEAD) {
+                    throw registry.unsupported(o.node(), o.opType() + " is allowed only after the last level");
+                }
+            }
+            Flow f = a.inputFlow();
+            List<Integer> slices = f.slices().stream().map(s -> spaceIds.get(find(s))).toList();
+            InputBinding binding = new InputBinding(slices, layout(a, f));
+            levels.add(new Level(i + 1, chain, a.affine(), a.biasAdd(), a.norm(), a.constants(), from, a.input(),
+                    a.inputShape(), a.cut(), a.cutShape(), a.neuronAxis(), a.width(), a.fanIn(), a.hasBias(),
+                    a.signature(), a == lastStep, spaceIds.get(find(a.space())), binding, a.depthwise()));
+        }
+        List<LevelOp> joins = new ArrayList<>();
+        List<PerNeuronOp> perNeuron = new ArrayList<>();
+        Map<Integer, List<String>> joinCuts = new HashMap<>();
+        for (PlacedOp op : ops.values()) {
+            if (!owned.contains(op)) {
+                joins.add(op.op());
+            }
+            if (op.flow() == NeuronFlow.TIES) {
+                int space = spaceIds.get(find(op.inputFlow().slices().get(0)));
+                joinCuts.computeIfAbsent(space, k -> new ArrayList<>()).add(op.op().output());
+            }
+            if (op.op().role() == OpRole.FOLDABLE_NORM && op.inputFlow().hasNeurons()) {
+                perNeuron.add(new PerNeuronOp(op.op(),
+                        op.inputFlow().slices().stream().map(s -> spaceIds.get(find(s))).toList()));
+            }
+        }
+        List<NeuronSpace> spaces = new ArrayList<>();
+        for (int id = 0; id < spaceIds.size(); id++) {
+            int space = id;
+            List<Level> members = levels.stream().filter(l -> l.space() == space).toList();
+            long width = members.get(0).width();
+            for (Level l : members) {
+                if (l.width() != width) {
+                    throw structure("levels " + members.get(0).index() + " and " + l.index() + " are tied into one"
+                            + " neuron space but have " + width + " and " + l.width() + " neurons");
+                }
+            }
+            Set<String> cuts = new java.util.LinkedHashSet<>();
+            members.forEach(l -> cuts.add(l.cut()));
+            cuts.addAll(joinCuts.getOrDefault(space, List.of()));
+            List<String> ordered = graph.topologicalOrder().stream().flatMap(n -> n.outputs().stream())
+                    .filter(cuts::contains).toList();
+            spaces.add(new NeuronSpace(space, width, members.stream().map(Level::index).toList(), ordered));
+        }
+        Level last = levels.get(levels.size() - 1);
+        if (spaces.get(last.space()).shared()) {
+            throw registry.unsupported(last.affine(), "its output, the model's classes, is joined with other"
+                    + " activations; classes are never grouped, so the last level must stand alone");
+        }
+        Flow out = flows.get(output);
+        return new LevelPlan(input, inputShape, output, out.shape(), levels, trailing, spaces, joins, perNeuron);
+    }
+
+    /**
+     * How the affine op's input features follow the neurons of its input flow: the flattened
+     * layout, or for a plain flow one feature per neuron (Gemm, MatMul on the last axis) or the
+     * kernel's offsets per channel (Conv); null where that does not hold.
+     */
+    private static InputLayout layout(AffineStep a, Flow f) {
+        if (!f.hasNeurons() || f.opaque()) {
+            return null;
+        }
+        if (f.flat() != null) {
+            return f.flat();
+        }
+        long features = a.fanIn() - (a.hasBias() ? 1 : 0);
+        Dim neurons = f.shape().get(f.axis());
+        if (!neurons.isFixed()) {
+            return null;
+        }
+        long width = neurons.value();
+        if (a.affine().opType().equals("Conv")) {
+            if (a.depthwise()) {
+                return new InputLayout(1, features);
+            }
+            return f.axis() == 1 && features % width == 0 ? new InputLayout(1, features / width) : null;
+        }
+        return f.axis() == f.shape().size() - 1 && features == width ? new InputLayout(1, 1) : null;
+    }
+
+    private static Optional<Long> product(List<Dim> shape, int from, int to) {
+        long p = 1;
+        for (int j = from; j < to; j++) {
+            if (!shape.get(j).isFixed()) {
+                return Optional.empty();
+            }
+            p *= shape.get(j).value();
+        }
+        return Optional.of(p);
     }
 
     private static String names(List<ValueInfo> values) {

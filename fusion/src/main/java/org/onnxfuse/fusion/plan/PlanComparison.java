@@ -48,6 +48,19 @@ public final class PlanComparison {
         for (int i = 0; i < a.levels().size(); i++) {
             compareLevel(a.levels().get(i), an, b.levels().get(i), bn);
         }
+        compareOps(a.joins(), an, b.joins(), bn, "among the joins of branches: ", "no further join",
+                "no further join");
+        for (int i = 0; i < a.levels().size(); i++) {
+            Level x = a.levels().get(i);
+            Level y = b.levels().get(i);
+            if (x.space() != y.space() || !x.binding().spaces().equals(y.binding().spaces())
+                    || x.depthwise() != y.depthwise()) {
+                throw mismatch("at level " + x.index() + ": " + an + "'s " + quote(x.affine()) + " reads spaces "
+                        + x.binding().spaces() + " and writes space " + x.space() + " where " + bn + "'s "
+                        + quote(y.affine()) + " reads spaces " + y.binding().spaces() + " and writes space "
+                        + y.space() + "; the parents' branches are wired differently");
+            }
+        }
         String where = "after the last level: ";
         compareOps(a.trailingOps(), an, b.trailingOps(), bn, where, "the model output '" + a.output() + "'",
                 "the model output '" + b.output() + "'");

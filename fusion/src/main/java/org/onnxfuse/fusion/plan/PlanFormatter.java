@@ -85,6 +85,68 @@ public final class PlanFormatter {
             sb.append("  after the last level: ").append(plan.trailingOps().stream()
                     .map(verbose ? LevelOp::describe : LevelOp::opType).collect(Collectors.joining(", "))).append('\n');
         }
+        if (!plan.sequential()) {
+            appendGraphStructure(sb, plan, verbose);
+        }
+        return sb.toString();
+    }
+
+    /** Spaces, what each level reads and the joins: what a network that is not one chain adds to its table. */
+    private static void appendGraphStructure(StringBuilder sb, LevelPlan plan, boolean verbose) {
+        sb.append("  neuron spaces (id: width, levels, member cuts):\n");
+        for (NeuronSpace space : plan.spaces()) {
+            sb.append("    ").append(space.id()).append(": ").append(space.width()).append(", levels ")
+                    .append(space.levels().stream().map(String::valueOf).collect(Collectors.joining(", ")))
+                    .append(", cuts ").append(space.cuts().stream().map(c -> "'" + c + "'")
+                            .collect(Collectors.joining(", "))).append('\n');
+        }
+        sb.append("  levels (reads spaces; fused by):\n");
+        for (Level l : plan.levels()) {
+            sb.append("    ").append(l.index()).append(": ").append(reads(l)).append("; ").append(variant(plan, l))
+                    .append('\n');
+        }
+        if (!plan.joins().isEmpty()) {
+            sb.append("  joins and shared ops: ").append(plan.joins().stream()
+                    .map(verbose ? LevelOp::describe : LevelOp::opType).collect(Collectors.joining(", ")))
+                    .append('\n');
+        }
+        if (!plan.perNeuron().isEmpty()) {
+            sb.append("  per-neuron parameters rewritten by fusion: ").append(plan.perNeuron().stream()
+                    .map(p -> p.op().describe()).collect(Collectors.joining(", "))).append('\n');
+        }
+    }
+
+    private static String reads(Level l) {
+        if (l.binding().readsModelInput()) {
+            return "the model input";
+        }
+        String spaces = l.binding().spaces().stream().map(String::valueOf).collect(Collectors.joining(" + "));
+        return (l.binding().spaces().size() == 1 ? "space " : "spaces ") + spaces
+                + (l.binding().knownLayout().isEmpty() ? " (features rearranged)" : "");
+    }
+
+    /** Which variant fuses the level, in words. */
+    static String variant(LevelPlan plan, Level l) {
+        if (l.last()) {
+            return "linear, class means";
+        }
+        if (l.depthwise()) {
+            return "linear, per channel";
+        }
+        return plan.space(l.space()).shared() ? "linear, shared grouping" : "linear";
+    }
+
+    /**
+     * For several parents: each space's width per parent (the plans are compatible, so they have
+     * the same spaces), e.g. "space 0: 16 / 12".
+     */
+    public static String spaceWidths(List<String> modelNames, List<LevelPlan> plans) {
+        StringBuilder sb = new StringBuilder("neuron space widths (" + String.join(" / ", modelNames) + "):\n");
+        for (NeuronSpace space : plans.get(0).spaces()) {
+            sb.append("  space ").append(space.id()).append(": ").append(plans.stream()
+                    .map(p -> Long.toString(p.space(space.id()).width())).collect(Collectors.joining(" / ")))
+                    .append('\n');
+        }
         return sb.toString();
     }
 
@@ -116,6 +178,11 @@ public final class PlanFormatter {
             o.put("biasAdd", l.biasAdd() == null ? null : l.biasAdd().name());
             o.put("foldedNorm", l.foldedNorm() == null ? null : l.foldedNorm().name());
             o.put("last", l.last());
+            o.put("space", l.space());
+            ArrayNode reads = o.putArray("reads");
+            l.binding().spaces().forEach(reads::add);
+            o.put("depthwise", l.depthwise());
+            o.put("variant", variant(plan, l));
             if (!l.affineSignature().isEmpty()) {
                 o.set("settings", settings(l.affineSignature()));
             }
@@ -124,6 +191,20 @@ public final class PlanFormatter {
         }
         ArrayNode trailing = root.putArray("trailingOps");
         plan.trailingOps().forEach(op -> trailing.add(op.opType()));
+        ArrayNode spaces = root.putArray("spaces");
+        for (NeuronSpace space : plan.spaces()) {
+            ObjectNode o = spaces.addObject();
+            o.put("id", space.id());
+            o.put("width", space.width());
+            o.put("shared", space.shared());
+            ArrayNode levelIds = o.putArray("levels");
+            space.levels().forEach(levelIds::add);
+            ArrayNode cuts = o.putArray("cuts");
+            space.cuts().forEach(cuts::add);
+        }
+        ArrayNode joins = root.putArray("joins");
+        plan.joins().forEach(op -> joins.addObject().put("op", op.opType()).put("node", op.node().name())
+                .put("output", op.output()));
         return root;
     }
 

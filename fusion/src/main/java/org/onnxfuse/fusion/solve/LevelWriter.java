@@ -138,6 +138,9 @@ public final class LevelWriter {
         }
         b.putInitializer(old.withFloats(dims, values));
         Node updated = node;
+        if (level.depthwise()) {
+            updated = updated.withAttribute(Attribute.ofLong("group", k));
+        }
         if (level.hasBias()) {
             updated = writeBiasInput(g, b, updated, 2, bias(w, in), k);
         }

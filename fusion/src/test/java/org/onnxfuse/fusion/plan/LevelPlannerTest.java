@@ -222,14 +222,22 @@ class LevelPlannerTest {
     }
 
     @Test
-    void residualBranchIsNotSequential() {
+    void residualAddTiesTheSkipAndTheBranchIntoOneSpace() {
         Net net = Net.input("batch", 4).gemm("fc1", 4, 4, true, true).op("r", "Relu");
         String skip = net.value();
         net.gemm("fc2", 4, 4, true, true);
         net.node(Node.of("res", "Add", List.of(net.value(), skip), List.of("sum")));
-        UnsupportedOpException e = unsupported(net.gemm("fc3", 4, 2, true, true));
-        assertTrue(e.getMessage().startsWith("value 'r_out' is read by 2 nodes ('fc2' (Gemm), 'res' (Add))"),
-                e.getMessage());
+        LevelPlan p = net.gemm("fc3", 4, 2, true, true).plan();
+        assertFalse(p.sequential());
+        assertEquals(List.of(0, 0, 1), p.levels().stream().map(Level::space).toList());
+        assertEquals(List.of("fc1_out", "fc2_out", "sum"), p.space(0).cuts());
+        assertEquals(List.of(1, 2), p.space(0).levels());
+        assertTrue(p.space(0).shared());
+        assertFalse(p.space(1).shared());
+        assertEquals(List.of(0), p.level(2).binding().spaces());
+        assertEquals(List.of(0), p.level(3).binding().spaces());
+        assertEquals(List.of("Add"), p.joins().stream().map(LevelOp::opType).toList());
+        assertEquals("sum", p.level(3).from());
     }
 
     @Test
@@ -238,17 +246,27 @@ class LevelPlannerTest {
         net.init("k", new long[] {2});
         net.extra(Node.of("lonely", "Relu", List.of("k"), List.of("unused")));
         UnsupportedOpException e = unsupported(net);
-        assertTrue(e.getMessage().startsWith("node 'lonely' (Relu) is not on the chain of ops from input 'input' to"
-                + " output 'fc1_out'"), e.getMessage());
+        assertTrue(e.getMessage().startsWith("node 'lonely' (Relu) is not on a path of activations from input"
+                + " 'input' to output 'fc1_out'"), e.getMessage());
     }
 
     @Test
-    void batchNormNotRightAfterAnAffineOpIsRefused() {
-        UnsupportedOpException e = unsupported(Net.input("batch", 4, 6, 6).conv("c1", 4, 8, 3, true).op("r", "Relu")
-                .batchNorm("bn", 8).conv("c2", 8, 8, 3, true));
-        assertTrue(e.getMessage().startsWith("node 'bn' (BatchNormalization) cannot be placed in a level"),
-                e.getMessage());
-        assertTrue(e.getMessage().contains("node 'r' (Relu)"), e.getMessage());
+    void batchNormNotRightAfterAnAffineOpKeepsParametersPerNeuron() {
+        LevelPlan p = Net.input("batch", 4, 6, 6).conv("c1", 4, 8, 3, true).op("r", "Relu").batchNorm("bn", 8)
+                .conv("c2", 8, 8, 3, true).plan();
+        assertEquals(1, p.perNeuron().size());
+        assertEquals("bn", p.perNeuron().get(0).op().node().name());
+        assertEquals(List.of(0), p.perNeuron().get(0).spaces());
+        assertEquals(List.of("Relu", "BatchNormalization", "Conv"), p.level(2).opTypes());
+        assertFalse(p.sequential());
+    }
+
+    @Test
+    void batchNormOnFlattenedNeuronsIsRefused() {
+        UnsupportedOpException e = unsupported(Net.input("batch", 4, 6, 6).conv("c1", 4, 8, 3, true)
+                .op("f", "Flatten").batchNorm("bn", 128).gemm("fc", 128, 2, true, true));
+        assertTrue(e.getMessage().startsWith("node 'bn' (BatchNormalization) cannot be placed in a level (it"
+                + " normalises axis 1, but the neurons of 'f_out' [batch, 128] were flattened"), e.getMessage());
     }
 
     @Test
@@ -398,10 +416,16 @@ class LevelPlannerTest {
         net.initializer(Tensor.ofFloats("gain", new long[] {3}, new float[] {1f, 2f, 3f}));
         UnsupportedOpException e = unsupported(net.op("g", "Mul", List.of("gain")).gemm("fc2", 3, 2, true, true));
         assertTrue(e.getMessage().contains("per-neuron constant"), e.getMessage());
+    }
+
+    @Test
+    void anActivationTimesItselfIsAJoinWithinOneSpace() {
         Net both = Net.input("batch", 6).opset(13).gemm("fc1", 6, 3, true, true);
         String h = both.value();
-        e = unsupported(both.node(Node.of("sq", "Mul", List.of(h, h), List.of("sq_out"))).gemm("fc2", 3, 2, true, true));
-        assertTrue(e.getMessage().contains("Mul"), e.getMessage());
+        LevelPlan p = both.node(Node.of("sq", "Mul", List.of(h, h), List.of("sq_out"))).gemm("fc2", 3, 2, true, true)
+                .plan();
+        assertEquals(List.of("fc1_out", "sq_out"), p.space(0).cuts());
+        assertEquals(List.of(0), p.level(2).binding().spaces());
     }
 
     @Test

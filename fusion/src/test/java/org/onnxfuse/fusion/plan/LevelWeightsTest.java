@@ -104,7 +104,8 @@ class LevelWeightsTest {
         Net net = Net.input("batch", 1, 4, 4).conv("c", 1, 2, 3, false).batchNorm("bn", 2);
         Graph g = net.graph();
         AffineWeights plain = LevelWeights.read(g, new Level(1, List.of(), g.nodes().get(0), null, null, List.of(),
-                "input", "input", List.of(), "c_out", List.of(), 1, 2, 9, false, java.util.Map.of(), true));
+                "input", "input", List.of(), "c_out", List.of(), 1, 2, 9, false, java.util.Map.of(), true, 0,
+                InputBinding.modelInput(), false));
         assertFalse(plain.hasBias());
         AffineWeights folded = LevelWeights.read(g, LevelPlanner.plan(net.build()).level(1));
         assertEquals(10, folded.rows());

@@ -11,7 +11,9 @@ import org.onnxfuse.fusion.plan.Level;
 import org.onnxfuse.fusion.plan.LevelPlan;
 import org.onnxfuse.fusion.plan.LevelPlanner;
 import org.onnxfuse.fusion.plan.LevelWeights;
+import org.onnxfuse.fusion.plan.PerNeuronOp;
 import org.onnxfuse.fusion.solve.LevelWriter;
+import org.onnxfuse.fusion.solve.NormWriter;
 import org.onnxfuse.kernels.DenseMatrix;
 import org.onnxfuse.onnx.ir.DataType;
 import org.onnxfuse.onnx.ir.Graph;
@@ -59,15 +61,40 @@ public final class ModelEdits {
 
     /**
      * The model with, for each hidden level l (1-based) in {@code picks}, neuron i taken from old
-     * neuron {@code picks.get(l)[i]}: the level's output columns and the next level's input rows
-     * (the copies {@link org.onnxfuse.fusion.plan.InputLayout} names: positions per channel after
-     * a Flatten, channels first or last, or Conv kernel offsets) are selected alike.
-     * A permutation gives the same function; fewer picks than the width truncate the level.
+     * neuron {@code picks.get(l)[i]}: the neurons of the level's space are selected alike
+     * everywhere ({@link #selectSpaces}). A permutation gives the same function; fewer picks than
+     * the width truncate the level.
      */
     public static Model select(Model model, Map<Integer, int[]> picks) {
         LevelPlan plan = LevelPlanner.plan(model);
+        Map<Integer, int[]> bySpace = new TreeMap<>();
+        for (Map.Entry<Integer, int[]> e : picks.entrySet()) {
+            int l = e.getKey();
+            if (l < 1 || l >= plan.levels().size()) {
+                throw new IllegalArgumentException("level " + l + " is not a hidden level of 1.."
+                        + (plan.levels().size() - 1));
+            }
+            bySpace.put(plan.level(l).space(), e.getValue());
+        }
+        return selectSpaces(model, bySpace);
+    }
+
+    /**
+     * The model with, for each neuron space s in {@code picks}, neuron i of the space taken from
+     * old neuron {@code picks.get(s)[i]} wherever the space appears: the output columns of every
+     * level writing it (depthwise ones included), the input rows of every level reading it (the
+     * copies {@link org.onnxfuse.fusion.plan.InputLayout} names: positions per channel after a
+     * Flatten, channels first or last, Conv kernel offsets; each space at its offset after a
+     * Concat) and the parameters of per-neuron ops on it.
+     */
+    public static Model selectSpaces(Model model, Map<Integer, int[]> picks) {
+        LevelPlan plan = LevelPlanner.plan(model);
         List<Level> levels = plan.levels();
         Graph g = model.graph();
+        if (picks.containsKey(plan.lastLevel().space())) {
+            throw new IllegalArgumentException("space " + plan.lastLevel().space() + " holds the classes");
+        }
+        boolean[] touched = new boolean[levels.size()];
         List<float[][]> mats = new ArrayList<>();
         for (Level level : levels) {
             AffineWeights w = LevelWeights.read(g, level);
@@ -77,55 +104,88 @@ public final class ModelEdits {
                     m[i][j] = w.get(i, j);
                 }
             }
+            int[] own = picks.get(level.space());
+            if (own != null) {
+                float[][] picked = new float[m.length][own.length];
+                for (int i = 0; i < m.length; i++) {
+                    for (int j = 0; j < own.length; j++) {
+                        picked[i][j] = m[i][own[j]];
+                    }
+                }
+                m = picked;
+                touched[level.index() - 1] = true;
+            }
+            if (!level.depthwise() && level.binding().spaces().stream().anyMatch(picks::containsKey)) {
+                m = selectInputRows(plan, level, m, picks);
+                touched[level.index() - 1] = true;
+            }
             mats.add(m);
-        }
-        boolean[] touched = new boolean[levels.size()];
-        for (Map.Entry<Integer, int[]> e : new TreeMap<>(picks).entrySet()) {
-            int l = e.getKey() - 1;
-            int[] pick = e.getValue();
-            if (l < 0 || l + 1 >= levels.size()) {
-                throw new IllegalArgumentException("level " + e.getKey() + " is not a hidden level of 1.."
-                        + (levels.size() - 1));
-            }
-            float[][] w = mats.get(l);
-            int n = w[0].length;
-            float[][] own = new float[w.length][pick.length];
-            for (int i = 0; i < w.length; i++) {
-                for (int j = 0; j < pick.length; j++) {
-                    own[i][j] = w[i][pick[j]];
-                }
-            }
-            mats.set(l, own);
-            float[][] next = mats.get(l + 1);
-            boolean bias = levels.get(l + 1).hasBias();
-            int in = next.length - (bias ? 1 : 0);
-            org.onnxfuse.fusion.plan.InputLayout layout = org.onnxfuse.fusion.plan.InputLayout
-                    .of(levels.get(l), levels.get(l + 1)).orElseThrow();
-            long copies = layout.featuresPerNeuron();
-            if (copies * n != in) {
-                throw new IllegalStateException(in + " input rows for " + n + " neurons of " + copies);
-            }
-            float[][] rows = new float[Math.toIntExact(pick.length * copies) + (bias ? 1 : 0)][];
-            for (int c = 0; c < pick.length; c++) {
-                for (long q = 0; q < copies; q++) {
-                    rows[layout.feature(c, pick.length, q)] = next[layout.feature(pick[c], n, q)];
-                }
-            }
-            if (bias) {
-                rows[rows.length - 1] = next[in];
-            }
-            mats.set(l + 1, rows);
-            touched[l] = true;
-            touched[l + 1] = true;
         }
         Graph out = g;
         for (int l = 0; l < levels.size(); l++) {
             if (touched[l]) {
-                Level next = l + 1 < levels.size() ? levels.get(l + 1) : null;
+                Level next = plan.sequential() && l + 1 < levels.size() ? levels.get(l + 1) : null;
                 out = LevelWriter.write(out, levels.get(l), next, matrix(mats.get(l)));
             }
         }
+        for (PerNeuronOp op : plan.perNeuron()) {
+            if (op.spaces().stream().noneMatch(picks::containsKey)) {
+                continue;
+            }
+            double[][] ab = NormWriter.affineForm(g, op.op().node());
+            List<Integer> channels = new ArrayList<>();
+            int offset = 0;
+            for (int s : op.spaces()) {
+                int width = Math.toIntExact(plan.space(s).width());
+                int[] pick = picks.containsKey(s) ? picks.get(s) : firstN(width);
+                for (int c : pick) {
+                    channels.add(offset + c);
+                }
+                offset += width;
+            }
+            double[] a = channels.stream().mapToDouble(c -> ab[0][c]).toArray();
+            double[] b = channels.stream().mapToDouble(c -> ab[1][c]).toArray();
+            out = NormWriter.writeAffine(out, op.op().node(), a, b);
+        }
         return model.withGraph(out);
+    }
+
+    /** {@code m}'s input rows for the neurons {@code picks} keeps of the spaces {@code level} reads. */
+    private static float[][] selectInputRows(LevelPlan plan, Level level, float[][] m, Map<Integer, int[]> picks) {
+        org.onnxfuse.fusion.plan.InputLayout layout = level.binding().knownLayout().orElseThrow(
+                () -> new IllegalStateException("level " + level.index() + " reads its spaces in an unknown layout"));
+        List<Integer> spaces = level.binding().spaces();
+        int oldTotal = 0;
+        int newTotal = 0;
+        for (int s : spaces) {
+            int width = Math.toIntExact(plan.space(s).width());
+            oldTotal += width;
+            newTotal += picks.containsKey(s) ? picks.get(s).length : width;
+        }
+        boolean bias = level.hasBias();
+        int in = m.length - (bias ? 1 : 0);
+        long copies = layout.featuresPerNeuron();
+        if (copies * oldTotal != in) {
+            throw new IllegalStateException(in + " input rows for " + oldTotal + " neurons of " + copies);
+        }
+        float[][] rows = new float[Math.toIntExact(newTotal * copies) + (bias ? 1 : 0)][];
+        int oldOffset = 0;
+        int newOffset = 0;
+        for (int s : spaces) {
+            int width = Math.toIntExact(plan.space(s).width());
+            int[] pick = picks.containsKey(s) ? picks.get(s) : firstN(width);
+            for (int c = 0; c < pick.length; c++) {
+                for (long q = 0; q < copies; q++) {
+                    rows[layout.feature(c, newOffset, newTotal, q)] = m[layout.feature(pick[c], oldOffset, oldTotal, q)];
+                }
+            }
+            oldOffset += width;
+            newOffset += pick.length;
+        }
+        if (bias) {
+            rows[rows.length - 1] = m[in];
+        }
+        return rows;
     }
 
     private static DenseMatrix matrix(float[][] m) {
@@ -139,15 +199,20 @@ public final class ModelEdits {
         return DenseMatrix.fromRows(d);
     }
 
-    /** The same function with every hidden level's neurons in a random order (one generator, level by level). */
+    /**
+     * The same function with the neurons of every space but the classes in a random order (one
+     * generator, space by space; for a sequential network, level by level).
+     */
     public static Model permuted(Model model, long seed) {
-        List<Level> levels = LevelPlanner.plan(model).levels();
+        LevelPlan plan = LevelPlanner.plan(model);
         Random rng = new Random(seed);
         Map<Integer, int[]> picks = new TreeMap<>();
-        for (int l = 0; l + 1 < levels.size(); l++) {
-            picks.put(l + 1, shuffled(Math.toIntExact(levels.get(l).width()), rng));
+        for (org.onnxfuse.fusion.plan.NeuronSpace space : plan.spaces()) {
+            if (space.id() != plan.lastLevel().space()) {
+                picks.put(space.id(), shuffled(Math.toIntExact(space.width()), rng));
+            }
         }
-        return select(model, picks);
+        return selectSpaces(model, picks);
     }
 
     /** Hidden level {@code level} (1-based) cut down to its first {@code keep} neurons: a narrower parent. */

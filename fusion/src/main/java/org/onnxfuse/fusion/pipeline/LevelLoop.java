@@ -1,0 +1,522 @@
+package org.onnxfuse.fusion.pipeline;
+
+import java.util.ArrayDeque;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.Deque;
+import java.util.HashMap;
+import java.util.HashSet;
+import java.util.IdentityHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.Set;
+import java.util.function.Consumer;
+import org.onnxfuse.fusion.collect.LevelStatistics;
+import org.onnxfuse.fusion.collect.StatisticsCollector;
+import org.onnxfuse.fusion.collect.StatisticsCollector.Targets;
+import org.onnxfuse.fusion.group.Grouping;
+import org.onnxfuse.fusion.group.GroupingConfig;
+import org.onnxfuse.fusion.group.HungarianGrouping;
+import org.onnxfuse.fusion.group.KMeansGrouping;
+import org.onnxfuse.fusion.group.LastLevelTargets;
+import org.onnxfuse.fusion.group.NeuronLayout;
+import org.onnxfuse.fusion.group.ProjectedTargets;
+import org.onnxfuse.fusion.importance.Importance;
+import org.onnxfuse.fusion.ops.AffineWeights;
+import org.onnxfuse.fusion.plan.Level;
+import org.onnxfuse.fusion.plan.LevelPlan;
+import org.onnxfuse.fusion.plan.LevelWeights;
+import org.onnxfuse.fusion.plan.NeuronSpace;
+import org.onnxfuse.fusion.plan.PerNeuronOp;
+import org.onnxfuse.fusion.solve.FitError;
+import org.onnxfuse.fusion.solve.LevelWriter;
+import org.onnxfuse.fusion.solve.NormWriter;
+import org.onnxfuse.kernels.ComputeBackend;
+import org.onnxfuse.kernels.DenseMatrix;
+import org.onnxfuse.onnx.errors.ErrorCode;
+import org.onnxfuse.onnx.errors.IncompatibleModelsException;
+import org.onnxfuse.onnx.ir.Graph;
+import org.onnxfuse.onnx.ir.Model;
+import org.onnxfuse.onnx.ir.Node;
+
+/**
+ * The level loop of the linear variant (ALGORITHM.md section 3, neuron spaces included), over
+ * the levels of the template's plan in topological order. A level alone in its space is grouped
+ * from its own fit, as in a sequential network. A shared space (a residual stream, a gated or
+ * depthwise block) is grouped once, before its first level, from the parents' activations at all
+ * its member cuts (Gram form); each of its levels is then fitted to the grouped target, or, when
+ * its cut feeds a residual Add whose other operand the fused model already computes, to the
+ * grouped output of the Add minus that operand. A depthwise Conv is fitted channel by channel.
+ * Per-neuron parameters (a BatchNormalization that is not folded) are averaged within the groups
+ * as soon as their spaces are grouped.
+ *
+ * <p>One instance runs one fusion; it owns nothing that needs closing.
+ */
+final class LevelLoop {
+    /** The settings of the fusion that the loop reads. */
+    record Settings(FusionMethod method, GroupingConfig grouping, boolean parentPrior, Consumer<String> log,
+                    FusionProgress progress) {
+    }
+
+    private final List<Model> parents;
+    private final List<LevelPlan> plans;
+    private final LevelPlan template;
+    private final int[] targetWidths;
+    private final Importance scores;
+    private final Settings settings;
+    private final List<String> warnings;
+    private final List<LevelReport> reports;
+    private final Map<Integer, FusedSpace> spaces = new HashMap<>();
+    private final Set<Integer> perNeuronWritten = new HashSet<>();
+    private final Map<Node, Integer> levelOfAffine = new IdentityHashMap<>();
+    private Model fused;
+
+    LevelLoop(List<Model> parents, List<LevelPlan> plans, int[] targetWidths, Importance scores, Settings settings,
+              List<String> warnings, List<LevelReport> reports) {
+        this.parents = parents;
+        this.plans = plans;
+        this.template = plans.get(0);
+        this.targetWidths = targetWidths;
+        this.scores = scores;
+        this.settings = settings;
+        this.warnings = warnings;
+        this.reports = reports;
+        template.levels().forEach(l -> levelOfAffine.put(l.affine(), l.index()));
+        Model start = parents.get(0);
+        if (!template.sequential() && changesWidths()) {
+            // declared shapes inside the graph go stale as spaces change width; they are optional
+            start = start.withGraph(start.graph().toBuilder().valueInfos(List.of()).build());
+        }
+        this.fused = start;
+    }
+
+    private boolean changesWidths() {
+        for (Level l : template.levels()) {
+            if (targetWidths[l.index() - 1] != l.width()) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    /** Fuses every level; returns the fused model. */
+    Model run(ComputeBackend backend, StatisticsCollector collector) {
+        int levels = template.levels().size();
+        for (Level level : template.levels()) {
+            int l = level.index();
+            String name = level.affine().name().isEmpty() ? level.cut() : level.affine().name();
+            settings.progress().levelStarted(l, levels, level.affineOpType() + " " + name);
+            NeuronSpace space = template.space(level.space());
+            long t0 = System.nanoTime();
+            double spaceGroupingMillis = 0;
+            if (space.shared() && !spaces.containsKey(space.id())) {
+                spaces.put(space.id(), groupSpace(backend, collector, space, targetWidths[l - 1]));
+                spaceGroupingMillis = (System.nanoTime() - t0) / 1e6;
+                writePerNeuronParameters();
+            }
+            Optional<Targets> join = space.shared() ? joinTargets(level) : Optional.empty();
+            Targets targets = join.orElseGet(() -> collector.cutsOf(l));
+            Fitted fit = level.depthwise()
+                    ? fitDepthwise(backend, collector, level, targets, join.isPresent())
+                    : fitAffine(backend, collector, level, targets, join.isPresent());
+            long t1 = System.nanoTime();
+            Level next = template.sequential() && !level.last() ? template.level(l + 1) : null;
+            fused = fused.withGraph(LevelWriter.write(fused.graph(), level, next, fit.weights()));
+            writePerNeuronParameters();
+            double writeMillis = (System.nanoTime() - t1) / 1e6;
+            LevelReport report = new LevelReport(l, level.affineOpType(), level.cut(), fit.method(),
+                    fit.weights().cols(), fit.fanIn(), fit.samples(), fit.rows(), fit.residual(), fit.cost(),
+                    fit.inferenceMillis(), fit.statisticsMillis(), fit.groupingMillis() + spaceGroupingMillis,
+                    fit.solveMillis() + writeMillis, fit.warning());
+            reports.add(report);
+            settings.progress().levelFinished(report);
+        }
+        return fused;
+    }
+
+    /** What fitting one level produced, for the write-back and the report. */
+    private record Fitted(DenseMatrix weights, String method, double residual, double cost, int fanIn, long samples,
+                          long rows, double inferenceMillis, double statisticsMillis, double groupingMillis,
+                          double solveMillis, String warning) {
+    }
+
+    /**
+     * A Gemm, MatMul or Conv level: ridge least squares on the statistics, then either the
+     * level's own grouping (a space of one cut; at the last level the class means) or the
+     * space's grouping fixed earlier.
+     */
+    private Fitted fitAffine(ComputeBackend backend, StatisticsCollector collector, Level level, Targets targets,
+                             boolean join) {
+        int l = level.index();
+        LevelStatistics stats = collector.collect(l, fused, level, targets, backend,
+                settings.progress()::samplesCollected);
+        String warning = null;
+        if (stats.rows() < stats.fanIn()) {
+            warning = "level " + l + " (" + level.affineOpType() + " '" + level.affine().name() + "'): "
+                    + stats.rows() + " rows from " + stats.samples() + " samples for a fan-in of "
+                    + stats.fanIn() + "; the least squares is underdetermined and the ridge decides the"
+                    + " weights: use more calibration samples";
+            warnings.add(warning);
+            settings.log().accept("onnx-fuse: warning: " + warning);
+        }
+        long t0 = System.nanoTime();
+        DenseMatrix prior = null;
+        if (settings.parentPrior()) {
+            prior = Priors.of(parents, plans, l, stats.fanIn(), stats.parentWidths(), stats.hasBias(), spaces);
+            if (prior == null) {
+                settings.log().accept("onnx-fuse: level " + l + ": the parents' weights do not line up with the"
+                        + " fused inputs; solving the plain ridge there");
+            } else if (stats.targets() > prior.cols()) {
+                prior = withZeroColumns(prior, stats.targets() - prior.cols());
+            }
+        }
+        ProjectedTargets fit = ProjectedTargets.fit(backend, stats.statistics(), settings.grouping().ridgeFactor(),
+                prior);
+        long t1 = System.nanoTime();
+        DenseMatrix weights;
+        DenseMatrix members;
+        String method;
+        double cost;
+        NeuronSpace space = template.space(level.space());
+        if (space.shared()) {
+            FusedSpace fs = spaces.get(space.id());
+            members = join ? withNegativeIdentity(fs.memberWeights()) : fs.memberWeights();
+            weights = fit.centroidWeights(backend, members);
+            method = describe(fs.grouping()) + (join ? " (space " + space.id() + ", residual)"
+                    : " (space " + space.id() + ")");
+            cost = 0;
+        } else {
+            Grouping grouped = group(backend, fit, stats, level, targetWidths[l - 1], scores.level(l));
+            spaces.put(space.id(), new FusedSpace(grouped, stats.parentWidths()));
+            members = grouped.memberWeights();
+            weights = grouped.fusedWeights();
+            method = describe(grouped);
+            cost = grouped.cost();
+        }
+        long t2 = System.nanoTime();
+        double residual = FitError.relativeResidual(backend, stats.statistics(), weights, members);
+        long t3 = System.nanoTime();
+        return new Fitted(weights, method, residual, cost, stats.fanIn(), stats.samples(), stats.rows(),
+                stats.inferenceNanos() / 1e6, stats.statisticsNanos() / 1e6, (t2 - t1) / 1e6,
+                ((t1 - t0) + (t3 - t2)) / 1e6, warning);
+    }
+
+    /**
+     * A depthwise Conv: fused channel g reads fused input channel g only, so each channel's
+     * kernel (and bias) is its own small least squares (one d x d system per channel, d = kernel
+     * size + 1), centred on the importance-weighted mean of its members' kernels.
+     */
+    private Fitted fitDepthwise(ComputeBackend backend, StatisticsCollector collector, Level level, Targets targets,
+                                boolean join) {
+        int l = level.index();
+        FusedSpace space = spaces.get(level.space());
+        int k = space.width();
+        int m = space.parentWidths().stream().mapToInt(Integer::intValue).sum();
+        boolean bias = level.hasBias();
+        int kernel = Math.toIntExact(level.fanIn() - (bias ? 1 : 0));
+        int dg = kernel + (bias ? 1 : 0);
+        int[] assignment = space.grouping().assignment();
+        DenseMatrix u = space.memberWeights();
+        double[] weight = new double[m];
+        for (int i = 0; i < m; i++) {
+            weight[i] = assignment[i] < 0 ? 0 : u.get(i, assignment[i]);
+        }
+        double[][] sxx = new double[k][dg * dg];
+        double[][] sxt = new double[k][dg];
+        double[] stt = new double[k];
+        long start = System.nanoTime();
+        long inferenceBefore = collector.inferenceNanos();
+        long[] counts = collector.stream(l, fused, level, targets, (x, d, a, columns, rows) -> {
+            if (d != k * kernel + (bias ? 1 : 0)) {
+                throw new IllegalStateException("level " + l + ": " + d + " input features for " + k
+                        + " channels of kernel size " + kernel);
+            }
+            double[] t = new double[k];
+            double[] xg = new double[dg];
+            for (int r = 0; r < rows; r++) {
+                java.util.Arrays.fill(t, 0);
+                int row = r * columns;
+                for (int i = 0; i < m; i++) {
+                    if (assignment[i] >= 0) {
+                        t[assignment[i]] += weight[i] * a[row + i];
+                    }
+                }
+                for (int e = m; e < columns; e++) {
+                    t[e - m] -= a[row + e];
+                }
+                int xRow = r * d;
+                for (int g = 0; g < k; g++) {
+                    for (int p = 0; p < kernel; p++) {
+                        xg[p] = x[xRow + g * kernel + p];
+                    }
+                    if (bias) {
+                        xg[kernel] = 1;
+                    }
+                    double[] s = sxx[g];
+                    double[] b = sxt[g];
+                    double tg = t[g];
+                    for (int p = 0; p < dg; p++) {
+                        double xp = xg[p];
+                        for (int q = 0; q <= p; q++) {
+                            s[p * dg + q] += xp * xg[q];
+                        }
+                        b[p] += xp * tg;
+                    }
+                    stt[g] += tg * tg;
+                }
+            }
+        }, settings.progress()::samplesCollected);
+        double inferenceMillis = (collector.inferenceNanos() - inferenceBefore) / 1e6;
+        double statisticsMillis = (System.nanoTime() - start) / 1e6 - inferenceMillis;
+        long t0 = System.nanoTime();
+        double[][] prior = settings.parentPrior() ? depthwisePrior(level, space, dg, weight) : null;
+        double[] w = new double[dg * k];
+        double residual = 0;
+        double total = 0;
+        for (int g = 0; g < k; g++) {
+            double[] s = sxx[g];
+            double trace = 0;
+            for (int p = 0; p < dg; p++) {
+                for (int q = 0; q < p; q++) {
+                    s[q * dg + p] = s[p * dg + q];
+                }
+                trace += s[p * dg + p];
+            }
+            double ridge = settings.grouping().ridgeFactor() * trace / dg;
+            if (ridge == 0) {
+                ridge = 1e-12; // a channel the data never excites: keep the prior
+            }
+            double[] rhs = sxt[g].clone();
+            if (prior != null) {
+                for (int p = 0; p < dg; p++) {
+                    rhs[p] += ridge * prior[g][p];
+                }
+            }
+            DenseMatrix solved = backend.choleskySolve(DenseMatrix.fromRowMajor(dg, dg, s),
+                    new DenseMatrix(dg, 1, rhs), ridge);
+            double fit = 0;
+            for (int p = 0; p < dg; p++) {
+                double wp = solved.get(p, 0);
+                w[p + g * dg] = wp;
+                double sw = 0;
+                for (int q = 0; q < dg; q++) {
+                    sw += s[p * dg + q] * solved.get(q, 0);
+                }
+                fit += wp * sw - 2 * wp * sxt[g][p];
+            }
+            residual += Math.max(fit + stt[g], 0);
+            total += stt[g];
+        }
+        double relative = total > 0 ? Math.sqrt(residual / total) : 0;
+        String method = describe(space.grouping()) + " (space " + level.space() + ", per channel"
+                + (join ? ", residual" : "") + ")";
+        return new Fitted(new DenseMatrix(dg, k, w), method, relative, 0, dg, counts[0], counts[1], inferenceMillis,
+                statisticsMillis, 0, (System.nanoTime() - t0) / 1e6, null);
+    }
+
+    /** Per fused channel: the importance-weighted mean of its members' kernels (and biases), dg values each. */
+    private double[][] depthwisePrior(Level level, FusedSpace space, int dg, double[] weight) {
+        int[] assignment = space.grouping().assignment();
+        double[][] prior = new double[space.width()][dg];
+        for (int k = 0; k < parents.size(); k++) {
+            AffineWeights w = LevelWeights.read(parents.get(k).graph(), plans.get(k).level(level.index()));
+            if (w.rows() != dg || w.cols() != space.parentWidths().get(k)) {
+                return null;
+            }
+            int offset = space.offset(k);
+            for (int src = 0; src < w.cols(); src++) {
+                int g = assignment[offset + src];
+                if (g < 0) {
+                    continue;
+                }
+                for (int p = 0; p < dg; p++) {
+                    prior[g][p] += weight[offset + src] * w.get(p, src);
+                }
+            }
+        }
+        return prior;
+    }
+
+    /**
+     * Groups a shared space from the parents' own activations at its member cuts (Gram form),
+     * with every neuron's importance summed over the space's levels.
+     */
+    private FusedSpace groupSpace(ComputeBackend backend, StatisticsCollector collector, NeuronSpace space,
+                                  int width) {
+        for (int level : space.levels()) {
+            if (targetWidths[level - 1] != width) {
+                throw new IllegalArgumentException("levels " + space.levels().get(0) + " and " + level
+                        + " share neuron space " + space.id() + " (their neurons are joined), so they need one fused"
+                        + " width; found " + width + " and " + targetWidths[level - 1]);
+            }
+        }
+        List<Integer> widths = plans.stream().map(p -> Math.toIntExact(p.space(space.id()).width())).toList();
+        ProjectedTargets gram = ProjectedTargets.ofGram(collector.spaceGram(space.id(), backend,
+                settings.progress()::samplesCollected));
+        double[] importance = null;
+        for (int level : space.levels()) {
+            double[] s = scores.level(level);
+            if (importance == null) {
+                importance = s.clone();
+            } else {
+                for (int i = 0; i < s.length; i++) {
+                    importance[i] += s[i];
+                }
+            }
+        }
+        NeuronLayout layout = new NeuronLayout(widths.stream().mapToInt(Integer::intValue).toArray());
+        Grouping grouping = settings.method() == FusionMethod.HF_LINEAR
+                ? HungarianGrouping.match(backend, gram, layout, importance)
+                : KMeansGrouping.group(backend, gram, layout, importance, width,
+                        settings.grouping().withSeed(settings.grouping().seed() * 1_000_003L + space.levels().get(0)));
+        return new FusedSpace(grouping, widths);
+    }
+
+    /**
+     * The targets of a level whose cut feeds only a residual Add whose other operand the fused
+     * model already computes (every level before it is fused): the parents' Add outputs, and the
+     * fused model's other operand, to be subtracted. Empty otherwise.
+     */
+    private Optional<Targets> joinTargets(Level level) {
+        int l = level.index();
+        List<String> parentValues = new ArrayList<>();
+        String other = null;
+        for (int k = 0; k < parents.size(); k++) {
+            Graph g = parents.get(k).graph();
+            String cut = plans.get(k).level(l).cut();
+            List<Node> readers = g.consumers(cut);
+            if (readers.size() != 1 || g.outputs().stream().anyMatch(v -> v.name().equals(cut))) {
+                return Optional.empty();
+            }
+            Node add = readers.get(0);
+            if (!add.isDefaultDomain() || !add.opType().equals("Add") || add.inputs().size() != 2) {
+                return Optional.empty();
+            }
+            String operand = add.inputs().get(0).equals(cut) ? add.inputs().get(1) : add.inputs().get(0);
+            if (operand.equals(cut) || g.initializer(operand).isPresent()) {
+                return Optional.empty();
+            }
+            parentValues.add(add.outputs().get(0));
+            if (k == 0) {
+                other = operand;
+            }
+        }
+        for (int upstream : upstreamLevels(other)) {
+            if (upstream >= l) {
+                return Optional.empty();
+            }
+        }
+        return Optional.of(new Targets(parentValues, List.of(other), level.neuronAxis()));
+    }
+
+    /** Indices of the levels whose affine op {@code value} depends on, in the template. */
+    private Set<Integer> upstreamLevels(String value) {
+        Graph g = parents.get(0).graph();
+        Set<Integer> found = new HashSet<>();
+        Set<Node> seen = Collections.newSetFromMap(new IdentityHashMap<>());
+        Deque<String> work = new ArrayDeque<>(List.of(value));
+        while (!work.isEmpty()) {
+            g.producer(work.pop()).ifPresent(n -> {
+                if (seen.add(n)) {
+                    Integer level = levelOfAffine.get(n);
+                    if (level != null) {
+                        found.add(level);
+                    }
+                    n.inputs().stream().filter(v -> !v.isEmpty()).forEach(work::push);
+                }
+            });
+        }
+        return found;
+    }
+
+    /**
+     * Rewrites every per-neuron op whose spaces are all grouped: its parameters become, per fused
+     * neuron, the importance-weighted mean over the group's members of each parent's affine form
+     * of the op (a BatchNormalization y = a x + b).
+     */
+    private void writePerNeuronParameters() {
+        for (int idx = 0; idx < template.perNeuron().size(); idx++) {
+            PerNeuronOp op = template.perNeuron().get(idx);
+            if (perNeuronWritten.contains(idx) || !spaces.keySet().containsAll(op.spaces())) {
+                continue;
+            }
+            int fusedChannels = op.spaces().stream().mapToInt(s -> spaces.get(s).width()).sum();
+            double[] scale = new double[fusedChannels];
+            double[] shift = new double[fusedChannels];
+            for (int k = 0; k < parents.size(); k++) {
+                Node node = plans.get(k).perNeuron().get(idx).op().node();
+                double[][] affine = NormWriter.affineForm(parents.get(k).graph(), node);
+                int parentOffset = 0;
+                int fusedOffset = 0;
+                for (int s : op.spaces()) {
+                    FusedSpace space = spaces.get(s);
+                    int[] assignment = space.grouping().assignment();
+                    DenseMatrix u = space.memberWeights();
+                    int n = space.parentWidths().get(k);
+                    for (int src = 0; src < n; src++) {
+                        int i = space.offset(k) + src;
+                        int g = assignment[i];
+                        if (g < 0) {
+                            continue;
+                        }
+                        scale[fusedOffset + g] += u.get(i, g) * affine[0][parentOffset + src];
+                        shift[fusedOffset + g] += u.get(i, g) * affine[1][parentOffset + src];
+                    }
+                    parentOffset += n;
+                    fusedOffset += space.width();
+                }
+            }
+            fused = fused.withGraph(NormWriter.writeAffine(fused.graph(), op.op().node(), scale, shift));
+            perNeuronWritten.add(idx);
+        }
+    }
+
+    /** Groups a level's neurons (KF or HF) or, at the last level, averages the classes. */
+    private Grouping group(ComputeBackend backend, ProjectedTargets fit, LevelStatistics stats, Level level,
+                           int width, double[] levelScores) {
+        NeuronLayout layout = new NeuronLayout(stats.parentWidths().stream().mapToInt(Integer::intValue).toArray());
+        if (level.last()) {
+            try {
+                return LastLevelTargets.classMeans(backend, fit, layout, levelScores);
+            } catch (IllegalArgumentException e) {
+                throw new IncompatibleModelsException(ErrorCode.INCOMPATIBLE_PARENTS, "level " + level.index()
+                        + " ('" + level.cut() + "'): " + e.getMessage(), e);
+            }
+        }
+        if (settings.method() == FusionMethod.HF_LINEAR) {
+            return HungarianGrouping.match(backend, fit, layout, levelScores);
+        }
+        // one seed per level, so that levels of equal shape do not repeat each other's choices
+        GroupingConfig config = settings.grouping().withSeed(settings.grouping().seed() * 1_000_003L + level.index());
+        return KMeansGrouping.group(backend, fit, layout, levelScores, width, config);
+    }
+
+    private static String describe(Grouping g) {
+        return switch (g.method()) {
+            case KMEANS -> "KF";
+            case HUNGARIAN -> "HF";
+            case CLASS_MEAN -> "class mean";
+        };
+    }
+
+    /** [U; -I]: the fused target A U - R, when the fused model's R (k columns) follows the parents' m columns in A. */
+    private static DenseMatrix withNegativeIdentity(DenseMatrix u) {
+        int m = u.rows();
+        int k = u.cols();
+        double[] out = new double[(m + k) * k];
+        for (int g = 0; g < k; g++) {
+            for (int i = 0; i < m; i++) {
+                out[i + g * (m + k)] = u.get(i, g);
+            }
+            out[m + g + g * (m + k)] = -1;
+        }
+        return new DenseMatrix(m + k, k, out);
+    }
+
+    /** {@code prior} with {@code extra} zero columns appended: no prior for the fused model's own columns. */
+    private static DenseMatrix withZeroColumns(DenseMatrix prior, int extra) {
+        double[] p = java.util.Arrays.copyOf(prior.toColumnMajor(), prior.rows() * (prior.cols() + extra));
+        return new DenseMatrix(prior.rows(), prior.cols() + extra, p);
+    }
+}

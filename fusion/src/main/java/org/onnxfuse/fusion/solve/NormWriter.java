@@ -1,0 +1,118 @@
+package org.onnxfuse.fusion.solve;
+
+import java.util.ArrayList;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Set;
+import org.onnxfuse.fusion.ops.GraphView;
+import org.onnxfuse.onnx.errors.ErrorCode;
+import org.onnxfuse.onnx.errors.ModelFormatException;
+import org.onnxfuse.onnx.errors.OnnxFuseException;
+import org.onnxfuse.onnx.ir.Graph;
+import org.onnxfuse.onnx.ir.Node;
+import org.onnxfuse.onnx.ir.Tensor;
+
+/**
+ * Reads and writes a BatchNormalization that is not folded into an affine op (it follows a join
+ * or an activation) as the per-channel affine map it computes in inference mode,
+ * y = a x + b with a = scale / sqrt(var + eps) and b = B - mean a.
+ */
+public final class NormWriter {
+    private NormWriter() {
+    }
+
+    /** {a, b}, one value per channel, of the BatchNormalization {@code node} of {@code graph}. */
+    public static double[][] affineForm(Graph graph, Node node) {
+        GraphView view = new GraphView(graph);
+        float[] scale = param(view, node, 1);
+        float[] beta = param(view, node, 2);
+        float[] mean = param(view, node, 3);
+        float[] var = param(view, node, 4);
+        double eps = node.floatAttribute("epsilon", 1e-5f);
+        int c = scale.length;
+        if (beta.length != c || mean.length != c || var.length != c) {
+            throw new ModelFormatException(ErrorCode.INVALID_MODEL, "node " + GraphView.quote(node) + " has parameters"
+                    + " of " + c + ", " + beta.length + ", " + mean.length + " and " + var.length + " values; expected"
+                    + " one per channel each");
+        }
+        double[][] out = new double[2][c];
+        for (int j = 0; j < c; j++) {
+            double a = scale[j] / Math.sqrt(var[j] + eps);
+            out[0][j] = a;
+            out[1][j] = beta[j] - mean[j] * a;
+        }
+        return out;
+    }
+
+    /**
+     * {@code graph} with the BatchNormalization that writes what {@code planned} wrote computing
+     * y = a x + b per channel (as many channels as {@code a} has): mean 0, variance 1 and the
+     * scale corrected for epsilon. Its parameters become new initializers of its own; the old
+     * ones are removed where nothing else reads them.
+     */
+    public static Graph writeAffine(Graph graph, Node planned, double[] a, double[] b) {
+        Node node = graph.producer(planned.outputs().get(0)).orElseThrow(() -> new OnnxFuseException(
+                ErrorCode.INTERNAL, "node " + planned.describe() + " is no longer in the fused graph"));
+        double eps = node.floatAttribute("epsilon", 1e-5f);
+        int c = a.length;
+        float[] scale = new float[c];
+        float[] shift = new float[c];
+        float[] zeros = new float[c];
+        float[] ones = new float[c];
+        for (int j = 0; j < c; j++) {
+            scale[j] = (float) (a[j] * Math.sqrt(1 + eps));
+            shift[j] = (float) b[j];
+            ones[j] = 1f;
+        }
+        Graph.Builder builder = graph.toBuilder();
+        String base = node.name().isEmpty() ? node.outputs().get(0) : node.name();
+        Set<String> used = usedNames(graph);
+        List<String> inputs = new ArrayList<>(node.inputs());
+        float[][] values = {scale, shift, zeros, ones};
+        String[] suffixes = {"_fused_scale", "_fused_bias", "_fused_mean", "_fused_var"};
+        for (int i = 0; i < 4; i++) {
+            String name = unique(used, base + suffixes[i]);
+            builder.addInitializer(Tensor.ofFloats(name, new long[] {c}, values[i]));
+            inputs.set(i + 1, name);
+        }
+        builder.replaceNode(node, node.withInputs(inputs));
+        for (int i = 1; i < 5; i++) {
+            String old = node.inputs().get(i);
+            if (graph.initializer(old).isPresent() && graph.consumers(old).size() == 1
+                    && !isGraphOutput(graph, old)) {
+                builder.removeInitializer(old);
+            }
+        }
+        return builder.build();
+    }
+
+    private static float[] param(GraphView view, Node bn, int input) {
+        String name = bn.inputs().get(input);
+        return view.constant(name).orElseThrow(() -> new ModelFormatException(ErrorCode.INVALID_MODEL, "node "
+                + GraphView.quote(bn) + " reads '" + name + "' from " + view.origin(name)
+                + "; its parameters must be constants")).toFloats();
+    }
+
+    private static boolean isGraphOutput(Graph g, String name) {
+        return g.outputs().stream().anyMatch(v -> v.name().equals(name));
+    }
+
+    private static Set<String> usedNames(Graph g) {
+        Set<String> used = new HashSet<>(g.initializers().keySet());
+        g.nodes().forEach(n -> {
+            used.addAll(n.outputs());
+            used.add(n.name());
+        });
+        g.inputs().forEach(v -> used.add(v.name()));
+        return used;
+    }
+
+    private static String unique(Set<String> used, String base) {
+        String name = base;
+        for (int i = 1; used.contains(name); i++) {
+            name = base + "_" + i;
+        }
+        used.add(name);
+        return name;
+    }
+}
