@@ -25,6 +25,7 @@ import org.onnxfuse.fusion.pipeline.FusionMethod;
 import org.onnxfuse.fusion.pipeline.FusionProgress;
 import org.onnxfuse.fusion.pipeline.FusionResult;
 import org.onnxfuse.fusion.pipeline.Provenance;
+import org.onnxfuse.fusion.plan.ConstantFolding;
 import org.onnxfuse.fusion.plan.Level;
 import org.onnxfuse.fusion.plan.LevelPlan;
 import org.onnxfuse.fusion.plan.LevelPlanner;
@@ -146,7 +147,7 @@ public final class FuseCommand implements Callable<Integer> {
         List<LevelPlan> plans = new ArrayList<>();
         List<String> names = new ArrayList<>();
         for (Path parent : parents) {
-            Model model = OnnxReader.read(parent);
+            Model model = ConstantFolding.fold(OnnxReader.read(parent));
             models.add(model);
             plans.add(LevelPlanner.plan(model));
             names.add(String.valueOf(parent.getFileName()));

@@ -5,6 +5,7 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.Callable;
+import org.onnxfuse.fusion.plan.ConstantFolding;
 import org.onnxfuse.fusion.plan.LevelPlan;
 import org.onnxfuse.fusion.plan.LevelPlanner;
 import org.onnxfuse.fusion.plan.PlanComparison;
@@ -46,7 +47,7 @@ public final class PlanCommand implements Callable<Integer> {
         List<LevelPlan> plans = new ArrayList<>();
         List<String> names = new ArrayList<>();
         for (Path file : models) {
-            plans.add(LevelPlanner.plan(OnnxReader.read(file)));
+            plans.add(LevelPlanner.plan(ConstantFolding.fold(OnnxReader.read(file))));
             names.add(file.getFileName() == null ? file.toString() : file.getFileName().toString());
         }
         if (plans.size() > 1) {

@@ -124,7 +124,11 @@ public final class GraphView {
         return constantNode(value).flatMap(n -> constantValue(n, value));
     }
 
-    private static Optional<Tensor> constantValue(Node n, String name) {
+    /**
+     * The value a Constant node {@code n} writes, named {@code name}: its tensor, or its numeric
+     * value_float(s) / value_int(s) as float32 / int64; empty for sparse and string forms.
+     */
+    public static Optional<Tensor> constantValue(Node n, String name) {
         for (Attribute a : n.attributes().values()) {
             switch (a.name()) {
                 case "value" -> {

@@ -139,7 +139,7 @@ public final class Fusion {
         List<String> digests = new ArrayList<>();
         for (ParentSource source : parentSources) {
             Path file = source.file();
-            parents.add(source.model() != null ? source.model() : OnnxReader.read(file));
+            parents.add(org.onnxfuse.fusion.plan.ConstantFolding.fold(source.model() != null ? source.model() : OnnxReader.read(file)));
             names.add(file != null ? String.valueOf(file.getFileName()) : "parent " + names.size());
             digests.add(file != null ? Provenance.sha256(file) : Provenance.sha256(source.model()));
         }

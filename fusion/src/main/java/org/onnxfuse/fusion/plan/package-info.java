@@ -13,5 +13,10 @@
  * {@link org.onnxfuse.fusion.plan.LevelWeights} reads a level's weights as a fan-in x width
  * matrix with the BatchNormalization folded in. Which op may stand where is decided by
  * {@link org.onnxfuse.fusion.ops.OpRegistry}.
+ *
+ * <p>Parents enter planning (and the rest of the pipeline) through
+ * {@link org.onnxfuse.fusion.plan.ConstantFolding}: a model computing the same function with its
+ * exporter-written constant computations (Identity copies, Constant nodes, shape arithmetic on
+ * constants) folded into initializers and every shared parameter split per reading node.
  */
 package org.onnxfuse.fusion.plan;

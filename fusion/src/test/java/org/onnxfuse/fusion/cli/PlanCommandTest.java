@@ -8,12 +8,15 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import java.io.IOException;
 import java.io.StringWriter;
 import java.nio.file.Path;
+import java.util.List;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.onnxfuse.fusion.plan.TestNets;
 import org.onnxfuse.fusion.testing.Fixtures;
 import org.onnxfuse.onnx.errors.ErrorCode;
 import org.onnxfuse.onnx.io.OnnxWriter;
+import org.onnxfuse.onnx.ir.Attribute;
+import org.onnxfuse.onnx.ir.Node;
 
 /** {@code onnx-fuse plan} end to end through {@link Main}'s command line and error reporter. */
 class PlanCommandTest {
@@ -95,6 +98,19 @@ class PlanCommandTest {
         int code = run("plan", model.toString());
         assertEquals(ErrorCode.UNSUPPORTED_OP.exitCode(), code, err.toString());
         assertTrue(err.toString().contains("node 'mid' (Softmax) cannot be placed in a level"), err.toString());
+    }
+
+    @Test
+    void aBiasTheExporterFeedsThroughAnIdentityIsPlanned(@TempDir Path dir) {
+        // torch de-duplicates equal biases and feeds the copies through Identity nodes
+        Path model = dir.resolve("identity_bias.onnx");
+        TestNets.Net net = TestNets.Net.input("batch", 4).gemm("fc1", 4, 3, true, true);
+        net.extra(Node.of("copy", "Identity", List.of("fc1.bias"), List.of("fc2.bias")));
+        net.init("fc2.weight", new long[] {3, 3});
+        OnnxWriter.write(net.op("fc2", "Gemm", List.of("fc2.weight", "fc2.bias"), Attribute.ofLong("transB", 1))
+                .build(), model);
+        assertEquals(0, run("plan", model.toString()), err.toString());
+        assertTrue(out.toString().contains("2 levels"), out.toString());
     }
 
     @Test

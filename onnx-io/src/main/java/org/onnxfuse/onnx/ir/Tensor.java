@@ -48,6 +48,23 @@ public final class Tensor {
         return new Tensor(name, DataType.INT64, dims, new TensorData.InMemory(bytes), "", null);
     }
 
+    /**
+     * A tensor of any fixed-width element type built in code from its {@code raw_data} layout
+     * (little-endian, packed). The bytes are copied, so the caller may reuse {@code raw}.
+     */
+    public static Tensor ofRawBytes(String name, DataType dataType, long[] dims, byte[] raw) {
+        if (dataType.bits() == 0) {
+            throw new IllegalArgumentException("tensor '" + name + "': " + dataType + " has no raw byte layout;"
+                    + " expected a numeric type");
+        }
+        long expected = dataType.rawByteCount(elementCount(dims));
+        if (expected != raw.length) {
+            throw new IllegalArgumentException("tensor '" + name + "': " + dataType + Arrays.toString(dims)
+                    + " takes " + expected + " bytes, found " + raw.length);
+        }
+        return new Tensor(name, dataType, dims, new TensorData.InMemory(ByteBuffer.wrap(raw.clone())), "", null);
+    }
+
     private static void checkCount(String name, long[] dims, int count) {
         long expected = elementCount(dims);
         if (expected != count) {

@@ -4,6 +4,8 @@ import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertInstanceOf;
 import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import ai.onnx.proto.OnnxMl.GraphProto;
 import ai.onnx.proto.OnnxMl.ModelProto;
@@ -14,8 +16,10 @@ import java.nio.ByteOrder;
 import java.util.function.Consumer;
 import org.junit.jupiter.api.Test;
 import org.onnxfuse.onnx.ir.DataType;
+import org.onnxfuse.onnx.ir.Graph;
 import org.onnxfuse.onnx.ir.Model;
 import org.onnxfuse.onnx.ir.Tensor;
+import org.onnxfuse.onnx.ir.ValueInfo;
 
 /** Known values in every decodable element type, stored as raw_data and as typed fields. */
 class TensorDecodingTest {
@@ -169,5 +173,21 @@ class TensorDecodingTest {
         Tensor int4 = readOne(tensor("q", DataType.INT4, 3).setRawData(ByteString.copyFrom(new byte[] {0x21, 0x03}))
                 .build());
         assertEquals(2, int4.data().byteLength());
+    }
+
+    @Test
+    void rawBytesBuildATensorOfAnyFixedWidthType() {
+        byte[] raw = {1, 0, (byte) 0xff, (byte) 0xff, 3, 0};
+        Tensor t = Tensor.ofRawBytes("i16", DataType.INT16, new long[] {3}, raw);
+        raw[0] = 9; // copied: the caller's array is not kept
+        assertArrayEquals(new long[] {1, -1, 3}, t.toLongs());
+        Graph g = Graph.builder().name("g").addInitializer(t).addOutput(ValueInfo.tensor("i16", null)).build();
+        Model m = OnnxReader.parse(OnnxWriter.toBytes(Model.of(g, 13)), null);
+        assertArrayEquals(new long[] {1, -1, 3}, m.graph().initializer("i16").orElseThrow().toLongs());
+        IllegalArgumentException size = assertThrows(IllegalArgumentException.class,
+                () -> Tensor.ofRawBytes("f", DataType.FLOAT, new long[] {2}, new byte[6]));
+        assertTrue(size.getMessage().contains("takes 8 bytes, found 6"), size.getMessage());
+        assertThrows(IllegalArgumentException.class,
+                () -> Tensor.ofRawBytes("s", DataType.STRING, new long[] {1}, new byte[0]));
     }
 }
