@@ -25,6 +25,7 @@ import org.onnxfuse.fusion.group.ProjectedTargets;
 import org.onnxfuse.fusion.importance.Importance;
 import org.onnxfuse.fusion.ops.AffineWeights;
 import org.onnxfuse.fusion.plan.Level;
+import org.onnxfuse.fusion.plan.LevelOp;
 import org.onnxfuse.fusion.plan.LevelPlan;
 import org.onnxfuse.fusion.plan.LevelWeights;
 import org.onnxfuse.fusion.plan.NeuronSpace;
@@ -71,6 +72,9 @@ final class LevelLoop {
     private final Set<Integer> perNeuronWritten = new HashSet<>();
     private final Map<Node, Integer> levelOfAffine = new IdentityHashMap<>();
     private Model fused;
+    /** Every op of the template's plan that may be a Reshape: the levels' ops, the joins and the trailing ops. */
+    private final List<LevelOp> reshapes = new ArrayList<>();
+    private final Map<Integer, Long> templateWidths = new HashMap<>();
 
     LevelLoop(List<Model> parents, List<LevelPlan> plans, int[] targetWidths, Importance scores, Settings settings,
               List<String> warnings, List<LevelReport> reports) {
@@ -83,6 +87,11 @@ final class LevelLoop {
         this.warnings = warnings;
         this.reports = reports;
         template.levels().forEach(l -> levelOfAffine.put(l.affine(), l.index()));
+        template.levels().forEach(l -> reshapes.addAll(l.ops()));
+        reshapes.addAll(template.joins());
+        reshapes.addAll(template.trailingOps());
+        reshapes.removeIf(op -> !op.opType().equals("Reshape"));
+        template.spaces().forEach(s -> templateWidths.put(s.id(), s.width()));
         Model start = parents.get(0);
         if (!template.sequential() && changesWidths()) {
             // declared shapes inside the graph go stale as spaces change width; they are optional
@@ -124,6 +133,10 @@ final class LevelLoop {
             Level next = template.sequential() && !level.last() ? template.level(l + 1) : null;
             fused = fused.withGraph(LevelWriter.write(fused.graph(), level, next, fit.weights()));
             writePerNeuronParameters();
+            if (!template.sequential()) {
+                fused = fused.withGraph(LevelWriter.fixReshapeTargets(fused.graph(), parents.get(0).graph(), reshapes,
+                        templateWidths, fusedWidths()));
+            }
             double writeMillis = (System.nanoTime() - t1) / 1e6;
             LevelReport report = new LevelReport(l, level.affineOpType(), level.cut(), fit.method(),
                     fit.weights().cols(), fit.fanIn(), fit.samples(), fit.rows(), fit.residual(), fit.cost(),
@@ -133,6 +146,12 @@ final class LevelLoop {
             settings.progress().levelFinished(report);
         }
         return fused;
+    }
+
+    private Map<Integer, Integer> fusedWidths() {
+        Map<Integer, Integer> out = new HashMap<>();
+        spaces.forEach((id, space) -> out.put(id, space.width()));
+        return out;
     }
 
     /** What fitting one level produced, for the write-back and the report. */

@@ -106,8 +106,8 @@ public final class LevelPlanner {
                               boolean depthwise) {
     }
 
-    /** A placed op other than an affine step: its {@link LevelOp}, its flow and whether it joins branches. */
-    private record PlacedOp(LevelOp op, NeuronFlow flow, List<String> inputs, Flow inputFlow) {
+    /** A placed op other than an affine step: its {@link LevelOp}, what it does to the neurons, and its flows. */
+    private record PlacedOp(LevelOp op, NeuronFlow flow, List<String> inputs, Flow inputFlow, Flow outputFlow) {
     }
 
     private LevelPlan plan() {
@@ -165,8 +165,8 @@ public final class LevelPlanner {
                 requireNotEnded(node, in);
                 Node main = m.nodes().stream().filter(n -> !GraphView.isConstantNode(n)).findFirst().orElseThrow();
                 LevelOp op = new LevelOp(m.opType(), m.role(), main, m.nodes(), true, value, m.output(), in.shape(),
-                        m.signature());
-                ops.put(m.output(), new PlacedOp(op, NeuronFlow.PRESERVES, List.of(value), in));
+                        m.signature(), -1, List.of());
+                ops.put(m.output(), new PlacedOp(op, NeuronFlow.PRESERVES, List.of(value), in, in));
                 placed.addAll(m.nodes());
                 flows.put(m.output(), in);
                 return true;
@@ -215,13 +215,13 @@ public final class LevelPlanner {
         nodes.addAll(view.privateConstants(List.of(node)));
         nodes.add(node);
         LevelOp op = new LevelOp(handler.opType(), handler.role(), node, view.sorted(nodes), false, value,
-                node.outputs().get(0), out, handler.signature(node, view));
+                node.outputs().get(0), out, handler.signature(node, view), -1, List.of());
         placed.addAll(nodes);
         Flow next = follow(node, handler, in, out);
         if (flowKind == NeuronFlow.ENDS) {
             next = new Flow(out, next.axis(), next.slices(), next.flat(), next.opaque(), node);
         }
-        ops.put(node.outputs().get(0), new PlacedOp(op, flowKind, List.of(value), in));
+        ops.put(node.outputs().get(0), new PlacedOp(op, flowKind, List.of(value), in, next));
         flows.put(node.outputs().get(0), next);
     }
 
@@ -362,10 +362,12 @@ public final class LevelPlanner {
         List<Node> nodes = new ArrayList<>(view.privateConstants(List.of(node)));
         nodes.add(node);
         LevelOp op = new LevelOp(handler.opType(), handler.role(), node,
-                view.sorted(nodes), false, values.get(0), node.outputs().get(0), out, handler.signature(node, view));
+                view.sorted(nodes), false, values.get(0), node.outputs().get(0), out, handler.signature(node, view),
+                -1, List.of());
         placed.addAll(nodes);
-        ops.put(node.outputs().get(0), new PlacedOp(op, kind, values, first));
-        flows.put(node.outputs().get(0), new Flow(out, first.axis(), slices, null, false, null));
+        Flow joined = new Flow(out, first.axis(), slices, null, false, null);
+        ops.put(node.outputs().get(0), new PlacedOp(op, kind, values, first, joined));
+        flows.put(node.outputs().get(0), joined);
     }
 
     /** The nodes computing {@code node}'s non-constant inputs from the shape of {@code value}. */
@@ -557,7 +559,7 @@ public final class LevelPlanner {
                         + " reach the output through activations or Softmax only");
             }
             owned.add(op);
-            trailing.add(0, op.op());
+            trailing.add(0, resolved(op, spaceIds));
             value = op.inputs().get(0);
         }
         AffineStep lastStep = byCut.get(value);
@@ -574,7 +576,7 @@ public final class LevelPlanner {
             PlacedOp op = ops.get(from);
             while (op != null && !owned.contains(op) && op.flow() == NeuronFlow.PRESERVES) {
                 owned.add(op);
-                chain.add(0, op.op());
+                chain.add(0, resolved(op, spaceIds));
                 from = op.inputs().get(0);
                 op = ops.get(from);
             }
@@ -595,7 +597,7 @@ public final class LevelPlanner {
         Map<Integer, List<String>> joinCuts = new HashMap<>();
         for (PlacedOp op : ops.values()) {
             if (!owned.contains(op)) {
-                joins.add(op.op());
+                joins.add(resolved(op, spaceIds));
             }
             if (op.flow() == NeuronFlow.TIES) {
                 int space = spaceIds.get(find(op.inputFlow().slices().get(0)));
@@ -631,6 +633,15 @@ public final class LevelPlanner {
         }
         Flow out = flows.get(output);
         return new LevelPlan(input, inputShape, output, out.shape(), levels, trailing, spaces, joins, perNeuron);
+    }
+
+    /** {@code op} with the final ids of the spaces along its output's neuron axis (none where unknown). */
+    private LevelOp resolved(PlacedOp op, Map<Integer, Integer> spaceIds) {
+        Flow out = op.outputFlow();
+        if (!out.hasNeurons() || out.opaque()) {
+            return op.op();
+        }
+        return op.op().onSpaces(out.axis(), out.slices().stream().map(s -> spaceIds.get(find(s))).toList());
     }
 
     /**

@@ -3,8 +3,10 @@ package org.onnxfuse.fusion.solve;
 import java.util.ArrayList;
 import java.util.HashSet;
 import java.util.List;
+import java.util.Map;
 import java.util.Set;
 import org.onnxfuse.fusion.plan.Level;
+import org.onnxfuse.fusion.plan.LevelOp;
 import org.onnxfuse.kernels.DenseMatrix;
 import org.onnxfuse.onnx.errors.ErrorCode;
 import org.onnxfuse.onnx.errors.OnnxFuseException;
@@ -217,7 +219,8 @@ public final class LevelWriter {
     }
 
     private static void fixReshapes(Graph g, Graph.Builder b, Level next, long oldWidth, int k) {
-        for (Node n : next.opNodes()) {
+        for (LevelOp op : next.ops()) {
+            Node n = op.node();
             if (!n.opType().equals("Reshape") || n.inputs().size() < 2) {
                 continue;
             }
@@ -226,21 +229,50 @@ public final class LevelWriter {
                 continue;   // computed from Shape ops: follows the new width by itself
             }
             long[] s = shape.toLongs();
-            boolean free = false;
-            for (int i = 1; i < s.length; i++) {
-                free |= s[i] == -1;
+            int axis = op.neuronAxis();
+            if (axis < 1 || axis >= s.length || s[axis] <= 0 || s[axis] % oldWidth != 0) {
+                continue;   // -1 or 0 there follows the new width by itself
             }
-            if (free) {
+            s[axis] = s[axis] / oldWidth * k;
+            b.putInitializer(Tensor.ofLongs(shape.name(), shape.dims(), s));
+        }
+    }
+
+    /**
+     * {@code graph} with every Reshape among {@code ops} whose target is a constant set for the
+     * fused widths of the spaces on its planned neuron axis: the entry there, as written in
+     * {@code template}, scaled from the spaces' widths in the template to {@code fusedWidths}
+     * (space id -> k). Reshapes whose spaces are not all in {@code fusedWidths} yet are left;
+     * computing from the template makes repeated calls harmless.
+     */
+    public static Graph fixReshapeTargets(Graph graph, Graph template, List<LevelOp> ops,
+                                          Map<Integer, Long> templateWidths, Map<Integer, Integer> fusedWidths) {
+        Graph.Builder b = null;
+        for (LevelOp op : ops) {
+            Node n = op.node();
+            int axis = op.neuronAxis();
+            if (!n.opType().equals("Reshape") || n.inputs().size() < 2 || axis < 1 || op.spaces().isEmpty()
+                    || !fusedWidths.keySet().containsAll(op.spaces())) {
                 continue;
             }
-            for (int i = 1; i < s.length; i++) {
-                if (s[i] > 0 && s[i] % oldWidth == 0) {
-                    s[i] = s[i] / oldWidth * k;
-                    b.putInitializer(Tensor.ofLongs(shape.name(), shape.dims(), s));
-                    break;
-                }
+            Tensor original = template.initializer(n.inputs().get(1)).orElse(null);
+            if (original == null) {
+                continue;
             }
+            long[] s = original.toLongs();
+            long oldTotal = op.spaces().stream().mapToLong(templateWidths::get).sum();
+            long newTotal = op.spaces().stream().mapToLong(fusedWidths::get).sum();
+            if (axis >= s.length || s[axis] <= 0 || oldTotal == newTotal || s[axis] % oldTotal != 0) {
+                continue;
+            }
+            s[axis] = s[axis] / oldTotal * newTotal;
+            Node current = current(graph, n);
+            if (b == null) {
+                b = graph.toBuilder();
+            }
+            b.putInitializer(Tensor.ofLongs(current.inputs().get(1), original.dims(), s));
         }
+        return b == null ? graph : b.build();
     }
 
     private static String unique(Graph g, String base) {
