@@ -12,6 +12,7 @@ import org.onnxfuse.fusion.plan.Level;
 import org.onnxfuse.fusion.plan.LevelPlan;
 import org.onnxfuse.onnx.errors.DataException;
 import org.onnxfuse.onnx.errors.ErrorCode;
+import org.onnxfuse.onnx.errors.UnsupportedOpException;
 import org.onnxfuse.onnx.ir.Dim;
 import org.onnxfuse.onnx.ir.Model;
 
@@ -75,6 +76,14 @@ public final class ImportanceScorer {
                     .toList());
         }
         Objects.requireNonNull(data, "data");
+        long classOutputs = plans.get(0).heads().stream().filter(h -> h.carriesClasses()).count();
+        if (classOutputs > 1 || !plans.get(0).lastLevel().equals(plans.get(0).levels().get(plans.get(0).levels()
+                .size() - 1))) {
+            throw new UnsupportedOpException(ErrorCode.UNSUPPORTED_OP, method.cliName() + " attributions explain one"
+                    + " output, the logits of the last level; this model has " + classOutputs + " outputs of classes"
+                    + " (" + plans.get(0).heads().stream().filter(h -> h.carriesClasses()).map(h -> "'" + h.output()
+                    + "'").collect(java.util.stream.Collectors.joining(", ")) + ")");
+        }
         if (labels != null) {
             checkLabels(labels, data, plans.get(0));
         }

@@ -347,9 +347,11 @@ public final class Fusion {
         LevelPlan template = plans.get(0);
         int levels = template.levels().size();
         for (int level : widths.keySet()) {
-            if (level < 1 || level >= levels) {
-                throw new IllegalArgumentException("a width can be set for levels 1.." + (levels - 1)
-                        + " (the last level keeps the classes), found level " + level);
+            if (level < 1 || level > levels || template.level(level).last()) {
+                throw new IllegalArgumentException("a width can be set for levels 1.." + levels + " except those"
+                        + " of classes (" + template.levels().stream().filter(Level::last)
+                        .map(l -> Integer.toString(l.index())).collect(java.util.stream.Collectors.joining(", "))
+                        + "), found level " + level);
             }
         }
         int[] out = new int[levels];

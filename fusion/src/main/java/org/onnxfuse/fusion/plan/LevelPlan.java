@@ -18,11 +18,13 @@ import org.onnxfuse.onnx.ir.Dim;
  *                    gates, Concat) and ops whose output several levels read, in topological order
  * @param perNeuron   ops with a parameter per neuron of a space (a BatchNormalization that is not
  *                    folded): fusion rewrites their parameters for the fused neurons
+ * @param heads       every graph output in order; {@code output} is the first that carries classes
  */
 public record LevelPlan(String input, List<Dim> inputShape, String output, List<Dim> outputShape, List<Level> levels,
                         List<LevelOp> trailingOps, List<NeuronSpace> spaces, List<LevelOp> joins,
-                        List<PerNeuronOp> perNeuron) {
+                        List<PerNeuronOp> perNeuron, List<OutputHead> heads) {
     public LevelPlan {
+        heads = List.copyOf(heads);
         inputShape = List.copyOf(inputShape);
         outputShape = List.copyOf(outputShape);
         levels = List.copyOf(levels);
@@ -67,8 +69,10 @@ public record LevelPlan(String input, List<Dim> inputShape, String output, List<
         return levels.get(index - 1);
     }
 
+    /** The level whose classes {@link #output()} carries (the logits). */
     public Level lastLevel() {
-        return levels.get(levels.size() - 1);
+        return heads.stream().filter(h -> h.output().equals(output)).findFirst()
+                .map(h -> level(h.classLevel())).orElseThrow();
     }
 
     /** Cut tensor names in level order. */

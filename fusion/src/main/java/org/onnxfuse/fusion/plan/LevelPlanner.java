@@ -116,10 +116,6 @@ public final class LevelPlanner {
             throw structure("the model has " + inputs.size() + " inputs (" + names(inputs) + "); the level planner"
                     + " handles models with exactly one input");
         }
-        if (graph.outputs().size() != 1) {
-            throw structure("the model has " + graph.outputs().size() + " outputs (" + names(graph.outputs())
-                    + "); the level planner handles models with exactly one output");
-        }
         ValueInfo in = inputs.get(0);
         String output = graph.outputs().get(0).name();
         if (in.tensorType() == null || !in.tensorType().hasShape()) {
@@ -142,8 +138,11 @@ public final class LevelPlanner {
             }
             place(node, active);
         }
-        if (!flows.containsKey(output)) {
-            throw structure("the model output '" + output + "' does not depend on the input '" + in.name() + "'");
+        for (ValueInfo out : graph.outputs()) {
+            if (!flows.containsKey(out.name())) {
+                throw structure("the model output '" + out.name() + "' does not depend on the input '" + in.name()
+                        + "'");
+            }
         }
         checkEverythingPlaced(in.name(), output);
         return assemble(in.name(), inputShape, output);
@@ -536,10 +535,10 @@ public final class LevelPlanner {
         }
     }
 
-    private LevelPlan assemble(String input, List<Dim> inputShape, String output) {
+    private LevelPlan assemble(String input, List<Dim> inputShape, String firstOutput) {
         if (steps.isEmpty()) {
             throw structure("the model has no Gemm, MatMul or Conv with initializer weights between input '" + input
-                    + "' and output '" + output + "', so it has no level to fuse");
+                    + "' and output '" + firstOutput + "', so it has no level to fuse");
         }
         Map<Integer, Integer> spaceIds = new HashMap<>();
         for (AffineStep s : steps) {
@@ -549,24 +548,36 @@ public final class LevelPlanner {
         steps.forEach(s -> byCut.put(s.cut(), s));
         Set<PlacedOp> owned = Collections.newSetFromMap(new IdentityHashMap<>());
 
-        List<LevelOp> trailing = new ArrayList<>();
-        String value = output;
-        while (!byCut.containsKey(value)) {
-            PlacedOp op = ops.get(value);
-            if (op == null || op.flow() == NeuronFlow.TIES || op.flow() == NeuronFlow.STACKS) {
-                throw structure("the model output '" + output + "' comes from " + view.origin(value) + " through no"
-                        + " affine op after it; the last level must end in a Gemm, MatMul or Conv whose classes"
-                        + " reach the output through activations or Softmax only");
+        // outputs that carry a level's classes: the level's cut reaches them through ops nothing else reads
+        Map<String, List<LevelOp>> trailing = new LinkedHashMap<>();
+        Map<String, AffineStep> classStep = new HashMap<>();
+        for (ValueInfo out : graph.outputs()) {
+            List<PlacedOp> walk = new ArrayList<>();
+            String value = out.name();
+            while (!byCut.containsKey(value)) {
+                PlacedOp op = ops.get(value);
+                if (op == null || op.flow() == NeuronFlow.TIES || op.flow() == NeuronFlow.STACKS
+                        || owned.contains(op) || view.consumers(op.inputs().get(0)).size() != 1) {
+                    break;
+                }
+                walk.add(0, op);
+                value = op.inputs().get(0);
             }
-            owned.add(op);
-            trailing.add(0, resolved(op, spaceIds));
-            value = op.inputs().get(0);
+            AffineStep step = byCut.get(value);
+            boolean exclusive = step != null && view.consumers(value).size() <= 1 && steps.stream()
+                    .noneMatch(s -> s.inputFlow().slices().stream().anyMatch(x -> find(x) == find(step.space())));
+            if (exclusive) {
+                owned.addAll(walk);
+                trailing.put(out.name(), walk.stream().map(op -> resolved(op, spaceIds)).toList());
+                classStep.put(out.name(), step);
+            }
         }
-        AffineStep lastStep = byCut.get(value);
-        if (lastStep != steps.get(steps.size() - 1)) {
-            throw structure("level with " + GraphView.quote(lastStep.affine()) + " produces the output but "
-                    + GraphView.quote(steps.get(steps.size() - 1).affine()) + " comes after it");
-        }
+        String output = graph.outputs().stream().map(ValueInfo::name).filter(classStep::containsKey).findFirst()
+                .orElseThrow(() -> structure("no model output (" + names(graph.outputs()) + ") comes from a Gemm,"
+                        + " MatMul or Conv through activations or Softmax only; the last level must end in an affine"
+                        + " op whose classes reach the output"));
+        Set<AffineStep> classSteps = Collections.newSetFromMap(new IdentityHashMap<>());
+        classSteps.addAll(classStep.values());
 
         List<Level> levels = new ArrayList<>();
         for (int i = 0; i < steps.size(); i++) {
@@ -590,7 +601,13 @@ public final class LevelPlanner {
             InputBinding binding = new InputBinding(slices, layout(a, f));
             levels.add(new Level(i + 1, chain, a.affine(), a.biasAdd(), a.norm(), a.constants(), from, a.input(),
                     a.inputShape(), a.cut(), a.cutShape(), a.neuronAxis(), a.width(), a.fanIn(), a.hasBias(),
-                    a.signature(), a == lastStep, spaceIds.get(find(a.space())), binding, a.depthwise()));
+                    a.signature(), classSteps.contains(a), spaceIds.get(find(a.space())), binding, a.depthwise()));
+        }
+        Map<String, List<LevelOp>> featureTrails = new HashMap<>();
+        for (ValueInfo out : graph.outputs()) {
+            if (!trailing.containsKey(out.name())) {
+                featureTrails.put(out.name(), featureTrail(out.name(), owned, spaceIds));
+            }
         }
         List<LevelOp> joins = new ArrayList<>();
         List<PerNeuronOp> perNeuron = new ArrayList<>();
@@ -626,13 +643,37 @@ public final class LevelPlanner {
                     .filter(cuts::contains).toList();
             spaces.add(new NeuronSpace(space, width, members.stream().map(Level::index).toList(), ordered));
         }
-        Level last = levels.get(levels.size() - 1);
-        if (spaces.get(last.space()).shared()) {
-            throw registry.unsupported(last.affine(), "its output, the model's classes, is joined with other"
-                    + " activations; classes are never grouped, so the last level must stand alone");
+        for (Level level : levels) {
+            if (level.last() && spaces.get(level.space()).shared()) {
+                throw registry.unsupported(level.affine(), "its output, the model's classes, is joined with other"
+                        + " activations; classes are never grouped, so a level of classes must stand alone");
+            }
         }
-        Flow out = flows.get(output);
-        return new LevelPlan(input, inputShape, output, out.shape(), levels, trailing, spaces, joins, perNeuron);
+        List<OutputHead> heads = new ArrayList<>();
+        Map<String, Level> byCutLevel = new HashMap<>();
+        levels.forEach(l -> byCutLevel.put(l.cut(), l));
+        for (ValueInfo out : graph.outputs()) {
+            List<LevelOp> ops = trailing.containsKey(out.name()) ? trailing.get(out.name())
+                    : featureTrails.get(out.name());
+            AffineStep step = classStep.get(out.name());
+            heads.add(new OutputHead(out.name(), flows.get(out.name()).shape(), ops,
+                    step == null ? 0 : byCutLevel.get(step.cut()).index()));
+        }
+        return new LevelPlan(input, inputShape, output, flows.get(output).shape(), levels, trailing.get(output),
+                spaces, joins, perNeuron, heads);
+    }
+
+    /** The ops no level owns on the way back from a features output (so they are not among the joins). */
+    private List<LevelOp> featureTrail(String output, Set<PlacedOp> owned, Map<Integer, Integer> spaceIds) {
+        List<LevelOp> out = new ArrayList<>();
+        String value = output;
+        PlacedOp op = ops.get(value);
+        while (op != null && !owned.contains(op) && op.flow() == NeuronFlow.PRESERVES) {
+            owned.add(op);
+            out.add(0, resolved(op, spaceIds));
+            op = ops.get(op.inputs().get(0));
+        }
+        return out;
     }
 
     /** {@code op} with the final ids of the spaces along its output's neuron axis (none where unknown). */

@@ -61,6 +61,23 @@ public final class PlanComparison {
                         + y.space() + "; the parents' branches are wired differently");
             }
         }
+        if (a.heads().size() != b.heads().size()) {
+            throw mismatch(an + " has " + a.heads().size() + " outputs where " + bn + " has " + b.heads().size());
+        }
+        for (int i = 0; i < a.heads().size(); i++) {
+            OutputHead x = a.heads().get(i);
+            OutputHead y = b.heads().get(i);
+            if (x.classLevel() != y.classLevel() || !alike(x.shape(), y.shape(), x.carriesClasses() ? -1 : 1)) {
+                throw mismatch(an + " has output " + i + " '" + x.output() + "' of shape " + Shapes.format(x.shape())
+                        + (x.carriesClasses() ? " (classes of level " + x.classLevel() + ")" : "") + " where " + bn
+                        + " has '" + y.output() + "' of shape " + Shapes.format(y.shape())
+                        + (y.carriesClasses() ? " (classes of level " + y.classLevel() + ")" : ""));
+            }
+            if (!x.output().equals(a.output())) {
+                compareOps(x.trailing(), an, y.trailing(), bn, "before output '" + x.output() + "': ",
+                        "the output '" + x.output() + "'", "the output '" + y.output() + "'");
+            }
+        }
         String where = "after the last level: ";
         compareOps(a.trailingOps(), an, b.trailingOps(), bn, where, "the model output '" + a.output() + "'",
                 "the model output '" + b.output() + "'");

@@ -88,6 +88,14 @@ public final class PlanFormatter {
         if (!plan.sequential()) {
             appendGraphStructure(sb, plan, verbose);
         }
+        if (plan.heads().size() > 1) {
+            sb.append("  outputs:\n");
+            for (OutputHead h : plan.heads()) {
+                sb.append("    '").append(h.output()).append("' ").append(Shapes.format(h.shape())).append(": ")
+                        .append(h.carriesClasses() ? "classes of level " + h.classLevel() : "features")
+                        .append(h.output().equals(plan.output()) ? " (main)" : "").append('\n');
+            }
+        }
         return sb.toString();
     }
 
@@ -201,6 +209,13 @@ public final class PlanFormatter {
             space.levels().forEach(levelIds::add);
             ArrayNode cuts = o.putArray("cuts");
             space.cuts().forEach(cuts::add);
+        }
+        ArrayNode outputs = root.putArray("outputs");
+        for (OutputHead h : plan.heads()) {
+            ObjectNode o = outputs.addObject();
+            o.put("name", h.output());
+            o.set("shape", shape(h.shape()));
+            o.put("classLevel", h.classLevel());
         }
         ArrayNode joins = root.putArray("joins");
         plan.joins().forEach(op -> joins.addObject().put("op", op.opType()).put("node", op.node().name())

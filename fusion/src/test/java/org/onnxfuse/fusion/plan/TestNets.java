@@ -40,6 +40,7 @@ public final class TestNets {
         private final Graph.Builder graph = Graph.builder().name("test");
         private final Random random = new Random(7);
         private final List<Node> nodes = new ArrayList<>();
+        private final List<String> extraOutputs = new ArrayList<>();
         private String value;
         private long opset = 13;
 
@@ -152,9 +153,23 @@ public final class TestNets {
                     name + ".mean", name + ".var"), List.of(name + "_out"), Attribute.ofFloat("epsilon", 1e-5f)));
         }
 
+        /** Continues the chain from {@code v} (a branch point). */
+        public Net at(String v) {
+            value = v;
+            return this;
+        }
+
+        /** Makes {@code v} a graph output too, before the current value. */
+        public Net alsoOutput(String v) {
+            extraOutputs.add(v);
+            return this;
+        }
+
         public Graph graph() {
-            return graph.nodes(nodes).outputs(List.of(ValueInfo.tensor(value, new TensorType(DataType.FLOAT, null))))
-                    .build();
+            List<ValueInfo> outputs = new ArrayList<>();
+            extraOutputs.forEach(v -> outputs.add(ValueInfo.tensor(v, new TensorType(DataType.FLOAT, null))));
+            outputs.add(0, ValueInfo.tensor(value, new TensorType(DataType.FLOAT, null)));
+            return graph.nodes(nodes).outputs(outputs).build();
         }
 
         public Model build() {
