@@ -29,10 +29,12 @@ def main():
     ap.add_argument("--only", default="", help="comma-separated model file stems to run (default: all)")
     ap.add_argument("--samples", type=int, default=64, help="calibration samples (default: %(default)s)")
     ap.add_argument("--tolerance", type=float, default=1e-4, help="max abs output difference that counts as equal")
+    ap.add_argument("--test-classes", type=Path, default=benchlib.REPO / "fusion" / "target" / "test-classes",
+                    help="compiled test classes holding BenchTools (default: %(default)s)")
     benchlib.add_common_options(ap)
     args = ap.parse_args()
     benchlib.check_cli(args)
-    test_classes = benchlib.REPO / "fusion" / "target" / "test-classes"
+    test_classes = args.test_classes
     if not test_classes.is_dir():
         sys.exit(f"{test_classes} not found: run `mvn -B -q test-compile -pl fusion` first")
     tools = [args.java, "-cp", f"{args.jar}:{test_classes}", TOOLS]

@@ -169,7 +169,7 @@ public final class FuseCommand implements Callable<Integer> {
             if (calibration != null) {
                 checkInputData(calibration, plan);
             }
-            result = fuse(FusionMethod.fromName(chosen), models, calibration);
+            result = fuse(FusionMethod.fromName(chosen), models, plans, calibration);
             fused = result.model();
             warnings.addAll(result.warnings());
             if (!result.levels().isEmpty()) {
@@ -301,10 +301,11 @@ public final class FuseCommand implements Callable<Integer> {
         }
     }
 
-    private FusionResult fuse(FusionMethod chosen, List<Model> models, SampleArray calibration) {
+    private FusionResult fuse(FusionMethod chosen, List<Model> models, List<LevelPlan> plans,
+                              SampleArray calibration) {
         Fusion.Builder builder = Fusion.builder();
         for (int k = 0; k < parents.size(); k++) {
-            builder.parent(parents.get(k), models.get(k));
+            builder.parent(parents.get(k), models.get(k), plans.get(k));
         }
         builder.method(chosen)
                 .seed(seed)

@@ -84,8 +84,8 @@ public final class GradientGraph {
     public static final float RESCALE_EPSILON = 1e-6f;
 
     private static final String TEMP_PREFIX = "onnxfuse_tmp/";
-    private static final String SUPPORTED = "Gemm, MatMul, Add/Sub/Mul/Div (with a constant operand; Add/Sub of two"
-            + " activations), Conv, BatchNormalization (inference), Relu, LeakyRelu, Elu, Celu, Selu, Softplus,"
+    private static final String SUPPORTED = "Gemm, MatMul, Add/Sub/Mul/Div (with a constant operand; Add/Sub/Mul of"
+            + " two activations), Concat, Conv, BatchNormalization (inference), Relu, LeakyRelu, Elu, Celu, Selu, Softplus,"
             + " Softsign, HardSigmoid, HardSwish, Sigmoid, Tanh, Gelu (default"
             + " domain and com.microsoft), Erf, Erf-form GELU (Div, Erf, Add, Mul, Mul), SiLU (Sigmoid, Mul), Clip,"
             + " Dropout, Identity,"
@@ -94,7 +94,7 @@ public final class GradientGraph {
             "HardSigmoid", "HardSwish", "Gemm", "MatMul", "Add", "Sub", "Mul", "Div", "Conv",
             "BatchNormalization", "Relu", "LeakyRelu", "Sigmoid", "Tanh", "Gelu", "Erf", "Clip", "Dropout",
             "Identity", "MaxPool", "AveragePool", "GlobalAveragePool", "Flatten", "Reshape", "Transpose", "Pad",
-            "Shape", "Constant");
+            "Shape", "Constant", "Concat");
 
     private GradientGraph() {
     }
@@ -387,7 +387,11 @@ public final class GradientGraph {
                     return out;
                 }
                 case "Add", "Sub", "Mul", "Div" -> {
-                    return in;
+                    return variable.contains(n.inputs().get(0)) && variable.contains(n.inputs().get(1))
+                            ? broadcast(shapes.get(n.inputs().get(0)), shapes.get(n.inputs().get(1))) : in;
+                }
+                case "Concat" -> {
+                    return concatenated(n);
                 }
                 case "Conv" -> {
                     List<Dim> w = constantShape(n.inputs().get(1));
@@ -417,6 +421,46 @@ public final class GradientGraph {
                 return null;
             }
             return h.outputShape(n, in, view);
+        }
+
+        /** Two activations' shapes broadcast against each other (equal rank), or null when unknown. */
+        private static List<Dim> broadcast(List<Dim> a, List<Dim> b) {
+            if (a == null || b == null || a.size() != b.size()) {
+                return null;
+            }
+            List<Dim> out = new ArrayList<>();
+            for (int i = 0; i < a.size(); i++) {
+                out.add(a.get(i).isFixed() && a.get(i).value() == 1 ? b.get(i) : a.get(i));
+            }
+            return out;
+        }
+
+        /** A Concat's output shape from its inputs' shapes, or null when an input's size on the axis is unknown. */
+        private List<Dim> concatenated(Node n) {
+            List<Dim> first = shapes.get(n.inputs().get(0));
+            if (first == null) {
+                return null;
+            }
+            int axis = concatAxis(n, first.size());
+            long total = 0;
+            for (String in : n.inputs()) {
+                List<Dim> s = in.isEmpty() ? null : shapes.get(in);
+                if (s == null && !in.isEmpty()) {
+                    s = constantShape(in);
+                }
+                if (s == null || !s.get(axis).isFixed()) {
+                    return null;
+                }
+                total += s.get(axis).value();
+            }
+            List<Dim> out = new ArrayList<>(first);
+            out.set(axis, Dim.of(total));
+            return out;
+        }
+
+        private static int concatAxis(Node n, int rank) {
+            long axis = n.longAttribute("axis", 0);
+            return (int) (axis < 0 ? axis + rank : axis);
         }
 
         private List<Dim> constantShape(String value) {
@@ -541,6 +585,7 @@ public final class GradientGraph {
                 case "Gemm" -> gemm(n, g);
                 case "MatMul" -> matMul(n, g);
                 case "Add", "Sub", "Mul", "Div" -> binary(n, g);
+                case "Concat" -> concat(n, g);
                 case "Conv" -> conv(n, g);
                 case "BatchNormalization" -> batchNorm(n, g);
                 case "MaxPool" -> maxPool(n, g);
@@ -678,8 +723,14 @@ public final class GradientGraph {
             boolean vb = variable.contains(b);
             String op = n.opType();
             if (va && vb) {
-                if (op.equals("Mul") || op.equals("Div")) {
-                    throw unsupported(n, "multiplies or divides two activations ('" + a + "', '" + b + "')");
+                if (op.equals("Div")) {
+                    throw unsupported(n, "divides two activations ('" + a + "', '" + b + "')");
+                }
+                if (op.equals("Mul")) {
+                    // a gate x * g(z): the product rule, each side summed over the axes it was broadcast along
+                    flowTo(n, 0, summedTo(emit("Mul", List.of(g, b)), a, n));
+                    flowTo(n, 1, summedTo(emit("Mul", List.of(g, a)), b, n));
+                    return;
                 }
                 requireSameShape(n, a, b);
                 flowTo(n, 0, g);
@@ -701,6 +752,49 @@ public final class GradientGraph {
                 }
             };
             flowTo(n, va ? 0 : 1, grad);
+        }
+
+        /** {@code grad} (the shape of {@code n}'s output) summed over the axes along which {@code operand} was broadcast. */
+        private String summedTo(String grad, String operand, Node n) {
+            List<Dim> from = shapes.get(n.outputs().get(0));
+            List<Dim> to = shapes.get(operand);
+            if (from == null || to == null || from.size() != to.size()) {
+                throw unsupported(n, "multiplies activations of unknown or different rank");
+            }
+            List<Long> axes = new ArrayList<>();
+            for (int i = 0; i < to.size(); i++) {
+                boolean one = to.get(i).isFixed() && to.get(i).value() == 1;
+                if (one && !(from.get(i).isFixed() && from.get(i).value() == 1)) {
+                    axes.add((long) i);
+                } else if (!one && !to.get(i).equals(from.get(i)) && to.get(i).isFixed() && from.get(i).isFixed()) {
+                    throw unsupported(n, "multiplies activations that broadcast on axis " + i);
+                }
+            }
+            if (axes.isEmpty()) {
+                return grad;
+            }
+            return emit("ReduceSum", List.of(grad, longs(axes.stream().mapToLong(Long::longValue).toArray())),
+                    Attribute.ofLong("keepdims", 1));
+        }
+
+        /** Concat: each input's gradient is its slice of the output's along the axis. */
+        private void concat(Node n, String g) {
+            List<Dim> out = shapes.get(n.outputs().get(0));
+            if (out == null) {
+                throw unsupported(n, "concatenates inputs of unknown size along its axis");
+            }
+            int axis = concatAxis(n, out.size());
+            long offset = 0;
+            for (int i = 0; i < n.inputs().size(); i++) {
+                String in = n.inputs().get(i);
+                List<Dim> s = variable.contains(in) ? shapes.get(in) : constantShape(in);
+                long size = s.get(axis).value();
+                if (variable.contains(in)) {
+                    flowTo(n, i, emit("Slice", List.of(g, longs(new long[] {offset}),
+                            longs(new long[] {offset + size}), longs(new long[] {axis}))));
+                }
+                offset += size;
+            }
         }
 
         private void requireSameShape(Node n, String a, String b) {

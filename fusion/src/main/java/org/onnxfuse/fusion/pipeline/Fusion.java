@@ -113,8 +113,12 @@ public final class Fusion {
         this.progress = b.progress;
     }
 
-    /** A parent as given: a file, a model, or both (a model already read from the file). */
-    private record ParentSource(Path file, Model model) {
+    /**
+     * A parent as given: a file, a model, or both (a model already read from the file), and its
+     * plan when the caller has planned it (then the model is taken as planned: folded, see
+     * {@link ConstantFolding}).
+     */
+    private record ParentSource(Path file, Model model, LevelPlan plan) {
     }
 
     public static Builder builder() {
@@ -132,9 +136,13 @@ public final class Fusion {
         List<Model> parents = new ArrayList<>();
         List<String> names = new ArrayList<>();
         List<String> digests = new ArrayList<>();
+        List<LevelPlan> plans = new ArrayList<>();
         for (ParentSource source : parentSources) {
             Path file = source.file();
-            parents.add(ConstantFolding.fold(source.model() != null ? source.model() : OnnxReader.read(file)));
+            Model model = source.plan() != null ? source.model()
+                    : ConstantFolding.fold(source.model() != null ? source.model() : OnnxReader.read(file));
+            parents.add(model);
+            plans.add(source.plan() != null ? source.plan() : LevelPlanner.plan(model));
             names.add(file != null ? String.valueOf(file.getFileName()) : "parent " + names.size());
             digests.add(file != null ? Provenance.sha256(file) : Provenance.sha256(source.model()));
         }
@@ -144,10 +152,6 @@ public final class Fusion {
         if (method == FusionMethod.HF_LINEAR && parents.size() != 2) {
             throw new IncompatibleModelsException(ErrorCode.INCOMPATIBLE_PARENTS, "HF-linear fuses exactly 2 parents, found "
                     + parents.size() + "; use KF-linear for more");
-        }
-        List<LevelPlan> plans = new ArrayList<>();
-        for (Model m : parents) {
-            plans.add(LevelPlanner.plan(m));
         }
         PlanComparison.requireCompatible(plans, names);
         LevelPlan template = plans.get(0);
@@ -339,6 +343,20 @@ public final class Fusion {
         return c;
     }
 
+    /** "1..3, 5..7" for [1, 2, 3, 5, 6, 7]. */
+    private static String ranges(List<Integer> sorted) {
+        List<String> parts = new ArrayList<>();
+        for (int i = 0; i < sorted.size(); ) {
+            int j = i;
+            while (j + 1 < sorted.size() && sorted.get(j + 1) == sorted.get(j) + 1) {
+                j++;
+            }
+            parts.add(sorted.get(i) + ".." + sorted.get(j));
+            i = j + 1;
+        }
+        return String.join(", ", parts);
+    }
+
     /**
      * The fused width of every level (index l - 1 for level l): an explicit {@link Builder#width},
      * else round(widthFactor x parent 0's width) (at least 1); the last level keeps the classes.
@@ -348,10 +366,11 @@ public final class Fusion {
         int levels = template.levels().size();
         for (int level : widths.keySet()) {
             if (level < 1 || level > levels || template.level(level).last()) {
-                throw new IllegalArgumentException("a width can be set for levels 1.." + levels + " except those"
-                        + " of classes (" + template.levels().stream().filter(Level::last)
-                        .map(l -> Integer.toString(l.index())).collect(java.util.stream.Collectors.joining(", "))
-                        + "), found level " + level);
+                List<Integer> hidden = template.levels().stream().filter(l -> !l.last()).map(Level::index).toList();
+                String classes = template.levels().stream().filter(Level::last).map(l -> Integer.toString(l.index()))
+                        .collect(java.util.stream.Collectors.joining(", "));
+                throw new IllegalArgumentException("a width can be set for levels " + ranges(hidden) + " (level "
+                        + classes + " keeps the classes), found level " + level);
             }
         }
         int[] out = new int[levels];
@@ -434,7 +453,7 @@ public final class Fusion {
         }
 
         public Builder parentFiles(List<Path> files) {
-            files.forEach(f -> parentSources.add(new ParentSource(Objects.requireNonNull(f), null)));
+            files.forEach(f -> parentSources.add(new ParentSource(Objects.requireNonNull(f), null, null)));
             return this;
         }
 
@@ -444,13 +463,23 @@ public final class Fusion {
         }
 
         public Builder parentModels(List<Model> models) {
-            models.forEach(m -> parentSources.add(new ParentSource(null, Objects.requireNonNull(m))));
+            models.forEach(m -> parentSources.add(new ParentSource(null, Objects.requireNonNull(m), null)));
             return this;
         }
 
         /** A parent the caller has already read from {@code file}: not read again; provenance hashes the file. */
         public Builder parent(Path file, Model model) {
-            parentSources.add(new ParentSource(Objects.requireNonNull(file), Objects.requireNonNull(model)));
+            parentSources.add(new ParentSource(Objects.requireNonNull(file), Objects.requireNonNull(model), null));
+            return this;
+        }
+
+        /**
+         * A parent the caller has read from {@code file}, folded ({@link ConstantFolding}) and
+         * planned ({@link LevelPlanner}): neither is done again.
+         */
+        public Builder parent(Path file, Model folded, LevelPlan plan) {
+            parentSources.add(new ParentSource(Objects.requireNonNull(file), Objects.requireNonNull(folded),
+                    Objects.requireNonNull(plan)));
             return this;
         }
 

@@ -269,6 +269,35 @@ class GradientGraphTest {
     }
 
     @Test
+    void concatOfTwoBranches() {
+        Net net = new Net(11, 2, 2, 4, 4);
+        String a = net.node("Conv", List.of("h", net.weight(3, 2, 1, 1)));
+        String b = net.node("Tanh", List.of("h"));
+        String c = net.node("Concat", List.of(b, a, "h"), Attribute.ofLong("axis", 1));
+        checkAgainstFiniteDifferences(net.withHead(net.node("Tanh", List.of(c))), net.shape, net.gaussian());
+    }
+
+    @ParameterizedTest
+    @ValueSource(booleans = {true, false})
+    void squeezeExcitationGate(boolean gateFirst) {
+        Net net = new Net(12, 2, 3, 4, 4);
+        String pooled = net.node("GlobalAveragePool", List.of("h"));
+        String z = net.node("Conv", List.of(pooled, net.weight(3, 3, 1, 1), net.weight(3)));
+        String gate = net.node("Sigmoid", List.of(z));
+        String y = net.node("Mul", gateFirst ? List.of(gate, "h") : List.of("h", gate));
+        checkAgainstFiniteDifferences(net.withHead(net.node("Tanh", List.of(y))), net.shape, net.gaussian());
+    }
+
+    @Test
+    void residualAddAndProductOfEqualShapes() {
+        Net net = new Net(13, 2, 5);
+        String a = net.node("Tanh", List.of(net.node("MatMul", List.of("h", net.weight(5, 5)))));
+        String sum = net.node("Add", List.of(a, "h"));
+        String product = net.node("Mul", List.of(sum, net.node("Sigmoid", List.of("h"))));
+        checkAgainstFiniteDifferences(net.withHead(product), net.shape, net.gaussian());
+    }
+
+    @Test
     void batchNormalization() {
         Net net = new Net(6, 2, 3, 3, 3);
         float[] var = {0.5f, 2f, 0.1f};
