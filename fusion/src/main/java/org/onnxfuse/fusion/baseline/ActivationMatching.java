@@ -3,40 +3,52 @@ package org.onnxfuse.fusion.baseline;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Iterator;
+import java.util.LinkedHashSet;
 import java.util.List;
-import org.onnxfuse.fusion.collect.CutRows;
+import java.util.Map;
+import java.util.Set;
+import java.util.TreeMap;
 import org.onnxfuse.fusion.collect.CalibrationData;
+import org.onnxfuse.fusion.collect.CutRows;
 import org.onnxfuse.fusion.data.FloatBatch;
 import org.onnxfuse.fusion.evaluate.BatchOutputs;
 import org.onnxfuse.fusion.evaluate.ModelEvaluator;
 import org.onnxfuse.fusion.group.LinearAssignment;
 import org.onnxfuse.fusion.plan.Level;
+import org.onnxfuse.fusion.plan.LevelOp;
+import org.onnxfuse.fusion.plan.LevelPlan;
+import org.onnxfuse.fusion.plan.NeuronSpace;
 import org.onnxfuse.onnx.ir.Model;
 
 /**
- * Activation matching / OT fusion (data-driven): every parent k >= 1 is aligned to parent 0 cut
- * by cut by how its neurons behave on calibration data, then the aligned weights are averaged.
+ * Activation matching / OT fusion (data-driven): every parent k >= 1 is aligned to parent 0
+ * neuron space by neuron space by how its neurons behave on calibration data, then the aligned
+ * weights are averaged ({@link SpaceAlignment} applies one alignment to every level and
+ * per-neuron op the space touches).
  *
- * <p><b>Activations.</b> Each parent runs on the calibration data in ONNX Runtime with its cut
- * tensors as extra outputs. We match on the cut values themselves, i.e. <em>pre-activation</em>
- * (after a folded BatchNormalization), because the cut is the tensor the level plan names in
- * every architecture; the activation after it may be followed by pooling or be missing. Every
+ * <p><b>Activations.</b> Each parent runs on the calibration data in ONNX Runtime with the member
+ * cuts of its spaces as extra outputs ({@link NeuronSpace#cuts()}: the cut of every level
+ * writing the space and the outputs of the joins that tie them; for a chain, each level's cut).
+ * We match on the cut values themselves, i.e. <em>pre-activation</em> (after a folded
+ * BatchNormalization), because the cut is the tensor the level plan names in every
+ * architecture; the activation after it may be followed by pooling or be missing. Every
  * non-neuron axis (batch, spatial positions, tokens) counts as samples ({@link CutRows}). Since a
- * parent's own activations do not depend on how its earlier cuts are aligned, one pass over the
- * data serves all cuts; it streams batch by batch and keeps only the sums below.
+ * parent's own activations do not depend on how its spaces are aligned, one pass over the data
+ * serves all spaces; it streams batch by batch and keeps only the sums below.
  *
- * <p><b>Cost.</b> C_ij = ||a_i - b_j||^2 between parent 0's neuron i and parent k's neuron j over
- * all rows, computed from the streamed sums ||a_i||^2, ||b_j||^2 and a_i . b_j. With fixed
- * marginals the squared norms add the same to every plan, so this is also the plan of greatest
- * activation correlation (Git Re-Basin's activation matching).
+ * <p><b>Cost.</b> C_ij = sum over the space's member cuts of ||a_i - b_j||^2 between parent 0's
+ * neuron i and parent k's neuron j over all rows of the cut, computed from the streamed sums
+ * ||a_i||^2, ||b_j||^2 and a_i . b_j. With fixed marginals the squared norms add the same to
+ * every plan, so this is also the plan of greatest activation correlation (Git Re-Basin's
+ * activation matching).
  *
  * <p><b>Matching.</b> Equal widths: the optimal permutation ({@link LinearAssignment}). Different
  * widths: the exact optimal transport plan T between uniform marginals a_i = 1/n_0 and b_j =
  * 1/n_k (importance scores can replace them later), solved as an integer min-cost flow with
  * masses n_k/g and n_0/g, g = gcd(n_0, n_k) ({@link Transport}). Fused neuron i is then the
  * barycentric projection sum_j T_ij / a_i * (parent k's neuron j), applied to the incoming
- * weights and to the next level's input rows ({@link NeuronMap}). The result has parent 0's
- * widths.
+ * weights, to the input rows that read the neuron and to per-neuron parameters
+ * ({@link NeuronMap}). The result has parent 0's widths. The classes are never moved.
  */
 public final class ActivationMatching {
     public static final String NAME = "act-match";
@@ -56,22 +68,36 @@ public final class ActivationMatching {
      */
     public static Model fuse(List<Model> parents, CalibrationData calibration, int batchSize, int threads) {
         Parents p = Parents.of(parents);
-        List<List<NeuronMap>> maps = align(p, calibration, batchSize, threads);
-        return p.write(p.alignAndAverage(maps), NAME);
+        return p.write(p.alignAndAverage(align(p, calibration, batchSize, threads)), NAME);
     }
 
-    /** Maps of cuts 1..L-1 for every parent k >= 1 (list index k - 1). */
-    static List<List<NeuronMap>> align(Parents p, CalibrationData calibration, int batchSize, int threads) {
-        CutSums[][] sums = collect(p, calibration, batchSize, threads);
-        List<List<NeuronMap>> maps = new ArrayList<>();
+    /** The alignment of every parent k >= 1 (list index k - 1) to parent 0, one map per movable space. */
+    static List<SpaceAlignment> align(Parents p, CalibrationData calibration, int batchSize, int threads) {
+        List<Integer> spaces = p.movableSpaces();
+        CutSums[][][] sums = collect(p, spaces, calibration, batchSize, threads);
+        List<SpaceAlignment> alignments = new ArrayList<>();
         for (int k = 1; k < p.count(); k++) {
-            List<NeuronMap> perCut = new ArrayList<>();
-            for (int l = 1; l < p.levels(); l++) {
-                perCut.add(match(sums[k - 1][l - 1].cost()));
+            Map<Integer, NeuronMap> maps = new TreeMap<>();
+            for (int t = 0; t < spaces.size(); t++) {
+                maps.put(spaces.get(t), match(cost(sums[k - 1][t])));
             }
-            maps.add(perCut);
+            alignments.add(SpaceAlignment.of(p.plan(k), maps));
         }
-        return maps;
+        return alignments;
+    }
+
+    /** The summed cost over a space's member cuts. */
+    private static double[][] cost(CutSums[] perCut) {
+        double[][] c = perCut[0].cost();
+        for (int m = 1; m < perCut.length; m++) {
+            double[][] more = perCut[m].cost();
+            for (int i = 0; i < c.length; i++) {
+                for (int j = 0; j < c[i].length; j++) {
+                    c[i][j] += more[i][j];
+                }
+            }
+        }
+        return c;
     }
 
     /** The map of parent k's neurons (columns of cost) onto parent 0's (rows). */
@@ -93,41 +119,47 @@ public final class ActivationMatching {
         return b == 0 ? a : gcd(b, a % b);
     }
 
-    /** Streams the calibration data through every parent; sums[k - 1][l - 1] pairs parent 0 and k at cut l. */
-    private static CutSums[][] collect(Parents p, CalibrationData calibration, int batchSize, int threads) {
-        int hidden = p.levels() - 1;
-        CutSums[][] sums = new CutSums[p.count() - 1][hidden];
+    /**
+     * Streams the calibration data through every parent; sums[k - 1][t][m] pairs parent 0 and k at
+     * member cut m of space {@code spaces.get(t)}.
+     */
+    private static CutSums[][][] collect(Parents p, List<Integer> spaces, CalibrationData calibration, int batchSize,
+                                         int threads) {
+        CutSums[][][] sums = new CutSums[p.count() - 1][spaces.size()][];
         for (int k = 1; k < p.count(); k++) {
-            for (int l = 1; l <= hidden; l++) {
-                sums[k - 1][l - 1] = new CutSums(p.width(0, l), p.width(k, l));
+            for (int t = 0; t < spaces.size(); t++) {
+                int s = spaces.get(t);
+                int cuts = p.plan(0).space(s).cuts().size();
+                sums[k - 1][t] = new CutSums[cuts];
+                for (int m = 0; m < cuts; m++) {
+                    sums[k - 1][t][m] = new CutSums(p.spaceWidth(0, s), p.spaceWidth(k, s));
+                }
             }
         }
-        if (hidden == 0) {
+        if (spaces.isEmpty()) {
             return sums;
         }
         List<ModelEvaluator> evaluators = new ArrayList<>();
         try {
             for (int k = 0; k < p.count(); k++) {
-                List<String> cuts = new ArrayList<>();
-                for (int l = 1; l <= hidden; l++) {
-                    cuts.add(p.level(k, l).cut());
+                Set<String> cuts = new LinkedHashSet<>();
+                for (int s : spaces) {
+                    cuts.addAll(p.plan(k).space(s).cuts());
                 }
-                ModelEvaluator e = ModelEvaluator.open(p.model(k), cuts, threads);
+                ModelEvaluator e = ModelEvaluator.open(p.model(k), List.copyOf(cuts), threads);
                 evaluators.add(e);
                 e.checkShape(calibration.source(), calibration.shape());
             }
             Iterator<FloatBatch> batches = calibration.batches(batchSize).iterator();
             while (batches.hasNext()) {
                 FloatBatch batch = batches.next();
-                BatchOutputs out0 = evaluators.get(0).run(batch);
-                float[][] rows0 = new float[hidden][];
-                for (int l = 1; l <= hidden; l++) {
-                    rows0[l - 1] = rows(out0, p.level(0, l));
-                }
+                float[][][] rows0 = rows(p, 0, spaces, evaluators.get(0).run(batch));
                 for (int k = 1; k < p.count(); k++) {
-                    BatchOutputs outk = evaluators.get(k).run(batch);
-                    for (int l = 1; l <= hidden; l++) {
-                        sums[k - 1][l - 1].add(rows0[l - 1], rows(outk, p.level(k, l)));
+                    float[][][] rowsk = rows(p, k, spaces, evaluators.get(k).run(batch));
+                    for (int t = 0; t < spaces.size(); t++) {
+                        for (int m = 0; m < rows0[t].length; m++) {
+                            sums[k - 1][t][m].add(rows0[t][m], rowsk[t][m]);
+                        }
                     }
                 }
             }
@@ -137,8 +169,36 @@ public final class ActivationMatching {
         return sums;
     }
 
-    private static float[] rows(BatchOutputs out, Level level) {
-        return CutRows.flatten(out.get(level.cut()), level.neuronAxis());
+    /** Parent k's member cuts of {@code spaces} in {@code out}, each as rows x neurons: [space][cut]. */
+    private static float[][][] rows(Parents p, int k, List<Integer> spaces, BatchOutputs out) {
+        LevelPlan plan = p.plan(k);
+        float[][][] rows = new float[spaces.size()][][];
+        for (int t = 0; t < spaces.size(); t++) {
+            List<String> cuts = plan.space(spaces.get(t)).cuts();
+            rows[t] = new float[cuts.size()][];
+            for (int m = 0; m < cuts.size(); m++) {
+                rows[t][m] = CutRows.flatten(out.get(cuts.get(m)), neuronAxis(plan, spaces.get(t), cuts.get(m)));
+            }
+        }
+        return rows;
+    }
+
+    /**
+     * The neuron axis of member cut {@code cut} of space {@code s}: that of the level or join
+     * writing it, else that of the space's first level.
+     */
+    private static int neuronAxis(LevelPlan plan, int s, String cut) {
+        for (Level level : plan.levels()) {
+            if (level.cut().equals(cut)) {
+                return level.neuronAxis();
+            }
+        }
+        for (LevelOp join : plan.joins()) {
+            if (join.output().equals(cut) && join.neuronAxis() >= 0) {
+                return join.neuronAxis();
+            }
+        }
+        return plan.level(plan.space(s).levels().get(0)).neuronAxis();
     }
 
     /** Streamed sums over the rows of one cut for parent 0 (n0 neurons) and parent k (nk). */

@@ -2,6 +2,7 @@ package org.onnxfuse.fusion.baseline;
 
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 import org.onnxfuse.onnx.ir.Model;
 
 /**
@@ -9,7 +10,8 @@ import org.onnxfuse.onnx.ir.Model;
  * Meaningful only for parents that share an initialisation or were fine-tuned from one model;
  * for independently trained parents it is the lower bound the matching baselines improve on.
  * A BatchNormalization is folded into its affine op before averaging (the mean of folded maps,
- * not of the raw statistics) and removed from the fused graph.
+ * not of the raw statistics) and removed from the fused graph; one that is not folded (a
+ * per-neuron op) is averaged in its affine form y = a x + b and written back in that form.
  */
 public final class VanillaAverage {
     public static final String NAME = "average";
@@ -26,14 +28,10 @@ public final class VanillaAverage {
     public static Model fuse(List<Model> parents) {
         Parents p = Parents.of(parents);
         p.requireEqualWidths("vanilla averaging (" + NAME + ")");
-        List<List<NeuronMap>> maps = new ArrayList<>();
+        List<SpaceAlignment> unaligned = new ArrayList<>();
         for (int k = 1; k < p.count(); k++) {
-            List<NeuronMap> identity = new ArrayList<>();
-            for (int l = 1; l < p.levels(); l++) {
-                identity.add(NeuronMap.identity(p.width(k, l)));
-            }
-            maps.add(identity);
+            unaligned.add(SpaceAlignment.of(p.plan(k), Map.of()));
         }
-        return p.write(p.alignAndAverage(maps), NAME);
+        return p.write(p.alignAndAverage(unaligned), NAME);
     }
 }

@@ -3,25 +3,38 @@ package org.onnxfuse.fusion.baseline;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
+import java.util.Map;
+import java.util.TreeMap;
 import org.onnxfuse.fusion.group.LinearAssignment;
 import org.onnxfuse.fusion.plan.InputLayout;
+import org.onnxfuse.fusion.plan.Level;
+import org.onnxfuse.fusion.plan.LevelPlan;
 import org.onnxfuse.onnx.ir.Model;
 
 /**
  * Weight matching (data-free, the weight-matching algorithm of Git Re-Basin): every parent
- * k >= 1 is permuted to parent 0 cut by cut, then the aligned weights are averaged.
+ * k >= 1 is permuted to parent 0 neuron space by neuron space, then the aligned weights are
+ * averaged. Git Re-Basin writes a permutation spec per architecture by hand; here it comes from
+ * the level plan ({@link SpaceAlignment}): which levels write a space, which read it and where,
+ * which per-neuron ops act on it.
  *
- * <p>The permutation pi_l of cut l maximises the similarity of parent 0's neuron i and parent
- * k's neuron pi_l(i), the sum of two inner products: of their incoming weights (the level's
- * column, bias included, with parent k's input rows already in parent 0's order at cut l - 1)
- * and of their outgoing weights (the next level's input rows of the neuron, with parent k's
- * next-level columns in parent 0's order at cut l + 1; the classes of the last level are fixed).
- * Each pi_l is an exact linear assignment ({@link LinearAssignment}) given its neighbours, so the
- * total similarity never decreases. Like Git Re-Basin we repeat the sweeps (coordinate
- * descent) until no permutation changes, at most {@value #MAX_SWEEPS} times; unlike it the cuts
- * are visited in order 1..L-1 rather than in a random order, so the result is deterministic
- * without a seed. A two-level MLP converges in the first sweep (its one hidden cut sees the
- * fixed classes), the second only confirms.
+ * <p>The permutation pi_S of space S maximises the summed similarity of parent 0's neuron i and
+ * parent k's neuron pi_S(i): the inner products of their incoming weights over every level
+ * writing S (the level's column, bias included, with parent k's input rows in parent 0's order
+ * by the current permutations of the spaces the level reads; a depthwise Conv's kernel column
+ * as it is), of their outgoing weights over every level reading S (the level's input rows of
+ * the neuron, with parent k's columns in parent 0's order by the current permutation of the
+ * level's own space; the classes are fixed), and of their per-neuron parameters (a and b of
+ * y = a x + b). Each pi_S is an exact linear assignment ({@link LinearAssignment}) given the
+ * others, so the total similarity never decreases (where one level both reads and writes S, as
+ * in y = x + fc(x), its term is quadratic in pi_S and the current pi_S stands in for the side
+ * not being solved). Like Git Re-Basin we repeat the sweeps
+ * (coordinate descent) until no permutation changes, at most {@value #MAX_SWEEPS} times; unlike
+ * it the spaces are visited in id order rather than in a random order, so the result is
+ * deterministic without a seed. For a chain the spaces are the cuts in order; a two-level MLP
+ * converges in the first sweep (its one hidden cut sees the fixed classes), the second only
+ * confirms. The result is a local optimum: it depends on where the descent starts (parent k's
+ * own order), unlike act-match's, which a permutation of parent k does not change.
  */
 public final class WeightMatching {
     public static final String NAME = "weight-match";
@@ -40,27 +53,28 @@ public final class WeightMatching {
     public static Model fuse(List<Model> parents) {
         Parents p = Parents.of(parents);
         p.requireEqualWidths("weight matching (" + NAME + ")");
-        List<List<NeuronMap>> maps = new ArrayList<>();
+        List<SpaceAlignment> alignments = new ArrayList<>();
         for (int k = 1; k < p.count(); k++) {
-            maps.add(align(p, k));
+            alignments.add(align(p, k));
         }
-        return p.write(p.alignAndAverage(maps), NAME);
+        return p.write(p.alignAndAverage(alignments), NAME);
     }
 
-    /** Permutations of parent k's cuts 1..L-1 onto parent 0's. */
-    static List<NeuronMap> align(Parents p, int k) {
-        int hidden = p.levels() - 1;
-        int[][] perm = new int[hidden][];
-        for (int l = 1; l <= hidden; l++) {
-            perm[l - 1] = new int[p.width(k, l)];
-            Arrays.setAll(perm[l - 1], i -> i);
+    /** Permutations of parent k's movable spaces onto parent 0's. */
+    static SpaceAlignment align(Parents p, int k) {
+        Map<Integer, int[]> perm = new TreeMap<>();
+        for (int s : p.movableSpaces()) {
+            int[] identity = new int[p.spaceWidth(k, s)];
+            Arrays.setAll(identity, i -> i);
+            perm.put(s, identity);
         }
         for (int sweep = 0; sweep < MAX_SWEEPS; sweep++) {
             boolean changed = false;
-            for (int l = 1; l <= hidden; l++) {
-                int[] best = LinearAssignment.solve(negated(similarity(p, k, l, perm)));
-                if (!Arrays.equals(best, perm[l - 1])) {
-                    perm[l - 1] = best;
+            for (int s : p.movableSpaces()) {
+                int[] best = LinearAssignment.solve(negated(similarity(p, k, s,
+                        SpaceAlignment.selection(p.plan(k), perm))));
+                if (!Arrays.equals(best, perm.get(s))) {
+                    perm.put(s, best);
                     changed = true;
                 }
             }
@@ -68,46 +82,86 @@ public final class WeightMatching {
                 break;
             }
         }
-        List<NeuronMap> maps = new ArrayList<>();
-        for (int l = 1; l <= hidden; l++) {
-            maps.add(NeuronMap.permutation(perm[l - 1], p.width(k, l)));
-        }
-        return maps;
+        return SpaceAlignment.selection(p.plan(k), perm);
     }
 
-    /** S[i][j]: similarity of parent 0's neuron i and parent k's neuron j at cut l. */
-    private static double[][] similarity(Parents p, int k, int l, int[][] perm) {
-        int n = p.width(0, l);
+    /**
+     * S[i][j]: similarity of parent 0's neuron i and parent k's neuron j in space s, with parent
+     * k's other spaces in parent 0's order by {@code current}.
+     */
+    private static double[][] similarity(Parents p, int k, int s, SpaceAlignment current) {
+        LevelPlan plan = p.plan(0);
+        int n = p.spaceWidth(0, s);
         double[][] score = new double[n][n];
-        double[][] in0 = p.weights(0, l);
-        double[][] ink = p.weights(k, l);
-        if (l > 1) {
-            ink = NeuronMap.permutation(perm[l - 2], p.width(k, l - 1)).mapInputRows(ink, p.level(k, l).hasBias(),
-                    p.layout(k, l));
+        for (int l : plan.space(s).levels()) {
+            Level writer = p.level(k, l);
+            accumulate(score, p.weights(0).level(l), current.inputRows(writer, p.weights(k).level(l)));
         }
-        accumulate(score, in0, ink);
-        double[][] out0 = p.weights(0, l + 1);
-        double[][] outk = p.weights(k, l + 1);
-        if (l + 1 < p.levels()) {
-            outk = NeuronMap.permutation(perm[l], p.width(k, l + 1)).mapColumns(outk);
+        for (Level reader : plan.levels()) {
+            List<Integer> read = reader.binding().spaces();
+            if (reader.depthwise() || !read.contains(s)) {
+                continue;
+            }
+            double[][] out0 = p.weights(0).level(reader.index());
+            double[][] outk = current.columns(p.level(k, reader.index()), p.weights(k).level(reader.index()));
+            for (int slice = 0; slice < read.size(); slice++) {
+                if (read.get(slice) == s) {
+                    addOutgoing(score, out0, outk, reader, slice, p);
+                }
+            }
         }
-        InputLayout layout = p.layout(0, l + 1);
-        long copies = layout.featuresPerNeuron();
-        // the rows of neuron i are its copies in the next level's input; the bias row is nobody's
-        for (int i = 0; i < n; i++) {
-            for (int j = 0; j < n; j++) {
-                double s = 0;
-                for (long c = 0; c < copies; c++) {
-                    double[] a = out0[layout.feature(i, n, c)];
-                    double[] b = outk[layout.feature(j, n, c)];
-                    for (int col = 0; col < a.length; col++) {
-                        s += a[col] * b[col];
+        for (int op = 0; op < plan.perNeuron().size(); op++) {
+            List<Integer> on = plan.perNeuron().get(op).spaces();
+            double[][] ab0 = p.weights(0).perNeuron(op);
+            double[][] abk = p.weights(k).perNeuron(op);
+            for (int slice = 0; slice < on.size(); slice++) {
+                if (on.get(slice) != s) {
+                    continue;
+                }
+                int offset = offset(p, on, slice);
+                for (int i = 0; i < n; i++) {
+                    for (int j = 0; j < n; j++) {
+                        score[i][j] += ab0[0][offset + i] * abk[0][offset + j]
+                                + ab0[1][offset + i] * abk[1][offset + j];
                     }
                 }
-                score[i][j] += s;
             }
         }
         return score;
+    }
+
+    /** Adds the inner products of the input rows that neuron i (parent 0) and j (parent k) feed in {@code reader}. */
+    private static void addOutgoing(double[][] score, double[][] out0, double[][] outk, Level reader, int slice,
+                                    Parents p) {
+        List<Integer> spaces = reader.binding().spaces();
+        InputLayout layout = SpaceAlignment.inputLayout(reader);
+        int n = score.length;
+        int offset = offset(p, spaces, slice);
+        int total = offset(p, spaces, spaces.size());
+        long copies = layout.featuresPerNeuron();
+        // the rows of neuron i are its copies in the reader's input; the bias row is nobody's
+        for (int i = 0; i < n; i++) {
+            for (int j = 0; j < n; j++) {
+                double sum = 0;
+                for (long c = 0; c < copies; c++) {
+                    double[] a = out0[layout.feature(i, offset, total, c)];
+                    double[] b = outk[layout.feature(j, offset, total, c)];
+                    for (int col = 0; col < a.length; col++) {
+                        sum += a[col] * b[col];
+                    }
+                }
+                score[i][j] += sum;
+            }
+        }
+    }
+
+    /** Neurons of the first {@code count} of {@code spaces} (parent 0's widths; all parents have them). */
+    private static int offset(Parents p, List<Integer> spaces, int count) {
+        int offset = 0;
+        for (int t = 0; t < count; t++) {
+            offset += p.spaceWidth(0, spaces.get(t));
+        }
+        return offset;
     }
 
     /** The assignment solver minimises: maximise the similarity by minimising its negation. */

@@ -6,15 +6,11 @@ import java.util.List;
 import java.util.Map;
 import java.util.Random;
 import java.util.TreeMap;
-import org.onnxfuse.fusion.ops.AffineWeights;
+import org.onnxfuse.fusion.baseline.SpaceAlignment;
 import org.onnxfuse.fusion.plan.Level;
 import org.onnxfuse.fusion.plan.LevelPlan;
 import org.onnxfuse.fusion.plan.LevelPlanner;
-import org.onnxfuse.fusion.plan.LevelWeights;
-import org.onnxfuse.fusion.plan.PerNeuronOp;
 import org.onnxfuse.fusion.solve.LevelWriter;
-import org.onnxfuse.fusion.solve.NormWriter;
-import org.onnxfuse.kernels.DenseMatrix;
 import org.onnxfuse.onnx.ir.DataType;
 import org.onnxfuse.onnx.ir.Graph;
 import org.onnxfuse.onnx.ir.Model;
@@ -81,122 +77,12 @@ public final class ModelEdits {
 
     /**
      * The model with, for each neuron space s in {@code picks}, neuron i of the space taken from
-     * old neuron {@code picks.get(s)[i]} wherever the space appears: the output columns of every
-     * level writing it (depthwise ones included), the input rows of every level reading it (the
-     * copies {@link org.onnxfuse.fusion.plan.InputLayout} names: positions per channel after a
-     * Flatten, channels first or last, Conv kernel offsets; each space at its offset after a
-     * Concat) and the parameters of per-neuron ops on it.
+     * old neuron {@code picks.get(s)[i]} wherever the space appears ({@link SpaceAlignment}: the
+     * output columns of every level writing it, the input rows of every level reading it, the
+     * parameters of per-neuron ops on it). Only the levels and ops that change are rewritten.
      */
     public static Model selectSpaces(Model model, Map<Integer, int[]> picks) {
-        LevelPlan plan = LevelPlanner.plan(model);
-        List<Level> levels = plan.levels();
-        Graph g = model.graph();
-        if (picks.containsKey(plan.lastLevel().space())) {
-            throw new IllegalArgumentException("space " + plan.lastLevel().space() + " holds the classes");
-        }
-        boolean[] touched = new boolean[levels.size()];
-        List<float[][]> mats = new ArrayList<>();
-        for (Level level : levels) {
-            AffineWeights w = LevelWeights.read(g, level);
-            float[][] m = new float[w.rows()][w.cols()];
-            for (int i = 0; i < w.rows(); i++) {
-                for (int j = 0; j < w.cols(); j++) {
-                    m[i][j] = w.get(i, j);
-                }
-            }
-            int[] own = picks.get(level.space());
-            if (own != null) {
-                float[][] picked = new float[m.length][own.length];
-                for (int i = 0; i < m.length; i++) {
-                    for (int j = 0; j < own.length; j++) {
-                        picked[i][j] = m[i][own[j]];
-                    }
-                }
-                m = picked;
-                touched[level.index() - 1] = true;
-            }
-            if (!level.depthwise() && level.binding().spaces().stream().anyMatch(picks::containsKey)) {
-                m = selectInputRows(plan, level, m, picks);
-                touched[level.index() - 1] = true;
-            }
-            mats.add(m);
-        }
-        Graph out = g;
-        for (int l = 0; l < levels.size(); l++) {
-            if (touched[l]) {
-                Level next = plan.sequential() && l + 1 < levels.size() ? levels.get(l + 1) : null;
-                out = LevelWriter.write(out, levels.get(l), next, matrix(mats.get(l)));
-            }
-        }
-        for (PerNeuronOp op : plan.perNeuron()) {
-            if (op.spaces().stream().noneMatch(picks::containsKey)) {
-                continue;
-            }
-            double[][] ab = NormWriter.affineForm(g, op.op().node());
-            List<Integer> channels = new ArrayList<>();
-            int offset = 0;
-            for (int s : op.spaces()) {
-                int width = Math.toIntExact(plan.space(s).width());
-                int[] pick = picks.containsKey(s) ? picks.get(s) : firstN(width);
-                for (int c : pick) {
-                    channels.add(offset + c);
-                }
-                offset += width;
-            }
-            double[] a = channels.stream().mapToDouble(c -> ab[0][c]).toArray();
-            double[] b = channels.stream().mapToDouble(c -> ab[1][c]).toArray();
-            out = NormWriter.writeAffine(out, op.op().node(), a, b);
-        }
-        return model.withGraph(out);
-    }
-
-    /** {@code m}'s input rows for the neurons {@code picks} keeps of the spaces {@code level} reads. */
-    private static float[][] selectInputRows(LevelPlan plan, Level level, float[][] m, Map<Integer, int[]> picks) {
-        org.onnxfuse.fusion.plan.InputLayout layout = level.binding().knownLayout().orElseThrow(
-                () -> new IllegalStateException("level " + level.index() + " reads its spaces in an unknown layout"));
-        List<Integer> spaces = level.binding().spaces();
-        int oldTotal = 0;
-        int newTotal = 0;
-        for (int s : spaces) {
-            int width = Math.toIntExact(plan.space(s).width());
-            oldTotal += width;
-            newTotal += picks.containsKey(s) ? picks.get(s).length : width;
-        }
-        boolean bias = level.hasBias();
-        int in = m.length - (bias ? 1 : 0);
-        long copies = layout.featuresPerNeuron();
-        if (copies * oldTotal != in) {
-            throw new IllegalStateException(in + " input rows for " + oldTotal + " neurons of " + copies);
-        }
-        float[][] rows = new float[Math.toIntExact(newTotal * copies) + (bias ? 1 : 0)][];
-        int oldOffset = 0;
-        int newOffset = 0;
-        for (int s : spaces) {
-            int width = Math.toIntExact(plan.space(s).width());
-            int[] pick = picks.containsKey(s) ? picks.get(s) : firstN(width);
-            for (int c = 0; c < pick.length; c++) {
-                for (long q = 0; q < copies; q++) {
-                    rows[layout.feature(c, newOffset, newTotal, q)] = m[layout.feature(pick[c], oldOffset, oldTotal, q)];
-                }
-            }
-            oldOffset += width;
-            newOffset += pick.length;
-        }
-        if (bias) {
-            rows[rows.length - 1] = m[in];
-        }
-        return rows;
-    }
-
-    private static DenseMatrix matrix(float[][] m) {
-        double[][] d = new double[m.length][];
-        for (int i = 0; i < m.length; i++) {
-            d[i] = new double[m[i].length];
-            for (int j = 0; j < m[i].length; j++) {
-                d[i][j] = m[i][j];
-            }
-        }
-        return DenseMatrix.fromRows(d);
+        return SpaceAlignment.selection(LevelPlanner.plan(model), picks).applyTo(model);
     }
 
     /**
