@@ -35,6 +35,15 @@ OTHER_SETS = {
     "zoo": "MLP 784-32x5-10 with Tanh, Sigmoid, LeakyRelu, Gelu (Erf), Clip",
     "mlpmm": "MLP 784-64-10 as MatMul+Add",
 }
+# K = 2 pairs of networks that are not one chain (test-models/models/dag, made by make_dag_models.py)
+DAG_SETS = {
+    "resnet": "ResNet with BatchNormalization, identity and strided 1x1 projection shortcuts",
+    "mbv2": "MobileNetV2-style inverted residuals (1x1 expand, depthwise 3x3, 1x1 project, ReLU6)",
+    "se": "EfficientNet-style blocks (depthwise Conv, SiLU, squeeze-excitation gates, residual Add)",
+    "dense": "DenseNet-style dense blocks (Concat of every layer's output) and a transition",
+    "squeeze": "SqueezeNet-style fire modules (squeeze 1x1, Concat of expand 1x1 and 3x3)",
+}
+OTHER_SETS.update(DAG_SETS)
 SETS = ["mlp"] + list(OTHER_SETS)
 OTHER_K = 2
 
@@ -43,7 +52,8 @@ def parent_files(set_name, k):
     """The parents of a set, in file order (p0 first: the CLI's template)."""
     if set_name == "mlp":
         return bl.parents(k)
-    return [bl.MODELS / f"{set_name}_p{i}.onnx" for i in range(k)]
+    folder = bl.MODELS / "dag" if set_name in DAG_SETS else bl.MODELS
+    return [folder / f"{set_name}_p{i}.onnx" for i in range(k)]
 
 
 def label(set_name, k, calib):

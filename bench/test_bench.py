@@ -138,7 +138,7 @@ class ScriptsTest(unittest.TestCase):
     def test_quality_sets_option(self):
         self.assertEqual(["mlp", "zoo", "mlpmm"], run_quality.sets_option("mlpmm, zoo,mlp"))
         with self.assertRaises(Exception):
-            run_quality.sets_option("mlp,resnet")
+            run_quality.sets_option("mlp,resnext")
         for name in run_quality.SETS:
             for f in run_quality.parent_files(name, 2):
                 self.assertTrue(f.is_file(), f)

@@ -28,7 +28,8 @@ def main():
     ap.add_argument("models", type=Path, help="folder written by export_models.py")
     ap.add_argument("--only", default="", help="comma-separated model file stems to run (default: all)")
     ap.add_argument("--samples", type=int, default=64, help="calibration samples (default: %(default)s)")
-    ap.add_argument("--tolerance", type=float, default=1e-4, help="max abs output difference that counts as equal")
+    ap.add_argument("--tolerance", type=float, default=1e-4,
+                    help="max abs output difference, relative to max(1, max abs output), that counts as equal")
     ap.add_argument("--test-classes", type=Path, default=benchlib.REPO / "fusion" / "target" / "test-classes",
                     help="compiled test classes holding BenchTools (default: %(default)s)")
     benchlib.add_common_options(ap)
@@ -81,7 +82,8 @@ def main():
                         diff = float(fields[1]) if code == 0 else None
                         row["maxAbsDifference"] = diff
                         row["maxAbsOutput"] = float(fields[3]) if code == 0 else None
-                        row["fuse"] = "ok" if diff is not None and diff < args.tolerance else "differs"
+                        scale = max(1.0, row["maxAbsOutput"] or 0.0)
+                        row["fuse"] = "ok" if diff is not None and diff < args.tolerance * scale else "differs"
         if row.get("fuse") != "ok":
             failures += 1
         rows.append(row)
@@ -89,7 +91,8 @@ def main():
     lines = ["# torchvision coverage", "", benchlib.environment_markdown(env), "",
              f"Untrained torchvision models (random BatchNorm statistics), fused with a copy of themselves whose"
              f" neurons are permuted within every neuron space; {args.samples} random calibration inputs, default"
-             f" importance; difference measured on other random inputs (equal: below {args.tolerance:g}).", "",
+             f" importance; difference measured on other random inputs (equal: below {args.tolerance:g} times"
+             f" max(1, largest output)).", "",
              "| model | plan | levels | spaces | fuse | max abs difference (max abs output) | fusion time (s) |",
              "|---|---|---|---|---|---|---|"]
     for r in rows:

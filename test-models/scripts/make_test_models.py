@@ -38,6 +38,23 @@ README_END = "<!-- END GENERATED TABLE -->"
 
 # ----------------------------------------------------------------------------------- data
 
+def load_mnist(mnist_dir):
+    """images uint8 [10000,784] and labels int64 [10000] (ordered by class) from mnist_dir."""
+    images = np.load(os.path.join(mnist_dir, "images_u8.npy"))
+    labels = np.load(os.path.join(mnist_dir, "labels_i64.npy"))
+    assert images.shape == (10000, 784) and images.dtype == np.uint8, images.shape
+    assert labels.shape == (10000,) and labels.dtype == np.int64
+    assert np.all(np.diff(labels) >= 0), "expected images ordered by class"
+    return images, labels
+
+
+def load_test(data_dir):
+    """The saved test set exactly as a consumer reads it: float16 file -> float32 tensor."""
+    x_test = torch.from_numpy(np.load(os.path.join(data_dir, "test_x.npy")).astype(np.float32))
+    y_test = torch.from_numpy(np.load(os.path.join(data_dir, "test_y.npy")))
+    return x_test, y_test
+
+
 def normalise(u8):
     x = (u8.astype(np.float32) / 255.0 - MEAN) / STD
     return x.reshape(-1, 1, 28, 28)
@@ -237,10 +254,13 @@ SPLIT_SEED = {2: 102, 4: 104, 8: 108}
 
 # ------------------------------------------------------------------------------- training
 
-def train(model, x, y, seed, steps, lr, batch=64):
+def train(model, x, y, seed, steps, lr, batch=64, loss_fn=None):
     """Adam, fixed number of optimiser steps (so parents with little data are not under-trained),
     reshuffling every epoch with a generator seeded by `seed`; the last short batch of an epoch
-    is used too, except a 1-sample batch (BatchNorm needs >1 sample)."""
+    is used too, except a 1-sample batch (BatchNorm needs >1 sample). loss_fn(output, labels)
+    defaults to cross-entropy on the model's (single) output."""
+    if loss_fn is None:
+        loss_fn = F.cross_entropy
     g = torch.Generator().manual_seed(seed)
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     n = x.shape[0]
@@ -253,7 +273,7 @@ def train(model, x, y, seed, steps, lr, batch=64):
             if len(b) < 2:
                 continue
             opt.zero_grad()
-            loss = F.cross_entropy(model(x[b]), y[b])
+            loss = loss_fn(model(x[b]), y[b])
             loss.backward()
             opt.step()
             done += 1
@@ -283,14 +303,27 @@ def graph_signature(m):
 
 
 def verify(path, model, x_check, name):
+    """check_model, then the ONNX graph (run by onnx_torch_eval) against the torch module on
+    x_check. A module that returns a tuple is compared output by output with the graph's outputs
+    in order; the error returned is the largest over the outputs."""
     m = onnx.load(path)
     onnx.checker.check_model(m)
     with torch.no_grad():
-        ref = model(x_check)
-        got = onnx_torch_eval.run(m, x_check)
-    err = (ref - got).abs().max().item()
-    if not err <= 1e-4 * max(1.0, ref.abs().max().item()):
-        raise RuntimeError("%s: ONNX output differs from torch by %g" % (name, err))
+        refs = model(x_check)
+        gots = onnx_torch_eval.run_all(m, x_check)
+    if not isinstance(refs, (tuple, list)):
+        refs = (refs,)
+    if len(refs) != len(gots):
+        raise RuntimeError("%s: %d ONNX outputs, torch has %d" % (name, len(gots), len(refs)))
+    err = 0.0
+    for ref, got in zip(refs, gots):
+        if tuple(ref.shape) != tuple(got.shape):
+            raise RuntimeError("%s: ONNX output shape %s, torch %s" % (name, tuple(got.shape),
+                                                                       tuple(ref.shape)))
+        e = (ref - got).abs().max().item()
+        if not e <= 1e-4 * max(1.0, ref.abs().max().item()):
+            raise RuntimeError("%s: ONNX output differs from torch by %g" % (name, e))
+        err = max(err, e)
     ops = [n.op_type for n in m.graph.node]
     return m, err, ops
 
@@ -332,17 +365,18 @@ def table_md(res):
     return "\n".join(lines).rstrip() + "\n"
 
 
-def update_readme(table):
+def update_readme(table, begin=README_BEGIN, end=README_END):
+    """Replace the text between the marker lines `begin` and `end` of test-models/README.md."""
     path = os.path.join(TM_DIR, "README.md")
     if not os.path.exists(path):
         print("README.md not found; table not written")
         return
     txt = open(path).read()
-    if README_BEGIN not in txt or README_END not in txt:
+    if begin not in txt or end not in txt:
         print("README.md has no table markers; table not written")
         return
-    a = txt.index(README_BEGIN) + len(README_BEGIN)
-    b = txt.index(README_END)
+    a = txt.index(begin) + len(begin)
+    b = txt.index(end, a)
     open(path, "w").write(txt[:a] + "\n" + table + txt[b:])
 
 
@@ -363,11 +397,7 @@ def main():
     os.makedirs(data_dir, exist_ok=True)
     os.makedirs(model_dir, exist_ok=True)
 
-    images = np.load(os.path.join(args.mnist, "images_u8.npy"))
-    labels = np.load(os.path.join(args.mnist, "labels_i64.npy"))
-    assert images.shape == (10000, 784) and images.dtype == np.uint8, images.shape
-    assert labels.shape == (10000,) and labels.dtype == np.int64
-    assert np.all(np.diff(labels) >= 0), "expected images ordered by class"
+    images, labels = load_mnist(args.mnist)
 
     test_idx, calib_idx, calib_small_idx, pool = split_by_position(labels)
     assert np.array_equal(calib_small_idx, calib_idx[:10 * N_CALIB_SMALL])
@@ -388,8 +418,7 @@ def main():
                             "dtype": "int64", "shape": list(y.shape)})
         saved[name] = idx
     # test data exactly as a consumer reads it (float16 -> float32)
-    x_test = torch.from_numpy(np.load(os.path.join(data_dir, "test_x.npy")).astype(np.float32))
-    y_test = torch.from_numpy(np.load(os.path.join(data_dir, "test_y.npy")))
+    x_test, y_test = load_test(data_dir)
 
     splits = {}
     split_doc = {"test": saved["test"].tolist(), "calib5000": saved["calib5000"].tolist(),

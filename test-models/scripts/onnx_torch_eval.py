@@ -1,8 +1,8 @@
 """A tiny ONNX graph interpreter built on torch.nn.functional.
 
 python3-onnx 1.12 (Debian) has no onnx.reference evaluator and onnxruntime is not available, so
-make_test_models.py uses this to check that each exported graph computes the same thing as the
-torch module it came from. It walks the ONNX nodes in order and evaluates each one with plain
+make_test_models.py and make_dag_models.py use this to check that each exported graph computes the
+same thing as the torch module it came from. It walks the ONNX nodes in order and evaluates each one with plain
 torch ops, independently of the nn.Module code, so a wrong export (e.g. a BatchNormalization left
 in training mode, a missing bias, a wrong Flatten axis) shows up as a mismatch.
 
@@ -44,6 +44,14 @@ def _sym_pads(pads, op):
 
 def run(model, x):
     """Evaluate `model` (onnx.ModelProto, one input, one output) on torch tensor x."""
+    outs = run_all(model, x)
+    assert len(outs) == 1, len(outs)
+    return outs[0]
+
+
+def run_all(model, x):
+    """Evaluate `model` (onnx.ModelProto, one input) on torch tensor x; returns the list of its
+    outputs in graph-output order."""
     g = model.graph
     env = {t.name: torch.from_numpy(numpy_helper.to_array(t).copy()) for t in g.initializer}
     inits = set(env)
@@ -77,6 +85,22 @@ def run(model, x):
                 y = y + a.get("beta", 1.0) * ins[2]
         elif op == "MatMul":
             y = ins[0] @ ins[1]
+        elif op == "Concat":
+            y = torch.cat(ins, dim=a["axis"])
+        elif op == "Shape":
+            if "start" in a or "end" in a:
+                raise NotImplementedError("Shape start/end")
+            y = torch.tensor(list(ins[0].shape), dtype=torch.int64)
+        elif op == "Gather":
+            idx = ins[1].long()
+            y = torch.index_select(ins[0], a.get("axis", 0), idx.reshape(-1))
+            y = y.reshape(ins[0].shape[:a.get("axis", 0)] + idx.shape
+                          + ins[0].shape[a.get("axis", 0) + 1:])
+        elif op == "Unsqueeze":
+            y = ins[0]
+            axes = sorted(int(v) for v in ins[1].tolist())   # opset 13: axes is an input
+            for ax in axes:
+                y = y.unsqueeze(ax if ax >= 0 else ax + y.dim() + 1)
         elif op == "Add":
             y = ins[0] + ins[1]
         elif op == "Sub":
@@ -137,5 +161,4 @@ def run(model, x):
             raise NotImplementedError("op " + op)
         assert len(node.output) == 1, node
         env[node.output[0]] = y
-    assert len(g.output) == 1
-    return env[g.output[0].name]
+    return [env[o.name] for o in g.output]

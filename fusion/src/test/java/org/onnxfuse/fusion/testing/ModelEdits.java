@@ -94,7 +94,7 @@ public final class ModelEdits {
         Random rng = new Random(seed);
         Map<Integer, int[]> picks = new TreeMap<>();
         for (org.onnxfuse.fusion.plan.NeuronSpace space : plan.spaces()) {
-            if (space.id() != plan.lastLevel().space()) {
+            if (space.levels().stream().noneMatch(l -> plan.level(l).last())) {
                 picks.put(space.id(), shuffled(Math.toIntExact(space.width()), rng));
             }
         }

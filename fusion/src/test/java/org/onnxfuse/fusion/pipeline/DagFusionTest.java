@@ -1,0 +1,123 @@
+package org.onnxfuse.fusion.pipeline;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.util.Iterator;
+import java.util.List;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
+import org.onnxfuse.fusion.data.NpyArray;
+import org.onnxfuse.fusion.evaluate.BatchOutputs;
+import org.onnxfuse.fusion.evaluate.ModelEvaluator;
+import org.onnxfuse.fusion.importance.ImportanceMethod;
+import org.onnxfuse.fusion.plan.LevelPlan;
+import org.onnxfuse.fusion.plan.LevelPlanner;
+import org.onnxfuse.fusion.testing.Fixtures;
+import org.onnxfuse.fusion.testing.ModelEdits;
+import org.onnxfuse.onnx.ir.Model;
+
+/**
+ * The linear variant on networks that are not one chain (test-models/models/dag): residual
+ * blocks with projection shortcuts, inverted residuals with depthwise Convs, squeeze-excitation
+ * gates, DenseNet and fire-module concatenations. A parent fused with a copy of itself whose
+ * neurons are permuted consistently within every neuron space must come back as the same function.
+ */
+class DagFusionTest {
+    private static Fusion.Builder fusion(Model a, Model b) {
+        return Fusion.builder().parents(a, b).calibration(Fixtures.data("calib400_x.npy")).samples(200)
+                .device("cpu").threads(Fixtures.THREADS).restarts(2).log(s -> { });
+    }
+
+    private static double maxDifference(Model expected, Model actual) {
+        return Fixtures.maxAbsDifference(Fixtures.logits(expected, Fixtures.data("test_x.npy")),
+                Fixtures.logits(actual, Fixtures.data("test_x.npy")));
+    }
+
+    @ParameterizedTest
+    @ValueSource(strings = {"resnet", "mbv2", "se", "dense", "squeeze", "twohead"})
+    void permutingEverySpaceKeepsTheFunction(String family) {
+        Model model = Fixtures.read("dag/" + family + "_p0.onnx");
+        Model permuted = ModelEdits.permuted(model, 5);
+        double diff = maxDifference(model, permuted);
+        assertTrue(diff < 1e-4, family + ": the permuted copy differs by " + diff);
+    }
+
+    @ParameterizedTest
+    @ValueSource(strings = {"resnet", "mbv2", "se", "dense", "squeeze", "twohead"})
+    void fusesWithItsPermutedCopyBackToItself(String family) {
+        Model model = Fixtures.read("dag/" + family + "_p0.onnx");
+        assertFalse(LevelPlanner.plan(model).sequential(), family);
+        Model permuted = ModelEdits.permuted(model, 3);
+        FusionResult r = fusion(model, permuted).build().fuse();
+        double diff = maxDifference(model, r.model());
+        assertTrue(diff < 1e-4, family + ": max abs logit difference " + diff + "; " + r.warnings());
+        assertEquals(Fixtures.interfaceOf(model), Fixtures.interfaceOf(r.model()));
+    }
+
+    @Test
+    void bothOutputsOfATwoHeadedModelComeBack() {
+        Model model = Fixtures.read("dag/twohead_p0.onnx");
+        LevelPlan plan = LevelPlanner.plan(model);
+        assertEquals(List.of("logits", "aux_logits"), plan.heads().stream().map(h -> h.output()).toList());
+        assertTrue(plan.heads().stream().allMatch(h -> h.carriesClasses()));
+        FusionResult r = fusion(model, ModelEdits.permuted(model, 2)).build().fuse();
+        assertEquals(ImportanceMethod.UNIFORM, r.importance().method(), "attributions explain one output");
+        try (NpyArray x = NpyArray.open(Fixtures.data("test_x.npy"));
+             ModelEvaluator expected = ModelEvaluator.open(model, Fixtures.THREADS);
+             ModelEvaluator actual = ModelEvaluator.open(r.model(), Fixtures.THREADS)) {
+            Iterator<BatchOutputs> a = actual.run(x, Fixtures.BATCH).iterator();
+            for (BatchOutputs e : expected.run(x, Fixtures.BATCH)) {
+                BatchOutputs f = a.next();
+                for (String output : List.of("logits", "aux_logits")) {
+                    double diff = Fixtures.maxAbsDifference(e.get(output).values(), f.get(output).values());
+                    assertTrue(diff < 1e-4, output + " differs by " + diff);
+                }
+            }
+        }
+    }
+
+    @Test
+    void identicalResidualParentsReturnTheParent() {
+        Model model = Fixtures.read("dag/resnet_p0.onnx");
+        FusionResult r = fusion(model, model).importance(ImportanceMethod.UNIFORM).build().fuse();
+        assertTrue(maxDifference(model, r.model()) < 1e-4);
+    }
+
+    @ParameterizedTest
+    @ValueSource(strings = {"resnet", "dense", "mbv2"})
+    void otherWidthsGiveAWorkingModel(String family) {
+        Model model = Fixtures.read("dag/" + family + "_p0.onnx");
+        Model permuted = ModelEdits.permuted(model, 4);
+        FusionResult r = fusion(model, permuted).widthFactor(1.5).build().fuse();
+        LevelPlan fused = LevelPlanner.plan(r.model());
+        LevelPlan parent = LevelPlanner.plan(model);
+        for (int s = 0; s < parent.spaces().size(); s++) {
+            long own = parent.space(s).width();
+            long expected = s == parent.lastLevel().space() ? own : Math.round(1.5 * own);
+            assertEquals(expected, fused.space(s).width(), family + " space " + s);
+        }
+        float[] logits = Fixtures.logits(r.model(), Fixtures.data("test_x.npy"));
+        assertEquals(1500 * 10, logits.length);
+        double diff = maxDifference(model, r.model());
+        assertTrue(diff < 1e-2, family + ": a wider fusion of a model with its permuted copy differs by " + diff);
+    }
+
+    @Test
+    void hungarianMatchingFusesAResidualNetToo() {
+        Model model = Fixtures.read("dag/resnet_p0.onnx");
+        FusionResult r = fusion(model, ModelEdits.permuted(model, 8)).method(FusionMethod.HF_LINEAR).build().fuse();
+        assertTrue(maxDifference(model, r.model()) < 1e-4);
+    }
+
+    @ParameterizedTest
+    @ValueSource(strings = {"average", "weight-match", "act-match"})
+    void baselinesAlignAResidualNetWithItsPermutedCopy(String method) {
+        Model model = Fixtures.read("dag/resnet_p0.onnx");
+        Model copy = method.equals("average") ? model : ModelEdits.permuted(model, 6);
+        FusionResult r = fusion(model, copy).method(FusionMethod.fromName(method)).build().fuse();
+        assertTrue(maxDifference(model, r.model()) < 1e-4, method);
+    }
+}
