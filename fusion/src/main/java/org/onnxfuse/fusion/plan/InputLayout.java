@@ -2,7 +2,6 @@ package org.onnxfuse.fusion.plan;
 
 import java.util.List;
 import java.util.Optional;
-import org.onnxfuse.onnx.ir.Dim;
 
 /**
  * How the input features of a level's affine op line up with the neurons of the cut before it:
@@ -48,16 +47,5 @@ public record InputLayout(long outer, long inner) {
             return Optional.empty();
         }
         return level.binding().knownLayout();
-    }
-
-    private static Optional<Long> product(List<Dim> shape, int from, int to) {
-        long p = 1;
-        for (int j = from; j < to; j++) {
-            if (!shape.get(j).isFixed()) {
-                return Optional.empty();
-            }
-            p *= shape.get(j).value();
-        }
-        return Optional.of(p);
     }
 }
