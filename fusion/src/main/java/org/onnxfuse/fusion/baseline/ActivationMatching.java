@@ -67,7 +67,16 @@ public final class ActivationMatching {
      * @throws org.onnxfuse.onnx.errors.DataException when the data does not fit the model input
      */
     public static Model fuse(List<Model> parents, CalibrationData calibration, int batchSize, int threads) {
-        Parents p = Parents.of(parents);
+        return fuse(Parents.of(parents), calibration, batchSize, threads);
+    }
+
+    /** As {@link #fuse(List, CalibrationData, int, int)} with the parents' plans, made and compared by the caller. */
+    public static Model fuse(List<Model> parents, List<LevelPlan> plans, CalibrationData calibration, int batchSize,
+                             int threads) {
+        return fuse(Parents.of(parents, plans), calibration, batchSize, threads);
+    }
+
+    private static Model fuse(Parents p, CalibrationData calibration, int batchSize, int threads) {
         return p.write(p.alignAndAverage(align(p, calibration, batchSize, threads)), NAME);
     }
 

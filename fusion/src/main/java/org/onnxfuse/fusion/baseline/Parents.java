@@ -47,12 +47,25 @@ final class Parents {
                     + models.size());
         }
         List<LevelPlan> plans = models.stream().map(LevelPlanner::plan).toList();
+        PlanComparison.requireCompatible(plans, names(models.size()));
+        return new Parents(models, plans, names(models.size()));
+    }
+
+    /** {@code models} with the plans the caller made and compared already (one per model). */
+    static Parents of(List<Model> models, List<LevelPlan> plans) {
+        if (models.size() < 2 || plans.size() != models.size()) {
+            throw new IllegalArgumentException(models.size() + " parents with " + plans.size() + " plans; expected at"
+                    + " least 2 parents, one plan each");
+        }
+        return new Parents(models, plans, names(models.size()));
+    }
+
+    private static List<String> names(int count) {
         List<String> names = new ArrayList<>();
-        for (int k = 0; k < models.size(); k++) {
+        for (int k = 0; k < count; k++) {
             names.add("parent " + k);
         }
-        PlanComparison.requireCompatible(plans, names);
-        return new Parents(models, plans, names);
+        return names;
     }
 
     int count() {

@@ -3,6 +3,7 @@ package org.onnxfuse.fusion.baseline;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
+import org.onnxfuse.fusion.plan.LevelPlan;
 import org.onnxfuse.onnx.ir.Model;
 
 /**
@@ -26,7 +27,15 @@ public final class VanillaAverage {
      *     one plan, or differ in width at some level (named with both widths)
      */
     public static Model fuse(List<Model> parents) {
-        Parents p = Parents.of(parents);
+        return fuse(Parents.of(parents));
+    }
+
+    /** As {@link #fuse(List)} with the parents' plans, made and compared by the caller. */
+    public static Model fuse(List<Model> parents, List<LevelPlan> plans) {
+        return fuse(Parents.of(parents, plans));
+    }
+
+    private static Model fuse(Parents p) {
         p.requireEqualWidths("vanilla averaging (" + NAME + ")");
         List<SpaceAlignment> unaligned = new ArrayList<>();
         for (int k = 1; k < p.count(); k++) {

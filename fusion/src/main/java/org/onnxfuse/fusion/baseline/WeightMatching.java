@@ -51,7 +51,15 @@ public final class WeightMatching {
      *     one plan or differ in width (a permutation needs equal widths; act-match handles others)
      */
     public static Model fuse(List<Model> parents) {
-        Parents p = Parents.of(parents);
+        return fuse(Parents.of(parents));
+    }
+
+    /** As {@link #fuse(List)} with the parents' plans, made and compared by the caller. */
+    public static Model fuse(List<Model> parents, List<LevelPlan> plans) {
+        return fuse(Parents.of(parents, plans));
+    }
+
+    private static Model fuse(Parents p) {
         p.requireEqualWidths("weight matching (" + NAME + ")");
         List<SpaceAlignment> alignments = new ArrayList<>();
         for (int k = 1; k < p.count(); k++) {

@@ -191,9 +191,9 @@ public final class Fusion {
                 backendName = result.backendName();
             } else {
                 fused = switch (method) {
-                    case AVERAGE -> VanillaAverage.fuse(parents);
-                    case WEIGHT_MATCH -> WeightMatching.fuse(parents);
-                    case ACT_MATCH -> ActivationMatching.fuse(parents, data, batch, threads);
+                    case AVERAGE -> VanillaAverage.fuse(parents, plans);
+                    case WEIGHT_MATCH -> WeightMatching.fuse(parents, plans);
+                    case ACT_MATCH -> ActivationMatching.fuse(parents, plans, data, batch, threads);
                     default -> throw new IllegalStateException(method.name());
                 };
                 backendName = "none";
