@@ -407,7 +407,9 @@ public final class LevelPlanner {
             if (ShapeComputation.of(v, value, view).isEmpty()) {
                 throw structure("node " + GraphView.quote(node) + " reads input " + i + " '" + v + "' from "
                         + view.origin(v) + "; every input other than the activations must be an initializer, a"
-                        + " Constant or computed from the activation's shape");
+                        + " Constant or computed from the activation's shape"
+                        + (node.opType().equals("Reshape") ? " by Shape, Gather, Unsqueeze, Concat, Slice, Cast and"
+                        + " arithmetic (a channel shuffle, view(n, groups, c / groups, h, w), is not supported)" : ""));
             }
         }
     }
