@@ -10,6 +10,7 @@ import org.onnxfuse.fusion.collect.OrtRunner;
 import org.onnxfuse.fusion.data.FloatBatch;
 import org.onnxfuse.fusion.plan.Level;
 import org.onnxfuse.fusion.plan.LevelPlan;
+import org.onnxfuse.fusion.plan.OutputHead;
 import org.onnxfuse.onnx.errors.DataException;
 import org.onnxfuse.onnx.errors.ErrorCode;
 import org.onnxfuse.onnx.errors.UnsupportedOpException;
@@ -76,13 +77,13 @@ public final class ImportanceScorer {
                     .toList());
         }
         Objects.requireNonNull(data, "data");
-        long classOutputs = plans.get(0).heads().stream().filter(h -> h.carriesClasses()).count();
-        if (classOutputs > 1 || !plans.get(0).lastLevel().equals(plans.get(0).levels().get(plans.get(0).levels()
-                .size() - 1))) {
+        LevelPlan template = plans.get(0);
+        List<String> classOutputs = template.heads().stream().filter(OutputHead::carriesClasses)
+                .map(h -> "'" + h.output() + "'").toList();
+        if (classOutputs.size() > 1 || template.lastLevel().index() != template.levels().size()) {
             throw new UnsupportedOpException(ErrorCode.UNSUPPORTED_OP, method.cliName() + " attributions explain one"
-                    + " output, the logits of the last level; this model has " + classOutputs + " outputs of classes"
-                    + " (" + plans.get(0).heads().stream().filter(h -> h.carriesClasses()).map(h -> "'" + h.output()
-                    + "'").collect(java.util.stream.Collectors.joining(", ")) + ")");
+                    + " output, the logits of the last level; this model has " + classOutputs.size() + " outputs of"
+                    + " classes (" + String.join(", ", classOutputs) + ")");
         }
         if (labels != null) {
             checkLabels(labels, data, plans.get(0));

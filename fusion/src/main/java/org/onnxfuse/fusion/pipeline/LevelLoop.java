@@ -71,6 +71,7 @@ final class LevelLoop {
     private final Map<Integer, FusedSpace> spaces = new HashMap<>();
     private final Set<Integer> perNeuronWritten = new HashSet<>();
     private final Map<Node, Integer> levelOfAffine = new IdentityHashMap<>();
+    private final boolean sequential;
     private Model fused;
     /** Every op of the template's plan that may be a Reshape: the levels' ops, the joins and the trailing ops. */
     private final List<LevelOp> reshapes = new ArrayList<>();
@@ -86,6 +87,7 @@ final class LevelLoop {
         this.settings = settings;
         this.warnings = warnings;
         this.reports = reports;
+        this.sequential = template.sequential();
         template.levels().forEach(l -> levelOfAffine.put(l.affine(), l.index()));
         template.levels().forEach(l -> reshapes.addAll(l.ops()));
         reshapes.addAll(template.joins());
@@ -93,7 +95,7 @@ final class LevelLoop {
         reshapes.removeIf(op -> !op.opType().equals("Reshape"));
         template.spaces().forEach(s -> templateWidths.put(s.id(), s.width()));
         Model start = parents.get(0);
-        if (!template.sequential() && changesWidths()) {
+        if (!sequential && changesWidths()) {
             // declared shapes inside the graph go stale as spaces change width; they are optional
             start = start.withGraph(start.graph().toBuilder().valueInfos(List.of()).build());
         }
@@ -130,10 +132,10 @@ final class LevelLoop {
                     ? fitDepthwise(backend, collector, level, targets, join.isPresent())
                     : fitAffine(backend, collector, level, targets, join.isPresent());
             long t1 = System.nanoTime();
-            Level next = template.sequential() && !level.last() ? template.level(l + 1) : null;
+            Level next = sequential && !level.last() ? template.level(l + 1) : null;
             fused = fused.withGraph(LevelWriter.write(fused.graph(), level, next, fit.weights()));
             writePerNeuronParameters();
-            if (!template.sequential()) {
+            if (!sequential) {
                 fused = fused.withGraph(LevelWriter.fixReshapeTargets(fused.graph(), parents.get(0).graph(), reshapes,
                         templateWidths, fusedWidths()));
             }

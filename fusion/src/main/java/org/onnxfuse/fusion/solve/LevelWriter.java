@@ -229,12 +229,9 @@ public final class LevelWriter {
                 continue;   // computed from Shape ops: follows the new width by itself
             }
             long[] s = shape.toLongs();
-            int axis = op.neuronAxis();
-            if (axis < 1 || axis >= s.length || s[axis] <= 0 || s[axis] % oldWidth != 0) {
-                continue;   // -1 or 0 there follows the new width by itself
+            if (rescale(s, op.neuronAxis(), oldWidth, k)) {
+                b.putInitializer(Tensor.ofLongs(shape.name(), shape.dims(), s));
             }
-            s[axis] = s[axis] / oldWidth * k;
-            b.putInitializer(Tensor.ofLongs(shape.name(), shape.dims(), s));
         }
     }
 
@@ -262,10 +259,9 @@ public final class LevelWriter {
             long[] s = original.toLongs();
             long oldTotal = op.spaces().stream().mapToLong(templateWidths::get).sum();
             long newTotal = op.spaces().stream().mapToLong(fusedWidths::get).sum();
-            if (axis >= s.length || s[axis] <= 0 || oldTotal == newTotal || s[axis] % oldTotal != 0) {
+            if (oldTotal == newTotal || !rescale(s, axis, oldTotal, newTotal)) {
                 continue;
             }
-            s[axis] = s[axis] / oldTotal * newTotal;
             Node current = current(graph, n);
             if (b == null) {
                 b = graph.toBuilder();
@@ -273,6 +269,19 @@ public final class LevelWriter {
             b.putInitializer(Tensor.ofLongs(current.inputs().get(1), original.dims(), s));
         }
         return b == null ? graph : b.build();
+    }
+
+    /**
+     * Scales the target entry on the neuron axis from {@code oldWidth} to {@code newWidth} neurons;
+     * false (nothing changed) where the axis is unknown or the entry is -1 or 0, which follow the
+     * new width by themselves, or not a multiple of the old width.
+     */
+    private static boolean rescale(long[] target, int axis, long oldWidth, long newWidth) {
+        if (axis < 1 || axis >= target.length || target[axis] <= 0 || target[axis] % oldWidth != 0) {
+            return false;
+        }
+        target[axis] = target[axis] / oldWidth * newWidth;
+        return true;
     }
 
     private static String unique(Graph g, String base) {
