@@ -107,11 +107,32 @@ public final class StatisticsCollector implements AutoCloseable {
      * output of the join the cut feeds) and tensors of the fused model appended to A after the
      * parents' columns (the other operand of that join), all with their neurons on {@code axis}.
      */
-    public record Targets(List<String> parentValues, List<String> fusedValues, int axis) {
+    public record Targets(List<String> parentValues, List<String> fusedValues, int axis, RowMap rows) {
         public Targets {
             parentValues = List.copyOf(parentValues);
             fusedValues = List.copyOf(fusedValues);
+            Objects.requireNonNull(rows, "rows");
         }
+
+        public Targets(List<String> parentValues, List<String> fusedValues, int axis) {
+            this(parentValues, fusedValues, axis, RowMap.IDENTITY);
+        }
+
+        /** These targets with each batch's rows of A rewritten by {@code map}. */
+        public Targets mapped(RowMap map) {
+            return new Targets(parentValues, fusedValues, axis, map);
+        }
+    }
+
+    /**
+     * Rewrites the target matrix A of one batch in place before it is accumulated: {@code rows} rows
+     * of {@code m} columns, row-major, the parents' columns side by side.
+     */
+    @FunctionalInterface
+    public interface RowMap {
+        RowMap IDENTITY = (a, m, rows) -> { };
+
+        void apply(float[] a, int m, int rows);
     }
 
     /** The plain targets of level {@code index}: each parent's own cut. */
@@ -272,7 +293,7 @@ public final class StatisticsCollector implements AutoCloseable {
                     m += Math.toIntExact(c.dim(axis));
                 }
                 float[] a;
-                if (cuts.length == 1 && axis == cuts[0].rank() - 1) {
+                if (cuts.length == 1 && axis == cuts[0].rank() - 1 && targets.rows() == RowMap.IDENTITY) {
                     a = cuts[0].values();
                 } else {
                     long size = (long) rows * m;
@@ -286,6 +307,7 @@ public final class StatisticsCollector implements AutoCloseable {
                         offset += Math.toIntExact(cuts[k].dim(axis));
                     }
                 }
+                targets.rows().apply(a, m, rows);
                 sink.accept(x, d, a, m, rows);
                 samples += batch.count();
                 totalRows += rows;

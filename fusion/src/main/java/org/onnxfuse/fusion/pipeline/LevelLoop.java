@@ -128,6 +128,9 @@ final class LevelLoop {
             }
             Optional<Targets> join = space.shared() ? joinTargets(level) : Optional.empty();
             Targets targets = join.orElseGet(() -> collector.cutsOf(l));
+            if (level.last() && rectifiedAfter(level)) {
+                targets = targets.mapped(new RectifiedClassTargets(parents.size(), Math.toIntExact(level.width())));
+            }
             Fitted fit = level.depthwise()
                     ? fitDepthwise(backend, collector, level, targets, join.isPresent())
                     : fitAffine(backend, collector, level, targets, join.isPresent());
@@ -429,6 +432,12 @@ final class LevelLoop {
             }
         }
         return Optional.of(new Targets(parentValues, List.of(other), level.neuronAxis()));
+    }
+
+    /** Whether the classes of {@code level} pass a Relu before they reach their output. */
+    private boolean rectifiedAfter(Level level) {
+        return template.heads().stream().filter(h -> h.classLevel() == level.index())
+                .anyMatch(h -> !h.trailing().isEmpty() && h.trailing().get(0).opType().equals("Relu"));
     }
 
     /** Indices of the levels whose affine op {@code value} depends on, in the template. */
