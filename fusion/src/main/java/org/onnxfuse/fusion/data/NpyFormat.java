@@ -185,8 +185,12 @@ final class NpyFormat {
 
     /** The Python literal subset numpy writes: dict, tuple, list, str, int, True, False, None. */
     static final class Literal {
+        /** numpy writes at most a dict of tuples (3 with a structured dtype's list); deeper is not a header. */
+        static final int MAX_NESTING = 16;
+
         private final String s;
         private int i;
+        private int depth;
 
         Literal(String s) {
             this.s = s;
@@ -198,13 +202,16 @@ final class NpyFormat {
                 throw new IllegalArgumentException("unexpected end");
             }
             char c = s.charAt(i);
+            if ((c == '{' || c == '(' || c == '[') && ++depth > MAX_NESTING) {
+                throw new IllegalArgumentException("values nested more than " + MAX_NESTING + " deep at " + i);
+            }
             switch (c) {
                 case '{':
-                    return dict();
+                    return closing(dict());
                 case '(':
-                    return sequence(')', new Tuple());
+                    return closing(sequence(')', new Tuple()));
                 case '[':
-                    return sequence(']', new ArrayList<>());
+                    return closing(sequence(']', new ArrayList<>()));
                 case '\'':
                 case '"':
                     return string(c);
@@ -225,6 +232,11 @@ final class NpyFormat {
                                     + (word.isEmpty() ? "'" + c + "'" : "'" + word + "'") + " at " + i);
                     }
             }
+        }
+
+        private <T> T closing(T container) {
+            depth--;
+            return container;
         }
 
         void end() {

@@ -258,6 +258,25 @@ class NpyArrayTest {
     }
 
     @Test
+    void deeplyNestedHeadersAreRejectedWithoutRecursingAway() throws IOException {
+        String deep = "(".repeat(5000) + ")".repeat(5000);
+        String[] headers = {
+            "{'descr': '<f4', 'fortran_order': False, 'shape': " + deep + ", }",
+            "{'descr': '<f4', 'fortran_order': False, 'shape': " + "(".repeat(5000) + ", }",
+            "[".repeat(20) + "]".repeat(20),
+        };
+        for (String h : headers) {
+            Path p = Npy.write(dir.resolve("deep.npy"), Npy.concat(Npy.header(h, 1), new byte[64]));
+            Checks.fails(ErrorCode.DATA_FORMAT, () -> NpyArray.open(p), "bad .npy header", "nested more than 16 deep");
+        }
+        // numpy's own deepest form, a structured dtype's list of tuples, still parses (and is refused as a dtype)
+        Path p = Npy.write(dir.resolve("rec.npy"), Npy.concat(Npy.header(
+                "{'descr': [('a', '<f4'), ('b', [('c', '<i8')])], 'fortran_order': False, 'shape': (2,), }", 1),
+                new byte[64]));
+        Checks.fails(ErrorCode.DATA_DTYPE, () -> NpyArray.open(p), "structured");
+    }
+
+    @Test
     void python2LongsAndDoubleQuotesAreAccepted() throws IOException {
         Path p = Npy.write(dir.resolve("py2.npy"), Npy.concat(Npy.header(
                 "{\"descr\": \"<i8\", \"fortran_order\": False, \"shape\": (2L,)}", 1),
