@@ -73,6 +73,11 @@ public final class OnnxReader {
         if (!Files.exists(absolute)) {
             throw new ModelFormatException(ErrorCode.FILE_NOT_FOUND, absolute + ": expected an ONNX model file, found nothing at this path");
         }
+        if (!Files.isRegularFile(absolute)) {
+            // a FIFO would block the read forever, a device such as /dev/zero never ends
+            throw new ModelFormatException(ErrorCode.READ_FAILED, absolute + ": expected an ONNX model file, found a "
+                    + "special file (a pipe, socket or device); save the model to a regular file first");
+        }
         byte[] bytes;
         try {
             long size = Files.size(absolute);

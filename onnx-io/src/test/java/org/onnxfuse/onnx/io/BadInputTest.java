@@ -62,6 +62,19 @@ class BadInputTest {
     }
 
     @Test
+    void specialFilesAreRefusedBeforeReading() throws Exception {
+        Path device = Path.of("/dev/zero");
+        org.junit.jupiter.api.Assumptions.assumeTrue(Files.exists(device), "needs /dev/zero");
+        readFails(device, ErrorCode.READ_FAILED, "/dev/zero", "special file");
+        Path fifo = dir.resolve("model.fifo");
+        Process mkfifo = new ProcessBuilder("mkfifo", fifo.toString()).start();
+        org.junit.jupiter.api.Assumptions.assumeTrue(mkfifo.waitFor() == 0, "needs mkfifo");
+        // would block forever if the reader opened the pipe
+        org.junit.jupiter.api.Assertions.assertTimeoutPreemptively(java.time.Duration.ofSeconds(30),
+                () -> readFails(fifo, ErrorCode.READ_FAILED, "model.fifo", "special file"));
+    }
+
+    @Test
     void realModelCutInHalf() throws IOException {
         byte[] model = Files.readAllBytes(RoundTripTest.fixtureModels().get(0));
         byte[] half = Arrays.copyOf(model, model.length / 2);
