@@ -341,10 +341,10 @@ class FusionTest {
         double avg = Fixtures.testAccuracy(ModelEdits.average(List.of(p0, p1)));
         System.out.printf("mlp_k2 KF-linear width x1.5 (384): test accuracy %.4f (averaging %.4f)%n", fused, avg);
         assertTrue(fused > avg, "fused " + fused + " vs averaging " + avg);
-        assertThrows(IllegalArgumentException.class, () -> Fusion.builder().parents(p0, p1)
+        assertThrows(InvalidSettingException.class, () -> Fusion.builder().parents(p0, p1)
                 .calibration(Fixtures.data("calib400_x.npy")).widthFactor(2.5).device("cpu").log(s -> { }).build()
                 .fuse(), "2.5 x 256 = 640 > the 512 neurons of both parents");
-        assertThrows(IllegalArgumentException.class, () -> Fusion.builder().parents(p0, p1)
+        assertThrows(InvalidSettingException.class, () -> Fusion.builder().parents(p0, p1)
                 .calibration(Fixtures.data("calib400_x.npy")).widthFactor(1.5).method(FusionMethod.HF_LINEAR)
                 .device("cpu").log(s -> { }).build().fuse());
     }
