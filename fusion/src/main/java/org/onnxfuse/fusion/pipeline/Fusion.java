@@ -167,8 +167,7 @@ public final class Fusion {
             }
         }
         long samplesUsed = data == null ? 0 : data.samples();
-        Map<String, Object> settings = config.recorded(samplesUsed, backendName,
-                scores == null ? null : scores.method());
+        Map<String, Object> settings = config.recorded(samplesUsed, backendName, scores);
         Map<String, String> provenance = new LinkedHashMap<>();
         provenance.put("method", method.cliName());
         provenance.put("seed", Long.toString(config.seed()));

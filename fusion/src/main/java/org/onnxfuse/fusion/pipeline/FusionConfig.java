@@ -11,6 +11,7 @@ import java.util.SortedMap;
 import java.util.TreeMap;
 import java.util.stream.Collectors;
 import org.onnxfuse.fusion.group.GroupingConfig;
+import org.onnxfuse.fusion.importance.Importance;
 import org.onnxfuse.fusion.importance.ImportanceMethod;
 import org.onnxfuse.fusion.plan.Level;
 import org.onnxfuse.fusion.plan.LevelPlan;
@@ -191,10 +192,11 @@ public record FusionConfig(FusionMethod method, Widths widths, long seed, int ba
     /**
      * The settings as a fusion records them, in the fused model's {@code onnx-fuse.config} and in
      * the command line's report, with what the run resolved: the samples and threads it used, the
-     * backend it ran on, and the importance its scores came from (uniform where the default could
-     * not run; absent for the baselines).
+     * backend it ran on, the importance its scores came from (uniform where the default could not
+     * run) and whose classes the attributions explained ("labels", "predictions" or "none"); the
+     * baselines, which score nothing, record neither.
      */
-    public Map<String, Object> recorded(long samplesUsed, String backend, ImportanceMethod importanceUsed) {
+    public Map<String, Object> recorded(long samplesUsed, String backend, Importance scores) {
         Map<String, Object> c = new LinkedHashMap<>();
         c.put("method", method.cliName());
         c.put("seed", seed);
@@ -206,8 +208,9 @@ public record FusionConfig(FusionMethod method, Widths widths, long seed, int ba
         c.put("ridge", ridge);
         c.put("parentPrior", usesParentPrior());
         c.put("paperExact", paperExact);
-        if (importanceUsed != null) {
-            c.put("importance", importanceUsed.cliName());
+        if (scores != null) {
+            c.put("importance", scores.method().cliName());
+            c.put("explains", scores.labelSource());
         }
         c.put("restarts", restarts);
         c.put("maxIterations", maxIterations);

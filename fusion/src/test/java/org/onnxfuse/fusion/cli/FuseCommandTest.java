@@ -128,6 +128,7 @@ class FuseCommandTest {
         assertEquals(2, recorded.get("restarts").asInt());
         assertEquals(50, recorded.get("maxIterations").asInt());
         assertEquals("uniform", recorded.get("importance").asText());
+        assertEquals("none", recorded.get("explains").asText());
         assertEquals(200, recorded.get("widths").get("levels").get("1").asInt());
         // the report adds the files, which only the command line knows
         assertEquals(out.toString(), reported.get("output").asText());
@@ -221,7 +222,8 @@ class FuseCommandTest {
         }
         assertEquals(1.0, sum, 1e-9);
         assertTrue(distinct.size() > 100, "attribution scores should differ between neurons: " + distinct.size());
-        assertTrue(Provenance.read(OnnxReader.read(out)).get("config").contains("\"importance\":\"deeplift\""));
+        assertTrue(Provenance.read(OnnxReader.read(out)).get("config").contains("\"importance\":\"deeplift\","
+                + "\"explains\":\"labels\""));
     }
 
     @Test
