@@ -22,11 +22,6 @@ final class ErrorReporter implements CommandLine.IExecutionExceptionHandler, Com
         if (ex instanceof OnnxFuseException fuse) {
             code = fuse.code();
             message = fuse.getMessage();
-        } else if (ex instanceof IllegalArgumentException bad) {
-            // The library validates its settings with IllegalArgumentException; at the command line
-            // those settings came from the user's options.
-            code = ErrorCode.USAGE;
-            message = bad.getMessage();
         } else if (ex instanceof BackendException backend) {
             code = ErrorCode.BACKEND;
             message = backend.getMessage();

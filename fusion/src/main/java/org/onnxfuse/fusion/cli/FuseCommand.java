@@ -20,6 +20,7 @@ import org.onnxfuse.fusion.evaluate.Accuracy;
 import org.onnxfuse.fusion.evaluate.Ensemble;
 import org.onnxfuse.fusion.evaluate.Labels;
 import org.onnxfuse.fusion.pipeline.Fusion;
+import org.onnxfuse.fusion.pipeline.FusionConfig;
 import org.onnxfuse.fusion.importance.ImportanceMethod;
 import org.onnxfuse.fusion.pipeline.FusionMethod;
 import org.onnxfuse.fusion.pipeline.FusionProgress;
@@ -87,23 +88,21 @@ public final class FuseCommand implements Callable<Integer> {
             description = "fused widths: a factor of parent 0's (1.5) or per level (1:300,2:128)")
     private String width;
 
-    @Option(names = "--samples", paramLabel = "N", description = "use the first N calibration samples")
+    @Option(names = "--samples", paramLabel = "N", description = "use the first N calibration samples (0: all)")
     private Long samples;
 
-    @Option(names = "--batch-size", paramLabel = "N", defaultValue = "256",
-            description = "samples per inference batch (default ${DEFAULT-VALUE})")
-    private int batchSize;
+    @Option(names = "--batch-size", paramLabel = "N",
+            description = "samples per inference batch (default " + FusionConfig.DEFAULT_BATCH_SIZE + ")")
+    private Integer batchSize;
 
-    @Option(names = "--threads", paramLabel = "N", defaultValue = "0",
-            description = "compute threads; 0 = all cores (default)")
-    private int threads;
+    @Option(names = "--threads", paramLabel = "N", description = "compute threads; 0 = all cores (default)")
+    private Integer threads;
 
-    @Option(names = "--device", paramLabel = "DEV", defaultValue = "auto",
-            description = "auto, cpu or cuda (default ${DEFAULT-VALUE})")
+    @Option(names = "--device", paramLabel = "DEV", description = "auto (default), cpu or cuda")
     private String device;
 
-    @Option(names = "--seed", paramLabel = "N", defaultValue = "0", description = "random seed (default 0)")
-    private long seed;
+    @Option(names = "--seed", paramLabel = "N", description = "random seed (default 0)")
+    private Long seed;
 
     @Option(names = "--paper-exact", description = "reproduce the reference implementation's choices")
     private boolean paperExact;
@@ -112,6 +111,17 @@ public final class FuseCommand implements Callable<Integer> {
             description = "neuron importance: deeplift (default), conductance, ablation or uniform; the attributions"
                     + " explain the logit of each sample's --labels class (without labels: each parent's prediction)")
     private String importance;
+
+    @Option(names = "--ridge", paramLabel = "F",
+            description = "ridge factor of the least squares, lambda = F * trace(X^T X) / d (default 1e-6)")
+    private Double ridge;
+
+    @Option(names = "--restarts", paramLabel = "N", description = "K-means restarts (default 10)")
+    private Integer restarts;
+
+    @Option(names = "--max-iterations", paramLabel = "N",
+            description = "K-means iterations per restart at most (default 100)")
+    private Integer maxIterations;
 
     @Option(names = "--report", paramLabel = "FILE", description = "write a JSON report here")
     private Path report;
@@ -138,8 +148,9 @@ public final class FuseCommand implements Callable<Integer> {
             spec.commandLine().usage(out);
             return 0;
         }
-        String chosen = resolveMethod();
-        checkArguments(chosen);
+        FusionConfig config = configuration();
+        config.checkInputs(parents.size(), data != null, labels != null);
+        checkFiles();
         Map<String, Double> timings = new LinkedHashMap<>();
         long start = System.nanoTime();
 
@@ -153,6 +164,7 @@ public final class FuseCommand implements Callable<Integer> {
             names.add(String.valueOf(parent.getFileName()));
         }
         PlanComparison.requireCompatible(plans, names);
+        config.targetWidths(plans); // refuses widths these levels cannot take before the data is read
         LevelPlan plan = plans.get(0);
         checkEvaluationBatches(plan);
         timings.put("read_ms", millisSince(start));
@@ -167,9 +179,9 @@ public final class FuseCommand implements Callable<Integer> {
         long fuseStart = System.nanoTime();
         try (SampleArray calibration = data == null ? null : openInput(data, plan)) {
             if (calibration != null) {
-                checkInputData(calibration, plan);
+                checkInputData(calibration, plan, config.batchSize());
             }
-            result = fuse(FusionMethod.fromName(chosen), models, plans, calibration);
+            result = fuse(config, models, plans, calibration);
             fused = result.model();
             warnings.addAll(result.warnings());
             if (!result.levels().isEmpty()) {
@@ -187,15 +199,15 @@ public final class FuseCommand implements Callable<Integer> {
         timings.put("write_ms", millisSince(writeStart));
 
         long evalStart = System.nanoTime();
-        AccuracySummary accuracy = evaluate(models, names, fused, plan);
+        AccuracySummary accuracy = evaluate(models, names, fused, plan, config);
         if (accuracy != null) {
             timings.put("evaluate_ms", millisSince(evalStart));
         }
         timings.put("total_ms", millisSince(start));
 
-        RunReport run = new RunReport(configuration(chosen, result), result.levels(),
+        RunReport run = new RunReport(reportedConfiguration(result), result.levels(),
                 parentWidths(plans), result.importance(), timings, accuracy, warnings);
-        out.printf("fused %d parents with %s -> %s%n", parents.size(), chosen, output);
+        out.printf("fused %d parents with %s -> %s%n", parents.size(), config.method().cliName(), output);
         run.printTable(out);
         if (report != null) {
             run.write(report);
@@ -203,55 +215,55 @@ public final class FuseCommand implements Callable<Integer> {
         return 0;
     }
 
-    private String resolveMethod() {
-        if (method == null) {
-            return data == null ? "weight-match" : "kf-linear";
+    /**
+     * The options as one {@link FusionConfig}: what the options left out keeps the configuration's
+     * default, except the method, which is weight-match without --data.
+     */
+    private FusionConfig configuration() {
+        FusionConfig.Builder config = FusionConfig.builder();
+        config.method(method != null ? FusionMethod.fromName(method)
+                : data == null ? FusionMethod.WEIGHT_MATCH : FusionMethod.KF_LINEAR);
+        if (width != null) {
+            config.widths(FusionConfig.Widths.parse(width));
         }
-        return FusionMethod.fromName(method).cliName();
+        if (samples != null) {
+            config.samples(samples);
+        }
+        if (batchSize != null) {
+            config.batchSize(batchSize);
+        }
+        if (threads != null) {
+            config.threads(threads);
+        }
+        if (device != null) {
+            config.device(device);
+        }
+        if (seed != null) {
+            config.seed(seed);
+        }
+        if (importance != null) {
+            config.importance(ImportanceMethod.fromName(importance));
+        }
+        if (ridge != null) {
+            config.ridge(ridge);
+        }
+        if (restarts != null) {
+            config.restarts(restarts);
+        }
+        if (maxIterations != null) {
+            config.maxIterations(maxIterations);
+        }
+        return config.paperExact(paperExact).build();
     }
 
-    private void checkArguments(String chosen) {
-        if (parents.size() < 2) {
-            throw new OnnxFuseException(ErrorCode.USAGE, "fusion needs at least 2 parent models, found "
-                    + parents.size() + " (" + parents.get(0) + ")");
-        }
+    /** The options that name files, which only the command line has. */
+    private void checkFiles() {
         if (output == null) {
             throw new OnnxFuseException(ErrorCode.USAGE, "no output given: add -o fused.onnx");
-        }
-        boolean needsData = !chosen.equals("average") && !chosen.equals("weight-match");
-        if (needsData && data == null) {
-            throw new OnnxFuseException(ErrorCode.USAGE, chosen + " needs calibration data: add --data calib.npy");
-        }
-        if (chosen.equals("hf-linear") && parents.size() != 2) {
-            throw new OnnxFuseException(ErrorCode.USAGE, "hf-linear fuses exactly 2 parents, found " + parents.size()
-                    + "; use kf-linear");
-        }
-        if (labels != null && data == null) {
-            throw new OnnxFuseException(ErrorCode.USAGE, "--labels belongs to --data, which is missing");
         }
         if ((evalData == null) != (evalLabels == null)) {
             throw new OnnxFuseException(ErrorCode.USAGE, "--eval-data and --eval-labels go together; found only "
                     + (evalData != null ? "--eval-data" : "--eval-labels"));
-        }
-        if (batchSize <= 0) {
-            throw new OnnxFuseException(ErrorCode.USAGE, "--batch-size must be positive, found " + batchSize);
-        }
-        if (threads < 0) {
-            throw new OnnxFuseException(ErrorCode.USAGE, "--threads must be 0 (all cores) or more, found " + threads);
-        }
-        if (samples != null && samples <= 0) {
-            throw new OnnxFuseException(ErrorCode.USAGE, "--samples must be positive, found " + samples);
-        }
-        if (importance != null) {
-            ImportanceMethod.fromName(importance);
-            if (!FusionMethod.fromName(chosen).isInterpolation()) {
-                throw new OnnxFuseException(ErrorCode.USAGE, "--importance needs --method kf-linear or hf-linear ("
-                        + chosen + " does not weight neurons)");
-            }
-        }
-        if (width != null && !chosen.equals("kf-linear")) {
-            throw new OnnxFuseException(ErrorCode.USAGE, "--width needs --method kf-linear (other methods keep parent 0's"
-                    + " widths)");
         }
         checkNotAnInput(output, "output");
         if (report != null) {
@@ -301,20 +313,11 @@ public final class FuseCommand implements Callable<Integer> {
         }
     }
 
-    private FusionResult fuse(FusionMethod chosen, List<Model> models, List<LevelPlan> plans,
+    private FusionResult fuse(FusionConfig config, List<Model> models, List<LevelPlan> plans,
                               SampleArray calibration) {
-        Fusion.Builder builder = Fusion.builder();
+        Fusion.Builder builder = Fusion.builder().config(config);
         for (int k = 0; k < parents.size(); k++) {
             builder.parent(parents.get(k), models.get(k), plans.get(k));
-        }
-        builder.method(chosen)
-                .seed(seed)
-                .batchSize(batchSize)
-                .threads(threads)
-                .device(device)
-                .paperExact(paperExact);
-        if (importance != null) {
-            builder.importance(ImportanceMethod.fromName(importance));
         }
         if (labels != null) {
             builder.labels(labels);
@@ -322,10 +325,6 @@ public final class FuseCommand implements Callable<Integer> {
         if (calibration != null) {
             builder.calibration(CalibrationData.of(calibration));
         }
-        if (samples != null) {
-            builder.samples(samples);
-        }
-        WidthOption.apply(width, builder);
         FusionProgress progress = ProgressDisplay.forTerminal(quiet);
         builder.progress(progress);
         builder.log(line -> spec.commandLine().getErr().println(line));
@@ -338,7 +337,8 @@ public final class FuseCommand implements Callable<Integer> {
         }
     }
 
-    private AccuracySummary evaluate(List<Model> models, List<String> names, Model fused, LevelPlan plan) {
+    private AccuracySummary evaluate(List<Model> models, List<String> names, Model fused, LevelPlan plan,
+                                     FusionConfig config) {
         Path x = evalData != null ? evalData : labels != null ? data : null;
         Path y = evalData != null ? evalLabels : labels;
         if (x == null) {
@@ -346,14 +346,15 @@ public final class FuseCommand implements Callable<Integer> {
         }
         int classes = Math.toIntExact(plan.lastLevel().width());
         try (SampleArray xs = openInput(x, plan); SampleArray ys = NpyArray.open(y)) {
-            checkInputData(xs, plan);
+            checkInputData(xs, plan, config.batchSize());
             Labels.checkCount(ys, xs);
             Labels.read(ys, 0, Math.toIntExact(ys.samples()), classes);
-            int batch = runBatch(plan);
-            Ensemble.Result parentsAndEnsemble = Ensemble.evaluate(models, xs, ys, batch, effectiveThreads());
+            int batch = runBatch(plan, config.batchSize());
+            int threadCount = config.threadsToUse();
+            Ensemble.Result parentsAndEnsemble = Ensemble.evaluate(models, xs, ys, batch, threadCount);
             List<Double> parentAccuracies = parentsAndEnsemble.members().stream().map(Accuracy::value).toList();
             double ensemble = parentsAndEnsemble.ensemble().value();
-            double fusedAccuracy = Accuracy.of(fused, xs, ys, batch, effectiveThreads()).value();
+            double fusedAccuracy = Accuracy.of(fused, xs, ys, batch, threadCount).value();
             return new AccuracySummary(String.valueOf(x), xs.samples(), names, parentAccuracies, ensemble,
                     fusedAccuracy);
         }
@@ -364,15 +365,15 @@ public final class FuseCommand implements Callable<Integer> {
     }
 
     /** Shape and finiteness of every sample, before any work: a bad file fails fast and writes nothing. */
-    private void checkInputData(SampleArray array, LevelPlan plan) {
+    private static void checkInputData(SampleArray array, LevelPlan plan, int batchSize) {
         DataShapes.check(array.source(), array.header().shape(), inputDims(plan), plan.input());
-        for (FloatBatch batch : array.reusedBatches(runBatch(plan))) {
+        for (FloatBatch batch : array.reusedBatches(runBatch(plan, batchSize))) {
             Finite.check(array.source(), batch);
         }
     }
 
     /** The batch size ONNX Runtime runs the parents with: their fixed one, if they have one (see Fusion). */
-    private int runBatch(LevelPlan plan) {
+    private static int runBatch(LevelPlan plan, int batchSize) {
         int fixed = DataShapes.fixedBatch(inputDims(plan));
         return fixed > 0 ? fixed : batchSize;
     }
@@ -413,29 +414,19 @@ public final class FuseCommand implements Callable<Integer> {
         return perLevel;
     }
 
-    /** The command's settings; the importance is the one the fusion used (uniform when the default could not run). */
-    private Map<String, Object> configuration(String chosen, FusionResult result) {
-        Map<String, Object> c = new LinkedHashMap<>();
-        c.put("method", chosen);
+    /**
+     * The report's configuration: the settings exactly as the fused model's provenance records them
+     * ({@link FusionResult#settings()}), then the files, which only the command line has.
+     */
+    private Map<String, Object> reportedConfiguration(FusionResult result) {
+        Map<String, Object> c = new LinkedHashMap<>(result.settings());
         c.put("parents", parents.stream().map(String::valueOf).toList());
         c.put("output", String.valueOf(output));
         c.put("data", data == null ? null : String.valueOf(data));
         c.put("labels", labels == null ? null : String.valueOf(labels));
         c.put("evalData", evalData == null ? null : String.valueOf(evalData));
         c.put("evalLabels", evalLabels == null ? null : String.valueOf(evalLabels));
-        c.put("samples", samples);
-        c.put("width", width);
-        c.put("batchSize", batchSize);
-        c.put("threads", effectiveThreads());
-        c.put("device", device);
-        c.put("seed", seed);
-        c.put("paperExact", paperExact);
-        c.put("importance", result.importance() == null ? null : result.importance().method().cliName());
         return c;
-    }
-
-    private int effectiveThreads() {
-        return threads == 0 ? Runtime.getRuntime().availableProcessors() : threads;
     }
 
     private static double millisSince(long startNanos) {

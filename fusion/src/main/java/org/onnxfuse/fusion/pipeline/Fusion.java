@@ -6,7 +6,6 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
-import java.util.TreeMap;
 import java.util.function.Consumer;
 import org.onnxfuse.fusion.baseline.ActivationMatching;
 import org.onnxfuse.fusion.baseline.VanillaAverage;
@@ -17,7 +16,6 @@ import org.onnxfuse.fusion.data.DataShapes;
 import org.onnxfuse.fusion.data.NpyArray;
 import org.onnxfuse.fusion.data.SampleArray;
 import org.onnxfuse.fusion.evaluate.Labels;
-import org.onnxfuse.fusion.group.GroupingConfig;
 import org.onnxfuse.fusion.group.HungarianGrouping;
 import org.onnxfuse.fusion.group.KMeansGrouping;
 import org.onnxfuse.fusion.group.LastLevelTargets;
@@ -26,16 +24,13 @@ import org.onnxfuse.fusion.importance.Importance;
 import org.onnxfuse.fusion.importance.ImportanceMethod;
 import org.onnxfuse.fusion.importance.ImportanceScorer;
 import org.onnxfuse.fusion.plan.ConstantFolding;
-import org.onnxfuse.fusion.plan.Level;
 import org.onnxfuse.fusion.plan.LevelPlan;
 import org.onnxfuse.fusion.plan.LevelPlanner;
-import org.onnxfuse.fusion.plan.NeuronSpace;
 import org.onnxfuse.fusion.plan.PlanComparison;
 import org.onnxfuse.kernels.Backends;
 import org.onnxfuse.kernels.ComputeBackend;
 import org.onnxfuse.onnx.errors.DataException;
 import org.onnxfuse.onnx.errors.ErrorCode;
-import org.onnxfuse.onnx.errors.IncompatibleModelsException;
 import org.onnxfuse.onnx.errors.OnnxFuseException;
 import org.onnxfuse.onnx.io.OnnxReader;
 import org.onnxfuse.onnx.ir.Model;
@@ -56,7 +51,7 @@ import org.onnxfuse.onnx.ir.ValueInfo;
  * Parent 0 is the template: the fused model is its graph with every level rewritten. For each
  * level in order: collect the statistics (X from the fused-so-far model, A from the parents),
  * solve the ridge least squares ({@link ProjectedTargets}, centred on the parents' own weights
- * unless paper-exact, see {@link Builder#parentPrior}), group ({@link KMeansGrouping} for KF,
+ * unless paper-exact, see {@link FusionConfig#parentPrior}), group ({@link KMeansGrouping} for KF,
  * {@link HungarianGrouping} for HF) or, for the last level, average the parents' logits class by
  * class ({@link LastLevelTargets}), and write the fused weights back. Importance scores (DeepLIFT
  * attributions by default, see {@link ImportanceScorer}; or uniform) are computed once before the level loop.
@@ -67,48 +62,29 @@ import org.onnxfuse.onnx.ir.ValueInfo;
  * an in-memory model's serialised form), {@code .samples}, {@code .widths} (fused width per level)
  * and {@code .config} (the whole configuration as compact JSON).
  *
- * <p>A {@code Fusion} is a configured, immutable job; {@link #fuse()} opens and closes every
- * resource it uses (files it opened, the compute backend, ONNX Runtime sessions). Calibration
- * data passed as a {@link CalibrationData} is not closed.
+ * <p>Every setting is one {@link FusionConfig}, checked when the job is built ({@link Builder#build()}
+ * or, for the widths against the levels, when the parents are planned) with
+ * {@link InvalidSettingException}. A {@code Fusion} is a configured, immutable job; {@link #fuse()}
+ * opens and closes every resource it uses (files it opened, the compute backend, ONNX Runtime
+ * sessions). Calibration data passed as a {@link CalibrationData} is not closed.
  */
 public final class Fusion {
     private final List<ParentSource> parentSources;
     private final Path calibrationPath;
     private final CalibrationData calibrationData;
-    private final FusionMethod method;
-    private final Map<Integer, Integer> widths;
-    private final double widthFactor;
-    private final int batchSize;
-    private final int threads;
-    private final String device;
-    private final long samples;
-    private final boolean parentPrior;
-    private final ImportanceMethod importance;
-    /** Whether the caller asked for {@link #importance}, rather than getting the default. */
-    private final boolean importanceChosen;
     private final long[] labels;
     private final Path labelsPath;
-    private final GroupingConfig grouping;
+    private final FusionConfig config;
     private final Consumer<String> log;
     private final FusionProgress progress;
 
-    private Fusion(Builder b) {
+    private Fusion(Builder b, FusionConfig config) {
         this.parentSources = List.copyOf(b.parentSources);
         this.calibrationPath = b.calibrationPath;
         this.calibrationData = b.calibrationData;
-        this.method = b.method;
-        this.widths = Map.copyOf(b.widths);
-        this.widthFactor = b.widthFactor;
-        this.batchSize = b.batchSize;
-        this.threads = b.threads == 0 ? Runtime.getRuntime().availableProcessors() : b.threads;
-        this.device = b.device;
-        this.samples = b.samples;
-        this.parentPrior = b.parentPrior;
-        this.importance = b.importance != null ? b.importance : ImportanceMethod.DEEPLIFT;
-        this.importanceChosen = b.importance != null;
         this.labels = b.labels;
         this.labelsPath = b.labelsPath;
-        this.grouping = new GroupingConfig(b.ridgeFactor, b.seed, b.restarts, b.maxIterations, b.paperExact);
+        this.config = config;
         this.log = b.log;
         this.progress = b.progress;
     }
@@ -123,11 +99,6 @@ public final class Fusion {
 
     public static Builder builder() {
         return new Builder();
-    }
-
-    /** Whether the ridge is centred on the parents' weights: asked for, and not paper-exact. */
-    private boolean usesParentPrior() {
-        return parentPrior && !grouping.paperExact();
     }
 
     /** Runs the fusion. */
@@ -146,24 +117,19 @@ public final class Fusion {
             names.add(file != null ? String.valueOf(file.getFileName()) : "parent " + names.size());
             digests.add(file != null ? Provenance.sha256(file) : Provenance.sha256(source.model()));
         }
-        if (parents.size() < 2) {
-            throw new IllegalArgumentException("fusion needs at least 2 parents, found " + parents.size());
-        }
-        if (method == FusionMethod.HF_LINEAR && parents.size() != 2) {
-            throw new IncompatibleModelsException(ErrorCode.INCOMPATIBLE_PARENTS, "HF-linear fuses exactly 2 parents, found "
-                    + parents.size() + "; use KF-linear for more");
-        }
         PlanComparison.requireCompatible(plans, names);
         LevelPlan template = plans.get(0);
-        int[] targetWidths = targetWidths(plans);
+        int[] targetWidths = config.targetWidths(plans);
+        FusionMethod method = config.method();
+        int threads = config.threadsToUse();
 
         List<String> warnings = new ArrayList<>();
         List<LevelReport> reports = new ArrayList<>();
         int fixedBatch = fixedBatch(parents, warnings);
-        int batch = fixedBatch > 0 ? fixedBatch : batchSize;
+        int batch = fixedBatch > 0 ? fixedBatch : config.batchSize();
         CalibrationData opened = calibrationPath != null ? CalibrationData.open(calibrationPath) : null;
         CalibrationData given = opened != null ? opened : calibrationData;
-        CalibrationData data = given == null ? null : given.limit(samples);
+        CalibrationData data = given == null ? null : given.limit(config.samples());
         if (data != null && fixedBatch > 0 && data.samples() % fixedBatch != 0) {
             long kept = data.samples() / batch * batch;
             String warning = "the parents run only in batches of " + batch + ": using the first " + kept + " of the "
@@ -177,9 +143,6 @@ public final class Fusion {
         Importance scores = null;
         double scoringMillis = 0;
         try {
-            if (method.needsData() && data == null) {
-                throw new IllegalArgumentException(method.cliName() + " needs calibration data: call calibration(...)");
-            }
             if (method.isInterpolation()) {
                 long scoringStart = System.nanoTime();
                 scores = score(parents, plans, data, fixedBatch > 0 ? batch
@@ -204,9 +167,10 @@ public final class Fusion {
             }
         }
         long samplesUsed = data == null ? 0 : data.samples();
+        Map<String, Object> settings = config.recorded(samplesUsed, backendName, scores);
         Map<String, String> provenance = new LinkedHashMap<>();
         provenance.put("method", method.cliName());
-        provenance.put("seed", Long.toString(grouping.seed()));
+        provenance.put("seed", Long.toString(config.seed()));
         provenance.put("parents", String.join(",", names));
         provenance.put("parents.sha256", String.join(",", digests));
         provenance.put("samples", Long.toString(samplesUsed));
@@ -214,9 +178,10 @@ public final class Fusion {
                 ? template.widths().stream().map(String::valueOf).toList()
                 : reports.stream().map(r -> Integer.toString(r.width())).toList();
         provenance.put("widths", String.join(",", fusedWidths));
-        provenance.put("config", Provenance.json(configuration(samplesUsed, backendName, scores)));
+        provenance.put("config", Provenance.json(settings));
         Model result = Provenance.stamp(fused, provenance);
-        return new FusionResult(result, reports, warnings, scores, scoringMillis, (System.nanoTime() - start) / 1e6);
+        return new FusionResult(result, settings, reports, warnings, scores, scoringMillis,
+                (System.nanoTime() - start) / 1e6);
     }
 
     private record Interpolated(Model model, String backendName) {
@@ -242,6 +207,7 @@ public final class Fusion {
         ValueInfo in = parents.get(0).graph().feedInputs().get(0);
         int fixed = DataShapes.fixedBatch(in.tensorType() == null || !in.tensorType().hasShape() ? null
                 : in.tensorType().dimsOrMinusOne());
+        int batchSize = config.batchSize();
         if (fixed == 0 || fixed == batchSize) {
             return fixed;
         }
@@ -256,6 +222,8 @@ public final class Fusion {
     /** Every neuron's importance (ALGORITHM.md section 6), before the level loop: it depends on the parents only. */
     private Importance score(List<Model> parents, List<LevelPlan> plans, CalibrationData data, int batch,
                              List<String> warnings) {
+        ImportanceMethod importance = config.importanceToUse();
+        int threads = config.threadsToUse();
         long[] y = labels;
         if (y == null && labelsPath != null && importance.needsData()) {
             y = readLabels(labelsPath, data, plans.get(0));
@@ -281,7 +249,7 @@ public final class Fusion {
             // an op without a gradient rule, or a backward graph ONNX Runtime cannot run (e.g. a
             // Reshape to a fixed batch size that the batch-1 baseline breaks); bad data is still an error
             boolean backward = e.code() == ErrorCode.UNSUPPORTED_OP || e.code() == ErrorCode.BACKEND;
-            if (importanceChosen || !backward) {
+            if (config.importance() != null || !backward) {
                 throw e;
             }
             // The default must not make a fusion fail that uniform scores can do.
@@ -307,8 +275,10 @@ public final class Fusion {
     /** The level loop of the linear variant (ALGORITHM.md section 3); fills {@code warnings} and {@code reports}. */
     private Interpolated interpolate(List<Model> parents, List<LevelPlan> plans, int[] targetWidths, CalibrationData data,
                                      int batch, Importance scores, List<String> warnings, List<LevelReport> reports) {
-        LevelLoop.Settings settings = new LevelLoop.Settings(method, grouping, usesParentPrior(), log, progress);
-        try (ComputeBackend backend = Backends.open(device, threads, log);
+        LevelLoop.Settings settings = new LevelLoop.Settings(config.method(), config.grouping(),
+                config.usesParentPrior(), log, progress);
+        int threads = config.threadsToUse();
+        try (ComputeBackend backend = Backends.open(config.device(), threads, log);
              StatisticsCollector collector = new StatisticsCollector(parents, plans, data, batch, threads)) {
             Model fused = new LevelLoop(parents, plans, targetWidths, scores, settings, warnings, reports)
                     .run(backend, collector);
@@ -316,131 +286,19 @@ public final class Fusion {
         }
     }
 
-    /** The settings as recorded in {@code onnx-fuse.config}; {@code samples} is the number used. */
-    private Map<String, Object> configuration(long samplesUsed, String backendName, Importance scores) {
-        Map<String, Object> c = new LinkedHashMap<>();
-        c.put("method", method.cliName());
-        c.put("seed", grouping.seed());
-        c.put("samples", samplesUsed);
-        c.put("batchSize", batchSize);
-        c.put("threads", threads);
-        c.put("device", device);
-        c.put("backend", backendName);
-        c.put("ridge", grouping.ridgeFactor());
-        c.put("parentPrior", usesParentPrior());
-        c.put("paperExact", grouping.paperExact());
-        if (scores != null) {
-            c.put("importance", scores.method().cliName()); // uniform when the default could not run
-        }
-        c.put("restarts", grouping.restarts());
-        c.put("maxIterations", grouping.maxIterations());
-        Map<String, Object> w = new LinkedHashMap<>();
-        w.put("factor", widthFactor);
-        Map<String, Integer> perLevel = new LinkedHashMap<>();
-        new TreeMap<>(widths).forEach((level, k) -> perLevel.put(Integer.toString(level), k));
-        w.put("levels", perLevel);
-        c.put("widths", w);
-        return c;
-    }
-
-    /** "1..3, 5..7" for [1, 2, 3, 5, 6, 7]. */
-    private static String ranges(List<Integer> sorted) {
-        List<String> parts = new ArrayList<>();
-        for (int i = 0; i < sorted.size(); ) {
-            int j = i;
-            while (j + 1 < sorted.size() && sorted.get(j + 1) == sorted.get(j) + 1) {
-                j++;
-            }
-            parts.add(sorted.get(i) + ".." + sorted.get(j));
-            i = j + 1;
-        }
-        return String.join(", ", parts);
-    }
-
     /**
-     * The fused width of every level (index l - 1 for level l): an explicit {@link Builder#width},
-     * else round(widthFactor x parent 0's width) (at least 1); the last level keeps the classes.
+     * Configures a {@link Fusion}: its inputs, where its log and progress go, and its settings
+     * (the setters of {@link FusionConfig.Settings}, or {@link #config} for all at once). Defaults:
+     * KF-linear, seed 0, batch 256, threads 0 (all), device auto, all samples, parent 0's widths,
+     * DeepLIFT importance, ridge factor 1e-6 with the parent prior, 10 restarts, 100 iterations, not
+     * paper-exact, no progress, log to standard error.
      */
-    private int[] targetWidths(List<LevelPlan> plans) {
-        LevelPlan template = plans.get(0);
-        int levels = template.levels().size();
-        for (int level : widths.keySet()) {
-            if (level < 1 || level > levels || template.level(level).last()) {
-                List<Integer> hidden = template.levels().stream().filter(l -> !l.last()).map(Level::index).toList();
-                String classes = template.levels().stream().filter(Level::last).map(l -> Integer.toString(l.index()))
-                        .collect(java.util.stream.Collectors.joining(", "));
-                throw new IllegalArgumentException("a width can be set for levels " + ranges(hidden) + " (level "
-                        + classes + " keeps the classes), found level " + level);
-            }
-        }
-        int[] out = new int[levels];
-        for (Level level : template.levels()) {
-            int l = level.index();
-            int own = Math.toIntExact(level.width());
-            if (level.last()) {
-                out[l - 1] = own;
-                continue;
-            }
-            int k = widths.containsKey(l) ? widths.get(l) : (int) Math.max(1, Math.round(widthFactor * own));
-            if (method == FusionMethod.HF_LINEAR && k != own) {
-                throw new IllegalArgumentException("HF-linear keeps parent 0's width " + own + " at level " + l
-                        + "; use KF-linear for width " + k);
-            }
-            long all = 0;
-            for (LevelPlan p : plans) {
-                all += p.level(l).width();
-            }
-            if (k > all) {
-                throw new IllegalArgumentException("fused width " + k + " at level " + l + " exceeds the " + all
-                        + " neurons all parents have there");
-            }
-            out[l - 1] = k;
-        }
-        // levels whose neurons are joined share one width: the one set for any of them
-        for (NeuronSpace space : template.spaces()) {
-            Integer set = null;
-            for (int l : space.levels()) {
-                if (widths.containsKey(l)) {
-                    if (set != null && !set.equals(widths.get(l))) {
-                        throw new IllegalArgumentException("levels " + space.levels() + " share neuron space "
-                                + space.id() + " (their neurons are joined), so they take one width; found "
-                                + set + " and " + widths.get(l));
-                    }
-                    set = widths.get(l);
-                }
-            }
-            for (int l : space.levels()) {
-                out[l - 1] = set != null ? set : out[space.levels().get(0) - 1];
-            }
-        }
-        return out;
-    }
-
-    /**
-     * Configures a {@link Fusion}; defaults: KF-linear, seed 0, batch 256, threads 0 (all), device
-     * auto, all samples, parent 0's widths, DeepLIFT importance, ridge factor 1e-6 with the parent prior, 10 restarts,
-     * 100 iterations, not paper-exact, no progress, log to standard error.
-     */
-    public static final class Builder {
+    public static final class Builder extends FusionConfig.Settings<Builder> {
         private final List<ParentSource> parentSources = new ArrayList<>();
         private Path calibrationPath;
         private CalibrationData calibrationData;
-        private FusionMethod method = FusionMethod.KF_LINEAR;
-        private final Map<Integer, Integer> widths = new TreeMap<>();
-        private long seed;
-        private int batchSize = 256;
-        private int threads;
-        private String device = "auto";
-        private long samples;
-        private double ridgeFactor = GroupingConfig.DEFAULT_RIDGE_FACTOR;
-        private int restarts = GroupingConfig.DEFAULT_RESTARTS;
-        private int maxIterations = GroupingConfig.DEFAULT_MAX_ITERATIONS;
-        private boolean parentPrior = true;
-        private boolean paperExact;
-        private ImportanceMethod importance;
         private long[] labels;
         private Path labelsPath;
-        private double widthFactor = 1.0;
         private Consumer<String> log = System.err::println;
         private FusionProgress progress = FusionProgress.NONE;
 
@@ -504,107 +362,6 @@ public final class Fusion {
             return this;
         }
 
-        public Builder method(FusionMethod value) {
-            this.method = Objects.requireNonNull(value);
-            return this;
-        }
-
-        /**
-         * Fused width of hidden level {@code level} (1-based); default: parent 0's width (times
-         * {@link #widthFactor}). Overrides the factor for that level.
-         */
-        public Builder width(int level, int k) {
-            if (k <= 0) {
-                throw new IllegalArgumentException("width must be positive, found " + k);
-            }
-            widths.put(level, k);
-            return this;
-        }
-
-        /**
-         * Every hidden level's fused width is round(f x parent 0's width), at least 1, unless set by
-         * {@link #width(int, int)}; default 1. Wider keeps more of the parents, narrower compresses.
-         */
-        public Builder widthFactor(double f) {
-            if (!(f > 0) || Double.isInfinite(f)) {
-                throw new IllegalArgumentException("width factor must be finite and > 0, found " + f);
-            }
-            this.widthFactor = f;
-            return this;
-        }
-
-        public Builder seed(long value) {
-            this.seed = value;
-            return this;
-        }
-
-        public Builder batchSize(int value) {
-            if (value <= 0) {
-                throw new IllegalArgumentException("batch size must be positive, found " + value);
-            }
-            this.batchSize = value;
-            return this;
-        }
-
-        /** Threads for ONNX Runtime and BLAS; 0 = one per processor. */
-        public Builder threads(int value) {
-            if (value < 0) {
-                throw new IllegalArgumentException("threads must be >= 0, found " + value);
-            }
-            this.threads = value;
-            return this;
-        }
-
-        /** auto, cpu or cuda. */
-        public Builder device(String value) {
-            this.device = Objects.requireNonNull(value);
-            return this;
-        }
-
-        /** Use only the first {@code n} calibration samples (0: all). */
-        public Builder samples(long n) {
-            if (n < 0) {
-                throw new IllegalArgumentException("samples must be >= 0, found " + n);
-            }
-            this.samples = n;
-            return this;
-        }
-
-        /** lambda = factor * trace(S_xx) / d. */
-        public Builder ridge(double factor) {
-            this.ridgeFactor = factor;
-            return this;
-        }
-
-        /**
-         * Whether the ridge is centred on the parents' own weights (default) rather than on 0; see
-         * {@link ProjectedTargets}. Off gives the plain ridge of ALGORITHM.md (minimum-norm
-         * tendency, like the reference's pinv). Ignored (off) when {@link #paperExact} is set.
-         */
-        public Builder parentPrior(boolean value) {
-            this.parentPrior = value;
-            return this;
-        }
-
-        /**
-         * Reproduce the reference implementation where we differ from it ({@link GroupingConfig#paperExact()}):
-         * plain ridge without the parent prior, K-means group ids compacted after an empty group.
-         */
-        public Builder paperExact(boolean value) {
-            this.paperExact = value;
-            return this;
-        }
-
-        /**
-         * How neurons are weighted in grouping and at the last level (ALGORITHM.md section 6); default
-         * DeepLIFT (one extra forward and backward pass per parent; more accurate than uniform on 14 of
-         * our 16 benchmark settings, see bench/results/quality.md).
-         */
-        public Builder importance(ImportanceMethod value) {
-            this.importance = Objects.requireNonNull(value);
-            return this;
-        }
-
         /**
          * The class of every calibration sample, for the attribution methods' F (the logit of the
          * sample's class); without labels they explain each parent's own prediction. Not copied.
@@ -622,16 +379,6 @@ public final class Fusion {
             return this;
         }
 
-        public Builder restarts(int value) {
-            this.restarts = value;
-            return this;
-        }
-
-        public Builder maxIterations(int value) {
-            this.maxIterations = value;
-            return this;
-        }
-
         /** Receives warnings and backend notes; default standard error. */
         public Builder log(Consumer<String> value) {
             this.log = Objects.requireNonNull(value);
@@ -644,16 +391,16 @@ public final class Fusion {
             return this;
         }
 
+        /**
+         * The job, its settings checked ({@link FusionConfig}) against the inputs given.
+         *
+         * @throws InvalidSettingException for the first setting that cannot be used
+         */
         public Fusion build() {
-            if (parentSources.size() < 2) {
-                throw new IllegalArgumentException("fusion needs at least 2 parents, found "
-                        + parentSources.size());
-            }
-            if (method.needsData() && calibrationPath == null && calibrationData == null) {
-                throw new IllegalArgumentException(method.cliName()
-                        + " needs calibration data: call calibration(path) or calibration(values, shape)");
-            }
-            return new Fusion(this); // validates the grouping settings
+            FusionConfig config = configuration();
+            config.checkInputs(parentSources.size(), calibrationPath != null || calibrationData != null,
+                    labels != null || labelsPath != null);
+            return new Fusion(this, config);
         }
     }
 }

@@ -3,8 +3,6 @@ package org.onnxfuse.fusion.pipeline;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Locale;
-import org.onnxfuse.onnx.errors.ErrorCode;
-import org.onnxfuse.onnx.errors.OnnxFuseException;
 
 /** The fusion methods, by their command-line names (ALGORITHM.md sections 3 and 7). */
 public enum FusionMethod {
@@ -45,8 +43,8 @@ public enum FusionMethod {
     public static FusionMethod fromName(String name) {
         String wanted = name.strip().toLowerCase(Locale.ROOT);
         return Arrays.stream(values()).filter(m -> m.cliName.equals(wanted)).findFirst()
-                .orElseThrow(() -> new OnnxFuseException(ErrorCode.USAGE, "unknown method '" + name
-                        + "'; expected one of " + names()));
+                .orElseThrow(() -> new InvalidSettingException("unknown method '" + name + "'; expected one of "
+                        + names()));
     }
 
     public static List<String> names() {

@@ -1,7 +1,10 @@
 package org.onnxfuse.fusion.pipeline;
 
 import org.onnxfuse.fusion.importance.Importance;
+import java.util.Collections;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.Objects;
 import org.onnxfuse.onnx.ir.Model;
 
@@ -10,16 +13,19 @@ import org.onnxfuse.onnx.ir.Model;
  *
  * @param model       the fused model: parent 0's graph with every level's weights rewritten; same
  *                    inputs and outputs as the parents
+ * @param settings    the settings as the fusion recorded them in the model's provenance
+ *                    ({@link FusionConfig#recorded}); unmodifiable
  * @param levels      one report per level, in order
  * @param warnings    warnings in the order they arose
  * @param importance  the neuron importance scores the interpolation used, or null for the baselines
  * @param importanceMillis wall time of scoring the neurons (0 for uniform scores and the baselines)
  * @param totalMillis wall time of {@link Fusion#fuse()}
  */
-public record FusionResult(Model model, List<LevelReport> levels, List<String> warnings, Importance importance,
+public record FusionResult(Model model, Map<String, Object> settings, List<LevelReport> levels, List<String> warnings, Importance importance,
                            double importanceMillis, double totalMillis) {
     public FusionResult {
         Objects.requireNonNull(model, "model");
+        settings = Collections.unmodifiableMap(new LinkedHashMap<>(settings));
         levels = List.copyOf(levels);
         warnings = List.copyOf(warnings);
     }

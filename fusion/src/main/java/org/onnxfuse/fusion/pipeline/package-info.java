@@ -3,7 +3,8 @@
  *
  * <p>Input: K >= 2 parent models (files or in-memory {@link org.onnxfuse.onnx.ir.Model}s) with
  * compatible plans, calibration data and settings, through
- * {@link org.onnxfuse.fusion.pipeline.Fusion#builder()}. Output: a
+ * {@link org.onnxfuse.fusion.pipeline.Fusion#builder()}; the settings are one validated
+ * {@link org.onnxfuse.fusion.pipeline.FusionConfig}. Output: a
  * {@link org.onnxfuse.fusion.pipeline.FusionResult}: the fused model (parent 0's graph, same
  * inputs and outputs, every level rewritten) and one
  * {@link org.onnxfuse.fusion.pipeline.LevelReport} per level (width, fit error, grouping cost,

@@ -108,6 +108,33 @@ class FuseCommandTest {
         assertEquals("300,10", Provenance.read(OnnxReader.read(out)).get("widths"));
     }
 
+    @Test
+    void reportAndProvenanceRecordTheSameSettings() throws IOException {
+        Path out = dir.resolve("fused.onnx");
+        Path report = dir.resolve("report.json");
+        int exit = cli.run(fixture("mlp_k2_p0.onnx"), fixture("mlp_k2_p1.onnx"), "--data", data("calib400_x.npy"),
+                "--samples", "120", "--seed", "3", "--width", "1:200", "--batch-size", "64", "--threads", "2",
+                "--device", "cpu", "--ridge", "1e-5", "--restarts", "2", "--max-iterations", "50", "--importance",
+                "uniform", "-o", out.toString(), "--report", report.toString(), "--quiet");
+        assertEquals(0, exit, cli.err.toString());
+        ObjectMapper json = new ObjectMapper();
+        JsonNode recorded = json.readTree(Provenance.read(OnnxReader.read(out)).get("config"));
+        JsonNode reported = json.readTree(report.toFile()).get("config");
+        recorded.fieldNames().forEachRemaining(key -> assertEquals(recorded.get(key), reported.get(key), key));
+        assertEquals(3, recorded.get("seed").asLong());
+        assertEquals(120, recorded.get("samples").asLong());
+        assertEquals(64, recorded.get("batchSize").asInt());
+        assertEquals(1e-5, recorded.get("ridge").asDouble());
+        assertEquals(2, recorded.get("restarts").asInt());
+        assertEquals(50, recorded.get("maxIterations").asInt());
+        assertEquals("uniform", recorded.get("importance").asText());
+        assertEquals("none", recorded.get("explains").asText());
+        assertEquals(200, recorded.get("widths").get("levels").get("1").asInt());
+        // the report adds the files, which only the command line knows
+        assertEquals(out.toString(), reported.get("output").asText());
+        assertEquals(2, reported.get("parents").size());
+    }
+
     private void expectRefusal(ErrorCode code, String part, Path mustNotExist, String... args) {
         int exit = cli.run(args);
         assertEquals(code.exitCode(), exit, cli.err.toString());
@@ -162,7 +189,7 @@ class FuseCommandTest {
 
     @Test
     void widthsTheParentsCannotFillAreUsageErrors() {
-        expectRefusal(ErrorCode.USAGE, "exceeds the 512 neurons", null, fixture("mlp_k2_p0.onnx"),
+        expectRefusal(ErrorCode.USAGE, "expected at most the 512 neurons all parents have there, found 1000", null, fixture("mlp_k2_p0.onnx"),
                 fixture("mlp_k2_p1.onnx"), "--data", data("calib400_x.npy"), "--width", "1:1000", "-o",
                 dir.resolve("f.onnx").toString(), "-q");
         expectRefusal(ErrorCode.USAGE, "levels 1..1", null, fixture("mlp_k2_p0.onnx"), fixture("mlp_k2_p1.onnx"),
@@ -195,7 +222,8 @@ class FuseCommandTest {
         }
         assertEquals(1.0, sum, 1e-9);
         assertTrue(distinct.size() > 100, "attribution scores should differ between neurons: " + distinct.size());
-        assertTrue(Provenance.read(OnnxReader.read(out)).get("config").contains("\"importance\":\"deeplift\""));
+        assertTrue(Provenance.read(OnnxReader.read(out)).get("config").contains("\"importance\":\"deeplift\","
+                + "\"explains\":\"labels\""));
     }
 
     @Test
@@ -203,7 +231,7 @@ class FuseCommandTest {
         expectRefusal(ErrorCode.USAGE, "unknown importance method 'magic'", null, fixture("mlp_k2_p0.onnx"),
                 fixture("mlp_k2_p1.onnx"), "--data", data("calib400_x.npy"), "--importance", "magic", "-o",
                 dir.resolve("f.onnx").toString(), "-q");
-        expectRefusal(ErrorCode.USAGE, "--importance needs --method kf-linear or hf-linear", null,
+        expectRefusal(ErrorCode.USAGE, "importance (--importance): expected --method kf-linear or hf-linear", null,
                 fixture("mlp_k2_p0.onnx"), fixture("mlp_k2_p1.onnx"), "--data", data("calib400_x.npy"),
                 "--importance", "conductance", "--method", "average", "-o", dir.resolve("f.onnx").toString(), "-q");
     }

@@ -300,7 +300,7 @@ class FusionTest {
         assertEquals("100,10", p.get("widths"));
         assertEquals("{\"method\":\"kf-linear\",\"seed\":5,\"samples\":100,\"batchSize\":64,\"threads\":2,"
                 + "\"device\":\"cpu\",\"backend\":\"cpu\",\"ridge\":1.0E-6,\"parentPrior\":true,\"paperExact\":false,"
-                + "\"importance\":\"deeplift\",\"restarts\":2,\"maxIterations\":100,\"widths\":{\"factor\":0.5,\"levels\":{\"1\":100}}}",
+                + "\"importance\":\"deeplift\",\"explains\":\"predictions\",\"restarts\":2,\"maxIterations\":100,\"widths\":{\"factor\":0.5,\"levels\":{\"1\":100}}}",
                 p.get("config"));
         assertEquals("onnx-fuse", back.producerName());
         assertEquals("0.1.0-SNAPSHOT", back.producerVersion());
@@ -341,10 +341,10 @@ class FusionTest {
         double avg = Fixtures.testAccuracy(ModelEdits.average(List.of(p0, p1)));
         System.out.printf("mlp_k2 KF-linear width x1.5 (384): test accuracy %.4f (averaging %.4f)%n", fused, avg);
         assertTrue(fused > avg, "fused " + fused + " vs averaging " + avg);
-        assertThrows(IllegalArgumentException.class, () -> Fusion.builder().parents(p0, p1)
+        assertThrows(InvalidSettingException.class, () -> Fusion.builder().parents(p0, p1)
                 .calibration(Fixtures.data("calib400_x.npy")).widthFactor(2.5).device("cpu").log(s -> { }).build()
                 .fuse(), "2.5 x 256 = 640 > the 512 neurons of both parents");
-        assertThrows(IllegalArgumentException.class, () -> Fusion.builder().parents(p0, p1)
+        assertThrows(InvalidSettingException.class, () -> Fusion.builder().parents(p0, p1)
                 .calibration(Fixtures.data("calib400_x.npy")).widthFactor(1.5).method(FusionMethod.HF_LINEAR)
                 .device("cpu").log(s -> { }).build().fuse());
     }

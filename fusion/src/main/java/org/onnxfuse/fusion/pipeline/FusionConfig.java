@@ -1,0 +1,487 @@
+package org.onnxfuse.fusion.pipeline;
+
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.Objects;
+import java.util.SortedMap;
+import java.util.TreeMap;
+import java.util.stream.Collectors;
+import org.onnxfuse.fusion.group.GroupingConfig;
+import org.onnxfuse.fusion.importance.Importance;
+import org.onnxfuse.fusion.importance.ImportanceMethod;
+import org.onnxfuse.fusion.plan.Level;
+import org.onnxfuse.fusion.plan.LevelPlan;
+import org.onnxfuse.fusion.plan.NeuronSpace;
+import org.onnxfuse.kernels.Backends;
+
+/**
+ * Every setting of one fusion, checked once, here: the command line parses its options into this,
+ * {@link Fusion.Builder} builds it, {@link Fusion} runs from it, and {@link #recorded} is what both
+ * the fused model's provenance and the command line's report write down. A setting that cannot be
+ * used raises {@link InvalidSettingException}, whose message names the setting and its option,
+ * what was expected and what was found, the same from both front ends. The checks that need the
+ * parents ({@link #checkInputs}: how many, whether there is data) and their plans
+ * ({@link #targetWidths}: widths against levels) live here too and run once those are known.
+ *
+ * @param method        the fusion method
+ * @param widths        fused widths: parent 0's, scaled, or set per level; kf-linear only
+ * @param seed          seeds every random choice
+ * @param batchSize     samples per inference batch (parents with a fixed batch size use theirs)
+ * @param threads       compute threads; 0 = one per processor
+ * @param device        {@code auto}, {@code cpu} or {@code cuda}, lower case
+ * @param samples       the first this many calibration samples are used; 0 = all
+ * @param ridge         ridge factor: lambda = ridge * trace(S_xx) / d
+ * @param parentPrior   whether the ridge is centred on the parents' own weights (ignored when paper-exact)
+ * @param paperExact    reproduce the reference implementation's choices
+ * @param importance    neuron importance, or null for the default ({@link #importanceToUse()}),
+ *                      which falls back to uniform scores where it cannot run
+ * @param restarts      K-means restarts
+ * @param maxIterations Lloyd iterations per restart at most
+ */
+public record FusionConfig(FusionMethod method, Widths widths, long seed, int batchSize, int threads, String device,
+                           long samples, double ridge, boolean parentPrior, boolean paperExact,
+                           ImportanceMethod importance, int restarts, int maxIterations) {
+    public static final int DEFAULT_BATCH_SIZE = 256;
+    /** More threads than this is a typing slip, not a machine: each ONNX Runtime and BLAS thread takes a stack. */
+    public static final int MAX_THREADS = 1024;
+    public static final ImportanceMethod DEFAULT_IMPORTANCE = ImportanceMethod.DEEPLIFT;
+
+    public FusionConfig {
+        Objects.requireNonNull(method, "method");
+        Objects.requireNonNull(widths, "widths");
+        Objects.requireNonNull(device, "device");
+        device = device.strip().toLowerCase(Locale.ROOT);
+        if (!Backends.DEVICES.contains(device)) {
+            throw invalid("device (--device)", "one of " + Backends.DEVICES, "'" + device + "'");
+        }
+        if (batchSize < 1) {
+            throw invalid("batch size (--batch-size)", "at least 1 sample", batchSize);
+        }
+        if (threads < 0 || threads > MAX_THREADS) {
+            throw invalid("threads (--threads)", "0 (one per processor) to " + MAX_THREADS, threads);
+        }
+        if (samples < 0) {
+            throw invalid("samples (--samples)", "0 (all) or more", samples);
+        }
+        if (!(ridge >= 0) || Double.isInfinite(ridge)) {
+            throw invalid("ridge factor (--ridge)", "a finite number >= 0", ridge);
+        }
+        if (restarts < 1) {
+            throw invalid("K-means restarts (--restarts)", "at least 1", restarts);
+        }
+        if (maxIterations < 1) {
+            throw invalid("K-means iterations (--max-iterations)", "at least 1", maxIterations);
+        }
+        if (importance != null && !method.isInterpolation()) {
+            throw invalid("importance (--importance)", "--method kf-linear or hf-linear",
+                    method.cliName() + ", which does not weight neurons");
+        }
+        if (!widths.keepsParent0() && method != FusionMethod.KF_LINEAR) {
+            throw invalid("widths (--width)", "--method kf-linear", method.cliName() + ", which keeps parent 0's widths");
+        }
+    }
+
+    /** The defaults: kf-linear, parent 0's widths, seed 0, batch 256, all threads, device auto, all samples, ... */
+    public static FusionConfig defaults() {
+        return builder().build();
+    }
+
+    public static Builder builder() {
+        return new Builder();
+    }
+
+    /** Whether the ridge is centred on the parents' weights: asked for, and not paper-exact. */
+    public boolean usesParentPrior() {
+        return parentPrior && !paperExact;
+    }
+
+    /** The importance method to score with: the one asked for, else {@link #DEFAULT_IMPORTANCE}. */
+    public ImportanceMethod importanceToUse() {
+        return importance != null ? importance : DEFAULT_IMPORTANCE;
+    }
+
+    /** Compute threads to use: {@link #threads}, or one per processor for 0. */
+    public int threadsToUse() {
+        return threads == 0 ? Runtime.getRuntime().availableProcessors() : threads;
+    }
+
+    /** The grouping stage's share of the settings. */
+    public GroupingConfig grouping() {
+        return new GroupingConfig(ridge, seed, restarts, maxIterations, paperExact);
+    }
+
+    /**
+     * Refuses settings that do not fit the inputs, before any is read: fewer than 2 parents,
+     * hf-linear with other than 2, a method that runs the parents without calibration data, labels
+     * without the data they label.
+     */
+    public void checkInputs(int parents, boolean calibrationGiven, boolean labelsGiven) {
+        if (parents < 2) {
+            throw invalid("parents", "at least 2 parent models", parents);
+        }
+        if (method == FusionMethod.HF_LINEAR && parents != 2) {
+            throw invalid("parents of hf-linear", "exactly 2 parents (kf-linear fuses more)", parents);
+        }
+        if (method.needsData() && !calibrationGiven) {
+            throw invalid("calibration data (--data)", "some for " + method.cliName()
+                    + ", which runs the parents on it", "none");
+        }
+        if (labelsGiven && !calibrationGiven) {
+            throw invalid("labels (--labels)", "calibration data (--data) for them to label", "none");
+        }
+    }
+
+    /**
+     * The fused width of every level (index l - 1 for level l): a width set for the level, else
+     * round(factor x parent 0's width), at least 1; the last level keeps the classes, and the
+     * levels of one neuron space take one width. Refuses widths set for levels that are not
+     * hidden levels of these plans, widths the parents together cannot fill, and different widths
+     * within a space.
+     */
+    public int[] targetWidths(List<LevelPlan> plans) {
+        LevelPlan template = plans.get(0);
+        Map<Integer, Integer> set = widths.levels();
+        for (int level : set.keySet()) {
+            if (level < 1 || level > template.levels().size() || template.level(level).last()) {
+                List<Integer> hidden = template.levels().stream().filter(l -> !l.last()).map(Level::index).toList();
+                String classes = template.levels().stream().filter(Level::last).map(l -> Integer.toString(l.index()))
+                        .collect(Collectors.joining(", "));
+                throw invalid("width (--width " + level + ":" + set.get(level) + ")", "one of the hidden levels "
+                        + ranges(hidden) + " (level " + classes + " keeps the classes)", "level " + level);
+            }
+        }
+        int[] out = new int[template.levels().size()];
+        for (Level level : template.levels()) {
+            int l = level.index();
+            int own = Math.toIntExact(level.width());
+            if (level.last()) {
+                out[l - 1] = own;
+                continue;
+            }
+            int k = set.containsKey(l) ? set.get(l) : (int) Math.max(1, Math.round(widths.factor() * own));
+            long all = plans.stream().mapToLong(p -> p.level(l).width()).sum();
+            if (k > all) {
+                throw invalid("fused width of level " + l + " (--width)", "at most the " + all
+                        + " neurons all parents have there", k);
+            }
+            out[l - 1] = k;
+        }
+        for (NeuronSpace space : template.spaces()) {
+            Integer chosen = null;
+            for (int l : space.levels()) {
+                if (set.containsKey(l)) {
+                    if (chosen != null && !chosen.equals(set.get(l))) {
+                        throw invalid("widths of levels " + space.levels() + " (--width)", "one width, as they share"
+                                + " neuron space " + space.id() + " (their neurons are joined)", chosen + " and "
+                                + set.get(l));
+                    }
+                    chosen = set.get(l);
+                }
+            }
+            for (int l : space.levels()) {
+                out[l - 1] = chosen != null ? chosen : out[space.levels().get(0) - 1];
+            }
+        }
+        return out;
+    }
+
+    /**
+     * The settings as a fusion records them, in the fused model's {@code onnx-fuse.config} and in
+     * the command line's report, with what the run resolved: the samples and threads it used, the
+     * backend it ran on, the importance its scores came from (uniform where the default could not
+     * run) and whose classes the attributions explained ("labels", "predictions" or "none"); the
+     * baselines, which score nothing, record neither.
+     */
+    public Map<String, Object> recorded(long samplesUsed, String backend, Importance scores) {
+        Map<String, Object> c = new LinkedHashMap<>();
+        c.put("method", method.cliName());
+        c.put("seed", seed);
+        c.put("samples", samplesUsed);
+        c.put("batchSize", batchSize);
+        c.put("threads", threadsToUse());
+        c.put("device", device);
+        c.put("backend", backend);
+        c.put("ridge", ridge);
+        c.put("parentPrior", usesParentPrior());
+        c.put("paperExact", paperExact);
+        if (scores != null) {
+            c.put("importance", scores.method().cliName());
+            c.put("explains", scores.labelSource());
+        }
+        c.put("restarts", restarts);
+        c.put("maxIterations", maxIterations);
+        Map<String, Object> w = new LinkedHashMap<>();
+        w.put("factor", widths.factor());
+        Map<String, Integer> perLevel = new LinkedHashMap<>();
+        widths.levels().forEach((level, k) -> perLevel.put(Integer.toString(level), k));
+        w.put("levels", Collections.unmodifiableMap(perLevel));
+        c.put("widths", Collections.unmodifiableMap(w));
+        return Collections.unmodifiableMap(c);
+    }
+
+    private static InvalidSettingException invalid(String setting, String expected, Object found) {
+        return new InvalidSettingException(setting + ": expected " + expected + ", found " + found);
+    }
+
+    /** "1..3, 5..7" for [1, 2, 3, 5, 6, 7]. */
+    private static String ranges(List<Integer> sorted) {
+        List<String> parts = new ArrayList<>();
+        for (int i = 0; i < sorted.size(); ) {
+            int j = i;
+            while (j + 1 < sorted.size() && sorted.get(j + 1) == sorted.get(j) + 1) {
+                j++;
+            }
+            parts.add(sorted.get(i) + ".." + sorted.get(j));
+            i = j + 1;
+        }
+        return String.join(", ", parts);
+    }
+
+    /**
+     * Fused widths: every hidden level round({@code factor} x parent 0's width), at least 1, except
+     * the levels in {@code levels} (1-based level index to width). Which levels exist is checked
+     * against the plans ({@link FusionConfig#targetWidths}).
+     */
+    public record Widths(double factor, SortedMap<Integer, Integer> levels) {
+        /** Parent 0's widths. */
+        public static final Widths PARENT_0 = new Widths(1.0, new TreeMap<>());
+
+        private static final String SYNTAX = "a factor such as 1.5 or per-level widths such as 1:300,2:128";
+
+        public Widths {
+            if (!(factor > 0) || Double.isInfinite(factor)) {
+                throw invalid("width factor (--width)", "a finite number above 0", factor);
+            }
+            levels = Collections.unmodifiableSortedMap(new TreeMap<>(levels));
+            levels.forEach((level, k) -> {
+                if (k < 1) {
+                    throw invalid("width of level " + level + " (--width " + level + ":" + k + ")", "at least 1", k);
+                }
+            });
+        }
+
+        /** Whether these are parent 0's widths. */
+        public boolean keepsParent0() {
+            return factor == 1.0 && levels.isEmpty();
+        }
+
+        /** {@code --width}'s text: a factor ("1.5") or per-level widths ("1:300,2:128"); blank keeps parent 0's. */
+        public static Widths parse(String text) {
+            String s = text.strip();
+            if (s.isEmpty()) {
+                return PARENT_0;
+            }
+            if (!s.contains(":")) {
+                return new Widths(parseNumber(s, text), new TreeMap<>());
+            }
+            SortedMap<Integer, Integer> perLevel = new TreeMap<>();
+            for (String part : s.split(",")) {
+                String[] levelAndWidth = part.strip().split(":");
+                if (levelAndWidth.length != 2) {
+                    throw syntax(text, "each entry is LEVEL:WIDTH");
+                }
+                perLevel.put(parseWhole(levelAndWidth[0], text), parseWhole(levelAndWidth[1], text));
+            }
+            return new Widths(1.0, perLevel);
+        }
+
+        private static double parseNumber(String s, String text) {
+            try {
+                return Double.parseDouble(s);
+            } catch (NumberFormatException e) {
+                throw syntax(text, "'" + s + "' is not a number");
+            }
+        }
+
+        private static int parseWhole(String s, String text) {
+            try {
+                return Integer.parseInt(s.strip());
+            } catch (NumberFormatException e) {
+                throw syntax(text, "'" + s.strip() + "' is not a whole number");
+            }
+        }
+
+        private static InvalidSettingException syntax(String text, String why) {
+            return new InvalidSettingException("--width " + text + ": " + why + "; expected " + SYNTAX);
+        }
+    }
+
+    /**
+     * The fluent setters of every setting, shared by {@link FusionConfig.Builder} and
+     * {@link Fusion.Builder}; nothing is checked until the configuration is built.
+     */
+    public abstract static class Settings<B extends Settings<B>> {
+        private FusionMethod method = FusionMethod.KF_LINEAR;
+        private double widthFactor = 1.0;
+        private final SortedMap<Integer, Integer> levelWidths = new TreeMap<>();
+        private long seed;
+        private int batchSize = DEFAULT_BATCH_SIZE;
+        private int threads;
+        private String device = "auto";
+        private long samples;
+        private double ridge = GroupingConfig.DEFAULT_RIDGE_FACTOR;
+        private boolean parentPrior = true;
+        private boolean paperExact;
+        private ImportanceMethod importance;
+        private int restarts = GroupingConfig.DEFAULT_RESTARTS;
+        private int maxIterations = GroupingConfig.DEFAULT_MAX_ITERATIONS;
+
+        Settings() {
+        }
+
+        @SuppressWarnings("unchecked")
+        private B self() {
+            return (B) this;
+        }
+
+        /** Every setting from {@code config}, replacing all set so far. */
+        public B config(FusionConfig config) {
+            method = config.method();
+            widths(config.widths());
+            seed = config.seed();
+            batchSize = config.batchSize();
+            threads = config.threads();
+            device = config.device();
+            samples = config.samples();
+            ridge = config.ridge();
+            parentPrior = config.parentPrior();
+            paperExact = config.paperExact();
+            importance = config.importance();
+            restarts = config.restarts();
+            maxIterations = config.maxIterations();
+            return self();
+        }
+
+        /** Default kf-linear. */
+        public B method(FusionMethod value) {
+            this.method = Objects.requireNonNull(value);
+            return self();
+        }
+
+        /**
+         * Fused width of hidden level {@code level} (1-based); default: parent 0's width (times
+         * {@link #widthFactor}). Overrides the factor for that level. kf-linear only.
+         */
+        public B width(int level, int k) {
+            levelWidths.put(level, k);
+            return self();
+        }
+
+        /**
+         * Every hidden level's fused width is round(f x parent 0's width), at least 1, unless set by
+         * {@link #width(int, int)}; default 1. Wider keeps more of the parents, narrower compresses.
+         */
+        public B widthFactor(double f) {
+            this.widthFactor = f;
+            return self();
+        }
+
+        /** The factor and the per-level widths at once, replacing both. */
+        public B widths(Widths value) {
+            widthFactor = value.factor();
+            levelWidths.clear();
+            levelWidths.putAll(value.levels());
+            return self();
+        }
+
+        /** Seeds every random choice; default 0. */
+        public B seed(long value) {
+            this.seed = value;
+            return self();
+        }
+
+        /** Samples per inference batch; default 256. */
+        public B batchSize(int value) {
+            this.batchSize = value;
+            return self();
+        }
+
+        /** Threads for ONNX Runtime and BLAS; 0 (default) = one per processor. */
+        public B threads(int value) {
+            this.threads = value;
+            return self();
+        }
+
+        /** auto (default), cpu or cuda. */
+        public B device(String value) {
+            this.device = Objects.requireNonNull(value);
+            return self();
+        }
+
+        /** Use only the first {@code n} calibration samples; 0 (default): all. */
+        public B samples(long n) {
+            this.samples = n;
+            return self();
+        }
+
+        /** lambda = factor * trace(S_xx) / d; default 1e-6. */
+        public B ridge(double factor) {
+            this.ridge = factor;
+            return self();
+        }
+
+        /**
+         * Whether the ridge is centred on the parents' own weights (default) rather than on 0; see
+         * {@link org.onnxfuse.fusion.group.ProjectedTargets}. Off gives the plain ridge of
+         * ALGORITHM.md (minimum-norm tendency, like the reference's pinv). Ignored (off) when
+         * {@link #paperExact} is set.
+         */
+        public B parentPrior(boolean value) {
+            this.parentPrior = value;
+            return self();
+        }
+
+        /**
+         * Reproduce the reference implementation where we differ from it ({@link GroupingConfig#paperExact()}):
+         * plain ridge without the parent prior, K-means group ids compacted after an empty group.
+         */
+        public B paperExact(boolean value) {
+            this.paperExact = value;
+            return self();
+        }
+
+        /**
+         * How neurons are weighted in grouping and at the last level (ALGORITHM.md section 6); default
+         * DeepLIFT (one extra forward and backward pass per parent; more accurate than uniform on 13 of
+         * our 16 benchmark settings, see bench/results/quality.md), uniform where it cannot run. A
+         * method asked for here fails instead. kf-linear and hf-linear only.
+         */
+        public B importance(ImportanceMethod value) {
+            this.importance = Objects.requireNonNull(value);
+            return self();
+        }
+
+        /** K-means restarts, the lowest cost wins; default 10. */
+        public B restarts(int value) {
+            this.restarts = value;
+            return self();
+        }
+
+        /** Lloyd iterations per K-means restart at most; default 100. */
+        public B maxIterations(int value) {
+            this.maxIterations = value;
+            return self();
+        }
+
+        /** The configuration of the settings made so far; throws {@link InvalidSettingException}. */
+        FusionConfig configuration() {
+            return new FusionConfig(method, new Widths(widthFactor, levelWidths), seed, batchSize, threads, device,
+                    samples, ridge, parentPrior, paperExact, importance, restarts, maxIterations);
+        }
+    }
+
+    /** Builds a {@link FusionConfig}; defaults as {@link #defaults()}. */
+    public static final class Builder extends Settings<Builder> {
+        private Builder() {
+        }
+
+        /** @throws InvalidSettingException for the first setting that cannot be used */
+        public FusionConfig build() {
+            return configuration();
+        }
+    }
+}

@@ -1,0 +1,128 @@
+package org.onnxfuse.fusion.cli;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.function.UnaryOperator;
+import java.util.stream.Stream;
+import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.Arguments;
+import org.junit.jupiter.params.provider.MethodSource;
+import org.onnxfuse.fusion.importance.ImportanceMethod;
+import org.onnxfuse.fusion.pipeline.Fusion;
+import org.onnxfuse.fusion.pipeline.FusionMethod;
+import org.onnxfuse.fusion.pipeline.InvalidSettingException;
+import org.onnxfuse.fusion.testing.Fixtures;
+import org.onnxfuse.onnx.errors.ErrorCode;
+
+/**
+ * The same bad setting through both front ends: the command line exits 2 with one error line,
+ * and the library builder throws {@link InvalidSettingException} with the very same message.
+ * Checks that need the parents' plans (widths against levels) are included: the builder raises
+ * them from {@code fuse()}, the command line before it reads the calibration data.
+ */
+class SettingRefusalsTest {
+    @TempDir
+    Path dir;
+
+    /** One bad setting: its options, the same through the builder, and a part of the message. */
+    record Case(String name, List<String> options, int parents, UnaryOperator<Fusion.Builder> setting,
+                boolean withData, String messagePart) {
+        @Override
+        public String toString() {
+            return name;
+        }
+    }
+
+    static Stream<Arguments> cases() {
+        return Stream.of(
+                new Case("width 0", List.of("--width", "1:0"), 2, b -> b.width(1, 0), true,
+                        "width of level 1 (--width 1:0): expected at least 1, found 0"),
+                new Case("width factor 0", List.of("--width", "0"), 2, b -> b.widthFactor(0), true,
+                        "width factor (--width): expected a finite number above 0, found 0.0"),
+                new Case("negative batch size", List.of("--batch-size", "-4"), 2, b -> b.batchSize(-4), true,
+                        "batch size (--batch-size): expected at least 1 sample, found -4"),
+                new Case("unknown level in --width", List.of("--width", "3:10"), 2, b -> b.width(3, 10), true,
+                        "expected one of the hidden levels 1..1 (level 2 keeps the classes), found level 3"),
+                new Case("width on the class level", List.of("--width", "2:10"), 2, b -> b.width(2, 10), true,
+                        "width (--width 2:10): expected one of the hidden levels 1..1"),
+                new Case("width beyond all parents' neurons", List.of("--width", "2.5"), 2, b -> b.widthFactor(2.5),
+                        true, "fused width of level 1 (--width): expected at most the 512 neurons all parents have"
+                                + " there, found 640"),
+                new Case("hf-linear with 3 parents", List.of("--method", "hf-linear"), 3,
+                        b -> b.method(FusionMethod.HF_LINEAR), true,
+                        "parents of hf-linear: expected exactly 2 parents (kf-linear fuses more), found 3"),
+                new Case("hf-linear with widths", List.of("--method", "hf-linear", "--width", "1.5"), 2,
+                        b -> b.method(FusionMethod.HF_LINEAR).widthFactor(1.5), true,
+                        "widths (--width): expected --method kf-linear, found hf-linear, which keeps parent 0's"),
+                new Case("negative samples", List.of("--samples", "-1"), 2, b -> b.samples(-1), true,
+                        "samples (--samples): expected 0 (all) or more, found -1"),
+                new Case("negative threads", List.of("--threads", "-1"), 2, b -> b.threads(-1), true,
+                        "threads (--threads): expected 0 (one per processor) to 1024, found -1"),
+                new Case("too many threads", List.of("--threads", "5000"), 2, b -> b.threads(5000), true,
+                        "found 5000"),
+                new Case("negative ridge", List.of("--ridge", "-1e-3"), 2, b -> b.ridge(-1e-3), true,
+                        "ridge factor (--ridge): expected a finite number >= 0, found -0.001"),
+                new Case("NaN ridge", List.of("--ridge", "NaN"), 2, b -> b.ridge(Double.NaN), true, "found NaN"),
+                new Case("no restarts", List.of("--restarts", "0"), 2, b -> b.restarts(0), true,
+                        "K-means restarts (--restarts): expected at least 1, found 0"),
+                new Case("unknown device", List.of("--device", "gpu"), 2, b -> b.device("gpu"), true,
+                        "device (--device): expected one of [auto, cpu, cuda], found 'gpu'"),
+                new Case("importance for a baseline", List.of("--method", "average", "--importance", "uniform"), 2,
+                        b -> b.method(FusionMethod.AVERAGE).importance(ImportanceMethod.UNIFORM), true,
+                        "importance (--importance): expected --method kf-linear or hf-linear, found average"),
+                new Case("kf-linear without data", List.of("--method", "kf-linear"), 2,
+                        b -> b.method(FusionMethod.KF_LINEAR), false,
+                        "calibration data (--data): expected some for kf-linear, which runs the parents on it"),
+                new Case("labels without data", List.of("--labels", Fixtures.data("calib400_y.npy").toString()), 2,
+                        b -> b.method(FusionMethod.WEIGHT_MATCH).labels(Fixtures.data("calib400_y.npy")), false,
+                        "labels (--labels): expected calibration data (--data) for them to label, found none"),
+                new Case("one parent", List.of(), 1, b -> b, true, "parents: expected at least 2 parent models, found 1"))
+                .map(Arguments::of);
+    }
+
+    private static List<Path> parents(int count) {
+        String family = count == 3 ? "mlp_k4_p" : "mlp_k2_p";
+        List<Path> out = new ArrayList<>();
+        for (int k = 0; k < count; k++) {
+            out.add(Fixtures.model(family + k + ".onnx"));
+        }
+        return out;
+    }
+
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("cases")
+    void sameMessageFromTheCommandLineAndTheBuilder(Case c) {
+        Path out = dir.resolve("fused.onnx");
+        List<String> args = new ArrayList<>(parents(c.parents()).stream().map(Path::toString).toList());
+        if (c.withData()) {
+            args.addAll(List.of("--data", Fixtures.data("calib400_x.npy").toString()));
+        }
+        args.addAll(c.options());
+        args.addAll(List.of("-o", out.toString(), "-q"));
+        CliRunner cli = new CliRunner();
+        int exit = cli.run(args.toArray(String[]::new));
+        String[] lines = cli.err.toString().strip().split("\n");
+        String cliLine = lines[lines.length - 1];
+
+        Fusion.Builder builder = Fusion.builder().parentFiles(parents(c.parents())).device("cpu").log(s -> { });
+        if (c.withData()) {
+            builder.calibration(Fixtures.data("calib400_x.npy"));
+        }
+        InvalidSettingException e = assertThrows(InvalidSettingException.class,
+                () -> c.setting().apply(builder).build().fuse());
+
+        assertEquals(ErrorCode.USAGE.exitCode(), exit, cli.err.toString());
+        assertEquals(ErrorCode.USAGE, e.code());
+        assertTrue(e.getMessage().contains(c.messagePart()), e.getMessage());
+        assertEquals("onnx-fuse: error: usage: " + e.getMessage(), cliLine);
+        assertFalse(Files.exists(out), "nothing written");
+    }
+}
