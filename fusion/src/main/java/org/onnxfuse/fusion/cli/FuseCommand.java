@@ -3,6 +3,7 @@ package org.onnxfuse.fusion.cli;
 import java.io.IOException;
 import java.io.PrintWriter;
 import java.nio.file.Files;
+import java.nio.file.LinkOption;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
@@ -268,7 +269,7 @@ public final class FuseCommand implements Callable<Integer> {
         checkNotAnInput(output, "output");
         if (report != null) {
             checkNotAnInput(report, "report");
-            if (report.toAbsolutePath().normalize().equals(output.toAbsolutePath().normalize())) {
+            if (sameFile(report, output)) {
                 throw new OutputException(ErrorCode.OUTPUT_IS_INPUT, "--report " + report + " is the same file as -o "
                         + output);
             }
@@ -278,7 +279,6 @@ public final class FuseCommand implements Callable<Integer> {
     }
 
     private void checkNotAnInput(Path target, String what) {
-        Path t = target.toAbsolutePath().normalize();
         List<Path> inputs = new ArrayList<>(parents);
         for (Path p : new Path[] {data, labels, evalData, evalLabels}) {
             if (p != null) {
@@ -286,10 +286,47 @@ public final class FuseCommand implements Callable<Integer> {
             }
         }
         for (Path in : inputs) {
-            if (in.toAbsolutePath().normalize().equals(t)) {
+            if (sameFile(target, in)) {
                 throw new OutputException(ErrorCode.OUTPUT_IS_INPUT, what + " " + target + " is also an input ("
                         + in + "); choose another path");
             }
+        }
+    }
+
+    /**
+     * Whether writing {@code target} would replace the file {@code other} names, by identity
+     * (device and inode), not by path text: links in the target's folder and in {@code other}
+     * are followed; a symbolic link at the target path itself is not, because the write renames a
+     * new file over the link and leaves what it pointed to alone.
+     */
+    static boolean sameFile(Path target, Path other) {
+        Path written = withRealFolder(target);
+        Path read = withRealFolder(other);
+        if (written.equals(read)) {
+            return true;
+        }
+        if (!Files.exists(written, LinkOption.NOFOLLOW_LINKS) || Files.isSymbolicLink(written)
+                || !Files.exists(read)) {
+            return false;
+        }
+        try {
+            return Files.isSameFile(written, read);
+        } catch (IOException e) {
+            return false;
+        }
+    }
+
+    /** {@code path} absolute, with its folder's links resolved when the folder exists. */
+    private static Path withRealFolder(Path path) {
+        Path absolute = path.toAbsolutePath().normalize();
+        Path folder = absolute.getParent();
+        if (folder == null || absolute.getFileName() == null) {
+            return absolute;
+        }
+        try {
+            return folder.toRealPath().resolve(absolute.getFileName());
+        } catch (IOException e) {
+            return absolute;
         }
     }
 

@@ -162,6 +162,45 @@ class FuseCommandTest {
     }
 
     @Test
+    void outputReachingAnInputThroughLinksIsRefusedByIdentity() throws IOException {
+        Path parents = Files.createDirectory(dir.resolve("parents"));
+        Path p0 = Files.copy(Fixtures.model("mlp_k2_p0.onnx"), parents.resolve("p0.onnx"));
+        Path p1 = Files.copy(Fixtures.model("mlp_k2_p1.onnx"), parents.resolve("p1.onnx"));
+        byte[] before = Files.readAllBytes(p0);
+        // -o through a symlinked folder that is the parents' folder
+        Path linkDir = Files.createSymbolicLink(dir.resolve("linkdir"), parents);
+        expectRefusal(ErrorCode.OUTPUT_IS_INPUT, "is also an input", null, p0.toString(), p1.toString(),
+                "--data", data("calib400_x.npy"), "-o", linkDir.resolve("p0.onnx").toString(), "-q");
+        // a parent given through a symlink, -o naming the real file
+        Path linkToP0 = Files.createSymbolicLink(dir.resolve("alias.onnx"), p0);
+        expectRefusal(ErrorCode.OUTPUT_IS_INPUT, "is also an input", null, linkToP0.toString(), p1.toString(),
+                "--data", data("calib400_x.npy"), "-o", p0.toString(), "-q");
+        // a hard link to a parent
+        Path hard = Files.createLink(dir.resolve("hard.onnx"), p0);
+        expectRefusal(ErrorCode.OUTPUT_IS_INPUT, "is also an input", null, p0.toString(), p1.toString(),
+                "--data", data("calib400_x.npy"), "-o", hard.toString(), "-q");
+        // the report through the linked folder onto the data file
+        Path data = Files.copy(Path.of(data("calib400_x.npy")), parents.resolve("x.npy"));
+        expectRefusal(ErrorCode.OUTPUT_IS_INPUT, "is also an input", null, p0.toString(), p1.toString(),
+                "--data", data.toString(), "-o", dir.resolve("f.onnx").toString(), "--report",
+                linkDir.resolve("x.npy").toString(), "-q");
+        assertEquals(java.util.Arrays.hashCode(before), java.util.Arrays.hashCode(Files.readAllBytes(p0)));
+        assertFalse(Files.exists(dir.resolve("f.onnx")));
+    }
+
+    @Test
+    void aSymlinkAtTheOutputPathIsReplacedNotFollowed() throws IOException {
+        Path p0 = Files.copy(Fixtures.model("mlp_k2_p0.onnx"), dir.resolve("p0.onnx"));
+        byte[] before = Files.readAllBytes(p0);
+        Path out = Files.createSymbolicLink(dir.resolve("out.onnx"), p0);
+        int exit = cli.run(p0.toString(), fixture("mlp_k2_p1.onnx"), "--data", data("calib400_x.npy"), "-o",
+                out.toString(), "-q", "--importance", "uniform");
+        assertEquals(0, exit, cli.err.toString());
+        assertFalse(Files.isSymbolicLink(out), "the link itself is replaced by the fused model");
+        assertEquals(java.util.Arrays.hashCode(before), java.util.Arrays.hashCode(Files.readAllBytes(p0)));
+    }
+
+    @Test
     void labelsOutOfRange() throws IOException {
         long[] labels = new long[400];
         labels[17] = 12;
