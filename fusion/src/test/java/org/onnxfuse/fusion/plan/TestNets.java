@@ -49,6 +49,12 @@ public final class TestNets {
             value = input;
         }
 
+        /** Adds another graph input; the chain stays where it is (continue from it with {@link #at}). */
+        public Net addInput(String name, DataType type, Dim... shape) {
+            graph.addInput(ValueInfo.tensor(name, new TensorType(type, List.of(shape))));
+            return this;
+        }
+
         public static Net input(Object... dims) {
             return new Net("input", shape(dims));
         }
