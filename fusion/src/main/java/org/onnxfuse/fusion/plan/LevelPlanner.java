@@ -624,8 +624,9 @@ public final class LevelPlanner {
 
     private LevelPlan assemble(List<ModelInput> inputs, String firstOutput) {
         if (steps.isEmpty()) {
-            throw structure("the model has no Gemm, MatMul or Conv with initializer weights between input '"
-                    + inputs.get(0).name() + "' and output '" + firstOutput + "', so it has no level to fuse");
+            throw structure("the model has no Gemm, MatMul or Conv with initializer weights between input"
+                    + (inputs.size() > 1 ? "s " : " ") + inputs.stream().map(in -> "'" + in.name() + "'")
+                    .collect(Collectors.joining(", ")) + " and output '" + firstOutput + "', so it has no level to fuse");
         }
         Map<Integer, Integer> spaceIds = new HashMap<>();
         for (AffineStep s : steps) {
