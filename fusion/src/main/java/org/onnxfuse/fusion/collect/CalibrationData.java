@@ -21,7 +21,7 @@ import org.onnxfuse.onnx.ir.ValueInfo;
 /**
  * Calibration samples, read batch by batch: for one model input a {@code .npy} file (read
  * and decoded one batch at a time) or an array already in memory; for several, an {@code .npz}
- * archive keyed by input name ({@link InputArchive}), whose float methods ({@link #batch} and the
+ * archive keyed by input name ({@link InputArrays}), whose float methods ({@link #batch} and the
  * rest of {@link BatchSource}) read the main input and whose {@link #inputBatches} read them all. An instance made from a
  * file owns it until {@link #close()}. Not thread-safe.
  */
@@ -199,22 +199,23 @@ public interface CalibrationData extends BatchSource, AutoCloseable {
 
     /**
      * The data for {@code plan}'s model: a {@code .npy} (or one {@code .npz} entry named after the
-     * input) for a model with one input, an {@code .npz} with one array per input
-     * ({@link InputArchive}) for a model with several.
+     * input) for a model with one input (exact integers for an int64 or bool one), an {@code .npz} with one array per input
+     * ({@link InputArrays}) for a model with several.
      *
      * @throws DataException DATA_FORMAT for a {@code .npy} given to a model with several inputs;
-     *     the errors of {@link InputArchive#open}
+     *     the errors of {@link InputArrays#open}
      */
     static CalibrationData open(Path file, LevelPlan plan) {
         if (plan.inputs().size() == 1) {
-            return of(SampleArrays.open(file, plan.input()));
+            SampleArray array = SampleArrays.open(file, plan.input());
+            return plan.mainInput().floating() ? of(array) : InputArrays.of(array, plan.mainInput());
         }
         if (!String.valueOf(file.getFileName()).endsWith(".npz")) {
             throw new DataException(ErrorCode.DATA_FORMAT, file + " holds one array, but the model has the inputs "
                     + plan.inputs().stream().map(in -> "'" + in.name() + "' (" + in.elementType() + ")")
                     .collect(Collectors.joining(", ")) + "; give an .npz with one array per input, keyed by its name");
         }
-        return InputArchive.open(file, plan.inputs());
+        return InputArrays.open(file, plan.inputs());
     }
 
     /** Adapts a sample array; closing the result closes it. */

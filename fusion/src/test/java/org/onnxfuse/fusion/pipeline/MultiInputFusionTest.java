@@ -90,6 +90,16 @@ class MultiInputFusionTest {
     }
 
     @Test
+    void inputsConcatenatedBeforeTheFirstLevelComeBack() {
+        Model model = MultiInputNets.concatenated();
+        Path data = MultiInputNets.twoBranchesData(dir.resolve("calib.npz"), 300, 1);
+        Path test = MultiInputNets.twoBranchesData(dir.resolve("test.npz"), 200, 2);
+        FusionResult r = fuse(model, ModelEdits.permuted(model, 4), data);
+        double diff = maxDifference(model, r.model(), test);
+        assertTrue(diff < 1e-4, "max abs logit difference " + diff + "; " + r.warnings());
+    }
+
+    @Test
     void anInt64MaskIsPassedThroughAndTheMaskedModelComesBack() {
         Model model = MultiInputNets.masked();
         LevelPlan plan = LevelPlanner.plan(model);
@@ -104,6 +114,21 @@ class MultiInputFusionTest {
         assertEquals("mask", mask.name());
         assertEquals(new TensorType(DataType.INT64, model.graph().feedInputs().get(1).tensorType().shape()),
                 mask.tensorType());
+    }
+
+    @Test
+    void tokenIdsLookedUpInAnEmbeddingComeBackFromANpy() {
+        Model model = MultiInputNets.embedded();
+        LevelPlan plan = LevelPlanner.plan(model);
+        assertEquals(DataType.INT64, plan.mainInput().elementType());
+        assertEquals(List.of("Gather", "Flatten", "Gemm"), plan.level(1).opTypes());
+        assertEquals("ids", plan.level(1).from());
+        Path data = MultiInputNets.tokens(dir.resolve("calib.npy"), 300, 8);
+        Path test = MultiInputNets.tokens(dir.resolve("test.npy"), 200, 9);
+        FusionResult r = fuse(model, ModelEdits.permuted(model, 2), data);
+        double diff = maxDifference(model, r.model(), test);
+        assertTrue(diff < 1e-4, "max abs logit difference " + diff + "; " + r.warnings());
+        assertEquals(inputs(model), inputs(r.model()));
     }
 
     @Test

@@ -45,7 +45,11 @@ public final class TestNets {
         private long opset = 13;
 
         public Net(String input, Dim... shape) {
-            graph.addInput(ValueInfo.tensor(input, new TensorType(DataType.FLOAT, List.of(shape))));
+            this(input, DataType.FLOAT, shape);
+        }
+
+        public Net(String input, DataType type, Dim... shape) {
+            graph.addInput(ValueInfo.tensor(input, new TensorType(type, List.of(shape))));
             value = input;
         }
 

@@ -17,6 +17,7 @@ import org.onnxfuse.onnx.ir.Node;
 /** Small models with several inputs, built in code, and {@code .npz} data for them. */
 public final class MultiInputNets {
     public static final int CLASSES = 4;
+    public static final int TOKENS = 10;
 
     private MultiInputNets() {
     }
@@ -35,12 +36,38 @@ public final class MultiInputNets {
         return net.gemm("head", 13, CLASSES, true, true).build();
     }
 
+    /** The inputs of {@link #twoBranches()} concatenated before the first level, then two levels. */
+    public static Model concatenated() {
+        Net net = new Net("x", shape("batch", 6)).addInput("side", DataType.FLOAT, shape("batch", 3));
+        net.node(Node.of("cat", "Concat", List.of("x", "side"), List.of("joined"), Attribute.ofLong("axis", 1)));
+        return net.gemm("fc1", 9, 8, true, true).op("r1", "Relu").gemm("fc2", 8, CLASSES, true, true).build();
+    }
+
     /** Features {@code x} [N, 6] times Cast(int64 {@code mask} [N, 6]) before the first level, then two levels. */
     public static Model masked() {
         Net net = new Net("x", shape("batch", 6)).addInput("mask", DataType.INT64, shape("batch", 6));
         net.extra(Node.of("mask_cast", "Cast", List.of("mask"), List.of("mask_f"), Attribute.ofLong("to", 1)));
         net.node(Node.of("apply_mask", "Mul", List.of("x", "mask_f"), List.of("masked")));
         return net.gemm("fc1", 6, 8, true, true).op("r1", "Relu").gemm("fc2", 8, CLASSES, true, true).build();
+    }
+
+    /** Int64 token ids {@code ids} [N, 4] looked up in an embedding table [10, 3], flattened, then two levels. */
+    public static Model embedded() {
+        Net net = new Net("ids", DataType.INT64, shape("batch", 4));
+        net.init("embedding", new long[] {TOKENS, 3});
+        net.node(Node.of("lookup", "Gather", List.of("embedding", "ids"), List.of("embedded")));
+        return net.op("flat", "Flatten").gemm("fc1", 12, 8, true, true).op("r1", "Relu")
+                .gemm("fc2", 8, CLASSES, true, true).build();
+    }
+
+    /** {@code n} samples of 4 token ids in [0, {@link #TOKENS}) as a {@code .npy} file. */
+    public static Path tokens(Path file, int n, long seed) {
+        Random random = new Random(seed);
+        long[] ids = new long[n * 4];
+        for (int i = 0; i < ids.length; i++) {
+            ids[i] = random.nextInt(TOKENS);
+        }
+        return Npy.write(file, Npy.longs(new long[] {n, 4}, ids));
     }
 
     /** Gaussian float32 samples of {@code [n, width]} as {@code .npy} bytes. */

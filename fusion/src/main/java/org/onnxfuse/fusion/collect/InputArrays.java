@@ -15,6 +15,7 @@ import org.onnxfuse.fusion.data.InputTensor;
 import org.onnxfuse.fusion.data.IntegerBatch;
 import org.onnxfuse.fusion.data.NpyArray;
 import org.onnxfuse.fusion.data.NpzArchive;
+import org.onnxfuse.fusion.data.SampleArray;
 import org.onnxfuse.fusion.plan.ModelInput;
 import org.onnxfuse.onnx.errors.DataException;
 import org.onnxfuse.onnx.errors.ErrorCode;
@@ -22,23 +23,26 @@ import org.onnxfuse.onnx.ir.DataType;
 import org.onnxfuse.onnx.ir.Dim;
 
 /**
- * Samples of a model with several inputs: an {@code .npz} archive with exactly one array per
- * model input, keyed by the input's name, all with the same number of samples. Float inputs are
+ * One array per model input, all with the same number of samples: an {@code .npz} archive keyed
+ * by input name for a model with several inputs, or the {@code .npy} of a model whose one input is
+ * int64 or bool. Float inputs are
  * decoded to float32 like a {@code .npy}; int64 and bool inputs are read exactly. Everything is
  * checked when the archive is opened, so bad data fails before any work. The float methods of
  * {@link CalibrationData} read the main input ({@link org.onnxfuse.fusion.plan.LevelPlan#mainInput}).
- * Owns the archive until {@link #close()}; not thread-safe.
+ * Owns its files until {@link #close()}; not thread-safe.
  */
-public final class InputArchive implements CalibrationData {
-    private record Entry(ModelInput input, NpyArray array) {
+public final class InputArrays implements CalibrationData {
+    private record Entry(ModelInput input, SampleArray array) {
     }
 
-    private final NpzArchive archive;
+    private final String source;
+    private final AutoCloseable files;
     private final List<Entry> entries;
     private final Entry main;
 
-    private InputArchive(NpzArchive archive, List<Entry> entries) {
-        this.archive = archive;
+    private InputArrays(String source, AutoCloseable files, List<Entry> entries) {
+        this.source = source;
+        this.files = files;
         this.entries = List.copyOf(entries);
         this.main = entries.stream().filter(e -> e.input().floating()).findFirst().orElse(entries.get(0));
     }
@@ -50,7 +54,7 @@ public final class InputArchive implements CalibrationData {
      *     whose dtype does not fit its input's element type, DATA_SHAPE for arrays with different
      *     sample counts or a shape that does not match its input
      */
-    public static InputArchive open(Path npz, List<ModelInput> inputs) {
+    public static InputArrays open(Path npz, List<ModelInput> inputs) {
         NpzArchive archive = NpzArchive.open(npz);
         try {
             String expected = inputs.stream().map(i -> "'" + i.name() + "'").collect(Collectors.joining(", "));
@@ -79,14 +83,32 @@ public final class InputArchive implements CalibrationData {
                 long[] dims = e.input().shape().stream().mapToLong(Dim::sizeOrMinusOne).toArray();
                 DataShapes.check(e.array().source(), e.array().header().shape(), dims, e.input().name());
             }
-            return new InputArchive(archive, entries);
+            return new InputArrays(String.valueOf(npz), archive, entries);
         } catch (RuntimeException e) {
             archive.close();
             throw e;
         }
     }
 
-    private static void checkDtype(NpyArray array, ModelInput in) {
+    /**
+     * The one array of a model with one input, which may be int64 or bool; closing the result
+     * closes {@code array}.
+     *
+     * @throws DataException as {@link #open}
+     */
+    public static InputArrays of(SampleArray array, ModelInput input) {
+        try {
+            checkDtype(array, input);
+            long[] dims = input.shape().stream().mapToLong(Dim::sizeOrMinusOne).toArray();
+            DataShapes.check(array.source(), array.header().shape(), dims, input.name());
+            return new InputArrays(array.source(), array, List.of(new Entry(input, array)));
+        } catch (RuntimeException e) {
+            array.close();
+            throw e;
+        }
+    }
+
+    private static void checkDtype(SampleArray array, ModelInput in) {
         DType dtype = array.header().dtype();
         boolean fits = switch (in.elementType()) {
             case INT64 -> dtype.isInteger() && dtype != DType.BOOL;
@@ -116,7 +138,7 @@ public final class InputArchive implements CalibrationData {
 
     @Override
     public String source() {
-        return String.valueOf(archive.path());
+        return source;
     }
 
     @Override
@@ -178,6 +200,10 @@ public final class InputArchive implements CalibrationData {
 
     @Override
     public void close() {
-        archive.close();
+        try {
+            files.close();
+        } catch (Exception e) {
+            throw new IllegalStateException("closing " + source + ": " + e.getMessage(), e);
+        }
     }
 }
