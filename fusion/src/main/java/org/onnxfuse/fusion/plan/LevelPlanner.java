@@ -135,10 +135,7 @@ public final class LevelPlanner {
             if (active.isEmpty() || isShapeOf(node)) {
                 continue; // constants or a shape computation: placed with the op that reads them, or reported
             }
-            if (beforeLevels(node, active)) {
-                continue;
-            }
-            if (placePattern(node, active)) {
+            if (placePattern(node, active) || beforeLevels(node, active)) {
                 continue;
             }
             place(node, active);

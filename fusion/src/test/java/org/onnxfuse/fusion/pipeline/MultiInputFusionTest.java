@@ -11,6 +11,8 @@ import java.util.Map;
 import java.util.Random;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
 import org.onnxfuse.fusion.collect.CalibrationData;
 import org.onnxfuse.fusion.evaluate.BatchOutputs;
 import org.onnxfuse.fusion.evaluate.ModelEvaluator;
@@ -87,6 +89,18 @@ class MultiInputFusionTest {
         assertEquals(inputs(model), inputs(r.model()));
         assertEquals(ImportanceMethod.UNIFORM, r.importance().method());
         assertTrue(r.warnings().stream().anyMatch(w -> w.contains("one float input")), r.warnings().toString());
+    }
+
+    @ParameterizedTest
+    @ValueSource(strings = {"hf-linear", "weight-match", "act-match"})
+    void otherMethodsAlignTwoInputsWithAPermutedCopy(String method) {
+        Model model = MultiInputNets.twoBranches();
+        Path data = MultiInputNets.twoBranchesData(dir.resolve("calib.npz"), 300, 1);
+        FusionResult r = Fusion.builder().parents(model, ModelEdits.permuted(model, 6)).calibration(data)
+                .method(FusionMethod.fromName(method)).device("cpu").threads(Fixtures.THREADS).log(s -> { }).build()
+                .fuse();
+        double diff = maxDifference(model, r.model(), MultiInputNets.twoBranchesData(dir.resolve("test.npz"), 100, 2));
+        assertTrue(diff < 1e-4, method + ": max abs logit difference " + diff);
     }
 
     @Test

@@ -8,6 +8,7 @@ import static org.onnxfuse.fusion.plan.TestNets.shape;
 import java.util.List;
 import org.junit.jupiter.api.Test;
 import org.onnxfuse.fusion.plan.TestNets.Net;
+import org.onnxfuse.onnx.errors.IncompatibleModelsException;
 import org.onnxfuse.onnx.errors.UnsupportedOpException;
 import org.onnxfuse.onnx.ir.Attribute;
 import org.onnxfuse.onnx.ir.DataType;
@@ -64,6 +65,26 @@ class MultiInputPlannerTest {
         net.node(Node.of("add_positions", "Add", List.of("x", "pf"), List.of("placed")));
         String message = refused(net.gemm("fc1", 6, 2, true, true)).getMessage();
         assertTrue(message.contains("'running' (CumSum)") && message.contains("'ids' (the INT64 input)"), message);
+    }
+
+    private static Net masked(String maskName, DataType maskType) {
+        Net net = new Net("x", shape("batch", 6)).addInput(maskName, maskType, shape("batch", 6));
+        net.extra(Node.of("mask_cast", "Cast", List.of(maskName), List.of("mask_f"), Attribute.ofLong("to", 1)));
+        net.node(Node.of("apply_mask", "Mul", List.of("x", "mask_f"), List.of("masked")));
+        return net.gemm("fc1", 6, 4, true, true).op("r", "Relu").gemm("fc2", 4, 2, true, true);
+    }
+
+    @Test
+    void parentsWithSeveralInputsMustShareTheirNamesAndTypes() {
+        PlanComparison.requireCompatible(List.of(masked("mask", DataType.INT64).plan(),
+                masked("mask", DataType.INT64).plan()), List.of("a.onnx", "b.onnx"));
+        for (Net other : List.of(masked("valid", DataType.INT64), masked("mask", DataType.BOOL))) {
+            IncompatibleModelsException e = assertThrows(IncompatibleModelsException.class, () ->
+                    PlanComparison.requireCompatible(List.of(masked("mask", DataType.INT64).plan(), other.plan()),
+                            List.of("a.onnx", "b.onnx")));
+            assertTrue(e.getMessage().contains("a.onnx has inputs 'x' FLOAT [6], 'mask' INT64 [6] where b.onnx"
+                    + " has inputs"), e.getMessage());
+        }
     }
 
     @Test
