@@ -9,7 +9,6 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Random;
@@ -96,53 +95,41 @@ class MultiInputCliTest {
         assertEquals(6, inputs.get(1).get("shape").get(1).asInt());
     }
 
+    /** Gaussian float32 samples of {@code [n, width]} as {@code .npy} bytes. */
+    private static byte[] floats(int n, int width) {
+        return MultiInputNets.floats(new Random(n * 31L + width), n, width);
+    }
+
     @Test
     void aMissingInputArrayIsNamedWithTheArraysPresent() {
-        Random random = new Random(1);
-        Path data = npz("calib.npz", Map.of("x", MultiInputNets.floats(random, 20, 6)));
         expectRefused(ErrorCode.DATA_FORMAT, "no array 'side' for model input 'side' (FLOAT); found arrays 'x'",
-                MultiInputNets.twoBranches(), data);
+                MultiInputNets.twoBranches(), npz("calib.npz", Map.of("x", floats(20, 6))));
     }
 
     @Test
     void anArrayThatIsNoInputIsRefused() {
-        Random random = new Random(1);
-        Map<String, byte[]> arrays = new LinkedHashMap<>();
-        arrays.put("x", MultiInputNets.floats(random, 20, 6));
-        arrays.put("side", MultiInputNets.floats(random, 20, 3));
-        arrays.put("extra", MultiInputNets.floats(random, 20, 3));
+        Path data = npz("calib.npz", Map.of("x", floats(20, 6), "side", floats(20, 3), "extra", floats(20, 3)));
         expectRefused(ErrorCode.DATA_FORMAT, "array 'extra' is not a model input; expected exactly the arrays"
-                + " 'x', 'side'", MultiInputNets.twoBranches(), npz("calib.npz", arrays));
+                + " 'x', 'side'", MultiInputNets.twoBranches(), data);
     }
 
     @Test
     void sampleCountsThatDifferAreRefused() {
-        Random random = new Random(1);
-        Map<String, byte[]> arrays = new LinkedHashMap<>();
-        arrays.put("x", MultiInputNets.floats(random, 20, 6));
-        arrays.put("side", MultiInputNets.floats(random, 18, 3));
         expectRefused(ErrorCode.DATA_SHAPE, "different numbers of samples ('x' 20, 'side' 18)",
-                MultiInputNets.twoBranches(), npz("calib.npz", arrays));
+                MultiInputNets.twoBranches(), npz("calib.npz", Map.of("x", floats(20, 6), "side", floats(18, 3))));
     }
 
     @Test
     void aFloatArrayForTheInt64MaskIsRefused() {
-        Random random = new Random(1);
-        Map<String, byte[]> arrays = new LinkedHashMap<>();
-        arrays.put("x", MultiInputNets.floats(random, 20, 6));
-        arrays.put("mask", MultiInputNets.floats(random, 20, 6));
         expectRefused(ErrorCode.DATA_DTYPE, "calib.npz:mask: dtype float32 does not match model input 'mask' of"
-                + " element type INT64", MultiInputNets.masked(), npz("calib.npz", arrays));
+                + " element type INT64", MultiInputNets.masked(),
+                npz("calib.npz", Map.of("x", floats(20, 6), "mask", floats(20, 6))));
     }
 
     @Test
     void aShapeThatDoesNotFitItsInputIsNamed() {
-        Random random = new Random(1);
-        Map<String, byte[]> arrays = new LinkedHashMap<>();
-        arrays.put("x", MultiInputNets.floats(random, 20, 6));
-        arrays.put("side", MultiInputNets.floats(random, 20, 4));
         expectRefused(ErrorCode.DATA_SHAPE, "calib.npz:side: shape [20, 4] does not match model input 'side'",
-                MultiInputNets.twoBranches(), npz("calib.npz", arrays));
+                MultiInputNets.twoBranches(), npz("calib.npz", Map.of("x", floats(20, 6), "side", floats(20, 4))));
     }
 
     @Test

@@ -60,6 +60,14 @@ class MultiInputFusionTest {
         return Fixtures.maxAbsDifference(logits(expected, data), logits(actual, data));
     }
 
+    /** Fuses {@code model} with a permuted copy on {@code data}; the result must be {@code model} again on {@code test}. */
+    private static FusionResult assertFusesBack(Model model, long seed, Path data, Path test) {
+        FusionResult r = fuse(model, ModelEdits.permuted(model, seed), data);
+        double diff = maxDifference(model, r.model(), test);
+        assertTrue(diff < 1e-4, "max abs logit difference " + diff + "; " + r.warnings());
+        return r;
+    }
+
     private static List<String> inputs(Model m) {
         return m.graph().feedInputs().stream().map(v -> v.name() + ":" + v.tensorType().elementType()).toList();
     }
@@ -83,9 +91,7 @@ class MultiInputFusionTest {
         assertTrue(maxDifference(model, permuted, test) < 1e-4, "the permuted copy is the same function");
         assertFalse(Arrays.equals(model.graph().initializer("fx.weight").orElseThrow().toFloats(),
                 permuted.graph().initializer("fx.weight").orElseThrow().toFloats()), "the copy's neurons are permuted");
-        FusionResult r = fuse(model, permuted, data);
-        double diff = maxDifference(model, r.model(), test);
-        assertTrue(diff < 1e-4, "max abs logit difference " + diff + "; " + r.warnings());
+        FusionResult r = assertFusesBack(model, 3, data, test);
         assertEquals(inputs(model), inputs(r.model()));
         assertEquals(ImportanceMethod.UNIFORM, r.importance().method());
         assertTrue(r.warnings().stream().anyMatch(w -> w.contains("one float input")), r.warnings().toString());
@@ -108,9 +114,7 @@ class MultiInputFusionTest {
         Model model = MultiInputNets.concatenated();
         Path data = MultiInputNets.twoBranchesData(dir.resolve("calib.npz"), 300, 1);
         Path test = MultiInputNets.twoBranchesData(dir.resolve("test.npz"), 200, 2);
-        FusionResult r = fuse(model, ModelEdits.permuted(model, 4), data);
-        double diff = maxDifference(model, r.model(), test);
-        assertTrue(diff < 1e-4, "max abs logit difference " + diff + "; " + r.warnings());
+        assertFusesBack(model, 4, data, test);
     }
 
     @Test
@@ -121,9 +125,7 @@ class MultiInputFusionTest {
         assertEquals("masked", plan.level(1).from());
         Path data = MultiInputNets.maskedData(dir.resolve("calib.npz"), 300, 3);
         Path test = MultiInputNets.maskedData(dir.resolve("test.npz"), 200, 4);
-        FusionResult r = fuse(model, ModelEdits.permuted(model, 5), data);
-        double diff = maxDifference(model, r.model(), test);
-        assertTrue(diff < 1e-4, "max abs logit difference " + diff + "; " + r.warnings());
+        FusionResult r = assertFusesBack(model, 5, data, test);
         ValueInfo mask = r.model().graph().feedInputs().get(1);
         assertEquals("mask", mask.name());
         assertEquals(new TensorType(DataType.INT64, model.graph().feedInputs().get(1).tensorType().shape()),
@@ -139,9 +141,7 @@ class MultiInputFusionTest {
         assertEquals("ids", plan.level(1).from());
         Path data = MultiInputNets.tokens(dir.resolve("calib.npy"), 300, 8);
         Path test = MultiInputNets.tokens(dir.resolve("test.npy"), 200, 9);
-        FusionResult r = fuse(model, ModelEdits.permuted(model, 2), data);
-        double diff = maxDifference(model, r.model(), test);
-        assertTrue(diff < 1e-4, "max abs logit difference " + diff + "; " + r.warnings());
+        FusionResult r = assertFusesBack(model, 2, data, test);
         assertEquals(inputs(model), inputs(r.model()));
     }
 

@@ -7,6 +7,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Random;
+import java.util.function.Function;
 import org.onnxfuse.fusion.plan.TestNets;
 import org.onnxfuse.fusion.plan.TestNets.Net;
 import org.onnxfuse.onnx.ir.Attribute;
@@ -86,19 +87,20 @@ public final class MultiInputNets {
 
     /** Data for {@link #twoBranches()}: {@code x} and {@code side}, {@code n} samples. */
     public static Path twoBranchesData(Path file, int n, long seed) {
-        Random random = new Random(seed);
-        Map<String, byte[]> arrays = new LinkedHashMap<>();
-        arrays.put("x", floats(random, n, 6));
-        arrays.put("side", floats(random, n, 3));
-        return Npz.write(file, arrays);
+        return withFeatures(file, n, seed, "side", random -> floats(random, n, 3));
     }
 
     /** Data for {@link #masked()}: {@code x} and {@code mask}, {@code n} samples. */
     public static Path maskedData(Path file, int n, long seed) {
+        return withFeatures(file, n, seed, "mask", random -> mask(random, n, 6));
+    }
+
+    /** An archive of features {@code x} [n, 6] and the array {@code other} draws, from one seeded generator. */
+    private static Path withFeatures(Path file, int n, long seed, String name, Function<Random, byte[]> other) {
         Random random = new Random(seed);
         Map<String, byte[]> arrays = new LinkedHashMap<>();
         arrays.put("x", floats(random, n, 6));
-        arrays.put("mask", mask(random, n, 6));
+        arrays.put(name, other.apply(random));
         return Npz.write(file, arrays);
     }
 
