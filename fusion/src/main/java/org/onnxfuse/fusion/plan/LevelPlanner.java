@@ -3,10 +3,12 @@ package org.onnxfuse.fusion.plan;
 import java.util.ArrayList;
 import java.util.Collections;
 import java.util.HashMap;
+import java.util.HashSet;
 import java.util.IdentityHashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Objects;
 import java.util.Optional;
 import java.util.Set;
 import java.util.stream.Collectors;
@@ -57,7 +59,7 @@ public final class LevelPlanner {
     /** Every placed op that is not an affine step, by the value it writes. */
     private final Map<String, PlacedOp> ops = new LinkedHashMap<>();
     /** Values before the first level that hold no float32: int64 or bool inputs and what is computed from them. */
-    private final Set<String> integers = new java.util.HashSet<>();
+    private final Set<String> integers = new HashSet<>();
     /** Values before the first level computed from an int64 or bool input, with that input (for messages). */
     private final Map<String, ModelInput> passedThrough = new HashMap<>();
 
@@ -142,11 +144,11 @@ public final class LevelPlanner {
         }
         for (ValueInfo out : graph.outputs()) {
             if (!flows.containsKey(out.name())) {
-                throw structure("the model output '" + out.name() + "' does not depend on the inputs "
-                        + inputs.stream().map(i -> "'" + i.name() + "'").collect(Collectors.joining(", ")));
+                throw structure("the model output '" + out.name() + "' does not depend on the input"
+                        + (inputs.size() > 1 ? "s " : " ") + quoted(inputs));
             }
         }
-        checkEverythingPlaced(inputs.stream().map(ModelInput::name).toList(), output);
+        checkEverythingPlaced(inputs, output);
         return assemble(inputs, output);
     }
 
@@ -213,18 +215,21 @@ public final class LevelPlanner {
         if (!result.floating()) {
             integers.add(out);
         }
-        active.stream().map(passedThrough::get).filter(java.util.Objects::nonNull).findFirst()
+        active.stream().map(passedThrough::get).filter(Objects::nonNull).findFirst()
                 .ifPresent(in -> passedThrough.put(out, in));
         return true;
     }
 
     /** "'x' and 'mask_f' (computed from the INT64 input 'mask')" for messages. */
     private String describeBeforeLevels(List<String> values) {
-        return values.stream().map(v -> "'" + v + "'" + (passedThrough.containsKey(v) && !v.equals(
-                passedThrough.get(v).name()) ? " (computed from the " + passedThrough.get(v).elementType()
-                + " input '" + passedThrough.get(v).name() + "')" : passedThrough.containsKey(v)
-                ? " (the " + passedThrough.get(v).elementType() + " input)" : ""))
-                .collect(Collectors.joining(" and "));
+        List<String> described = new ArrayList<>();
+        for (String v : values) {
+            ModelInput from = passedThrough.get(v);
+            String origin = from == null ? "" : from.name().equals(v) ? " (the " + from.elementType() + " input)"
+                    : " (computed from the " + from.elementType() + " input '" + from.name() + "')";
+            described.add("'" + v + "'" + origin);
+        }
+        return String.join(" and ", described);
     }
 
     private static boolean isShapeOf(Node n) {
@@ -603,12 +608,12 @@ public final class LevelPlanner {
         }
     }
 
-    private void checkEverythingPlaced(List<String> inputs, String output) {
-        String input = String.join("', '", inputs);
+    private void checkEverythingPlaced(List<ModelInput> inputs, String output) {
         for (Node n : graph.topologicalOrder()) {
             if (!placed.contains(n) && !GraphView.isConstantNode(n)) {
-                throw structure("node " + GraphView.quote(n) + " is not on a path of activations from input" + (inputs.size() > 1 ? "s '" : " '") + input
-                        + "' to output '" + output + "' and computes no shape or parameter the planner could place");
+                throw structure("node " + GraphView.quote(n) + " is not on a path of activations from input"
+                        + (inputs.size() > 1 ? "s " : " ") + quoted(inputs) + " to output '" + output
+                        + "' and computes no shape or parameter the planner could place");
             }
             for (String out : n.outputs().subList(0, Math.min(1, n.outputs().size()))) {
                 if (flows.containsKey(out) && !view.isUsed(out)) {
@@ -622,8 +627,8 @@ public final class LevelPlanner {
     private LevelPlan assemble(List<ModelInput> inputs, String firstOutput) {
         if (steps.isEmpty()) {
             throw structure("the model has no Gemm, MatMul or Conv with initializer weights between input"
-                    + (inputs.size() > 1 ? "s " : " ") + inputs.stream().map(in -> "'" + in.name() + "'")
-                    .collect(Collectors.joining(", ")) + " and output '" + firstOutput + "', so it has no level to fuse");
+                    + (inputs.size() > 1 ? "s " : " ") + quoted(inputs) + " and output '" + firstOutput
+                    + "', so it has no level to fuse");
         }
         Map<Integer, Integer> spaceIds = new HashMap<>();
         for (AffineStep s : steps) {
@@ -810,6 +815,11 @@ public final class LevelPlanner {
 
     private static String names(List<ValueInfo> values) {
         return values.stream().map(v -> "'" + v.name() + "'").collect(Collectors.joining(", "));
+    }
+
+    /** "'x', 'mask'". */
+    private static String quoted(List<ModelInput> inputs) {
+        return inputs.stream().map(in -> "'" + in.name() + "'").collect(Collectors.joining(", "));
     }
 
     private static UnsupportedOpException structure(String message) {

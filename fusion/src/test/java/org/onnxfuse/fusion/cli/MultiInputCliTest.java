@@ -79,6 +79,18 @@ class MultiInputCliTest {
     }
 
     @Test
+    void anImportanceAskedForExplicitlyFailsOnSeveralInputs() {
+        String[] p = parents(MultiInputNets.masked());
+        Path out = dir.resolve("fused.onnx");
+        int exit = cli.run(p[0], p[1], "--data", MultiInputNets.maskedData(dir.resolve("calib.npz"), 50, 1).toString(),
+                "--importance", "deeplift", "-o", out.toString(), "--quiet");
+        assertEquals(ErrorCode.UNSUPPORTED_OP.exitCode(), exit, cli.err.toString());
+        assertTrue(cli.err.toString().contains("deeplift attributions start from one float input; this model has the"
+                + " inputs ['x' (FLOAT), 'mask' (INT64)]"), cli.err.toString());
+        assertFalse(Files.exists(out));
+    }
+
+    @Test
     void planListsEveryInputWithItsType() throws IOException {
         Path model = dir.resolve("masked.onnx");
         OnnxWriter.write(MultiInputNets.masked(), model);

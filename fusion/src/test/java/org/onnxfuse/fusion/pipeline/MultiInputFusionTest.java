@@ -133,6 +133,20 @@ class MultiInputFusionTest {
     }
 
     @Test
+    void aBoolPaddingMaskThroughNotAndWhereComesBack() {
+        Model model = MultiInputNets.padded();
+        Path data = MultiInputNets.paddedData(dir.resolve("calib.npz"), 300, 10);
+        Path test = MultiInputNets.paddedData(dir.resolve("test.npz"), 200, 11);
+        FusionResult r = assertFusesBack(model, 7, data, test);
+        assertEquals(inputs(model), inputs(r.model()));
+        long[] shape = {200, 6};
+        Path unpadded = Npz.write(dir.resolve("unpadded.npz"), Map.of("x", MultiInputNets.floats(new Random(11), 200,
+                6), "pad", Npy.npy("|b1", false, shape, Npy.data("|b1", false, shape, idx -> 0))));
+        assertTrue(Fixtures.maxAbsDifference(logits(model, test), logits(model, unpadded)) > 1e-3,
+                "the padding mask reaches the model");
+    }
+
+    @Test
     void tokenIdsLookedUpInAnEmbeddingComeBackFromANpy() {
         Model model = MultiInputNets.embedded();
         LevelPlan plan = LevelPlanner.plan(model);

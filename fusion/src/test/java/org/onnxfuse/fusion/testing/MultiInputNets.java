@@ -14,6 +14,7 @@ import org.onnxfuse.onnx.ir.Attribute;
 import org.onnxfuse.onnx.ir.DataType;
 import org.onnxfuse.onnx.ir.Model;
 import org.onnxfuse.onnx.ir.Node;
+import org.onnxfuse.onnx.ir.Tensor;
 
 /** Small models with several inputs, built in code, and {@code .npz} data for them. */
 public final class MultiInputNets {
@@ -52,6 +53,15 @@ public final class MultiInputNets {
         return net.gemm("fc1", 6, 8, true, true).op("r1", "Relu").gemm("fc2", 8, CLASSES, true, true).build();
     }
 
+    /** Features {@code x} [N, 6] where the bool {@code pad} [N, 6] is false, else 0 (Not, Where), then two levels. */
+    public static Model padded() {
+        Net net = new Net("x", shape("batch", 6)).addInput("pad", DataType.BOOL, shape("batch", 6));
+        net.extra(Node.of("keep", "Not", List.of("pad"), List.of("kept")));
+        net.initializer(Tensor.ofFloats("zero", new long[0], new float[] {0}));
+        net.node(Node.of("select", "Where", List.of("kept", "x", "zero"), List.of("selected")));
+        return net.gemm("fc1", 6, 8, true, true).op("r1", "Relu").gemm("fc2", 8, CLASSES, true, true).build();
+    }
+
     /** Int64 token ids {@code ids} [N, 4] looked up in an embedding table [10, 3], flattened, then two levels. */
     public static Model embedded() {
         Net net = new Net("ids", DataType.INT64, shape("batch", 4));
@@ -83,6 +93,13 @@ public final class MultiInputNets {
             v[i] = random.nextInt(2);
         }
         return Npy.longs(new long[] {n, width}, v);
+    }
+
+    /** Data for {@link #padded()}: {@code x} and a random bool {@code pad}, {@code n} samples. */
+    public static Path paddedData(Path file, int n, long seed) {
+        long[] shape = {n, 6};
+        return withFeatures(file, n, seed, "pad", random -> Npy.npy("|b1", false, shape,
+                Npy.data("|b1", false, shape, idx -> random.nextInt(2))));
     }
 
     /** Data for {@link #twoBranches()}: {@code x} and {@code side}, {@code n} samples. */
