@@ -55,9 +55,15 @@ public interface CalibrationData extends BatchSource, AutoCloseable {
      * Checks the data of every model input in {@code inputs} against its declared shape, before
      * any batch is run.
      *
-     * @throws org.onnxfuse.onnx.errors.DataException DATA_SHAPE naming the input and both shapes
+     * @throws DataException DATA_SHAPE naming the input and both shapes; DATA_FORMAT for one
+     *     array given to a model with several inputs
      */
     default void checkShapes(List<ValueInfo> inputs) {
+        if (inputNames().isEmpty() && inputs.size() > 1) {
+            throw new DataException(ErrorCode.DATA_FORMAT, source() + " holds one array, but the model has the inputs "
+                    + inputs.stream().map(v -> "'" + v.name() + "'").collect(Collectors.joining(", "))
+                    + "; give one array per input, keyed by its name (an .npz)");
+        }
         for (ValueInfo input : inputs) {
             if (input.tensorType() != null && input.tensorType().hasShape()) {
                 String what = inputNames().isEmpty() ? source() : source() + ":" + input.name();

@@ -67,11 +67,14 @@ class MultiInputCliTest {
         Path out = dir.resolve("fused.onnx");
         Path report = dir.resolve("report.json");
         int exit = cli.run(p[0], p[1], "--data", calib.toString(), "--eval-data", test.toString(), "--eval-labels",
-                testLabels.toString(), "-o", out.toString(), "--report", report.toString(), "--quiet");
+                testLabels.toString(), "--samples", "150", "-o", out.toString(), "--report", report.toString(),
+                "--quiet");
         assertEquals(0, exit, cli.err.toString());
         Model fused = OnnxReader.read(out);
         assertEquals(List.of("x", "side"), fused.graph().feedInputs().stream().map(v -> v.name()).toList());
-        JsonNode accuracy = new ObjectMapper().readTree(report.toFile()).get("accuracy");
+        JsonNode json = new ObjectMapper().readTree(report.toFile());
+        assertEquals(150, json.get("levels").get(0).get("samples").asInt(), "--samples keeps the first samples");
+        JsonNode accuracy = json.get("accuracy");
         double parent = accuracy.get("parents").get(0).get("accuracy").asDouble();
         assertEquals(parent, accuracy.get("fused").asDouble(), 1e-9,
                 "the fused model is the parent again, so it classifies alike: " + accuracy);

@@ -2,6 +2,7 @@ package org.onnxfuse.fusion.pipeline;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.nio.file.Path;
@@ -24,6 +25,8 @@ import org.onnxfuse.fusion.testing.ModelEdits;
 import org.onnxfuse.fusion.testing.MultiInputNets;
 import org.onnxfuse.fusion.testing.Npy;
 import org.onnxfuse.fusion.testing.Npz;
+import org.onnxfuse.onnx.errors.DataException;
+import org.onnxfuse.onnx.errors.ErrorCode;
 import org.onnxfuse.onnx.ir.DataType;
 import org.onnxfuse.onnx.ir.Model;
 import org.onnxfuse.onnx.ir.TensorType;
@@ -157,6 +160,17 @@ class MultiInputFusionTest {
         Path test = MultiInputNets.tokens(dir.resolve("test.npy"), 200, 9);
         FusionResult r = assertFusesBack(model, 2, data, test);
         assertEquals(inputs(model), inputs(r.model()));
+    }
+
+    @Test
+    void oneArrayForSeveralInputsIsRefusedBeforeAnyRun() {
+        Model model = MultiInputNets.twoBranches();
+        DataException e = assertThrows(DataException.class, () -> Fusion.builder()
+                .parents(model, ModelEdits.permuted(model, 1)).calibration(new float[60], 10, 6).device("cpu")
+                .log(s -> { }).build().fuse());
+        assertEquals(ErrorCode.DATA_FORMAT, e.code());
+        assertTrue(e.getMessage().contains("holds one array, but the model has the inputs 'x', 'side'"),
+                e.getMessage());
     }
 
     @Test
