@@ -2,7 +2,6 @@ package org.onnxfuse.fusion.baseline;
 
 import java.util.ArrayList;
 import java.util.Arrays;
-import java.util.Iterator;
 import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
@@ -10,7 +9,7 @@ import java.util.Set;
 import java.util.TreeMap;
 import org.onnxfuse.fusion.collect.CalibrationData;
 import org.onnxfuse.fusion.collect.CutRows;
-import org.onnxfuse.fusion.data.FloatBatch;
+import org.onnxfuse.fusion.data.InputBatch;
 import org.onnxfuse.fusion.evaluate.BatchOutputs;
 import org.onnxfuse.fusion.evaluate.ModelEvaluator;
 import org.onnxfuse.fusion.group.LinearAssignment;
@@ -157,11 +156,9 @@ public final class ActivationMatching {
                 }
                 ModelEvaluator e = ModelEvaluator.open(p.model(k), List.copyOf(cuts), threads);
                 evaluators.add(e);
-                e.checkShape(calibration.source(), calibration.shape());
+                e.checkData(calibration);
             }
-            Iterator<FloatBatch> batches = calibration.batches(batchSize).iterator();
-            while (batches.hasNext()) {
-                FloatBatch batch = batches.next();
+            for (InputBatch batch : calibration.inputBatches(batchSize)) {
                 float[][][] rows0 = rows(p, 0, spaces, evaluators.get(0).run(batch));
                 for (int k = 1; k < p.count(); k++) {
                     float[][][] rowsk = rows(p, k, spaces, evaluators.get(k).run(batch));

@@ -13,10 +13,9 @@ import java.util.concurrent.Callable;
 import org.onnxfuse.fusion.collect.CalibrationData;
 import org.onnxfuse.fusion.data.DataShapes;
 import org.onnxfuse.fusion.data.Finite;
-import org.onnxfuse.fusion.data.FloatBatch;
+import org.onnxfuse.fusion.data.InputBatch;
 import org.onnxfuse.fusion.data.NpyArray;
 import org.onnxfuse.fusion.data.SampleArray;
-import org.onnxfuse.fusion.data.SampleArrays;
 import org.onnxfuse.fusion.evaluate.Accuracy;
 import org.onnxfuse.fusion.evaluate.Ensemble;
 import org.onnxfuse.fusion.evaluate.Labels;
@@ -178,7 +177,7 @@ public final class FuseCommand implements Callable<Integer> {
         FusionResult result;
         Model fused;
         long fuseStart = System.nanoTime();
-        try (SampleArray calibration = data == null ? null : openInput(data, plan)) {
+        try (CalibrationData calibration = data == null ? null : CalibrationData.open(data, plan)) {
             if (calibration != null) {
                 checkInputData(calibration, plan, config.batchSize());
             }
@@ -351,7 +350,7 @@ public final class FuseCommand implements Callable<Integer> {
     }
 
     private FusionResult fuse(FusionConfig config, List<Model> models, List<LevelPlan> plans,
-                              SampleArray calibration) {
+                              CalibrationData calibration) {
         Fusion.Builder builder = Fusion.builder().config(config);
         for (int k = 0; k < parents.size(); k++) {
             builder.parent(parents.get(k), models.get(k), plans.get(k));
@@ -360,7 +359,7 @@ public final class FuseCommand implements Callable<Integer> {
             builder.labels(labels);
         }
         if (calibration != null) {
-            builder.calibration(CalibrationData.of(calibration));
+            builder.calibration(calibration);
         }
         FusionProgress progress = ProgressDisplay.forTerminal(quiet);
         builder.progress(progress);
@@ -382,7 +381,7 @@ public final class FuseCommand implements Callable<Integer> {
             return null;
         }
         int classes = Math.toIntExact(plan.lastLevel().width());
-        try (SampleArray xs = openInput(x, plan); SampleArray ys = NpyArray.open(y)) {
+        try (CalibrationData xs = CalibrationData.open(x, plan); SampleArray ys = NpyArray.open(y)) {
             checkInputData(xs, plan, config.batchSize());
             Labels.checkCount(ys, xs);
             Labels.read(ys, 0, Math.toIntExact(ys.samples()), classes);
@@ -397,15 +396,13 @@ public final class FuseCommand implements Callable<Integer> {
         }
     }
 
-    private static SampleArray openInput(Path file, LevelPlan plan) {
-        return SampleArrays.open(file, plan.input());
-    }
-
     /** Shape and finiteness of every sample, before any work: a bad file fails fast and writes nothing. */
-    private static void checkInputData(SampleArray array, LevelPlan plan, int batchSize) {
-        DataShapes.check(array.source(), array.header().shape(), inputDims(plan), plan.input());
-        for (FloatBatch batch : array.reusedBatches(runBatch(plan, batchSize))) {
-            Finite.check(array.source(), batch);
+    private static void checkInputData(CalibrationData data, LevelPlan plan, int batchSize) {
+        if (plan.inputs().size() == 1) {
+            DataShapes.check(data.source(), data.shape(), inputDims(plan), plan.input());
+        }
+        for (InputBatch batch : data.inputBatches(runBatch(plan, batchSize))) {
+            Finite.check(data.source(), batch);
         }
     }
 
@@ -416,17 +413,18 @@ public final class FuseCommand implements Callable<Integer> {
     }
 
     /**
-     * Parents fixed to a batch size above 1 can only evaluate whole batches: refused before any
-     * work rather than after the fused model is written.
+     * Opens the evaluation data before any work, so that an archive that does not fit the inputs
+     * is refused before the fused model is written; so are parents fixed to a batch size above 1
+     * with data that is not whole batches.
      */
     private void checkEvaluationBatches(LevelPlan plan) {
         int fixed = DataShapes.fixedBatch(inputDims(plan));
         Path x = evalData != null ? evalData : labels != null ? data : null;
-        if (fixed <= 1 || x == null) {
+        if (x == null) {
             return;
         }
-        try (SampleArray xs = openInput(x, plan)) {
-            if (xs.samples() % fixed != 0) {
+        try (CalibrationData xs = CalibrationData.open(x, plan)) {
+            if (fixed > 1 && xs.samples() % fixed != 0) {
                 throw new DataException(ErrorCode.DATA_SHAPE, xs.source() + " holds " + xs.samples() + " samples, but"
                         + " the parents' input takes batches of exactly " + fixed + " (exported without a dynamic"
                         + " batch axis); evaluate on a multiple of " + fixed + " samples or re-export the parents");

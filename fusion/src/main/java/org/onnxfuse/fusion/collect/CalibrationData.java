@@ -2,14 +2,27 @@ package org.onnxfuse.fusion.collect;
 
 import java.nio.file.Path;
 import java.util.Arrays;
+import java.util.Iterator;
+import java.util.List;
+import java.util.NoSuchElementException;
+import java.util.stream.Collectors;
 import org.onnxfuse.fusion.data.BatchSource;
+import org.onnxfuse.fusion.data.DataShapes;
 import org.onnxfuse.fusion.data.FloatBatch;
+import org.onnxfuse.fusion.data.InputBatch;
 import org.onnxfuse.fusion.data.NpyArray;
 import org.onnxfuse.fusion.data.SampleArray;
+import org.onnxfuse.fusion.data.SampleArrays;
+import org.onnxfuse.fusion.plan.LevelPlan;
+import org.onnxfuse.onnx.errors.DataException;
+import org.onnxfuse.onnx.errors.ErrorCode;
+import org.onnxfuse.onnx.ir.ValueInfo;
 
 /**
- * Calibration samples for one model input, read batch by batch: a {@code .npy} file (read
- * and decoded one batch at a time) or an array already in memory. An instance made from a
+ * Calibration samples, read batch by batch: for one model input a {@code .npy} file (read
+ * and decoded one batch at a time) or an array already in memory; for several, an {@code .npz}
+ * archive keyed by input name ({@link InputArrays}), whose float methods ({@link #batch} and the
+ * rest of {@link BatchSource}) read the main input and whose {@link #inputBatches} read them all. An instance made from a
  * file owns it until {@link #close()}. Not thread-safe.
  */
 public interface CalibrationData extends BatchSource, AutoCloseable {
@@ -23,6 +36,95 @@ public interface CalibrationData extends BatchSource, AutoCloseable {
     default void batchInto(long first, int count, float[] dst) {
         float[] v = batch(first, count).values();
         System.arraycopy(v, 0, dst, 0, v.length);
+    }
+
+    /**
+     * The model inputs this data holds, by name; empty for one array, which feeds a model's only
+     * input whatever it is called.
+     */
+    default List<String> inputNames() {
+        return List.of();
+    }
+
+    /** The shape of the data for model input {@code input}, samples first (the one array's, for single-input data). */
+    default long[] shapeOf(String input) {
+        return shape();
+    }
+
+    /**
+     * Checks the data of every model input in {@code inputs} against its declared shape, before
+     * any batch is run.
+     *
+     * @throws DataException DATA_SHAPE naming the input and both shapes; DATA_FORMAT for one
+     *     array given to a model with several inputs
+     */
+    default void checkShapes(List<ValueInfo> inputs) {
+        if (inputNames().isEmpty() && inputs.size() > 1) {
+            throw new DataException(ErrorCode.DATA_FORMAT, source() + " holds one array, but the model has the inputs "
+                    + inputs.stream().map(v -> "'" + v.name() + "'").collect(Collectors.joining(", "))
+                    + "; give one array per input, keyed by its name (an .npz)");
+        }
+        for (ValueInfo input : inputs) {
+            if (input.tensorType() != null && input.tensorType().hasShape()) {
+                String what = inputNames().isEmpty() ? source() : source() + ":" + input.name();
+                DataShapes.check(what, shapeOf(input.name()), input.tensorType().dimsOrMinusOne(), input.name());
+            }
+        }
+    }
+
+    /**
+     * Samples {@code [first, first + count)} of every input. {@code reuse}, a batch this method
+     * returned before (or null), lends its arrays where their sizes fit: its values are then
+     * overwritten, so loops that consume each batch at once allocate no arrays per batch.
+     */
+    default InputBatch inputBatch(long first, int count, InputBatch reuse) {
+        long[] shape = shape();
+        shape[0] = count;
+        long size = 1;
+        for (long d : shape) {
+            size *= d;
+        }
+        float[] values = reuse != null && reuse.tensors().get(InputBatch.ONLY_INPUT) instanceof FloatBatch f
+                && f.values().length == size ? f.values() : new float[Math.toIntExact(size)];
+        batchInto(first, count, values);
+        return InputBatch.of(new FloatBatch(first, count, shape, values));
+    }
+
+    /**
+     * All samples of every input in order, {@code batchSize} at a time, decoded into arrays reused
+     * from batch to batch (one set for full batches, one for a shorter last batch): a batch is
+     * valid until the iterator's next {@code next()}.
+     */
+    default Iterable<InputBatch> inputBatches(int batchSize) {
+        if (batchSize <= 0) {
+            throw new IllegalArgumentException("batch size must be positive, got " + batchSize);
+        }
+        return () -> new Iterator<>() {
+            private long next;
+            private InputBatch full;
+            private InputBatch tail;
+
+            @Override
+            public boolean hasNext() {
+                return next < samples();
+            }
+
+            @Override
+            public InputBatch next() {
+                if (!hasNext()) {
+                    throw new NoSuchElementException();
+                }
+                int count = (int) Math.min(batchSize, samples() - next);
+                InputBatch b;
+                if (count == batchSize) {
+                    b = full = inputBatch(next, count, full);
+                } else {
+                    b = tail = inputBatch(next, count, tail);
+                }
+                next += count;
+                return b;
+            }
+        };
     }
 
     /** The first {@code n} samples (all when n is 0 or at least {@link #samples()}); closing it closes this. */
@@ -67,6 +169,26 @@ public interface CalibrationData extends BatchSource, AutoCloseable {
             }
 
             @Override
+            public List<String> inputNames() {
+                return whole.inputNames();
+            }
+
+            @Override
+            public long[] shapeOf(String input) {
+                long[] shape = whole.shapeOf(input);
+                shape[0] = n;
+                return shape;
+            }
+
+            @Override
+            public InputBatch inputBatch(long first, int count, InputBatch reuse) {
+                if (first < 0 || first + count > n) {
+                    throw new IndexOutOfBoundsException("samples " + first + ".." + (first + count) + " of " + n);
+                }
+                return whole.inputBatch(first, count, reuse);
+            }
+
+            @Override
             public void close() {
                 whole.close();
             }
@@ -79,6 +201,27 @@ public interface CalibrationData extends BatchSource, AutoCloseable {
     /** Opens a {@code .npy} file (float16/32/64 or integer images; samples first). */
     static CalibrationData open(Path npy) {
         return of(NpyArray.open(npy));
+    }
+
+    /**
+     * The data for {@code plan}'s model: a {@code .npy} (or one {@code .npz} entry named after the
+     * input) for a model with one input (exact integers for an int64 or bool one), an {@code .npz} with one array per input
+     * ({@link InputArrays}) for a model with several.
+     *
+     * @throws DataException DATA_FORMAT for a {@code .npy} given to a model with several inputs;
+     *     the errors of {@link InputArrays#open}
+     */
+    static CalibrationData open(Path file, LevelPlan plan) {
+        if (plan.inputs().size() == 1) {
+            SampleArray array = SampleArrays.open(file, plan.input());
+            return plan.mainInput().floating() ? of(array) : InputArrays.of(array, plan.mainInput());
+        }
+        if (!String.valueOf(file.getFileName()).endsWith(".npz")) {
+            throw new DataException(ErrorCode.DATA_FORMAT, file + " holds one array, but the model has the inputs "
+                    + plan.inputs().stream().map(in -> "'" + in.name() + "' (" + in.elementType() + ")")
+                    .collect(Collectors.joining(", ")) + "; give an .npz with one array per input, keyed by its name");
+        }
+        return InputArrays.open(file, plan.inputs());
     }
 
     /** Adapts a sample array; closing the result closes it. */

@@ -20,15 +20,20 @@ import java.util.Map;
 import java.util.Optional;
 import java.util.Set;
 import org.onnxfuse.fusion.data.FloatBatch;
+import org.onnxfuse.fusion.data.InputBatch;
+import org.onnxfuse.fusion.data.InputTensor;
+import org.onnxfuse.fusion.data.IntegerBatch;
 import org.onnxfuse.onnx.errors.ErrorCode;
 import org.onnxfuse.onnx.errors.OnnxFuseException;
 import org.onnxfuse.onnx.io.OnnxWriter;
+import org.onnxfuse.onnx.ir.DataType;
 import org.onnxfuse.onnx.ir.Model;
 import org.onnxfuse.onnx.ir.ValueInfo;
 
 /**
- * One ONNX Runtime session over a model with one float input (plus, optionally, per-sample labels
- * and fixed inputs: {@link ExtraInputs}), run batch by batch. Owns the
+ * One ONNX Runtime session over a model, run batch by batch: its data inputs (one float input, or
+ * several float, int64 and bool inputs fed from an {@link InputBatch} by name) plus, optionally,
+ * per-sample labels and fixed inputs ({@link ExtraInputs}). Owns the
  * session and its options until {@link #close()}; the process-wide {@link OrtEnvironment} is
  * shared and never closed here. Each {@link #run} closes its result before returning and the
  * caller gets plain Java arrays; the input and pinned output tensors (native buffers per batch
@@ -39,7 +44,8 @@ public final class OrtRunner implements AutoCloseable {
     private final String label;
     private final OrtSession.SessionOptions options;
     private final OrtSession session;
-    private final String inputName;
+    /** The data inputs, in graph order: every feed input but the labels and the fixed ones. */
+    private final List<Feed> feeds;
     private final ExtraInputs extra;
     /** The fixed tensors of {@link ExtraInputs#constants()}, over direct buffers, fed to every run. */
     private final Map<String, Pinned> constants = new LinkedHashMap<>();
@@ -57,12 +63,16 @@ public final class OrtRunner implements AutoCloseable {
     private final List<Shaped> shapes = new ArrayList<>();
     private boolean closed;
 
-    private OrtRunner(String label, OrtSession.SessionOptions options, OrtSession session, String inputName,
+    /** A data input: its name and element type (FLOAT, INT64 or BOOL). */
+    private record Feed(String name, DataType type) {
+    }
+
+    private OrtRunner(String label, OrtSession.SessionOptions options, OrtSession session, List<Feed> feeds,
                       ExtraInputs extra) {
         this.label = label;
         this.options = options;
         this.session = session;
-        this.inputName = inputName;
+        this.feeds = List.copyOf(feeds);
         this.extra = extra;
         this.outputNames = Set.copyOf(session.getOutputNames());
     }
@@ -104,15 +114,26 @@ public final class OrtRunner implements AutoCloseable {
     public static OrtRunner open(String label, Model model, Collection<String> extraOutputs, ExtraInputs extra,
                                  int threads) {
         Model withOutputs = ModelSlicing.withOutputs(model, List.copyOf(extraOutputs));
-        List<ValueInfo> feeds = withOutputs.graph().feedInputs().stream()
-                .filter(v -> !v.name().equals(extra.labels()) && !extra.constants().containsKey(v.name())).toList();
-        if (feeds.size() != 1 || withOutputs.graph().feedInputs().size() != 1 + extra.count()) {
+        List<ValueInfo> inputs = withOutputs.graph().feedInputs();
+        List<Feed> feeds = new ArrayList<>();
+        for (ValueInfo v : inputs) {
+            if (v.name().equals(extra.labels()) || extra.constants().containsKey(v.name())) {
+                continue;
+            }
+            DataType type = v.tensorType() == null ? DataType.FLOAT : v.tensorType().elementType();
+            if (type != DataType.FLOAT && type != DataType.INT64 && type != DataType.BOOL) {
+                throw new OnnxFuseException(ErrorCode.UNSUPPORTED_TENSOR_TYPE, label + " has input '" + v.name()
+                        + "' of type " + type + "; expected FLOAT, INT64 or BOOL");
+            }
+            feeds.add(new Feed(v.name(), type));
+        }
+        if (feeds.isEmpty() || inputs.size() != feeds.size() + extra.count()) {
             throw new OnnxFuseException(ErrorCode.UNSUPPORTED_OP, label + " has inputs "
-                    + withOutputs.graph().feedInputs().stream().map(ValueInfo::name).toList()
-                    + "; expected exactly one float input besides " + extra);
+                    + inputs.stream().map(ValueInfo::name).toList() + "; expected at least one data input besides "
+                    + extra);
         }
         Session opened = openSession(label, withOutputs, threads);
-        OrtRunner runner = new OrtRunner(label, opened.options(), opened.session(), feeds.get(0).name(), extra);
+        OrtRunner runner = new OrtRunner(label, opened.options(), opened.session(), feeds, extra);
         try {
             for (Map.Entry<String, Activation> c : extra.constants().entrySet()) {
                 Pinned p = new Pinned(c.getValue().shape(), false);
@@ -158,8 +179,14 @@ public final class OrtRunner implements AutoCloseable {
         }
     }
 
+    /** The main data input: the first float one (the first one when none is float). */
     public String inputName() {
-        return inputName;
+        return feeds.stream().filter(f -> f.type() == DataType.FLOAT).findFirst().orElse(feeds.get(0)).name();
+    }
+
+    /** The data inputs' names, in graph order. */
+    public List<String> inputNames() {
+        return feeds.stream().map(Feed::name).toList();
     }
 
     public Set<String> outputNames() {
@@ -171,9 +198,17 @@ public final class OrtRunner implements AutoCloseable {
         return run(batch.values(), batch.shape(), outputs);
     }
 
+    /** Runs one batch of every data input and copies out the requested outputs. */
+    public Map<String, Activation> run(InputBatch batch, Collection<String> outputs) {
+        return copied(runShared(batch, outputs));
+    }
+
     /** Runs {@code values} of {@code shape} (row-major) and copies out the requested outputs. */
     public Map<String, Activation> run(float[] values, long[] shape, Collection<String> outputs) {
-        Map<String, Activation> shared = runShared(values, shape, outputs);
+        return copied(runShared(values, shape, outputs));
+    }
+
+    private static Map<String, Activation> copied(Map<String, Activation> shared) {
         Map<String, Activation> out = new LinkedHashMap<>();
         for (Activation a : shared.values()) {
             out.put(a.name(), new Activation(a.name(), a.shape(), a.values().clone()));
@@ -191,6 +226,24 @@ public final class OrtRunner implements AutoCloseable {
         return runShared(batch.values(), batch.shape(), outputs);
     }
 
+    /**
+     * {@link #runShared(FloatBatch, Collection)} for a batch of every data input, each fed from
+     * the batch's tensor of its name ({@link InputBatch#tensor}).
+     */
+    public Map<String, Activation> runShared(InputBatch batch, Collection<String> outputs) {
+        long[][] shapes = new long[feeds.size()][];
+        InputTensor[] tensors = new InputTensor[feeds.size()];
+        for (int i = 0; i < feeds.size(); i++) {
+            tensors[i] = batch.tensor(feeds.get(i).name());
+            shapes[i] = tensors[i].shape();
+        }
+        Shaped io = shaped(shapes);
+        for (int i = 0; i < feeds.size(); i++) {
+            io.inputs[i].write(tensors[i], label);
+        }
+        return execute(io, null, outputs);
+    }
+
     /** {@link #runShared(FloatBatch, Collection)} for {@code values} of {@code shape} (row-major). */
     public Map<String, Activation> runShared(float[] values, long[] shape, Collection<String> outputs) {
         return runShared(values, shape, null, outputs);
@@ -198,10 +251,23 @@ public final class OrtRunner implements AutoCloseable {
 
     /**
      * {@link #runShared(float[], long[], Collection)} with {@code labels} (one per batch row) fed
-     * to the {@link ExtraInputs#labels()} input; null when the runner has none.
+     * to the {@link ExtraInputs#labels()} input; null when the runner has none. Only for a model
+     * with one data input, a float one.
      */
     public Map<String, Activation> runShared(float[] values, long[] shape, long[] labels,
                                              Collection<String> outputs) {
+        if (feeds.size() != 1 || feeds.get(0).type() != DataType.FLOAT) {
+            throw new IllegalArgumentException(label + " has data inputs " + feeds + "; a float array feeds only"
+                    + " a model with one float input");
+        }
+        Shaped io = shaped(new long[][] {shape});
+        io.inputs[0].write(values);
+        return execute(io, labels, outputs);
+    }
+
+    /** Runs with the inputs already in {@code io}'s buffers, labels fed here. */
+    private Map<String, Activation> execute(Shaped io, long[] labels, Collection<String> outputs) {
+        long[] shape = io.inputs[0].shape;
         if ((labels == null) != (extra.labels() == null)) {
             throw new IllegalArgumentException(label + ": " + (labels == null ? "labels for input '" + extra.labels()
                     + "' are missing" : "labels given but the model has no labels input"));
@@ -220,17 +286,16 @@ public final class OrtRunner implements AutoCloseable {
                         + outputNames);
             }
         }
-        Shaped io = shaped(shape);
-        io.input.buffer.clear();
-        io.input.buffer.put(values, 0, Math.toIntExact(io.input.size)).flip();
-        Map<String, OnnxTensor> feeds = new LinkedHashMap<>();
-        feeds.put(inputName, io.input.tensor);
+        Map<String, OnnxTensor> fed = new LinkedHashMap<>();
+        for (int i = 0; i < feeds.size(); i++) {
+            fed.put(feeds.get(i).name(), io.inputs[i].tensor);
+        }
         if (labels != null) {
             io.labels.clear();
             io.labels.put(labels).flip();
-            feeds.put(extra.labels(), io.labelTensor);
+            fed.put(extra.labels(), io.labelTensor);
         }
-        constants.forEach((name, p) -> feeds.put(name, p.tensor));
+        constants.forEach((name, p) -> fed.put(name, p.tensor));
         Map<String, OnnxTensor> pinned = new LinkedHashMap<>();
         Set<String> allocated = new LinkedHashSet<>();
         for (String name : requested) {
@@ -242,7 +307,7 @@ public final class OrtRunner implements AutoCloseable {
             }
         }
         Map<String, Activation> out = new LinkedHashMap<>();
-        try (OrtSession.Result result = session.run(feeds, allocated, pinned)) {
+        try (OrtSession.Result result = session.run(fed, allocated, pinned)) {
             for (String name : requested) {
                 Pinned p = io.outputs.get(name);
                 if (p == null) {
@@ -256,6 +321,64 @@ public final class OrtRunner implements AutoCloseable {
                     + java.util.Arrays.toString(shape) + ": " + e.getMessage(), e);
         }
         return out;
+    }
+
+    /**
+     * One data input's tensor for one batch shape over a direct buffer, reused across runs: ONNX
+     * Runtime reads it without copying. Float inputs take float32 values, int64 inputs longs and
+     * bool inputs bytes (0 or 1).
+     */
+    private static final class FedInput {
+        final DataType type;
+        final long[] shape;
+        final int size;
+        final ByteBuffer bytes;
+        final OnnxTensor tensor;
+
+        FedInput(DataType type, long[] shape) throws OrtException {
+            this.type = type;
+            this.shape = shape.clone();
+            long n = 1;
+            for (long d : shape) {
+                n *= d;
+            }
+            this.size = Math.toIntExact(n);
+            int itemSize = type == DataType.FLOAT ? Float.BYTES : type == DataType.INT64 ? Long.BYTES : 1;
+            this.bytes = ByteBuffer.allocateDirect(Math.multiplyExact(Math.max(size, 1), itemSize))
+                    .order(ByteOrder.nativeOrder());
+            OrtEnvironment env = OrtEnvironment.getEnvironment();
+            this.tensor = switch (type) {
+                case FLOAT -> OnnxTensor.createTensor(env, limited(bytes.asFloatBuffer()), shape);
+                case INT64 -> OnnxTensor.createTensor(env, limited(bytes.asLongBuffer()), shape);
+                default -> OnnxTensor.createTensor(env, bytes.limit(size), shape, OnnxJavaType.BOOL);
+            };
+        }
+
+        private <B extends java.nio.Buffer> B limited(B buffer) {
+            buffer.limit(size);
+            return buffer;
+        }
+
+        void write(float[] values) {
+            FloatBuffer f = bytes.asFloatBuffer();
+            f.put(values, 0, size);
+        }
+
+        void write(InputTensor t, String label) {
+            if (t instanceof FloatBatch f && type == DataType.FLOAT) {
+                write(f.values());
+            } else if (t instanceof IntegerBatch b && type == DataType.INT64) {
+                bytes.asLongBuffer().put(b.values(), 0, size);
+            } else if (t instanceof IntegerBatch b && type == DataType.BOOL) {
+                long[] v = b.values();
+                for (int i = 0; i < size; i++) {
+                    bytes.put(i, (byte) (v[i] != 0 ? 1 : 0));
+                }
+            } else {
+                throw new IllegalArgumentException(label + ": an input of type " + type + " cannot take "
+                        + (t instanceof FloatBatch ? "float32 values" : "integer values"));
+            }
+        }
     }
 
     /**
@@ -286,19 +409,19 @@ public final class OrtRunner implements AutoCloseable {
     }
 
     /**
-     * The input tensor for one batch shape, the labels tensor when the model takes labels, and the
-     * pinned outputs learnt from the shape's first run.
+     * The data input tensors for one combination of batch shapes, the labels tensor when the model
+     * takes labels, and the pinned outputs learnt from the first run with these shapes.
      */
     private static final class Shaped {
-        final Pinned input;
+        final FedInput[] inputs;
         final LongBuffer labels;
         final OnnxTensor labelTensor;
         final Map<String, Pinned> outputs = new HashMap<>();
 
-        Shaped(Pinned input, boolean withLabels) throws OrtException {
-            this.input = input;
+        Shaped(FedInput[] inputs, boolean withLabels) throws OrtException {
+            this.inputs = inputs;
             if (withLabels) {
-                long rows = input.shape[0];
+                long rows = inputs[0].shape[0];
                 labels = ByteBuffer.allocateDirect(Math.toIntExact(Math.max(rows, 1) * Long.BYTES))
                         .order(ByteOrder.nativeOrder()).asLongBuffer();
                 labels.limit(Math.toIntExact(rows));
@@ -309,8 +432,21 @@ public final class OrtRunner implements AutoCloseable {
             }
         }
 
+        boolean fits(long[][] shapes) {
+            for (int i = 0; i < inputs.length; i++) {
+                if (!java.util.Arrays.equals(inputs[i].shape, shapes[i])) {
+                    return false;
+                }
+            }
+            return true;
+        }
+
         void close() {
-            input.tensor.close();
+            for (FedInput in : inputs) {
+                if (in != null) {
+                    in.tensor.close();
+                }
+            }
             if (labelTensor != null) {
                 labelTensor.close();
             }
@@ -321,25 +457,34 @@ public final class OrtRunner implements AutoCloseable {
     }
 
     /**
-     * The buffers for batches of {@code shape}. A run over data meets two shapes (full batches and
-     * the last one); more are kept up to a small bound, then the oldest is dropped.
+     * The buffers for batches of {@code batchShapes} (one per data input). A run over data meets two
+     * (full batches and the last one); more are kept up to a small bound, then the oldest is dropped.
      */
-    private Shaped shaped(long[] shape) {
+    private Shaped shaped(long[][] batchShapes) {
         for (Shaped s : shapes) {
-            if (java.util.Arrays.equals(s.input.shape, shape)) {
+            if (s.fits(batchShapes)) {
                 return s;
             }
         }
         if (shapes.size() == MAX_SHAPES) {
             shapes.remove(0).close();
         }
+        FedInput[] inputs = new FedInput[feeds.size()];
         try {
-            Shaped s = new Shaped(new Pinned(shape, false), extra.labels() != null);
+            for (int i = 0; i < inputs.length; i++) {
+                inputs[i] = new FedInput(feeds.get(i).type(), batchShapes[i]);
+            }
+            Shaped s = new Shaped(inputs, extra.labels() != null);
             shapes.add(s);
             return s;
         } catch (OrtException e) {
-            throw new OnnxFuseException(ErrorCode.BACKEND, label + ": cannot create an input tensor of shape "
-                    + java.util.Arrays.toString(shape) + ": " + e.getMessage(), e);
+            for (FedInput in : inputs) {
+                if (in != null) {
+                    in.tensor.close();
+                }
+            }
+            throw new OnnxFuseException(ErrorCode.BACKEND, label + ": cannot create input tensors of shapes "
+                    + java.util.Arrays.deepToString(batchShapes) + ": " + e.getMessage(), e);
         }
     }
 

@@ -5,9 +5,8 @@ import java.util.List;
 import java.util.Map;
 import java.util.Objects;
 import java.util.Optional;
-import org.onnxfuse.fusion.data.DataShapes;
 import org.onnxfuse.fusion.data.Finite;
-import org.onnxfuse.fusion.data.FloatBatch;
+import org.onnxfuse.fusion.data.InputBatch;
 import org.onnxfuse.fusion.plan.Level;
 import org.onnxfuse.fusion.plan.LevelPlan;
 import org.onnxfuse.kernels.ComputeBackend;
@@ -79,12 +78,7 @@ public final class StatisticsCollector implements AutoCloseable {
         this.data = data;
         this.batchSize = batchSize;
         this.threads = threads;
-        ValueInfo input = parents.get(0).graph().feedInputs().get(0);
-        long[] modelShape = input.tensorType() == null || !input.tensorType().hasShape() ? null
-                : input.tensorType().dimsOrMinusOne();
-        if (modelShape != null) {
-            DataShapes.check(data.source(), data.shape(), modelShape, input.name());
-        }
+        data.checkShapes(parents.get(0).graph().feedInputs());
         try {
             for (int k = 0; k < parents.size(); k++) {
                 this.parents.add(OrtRunner.open("parent " + k, parents.get(k), observed(plans.get(k)), threads));
@@ -234,9 +228,8 @@ public final class StatisticsCollector implements AutoCloseable {
     public long[] stream(int index, Model fused, Level fusedLevel, Targets targets, BatchSink sink, Progress progress) {
         Objects.requireNonNull(progress, "progress");
         long total = data.samples();
-        String feed = fused.graph().feedInputs().get(0).name();
         String xName = fusedLevel.input();
-        boolean xIsInput = xName.equals(feed);
+        boolean xIsInput = fused.graph().feedInputs().stream().anyMatch(v -> v.name().equals(xName));
         List<String> fusedOutputs = new ArrayList<>();
         if (!xIsInput) {
             fusedOutputs.add(xName);
@@ -257,12 +250,13 @@ public final class StatisticsCollector implements AutoCloseable {
         float[] xBuffer = null;
         float[] aBuffer = null;
         try (OrtRunner fusedRunner = opened) {
-            for (FloatBatch batch : data.reusedBatches(batchSize)) {
+            for (InputBatch batch : data.inputBatches(batchSize)) {
                 Finite.check(data.source(), batch);
                 long t = System.nanoTime();
                 Map<String, Activation> fusedRun = fusedRunner == null ? Map.of()
                         : fusedRunner.runShared(batch, fusedOutputs);
-                Activation xAct = xIsInput ? new Activation(xName, batch.shape(), batch.values()) : fusedRun.get(xName);
+                Activation xAct = xIsInput ? new Activation(xName, batch.floats(xName).shape(),
+                        batch.floats(xName).values()) : fusedRun.get(xName);
                 int extras = targets.fusedValues().size();
                 Activation[] cuts = new Activation[parents.size() + extras];
                 for (int k = 0; k < parents.size(); k++) {
@@ -339,7 +333,7 @@ public final class StatisticsCollector implements AutoCloseable {
             for (int c = 0; c < cuts; c++) {
                 acc[c] = backend.openStatistics(m, 1);
             }
-            for (FloatBatch batch : data.reusedBatches(batchSize)) {
+            for (InputBatch batch : data.inputBatches(batchSize)) {
                 Finite.check(data.source(), batch);
                 // one run per parent for all member cuts (its outputs stay valid until its next run)
                 long t = System.nanoTime();

@@ -4,7 +4,8 @@
  *
  * <p>Input: the parents' {@link org.onnxfuse.onnx.ir.Model}s and {@link org.onnxfuse.fusion.plan.LevelPlan}s,
  * the fused model with the levels before l already written, {@link org.onnxfuse.fusion.collect.CalibrationData}
- * and a {@link org.onnxfuse.kernels.ComputeBackend}. Output: one immutable
+ * (one array, or one per model input: {@link org.onnxfuse.fusion.collect.InputArrays}; every run is
+ * fed all inputs by name) and a {@link org.onnxfuse.kernels.ComputeBackend}. Output: one immutable
  * {@link org.onnxfuse.fusion.collect.LevelStatistics} per level: S_xx = X<sup>T</sup>X, S_xa =
  * X<sup>T</sup>A and S_aa = A<sup>T</sup>A (ALGORITHM.md section 3) where X holds the fused
  * affine op's input rows ({@link org.onnxfuse.fusion.collect.Im2Col} for Conv, plus a ones column

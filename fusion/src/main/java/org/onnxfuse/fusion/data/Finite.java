@@ -25,6 +25,15 @@ public final class Finite {
         }
     }
 
+    /** {@link #check(String, FloatBatch)} for every float input of the batch (integers are always finite). */
+    public static void check(String source, InputBatch batch) {
+        for (java.util.Map.Entry<String, InputTensor> e : batch.tensors().entrySet()) {
+            if (e.getValue() instanceof FloatBatch f) {
+                check(e.getKey().equals(InputBatch.ONLY_INPUT) ? source : source + ":" + e.getKey(), f);
+            }
+        }
+    }
+
     private static DataException notFinite(String source, FloatBatch batch, int flat) {
         long[] shape = batch.shape();
         int sampleSize = batch.sampleSize();

@@ -12,7 +12,7 @@ import java.util.Objects;
  * @param values {@code count * (product of the sample shape)} values, row-major. Not copied: the
  *     batch owns the array, and the reader never touches it again; treat it as read-only
  */
-public record FloatBatch(long firstSample, int count, long[] shape, float[] values) {
+public record FloatBatch(long firstSample, int count, long[] shape, float[] values) implements InputTensor {
 
     public FloatBatch {
         Objects.requireNonNull(values, "values");

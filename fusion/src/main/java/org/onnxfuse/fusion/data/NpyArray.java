@@ -126,11 +126,30 @@ public final class NpyArray implements SampleArray {
 
     @Override
     public long[] readLongs(long firstSample, int count) {
+        long[] out = new long[checkLongRead(firstSample, count)];
+        decodeLongs(firstSample, count, out);
+        return out;
+    }
+
+    @Override
+    public void readLongs(long firstSample, int count, long[] dst) {
+        int total = checkLongRead(firstSample, count);
+        if (dst.length < total) {
+            throw new IllegalArgumentException(source + ": " + count + " samples need " + total
+                    + " values, the destination holds " + dst.length);
+        }
+        decodeLongs(firstSample, count, dst);
+    }
+
+    private int checkLongRead(long firstSample, int count) {
         if (!header.dtype().isInteger()) {
             throw Decoding.notInteger(source, header);
         }
-        int total = checkRead(firstSample, count);
-        long[] out = new long[total];
+        return checkRead(firstSample, count);
+    }
+
+    private void decodeLongs(long firstSample, int count, long[] out) {
+        int total = Math.toIntExact(count * sampleSize);
         if (contiguous) {
             data.readLongs(firstSample * sampleSize, total, out, 0, 1);
         } else {
@@ -140,7 +159,6 @@ public final class NpyArray implements SampleArray {
                 data.readLongs(f * n + firstSample, count, out, perm[f], perm.length);
             }
         }
-        return out;
     }
 
     /** Validates a read and returns its element count. */

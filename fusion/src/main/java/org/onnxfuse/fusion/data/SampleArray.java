@@ -52,6 +52,12 @@ public interface SampleArray extends BatchSource, AutoCloseable {
      */
     long[] readLongs(long firstSample, int count);
 
+    /** {@link #readLongs(long, int)} into the start of {@code dst}, which must be long enough. */
+    default void readLongs(long firstSample, int count, long[] dst) {
+        long[] v = readLongs(firstSample, count);
+        System.arraycopy(v, 0, dst, 0, v.length);
+    }
+
     /** {@link #readFloats} with its shape. */
     @Override
     default FloatBatch batch(long firstSample, int count) {

@@ -52,6 +52,11 @@ public final class SampleArrays {
         }
 
         @Override
+        public void readLongs(long firstSample, int count, long[] dst) {
+            entry.readLongs(firstSample, count, dst);
+        }
+
+        @Override
         public void close() {
             archive.close();
         }

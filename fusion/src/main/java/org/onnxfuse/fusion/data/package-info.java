@@ -4,7 +4,10 @@
  * <p>Input: NumPy {@code .npy} files (format 1.0, 2.0, 3.0; C or Fortran order) and {@code .npz}
  * archives of them (stored or deflate-compressed entries, keyed by entry name without
  * {@code .npy}). Output: batches of samples (first axis) decoded on demand to row-major
- * {@code float[]} ({@link org.onnxfuse.fusion.data.FloatBatch}), and labels as {@code long[]}.
+ * {@code float[]} ({@link org.onnxfuse.fusion.data.FloatBatch}), or read exactly for int64 and
+ * bool model inputs ({@link org.onnxfuse.fusion.data.IntegerBatch}); the same samples of every
+ * input of a model with several as one {@link org.onnxfuse.fusion.data.InputBatch}, keyed by
+ * input name; and labels as {@code long[]}.
  *
  * <p>Files and stored {@code .npz} entries are read in place with positional reads into one
  * reusable chunk (not memory-mapped: mapped pages count in the process's resident memory), and

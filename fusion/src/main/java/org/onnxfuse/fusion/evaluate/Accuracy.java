@@ -2,6 +2,7 @@ package org.onnxfuse.fusion.evaluate;
 
 import java.util.Locale;
 import org.onnxfuse.fusion.collect.Activation;
+import org.onnxfuse.fusion.collect.CalibrationData;
 import org.onnxfuse.fusion.data.SampleArray;
 import org.onnxfuse.onnx.ir.Model;
 
@@ -29,9 +30,19 @@ public record Accuracy(long correct, long total) {
     }
 
     public static Accuracy of(Model model, SampleArray data, SampleArray labels, int batchSize, int threads) {
+        return of(model, CalibrationData.of(data), labels, batchSize, threads);
+    }
+
+    /** Accuracy of {@code model} on {@code data}, which may hold several inputs. */
+    public static Accuracy of(Model model, CalibrationData data, SampleArray labels, int batchSize, int threads) {
         try (ModelEvaluator evaluator = ModelEvaluator.open(model, threads)) {
             return of(evaluator, data, labels, batchSize);
         }
+    }
+
+    /** {@link #of(ModelEvaluator, CalibrationData, SampleArray, int)} on one array. */
+    public static Accuracy of(ModelEvaluator evaluator, SampleArray data, SampleArray labels, int batchSize) {
+        return of(evaluator, CalibrationData.of(data), labels, batchSize);
     }
 
     /**
@@ -40,7 +51,7 @@ public record Accuracy(long correct, long total) {
      * @throws org.onnxfuse.onnx.errors.DataException DATA_SHAPE when the label count differs from
      *     the sample count; DATA_FORMAT for a label outside [0, classes)
      */
-    public static Accuracy of(ModelEvaluator evaluator, SampleArray data, SampleArray labels, int batchSize) {
+    public static Accuracy of(ModelEvaluator evaluator, CalibrationData data, SampleArray labels, int batchSize) {
         Labels.checkCount(labels, data);
         long correct = 0;
         long total = 0;

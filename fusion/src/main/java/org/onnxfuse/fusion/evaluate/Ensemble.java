@@ -1,10 +1,10 @@
 package org.onnxfuse.fusion.evaluate;
 
 import java.util.ArrayList;
-import java.util.Iterator;
 import java.util.List;
 import org.onnxfuse.fusion.collect.Activation;
-import org.onnxfuse.fusion.data.FloatBatch;
+import org.onnxfuse.fusion.collect.CalibrationData;
+import org.onnxfuse.fusion.data.InputBatch;
 import org.onnxfuse.fusion.data.SampleArray;
 import org.onnxfuse.onnx.errors.ErrorCode;
 import org.onnxfuse.onnx.errors.IncompatibleModelsException;
@@ -48,6 +48,12 @@ public final class Ensemble {
      */
     public static Result evaluate(List<Model> members, SampleArray data, SampleArray labels, int batchSize,
                                   int threads) {
+        return evaluate(members, CalibrationData.of(data), labels, batchSize, threads);
+    }
+
+    /** {@link #evaluate(List, SampleArray, SampleArray, int, int)} on data that may hold several inputs. */
+    public static Result evaluate(List<Model> members, CalibrationData data, SampleArray labels, int batchSize,
+                                  int threads) {
         if (members.isEmpty()) {
             throw new IllegalArgumentException("an ensemble needs at least one member");
         }
@@ -61,9 +67,7 @@ public final class Ensemble {
             long correct = 0;
             long total = 0;
             long[] memberCorrect = new long[members.size()];
-            Iterator<FloatBatch> batches = data.batches(batchSize).iterator();
-            while (batches.hasNext()) {
-                FloatBatch batch = batches.next();
+            for (InputBatch batch : data.inputBatches(batchSize)) {
                 int count = batch.count();
                 double[] mean = null;
                 int classes = -1;

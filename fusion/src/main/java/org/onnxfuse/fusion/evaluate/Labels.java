@@ -1,5 +1,6 @@
 package org.onnxfuse.fusion.evaluate;
 
+import org.onnxfuse.fusion.data.BatchSource;
 import org.onnxfuse.fusion.data.DataShapes;
 import org.onnxfuse.fusion.data.SampleArray;
 import org.onnxfuse.onnx.errors.DataException;
@@ -16,7 +17,7 @@ public final class Labels {
      * @throws DataException DATA_SHAPE naming both counts (or the label shape when it is not
      *     [N] or [N, 1])
      */
-    public static void checkCount(SampleArray labels, SampleArray data) {
+    public static void checkCount(SampleArray labels, BatchSource data) {
         if (labels.samples() != data.samples()) {
             throw new DataException(ErrorCode.DATA_SHAPE, labels.source() + " holds " + labels.samples()
                     + " labels but " + data.source() + " holds " + data.samples()

@@ -85,6 +85,11 @@ public final class ImportanceScorer {
                     + " output, the logits of the last level; this model has " + classOutputs.size() + " outputs of"
                     + " classes (" + String.join(", ", classOutputs) + ")");
         }
+        if (template.inputs().size() != 1 || !template.mainInput().floating()) {
+            throw new UnsupportedOpException(ErrorCode.UNSUPPORTED_OP, method.cliName() + " attributions start from"
+                    + " one float input; this model has the inputs " + template.inputs().stream()
+                    .map(in -> "'" + in.name() + "' (" + in.elementType() + ")").toList());
+        }
         if (labels != null) {
             checkLabels(labels, data, plans.get(0));
         }

@@ -127,7 +127,7 @@ public final class Fusion {
         List<LevelReport> reports = new ArrayList<>();
         int fixedBatch = fixedBatch(parents, warnings);
         int batch = fixedBatch > 0 ? fixedBatch : config.batchSize();
-        CalibrationData opened = calibrationPath != null ? CalibrationData.open(calibrationPath) : null;
+        CalibrationData opened = calibrationPath != null ? CalibrationData.open(calibrationPath, template) : null;
         CalibrationData given = opened != null ? opened : calibrationData;
         CalibrationData data = given == null ? null : given.limit(config.samples());
         if (data != null && fixedBatch > 0 && data.samples() % fixedBatch != 0) {

@@ -7,8 +7,7 @@ import org.onnxfuse.onnx.ir.Dim;
  * The levels of one parent, from input to output, and the ops after the last cut (Identity,
  * Softmax, ...). Immutable; built by {@link LevelPlanner#plan}.
  *
- * @param input       the model's (single) input
- * @param inputShape  its declared shape
+ * @param inputs      every graph input in order, float and passed-through (int64, bool) alike
  * @param output      the model's (single) output
  * @param outputShape its shape as planned (symbolic batch kept)
  * @param levels      levels in order; {@code levels.get(l - 1)} is level l
@@ -20,18 +19,33 @@ import org.onnxfuse.onnx.ir.Dim;
  *                    folded): fusion rewrites their parameters for the fused neurons
  * @param heads       every graph output in order; {@code output} is the first that carries classes
  */
-public record LevelPlan(String input, List<Dim> inputShape, String output, List<Dim> outputShape, List<Level> levels,
+public record LevelPlan(List<ModelInput> inputs, String output, List<Dim> outputShape, List<Level> levels,
                         List<LevelOp> trailingOps, List<NeuronSpace> spaces, List<LevelOp> joins,
                         List<PerNeuronOp> perNeuron, List<OutputHead> heads) {
     public LevelPlan {
         heads = List.copyOf(heads);
-        inputShape = List.copyOf(inputShape);
+        inputs = List.copyOf(inputs);
         outputShape = List.copyOf(outputShape);
         levels = List.copyOf(levels);
         trailingOps = List.copyOf(trailingOps);
         spaces = List.copyOf(spaces);
         joins = List.copyOf(joins);
         perNeuron = List.copyOf(perNeuron);
+    }
+
+    /** The main input: the first float input (the first input when none is float). */
+    public ModelInput mainInput() {
+        return inputs.stream().filter(ModelInput::floating).findFirst().orElse(inputs.get(0));
+    }
+
+    /** The name of {@link #mainInput()}. */
+    public String input() {
+        return mainInput().name();
+    }
+
+    /** The declared shape of {@link #mainInput()}. */
+    public List<Dim> inputShape() {
+        return mainInput().shape();
     }
 
     /** Space {@code id}. */

@@ -3,10 +3,12 @@ package org.onnxfuse.fusion.plan;
 import java.util.ArrayList;
 import java.util.Collections;
 import java.util.HashMap;
+import java.util.HashSet;
 import java.util.IdentityHashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Objects;
 import java.util.Optional;
 import java.util.Set;
 import java.util.stream.Collectors;
@@ -19,11 +21,13 @@ import org.onnxfuse.fusion.ops.OpHandler;
 import org.onnxfuse.fusion.ops.OpPattern;
 import org.onnxfuse.fusion.ops.OpRegistry;
 import org.onnxfuse.fusion.ops.OpRole;
+import org.onnxfuse.fusion.ops.ParameterFreeOps;
 import org.onnxfuse.fusion.ops.PatternMatch;
 import org.onnxfuse.fusion.ops.ShapeComputation;
 import org.onnxfuse.fusion.ops.Shapes;
 import org.onnxfuse.onnx.errors.ErrorCode;
 import org.onnxfuse.onnx.errors.UnsupportedOpException;
+import org.onnxfuse.onnx.ir.DataType;
 import org.onnxfuse.onnx.ir.Dim;
 import org.onnxfuse.onnx.ir.Graph;
 import org.onnxfuse.onnx.ir.Model;
@@ -54,6 +58,10 @@ public final class LevelPlanner {
     private final List<AffineStep> steps = new ArrayList<>();
     /** Every placed op that is not an affine step, by the value it writes. */
     private final Map<String, PlacedOp> ops = new LinkedHashMap<>();
+    /** Values before the first level that hold no float32: int64 or bool inputs and what is computed from them. */
+    private final Set<String> integers = new HashSet<>();
+    /** Values before the first level computed from an int64 or bool input, with that input (for messages). */
+    private final Map<String, ModelInput> passedThrough = new HashMap<>();
 
     private LevelPlanner(Model model, OpRegistry registry) {
         this.registry = registry;
@@ -111,19 +119,15 @@ public final class LevelPlanner {
     }
 
     private LevelPlan plan() {
-        List<ValueInfo> inputs = graph.feedInputs();
-        if (inputs.size() != 1) {
-            throw structure("the model has " + inputs.size() + " inputs (" + names(inputs) + "); the level planner"
-                    + " handles models with exactly one input");
-        }
-        ValueInfo in = inputs.get(0);
+        List<ModelInput> inputs = modelInputs();
         String output = graph.outputs().get(0).name();
-        if (in.tensorType() == null || !in.tensorType().hasShape()) {
-            throw structure("model input '" + in.name() + "' has no declared shape; the planner needs at least its"
-                    + " rank (export with a sample input of the right shape)");
+        for (ModelInput in : inputs) {
+            flows.put(in.name(), Flow.input(in.shape()));
+            if (!in.floating()) {
+                integers.add(in.name());
+                passedThrough.put(in.name(), in);
+            }
         }
-        List<Dim> inputShape = in.tensorType().shape();
-        flows.put(in.name(), Flow.input(inputShape));
         for (Node node : graph.topologicalOrder()) {
             if (placed.contains(node) || GraphView.isConstantNode(node)) {
                 continue;
@@ -133,19 +137,99 @@ public final class LevelPlanner {
             if (active.isEmpty() || isShapeOf(node)) {
                 continue; // constants or a shape computation: placed with the op that reads them, or reported
             }
-            if (placePattern(node, active)) {
+            if (placePattern(node, active) || beforeLevels(node, active)) {
                 continue;
             }
             place(node, active);
         }
         for (ValueInfo out : graph.outputs()) {
             if (!flows.containsKey(out.name())) {
-                throw structure("the model output '" + out.name() + "' does not depend on the input '" + in.name()
-                        + "'");
+                throw structure("the model output '" + out.name() + "' does not depend on the input"
+                        + (inputs.size() > 1 ? "s " : " ") + quoted(inputs));
             }
         }
-        checkEverythingPlaced(in.name(), output);
-        return assemble(in.name(), inputShape, output);
+        checkEverythingPlaced(inputs, output);
+        return assemble(inputs, output);
+    }
+
+    /**
+     * The graph inputs: float ones feed levels, int64 and bool ones (token ids, masks) are passed
+     * through. Each needs a declared shape.
+     */
+    private List<ModelInput> modelInputs() {
+        List<ModelInput> out = new ArrayList<>();
+        for (ValueInfo in : graph.feedInputs()) {
+            if (in.tensorType() == null || !in.tensorType().hasShape()) {
+                throw structure("model input '" + in.name() + "' has no declared shape; the planner needs at least"
+                        + " its rank (export with a sample input of the right shape)");
+            }
+            DataType type = in.tensorType().elementType();
+            if (type != DataType.FLOAT && type != DataType.INT64 && type != DataType.BOOL) {
+                throw structure("model input '" + in.name() + "' is " + type + "; expected FLOAT (features that"
+                        + " levels read), or INT64 or BOOL (passed through unchanged, such as token ids or a mask)");
+            }
+            out.add(new ModelInput(in.name(), in.tensorType().shape(), type));
+        }
+        if (out.isEmpty()) {
+            throw structure("the model has no graph input other than initializers");
+        }
+        return out;
+    }
+
+    /**
+     * Places {@code node} when it works on data before the first level that several inputs meet
+     * in, or that is not float (an int64 or bool input on its way): a parameter-free op
+     * ({@link ParameterFreeOps}) that fusion copies unchanged. Returns false for anything else,
+     * which the handlers place; refuses passed-through data in an op it cannot follow.
+     */
+    private boolean beforeLevels(Node node, List<String> active) {
+        boolean neurons = active.stream().anyMatch(v -> flows.get(v).hasNeurons());
+        boolean integer = active.stream().anyMatch(integers::contains);
+        if (neurons || (!integer && active.size() == 1)) {
+            return false;
+        }
+        List<ParameterFreeOps.Operand> operands = new ArrayList<>();
+        for (String v : node.inputs()) {
+            if (flows.containsKey(v)) {
+                operands.add(new ParameterFreeOps.Operand(flows.get(v).shape(), !integers.contains(v)));
+            } else {
+                operands.add(ParameterFreeOps.constant(v, view).orElse(null));
+            }
+        }
+        checkExtraOutputs(node);
+        ParameterFreeOps.Result result = ParameterFreeOps.apply(node, operands, view).orElseThrow(() ->
+                registry.unsupported(node, "it reads " + describeBeforeLevels(active) + "; before the first level"
+                        + " such data may pass only through Cast, Not, comparisons, And/Or/Xor, Where, Add, Sub,"
+                        + " Mul, Div, Concat, Unsqueeze, Identity and Gather of an initializer, with constant or"
+                        + " input operands of fitting shapes"));
+        List<Node> nodes = new ArrayList<>(view.privateConstants(List.of(node)));
+        nodes.add(node);
+        String out = node.outputs().get(0);
+        LevelOp op = new LevelOp(node.opType(), OpRole.ELEMENTWISE, node, view.sorted(nodes), false, active.get(0),
+                out, result.shape(), Map.of(), -1, List.of());
+        Flow flow = Flow.input(result.shape());
+        placed.addAll(nodes);
+        NeuronFlow kind = active.size() == 1 ? NeuronFlow.PRESERVES : NeuronFlow.STACKS;
+        ops.put(out, new PlacedOp(op, kind, active, flows.get(active.get(0)), flow));
+        flows.put(out, flow);
+        if (!result.floating()) {
+            integers.add(out);
+        }
+        active.stream().map(passedThrough::get).filter(Objects::nonNull).findFirst()
+                .ifPresent(in -> passedThrough.put(out, in));
+        return true;
+    }
+
+    /** "'x' and 'mask_f' (computed from the INT64 input 'mask')" for messages. */
+    private String describeBeforeLevels(List<String> values) {
+        List<String> described = new ArrayList<>();
+        for (String v : values) {
+            ModelInput from = passedThrough.get(v);
+            String origin = from == null ? "" : from.name().equals(v) ? " (the " + from.elementType() + " input)"
+                    : " (computed from the " + from.elementType() + " input '" + from.name() + "')";
+            described.add("'" + v + "'" + origin);
+        }
+        return String.join(" and ", described);
     }
 
     private static boolean isShapeOf(Node n) {
@@ -331,7 +415,8 @@ public final class LevelPlanner {
         for (int i = 0; i < in.size(); i++) {
             Flow f = in.get(i);
             if (!f.hasNeurons()) {
-                throw registry.unsupported(node, "it joins '" + values.get(i) + "', which comes before the first"
+                throw registry.unsupported(node, "it joins " + describeBeforeLevels(List.of(values.get(i)))
+                        + ", which comes before the first"
                         + " level, with other activations; joins of branches are supported after affine ops");
             }
             if (!f.plain()) {
@@ -401,7 +486,8 @@ public final class LevelPlanner {
                 continue;
             }
             if (flows.containsKey(v)) {
-                throw registry.unsupported(node, "it reads a second activation '" + v + "' (from " + view.origin(v)
+                throw registry.unsupported(node, "it reads a second activation " + describeBeforeLevels(List.of(v))
+                        + " (from " + view.origin(v)
                         + ") as input " + i + "; " + node.opType() + " takes one");
             }
             if (ShapeComputation.of(v, value, view).isEmpty()) {
@@ -522,11 +608,12 @@ public final class LevelPlanner {
         }
     }
 
-    private void checkEverythingPlaced(String input, String output) {
+    private void checkEverythingPlaced(List<ModelInput> inputs, String output) {
         for (Node n : graph.topologicalOrder()) {
             if (!placed.contains(n) && !GraphView.isConstantNode(n)) {
-                throw structure("node " + GraphView.quote(n) + " is not on a path of activations from input '" + input
-                        + "' to output '" + output + "' and computes no shape or parameter the planner could place");
+                throw structure("node " + GraphView.quote(n) + " is not on a path of activations from input"
+                        + (inputs.size() > 1 ? "s " : " ") + quoted(inputs) + " to output '" + output
+                        + "' and computes no shape or parameter the planner could place");
             }
             for (String out : n.outputs().subList(0, Math.min(1, n.outputs().size()))) {
                 if (flows.containsKey(out) && !view.isUsed(out)) {
@@ -537,10 +624,11 @@ public final class LevelPlanner {
         }
     }
 
-    private LevelPlan assemble(String input, List<Dim> inputShape, String firstOutput) {
+    private LevelPlan assemble(List<ModelInput> inputs, String firstOutput) {
         if (steps.isEmpty()) {
-            throw structure("the model has no Gemm, MatMul or Conv with initializer weights between input '" + input
-                    + "' and output '" + firstOutput + "', so it has no level to fuse");
+            throw structure("the model has no Gemm, MatMul or Conv with initializer weights between input"
+                    + (inputs.size() > 1 ? "s " : " ") + quoted(inputs) + " and output '" + firstOutput
+                    + "', so it has no level to fuse");
         }
         Map<Integer, Integer> spaceIds = new HashMap<>();
         for (AffineStep s : steps) {
@@ -661,7 +749,7 @@ public final class LevelPlanner {
             heads.add(new OutputHead(out.name(), flows.get(out.name()).shape(), ops,
                     step == null ? 0 : byCutLevel.get(step.cut()).index()));
         }
-        return new LevelPlan(input, inputShape, output, flows.get(output).shape(), levels, trailing.get(output),
+        return new LevelPlan(inputs, output, flows.get(output).shape(), levels, trailing.get(output),
                 spaces, joins, perNeuron, heads);
     }
 
@@ -727,6 +815,11 @@ public final class LevelPlanner {
 
     private static String names(List<ValueInfo> values) {
         return values.stream().map(v -> "'" + v.name() + "'").collect(Collectors.joining(", "));
+    }
+
+    /** "'x', 'mask'". */
+    private static String quoted(List<ModelInput> inputs) {
+        return inputs.stream().map(in -> "'" + in.name() + "'").collect(Collectors.joining(", "));
     }
 
     private static UnsupportedOpException structure(String message) {

@@ -36,11 +36,31 @@ public final class PlanComparison {
         }
     }
 
-    private static void compare(LevelPlan a, String an, LevelPlan b, String bn) {
-        if (!alike(a.inputShape(), b.inputShape(), -1)) {
-            throw mismatch(an + " has input '" + a.input() + "' of shape " + Shapes.format(a.inputShape()) + " where "
-                    + bn + " has input '" + b.input() + "' of shape " + Shapes.format(b.inputShape()));
+    /**
+     * One input: alike shapes (names may differ, the data feeds each parent's only input). Several:
+     * the same names in the same order (the data is fed by name), types and alike shapes.
+     */
+    private static void compareInputs(LevelPlan a, String an, LevelPlan b, String bn) {
+        if (a.inputs().size() == 1 && b.inputs().size() == 1) {
+            if (!alike(a.inputShape(), b.inputShape(), -1)) {
+                throw mismatch(an + " has input '" + a.input() + "' of shape " + Shapes.format(a.inputShape())
+                        + " where " + bn + " has input '" + b.input() + "' of shape " + Shapes.format(b.inputShape()));
+            }
+            return;
         }
+        if (!describe(a.inputs()).equals(describe(b.inputs()))) {
+            throw mismatch(an + " has inputs " + describe(a.inputs()) + " where " + bn + " has inputs "
+                    + describe(b.inputs()) + "; parents with several inputs must share their names, types and shapes");
+        }
+    }
+
+    private static String describe(List<ModelInput> inputs) {
+        return inputs.stream().map(in -> "'" + in.name() + "' " + in.elementType() + " " + Shapes.format(
+                in.shape().subList(1, in.shape().size()))).collect(java.util.stream.Collectors.joining(", "));
+    }
+
+    private static void compare(LevelPlan a, String an, LevelPlan b, String bn) {
+        compareInputs(a, an, b, bn);
         if (a.levels().size() != b.levels().size()) {
             throw mismatch(an + " has " + a.levels().size() + " levels where " + bn + " has " + b.levels().size()
                     + " (level count " + a.levels().size() + " vs " + b.levels().size() + ")");

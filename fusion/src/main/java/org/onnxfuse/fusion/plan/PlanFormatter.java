@@ -33,8 +33,7 @@ public final class PlanFormatter {
      */
     public static String table(String modelName, LevelPlan plan, boolean verbose) {
         StringBuilder sb = new StringBuilder();
-        sb.append(modelName).append(": input '").append(plan.input()).append("' ")
-                .append(Shapes.format(plan.inputShape())).append(" -> output '").append(plan.output()).append("' ")
+        sb.append(modelName).append(": ").append(inputs(plan)).append(" -> output '").append(plan.output()).append("' ")
                 .append(Shapes.format(plan.outputShape())).append(", ").append(plan.levels().size())
                 .append(plan.levels().size() == 1 ? " level" : " levels").append('\n');
         List<String[]> rows = new ArrayList<>();
@@ -163,6 +162,13 @@ public final class PlanFormatter {
         ObjectNode root = MAPPER.createObjectNode();
         root.put("model", modelName);
         root.set("input", tensor(plan.input(), plan.inputShape()));
+        ArrayNode inputs = root.putArray("inputs");
+        for (ModelInput in : plan.inputs()) {
+            ObjectNode o = tensor(in.name(), in.shape());
+            o.put("elementType", in.elementType().name());
+            o.put("passedThrough", !in.floating());
+            inputs.add(o);
+        }
         root.set("output", tensor(plan.output(), plan.outputShape()));
         ArrayNode widths = root.putArray("widths");
         plan.widths().forEach(widths::add);
@@ -240,6 +246,20 @@ public final class PlanFormatter {
         } catch (JsonProcessingException e) {
             throw new UncheckedIOException(e);
         }
+    }
+
+    /**
+     * "input 'x' [N, 784]" for one float input, else every input with its element type:
+     * "inputs 'x' [N, 8] FLOAT, 'mask' [N, 8] INT64 (passed through)".
+     */
+    private static String inputs(LevelPlan plan) {
+        if (plan.inputs().size() == 1 && plan.mainInput().floating()) {
+            return "input '" + plan.input() + "' " + Shapes.format(plan.inputShape());
+        }
+        return (plan.inputs().size() == 1 ? "input " : "inputs ") + plan.inputs().stream()
+                .map(in -> "'" + in.name() + "' " + Shapes.format(in.shape()) + " " + in.elementType()
+                        + (in.floating() ? "" : " (passed through)"))
+                .collect(Collectors.joining(", "));
     }
 
     private static ObjectNode tensor(String name, List<Dim> shape) {

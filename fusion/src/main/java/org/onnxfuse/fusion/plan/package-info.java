@@ -1,8 +1,9 @@
 /**
- * Level planning for sequential networks.
+ * Level planning for networks whose ops form a DAG.
  *
- * <p>Input: a parent {@link org.onnxfuse.onnx.ir.Model} with one input and one output whose
- * nodes form one chain. Output: a {@link org.onnxfuse.fusion.plan.LevelPlan}, the list of
+ * <p>Input: a parent {@link org.onnxfuse.onnx.ir.Model}: float inputs whose features levels read,
+ * int64 and bool inputs passed through ({@link org.onnxfuse.fusion.plan.ModelInput}), nodes that
+ * form a DAG. Output: a {@link org.onnxfuse.fusion.plan.LevelPlan}, its inputs and the list of
  * {@link org.onnxfuse.fusion.plan.Level}s each ending in an affine op (Gemm, MatMul(+Add), Conv,
  * with a following BatchNormalization folded in) whose output is the level's cut, with the
  * cut's shape, neuron axis, width and fan-in (ALGORITHM.md sections 1, 2 and 5). Levels are

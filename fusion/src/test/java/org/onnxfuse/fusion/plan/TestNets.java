@@ -45,8 +45,18 @@ public final class TestNets {
         private long opset = 13;
 
         public Net(String input, Dim... shape) {
-            graph.addInput(ValueInfo.tensor(input, new TensorType(DataType.FLOAT, List.of(shape))));
+            this(input, DataType.FLOAT, shape);
+        }
+
+        public Net(String input, DataType type, Dim... shape) {
+            graph.addInput(ValueInfo.tensor(input, new TensorType(type, List.of(shape))));
             value = input;
+        }
+
+        /** Adds another graph input; the chain stays where it is (continue from it with {@link #at}). */
+        public Net addInput(String name, DataType type, Dim... shape) {
+            graph.addInput(ValueInfo.tensor(name, new TensorType(type, List.of(shape))));
+            return this;
         }
 
         public static Net input(Object... dims) {

@@ -79,6 +79,11 @@ public final class Npy {
         return npy("<i8", false, shape, data("<i8", false, shape, idx -> values[(int) idx[0]]));
     }
 
+    /** A C-order little-endian int64 array of {@code shape}. */
+    public static byte[] longs(long[] shape, long[] values) {
+        return npy("<i8", false, shape, data("<i8", false, shape, idx -> values[linear(idx, shape)]));
+    }
+
     /** Writes a float32 array of {@code shape} to {@code file}. */
     public static Path writeFloats(Path file, long[] shape, float[] values) {
         return write(file, floats(shape, values));
