@@ -177,6 +177,9 @@ def csv_strings(text):
 
 def method_options(method):
     """CLI options of a method column: "kf-linear:deeplift" -> --method kf-linear --importance deeplift;
-    a plain name runs with the CLI's default importance."""
-    name, _, importance = method.partition(":")
-    return ["--method", name] + (["--importance", importance] if importance else [])
+    a third part sets the class weights ("kf-linear::confidence" -> --class-weights confidence with the
+    default importance); a plain name runs with the CLI's defaults."""
+    name, _, rest = method.partition(":")
+    importance, _, class_weights = rest.partition(":")
+    return (["--method", name] + (["--importance", importance] if importance else [])
+            + (["--class-weights", class_weights] if class_weights else []))

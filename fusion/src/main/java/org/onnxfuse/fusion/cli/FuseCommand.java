@@ -21,6 +21,7 @@ import org.onnxfuse.fusion.evaluate.Ensemble;
 import org.onnxfuse.fusion.evaluate.Labels;
 import org.onnxfuse.fusion.pipeline.Fusion;
 import org.onnxfuse.fusion.pipeline.FusionConfig;
+import org.onnxfuse.fusion.importance.ClassWeights;
 import org.onnxfuse.fusion.importance.ImportanceMethod;
 import org.onnxfuse.fusion.pipeline.FusionMethod;
 import org.onnxfuse.fusion.pipeline.FusionProgress;
@@ -111,6 +112,11 @@ public final class FuseCommand implements Callable<Integer> {
             description = "neuron importance: deeplift (default), conductance, ablation or uniform; the attributions"
                     + " explain the logit of each sample's --labels class (without labels: each parent's prediction)")
     private String importance;
+
+    @Option(names = "--class-weights", paramLabel = "W",
+            description = "how the last level weighs each parent's class logits: importance (default), confidence"
+                    + " (each parent's mean probability of the true class, per class; needs --labels) or uniform")
+    private String classWeights;
 
     @Option(names = "--ridge", paramLabel = "F",
             description = "ridge factor of the least squares, lambda = F * trace(X^T X) / d (default 1e-6)")
@@ -240,6 +246,9 @@ public final class FuseCommand implements Callable<Integer> {
         }
         if (seed != null) {
             config.seed(seed);
+        }
+        if (classWeights != null) {
+            config.classWeights(ClassWeights.fromName(classWeights));
         }
         if (importance != null) {
             config.importance(ImportanceMethod.fromName(importance));

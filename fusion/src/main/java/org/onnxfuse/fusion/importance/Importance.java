@@ -35,6 +35,24 @@ public record Importance(ImportanceMethod method, String labelSource, List<List<
         return perParent.get(parent).get(level - 1).clone();
     }
 
+    /** These scores with level {@code level} (1-based) replaced by {@code scores}, one array per parent. */
+    public Importance withLevel(int level, List<double[]> scores) {
+        if (scores.size() != perParent.size()) {
+            throw new IllegalArgumentException(scores.size() + " score arrays for " + perParent.size() + " parents");
+        }
+        List<List<double[]>> out = new java.util.ArrayList<>();
+        for (int k = 0; k < perParent.size(); k++) {
+            List<double[]> levels = new java.util.ArrayList<>(perParent.get(k));
+            if (scores.get(k).length != levels.get(level - 1).length) {
+                throw new IllegalArgumentException("parent " + k + ": " + scores.get(k).length + " scores for "
+                        + levels.get(level - 1).length + " neurons at level " + level);
+            }
+            levels.set(level - 1, scores.get(k));
+            out.add(levels);
+        }
+        return new Importance(method, labelSource, out);
+    }
+
     /** All parents' scores at level {@code level}, parent 0's neurons first (the layout of the level's statistics). */
     public double[] level(int level) {
         int m = 0;

@@ -20,6 +20,8 @@ import org.onnxfuse.fusion.group.HungarianGrouping;
 import org.onnxfuse.fusion.group.KMeansGrouping;
 import org.onnxfuse.fusion.group.LastLevelTargets;
 import org.onnxfuse.fusion.group.ProjectedTargets;
+import org.onnxfuse.fusion.importance.ClassConfidence;
+import org.onnxfuse.fusion.importance.ClassWeights;
 import org.onnxfuse.fusion.importance.Importance;
 import org.onnxfuse.fusion.importance.ImportanceMethod;
 import org.onnxfuse.fusion.importance.ImportanceScorer;
@@ -225,7 +227,8 @@ public final class Fusion {
         ImportanceMethod importance = config.importanceToUse();
         int threads = config.threadsToUse();
         long[] y = labels;
-        if (y == null && labelsPath != null && importance.needsData()) {
+        boolean confidence = config.classWeights() == ClassWeights.CONFIDENCE;
+        if (y == null && labelsPath != null && (importance.needsData() || confidence)) {
             y = readLabels(labelsPath, data, plans.get(0));
         }
         if (y != null && y.length > data.samples()) {
@@ -243,6 +246,26 @@ public final class Fusion {
                 progress.samplesCollected(done, total);
             }
         };
+        Importance neurons = neuronScores(importance, batch, threads, parents, plans, data, y, scoring, warnings);
+        LevelPlan template = plans.get(0);
+        int classLevel = template.lastLevel().index();
+        return switch (config.classWeights()) {
+            case IMPORTANCE -> neurons;
+            case UNIFORM -> neurons.withLevel(classLevel, plans.stream().map(p -> {
+                double[] ones = new double[Math.toIntExact(p.lastLevel().width())];
+                java.util.Arrays.fill(ones, 1.0);
+                return ones;
+            }).toList());
+            case CONFIDENCE -> {
+                progress.stageStarted("class confidence");
+                yield neurons.withLevel(classLevel, ClassConfidence.measure(parents, template, data, y, batch, threads));
+            }
+        };
+    }
+
+    private Importance neuronScores(ImportanceMethod importance, int batch, int threads, List<Model> parents,
+                                    List<LevelPlan> plans, CalibrationData data, long[] y,
+                                    ImportanceScorer.Progress scoring, List<String> warnings) {
         try {
             return new ImportanceScorer(importance, batch, threads).score(parents, plans, data, y, scoring);
         } catch (OnnxFuseException e) {

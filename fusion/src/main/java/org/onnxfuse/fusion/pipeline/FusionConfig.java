@@ -11,6 +11,7 @@ import java.util.SortedMap;
 import java.util.TreeMap;
 import java.util.stream.Collectors;
 import org.onnxfuse.fusion.group.GroupingConfig;
+import org.onnxfuse.fusion.importance.ClassWeights;
 import org.onnxfuse.fusion.importance.Importance;
 import org.onnxfuse.fusion.importance.ImportanceMethod;
 import org.onnxfuse.fusion.plan.Level;
@@ -41,10 +42,11 @@ import org.onnxfuse.kernels.Backends;
  *                      which falls back to uniform scores where it cannot run
  * @param restarts      K-means restarts
  * @param maxIterations Lloyd iterations per restart at most
+ * @param classWeights  how the last level weighs each parent's class-c logit
  */
 public record FusionConfig(FusionMethod method, Widths widths, long seed, int batchSize, int threads, String device,
                            long samples, double ridge, boolean parentPrior, boolean paperExact,
-                           ImportanceMethod importance, int restarts, int maxIterations) {
+                           ImportanceMethod importance, int restarts, int maxIterations, ClassWeights classWeights) {
     public static final int DEFAULT_BATCH_SIZE = 256;
     /** More threads than this is a typing slip, not a machine: each ONNX Runtime and BLAS thread takes a stack. */
     public static final int MAX_THREADS = 1024;
@@ -79,6 +81,11 @@ public record FusionConfig(FusionMethod method, Widths widths, long seed, int ba
         if (importance != null && !method.isInterpolation()) {
             throw invalid("importance (--importance)", "--method kf-linear or hf-linear",
                     method.cliName() + ", which does not weight neurons");
+        }
+        Objects.requireNonNull(classWeights, "classWeights");
+        if (classWeights != ClassWeights.IMPORTANCE && !method.isInterpolation()) {
+            throw invalid("class weights (--class-weights)", "--method kf-linear or hf-linear",
+                    method.cliName() + ", which has no class targets");
         }
         if (!widths.keepsParent0() && method != FusionMethod.KF_LINEAR) {
             throw invalid("widths (--width)", "--method kf-linear", method.cliName() + ", which keeps parent 0's widths");
@@ -125,6 +132,10 @@ public record FusionConfig(FusionMethod method, Widths widths, long seed, int ba
         }
         if (method == FusionMethod.HF_LINEAR && parents != 2) {
             throw invalid("parents of hf-linear", "exactly 2 parents (kf-linear fuses more)", parents);
+        }
+        if (classWeights == ClassWeights.CONFIDENCE && !labelsGiven) {
+            throw invalid("class weights (--class-weights)", "--labels with confidence, which compares each"
+                    + " parent's probability of the true class", "no labels");
         }
         if (method.needsData() && !calibrationGiven) {
             throw invalid("calibration data (--data)", "some for " + method.cliName()
@@ -211,6 +222,7 @@ public record FusionConfig(FusionMethod method, Widths widths, long seed, int ba
         if (scores != null) {
             c.put("importance", scores.method().cliName());
             c.put("explains", scores.labelSource());
+            c.put("classWeights", classWeights.cliName());
         }
         c.put("restarts", restarts);
         c.put("maxIterations", maxIterations);
@@ -329,6 +341,7 @@ public record FusionConfig(FusionMethod method, Widths widths, long seed, int ba
         private ImportanceMethod importance;
         private int restarts = GroupingConfig.DEFAULT_RESTARTS;
         private int maxIterations = GroupingConfig.DEFAULT_MAX_ITERATIONS;
+        private ClassWeights classWeights = ClassWeights.IMPORTANCE;
 
         Settings() {
         }
@@ -353,6 +366,7 @@ public record FusionConfig(FusionMethod method, Widths widths, long seed, int ba
             importance = config.importance();
             restarts = config.restarts();
             maxIterations = config.maxIterations();
+            classWeights = config.classWeights();
             return self();
         }
 
@@ -467,10 +481,19 @@ public record FusionConfig(FusionMethod method, Widths widths, long seed, int ba
             return self();
         }
 
+        /**
+         * How the last level weighs each parent's class-c logit (ALGORITHM.md section 5); default
+         * the importance scores. {@link ClassWeights#CONFIDENCE} needs labels.
+         */
+        public B classWeights(ClassWeights value) {
+            this.classWeights = Objects.requireNonNull(value);
+            return self();
+        }
+
         /** The configuration of the settings made so far; throws {@link InvalidSettingException}. */
         FusionConfig configuration() {
             return new FusionConfig(method, new Widths(widthFactor, levelWidths), seed, batchSize, threads, device,
-                    samples, ridge, parentPrior, paperExact, importance, restarts, maxIterations);
+                    samples, ridge, parentPrior, paperExact, importance, restarts, maxIterations, classWeights);
         }
     }
 

@@ -15,6 +15,7 @@ import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.Arguments;
 import org.junit.jupiter.params.provider.MethodSource;
+import org.onnxfuse.fusion.importance.ClassWeights;
 import org.onnxfuse.fusion.importance.ImportanceMethod;
 import org.onnxfuse.fusion.pipeline.Fusion;
 import org.onnxfuse.fusion.pipeline.FusionMethod;
@@ -84,6 +85,12 @@ class SettingRefusalsTest {
                 new Case("labels without data", List.of("--labels", Fixtures.data("calib400_y.npy").toString()), 2,
                         b -> b.method(FusionMethod.WEIGHT_MATCH).labels(Fixtures.data("calib400_y.npy")), false,
                         "labels (--labels): expected calibration data (--data) for them to label, found none"),
+                new Case("confidence class weights without labels", List.of("--class-weights", "confidence"), 2,
+                        b -> b.classWeights(ClassWeights.CONFIDENCE), true,
+                        "class weights (--class-weights): expected --labels with confidence"),
+                new Case("class weights for a baseline", List.of("--method", "average", "--class-weights", "uniform"),
+                        2, b -> b.method(FusionMethod.AVERAGE).classWeights(ClassWeights.UNIFORM), true,
+                        "class weights (--class-weights): expected --method kf-linear or hf-linear, found average"),
                 new Case("one parent", List.of(), 1, b -> b, true, "parents: expected at least 2 parent models, found 1"))
                 .map(Arguments::of);
     }
