@@ -142,7 +142,7 @@ public final class NpzArchive implements AutoCloseable {
             DataFiles.readFully(channel, start + position[0], dst, len, entrySource);
             position[0] += len;
         }, length, entrySource);
-        NpyArray.checkFits(h, length - h.dataOffset(), entrySource, "the entry holds only");
+        NpyArray.checkDataSize(h, length - h.dataOffset(), entrySource, "the entry holds");
         ElementSource data = new ChannelSource(channel, start + h.dataOffset(), h, windowBytes,
                 entrySource);
         return new NpyArray(entrySource, h, data, null);
@@ -154,8 +154,7 @@ public final class NpzArchive implements AutoCloseable {
         try {
             ArrayHeader h = NpyFormat.read((dst, len) -> reader.readFully(dst, 0, len),
                     e.uncompressedSize(), entrySource);
-            NpyArray.checkFits(h, e.uncompressedSize() - h.dataOffset(), entrySource,
-                    "the entry holds only");
+            NpyArray.checkDataSize(h, e.uncompressedSize() - h.dataOffset(), entrySource, "the entry holds");
             if (h.dataBytes() <= Math.min(inMemoryLimit, NpyArray.MAX_ARRAY)) {
                 byte[] bytes = new byte[(int) h.dataBytes()];
                 reader.readFully(bytes, 0, bytes.length);
