@@ -50,6 +50,20 @@ class StderrCliTest {
         assertTrue(err.contains("--help"), err);
     }
 
+    @Test
+    void anExceptionThatIsNoUserErrorIsAnInternalErrorAskingToBeReported() {
+        picocli.CommandLine cli = Main.newCommandLine();
+        java.io.StringWriter err = new java.io.StringWriter();
+        cli.setErr(new java.io.PrintWriter(err, true));
+        int exit = new ErrorReporter().handleExecutionException(new IllegalStateException("broken\ninvariant"), cli,
+                null);
+        assertEquals(ErrorCode.INTERNAL.exitCode(), exit);
+        assertEquals(1, err.toString().strip().split("\n").length, err.toString());
+        assertTrue(err.toString().startsWith("onnx-fuse: error: internal error: IllegalStateException: broken\\ninvariant"),
+                err.toString());
+        assertTrue(err.toString().contains("please report it"), err.toString());
+    }
+
     /** A parent whose first Gemm is named with a newline and an ANSI escape that would forge a line. */
     private Path parentWithAForgingName(String name) {
         Model m = Fixtures.read(name);
