@@ -31,23 +31,23 @@ class StderrCliTest {
 
     private final CliRunner cli = new CliRunner();
 
-    @Test
-    void anUnknownOptionIsOneLineWithTheSuggestions() {
-        int exit = cli.run(Fixtures.model("mlp_k2_p0.onnx").toString(), "--dat", "x.npy");
-        assertEquals(ErrorCode.USAGE.exitCode(), exit);
+    /** A command line picocli refuses: exit 2 and one usage line holding {@code hint}. */
+    private void oneUsageLine(String hint, String... args) {
+        assertEquals(ErrorCode.USAGE.exitCode(), cli.run(args));
         String err = cli.err.toString();
         assertEquals(1, err.strip().split("\n").length, err);
         assertTrue(err.startsWith("onnx-fuse: error: usage: "), err);
-        assertTrue(err.contains("--data"), "the suggestion stays on the line: " + err);
+        assertTrue(err.contains(hint), "the hint stays on the line: " + err);
     }
 
     @Test
-    void aMissingOptionValueIsOneLine() {
-        int exit = cli.run(Fixtures.model("mlp_k2_p0.onnx").toString(), "--seed", "many");
-        assertEquals(ErrorCode.USAGE.exitCode(), exit);
-        String err = cli.err.toString();
-        assertEquals(1, err.strip().split("\n").length, err);
-        assertTrue(err.contains("--help"), err);
+    void anUnknownOptionIsOneLineWithTheSuggestions() {
+        oneUsageLine("possible solutions: --data", Fixtures.model("mlp_k2_p0.onnx").toString(), "--dat", "x.npy");
+    }
+
+    @Test
+    void aBadOptionValueIsOneLine() {
+        oneUsageLine("--help", Fixtures.model("mlp_k2_p0.onnx").toString(), "--seed", "many");
     }
 
     @Test
