@@ -148,4 +148,25 @@ class HostileModelCliTest {
         });
         refusedEverywhere(ErrorCode.UNSUPPORTED_OP, "is STRING", p);
     }
+
+    @Test
+    void aSparseInitializerWithAnIndexOutsideItsShape() throws java.io.IOException {
+        ai.onnx.proto.OnnxMl.ModelProto proto = ai.onnx.proto.OnnxMl.ModelProto.parseFrom(
+                Files.readAllBytes(Fixtures.model("mlp_k2_p0.onnx")));
+        ai.onnx.proto.OnnxMl.GraphProto.Builder g = proto.getGraph().toBuilder();
+        String bias = g.getNodeList().stream().filter(n -> n.getOpType().equals("Gemm")).findFirst().orElseThrow()
+                .getInput(2);
+        int at = g.getInitializerList().stream().map(ai.onnx.proto.OnnxMl.TensorProto::getName).toList().indexOf(bias);
+        long width = g.getInitializer(at).getDims(0);
+        g.removeInitializer(at);
+        ai.onnx.proto.OnnxMl.TensorProto values = ai.onnx.proto.OnnxMl.TensorProto.newBuilder().setName(bias)
+                .setDataType(ai.onnx.proto.OnnxMl.TensorProto.DataType.FLOAT_VALUE).addDims(1).addFloatData(1f).build();
+        ai.onnx.proto.OnnxMl.TensorProto indices = ai.onnx.proto.OnnxMl.TensorProto.newBuilder().setName(bias + "_i")
+                .setDataType(ai.onnx.proto.OnnxMl.TensorProto.DataType.INT64_VALUE).addDims(1).addInt64Data(width + 7)
+                .build();
+        g.addSparseInitializer(ai.onnx.proto.OnnxMl.SparseTensorProto.newBuilder().setValues(values)
+                .setIndices(indices).addDims(width));
+        Path p = Files.write(dir.resolve("sparse.onnx"), proto.toBuilder().setGraph(g).build().toByteArray());
+        refusedEverywhere(ErrorCode.INVALID_MODEL, "index " + (width + 7), p);
+    }
 }
