@@ -50,7 +50,8 @@ final class RunReport {
             out.printf("%5s  %-6s  %-10s  %6s  %7s  %9s  %13s%n", "level", "op", "method", "width", "fan-in",
                     "fit error", "grouping cost");
             for (LevelReport r : levels) {
-                out.printf(Locale.ROOT, "%5d  %-6s  %-10s  %6d  %7d  %9.4f  %13.4f%n", r.level(), TerminalText.escape(r.opType()), r.method(),
+                out.printf(Locale.ROOT, "%5d  %-6s  %-10s  %6d  %7d  %9.4f  %13.4f%n", r.level(),
+                        TerminalText.escape(r.opType()), r.method(),
                         r.width(), r.fanIn(), r.relativeResidual(), r.groupingCost());
             }
         }

@@ -22,7 +22,8 @@ public final class Shapes {
 
     /** "[batch, 1, 28, 28]". */
     public static String format(List<Dim> shape) {
-        return shape == null ? "?" : shape.stream().map(d -> TerminalText.escape(d.toString())).collect(Collectors.joining(", ", "[", "]"));
+        return shape == null ? "?" : shape.stream().map(d -> TerminalText.escape(d.toString()))
+                .collect(Collectors.joining(", ", "[", "]"));
     }
 
     /** Whether two dims can be the same size: equal fixed sizes, or at least one not fixed. */

@@ -40,7 +40,8 @@ final class ModelRequirements {
             if (o.isDefaultDomain() && (o.version() < MIN_OPSET || o.version() > MAX_OPSET)) {
                 throw new UnsupportedOpException(ErrorCode.UNSUPPORTED_OP, "the model imports the ONNX operator set"
                         + " at opset " + o.version() + "; expected opset " + MIN_OPSET + " to " + MAX_OPSET
-                        + " (what ONNX Runtime runs); convert it with onnx.version_converter.convert_version(model, 17)");
+                        + " (what ONNX Runtime runs); convert it with"
+                        + " onnx.version_converter.convert_version(model, 17)");
             }
         }
     }

@@ -34,13 +34,15 @@ public final class PlanFormatter {
      */
     public static String table(String modelName, LevelPlan plan, boolean verbose) {
         StringBuilder sb = new StringBuilder();
-        sb.append(shown(modelName)).append(": ").append(inputs(plan)).append(" -> output '").append(shown(plan.output())).append("' ")
+        sb.append(shown(modelName)).append(": ").append(inputs(plan)).append(" -> output '")
+                .append(shown(plan.output())).append("' ")
                 .append(Shapes.format(plan.outputShape())).append(", ").append(plan.levels().size())
                 .append(plan.levels().size() == 1 ? " level" : " levels").append('\n');
         List<String[]> rows = new ArrayList<>();
         rows.add(HEADER);
         for (Level l : plan.levels()) {
-            rows.add(new String[] {Integer.toString(l.index()), shown(String.join(", ", l.opTypes())), shown(l.affine().name()),
+            rows.add(new String[] {Integer.toString(l.index()), shown(String.join(", ", l.opTypes())),
+                shown(l.affine().name()),
                 shown(l.cut()), Shapes.format(l.cutShape()), Integer.toString(l.neuronAxis()), Long.toString(l.width()),
                 Long.toString(l.fanIn()), l.last() ? "yes" : ""});
         }
@@ -62,14 +64,16 @@ public final class PlanFormatter {
             sb.append(line.toString().stripTrailing()).append('\n');
             if (verbose && k > 0) {
                 Level l = plan.levels().get(k - 1);
-                sb.append("      from '").append(shown(l.from())).append("'; affine input '").append(shown(l.input())).append("' ")
+                sb.append("      from '").append(shown(l.from())).append("'; affine input '")
+                        .append(shown(l.input())).append("' ")
                         .append(Shapes.format(l.inputShape()));
                 if (!l.affineSignature().isEmpty()) {
                     sb.append("; ").append(signature(l.affineSignature()));
                 }
                 sb.append('\n');
                 for (LevelOp op : l.ops()) {
-                    sb.append("      ").append(shown(op.describe())).append(" -> ").append(Shapes.format(op.outputShape()));
+                    sb.append("      ").append(shown(op.describe())).append(" -> ")
+                            .append(Shapes.format(op.outputShape()));
                     if (!op.signature().isEmpty()) {
                         sb.append("  ").append(signature(op.signature()));
                     }
@@ -83,7 +87,8 @@ public final class PlanFormatter {
         }
         if (!plan.trailingOps().isEmpty()) {
             sb.append("  after the last level: ").append(plan.trailingOps().stream()
-                    .map(verbose ? LevelOp::describe : LevelOp::opType).map(PlanFormatter::shown).collect(Collectors.joining(", ")))
+                    .map(verbose ? LevelOp::describe : LevelOp::opType).map(PlanFormatter::shown)
+                    .collect(Collectors.joining(", ")))
                     .append('\n');
         }
         if (!plan.sequential()) {
@@ -150,7 +155,7 @@ public final class PlanFormatter {
      * the same spaces), e.g. "space 0: 16 / 12".
      */
     public static String spaceWidths(List<String> modelNames, List<LevelPlan> plans) {
-        StringBuilder sb = new StringBuilder("neuron space widths (" + String.join(" / ", modelNames) + "):\n");
+        StringBuilder sb = new StringBuilder("neuron space widths (" + shown(String.join(" / ", modelNames)) + "):\n");
         for (NeuronSpace space : plans.get(0).spaces()) {
             sb.append("  space ").append(space.id()).append(": ").append(plans.stream()
                     .map(p -> Long.toString(p.space(space.id()).width())).collect(Collectors.joining(" / ")))
