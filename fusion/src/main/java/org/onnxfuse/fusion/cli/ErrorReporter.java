@@ -4,6 +4,7 @@ import java.io.PrintWriter;
 import org.onnxfuse.kernels.BackendException;
 import org.onnxfuse.onnx.errors.ErrorCode;
 import org.onnxfuse.onnx.errors.OnnxFuseException;
+import org.onnxfuse.onnx.errors.TerminalText;
 import picocli.CommandLine;
 
 /**
@@ -30,11 +31,12 @@ final class ErrorReporter implements CommandLine.IExecutionExceptionHandler, Com
             message = "out of memory; give the JVM more heap (java -Xmx...) or use fewer samples";
         } else {
             code = ErrorCode.INTERNAL;
-            message = ex.getClass().getSimpleName() + ": " + ex.getMessage()
-                    + (verbose ? "" : " (run with --verbose for the stack trace)");
+            message = ex.getClass().getSimpleName() + ": " + ex.getMessage() + "; this is a bug in onnx-fuse,"
+                    + " please report it with the command line" + (verbose ? " and this stack trace"
+                    : " and the output of the same command with --verbose");
         }
         String line = message.startsWith(code.title()) ? message : code.title() + ": " + message;
-        err.println("onnx-fuse: error: " + line);
+        err.println("onnx-fuse: error: " + TerminalText.escape(line));
         if (verbose) {
             ex.printStackTrace(err);
         }
@@ -46,12 +48,18 @@ final class ErrorReporter implements CommandLine.IExecutionExceptionHandler, Com
     public int handleParseException(CommandLine.ParameterException ex, String[] args) {
         CommandLine cli = ex.getCommandLine();
         PrintWriter err = cli.getErr();
-        err.println("onnx-fuse: error: " + ErrorCode.USAGE.title() + ": " + ex.getMessage());
-        if (!CommandLine.UnmatchedArgumentException.printSuggestions(ex, err)) {
-            err.println("Try '" + cli.getCommandSpec().qualifiedName() + " --help' for more information.");
-        }
+        err.println("onnx-fuse: error: " + ErrorCode.USAGE.title() + ": " + TerminalText.escape(ex.getMessage())
+                + "; " + hint(ex, cli));
         err.flush();
         return ErrorCode.USAGE.exitCode();
+    }
+
+    /** picocli's suggestions ("Possible solutions: --data, --labels") on the error's line, or where help is. */
+    private static String hint(CommandLine.ParameterException ex, CommandLine cli) {
+        if (ex instanceof CommandLine.UnmatchedArgumentException unmatched && !unmatched.getSuggestions().isEmpty()) {
+            return "possible solutions: " + String.join(", ", unmatched.getSuggestions());
+        }
+        return "see '" + cli.getCommandSpec().qualifiedName() + " --help'";
     }
 
     private static boolean isVerbose(CommandLine.ParseResult parseResult) {

@@ -11,6 +11,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.concurrent.Callable;
 import org.onnxfuse.fusion.collect.CalibrationData;
+import org.onnxfuse.fusion.collect.RuntimeLogging;
 import org.onnxfuse.fusion.data.DataShapes;
 import org.onnxfuse.fusion.data.Finite;
 import org.onnxfuse.fusion.data.InputBatch;
@@ -36,10 +37,14 @@ import org.onnxfuse.onnx.errors.DataException;
 import org.onnxfuse.onnx.errors.ErrorCode;
 import org.onnxfuse.onnx.errors.OnnxFuseException;
 import org.onnxfuse.onnx.errors.OutputException;
+import org.onnxfuse.onnx.errors.TerminalText;
 import org.onnxfuse.onnx.io.OnnxReader;
 import org.onnxfuse.onnx.io.OnnxWriter;
+import org.onnxfuse.onnx.io.StagedFiles;
+import org.onnxfuse.onnx.io.TempFiles;
 import org.onnxfuse.onnx.ir.Dim;
 import org.onnxfuse.onnx.ir.Model;
+import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
@@ -135,7 +140,7 @@ public final class FuseCommand implements Callable<Integer> {
     @Option(names = {"-q", "--quiet"}, description = "no progress bars")
     private boolean quiet;
 
-    @Option(names = "--verbose", description = "stack traces on errors")
+    @Option(names = "--verbose", description = "stack traces on errors, and ONNX Runtime's own warnings")
     private boolean verbose;
 
     /** Supplies --version. */
@@ -154,9 +159,11 @@ public final class FuseCommand implements Callable<Integer> {
             spec.commandLine().usage(out);
             return 0;
         }
+        RuntimeLogging.configure(verbose);
         FusionConfig config = configuration();
         config.checkInputs(parents.size(), data != null, labels != null);
         checkFiles();
+        removeStaleTemporaries();
         Map<String, Double> timings = new LinkedHashMap<>();
         long start = System.nanoTime();
 
@@ -172,7 +179,7 @@ public final class FuseCommand implements Callable<Integer> {
         PlanComparison.requireCompatible(plans, names);
         config.targetWidths(plans); // refuses widths these levels cannot take before the data is read
         LevelPlan plan = plans.get(0);
-        checkEvaluationBatches(plan);
+        checkEvaluationSet(plan, config.batchSize());
         timings.put("read_ms", millisSince(start));
         if (method == null && data == null) {
             err.println("onnx-fuse: no --data given: neuron interpolation needs calibration data, running the"
@@ -200,25 +207,51 @@ public final class FuseCommand implements Callable<Integer> {
         }
         timings.put("fuse_ms", millisSince(fuseStart));
 
-        long writeStart = System.nanoTime();
-        OnnxWriter.write(fused, output);
-        timings.put("write_ms", millisSince(writeStart));
-
         long evalStart = System.nanoTime();
         AccuracySummary accuracy = evaluate(models, names, fused, plan, config);
         if (accuracy != null) {
             timings.put("evaluate_ms", millisSince(evalStart));
         }
-        timings.put("total_ms", millisSince(start));
 
-        RunReport run = new RunReport(reportedConfiguration(result), result.levels(),
-                parentWidths(plans), result.importance(), timings, accuracy, warnings);
-        out.printf("fused %d parents with %s -> %s%n", parents.size(), config.method().cliName(), output);
-        run.printTable(out);
-        if (report != null) {
-            run.write(report);
+        long writeStart = System.nanoTime();
+        try (StagedFiles model = OnnxWriter.stage(fused, output)) {
+            timings.put("write_ms", millisSince(writeStart));
+            timings.put("total_ms", millisSince(start));
+            RunReport run = new RunReport(reportedConfiguration(result), result.levels(),
+                    parentWidths(plans), result.importance(), timings, accuracy, warnings);
+            try (StagedFiles json = report == null ? null : run.stage(report)) {
+                putInPlace(model, json);
+            }
+            out.printf("fused %d parents with %s -> %s%n", parents.size(), config.method().cliName(),
+                    TerminalText.escape(String.valueOf(output)));
+            run.printTable(out);
         }
         return 0;
+    }
+
+    /**
+     * Moves the written model, then the report, into place. Both were written completely before,
+     * so only a rename can still fail; if the report's does, the model is removed again, so that
+     * a failed run never leaves a model without its report.
+     */
+    private static void putInPlace(StagedFiles model, StagedFiles json) {
+        model.commit();
+        if (json != null) {
+            try {
+                json.commit();
+            } catch (RuntimeException e) {
+                model.removeCommitted();
+                throw e;
+            }
+        }
+    }
+
+    /** Temporary files that killed runs left next to the outputs (see {@link TempFiles#removeStale}). */
+    private void removeStaleTemporaries() {
+        TempFiles.removeStale(output.toAbsolutePath().normalize().getParent());
+        if (report != null) {
+            TempFiles.removeStale(report.toAbsolutePath().normalize().getParent());
+        }
     }
 
     /**
@@ -274,6 +307,10 @@ public final class FuseCommand implements Callable<Integer> {
             throw new OnnxFuseException(ErrorCode.USAGE, "--eval-data and --eval-labels go together; found only "
                     + (evalData != null ? "--eval-data" : "--eval-labels"));
         }
+        checkFilePath(output, "-o", "fused.onnx");
+        if (report != null) {
+            checkFilePath(report, "--report", "report.json");
+        }
         checkNotAnInput(output, "output");
         if (report != null) {
             checkNotAnInput(report, "report");
@@ -284,6 +321,20 @@ public final class FuseCommand implements Callable<Integer> {
             checkWritableFolder(report);
         }
         checkWritableFolder(output);
+    }
+
+    /**
+     * A path ending in a separator names a folder; {@link Path} drops the separator, and the model
+     * would be written as a file of the folder's name.
+     */
+    private void checkFilePath(Path target, String option, String example) {
+        CommandLine.Model.OptionSpec spec = this.spec.commandLine().getParseResult().matchedOption(option);
+        String given = spec == null || spec.originalStringValues().isEmpty() ? String.valueOf(target)
+                : spec.originalStringValues().get(spec.originalStringValues().size() - 1);
+        if (given.endsWith("/") || given.endsWith(java.io.File.separator)) {
+            throw new OutputException(ErrorCode.OUTPUT_UNWRITABLE, option + " " + given + " ends in a separator, so it"
+                    + " names a folder; expected a file path such as " + given + example);
+        }
     }
 
     private void checkNotAnInput(Path target, String what) {
@@ -350,8 +401,7 @@ public final class FuseCommand implements Callable<Integer> {
                     + " does not exist");
         }
         try {
-            Path probe = Files.createTempFile(folder, ".onnx-fuse-probe", ".tmp");
-            Files.delete(probe);
+            TempFiles.delete(TempFiles.create(folder, "onnx-fuse-probe"));
         } catch (IOException | SecurityException e) {
             throw new OutputException(ErrorCode.OUTPUT_UNWRITABLE, "cannot write into folder " + folder + ": "
                     + e.getMessage(), e);
@@ -372,7 +422,7 @@ public final class FuseCommand implements Callable<Integer> {
         }
         FusionProgress progress = ProgressDisplay.forTerminal(quiet);
         builder.progress(progress);
-        builder.log(line -> spec.commandLine().getErr().println(line));
+        builder.log(line -> spec.commandLine().getErr().println(TerminalText.escape(line)));
         try {
             return builder.build().fuse();
         } finally {
@@ -384,16 +434,12 @@ public final class FuseCommand implements Callable<Integer> {
 
     private AccuracySummary evaluate(List<Model> models, List<String> names, Model fused, LevelPlan plan,
                                      FusionConfig config) {
-        Path x = evalData != null ? evalData : labels != null ? data : null;
+        Path x = evaluationData();
         Path y = evalData != null ? evalLabels : labels;
         if (x == null) {
             return null;
         }
-        int classes = Math.toIntExact(plan.lastLevel().width());
         try (CalibrationData xs = CalibrationData.open(x, plan); SampleArray ys = NpyArray.open(y)) {
-            checkInputData(xs, plan, config.batchSize());
-            Labels.checkCount(ys, xs);
-            Labels.read(ys, 0, Math.toIntExact(ys.samples()), classes);
             int batch = runBatch(plan, config.batchSize());
             int threadCount = config.threadsToUse();
             Ensemble.Result parentsAndEnsemble = Ensemble.evaluate(models, xs, ys, batch, threadCount);
@@ -422,23 +468,34 @@ public final class FuseCommand implements Callable<Integer> {
     }
 
     /**
-     * Opens the evaluation data before any work, so that an archive that does not fit the inputs
-     * is refused before the fused model is written; so are parents fixed to a batch size above 1
-     * with data that is not whole batches.
+     * Everything about the evaluation set (--eval-data and --eval-labels, or --data and --labels)
+     * that can fail, checked before any work so that a bad file fails fast and nothing is written:
+     * the data's shape and finiteness, one label per sample, every label a class of the model; and,
+     * for parents fixed to a batch size above 1, data that is whole batches.
      */
-    private void checkEvaluationBatches(LevelPlan plan) {
-        int fixed = DataShapes.fixedBatch(inputDims(plan));
-        Path x = evalData != null ? evalData : labels != null ? data : null;
+    private void checkEvaluationSet(LevelPlan plan, int batchSize) {
+        Path x = evaluationData();
+        Path y = evalData != null ? evalLabels : labels;
         if (x == null) {
             return;
         }
-        try (CalibrationData xs = CalibrationData.open(x, plan)) {
+        int fixed = DataShapes.fixedBatch(inputDims(plan));
+        int classes = Math.toIntExact(plan.lastLevel().width());
+        try (CalibrationData xs = CalibrationData.open(x, plan); SampleArray ys = NpyArray.open(y)) {
             if (fixed > 1 && xs.samples() % fixed != 0) {
                 throw new DataException(ErrorCode.DATA_SHAPE, xs.source() + " holds " + xs.samples() + " samples, but"
                         + " the parents' input takes batches of exactly " + fixed + " (exported without a dynamic"
                         + " batch axis); evaluate on a multiple of " + fixed + " samples or re-export the parents");
             }
+            checkInputData(xs, plan, batchSize);
+            Labels.checkCount(ys, xs);
+            Labels.read(ys, 0, Math.toIntExact(ys.samples()), classes);
         }
+    }
+
+    /** What accuracies are reported on: --eval-data, or the calibration data when --labels are given. */
+    private Path evaluationData() {
+        return evalData != null ? evalData : labels != null ? data : null;
     }
 
     private static long[] inputDims(LevelPlan plan) {

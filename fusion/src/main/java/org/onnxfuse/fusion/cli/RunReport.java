@@ -4,13 +4,10 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.SerializationFeature;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
-import java.io.IOException;
 import java.io.PrintWriter;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.AtomicMoveNotSupportedException;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
@@ -18,8 +15,8 @@ import java.util.Map;
 import org.onnxfuse.fusion.importance.Importance;
 import org.onnxfuse.fusion.pipeline.LevelReport;
 import org.onnxfuse.fusion.pipeline.Provenance;
-import org.onnxfuse.onnx.errors.ErrorCode;
-import org.onnxfuse.onnx.errors.OutputException;
+import org.onnxfuse.onnx.errors.TerminalText;
+import org.onnxfuse.onnx.io.StagedFiles;
 
 /**
  * What one fusion run did: configuration, per-level fit, timings per stage and accuracies. Printed
@@ -53,14 +50,16 @@ final class RunReport {
             out.printf("%5s  %-6s  %-10s  %6s  %7s  %9s  %13s%n", "level", "op", "method", "width", "fan-in",
                     "fit error", "grouping cost");
             for (LevelReport r : levels) {
-                out.printf(Locale.ROOT, "%5d  %-6s  %-10s  %6d  %7d  %9.4f  %13.4f%n", r.level(), r.opType(), r.method(),
+                out.printf(Locale.ROOT, "%5d  %-6s  %-10s  %6d  %7d  %9.4f  %13.4f%n", r.level(),
+                        TerminalText.escape(r.opType()), r.method(),
                         r.width(), r.fanIn(), r.relativeResidual(), r.groupingCost());
             }
         }
         if (accuracy != null) {
-            out.printf("%naccuracy on %s (%d samples)%n", accuracy.dataSource(), accuracy.samples());
+            out.printf("%naccuracy on %s (%d samples)%n", TerminalText.escape(accuracy.dataSource()),
+                    accuracy.samples());
             for (int k = 0; k < accuracy.parents().size(); k++) {
-                out.printf(Locale.ROOT, "  parent %-28s %7.2f %%%n", accuracy.parentNames().get(k),
+                out.printf(Locale.ROOT, "  parent %-28s %7.2f %%%n", TerminalText.escape(accuracy.parentNames().get(k)),
                         100 * accuracy.parents().get(k));
             }
             out.printf(Locale.ROOT, "  %-35s %7.2f %%%n", "ensemble (reference, not a model)", 100 * accuracy.ensemble());
@@ -149,27 +148,9 @@ final class RunReport {
     }
 
     /** Writes the JSON report atomically (temporary file, then rename). */
-    void write(Path file) {
-        Path absolute = file.toAbsolutePath();
-        Path tmp = null;
-        try {
-            tmp = Files.createTempFile(absolute.getParent(), "." + absolute.getFileName(), ".tmp");
-            Files.writeString(tmp, JSON.writeValueAsString(toJson()) + "\n", StandardCharsets.UTF_8);
-            try {
-                Files.move(tmp, absolute, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
-            } catch (AtomicMoveNotSupportedException e) {
-                Files.move(tmp, absolute, StandardCopyOption.REPLACE_EXISTING);
-            }
-        } catch (IOException e) {
-            throw new OutputException(ErrorCode.OUTPUT_UNWRITABLE, "cannot write the report " + file + ": " + e.getMessage(), e);
-        } finally {
-            if (tmp != null) {
-                try {
-                    Files.deleteIfExists(tmp);
-                } catch (IOException ignored) {
-                    // the rename succeeded or the folder is gone; nothing left to clean
-                }
-            }
-        }
+    /** The report written into a temporary file next to {@code file}, to be committed with the model. */
+    StagedFiles stage(Path file) {
+        return StagedFiles.write(file, temp -> Files.writeString(temp, JSON.writeValueAsString(toJson()) + "\n",
+                StandardCharsets.UTF_8));
     }
 }

@@ -5,6 +5,7 @@ import java.util.Arrays;
 import java.util.stream.Collectors;
 import org.onnxfuse.onnx.errors.DataException;
 import org.onnxfuse.onnx.errors.ErrorCode;
+import org.onnxfuse.onnx.errors.TerminalText;
 
 /** The NumPy element types the data reader decodes, each with its {@code descr} code and size. */
 public enum DType {
@@ -103,7 +104,7 @@ public enum DType {
             what = "";
         }
         throw new DataException(ErrorCode.DATA_DTYPE, source + ": unsupported dtype "
-                + Text.quote(descr) + what + "; expected one of " + supportedList()
+                + TerminalText.quote(descr) + what + "; expected one of " + supportedList()
                 + "; convert with e.g. x.astype(np.float32)");
     }
 

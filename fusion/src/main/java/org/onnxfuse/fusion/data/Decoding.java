@@ -3,6 +3,7 @@ package org.onnxfuse.fusion.data;
 import java.nio.ByteBuffer;
 import org.onnxfuse.onnx.errors.DataException;
 import org.onnxfuse.onnx.errors.ErrorCode;
+import org.onnxfuse.onnx.errors.TerminalText;
 import org.onnxfuse.onnx.ir.HalfFloats;
 
 /**
@@ -115,7 +116,7 @@ final class Decoding {
             }
         }
         return new DataException(ErrorCode.DATA_DTYPE, source + ": integer labels expected, found dtype "
-                + Text.quote(h.descr()) + " (" + h.dtype().numpyName() + "); expected one of " + ints
+                + TerminalText.quote(h.descr()) + " (" + h.dtype().numpyName() + "); expected one of " + ints
                 + "; convert with e.g. y.astype(np.int64)");
     }
 }

@@ -63,7 +63,7 @@ public final class NpyArray implements SampleArray {
                 DataFiles.readFully(channel, position[0], dst, len, source);
                 position[0] += len;
             }, size, source);
-            checkFits(h, size - h.dataOffset(), source, "the file holds only");
+            checkDataSize(h, size - h.dataOffset(), source, "the file holds");
             ElementSource data = new ChannelSource(channel, h.dataOffset(), h, windowBytes, source);
             return new NpyArray(source, h, data, channel);
         } catch (RuntimeException e) {
@@ -72,10 +72,15 @@ public final class NpyArray implements SampleArray {
         }
     }
 
-    /** DATA_FORMAT when fewer than the header's data bytes follow the header. */
-    static void checkFits(ArrayHeader h, long available, String source, String holder) {
-        if (h.dataBytes() > available) {
-            throw new DataException(ErrorCode.DATA_FORMAT, source + ": truncated data: header says "
+    /**
+     * DATA_FORMAT unless exactly the header's data bytes follow the header: fewer is a truncated
+     * file; more is not what np.save writes, and a zip entry's trailing bytes would all be
+     * inflated to check its CRC, however many there are.
+     */
+    static void checkDataSize(ArrayHeader h, long available, String source, String holder) {
+        if (h.dataBytes() != available) {
+            String problem = h.dataBytes() > available ? "truncated data" : "trailing data";
+            throw new DataException(ErrorCode.DATA_FORMAT, source + ": " + problem + ": header says "
                     + h.dtype().numpyName() + " shape " + Text.shape(h.shape()) + " = "
                     + h.dataBytes() + " bytes after the " + h.dataOffset() + "-byte header, "
                     + holder + " " + Math.max(0, available) + " bytes");

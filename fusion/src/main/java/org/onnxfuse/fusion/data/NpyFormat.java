@@ -12,6 +12,7 @@ import java.util.Map;
 import java.util.Set;
 import org.onnxfuse.onnx.errors.DataException;
 import org.onnxfuse.onnx.errors.ErrorCode;
+import org.onnxfuse.onnx.errors.TerminalText;
 
 /**
  * The {@code .npy} header: magic, version, header length and the Python dict literal
@@ -129,7 +130,7 @@ final class NpyFormat {
             p.end();
         } catch (IllegalArgumentException e) {
             throw new DataException(ErrorCode.DATA_FORMAT, source + ": bad .npy header: "
-                    + e.getMessage() + "; header " + Text.quote(text.strip()));
+                    + e.getMessage() + "; header " + TerminalText.quote(text.strip()));
         }
         if (!(value instanceof Map<?, ?> dict)) {
             throw badHeader(source, "expected a dict", text);
@@ -141,7 +142,7 @@ final class NpyFormat {
         Object descr = dict.get("descr");
         if (descr instanceof List<?>) {
             throw new DataException(ErrorCode.DATA_DTYPE, source + ": unsupported dtype "
-                    + Text.quote(Literal.repr(descr)) + " (structured record array); expected one of "
+                    + TerminalText.quote(Literal.repr(descr)) + " (structured record array); expected one of "
                     + DType.supportedList() + "; save each field as its own array");
         }
         if (!(descr instanceof String d)) {
@@ -175,7 +176,7 @@ final class NpyFormat {
 
     private static DataException badHeader(String source, String what, String text) {
         return new DataException(ErrorCode.DATA_FORMAT, source + ": bad .npy header: " + what
-                + "; header " + Text.quote(text.strip()));
+                + "; header " + TerminalText.quote(text.strip()));
     }
 
     /** A parsed Python tuple; a plain list otherwise, so messages render them as written. */

@@ -10,6 +10,7 @@ import java.util.List;
 import java.util.Map;
 import org.onnxfuse.onnx.errors.DataException;
 import org.onnxfuse.onnx.errors.ErrorCode;
+import org.onnxfuse.onnx.errors.TerminalText;
 
 /**
  * A {@code .npz} archive (np.savez, np.savez_compressed): named {@code .npy} arrays, keyed by
@@ -72,7 +73,7 @@ public final class NpzArchive implements AutoCloseable {
                         ? e.name().substring(0, e.name().length() - 4) : e.name();
                 if (byKey.put(key, e) != null) {
                     throw new DataException(ErrorCode.DATA_FORMAT, source + ": two entries named "
-                            + Text.quote(key) + "; expected unique array names");
+                            + TerminalText.quote(key) + "; expected unique array names");
                 }
             }
             return new NpzArchive(path, channel, size, Collections.unmodifiableMap(byKey),
@@ -109,7 +110,7 @@ public final class NpzArchive implements AutoCloseable {
         }
         ZipDirectory.Entry e = entries.get(name);
         if (e == null) {
-            throw new DataException(ErrorCode.DATA_FORMAT, source + ": no array " + Text.quote(name)
+            throw new DataException(ErrorCode.DATA_FORMAT, source + ": no array " + TerminalText.quote(name)
                     + " (entry '" + name + ".npy'); found " + keyList());
         }
         String entrySource = source + ":" + name;
@@ -141,7 +142,7 @@ public final class NpzArchive implements AutoCloseable {
             DataFiles.readFully(channel, start + position[0], dst, len, entrySource);
             position[0] += len;
         }, length, entrySource);
-        NpyArray.checkFits(h, length - h.dataOffset(), entrySource, "the entry holds only");
+        NpyArray.checkDataSize(h, length - h.dataOffset(), entrySource, "the entry holds");
         ElementSource data = new ChannelSource(channel, start + h.dataOffset(), h, windowBytes,
                 entrySource);
         return new NpyArray(entrySource, h, data, null);
@@ -153,8 +154,7 @@ public final class NpzArchive implements AutoCloseable {
         try {
             ArrayHeader h = NpyFormat.read((dst, len) -> reader.readFully(dst, 0, len),
                     e.uncompressedSize(), entrySource);
-            NpyArray.checkFits(h, e.uncompressedSize() - h.dataOffset(), entrySource,
-                    "the entry holds only");
+            NpyArray.checkDataSize(h, e.uncompressedSize() - h.dataOffset(), entrySource, "the entry holds");
             if (h.dataBytes() <= Math.min(inMemoryLimit, NpyArray.MAX_ARRAY)) {
                 byte[] bytes = new byte[(int) h.dataBytes()];
                 reader.readFully(bytes, 0, bytes.length);

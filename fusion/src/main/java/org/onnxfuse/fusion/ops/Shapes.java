@@ -6,6 +6,7 @@ import java.util.List;
 import java.util.stream.Collectors;
 import org.onnxfuse.onnx.errors.ErrorCode;
 import org.onnxfuse.onnx.errors.ModelFormatException;
+import org.onnxfuse.onnx.errors.TerminalText;
 import org.onnxfuse.onnx.errors.UnsupportedOpException;
 import org.onnxfuse.onnx.ir.Dim;
 import org.onnxfuse.onnx.ir.Node;
@@ -21,7 +22,8 @@ public final class Shapes {
 
     /** "[batch, 1, 28, 28]". */
     public static String format(List<Dim> shape) {
-        return shape == null ? "?" : shape.stream().map(Dim::toString).collect(Collectors.joining(", ", "[", "]"));
+        return shape == null ? "?" : shape.stream().map(d -> TerminalText.escape(d.toString()))
+                .collect(Collectors.joining(", ", "[", "]"));
     }
 
     /** Whether two dims can be the same size: equal fixed sizes, or at least one not fixed. */

@@ -78,6 +78,7 @@ public final class LevelPlanner {
     }
 
     public static LevelPlan plan(Model model, OpRegistry registry) {
+        ModelRequirements.check(model);
         return new LevelPlanner(model, registry).plan();
     }
 

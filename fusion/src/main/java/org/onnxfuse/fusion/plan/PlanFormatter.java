@@ -12,6 +12,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.stream.Collectors;
 import org.onnxfuse.fusion.ops.Shapes;
+import org.onnxfuse.onnx.errors.TerminalText;
 import org.onnxfuse.onnx.ir.Dim;
 import org.onnxfuse.onnx.ir.Node;
 
@@ -33,14 +34,16 @@ public final class PlanFormatter {
      */
     public static String table(String modelName, LevelPlan plan, boolean verbose) {
         StringBuilder sb = new StringBuilder();
-        sb.append(modelName).append(": ").append(inputs(plan)).append(" -> output '").append(plan.output()).append("' ")
+        sb.append(shown(modelName)).append(": ").append(inputs(plan)).append(" -> output '")
+                .append(shown(plan.output())).append("' ")
                 .append(Shapes.format(plan.outputShape())).append(", ").append(plan.levels().size())
                 .append(plan.levels().size() == 1 ? " level" : " levels").append('\n');
         List<String[]> rows = new ArrayList<>();
         rows.add(HEADER);
         for (Level l : plan.levels()) {
-            rows.add(new String[] {Integer.toString(l.index()), String.join(", ", l.opTypes()), l.affine().name(),
-                l.cut(), Shapes.format(l.cutShape()), Integer.toString(l.neuronAxis()), Long.toString(l.width()),
+            rows.add(new String[] {Integer.toString(l.index()), shown(String.join(", ", l.opTypes())),
+                shown(l.affine().name()),
+                shown(l.cut()), Shapes.format(l.cutShape()), Integer.toString(l.neuronAxis()), Long.toString(l.width()),
                 Long.toString(l.fanIn()), l.last() ? "yes" : ""});
         }
         int[] widths = new int[HEADER.length];
@@ -61,14 +64,16 @@ public final class PlanFormatter {
             sb.append(line.toString().stripTrailing()).append('\n');
             if (verbose && k > 0) {
                 Level l = plan.levels().get(k - 1);
-                sb.append("      from '").append(l.from()).append("'; affine input '").append(l.input()).append("' ")
+                sb.append("      from '").append(shown(l.from())).append("'; affine input '")
+                        .append(shown(l.input())).append("' ")
                         .append(Shapes.format(l.inputShape()));
                 if (!l.affineSignature().isEmpty()) {
                     sb.append("; ").append(signature(l.affineSignature()));
                 }
                 sb.append('\n');
                 for (LevelOp op : l.ops()) {
-                    sb.append("      ").append(op.describe()).append(" -> ").append(Shapes.format(op.outputShape()));
+                    sb.append("      ").append(shown(op.describe())).append(" -> ")
+                            .append(Shapes.format(op.outputShape()));
                     if (!op.signature().isEmpty()) {
                         sb.append("  ").append(signature(op.signature()));
                     }
@@ -82,7 +87,9 @@ public final class PlanFormatter {
         }
         if (!plan.trailingOps().isEmpty()) {
             sb.append("  after the last level: ").append(plan.trailingOps().stream()
-                    .map(verbose ? LevelOp::describe : LevelOp::opType).collect(Collectors.joining(", "))).append('\n');
+                    .map(verbose ? LevelOp::describe : LevelOp::opType).map(PlanFormatter::shown)
+                    .collect(Collectors.joining(", ")))
+                    .append('\n');
         }
         if (!plan.sequential()) {
             appendGraphStructure(sb, plan, verbose);
@@ -90,7 +97,7 @@ public final class PlanFormatter {
         if (plan.heads().size() > 1) {
             sb.append("  outputs:\n");
             for (OutputHead h : plan.heads()) {
-                sb.append("    '").append(h.output()).append("' ").append(Shapes.format(h.shape())).append(": ")
+                sb.append("    '").append(shown(h.output())).append("' ").append(Shapes.format(h.shape())).append(": ")
                         .append(h.carriesClasses() ? "classes of level " + h.classLevel() : "features")
                         .append(h.output().equals(plan.output()) ? " (main)" : "").append('\n');
             }
@@ -104,7 +111,7 @@ public final class PlanFormatter {
         for (NeuronSpace space : plan.spaces()) {
             sb.append("    ").append(space.id()).append(": ").append(space.width()).append(", levels ")
                     .append(space.levels().stream().map(String::valueOf).collect(Collectors.joining(", ")))
-                    .append(", cuts ").append(space.cuts().stream().map(c -> "'" + c + "'")
+                    .append(", cuts ").append(space.cuts().stream().map(c -> "'" + shown(c) + "'")
                             .collect(Collectors.joining(", "))).append('\n');
         }
         sb.append("  levels (reads spaces; fused by):\n");
@@ -114,12 +121,12 @@ public final class PlanFormatter {
         }
         if (!plan.joins().isEmpty()) {
             sb.append("  joins and shared ops: ").append(plan.joins().stream()
-                    .map(verbose ? LevelOp::describe : LevelOp::opType).collect(Collectors.joining(", ")))
-                    .append('\n');
+                    .map(verbose ? LevelOp::describe : LevelOp::opType).map(PlanFormatter::shown)
+                    .collect(Collectors.joining(", "))).append('\n');
         }
         if (!plan.perNeuron().isEmpty()) {
             sb.append("  per-neuron parameters rewritten by fusion: ").append(plan.perNeuron().stream()
-                    .map(p -> p.op().describe()).collect(Collectors.joining(", "))).append('\n');
+                    .map(p -> shown(p.op().describe())).collect(Collectors.joining(", "))).append('\n');
         }
     }
 
@@ -148,7 +155,7 @@ public final class PlanFormatter {
      * the same spaces), e.g. "space 0: 16 / 12".
      */
     public static String spaceWidths(List<String> modelNames, List<LevelPlan> plans) {
-        StringBuilder sb = new StringBuilder("neuron space widths (" + String.join(" / ", modelNames) + "):\n");
+        StringBuilder sb = new StringBuilder("neuron space widths (" + shown(String.join(" / ", modelNames)) + "):\n");
         for (NeuronSpace space : plans.get(0).spaces()) {
             sb.append("  space ").append(space.id()).append(": ").append(plans.stream()
                     .map(p -> Long.toString(p.space(space.id()).width())).collect(Collectors.joining(" / ")))
@@ -254,10 +261,10 @@ public final class PlanFormatter {
      */
     private static String inputs(LevelPlan plan) {
         if (plan.inputs().size() == 1 && plan.mainInput().floating()) {
-            return "input '" + plan.input() + "' " + Shapes.format(plan.inputShape());
+            return "input '" + shown(plan.input()) + "' " + Shapes.format(plan.inputShape());
         }
         return (plan.inputs().size() == 1 ? "input " : "inputs ") + plan.inputs().stream()
-                .map(in -> "'" + in.name() + "' " + Shapes.format(in.shape()) + " " + in.elementType()
+                .map(in -> "'" + shown(in.name()) + "' " + Shapes.format(in.shape()) + " " + in.elementType()
                         + (in.floating() ? "" : " (passed through)"))
                 .collect(Collectors.joining(", "));
     }
@@ -291,10 +298,15 @@ public final class PlanFormatter {
 
     private static String signature(Map<String, String> signature) {
         return signature.entrySet().stream().sorted(Map.Entry.comparingByKey())
-                .map(e -> e.getKey() + "=" + e.getValue()).collect(Collectors.joining(", "));
+                .map(e -> shown(e.getKey() + "=" + e.getValue())).collect(Collectors.joining(", "));
     }
 
     private static String quote(Node n) {
-        return "'" + n.name() + "' (" + n.opType() + ")";
+        return shown("'" + n.name() + "' (" + n.opType() + ")");
+    }
+
+    /** A model's string as the table shows it: control characters escaped, so a name cannot forge lines. */
+    private static String shown(String text) {
+        return TerminalText.escape(text);
     }
 }

@@ -207,6 +207,16 @@ class NpyArrayTest {
     }
 
     @Test
+    void trailingBytesAfterTheDataAreRejectedAtOpen() throws IOException {
+        long[] shape = {2, 3};
+        byte[] data = Npy.data("<f8", false, shape, idx -> 1);
+        Path p = Npy.write(dir.resolve("long.npy"),
+                Npy.concat(Npy.header(Npy.dict("<f8", false, shape), 1), data, new byte[5]));
+        Checks.fails(ErrorCode.DATA_FORMAT, () -> NpyArray.open(p), "long.npy", "trailing data", "48 bytes",
+                "the file holds 53 bytes");
+    }
+
+    @Test
     void truncatedHeaderIsRejected() throws IOException {
         byte[] full = Npy.header(Npy.dict("<f4", false, 2, 3), 1);
         Path p = Npy.write(dir.resolve("cut.npy"), java.util.Arrays.copyOf(full, 40));

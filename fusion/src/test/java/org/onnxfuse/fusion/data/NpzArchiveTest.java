@@ -212,7 +212,22 @@ class NpzArchiveTest {
         Path p = Npy.write(dir.resolve("short.npz"), new ZipWriter(false).add("x.npy", cut, false).finish());
         try (NpzArchive npz = NpzArchive.open(p)) {
             Checks.fails(ErrorCode.DATA_FORMAT, () -> npz.array("x"),
-                    "short.npz:x", "truncated data", "48 bytes", "the entry holds only 44 bytes");
+                    "short.npz:x", "truncated data", "48 bytes", "the entry holds 44 bytes");
+        }
+    }
+
+    @Test
+    void trailingDataInAnEntryIsRefusedFromTheHeaderWithoutInflatingIt() throws IOException {
+        byte[] padded = Npy.concat(x(), new byte[64 << 20]);
+        Path deflated = Npy.write(dir.resolve("padded.npz"), new ZipWriter(false).add("x.npy", padded, true).finish());
+        try (NpzArchive npz = NpzArchive.open(deflated)) {
+            Checks.fails(ErrorCode.DATA_FORMAT, () -> npz.array("x"), "padded.npz:x", "trailing data", "48 bytes",
+                    "the entry holds " + ((64 << 20) + 48) + " bytes");
+        }
+        Path stored = Npy.write(dir.resolve("stored.npz"),
+                new ZipWriter(false).add("x.npy", Npy.concat(x(), new byte[3]), false).finish());
+        try (NpzArchive npz = NpzArchive.open(stored)) {
+            Checks.fails(ErrorCode.DATA_FORMAT, () -> npz.array("x"), "trailing data", "the entry holds 51 bytes");
         }
     }
 

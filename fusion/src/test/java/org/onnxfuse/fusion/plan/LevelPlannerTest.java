@@ -95,7 +95,7 @@ class LevelPlannerTest {
 
     @Test
     void clipWithAttributeBoundsBeforeOpset11() {
-        LevelPlan p = Net.input("batch", 4).opset(6).gemm("fc1", 4, 4, true, true).op("c", "Clip",
+        LevelPlan p = Net.input("batch", 4).opset(7).gemm("fc1", 4, 4, true, true).op("c", "Clip",
                 Attribute.ofFloat("min", 0f), Attribute.ofFloat("max", 6f)).gemm("fc2", 4, 2, true, true).plan();
         assertEquals(Map.of("min", "0.0", "max", "6.0"), p.level(2).ops().get(0).signature());
     }

@@ -23,11 +23,14 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.HashMap;
+import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import org.onnxfuse.onnx.errors.ErrorCode;
 import org.onnxfuse.onnx.errors.ModelFormatException;
+import org.onnxfuse.onnx.errors.TerminalText;
 import org.onnxfuse.onnx.ir.Attribute;
 import org.onnxfuse.onnx.ir.AttributeType;
 import org.onnxfuse.onnx.ir.DataType;
@@ -133,9 +136,28 @@ public final class OnnxReader {
             opsets.add(new OpsetImport(o.getDomain(), o.getVersion()));
         }
         Graph graph = graph(m.getGraph(), false);
+        checkDomainsImported(graph, opsets);
         return new Model(m.getIrVersion(), opsets, m.getProducerName(), m.getProducerVersion(), m.getDomain(),
                 m.getModelVersion(), m.getDocString(), metadata(m.getMetadataPropsList()), graph, baseDirectory,
                 new ProtoOrigin(m));
+    }
+
+    /** Every node's domain has an opset import: without one, no runtime knows which version of its ops is meant. */
+    private static void checkDomainsImported(Graph graph, List<OpsetImport> opsets) {
+        Set<String> imported = new HashSet<>();
+        for (OpsetImport o : opsets) {
+            imported.add(o.isDefaultDomain() ? "" : o.domain());
+        }
+        for (Node n : graph.nodes()) {
+            String domain = n.isDefaultDomain() ? "" : n.domain();
+            if (!imported.contains(domain)) {
+                throw new ModelFormatException(ErrorCode.INVALID_MODEL, "node " + n.describe() + " uses the domain "
+                        + (domain.isEmpty() ? "'' (the ONNX operators)" : TerminalText.quote(domain))
+                        + "; expected an opset_import for it, found imports only for " + imported.stream().sorted()
+                        .map(d -> d.isEmpty() ? "''" : TerminalText.quote(d)).toList());
+            }
+            n.subgraphs().forEach(g -> checkDomainsImported(g, opsets));
+        }
     }
 
     static Map<String, String> metadata(List<StringStringEntryProto> entries) {
@@ -273,6 +295,7 @@ public final class OnnxReader {
         }
         long need = byteCount(name, type, dims);
         TensorData data;
+        checkOneDataSource(t);
         if (t.getDataLocation() == TensorProto.DataLocation.EXTERNAL) {
             data = external(t, type, dims, need);
         } else if (t.hasRawData()) {
@@ -294,6 +317,24 @@ public final class OnnxReader {
             data = new ProtoTensorData.Typed(t, field, unit, need);
         }
         return new Tensor(name, type, dims, data, t.getDocString(), origin);
+    }
+
+    /** A tensor's data lies in exactly one place: which of two would count is anybody's guess. */
+    private static void checkOneDataSource(TensorProto t) {
+        List<String> sources = new ArrayList<>();
+        if (t.getDataLocation() == TensorProto.DataLocation.EXTERNAL) {
+            sources.add("external data");
+        }
+        if (t.hasRawData() && !t.getRawData().isEmpty()) {
+            sources.add("raw_data");
+        }
+        if (TypedField.anyTyped(t)) {
+            sources.add("a typed field (" + TypedField.of(DataType.fromCode(t.getDataType())).protoName() + ", ...)");
+        }
+        if (sources.size() > 1) {
+            throw new ModelFormatException(ErrorCode.INVALID_MODEL, "tensor " + TerminalText.quote(t.getName())
+                    + ": expected its data in one place, found it in " + String.join(" and ", sources));
+        }
     }
 
     private static long[] dims(String name, List<Long> list) {

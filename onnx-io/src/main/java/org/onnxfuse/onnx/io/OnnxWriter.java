@@ -19,20 +19,18 @@ import java.io.OutputStream;
 import java.nio.ByteBuffer;
 import java.nio.channels.Channels;
 import java.nio.channels.FileChannel;
-import java.nio.file.AtomicMoveNotSupportedException;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
 import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Collections;
+import java.util.HashSet;
 import java.util.IdentityHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
 import java.util.Set;
-import java.util.concurrent.ThreadLocalRandom;
 import java.util.function.Consumer;
 import org.onnxfuse.onnx.errors.ErrorCode;
 import org.onnxfuse.onnx.errors.OutputException;
@@ -88,6 +86,21 @@ public final class OnnxWriter {
     }
 
     public static void write(Model model, Path file, WriteOptions options) {
+        try (StagedFiles staged = stage(model, file, options)) {
+            staged.commit();
+        }
+    }
+
+    /** {@link #stage(Model, Path, WriteOptions)} with {@link WriteOptions#defaults()}. */
+    public static StagedFiles stage(Model model, Path file) {
+        return stage(model, file, WriteOptions.defaults());
+    }
+
+    /**
+     * Writes the model (and its side file, if it has one) completely into temporary files next to
+     * {@code file}; committing the result moves the side file, then the model, into place.
+     */
+    public static StagedFiles stage(Model model, Path file, WriteOptions options) {
         Objects.requireNonNull(model, "model");
         Path out = file.toAbsolutePath().normalize();
         Path dir = out.getParent();
@@ -119,11 +132,14 @@ public final class OnnxWriter {
         Path sideTemp = null;
         Path modelTemp = null;
         try {
+            List<StagedFiles.Move> moves = new ArrayList<>();
             if (sideTarget != null) {
-                sideTemp = createTemp(dir, sideName);
+                sideTemp = TempFiles.create(dir, sideName);
                 writer.writeSide(sideTemp);
+                copyPermissions(sideTarget, sideTemp);
+                moves.add(new StagedFiles.Move(sideTemp, sideTarget));
             }
-            modelTemp = createTemp(dir, outName);
+            modelTemp = TempFiles.create(dir, outName);
             copyPermissions(out, modelTemp);
             try (FileChannel channel = FileChannel.open(modelTemp, StandardOpenOption.WRITE)) {
                 OutputStream stream = new BufferedOutputStream(Channels.newOutputStream(channel), 1 << 16);
@@ -131,20 +147,18 @@ public final class OnnxWriter {
                 stream.flush();
                 channel.force(true);
             }
+            moves.add(new StagedFiles.Move(modelTemp, out));
             writer.pinSourcesAt(out, sideTarget);
-            if (sideTarget != null) {
-                copyPermissions(sideTarget, sideTemp);
-                move(sideTemp, sideTarget);
-                sideTemp = null;
-            }
-            move(modelTemp, out);
-            modelTemp = null;
+            return new StagedFiles(moves);
         } catch (IOException e) {
+            TempFiles.delete(sideTemp);
+            TempFiles.delete(modelTemp);
             throw new OutputException(ErrorCode.OUTPUT_UNWRITABLE, "cannot write " + out + ": expected a writable "
                     + "folder " + dir + ", found " + e, e);
-        } finally {
-            deleteQuietly(sideTemp);
-            deleteQuietly(modelTemp);
+        } catch (RuntimeException | Error e) {
+            TempFiles.delete(sideTemp);
+            TempFiles.delete(modelTemp);
+            throw e;
         }
     }
 
@@ -240,7 +254,7 @@ public final class OnnxWriter {
         setString(b.getName(), g.name(), b::setName, () -> b.clearName());
         setString(b.getDocString(), g.docString(), b::setDocString, () -> b.clearDocString());
         b.clearNode();
-        for (Node n : g.nodes()) {
+        for (Node n : writeOrder(g)) {
             b.addNode(node(n));
         }
         b.clearInput();
@@ -552,25 +566,32 @@ public final class OnnxWriter {
         }
     }
 
+    /**
+     * The stored order when every node comes after the producers of its inputs, otherwise the
+     * topological order: the ONNX checker refuses a graph out of order, which a model read from an
+     * exporter that ignored the rule would otherwise keep.
+     */
+    private static List<Node> writeOrder(Graph g) {
+        Set<String> producedLater = new HashSet<>();
+        for (Node n : g.nodes()) {
+            n.outputs().forEach(producedLater::add);
+        }
+        for (Node n : g.nodes()) {
+            for (String in : n.inputs()) {
+                if (!in.isEmpty() && producedLater.contains(in)) {
+                    return g.topologicalOrder();
+                }
+            }
+            n.outputs().forEach(producedLater::remove);
+        }
+        return g.nodes();
+    }
+
     private static boolean sameFile(Path realSource, Path target) {
         try {
             return Files.exists(target) && realSource.equals(target.toRealPath());
         } catch (IOException e) {
             return false;
-        }
-    }
-
-    private static Path createTemp(Path dir, String name) throws IOException {
-        for (int attempt = 0; ; attempt++) {
-            Path temp = dir.resolve("." + name + "." + Long.toHexString(ThreadLocalRandom.current().nextLong()) + ".tmp");
-            try {
-                FileChannel.open(temp, StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE).close();
-                return temp;
-            } catch (java.nio.file.FileAlreadyExistsException e) {
-                if (attempt > 10) {
-                    throw e;
-                }
-            }
         }
     }
 
@@ -581,24 +602,6 @@ public final class OnnxWriter {
             }
         } catch (IOException | UnsupportedOperationException e) {
             // keep the default permissions of a new file
-        }
-    }
-
-    private static void move(Path from, Path to) throws IOException {
-        try {
-            Files.move(from, to, StandardCopyOption.ATOMIC_MOVE);
-        } catch (AtomicMoveNotSupportedException e) {
-            Files.move(from, to, StandardCopyOption.REPLACE_EXISTING);
-        }
-    }
-
-    private static void deleteQuietly(Path path) {
-        if (path != null) {
-            try {
-                Files.deleteIfExists(path);
-            } catch (IOException ignored) {
-                // best effort: the original error matters more
-            }
         }
     }
 }

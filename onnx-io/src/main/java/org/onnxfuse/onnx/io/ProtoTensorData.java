@@ -91,6 +91,7 @@ sealed interface ProtoTensorData extends TensorData {
             ByteBuffer idx = indices.rawBytes().order(ByteOrder.LITTLE_ENDIAN);
             long total = byteLength / elementBytes;
             int nnz = (int) (values.byteLength() / elementBytes);
+            long previous = -1;
             for (int k = 0; k < nnz; k++) {
                 long linear;
                 if (linearIndices) {
@@ -108,6 +109,12 @@ sealed interface ProtoTensorData extends TensorData {
                 if (linear < 0 || linear >= total) {
                     throw outOfRange(linear);
                 }
+                if (linear <= previous) {
+                    throw new ModelFormatException(ErrorCode.INVALID_MODEL, "sparse tensor '"
+                            + source.getValues().getName() + "': expected indices in strictly ascending order, found "
+                            + linear + " after " + previous);
+                }
+                previous = linear;
                 for (int b = 0; b < elementBytes; b++) {
                     dense.put((int) (linear * elementBytes + b), v.get(k * elementBytes + b));
                 }

@@ -2,6 +2,8 @@ package org.onnxfuse.onnx.ir;
 
 import java.util.List;
 import java.util.Objects;
+import org.onnxfuse.onnx.errors.ErrorCode;
+import org.onnxfuse.onnx.errors.ModelFormatException;
 
 /**
  * A node attribute. {@code value} holds, by type: FLOAT Float, INT Long, STRING String (UTF-8),
@@ -105,7 +107,13 @@ public record Attribute(String name, AttributeType type, Object value, String do
 
     private void expect(AttributeType wanted) {
         if (type != wanted) {
-            throw new IllegalStateException("attribute '" + name + "' is " + type + ", expected " + wanted);
+            throw wrongType(wanted);
         }
+    }
+
+    /** INVALID_MODEL: this attribute holds {@code type} where {@code wanted} is expected. */
+    ModelFormatException wrongType(AttributeType wanted) {
+        return new ModelFormatException(ErrorCode.INVALID_MODEL, "attribute '" + name + "': expected " + wanted
+                + ", found " + type);
     }
 }

@@ -7,6 +7,8 @@ import java.util.Map;
 import java.util.Objects;
 import java.util.Optional;
 import java.util.stream.Stream;
+import org.onnxfuse.onnx.errors.ErrorCode;
+import org.onnxfuse.onnx.errors.ModelFormatException;
 
 /**
  * One operator application. Inputs and outputs are value names; an empty input name is an
@@ -37,23 +39,33 @@ public record Node(String name, String opType, String domain, List<String> input
     }
 
     public long longAttribute(String attributeName, long fallback) {
-        Attribute a = attributes.get(attributeName);
+        Attribute a = typed(attributeName, AttributeType.INT);
         return a == null ? fallback : a.asLong();
     }
 
     public float floatAttribute(String attributeName, float fallback) {
-        Attribute a = attributes.get(attributeName);
+        Attribute a = typed(attributeName, AttributeType.FLOAT);
         return a == null ? fallback : a.asFloat();
     }
 
     public long[] longsAttribute(String attributeName, long[] fallback) {
-        Attribute a = attributes.get(attributeName);
+        Attribute a = typed(attributeName, AttributeType.INTS);
         return a == null ? fallback : a.asLongs();
     }
 
     public String stringAttribute(String attributeName, String fallback) {
-        Attribute a = attributes.get(attributeName);
+        Attribute a = typed(attributeName, AttributeType.STRING);
         return a == null ? fallback : a.asString();
+    }
+
+    /** The attribute, null when absent; INVALID_MODEL naming this node when it has another type. */
+    private Attribute typed(String attributeName, AttributeType expected) {
+        Attribute a = attributes.get(attributeName);
+        if (a != null && a.type() != expected) {
+            throw new ModelFormatException(ErrorCode.INVALID_MODEL, "node " + describe() + ": "
+                    + a.wrongType(expected).getMessage());
+        }
+        return a;
     }
 
     public boolean isDefaultDomain() {

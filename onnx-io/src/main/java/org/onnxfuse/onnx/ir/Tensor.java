@@ -4,6 +4,8 @@ import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.util.Arrays;
 import java.util.Objects;
+import org.onnxfuse.onnx.errors.ErrorCode;
+import org.onnxfuse.onnx.errors.ModelFormatException;
 
 /**
  * A named constant tensor (an initializer or a tensor attribute). Immutable; data decoded on
@@ -228,8 +230,8 @@ public final class Tensor {
             case UINT8, BOOL -> {
                 for (int i = 0; i < n; i++) out[i] = b.get(i) & 0xff;
             }
-            default -> throw new UnsupportedOperationException("tensor '" + name + "' of type " + dataType
-                    + " is not an integer tensor");
+            default -> throw new ModelFormatException(ErrorCode.INVALID_MODEL, "tensor '" + name + "': expected"
+                    + " integers (a shape, axes, pads or indices), found " + dataType);
         }
         return out;
     }

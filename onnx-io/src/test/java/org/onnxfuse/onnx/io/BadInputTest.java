@@ -299,4 +299,52 @@ class BadInputTest {
                 () -> OnnxReader.parse(Files.readAllBytes(folder.resolve("model.onnx")), null));
         assertEquals(ErrorCode.EXTERNAL_DATA_MISSING, e.code());
     }
+
+    // ---------------------------------------------------------------------- accepted silently before
+
+    private byte[] mlpWithFirstWeight(TensorProto w1) {
+        GraphProto.Builder g = Protos.mlpGraph(1, false);
+        g.setInitializer(0, w1);
+        return withGraph(g.build());
+    }
+
+    @Test
+    void aTensorWithBothRawAndTypedData() {
+        TensorProto raw = Protos.rawFloatTensor("W1", new long[] {8, 4}, new float[32]);
+        readFails(mlpWithFirstWeight(raw.toBuilder().addFloatData(1f).build()), ErrorCode.INVALID_MODEL, "'W1'",
+                "raw_data and a typed field (float_data");
+    }
+
+    @Test
+    void aTensorWithBothRawAndExternalData() throws IOException {
+        Files.write(dir.resolve("w.bin"), new byte[128]);
+        TensorProto raw = Protos.rawFloatTensor("W1", new long[] {8, 4}, new float[32]).toBuilder()
+                .setDataLocation(TensorProto.DataLocation.EXTERNAL)
+                .addExternalData(ai.onnx.proto.OnnxMl.StringStringEntryProto.newBuilder().setKey("location")
+                        .setValue("w.bin")).build();
+        readFails(mlpWithFirstWeight(raw), ErrorCode.INVALID_MODEL, "'W1'", "external data and raw_data");
+    }
+
+    @Test
+    void aNodeDomainWithoutAnOpsetImport() {
+        GraphProto.Builder g = Protos.mlpGraph(1, false);
+        g.setNode(1, g.getNode(1).toBuilder().setDomain("com.example"));
+        readFails(withGraph(g.build()), ErrorCode.INVALID_MODEL, "relu (Relu)", "'com.example'", "opset_import");
+    }
+
+    @Test
+    void sparseIndicesOutOfOrderAreRefusedWhenDensified() {
+        TensorProto values = Protos.rawFloatTensor("S", new long[] {2}, new float[] {1f, 2f});
+        TensorProto indices = TensorProto.newBuilder().setName("S_indices").setDataType(TensorProto.DataType.INT64_VALUE)
+                .addDims(2).addInt64Data(5).addInt64Data(1).build();
+        GraphProto graph = GraphProto.newBuilder().setName("sparse").addInput(Protos.valueInfo("x", Protos.FLOAT, 8))
+                .addOutput(Protos.valueInfo("y", Protos.FLOAT, 8))
+                .addSparseInitializer(ai.onnx.proto.OnnxMl.SparseTensorProto.newBuilder().setValues(values)
+                        .setIndices(indices).addDims(8))
+                .addNode(Protos.node("add", "Add", new String[] {"x", "S"}, new String[] {"y"})).build();
+        org.onnxfuse.onnx.ir.Tensor s = OnnxReader.parse(withGraph(graph), null).graph().initializer("S").orElseThrow();
+        ModelFormatException e = assertThrows(ModelFormatException.class, s::toFloats);
+        assertEquals(ErrorCode.INVALID_MODEL, e.code());
+        assertOneLineNaming(e.getMessage(), "'S'", "ascending", "1 after 5");
+    }
 }

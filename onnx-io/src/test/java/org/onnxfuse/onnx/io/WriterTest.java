@@ -6,6 +6,8 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import ai.onnx.proto.OnnxMl.GraphProto;
+import ai.onnx.proto.OnnxMl.NodeProto;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.file.Files;
@@ -129,5 +131,17 @@ class WriterTest {
         OutputException e = assertThrows(OutputException.class, () -> OnnxWriter.write(mlp(), dir.resolve("m.onnx"),
                 WriteOptions.externalAbove(0, "m.onnx")));
         assertEquals(ErrorCode.OUTPUT_UNWRITABLE, e.code());
+    }
+
+    @Test
+    void nodesStoredOutOfOrderAreWrittenInTopologicalOrder() {
+        GraphProto.Builder g = Protos.mlpGraph(3, false);
+        List<NodeProto> reversed = new java.util.ArrayList<>(g.getNodeList());
+        java.util.Collections.reverse(reversed);
+        g.clearNode().addAllNode(reversed);
+        Model m = OnnxReader.parse(Protos.model(g.build()).toByteArray(), null);
+        List<String> written = RoundTrip.parse(OnnxWriter.toBytes(m)).getGraph().getNodeList().stream()
+                .map(NodeProto::getName).toList();
+        assertEquals(List.of("fc1", "relu", "fc2"), written);
     }
 }
