@@ -19,6 +19,7 @@ import org.onnxfuse.fusion.ops.OpHandler;
 import org.onnxfuse.fusion.ops.OpPattern;
 import org.onnxfuse.fusion.ops.OpRegistry;
 import org.onnxfuse.fusion.ops.PatternMatch;
+import org.onnxfuse.fusion.ops.Shapes;
 import org.onnxfuse.onnx.errors.ErrorCode;
 import org.onnxfuse.onnx.errors.OnnxFuseException;
 import org.onnxfuse.onnx.errors.UnsupportedOpException;
@@ -89,12 +90,13 @@ public final class GradientGraph {
             + " Softsign, HardSigmoid, HardSwish, Sigmoid, Tanh, Gelu (default"
             + " domain and com.microsoft), Erf, Erf-form GELU (Div, Erf, Add, Mul, Mul), SiLU (Sigmoid, Mul), Clip,"
             + " Dropout, Identity,"
-            + " MaxPool, AveragePool, GlobalAveragePool, Pad (constant), Flatten, Reshape, Transpose, Shape, Constant";
+            + " MaxPool, AveragePool, GlobalAveragePool, Pad (constant), Flatten, Reshape, Transpose, Shape, Constant,"
+            + " LayerNormalization, Expand";
     private static final Set<String> DEFAULT_DOMAIN_OPS = Set.of("Elu", "Celu", "Selu", "Softplus", "Softsign",
             "HardSigmoid", "HardSwish", "Gemm", "MatMul", "Add", "Sub", "Mul", "Div", "Conv",
             "BatchNormalization", "Relu", "LeakyRelu", "Sigmoid", "Tanh", "Gelu", "Erf", "Clip", "Dropout",
             "Identity", "MaxPool", "AveragePool", "GlobalAveragePool", "Flatten", "Reshape", "Transpose", "Pad",
-            "Shape", "Constant", "Concat");
+            "Shape", "Constant", "Concat", "LayerNormalization", "Expand");
 
     private GradientGraph() {
     }
@@ -120,6 +122,32 @@ public final class GradientGraph {
         return new Writer(parent, cuts, rule).write();
     }
 
+    /**
+     * The model a training loop runs for one segment of {@code model}: the segment's forward pass
+     * from {@code segmentInputs} to {@code segmentOutputs} (the nodes between them, which may read
+     * only those inputs and initializers), {@code loss} on its outputs, and the backward pass to
+     * each of {@code parameters} (initializers of the segment, FLOAT), which become graph inputs.
+     * See {@link ParameterGradients} for the inputs and outputs. Parameter gradients have rules for
+     * Gemm (A, B, C), MatMul (a 2-d weight on either side), Conv (W, B; any group, strides, explicit
+     * pads, dilations), BatchNormalization (scale, B), LayerNormalization (Scale, B), Add, Sub, Mul
+     * and Div with a broadcast parameter, Expand and Concat; the activation rules are those of
+     * {@link #build}.
+     *
+     * @throws IllegalArgumentException for a parameter that is not an initializer read between the
+     *                                  inputs and outputs, or a segment node reading another value
+     * @throws UnsupportedOpException   for an op on the way without a rule
+     */
+    public static ParameterGradients forParameters(Model model, List<String> segmentInputs,
+                                                   List<String> segmentOutputs, List<String> parameters,
+                                                   SegmentLoss loss) {
+        Model gradients = new Writer(model, segmentInputs, segmentOutputs, parameters, loss).write();
+        Map<String, Tensor> initial = new LinkedHashMap<>();
+        for (String p : parameters) {
+            initial.put(p, model.graph().initializer(p).orElseThrow());
+        }
+        return new ParameterGradients(gradients, segmentInputs, segmentOutputs, parameters, initial, loss);
+    }
+
     /** One unit of the backward pass: a single node, or a multi-node pattern (Erf-form GELU). */
     private record Unit(Node node, PatternMatch pattern) {
         String output() {
@@ -127,14 +155,30 @@ public final class GradientGraph {
         }
     }
 
-    private static final class Writer {
+    private static final class Writer implements BackwardPass {
         private final Model parent;
         private final Graph graph;
         private final GraphView view;
+        /** The level cuts (importance graphs; empty for parameter gradients). */
         private final List<String> cuts;
         private final Rule rule;
+        /** The model input (importance graphs; null for parameter gradients). */
         private final String input;
         private final long opset;
+        /** Where the backward pass starts: the last cut, or the segment's outputs. */
+        private final List<String> targets;
+        /** The values whose descendants need gradients: the cuts, or the parameters. */
+        private final List<String> gradientSources;
+        /** The values everything variable derives from: the input, or the model's inputs and the parameters. */
+        private final Set<String> sources = new HashSet<>();
+        /** The segment's inputs, where its nodes stop (empty for importance graphs). */
+        private final Set<String> boundary = new HashSet<>();
+        private final Set<String> parameters = new HashSet<>();
+        private final List<String> segmentInputs;
+        /** The loss of a parameter-gradient model; null for importance graphs. */
+        private final SegmentLoss loss;
+        /** The nodes the targets depend on, through the segment's inputs too: their shapes are inferred. */
+        private final Set<Node> ancestors = Collections.newSetFromMap(new IdentityHashMap<>());
         /** Values that depend on x through any path (shape computations included). */
         private final Set<String> dependent = new HashSet<>();
         /** Values that depend on x through differentiable inputs (not through Shape). */
@@ -167,18 +211,65 @@ public final class GradientGraph {
                         + " one input, found " + feeds.size() + ": " + feeds.stream().map(ValueInfo::name).toList());
             }
             this.input = feeds.get(0).name();
-            this.opset = parent.defaultOpset();
+            this.opset = checkedOpset(parent);
+            this.targets = List.of(cuts.get(cuts.size() - 1));
+            this.gradientSources = this.cuts;
+            this.sources.add(input);
+            this.segmentInputs = List.of();
+            this.loss = null;
+        }
+
+        Writer(Model parent, List<String> segmentInputs, List<String> segmentOutputs, List<String> parameters,
+               SegmentLoss loss) {
+            this.parent = parent;
+            this.graph = parent.graph();
+            this.view = new GraphView(graph);
+            this.cuts = List.of();
+            this.rule = Rule.GRADIENT;
+            this.input = null;
+            this.opset = checkedOpset(parent);
+            if (segmentInputs.isEmpty() || segmentOutputs.isEmpty() || parameters.isEmpty()) {
+                throw new IllegalArgumentException("a parameter-gradient model needs segment inputs, outputs and"
+                        + " parameters; found inputs " + segmentInputs + ", outputs " + segmentOutputs
+                        + ", parameters " + parameters);
+            }
+            this.targets = List.copyOf(segmentOutputs);
+            this.gradientSources = List.copyOf(parameters);
+            this.segmentInputs = List.copyOf(segmentInputs);
+            this.loss = loss;
+            this.boundary.addAll(segmentInputs);
+            for (String p : parameters) {
+                Tensor t = graph.initializer(p).orElseThrow(() -> new IllegalArgumentException("parameter '" + p
+                        + "' is not an initializer of the model; expected one of " + graph.initializers().keySet()));
+                if (t.dataType() != DataType.FLOAT) {
+                    throw new IllegalArgumentException("parameter '" + p + "' is of type " + t.dataType()
+                            + "; trained parameters must be FLOAT");
+                }
+                if (!this.parameters.add(p)) {
+                    throw new IllegalArgumentException("parameter '" + p + "' is listed twice");
+                }
+            }
+            graph.feedInputs().stream().map(ValueInfo::name).forEach(sources::add);
+            sources.addAll(parameters);
+        }
+
+        private static long checkedOpset(Model parent) {
+            long opset = parent.defaultOpset();
             if (opset < MIN_PARENT_OPSET) {
                 throw new UnsupportedOpException(ErrorCode.UNSUPPORTED_OP, "gradient graphs need a model of default"
                         + " opset " + MIN_PARENT_OPSET + " or later, found opset " + opset
                         + "; re-export the model with a newer opset (torch.onnx.export(..., opset_version=17))");
             }
+            return opset;
         }
 
         Model write() {
             analyse();
             checkSupported();
             inferShapes();
+            if (loss != null) {
+                return writeSegment();
+            }
             Model forward = ModelSlicing.truncate(parent, cuts);
             Graph.Builder b = forward.graph().toBuilder();
             ValueInfo x = graph.inputs().stream().filter(v -> v.name().equals(input)).findFirst().orElseThrow();
@@ -215,7 +306,10 @@ public final class GradientGraph {
                     b.addOutput(ValueInfo.tensor(baselineName(c), unknownFloat));
                 }
             }
-            Graph out = b.build();
+            return withGradientOpset(b.build());
+        }
+
+        private Model withGradientOpset(Graph out) {
             List<OpsetImport> imports = new ArrayList<>();
             for (OpsetImport o : parent.opsetImports()) {
                 imports.add(o.isDefaultDomain() ? new OpsetImport(o.domain(), Math.max(o.version(), GRADIENT_OPSET)) : o);
@@ -225,14 +319,55 @@ public final class GradientGraph {
                     parent.baseDirectory(), parent.origin());
         }
 
+        /**
+         * The parameter-gradient model: the segment's nodes reading its inputs and parameters as
+         * graph inputs, the loss, and the backward pass down to the parameters.
+         */
+        private Model writeSegment() {
+            Graph.Builder b = Graph.builder().name(graph.name() + "_parameter_gradients");
+            for (String s : segmentInputs) {
+                List<Dim> shape = shapes.get(s);
+                b.addInput(ValueInfo.tensor(s, shape != null ? new TensorType(DataType.FLOAT, shape)
+                        : graph.declaredType(s).orElse(new TensorType(DataType.FLOAT, null))));
+            }
+            for (String p : gradientSources) {
+                b.addInput(ValueInfo.tensor(p, new TensorType(DataType.FLOAT, shapes.get(p))));
+            }
+            for (String y : targets) {
+                LossTerms.inputs(loss, y, shapes.get(y)).forEach(b::addInput);
+            }
+            Set<String> copied = new HashSet<>();
+            for (Node n : graph.topologicalOrder()) {
+                if (!needed.contains(n)) {
+                    continue;
+                }
+                b.addNode(n);
+                for (String in : n.inputs()) {
+                    if (!parameters.contains(in) && copied.add(in)) {
+                        graph.initializer(in).ifPresent(b::addInitializer);
+                    }
+                }
+            }
+            backward();
+            added.forEach(b::addNode);
+            constants.forEach(b::addInitializer);
+            b.addOutput(ValueInfo.tensor(ParameterGradients.LOSS, new TensorType(DataType.FLOAT, List.of())));
+            for (String y : targets) {
+                b.addOutput(ValueInfo.tensor(y, new TensorType(DataType.FLOAT, shapes.get(y))));
+            }
+            for (String p : gradientSources) {
+                b.addOutput(ValueInfo.tensor(gradientName(p), new TensorType(DataType.FLOAT, shapes.get(p))));
+            }
+            return withGradientOpset(b.build());
+        }
+
         // ------------------------------------------------------------------ analysis
 
         private void analyse() {
-            String last = cuts.get(cuts.size() - 1);
-            Deque<String> work = new ArrayDeque<>(List.of(last));
+            Deque<String> work = new ArrayDeque<>(targets);
             while (!work.isEmpty()) {
                 String v = work.pop();
-                if (!upstream.add(v)) {
+                if (!upstream.add(v) || boundary.contains(v)) {
                     continue;
                 }
                 graph.producer(v).ifPresent(n -> {
@@ -241,10 +376,11 @@ public final class GradientGraph {
                     }
                 });
             }
-            dependent.add(input);
-            variable.add(input);
+            collectAncestors();
+            dependent.addAll(sources);
+            variable.addAll(sources);
             for (Node n : graph.topologicalOrder()) {
-                if (!needed.contains(n)) {
+                if (!ancestors.contains(n)) {
                     continue;
                 }
                 boolean dep = n.inputs().stream().anyMatch(dependent::contains);
@@ -261,6 +397,9 @@ public final class GradientGraph {
                     }
                 }
             }
+            if (loss != null) {
+                checkSegmentBounds();
+            }
             for (String c : cuts) {
                 if (graph.producer(c).isEmpty()) {
                     throw new IllegalArgumentException("cut '" + c + "' is not produced by a node of the graph; expected"
@@ -268,7 +407,7 @@ public final class GradientGraph {
                 }
                 if (!upstream.contains(c) || !variable.contains(c)) {
                     throw new IllegalArgumentException("cut '" + c + "' does not lie between input '" + input
-                            + "' and the last cut '" + last + "'");
+                            + "' and the last cut '" + targets.get(0) + "'");
                 }
             }
             for (OpPattern p : OpRegistry.standard().patterns()) {
@@ -301,7 +440,7 @@ public final class GradientGraph {
                     }
                 }
             }
-            Set<String> descendants = new HashSet<>(cuts);
+            Set<String> descendants = new HashSet<>(gradientSources);
             for (Node n : graph.topologicalOrder()) {
                 if (needed.contains(n) && !isShapeOp(n) && n.inputs().stream().anyMatch(descendants::contains)) {
                     n.outputs().stream().filter(o -> !o.isEmpty()).forEach(descendants::add);
@@ -310,6 +449,49 @@ public final class GradientGraph {
             for (String v : descendants) {
                 if (upstream.contains(v) && variable.contains(v)) {
                     wanted.add(v);
+                }
+            }
+            for (String p : parameters) {
+                if (!wanted.contains(p)) {
+                    throw new IllegalArgumentException("parameter '" + p + "' is not read on the way from the segment"
+                            + " inputs " + segmentInputs + " to its outputs " + targets);
+                }
+            }
+        }
+
+        /** The nodes the targets depend on, walking past the segment's inputs (for shapes only). */
+        private void collectAncestors() {
+            Deque<String> work = new ArrayDeque<>(targets);
+            Set<String> seen = new HashSet<>();
+            while (!work.isEmpty()) {
+                String v = work.pop();
+                if (seen.add(v)) {
+                    graph.producer(v).filter(ancestors::add).ifPresent(n -> n.inputs().stream()
+                            .filter(s -> !s.isEmpty()).forEach(work::push));
+                }
+            }
+        }
+
+        /** Every value a segment node reads is a segment input, a constant, or made inside the segment. */
+        private void checkSegmentBounds() {
+            for (String s : segmentInputs) {
+                if (graph.producer(s).isEmpty() && graph.inputs().stream().noneMatch(v -> v.name().equals(s))) {
+                    throw new IllegalArgumentException("segment input '" + s + "' is neither a model input nor made by"
+                            + " a node");
+                }
+            }
+            for (String y : targets) {
+                if (graph.producer(y).isEmpty()) {
+                    throw new IllegalArgumentException("segment output '" + y + "' is not made by a node of the model");
+                }
+            }
+            for (Node n : needed) {
+                for (String in : n.inputs()) {
+                    boolean inside = graph.producer(in).filter(needed::contains).isPresent();
+                    if (!in.isEmpty() && !inside && !boundary.contains(in) && graph.initializer(in).isEmpty()) {
+                        throw new IllegalArgumentException("node " + GraphView.quote(n) + " of the segment reads '" + in
+                                + "', which is not among the segment inputs " + segmentInputs);
+                    }
                 }
             }
         }
@@ -334,7 +516,8 @@ public final class GradientGraph {
             }
         }
 
-        private UnsupportedOpException unsupported(Node n, String why) {
+        @Override
+        public UnsupportedOpException unsupported(Node n, String why) {
             String domain = n.isDefaultDomain() ? "" : " of domain " + n.domain();
             return new UnsupportedOpException(ErrorCode.UNSUPPORTED_OP, "node " + GraphView.quote(n) + domain + " "
                     + why + "; gradient graphs support " + SUPPORTED);
@@ -343,9 +526,14 @@ public final class GradientGraph {
         // ------------------------------------------------------------------ shapes
 
         private void inferShapes() {
-            graph.declaredType(input).filter(TensorType::hasShape).ifPresent(t -> shapes.put(input, t.shape()));
+            for (String s : sources) {
+                graph.declaredType(s).filter(TensorType::hasShape).ifPresent(t -> shapes.put(s, t.shape()));
+            }
+            for (String p : parameters) {
+                shapes.put(p, Arrays.stream(graph.initializer(p).orElseThrow().dims()).mapToObj(Dim::of).toList());
+            }
             for (Node n : graph.topologicalOrder()) {
-                if (!needed.contains(n) || n.outputs().isEmpty() || !variable.contains(n.outputs().get(0))) {
+                if (!ancestors.contains(n) || n.outputs().isEmpty() || !variable.contains(n.outputs().get(0))) {
                     continue;
                 }
                 List<Dim> out = null;
@@ -398,20 +586,14 @@ public final class GradientGraph {
                     if (in == null || w == null || in.size() != w.size()) {
                         return null;
                     }
-                    int r = w.size() - 2;
-                    long[] kernel = new long[r];
-                    for (int i = 0; i < r; i++) {
-                        kernel[i] = w.get(2 + i).sizeOrMinusOne();
-                    }
-                    Window win = window(n, kernel, r);
-                    List<Dim> out = new ArrayList<>(List.of(in.get(0), w.get(0)));
-                    for (int i = 0; i < r; i++) {
-                        Dim d = in.get(2 + i);
-                        long span = d.sizeOrMinusOne() + win.pads[i] + win.pads[i + r]
-                                - (win.dilations[i] * (kernel[i] - 1) + 1);
-                        out.add(d.isFixed() && span >= 0 ? Dim.of(span / win.strides[i] + 1) : Dim.UNKNOWN);
-                    }
-                    return out;
+                    long[] kernel = w.subList(2, w.size()).stream().mapToLong(Dim::sizeOrMinusOne).toArray();
+                    return Shapes.slide(n, in, SlidingWindowGradient.window(n, kernel, this), w.get(0));
+                }
+                case "LayerNormalization" -> {
+                    return n.inputs().get(0).equals(a) ? in : null;
+                }
+                case "Expand" -> {
+                    return expanded(n, in);
                 }
                 default -> {
                 }
@@ -423,25 +605,43 @@ public final class GradientGraph {
             return h.outputShape(n, in, view);
         }
 
-        /** Two activations' shapes broadcast against each other (equal rank), or null when unknown. */
+        /** Two variable values' shapes broadcast against each other (aligned at the last axis), or null when unknown. */
         private static List<Dim> broadcast(List<Dim> a, List<Dim> b) {
-            if (a == null || b == null || a.size() != b.size()) {
+            if (a == null || b == null) {
                 return null;
             }
+            int rank = Math.max(a.size(), b.size());
             List<Dim> out = new ArrayList<>();
-            for (int i = 0; i < a.size(); i++) {
-                out.add(a.get(i).isFixed() && a.get(i).value() == 1 ? b.get(i) : a.get(i));
+            for (int i = 0; i < rank; i++) {
+                Dim da = i < rank - a.size() ? Dim.of(1) : a.get(i - rank + a.size());
+                Dim db = i < rank - b.size() ? Dim.of(1) : b.get(i - rank + b.size());
+                out.add(da.isFixed() && da.value() == 1 ? db : da);
             }
             return out;
         }
 
-        /** A Concat's output shape from its inputs' shapes, or null when an input's size on the axis is unknown. */
+        /**
+         * Expand's output: the broadcast with a constant target; with a computed target (a class
+         * token expanded to the batch) the input's rank, sizes other than 1 kept, the others unknown.
+         */
+        private List<Dim> expanded(Node n, List<Dim> in) {
+            if (in == null) {
+                return null;
+            }
+            Optional<Tensor> target = view.constant(n.inputs().get(1));
+            if (target.isPresent()) {
+                return broadcast(in, Arrays.stream(target.get().toLongs()).mapToObj(Dim::of).toList());
+            }
+            return in.stream().map(d -> d.isFixed() && d.value() == 1 ? Dim.UNKNOWN : d).toList();
+        }
+
+        /** A Concat's output shape from its inputs' shapes; its size on the axis is unknown when some input's is. */
         private List<Dim> concatenated(Node n) {
             List<Dim> first = shapes.get(n.inputs().get(0));
             if (first == null) {
                 return null;
             }
-            int axis = concatAxis(n, first.size());
+            int axis = ConcatGradient.axis(n, first.size());
             long total = 0;
             for (String in : n.inputs()) {
                 List<Dim> s = in.isEmpty() ? null : shapes.get(in);
@@ -449,21 +649,19 @@ public final class GradientGraph {
                     s = constantShape(in);
                 }
                 if (s == null || !s.get(axis).isFixed()) {
-                    return null;
+                    total = -1;
+                    break;
                 }
                 total += s.get(axis).value();
             }
             List<Dim> out = new ArrayList<>(first);
-            out.set(axis, Dim.of(total));
+            out.set(axis, total < 0 ? Dim.UNKNOWN : Dim.of(total));
             return out;
         }
 
-        private static int concatAxis(Node n, int rank) {
-            long axis = n.longAttribute("axis", 0);
-            return (int) (axis < 0 ? axis + rank : axis);
-        }
 
-        private List<Dim> constantShape(String value) {
+        @Override
+        public List<Dim> constantShape(String value) {
             return view.constant(value).map(t -> Arrays.stream(t.dims()).mapToObj(Dim::of).toList())
                     .or(() -> graph.declaredType(value).filter(TensorType::hasShape).map(TensorType::shape))
                     .orElse(null);
@@ -479,7 +677,8 @@ public final class GradientGraph {
             return null;
         }
 
-        private long[] fixedShape(Node n, String value, String why) {
+        @Override
+        public long[] fixedShape(Node n, String value, String why) {
             List<Dim> s = shapes.get(value);
             if (s != null) {
                 long[] dims = new long[s.size()];
@@ -515,11 +714,20 @@ public final class GradientGraph {
         // ------------------------------------------------------------------ backward pass
 
         private void backward() {
-            String last = cuts.get(cuts.size() - 1);
-            String depth = emit("Shape", List.of(last), Attribute.ofLong("start", 1), Attribute.ofLong("end", 2));
-            String seed = emit("OneHot", List.of(LABELS, depth, constant(new long[] {2}, new float[] {0f, 1f})),
-                    Attribute.ofLong("axis", -1));
-            contribute(last, seed);
+            if (loss == null) {
+                String last = targets.get(0);
+                String depth = emit("Shape", List.of(last), Attribute.ofLong("start", 1), Attribute.ofLong("end", 2));
+                String seed = emit("OneHot", List.of(LABELS, depth, constant(new long[] {2}, new float[] {0f, 1f})),
+                        Attribute.ofLong("axis", -1));
+                contribute(last, seed);
+            } else {
+                List<String> terms = new ArrayList<>();
+                for (String y : targets) {
+                    terms.add(LossTerms.emit(loss, y, shapes.get(y), this));
+                }
+                added.add(new Node(TEMP_PREFIX + "loss", terms.size() == 1 ? "Identity" : "Sum", "", terms,
+                        List.of(ParameterGradients.LOSS), Map.of(), "", null));
+            }
             List<Unit> units = new ArrayList<>();
             for (Node n : graph.topologicalOrder()) {
                 if (!needed.contains(n)) {
@@ -549,12 +757,33 @@ public final class GradientGraph {
                     propagate(u.node(), g);
                 }
             }
-            for (String c : cuts) {
+            for (String c : gradientSources) {
                 gradient(c);
             }
         }
 
-        private void contribute(String value, String grad) {
+        @Override
+        public boolean wants(String value) {
+            return wanted.contains(value);
+        }
+
+        @Override
+        public boolean isVariable(String value) {
+            return variable.contains(value);
+        }
+
+        @Override
+        public boolean isParameter(String value) {
+            return parameters.contains(value);
+        }
+
+        @Override
+        public List<Dim> shape(String value) {
+            return shapes.get(value);
+        }
+
+        @Override
+        public void contribute(String value, String grad) {
             if (finished.containsKey(value)) {
                 throw new IllegalStateException("gradient of '" + value + "' used before all its consumers were done");
             }
@@ -580,14 +809,26 @@ public final class GradientGraph {
 
         private void propagate(Node n, String g) {
             String y = n.outputs().get(0);
+            Optional<GradientRule> familyRule = GradientRules.find(n);
+            if (familyRule.isPresent()) {
+                familyRule.get().propagate(n, g, this);
+            } else {
+                propagateElementwise(n, g);
+            }
+            if (n.outputs().size() > 1 && !n.opType().equals("Dropout")) {
+                for (String extra : n.outputs().subList(1, n.outputs().size())) {
+                    if (wanted.contains(extra)) {
+                        throw unsupported(n, "feeds its output '" + extra + "' forward; only output 0 ('" + y
+                                + "') may carry the activation");
+                    }
+                }
+            }
+        }
+
+        /** The rules of the ops without parameters: activations, pooling, reshapes. */
+        private void propagateElementwise(Node n, String g) {
             switch (n.opType()) {
                 case "Identity", "Dropout" -> flowTo(n, 0, g);
-                case "Gemm" -> gemm(n, g);
-                case "MatMul" -> matMul(n, g);
-                case "Add", "Sub", "Mul", "Div" -> binary(n, g);
-                case "Concat" -> concat(n, g);
-                case "Conv" -> conv(n, g);
-                case "BatchNormalization" -> batchNorm(n, g);
                 case "MaxPool" -> maxPool(n, g);
                 case "AveragePool" -> averagePool(n, g);
                 case "GlobalAveragePool" -> globalAveragePool(n, g);
@@ -653,203 +894,22 @@ public final class GradientGraph {
                 }
                 default -> throw unsupported(n, "has no gradient rule");
             }
-            if (n.outputs().size() > 1 && !n.opType().equals("Dropout")) {
-                for (String extra : n.outputs().subList(1, n.outputs().size())) {
-                    if (wanted.contains(extra)) {
-                        throw unsupported(n, "feeds its output '" + extra + "' forward; only output 0 ('" + y
-                                + "') may carry the activation");
-                    }
-                }
-            }
         }
 
-        /** Adds {@code g} to the gradient of input {@code index} when that input needs one. */
-        private void flowTo(Node n, int index, String g) {
-            String in = n.inputs().get(index);
-            if (wanted.contains(in)) {
-                contribute(in, g);
-            }
-        }
 
-        private void onlyDataInput(Node n, int dataIndex) {
+        @Override
+        public void onlyDataInput(Node n, int dataIndex) {
             for (int i = 0; i < n.inputs().size(); i++) {
-                if (i != dataIndex && variable.contains(n.inputs().get(i))) {
+                if (i != dataIndex && variable.contains(n.inputs().get(i)) && !parameters.contains(n.inputs().get(i))) {
                     throw unsupported(n, "has an activation at input " + i + " ('" + n.inputs().get(i)
                             + "'); only input " + dataIndex + " may depend on the model input");
                 }
             }
         }
 
-        private void gemm(Node n, String g) {
-            onlyDataInput(n, 0);
-            List<String> in = n.inputs();
-            float alpha = n.floatAttribute("alpha", 1f);
-            boolean transB = n.longAttribute("transB", 0) != 0;
-            Attribute alphaAttr = Attribute.ofFloat("alpha", alpha);
-            String dA;
-            if (n.longAttribute("transA", 0) == 0) {
-                // dA = alpha g B'^T, with B' = transB ? B^T : B
-                dA = emit("Gemm", List.of(g, in.get(1)), alphaAttr, Attribute.ofLong("transB", transB ? 0 : 1));
-            } else {
-                // A' = A^T: dA = (alpha g B'^T)^T = alpha B' g^T
-                dA = emit("Gemm", List.of(in.get(1), g), alphaAttr, Attribute.ofLong("transA", transB ? 1 : 0),
-                        Attribute.ofLong("transB", 1));
-            }
-            flowTo(n, 0, dA);
-        }
-
-        private void matMul(Node n, String g) {
-            String a = n.inputs().get(0);
-            String b = n.inputs().get(1);
-            boolean left = variable.contains(a);
-            if (left && variable.contains(b)) {
-                throw unsupported(n, "multiplies two activations ('" + a + "', '" + b + "')");
-            }
-            String weight = left ? b : a;
-            List<Dim> w = constantShape(weight);
-            if (w == null || w.size() != 2) {
-                throw unsupported(n, "has a weight '" + weight + "' of shape " + w + "; expected a 2-d constant");
-            }
-            String wT = emit("Transpose", List.of(weight), Attribute.ofLongs("perm", 1, 0));
-            // Y = A W: dA = g W^T.  Y = W A: dA = W^T g.
-            String grad = left ? emit("MatMul", List.of(g, wT)) : emit("MatMul", List.of(wT, g));
-            flowTo(n, left ? 0 : 1, grad);
-        }
-
-        private void binary(Node n, String g) {
-            String a = n.inputs().get(0);
-            String b = n.inputs().get(1);
-            boolean va = variable.contains(a);
-            boolean vb = variable.contains(b);
-            String op = n.opType();
-            if (va && vb) {
-                if (op.equals("Div")) {
-                    throw unsupported(n, "divides two activations ('" + a + "', '" + b + "')");
-                }
-                if (op.equals("Mul")) {
-                    // a gate x * g(z): the product rule, each side summed over the axes it was broadcast along
-                    flowTo(n, 0, summedTo(emit("Mul", List.of(g, b)), a, n));
-                    flowTo(n, 1, summedTo(emit("Mul", List.of(g, a)), b, n));
-                    return;
-                }
-                requireSameShape(n, a, b);
-                flowTo(n, 0, g);
-                flowTo(n, 1, op.equals("Sub") ? emit("Neg", List.of(g)) : g);
-                return;
-            }
-            String act = va ? a : b;
-            String other = va ? b : a;
-            requireNotBroadcast(n, act, other);
-            String grad = switch (op) {
-                case "Add" -> g;
-                case "Sub" -> va ? g : emit("Neg", List.of(g));
-                case "Mul" -> emit("Mul", List.of(g, other));
-                default -> {
-                    if (!va) {
-                        throw unsupported(n, "divides a constant by an activation");
-                    }
-                    yield emit("Div", List.of(g, other));
-                }
-            };
-            flowTo(n, va ? 0 : 1, grad);
-        }
-
-        /** {@code grad} (the shape of {@code n}'s output) summed over the axes along which {@code operand} was broadcast. */
-        private String summedTo(String grad, String operand, Node n) {
-            List<Dim> from = shapes.get(n.outputs().get(0));
-            List<Dim> to = shapes.get(operand);
-            if (from == null || to == null || from.size() != to.size()) {
-                throw unsupported(n, "multiplies activations of unknown or different rank");
-            }
-            List<Long> axes = new ArrayList<>();
-            for (int i = 0; i < to.size(); i++) {
-                boolean one = to.get(i).isFixed() && to.get(i).value() == 1;
-                if (one && !(from.get(i).isFixed() && from.get(i).value() == 1)) {
-                    axes.add((long) i);
-                } else if (!one && !to.get(i).equals(from.get(i)) && to.get(i).isFixed() && from.get(i).isFixed()) {
-                    throw unsupported(n, "multiplies activations that broadcast on axis " + i);
-                }
-            }
-            if (axes.isEmpty()) {
-                return grad;
-            }
-            return emit("ReduceSum", List.of(grad, longs(axes.stream().mapToLong(Long::longValue).toArray())),
-                    Attribute.ofLong("keepdims", 1));
-        }
-
-        /** Concat: each input's gradient is its slice of the output's along the axis. */
-        private void concat(Node n, String g) {
-            List<Dim> out = shapes.get(n.outputs().get(0));
-            if (out == null) {
-                throw unsupported(n, "concatenates inputs of unknown size along its axis");
-            }
-            int axis = concatAxis(n, out.size());
-            long offset = 0;
-            for (int i = 0; i < n.inputs().size(); i++) {
-                String in = n.inputs().get(i);
-                List<Dim> s = variable.contains(in) ? shapes.get(in) : constantShape(in);
-                long size = s.get(axis).value();
-                if (variable.contains(in)) {
-                    flowTo(n, i, emit("Slice", List.of(g, longs(new long[] {offset}),
-                            longs(new long[] {offset + size}), longs(new long[] {axis}))));
-                }
-                offset += size;
-            }
-        }
-
-        private void requireSameShape(Node n, String a, String b) {
-            List<Dim> sa = shapes.get(a);
-            List<Dim> sb = shapes.get(b);
-            if (sa == null || sb == null || !sa.equals(sb)) {
-                throw unsupported(n, "adds activations '" + a + "' " + sa + " and '" + b + "' " + sb
-                        + " that may be broadcast; only equal shapes are supported");
-            }
-        }
-
-        private void requireNotBroadcast(Node n, String act, String constant) {
-            List<Dim> sa = shapes.get(act);
-            List<Dim> sc = constantShape(constant);
-            if (sc == null) {
-                return;
-            }
-            boolean broadcast = sa == null ? sc.size() > 1 : sc.size() > sa.size();
-            if (sa != null && !broadcast) {
-                for (int i = 1; i <= sc.size(); i++) {
-                    Dim da = sa.get(sa.size() - i);
-                    Dim dc = sc.get(sc.size() - i);
-                    if (dc.isFixed() && dc.value() > 1 && !(da.isFixed() && da.value() == dc.value())
-                            && !(!da.isFixed() && sa.size() - i == 0)) {
-                        broadcast = true;
-                    }
-                }
-            }
-            if (broadcast) {
-                throw unsupported(n, "broadcasts its activation '" + act + "' " + sa + " against '" + constant + "' "
-                        + sc + "; only a constant that broadcasts to the activation's shape is supported");
-            }
-        }
-
-        private void conv(Node n, String g) {
-            onlyDataInput(n, 0);
-            String a = n.inputs().get(0);
-            if (!wanted.contains(a)) {
-                return;
-            }
-            String weight = n.inputs().get(1);
-            long[] w = Optional.ofNullable(constantShape(weight)).map(l -> l.stream().mapToLong(Dim::sizeOrMinusOne)
-                    .toArray()).orElseThrow(() -> unsupported(n, "has a weight '" + weight + "' of unknown shape"));
-            int r = w.length - 2;
-            long[] kernel = Arrays.copyOfRange(w, 2, w.length);
-            long[] in = fixedShape(n, a, "(ConvTranspose must reproduce it exactly)");
-            Window win = window(n, kernel, r);
-            String grad = emit("ConvTranspose", List.of(g, weight), Attribute.ofLong("group", n.longAttribute("group", 1)),
-                    Attribute.ofLongs("strides", win.strides), Attribute.ofLongs("dilations", win.dilations),
-                    Attribute.ofLongs("kernel_shape", kernel));
-            contribute(a, transposedTo(n, grad, in, win, shapes.get(n.outputs().get(0))));
-        }
-
         /** The {@code r} spatial sizes of an [N, C, ...] shape; all must be known. */
-        private long[] fixedSpatialSizes(Node n, List<Dim> shape, int r) {
+        @Override
+        public long[] fixedSpatialSizes(Node n, List<Dim> shape, int r) {
             long[] sizes = new long[r];
             for (int i = 0; i < r; i++) {
                 Dim d = shape == null ? Dim.UNKNOWN : shape.get(2 + i);
@@ -861,76 +921,6 @@ public final class GradientGraph {
             return sizes;
         }
 
-        /**
-         * A ConvTranspose result (computed without pads) cut and zero-padded to exactly the forward
-         * input's spatial sizes. Without pads, output position o maps to input o * s + k * d; input
-         * i then sits at i + padBegin of the result, whose length is (out - 1) * s + d (k - 1) + 1.
-         */
-        private String transposedTo(Node n, String full, long[] in, Window win, List<Dim> outShape) {
-            int r = win.kernel.length;
-            long[] outSizes = fixedSpatialSizes(n, outShape, r);
-            long[] starts = new long[r];
-            long[] ends = new long[r];
-            long[] axes = new long[r];
-            long[] padEnd = new long[2 * (r + 2)];
-            boolean needPad = false;
-            for (int i = 0; i < r; i++) {
-                long length = (outSizes[i] - 1) * win.strides[i] + win.dilations[i] * (win.kernel[i] - 1) + 1;
-                starts[i] = win.pads[i];
-                ends[i] = Math.min(length, win.pads[i] + in[2 + i]);
-                axes[i] = 2 + i;
-                long missing = win.pads[i] + in[2 + i] - ends[i];
-                padEnd[r + 2 + 2 + i] = missing;
-                needPad |= missing > 0;
-                if (starts[i] >= ends[i] && missing == 0) {
-                    throw unsupported(n, "has a window that covers no input");
-                }
-            }
-            String sliced = emit("Slice", List.of(full, longs(starts), longs(ends), longs(axes)));
-            if (!needPad) {
-                return sliced;
-            }
-            // positions the last window does not reach get no gradient
-            return emit("Pad", List.of(sliced, longs(padEnd)));
-        }
-
-        private record Window(long[] kernel, long[] strides, long[] pads, long[] dilations) {
-        }
-
-        private Window window(Node n, long[] kernel, int r) {
-            String autoPad = n.stringAttribute("auto_pad", "NOTSET");
-            long[] pads = n.longsAttribute("pads", new long[2 * r]);
-            if (autoPad.equals("VALID")) {
-                pads = new long[2 * r];
-            } else if (!autoPad.equals("NOTSET") && !autoPad.isEmpty()) {
-                throw unsupported(n, "uses auto_pad=" + autoPad + "; export with explicit pads");
-            }
-            long[] ones = new long[r];
-            Arrays.fill(ones, 1);
-            long[] strides = n.longsAttribute("strides", ones);
-            long[] dilations = n.longsAttribute("dilations", ones);
-            return new Window(kernel, strides, pads, dilations);
-        }
-
-        private void batchNorm(Node n, String g) {
-            onlyDataInput(n, 0);
-            if (n.longAttribute("training_mode", 0) != 0) {
-                throw unsupported(n, "runs in training mode; export the model in inference mode (model.eval())");
-            }
-            if (n.outputs().stream().skip(1).anyMatch(o -> !o.isEmpty())) {
-                throw unsupported(n, "returns running statistics (training mode)");
-            }
-            List<Dim> scale = constantShape(n.inputs().get(1));
-            if (scale == null || scale.size() != 1 || !scale.get(0).isFixed()) {
-                throw unsupported(n, "has a scale of unknown size");
-            }
-            int c = Math.toIntExact(scale.get(0).value());
-            String zeros = constant(new long[] {c}, new float[c]);
-            // g * scale / sqrt(var + eps), per channel, for any rank: BatchNormalization itself
-            String grad = emit("BatchNormalization", List.of(g, n.inputs().get(1), zeros, zeros, n.inputs().get(4)),
-                    Attribute.ofFloat("epsilon", n.floatAttribute("epsilon", 1e-5f)));
-            flowTo(n, 0, grad);
-        }
 
         private void maxPool(Node n, String g) {
             String a = n.inputs().get(0);
@@ -964,7 +954,7 @@ public final class GradientGraph {
             }
             int r = kernel.length;
             long[] in = fixedShape(n, a, "(the gradient spreads each window back over it)");
-            Window win = window(n, kernel, r);
+            Shapes.Window win = SlidingWindowGradient.window(n, kernel, this);
             List<Dim> outShape = shapes.get(n.outputs().get(0));
             long channels = in[1];
             // Output p averages the inputs of its window with divisor D[p], which depends on
@@ -1002,13 +992,13 @@ public final class GradientGraph {
             float[] kernelOnes = new float[Math.toIntExact(channels * k)];
             Arrays.fill(kernelOnes, 1f);
             String full = emit("ConvTranspose", List.of(scaled, constant(kernelDims, kernelOnes)),
-                    Attribute.ofLong("group", channels), Attribute.ofLongs("strides", win.strides),
-                    Attribute.ofLongs("dilations", win.dilations), Attribute.ofLongs("kernel_shape", kernel));
-            contribute(a, transposedTo(n, full, in, win, outShape));
+                    Attribute.ofLong("group", channels), Attribute.ofLongs("strides", win.strides()),
+                    Attribute.ofLongs("dilations", win.dilations()), Attribute.ofLongs("kernel_shape", kernel));
+            contribute(a, SlidingWindowGradient.cropToInput(n, full, in, win, outShape, this));
         }
 
         /** 1 / (number of window positions inside the input) per output position, row-major, 0 for none. */
-        private static float[] inverseValidCounts(long[] in, long[] out, Window win) {
+        private static float[] inverseValidCounts(long[] in, long[] out, Shapes.Window win) {
             int r = out.length;
             long total = 1;
             for (long o : out) {
@@ -1025,8 +1015,8 @@ public final class GradientGraph {
                 long count = 1;
                 for (int i = 0; i < r; i++) {
                     long inside = 0;
-                    for (long t = 0; t < win.kernel[i]; t++) {
-                        long pos = p[i] * win.strides[i] - win.pads[i] + t * win.dilations[i];
+                    for (long t = 0; t < win.kernel()[i]; t++) {
+                        long pos = p[i] * win.strides()[i] - win.pads()[i] + t * win.dilations()[i];
                         if (pos >= 0 && pos < in[2 + i]) {
                             inside++;
                         }
@@ -1147,7 +1137,8 @@ public final class GradientGraph {
             return TEMP_PREFIX + (counter++) + "/" + what;
         }
 
-        private String emit(String opType, List<String> inputs, Attribute... attributes) {
+        @Override
+        public String emit(String opType, List<String> inputs, Attribute... attributes) {
             String out = fresh(opType);
             Map<String, Attribute> map = new LinkedHashMap<>();
             for (Attribute a : attributes) {
@@ -1157,17 +1148,20 @@ public final class GradientGraph {
             return out;
         }
 
-        private String scalar(float v) {
+        @Override
+        public String scalar(float v) {
             return constant(new long[0], new float[] {v});
         }
 
-        private String constant(long[] dims, float[] values) {
+        @Override
+        public String constant(long[] dims, float[] values) {
             String name = fresh("const");
             constants.add(Tensor.ofFloats(name, dims, values));
             return name;
         }
 
-        private String longs(long[] values) {
+        @Override
+        public String longs(long... values) {
             String name = fresh("const");
             constants.add(Tensor.ofLongs(name, new long[] {values.length}, values));
             return name;
