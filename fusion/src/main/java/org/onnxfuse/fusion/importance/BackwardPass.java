@@ -1,10 +1,13 @@
 package org.onnxfuse.fusion.importance;
 
 import java.util.List;
+import java.util.Map;
+import java.util.Optional;
 import org.onnxfuse.onnx.errors.UnsupportedOpException;
 import org.onnxfuse.onnx.ir.Attribute;
 import org.onnxfuse.onnx.ir.Dim;
 import org.onnxfuse.onnx.ir.Node;
+import org.onnxfuse.onnx.ir.Tensor;
 
 /**
  * What a {@link GradientRule} sees of the backward graph being written: which values need a
@@ -48,6 +51,20 @@ interface BackwardPass {
      * (an activation there would need a gradient rule of its own).
      */
     void onlyDataInput(Node n, int dataIndex);
+
+    /**
+     * The factor the incoming gradient of an elementwise nonlinearity y = f(a) is multiplied by:
+     * {@code slope} (f'(a)) for ordinary gradients; for DeepLIFT's rescale rule
+     * (f(a) - f(a0)) / (a - a0) with a0 the input on the baseline, or the slope where the two are
+     * too close for the quotient to mean anything.
+     */
+    String multiplier(String a, String y, String slope);
+
+    /** The value of a constant (initializer or Constant output), if {@code value} is one. */
+    Optional<Tensor> constantValue(String value);
+
+    /** Adds one node of the default domain with {@code outputs} outputs and returns their names. */
+    List<String> emitOutputs(String opType, List<String> inputs, Map<String, Attribute> attributes, int outputs);
 
     /** Adds one node of the default domain and returns its single output. */
     String emit(String opType, List<String> inputs, Attribute... attributes);

@@ -92,11 +92,6 @@ public final class GradientGraph {
             + " Dropout, Identity,"
             + " MaxPool, AveragePool, GlobalAveragePool, Pad (constant), Flatten, Reshape, Transpose, Shape, Constant,"
             + " LayerNormalization, Expand";
-    private static final Set<String> DEFAULT_DOMAIN_OPS = Set.of("Elu", "Celu", "Selu", "Softplus", "Softsign",
-            "HardSigmoid", "HardSwish", "Gemm", "MatMul", "Add", "Sub", "Mul", "Div", "Conv",
-            "BatchNormalization", "Relu", "LeakyRelu", "Sigmoid", "Tanh", "Gelu", "Erf", "Clip", "Dropout",
-            "Identity", "MaxPool", "AveragePool", "GlobalAveragePool", "Flatten", "Reshape", "Transpose", "Pad",
-            "Shape", "Constant", "Concat", "LayerNormalization", "Expand");
 
     private GradientGraph() {
     }
@@ -508,9 +503,7 @@ public final class GradientGraph {
                 if (n.inputs().stream().noneMatch(variable::contains)) {
                     continue;
                 }
-                boolean known = n.isDefaultDomain() ? DEFAULT_DOMAIN_OPS.contains(n.opType())
-                        : n.domain().equals("com.microsoft") && n.opType().equals("Gelu");
-                if (!known) {
+                if (!GradientRules.has(n)) {
                     throw unsupported(n, "has no gradient rule");
                 }
             }
@@ -748,11 +741,7 @@ public final class GradientGraph {
                 }
                 String g = gradient(y);
                 if (u.pattern() != null) {
-                    String a = u.pattern().input();
-                    if (wanted.contains(a)) {
-                        Derivative f = u.pattern().opType().equals("Silu") ? this::silu : this::geluExact;
-                        contribute(a, emit("Mul", List.of(g, multiplier(u.node(), a, y, f))));
-                    }
+                    NonlinearityGradient.propagatePattern(u.pattern(), g, this);
                 } else {
                     propagate(u.node(), g);
                 }
@@ -809,12 +798,7 @@ public final class GradientGraph {
 
         private void propagate(Node n, String g) {
             String y = n.outputs().get(0);
-            Optional<GradientRule> familyRule = GradientRules.find(n);
-            if (familyRule.isPresent()) {
-                familyRule.get().propagate(n, g, this);
-            } else {
-                propagateElementwise(n, g);
-            }
+            GradientRules.find(n).orElseThrow(() -> unsupported(n, "has no gradient rule")).propagate(n, g, this);
             if (n.outputs().size() > 1 && !n.opType().equals("Dropout")) {
                 for (String extra : n.outputs().subList(1, n.outputs().size())) {
                     if (wanted.contains(extra)) {
@@ -824,78 +808,6 @@ public final class GradientGraph {
                 }
             }
         }
-
-        /** The rules of the ops without parameters: activations, pooling, reshapes. */
-        private void propagateElementwise(Node n, String g) {
-            switch (n.opType()) {
-                case "Identity", "Dropout" -> flowTo(n, 0, g);
-                case "MaxPool" -> maxPool(n, g);
-                case "AveragePool" -> averagePool(n, g);
-                case "GlobalAveragePool" -> globalAveragePool(n, g);
-                case "Flatten", "Reshape" -> {
-                    onlyDataInput(n, 0);
-                    flowTo(n, 0, emit("Reshape", List.of(g, emit("Shape", List.of(n.inputs().get(0))))));
-                }
-                case "Pad" -> {
-                    onlyDataInput(n, 0);
-                    long[] pads = view.constant(n.inputs().get(1)).orElseThrow(() -> unsupported(n,
-                            "takes its pads from a computed value")).toLongs();
-                    if (!n.stringAttribute("mode", "constant").equals("constant")) {
-                        throw unsupported(n, "pads in mode '" + n.stringAttribute("mode", "constant") + "'");
-                    }
-                    long[] begins = Arrays.copyOf(pads, pads.length / 2);
-                    String x = n.inputs().get(0);
-                    // the input's own window of the padded gradient: begins .. begins + shape(x)
-                    String ends = emit("Add", List.of(emit("Shape", List.of(x)), longs(begins)));
-                    flowTo(n, 0, emit("Slice", List.of(g, longs(begins), ends)));
-                }
-                case "Transpose" -> {
-                    long[] perm = n.longsAttribute("perm", null);
-                    if (perm == null) {
-                        throw unsupported(n, "has no perm attribute (the reversed order needs the input's rank)");
-                    }
-                    long[] inverse = new long[perm.length];
-                    for (int j = 0; j < perm.length; j++) {
-                        inverse[(int) perm[j]] = j;
-                    }
-                    flowTo(n, 0, emit("Transpose", List.of(g), Attribute.ofLongs("perm", inverse)));
-                }
-                case "Relu" -> elementwise(n, g, this::reluDerivative);
-                case "LeakyRelu" -> elementwise(n, g, (a, out) -> emit("Where", List.of(emit("Greater",
-                        List.of(a, scalar(0f))), scalar(1f), scalar(n.floatAttribute("alpha", 0.01f)))));
-                case "Sigmoid" -> elementwise(n, g, (a, out) -> emit("Mul", List.of(out, emit("Sub",
-                        List.of(scalar(1f), out)))));
-                case "Tanh" -> elementwise(n, g, (a, out) -> emit("Sub", List.of(scalar(1f), emit("Mul",
-                        List.of(out, out)))));
-                case "Elu", "Celu", "Selu" -> elementwise(n, g, (a, out) -> exponentialUnit(n, a, out));
-                case "Softplus" -> elementwise(n, g, (a, out) -> emit("Sigmoid", List.of(a)));
-                case "Softsign" -> elementwise(n, g, (a, out) -> {
-                    String d = emit("Add", List.of(scalar(1f), emit("Abs", List.of(a))));
-                    return emit("Reciprocal", List.of(emit("Mul", List.of(d, d))));
-                });
-                case "HardSigmoid" -> elementwise(n, g, (a, out) -> hardSigmoidSlope(a,
-                        n.floatAttribute("alpha", 0.2f), n.floatAttribute("beta", 0.5f)));
-                case "HardSwish" -> elementwise(n, g, (a, out) -> {
-                    // x * hs(x), hs(x) = clip(x / 6 + 1/2, 0, 1): hs(x) + x hs'(x)
-                    String hs = emit("HardSigmoid", List.of(a), Attribute.ofFloat("alpha", 1f / 6),
-                            Attribute.ofFloat("beta", 0.5f));
-                    return emit("Add", List.of(hs, emit("Mul", List.of(a, hardSigmoidSlope(a, 1f / 6, 0.5f)))));
-                });
-                case "Erf" -> elementwise(n, g, (a, out) -> emit("Mul", List.of(scalar((float) (2 / Math.sqrt(Math.PI))),
-                        emit("Exp", List.of(emit("Neg", List.of(emit("Mul", List.of(a, a)))))))));
-                case "Gelu" -> {
-                    boolean tanh = n.isDefaultDomain() && n.stringAttribute("approximate", "none").equals("tanh");
-                    elementwise(n, g, tanh ? this::geluTanh : this::geluExact);
-                }
-                case "Clip" -> elementwise(n, g, (a, out) -> emit("Cast", List.of(emit("Equal", List.of(out, a))),
-                        Attribute.ofLong("to", DataType.FLOAT.code())));
-                case "Shape", "Constant" -> {
-                    // no gradient flows through shapes and constants
-                }
-                default -> throw unsupported(n, "has no gradient rule");
-            }
-        }
-
 
         @Override
         public void onlyDataInput(Node n, int dataIndex) {
@@ -922,149 +834,16 @@ public final class GradientGraph {
         }
 
 
-        private void maxPool(Node n, String g) {
-            String a = n.inputs().get(0);
-            if (!wanted.contains(a)) {
-                return;
-            }
-            Map<String, Attribute> attrs = new LinkedHashMap<>(n.attributes());
-            attrs.put("storage_order", Attribute.ofLong("storage_order", 0));
-            String values = fresh("MaxPool_values");
-            String indices = fresh("MaxPool_indices");
-            // Indices count over the whole tensor (batch and channel included), as the flat index ScatterElements needs
-            added.add(new Node(TEMP_PREFIX + "node/" + (counter++), "MaxPool", "", List.of(a), List.of(values, indices),
-                    attrs, "", null));
-            String flat = emit("Reshape", List.of(a, longs(new long[] {-1})));
-            String zeros = emit("ConstantOfShape", List.of(emit("Shape", List.of(flat))),
-                    Attribute.ofTensor("value", Tensor.ofFloats("value", new long[] {1}, new float[] {0f})));
-            String scattered = emit("ScatterElements", List.of(zeros, emit("Reshape", List.of(indices,
-                    longs(new long[] {-1}))), emit("Reshape", List.of(g, longs(new long[] {-1})))),
-                    Attribute.ofLong("axis", 0), Attribute.ofString("reduction", "add"));
-            contribute(a, emit("Reshape", List.of(scattered, emit("Shape", List.of(a)))));
+
+
+        // ------------------------------------------------------------------ emitting
+
+        private String fresh(String what) {
+            return TEMP_PREFIX + (counter++) + "/" + what;
         }
 
-        private void averagePool(Node n, String g) {
-            String a = n.inputs().get(0);
-            if (!wanted.contains(a)) {
-                return;
-            }
-            long[] kernel = n.longsAttribute("kernel_shape", null);
-            if (kernel == null) {
-                throw unsupported(n, "has no kernel_shape");
-            }
-            int r = kernel.length;
-            long[] in = fixedShape(n, a, "(the gradient spreads each window back over it)");
-            Shapes.Window win = SlidingWindowGradient.window(n, kernel, this);
-            List<Dim> outShape = shapes.get(n.outputs().get(0));
-            long channels = in[1];
-            // Output p averages the inputs of its window with divisor D[p], which depends on
-            // count_include_pad and on windows that run past the padding (ceil_mode). Rather than
-            // restate ONNX Runtime's convention, the graph measures it: AveragePool of ones is
-            // valid[p] / D[p], where valid[p] counts the window's inputs inside the tensor.
-            long[] onesShape = new long[r + 2];
-            onesShape[0] = 1;
-            onesShape[1] = 1;
-            long spatial = 1;
-            for (int i = 0; i < r; i++) {
-                onesShape[2 + i] = in[2 + i];
-                spatial *= in[2 + i];
-            }
-            float[] ones = new float[Math.toIntExact(spatial)];
-            Arrays.fill(ones, 1f);
-            String pooledOnes = emit("AveragePool", List.of(constant(onesShape, ones)),
-                    n.attributes().values().toArray(new Attribute[0]));
-            long[] outSizes = fixedSpatialSizes(n, outShape, r);
-            float[] inverseValid = inverseValidCounts(in, outSizes, win);
-            long[] mapShape = new long[r + 2];
-            mapShape[0] = 1;
-            mapShape[1] = 1;
-            System.arraycopy(outSizes, 0, mapShape, 2, r);
-            String perOutput = emit("Mul", List.of(pooledOnes, constant(mapShape, inverseValid)));
-            String scaled = emit("Mul", List.of(g, perOutput));
-            long[] kernelDims = new long[r + 2];
-            kernelDims[0] = channels;
-            kernelDims[1] = 1;
-            long k = 1;
-            for (int i = 0; i < r; i++) {
-                kernelDims[2 + i] = kernel[i];
-                k *= kernel[i];
-            }
-            float[] kernelOnes = new float[Math.toIntExact(channels * k)];
-            Arrays.fill(kernelOnes, 1f);
-            String full = emit("ConvTranspose", List.of(scaled, constant(kernelDims, kernelOnes)),
-                    Attribute.ofLong("group", channels), Attribute.ofLongs("strides", win.strides()),
-                    Attribute.ofLongs("dilations", win.dilations()), Attribute.ofLongs("kernel_shape", kernel));
-            contribute(a, SlidingWindowGradient.cropToInput(n, full, in, win, outShape, this));
-        }
-
-        /** 1 / (number of window positions inside the input) per output position, row-major, 0 for none. */
-        private static float[] inverseValidCounts(long[] in, long[] out, Shapes.Window win) {
-            int r = out.length;
-            long total = 1;
-            for (long o : out) {
-                total *= o;
-            }
-            float[] result = new float[Math.toIntExact(total)];
-            long[] p = new long[r];
-            for (int flat = 0; flat < result.length; flat++) {
-                long rem = flat;
-                for (int i = r - 1; i >= 0; i--) {
-                    p[i] = rem % out[i];
-                    rem /= out[i];
-                }
-                long count = 1;
-                for (int i = 0; i < r; i++) {
-                    long inside = 0;
-                    for (long t = 0; t < win.kernel()[i]; t++) {
-                        long pos = p[i] * win.strides()[i] - win.pads()[i] + t * win.dilations()[i];
-                        if (pos >= 0 && pos < in[2 + i]) {
-                            inside++;
-                        }
-                    }
-                    count *= inside;
-                }
-                result[flat] = count == 0 ? 0f : 1f / count;
-            }
-            return result;
-        }
-
-        private void globalAveragePool(Node n, String g) {
-            String a = n.inputs().get(0);
-            if (!wanted.contains(a)) {
-                return;
-            }
-            long[] in = fixedShape(n, a, "(the gradient is spread evenly over it)");
-            long spatial = 1;
-            for (int i = 2; i < in.length; i++) {
-                spatial *= in[i];
-            }
-            String scaled = emit("Mul", List.of(g, scalar(1f / spatial)));
-            contribute(a, emit("Expand", List.of(scaled, emit("Shape", List.of(a)))));
-        }
-
-        // ------------------------------------------------------------------ nonlinearities
-
-        @FunctionalInterface
-        private interface Derivative {
-            /** f'(a) as a graph value, given the op's input a and output y = f(a). */
-            String at(String a, String y);
-        }
-
-        private void elementwise(Node n, String g, Derivative derivative) {
-            onlyDataInput(n, 0);
-            String a = n.inputs().get(0);
-            if (!wanted.contains(a)) {
-                return;
-            }
-            contribute(a, emit("Mul", List.of(g, multiplier(n, a, n.outputs().get(0), derivative))));
-        }
-
-        /**
-         * f'(a) for GRADIENT; for RESCALE (f(a) - f(a0)) / (a - a0), or f'(a) where the two inputs
-         * are too close for the quotient to mean anything.
-         */
-        private String multiplier(Node n, String a, String y, Derivative derivative) {
-            String slope = derivative.at(a, y);
+        @Override
+        public String multiplier(String a, String y, String slope) {
             if (rule == Rule.GRADIENT) {
                 return slope;
             }
@@ -1074,67 +853,20 @@ public final class GradientGraph {
             return emit("Where", List.of(close, slope, emit("Div", List.of(dy, da))));
         }
 
-        /** Elu, Celu, Selu: the positive side's slope (1, or gamma for Selu), else y + alpha (Elu), exp(a / alpha) (Celu), y + gamma alpha (Selu). */
-        private String exponentialUnit(Node n, String a, String y) {
-            float alpha = n.floatAttribute("alpha", n.opType().equals("Selu") ? 1.67326319217681884765625f : 1f);
-            float gamma = n.opType().equals("Selu") ? n.floatAttribute("gamma", 1.05070102214813232421875f) : 1f;
-            String negative = switch (n.opType()) {
-                case "Celu" -> emit("Exp", List.of(emit("Div", List.of(a, scalar(alpha)))));
-                default -> emit("Add", List.of(y, scalar(gamma * alpha)));
-            };
-            return emit("Where", List.of(emit("Greater", List.of(a, scalar(0f))), scalar(gamma), negative));
+        @Override
+        public Optional<Tensor> constantValue(String value) {
+            return view.constant(value);
         }
 
-        /** d/da clip(alpha a + beta, 0, 1): alpha inside (0, 1), else 0. */
-        private String hardSigmoidSlope(String a, float alpha, float beta) {
-            String z = emit("Add", List.of(emit("Mul", List.of(a, scalar(alpha))), scalar(beta)));
-            String inside = emit("And", List.of(emit("Greater", List.of(z, scalar(0f))), emit("Less",
-                    List.of(z, scalar(1f)))));
-            return emit("Where", List.of(inside, scalar(alpha), scalar(0f)));
-        }
-
-        private String reluDerivative(String a, String y) {
-            return emit("Cast", List.of(emit("Greater", List.of(a, scalar(0f)))),
-                    Attribute.ofLong("to", DataType.FLOAT.code()));
-        }
-
-        /** d/da of a sigmoid(a): s + a s (1 - s). */
-        private String silu(String a, String y) {
-            String s = emit("Sigmoid", List.of(a));
-            String oneMinus = emit("Sub", List.of(scalar(1f), s));
-            return emit("Add", List.of(s, emit("Mul", List.of(a, emit("Mul", List.of(s, oneMinus))))));
-        }
-
-        /** Phi(a) + a phi(a). */
-        private String geluExact(String a, String y) {
-            String scaled = emit("Mul", List.of(a, scalar((float) (1 / Math.sqrt(2)))));
-            String erf = emit("Erf", List.of(scaled));
-            String cdf = emit("Mul", List.of(scalar(0.5f), emit("Add", List.of(scalar(1f), erf))));
-            String square = emit("Mul", List.of(a, a));
-            String gauss = emit("Exp", List.of(emit("Mul", List.of(scalar(-0.5f), square))));
-            String density = emit("Mul", List.of(scalar((float) (1 / Math.sqrt(2 * Math.PI))), gauss));
-            return emit("Add", List.of(cdf, emit("Mul", List.of(a, density))));
-        }
-
-        /** d/da of 0.5 a (1 + tanh(u)), u = sqrt(2/pi) (a + 0.044715 a^3). */
-        private String geluTanh(String a, String y) {
-            float c = (float) Math.sqrt(2 / Math.PI);
-            String a2 = emit("Mul", List.of(a, a));
-            String u = emit("Mul", List.of(scalar(c), emit("Add", List.of(a, emit("Mul", List.of(scalar(0.044715f),
-                    emit("Mul", List.of(a2, a))))))));
-            String t = emit("Tanh", List.of(u));
-            String first = emit("Mul", List.of(scalar(0.5f), emit("Add", List.of(scalar(1f), t))));
-            String sech2 = emit("Sub", List.of(scalar(1f), emit("Mul", List.of(t, t))));
-            String du = emit("Mul", List.of(scalar(c), emit("Add", List.of(scalar(1f), emit("Mul",
-                    List.of(scalar(3 * 0.044715f), a2))))));
-            String second = emit("Mul", List.of(emit("Mul", List.of(scalar(0.5f), a)), emit("Mul", List.of(sech2, du))));
-            return emit("Add", List.of(first, second));
-        }
-
-        // ------------------------------------------------------------------ emitting
-
-        private String fresh(String what) {
-            return TEMP_PREFIX + (counter++) + "/" + what;
+        @Override
+        public List<String> emitOutputs(String opType, List<String> inputs, Map<String, Attribute> attributes,
+                                        int outputs) {
+            List<String> names = new ArrayList<>();
+            for (int i = 0; i < outputs; i++) {
+                names.add(fresh(opType + "_" + i));
+            }
+            added.add(new Node(TEMP_PREFIX + "node/" + (counter++), opType, "", inputs, names, attributes, "", null));
+            return names;
         }
 
         @Override
