@@ -2,7 +2,6 @@ package org.onnxfuse.fusion.importance;
 
 import java.util.ArrayDeque;
 import java.util.ArrayList;
-import java.util.Arrays;
 import java.util.Collections;
 import java.util.Deque;
 import java.util.HashMap;
@@ -15,11 +14,9 @@ import java.util.Optional;
 import java.util.Set;
 import org.onnxfuse.fusion.collect.ModelSlicing;
 import org.onnxfuse.fusion.ops.GraphView;
-import org.onnxfuse.fusion.ops.OpHandler;
 import org.onnxfuse.fusion.ops.OpPattern;
 import org.onnxfuse.fusion.ops.OpRegistry;
 import org.onnxfuse.fusion.ops.PatternMatch;
-import org.onnxfuse.fusion.ops.Shapes;
 import org.onnxfuse.onnx.errors.ErrorCode;
 import org.onnxfuse.onnx.errors.OnnxFuseException;
 import org.onnxfuse.onnx.errors.UnsupportedOpException;
@@ -84,7 +81,6 @@ public final class GradientGraph {
     public static final long GRADIENT_OPSET = 17;
     public static final float RESCALE_EPSILON = 1e-6f;
 
-    private static final String TEMP_PREFIX = "onnxfuse_tmp/";
     private static final String SUPPORTED = "Gemm, MatMul, Add/Sub/Mul/Div (with a constant operand; Add/Sub/Mul of"
             + " two activations), Concat, Conv, BatchNormalization (inference), Relu, LeakyRelu, Elu, Celu, Selu, Softplus,"
             + " Softsign, HardSigmoid, HardSwish, Sigmoid, Tanh, Gelu (default"
@@ -187,9 +183,7 @@ public final class GradientGraph {
         private final Set<String> wanted = new HashSet<>();
         private final Map<String, List<String>> contributions = new HashMap<>();
         private final Map<String, String> finished = new HashMap<>();
-        private final List<Node> added = new ArrayList<>();
-        private final List<Tensor> constants = new ArrayList<>();
-        private int counter;
+        private final GraphEmitter emitter = new GraphEmitter();
 
         Writer(Model parent, List<String> cuts, Rule rule) {
             this.parent = parent;
@@ -286,12 +280,8 @@ public final class GradientGraph {
                 }
             }
             backward();
-            for (Node n : added) {
-                b.addNode(n);
-            }
-            for (Tensor t : constants) {
-                b.addInitializer(t);
-            }
+            emitter.nodes().forEach(b::addNode);
+            emitter.constants().forEach(b::addInitializer);
             TensorType unknownFloat = new TensorType(DataType.FLOAT, null);
             for (String c : cuts) {
                 b.addOutput(ValueInfo.tensor(gradientName(c), unknownFloat));
@@ -344,8 +334,8 @@ public final class GradientGraph {
                 }
             }
             backward();
-            added.forEach(b::addNode);
-            constants.forEach(b::addInitializer);
+            emitter.nodes().forEach(b::addNode);
+            emitter.constants().forEach(b::addInitializer);
             b.addOutput(ValueInfo.tensor(ParameterGradients.LOSS, new TensorType(DataType.FLOAT, List.of())));
             for (String y : targets) {
                 b.addOutput(ValueInfo.tensor(y, new TensorType(DataType.FLOAT, shapes.get(y))));
@@ -519,155 +509,13 @@ public final class GradientGraph {
         // ------------------------------------------------------------------ shapes
 
         private void inferShapes() {
-            for (String s : sources) {
-                graph.declaredType(s).filter(TensorType::hasShape).ifPresent(t -> shapes.put(s, t.shape()));
-            }
-            for (String p : parameters) {
-                shapes.put(p, Arrays.stream(graph.initializer(p).orElseThrow().dims()).mapToObj(Dim::of).toList());
-            }
-            for (Node n : graph.topologicalOrder()) {
-                if (!ancestors.contains(n) || n.outputs().isEmpty() || !variable.contains(n.outputs().get(0))) {
-                    continue;
-                }
-                List<Dim> out = null;
-                try {
-                    out = outputShape(n);
-                } catch (RuntimeException e) {
-                    // unknown shape: only an error where a rule needs it (requireShape)
-                }
-                if (out != null) {
-                    shapes.put(n.outputs().get(0), out);
-                }
-            }
+            shapes.putAll(new ShapeInference(graph, view, opset, variable, patternOf).infer(ancestors, sources,
+                    parameters));
         }
-
-        private List<Dim> outputShape(Node n) {
-            if (patternOf.containsKey(n)) {
-                PatternMatch m = patternOf.get(n);
-                return n.outputs().get(0).equals(m.output()) ? shapes.get(m.input()) : null;
-            }
-            String a = activationInput(n);
-            List<Dim> in = a == null ? null : shapes.get(a);
-            switch (n.opType()) {
-                case "Gemm" -> {
-                    List<Dim> b = constantShape(n.inputs().get(1));
-                    if (in == null || b == null) {
-                        return null;
-                    }
-                    Dim rows = n.longAttribute("transA", 0) != 0 ? in.get(1) : in.get(0);
-                    Dim cols = n.longAttribute("transB", 0) != 0 ? b.get(0) : b.get(1);
-                    return List.of(rows, cols);
-                }
-                case "MatMul" -> {
-                    List<Dim> w = constantShape(n.inputs().get(1));
-                    if (in == null || w == null || !n.inputs().get(0).equals(a) || w.size() != 2) {
-                        return null;
-                    }
-                    List<Dim> out = new ArrayList<>(in.subList(0, in.size() - 1));
-                    out.add(w.get(1));
-                    return out;
-                }
-                case "Add", "Sub", "Mul", "Div" -> {
-                    return variable.contains(n.inputs().get(0)) && variable.contains(n.inputs().get(1))
-                            ? broadcast(shapes.get(n.inputs().get(0)), shapes.get(n.inputs().get(1))) : in;
-                }
-                case "Concat" -> {
-                    return concatenated(n);
-                }
-                case "Conv" -> {
-                    List<Dim> w = constantShape(n.inputs().get(1));
-                    if (in == null || w == null || in.size() != w.size()) {
-                        return null;
-                    }
-                    long[] kernel = w.subList(2, w.size()).stream().mapToLong(Dim::sizeOrMinusOne).toArray();
-                    return Shapes.slide(n, in, SlidingWindowGradient.window(n, kernel, this), w.get(0));
-                }
-                case "LayerNormalization" -> {
-                    return n.inputs().get(0).equals(a) ? in : null;
-                }
-                case "Expand" -> {
-                    return expanded(n, in);
-                }
-                default -> {
-                }
-            }
-            OpHandler h = OpRegistry.standard().find(n, n.isDefaultDomain() ? opset : -1).orElse(null);
-            if (h == null || in == null) {
-                return null;
-            }
-            return h.outputShape(n, in, view);
-        }
-
-        /** Two variable values' shapes broadcast against each other (aligned at the last axis), or null when unknown. */
-        private static List<Dim> broadcast(List<Dim> a, List<Dim> b) {
-            if (a == null || b == null) {
-                return null;
-            }
-            int rank = Math.max(a.size(), b.size());
-            List<Dim> out = new ArrayList<>();
-            for (int i = 0; i < rank; i++) {
-                Dim da = i < rank - a.size() ? Dim.of(1) : a.get(i - rank + a.size());
-                Dim db = i < rank - b.size() ? Dim.of(1) : b.get(i - rank + b.size());
-                out.add(da.isFixed() && da.value() == 1 ? db : da);
-            }
-            return out;
-        }
-
-        /**
-         * Expand's output: the broadcast with a constant target; with a computed target (a class
-         * token expanded to the batch) the input's rank, sizes other than 1 kept, the others unknown.
-         */
-        private List<Dim> expanded(Node n, List<Dim> in) {
-            if (in == null) {
-                return null;
-            }
-            Optional<Tensor> target = view.constant(n.inputs().get(1));
-            if (target.isPresent()) {
-                return broadcast(in, Arrays.stream(target.get().toLongs()).mapToObj(Dim::of).toList());
-            }
-            return in.stream().map(d -> d.isFixed() && d.value() == 1 ? Dim.UNKNOWN : d).toList();
-        }
-
-        /** A Concat's output shape from its inputs' shapes; its size on the axis is unknown when some input's is. */
-        private List<Dim> concatenated(Node n) {
-            List<Dim> first = shapes.get(n.inputs().get(0));
-            if (first == null) {
-                return null;
-            }
-            int axis = ConcatGradient.axis(n, first.size());
-            long total = 0;
-            for (String in : n.inputs()) {
-                List<Dim> s = in.isEmpty() ? null : shapes.get(in);
-                if (s == null && !in.isEmpty()) {
-                    s = constantShape(in);
-                }
-                if (s == null || !s.get(axis).isFixed()) {
-                    total = -1;
-                    break;
-                }
-                total += s.get(axis).value();
-            }
-            List<Dim> out = new ArrayList<>(first);
-            out.set(axis, total < 0 ? Dim.UNKNOWN : Dim.of(total));
-            return out;
-        }
-
 
         @Override
         public List<Dim> constantShape(String value) {
-            return view.constant(value).map(t -> Arrays.stream(t.dims()).mapToObj(Dim::of).toList())
-                    .or(() -> graph.declaredType(value).filter(TensorType::hasShape).map(TensorType::shape))
-                    .orElse(null);
-        }
-
-        /** The one variable input of a node (the first, when several). */
-        private String activationInput(Node n) {
-            for (String in : n.inputs()) {
-                if (variable.contains(in)) {
-                    return in;
-                }
-            }
-            return null;
+            return ShapeInference.constantShape(graph, view, value);
         }
 
         @Override
@@ -718,8 +566,7 @@ public final class GradientGraph {
                 for (String y : targets) {
                     terms.add(LossTerms.emit(loss, y, shapes.get(y), this));
                 }
-                added.add(new Node(TEMP_PREFIX + "loss", terms.size() == 1 ? "Identity" : "Sum", "", terms,
-                        List.of(ParameterGradients.LOSS), Map.of(), "", null));
+                emitter.sumAs(ParameterGradients.LOSS, terms, "loss");
             }
             List<Unit> units = new ArrayList<>();
             for (Node n : graph.topologicalOrder()) {
@@ -790,8 +637,7 @@ public final class GradientGraph {
                 throw new IllegalStateException("no gradient reaches '" + value + "'");
             }
             String name = gradientName(value);
-            added.add(new Node(TEMP_PREFIX + "grad/" + value, parts.size() == 1 ? "Identity" : "Sum", "", parts,
-                    List.of(name), Map.of(), "", null));
+            emitter.sumAs(name, parts, "grad/" + value);
             finished.put(value, name);
             return name;
         }
@@ -833,14 +679,7 @@ public final class GradientGraph {
             return sizes;
         }
 
-
-
-
         // ------------------------------------------------------------------ emitting
-
-        private String fresh(String what) {
-            return TEMP_PREFIX + (counter++) + "/" + what;
-        }
 
         @Override
         public String multiplier(String a, String y, String slope) {
@@ -861,42 +700,27 @@ public final class GradientGraph {
         @Override
         public List<String> emitOutputs(String opType, List<String> inputs, Map<String, Attribute> attributes,
                                         int outputs) {
-            List<String> names = new ArrayList<>();
-            for (int i = 0; i < outputs; i++) {
-                names.add(fresh(opType + "_" + i));
-            }
-            added.add(new Node(TEMP_PREFIX + "node/" + (counter++), opType, "", inputs, names, attributes, "", null));
-            return names;
+            return emitter.emitOutputs(opType, inputs, attributes, outputs);
         }
 
         @Override
         public String emit(String opType, List<String> inputs, Attribute... attributes) {
-            String out = fresh(opType);
-            Map<String, Attribute> map = new LinkedHashMap<>();
-            for (Attribute a : attributes) {
-                map.put(a.name(), a);
-            }
-            added.add(new Node(TEMP_PREFIX + "node/" + (counter++), opType, "", inputs, List.of(out), map, "", null));
-            return out;
+            return emitter.emit(opType, inputs, attributes);
         }
 
         @Override
         public String scalar(float v) {
-            return constant(new long[0], new float[] {v});
+            return emitter.scalar(v);
         }
 
         @Override
         public String constant(long[] dims, float[] values) {
-            String name = fresh("const");
-            constants.add(Tensor.ofFloats(name, dims, values));
-            return name;
+            return emitter.constant(dims, values);
         }
 
         @Override
         public String longs(long... values) {
-            String name = fresh("const");
-            constants.add(Tensor.ofLongs(name, new long[] {values.length}, values));
-            return name;
+            return emitter.longs(values);
         }
     }
 }
