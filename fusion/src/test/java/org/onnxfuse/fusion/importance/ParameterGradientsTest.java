@@ -36,22 +36,23 @@ import org.onnxfuse.onnx.ir.ValueInfo;
 class ParameterGradientsTest {
     private static final double TOLERANCE = 1e-3;
 
-    /** A one-input model x -> nodes -> y, with named initializers. */
+    /** A one-input model x -> nodes -> y of one opset, with named initializers. */
     private static final class Segment {
-        final long[] xShape;
-        final List<Node> nodes = new ArrayList<>();
-        final Map<String, Tensor> initializers = new HashMap<>();
         final Random rng;
-        long opset = 13;
-        int count;
+        final long opset;
+        final long[] xShape;
+        private final List<Node> nodes = new ArrayList<>();
+        private final Map<String, Tensor> initializers = new HashMap<>();
 
-        Segment(long seed, long... xShape) {
-            this.xShape = xShape;
+        Segment(long seed, long opset, long... xShape) {
             this.rng = new Random(seed);
+            this.opset = opset;
+            this.xShape = xShape;
         }
 
+        /** Adds a node whose output is named after its op and position. */
         String node(String op, List<String> inputs, Attribute... attrs) {
-            String out = op.toLowerCase() + (count++);
+            String out = op.toLowerCase() + nodes.size();
             nodes.add(Node.of(out, op, inputs, List.of(out), attrs));
             return out;
         }
@@ -104,12 +105,12 @@ class ParameterGradientsTest {
         }
     }
 
-    /** Everything one check feeds: x, the targets and the per-neuron weights; the parameters vary. */
+    /** Everything one check feeds: the segment input x, the targets and the per-neuron weights; the parameters vary. */
     private record Problem(Segment segment, String y, ParameterGradients gradients, Activation x, Activation target,
                            Activation weights, int axis) {
         Map<String, Activation> feeds(Map<String, float[]> parameters) {
             Map<String, Activation> feeds = new HashMap<>();
-            feeds.put("x", x);
+            feeds.put(x.name(), x);
             feeds.put(SegmentLoss.targetName(y), target);
             feeds.put(SegmentLoss.weightName(y), weights);
             parameters.forEach((p, v) -> feeds.put(p, new Activation(p, gradients.initialValues().get(p).dims(), v)));
@@ -203,7 +204,7 @@ class ParameterGradientsTest {
     @ParameterizedTest
     @ValueSource(ints = {0, 1})
     void gemmWithAlphaBetaAndTransB(int transB) {
-        Segment s = new Segment(1, 4, 5);
+        Segment s = new Segment(1, 13, 4, 5);
         String b = transB == 1 ? s.weight("B", 3, 5) : s.weight("B", 5, 3);
         String y = s.node("Gemm", List.of("x", b, s.weight("C", 3)), Attribute.ofFloat("alpha", 0.7f),
                 Attribute.ofFloat("beta", 1.3f), Attribute.ofLong("transB", transB));
@@ -212,40 +213,34 @@ class ParameterGradientsTest {
 
     @Test
     void gemmWithRowBias() {
-        Segment s = new Segment(2, 3, 4);
+        Segment s = new Segment(2, 13, 3, 4);
         String y = s.node("Gemm", List.of("x", s.weight("B", 4, 2), s.weight("C", 1, 2)), Attribute.ofFloat("beta", 0.5f));
         checkAgainstFiniteDifferences(s, y, 1, "B", "C");
     }
 
     @Test
     void matMulOverPositionsWithBiasAdd() {
-        Segment s = new Segment(3, 2, 3, 5);
+        Segment s = new Segment(3, 13, 2, 3, 5);
         String z = s.node("MatMul", List.of("x", s.weight("W", 5, 4)));
         String y = s.node("Add", List.of(z, s.weight("bias", 4)));
         checkAgainstFiniteDifferences(s, y, -1, "W", "bias");
     }
 
-    @Test
-    void convWithStridePaddingAndDilation() {
-        Segment s = new Segment(4, 2, 2, 9, 8);
-        String y = s.node("Conv", List.of("x", s.weight("W", 3, 2, 3, 2), s.weight("B", 3)),
-                Attribute.ofLongs("kernel_shape", 3, 2), Attribute.ofLongs("strides", 2, 2),
-                Attribute.ofLongs("pads", 1, 0, 2, 1), Attribute.ofLongs("dilations", 2, 1));
-        checkAgainstFiniteDifferences(s, y, 1, "W", "B");
-    }
-
-    @Test
-    void groupedConvWithStridePaddingAndDilation() {
-        Segment s = new Segment(5, 2, 4, 7, 6);
-        String y = s.node("Conv", List.of("x", s.weight("W", 6, 2, 3, 2), s.weight("B", 6)),
-                Attribute.ofLong("group", 2), Attribute.ofLongs("strides", 2, 1),
-                Attribute.ofLongs("pads", 1, 0, 1, 1), Attribute.ofLongs("dilations", 1, 2));
+    /** Group 1 and 2, a non-square kernel, strides, asymmetric pads and dilations on both axes. */
+    @ParameterizedTest
+    @ValueSource(ints = {1, 2})
+    void convWithStridePaddingAndDilation(int group) {
+        Segment s = new Segment(4 + group, 13, 2, 4, 9, 8);
+        String y = s.node("Conv", List.of("x", s.weight("W", 6, 4 / group, 3, 2), s.weight("B", 6)),
+                Attribute.ofLong("group", group), Attribute.ofLongs("kernel_shape", 3, 2),
+                Attribute.ofLongs("strides", 2, 1), Attribute.ofLongs("pads", 1, 0, 2, 1),
+                Attribute.ofLongs("dilations", 2, 2));
         checkAgainstFiniteDifferences(s, y, 1, "W", "B");
     }
 
     @Test
     void depthwiseConvWithStride() {
-        Segment s = new Segment(6, 2, 3, 6, 6);
+        Segment s = new Segment(6, 13, 2, 3, 6, 6);
         String y = s.node("Conv", List.of("x", s.weight("W", 3, 1, 3, 3), s.weight("B", 3)),
                 Attribute.ofLong("group", 3), Attribute.ofLongs("strides", 2, 2), Attribute.ofLongs("pads", 1, 1, 1, 1));
         checkAgainstFiniteDifferences(s, y, 1, "W", "B");
@@ -253,7 +248,7 @@ class ParameterGradientsTest {
 
     @Test
     void batchNormalizationScaleAndBias() {
-        Segment s = new Segment(7, 3, 4, 3, 3);
+        Segment s = new Segment(7, 13, 3, 4, 3, 3);
         String y = s.node("BatchNormalization", List.of("x", s.weight("scale", 4), s.weight("bias", 4),
                 s.weight("mean", 4), s.positive("var", 0.5, 2, 4)), Attribute.ofFloat("epsilon", 1e-3f));
         checkAgainstFiniteDifferences(s, y, 1, "scale", "bias");
@@ -261,8 +256,7 @@ class ParameterGradientsTest {
 
     @Test
     void layerNormalizationAfterMatMul() {
-        Segment s = new Segment(8, 2, 3, 5);
-        s.opset = 17;
+        Segment s = new Segment(8, 17, 2, 3, 5);
         String z = s.node("MatMul", List.of("x", s.weight("W", 5, 6)));
         String y = s.node("LayerNormalization", List.of(z, s.weight("scale", 6), s.weight("bias", 6)),
                 Attribute.ofLong("axis", -1), Attribute.ofFloat("epsilon", 1e-5f));
@@ -271,7 +265,7 @@ class ParameterGradientsTest {
 
     @Test
     void perChannelMulSubDivOnEitherSide() {
-        Segment s = new Segment(9, 2, 3, 4, 4);
+        Segment s = new Segment(9, 13, 2, 3, 4, 4);
         String scaled = s.node("Mul", List.of("x", s.weight("scale", 3, 1, 1)));
         String gated = s.node("Mul", List.of(s.weight("gain", 3, 1, 1), scaled));
         String shifted = s.node("Sub", List.of(s.weight("shift", 3, 1, 1), gated));
@@ -282,8 +276,7 @@ class ParameterGradientsTest {
 
     @Test
     void classTokenConcatAndPositionEmbedding() {
-        Segment s = new Segment(10, 2, 4, 6);
-        s.opset = 17;
+        Segment s = new Segment(10, 17, 2, 4, 6);
         String batch = s.node("Shape", List.of("x"), Attribute.ofLong("start", 0), Attribute.ofLong("end", 1));
         String target = s.node("Concat", List.of(batch, s.longs("rest", 1, 6)), Attribute.ofLong("axis", 0));
         String tokens = s.node("Expand", List.of(s.weight("cls", 1, 1, 6), target));
@@ -294,7 +287,7 @@ class ParameterGradientsTest {
 
     @Test
     void convBatchNormReluConvWithResidualAdd() {
-        Segment s = new Segment(11, 2, 3, 5, 5);
+        Segment s = new Segment(11, 13, 2, 3, 5, 5);
         Attribute same = Attribute.ofLongs("pads", 1, 1, 1, 1);
         String c1 = s.node("Conv", List.of("x", s.weight("W1", 3, 3, 3, 3), s.weight("B1", 3)), same);
         String bn = s.node("BatchNormalization", List.of(c1, s.weight("scale", 3), s.weight("bias", 3),
@@ -306,9 +299,37 @@ class ParameterGradientsTest {
         checkAgainstFiniteDifferences(p, 1e-3, 5e-3);
     }
 
+    /** A segment that starts and ends inside the model: its input's shape is worked out from the model's. */
+    @Test
+    void segmentBetweenInnerValues() {
+        Segment s = new Segment(15, 13, 3, 4);
+        String hidden = s.node("Relu", List.of(s.node("Gemm", List.of("x", s.weight("W0", 4, 5)))));
+        String y = s.node("Gemm", List.of(hidden, s.weight("W1", 5, 2), s.weight("b1", 2)));
+        String after = s.node("Softmax", List.of(y));
+        ParameterGradients g = GradientGraph.forParameters(s.model(after), List.of(hidden), List.of(y),
+                List.of("W1", "b1"), new SegmentLoss.WeightedMse(1));
+        assertEquals(List.of(hidden, "W1", "b1", SegmentLoss.targetName(y), SegmentLoss.weightName(y)),
+                g.model().graph().inputs().stream().map(ValueInfo::name).toList());
+        assertEquals(List.of(Dim.symbol("N"), Dim.of(5)), g.model().graph().inputs().get(0).tensorType().shape());
+        Problem p = new Problem(s, y, g, new Activation(hidden, new long[] {3, 5}, s.gaussian(new long[] {3, 5})),
+                new Activation("t", new long[] {3, 2}, s.gaussian(new long[] {3, 2})),
+                new Activation("w", new long[] {2}, new float[] {0.7f, 1.2f}), 1);
+        checkAgainstFiniteDifferences(p, 1e-2, TOLERANCE);
+    }
+
+    @Test
+    void segmentReadingAValueOutsideItIsRefused() {
+        Segment s = new Segment(16, 13, 3, 4);
+        String hidden = s.node("Gemm", List.of("x", s.weight("W0", 4, 4)));
+        String y = s.node("Add", List.of(s.node("Gemm", List.of(hidden, s.weight("W1", 4, 4))), "x"));
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> GradientGraph.forParameters(
+                s.model(y), List.of(hidden), List.of(y), List.of("W1"), new SegmentLoss.WeightedMse(1)));
+        assertTrue(e.getMessage().contains("reads 'x'"), e.getMessage());
+    }
+
     @Test
     void upstreamGradientGivesTheGradientsOfTheCallersLoss() {
-        Segment s = new Segment(12, 3, 4);
+        Segment s = new Segment(12, 13, 3, 4);
         String y = s.node("Tanh", List.of(s.node("Gemm", List.of("x", s.weight("B", 4, 3), s.weight("C", 3)))));
         Problem mse = problem(s, y, 1, List.of("B", "C"));
         ParameterGradients upstream = GradientGraph.forParameters(s.model(y), List.of("x"), List.of(y),
@@ -349,7 +370,7 @@ class ParameterGradientsTest {
 
     @Test
     void weightedMseLossMatchesItsDefinition() {
-        Segment s = new Segment(13, 2, 3, 2, 2);
+        Segment s = new Segment(13, 13, 2, 3, 2, 2);
         String y = s.node("Conv", List.of("x", s.weight("W", 4, 3, 1, 1)));
         Problem p = problem(s, y, 1, List.of("W"));
         try (ParameterGradientRunner runner = ParameterGradientRunner.open(p.gradients(), 1)) {
@@ -374,7 +395,7 @@ class ParameterGradientsTest {
 
     @Test
     void parameterOutsideTheSegmentIsRefused() {
-        Segment s = new Segment(14, 2, 3);
+        Segment s = new Segment(14, 13, 2, 3);
         String y = s.node("Gemm", List.of("x", s.weight("B", 3, 2)));
         s.weight("unused", 2);
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> GradientGraph.forParameters(
