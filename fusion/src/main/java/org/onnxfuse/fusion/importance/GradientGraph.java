@@ -32,9 +32,15 @@ import org.onnxfuse.onnx.ir.TensorType;
 import org.onnxfuse.onnx.ir.ValueInfo;
 
 /**
- * Writes the backward pass of a parent as an ONNX graph, one gradient rule per op, so that ONNX
- * Runtime computes the gradients of F = sum_n logits[n, labels[n]] with respect to every level
- * cut (DESIGN.md, "Gradients"; ALGORITHM.md section 6).
+ * Writes the backward pass of a parent as an ONNX graph, one gradient rule per op family
+ * ({@link GradientRules}), so that ONNX Runtime computes the gradients of
+ * F = sum_n logits[n, labels[n]] with respect to every level cut (DESIGN.md, "Gradients";
+ * ALGORITHM.md section 6), or, for training a segment ({@link #forParameters}), a loss and its
+ * gradients with respect to the segment's parameters. This class finds what the backward pass
+ * covers (the nodes between the inputs and the outputs, the values that need a gradient) and
+ * drives it: each node's rule adds its inputs' contributions, which are summed once every
+ * consumer has added its own; {@link ShapeInference} gives the shapes and {@link GraphEmitter}
+ * the new nodes.
  *
  * <p>The returned model reads the parent's input x, {@value #LABELS} (int64 [N]) and, for
  * {@link Rule#RESCALE}, {@value #BASELINE} (x's shape with batch 1; callers feed zeros). Its
@@ -44,7 +50,7 @@ import org.onnxfuse.onnx.ir.ValueInfo;
  * ignored, and the pass stops at the first cut (no gradient with respect to x).
  *
  * <p>Rules. Linear ops use their ordinary gradient under both rules: Gemm and MatMul (with
- * respect to the activation operand; weights are constants), Add/Sub/Mul/Div with a constant
+ * respect to the activation operand; weights are constants here), Add/Sub/Mul/Div with a constant
  * operand (Add/Sub of two activations too), Conv (a ConvTranspose with the same weight and
  * geometry, cut or padded to the input's exact size), BatchNormalization in inference mode,
  * AveragePool and GlobalAveragePool (the window average's transpose), Flatten, Reshape,
@@ -52,7 +58,8 @@ import org.onnxfuse.onnx.ir.ValueInfo;
  * Indices output scattered with reduction "add", so overlapping windows add up) under both
  * rules, which is why RESCALE multipliers do not sum to the output difference across a MaxPool.
  * The elementwise nonlinearities (Relu, LeakyRelu, Sigmoid, Tanh, Gelu, Erf, Clip, the
- * Erf-form GELU pattern, which counts as one Gelu, and SiLU written as x * sigmoid(x)) multiply the incoming gradient by f'(a) under
+ * Erf-form GELU pattern, which counts as one Gelu, and SiLU written as x * sigmoid(x)) multiply
+ * the incoming gradient by f'(a) under
  * {@link Rule#GRADIENT}, and under {@link Rule#RESCALE} by the DeepLIFT rescale multiplier
  * (f(a) - f(a0)) / (a - a0), where a0 is the op's input on the baseline (computed by a renamed
  * copy of the forward graph), falling back to f'(a) where |a - a0| &lt; {@value #RESCALE_EPSILON}.
