@@ -1,5 +1,6 @@
 package org.onnxfuse.fusion.importance;
 
+import java.util.Arrays;
 import java.util.List;
 import org.onnxfuse.onnx.ir.Attribute;
 import org.onnxfuse.onnx.ir.Dim;
@@ -48,16 +49,16 @@ final class BatchNormGradient implements GradientRule {
             throw pass.unsupported(n, "normalizes an input of unknown rank");
         }
         long[] notChannels = new long[x.size() - 1];
-        notChannels[0] = 0;
         for (int i = 1; i < notChannels.length; i++) {
             notChannels[i] = i + 1;
         }
         String axes = pass.longs(notChannels);
         if (scaleWanted) {
-            float[] onesValues = new float[c];
-            java.util.Arrays.fill(onesValues, 1f);
-            String normalized = pass.emit("BatchNormalization", List.of(in.get(0), pass.constant(new long[] {c},
-                    onesValues), zeros, in.get(3), in.get(4)), epsilon);
+            float[] ones = new float[c];
+            Arrays.fill(ones, 1f);
+            // xhat = (x - mean) / sqrt(var + eps): the op itself with unit scale and no shift
+            String normalized = pass.emit("BatchNormalization", List.of(in.get(0), pass.constant(new long[] {c}, ones),
+                    zeros, in.get(3), in.get(4)), epsilon);
             pass.contribute(in.get(1), pass.emit("ReduceSum", List.of(pass.emit("Mul", List.of(g, normalized)), axes),
                     Attribute.ofLong("keepdims", 0)));
         }

@@ -35,12 +35,12 @@ final class MatMulGradient implements GradientRule {
             pass.contribute(activation, left ? pass.emit("MatMul", List.of(g, wT)) : pass.emit("MatMul", List.of(wT, g)));
         }
         if (pass.wants(weight)) {
-            pass.contribute(weight, left ? rightWeight(n, g, activation, w, pass) : leftWeight(n, g, activation, pass));
+            pass.contribute(weight, left ? rightWeight(g, activation, w, pass) : leftWeight(n, g, activation, pass));
         }
     }
 
     /** Y = A W: dW = sum over all rows of A (batch and positions) of A^T g. */
-    private static String rightWeight(Node n, String g, String a, List<Dim> w, BackwardPass pass) {
+    private static String rightWeight(String g, String a, List<Dim> w, BackwardPass pass) {
         String rowsA = pass.emit("Reshape", List.of(a, pass.longs(-1, w.get(0).value())));
         String rowsG = pass.emit("Reshape", List.of(g, pass.longs(-1, w.get(1).value())));
         return pass.emit("Gemm", List.of(rowsA, rowsG), Attribute.ofLong("transA", 1));

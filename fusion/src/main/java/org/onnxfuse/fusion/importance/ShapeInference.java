@@ -87,12 +87,14 @@ final class ShapeInference {
                 return List.of(rows, cols);
             }
             case "MatMul" -> {
-                List<Dim> w = constantShape(n.inputs().get(1));
-                if (in == null || w == null || !n.inputs().get(0).equals(a) || w.size() != 2) {
+                // a 2-d right operand: the weight of x W, or the activation of W x
+                List<Dim> left = shapeOrConstant(n.inputs().get(0));
+                List<Dim> right = shapeOrConstant(n.inputs().get(1));
+                if (left == null || right == null || right.size() != 2) {
                     return null;
                 }
-                List<Dim> out = new ArrayList<>(in.subList(0, in.size() - 1));
-                out.add(w.get(1));
+                List<Dim> out = new ArrayList<>(left.subList(0, left.size() - 1));
+                out.add(right.get(1));
                 return out;
             }
             case "Add", "Sub", "Mul", "Div" -> {
@@ -189,6 +191,10 @@ final class ShapeInference {
 
     private List<Dim> constantShape(String value) {
         return constantShape(graph, view, value);
+    }
+
+    private List<Dim> shapeOrConstant(String value) {
+        return variable.contains(value) ? shapes.get(value) : constantShape(value);
     }
 
 /** The one variable input of a node (the first, when several). */

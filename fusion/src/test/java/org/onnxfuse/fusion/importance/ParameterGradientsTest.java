@@ -211,6 +211,39 @@ class ParameterGradientsTest {
         checkAgainstFiniteDifferences(s, y, -1, "B", "C");
     }
 
+    /** A^T B with A fed as [5, 4]: the activation's rows are its features. */
+    @Test
+    void gemmWithTransA() {
+        Segment s = new Segment(16, 13, 5, 4);
+        String y = s.node("Gemm", List.of("x", s.weight("B", 5, 3), s.weight("C", 3)), Attribute.ofLong("transA", 1),
+                Attribute.ofFloat("alpha", 1.5f));
+        checkAgainstFiniteDifferences(s, y, -1, "B", "C");
+    }
+
+    @Test
+    void matMulWithTheWeightOnTheLeft() {
+        Segment s = new Segment(17, 13, 5, 3);
+        String y = s.node("MatMul", List.of(s.weight("W", 2, 5), "x"));
+        checkAgainstFiniteDifferences(s, y, 0, "W");
+    }
+
+    @Test
+    void oneDimensionalConvWithStrideDilationAndPads() {
+        Segment s = new Segment(18, 13, 2, 3, 11);
+        String y = s.node("Conv", List.of("x", s.weight("W", 4, 3, 3), s.weight("B", 4)),
+                Attribute.ofLongs("strides", 2), Attribute.ofLongs("dilations", 2), Attribute.ofLongs("pads", 1, 2));
+        checkAgainstFiniteDifferences(s, y, 1, "W", "B");
+    }
+
+    /** Normalized over the last two axes: Scale and B are [positions, features]. */
+    @Test
+    void layerNormalizationOverTwoAxes() {
+        Segment s = new Segment(19, 17, 2, 3, 4);
+        String y = s.node("LayerNormalization", List.of("x", s.weight("scale", 3, 4), s.weight("bias", 3, 4)),
+                Attribute.ofLong("axis", -2));
+        checkAgainstFiniteDifferences(s, y, -1, "scale", "bias");
+    }
+
     @Test
     void gemmWithRowBias() {
         Segment s = new Segment(2, 13, 3, 4);
