@@ -10,6 +10,7 @@ import java.util.IdentityHashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Objects;
 import java.util.Optional;
 import java.util.Set;
 import org.onnxfuse.fusion.collect.ModelSlicing;
@@ -232,7 +233,7 @@ public final class GradientGraph {
             this.targets = List.copyOf(segmentOutputs);
             this.gradientSources = List.copyOf(parameters);
             this.segmentInputs = List.copyOf(segmentInputs);
-            this.loss = loss;
+            this.loss = Objects.requireNonNull(loss, "loss");
             this.boundary.addAll(segmentInputs);
             for (String p : parameters) {
                 Tensor t = graph.initializer(p).orElseThrow(() -> new IllegalArgumentException("parameter '" + p

@@ -16,6 +16,7 @@ import org.junit.jupiter.params.provider.ValueSource;
 import org.onnxfuse.fusion.collect.Activation;
 import org.onnxfuse.fusion.collect.OrtRunner;
 import org.onnxfuse.fusion.importance.ParameterGradientRunner.Step;
+import org.onnxfuse.onnx.errors.UnsupportedOpException;
 import org.onnxfuse.onnx.ir.Attribute;
 import org.onnxfuse.onnx.ir.DataType;
 import org.onnxfuse.onnx.ir.Dim;
@@ -424,6 +425,16 @@ class ParameterGradientsTest {
             }
             assertEquals(want, step.loss(), 1e-5 * want);
         }
+    }
+
+    @Test
+    void batchNormalizationRunningStatisticsAreNotTrained() {
+        Segment s = new Segment(20, 13, 2, 3, 2, 2);
+        String y = s.node("BatchNormalization", List.of("x", s.weight("scale", 3), s.weight("bias", 3),
+                s.weight("mean", 3), s.positive("var", 0.5, 2, 3)));
+        UnsupportedOpException e = assertThrows(UnsupportedOpException.class, () -> GradientGraph.forParameters(
+                s.model(y), List.of("x"), List.of(y), List.of("scale", "mean"), new SegmentLoss.WeightedMse(1)));
+        assertTrue(e.getMessage().contains("running statistic 'mean'"), e.getMessage());
     }
 
     @Test
