@@ -11,7 +11,15 @@
  * ({@link org.onnxfuse.fusion.importance.GradientGraph.Rule#RESCALE}).
  *
  * <p>{@link org.onnxfuse.fusion.importance.GradientGraph} writes the backward graph from one
- * gradient rule per op; {@link org.onnxfuse.fusion.importance.GradientRunner} owns the ONNX
- * Runtime session that runs it.
+ * gradient rule per op family ({@code GradientRules}); {@link org.onnxfuse.fusion.importance.GradientRunner}
+ * owns the ONNX Runtime session that runs it.
+ *
+ * <p>The same rules give the gradients with respect to parameters, for training a segment
+ * (the gradient variant of neuron interpolation): input, a model, the values a segment starts and ends
+ * at, the initializers to train and a {@link org.onnxfuse.fusion.importance.SegmentLoss}; output,
+ * {@link org.onnxfuse.fusion.importance.GradientGraph#forParameters a model} fed the segment's
+ * inputs, the parameters and the loss's inputs that returns the loss, the segment's outputs and
+ * dL/dp for every parameter, run step by step by
+ * {@link org.onnxfuse.fusion.importance.ParameterGradientRunner}.
  */
 package org.onnxfuse.fusion.importance;

@@ -146,12 +146,12 @@ public final class Shapes {
         return out;
     }
 
-    /** Geometry of a sliding-window op (Conv, pooling) along its spatial axes. */
-    record Window(long[] kernel, long[] strides, long[] pads, long[] dilations, String autoPad, boolean ceilMode) {
+    /** Geometry of a sliding-window op (Conv, pooling) along its spatial axes; pads are r begins, then r ends. */
+    public record Window(long[] kernel, long[] strides, long[] pads, long[] dilations, String autoPad, boolean ceilMode) {
     }
 
     /** Reads kernel/strides/pads/dilations/auto_pad/ceil_mode with ONNX defaults. */
-    static Window window(Node node, long[] kernel, boolean ceilModeAllowed) {
+    public static Window window(Node node, long[] kernel, boolean ceilModeAllowed) {
         int r = kernel.length;
         long[] strides = node.longsAttribute("strides", ones(r));
         long[] dilations = node.longsAttribute("dilations", ones(r));
@@ -177,7 +177,7 @@ public final class Shapes {
     }
 
     /** Output spatial dims of a sliding window over {@code input} (spatial axes from 2). */
-    static List<Dim> slide(Node node, List<Dim> input, Window w, Dim channels) {
+    public static List<Dim> slide(Node node, List<Dim> input, Window w, Dim channels) {
         int r = w.kernel().length;
         if (input.size() != r + 2) {
             throw invalid(node, "input of shape " + format(input) + " does not fit a " + r + "-d kernel "
