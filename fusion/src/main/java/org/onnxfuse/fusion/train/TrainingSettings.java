@@ -1,6 +1,8 @@
 package org.onnxfuse.fusion.train;
 
 import java.util.Collections;
+import java.util.LinkedHashMap;
+import java.util.Locale;
 import java.util.Map;
 import java.util.Objects;
 import java.util.SortedMap;
@@ -83,6 +85,28 @@ public record TrainingSettings(int epochs, LearningRate learningRate, SortedMap<
     /** Level {@code level}'s learning rate: its own, else {@link #learningRate}. */
     public LearningRate learningRateFor(int level) {
         return levelLearningRates.getOrDefault(level, learningRate);
+    }
+
+    /**
+     * The settings as the fused model's provenance will record them (next to the fusion's, which
+     * hold the seed): numbers as numbers, choices by their command-line names.
+     */
+    public Map<String, Object> recorded() {
+        Map<String, Object> c = new LinkedHashMap<>();
+        c.put("epochs", epochs);
+        c.put("lr", learningRate.toString());
+        Map<String, String> perLevel = new LinkedHashMap<>();
+        levelLearningRates.forEach((level, rate) -> perLevel.put(Integer.toString(level), rate.toString()));
+        c.put("levelLr", Collections.unmodifiableMap(perLevel));
+        c.put("optimizer", optimizer.cliName());
+        c.put("weightDecay", weightDecay);
+        c.put("weightDecayMode", weightDecayMode.name().toLowerCase(Locale.ROOT));
+        c.put("momentum", momentum);
+        c.put("nesterov", nesterov);
+        c.put("patience", patience);
+        c.put("batchSize", batchSize);
+        c.put("start", start.toString());
+        return Collections.unmodifiableMap(c);
     }
 
     private static InvalidSettingException invalid(String setting, String expected, Object found) {

@@ -72,6 +72,17 @@ class TrainingSettingsTest {
     }
 
     @Test
+    void recordedSettingsNameEveryChoice() {
+        TrainingSettings s = TrainingSettings.builder().epochs(25).learningRate(LearningRate.fixed(1e-4))
+                .learningRate(3, LearningRate.AUTO).optimizer(OptimizerKind.SGD).weightDecay(0)
+                .weightDecayMode(WeightDecayMode.DECOUPLED).nesterov(true).patience(5).batchSize(64)
+                .start(StartingPoint.perturb(0.1)).build();
+        assertEquals("{epochs=25, lr=1.0E-4, levelLr={3=auto}, optimizer=sgd, weightDecay=0.0,"
+                + " weightDecayMode=decoupled, momentum=0.9, nesterov=true, patience=5, batchSize=64,"
+                + " start=perturb 0.1}", s.recorded().toString());
+    }
+
+    @Test
     void textSettingsParse() {
         assertEquals(LearningRate.AUTO, LearningRate.parse(" Auto "));
         assertEquals(LearningRate.fixed(3e-4), LearningRate.parse("3e-4"));
