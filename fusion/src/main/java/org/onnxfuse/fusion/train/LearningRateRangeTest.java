@@ -14,8 +14,7 @@ import java.util.SplittableRandom;
  * validation loss wins, the smaller on a tie, except that when the next larger candidate failed
  * the winner is taken half a decade lower: it sits at the edge of divergence, which the full run,
  * with other batches and many more steps, may cross. If none beats the start, the smallest
- * candidate.
- * Cost: at most 11 x {@value #STEPS} training steps and 11 validation passes.
+ * candidate. Cost: at most 11 x {@value #STEPS} training steps and 11 validation passes.
  */
 final class LearningRateRangeTest {
     static final int STEPS = 30;

@@ -15,9 +15,10 @@ import java.util.SplittableRandom;
  * being finite, and returns the parameters of the best epoch (the start's if none beat it).
  *
  * <p>Memory: besides what the {@link RowSource} holds, the rows' numbers (4 bytes a row, shuffled
- * in place each epoch), one batch of rows at a time, and parameter-sized buffers: the current
- * and the best values, the gradients and the optimiser's state (Adam two moments, SGD one
- * velocity), 5 x 4 bytes per parameter value with Adam, one buffer more during the range test.
+ * in place each epoch), one batch of rows at a time, and parameter-sized float buffers: the
+ * current and the best values (during the range test: the start and a candidate's), the
+ * gradients and the optimiser's state (Adam two moments, SGD one velocity), at most 5 x 4 bytes
+ * per parameter value with Adam and 4 x 4 with SGD.
  * The same seed, settings, starting values and a deterministic objective give bit-identical
  * parameters.
  */
