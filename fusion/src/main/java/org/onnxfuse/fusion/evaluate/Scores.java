@@ -6,7 +6,7 @@ import org.onnxfuse.onnx.errors.ErrorCode;
 import org.onnxfuse.onnx.errors.ModelFormatException;
 
 /** Row-wise helpers on [count, classes] score matrices stored row-major. */
-final class Scores {
+public final class Scores {
     private Scores() {
     }
 
@@ -39,6 +39,19 @@ final class Scores {
             }
         }
         return best;
+    }
+
+    /** softmax(row r of {@code logits})[c], in float64 with the max shifted out. */
+    public static double probability(float[] logits, int r, int classes, int c) {
+        double max = Double.NEGATIVE_INFINITY;
+        for (int j = 0; j < classes; j++) {
+            max = Math.max(max, logits[r * classes + j]);
+        }
+        double z = 0;
+        for (int j = 0; j < classes; j++) {
+            z += Math.exp(logits[r * classes + j] - max);
+        }
+        return Math.exp(logits[r * classes + c] - max) / z;
     }
 
     /** Adds softmax(row r of {@code logits}) to row r of {@code sum}, in float64 with the max shifted out. */

@@ -7,6 +7,7 @@ import org.onnxfuse.fusion.collect.Activation;
 import org.onnxfuse.fusion.collect.CalibrationData;
 import org.onnxfuse.fusion.collect.OrtRunner;
 import org.onnxfuse.fusion.data.InputBatch;
+import org.onnxfuse.fusion.evaluate.Scores;
 import org.onnxfuse.fusion.plan.LevelPlan;
 import org.onnxfuse.onnx.errors.ErrorCode;
 import org.onnxfuse.onnx.errors.OnnxFuseException;
@@ -64,19 +65,9 @@ public final class ClassConfidence {
                     + logits.name() + "' as " + classes + " class logits per sample, but it has shape "
                     + Arrays.toString(logits.shape()) + " for " + rows + " samples");
         }
-        float[] z = logits.values();
         for (int r = 0; r < rows; r++) {
-            int row = r * classes;
-            double max = Double.NEGATIVE_INFINITY;
-            for (int c = 0; c < classes; c++) {
-                max = Math.max(max, z[row + c]);
-            }
-            double total = 0;
-            for (int c = 0; c < classes; c++) {
-                total += Math.exp(z[row + c] - max);
-            }
             int y = Math.toIntExact(labels[Math.toIntExact(batch.firstSample()) + r]);
-            sum[y] += Math.exp(z[row + y] - max) / total;
+            sum[y] += Scores.probability(logits.values(), r, classes, y);
         }
     }
 }
