@@ -126,3 +126,32 @@ add_slices(const double* __restrict__ partial, int slices, int d, int m, int upp
         c[idx] = sum;
     }
 }
+
+// im2col of a convolution's input (the gather that the Java RowGather describes): row (n, p) of
+// the samples x positions rows, column c * kernelSize + q, is input plane c of sample n at
+// offsets[p * kernelSize + q], or 0 where that offset is -1 (padding); with `ones` a last column
+// of 1 follows. out is row-major (rows x cols) float32, ready for xty_f32_to_f64. Each output
+// element is written once by one thread (grid-stride loop); the writes are coalesced.
+extern "C" __global__ void __launch_bounds__(THREADS)
+im2col_f32(const float* __restrict__ input, const int* __restrict__ offsets, int samples, int channels,
+           int inSpatial, int positions, int kernelSize, int ones, float* __restrict__ out)
+{
+    const int features = channels * kernelSize;
+    const int cols = features + (ones ? 1 : 0);
+    const size_t total = (size_t) samples * (size_t) positions * (size_t) cols;
+    const size_t stride = (size_t) gridDim.x * blockDim.x;
+    for (size_t idx = (size_t) blockIdx.x * blockDim.x + threadIdx.x; idx < total; idx += stride) {
+        const size_t row = idx / cols;
+        const int col = (int) (idx % cols);
+        float v = 1.0f;
+        if (col < features) {
+            const size_t n = row / positions;
+            const int p = (int) (row % positions);
+            const int c = col / kernelSize;
+            const int q = col % kernelSize;
+            const int off = offsets[(size_t) p * kernelSize + q];
+            v = off < 0 ? 0.0f : input[(n * channels + c) * (size_t) inSpatial + off];
+        }
+        out[idx] = v;
+    }
+}

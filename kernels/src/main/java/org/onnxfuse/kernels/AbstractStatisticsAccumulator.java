@@ -59,6 +59,36 @@ abstract class AbstractStatisticsAccumulator implements StatisticsAccumulator {
     }
 
     @Override
+    public final void accumulateGathered(RowGather gather, float[] input, int count, float[] a) {
+        requireOpen();
+        if (gather.columns() != d) {
+            throw new IllegalArgumentException("the gather makes rows of " + gather.columns() + " columns, expected d = "
+                    + d);
+        }
+        if (count < 0 || input.length != (long) count * gather.sampleSize()) {
+            throw new IllegalArgumentException("input holds " + input.length + " values, expected " + count
+                    + " samples of " + gather.sampleSize());
+        }
+        long batchRows = (long) count * gather.positions();
+        if (a.length < batchRows * m) {
+            throw new IllegalArgumentException("a has " + a.length + " elements, expected at least " + batchRows
+                    + " rows x " + m + " targets = " + batchRows * m);
+        }
+        if (count == 0) {
+            return;
+        }
+        addGathered(gather, input, count, a);
+        rows += batchRows;
+    }
+
+    /** Unfolds on the host and adds the rows; the CUDA accumulator overrides it to unfold on the device. */
+    void addGathered(RowGather gather, float[] input, int count, float[] a) {
+        float[] x = new float[Math.toIntExact((long) count * gather.positions() * gather.columns())];
+        gather.unfold(input, count, x);
+        add(x, a, count * gather.positions());
+    }
+
+    @Override
     public final SufficientStatistics statistics() {
         requireOpen();
         double[] xx = new double[d * d];

@@ -81,6 +81,7 @@ public final class Backends {
     public static String diagnose() {
         CudaStatus cuda = cudaStatus();
         return "cpu: OpenBLAS via JavaCPP (org.bytedeco:openblas), " + defaultThreads() + " processors available\n"
-                + "cuda: " + (cuda.available() ? "available, " : "unavailable: ") + cuda.detail();
+                + "cuda: " + (cuda.available() ? "available, " : "unavailable: ") + cuda.detail() + "\n"
+                + "cuda kernels in this build: " + String.join("; ", CudaKernels.describe());
     }
 }

@@ -42,6 +42,14 @@ public interface ComputeBackend extends AutoCloseable {
     StatisticsAccumulator openStatistics(int d, int m);
 
     /**
+     * Whether {@link StatisticsAccumulator#accumulateGathered} unfolds on the device, so that
+     * callers should hand over a convolution's raw input rather than unfold it themselves.
+     */
+    default boolean gathersRowsOnDevice() {
+        return false;
+    }
+
+    /**
      * Solves (S + ridge I) W = B for W, with S symmetric positive definite (n x n; only its upper
      * triangle is read) and B n x k, by Cholesky factorisation (LAPACK dposv).
      *

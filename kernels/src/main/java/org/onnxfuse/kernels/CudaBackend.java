@@ -37,6 +37,7 @@ final class CudaBackend implements ComputeBackend {
     private final int multiprocessors;
     final CUfunction xtyKernel = new CUfunction();
     final CUfunction addSlicesKernel = new CUfunction();
+    final CUfunction im2colKernel = new CUfunction();
     final CUfunction gemmKernel = new CUfunction();
     private boolean contextRetained;
     private boolean closed;
@@ -59,6 +60,7 @@ final class CudaBackend implements ComputeBackend {
             CUmodule statistics = loadModule(CudaKernels.STATISTICS);
             JCudaDriver.cuModuleGetFunction(xtyKernel, statistics, "xty_f32_to_f64");
             JCudaDriver.cuModuleGetFunction(addSlicesKernel, statistics, "add_slices");
+            JCudaDriver.cuModuleGetFunction(im2colKernel, statistics, "im2col_f32");
             CUmodule gemm = loadModule(CudaKernels.GEMM);
             JCudaDriver.cuModuleGetFunction(gemmKernel, gemm, "dgemm_tiled");
         } catch (CudaException e) {
@@ -158,6 +160,11 @@ final class CudaBackend implements ComputeBackend {
         CudaStatisticsAccumulator accumulator = new CudaStatisticsAccumulator(this, d, m);
         openAccumulators.add(accumulator);
         return accumulator;
+    }
+
+    @Override
+    public boolean gathersRowsOnDevice() {
+        return true;
     }
 
     /** Called by an accumulator's close, under this object's lock. */

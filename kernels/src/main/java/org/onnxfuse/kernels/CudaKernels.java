@@ -40,6 +40,33 @@ final class CudaKernels {
         return null;
     }
 
+    /**
+     * The kernels this build carries, one entry per module: "statistics: xty_f32_to_f64,
+     * add_slices", read from the PTX entry points; "statistics: not built" when the jar has none.
+     */
+    static List<String> describe() {
+        List<String> lines = new java.util.ArrayList<>();
+        for (String module : MODULES) {
+            Image ptx = read(module + ".ptx", false);
+            boolean fatbin = CudaKernels.class.getResource(RESOURCE_DIR + module + ".fatbin") != null;
+            if (ptx == null) {
+                lines.add(module + ": not built" + (fatbin ? " (fatbin only)" : ""));
+                continue;
+            }
+            List<String> entries = new java.util.ArrayList<>();
+            for (String line : new String(ptx.bytes(), java.nio.charset.StandardCharsets.US_ASCII).split("\n")) {
+                if (line.startsWith(".visible .entry ")) {
+                    String name = line.substring(".visible .entry ".length());
+                    int paren = name.indexOf('(');
+                    entries.add((paren < 0 ? name : name.substring(0, paren)).strip());
+                }
+            }
+            lines.add(module + ": " + String.join(", ", entries) + (fatbin ? " (PTX compute_90 + sm_90 fatbin)"
+                    : " (PTX compute_90)"));
+        }
+        return lines;
+    }
+
     private static Image read(String file, boolean text) {
         try (InputStream in = CudaKernels.class.getResourceAsStream(RESOURCE_DIR + file)) {
             if (in == null) {

@@ -2,6 +2,7 @@ package org.onnxfuse.kernels;
 
 import jcuda.CudaException;
 import jcuda.Pointer;
+import jcuda.driver.JCudaDriver;
 
 /**
  * The sums live in device memory; each batch is copied up as float32 (half the bytes of float64)
@@ -20,6 +21,9 @@ final class CudaStatisticsAccumulator extends AbstractStatisticsAccumulator {
     private DeviceBuffer xBuffer;
     private DeviceBuffer aBuffer;
     private DeviceBuffer workspace;
+    private DeviceBuffer inputBuffer;
+    private DeviceBuffer offsetTable;
+    private RowGather uploadedGather;
     private int bufferRows;
 
     CudaStatisticsAccumulator(CudaBackend backend, int d, int m) {
@@ -59,15 +63,84 @@ final class CudaStatisticsAccumulator extends AbstractStatisticsAccumulator {
                     // chunk's kernels, so reusing the buffers is safe.
                     xBuffer.copyFrom(x, start * d, rows * d);
                     aBuffer.copyFrom(a, start * m, rows * m);
-                    xty(xBuffer, xBuffer, rows, d, d, true, sxx);
-                    if (m > 0) {
-                        xty(xBuffer, aBuffer, rows, d, m, false, sxa);
-                        xty(aBuffer, aBuffer, rows, m, m, true, saa);
-                    }
+                    accumulateStaged(rows);
                 }
             } catch (CudaException e) {
                 throw backend.failure("statistics update (d = " + d + ", m = " + m + ", " + batchRows + " rows)", e);
             }
+        }
+    }
+
+    /**
+     * Uploads whole samples of the convolution's input (and the gather's offset table once per
+     * gather), unfolds them on the device into the X buffer and accumulates; falls back to the
+     * host unfolding when one sample's rows do not fit the buffer.
+     */
+    @Override
+    void addGathered(RowGather gather, float[] input, int count, float[] a) {
+        int positions = gather.positions();
+        int samplesPerChunk = maxChunkRows / positions;
+        if (samplesPerChunk < 1) {
+            super.addGathered(gather, input, count, a);
+            return;
+        }
+        int sampleSize = gather.sampleSize();
+        synchronized (backend) {
+            backend.requireOpen();
+            backend.makeCurrent();
+            try {
+                if (uploadedGather != gather) {
+                    closeQuietly(offsetTable);
+                    offsetTable = null;
+                    uploadedGather = null;
+                    int[] table = gather.offsetTable();
+                    offsetTable = new DeviceBuffer(4L * table.length);
+                    JCudaDriver.cuMemcpyHtoD(offsetTable.pointer(), Pointer.to(table), 4L * table.length);
+                    uploadedGather = gather;
+                }
+                for (int start = 0; start < count; start += samplesPerChunk) {
+                    int samples = Math.min(samplesPerChunk, count - start);
+                    int rows = samples * positions;
+                    ensureBuffers(rows);
+                    long inputBytes = 4L * samples * sampleSize;
+                    if (inputBuffer == null || inputBuffer.bytes() < inputBytes) {
+                        closeQuietly(inputBuffer);
+                        inputBuffer = null;
+                        inputBuffer = new DeviceBuffer(4L * Math.min(count, samplesPerChunk) * sampleSize);
+                    }
+                    inputBuffer.copyFrom(input, start * sampleSize, samples * sampleSize);
+                    aBuffer.copyFrom(a, start * positions * m, rows * m);
+                    Pointer params = Pointer.to(
+                            Pointer.to(inputBuffer.pointer()),
+                            Pointer.to(offsetTable.pointer()),
+                            Pointer.to(new int[] {samples}),
+                            Pointer.to(new int[] {gather.channels()}),
+                            Pointer.to(new int[] {gather.inSpatial()}),
+                            Pointer.to(new int[] {positions}),
+                            Pointer.to(new int[] {gather.kernelSize()}),
+                            Pointer.to(new int[] {gather.ones() ? 1 : 0}),
+                            Pointer.to(xBuffer.pointer()));
+                    int blocks = (int) Math.min(CudaBackend.ceilDiv((long) rows * d, CudaBackend.BLOCK_THREADS),
+                            32L * Math.max(1, backend.multiprocessors()));
+                    backend.launch(backend.im2colKernel, blocks, 1, 1, params);
+                    accumulateStaged(rows);
+                }
+            } catch (CudaException e) {
+                throw backend.failure("im2col_f32 + statistics update (" + gather + ", " + count + " samples, d = "
+                        + d + ", m = " + m + ")", e);
+            }
+        }
+    }
+
+    /**
+     * Adds the first {@code rows} samples already on the device (staged by {@link #add}) to the sums.
+     * Package-private so that the device benchmark can time the kernels without the upload.
+     */
+    void accumulateStaged(int rows) {
+        xty(xBuffer, xBuffer, rows, d, d, true, sxx);
+        if (m > 0) {
+            xty(xBuffer, aBuffer, rows, d, m, false, sxa);
+            xty(aBuffer, aBuffer, rows, m, m, true, saa);
         }
     }
 
@@ -167,12 +240,16 @@ final class CudaStatisticsAccumulator extends AbstractStatisticsAccumulator {
             } catch (CudaException e) {
                 return; // the context is gone; the driver reclaimed the memory with it
             }
-            for (DeviceBuffer b : new DeviceBuffer[] {sxx, sxa, saa, xBuffer, aBuffer, workspace}) {
+            for (DeviceBuffer b : new DeviceBuffer[] {sxx, sxa, saa, xBuffer, aBuffer, workspace, inputBuffer,
+                offsetTable}) {
                 closeQuietly(b);
             }
             xBuffer = null;
             aBuffer = null;
             workspace = null;
+            inputBuffer = null;
+            offsetTable = null;
+            uploadedGather = null;
         }
     }
 

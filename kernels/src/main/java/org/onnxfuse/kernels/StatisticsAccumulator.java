@@ -47,6 +47,17 @@ public interface StatisticsAccumulator extends AutoCloseable {
         accumulate(x, a, rows);
     }
 
+    /**
+     * Adds the rows {@code gather} makes of {@code count} samples of a convolution's input
+     * ({@code input} row-major [count, channels, spatial...]), with their targets {@code a}
+     * (count x positions rows of m, in the gather's row order). The CPU unfolds on the host; the
+     * CUDA backend uploads only the input and unfolds on the device. Same sums either way, up to
+     * the summation order of the float64 accumulation.
+     *
+     * @throws IllegalArgumentException if the gather's columns are not d, or an array is too short
+     */
+    void accumulateGathered(RowGather gather, float[] input, int count, float[] a);
+
     /** The sums so far (copies; accumulation can continue afterwards). */
     SufficientStatistics statistics();
 

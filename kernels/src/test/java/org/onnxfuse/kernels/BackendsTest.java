@@ -59,6 +59,18 @@ class BackendsTest {
     }
 
     @Test
+    void diagnoseListsTheKernelsOfThisBuild() {
+        String report = Backends.diagnose();
+        if (CudaKernels.firstMissing() == null) {
+            assertTrue(report.contains("\ncuda kernels in this build: statistics: xty_f32_to_f64, add_slices, im2col_f32 (PTX"),
+                    report);
+            assertTrue(report.contains("gemm: dgemm_tiled"), report);
+        } else {
+            assertTrue(report.contains("statistics: not built"), report);
+        }
+    }
+
+    @Test
     void unknownDeviceAndNegativeThreadsAreRejected() {
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> Backends.open("tpu", 1));
         assertEquals("unknown device 'tpu', expected one of [auto, cpu, cuda]", e.getMessage());

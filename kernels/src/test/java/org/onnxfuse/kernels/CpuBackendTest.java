@@ -178,6 +178,33 @@ class CpuBackendTest {
     }
 
     @Test
+    void gatheredRowsAreTheUnfoldedRows() {
+        // 2 channels, a 3-value plane, 2 positions of a 2-wide kernel; -1 reads padding (0).
+        RowGather gather = new RowGather(2, 3, 2, 2, new int[] {-1, 0, 1, 2}, true);
+        float[] input = {1, 2, 3, 10, 20, 30};
+        float[] x = new float[2 * 5];
+        gather.unfold(input, 1, x);
+        assertEquals("[0.0, 1.0, 0.0, 10.0, 1.0, 2.0, 3.0, 20.0, 30.0, 1.0]", java.util.Arrays.toString(x));
+        float[] a = {0.5f, -1f};
+        try (StatisticsAccumulator gathered = cpu.openStatistics(5, 1);
+             StatisticsAccumulator unfolded = cpu.openStatistics(5, 1)) {
+            assertTrue(!cpu.gathersRowsOnDevice());
+            gathered.accumulateGathered(gather, input, 1, a);
+            unfolded.accumulate(x, a, 2);
+            assertEquals(unfolded.statistics(), gathered.statistics());
+            assertEquals(2, gathered.rows());
+            IllegalArgumentException wrongWidth = assertThrows(IllegalArgumentException.class,
+                    () -> cpu.openStatistics(4, 1).accumulateGathered(gather, input, 1, a));
+            assertEquals("the gather makes rows of 5 columns, expected d = 4", wrongWidth.getMessage());
+            IllegalArgumentException shortInput = assertThrows(IllegalArgumentException.class,
+                    () -> gathered.accumulateGathered(gather, new float[5], 1, a));
+            assertEquals("input holds 5 values, expected 1 samples of 6", shortInput.getMessage());
+        }
+        assertThrows(IllegalArgumentException.class, () -> new RowGather(2, 3, 2, 2, new int[] {0, 3, 1, 2}, true));
+        assertThrows(IllegalArgumentException.class, () -> new RowGather(2, 3, 2, 2, new int[] {0, 1}, true));
+    }
+
+    @Test
     void statisticsWithoutTargets() {
         SplittableRandom rng = new SplittableRandom(6);
         Reference.Sums expected = new Reference.Sums(5, 0);

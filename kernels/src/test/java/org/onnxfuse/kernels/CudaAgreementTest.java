@@ -113,6 +113,44 @@ class CudaAgreementTest {
     }
 
     @Test
+    void convolutionRowsGatheredOnTheDeviceGiveTheHostStatistics() {
+        assertTrue(cuda.gathersRowsOnDevice());
+        SplittableRandom rng = new SplittableRandom(24);
+        // 37 channels x 27 kernel positions + ones = d 1000; 100 positions per sample, so a chunk
+        // holds 167 samples and 400 samples take three chunks; a fifth of the offsets are padding.
+        for (boolean ones : new boolean[] {true, false}) {
+            int channels = 37;
+            int kernel = 27;
+            int plane = 150;
+            int positions = 100;
+            int[] offsets = new int[positions * kernel];
+            for (int i = 0; i < offsets.length; i++) {
+                offsets[i] = rng.nextInt(5) == 0 ? -1 : rng.nextInt(plane);
+            }
+            RowGather gather = new RowGather(channels, plane, positions, kernel, offsets, ones);
+            int d = gather.columns();
+            int m = 13;
+            try (StatisticsAccumulator onCpu = cpu.openStatistics(d, m);
+                 StatisticsAccumulator onGpu = cuda.openStatistics(d, m)) {
+                for (int count : new int[] {1, 3, 400}) {
+                    float[] input = Reference.randomFloats(rng, count * gather.sampleSize());
+                    float[] a = Reference.randomFloats(rng, count * positions * m);
+                    float[] x = new float[count * positions * d];
+                    gather.unfold(input, count, x);
+                    onCpu.accumulate(x, a, count * positions);
+                    onGpu.accumulateGathered(gather, input, count, a);
+                }
+                SufficientStatistics expected = onCpu.statistics();
+                SufficientStatistics actual = onGpu.statistics();
+                assertEquals(expected.rows(), actual.rows());
+                assertTrue(Reference.relativeError(actual.xx(), expected.xx()) < TOLERANCE, "xx, ones " + ones);
+                assertTrue(Reference.relativeError(actual.xa(), expected.xa()) < TOLERANCE, "xa, ones " + ones);
+                assertTrue(Reference.relativeError(actual.aa(), expected.aa()) < TOLERANCE, "aa, ones " + ones);
+            }
+        }
+    }
+
+    @Test
     void statisticsAreReproducibleBitForBit() {
         SplittableRandom rng = new SplittableRandom(23);
         int d = 20;

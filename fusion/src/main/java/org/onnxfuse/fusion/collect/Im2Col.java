@@ -1,6 +1,7 @@
 package org.onnxfuse.fusion.collect;
 
 import java.util.Arrays;
+import org.onnxfuse.kernels.RowGather;
 
 /**
  * The im2col unfolding of a Conv input, for any number of spatial axes: one row per (sample,
@@ -22,6 +23,8 @@ public final class Im2Col {
     private final int kernelSize;
     /** For each output position p and kernel position q, the input spatial offset or -1 (padding). */
     private final int[] offsets;
+    private RowGather withOnes;
+    private RowGather withoutOnes;
 
     /**
      * @param inputShape [N, C, spatial...]; N is ignored (each batch may differ)
@@ -123,33 +126,20 @@ public final class Im2Col {
      * caller can reuse one buffer for every batch.
      */
     public void unfold(float[] input, int count, boolean ones, float[] out) {
-        int sampleSize = channels * inSpatial;
-        if ((long) count * sampleSize != input.length) {
-            throw new IllegalArgumentException("input holds " + input.length + " values, expected " + count
-                    + " samples of " + sampleSize);
-        }
-        int cols = features() + (ones ? 1 : 0);
-        long needed = (long) count * outPositions * cols;
-        if (out.length < needed) {
-            throw new IllegalArgumentException("output holds " + out.length + " values, expected at least " + needed);
-        }
-        int row = 0;
-        for (int n = 0; n < count; n++) {
-            int sampleBase = n * sampleSize;
-            for (int p = 0; p < outPositions; p++, row++) {
-                int dst = row * cols;
-                int offBase = p * kernelSize;
-                for (int c = 0; c < channels; c++) {
-                    int src = sampleBase + c * inSpatial;
-                    for (int q = 0; q < kernelSize; q++) {
-                        int off = offsets[offBase + q];
-                        out[dst++] = off < 0 ? 0f : input[src + off];
-                    }
-                }
-                if (ones) {
-                    out[dst] = 1f;
-                }
+        gather(ones).unfold(input, count, out);
+    }
+
+    /** The unfolding as a {@link RowGather} (what the compute backend runs), with or without the ones column. */
+    public RowGather gather(boolean ones) {
+        if (ones) {
+            if (withOnes == null) {
+                withOnes = new RowGather(channels, inSpatial, outPositions, kernelSize, offsets, true);
             }
+            return withOnes;
         }
+        if (withoutOnes == null) {
+            withoutOnes = new RowGather(channels, inSpatial, outPositions, kernelSize, offsets, false);
+        }
+        return withoutOnes;
     }
 }

@@ -2,6 +2,7 @@ package org.onnxfuse.fusion.collect;
 
 import java.util.Arrays;
 import org.onnxfuse.fusion.plan.Level;
+import org.onnxfuse.kernels.RowGather;
 import org.onnxfuse.onnx.errors.ErrorCode;
 import org.onnxfuse.onnx.errors.OnnxFuseException;
 import org.onnxfuse.onnx.ir.Graph;
@@ -70,6 +71,18 @@ public final class LevelInputs {
             }
         }
         return Math.toIntExact(rows);
+    }
+
+    /**
+     * For a Conv level, how X's rows are gathered from an input of {@code shape} (for a backend
+     * that unfolds on the device); null for Gemm and MatMul, whose rows are the input itself.
+     */
+    public RowGather gather(long[] shape) {
+        if (!opType.equals("Conv")) {
+            return null;
+        }
+        rowCount(shape); // builds the im2col for this geometry
+        return im2col.gather(level.hasBias());
     }
 
     /** X as a row-major rows x d matrix. */

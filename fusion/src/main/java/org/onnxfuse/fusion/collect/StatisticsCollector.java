@@ -11,6 +11,7 @@ import org.onnxfuse.fusion.plan.Level;
 import org.onnxfuse.fusion.plan.LevelPlan;
 import org.onnxfuse.kernels.ComputeBackend;
 import org.onnxfuse.kernels.DenseMatrix;
+import org.onnxfuse.kernels.RowGather;
 import org.onnxfuse.kernels.StatisticsAccumulator;
 import org.onnxfuse.onnx.errors.ErrorCode;
 import org.onnxfuse.onnx.errors.OnnxFuseException;
@@ -35,6 +36,19 @@ public final class StatisticsCollector implements AutoCloseable {
     @FunctionalInterface
     public interface BatchSink {
         void accept(float[] x, int d, float[] a, int m, int rows);
+
+        /** Whether Conv levels' batches go to {@link #acceptGathered} (raw input + gather) instead. */
+        default boolean takesGather() {
+            return false;
+        }
+
+        /**
+         * A Conv level's batch before unfolding: {@code count} samples of {@code input}, whose
+         * rows {@code gather} makes, with their targets; called only when {@link #takesGather()}.
+         */
+        default void acceptGathered(float[] input, int count, RowGather gather, float[] a, int m, int rows) {
+            throw new UnsupportedOperationException("this sink takes unfolded rows");
+        }
     }
 
     /** Told after each batch how far a collection pass is, e.g. to drive a progress bar. */
@@ -184,13 +198,32 @@ public final class StatisticsCollector implements AutoCloseable {
         long inferenceBefore = inferenceNanos;
         long start = System.nanoTime();
         try {
-            long[] counts = stream(index, fused, fusedLevel, targets, (x, d, a, m, rows) -> {
-                if (acc[0] == null) {
-                    acc[0] = backend.openStatistics(d, m);
+            long[] counts = stream(index, fused, fusedLevel, targets, new BatchSink() {
+                @Override
+                public void accept(float[] x, int d, float[] a, int m, int rows) {
+                    long t = System.nanoTime();
+                    open(d, m).accumulate(x, a, rows);
+                    sums[0] += System.nanoTime() - t;
                 }
-                long t = System.nanoTime();
-                acc[0].accumulate(x, a, rows);
-                sums[0] += System.nanoTime() - t;
+
+                @Override
+                public boolean takesGather() {
+                    return backend.gathersRowsOnDevice();
+                }
+
+                @Override
+                public void acceptGathered(float[] input, int count, RowGather gather, float[] a, int m, int rows) {
+                    long t = System.nanoTime();
+                    open(gather.columns(), m).accumulateGathered(gather, input, count, a);
+                    sums[0] += System.nanoTime() - t;
+                }
+
+                private StatisticsAccumulator open(int d, int m) {
+                    if (acc[0] == null) {
+                        acc[0] = backend.openStatistics(d, m);
+                    }
+                    return acc[0];
+                }
             }, progress);
             if (acc[0] == null) {
                 throw new OnnxFuseException(ErrorCode.DATA_SHAPE, data.source() + " holds no samples");
@@ -267,8 +300,9 @@ public final class StatisticsCollector implements AutoCloseable {
                     cuts[parents.size() + e] = fusedRun.get(targets.fusedValues().get(e));
                 }
                 inferenceNanos += System.nanoTime() - t;
-                float[] x = inputs.rows(xAct, xBuffer);
-                if (x != xAct.values()) {
+                RowGather gather = sink.takesGather() ? inputs.gather(xAct.shape()) : null;
+                float[] x = gather != null ? null : inputs.rows(xAct, xBuffer);
+                if (x != null && x != xAct.values()) {
                     xBuffer = x;
                 }
                 int d = inputs.fanIn(xAct.shape());
@@ -302,7 +336,11 @@ public final class StatisticsCollector implements AutoCloseable {
                     }
                 }
                 targets.rows().apply(a, m, rows);
-                sink.accept(x, d, a, m, rows);
+                if (gather != null) {
+                    sink.acceptGathered(xAct.values(), Math.toIntExact(xAct.shape()[0]), gather, a, m, rows);
+                } else {
+                    sink.accept(x, d, a, m, rows);
+                }
                 samples += batch.count();
                 totalRows += rows;
                 progress.samplesCollected(samples, total);

@@ -1,0 +1,327 @@
+package org.onnxfuse.kernels;
+
+import java.io.IOException;
+import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.SplittableRandom;
+import jcuda.Pointer;
+import jcuda.driver.CUevent;
+import jcuda.driver.JCudaDriver;
+
+/**
+ * The device benchmark of {@code native/device-check.sh}: each kernel's rate against two ceilings
+ * measured in the same process on the same card, a device-to-device copy (bytes read + written)
+ * and our own float64 matrix product (gemm.cu, the ceiling for the float64 kernels). Times are
+ * medians of device-event timings after a warm-up; inputs are fresh random numbers, never zeros.
+ * The host-API rows (upload, kernels, download) also time the CPU backend on the same inputs.
+ *
+ * <p>Usage: {@code KernelBenchmark [OUTPUT_DIR] [--quick]}; writes {@code kernels.md} and
+ * {@code kernels.json} there and prints the table. {@code --quick} shrinks every size (for a
+ * check that the harness runs, not for numbers).
+ */
+public final class KernelBenchmark {
+    private static final int REPEATS = 7;
+
+    private final CudaBackend cuda;
+    private final CpuBackend cpu;
+    private final boolean quick;
+    private final SplittableRandom random = new SplittableRandom(20261204);
+    private final List<Row> rows = new ArrayList<>();
+    private double copyCeiling;
+    private double gemmCeiling;
+
+    private KernelBenchmark(CudaBackend cuda, CpuBackend cpu, boolean quick) {
+        this.cuda = cuda;
+        this.cpu = cpu;
+        this.quick = quick;
+    }
+
+    record Row(String name, String size, double medianMs, double spreadMs, String rate, String ofCeiling,
+               String cpuMs) {
+    }
+
+    public static void main(String[] args) throws IOException {
+        Path out = Path.of(args.length > 0 && !args[0].startsWith("--") ? args[0] : ".");
+        boolean quick = Arrays.asList(args).contains("--quick");
+        CudaStatus status = Backends.cudaStatus();
+        if (!status.available()) {
+            System.err.println("KernelBenchmark: no usable GPU here (" + status.detail() + "); nothing measured");
+            System.exit(3);
+        }
+        try (ComputeBackend c = Backends.open("cuda", 0); CpuBackend host = new CpuBackend(Backends.defaultThreads())) {
+            KernelBenchmark bench = new KernelBenchmark((CudaBackend) c, host, quick);
+            bench.runAll();
+            bench.write(out, c.description());
+        }
+    }
+
+    private void runAll() {
+        copyCeiling();
+        gemmCeiling();
+        int[][] statistics = quick ? new int[][] {{2048, 256, 128}, {2048, 64, 64}}
+                : new int[][] {{16384, 2304, 1024}, {65536, 785, 512}};
+        for (int[] s : statistics) {
+            guarded(rows, "statistics kernels", () -> statistics(s[0], s[1], s[2]));
+        }
+        guarded(rows, "statistics, host API", () -> statisticsHostApi(statistics[0][0], statistics[0][1],
+                statistics[0][2]));
+        int[][] solves = quick ? new int[][] {{256, 64}, {100, 10}} : new int[][] {{4096, 1024}, {785, 512}};
+        for (int[] s : solves) {
+            guarded(rows, "cholesky solve", () -> cholesky(s[0], s[1]));
+        }
+    }
+
+    /** Device-to-device copy of a large buffer: bytes read plus bytes written per second. */
+    private void copyCeiling() {
+        long bytes = quick ? 64L << 20 : 2L << 30;
+        cuda.makeCurrent();
+        try (DeviceBuffer from = new DeviceBuffer(bytes); DeviceBuffer to = new DeviceBuffer(bytes)) {
+            JCudaDriver.cuMemsetD32(from.pointer(), 0x3f800001, bytes / 4);
+            double[] ms = time(() -> JCudaDriver.cuMemcpyDtoD(to.pointer(), from.pointer(), bytes));
+            double median = median(ms);
+            copyCeiling = 2.0 * bytes / (median * 1e-3);
+            rows.add(new Row("copy ceiling (device to device)", bytes / (1 << 20) + " MiB", median, spread(ms),
+                    gbps(copyCeiling), "100 %", "-"));
+        }
+    }
+
+    /** Our float64 tiled product (gemm.cu) on n x n x n: the ceiling for float64 arithmetic here. */
+    private void gemmCeiling() {
+        int n = quick ? 512 : 8192;
+        cuda.makeCurrent();
+        double[] a = randomArray((long) n * n);
+        double[] b = randomArray((long) n * n);
+        try (DeviceBuffer da = DeviceBuffer.upload(a); DeviceBuffer db = DeviceBuffer.upload(b);
+             DeviceBuffer dc = new DeviceBuffer(8L * n * n)) {
+            Pointer params = Pointer.to(
+                    Pointer.to(new int[] {0}), Pointer.to(new int[] {0}),
+                    Pointer.to(new int[] {n}), Pointer.to(new int[] {n}), Pointer.to(new int[] {n}),
+                    Pointer.to(new double[] {1.0}),
+                    Pointer.to(da.pointer()), Pointer.to(new int[] {n}),
+                    Pointer.to(db.pointer()), Pointer.to(new int[] {n}),
+                    Pointer.to(new double[] {0.0}),
+                    Pointer.to(dc.pointer()), Pointer.to(new int[] {n}));
+            int grid = CudaBackend.ceilDiv(n, SlicePlan.TILE);
+            double[] ms = time(() -> cuda.launch(cuda.gemmKernel, grid, grid, 1, params));
+            double median = median(ms);
+            gemmCeiling = 2.0 * n * n * (double) n / (median * 1e-3);
+            rows.add(new Row("float64 gemm ceiling (gemm.cu)", n + "^3", median, spread(ms), tflops(gemmCeiling),
+                    "100 %", "-"));
+        }
+    }
+
+    /** The statistics kernels alone on samples already on the device (statistics.cu). */
+    private void statistics(int samples, int d, int m) {
+        float[] x = randomFloats((long) samples * d);
+        float[] a = randomFloats((long) samples * m);
+        try (CudaStatisticsAccumulator acc = (CudaStatisticsAccumulator) cuda.openStatistics(d, m)) {
+            int staged = Math.min(samples, Math.max(1, CudaStatisticsAccumulator.BUFFER_ELEMENTS / Math.max(d, m)));
+            acc.accumulate(Arrays.copyOf(x, staged * d), Arrays.copyOf(a, staged * m), staged);
+            double[] ms;
+            synchronized (cuda) {
+                cuda.makeCurrent();
+                ms = time(() -> acc.accumulateStaged(staged));
+            }
+            double flops = statisticsFlops(staged, d, m);
+            double median = median(ms);
+            rows.add(new Row("statistics kernels (X^T X, X^T A, A^T A)", staged + " x (" + d + ", " + m + ")",
+                    median, spread(ms), tflops(flops / (median * 1e-3)),
+                    percent(flops / (median * 1e-3) / gemmCeiling), "-"));
+        }
+    }
+
+    /** accumulate() + statistics() through the public API (uploads included), CUDA vs CPU backend. */
+    private void statisticsHostApi(int samples, int d, int m) {
+        float[] x = randomFloats((long) samples * d);
+        float[] a = randomFloats((long) samples * m);
+        double[] gpu = time(() -> {
+            try (StatisticsAccumulator acc = cuda.openStatistics(d, m)) {
+                acc.accumulate(x, a, samples);
+                acc.statistics();
+            }
+        });
+        double[] host = timeHost(() -> {
+            try (StatisticsAccumulator acc = cpu.openStatistics(d, m)) {
+                acc.accumulate(x, a, samples);
+                acc.statistics();
+            }
+        });
+        double flops = statisticsFlops(samples, d, m);
+        rows.add(new Row("statistics, host API (upload + download)", samples + " x (" + d + ", " + m + ")",
+                median(gpu), spread(gpu), tflops(flops / (median(gpu) * 1e-3)), "-",
+                String.format(Locale.ROOT, "%.1f (%.1fx)", median(host), median(host) / median(gpu))));
+    }
+
+    /** choleskySolve (S + ridge I) W = B through the public API, CUDA vs CPU backend. */
+    private void cholesky(int n, int k) {
+        DenseMatrix s = spd(n);
+        DenseMatrix b = new DenseMatrix(n, k, randomArray((long) n * k));
+        double[] gpu = time(() -> cuda.choleskySolve(s, b, 1e-6));
+        double[] host = timeHost(() -> cpu.choleskySolve(s, b, 1e-6));
+        DenseMatrix wGpu = cuda.choleskySolve(s, b, 1e-6);
+        DenseMatrix wCpu = cpu.choleskySolve(s, b, 1e-6);
+        double flops = (double) n * n * n / 3.0 + 2.0 * n * (double) n * k;
+        rows.add(new Row("cholesky solve, host API (rel. diff " + String.format(Locale.ROOT, "%.1e",
+                relativeDifference(wGpu, wCpu)) + ")", "n " + n + ", k " + k, median(gpu), spread(gpu),
+                tflops(flops / (median(gpu) * 1e-3)), "-",
+                String.format(Locale.ROOT, "%.1f (%.1fx)", median(host), median(host) / median(gpu))));
+    }
+
+    private static double statisticsFlops(long samples, long d, long m) {
+        return 2.0 * samples * (d * (d + 1) / 2.0 + (double) d * m + m * (m + 1) / 2.0);
+    }
+
+    /** Device-event times in ms of {@link #REPEATS} runs after two warm-ups; syncs after each. */
+    private double[] time(Runnable work) {
+        synchronized (cuda) {
+            cuda.makeCurrent();
+            CUevent start = new CUevent();
+            CUevent stop = new CUevent();
+            JCudaDriver.cuEventCreate(start, 0);
+            JCudaDriver.cuEventCreate(stop, 0);
+            try {
+                work.run();
+                work.run();
+                double[] ms = new double[REPEATS];
+                float[] elapsed = new float[1];
+                for (int r = 0; r < REPEATS; r++) {
+                    cuda.makeCurrent();
+                    JCudaDriver.cuEventRecord(start, null);
+                    work.run();
+                    cuda.makeCurrent();
+                    JCudaDriver.cuEventRecord(stop, null);
+                    JCudaDriver.cuEventSynchronize(stop);
+                    JCudaDriver.cuEventElapsedTime(elapsed, start, stop);
+                    ms[r] = elapsed[0];
+                }
+                return ms;
+            } finally {
+                JCudaDriver.cuEventDestroy(start);
+                JCudaDriver.cuEventDestroy(stop);
+            }
+        }
+    }
+
+    private static double[] timeHost(Runnable work) {
+        work.run();
+        double[] ms = new double[Math.max(3, REPEATS / 2)];
+        for (int r = 0; r < ms.length; r++) {
+            long t0 = System.nanoTime();
+            work.run();
+            ms[r] = (System.nanoTime() - t0) / 1e6;
+        }
+        return ms;
+    }
+
+    private DenseMatrix spd(int n) {
+        int inner = n + 16;
+        DenseMatrix m = new DenseMatrix(inner, n, randomArray((long) inner * n));
+        return cpu.gemm(Transpose.YES, Transpose.NO, 1.0, m, m, 0.0, null);
+    }
+
+    private double[] randomArray(long n) {
+        double[] v = new double[Math.toIntExact(n)];
+        for (int i = 0; i < v.length; i++) {
+            v[i] = random.nextDouble(-1.0, 1.0);
+        }
+        return v;
+    }
+
+    private float[] randomFloats(long n) {
+        float[] v = new float[Math.toIntExact(n)];
+        for (int i = 0; i < v.length; i++) {
+            v[i] = (float) random.nextDouble(-1.0, 1.0);
+        }
+        return v;
+    }
+
+    static double relativeDifference(DenseMatrix got, DenseMatrix want) {
+        double[] g = got.toColumnMajor();
+        double[] w = want.toColumnMajor();
+        double diff = 0;
+        double norm = 0;
+        for (int i = 0; i < w.length; i++) {
+            diff += (g[i] - w[i]) * (g[i] - w[i]);
+            norm += w[i] * w[i];
+        }
+        return Math.sqrt(diff / Math.max(norm, Double.MIN_NORMAL));
+    }
+
+    static double median(double[] values) {
+        double[] v = values.clone();
+        Arrays.sort(v);
+        return v.length % 2 == 1 ? v[v.length / 2] : 0.5 * (v[v.length / 2 - 1] + v[v.length / 2]);
+    }
+
+    static double spread(double[] values) {
+        return Arrays.stream(values).max().orElse(0) - Arrays.stream(values).min().orElse(0);
+    }
+
+    private static String gbps(double bytesPerSecond) {
+        return String.format(Locale.ROOT, "%.0f GB/s", bytesPerSecond / 1e9);
+    }
+
+    private static String tflops(double flopsPerSecond) {
+        return String.format(Locale.ROOT, "%.2f TFLOP/s", flopsPerSecond / 1e12);
+    }
+
+    private static String percent(double fraction) {
+        return String.format(Locale.ROOT, "%.0f %%", 100 * fraction);
+    }
+
+    /** Runs {@code check}; a failing measurement becomes a row saying so instead of ending the run. */
+    static void guarded(List<Row> rows, String name, Runnable check) {
+        try {
+            check.run();
+        } catch (RuntimeException e) {
+            rows.add(new Row(name + " FAILED: " + e.getMessage(), "-", Double.NaN, Double.NaN, "-", "-", "-"));
+        }
+    }
+
+    private void write(Path out, String device) throws IOException {
+        Files.createDirectories(out);
+        StringBuilder md = new StringBuilder();
+        md.append("device: ").append(device).append("\n\n");
+        md.append("| kernel | size | median ms (spread) | rate | of ceiling | CPU backend ms (CUDA speed-up) |\n");
+        md.append("|---|---|---|---|---|---|\n");
+        for (Row r : rows) {
+            md.append(String.format(Locale.ROOT, "| %s | %s | %.3f (%.3f) | %s | %s | %s |%n", r.name(), r.size(),
+                    r.medianMs(), r.spreadMs(), r.rate(), r.ofCeiling(), r.cpuMs()));
+        }
+        Files.writeString(out.resolve("kernels.md"), md.toString(), StandardCharsets.UTF_8);
+        StringBuilder json = new StringBuilder("{\"device\": ").append(quote(device)).append(", \"rows\": [\n");
+        for (int i = 0; i < rows.size(); i++) {
+            Row r = rows.get(i);
+            Map<String, String> fields = new LinkedHashMap<>();
+            fields.put("name", quote(r.name()));
+            fields.put("size", quote(r.size()));
+            fields.put("median_ms", Double.isNaN(r.medianMs()) ? "null" : Double.toString(r.medianMs()));
+            fields.put("spread_ms", Double.isNaN(r.spreadMs()) ? "null" : Double.toString(r.spreadMs()));
+            fields.put("rate", quote(r.rate()));
+            fields.put("of_ceiling", quote(r.ofCeiling()));
+            fields.put("cpu_ms", quote(r.cpuMs()));
+            json.append("  {");
+            int f = 0;
+            for (Map.Entry<String, String> e : fields.entrySet()) {
+                json.append(f++ == 0 ? "" : ", ").append('"').append(e.getKey()).append("\": ").append(e.getValue());
+            }
+            json.append(i + 1 < rows.size() ? "},\n" : "}\n");
+        }
+        json.append("]}\n");
+        Files.writeString(out.resolve("kernels.json"), json.toString(), StandardCharsets.UTF_8);
+        PrintStream o = System.out;
+        o.print(md);
+    }
+
+    private static String quote(String s) {
+        return '"' + s.replace("\\", "\\\\").replace("\"", "\\\"") + '"';
+    }
+}

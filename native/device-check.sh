@@ -1,0 +1,136 @@
+#!/usr/bin/env bash
+# The device check, one command from the project root on a GPU machine, using the kit that
+# native/device-prepare.sh built here (.device-kit/kit.tar.xz; the machine needs no JDK or Maven):
+#   1. environment: nvidia-smi, `onnx-fuse diagnose`
+#   2. the gpu-tagged tests (CPU vs CUDA agreement of every kernel, end-to-end checks)
+#   3. the kernel benchmark (rates against a copy and a float64 gemm ceiling measured here)
+#   4. end-to-end fusion, CPU backend vs CUDA backend, on bundled models with 5000 samples
+#   5. compute-sanitizer memcheck and racecheck on the kernel tests
+# Logs go to $OUT (or ./device-out when OUT is unset); a short table is printed last.
+# Without a usable GPU it stops after step 1, saying why, with exit code 3
+# (DEVICE_CHECK_WITHOUT_GPU=1 runs every step anyway, to check this script on a CPU machine).
+set -uo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+out=${OUT:-$root/device-out}
+mkdir -p "$out"
+log=$out/device-check.log
+summary=$out/summary.md
+: > "$log"
+: > "$summary"
+say() { echo "$*" | tee -a "$log"; }
+row() { echo "$*" >> "$summary"; }
+
+kit_archive=$root/.device-kit/kit.tar.xz
+if [ ! -f "$kit_archive" ]; then
+  say "device-check: $kit_archive not found: run native/device-prepare.sh on a machine with a JDK first and carry .device-kit"
+  exit 2
+fi
+work=$(mktemp -d /tmp/onnx-fuse-device.XXXXXX)
+trap 'rm -rf "$work"' EXIT
+if command -v xz >/dev/null 2>&1; then
+  xz -dc "$kit_archive" | tar -C "$work" -xf -
+else
+  python3 -c "import sys, tarfile; tarfile.open(sys.argv[1]).extractall(sys.argv[2])" "$kit_archive" "$work"
+fi
+kit=$work/kit
+java=$kit/jre/bin/java
+classpath=$kit/test-classes/kernels:$kit/test-classes/fusion:$kit/onnx-fuse.jar
+say "device-check: kit built from $(cat "$kit/COMMIT"), $(date -u +%FT%TZ)"
+
+# 1. Environment
+{ nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.sm,clocks.mem --format=csv 2>&1 || echo "nvidia-smi failed"; } \
+    | tee -a "$log"
+"$java" -jar "$kit/onnx-fuse.jar" diagnose 2>&1 | tee -a "$log" > "$work/diagnose.txt"
+if ! grep -q "cuda: available" "$work/diagnose.txt" && [ "${DEVICE_CHECK_WITHOUT_GPU:-0}" != 1 ]; then
+  reason=$(grep "cuda:" "$work/diagnose.txt" || echo "diagnose gave no cuda line")
+  say "device-check: no usable GPU here ($reason): the kit runs; the GPU steps need a CUDA machine"
+  exit 3
+fi
+row "| step | result |"
+row "|---|---|"
+row "| device | $(grep -o 'GPU 0: [^;]*' "$work/diagnose.txt" | head -1) |"
+
+# 2. GPU tests
+say "device-check: gpu tests"
+start=$(date +%s)
+timeout 240 "$java" -Donnxfuse.testModels="$root/test-models" -jar "$kit/junit-console.jar" execute \
+    --class-path "$classpath" --disable-banner --details=tree --include-tag gpu \
+    --scan-class-path "$kit/test-classes/kernels:$kit/test-classes/fusion" --reports-dir "$work/junit" \
+    > "$work/gpu-tests.txt" 2>&1
+tests_rc=$?
+cat "$work/gpu-tests.txt" >> "$log"
+counts=$(grep -E "tests (successful|failed|skipped|aborted)" "$work/gpu-tests.txt" | tr -s ' ' | tr '\n' ',')
+row "| gpu tests (exit $tests_rc, $(( $(date +%s) - start )) s) | ${counts:-no summary: see device-check.log} |"
+cp "$work/junit/TEST-junit-jupiter.xml" "$out/gpu-tests.xml" 2>/dev/null || true
+
+# 3. Kernel benchmark
+say "device-check: kernel benchmark"
+start=$(date +%s)
+timeout 150 "$java" -cp "$classpath" org.onnxfuse.kernels.KernelBenchmark "$out" >> "$log" 2>&1
+row "| kernel benchmark (exit $?, $(( $(date +%s) - start )) s) | kernels.md |"
+
+# 4. End-to-end fusion, CPU vs CUDA backend
+say "device-check: end-to-end fusion"
+models=$root/test-models/models
+data=$root/test-models/data
+e2e=$out/end-to-end.md
+echo "| case | backend | wall s | fuse s | statistics s | grouping s | solve s | fused accuracy % |" > "$e2e"
+echo "|---|---|---|---|---|---|---|---|" >> "$e2e"
+fuse_case() { # fuse_case NAME DEVICE PARENTS...
+  local name=$1 device=$2
+  shift 2
+  local report=$work/$name-$device.json
+  local t0 t1
+  t0=$(date +%s.%N)
+  timeout 180 "$java" -jar "$kit/onnx-fuse.jar" "$@" --data "$data/calib5000_x.npy" --labels "$data/calib5000_y.npy" \
+      --eval-data "$data/test_x.npy" --eval-labels "$data/test_y.npy" --seed 0 --device "$device" \
+      -o "$work/$name-$device.onnx" --report "$report" >> "$log" 2>&1
+  local rc=$?
+  t1=$(date +%s.%N)
+  python3 - "$report" "$name" "$device" "$t0" "$t1" "$rc" >> "$e2e" <<'EOF'
+import json, sys
+path, name, device, t0, t1, rc = sys.argv[1:]
+wall = float(t1) - float(t0)
+try:
+    r = json.load(open(path))
+    t = r["timings"]
+    print(f"| {name} | {device} | {wall:.1f} | {t['fuse_ms'] / 1e3:.1f} | {t['statistics_ms'] / 1e3:.1f} | "
+          f"{t['grouping_ms'] / 1e3:.1f} | {t['solve_ms'] / 1e3:.1f} | {100 * r['accuracy']['fused']:.2f} |")
+except Exception as e:
+    print(f"| {name} | {device} | {wall:.1f} | failed (exit {rc}): {type(e).__name__} | | | | |")
+EOF
+}
+start=$(date +%s)
+for device in cpu cuda; do
+  fuse_case cnn-vgg "$device" "$models/vgg_p0.onnx" "$models/vgg_p1.onnx"
+  fuse_case mlp-8-parents "$device" "$models"/mlp_k8_p{0,1,2,3,4,5,6,7}.onnx
+  fuse_case resnet "$device" "$models/dag/resnet_p0.onnx" "$models/dag/resnet_p1.onnx"
+done
+row "| end-to-end fusion ($(( $(date +%s) - start )) s) | end-to-end.md |"
+
+# 5. compute-sanitizer on the kernel tests (works on some GPU machines, not on others)
+sanitizer=$(command -v compute-sanitizer || ls /usr/local/cuda/bin/compute-sanitizer 2>/dev/null || true)
+if [ -z "$sanitizer" ]; then
+  row "| compute-sanitizer | not installed |"
+else
+  for tool in memcheck racecheck; do
+    say "device-check: compute-sanitizer $tool"
+    start=$(date +%s)
+    timeout 150 "$sanitizer" --tool "$tool" --error-exitcode 99 --log-file "$work/sanitizer-$tool.txt" \
+        "$java" -Donnxfuse.testModels="$root/test-models" -jar "$kit/junit-console.jar" execute \
+        --class-path "$classpath" --disable-banner --details=summary --scan-class-path "$kit/test-classes/kernels" \
+        --include-tag gpu > "$work/sanitizer-$tool-junit.txt" 2>&1
+    rc=$?
+    cat "$work/sanitizer-$tool-junit.txt" "$work/sanitizer-$tool.txt" >> "$log" 2>/dev/null
+    errors=$(grep -o "ERROR SUMMARY: [0-9]* error[s]*" "$work/sanitizer-$tool.txt" 2>/dev/null | tail -1)
+    row "| compute-sanitizer $tool (exit $rc, $(( $(date +%s) - start )) s) | ${errors:-no summary (exit 124 = timed out)} |"
+  done
+fi
+
+echo
+cat "$out/kernels.md" 2>/dev/null
+echo
+cat "$e2e"
+echo
+cat "$summary"
