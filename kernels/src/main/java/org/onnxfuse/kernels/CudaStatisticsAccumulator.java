@@ -36,7 +36,7 @@ final class CudaStatisticsAccumulator extends AbstractStatisticsAccumulator {
             }
         } catch (CudaException e) {
             for (DeviceBuffer sum : sums) {
-                closeQuietly(sum);
+                DeviceBuffer.closeQuietly(sum);
             }
             throw backend.failure("allocation of the statistics (d = " + d + ", m = " + m + ", "
                     + 8L * ((long) d * d + (long) d * m + (long) m * m) / (1 << 20) + " MiB)", e);
@@ -106,7 +106,7 @@ final class CudaStatisticsAccumulator extends AbstractStatisticsAccumulator {
 
     private DeviceBuffer workspace(long bytes) {
         if (workspace == null || workspace.bytes() < bytes) {
-            closeQuietly(workspace);
+            DeviceBuffer.closeQuietly(workspace);
             workspace = null;
             workspace = new DeviceBuffer(bytes);
         }
@@ -118,8 +118,8 @@ final class CudaStatisticsAccumulator extends AbstractStatisticsAccumulator {
             return;
         }
         int capacity = Math.min(maxChunkRows, Math.max(rows, 2 * bufferRows));
-        closeQuietly(xBuffer);
-        closeQuietly(aBuffer);
+        DeviceBuffer.closeQuietly(xBuffer);
+        DeviceBuffer.closeQuietly(aBuffer);
         xBuffer = null;
         aBuffer = null;
         bufferRows = 0;
@@ -168,21 +168,11 @@ final class CudaStatisticsAccumulator extends AbstractStatisticsAccumulator {
                 return; // the context is gone; the driver reclaimed the memory with it
             }
             for (DeviceBuffer b : new DeviceBuffer[] {sxx, sxa, saa, xBuffer, aBuffer, workspace}) {
-                closeQuietly(b);
+                DeviceBuffer.closeQuietly(b);
             }
             xBuffer = null;
             aBuffer = null;
             workspace = null;
-        }
-    }
-
-    private static void closeQuietly(DeviceBuffer b) {
-        if (b != null) {
-            try {
-                b.close();
-            } catch (CudaException e) {
-                // freeing failed: nothing better to do while closing
-            }
         }
     }
 }
