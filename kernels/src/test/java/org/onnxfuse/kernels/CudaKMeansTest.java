@@ -3,13 +3,9 @@ package org.onnxfuse.kernels;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
-import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import java.util.Arrays;
 import java.util.SplittableRandom;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 
@@ -18,34 +14,7 @@ import org.junit.jupiter.api.Test;
  * CUDA works ({@code -Dgroups=gpu}).
  */
 @Tag("gpu")
-class CudaKMeansTest {
-    private static ComputeBackend cpu;
-    private static ComputeBackend cuda;
-
-    @BeforeAll
-    static void open() {
-        if (Backends.cudaStatus().available()) {
-            cpu = Backends.open("cpu", 0);
-            cuda = Backends.open("cuda", 0);
-        }
-    }
-
-    /** Per test rather than per class, so the report counts each skipped test. */
-    @BeforeEach
-    void needsCuda() {
-        assumeTrue(Backends.cudaStatus().available(), () -> "no CUDA: " + Backends.cudaStatus().detail());
-    }
-
-    @AfterAll
-    static void close() {
-        if (cuda != null) {
-            cuda.close();
-        }
-        if (cpu != null) {
-            cpu.close();
-        }
-    }
-
+class CudaKMeansTest extends WithCpuAndCuda {
     private static void assertSameStep(GramKMeans onCpu, GramKMeans onGpu, int k, int[] owner, double[] weight,
                                        int[] current, String what) {
         GramKMeans.Step expected = onCpu.step(k, owner, weight, current);
