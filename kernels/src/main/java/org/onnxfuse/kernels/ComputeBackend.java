@@ -58,6 +58,14 @@ public interface ComputeBackend extends AutoCloseable {
      */
     DenseMatrix choleskySolve(DenseMatrix s, DenseMatrix b, double ridge);
 
+    /**
+     * Weighted K-means in Gram form over m neurons (see {@link GramKMeans}): C and G column-major
+     * m x m ({@code cross[i + j * m]} = C_ij), t the m targets' squared norms. The CPU keeps the
+     * arrays (do not modify them while it is open); CUDA copies them to the device once. Close it
+     * when done; results are bit-identical on every backend.
+     */
+    GramKMeans openGramKMeans(double[] cross, double[] gram, double[] targetSquaredNorms, int m);
+
     /** Releases the backend's resources; idempotent. */
     @Override
     void close();

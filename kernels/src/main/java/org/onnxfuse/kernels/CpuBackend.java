@@ -86,6 +86,12 @@ final class CpuBackend implements ComputeBackend {
     }
 
     @Override
+    public GramKMeans openGramKMeans(double[] cross, double[] gram, double[] targetSquaredNorms, int m) {
+        requireOpen();
+        return new CpuGramKMeans(cross, gram, targetSquaredNorms, m);
+    }
+
+    @Override
     public void close() {
         closed = true;
     }

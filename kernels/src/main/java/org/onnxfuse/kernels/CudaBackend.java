@@ -3,8 +3,10 @@ package org.onnxfuse.kernels;
 import static jcuda.driver.CUdevice_attribute.CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT;
 
 import java.util.ArrayList;
+import java.util.HashMap;
 import java.util.LinkedHashSet;
 import java.util.List;
+import java.util.Map;
 import java.util.Set;
 import jcuda.CudaException;
 import jcuda.Pointer;
@@ -33,12 +35,15 @@ final class CudaBackend implements ComputeBackend {
     private final CUcontext context = new CUcontext();
     private final List<CUmodule> modules = new ArrayList<>();
     private final Set<CudaStatisticsAccumulator> openAccumulators = new LinkedHashSet<>();
+    private final Set<CudaGramKMeans> openKMeans = new LinkedHashSet<>();
     private final String deviceDescription;
     private final int multiprocessors;
     final CUfunction xtyKernel = new CUfunction();
     final CUfunction addSlicesKernel = new CUfunction();
     final CUfunction im2colKernel = new CUfunction();
     final CUfunction gemmKernel = new CUfunction();
+    /** kmeans.cu's kernels by name ({@link CudaGramKMeans#KERNELS}). */
+    final Map<String, CUfunction> kmeansKernels = new HashMap<>();
     private boolean contextRetained;
     private boolean closed;
 
@@ -63,6 +68,12 @@ final class CudaBackend implements ComputeBackend {
             JCudaDriver.cuModuleGetFunction(im2colKernel, statistics, "im2col_f32");
             CUmodule gemm = loadModule(CudaKernels.GEMM);
             JCudaDriver.cuModuleGetFunction(gemmKernel, gemm, "dgemm_tiled");
+            CUmodule kmeans = loadModule(CudaKernels.KMEANS);
+            for (String name : CudaGramKMeans.KERNELS) {
+                CUfunction function = new CUfunction();
+                JCudaDriver.cuModuleGetFunction(function, kmeans, name);
+                kmeansKernels.put(name, function);
+            }
         } catch (CudaException e) {
             releaseDevice();
             throw new BackendUnavailableException("the CUDA backend could not start on " + deviceDescription + ": "
@@ -173,6 +184,21 @@ final class CudaBackend implements ComputeBackend {
     }
 
     @Override
+    public synchronized GramKMeans openGramKMeans(double[] cross, double[] gram, double[] targetSquaredNorms,
+                                                  int m) {
+        requireOpen();
+        makeCurrent();
+        CudaGramKMeans kMeans = new CudaGramKMeans(this, cross, gram, targetSquaredNorms, m);
+        openKMeans.add(kMeans);
+        return kMeans;
+    }
+
+    /** Called by a k-means's close, under this object's lock. */
+    void forget(CudaGramKMeans kMeans) {
+        openKMeans.remove(kMeans);
+    }
+
+    @Override
     public DenseMatrix choleskySolve(DenseMatrix s, DenseMatrix b, double ridge) {
         requireOpen();
         return host.choleskySolve(s, b, ridge);
@@ -184,6 +210,9 @@ final class CudaBackend implements ComputeBackend {
             // Device memory belongs to the context: free what callers left open while it exists.
             for (CudaStatisticsAccumulator accumulator : List.copyOf(openAccumulators)) {
                 accumulator.close();
+            }
+            for (CudaGramKMeans kMeans : List.copyOf(openKMeans)) {
+                kMeans.close();
             }
             closed = true;
             releaseDevice();

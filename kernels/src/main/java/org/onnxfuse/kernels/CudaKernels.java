@@ -17,7 +17,8 @@ final class CudaKernels {
     static final String RESOURCE_DIR = "/org/onnxfuse/native/";
     static final String STATISTICS = "statistics";
     static final String GEMM = "gemm";
-    static final List<String> MODULES = List.of(STATISTICS, GEMM);
+    static final String KMEANS = "kmeans";
+    static final List<String> MODULES = List.of(STATISTICS, GEMM, KMEANS);
 
     private CudaKernels() {
     }

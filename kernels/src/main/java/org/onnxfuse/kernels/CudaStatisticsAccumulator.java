@@ -40,7 +40,7 @@ final class CudaStatisticsAccumulator extends AbstractStatisticsAccumulator {
             }
         } catch (CudaException e) {
             for (DeviceBuffer sum : sums) {
-                closeQuietly(sum);
+                DeviceBuffer.closeQuietly(sum);
             }
             throw backend.failure("allocation of the statistics (d = " + d + ", m = " + m + ", "
                     + 8L * ((long) d * d + (long) d * m + (long) m * m) / (1 << 20) + " MiB)", e);
@@ -90,7 +90,7 @@ final class CudaStatisticsAccumulator extends AbstractStatisticsAccumulator {
             backend.makeCurrent();
             try {
                 if (uploadedGather != gather) {
-                    closeQuietly(offsetTable);
+                    DeviceBuffer.closeQuietly(offsetTable);
                     offsetTable = null;
                     uploadedGather = null;
                     int[] table = gather.offsetTable();
@@ -104,7 +104,7 @@ final class CudaStatisticsAccumulator extends AbstractStatisticsAccumulator {
                     ensureBuffers(rows);
                     long inputBytes = 4L * samples * sampleSize;
                     if (inputBuffer == null || inputBuffer.bytes() < inputBytes) {
-                        closeQuietly(inputBuffer);
+                        DeviceBuffer.closeQuietly(inputBuffer);
                         inputBuffer = null;
                         inputBuffer = new DeviceBuffer(4L * Math.min(count, samplesPerChunk) * sampleSize);
                     }
@@ -179,7 +179,7 @@ final class CudaStatisticsAccumulator extends AbstractStatisticsAccumulator {
 
     private DeviceBuffer workspace(long bytes) {
         if (workspace == null || workspace.bytes() < bytes) {
-            closeQuietly(workspace);
+            DeviceBuffer.closeQuietly(workspace);
             workspace = null;
             workspace = new DeviceBuffer(bytes);
         }
@@ -191,8 +191,8 @@ final class CudaStatisticsAccumulator extends AbstractStatisticsAccumulator {
             return;
         }
         int capacity = Math.min(maxChunkRows, Math.max(rows, 2 * bufferRows));
-        closeQuietly(xBuffer);
-        closeQuietly(aBuffer);
+        DeviceBuffer.closeQuietly(xBuffer);
+        DeviceBuffer.closeQuietly(aBuffer);
         xBuffer = null;
         aBuffer = null;
         bufferRows = 0;
@@ -242,7 +242,7 @@ final class CudaStatisticsAccumulator extends AbstractStatisticsAccumulator {
             }
             for (DeviceBuffer b : new DeviceBuffer[] {sxx, sxa, saa, xBuffer, aBuffer, workspace, inputBuffer,
                 offsetTable}) {
-                closeQuietly(b);
+                DeviceBuffer.closeQuietly(b);
             }
             xBuffer = null;
             aBuffer = null;
@@ -250,16 +250,6 @@ final class CudaStatisticsAccumulator extends AbstractStatisticsAccumulator {
             inputBuffer = null;
             offsetTable = null;
             uploadedGather = null;
-        }
-    }
-
-    private static void closeQuietly(DeviceBuffer b) {
-        if (b != null) {
-            try {
-                b.close();
-            } catch (CudaException e) {
-                // freeing failed: nothing better to do while closing
-            }
         }
     }
 }

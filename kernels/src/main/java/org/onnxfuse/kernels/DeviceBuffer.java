@@ -1,5 +1,6 @@
 package org.onnxfuse.kernels;
 
+import jcuda.CudaException;
 import jcuda.Pointer;
 import jcuda.driver.CUdeviceptr;
 import jcuda.driver.JCudaDriver;
@@ -20,6 +21,14 @@ final class DeviceBuffer implements AutoCloseable {
         DeviceBuffer buffer = new DeviceBuffer(8L * data.length);
         if (data.length > 0) {
             JCudaDriver.cuMemcpyHtoD(buffer.pointer, Pointer.to(data), 8L * data.length);
+        }
+        return buffer;
+    }
+
+    static DeviceBuffer upload(int[] data) {
+        DeviceBuffer buffer = new DeviceBuffer(4L * data.length);
+        if (data.length > 0) {
+            JCudaDriver.cuMemcpyHtoD(buffer.pointer, Pointer.to(data), 4L * data.length);
         }
         return buffer;
     }
@@ -45,6 +54,23 @@ final class DeviceBuffer implements AutoCloseable {
     void copyTo(double[] host) {
         if (host.length > 0) {
             JCudaDriver.cuMemcpyDtoH(Pointer.to(host), pointer, 8L * host.length);
+        }
+    }
+
+    void copyTo(int[] host) {
+        if (host.length > 0) {
+            JCudaDriver.cuMemcpyDtoH(Pointer.to(host), pointer, 4L * host.length);
+        }
+    }
+
+    /** Frees {@code buffer} unless null, ignoring a failure (for use while closing). */
+    static void closeQuietly(DeviceBuffer buffer) {
+        if (buffer != null) {
+            try {
+                buffer.close();
+            } catch (CudaException e) {
+                // freeing failed: nothing better to do while closing
+            }
         }
     }
 

@@ -3,45 +3,15 @@ package org.onnxfuse.kernels;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
-import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import java.util.SplittableRandom;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 
 /** CPU and CUDA agree on the same inputs. Runs only where CUDA works ({@code -Dgroups=gpu}). */
 @Tag("gpu")
-class CudaAgreementTest {
+class CudaAgreementTest extends WithCpuAndCuda {
     private static final double TOLERANCE = 1e-12;
-    private static ComputeBackend cpu;
-    private static ComputeBackend cuda;
-
-    @BeforeAll
-    static void open() {
-        if (Backends.cudaStatus().available()) {
-            cpu = Backends.open("cpu", 0);
-            cuda = Backends.open("cuda", 0);
-        }
-    }
-
-    /** Per test rather than per class, so the report counts each skipped test. */
-    @BeforeEach
-    void needsCuda() {
-        assumeTrue(Backends.cudaStatus().available(), () -> "no CUDA: " + Backends.cudaStatus().detail());
-    }
-
-    @AfterAll
-    static void close() {
-        if (cuda != null) {
-            cuda.close();
-        }
-        if (cpu != null) {
-            cpu.close();
-        }
-    }
 
     @Test
     void autoPicksCuda() {

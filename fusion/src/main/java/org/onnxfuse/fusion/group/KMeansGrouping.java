@@ -1,15 +1,14 @@
 package org.onnxfuse.fusion.group;
 
-import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.Arrays;
-import java.util.Deque;
 import java.util.List;
 import java.util.Objects;
 import java.util.SplittableRandom;
 import java.util.random.RandomGenerator;
 import org.onnxfuse.kernels.ComputeBackend;
 import org.onnxfuse.kernels.DenseMatrix;
+import org.onnxfuse.kernels.GramKMeans;
 import org.onnxfuse.kernels.SufficientStatistics;
 
 /**
@@ -47,9 +46,13 @@ import org.onnxfuse.kernels.SufficientStatistics;
  * refilled groups get ids k'..k-1. The same neurons move either way, so the partition is the same;
  * what differs is the order of the fused neurons and hence which group wins a distance tie later.
  *
- * <p>Work per iteration: O(m<sup>2</sup> + sum_g |g|<sup>2</sup>) in Java, using that every neuron
- * is in one group (so C U adds each neuron's column of C to its group's column; a dense gemm would
- * be O(m<sup>2</sup> k)). Every random choice comes from one
+ * <p>Work per iteration: O(m<sup>2</sup> + sum_g |g|<sup>2</sup>), using that every neuron is in one
+ * group (so C U adds each neuron's column of C to its group's column; a dense gemm would be
+ * O(m<sup>2</sup> k)). That part (farthest-first, the distance table, the nearest groups) runs on
+ * the backend's {@link GramKMeans}, opened once per call and shared by the restarts: on CUDA, C,
+ * G and the m x k table stay on the device and an iteration moves O(m) values; every backend gives
+ * bit-identical results, so the grouping does not depend on the backend. The restarts run one
+ * after another. Every random choice comes from one
  * {@link SplittableRandom} seeded with {@link GroupingConfig#seed()}: same inputs and seed, same
  * result.
  */
@@ -94,20 +97,16 @@ public final class KMeansGrouping {
         // number of distinct first centroids would repeat earlier ones.
         int restarts = Math.min(config.restarts(), firstCentroids.length);
         Restart winner = null;
-        // m x k distance tables recycled between restarts: allocating one per Lloyd iteration made
-        // tens of megabytes of garbage per level, and the heap the collector touched for it showed
-        // up as peak memory
-        Deque<double[]> tables = new ArrayDeque<>();
-        for (int r = 0; r < restarts; r++) {
-            Restart run = new Restart(backend, fit, s, targetWidth, config, tables);
-            run.run(firstCentroids[r]);
-            if (winner == null || run.bestCost < winner.bestCost) {
-                if (winner != null) {
-                    winner.release();
+        // One m x k distance table, inside the backend's k-means (on the device for CUDA); a
+        // restart keeps only its best assignment's own distances (m values)
+        try (GramKMeans kMeans = backend.openGramKMeans(fit.crossColumns(), fit.gramColumns(),
+                fit.targetSquaredNorms(), m)) {
+            for (int r = 0; r < restarts; r++) {
+                Restart run = new Restart(backend, kMeans, fit, s, targetWidth, config);
+                run.run(firstCentroids[r]);
+                if (winner == null || run.bestCost < winner.bestCost) {
+                    winner = run;
                 }
-                winner = run;
-            } else {
-                run.release();
             }
         }
         return winner.toGrouping(restarts);
@@ -196,6 +195,7 @@ public final class KMeansGrouping {
     /** One seeded K-means run; keeps the best assignment it has seen. */
     private static final class Restart {
         private final ComputeBackend backend;
+        private final GramKMeans kMeans;
         private final ProjectedTargets fit;
         private final double[] s;
         private final int m;
@@ -208,45 +208,22 @@ public final class KMeansGrouping {
         private int repairs;
         private double bestCost = Double.POSITIVE_INFINITY;
         private int[] bestAssignment;
-        private double[] bestSquaredDistances;
-        private final Deque<double[]> tables;
-        private double[] work;
+        /** Each neuron's squared distance to its own group under {@link #bestAssignment}. */
+        private double[] bestOwnSquaredDistances;
 
-        Restart(ComputeBackend backend, ProjectedTargets fit, double[] s, int k, GroupingConfig config,
-                Deque<double[]> tables) {
+        Restart(ComputeBackend backend, GramKMeans kMeans, ProjectedTargets fit, double[] s, int k,
+                GroupingConfig config) {
             this.backend = backend;
+            this.kMeans = kMeans;
             this.fit = fit;
             this.s = s;
             this.m = fit.neurons();
             this.k = k;
             this.config = config;
-            this.tables = tables;
-        }
-
-        private double[] table() {
-            return tables.isEmpty() ? new double[m * k] : tables.pop();
-        }
-
-        /** Gives this restart's best distance table back for reuse (a restart that did not win). */
-        void release() {
-            if (bestSquaredDistances != null) {
-                tables.push(bestSquaredDistances);
-                bestSquaredDistances = null;
-            }
         }
 
         void run(int firstCentroid) {
-            work = table();
-            try {
-                lloyd(firstCentroid);
-            } finally {
-                tables.push(work);
-                work = null;
-            }
-        }
-
-        private void lloyd(int firstCentroid) {
-            int[] seeds = farthestFirst(firstCentroid);
+            int[] seeds = kMeans.farthestFirst(firstCentroid, k);
             int[] seedOwner = new int[m];
             Arrays.fill(seedOwner, -1);
             double[] seedWeight = new double[m];
@@ -254,19 +231,22 @@ public final class KMeansGrouping {
                 seedOwner[seeds[g]] = g;
                 seedWeight[seeds[g]] = 1.0;
             }
-            double[] d2 = squaredDistances(seedOwner, seedWeight);
-            int[] assignment = nearestGroups(d2, null);
+            GramKMeans.Step step = kMeans.step(k, seedOwner, seedWeight, null);
+            int[] assignment = step.next();
             double[] ownDistance = new double[m];
             for (int it = 0; it < config.maxIterations(); it++) {
+                // the distances to the groups just chosen, from the centroids they were chosen by
+                double[] nearest = step.nextSquaredDistance();
                 for (int i = 0; i < m; i++) {
-                    ownDistance[i] = Math.sqrt(d2[i + assignment[i] * m]);
+                    ownDistance[i] = Math.sqrt(nearest[i]);
                 }
                 repairs += repairEmptyGroups(assignment, k, s, ownDistance, config.paperExact());
-                d2 = squaredDistances(assignment, memberWeights(assignment));
-                double cost = total(groupCosts(assignment, d2));
+                step = kMeans.step(k, assignment, memberWeights(assignment), assignment);
+                double[] own = step.currentSquaredDistance();
+                double cost = total(groupCosts(assignment, own));
                 double squared = 0.0;
                 for (int i = 0; i < m; i++) {
-                    squared += s[i] * d2[i + assignment[i] * m];
+                    squared += s[i] * own[i];
                 }
                 costs.add(cost);
                 squaredCosts.add(squared);
@@ -274,12 +254,9 @@ public final class KMeansGrouping {
                 if (cost < bestCost) {
                     bestCost = cost;
                     bestAssignment = assignment.clone();
-                    if (bestSquaredDistances == null) {
-                        bestSquaredDistances = table();
-                    }
-                    System.arraycopy(d2, 0, bestSquaredDistances, 0, m * k);
+                    bestOwnSquaredDistances = own;
                 }
-                int[] next = nearestGroups(d2, assignment);
+                int[] next = step.next();
                 if (Arrays.equals(next, assignment) || cost == 0.0 || improvedTooLittle()) {
                     break;
                 }
@@ -297,35 +274,6 @@ public final class KMeansGrouping {
             return before - costs.get(t) < EARLY_STOP_IMPROVEMENT * before;
         }
 
-        /** k distinct seed neurons: the given one, then repeatedly the farthest from its nearest seed. */
-        private int[] farthestFirst(int first) {
-            int[] seeds = new int[k];
-            boolean[] chosen = new boolean[m];
-            double[] nearest = new double[m];
-            Arrays.fill(nearest, Double.POSITIVE_INFINITY);
-            int seed = first;
-            for (int c = 0; c < k; c++) {
-                if (c > 0) {
-                    seed = -1;
-                    for (int i = 0; i < m; i++) {
-                        if (!chosen[i] && (seed < 0 || nearest[i] > nearest[seed])) {
-                            seed = i;
-                        }
-                    }
-                }
-                seeds[c] = seed;
-                chosen[seed] = true;
-                double seedGram = fit.gram(seed, seed);
-                for (int i = 0; i < m; i++) {
-                    double d2 = ProjectedTargets.clamp(seedGram - 2.0 * fit.cross(seed, i) + fit.targetSquaredNorm(i));
-                    if (d2 < nearest[i]) {
-                        nearest[i] = d2;
-                    }
-                }
-            }
-            return seeds;
-        }
-
         /** Each neuron's weight in its group's centroid: s_i / (sum of s over its group). */
         private double[] memberWeights(int[] assignment) {
             double[] groupScore = new double[k];
@@ -339,87 +287,17 @@ public final class KMeansGrouping {
             return u;
         }
 
-        /**
-         * ||X W u_g - a_i||<sup>2</sup> for all i and g (m x k, column-major), where neuron j is in
-         * group {@code owner[j]} (-1: in none) with weight {@code weight[j]}. U has at most one
-         * non-zero per row, so C U is each member's column of C added to its group's column, and
-         * u_g<sup>T</sup> G u_g needs only the members' block of G: O(m<sup>2</sup> + sum |g|<sup>2</sup>),
-         * where a dense C U would cost O(m<sup>2</sup> k).
-         */
-        /** Fills (and returns) this run's work table; the previous contents are gone. */
-        private double[] squaredDistances(int[] owner, double[] weight) {
-            double[] cross = fit.crossColumns();
-            double[] d2 = work;
-            Arrays.fill(d2, 0.0);
-            int[] size = new int[k];
-            for (int j = 0; j < m; j++) {
-                int g = owner[j];
-                if (g < 0) {
-                    continue;
-                }
-                size[g]++;
-                double w = weight[j];
-                int to = g * m;
-                int from = j * m;
-                for (int i = 0; i < m; i++) {
-                    d2[to + i] += w * cross[from + i];
-                }
-            }
-            int[][] members = new int[k][];
-            for (int g = 0; g < k; g++) {
-                members[g] = new int[size[g]];
-            }
-            int[] filled = new int[k];
-            for (int j = 0; j < m; j++) {
-                if (owner[j] >= 0) {
-                    members[owner[j]][filled[owner[j]]++] = j;
-                }
-            }
-            for (int g = 0; g < k; g++) {
-                int[] idx = members[g];
-                double quadratic = 0.0;
-                for (int a : idx) {
-                    double row = 0.0;
-                    for (int b : idx) {
-                        row += fit.gram(a, b) * weight[b];
-                    }
-                    quadratic += weight[a] * row;
-                }
-                int at = g * m;
-                for (int i = 0; i < m; i++) {
-                    d2[at + i] = ProjectedTargets.clamp(quadratic - 2.0 * d2[at + i] + fit.targetSquaredNorm(i));
-                }
-            }
-            return d2;
-        }
-
-        /** Nearest group per neuron; a neuron stays in {@code current} unless another is strictly nearer. */
-        private int[] nearestGroups(double[] d2, int[] current) {
-            int[] assignment = new int[m];
-            for (int i = 0; i < m; i++) {
-                int best = current == null ? 0 : current[i];
-                double bestD2 = d2[i + best * m];
-                for (int g = 0; g < k; g++) {
-                    if (d2[i + g * m] < bestD2) {
-                        best = g;
-                        bestD2 = d2[i + g * m];
-                    }
-                }
-                assignment[i] = best;
-            }
-            return assignment;
-        }
-
-        private double[] groupCosts(int[] assignment, double[] d2) {
+        /** Per group, sum s_i dist_i over its members, given each neuron's squared distance to its own group. */
+        private double[] groupCosts(int[] assignment, double[] ownSquaredDistances) {
             double[] cost = new double[k];
             for (int i = 0; i < m; i++) {
-                cost[assignment[i]] += s[i] * Math.sqrt(d2[i + assignment[i] * m]);
+                cost[assignment[i]] += s[i] * Math.sqrt(ownSquaredDistances[i]);
             }
             return cost;
         }
 
         Grouping toGrouping(int restartsRun) {
-            double[] groupCost = groupCosts(bestAssignment, bestSquaredDistances);
+            double[] groupCost = groupCosts(bestAssignment, bestOwnSquaredDistances);
             int[] sizes = new int[k];
             double[] groupScore = new double[k];
             for (int i = 0; i < m; i++) {

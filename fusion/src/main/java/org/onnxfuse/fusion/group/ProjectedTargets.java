@@ -223,6 +223,16 @@ public final class ProjectedTargets {
         return cross;
     }
 
+    /** G as stored (column-major, not copied: do not modify). */
+    double[] gramColumns() {
+        return gram;
+    }
+
+    /** t: the targets' squared norms as stored (not copied: do not modify). */
+    double[] targetSquaredNorms() {
+        return targetSquaredNorms;
+    }
+
     /** W U: the centroid weights of the groups whose member weights are the columns of U (m x k). */
     public DenseMatrix centroidWeights(ComputeBackend backend, DenseMatrix memberWeights) {
         if (memberWeights.rows() != neurons) {
