@@ -73,6 +73,10 @@ public final class KernelBenchmark {
         }
         guarded(rows, "statistics, host API", () -> statisticsHostApi(statistics[0][0], statistics[0][1],
                 statistics[0][2]));
+        int[][] kmeans = quick ? new int[][] {{256, 64}} : new int[][] {{8192, 4096}, {2048, 512}};
+        for (int[] s : kmeans) {
+            guarded(rows, "k-means", () -> kmeans(s[0], s[1]));
+        }
         int[][] solves = quick ? new int[][] {{256, 64}, {100, 10}} : new int[][] {{4096, 1024}, {785, 512}};
         for (int[] s : solves) {
             guarded(rows, "cholesky solve", () -> cholesky(s[0], s[1]));
@@ -173,6 +177,40 @@ public final class KernelBenchmark {
                 relativeDifference(wGpu, wCpu)) + ")", "n " + n + ", k " + k, median(gpu), spread(gpu),
                 tflops(flops / (median(gpu) * 1e-3)), "-",
                 String.format(Locale.ROOT, "%.1f (%.1fx)", median(host), median(host) / median(gpu))));
+    }
+
+    /**
+     * One Lloyd step of the Gram-form K-means (kmeans.cu) on m neurons and k groups of two members,
+     * CUDA vs CPU backend on the same inputs; the bytes counted are C read once and the m x k
+     * distance table written and read once, against the copy ceiling. Also checks that both
+     * backends return the same assignment.
+     */
+    private void kmeans(int m, int k) {
+        DenseMatrix factors = new DenseMatrix(64, m, randomArray(64L * m));
+        double[] gram = cpu.gemm(Transpose.YES, Transpose.NO, 1.0, factors, factors, 0.0, null).toColumnMajor();
+        double[] cross = gram.clone();
+        double[] norms = new double[m];
+        for (int i = 0; i < m; i++) {
+            norms[i] = gram[i + i * m] + random.nextDouble(0.0, 1.0);
+        }
+        int[] owner = new int[m];
+        double[] weight = new double[m];
+        for (int i = 0; i < m; i++) {
+            owner[i] = i % k;
+            weight[i] = 1.0 / Math.max(1, (m - i % k + k - 1) / k);
+        }
+        try (GramKMeans onGpu = cuda.openGramKMeans(cross, gram, norms, m);
+             GramKMeans onCpu = cpu.openGramKMeans(cross, gram, norms, m)) {
+            double[] gpu = time(() -> onGpu.step(k, owner, weight, owner));
+            double[] host = timeHost(() -> onCpu.step(k, owner, weight, owner));
+            boolean same = java.util.Arrays.equals(onGpu.step(k, owner, weight, owner).next(),
+                    onCpu.step(k, owner, weight, owner).next());
+            double bytes = 8.0 * ((double) m * m + 2.0 * m * k);
+            rows.add(new Row("k-means Lloyd step (same assignment as CPU: " + same + ")", "m " + m + ", k " + k,
+                    median(gpu), spread(gpu), gbps(bytes / (median(gpu) * 1e-3)),
+                    percent(bytes / (median(gpu) * 1e-3) / copyCeiling),
+                    String.format(Locale.ROOT, "%.1f (%.1fx)", median(host), median(host) / median(gpu))));
+        }
     }
 
     private static double statisticsFlops(long samples, long d, long m) {
