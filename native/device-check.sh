@@ -72,7 +72,7 @@ row "| device | $(grep -o 'GPU 0: [^;]*' "$work/diagnose.txt" | head -1) |"
 say "device-check: gpu tests"
 start=$(date +%s)
 timeout "$(limit 200)" "$java" -Donnxfuse.testModels="$root/test-models" -jar "$kit/junit-console.jar" execute \
-    --class-path "$classpath" --disable-banner --details=tree --include-tag gpu \
+    --class-path "$classpath" --disable-banner --disable-ansi-colors --details=tree --include-tag gpu \
     --scan-class-path "$kit/test-classes/kernels:$kit/test-classes/fusion" --reports-dir "$work/junit" \
     > "$work/gpu-tests.txt" 2>&1
 tests_rc=$?
@@ -151,7 +151,7 @@ else
     fi
     timeout "$seconds" "$sanitizer" --tool "$tool" --error-exitcode 99 --log-file "$work/sanitizer-$tool.txt" \
         "$java" -Donnxfuse.testModels="$root/test-models" -jar "$kit/junit-console.jar" execute \
-        --class-path "$classpath" --disable-banner --details=summary --scan-class-path "$kit/test-classes/kernels" \
+        --class-path "$classpath" --disable-banner --disable-ansi-colors --details=summary --scan-class-path "$kit/test-classes/kernels" \
         --include-tag gpu > "$work/sanitizer-$tool-junit.txt" 2>&1
     rc=$?
     cat "$work/sanitizer-$tool-junit.txt" >> "$log" 2>/dev/null
