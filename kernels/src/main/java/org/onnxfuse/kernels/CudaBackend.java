@@ -14,6 +14,7 @@ import jcuda.driver.CUcontext;
 import jcuda.driver.CUdevice;
 import jcuda.driver.CUfunction;
 import jcuda.driver.CUmodule;
+import jcuda.driver.CUstream;
 import jcuda.driver.JCudaDriver;
 
 /**
@@ -243,8 +244,16 @@ final class CudaBackend implements ComputeBackend {
 
     /** Launches with BLOCK_THREADS threads per block and waits, so launch errors surface here. */
     void launch(CUfunction kernel, int gridX, int gridY, int gridZ, Pointer params) {
-        JCudaDriver.cuLaunchKernel(kernel, gridX, gridY, gridZ, BLOCK_THREADS, 1, 1, 0, null, params, null);
+        launchOn(null, kernel, gridX, gridY, gridZ, params);
         JCudaDriver.cuCtxSynchronize();
+    }
+
+    /**
+     * Queues a launch on {@code stream} (null: the legacy default stream) without waiting: only
+     * launch-configuration errors surface here, the kernel's own at the stream's next synchronisation.
+     */
+    void launchOn(CUstream stream, CUfunction kernel, int gridX, int gridY, int gridZ, Pointer params) {
+        JCudaDriver.cuLaunchKernel(kernel, gridX, gridY, gridZ, BLOCK_THREADS, 1, 1, 0, stream, params, null);
     }
 
     BackendException failure(String what, CudaException e) {

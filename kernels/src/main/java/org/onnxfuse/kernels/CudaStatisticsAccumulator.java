@@ -2,12 +2,19 @@ package org.onnxfuse.kernels;
 
 import jcuda.CudaException;
 import jcuda.Pointer;
+import jcuda.driver.CUstream;
 import jcuda.driver.JCudaDriver;
 
 /**
  * The sums live in device memory; each batch is copied up as float32 (half the bytes of float64)
  * and widened inside the kernel (statistics.cu), which computes exact float32 x float32 products
  * and sums them in float64, as the CPU backend does. Locks its backend for every call.
+ *
+ * <p>Batches of rows go through a two-slot pipeline ({@link StagingSlot}): the host copies a chunk
+ * into pinned memory and queues its upload on one stream while the kernels of the previous chunk
+ * run on another, so {@link #accumulate} returns before the arithmetic is done; reading, resetting
+ * and closing wait for it. Convolution batches ({@link #accumulateGathered}) wait for the pipeline
+ * and run synchronously.
  */
 final class CudaStatisticsAccumulator extends AbstractStatisticsAccumulator {
     /** float32 samples staged on the device at once, per operand (64 MB). */
@@ -25,6 +32,10 @@ final class CudaStatisticsAccumulator extends AbstractStatisticsAccumulator {
     private DeviceBuffer offsetTable;
     private RowGather uploadedGather;
     private int bufferRows;
+    private final StagingSlot[] slots = new StagingSlot[2];
+    private int nextSlot;
+    private CUstream uploads;
+    private CUstream compute;
 
     CudaStatisticsAccumulator(CudaBackend backend, int d, int m) {
         super(d, m);
@@ -56,18 +67,49 @@ final class CudaStatisticsAccumulator extends AbstractStatisticsAccumulator {
             backend.requireOpen();
             backend.makeCurrent();
             try {
+                if (compute == null) {
+                    CUstream u = new CUstream();
+                    CUstream c = new CUstream();
+                    JCudaDriver.cuStreamCreate(u, 0);
+                    uploads = u;
+                    JCudaDriver.cuStreamCreate(c, 0);
+                    compute = c;
+                }
                 for (int start = 0; start < batchRows; start += maxChunkRows) {
                     int rows = Math.min(maxChunkRows, batchRows - start);
-                    ensureBuffers(rows);
-                    // Synchronous copies on the legacy default stream wait for the previous
-                    // chunk's kernels, so reusing the buffers is safe.
-                    xBuffer.copyFrom(x, start * d, rows * d);
-                    aBuffer.copyFrom(a, start * m, rows * m);
-                    accumulateStaged(rows);
+                    StagingSlot slot = slot(nextSlot, rows);
+                    nextSlot = 1 - nextSlot;
+                    slot.upload(x, a, start, rows, uploads, compute);
+                    accumulate(slot.deviceX(), slot.deviceA(), rows, compute);
+                    slot.markConsumed(compute);
                 }
             } catch (CudaException e) {
                 throw backend.failure("statistics update (d = " + d + ", m = " + m + ", " + batchRows + " rows)", e);
             }
+        }
+    }
+
+    /** Slot {@code index}, once its last chunk's kernels are done, able to hold {@code rows} rows. */
+    private StagingSlot slot(int index, int rows) {
+        StagingSlot slot = slots[index];
+        if (slot != null) {
+            slot.awaitConsumed();
+            if (slot.capacityRows() >= rows) {
+                return slot;
+            }
+            slots[index] = null;
+            slot.close();
+        }
+        int capacity = Math.min(maxChunkRows, Math.max(rows, slot == null ? 0 : 2 * slot.capacityRows()));
+        slots[index] = new StagingSlot(d, m, capacity);
+        return slots[index];
+    }
+
+    /** Waits for every queued chunk; a kernel's failure surfaces here. */
+    private void drain() {
+        if (compute != null) {
+            JCudaDriver.cuStreamSynchronize(uploads);
+            JCudaDriver.cuStreamSynchronize(compute);
         }
     }
 
@@ -89,6 +131,7 @@ final class CudaStatisticsAccumulator extends AbstractStatisticsAccumulator {
             backend.requireOpen();
             backend.makeCurrent();
             try {
+                drain();
                 if (uploadedGather != gather) {
                     DeviceBuffer.closeQuietly(offsetTable);
                     offsetTable = null;
@@ -137,16 +180,23 @@ final class CudaStatisticsAccumulator extends AbstractStatisticsAccumulator {
      * Package-private so that the device benchmark can time the kernels without the upload.
      */
     void accumulateStaged(int rows) {
-        xty(xBuffer, xBuffer, rows, d, d, true, sxx);
+        drain();
+        accumulate(xBuffer, aBuffer, rows, null);
+        JCudaDriver.cuCtxSynchronize();
+    }
+
+    /** Queues S_xx += X^T X, S_xa += X^T A, S_aa += A^T A for {@code rows} rows on {@code stream}. */
+    private void accumulate(DeviceBuffer x, DeviceBuffer a, int rows, CUstream stream) {
+        xty(x, x, rows, d, d, true, sxx, stream);
         if (m > 0) {
-            xty(xBuffer, aBuffer, rows, d, m, false, sxa);
-            xty(aBuffer, aBuffer, rows, m, m, true, saa);
+            xty(x, a, rows, d, m, false, sxa, stream);
+            xty(a, a, rows, m, m, true, saa, stream);
         }
     }
 
-    /** out (rows x cols, column-major, ld = rows) += left^T right over {@code samples} samples. */
+    /** Queues out (rows x cols, column-major, ld = rows) += left^T right over {@code samples} samples. */
     private void xty(DeviceBuffer left, DeviceBuffer right, int samples, int rowsOut, int colsOut, boolean symmetric,
-                     DeviceBuffer out) {
+                     DeviceBuffer out, CUstream stream) {
         SlicePlan plan = SlicePlan.of(samples, rowsOut, colsOut, symmetric, backend.multiprocessors(),
                 CudaBackend.WORKSPACE_LIMIT_BYTES);
         boolean direct = plan.slices() == 1;
@@ -161,7 +211,7 @@ final class CudaStatisticsAccumulator extends AbstractStatisticsAccumulator {
                 Pointer.to(new int[] {symmetric ? 1 : 0}),
                 Pointer.to(new int[] {direct ? 1 : 0}),
                 Pointer.to(target.pointer()));
-        backend.launch(backend.xtyKernel, CudaBackend.ceilDiv(colsOut, SlicePlan.TILE),
+        backend.launchOn(stream, backend.xtyKernel, CudaBackend.ceilDiv(colsOut, SlicePlan.TILE),
                 CudaBackend.ceilDiv(rowsOut, SlicePlan.TILE), plan.slices(), params);
         if (!direct) {
             Pointer sum = Pointer.to(
@@ -173,12 +223,13 @@ final class CudaStatisticsAccumulator extends AbstractStatisticsAccumulator {
                     Pointer.to(out.pointer()));
             int blocks = (int) Math.min(CudaBackend.ceilDiv((long) rowsOut * colsOut, CudaBackend.BLOCK_THREADS),
                     8L * Math.max(1, backend.multiprocessors()));
-            backend.launch(backend.addSlicesKernel, blocks, 1, 1, sum);
+            backend.launchOn(stream, backend.addSlicesKernel, blocks, 1, 1, sum);
         }
     }
 
     private DeviceBuffer workspace(long bytes) {
         if (workspace == null || workspace.bytes() < bytes) {
+            drain(); // queued kernels may still use the old workspace
             DeviceBuffer.closeQuietly(workspace);
             workspace = null;
             workspace = new DeviceBuffer(bytes);
@@ -207,6 +258,7 @@ final class CudaStatisticsAccumulator extends AbstractStatisticsAccumulator {
             backend.requireOpen();
             backend.makeCurrent();
             try {
+                drain();
                 sxx.copyTo(xx);
                 sxa.copyTo(xa);
                 saa.copyTo(aa);
@@ -222,6 +274,7 @@ final class CudaStatisticsAccumulator extends AbstractStatisticsAccumulator {
             backend.requireOpen();
             backend.makeCurrent();
             try {
+                drain();
                 sxx.zero();
                 sxa.zero();
                 saa.zero();
@@ -239,6 +292,27 @@ final class CudaStatisticsAccumulator extends AbstractStatisticsAccumulator {
                 backend.makeCurrent();
             } catch (CudaException e) {
                 return; // the context is gone; the driver reclaimed the memory with it
+            }
+            try {
+                drain();
+            } catch (CudaException e) {
+                // a failed kernel: free what we can; the error was or will be reported by its caller
+            }
+            for (int i = 0; i < slots.length; i++) {
+                if (slots[i] != null) {
+                    try {
+                        slots[i].close();
+                    } catch (CudaException e) {
+                        // freeing failed while closing: nothing better to do
+                    }
+                    slots[i] = null;
+                }
+            }
+            if (compute != null) {
+                JCudaDriver.cuStreamDestroy(uploads);
+                JCudaDriver.cuStreamDestroy(compute);
+                uploads = null;
+                compute = null;
             }
             for (DeviceBuffer b : new DeviceBuffer[] {sxx, sxa, saa, xBuffer, aBuffer, workspace, inputBuffer,
                 offsetTable}) {

@@ -121,6 +121,34 @@ class CudaAgreementTest extends WithCpuAndCuda {
     }
 
     @Test
+    void pipelinedChunksAgreeWhenReadAndResetBetweenBatches() {
+        SplittableRandom rng = new SplittableRandom(25);
+        int d = 1000; // 16,777 rows per chunk: 40,000 rows take three chunks through both slots
+        int m = 2;
+        try (StatisticsAccumulator onCpu = cpu.openStatistics(d, m);
+             StatisticsAccumulator onGpu = cuda.openStatistics(d, m)) {
+            for (int round = 0; round < 2; round++) {
+                for (int rows : new int[] {40_000, 7, 5_000}) {
+                    float[] x = Reference.randomFloats(rng, rows * d);
+                    float[] a = Reference.randomFloats(rng, rows * m);
+                    onCpu.accumulate(x, a, rows);
+                    onGpu.accumulate(x, a, rows);
+                    java.util.Arrays.fill(x, Float.NaN); // the caller may reuse its arrays at once
+                    java.util.Arrays.fill(a, Float.NaN);
+                    SufficientStatistics expected = onCpu.statistics();
+                    SufficientStatistics actual = onGpu.statistics();
+                    assertTrue(Reference.relativeError(actual.xx(), expected.xx()) < TOLERANCE, "xx after " + rows);
+                    assertTrue(Reference.relativeError(actual.xa(), expected.xa()) < TOLERANCE, "xa after " + rows);
+                    assertTrue(Reference.relativeError(actual.aa(), expected.aa()) < TOLERANCE, "aa after " + rows);
+                }
+                onCpu.reset();
+                onGpu.reset();
+                assertEquals(0.0, onGpu.statistics().xx().maxAbs());
+            }
+        }
+    }
+
+    @Test
     void statisticsAreReproducibleBitForBit() {
         SplittableRandom rng = new SplittableRandom(23);
         int d = 20;
