@@ -1,0 +1,105 @@
+package org.onnxfuse.kernels;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.util.SplittableRandom;
+import org.junit.jupiter.api.Tag;
+import org.junit.jupiter.api.Test;
+
+/**
+ * Every kernel once, at sizes small enough for compute-sanitizer's racecheck (which slows kernels
+ * by orders of magnitude) yet with several blocks, partial tiles and the sliced statistics path;
+ * each result is checked against the CPU backend. native/device-check.sh runs this class under
+ * memcheck and racecheck; it also runs with the other GPU tests.
+ */
+@Tag("gpu")
+class SanitizerWorkloadTest extends WithCpuAndCuda {
+    private static final double TOLERANCE = 1e-12;
+
+    @Test
+    void gemmWithPartialTiles() {
+        SplittableRandom rng = new SplittableRandom(31);
+        DenseMatrix a = Reference.random(rng, 70, 130);
+        DenseMatrix b = Reference.random(rng, 130, 67);
+        DenseMatrix c = Reference.random(rng, 70, 67);
+        DenseMatrix expected = cpu.gemm(Transpose.NO, Transpose.NO, 0.5, a, b, 2.0, c);
+        DenseMatrix actual = cuda.gemm(Transpose.NO, Transpose.NO, 0.5, a, b, 2.0, c);
+        assertTrue(Reference.relativeError(actual, expected) < TOLERANCE);
+    }
+
+    @Test
+    void statisticsDirectAndSliced() {
+        SplittableRandom rng = new SplittableRandom(32);
+        for (int[] shape : new int[][] {{5_000, 70, 9}, {300, 130, 65}}) {
+            int rows = shape[0];
+            int d = shape[1];
+            int m = shape[2];
+            float[] x = Reference.randomFloats(rng, rows * d);
+            float[] a = Reference.randomFloats(rng, rows * m);
+            try (StatisticsAccumulator onCpu = cpu.openStatistics(d, m);
+                 StatisticsAccumulator onGpu = cuda.openStatistics(d, m)) {
+                onCpu.accumulate(x, a, rows);
+                onGpu.accumulate(x, a, rows);
+                onGpu.accumulate(x, a, rows);
+                onCpu.accumulate(x, a, rows);
+                SufficientStatistics expected = onCpu.statistics();
+                SufficientStatistics actual = onGpu.statistics();
+                assertTrue(Reference.relativeError(actual.xx(), expected.xx()) < TOLERANCE);
+                assertTrue(Reference.relativeError(actual.xa(), expected.xa()) < TOLERANCE);
+                assertTrue(Reference.relativeError(actual.aa(), expected.aa()) < TOLERANCE);
+            }
+        }
+    }
+
+    @Test
+    void im2colGather() {
+        SplittableRandom rng = new SplittableRandom(33);
+        int[] offsets = new int[12 * 9];
+        for (int i = 0; i < offsets.length; i++) {
+            offsets[i] = rng.nextInt(6) == 0 ? -1 : rng.nextInt(20);
+        }
+        RowGather gather = new RowGather(3, 20, 12, 9, offsets, true);
+        int count = 30;
+        float[] input = Reference.randomFloats(rng, count * gather.sampleSize());
+        float[] a = Reference.randomFloats(rng, count * 12 * 4);
+        float[] x = new float[count * 12 * gather.columns()];
+        gather.unfold(input, count, x);
+        try (StatisticsAccumulator onCpu = cpu.openStatistics(gather.columns(), 4);
+             StatisticsAccumulator onGpu = cuda.openStatistics(gather.columns(), 4)) {
+            onCpu.accumulate(x, a, count * 12);
+            onGpu.accumulateGathered(gather, input, count, a);
+            assertTrue(Reference.relativeError(onGpu.statistics().xx(), onCpu.statistics().xx()) < TOLERANCE);
+            assertTrue(Reference.relativeError(onGpu.statistics().xa(), onCpu.statistics().xa()) < TOLERANCE);
+        }
+    }
+
+    @Test
+    void kmeansSeedsAndStep() {
+        SplittableRandom rng = new SplittableRandom(34);
+        int m = 300;
+        int k = 20;
+        DenseMatrix factors = Reference.random(rng, 16, m);
+        double[] gram = cpu.gemm(Transpose.YES, Transpose.NO, 1.0, factors, factors, 0.0, null).toColumnMajor();
+        double[] norms = new double[m];
+        for (int i = 0; i < m; i++) {
+            norms[i] = gram[i + i * m] + rng.nextDouble();
+        }
+        try (GramKMeans onCpu = cpu.openGramKMeans(gram, gram, norms, m);
+             GramKMeans onGpu = cuda.openGramKMeans(gram, gram, norms, m)) {
+            int[] seeds = onCpu.farthestFirst(7, k);
+            assertArrayEquals(seeds, onGpu.farthestFirst(7, k));
+            int[] owner = new int[m];
+            double[] weight = new double[m];
+            for (int i = 0; i < m; i++) {
+                owner[i] = i % k;
+                weight[i] = 1.0 / 15;
+            }
+            GramKMeans.Step expected = onCpu.step(k, owner, weight, owner);
+            GramKMeans.Step actual = onGpu.step(k, owner, weight, owner);
+            assertArrayEquals(expected.next(), actual.next());
+            assertArrayEquals(expected.nextSquaredDistance(), actual.nextSquaredDistance());
+            assertArrayEquals(expected.currentSquaredDistance(), actual.currentSquaredDistance());
+        }
+    }
+}
