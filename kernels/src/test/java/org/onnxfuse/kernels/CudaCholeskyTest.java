@@ -3,14 +3,11 @@ package org.onnxfuse.kernels;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
-import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import java.util.ArrayList;
 import java.util.List;
 import java.util.SplittableRandom;
-import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 
@@ -25,33 +22,14 @@ import org.junit.jupiter.api.Test;
  * gives errors of order 1.
  */
 @Tag("gpu")
-class CudaCholeskyTest {
+class CudaCholeskyTest extends WithCpuAndCuda {
     private static final double TOLERANCE = 1e-10;
-    private static ComputeBackend cpu;
-    private static ComputeBackend cuda;
 
+    /** Runs after WithCpuAndCuda's open; the backend is this class's own, closed after it. */
     @BeforeAll
-    static void open() {
-        if (Backends.cudaStatus().available()) {
-            cpu = Backends.open("cpu", 0);
-            cuda = Backends.open("cuda", 0);
-            ((CudaBackend) cuda).forceDeviceSolve = true;
-        }
-    }
-
-    /** Per test rather than per class, so the report counts each skipped test. */
-    @BeforeEach
-    void needsCuda() {
-        assumeTrue(Backends.cudaStatus().available(), () -> "no CUDA: " + Backends.cudaStatus().detail());
-    }
-
-    @AfterAll
-    static void close() {
+    static void forceDeviceSolves() {
         if (cuda != null) {
-            cuda.close();
-        }
-        if (cpu != null) {
-            cpu.close();
+            ((CudaBackend) cuda).forceDeviceSolve = true;
         }
     }
 
