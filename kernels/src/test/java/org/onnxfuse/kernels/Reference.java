@@ -93,19 +93,6 @@ final class Reference {
         return new DenseMatrix(n, n, s);
     }
 
-    /** ||actual - expected||_F / ||expected||_F (1e-300 for a zero expected). */
-    static double frobeniusError(DenseMatrix actual, DenseMatrix expected) {
-        double[] a = actual.toColumnMajor();
-        double[] e = expected.toColumnMajor();
-        double diff = 0;
-        double norm = 0;
-        for (int k = 0; k < e.length; k++) {
-            diff += (a[k] - e[k]) * (a[k] - e[k]);
-            norm += e[k] * e[k];
-        }
-        return Math.sqrt(diff) / Math.max(1e-300, Math.sqrt(norm));
-    }
-
     /** max |actual - expected| / max(1e-300, max |expected|). */
     static double relativeError(DenseMatrix actual, DenseMatrix expected) {
         return actual.maxAbsDifference(expected) / Math.max(1e-300, expected.maxAbs());
