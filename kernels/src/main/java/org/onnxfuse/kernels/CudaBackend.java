@@ -34,6 +34,7 @@ final class CudaBackend implements ComputeBackend {
      * Smallest order solved on the device. Below it the host's LAPACK wins: a device solve costs
      * about 7 synchronised launches per 64-column panel (tens of microseconds each) plus the
      * copies, while LAPACK solves a 256 x 256 system with as many right-hand sides in milliseconds.
+     * (An estimate, not yet measured: KernelBenchmark's cholesky rows will tell.)
      */
     static final int DEVICE_SOLVE_MIN_ORDER = 256;
     /** Fewest small systems choleskySolveAll batches into one launch; fewer are solved on the host. */
