@@ -1,5 +1,8 @@
 package org.onnxfuse.kernels;
 
+import java.util.ArrayList;
+import java.util.List;
+
 /**
  * Dense float64 numerics on one device. Opened by {@link Backends#open(String, int)}; owns native
  * resources (OpenBLAS thread settings are process-wide and applied before each call; a CUDA
@@ -65,6 +68,31 @@ public interface ComputeBackend extends AutoCloseable {
      * when done; results are bit-identical on every backend.
      */
     GramKMeans openGramKMeans(double[] cross, double[] gram, double[] targetSquaredNorms, int m);
+
+    /**
+     * Solves (S<sub>i</sub> + ridges[i] I) W<sub>i</sub> = B<sub>i</sub> for every system i, each as
+     * {@link #choleskySolve} does (this default calls it in order; the CUDA backend solves many small
+     * systems of one size in one launch).
+     *
+     * @return W<sub>i</sub> in the order of the systems
+     * @throws NotPositiveDefiniteException for the first system found not positive definite, with its
+     *     index ({@link NotPositiveDefiniteException#system()}) in the message
+     * @throws IllegalArgumentException if the lists and ridges differ in length, or a system is
+     *     invalid for choleskySolve (the message names its index)
+     */
+    default List<DenseMatrix> choleskySolveAll(List<DenseMatrix> systems, List<DenseMatrix> rightHandSides,
+                                               double[] ridges) {
+        Shapes.choleskySolveAll(systems, rightHandSides, ridges);
+        List<DenseMatrix> solutions = new ArrayList<>(systems.size());
+        for (int i = 0; i < systems.size(); i++) {
+            try {
+                solutions.add(choleskySolve(systems.get(i), rightHandSides.get(i), ridges[i]));
+            } catch (NotPositiveDefiniteException e) {
+                throw e.inSystem(i, systems.size());
+            }
+        }
+        return solutions;
+    }
 
     /** Releases the backend's resources; idempotent. */
     @Override

@@ -19,9 +19,10 @@ import jcuda.driver.JCudaDriver;
 
 /**
  * GPU 0 through the JCuda driver API, running our kernels (module {@code native}, loaded from the
- * class path; never nvcc at run time). The O(samples) work, the statistics, runs on the GPU; the
- * O(d<sup>3</sup>) Cholesky solve runs on the host's LAPACK (cuSOLVER's CUDA 12 bindings do not
- * load with the CUDA 13 driver), through a CPU backend with the same thread count.
+ * class path; never nvcc at run time). The O(samples) work, the statistics, runs on the GPU; so do
+ * Cholesky solves of order {@link #DEVICE_SOLVE_MIN_ORDER} and more and batches of small systems
+ * ({@link CudaCholesky}, our own kernels: cuSOLVER's CUDA 12 bindings do not load with the CUDA 13
+ * driver); smaller solves run on the host's LAPACK, through a CPU backend with the same thread count.
  *
  * <p>Uses the device's primary context (the one the CUDA runtime and ONNX Runtime share), made
  * current on the calling thread at the start of every call; calls are serialised on this object.
@@ -30,6 +31,15 @@ final class CudaBackend implements ComputeBackend {
     static final int BLOCK_THREADS = 256;
     /** Bound on the statistics kernel's slice workspace. */
     static final long WORKSPACE_LIMIT_BYTES = 256L << 20;
+    /**
+     * Smallest order solved on the device. Below it the host's LAPACK wins: a device solve costs
+     * about 7 synchronised launches per 64-column panel (tens of microseconds each) plus the
+     * copies, while LAPACK solves a 256 x 256 system with as many right-hand sides in milliseconds.
+     * (An estimate, not yet measured: KernelBenchmark's cholesky rows will tell.)
+     */
+    static final int DEVICE_SOLVE_MIN_ORDER = 256;
+    /** Fewest small systems choleskySolveAll batches into one launch; fewer are solved on the host. */
+    static final int DEVICE_BATCH_MIN_SYSTEMS = 32;
 
     private final CpuBackend host;
     private final CUdevice device = new CUdevice();
@@ -45,6 +55,11 @@ final class CudaBackend implements ComputeBackend {
     final CUfunction gemmKernel = new CUfunction();
     /** kmeans.cu's kernels by name ({@link CudaGramKMeans#KERNELS}). */
     final Map<String, CUfunction> kmeansKernels = new HashMap<>();
+    final CUfunction cholPanelKernel = new CUfunction();
+    final CUfunction cholTrsmKernel = new CUfunction();
+    final CUfunction cholBatchedKernel = new CUfunction();
+    /** Tests set it to run every solve on the device, whatever the size. */
+    volatile boolean forceDeviceSolve;
     private boolean contextRetained;
     private boolean closed;
 
@@ -75,6 +90,10 @@ final class CudaBackend implements ComputeBackend {
                 JCudaDriver.cuModuleGetFunction(function, kmeans, name);
                 kmeansKernels.put(name, function);
             }
+            CUmodule cholesky = loadModule(CudaKernels.CHOLESKY);
+            JCudaDriver.cuModuleGetFunction(cholPanelKernel, cholesky, "chol_panel");
+            JCudaDriver.cuModuleGetFunction(cholTrsmKernel, cholesky, "chol_trsm");
+            JCudaDriver.cuModuleGetFunction(cholBatchedKernel, cholesky, "chol_batched");
         } catch (CudaException e) {
             releaseDevice();
             throw new BackendUnavailableException("the CUDA backend could not start on " + deviceDescription + ": "
@@ -202,7 +221,38 @@ final class CudaBackend implements ComputeBackend {
     @Override
     public DenseMatrix choleskySolve(DenseMatrix s, DenseMatrix b, double ridge) {
         requireOpen();
-        return host.choleskySolve(s, b, ridge);
+        Shapes.choleskySolve(s, b, ridge);
+        if (s.rows() == 0 || b.cols() == 0 || (s.rows() < DEVICE_SOLVE_MIN_ORDER && !forceDeviceSolve)) {
+            return host.choleskySolve(s, b, ridge);
+        }
+        synchronized (this) {
+            requireOpen();
+            makeCurrent();
+            return CudaCholesky.solve(this, s, b, ridge);
+        }
+    }
+
+    /** One launch for many systems of one small size (at most CudaCholesky.PANEL), else one solve each. */
+    @Override
+    public List<DenseMatrix> choleskySolveAll(List<DenseMatrix> systems, List<DenseMatrix> rightHandSides,
+                                              double[] ridges) {
+        requireOpen();
+        Shapes.choleskySolveAll(systems, rightHandSides, ridges);
+        int count = systems.size();
+        boolean batch = count > 0 && (count >= DEVICE_BATCH_MIN_SYSTEMS || forceDeviceSolve);
+        for (int i = 0; i < count && batch; i++) {
+            int n = systems.get(i).rows();
+            batch = n >= 1 && n <= CudaCholesky.PANEL && n == systems.get(0).rows()
+                    && rightHandSides.get(i).cols() >= 1 && rightHandSides.get(i).cols() == rightHandSides.get(0).cols();
+        }
+        if (!batch) {
+            return ComputeBackend.super.choleskySolveAll(systems, rightHandSides, ridges);
+        }
+        synchronized (this) {
+            requireOpen();
+            makeCurrent();
+            return CudaCholesky.solveBatched(this, systems, rightHandSides, ridges);
+        }
     }
 
     @Override

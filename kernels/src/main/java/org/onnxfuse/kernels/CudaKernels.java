@@ -18,7 +18,8 @@ final class CudaKernels {
     static final String STATISTICS = "statistics";
     static final String GEMM = "gemm";
     static final String KMEANS = "kmeans";
-    static final List<String> MODULES = List.of(STATISTICS, GEMM, KMEANS);
+    static final String CHOLESKY = "cholesky";
+    static final List<String> MODULES = List.of(STATISTICS, GEMM, KMEANS, CHOLESKY);
 
     private CudaKernels() {
     }

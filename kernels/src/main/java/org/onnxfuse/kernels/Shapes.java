@@ -1,5 +1,6 @@
 package org.onnxfuse.kernels;
 
+import java.util.List;
 import java.util.Objects;
 
 /** Argument checks shared by the backends, so both reject the same inputs with the same words. */
@@ -48,6 +49,31 @@ final class Shapes {
         }
         requireFinite("S", s);
         requireFinite("B", b);
+    }
+
+    /** Checks choleskySolveAll: one right-hand side and one ridge per system, each triple as choleskySolve. */
+    static void choleskySolveAll(List<DenseMatrix> systems, List<DenseMatrix> rightHandSides, double[] ridges) {
+        Objects.requireNonNull(systems, "systems");
+        Objects.requireNonNull(rightHandSides, "rightHandSides");
+        Objects.requireNonNull(ridges, "ridges");
+        int count = systems.size();
+        if (rightHandSides.size() != count || ridges.length != count) {
+            throw new IllegalArgumentException("choleskySolveAll: " + count + " systems need " + count
+                    + " right-hand sides and " + count + " ridges, found " + rightHandSides.size()
+                    + " right-hand sides and " + ridges.length + " ridges");
+        }
+        for (int i = 0; i < count; i++) {
+            if (systems.get(i) == null || rightHandSides.get(i) == null) {
+                throw new IllegalArgumentException("choleskySolveAll: system " + i + " of " + count + " has a null "
+                        + (systems.get(i) == null ? "S" : "B"));
+            }
+            try {
+                choleskySolve(systems.get(i), rightHandSides.get(i), ridges[i]);
+            } catch (IllegalArgumentException e) {
+                throw new IllegalArgumentException("choleskySolveAll: system " + i + " of " + count + ": "
+                        + e.getMessage(), e);
+            }
+        }
     }
 
     private static void requireFinite(String name, DenseMatrix x) {

@@ -20,6 +20,7 @@ class CudaKernelResourcesTest {
         assertNull(CudaKernels.firstMissing());
         assertEntries(CudaKernels.STATISTICS, "xty_f32_to_f64", "add_slices");
         assertEntries(CudaKernels.GEMM, "dgemm_tiled");
+        assertEntries(CudaKernels.CHOLESKY, "chol_panel", "chol_trsm", "chol_batched");
     }
 
     private static void assertEntries(String module, String... kernels) {

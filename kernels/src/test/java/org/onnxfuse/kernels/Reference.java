@@ -80,6 +80,19 @@ final class Reference {
         }
     }
 
+    /**
+     * M^T M + n I for a random n x n M with entries in [-1, 1): symmetric positive definite with its
+     * eigenvalues in about [n, 7n/3], so a condition number below 3 at every n.
+     */
+    static DenseMatrix randomSpd(ComputeBackend cpu, SplittableRandom rng, int n) {
+        DenseMatrix m = random(rng, n, n);
+        double[] s = cpu.gemm(Transpose.YES, Transpose.NO, 1.0, m, m, 0.0, null).toColumnMajor();
+        for (int i = 0; i < n; i++) {
+            s[i + i * n] += n;
+        }
+        return new DenseMatrix(n, n, s);
+    }
+
     /** max |actual - expected| / max(1e-300, max |expected|). */
     static double relativeError(DenseMatrix actual, DenseMatrix expected) {
         return actual.maxAbsDifference(expected) / Math.max(1e-300, expected.maxAbs());

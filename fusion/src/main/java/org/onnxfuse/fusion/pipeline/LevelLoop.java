@@ -295,9 +295,9 @@ final class LevelLoop {
         double statisticsMillis = (System.nanoTime() - start) / 1e6 - inferenceMillis;
         long t0 = System.nanoTime();
         double[][] prior = settings.parentPrior() ? depthwisePrior(level, space, dg, weight) : null;
-        double[] w = new double[dg * k];
-        double residual = 0;
-        double total = 0;
+        List<DenseMatrix> systems = new ArrayList<>(k);
+        List<DenseMatrix> rightHandSides = new ArrayList<>(k);
+        double[] ridges = new double[k];
         for (int g = 0; g < k; g++) {
             double[] s = sxx[g];
             double trace = 0;
@@ -317,8 +317,18 @@ final class LevelLoop {
                     rhs[p] += ridge * prior[g][p];
                 }
             }
-            DenseMatrix solved = backend.choleskySolve(DenseMatrix.fromRowMajor(dg, dg, s),
-                    new DenseMatrix(dg, 1, rhs), ridge);
+            systems.add(DenseMatrix.fromRowMajor(dg, dg, s));
+            rightHandSides.add(new DenseMatrix(dg, 1, rhs));
+            ridges[g] = ridge;
+        }
+        // One call for all channels: the CUDA backend solves them in one launch.
+        List<DenseMatrix> solutions = backend.choleskySolveAll(systems, rightHandSides, ridges);
+        double[] w = new double[dg * k];
+        double residual = 0;
+        double total = 0;
+        for (int g = 0; g < k; g++) {
+            double[] s = sxx[g];
+            DenseMatrix solved = solutions.get(g);
             double fit = 0;
             for (int p = 0; p < dg; p++) {
                 double wp = solved.get(p, 0);
