@@ -81,6 +81,7 @@ public final class KernelBenchmark {
         for (int[] s : solves) {
             guarded(rows, "cholesky solve", () -> cholesky(s[0], s[1]));
         }
+        guarded(rows, "batched cholesky", () -> batchedCholesky(quick ? 64 : 2048, 10));
     }
 
     /** Device-to-device copy of a large buffer: bytes read plus bytes written per second. */
@@ -224,6 +225,30 @@ public final class KernelBenchmark {
             acc.accumulate(xs.get(b), as.get(b));
         }
         acc.statistics();
+    }
+
+    /** choleskySolveAll of {@code count} systems of order n with one right-hand side (a depthwise level). */
+    private void batchedCholesky(int count, int n) {
+        List<DenseMatrix> systems = new ArrayList<>();
+        List<DenseMatrix> sides = new ArrayList<>();
+        double[] ridges = new double[count];
+        for (int i = 0; i < count; i++) {
+            systems.add(spd(n));
+            sides.add(new DenseMatrix(n, 1, randomArray(n)));
+            ridges[i] = 1e-6;
+        }
+        double[] gpu = time(() -> cuda.choleskySolveAll(systems, sides, ridges));
+        double[] host = timeHost(() -> cpu.choleskySolveAll(systems, sides, ridges));
+        List<DenseMatrix> onGpu = cuda.choleskySolveAll(systems, sides, ridges);
+        List<DenseMatrix> onCpu = cpu.choleskySolveAll(systems, sides, ridges);
+        double worst = 0;
+        for (int i = 0; i < count; i++) {
+            worst = Math.max(worst, relativeDifference(onGpu.get(i), onCpu.get(i)));
+        }
+        double flops = count * ((double) n * n * n / 3.0 + 2.0 * n * n);
+        rows.add(new Row("batched cholesky, host API (worst rel. diff " + String.format(Locale.ROOT, "%.1e", worst)
+                + ")", count + " systems, n " + n, median(gpu), spread(gpu), tflops(flops / (median(gpu) * 1e-3)), "-",
+                String.format(Locale.ROOT, "%.1f (%.1fx)", median(host), median(host) / median(gpu))));
     }
 
     private static double statisticsFlops(long samples, long d, long m) {

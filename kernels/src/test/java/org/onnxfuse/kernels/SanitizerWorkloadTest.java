@@ -3,6 +3,8 @@ package org.onnxfuse.kernels;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import java.util.ArrayList;
+import java.util.List;
 import java.util.SplittableRandom;
 import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
@@ -71,6 +73,33 @@ class SanitizerWorkloadTest extends WithCpuAndCuda {
             onGpu.accumulateGathered(gather, input, count, a);
             assertTrue(Reference.relativeError(onGpu.statistics().xx(), onCpu.statistics().xx()) < TOLERANCE);
             assertTrue(Reference.relativeError(onGpu.statistics().xa(), onCpu.statistics().xa()) < TOLERANCE);
+        }
+    }
+
+    @Test
+    void choleskyPanelsAndBatchedSystems() {
+        SplittableRandom rng = new SplittableRandom(35);
+        CudaBackend device = (CudaBackend) cuda;
+        device.forceDeviceSolve = true;
+        try {
+            DenseMatrix s = Reference.randomSpd(cpu, rng, 130); // three panels, the last partial
+            DenseMatrix b = Reference.random(rng, 130, 5);
+            assertTrue(Reference.relativeError(cuda.choleskySolve(s, b, 1e-3), cpu.choleskySolve(s, b, 1e-3)) < 1e-10);
+            List<DenseMatrix> systems = new ArrayList<>();
+            List<DenseMatrix> sides = new ArrayList<>();
+            double[] ridges = new double[40];
+            for (int i = 0; i < ridges.length; i++) {
+                systems.add(Reference.randomSpd(cpu, rng, 10));
+                sides.add(Reference.random(rng, 10, 1));
+                ridges[i] = 1e-3;
+            }
+            List<DenseMatrix> expected = cpu.choleskySolveAll(systems, sides, ridges);
+            List<DenseMatrix> actual = cuda.choleskySolveAll(systems, sides, ridges);
+            for (int i = 0; i < ridges.length; i++) {
+                assertTrue(Reference.relativeError(actual.get(i), expected.get(i)) < 1e-10, "system " + i);
+            }
+        } finally {
+            device.forceDeviceSolve = false;
         }
     }
 
