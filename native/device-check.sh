@@ -157,8 +157,9 @@ else
     rc=$?
     cat "$work/sanitizer-$tool-junit.txt" >> "$log" 2>/dev/null
     head -c 2000000 "$work/sanitizer-$tool.txt" >> "$log" 2>/dev/null
-    errors=$(grep -o "ERROR SUMMARY: [0-9]* error[s]*" "$work/sanitizer-$tool.txt" 2>/dev/null | tail -1)
-    row "| compute-sanitizer $tool (exit $rc, $(( $(date +%s) - start )) s) | ${errors:-no summary (exit 124 = timed out)} |"
+    errors=$(grep -o -E "(ERROR SUMMARY: [0-9]+ errors?|RACECHECK SUMMARY: .*)" "$work/sanitizer-$tool.txt" 2>/dev/null | tail -1)
+    tests=$(grep -o -E "[0-9]+ tests successful" "$work/sanitizer-$tool-junit.txt" | tr -s ' ')
+    row "| compute-sanitizer $tool (exit $rc, $(( $(date +%s) - start )) s) | ${errors:-no summary (exit 124 = timed out)}; ${tests:-no test summary} |"
   done
 fi
 

@@ -176,6 +176,21 @@ final class CudaStatisticsAccumulator extends AbstractStatisticsAccumulator {
     }
 
     /**
+     * Copies {@code rows} rows of x and a to the synchronous path's device buffers, for
+     * {@link #accumulateStaged}: the device benchmark times the kernels alone this way.
+     */
+    void stage(float[] x, float[] a, int rows) {
+        synchronized (backend) {
+            backend.requireOpen();
+            backend.makeCurrent();
+            drain();
+            ensureBuffers(rows);
+            xBuffer.copyFrom(x, 0, rows * d);
+            aBuffer.copyFrom(a, 0, rows * m);
+        }
+    }
+
+    /**
      * Adds the first {@code rows} samples already on the device (staged by {@link #add}) to the sums.
      * Package-private so that the device benchmark can time the kernels without the upload.
      */

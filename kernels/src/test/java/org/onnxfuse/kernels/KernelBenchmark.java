@@ -129,7 +129,7 @@ public final class KernelBenchmark {
         float[] a = randomFloats((long) samples * m);
         try (CudaStatisticsAccumulator acc = (CudaStatisticsAccumulator) cuda.openStatistics(d, m)) {
             int staged = Math.min(samples, Math.max(1, CudaStatisticsAccumulator.BUFFER_ELEMENTS / Math.max(d, m)));
-            acc.accumulate(Arrays.copyOf(x, staged * d), Arrays.copyOf(a, staged * m), staged);
+            acc.stage(x, a, staged);
             double[] ms;
             synchronized (cuda) {
                 cuda.makeCurrent();
