@@ -60,9 +60,10 @@ class DiagnoseCommandTest {
             assertTrue(ort.get("version").asText().matches("\\d+\\.\\d+.*"), ort.toString());
             assertTrue(ort.get("providers").isArray(), ort.toString());
         }
-        assertEquals(2, j.get("backends").size());
+        assertEquals(3, j.get("backends").size());
         assertTrue(j.get("backends").get(0).asText().startsWith("cpu: "));
         assertTrue(j.get("backends").get(1).asText().startsWith("cuda: "));
+        assertTrue(j.get("backends").get(2).asText().startsWith("cuda kernels in this build: statistics: "));
         assertTrue(j.at("/cuda/available").isBoolean());
         assertTrue(j.at("/cuda/detail").isTextual());
         assertFalse(j.has("bench"));
