@@ -23,6 +23,8 @@ import org.onnxfuse.fusion.evaluate.Labels;
 import org.onnxfuse.fusion.pipeline.Fusion;
 import org.onnxfuse.fusion.pipeline.FusionConfig;
 import org.onnxfuse.fusion.importance.ClassWeights;
+import org.onnxfuse.fusion.solve.StoredWeights;
+import org.onnxfuse.fusion.solve.WeightType;
 import org.onnxfuse.fusion.importance.ImportanceMethod;
 import org.onnxfuse.fusion.pipeline.FusionMethod;
 import org.onnxfuse.fusion.pipeline.FusionProgress;
@@ -123,6 +125,11 @@ public final class FuseCommand implements Callable<Integer> {
                     + " (each parent's mean probability of the true class, per class; needs --labels) or uniform")
     private String classWeights;
 
+    @Option(names = "--dtype", paramLabel = "T",
+            description = "element type the fused weights are stored in: float32 (default), float16 or bfloat16"
+                    + " (bfloat16 needs opset 13+); the model still computes in float32 through a Cast per weight")
+    private String dtype;
+
     @Option(names = "--ridge", paramLabel = "F",
             description = "ridge factor of the least squares, lambda = F * trace(X^T X) / d (default 1e-6)")
     private Double ridge;
@@ -178,6 +185,7 @@ public final class FuseCommand implements Callable<Integer> {
         }
         PlanComparison.requireCompatible(plans, names);
         config.targetWidths(plans); // refuses widths these levels cannot take before the data is read
+        StoredWeights.requireSupported(models.get(0), config.weightType());
         LevelPlan plan = plans.get(0);
         checkEvaluationSet(plan, config.batchSize());
         timings.put("read_ms", millisSince(start));
@@ -208,7 +216,8 @@ public final class FuseCommand implements Callable<Integer> {
         timings.put("fuse_ms", millisSince(fuseStart));
 
         long evalStart = System.nanoTime();
-        AccuracySummary accuracy = evaluate(models, names, fused, plan, config);
+        AccuracySummary accuracy = evaluate(models, names, fused,
+                config.weightType() == WeightType.FLOAT32 ? null : result.float32Model(), plan, config);
         if (accuracy != null) {
             timings.put("evaluate_ms", millisSince(evalStart));
         }
@@ -285,6 +294,9 @@ public final class FuseCommand implements Callable<Integer> {
         }
         if (importance != null) {
             config.importance(ImportanceMethod.fromName(importance));
+        }
+        if (dtype != null) {
+            config.weightType(WeightType.fromName(dtype));
         }
         if (ridge != null) {
             config.ridge(ridge);
@@ -432,8 +444,9 @@ public final class FuseCommand implements Callable<Integer> {
         }
     }
 
-    private AccuracySummary evaluate(List<Model> models, List<String> names, Model fused, LevelPlan plan,
-                                     FusionConfig config) {
+    /** Accuracies on the evaluation set; {@code float32} (or null) is the fused model before --dtype. */
+    private AccuracySummary evaluate(List<Model> models, List<String> names, Model fused, Model float32,
+                                     LevelPlan plan, FusionConfig config) {
         Path x = evaluationData();
         Path y = evalData != null ? evalLabels : labels;
         if (x == null) {
@@ -446,8 +459,9 @@ public final class FuseCommand implements Callable<Integer> {
             List<Double> parentAccuracies = parentsAndEnsemble.members().stream().map(Accuracy::value).toList();
             double ensemble = parentsAndEnsemble.ensemble().value();
             double fusedAccuracy = Accuracy.of(fused, xs, ys, batch, threadCount).value();
+            Double float32Accuracy = float32 == null ? null : Accuracy.of(float32, xs, ys, batch, threadCount).value();
             return new AccuracySummary(String.valueOf(x), xs.samples(), names, parentAccuracies, ensemble,
-                    fusedAccuracy);
+                    fusedAccuracy, config.weightType().cliName(), float32Accuracy);
         }
     }
 

@@ -63,7 +63,13 @@ final class RunReport {
                         100 * accuracy.parents().get(k));
             }
             out.printf(Locale.ROOT, "  %-35s %7.2f %%%n", "ensemble (reference, not a model)", 100 * accuracy.ensemble());
-            out.printf(Locale.ROOT, "  %-35s %7.2f %%%n", "fused", 100 * accuracy.fused());
+            if (accuracy.fusedFloat32() != null) {
+                out.printf(Locale.ROOT, "  %-35s %7.2f %%%n", "fused, float32 weights", 100 * accuracy.fusedFloat32());
+                out.printf(Locale.ROOT, "  %-35s %7.2f %%%n", "fused, " + accuracy.dtype() + " weights (written)",
+                        100 * accuracy.fused());
+            } else {
+                out.printf(Locale.ROOT, "  %-35s %7.2f %%%n", "fused", 100 * accuracy.fused());
+            }
         }
         out.flush();
     }
@@ -110,6 +116,10 @@ final class RunReport {
             a.put("bestParent", accuracy.bestParent());
             a.put("ensemble", accuracy.ensemble());
             a.put("fused", accuracy.fused());
+            a.put("dtype", accuracy.dtype());
+            if (accuracy.fusedFloat32() != null) {
+                a.put("fusedFloat32", accuracy.fusedFloat32());
+            }
         }
         ArrayNode w = root.putArray("warnings");
         warnings.forEach(w::add);

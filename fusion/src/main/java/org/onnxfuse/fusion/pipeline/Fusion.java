@@ -22,6 +22,7 @@ import org.onnxfuse.fusion.group.LastLevelTargets;
 import org.onnxfuse.fusion.group.ProjectedTargets;
 import org.onnxfuse.fusion.importance.ClassConfidence;
 import org.onnxfuse.fusion.importance.ClassWeights;
+import org.onnxfuse.fusion.solve.StoredWeights;
 import org.onnxfuse.fusion.importance.Importance;
 import org.onnxfuse.fusion.importance.ImportanceMethod;
 import org.onnxfuse.fusion.importance.ImportanceScorer;
@@ -120,6 +121,7 @@ public final class Fusion {
             digests.add(file != null ? Provenance.sha256(file) : Provenance.sha256(source.model()));
         }
         PlanComparison.requireCompatible(plans, names);
+        StoredWeights.requireSupported(parents.get(0), config.weightType());
         LevelPlan template = plans.get(0);
         int[] targetWidths = config.targetWidths(plans);
         FusionMethod method = config.method();
@@ -182,8 +184,9 @@ public final class Fusion {
         provenance.put("widths", String.join(",", fusedWidths));
         provenance.put("config", Provenance.json(settings));
         Model result = Provenance.stamp(fused, provenance);
-        return new FusionResult(result, settings, reports, warnings, scores, scoringMillis,
-                (System.nanoTime() - start) / 1e6);
+        Model stored = StoredWeights.convert(result, config.weightType());
+        return new FusionResult(stored, settings, reports, warnings, scores, scoringMillis,
+                (System.nanoTime() - start) / 1e6, result);
     }
 
     private record Interpolated(Model model, String backendName) {

@@ -12,6 +12,7 @@ import java.util.TreeMap;
 import java.util.stream.Collectors;
 import org.onnxfuse.fusion.group.GroupingConfig;
 import org.onnxfuse.fusion.importance.ClassWeights;
+import org.onnxfuse.fusion.solve.WeightType;
 import org.onnxfuse.fusion.importance.Importance;
 import org.onnxfuse.fusion.importance.ImportanceMethod;
 import org.onnxfuse.fusion.plan.Level;
@@ -43,10 +44,12 @@ import org.onnxfuse.kernels.Backends;
  * @param restarts      K-means restarts
  * @param maxIterations Lloyd iterations per restart at most
  * @param classWeights  how the last level weighs each parent's class-c logit
+ * @param weightType    the element type the fused weights are stored in ({@code --dtype})
  */
 public record FusionConfig(FusionMethod method, Widths widths, long seed, int batchSize, int threads, String device,
                            long samples, double ridge, boolean parentPrior, boolean paperExact,
-                           ImportanceMethod importance, int restarts, int maxIterations, ClassWeights classWeights) {
+                           ImportanceMethod importance, int restarts, int maxIterations, ClassWeights classWeights,
+                           WeightType weightType) {
     public static final int DEFAULT_BATCH_SIZE = 256;
     /** More threads than this is a typing slip, not a machine: each ONNX Runtime and BLAS thread takes a stack. */
     public static final int MAX_THREADS = 1024;
@@ -83,6 +86,7 @@ public record FusionConfig(FusionMethod method, Widths widths, long seed, int ba
                     method.cliName() + ", which does not weight neurons");
         }
         Objects.requireNonNull(classWeights, "classWeights");
+        Objects.requireNonNull(weightType, "weightType");
         if (classWeights != ClassWeights.IMPORTANCE && !method.isInterpolation()) {
             throw invalid("class weights (--class-weights)", "--method kf-linear or hf-linear",
                     method.cliName() + ", which has no class targets");
@@ -226,6 +230,7 @@ public record FusionConfig(FusionMethod method, Widths widths, long seed, int ba
         }
         c.put("restarts", restarts);
         c.put("maxIterations", maxIterations);
+        c.put("dtype", weightType.cliName());
         Map<String, Object> w = new LinkedHashMap<>();
         w.put("factor", widths.factor());
         Map<String, Integer> perLevel = new LinkedHashMap<>();
@@ -342,6 +347,7 @@ public record FusionConfig(FusionMethod method, Widths widths, long seed, int ba
         private int restarts = GroupingConfig.DEFAULT_RESTARTS;
         private int maxIterations = GroupingConfig.DEFAULT_MAX_ITERATIONS;
         private ClassWeights classWeights = ClassWeights.IMPORTANCE;
+        private WeightType weightType = WeightType.FLOAT32;
 
         Settings() {
         }
@@ -367,6 +373,7 @@ public record FusionConfig(FusionMethod method, Widths widths, long seed, int ba
             restarts = config.restarts();
             maxIterations = config.maxIterations();
             classWeights = config.classWeights();
+            weightType = config.weightType();
             return self();
         }
 
@@ -490,10 +497,20 @@ public record FusionConfig(FusionMethod method, Widths widths, long seed, int ba
             return self();
         }
 
+        /**
+         * The element type the fused weights are stored in: float32 (default), or float16 /
+         * bfloat16 read through a Cast to float32 ({@link org.onnxfuse.fusion.solve.StoredWeights}).
+         */
+        public B weightType(WeightType value) {
+            this.weightType = Objects.requireNonNull(value);
+            return self();
+        }
+
         /** The configuration of the settings made so far; throws {@link InvalidSettingException}. */
         FusionConfig configuration() {
             return new FusionConfig(method, new Widths(widthFactor, levelWidths), seed, batchSize, threads, device,
-                    samples, ridge, parentPrior, paperExact, importance, restarts, maxIterations, classWeights);
+                    samples, ridge, parentPrior, paperExact, importance, restarts, maxIterations, classWeights,
+                    weightType);
         }
     }
 

@@ -38,6 +38,29 @@ class FuseCommandTest {
     }
 
     @Test
+    void float16WeightsAreWrittenWithTheirAccuracyCostShown() throws IOException {
+        Path out = dir.resolve("fused16.onnx");
+        Path report = dir.resolve("report16.json");
+        int exit = cli.run(fixture("mlp_k2_p0.onnx"), fixture("mlp_k2_p1.onnx"), "--data", data("calib400_x.npy"),
+                "--eval-data", data("test_x.npy"), "--eval-labels", data("test_y.npy"), "-o", out.toString(),
+                "--report", report.toString(), "--dtype", "float16", "--quiet");
+        assertEquals(0, exit, cli.err.toString());
+        String text = cli.out.toString();
+        assertTrue(text.contains("fused, float32 weights") && text.contains("fused, float16 weights (written)"), text);
+        Model fused = OnnxReader.read(out);
+        assertEquals(org.onnxfuse.onnx.ir.DataType.FLOAT16,
+                fused.graph().initializer("fc1.weight_float16").orElseThrow().dataType());
+        JsonNode json = new ObjectMapper().readTree(report.toFile());
+        assertEquals("float16", json.get("accuracy").get("dtype").asText());
+        assertEquals("float16", json.get("config").get("dtype").asText());
+        double narrow = json.get("accuracy").get("fused").asDouble();
+        double wide = json.get("accuracy").get("fusedFloat32").asDouble();
+        assertEquals(wide, narrow, 3.0 / 1500, "float16 storage costs at most a few test samples");
+        assertEquals(2, cli.run(fixture("mlp_k2_p0.onnx"), fixture("mlp_k2_p1.onnx"), "--data",
+                data("calib400_x.npy"), "-o", dir.resolve("x.onnx").toString(), "--dtype", "int8"));
+    }
+
+    @Test
     void fusesWritesTheModelAndTheReport() throws IOException {
         Path out = dir.resolve("fused.onnx");
         Path report = dir.resolve("report.json");
