@@ -18,6 +18,7 @@ import org.onnxfuse.fusion.data.InputBatch;
 import org.onnxfuse.fusion.data.NpyArray;
 import org.onnxfuse.fusion.data.SampleArray;
 import org.onnxfuse.fusion.evaluate.Accuracy;
+import org.onnxfuse.fusion.evaluate.AgreementCheck;
 import org.onnxfuse.fusion.evaluate.Ensemble;
 import org.onnxfuse.fusion.evaluate.Labels;
 import org.onnxfuse.fusion.pipeline.Fusion;
@@ -125,6 +126,16 @@ public final class FuseCommand implements Callable<Integer> {
                     + " (each parent's mean probability of the true class, per class; needs --labels) or uniform")
     private String classWeights;
 
+    static final int DEFAULT_CHECK_SAMPLES = 1000;
+
+    @Option(names = "--check", paramLabel = "N",
+            description = "after fusing, compare the fused model's predictions with the ensemble's and each parent's"
+                    + " on N calibration samples that the fusion did not use (default 1000; no labels needed)")
+    private Integer checkSamples;
+
+    @Option(names = "--no-check", description = "skip that comparison")
+    private boolean noCheck;
+
     @Option(names = "--dtype", paramLabel = "T",
             description = "element type the fused weights are stored in: float32 (default), float16 or bfloat16"
                     + " (bfloat16 needs opset 13+); the model still computes in float32 through a Cast per weight")
@@ -197,6 +208,7 @@ public final class FuseCommand implements Callable<Integer> {
         List<String> warnings = new ArrayList<>();
         FusionResult result;
         Model fused;
+        AgreementCheck check = null;
         long fuseStart = System.nanoTime();
         try (CalibrationData calibration = data == null ? null : CalibrationData.open(data, plan)) {
             if (calibration != null) {
@@ -204,6 +216,13 @@ public final class FuseCommand implements Callable<Integer> {
             }
             result = fuse(config, models, plans, calibration);
             fused = result.model();
+            if (calibration != null && !noCheck) {
+                long checkStart = System.nanoTime();
+                check = labelFreeCheck(fused, models, calibration, result, plan, config, warnings);
+                if (check != null) {
+                    timings.put("check_ms", millisSince(checkStart));
+                }
+            }
             warnings.addAll(result.warnings());
             if (!result.levels().isEmpty()) {
                 timings.put("importance_ms", result.importanceMillis());
@@ -227,7 +246,7 @@ public final class FuseCommand implements Callable<Integer> {
             timings.put("write_ms", millisSince(writeStart));
             timings.put("total_ms", millisSince(start));
             RunReport run = new RunReport(reportedConfiguration(result), result.levels(),
-                    parentWidths(plans), result.importance(), timings, accuracy, warnings);
+                    parentWidths(plans), result.importance(), timings, accuracy, check, names, warnings);
             try (StagedFiles json = report == null ? null : run.stage(report)) {
                 putInPlace(model, json);
             }
@@ -318,6 +337,10 @@ public final class FuseCommand implements Callable<Integer> {
         if ((evalData == null) != (evalLabels == null)) {
             throw new OnnxFuseException(ErrorCode.USAGE, "--eval-data and --eval-labels go together; found only "
                     + (evalData != null ? "--eval-data" : "--eval-labels"));
+        }
+        if (checkSamples != null && (checkSamples < 1 || noCheck)) {
+            throw new OnnxFuseException(ErrorCode.USAGE, noCheck ? "--check and --no-check contradict each other;"
+                    + " give one" : "--check N: expected at least 1 sample, found " + checkSamples);
         }
         checkFilePath(output, "-o", "fused.onnx");
         if (report != null) {
@@ -442,6 +465,36 @@ public final class FuseCommand implements Callable<Integer> {
                 display.close();
             }
         }
+    }
+
+    /**
+     * The check without labels (AgreementCheck) on up to --check calibration samples after those the
+     * fusion used, or on the last ones (saying so) when it used them all; null, with a warning, when
+     * the parents' fixed batch size leaves no whole batch to run.
+     */
+    private AgreementCheck labelFreeCheck(Model fused, List<Model> models, CalibrationData calibration,
+                                          FusionResult result, LevelPlan plan, FusionConfig config,
+                                          List<String> warnings) {
+        int wanted = checkSamples == null ? DEFAULT_CHECK_SAMPLES : checkSamples;
+        long total = calibration.samples();
+        Object recorded = result.settings().get("samples");
+        long used = recorded instanceof Number n ? Math.min(total, n.longValue()) : total;
+        boolean heldOut = used < total;
+        long available = heldOut ? total - used : total;
+        int batch = runBatch(plan, config.batchSize());
+        int fixed = DataShapes.fixedBatch(inputDims(plan));
+        long count = Math.min(wanted, available);
+        if (fixed > 0) {
+            count -= count % fixed;
+        }
+        if (count < 1) {
+            warnings.add("the check without labels was skipped: no whole batch of " + Math.max(fixed, 1)
+                    + " samples to run");
+            return null;
+        }
+        long first = heldOut ? used : total - count;
+        return AgreementCheck.run(fused, models, calibration, first, Math.toIntExact(count), heldOut, batch,
+                config.threadsToUse());
     }
 
     /** Accuracies on the evaluation set; {@code float32} (or null) is the fused model before --dtype. */

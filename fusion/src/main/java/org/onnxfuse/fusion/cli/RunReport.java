@@ -12,6 +12,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
+import org.onnxfuse.fusion.evaluate.AgreementCheck;
 import org.onnxfuse.fusion.importance.Importance;
 import org.onnxfuse.fusion.pipeline.LevelReport;
 import org.onnxfuse.fusion.pipeline.Provenance;
@@ -31,11 +32,20 @@ final class RunReport {
     private final Importance importance;
     private final Map<String, Double> timings;
     private final AccuracySummary accuracy;
+    private final AgreementCheck check;
+    private final List<String> parentNames;
     private final List<String> warnings;
 
-    /** @param importance the scores the fusion used, or null (baselines: none, reported as uniform) */
+    /**
+     * @param importance the scores the fusion used, or null (baselines: none, reported as uniform)
+     * @param accuracy   accuracies on the evaluation set, or null without one
+     * @param check      the check without labels, or null when skipped
+     */
     RunReport(Map<String, Object> config, List<LevelReport> levels, List<List<Long>> parentWidthsPerLevel,
-              Importance importance, Map<String, Double> timings, AccuracySummary accuracy, List<String> warnings) {
+              Importance importance, Map<String, Double> timings, AccuracySummary accuracy, AgreementCheck check,
+              List<String> parentNames, List<String> warnings) {
+        this.check = check;
+        this.parentNames = List.copyOf(parentNames);
         this.importance = importance;
         this.config = new LinkedHashMap<>(config);
         this.levels = List.copyOf(levels);
@@ -54,6 +64,17 @@ final class RunReport {
                         TerminalText.escape(r.opType()), r.method(),
                         r.width(), r.fanIn(), r.relativeResidual(), r.groupingCost());
             }
+        }
+        if (check != null) {
+            out.printf(Locale.ROOT, "%ncheck without labels on calibration samples %d..%d (%s)%n", check.firstSample(),
+                    check.firstSample() + check.samples() - 1,
+                    check.heldOut() ? "held out from the fusion" : "not held out: the fusion used every sample");
+            out.printf(Locale.ROOT, "  %-35s %7.2f %%%n", "predicts the ensemble's class", 100 * check.ensemble());
+            for (int k = 0; k < check.parents().size(); k++) {
+                out.printf(Locale.ROOT, "  %-35s %7.2f %%%n", "predicts " + TerminalText.escape(parentNames.get(k))
+                        + "'s class", 100 * check.parents().get(k));
+            }
+            out.printf(Locale.ROOT, "  %-35s %9.4f%n", "logit error (vs the parents' mean)", check.logitError());
         }
         if (accuracy != null) {
             out.printf("%naccuracy on %s (%d samples)%n", TerminalText.escape(accuracy.dataSource()),
@@ -104,6 +125,18 @@ final class RunReport {
             }
             l.set("importance", importance == null ? uniformImportance(parentWidthsPerLevel.get(i))
                     : levelImportance(importance, r.level()));
+        }
+        if (check != null) {
+            ObjectNode c = root.putObject("check");
+            c.put("firstSample", check.firstSample());
+            c.put("samples", check.samples());
+            c.put("heldOut", check.heldOut());
+            c.put("agreesWithEnsemble", check.ensemble());
+            ArrayNode parents = c.putArray("agreesWithParents");
+            for (int k = 0; k < check.parents().size(); k++) {
+                parents.addObject().put("file", parentNames.get(k)).put("agreement", check.parents().get(k));
+            }
+            c.put("logitError", check.logitError());
         }
         if (accuracy != null) {
             ObjectNode a = root.putObject("accuracy");

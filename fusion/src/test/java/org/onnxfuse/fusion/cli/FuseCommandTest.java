@@ -61,6 +61,39 @@ class FuseCommandTest {
     }
 
     @Test
+    void theCheckWithoutLabelsUsesHeldOutSamples() throws IOException {
+        Path report = dir.resolve("check.json");
+        int exit = cli.run(fixture("mlp_k2_p0.onnx"), fixture("mlp_k2_p1.onnx"), "--data", data("calib400_x.npy"),
+                "--samples", "300", "--check", "80", "-o", dir.resolve("c.onnx").toString(), "--report",
+                report.toString(), "--quiet");
+        assertEquals(0, exit, cli.err.toString());
+        String text = cli.out.toString();
+        assertTrue(text.contains("check without labels on calibration samples 300..379 (held out from the fusion)"),
+                text);
+        assertTrue(text.contains("predicts mlp_k2_p0.onnx's class"), text);
+        JsonNode check = new ObjectMapper().readTree(report.toFile()).get("check");
+        assertEquals(300, check.get("firstSample").asInt());
+        assertEquals(80, check.get("samples").asInt());
+        assertTrue(check.get("heldOut").asBoolean());
+        // the fused K=2 MLP follows the ensemble far more often than chance (10 classes)
+        assertTrue(check.get("agreesWithEnsemble").asDouble() > 0.7, check.toString());
+        assertEquals(2, check.get("agreesWithParents").size());
+        double error = check.get("logitError").asDouble();
+        assertTrue(error > 0 && error < 2, check.toString());
+
+        // every sample used: the last ones, said to be not held out
+        assertEquals(0, cli.run(fixture("mlp_k2_p0.onnx"), fixture("mlp_k2_p1.onnx"), "--data",
+                data("calib400_x.npy"), "--check", "50", "-o", dir.resolve("d.onnx").toString(), "--quiet"));
+        assertTrue(cli.out.toString().contains("350..399 (not held out: the fusion used every sample)"),
+                cli.out.toString());
+        assertEquals(0, cli.run(fixture("mlp_k2_p0.onnx"), fixture("mlp_k2_p1.onnx"), "--data",
+                data("calib400_x.npy"), "--no-check", "-o", dir.resolve("e.onnx").toString(), "--quiet"));
+        assertEquals(2, cli.run(fixture("mlp_k2_p0.onnx"), fixture("mlp_k2_p1.onnx"), "--data",
+                data("calib400_x.npy"), "--check", "0", "-o", dir.resolve("f.onnx").toString()));
+        assertTrue(cli.err.toString().contains("--check N: expected at least 1 sample, found 0"), cli.err.toString());
+    }
+
+    @Test
     void fusesWritesTheModelAndTheReport() throws IOException {
         Path out = dir.resolve("fused.onnx");
         Path report = dir.resolve("report.json");

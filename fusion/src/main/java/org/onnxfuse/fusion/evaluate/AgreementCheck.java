@@ -1,0 +1,107 @@
+package org.onnxfuse.fusion.evaluate;
+
+import java.util.ArrayList;
+import java.util.List;
+import org.onnxfuse.fusion.collect.Activation;
+import org.onnxfuse.fusion.collect.CalibrationData;
+import org.onnxfuse.fusion.data.InputBatch;
+import org.onnxfuse.onnx.errors.ErrorCode;
+import org.onnxfuse.onnx.errors.IncompatibleModelsException;
+import org.onnxfuse.onnx.ir.Model;
+
+/**
+ * A check of the fused model that needs no labels: on calibration rows (held out from the fusion
+ * when there are any), how often its predicted class (argmax) is the ensemble's (mean of the
+ * parents' softmax outputs) and each parent's, and how far its logits are from the parents' mean
+ * logits, as ||fused - mean||_F / ||mean||_F over all rows and classes.
+ *
+ * @param firstSample     the first calibration row checked
+ * @param samples         rows checked
+ * @param heldOut         whether those rows were left out of the fusion (else every row was used)
+ * @param ensemble        fraction of rows where the fused model predicts the ensemble's class
+ * @param parents         the same fraction for each parent's own prediction
+ * @param logitError      relative Frobenius distance of the fused logits to the parents' mean logits
+ */
+public record AgreementCheck(long firstSample, int samples, boolean heldOut, double ensemble, List<Double> parents,
+                             double logitError) {
+    public AgreementCheck {
+        parents = List.copyOf(parents);
+    }
+
+    /**
+     * Runs the fused model and the parents on rows {@code [first, first + count)} of {@code data}.
+     *
+     * @param heldOut recorded as given: whether the fusion left these rows out
+     * @throws IllegalArgumentException if the range is empty or outside the data
+     */
+    public static AgreementCheck run(Model fused, List<Model> parents, CalibrationData data, long first, int count,
+                                     boolean heldOut, int batchSize, int threads) {
+        if (count < 1 || first < 0 || first + count > data.samples()) {
+            throw new IllegalArgumentException("check rows [" + first + ", " + (first + count) + ") are not within the "
+                    + data.samples() + " calibration samples");
+        }
+        List<ModelEvaluator> evaluators = new ArrayList<>();
+        try {
+            evaluators.add(ModelEvaluator.open(fused, threads));
+            for (Model parent : parents) {
+                evaluators.add(ModelEvaluator.open(parent, threads));
+            }
+            long agreeEnsemble = 0;
+            long[] agreeParent = new long[parents.size()];
+            double difference = 0;
+            double norm = 0;
+            InputBatch reuse = null;
+            for (long start = first; start < first + count; start += batchSize) {
+                int rows = (int) Math.min(batchSize, first + count - start);
+                InputBatch batch = data.inputBatch(start, rows, rows == batchSize ? reuse : null);
+                if (rows == batchSize) {
+                    reuse = batch;
+                }
+                Activation fusedLogits = evaluators.get(0).run(batch).first();
+                float[] own = fusedLogits.values();
+                int classes = Scores.classes(fusedLogits, rows);
+                double[] softmax = new double[rows * classes];
+                double[] meanLogits = new double[rows * classes];
+                List<float[]> parentLogits = new ArrayList<>();
+                for (int k = 1; k < evaluators.size(); k++) {
+                    Activation logits = evaluators.get(k).run(batch).first();
+                    if (Scores.classes(logits, rows) != classes) {
+                        throw new IncompatibleModelsException(ErrorCode.INCOMPATIBLE_PARENTS, "the fused model has "
+                                + classes + " classes but parent " + (k - 1) + " has " + Scores.classes(logits, rows));
+                    }
+                    Scores.addSoftmax(logits.values(), rows, classes, softmax);
+                    for (int i = 0; i < meanLogits.length; i++) {
+                        meanLogits[i] += logits.values()[i] / parents.size();
+                    }
+                    parentLogits.add(logits.values());
+                }
+                for (int r = 0; r < rows; r++) {
+                    int predicted = Scores.argmax(own, r, classes);
+                    if (predicted == Scores.argmax(softmax, r, classes)) {
+                        agreeEnsemble++;
+                    }
+                    for (int k = 0; k < parentLogits.size(); k++) {
+                        if (predicted == Scores.argmax(parentLogits.get(k), r, classes)) {
+                            agreeParent[k]++;
+                        }
+                    }
+                }
+                for (int i = 0; i < meanLogits.length; i++) {
+                    double d = own[i] - meanLogits[i];
+                    difference += d * d;
+                    norm += meanLogits[i] * meanLogits[i];
+                }
+            }
+            List<Double> perParent = new ArrayList<>();
+            for (long a : agreeParent) {
+                perParent.add((double) a / count);
+            }
+            return new AgreementCheck(first, count, heldOut, (double) agreeEnsemble / count, perParent,
+                    norm > 0 ? Math.sqrt(difference / norm) : Math.sqrt(difference));
+        } finally {
+            for (ModelEvaluator e : evaluators) {
+                e.close();
+            }
+        }
+    }
+}
