@@ -106,6 +106,7 @@ public final class DiagnoseCommand implements Callable<Integer> {
 
     @Override
     public Integer call() {
+        SubcommandGuard.refuseFusionOptions(spec);
         BenchSize size = parseBenchSize();
         if (!Backends.DEVICES.contains(device.toLowerCase(Locale.ROOT))) {
             throw new CommandLine.ParameterException(spec.commandLine(), "unknown --device '" + device

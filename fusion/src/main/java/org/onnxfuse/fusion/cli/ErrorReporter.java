@@ -1,6 +1,8 @@
 package org.onnxfuse.fusion.cli;
 
 import java.io.PrintWriter;
+import java.util.Locale;
+import java.util.Map;
 import org.onnxfuse.kernels.BackendException;
 import org.onnxfuse.onnx.errors.ErrorCode;
 import org.onnxfuse.onnx.errors.OnnxFuseException;
@@ -54,10 +56,33 @@ final class ErrorReporter implements CommandLine.IExecutionExceptionHandler, Com
         return ErrorCode.USAGE.exitCode();
     }
 
+    /** Names other fusion, quantisation and conversion tools use for our options. */
+    private static final Map<String, String> OTHER_TOOLS_NAMES = Map.ofEntries(
+            Map.entry("--calib", "--data"), Map.entry("--calibration", "--data"),
+            Map.entry("--calib-data", "--data"), Map.entry("--calibration-data", "--data"),
+            Map.entry("--dataset", "--data"), Map.entry("--input-data", "--data"),
+            Map.entry("--out", "-o (--output)"), Map.entry("--output-file", "-o (--output)"),
+            Map.entry("--save", "-o (--output)"), Map.entry("--targets", "--labels"),
+            Map.entry("--eval", "--eval-data"), Map.entry("--test-data", "--eval-data"),
+            Map.entry("--num-samples", "--samples"), Map.entry("--n-samples", "--samples"),
+            Map.entry("--gpu", "--device cuda"), Map.entry("--cuda", "--device cuda"),
+            Map.entry("--cpu", "--device cpu"), Map.entry("--precision", "--dtype"),
+            Map.entry("--fp16", "--dtype float16"), Map.entry("--half", "--dtype float16"),
+            Map.entry("--bf16", "--dtype bfloat16"), Map.entry("--random-seed", "--seed"));
+
     /** picocli's suggestions ("Possible solutions: --data, --labels") on the error's line, or where help is. */
     private static String hint(CommandLine.ParameterException ex, CommandLine cli) {
-        if (ex instanceof CommandLine.UnmatchedArgumentException unmatched && !unmatched.getSuggestions().isEmpty()) {
-            return "possible solutions: " + String.join(", ", unmatched.getSuggestions());
+        if (ex instanceof CommandLine.UnmatchedArgumentException unmatched) {
+            for (String arg : unmatched.getUnmatched()) {
+                String name = arg.contains("=") ? arg.substring(0, arg.indexOf('=')) : arg;
+                String ours = OTHER_TOOLS_NAMES.get(name.toLowerCase(Locale.ROOT));
+                if (ours != null) {
+                    return "onnx-fuse calls it " + ours;
+                }
+            }
+            if (!unmatched.getSuggestions().isEmpty()) {
+                return "possible solutions: " + String.join(", ", unmatched.getSuggestions());
+            }
         }
         return "see '" + cli.getCommandSpec().qualifiedName() + " --help'";
     }

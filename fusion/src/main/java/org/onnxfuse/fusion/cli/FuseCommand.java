@@ -62,9 +62,7 @@ import picocli.CommandLine.Spec;
 @Command(name = "onnx-fuse", mixinStandardHelpOptions = true, versionProvider = FuseCommand.Version.class,
         sortOptions = false,
         description = {"Fuses several trained ONNX models into one by neuron interpolation.",
-                "Parent 0 (the first) is the template: list the best parent first."},
-        footer = {"%nCommands:", "  plan       print the level plan of one or more models",
-                "  diagnose   environment report; --bench measures the compute backend"})
+                "Parent 0 (the first) is the template: list the best parent first."})
 public final class FuseCommand implements Callable<Integer> {
     @Spec
     private CommandSpec spec;
@@ -155,7 +153,8 @@ public final class FuseCommand implements Callable<Integer> {
     @Option(names = "--report", paramLabel = "FILE", description = "write a JSON report here")
     private Path report;
 
-    @Option(names = {"-q", "--quiet"}, description = "no progress bars")
+    @Option(names = {"-q", "--quiet"}, description = "no progress display and no log lines (the backend, warnings:"
+            + " the report keeps the warnings); results and errors still print")
     private boolean quiet;
 
     @Option(names = "--verbose", description = "stack traces on errors, and ONNX Runtime's own warnings")
@@ -174,8 +173,10 @@ public final class FuseCommand implements Callable<Integer> {
         PrintWriter out = spec.commandLine().getOut();
         PrintWriter err = spec.commandLine().getErr();
         if (parents.isEmpty()) {
-            spec.commandLine().usage(out);
-            return 0;
+            spec.commandLine().usage(err);
+            err.println("onnx-fuse: error: " + ErrorCode.USAGE.title() + ": no parent models given; expected"
+                    + " 'onnx-fuse a.onnx b.onnx --data calib.npy -o fused.onnx' (--help for everything)");
+            return ErrorCode.USAGE.exitCode();
         }
         RuntimeLogging.configure(verbose);
         FusionConfig config = configuration();
@@ -200,7 +201,7 @@ public final class FuseCommand implements Callable<Integer> {
         LevelPlan plan = plans.get(0);
         checkEvaluationSet(plan, config.batchSize());
         timings.put("read_ms", millisSince(start));
-        if (method == null && data == null) {
+        if (method == null && data == null && !quiet) {
             err.println("onnx-fuse: no --data given: neuron interpolation needs calibration data, running the"
                     + " data-free weight-match baseline instead");
         }
@@ -457,7 +458,7 @@ public final class FuseCommand implements Callable<Integer> {
         }
         FusionProgress progress = ProgressDisplay.forTerminal(quiet);
         builder.progress(progress);
-        builder.log(line -> spec.commandLine().getErr().println(TerminalText.escape(line)));
+        builder.log(quiet ? line -> { } : line -> spec.commandLine().getErr().println(TerminalText.escape(line)));
         try {
             return builder.build().fuse();
         } finally {

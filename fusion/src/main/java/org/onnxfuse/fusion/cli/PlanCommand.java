@@ -44,6 +44,7 @@ public final class PlanCommand implements Callable<Integer> {
 
     @Override
     public Integer call() {
+        SubcommandGuard.refuseFusionOptions(spec);
         List<LevelPlan> plans = new ArrayList<>();
         List<String> names = new ArrayList<>();
         for (Path file : models) {

@@ -179,8 +179,10 @@ final class LevelLoop {
         if (stats.rows() < stats.fanIn()) {
             warning = "level " + l + " (" + level.affineOpType() + " '" + level.affine().name() + "'): "
                     + stats.rows() + " rows from " + stats.samples() + " samples for a fan-in of "
-                    + stats.fanIn() + "; the least squares is underdetermined and the ridge decides the"
-                    + " weights: use more calibration samples";
+                    + stats.fanIn() + "; the least squares is underdetermined"
+                    + (settings.parentPrior() ? ": in the directions the samples do not reach, the ridge keeps the"
+                    + " parents' weights (parent prior), which usually does well (README, benchmarks); more samples"
+                    + " would determine them" : " and the ridge decides the weights: use more calibration samples");
             warnings.add(warning);
             settings.log().accept("onnx-fuse: warning: " + warning);
         }

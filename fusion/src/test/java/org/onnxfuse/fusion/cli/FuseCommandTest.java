@@ -138,7 +138,7 @@ class FuseCommandTest {
     @Test
     void withoutDataRunsWeightMatchAndSaysWhy() {
         Path out = dir.resolve("wm.onnx");
-        int exit = cli.run(fixture("mlp_k2_p0.onnx"), fixture("mlp_k2_p1.onnx"), "-o", out.toString(), "--quiet");
+        int exit = cli.run(fixture("mlp_k2_p0.onnx"), fixture("mlp_k2_p1.onnx"), "-o", out.toString());
         assertEquals(0, exit, cli.err.toString());
         assertTrue(cli.err.toString().contains("neuron interpolation needs calibration data"), cli.err.toString());
         assertEquals("weight-match", Provenance.read(OnnxReader.read(out)).get("method"));
@@ -339,7 +339,7 @@ class FuseCommandTest {
         OnnxWriter.write(ModelEdits.fixedBatch(Fixtures.read("mlp_k2_p1.onnx"), 1), one1);
         Path out = dir.resolve("one.onnx");
         int exit = cli.run(one0.toString(), one1.toString(), "--data", data("calib400_x.npy"), "--samples", "50",
-                "--eval-data", data("test_x.npy"), "--eval-labels", data("test_y.npy"), "-o", out.toString(), "-q");
+                "--eval-data", data("test_x.npy"), "--eval-labels", data("test_y.npy"), "-o", out.toString());
         assertEquals(0, exit, cli.err.toString());
         assertTrue(cli.err.toString().contains("fixed batch size of 1"), cli.err.toString());
         assertTrue(cli.out.toString().contains("accuracy on"), cli.out.toString());

@@ -1,0 +1,71 @@
+package org.onnxfuse.fusion.cli;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.nio.file.Path;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import org.onnxfuse.fusion.testing.Fixtures;
+
+/** How the command line meets a user's slips: no arguments, other tools' option names, options before a subcommand, -q. */
+class CliUsageTest {
+    @TempDir
+    Path dir;
+
+    private static String fixture(String name) {
+        return Fixtures.model(name).toString();
+    }
+
+    @Test
+    void noArgumentsIsAUsageErrorWithTheUsageOnStandardError() {
+        CliRunner cli = new CliRunner();
+        assertEquals(2, cli.run());
+        String err = cli.err.toString();
+        assertTrue(err.startsWith("Usage: onnx-fuse"), err);
+        assertTrue(err.contains("onnx-fuse: error: usage: no parent models given;"), err);
+        assertEquals("", cli.out.toString());
+    }
+
+    @Test
+    void helpListsEachCommandOnce() {
+        CliRunner cli = new CliRunner();
+        assertEquals(0, cli.run("--help"));
+        String help = cli.out.toString();
+        assertEquals(1, help.split("\n  diagnose ", -1).length - 1, help);
+        assertEquals(1, help.split("\n  plan ", -1).length - 1, help);
+    }
+
+    @Test
+    void otherToolsOptionNamesPointToOurs() {
+        CliRunner cli = new CliRunner();
+        assertEquals(2, cli.run(fixture("mlp_k2_p0.onnx"), "--calib", "x.npy", "-o", "y.onnx"));
+        assertTrue(cli.err.toString().contains("Unknown option: '--calib'; onnx-fuse calls it --data"),
+                cli.err.toString());
+        CliRunner fp16 = new CliRunner();
+        assertEquals(2, fp16.run(fixture("mlp_k2_p0.onnx"), "--fp16", "-o", "y.onnx"));
+        assertTrue(fp16.err.toString().contains("onnx-fuse calls it --dtype float16"), fp16.err.toString());
+    }
+
+    @Test
+    void fusionOptionsBeforeASubcommandAreRefused() {
+        CliRunner cli = new CliRunner();
+        assertEquals(2, cli.run("--data", "x.npy", "plan", fixture("mlp_k2_p0.onnx")));
+        assertTrue(cli.err.toString().contains("--data given before 'plan' would be ignored"), cli.err.toString());
+        assertEquals("", cli.out.toString());
+        CliRunner plain = new CliRunner();
+        assertEquals(0, plain.run("plan", fixture("mlp_k2_p0.onnx")));
+    }
+
+    @Test
+    void quietKeepsTheLogLinesOffTheTerminal() {
+        CliRunner cli = new CliRunner();
+        int exit = cli.run(fixture("mlp_k2_p0.onnx"), fixture("mlp_k2_p1.onnx"), "--data",
+                Fixtures.data("calib400_x.npy").toString(), "--samples", "100", "--device", "auto", "-o",
+                dir.resolve("q.onnx").toString(), "-q");
+        assertEquals(0, exit, cli.err.toString());
+        assertEquals("", cli.err.toString());
+        assertFalse(cli.out.toString().isEmpty());
+    }
+}
