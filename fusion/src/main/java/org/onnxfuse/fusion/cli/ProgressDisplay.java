@@ -23,9 +23,12 @@ final class ProgressDisplay implements FusionProgress, AutoCloseable {
         this.err = err;
     }
 
-    /** A display when stderr is a terminal and the user did not ask for quiet, else a silent listener. */
+    /** Nothing with -q; a live display when stderr is a terminal; else timestamped lines ({@link ProgressLog}). */
     static FusionProgress forTerminal(boolean quiet) {
-        return !quiet && stderrIsTerminal() ? new ProgressDisplay(System.err) : FusionProgress.NONE;
+        if (quiet) {
+            return FusionProgress.NONE;
+        }
+        return stderrIsTerminal() ? new ProgressDisplay(System.err) : new ProgressLog(System.err, System::nanoTime);
     }
 
     /**
