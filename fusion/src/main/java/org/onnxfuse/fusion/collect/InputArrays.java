@@ -16,6 +16,7 @@ import org.onnxfuse.fusion.data.IntegerBatch;
 import org.onnxfuse.fusion.data.NpyArray;
 import org.onnxfuse.fusion.data.NpzArchive;
 import org.onnxfuse.fusion.data.SampleArray;
+import org.onnxfuse.fusion.data.SampleArrays;
 import org.onnxfuse.fusion.plan.ModelInput;
 import org.onnxfuse.onnx.errors.DataException;
 import org.onnxfuse.onnx.errors.ErrorCode;
@@ -55,7 +56,12 @@ public final class InputArrays implements CalibrationData {
      *     sample counts or a shape that does not match its input
      */
     public static InputArrays open(Path npz, List<ModelInput> inputs) {
-        NpzArchive archive = NpzArchive.open(npz);
+        NpzArchive archive;
+        try {
+            archive = NpzArchive.open(npz);
+        } catch (DataException e) {
+            throw SampleArrays.explainForeign(npz, e);
+        }
         try {
             String expected = inputs.stream().map(i -> "'" + i.name() + "'").collect(Collectors.joining(", "));
             String found = archive.names().stream().map(n -> "'" + n + "'").collect(Collectors.joining(", "));

@@ -1,6 +1,9 @@
 package org.onnxfuse.fusion.data;
 
 import java.nio.file.Path;
+import org.onnxfuse.onnx.errors.DataException;
+import org.onnxfuse.onnx.errors.ErrorCode;
+import org.onnxfuse.onnx.io.ForeignFormat;
 
 /** Opens the data for one model input from a {@code .npy} file or from a {@code .npz} archive. */
 public final class SampleArrays {
@@ -12,16 +15,35 @@ public final class SampleArrays {
      * entry of that name. The returned array owns the file (and archive): close it.
      */
     public static SampleArray open(Path file, String inputName) {
-        if (!String.valueOf(file.getFileName()).endsWith(".npz")) {
-            return NpyArray.open(file);
-        }
-        NpzArchive archive = NpzArchive.open(file);
         try {
-            return new ArchiveEntry(archive, archive.array(inputName));
-        } catch (RuntimeException e) {
-            archive.close();
-            throw e;
+            if (!String.valueOf(file.getFileName()).endsWith(".npz")) {
+                return NpyArray.open(file);
+            }
+            NpzArchive archive = NpzArchive.open(file);
+            try {
+                return new ArchiveEntry(archive, archive.array(inputName));
+            } catch (RuntimeException e) {
+                archive.close();
+                throw e;
+            }
+        } catch (DataException e) {
+            throw explainForeign(file, e);
         }
+    }
+
+    /**
+     * A format error about {@code file} rewritten when the file is another framework's (a
+     * torch.save tensor, a Keras file, ...), saying how to save NumPy data instead; else {@code e}.
+     */
+    public static DataException explainForeign(Path file, DataException e) {
+        if (e.code() != ErrorCode.DATA_FORMAT) {
+            return e;
+        }
+        return ForeignFormat.describe(file).filter(found -> !found.isNumpy())
+                .map(found -> new DataException(ErrorCode.DATA_FORMAT, file + ": expected NumPy data (.npy, or .npz"
+                        + " with one array per model input), found " + found.what() + "; save the samples with"
+                        + " numpy.save('calib.npy', array) (from a PyTorch tensor: tensor.cpu().numpy())", e))
+                .orElse(e);
     }
 
     /** An archive entry that closes its archive with it. */

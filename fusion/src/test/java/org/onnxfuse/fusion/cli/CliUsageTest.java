@@ -59,6 +59,25 @@ class CliUsageTest {
     }
 
     @Test
+    void aTorchSaveFileAsDataSaysHowToSaveNumpy() throws java.io.IOException {
+        for (String name : new String[] {"calib.npy", "calib.npz"}) {
+            Path file = dir.resolve(name);
+            try (var out = new java.util.zip.ZipOutputStream(java.nio.file.Files.newOutputStream(file))) {
+                out.putNextEntry(new java.util.zip.ZipEntry("calib/data.pkl"));
+                out.write(new byte[] {(byte) 0x80, 2, '}', '.'});
+                out.closeEntry();
+            }
+            CliRunner cli = new CliRunner();
+            int exit = cli.run(fixture("mlp_k2_p0.onnx"), fixture("mlp_k2_p1.onnx"), "--data", file.toString(), "-o",
+                    dir.resolve("o.onnx").toString());
+            assertEquals(40, exit, cli.err.toString());
+            assertTrue(cli.err.toString().contains("expected NumPy data (.npy, or .npz with one array per model input),"
+                    + " found a PyTorch file (torch.save)"), cli.err.toString());
+            assertTrue(cli.err.toString().contains("numpy.save('calib.npy', array)"), cli.err.toString());
+        }
+    }
+
+    @Test
     void quietKeepsTheLogLinesOffTheTerminal() {
         CliRunner cli = new CliRunner();
         int exit = cli.run(fixture("mlp_k2_p0.onnx"), fixture("mlp_k2_p1.onnx"), "--data",

@@ -71,7 +71,8 @@ public final class OnnxReader {
     public static Model read(Path file) {
         Path absolute = file.toAbsolutePath();
         if (Files.isDirectory(absolute)) {
-            throw new ModelFormatException(ErrorCode.IS_DIRECTORY, absolute + ": expected an ONNX model file, found a directory");
+            throw new ModelFormatException(ErrorCode.IS_DIRECTORY, absolute + ": expected an ONNX model file, found "
+                    + ForeignFormat.describe(absolute).map(ForeignFormat.Found::forModel).orElse("a directory"));
         }
         if (!Files.exists(absolute)) {
             throw new ModelFormatException(ErrorCode.FILE_NOT_FOUND, absolute + ": expected an ONNX model file, found nothing at this path");
@@ -95,7 +96,17 @@ public final class OnnxReader {
         } catch (IOException | OutOfMemoryError e) {
             throw new ModelFormatException(ErrorCode.READ_FAILED, absolute + ": cannot read the file (" + e + ")", e);
         }
-        return parse(bytes, absolute.getParent(), absolute.toString());
+        try {
+            return parse(bytes, absolute.getParent(), absolute.toString());
+        } catch (ModelFormatException e) {
+            // another framework's file can look like a truncated or damaged protobuf by chance
+            var foreign = ForeignFormat.describe(absolute);
+            if (foreign.isPresent()) {
+                throw new ModelFormatException(ErrorCode.NOT_A_MODEL, absolute + ": expected an ONNX model, found "
+                        + foreign.get().forModel(), e);
+            }
+            throw e;
+        }
     }
 
     /**
