@@ -150,6 +150,10 @@ public final class FuseCommand implements Callable<Integer> {
             description = "K-means iterations per restart at most (default 100)")
     private Integer maxIterations;
 
+    @Option(names = "--print-config", paramLabel = "FILE",
+            description = "also write this run's parents and options as YAML, for 'onnx-fuse run FILE' to replay")
+    private Path printConfig;
+
     @Option(names = "--report", paramLabel = "FILE", description = "write a JSON report here")
     private Path report;
 
@@ -183,6 +187,9 @@ public final class FuseCommand implements Callable<Integer> {
         config.checkInputs(parents.size(), data != null, labels != null);
         checkFiles();
         removeStaleTemporaries();
+        if (printConfig != null) {
+            ConfigFile.save(ConfigFile.write(parents, spec), printConfig);
+        }
         Map<String, Double> timings = new LinkedHashMap<>();
         long start = System.nanoTime();
 

@@ -20,6 +20,7 @@ public final class Main {
         CommandLine cli = new CommandLine(new FuseCommand());
         cli.addSubcommand("plan", new PlanCommand());
         cli.addSubcommand("diagnose", new DiagnoseCommand());
+        cli.addSubcommand("run", new RunCommand());
         ErrorReporter reporter = new ErrorReporter();
         cli.setExecutionExceptionHandler(reporter);
         cli.setParameterExceptionHandler(reporter);
