@@ -79,7 +79,16 @@ public final class LevelPlanner {
 
     public static LevelPlan plan(Model model, OpRegistry registry) {
         ModelRequirements.check(model);
-        return new LevelPlanner(model, registry).plan();
+        try {
+            return new LevelPlanner(model, registry).plan();
+        } catch (UnsupportedOpException e) {
+            // name every construct the planner does not handle yet, not only the node it stopped at
+            String constructs = Constructs.summary(model.graph());
+            if (constructs.isEmpty()) {
+                throw e;
+            }
+            throw new UnsupportedOpException(e.code(), e.getMessage() + constructs, e);
+        }
     }
 
     /**

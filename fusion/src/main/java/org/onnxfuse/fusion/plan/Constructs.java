@@ -1,0 +1,114 @@
+package org.onnxfuse.fusion.plan;
+
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.Set;
+import java.util.stream.Collectors;
+import org.onnxfuse.onnx.ir.Graph;
+import org.onnxfuse.onnx.ir.Node;
+import org.onnxfuse.onnx.ir.Tensor;
+
+/**
+ * Finds, by their usual export patterns, the constructs the planner does not place in levels yet,
+ * so that a refusal can name all of them at once, in a user's terms (LayerNorm, attention, LSTM,
+ * ...), rather than only the first node that stopped the planner.
+ */
+public final class Constructs {
+    private static final Set<String> RECURRENT = Set.of("LSTM", "GRU", "RNN");
+    private static final Set<String> CONTROL_FLOW = Set.of("Loop", "If", "Scan");
+
+    private Constructs() {
+    }
+
+    /** A construct and where it is: the name, the first nodes (by name) and what a user can do. */
+    public record Found(String construct, List<String> nodes, String advice) {
+        public Found {
+            nodes = List.copyOf(nodes);
+        }
+
+        String describe() {
+            String where = nodes.stream().limit(2).map(n -> "'" + n + "'").collect(Collectors.joining(", "));
+            int more = nodes.size() - Math.min(2, nodes.size());
+            return construct + " at " + where + (more > 0 ? " and " + more + " more" : "") + " (" + advice + ")";
+        }
+    }
+
+    /** Every construct found in {@code graph}, in the order of the table above, each once. */
+    public static List<Found> find(Graph graph) {
+        Map<String, List<String>> at = new LinkedHashMap<>();
+        Map<String, String> advice = new LinkedHashMap<>();
+        String transformers = "transformer blocks are not fused yet; they are planned";
+        for (Node n : graph.nodes()) {
+            String op = n.opType();
+            if (op.equals("LayerNormalization")) {
+                add(at, advice, "LayerNorm", n, transformers);
+            } else if (op.equals("ReduceMean") && isMeanSubtracted(graph, n)) {
+                add(at, advice, "LayerNorm (decomposed: ReduceMean, Sub, Pow, Sqrt, Div)", n, transformers);
+            } else if (op.equals("Softmax") && feedsMatMul(graph, n)) {
+                add(at, advice, "attention (Softmax of scores, then MatMul)", n, transformers);
+            } else if (RECURRENT.contains(op)) {
+                add(at, advice, "recurrent layer (" + op + ")", n, "recurrent layers are not supported");
+            } else if (CONTROL_FLOW.contains(op)) {
+                add(at, advice, "control flow (" + op + ")", n, "not supported; export a traced model with fixed"
+                        + " loop counts so the graph has no Loop/If/Scan");
+            } else if (op.equals("Conv") && isGrouped(graph, n)) {
+                add(at, advice, "grouped convolution (1 < group < channels)", n, "not supported yet; group=1 and"
+                        + " depthwise convolutions are");
+            } else if (op.equals("Transpose") && isChannelShuffle(graph, n)) {
+                add(at, advice, "channel shuffle (Reshape, Transpose, Reshape)", n, "not supported yet");
+            }
+        }
+        List<Found> found = new ArrayList<>();
+        at.forEach((construct, nodes) -> found.add(new Found(construct, nodes, advice.get(construct))));
+        return found;
+    }
+
+    /** "; the model also contains ...: A at 'x' (...); B at 'y' (...)", or "" when none is found. */
+    public static String summary(Graph graph) {
+        List<Found> found = find(graph);
+        if (found.isEmpty()) {
+            return "";
+        }
+        return "; constructs in this model that onnx-fuse does not fuse yet: "
+                + found.stream().map(Found::describe).collect(Collectors.joining("; "));
+    }
+
+    private static void add(Map<String, List<String>> at, Map<String, String> advice, String construct, Node node,
+                            String what) {
+        at.computeIfAbsent(construct, k -> new ArrayList<>()).add(node.name().isEmpty() ? node.opType() : node.name());
+        advice.putIfAbsent(construct, what);
+    }
+
+    /** X - ReduceMean(X): the centring step of a LayerNorm. */
+    private static boolean isMeanSubtracted(Graph graph, Node mean) {
+        String x = mean.inputs().get(0);
+        String m = mean.outputs().get(0);
+        return graph.consumers(m).stream().anyMatch(c -> c.opType().equals("Sub") && c.inputs().size() == 2
+                && c.inputs().get(0).equals(x) && c.inputs().get(1).equals(m));
+    }
+
+    private static boolean feedsMatMul(Graph graph, Node softmax) {
+        return graph.consumers(softmax.outputs().get(0)).stream().anyMatch(c -> c.opType().equals("MatMul"));
+    }
+
+    private static boolean isGrouped(Graph graph, Node conv) {
+        long group = conv.longAttribute("group", 1);
+        if (group <= 1 || conv.inputs().size() < 2) {
+            return false;
+        }
+        Optional<Tensor> weight = graph.initializer(conv.inputs().get(1));
+        // depthwise: one input channel per group and one output channel per group
+        return weight.map(w -> !(w.dims().length > 1 && w.dims()[1] == 1 && w.dims()[0] == group)).orElse(true);
+    }
+
+    private static boolean isChannelShuffle(Graph graph, Node transpose) {
+        boolean fromReshape = graph.producer(transpose.inputs().get(0)).map(p -> p.opType().equals("Reshape"))
+                .orElse(false);
+        boolean toReshape = graph.consumers(transpose.outputs().get(0)).stream()
+                .anyMatch(c -> c.opType().equals("Reshape"));
+        return fromReshape && toReshape;
+    }
+}
