@@ -67,8 +67,7 @@ class MultiInputCliTest {
         Path out = dir.resolve("fused.onnx");
         Path report = dir.resolve("report.json");
         int exit = cli.run(p[0], p[1], "--data", calib.toString(), "--eval-data", test.toString(), "--eval-labels",
-                testLabels.toString(), "--samples", "150", "-o", out.toString(), "--report", report.toString(),
-                "--quiet");
+                testLabels.toString(), "--samples", "150", "-o", out.toString(), "--report", report.toString());
         assertEquals(0, exit, cli.err.toString());
         Model fused = OnnxReader.read(out);
         assertEquals(List.of("x", "side"), fused.graph().feedInputs().stream().map(v -> v.name()).toList());
