@@ -150,7 +150,7 @@ public final class ModelSlicing {
     /**
      * The segment of {@code model} that computes {@code outputs} from the values {@code from}
      * (name to element type; they become graph inputs of unknown shape) and the feed inputs it
-     * still reads: the nodes between, their initializers and value_info. Outputs are typed as
+     * still reads: the nodes between, their initializers (and those no node reads) and value_info. Outputs are typed as
      * declared (element type only), else float32.
      */
     public static Model segment(Model model, Map<String, DataType> from, List<String> outputs) {
@@ -160,8 +160,10 @@ public final class ModelSlicing {
         Set<Node> keep = slice.nodes();
         Graph.Builder b = g.toBuilder();
         b.nodes(g.nodes().stream().filter(keep::contains).toList());
-        b.initializers(g.initializers().values().stream().filter(t -> needed.contains(t.name())
-                && !from.containsKey(t.name())).toList());
+        // initializers that no node reads stay, so that ONNX Runtime warns about them as it did
+        // when it loaded the whole model (shown with --verbose)
+        b.initializers(g.initializers().values().stream().filter(t -> !from.containsKey(t.name())
+                && (needed.contains(t.name()) || g.consumers(t.name()).isEmpty())).toList());
         List<ValueInfo> inputs = new ArrayList<>(g.inputs().stream().filter(v -> !from.containsKey(v.name())
                 && needed.contains(v.name())).toList());
         from.forEach((name, type) -> {

@@ -20,12 +20,22 @@ import org.onnxfuse.onnx.ir.ValueInfo;
 
 /**
  * Streams the calibration data through the parents and the fused-so-far model and accumulates
- * one level's statistics at a time. The parents' sessions are opened once, with every cut as an
- * extra output, and kept for all levels (each run asks only for the level's cut); the fused
- * model changes after each level, so a session over its graph cut down to the level's affine
- * input is opened per level and closed when the level is done.
+ * one level's statistics at a time. Inference is linear in depth: each model keeps its
+ * activations at the previous cut (a {@link Frontier}: every value computed before the cut that
+ * is read at or after it, skip connections included), and a run opens an ONNX Runtime session
+ * over the segment from there to the values it needs and the next frontier only
+ * ({@link SegmentPass}), closed when the run is done. The parents, which never change, go from
+ * the frontier before level l to the one before level l + 1 while level l is collected; the
+ * fused model, whose level l - 1 is written just before level l is collected, goes from the
+ * frontier before level l - 1 (stored when its earlier levels were written) to the one before
+ * level l. The Gram matrices of a shared space run the parents from the frontier before the
+ * space's first level without moving it. Where the segment form does not apply, a run starts at
+ * the graph inputs as before ({@link #frontierRestarts()}: a level asked out of order, a graph
+ * changed before the cut, a frontier value that is not float32 with one row per sample).
+ * Frontier values stay on the heap up to a quarter of the maximum heap in all, the rest goes to
+ * memory-mapped temporary files, deleted by {@link #close()}.
  *
- * <p>Owns the parents' sessions until {@link #close()}; does not own the data or the backend.
+ * <p>Owns the stored frontiers until {@link #close()}; does not own the data or the backend.
  */
 public final class StatisticsCollector implements AutoCloseable {
     /**
