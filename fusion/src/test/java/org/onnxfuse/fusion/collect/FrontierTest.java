@@ -11,7 +11,9 @@ import java.util.ArrayList;
 import java.util.HashSet;
 import java.util.List;
 import java.util.Set;
+import java.util.function.Function;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 import org.onnxfuse.fusion.plan.ConstantFolding;
@@ -19,6 +21,7 @@ import org.onnxfuse.fusion.plan.Level;
 import org.onnxfuse.fusion.plan.LevelPlan;
 import org.onnxfuse.fusion.plan.LevelPlanner;
 import org.onnxfuse.fusion.testing.Fixtures;
+import org.onnxfuse.fusion.testing.MultiInputNets;
 import org.onnxfuse.kernels.Backends;
 import org.onnxfuse.kernels.ComputeBackend;
 import org.onnxfuse.kernels.DenseMatrix;
@@ -101,9 +104,31 @@ class FrontierTest {
     @ParameterizedTest
     @ValueSource(strings = {"resnet", "mbv2", "squeeze", "vgg"})
     void frontierRunsEqualFullPrefixRuns(String family) {
-        List<Model> parents = parents(family);
+        assertFrontierRunsEqualFullPrefixRuns(family, parents(family), plans -> data());
+    }
+
+    /** int64 and bool inputs (read before the first level) are fed from each batch to the segments that read them. */
+    @ParameterizedTest
+    @ValueSource(strings = {"masked", "padded", "embedded"})
+    void integerInputsReachTheSegmentsThatReadThem(String net, @TempDir Path dir) {
+        Model model = switch (net) {
+            case "masked" -> MultiInputNets.masked();
+            case "padded" -> MultiInputNets.padded();
+            default -> MultiInputNets.embedded();
+        };
+        Path file = switch (net) {
+            case "masked" -> MultiInputNets.maskedData(dir.resolve("calib.npz"), SAMPLES, 3);
+            case "padded" -> MultiInputNets.paddedData(dir.resolve("calib.npz"), SAMPLES, 10);
+            default -> MultiInputNets.tokens(dir.resolve("calib.npy"), SAMPLES, 8);
+        };
+        assertFrontierRunsEqualFullPrefixRuns(net, List.of(model, model), plans -> CalibrationData.open(file,
+                plans.get(0)));
+    }
+
+    private static void assertFrontierRunsEqualFullPrefixRuns(String what, List<Model> parents,
+                                                              Function<List<LevelPlan>, CalibrationData> open) {
         List<LevelPlan> plans = plans(parents);
-        try (CalibrationData data = data();
+        try (CalibrationData data = open.apply(plans);
              ComputeBackend backend = Backends.open("cpu", 1);
              StatisticsCollector segmented = new StatisticsCollector(parents, plans, data, BATCH, 1)) {
             for (Level level : plans.get(0).levels()) {
@@ -112,9 +137,9 @@ class FrontierTest {
                 try (StatisticsCollector full = new StatisticsCollector(parents, plans, data, BATCH, 1)) {
                     expected = level(full, parents.get(0), plans, level.index(), backend);
                 }
-                assertSame(family + " level " + level.index(), expected, actual);
+                assertSame(what + " level " + level.index(), expected, actual);
             }
-            assertEquals(0, segmented.frontierRestarts(), family + ": every level ran from the previous frontier");
+            assertEquals(0, segmented.frontierRestarts(), what + ": every level ran from the previous frontier");
         }
     }
 
