@@ -193,6 +193,17 @@ public final class OrtRunner implements AutoCloseable {
         return outputNames;
     }
 
+    /** Whether output {@code name} is a float32 tensor, as the session declares it. */
+    public boolean floatOutput(String name) {
+        try {
+            ai.onnxruntime.NodeInfo info = session.getOutputInfo().get(name);
+            return info != null && info.getInfo() instanceof ai.onnxruntime.TensorInfo t
+                    && t.type == OnnxJavaType.FLOAT;
+        } catch (OrtException e) {
+            return false;
+        }
+    }
+
     /** Runs one batch and copies out the requested outputs (float32 tensors), in the order asked. */
     public Map<String, Activation> run(FloatBatch batch, Collection<String> outputs) {
         return run(batch.values(), batch.shape(), outputs);

@@ -20,12 +20,22 @@ import org.onnxfuse.onnx.ir.ValueInfo;
 
 /**
  * Streams the calibration data through the parents and the fused-so-far model and accumulates
- * one level's statistics at a time. The parents' sessions are opened once, with every cut as an
- * extra output, and kept for all levels (each run asks only for the level's cut); the fused
- * model changes after each level, so a session over its graph cut down to the level's affine
- * input is opened per level and closed when the level is done.
+ * one level's statistics at a time. Inference is linear in depth: each model keeps its
+ * activations at the previous cut (a {@link Frontier}: every value computed before the cut that
+ * is read at or after it, skip connections included), and a run opens an ONNX Runtime session
+ * over the segment from there to the values it needs and the next frontier only
+ * ({@link SegmentPass}), closed when the run is done. The parents, which never change, go from
+ * the frontier before level l to the one before level l + 1 while level l is collected; the
+ * fused model, whose level l - 1 is written just before level l is collected, goes from the
+ * frontier before level l - 1 (stored when its earlier levels were written) to the one before
+ * level l. The Gram matrices of a shared space run the parents from the frontier before the
+ * space's first level without moving it. Where the segment form does not apply, a run starts at
+ * the graph inputs as before ({@link #frontierRestarts()}: a level asked out of order, a graph
+ * changed before the cut, a frontier value that is not float32 with one row per sample).
+ * Frontier values stay on the heap up to a quarter of the maximum heap in all, the rest goes to
+ * memory-mapped temporary files, deleted by {@link #close()}.
  *
- * <p>Owns the parents' sessions until {@link #close()}; does not own the data or the backend.
+ * <p>Owns the stored frontiers until {@link #close()}; does not own the data or the backend.
  */
 public final class StatisticsCollector implements AutoCloseable {
     /**
@@ -70,7 +80,12 @@ public final class StatisticsCollector implements AutoCloseable {
     private final CalibrationData data;
     private final int batchSize;
     private final int threads;
-    private final List<OrtRunner> parents = new ArrayList<>();
+    private final List<Model> parents;
+    /** Per parent, then the fused model: the activations the next run over the data starts from. */
+    private final List<Track> tracks = new ArrayList<>();
+    private final Track fusedTrack;
+    private StoredValue.Budget budget = StoredValue.Budget.ofHeap();
+    private int restarts;
     private long inferenceNanos;
 
     /**
@@ -93,21 +108,85 @@ public final class StatisticsCollector implements AutoCloseable {
         this.batchSize = batchSize;
         this.threads = threads;
         data.checkShapes(parents.get(0).graph().feedInputs());
-        try {
-            for (int k = 0; k < parents.size(); k++) {
-                this.parents.add(OrtRunner.open("parent " + k, parents.get(k), observed(plans.get(k)), threads));
-            }
-        } catch (RuntimeException e) {
-            close();
-            throw e;
+        this.parents = List.copyOf(parents);
+        for (int k = 0; k < parents.size(); k++) {
+            tracks.add(new Track());
         }
+        this.fusedTrack = new Track();
     }
 
-    /** What the parents' sessions are asked for: every level cut and every member cut of a shared space. */
-    private static List<String> observed(LevelPlan plan) {
-        java.util.Set<String> names = new java.util.LinkedHashSet<>(plan.cuts());
-        plan.spaces().forEach(s -> names.addAll(s.cuts()));
-        return List.copyOf(names);
+    /**
+     * Keeps at most {@code bytes} of stored activations on the heap (default: a quarter of the
+     * maximum heap); the rest goes to memory-mapped temporary files. Only before the first run.
+     */
+    void frontierBudget(long bytes) {
+        if (tracks.stream().anyMatch(t -> t.held.level() != 0) || fusedTrack.held.level() != 0) {
+            throw new IllegalStateException("activations are already stored");
+        }
+        budget = new StoredValue.Budget(bytes);
+    }
+
+    /**
+     * How often a run could not start from, or could not store, the activations at the previous
+     * cut and ran from the graph inputs instead (a level collected out of order, a changed graph
+     * before the cut, a value that cannot be stored).
+     */
+    public int frontierRestarts() {
+        return restarts;
+    }
+
+    /** Bytes of stored activations on the heap now. */
+    long frontierHeapBytes() {
+        return budget.used();
+    }
+
+    /**
+     * One model's frontier between runs over the data. A run asked to start at level {@code from}
+     * uses the held frontier when it precedes that level and the model still computes it as it
+     * did; else it runs from the graph inputs (the full prefix, as before frontiers existed).
+     */
+    private final class Track {
+        private Frontier held = Frontier.inputs();
+
+        /**
+         * Opens the run of {@code model} from the frontier before level {@code from} to
+         * {@code wanted}, storing the frontier before level {@code to} (past the last level: an
+         * empty one; 0: none, the held one stays).
+         */
+        SegmentPass begin(String label, Model model, LevelPlan plan, int from, int to, List<String> wanted) {
+            Frontier start = held;
+            if (held.level() != from || !held.validFor(model.graph())) {
+                if (held.level() != 0) {
+                    restarts++;
+                }
+                start = Frontier.inputs();
+            }
+            List<String> names = null;
+            if (to > plan.levels().size()) {
+                names = List.of();
+            } else if (to > 0) {
+                List<String> later = plan.levels().stream().filter(l -> l.index() > to)
+                        .map(l -> l.affine().outputs().get(0)).toList();
+                names = ModelSlicing.frontier(model.graph(), plan.level(to).affine().outputs().get(0), later)
+                        .orElse(null);
+            }
+            SegmentPass pass = new SegmentPass(label, model, start, names, wanted, threads, budget);
+            if (names != null && !pass.advancing()) {
+                restarts++;
+            }
+            return pass;
+        }
+
+        /** After every batch of {@code pass} ran: holds the frontier it stored, before level {@code to}. */
+        void end(SegmentPass pass, Model model, int to) {
+            if (to == 0) {
+                return;
+            }
+            List<Object> ancestry = ModelSlicing.ancestry(model.graph(), pass.frontierNames());
+            Frontier next = pass.finish(to, ancestry);
+            held.close();
+            held = next != null ? next : Frontier.inputs();
+        }
     }
 
     /**
@@ -271,10 +350,11 @@ public final class StatisticsCollector implements AutoCloseable {
         LevelInputs inputs = new LevelInputs(fusedLevel, fused.graph());
         long samples = 0;
         long totalRows = 0;
+        // The fused model runs from its frontier before level index - 1 (stored with the levels
+        // before that one written; level index - 1 is written since) to the one before this
+        // level; the parents, which never change, from the one before this level to the next.
+        List<SegmentPass> passes = new ArrayList<>();
         long opening = System.nanoTime();
-        OrtRunner opened = fusedOutputs.isEmpty() ? null : OrtRunner.open("fused model (level " + index + " input)",
-                ModelSlicing.truncate(fused, fusedOutputs), List.of(), threads);
-        inferenceNanos += System.nanoTime() - opening; // session creation is ONNX Runtime's time
         // Per batch nothing is allocated but small objects: batches are decoded into one array,
         // ONNX Runtime writes into the runners' buffers (runShared) and X and A are built in
         // buffers kept for the level. With 50,000 samples the per-batch arrays (~3 GB in all for
@@ -282,19 +362,26 @@ public final class StatisticsCollector implements AutoCloseable {
         // so the peak memory grew with the sample count.
         float[] xBuffer = null;
         float[] aBuffer = null;
-        try (OrtRunner fusedRunner = opened) {
+        try {
+            passes.add(fusedTrack.begin("fused model (level " + index + " input)", fused, plans.get(0), index - 1,
+                    index, fusedOutputs));
+            for (int k = 0; k < parents.size(); k++) {
+                passes.add(tracks.get(k).begin("parent " + k, parents.get(k), plans.get(k), index, index + 1,
+                        List.of(targets.parentValues().get(k))));
+            }
+            inferenceNanos += System.nanoTime() - opening; // session creation is ONNX Runtime's time
+            int batchIndex = 0;
             for (InputBatch batch : data.inputBatches(batchSize)) {
                 Finite.check(data.source(), batch);
                 long t = System.nanoTime();
-                Map<String, Activation> fusedRun = fusedRunner == null ? Map.of()
-                        : fusedRunner.runShared(batch, fusedOutputs);
+                Map<String, Activation> fusedRun = passes.get(0).run(batch, batchIndex);
                 Activation xAct = xIsInput ? new Activation(xName, batch.floats(xName).shape(),
                         batch.floats(xName).values()) : fusedRun.get(xName);
                 int extras = targets.fusedValues().size();
                 Activation[] cuts = new Activation[parents.size() + extras];
                 for (int k = 0; k < parents.size(); k++) {
                     String cut = targets.parentValues().get(k);
-                    cuts[k] = parents.get(k).runShared(batch, List.of(cut)).get(cut);
+                    cuts[k] = passes.get(1 + k).run(batch, batchIndex).get(cut);
                 }
                 for (int e = 0; e < extras; e++) {
                     cuts[parents.size() + e] = fusedRun.get(targets.fusedValues().get(e));
@@ -343,8 +430,17 @@ public final class StatisticsCollector implements AutoCloseable {
                 }
                 samples += batch.count();
                 totalRows += rows;
+                batchIndex++;
                 progress.samplesCollected(samples, total);
             }
+            long t = System.nanoTime();
+            fusedTrack.end(passes.get(0), fused, index);
+            for (int k = 0; k < parents.size(); k++) {
+                tracks.get(k).end(passes.get(1 + k), parents.get(k), index + 1);
+            }
+            inferenceNanos += System.nanoTime() - t;
+        } finally {
+            closeAll(passes);
         }
         return new long[] {samples, totalRows};
     }
@@ -367,18 +463,30 @@ public final class StatisticsCollector implements AutoCloseable {
         long samples = 0;
         float[] aBuffer = null;
         float[] none = null;
+        // every member cut lies at or after the cut of the space's first level: the parents run
+        // from their frontier before that level (where the level loop has them) and keep it
+        int first = plans.get(0).space(space).levels().stream().mapToInt(Integer::intValue).min().orElse(1);
+        List<SegmentPass> passes = new ArrayList<>();
         try {
             for (int c = 0; c < cuts; c++) {
                 acc[c] = backend.openStatistics(m, 1);
             }
+            long opening = System.nanoTime();
+            for (int k = 0; k < plans.size(); k++) {
+                passes.add(tracks.get(k).begin("parent " + k, parents.get(k), plans.get(k), first, 0,
+                        plans.get(k).space(space).cuts()));
+            }
+            inferenceNanos += System.nanoTime() - opening;
+            int batchIndex = 0;
             for (InputBatch batch : data.inputBatches(batchSize)) {
                 Finite.check(data.source(), batch);
                 // one run per parent for all member cuts (its outputs stay valid until its next run)
                 long t = System.nanoTime();
                 List<Map<String, Activation>> runs = new ArrayList<>();
                 for (int k = 0; k < plans.size(); k++) {
-                    runs.add(parents.get(k).runShared(batch, plans.get(k).space(space).cuts()));
+                    runs.add(passes.get(k).run(batch, batchIndex));
                 }
+                batchIndex++;
                 inferenceNanos += System.nanoTime() - t;
                 for (int c = 0; c < cuts; c++) {
                     Activation[] acts = new Activation[plans.size()];
@@ -419,6 +527,7 @@ public final class StatisticsCollector implements AutoCloseable {
             }
             return new DenseMatrix(m, m, sum);
         } finally {
+            closeAll(passes);
             for (StatisticsAccumulator a : acc) {
                 if (a != null) {
                     a.close();
@@ -432,21 +541,31 @@ public final class StatisticsCollector implements AutoCloseable {
         return inferenceNanos;
     }
 
-    @Override
-    public void close() {
+    /** Closes every pass (its session and the stores of a frontier it did not hand over). */
+    private static void closeAll(List<? extends AutoCloseable> opened) {
         RuntimeException first = null;
-        for (OrtRunner r : parents) {
+        for (AutoCloseable c : opened) {
             try {
-                r.close();
-            } catch (RuntimeException e) {
+                c.close();
+            } catch (Exception e) {
                 if (first == null) {
-                    first = e;
+                    first = e instanceof RuntimeException r ? r : new IllegalStateException(e);
                 }
             }
         }
-        parents.clear();
         if (first != null) {
             throw first;
         }
+    }
+
+    /** Releases the stored activations (heap and temporary files). */
+    @Override
+    public void close() {
+        List<Frontier> held = new ArrayList<>();
+        tracks.forEach(t -> held.add(t.held));
+        held.add(fusedTrack.held);
+        tracks.forEach(t -> t.held = Frontier.inputs());
+        fusedTrack.held = Frontier.inputs();
+        closeAll(held);
     }
 }
