@@ -17,9 +17,8 @@ import org.onnxfuse.fusion.data.Finite;
 import org.onnxfuse.fusion.data.InputBatch;
 import org.onnxfuse.fusion.data.NpyArray;
 import org.onnxfuse.fusion.data.SampleArray;
-import org.onnxfuse.fusion.evaluate.Accuracy;
 import org.onnxfuse.fusion.evaluate.AgreementCheck;
-import org.onnxfuse.fusion.evaluate.Ensemble;
+import org.onnxfuse.fusion.evaluate.Confusion;
 import org.onnxfuse.fusion.evaluate.Labels;
 import org.onnxfuse.fusion.pipeline.Fusion;
 import org.onnxfuse.fusion.pipeline.FusionConfig;
@@ -515,14 +514,21 @@ public final class FuseCommand implements Callable<Integer> {
         }
         try (CalibrationData xs = CalibrationData.open(x, plan); SampleArray ys = NpyArray.open(y)) {
             int batch = runBatch(plan, config.batchSize());
-            int threadCount = config.threadsToUse();
-            Ensemble.Result parentsAndEnsemble = Ensemble.evaluate(models, xs, ys, batch, threadCount);
-            List<Double> parentAccuracies = parentsAndEnsemble.members().stream().map(Accuracy::value).toList();
-            double ensemble = parentsAndEnsemble.ensemble().value();
-            double fusedAccuracy = Accuracy.of(fused, xs, ys, batch, threadCount).value();
-            Double float32Accuracy = float32 == null ? null : Accuracy.of(float32, xs, ys, batch, threadCount).value();
-            return new AccuracySummary(String.valueOf(x), xs.samples(), names, parentAccuracies, ensemble,
-                    fusedAccuracy, config.weightType().cliName(), float32Accuracy);
+            List<Model> evaluated = new ArrayList<>(models);
+            evaluated.add(fused);
+            if (float32 != null) {
+                evaluated.add(float32);
+            }
+            // one pass: each parent, the fused model (as written, then with float32 weights), the ensemble
+            List<Confusion> confusions = Confusion.evaluate(evaluated, models.size(), xs, ys, batch,
+                    config.threadsToUse());
+            List<Confusion> parents = confusions.subList(0, models.size());
+            Confusion fusedConfusion = confusions.get(models.size());
+            Confusion ensemble = confusions.get(confusions.size() - 1);
+            Double float32Accuracy = float32 == null ? null : confusions.get(models.size() + 1).accuracy();
+            return new AccuracySummary(String.valueOf(x), xs.samples(), names,
+                    parents.stream().map(Confusion::accuracy).toList(), ensemble.accuracy(), fusedConfusion.accuracy(),
+                    config.weightType().cliName(), float32Accuracy, parents, ensemble, fusedConfusion);
         }
     }
 

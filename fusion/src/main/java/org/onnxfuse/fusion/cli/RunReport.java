@@ -13,6 +13,7 @@ import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import org.onnxfuse.fusion.evaluate.AgreementCheck;
+import org.onnxfuse.fusion.evaluate.Confusion;
 import org.onnxfuse.fusion.importance.Importance;
 import org.onnxfuse.fusion.pipeline.LevelReport;
 import org.onnxfuse.fusion.pipeline.Provenance;
@@ -55,6 +56,28 @@ final class RunReport {
         this.warnings = List.copyOf(warnings);
     }
 
+    /** Accuracy per true class: one row per class, one column per parent, the ensemble and the fused model. */
+    private void printPerClass(PrintWriter out) {
+        Confusion fused = accuracy.fusedConfusion();
+        int parents = accuracy.parentConfusions().size();
+        out.printf("%nper class (accuracy %%)%n");
+        StringBuilder head = new StringBuilder(String.format(Locale.ROOT, "  %5s %7s", "class", "samples"));
+        for (int k = 0; k < parents; k++) {
+            head.append(String.format(Locale.ROOT, " %9s", "parent " + k));
+        }
+        head.append(String.format(Locale.ROOT, " %9s %9s", "ensemble", "fused"));
+        out.println(head);
+        for (int c = 0; c < fused.classes(); c++) {
+            StringBuilder row = new StringBuilder(String.format(Locale.ROOT, "  %5d %7d", c, fused.support(c)));
+            for (Confusion p : accuracy.parentConfusions()) {
+                row.append(String.format(Locale.ROOT, " %9.2f", 100 * p.classAccuracy(c)));
+            }
+            row.append(String.format(Locale.ROOT, " %9.2f %9.2f", 100 * accuracy.ensembleConfusion().classAccuracy(c),
+                    100 * fused.classAccuracy(c)));
+            out.println(row);
+        }
+    }
+
     void printTable(PrintWriter out) {
         if (!levels.isEmpty()) {
             out.printf("%5s  %-6s  %-10s  %6s  %7s  %9s  %13s%n", "level", "op", "method", "width", "fan-in",
@@ -91,6 +114,7 @@ final class RunReport {
             } else {
                 out.printf(Locale.ROOT, "  %-35s %7.2f %%%n", "fused", 100 * accuracy.fused());
             }
+            printPerClass(out);
         }
         out.flush();
     }
@@ -150,6 +174,22 @@ final class RunReport {
             a.put("ensemble", accuracy.ensemble());
             a.put("fused", accuracy.fused());
             a.put("dtype", accuracy.dtype());
+            ArrayNode perClass = a.putArray("perClass");
+            for (int c = 0; c < accuracy.fusedConfusion().classes(); c++) {
+                ObjectNode row = perClass.addObject();
+                row.put("class", c).put("samples", accuracy.fusedConfusion().support(c));
+                ArrayNode p = row.putArray("parents");
+                for (Confusion m : accuracy.parentConfusions()) {
+                    p.add(m.classAccuracy(c));
+                }
+                row.put("ensemble", accuracy.ensembleConfusion().classAccuracy(c));
+                row.put("fused", accuracy.fusedConfusion().classAccuracy(c));
+            }
+            ObjectNode confusion = a.putObject("confusion");
+            confusion.set("fused", JSON.valueToTree(accuracy.fusedConfusion().counts()));
+            confusion.set("ensemble", JSON.valueToTree(accuracy.ensembleConfusion().counts()));
+            ArrayNode pc = confusion.putArray("parents");
+            accuracy.parentConfusions().forEach(m -> pc.add(JSON.valueToTree(m.counts())));
             if (accuracy.fusedFloat32() != null) {
                 a.put("fusedFloat32", accuracy.fusedFloat32());
             }

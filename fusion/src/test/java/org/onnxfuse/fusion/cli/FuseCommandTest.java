@@ -123,6 +123,26 @@ class FuseCommandTest {
         assertEquals(256, level1.get("importance").get("parents").get(0).size());
         JsonNode accuracy = json.get("accuracy");
         assertEquals(2, accuracy.get("parents").size());
+        assertTrue(text.contains("per class (accuracy %)"), text);
+        // per class: 10 classes of the test set; the confusion matrix rows sum to each class's samples and
+        // its diagonal gives the fused accuracy
+        JsonNode perClass = accuracy.get("perClass");
+        JsonNode confusion = accuracy.get("confusion").get("fused");
+        assertEquals(10, perClass.size());
+        long diagonal = 0;
+        long all = 0;
+        for (int c = 0; c < 10; c++) {
+            long row = 0;
+            for (JsonNode v : confusion.get(c)) {
+                row += v.asLong();
+            }
+            assertEquals(perClass.get(c).get("samples").asLong(), row, "class " + c);
+            assertEquals(perClass.get(c).get("fused").asDouble(), (double) confusion.get(c).get(c).asLong() / row, 1e-12);
+            diagonal += confusion.get(c).get(c).asLong();
+            all += row;
+        }
+        assertEquals(accuracy.get("fused").asDouble(), (double) diagonal / all, 1e-12);
+        assertEquals(2, accuracy.get("confusion").get("parents").size());
         double fusedAccuracy = accuracy.get("fused").asDouble();
         assertTrue(fusedAccuracy > accuracy.get("bestParent").asDouble(),
                 "KF-linear on the K=2 fixtures beats the best parent: " + accuracy);
