@@ -14,6 +14,7 @@ import org.onnxfuse.fusion.collect.CalibrationData;
 import org.onnxfuse.fusion.collect.RuntimeLogging;
 import org.onnxfuse.fusion.data.DataShapes;
 import org.onnxfuse.fusion.data.Finite;
+import org.onnxfuse.fusion.data.ImageFolder;
 import org.onnxfuse.fusion.data.InputBatch;
 import org.onnxfuse.fusion.data.NpyArray;
 import org.onnxfuse.fusion.data.SampleArray;
@@ -133,6 +134,14 @@ public final class FuseCommand implements Callable<Integer> {
     @Option(names = "--no-check", description = "skip that comparison")
     private boolean noCheck;
 
+    @Option(names = "--mean", paramLabel = "M[,M,M]", split = ",",
+            description = "for a folder of images as data: per-channel mean subtracted after scaling to [0, 1]")
+    private float[] imageMean;
+
+    @Option(names = "--std", paramLabel = "S[,S,S]", split = ",",
+            description = "for a folder of images as data: per-channel standard deviation divided by")
+    private float[] imageStd;
+
     @Option(names = "--dtype", paramLabel = "T",
             description = "element type the fused weights are stored in: float32 (default), float16 or bfloat16"
                     + " (bfloat16 needs opset 13+); the model still computes in float32 through a Cast per weight")
@@ -217,7 +226,7 @@ public final class FuseCommand implements Callable<Integer> {
         Model fused;
         AgreementCheck check = null;
         long fuseStart = System.nanoTime();
-        try (CalibrationData calibration = data == null ? null : CalibrationData.open(data, plan)) {
+        try (CalibrationData calibration = data == null ? null : CalibrationData.open(data, plan, normalisation())) {
             if (calibration != null) {
                 checkInputData(calibration, plan, config.batchSize());
             }
@@ -348,6 +357,10 @@ public final class FuseCommand implements Callable<Integer> {
         if (checkSamples != null && (checkSamples < 1 || noCheck)) {
             throw new OnnxFuseException(ErrorCode.USAGE, noCheck ? "--check and --no-check contradict each other;"
                     + " give one" : "--check N: expected at least 1 sample, found " + checkSamples);
+        }
+        if ((imageMean != null || imageStd != null) && !(isFolder(data) || isFolder(evalData))) {
+            throw new OnnxFuseException(ErrorCode.USAGE, "--mean and --std normalise a folder of images given as"
+                    + " --data or --eval-data; found neither a folder");
         }
         checkFilePath(output, "-o", "fused.onnx");
         if (report != null) {
@@ -504,6 +517,16 @@ public final class FuseCommand implements Callable<Integer> {
                 config.threadsToUse());
     }
 
+    private static boolean isFolder(Path p) {
+        return p != null && Files.isDirectory(p);
+    }
+
+    /** --mean and --std for image folders (each defaults to no change). */
+    private ImageFolder.Normalisation normalisation() {
+        return new ImageFolder.Normalisation(imageMean == null ? new float[] {0f} : imageMean,
+                imageStd == null ? new float[] {1f} : imageStd);
+    }
+
     /** Accuracies on the evaluation set; {@code float32} (or null) is the fused model before --dtype. */
     private AccuracySummary evaluate(List<Model> models, List<String> names, Model fused, Model float32,
                                      LevelPlan plan, FusionConfig config) {
@@ -512,7 +535,7 @@ public final class FuseCommand implements Callable<Integer> {
         if (x == null) {
             return null;
         }
-        try (CalibrationData xs = CalibrationData.open(x, plan); SampleArray ys = NpyArray.open(y)) {
+        try (CalibrationData xs = CalibrationData.open(x, plan, normalisation()); SampleArray ys = NpyArray.open(y)) {
             int batch = runBatch(plan, config.batchSize());
             List<Model> evaluated = new ArrayList<>(models);
             evaluated.add(fused);
@@ -562,7 +585,7 @@ public final class FuseCommand implements Callable<Integer> {
         }
         int fixed = DataShapes.fixedBatch(inputDims(plan));
         int classes = Math.toIntExact(plan.lastLevel().width());
-        try (CalibrationData xs = CalibrationData.open(x, plan); SampleArray ys = NpyArray.open(y)) {
+        try (CalibrationData xs = CalibrationData.open(x, plan, normalisation()); SampleArray ys = NpyArray.open(y)) {
             if (fixed > 1 && xs.samples() % fixed != 0) {
                 throw new DataException(ErrorCode.DATA_SHAPE, xs.source() + " holds " + xs.samples() + " samples, but"
                         + " the parents' input takes batches of exactly " + fixed + " (exported without a dynamic"

@@ -1,14 +1,18 @@
 package org.onnxfuse.fusion.collect;
 
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Arrays;
 import java.util.Iterator;
 import java.util.List;
+import java.util.Locale;
 import java.util.NoSuchElementException;
 import java.util.stream.Collectors;
 import org.onnxfuse.fusion.data.BatchSource;
+import org.onnxfuse.fusion.data.CsvArray;
 import org.onnxfuse.fusion.data.DataShapes;
 import org.onnxfuse.fusion.data.FloatBatch;
+import org.onnxfuse.fusion.data.ImageFolder;
 import org.onnxfuse.fusion.data.InputBatch;
 import org.onnxfuse.fusion.data.NpyArray;
 import org.onnxfuse.fusion.data.SampleArray;
@@ -212,6 +216,23 @@ public interface CalibrationData extends BatchSource, AutoCloseable {
      *     the errors of {@link InputArrays#open}
      */
     static CalibrationData open(Path file, LevelPlan plan) {
+        return open(file, plan, ImageFolder.Normalisation.NONE);
+    }
+
+    /**
+     * As {@link #open(Path, LevelPlan)}, also reading a folder of images ({@link ImageFolder},
+     * normalised as given) or a CSV file ({@link CsvArray}) for a one-input model.
+     */
+    static CalibrationData open(Path file, LevelPlan plan, ImageFolder.Normalisation normalisation) {
+        if (plan.inputs().size() == 1 && Files.isDirectory(file)) {
+            long[] shape = plan.mainInput().shape().stream().mapToLong(d -> d.isFixed() ? d.value() : -1).toArray();
+            return of(ImageFolder.open(file, shape, normalisation));
+        }
+        if (plan.inputs().size() == 1 && String.valueOf(file.getFileName()).toLowerCase(Locale.ROOT)
+                .endsWith(".csv")) {
+            long[] shape = plan.mainInput().shape().stream().mapToLong(d -> d.isFixed() ? d.value() : -1).toArray();
+            return of(CsvArray.open(file, shape));
+        }
         if (plan.inputs().size() == 1) {
             SampleArray array = SampleArrays.open(file, plan.input());
             return plan.mainInput().floating() ? of(array) : InputArrays.of(array, plan.mainInput());
