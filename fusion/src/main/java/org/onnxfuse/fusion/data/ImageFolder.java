@@ -22,15 +22,13 @@ import org.onnxfuse.onnx.errors.ErrorCode;
  * batches. Each image is resized (bilinear) to the model input's height and width, turned into its
  * channels (1: grey as the mean of R, G, B; 3: R, G, B), scaled to [0, 1] and normalised per
  * channel as (v - mean) / std ({@link Normalisation}, as torchvision's Normalize), laid out as the
- * model's [N, C, H, W] input. The sub-folders' sorted names give the class of each image
- * ({@link #labels()}).
+ * model's [N, C, H, W] input.
  */
 public final class ImageFolder implements SampleArray {
     private static final List<String> EXTENSIONS = List.of(".png", ".jpg", ".jpeg", ".bmp", ".gif");
 
     private final Path folder;
     private final List<Path> files;
-    private final long[] labels;
     private final int channels;
     private final int height;
     private final int width;
@@ -70,12 +68,11 @@ public final class ImageFolder implements SampleArray {
         }
     }
 
-    private ImageFolder(Path folder, List<Path> files, long[] labels, int channels, int height, int width,
+    private ImageFolder(Path folder, List<Path> files, int channels, int height, int width,
                         Normalisation normalisation) {
         this.normalisation = normalisation;
         this.folder = folder;
         this.files = files;
-        this.labels = labels;
         this.channels = channels;
         this.height = height;
         this.width = width;
@@ -104,29 +101,14 @@ public final class ImageFolder implements SampleArray {
             throw new DataException(ErrorCode.DATA_FORMAT, folder + ": expected image files (" + EXTENSIONS
                     + ") in the folder or its sub-folders, found none");
         }
-        List<String> classes = files.stream().map(p -> folder.relativize(p)).filter(p -> p.getNameCount() > 1)
-                .map(p -> p.getName(0).toString()).distinct().sorted().toList();
-        long[] labels = null;
-        if (!classes.isEmpty()) {
-            labels = new long[files.size()];
-            for (int i = 0; i < files.size(); i++) {
-                Path relative = folder.relativize(files.get(i));
-                labels[i] = relative.getNameCount() > 1 ? classes.indexOf(relative.getName(0).toString()) : -1;
-            }
-        }
         normalisation.check(folder, (int) inputShape[1]);
-        return new ImageFolder(folder, files, labels, (int) inputShape[1], (int) inputShape[2], (int) inputShape[3],
+        return new ImageFolder(folder, files, (int) inputShape[1], (int) inputShape[2], (int) inputShape[3],
                 normalisation);
     }
 
     private static boolean isImage(Path p) {
         String name = p.getFileName().toString().toLowerCase(Locale.ROOT);
         return EXTENSIONS.stream().anyMatch(name::endsWith);
-    }
-
-    /** Each image's class (its sub-folder's index among the sorted sub-folders), or null without sub-folders. */
-    public long[] labels() {
-        return labels == null ? null : labels.clone();
     }
 
     /** The image files in sample order. */
