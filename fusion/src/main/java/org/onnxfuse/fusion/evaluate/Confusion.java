@@ -30,13 +30,23 @@ public record Confusion(long[][] counts) {
         return n;
     }
 
-    public double accuracy() {
+    /** Samples on the diagonal: predicted as their true class. */
+    public long correct() {
         long correct = 0;
         for (int c = 0; c < counts.length; c++) {
             correct += counts[c][c];
         }
+        return correct;
+    }
+
+    public double accuracy() {
         long n = total();
-        return n == 0 ? Double.NaN : (double) correct / n;
+        return n == 0 ? Double.NaN : (double) correct() / n;
+    }
+
+    /** The hits and the total as an {@link Accuracy}. */
+    public Accuracy asAccuracy() {
+        return new Accuracy(correct(), total());
     }
 
     /** Accuracy on the samples of true class {@code c} (NaN when there are none). */
@@ -86,7 +96,8 @@ public record Confusion(long[][] counts) {
                         counts = new long[models.size() + 1][classes][classes];
                     } else if (c != classes) {
                         throw new IncompatibleModelsException(ErrorCode.INCOMPATIBLE_PARENTS, "model 0 has " + classes
-                                + " classes but model " + k + " has " + c + "; the models must share their classes");
+                                + " classes but model " + k + " has " + c + "; ensemble members and the fused model"
+                                + " must share their classes");
                     }
                     if (softmax == null) {
                         softmax = new double[rows * classes];
@@ -105,11 +116,12 @@ public record Confusion(long[][] counts) {
                     counts[models.size()][truth][Scores.argmax(softmax, r, classes)]++;
                 }
             }
+            if (counts == null) { // no samples
+                counts = new long[models.size() + 1][0][0];
+            }
             List<Confusion> result = new ArrayList<>();
-            if (counts != null) {
-                for (long[][] c : counts) {
-                    result.add(new Confusion(c));
-                }
+            for (long[][] c : counts) {
+                result.add(new Confusion(c));
             }
             return result;
         } finally {

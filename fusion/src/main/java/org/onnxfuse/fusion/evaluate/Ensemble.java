@@ -1,13 +1,8 @@
 package org.onnxfuse.fusion.evaluate;
 
-import java.util.ArrayList;
 import java.util.List;
-import org.onnxfuse.fusion.collect.Activation;
 import org.onnxfuse.fusion.collect.CalibrationData;
-import org.onnxfuse.fusion.data.InputBatch;
 import org.onnxfuse.fusion.data.SampleArray;
-import org.onnxfuse.onnx.errors.ErrorCode;
-import org.onnxfuse.onnx.errors.IncompatibleModelsException;
 import org.onnxfuse.onnx.ir.Model;
 
 /**
@@ -27,7 +22,7 @@ public final class Ensemble {
      * Runs every member on each batch (one session per member, all open at once), averages the
      * softmax outputs in float64 and counts argmax hits.
      *
-     * @throws IncompatibleModelsException when the members disagree on the number of classes
+     * @throws org.onnxfuse.onnx.errors.IncompatibleModelsException when the members disagree on the number of classes
      * @throws org.onnxfuse.onnx.errors.DataException for labels as in {@link Accuracy#of}
      */
     public static Accuracy accuracy(List<Model> members, SampleArray data, SampleArray labels, int batchSize,
@@ -57,56 +52,8 @@ public final class Ensemble {
         if (members.isEmpty()) {
             throw new IllegalArgumentException("an ensemble needs at least one member");
         }
-        Labels.checkCount(labels, data);
-        List<ModelEvaluator> evaluators = new ArrayList<>();
-        try {
-            for (Model m : members) {
-                evaluators.add(ModelEvaluator.open(m, threads));
-            }
-            evaluators.forEach(e -> e.checkData(data));
-            long correct = 0;
-            long total = 0;
-            long[] memberCorrect = new long[members.size()];
-            for (InputBatch batch : data.inputBatches(batchSize)) {
-                int count = batch.count();
-                double[] mean = null;
-                int classes = -1;
-                List<Activation> memberLogits = new ArrayList<>(evaluators.size());
-                for (int k = 0; k < evaluators.size(); k++) {
-                    Activation logits = evaluators.get(k).run(batch).first();
-                    int c = Scores.classes(logits, count);
-                    if (mean == null) {
-                        classes = c;
-                        mean = new double[count * classes];
-                    } else if (c != classes) {
-                        throw new IncompatibleModelsException(ErrorCode.INCOMPATIBLE_PARENTS, "ensemble member 0 has "
-                                + classes + " classes but member " + k + " has " + c + "; members must share classes");
-                    }
-                    Scores.addSoftmax(logits.values(), count, classes, mean);
-                    memberLogits.add(logits);
-                }
-                long[] y = Labels.read(labels, batch.firstSample(), count, classes);
-                for (int r = 0; r < count; r++) {
-                    if (Scores.argmax(mean, r, classes) == y[r]) {
-                        correct++;
-                    }
-                    for (int k = 0; k < memberLogits.size(); k++) {
-                        if (Scores.argmax(memberLogits.get(k).values(), r, classes) == y[r]) {
-                            memberCorrect[k]++;
-                        }
-                    }
-                }
-                total += count;
-            }
-            List<Accuracy> perMember = new ArrayList<>();
-            for (long c : memberCorrect) {
-                perMember.add(new Accuracy(c, total));
-            }
-            return new Result(perMember, new Accuracy(correct, total));
-        } finally {
-            for (ModelEvaluator e : evaluators) {
-                e.close();
-            }
-        }
+        List<Confusion> confusions = Confusion.evaluate(members, members.size(), data, labels, batchSize, threads);
+        List<Accuracy> perMember = confusions.subList(0, members.size()).stream().map(Confusion::asAccuracy).toList();
+        return new Result(perMember, confusions.get(members.size()).asAccuracy());
     }
 }
