@@ -45,7 +45,7 @@ class CudaCholeskyTest extends WithCpuAndCuda {
                 DenseMatrix actual = cuda.choleskySolve(s, b, ridge);
                 assertEquals(n, actual.rows());
                 assertEquals(k, actual.cols());
-                double error = KernelBenchmark.relativeDifference(actual, expected);
+                double error = Reference.relativeFrobeniusError(actual, expected);
                 assertTrue(error < TOLERANCE, n + " x " + k + ": relative error " + error);
             }
         }
@@ -64,7 +64,7 @@ class CudaCholeskyTest extends WithCpuAndCuda {
         }
         DenseMatrix b = Reference.random(rng, n, 5);
         DenseMatrix expected = cpu.choleskySolve(s, b, 0.0);
-        double error = KernelBenchmark.relativeDifference(cuda.choleskySolve(new DenseMatrix(n, n, garbled), b, 0.0), expected);
+        double error = Reference.relativeFrobeniusError(cuda.choleskySolve(new DenseMatrix(n, n, garbled), b, 0.0), expected);
         assertTrue(error < TOLERANCE, "relative error " + error);
     }
 
@@ -111,7 +111,7 @@ class CudaCholeskyTest extends WithCpuAndCuda {
             List<DenseMatrix> actual = cuda.choleskySolveAll(systems, rightHandSides, ridges);
             assertEquals(count, actual.size());
             for (int i = 0; i < count; i++) {
-                double error = KernelBenchmark.relativeDifference(actual.get(i), expected.get(i));
+                double error = Reference.relativeFrobeniusError(actual.get(i), expected.get(i));
                 assertTrue(error < TOLERANCE, n + " x " + k + " system " + i + ": relative error " + error);
             }
         }
@@ -154,7 +154,7 @@ class CudaCholeskyTest extends WithCpuAndCuda {
         List<DenseMatrix> expected = cpu.choleskySolveAll(systems, rightHandSides, ridges);
         List<DenseMatrix> actual = cuda.choleskySolveAll(systems, rightHandSides, ridges);
         for (int i = 0; i < 3; i++) {
-            double error = KernelBenchmark.relativeDifference(actual.get(i), expected.get(i));
+            double error = Reference.relativeFrobeniusError(actual.get(i), expected.get(i));
             assertTrue(error < TOLERANCE, "system " + i + ": relative error " + error);
         }
     }

@@ -180,7 +180,7 @@ public final class KernelBenchmark {
         DenseMatrix wCpu = cpu.choleskySolve(s, b, 1e-6);
         double flops = (double) n * n * n / 3.0 + 2.0 * n * (double) n * k;
         rows.add(new Row("cholesky solve, host API (rel. diff " + String.format(Locale.ROOT, "%.1e",
-                relativeDifference(wGpu, wCpu)) + ")", "n " + n + ", k " + k, median(gpu), spread(gpu),
+                Reference.relativeFrobeniusError(wGpu, wCpu)) + ")", "n " + n + ", k " + k, median(gpu), spread(gpu),
                 tflops(flops / (median(gpu) * 1e-3)), "-",
                 String.format(Locale.ROOT, "%.1f (%.1fx)", median(host), median(host) / median(gpu))));
     }
@@ -243,7 +243,7 @@ public final class KernelBenchmark {
         List<DenseMatrix> onCpu = cpu.choleskySolveAll(systems, sides, ridges);
         double worst = 0;
         for (int i = 0; i < count; i++) {
-            worst = Math.max(worst, relativeDifference(onGpu.get(i), onCpu.get(i)));
+            worst = Math.max(worst, Reference.relativeFrobeniusError(onGpu.get(i), onCpu.get(i)));
         }
         double flops = count * ((double) n * n * n / 3.0 + 2.0 * n * n);
         rows.add(new Row("batched cholesky, host API (worst rel. diff " + String.format(Locale.ROOT, "%.1e", worst)
@@ -317,18 +317,6 @@ public final class KernelBenchmark {
             v[i] = (float) random.nextDouble(-1.0, 1.0);
         }
         return v;
-    }
-
-    static double relativeDifference(DenseMatrix got, DenseMatrix want) {
-        double[] g = got.toColumnMajor();
-        double[] w = want.toColumnMajor();
-        double diff = 0;
-        double norm = 0;
-        for (int i = 0; i < w.length; i++) {
-            diff += (g[i] - w[i]) * (g[i] - w[i]);
-            norm += w[i] * w[i];
-        }
-        return Math.sqrt(diff / Math.max(norm, Double.MIN_NORMAL));
     }
 
     static double median(double[] values) {

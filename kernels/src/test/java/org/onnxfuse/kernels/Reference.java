@@ -97,4 +97,17 @@ final class Reference {
     static double relativeError(DenseMatrix actual, DenseMatrix expected) {
         return actual.maxAbsDifference(expected) / Math.max(1e-300, expected.maxAbs());
     }
+
+    /** ||got - want||_F / ||want||_F. */
+    static double relativeFrobeniusError(DenseMatrix got, DenseMatrix want) {
+        double[] g = got.toColumnMajor();
+        double[] w = want.toColumnMajor();
+        double diff = 0;
+        double norm = 0;
+        for (int i = 0; i < w.length; i++) {
+            diff += (g[i] - w[i]) * (g[i] - w[i]);
+            norm += w[i] * w[i];
+        }
+        return Math.sqrt(diff / Math.max(norm, Double.MIN_NORMAL));
+    }
 }
