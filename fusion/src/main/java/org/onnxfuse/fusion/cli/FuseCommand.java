@@ -549,9 +549,8 @@ public final class FuseCommand implements Callable<Integer> {
             Confusion fusedConfusion = confusions.get(models.size());
             Confusion ensemble = confusions.get(confusions.size() - 1);
             Double float32Accuracy = float32 == null ? null : confusions.get(models.size() + 1).accuracy();
-            return new AccuracySummary(String.valueOf(x), xs.samples(), names,
-                    parents.stream().map(Confusion::accuracy).toList(), ensemble.accuracy(), fusedConfusion.accuracy(),
-                    config.weightType().cliName(), float32Accuracy, parents, ensemble, fusedConfusion);
+            return new AccuracySummary(String.valueOf(x), xs.samples(), names, config.weightType().cliName(),
+                    float32Accuracy, parents, ensemble, fusedConfusion);
         }
     }
 
