@@ -2,11 +2,8 @@ package org.onnxfuse.fusion.evaluate;
 
 import java.util.ArrayList;
 import java.util.List;
-import org.onnxfuse.fusion.collect.Activation;
 import org.onnxfuse.fusion.collect.CalibrationData;
 import org.onnxfuse.fusion.data.InputBatch;
-import org.onnxfuse.onnx.errors.ErrorCode;
-import org.onnxfuse.onnx.errors.IncompatibleModelsException;
 import org.onnxfuse.onnx.ir.Model;
 
 /**
@@ -40,12 +37,10 @@ public record AgreementCheck(long firstSample, int samples, boolean heldOut, dou
             throw new IllegalArgumentException("check rows [" + first + ", " + (first + count) + ") are not within the "
                     + data.samples() + " calibration samples");
         }
-        List<ModelEvaluator> evaluators = new ArrayList<>();
-        try {
-            evaluators.add(ModelEvaluator.open(fused, threads));
-            for (Model parent : parents) {
-                evaluators.add(ModelEvaluator.open(parent, threads));
-            }
+        List<Model> models = new ArrayList<>();
+        models.add(fused);
+        models.addAll(parents);
+        try (ClassifierRun run = new ClassifierRun(models, threads)) {
             long agreeEnsemble = 0;
             long[] agreeParent = new long[parents.size()];
             double difference = 0;
@@ -57,31 +52,24 @@ public record AgreementCheck(long firstSample, int samples, boolean heldOut, dou
                 if (rows == batchSize) {
                     reuse = batch;
                 }
-                Activation fusedLogits = evaluators.get(0).run(batch).first();
-                float[] own = fusedLogits.values();
-                int classes = Scores.classes(fusedLogits, rows);
+                List<float[]> logits = run.logits(batch);
+                float[] own = logits.get(0);
+                int classes = own.length / rows;
                 double[] softmax = new double[rows * classes];
                 double[] meanLogits = new double[rows * classes];
-                List<float[]> parentLogits = new ArrayList<>();
-                for (int k = 1; k < evaluators.size(); k++) {
-                    Activation logits = evaluators.get(k).run(batch).first();
-                    if (Scores.classes(logits, rows) != classes) {
-                        throw new IncompatibleModelsException(ErrorCode.INCOMPATIBLE_PARENTS, "the fused model has "
-                                + classes + " classes but parent " + (k - 1) + " has " + Scores.classes(logits, rows));
-                    }
-                    Scores.addSoftmax(logits.values(), rows, classes, softmax);
+                for (float[] parent : logits.subList(1, logits.size())) {
+                    Scores.addSoftmax(parent, rows, classes, softmax);
                     for (int i = 0; i < meanLogits.length; i++) {
-                        meanLogits[i] += logits.values()[i] / parents.size();
+                        meanLogits[i] += parent[i] / parents.size();
                     }
-                    parentLogits.add(logits.values());
                 }
                 for (int r = 0; r < rows; r++) {
                     int predicted = Scores.argmax(own, r, classes);
                     if (predicted == Scores.argmax(softmax, r, classes)) {
                         agreeEnsemble++;
                     }
-                    for (int k = 0; k < parentLogits.size(); k++) {
-                        if (predicted == Scores.argmax(parentLogits.get(k), r, classes)) {
+                    for (int k = 0; k < parents.size(); k++) {
+                        if (predicted == Scores.argmax(logits.get(k + 1), r, classes)) {
                             agreeParent[k]++;
                         }
                     }
@@ -98,10 +86,6 @@ public record AgreementCheck(long firstSample, int samples, boolean heldOut, dou
             }
             return new AgreementCheck(first, count, heldOut, (double) agreeEnsemble / count, perParent,
                     norm > 0 ? Math.sqrt(difference / norm) : Math.sqrt(difference));
-        } finally {
-            for (ModelEvaluator e : evaluators) {
-                e.close();
-            }
         }
     }
 }

@@ -2,12 +2,9 @@ package org.onnxfuse.fusion.evaluate;
 
 import java.util.ArrayList;
 import java.util.List;
-import org.onnxfuse.fusion.collect.Activation;
 import org.onnxfuse.fusion.collect.CalibrationData;
 import org.onnxfuse.fusion.data.InputBatch;
 import org.onnxfuse.fusion.data.SampleArray;
-import org.onnxfuse.onnx.errors.ErrorCode;
-import org.onnxfuse.onnx.errors.IncompatibleModelsException;
 import org.onnxfuse.onnx.ir.Model;
 
 /**
@@ -76,36 +73,20 @@ public record Confusion(long[][] counts) {
     public static List<Confusion> evaluate(List<Model> models, int ensembleMembers, CalibrationData data,
                                            SampleArray labels, int batchSize, int threads) {
         Labels.checkCount(labels, data);
-        List<ModelEvaluator> evaluators = new ArrayList<>();
-        try {
-            for (Model m : models) {
-                evaluators.add(ModelEvaluator.open(m, threads));
-            }
-            evaluators.forEach(e -> e.checkData(data));
+        try (ClassifierRun run = new ClassifierRun(models, threads)) {
+            run.checkData(data);
             long[][][] counts = null;
             int classes = -1;
             for (InputBatch batch : data.inputBatches(batchSize)) {
                 int rows = batch.count();
-                double[] softmax = null;
-                List<float[]> logits = new ArrayList<>();
-                for (int k = 0; k < evaluators.size(); k++) {
-                    Activation out = evaluators.get(k).run(batch).first();
-                    int c = Scores.classes(out, rows);
-                    if (classes < 0) {
-                        classes = c;
-                        counts = new long[models.size() + 1][classes][classes];
-                    } else if (c != classes) {
-                        throw new IncompatibleModelsException(ErrorCode.INCOMPATIBLE_PARENTS, "model 0 has " + classes
-                                + " classes but model " + k + " has " + c + "; ensemble members and the fused model"
-                                + " must share their classes");
-                    }
-                    if (softmax == null) {
-                        softmax = new double[rows * classes];
-                    }
-                    if (k < ensembleMembers) {
-                        Scores.addSoftmax(out.values(), rows, classes, softmax);
-                    }
-                    logits.add(out.values());
+                List<float[]> logits = run.logits(batch);
+                if (classes < 0) {
+                    classes = logits.get(0).length / rows;
+                    counts = new long[models.size() + 1][classes][classes];
+                }
+                double[] softmax = new double[rows * classes];
+                for (int k = 0; k < ensembleMembers; k++) {
+                    Scores.addSoftmax(logits.get(k), rows, classes, softmax);
                 }
                 long[] y = Labels.read(labels, batch.firstSample(), rows, classes);
                 for (int r = 0; r < rows; r++) {
@@ -124,10 +105,6 @@ public record Confusion(long[][] counts) {
                 result.add(new Confusion(c));
             }
             return result;
-        } finally {
-            for (ModelEvaluator e : evaluators) {
-                e.close();
-            }
         }
     }
 }

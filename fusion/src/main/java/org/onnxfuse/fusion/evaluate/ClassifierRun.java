@@ -1,0 +1,62 @@
+package org.onnxfuse.fusion.evaluate;
+
+import java.util.ArrayList;
+import java.util.List;
+import org.onnxfuse.fusion.collect.Activation;
+import org.onnxfuse.fusion.collect.CalibrationData;
+import org.onnxfuse.fusion.data.InputBatch;
+import org.onnxfuse.onnx.errors.ErrorCode;
+import org.onnxfuse.onnx.errors.IncompatibleModelsException;
+import org.onnxfuse.onnx.ir.Model;
+
+/**
+ * Several classifiers run side by side on the same batches (one ONNX Runtime session each, all open
+ * until {@link #close()}), each batch's logits checked to share one class count: the pass that the
+ * ensemble, the confusion matrices and the check without labels make.
+ */
+final class ClassifierRun implements AutoCloseable {
+    private final List<ModelEvaluator> evaluators = new ArrayList<>();
+
+    ClassifierRun(List<Model> models, int threads) {
+        try {
+            for (Model m : models) {
+                evaluators.add(ModelEvaluator.open(m, threads));
+            }
+        } catch (RuntimeException e) {
+            close();
+            throw e;
+        }
+    }
+
+    void checkData(CalibrationData data) {
+        evaluators.forEach(e -> e.checkData(data));
+    }
+
+    /** Every model's logits [rows, classes] on {@code batch}, row-major, in model order. */
+    List<float[]> logits(InputBatch batch) {
+        int rows = batch.count();
+        List<float[]> out = new ArrayList<>(evaluators.size());
+        int classes = -1;
+        for (int k = 0; k < evaluators.size(); k++) {
+            Activation logits = evaluators.get(k).run(batch).first();
+            int c = Scores.classes(logits, rows);
+            if (classes < 0) {
+                classes = c;
+            } else if (c != classes) {
+                throw new IncompatibleModelsException(ErrorCode.INCOMPATIBLE_PARENTS, "model 0 has " + classes
+                        + " classes but model " + k + " has " + c + "; ensemble members and the fused model must"
+                        + " share their classes");
+            }
+            out.add(logits.values());
+        }
+        return out;
+    }
+
+    @Override
+    public void close() {
+        for (ModelEvaluator e : evaluators) {
+            e.close();
+        }
+        evaluators.clear();
+    }
+}
