@@ -88,7 +88,7 @@ public final class ImageFolder implements SampleArray {
                 || inputShape[3] < 1) {
             throw new DataException(ErrorCode.DATA_FORMAT, folder + ": a folder of images feeds a model input of"
                     + " shape [N, C, H, W] with C = 1 or 3 and fixed H and W, found input shape "
-                    + java.util.Arrays.toString(inputShape) + "; give the data as a .npy instead");
+                    + Arrays.toString(inputShape) + "; give the data as a .npy instead");
         }
         List<Path> files;
         try (Stream<Path> walk = Files.walk(folder, 2)) {
