@@ -1,5 +1,9 @@
 package org.onnxfuse.fusion.cli;
 
+import org.onnxfuse.fusion.pipeline.GradientSettings;
+import org.onnxfuse.fusion.pipeline.InvalidSettingException;
+import org.onnxfuse.fusion.train.LearningRate;
+import org.onnxfuse.fusion.train.OptimizerKind;
 import java.io.IOException;
 import java.io.PrintWriter;
 import java.nio.file.Files;
@@ -87,7 +91,8 @@ public final class FuseCommand implements Callable<Integer> {
     private Path evalLabels;
 
     @Option(names = "--method", paramLabel = "NAME",
-            description = "kf-linear (default with --data), hf-linear (2 parents), average, weight-match"
+            description = "kf-linear (default with --data), hf-linear (2 parents), kf-gradient (levels trained by"
+                    + " gradient descent), kf-auto (kf-linear, optionally refined and distilled), average, weight-match"
                     + " (default without --data), act-match")
     private String method;
 
@@ -157,6 +162,42 @@ public final class FuseCommand implements Callable<Integer> {
     @Option(names = "--max-iterations", paramLabel = "N",
             description = "K-means iterations per restart at most (default 100)")
     private Integer maxIterations;
+
+    @Option(names = "--epochs", paramLabel = "N",
+            description = "kf-gradient, kf-auto: training epochs per level at most (default 100; early stopping ends"
+                    + " most levels sooner)")
+    private Integer epochs;
+
+    @Option(names = "--lr", paramLabel = "LR",
+            description = "kf-gradient, kf-auto: learning rate, a number or auto (default: a range test per level);"
+                    + " per level as 1:1e-3,3:auto")
+    private String learningRate;
+
+    @Option(names = "--optimizer", paramLabel = "NAME", description = "kf-gradient, kf-auto: adam (default) or sgd")
+    private String optimizer;
+
+    @Option(names = "--weight-decay", paramLabel = "WD",
+            description = "kf-gradient, kf-auto: L2 weight decay (default 1e-4)")
+    private Double weightDecay;
+
+    @Option(names = "--patience", paramLabel = "N",
+            description = "kf-gradient, kf-auto: stop a level after N epochs without a better validation loss"
+                    + " (default 15)")
+    private Integer patience;
+
+    @Option(names = "--train-from", paramLabel = "FROM",
+            description = "kf-gradient: start each level from the parents' weights averaged in the groups (parents,"
+                    + " default) or from the linear fit (linear)")
+    private String trainFrom;
+
+    @Option(names = "--distill", paramLabel = "T",
+            description = "kf-gradient, kf-auto: train the last level by KL divergence to the parents' mean"
+                    + " softmax at temperature T (default: regress the mean logits)")
+    private Double distill;
+
+    @Option(names = "--refine", paramLabel = "N",
+            description = "kf-auto: train each level for up to N epochs after its linear fit (default 0)")
+    private Integer refine;
 
     @Option(names = "--print-config", paramLabel = "FILE",
             description = "also write this run's parents and options as YAML, for 'onnx-fuse run FILE' to replay")
@@ -298,6 +339,26 @@ public final class FuseCommand implements Callable<Integer> {
         }
     }
 
+    /** --lr: "auto", a number, or per-level entries "1:1e-3,3:auto" (an entry without a level sets the rest). */
+    private static void learningRates(FusionConfig.Builder config, String text) {
+        for (String entry : text.split(",")) {
+            String e = entry.strip();
+            int colon = e.indexOf(':');
+            if (colon < 0) {
+                config.learningRate(LearningRate.parse(e));
+                continue;
+            }
+            int level;
+            try {
+                level = Integer.parseInt(e.substring(0, colon).strip());
+            } catch (NumberFormatException ex) {
+                throw new InvalidSettingException("learning rate (--lr): expected auto, a number, or LEVEL:RATE entries"
+                        + " such as 1:1e-3,3:auto, found '" + text + "'");
+            }
+            config.learningRate(level, LearningRate.parse(e.substring(colon + 1)));
+        }
+    }
+
     /**
      * The options as one {@link FusionConfig}: what the options left out keeps the configuration's
      * default, except the method, which is weight-match without --data.
@@ -341,6 +402,30 @@ public final class FuseCommand implements Callable<Integer> {
         }
         if (maxIterations != null) {
             config.maxIterations(maxIterations);
+        }
+        if (epochs != null) {
+            config.epochs(epochs);
+        }
+        if (learningRate != null) {
+            learningRates(config, learningRate);
+        }
+        if (optimizer != null) {
+            config.optimizer(OptimizerKind.parse(optimizer));
+        }
+        if (weightDecay != null) {
+            config.weightDecay(weightDecay);
+        }
+        if (patience != null) {
+            config.patience(patience);
+        }
+        if (trainFrom != null) {
+            config.trainFrom(GradientSettings.Start.fromName(trainFrom));
+        }
+        if (distill != null) {
+            config.distill(distill);
+        }
+        if (refine != null) {
+            config.refine(refine);
         }
         return config.paperExact(paperExact).build();
     }

@@ -67,6 +67,22 @@ final class ProgressDisplay implements FusionProgress, AutoCloseable {
     }
 
     @Override
+    public void trainingStarted(int level, int epochs) {
+        closeBar();
+        bar = new ProgressBarBuilder().setTaskName(task + " training").setInitialMax(epochs).setUnit(" epochs", 1)
+                .setConsumer(new ConsoleProgressBarConsumer(err)).setUpdateIntervalMillis(200).build();
+    }
+
+    @Override
+    public void epochFinished(org.onnxfuse.fusion.train.EpochReport report) {
+        if (bar != null) {
+            bar.stepTo(report.epoch());
+            bar.setExtraMessage(String.format(java.util.Locale.ROOT, " val %.4g (best %.4g)", report.validationLoss(),
+                    report.bestValidationLoss()));
+        }
+    }
+
+    @Override
     public void levelFinished(LevelReport report) {
         closeBar();
     }

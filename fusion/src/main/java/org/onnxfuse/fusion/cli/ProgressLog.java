@@ -56,10 +56,25 @@ final class ProgressLog implements FusionProgress {
     }
 
     @Override
+    public void epochFinished(org.onnxfuse.fusion.train.EpochReport report) {
+        long now = clock.getAsLong();
+        if (now - lastLine < INTERVAL_NANOS) {
+            return;
+        }
+        print(String.format(Locale.ROOT, "level %d/%d: training epoch %d/%d, validation loss %.4g (best %.4g at epoch"
+                + " %d)", level, levels, report.epoch(), report.epochs(), report.validationLoss(),
+                report.bestValidationLoss(), report.bestEpoch()));
+    }
+
+    @Override
     public void levelFinished(LevelReport report) {
-        print(String.format(Locale.ROOT, "level %d/%d done in %.1f s: %s, width %d, fit error %.4f", report.level(),
+        String training = report.training() == null ? "" : String.format(Locale.ROOT,
+                ", trained %d epochs (best %d, lr %.3g, validation loss %.4g)", report.training().epochsRun(),
+                report.training().bestEpoch(), report.training().learningRate(),
+                report.training().bestValidationLoss());
+        print(String.format(Locale.ROOT, "level %d/%d done in %.1f s: %s, width %d, fit error %.4f%s", report.level(),
                 levels, (clock.getAsLong() - levelStart) / 1e9, report.method(), report.width(),
-                report.relativeResidual()));
+                report.relativeResidual(), training));
     }
 
     private void print(String message) {

@@ -1,5 +1,6 @@
 package org.onnxfuse.fusion.cli;
 
+import org.onnxfuse.fusion.train.TrainingResult;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.SerializationFeature;
 import com.fasterxml.jackson.databind.node.ArrayNode;
@@ -87,6 +88,20 @@ final class RunReport {
                         TerminalText.escape(r.opType()), r.method(),
                         r.width(), r.fanIn(), r.relativeResidual(), r.groupingCost());
             }
+            if (levels.stream().anyMatch(r -> r.training() != null)) {
+                out.printf("%ntraining (validation loss: the loss on the held-out 20 %% of the samples)%n");
+                out.printf("%5s  %7s  %5s  %10s  %12s  %12s  %8s  %-8s%n", "level", "epochs", "best", "lr",
+                        "start loss", "best loss", "time", "stopped");
+                for (LevelReport r : levels) {
+                    TrainingResult t = r.training();
+                    if (t != null) {
+                        out.printf(Locale.ROOT, "%5d  %7d  %5d  %10.3g  %12.6g  %12.6g  %7.1fs  %-8s%n", r.level(),
+                                t.epochsRun(), t.bestEpoch(), t.learningRate(), t.startValidationLoss(),
+                                t.bestValidationLoss(), t.time().toMillis() / 1000.0,
+                                t.stop().name().toLowerCase(Locale.ROOT));
+                    }
+                }
+            }
         }
         if (check != null) {
             out.printf(Locale.ROOT, "%ncheck without labels on calibration samples %d..%d (%s)%n", check.firstSample(),
@@ -146,6 +161,22 @@ final class RunReport {
             lt.put("solve_ms", r.solveMillis());
             if (r.warning() != null) {
                 l.put("warning", r.warning());
+            }
+            if (r.training() != null) {
+                TrainingResult tr = r.training();
+                ObjectNode train = l.putObject("training");
+                train.put("epochs", tr.epochsRun());
+                train.put("bestEpoch", tr.bestEpoch());
+                train.put("learningRate", tr.learningRate());
+                train.put("startValidationLoss", tr.startValidationLoss());
+                train.put("bestValidationLoss", tr.bestValidationLoss());
+                train.put("stopped", tr.stop().name().toLowerCase(Locale.ROOT));
+                train.put("time_ms", tr.time().toMillis());
+                if (!tr.rangeTest().isEmpty()) {
+                    ArrayNode sweep = train.putArray("rangeTest");
+                    tr.rangeTest().forEach(p -> sweep.addObject().put("lr", p.learningRate())
+                            .put("validationLoss", p.validationLoss()));
+                }
             }
             l.set("importance", importance == null ? uniformImportance(parentWidthsPerLevel.get(i))
                     : levelImportance(importance, r.level()));

@@ -59,6 +59,15 @@ public final class StatisticsCollector implements AutoCloseable {
         default void acceptGathered(float[] input, int count, RowGather gather, float[] a, int m, int rows) {
             throw new UnsupportedOperationException("this sink takes unfolded rows");
         }
+
+        /**
+         * The batch as the models produced it, before {@link #accept} or {@link #acceptGathered}:
+         * the affine op's input tensor (batch axis first, not unfolded), parent 0's cut shape and the target rows
+         * ({@code rows} x {@code m}, row-major, rows in {@link CutRows} order). Both are reused
+         * buffers, valid only during the call. The gradient variant keeps them to train on.
+         */
+        default void rawBatch(Activation input, long[] cutShape, float[] a, int m, int rows) {
+        }
     }
 
     /** Told after each batch how far a collection pass is, e.g. to drive a progress bar. */
@@ -272,6 +281,15 @@ public final class StatisticsCollector implements AutoCloseable {
      */
     public LevelStatistics collect(int index, Model fused, Level fusedLevel, Targets targets, ComputeBackend backend,
                                    Progress progress) {
+        return collect(index, fused, fusedLevel, targets, backend, progress, null);
+    }
+
+    /**
+     * As {@link #collect(int, Model, Level, Targets, ComputeBackend, Progress)}, also handing each
+     * batch as the models produced it to {@code tap}'s {@link BatchSink#rawBatch} (null: none).
+     */
+    public LevelStatistics collect(int index, Model fused, Level fusedLevel, Targets targets, ComputeBackend backend,
+                                   Progress progress, BatchSink tap) {
         long[] sums = new long[1];
         StatisticsAccumulator[] acc = new StatisticsAccumulator[1];
         long inferenceBefore = inferenceNanos;
@@ -295,6 +313,13 @@ public final class StatisticsCollector implements AutoCloseable {
                     long t = System.nanoTime();
                     open(gather.columns(), m).accumulateGathered(gather, input, count, a);
                     sums[0] += System.nanoTime() - t;
+                }
+
+                @Override
+                public void rawBatch(Activation input, long[] cutShape, float[] a, int m, int rows) {
+                    if (tap != null) {
+                        tap.rawBatch(input, cutShape, a, m, rows);
+                    }
                 }
 
                 private StatisticsAccumulator open(int d, int m) {
@@ -423,6 +448,7 @@ public final class StatisticsCollector implements AutoCloseable {
                     }
                 }
                 targets.rows().apply(a, m, rows);
+                sink.rawBatch(xAct, cuts[0].shape(), a, m, rows);
                 if (gather != null) {
                     sink.acceptGathered(xAct.values(), Math.toIntExact(xAct.shape()[0]), gather, a, m, rows);
                 } else {

@@ -35,6 +35,16 @@ public record ParameterGradients(Model model, List<String> inputs, List<String> 
         initialValues = Map.copyOf(initialValues);
     }
 
+    /** The input holding segment output {@code output}'s target (the weighted MSE's and the distillation's). */
+    public static String targetInput(String output) {
+        return SegmentLoss.targetName(output);
+    }
+
+    /** The input holding the weighted MSE's per-neuron weights of segment output {@code output}. */
+    public static String weightInput(String output) {
+        return SegmentLoss.weightName(output);
+    }
+
     /** The output dL/d{@code parameter}. */
     public static String gradientName(String parameter) {
         return GradientGraph.gradientName(parameter);

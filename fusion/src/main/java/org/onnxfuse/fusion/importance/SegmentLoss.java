@@ -5,7 +5,11 @@ package org.onnxfuse.fusion.importance;
  * over the segment's outputs y. Each kind reads its own inputs per output, named by
  * {@link #upstreamName}, {@link #targetName} and {@link #weightName}.
  */
-public sealed interface SegmentLoss permits SegmentLoss.Upstream, SegmentLoss.WeightedMse {
+public sealed interface SegmentLoss permits SegmentLoss.Upstream, SegmentLoss.WeightedMse, SegmentLoss.Distillation {
+    /** TEMPORARY placeholder until the distillation loss lands. */
+    record Distillation(double temperature, int classAxis) implements SegmentLoss {
+    }
+
     /**
      * The caller's loss, given only as dL/dy (input {@code onnxfuse_upstream/y}, y's shape). The
      * loss output is then the linearised loss sum(dL/dy * y), whose gradients are the caller's.

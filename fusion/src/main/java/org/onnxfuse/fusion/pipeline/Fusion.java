@@ -124,6 +124,7 @@ public final class Fusion {
         StoredWeights.requireSupported(parents.get(0), config.weightType());
         LevelPlan template = plans.get(0);
         int[] targetWidths = config.targetWidths(plans);
+
         FusionMethod method = config.method();
         int threads = config.threadsToUse();
 
@@ -301,9 +302,9 @@ public final class Fusion {
     /** The level loop of the linear variant (ALGORITHM.md section 3); fills {@code warnings} and {@code reports}. */
     private Interpolated interpolate(List<Model> parents, List<LevelPlan> plans, int[] targetWidths, CalibrationData data,
                                      int batch, Importance scores, List<String> warnings, List<LevelReport> reports) {
-        LevelLoop.Settings settings = new LevelLoop.Settings(config.method(), config.grouping(),
-                config.usesParentPrior(), log, progress);
         int threads = config.threadsToUse();
+        LevelLoop.Settings settings = new LevelLoop.Settings(config.method(), config.grouping(),
+                config.usesParentPrior(), log, progress, config.gradient(), config.seed(), threads);
         try (ComputeBackend backend = Backends.open(config.device(), threads, log);
              StatisticsCollector collector = new StatisticsCollector(parents, plans, data, batch, threads)) {
             Model fused = new LevelLoop(parents, plans, targetWidths, scores, settings, warnings, reports)

@@ -7,6 +7,7 @@ import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.Objects;
+import org.onnxfuse.fusion.train.TrainingSettings;
 import java.util.SortedMap;
 import java.util.TreeMap;
 import java.util.stream.Collectors;
@@ -45,11 +46,12 @@ import org.onnxfuse.kernels.Backends;
  * @param maxIterations Lloyd iterations per restart at most
  * @param classWeights  how the last level weighs each parent's class-c logit
  * @param weightType    the element type the fused weights are stored in ({@code --dtype})
+ * @param gradient      the gradient variant's settings (kf-gradient and kf-auto; its training seed is {@code seed})
  */
 public record FusionConfig(FusionMethod method, Widths widths, long seed, int batchSize, int threads, String device,
                            long samples, double ridge, boolean parentPrior, boolean paperExact,
                            ImportanceMethod importance, int restarts, int maxIterations, ClassWeights classWeights,
-                           WeightType weightType) {
+                           WeightType weightType, GradientSettings gradient) {
     public static final int DEFAULT_BATCH_SIZE = 256;
     /** More threads than this is a typing slip, not a machine: each ONNX Runtime and BLAS thread takes a stack. */
     public static final int MAX_THREADS = 1024;
@@ -82,17 +84,30 @@ public record FusionConfig(FusionMethod method, Widths widths, long seed, int ba
             throw invalid("K-means iterations (--max-iterations)", "at least 1", maxIterations);
         }
         if (importance != null && !method.isInterpolation()) {
-            throw invalid("importance (--importance)", "--method kf-linear or hf-linear",
+            throw invalid("importance (--importance)", "--method kf-linear, hf-linear, kf-gradient or kf-auto",
                     method.cliName() + ", which does not weight neurons");
         }
         Objects.requireNonNull(classWeights, "classWeights");
         Objects.requireNonNull(weightType, "weightType");
         if (classWeights != ClassWeights.IMPORTANCE && !method.isInterpolation()) {
-            throw invalid("class weights (--class-weights)", "--method kf-linear or hf-linear",
+            throw invalid("class weights (--class-weights)", "--method kf-linear, hf-linear, kf-gradient or kf-auto",
                     method.cliName() + ", which has no class targets");
         }
-        if (!widths.keepsParent0() && method != FusionMethod.KF_LINEAR) {
-            throw invalid("widths (--width)", "--method kf-linear", method.cliName() + ", which keeps parent 0's widths");
+        if (!widths.keepsParent0() && !method.usesKMeans()) {
+            throw invalid("widths (--width)", "--method kf-linear, kf-gradient or kf-auto", method.cliName()
+                    + ", which keeps parent 0's widths");
+        }
+        Objects.requireNonNull(gradient, "gradient");
+        if (!method.trains() && !gradient.training().withSeed(0).equals(TrainingSettings.defaults())) {
+            throw invalid("training settings (--epochs, --lr, --optimizer, --weight-decay, --patience)",
+                    "--method kf-gradient or kf-auto", method.cliName() + ", which trains nothing");
+        }
+        if (gradient.distill() > 0 && !method.trains()) {
+            throw invalid("distillation (--distill)", "--method kf-gradient or kf-auto", method.cliName());
+        }
+        if (gradient.refine() > 0 && method != FusionMethod.KF_AUTO) {
+            throw invalid("refinement (--refine)", "--method kf-auto (kf-gradient trains every level already)",
+                    method.cliName());
         }
     }
 
@@ -155,9 +170,16 @@ public record FusionConfig(FusionMethod method, Widths widths, long seed, int ba
      * round(factor x parent 0's width), at least 1; the last level keeps the classes, and the
      * levels of one neuron space take one width. Refuses widths set for levels that are not
      * hidden levels of these plans, widths the parents together cannot fill, and different widths
-     * within a space.
+     * within a space; also refuses learning rates set for levels the plans lack.
      */
     public int[] targetWidths(List<LevelPlan> plans) {
+        int levelCount = plans.get(0).levels().size();
+        gradient.training().levelLearningRates().forEach((level, rate) -> {
+            if (level > levelCount) {
+                throw invalid("learning rate of level " + level + " (--lr " + level + ":" + rate + ")",
+                        "a level from 1 to " + levelCount, level);
+            }
+        });
         LevelPlan template = plans.get(0);
         Map<Integer, Integer> set = widths.levels();
         for (int level : set.keySet()) {
@@ -231,6 +253,9 @@ public record FusionConfig(FusionMethod method, Widths widths, long seed, int ba
         c.put("restarts", restarts);
         c.put("maxIterations", maxIterations);
         c.put("dtype", weightType.cliName());
+        if (method.trains()) {
+            c.put("training", gradient.recorded());
+        }
         Map<String, Object> w = new LinkedHashMap<>();
         w.put("factor", widths.factor());
         Map<String, Integer> perLevel = new LinkedHashMap<>();
@@ -348,6 +373,10 @@ public record FusionConfig(FusionMethod method, Widths widths, long seed, int ba
         private int maxIterations = GroupingConfig.DEFAULT_MAX_ITERATIONS;
         private ClassWeights classWeights = ClassWeights.IMPORTANCE;
         private WeightType weightType = WeightType.FLOAT32;
+        private TrainingSettings.Builder training = TrainingSettings.builder();
+        private GradientSettings.Start trainFrom = GradientSettings.Start.PARENTS;
+        private double distill;
+        private int refine;
 
         Settings() {
         }
@@ -374,6 +403,87 @@ public record FusionConfig(FusionMethod method, Widths widths, long seed, int ba
             maxIterations = config.maxIterations();
             classWeights = config.classWeights();
             weightType = config.weightType();
+            gradient(config.gradient());
+            return self();
+        }
+
+        /** The gradient variant's settings at once, replacing them (their seed is the fusion's). */
+        public B gradient(GradientSettings value) {
+            TrainingSettings t = value.training();
+            training = TrainingSettings.builder().epochs(t.epochs()).learningRate(t.learningRate())
+                    .optimizer(t.optimizer()).weightDecay(t.weightDecay()).weightDecayMode(t.weightDecayMode())
+                    .momentum(t.momentum()).nesterov(t.nesterov()).patience(t.patience()).batchSize(t.batchSize())
+                    .start(t.start());
+            t.levelLearningRates().forEach(training::learningRate);
+            trainFrom = value.from();
+            distill = value.distill();
+            refine = value.refine();
+            return self();
+        }
+
+        /** Training epochs per level at most (kf-gradient, kf-auto); default 100. */
+        public B epochs(int value) {
+            training.epochs(value);
+            return self();
+        }
+
+        /** Every trained level's learning rate; default auto (a range test per level). */
+        public B learningRate(org.onnxfuse.fusion.train.LearningRate value) {
+            training.learningRate(value);
+            return self();
+        }
+
+        /** Level {@code level}'s own learning rate (1-based). */
+        public B learningRate(int level, org.onnxfuse.fusion.train.LearningRate value) {
+            training.learningRate(level, value);
+            return self();
+        }
+
+        /** Default adam. */
+        public B optimizer(org.onnxfuse.fusion.train.OptimizerKind value) {
+            training.optimizer(value);
+            return self();
+        }
+
+        /** Default 1e-4 (L2, as the reference's Adam). */
+        public B weightDecay(double value) {
+            training.weightDecay(value);
+            return self();
+        }
+
+        /** Epochs without a better validation loss before a level stops; default 15. */
+        public B patience(int value) {
+            training.patience(value);
+            return self();
+        }
+
+        /** Rows per training mini-batch; default 32. */
+        public B trainingBatchSize(int value) {
+            training.batchSize(value);
+            return self();
+        }
+
+        /** Keep, perturb or re-initialise each level's starting weights; default keep. */
+        public B trainingStart(org.onnxfuse.fusion.train.StartingPoint value) {
+            training.start(value);
+            return self();
+        }
+
+        /** Where kf-gradient starts each level: the parents' weights (default) or the linear fit. */
+        public B trainFrom(GradientSettings.Start value) {
+            trainFrom = Objects.requireNonNull(value);
+            return self();
+        }
+
+        /** The last level's distillation temperature T (kf-gradient, kf-auto); default 0: none. */
+        public B distill(double temperature) {
+            distill = temperature;
+            return self();
+        }
+
+        /** kf-auto: training epochs after each level's linear fit; default 0: none. */
+        public B refine(int epochs) {
+            refine = epochs;
             return self();
         }
 
@@ -510,7 +620,7 @@ public record FusionConfig(FusionMethod method, Widths widths, long seed, int ba
         FusionConfig configuration() {
             return new FusionConfig(method, new Widths(widthFactor, levelWidths), seed, batchSize, threads, device,
                     samples, ridge, parentPrior, paperExact, importance, restarts, maxIterations, classWeights,
-                    weightType);
+                    weightType, new GradientSettings(training.seed(seed).build(), trainFrom, distill, refine));
         }
     }
 

@@ -8,6 +8,17 @@ import java.util.Locale;
 public enum FusionMethod {
     /** Importance-weighted K-means over all parents' neurons, then least squares; any K >= 2. */
     KF_LINEAR("kf-linear", true),
+    /**
+     * The gradient variant: K-means of the parents' outputs gives the targets, and every level is
+     * trained to them by gradient descent in ONNX Runtime (ALGORITHM.md section 4).
+     */
+    KF_GRADIENT("kf-gradient", true),
+    /**
+     * The hybrid: the linear variant's fit at every level that is one affine op, then optional
+     * training of each level ({@code --refine}) and of the last one against the parents' softmax
+     * ({@code --distill}).
+     */
+    KF_AUTO("kf-auto", true),
     /** Optimal one-to-one matching of two parents' neurons (K = 2, fused width = parent 0's width). */
     HF_LINEAR("hf-linear", true),
     /** Baseline: elementwise mean of the parameters (equal shapes only). */
@@ -36,7 +47,17 @@ public enum FusionMethod {
 
     /** Neuron interpolation (as opposed to a baseline). */
     public boolean isInterpolation() {
-        return this == KF_LINEAR || this == HF_LINEAR;
+        return this == KF_LINEAR || this == HF_LINEAR || this == KF_GRADIENT || this == KF_AUTO;
+    }
+
+    /** Whether the method trains levels by gradient descent (its settings then apply). */
+    public boolean trains() {
+        return this == KF_GRADIENT || this == KF_AUTO;
+    }
+
+    /** Groups neurons by K-means (and so may change widths). */
+    public boolean usesKMeans() {
+        return this == KF_LINEAR || trains();
     }
 
     /** The method called {@code name} on the command line, e.g. "weight-match". */

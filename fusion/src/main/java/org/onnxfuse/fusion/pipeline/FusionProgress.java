@@ -23,6 +23,14 @@ public interface FusionProgress {
     default void samplesCollected(long done, long total) {
     }
 
+    /** The current level starts training for at most {@code epochs} epochs (the gradient variant). */
+    default void trainingStarted(int level, int epochs) {
+    }
+
+    /** The current level finished a training epoch. */
+    default void epochFinished(org.onnxfuse.fusion.train.EpochReport report) {
+    }
+
     /** A level is written; its report is final. */
     default void levelFinished(LevelReport report) {
     }

@@ -23,6 +23,12 @@ import org.onnxfuse.fusion.group.LastLevelTargets;
 import org.onnxfuse.fusion.group.NeuronLayout;
 import org.onnxfuse.fusion.group.ProjectedTargets;
 import org.onnxfuse.fusion.importance.Importance;
+import org.onnxfuse.fusion.importance.SegmentLoss;
+import org.onnxfuse.fusion.train.EpochReport;
+import org.onnxfuse.fusion.train.HeldRows;
+import org.onnxfuse.fusion.train.TrainingProgress;
+import org.onnxfuse.fusion.train.TrainingResult;
+import org.onnxfuse.fusion.train.TrainingSettings;
 import org.onnxfuse.fusion.ops.AffineWeights;
 import org.onnxfuse.fusion.plan.Level;
 import org.onnxfuse.fusion.plan.LevelOp;
@@ -57,7 +63,11 @@ import org.onnxfuse.onnx.ir.Node;
 final class LevelLoop {
     /** The settings of the fusion that the loop reads. */
     record Settings(FusionMethod method, GroupingConfig grouping, boolean parentPrior, Consumer<String> log,
-                    FusionProgress progress) {
+                    FusionProgress progress, GradientSettings gradient, long seed, int threads) {
+        Settings(FusionMethod method, GroupingConfig grouping, boolean parentPrior, Consumer<String> log,
+                 FusionProgress progress) {
+            this(method, grouping, parentPrior, log, progress, GradientSettings.defaults(), 0, 0);
+        }
     }
 
     private final List<Model> parents;
@@ -131,12 +141,29 @@ final class LevelLoop {
             if (level.last() && rectifiedAfter(level)) {
                 targets = targets.mapped(new RectifiedClassTargets(parents.size(), Math.toIntExact(level.width())));
             }
+            boolean trains = !level.depthwise() && settings.gradient().trains(settings.method(), l, level.last());
+            TrainingRows rows = trains ? new TrainingRows(TrainingRows.defaultBudget(), level.neuronAxis()) : null;
             Fitted fit = level.depthwise()
                     ? fitDepthwise(backend, collector, level, targets, join.isPresent())
-                    : fitAffine(backend, collector, level, targets, join.isPresent());
+                    : fitAffine(backend, collector, level, targets, join.isPresent(), rows);
             long t1 = System.nanoTime();
             Level next = sequential && !level.last() ? template.level(l + 1) : null;
-            fused = fused.withGraph(LevelWriter.write(fused.graph(), level, next, fit.weights()));
+            TrainingResult trained = null;
+            double residual = fit.residual();
+            if (trains && rows.overBudget()) {
+                String warning = "level " + l + " ('" + level.cut() + "'): its training rows outgrew "
+                        + TrainingRows.defaultBudget() / (1 << 20) + " MiB (a quarter of the heap); it keeps the"
+                        + " linear fit (use fewer samples or a larger -Xmx)";
+                warnings.add(warning);
+                settings.log().accept("onnx-fuse: warning: " + warning);
+                fused = fused.withGraph(LevelWriter.write(fused.graph(), level, next, fit.weights()));
+            } else if (trains) {
+                Trained t = train(backend, level, next, fit, rows);
+                trained = t.result();
+                residual = t.error();
+            } else {
+                fused = fused.withGraph(LevelWriter.write(fused.graph(), level, next, fit.weights()));
+            }
             writePerNeuronParameters();
             if (!sequential) {
                 fused = fused.withGraph(LevelWriter.fixReshapeTargets(fused.graph(), parents.get(0).graph(), reshapes,
@@ -144,9 +171,9 @@ final class LevelLoop {
             }
             double writeMillis = (System.nanoTime() - t1) / 1e6;
             LevelReport report = new LevelReport(l, level.affineOpType(), level.cut(), fit.method(),
-                    fit.weights().cols(), fit.fanIn(), fit.samples(), fit.rows(), fit.residual(), fit.cost(),
+                    fit.weights().cols(), fit.fanIn(), fit.samples(), fit.rows(), residual, fit.cost(),
                     fit.inferenceMillis(), fit.statisticsMillis(), fit.groupingMillis() + spaceGroupingMillis,
-                    fit.solveMillis() + writeMillis, fit.warning());
+                    fit.solveMillis() + writeMillis, fit.warning(), trained);
             reports.add(report);
             settings.progress().levelFinished(report);
         }
@@ -162,7 +189,111 @@ final class LevelLoop {
     /** What fitting one level produced, for the write-back and the report. */
     private record Fitted(DenseMatrix weights, String method, double residual, double cost, int fanIn, long samples,
                           long rows, double inferenceMillis, double statisticsMillis, double groupingMillis,
-                          double solveMillis, String warning) {
+                          double solveMillis, String warning, DenseMatrix members, DenseMatrix parentsStart,
+                          int[] assignment) {
+    }
+
+    /**
+     * Trains the level from its start (the linear fit, or the parents' weights averaged in the
+     * groups) to the grouped targets held in {@code rows}, and writes the best weights.
+     */
+    private Trained train(ComputeBackend backend, Level level, Level next, Fitted fit, TrainingRows rows) {
+        int l = level.index();
+        GradientSettings g = settings.gradient();
+        boolean fromParents = settings.method() == FusionMethod.KF_GRADIENT && g.from() == GradientSettings.Start.PARENTS
+                && fit.parentsStart() != null;
+        DenseMatrix start = fromParents ? fit.parentsStart() : fit.weights();
+        Model written = fused.withGraph(LevelWriter.write(fused.graph(), level, next, start));
+        int k = fit.weights().cols();
+        boolean distill = level.last() && g.distill() > 0;
+        float[] targets;
+        float[] weights = null;
+        SegmentLoss loss;
+        if (distill) {
+            targets = rows.meanSoftmax(parents.size(), g.distill());
+            loss = new SegmentLoss.Distillation(g.distill(), -1);
+        } else {
+            targets = rows.targets(fit.members(), backend);
+            weights = groupWeights(fit.assignment(), scores.level(l), k, level.last());
+            loss = new SegmentLoss.WeightedMse(level.neuronAxis());
+        }
+        long[] sampleShape = rows.targetSample(k);
+        boolean channelsFirst = sampleShape.length > 1 && level.neuronAxis() == 1;
+        int positions = Math.toIntExact(java.util.Arrays.stream(sampleShape).reduce(1, (a, b) -> a * b) / k);
+        double power = distill ? 0 : weightedPower(targets, weights, channelsFirst, positions);
+        long[] inputSample = rows.inputSample();
+        long[] targetSample = rows.targetSample(k);
+        HeldRows held = rows.rows(targets);
+        rows.clear();
+        int epochs = settings.method() == FusionMethod.KF_AUTO && !distill ? g.refine() : g.training().epochs();
+        TrainingSettings training = g.training().withEpochs(epochs).withSeed(settings.seed() * 1_000_003L + l);
+        settings.progress().trainingStarted(l, epochs);
+        LevelTraining.Outcome outcome = LevelTraining.train(written, level, held, inputSample, targetSample, loss,
+                weights, training, settings.threads(), new TrainingProgress() {
+                    @Override
+                    public void epochFinished(EpochReport report) {
+                        settings.progress().epochFinished(report);
+                    }
+                }, distill ? 0 : NEGLIGIBLE_RELATIVE_LOSS * power);
+        fused = outcome.fused();
+        TrainingResult result = outcome.training().result();
+        double error = distill ? result.bestValidationLoss()
+                : power > 0 ? Math.sqrt(Math.max(result.bestValidationLoss(), 0) / power) : 0;
+        return new Trained(result, error);
+    }
+
+    /** A start whose weighted MSE is below this share of the targets' weighted power fits them to float precision. */
+    private static final double NEGLIGIBLE_RELATIVE_LOSS = 1e-10;
+
+    /** A trained level's report and its fit error (relative RMS error of the best weights, or the distillation's KL). */
+    private record Trained(TrainingResult result, double error) {
+    }
+
+    /**
+     * sum_g w_g mean(t_g^2): the weighted MSE of predicting zero, the scale the trained error is
+     * relative to. Neuron g of a value is at {@code (index / positions) % k} when the neurons come
+     * before {@code positions} values each (a Conv's [k, H, W] per sample), else at {@code index % k}.
+     */
+    private static double weightedPower(float[] targets, float[] weights, boolean channelsFirst, int positions) {
+        int k = weights.length;
+        double[] sums = new double[k];
+        for (int i = 0; i < targets.length; i++) {
+            int g = channelsFirst ? (i / positions) % k : i % k;
+            sums[g] += (double) targets[i] * targets[i];
+        }
+        double perNeuron = (double) targets.length / k;
+        double power = 0;
+        for (int g = 0; g < k; g++) {
+            power += weights[g] * sums[g] / perNeuron;
+        }
+        return power;
+    }
+
+    /**
+     * The weighted MSE's weight of each fused neuron: the sum of its members' importance,
+     * normalised to sum 1 (so that uniform weights give the plain mean squared error); the last
+     * level's classes weigh alike.
+     */
+    private static float[] groupWeights(int[] assignment, double[] importance, int k, boolean last) {
+        double[] w = new double[k];
+        if (last || assignment == null || importance == null) {
+            java.util.Arrays.fill(w, 1);
+        } else {
+            for (int i = 0; i < assignment.length && i < importance.length; i++) {
+                if (assignment[i] >= 0) {
+                    w[assignment[i]] += importance[i];
+                }
+            }
+        }
+        double total = 0;
+        for (double v : w) {
+            total += v;
+        }
+        float[] out = new float[k];
+        for (int g = 0; g < k; g++) {
+            out[g] = (float) (total > 0 ? w[g] / total : 1.0 / k);
+        }
+        return out;
     }
 
     /**
@@ -171,10 +302,10 @@ final class LevelLoop {
      * space's grouping fixed earlier.
      */
     private Fitted fitAffine(ComputeBackend backend, StatisticsCollector collector, Level level, Targets targets,
-                             boolean join) {
+                             boolean join, TrainingRows tap) {
         int l = level.index();
         LevelStatistics stats = collector.collect(l, fused, level, targets, backend,
-                settings.progress()::samplesCollected);
+                settings.progress()::samplesCollected, tap);
         String warning = null;
         if (stats.rows() < stats.fanIn()) {
             warning = "level " + l + " (" + level.affineOpType() + " '" + level.affine().name() + "'): "
@@ -188,6 +319,13 @@ final class LevelLoop {
         }
         long t0 = System.nanoTime();
         DenseMatrix prior = null;
+        DenseMatrix parentsWeights = null;
+        if (tap != null) {
+            parentsWeights = Priors.of(parents, plans, l, stats.fanIn(), stats.parentWidths(), stats.hasBias(), spaces);
+            if (parentsWeights != null && stats.targets() > parentsWeights.cols()) {
+                parentsWeights = withZeroColumns(parentsWeights, stats.targets() - parentsWeights.cols());
+            }
+        }
         if (settings.parentPrior()) {
             prior = Priors.of(parents, plans, l, stats.fanIn(), stats.parentWidths(), stats.hasBias(), spaces);
             if (prior == null) {
@@ -204,9 +342,11 @@ final class LevelLoop {
         DenseMatrix members;
         String method;
         double cost;
+        int[] assignment;
         NeuronSpace space = template.space(level.space());
         if (space.shared()) {
             FusedSpace fs = spaces.get(space.id());
+            assignment = fs.grouping().assignment();
             members = join ? withNegativeIdentity(fs.memberWeights()) : fs.memberWeights();
             weights = fit.centroidWeights(backend, members);
             method = describe(fs.grouping()) + (join ? " (space " + space.id() + ", residual)"
@@ -215,17 +355,23 @@ final class LevelLoop {
         } else {
             Grouping grouped = group(backend, fit, stats, level, targetWidths[l - 1], scores.level(l));
             spaces.put(space.id(), new FusedSpace(grouped, stats.parentWidths()));
+            assignment = grouped.assignment();
             members = grouped.memberWeights();
-            weights = grouped.fusedWeights();
+            weights = settings.method() == FusionMethod.KF_GRADIENT && !level.last()
+                    ? fit.centroidWeights(backend, members) : grouped.fusedWeights();
             method = describe(grouped);
             cost = grouped.cost();
         }
         long t2 = System.nanoTime();
         double residual = FitError.relativeResidual(backend, stats.statistics(), weights, members);
+        DenseMatrix parentsStart = null;
+        if (parentsWeights != null) {
+            parentsStart = backend.multiply(parentsWeights, members);
+        }
         long t3 = System.nanoTime();
         return new Fitted(weights, method, residual, cost, stats.fanIn(), stats.samples(), stats.rows(),
                 stats.inferenceNanos() / 1e6, stats.statisticsNanos() / 1e6, (t2 - t1) / 1e6,
-                ((t1 - t0) + (t3 - t2)) / 1e6, warning);
+                ((t1 - t0) + (t3 - t2)) / 1e6, warning, members, parentsStart, assignment);
     }
 
     /**
@@ -348,7 +494,7 @@ final class LevelLoop {
         String method = describe(space.grouping()) + " (space " + level.space() + ", per channel"
                 + (join ? ", residual" : "") + ")";
         return new Fitted(new DenseMatrix(dg, k, w), method, relative, 0, dg, counts[0], counts[1], inferenceMillis,
-                statisticsMillis, 0, (System.nanoTime() - t0) / 1e6, null);
+                statisticsMillis, 0, (System.nanoTime() - t0) / 1e6, null, u, null, assignment);
     }
 
     /** Per fused channel: the importance-weighted mean of its members' kernels (and biases), dg values each. */
@@ -531,7 +677,24 @@ final class LevelLoop {
         }
         // one seed per level, so that levels of equal shape do not repeat each other's choices
         GroupingConfig config = settings.grouping().withSeed(settings.grouping().seed() * 1_000_003L + level.index());
-        return KMeansGrouping.group(backend, fit, layout, levelScores, width, config);
+        // the gradient variant groups the parents' outputs themselves (ALGORITHM.md section 4, step 2)
+        ProjectedTargets grouped = settings.method() == FusionMethod.KF_GRADIENT
+                ? ProjectedTargets.ofGram(parentGram(stats.statistics().aa(), layout.neurons())) : fit;
+        return KMeansGrouping.group(backend, grouped, layout, levelScores, width, config);
+    }
+
+    /** The top-left {@code m} x {@code m} block of S_aa: the parents' columns without the fused model's extras. */
+    private static DenseMatrix parentGram(DenseMatrix aa, int m) {
+        if (aa.rows() == m) {
+            return aa;
+        }
+        double[] g = new double[m * m];
+        for (int j = 0; j < m; j++) {
+            for (int i = 0; i < m; i++) {
+                g[i + j * m] = aa.get(i, j);
+            }
+        }
+        return new DenseMatrix(m, m, g);
     }
 
     private static String describe(Grouping g) {

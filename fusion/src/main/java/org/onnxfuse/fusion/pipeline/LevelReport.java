@@ -1,5 +1,7 @@
 package org.onnxfuse.fusion.pipeline;
 
+import org.onnxfuse.fusion.train.TrainingResult;
+
 /**
  * What fusing one level did, for the report.
  *
@@ -18,8 +20,19 @@ package org.onnxfuse.fusion.pipeline;
  * @param groupingMillis   grouping time
  * @param solveMillis      least squares, fit error and write-back time
  * @param warning          a warning for this level (fewer rows than fan-in), or null
+ * @param training         what training the level did (the gradient variant), or null for a linear fit;
+ *                         {@code relativeResidual} is then the linear fit's, and the trained level's
+ *                         loss is the training's best validation loss
  */
 public record LevelReport(int level, String opType, String cut, String method, int width, int fanIn, long samples,
                           long rows, double relativeResidual, double groupingCost, double inferenceMillis,
-                          double statisticsMillis, double groupingMillis, double solveMillis, String warning) {
+                          double statisticsMillis, double groupingMillis, double solveMillis, String warning,
+                          TrainingResult training) {
+    /** A linear fit's report. */
+    public LevelReport(int level, String opType, String cut, String method, int width, int fanIn, long samples,
+                       long rows, double relativeResidual, double groupingCost, double inferenceMillis,
+                       double statisticsMillis, double groupingMillis, double solveMillis, String warning) {
+        this(level, opType, cut, method, width, fanIn, samples, rows, relativeResidual, groupingCost, inferenceMillis,
+                statisticsMillis, groupingMillis, solveMillis, warning, null);
+    }
 }

@@ -43,6 +43,18 @@ public final class Trainer {
      */
     public TrainingOutcome train(int level, Objective objective, float[][] initial, RowSource rows,
                                  TrainingProgress progress) {
+        return train(level, objective, initial, rows, progress, 0);
+    }
+
+    /**
+     * As {@link #train(int, Objective, float[][], RowSource, TrainingProgress)}, returning the start
+     * untrained (stop {@link TrainingResult.Stop#EXACT_START}) when its validation loss is at most
+     * {@code negligibleLoss}: a start that already reproduces its targets to float precision (the
+     * first level of an MLP started from the parents' weights) has nothing to learn, and a range
+     * test on it would only measure rounding.
+     */
+    public TrainingOutcome train(int level, Objective objective, float[][] initial, RowSource rows,
+                                 TrainingProgress progress, double negligibleLoss) {
         long started = System.nanoTime();
         ParameterLayout layout = objective.parameters();
         layout.requireFits(initial, "values");
@@ -61,6 +73,10 @@ public final class Trainer {
                     + " number, found " + startLoss + " (check the segment's inputs and targets)");
         }
 
+        if (startLoss <= negligibleLoss) {
+            return new TrainingOutcome(parameters, new TrainingResult(level, 0, 0, startLoss, startLoss, 0, List.of(),
+                    TrainingResult.Stop.EXACT_START, Duration.ofNanos(System.nanoTime() - started)));
+        }
         LearningRate asked = settings.learningRateFor(level);
         List<TrainingResult.RangeTestPoint> sweep = List.of();
         double learningRate;

@@ -37,7 +37,9 @@ public record TrainingResult(int level, int epochsRun, int bestEpoch, double sta
         /** Patience epochs passed without a new best validation loss. */
         PATIENCE,
         /** A loss became infinite or NaN; the best parameters before it were kept. */
-        DIVERGED
+        DIVERGED,
+        /** The start's validation loss was already at or below the negligible loss: nothing was trained. */
+        EXACT_START
     }
 
     /** One learning rate of the range test and the validation loss its short run reached. */

@@ -109,6 +109,18 @@ public record TrainingSettings(int epochs, LearningRate learningRate, SortedMap<
         return Collections.unmodifiableMap(c);
     }
 
+    /** These settings with at most {@code value} epochs. */
+    public TrainingSettings withEpochs(int value) {
+        return new TrainingSettings(value, learningRate, levelLearningRates, optimizer, weightDecay, weightDecayMode,
+                momentum, nesterov, patience, batchSize, start, seed);
+    }
+
+    /** These settings with seed {@code value}. */
+    public TrainingSettings withSeed(long value) {
+        return new TrainingSettings(epochs, learningRate, levelLearningRates, optimizer, weightDecay, weightDecayMode,
+                momentum, nesterov, patience, batchSize, start, value);
+    }
+
     private static InvalidSettingException invalid(String setting, String expected, Object found) {
         return new InvalidSettingException(setting + ": expected " + expected + ", found " + found);
     }

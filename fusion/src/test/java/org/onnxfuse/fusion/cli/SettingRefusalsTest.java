@@ -1,5 +1,8 @@
 package org.onnxfuse.fusion.cli;
 
+import org.onnxfuse.fusion.pipeline.GradientSettings;
+import org.onnxfuse.fusion.train.LearningRate;
+import org.onnxfuse.fusion.train.OptimizerKind;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
@@ -62,7 +65,7 @@ class SettingRefusalsTest {
                         "parents of hf-linear: expected exactly 2 parents (kf-linear fuses more), found 3"),
                 new Case("hf-linear with widths", List.of("--method", "hf-linear", "--width", "1.5"), 2,
                         b -> b.method(FusionMethod.HF_LINEAR).widthFactor(1.5), true,
-                        "widths (--width): expected --method kf-linear, found hf-linear, which keeps parent 0's"),
+                        "widths (--width): expected --method kf-linear, kf-gradient or kf-auto, found hf-linear, which keeps"),
                 new Case("negative samples", List.of("--samples", "-1"), 2, b -> b.samples(-1), true,
                         "samples (--samples): expected 0 (all) or more, found -1"),
                 new Case("negative threads", List.of("--threads", "-1"), 2, b -> b.threads(-1), true,
@@ -78,7 +81,7 @@ class SettingRefusalsTest {
                         "device (--device): expected one of [auto, cpu, cuda], found 'gpu'"),
                 new Case("importance for a baseline", List.of("--method", "average", "--importance", "uniform"), 2,
                         b -> b.method(FusionMethod.AVERAGE).importance(ImportanceMethod.UNIFORM), true,
-                        "importance (--importance): expected --method kf-linear or hf-linear, found average"),
+                        "importance (--importance): expected --method kf-linear, hf-linear, kf-gradient or kf-auto, found average"),
                 new Case("kf-linear without data", List.of("--method", "kf-linear"), 2,
                         b -> b.method(FusionMethod.KF_LINEAR), false,
                         "calibration data (--data): expected some for kf-linear, which runs the parents on it"),
@@ -90,7 +93,49 @@ class SettingRefusalsTest {
                         "class weights (--class-weights): expected --labels with confidence"),
                 new Case("class weights for a baseline", List.of("--method", "average", "--class-weights", "uniform"),
                         2, b -> b.method(FusionMethod.AVERAGE).classWeights(ClassWeights.UNIFORM), true,
-                        "class weights (--class-weights): expected --method kf-linear or hf-linear, found average"),
+                        "class weights (--class-weights): expected --method kf-linear, hf-linear, kf-gradient or kf-auto, found average"),
+                new Case("no training epochs", List.of("--method", "kf-gradient", "--epochs", "0"), 2,
+                        b -> b.method(FusionMethod.KF_GRADIENT).epochs(0), true,
+                        "epochs (--epochs): expected at least 1, found 0"),
+                new Case("negative learning rate", List.of("--method", "kf-gradient", "--lr", "-0.1"), 2,
+                        b -> b.method(FusionMethod.KF_GRADIENT).learningRate(LearningRate.parse("-0.1")), true,
+                        "learning rate (--lr): expected auto or a finite number above 0, found -0.1"),
+                new Case("learning rate of level 0", List.of("--method", "kf-gradient", "--lr", "0:1e-3"), 2,
+                        b -> b.method(FusionMethod.KF_GRADIENT).learningRate(0, LearningRate.fixed(1e-3)), true,
+                        "learning rate of level 0 (--lr 0:0.001): expected a level numbered from 1, found 0"),
+                new Case("learning rate of a level the parents lack", List.of("--method", "kf-gradient", "--lr",
+                        "3:1e-3"), 2, b -> b.method(FusionMethod.KF_GRADIENT).learningRate(3, LearningRate.fixed(1e-3)),
+                        true, "learning rate of level 3 (--lr 3:0.001): expected a level from 1 to 2, found 3"),
+                new Case("unknown optimizer", List.of("--method", "kf-gradient", "--optimizer", "lbfgs"), 2,
+                        b -> b.method(FusionMethod.KF_GRADIENT).optimizer(OptimizerKind.parse("lbfgs")), true,
+                        "optimizer (--optimizer): expected one of [adam, sgd], found 'lbfgs'"),
+                new Case("negative weight decay", List.of("--method", "kf-auto", "--weight-decay", "-1"), 2,
+                        b -> b.method(FusionMethod.KF_AUTO).weightDecay(-1), true,
+                        "weight decay (--weight-decay): expected a finite number >= 0, found -1.0"),
+                new Case("no patience", List.of("--method", "kf-gradient", "--patience", "0"), 2,
+                        b -> b.method(FusionMethod.KF_GRADIENT).patience(0), true,
+                        "patience (--patience): expected at least 1 epoch, found 0"),
+                new Case("negative temperature", List.of("--method", "kf-gradient", "--distill", "-2"), 2,
+                        b -> b.method(FusionMethod.KF_GRADIENT).distill(-2), true,
+                        "distillation temperature (--distill): expected a finite number > 0 (0: no distillation),"
+                                + " found -2.0"),
+                new Case("negative refinement", List.of("--method", "kf-auto", "--refine", "-3"), 2,
+                        b -> b.method(FusionMethod.KF_AUTO).refine(-3), true,
+                        "refinement epochs (--refine): expected 0 (none) or more, found -3"),
+                new Case("refinement of kf-gradient", List.of("--method", "kf-gradient", "--refine", "5"), 2,
+                        b -> b.method(FusionMethod.KF_GRADIENT).refine(5), true,
+                        "refinement (--refine): expected --method kf-auto (kf-gradient trains every level already),"
+                                + " found kf-gradient"),
+                new Case("training settings for kf-linear", List.of("--method", "kf-linear", "--epochs", "5"), 2,
+                        b -> b.method(FusionMethod.KF_LINEAR).epochs(5), true,
+                        "training settings (--epochs, --lr, --optimizer, --weight-decay, --patience): expected"
+                                + " --method kf-gradient or kf-auto, found kf-linear, which trains nothing"),
+                new Case("distillation for a baseline", List.of("--method", "average", "--distill", "2"), 2,
+                        b -> b.method(FusionMethod.AVERAGE).distill(2), true,
+                        "distillation (--distill): expected --method kf-gradient or kf-auto, found average"),
+                new Case("training from nowhere", List.of("--method", "kf-gradient", "--train-from", "scratch"), 2,
+                        b -> b.method(FusionMethod.KF_GRADIENT).trainFrom(GradientSettings.Start.fromName("scratch")),
+                        true, "training start (--train-from): expected parents or linear, found 'scratch'"),
                 new Case("one parent", List.of(), 1, b -> b, true, "parents: expected at least 2 parent models, found 1"))
                 .map(Arguments::of);
     }

@@ -1,0 +1,79 @@
+package org.onnxfuse.fusion.pipeline;
+
+import java.util.Collections;
+import java.util.LinkedHashMap;
+import java.util.Locale;
+import java.util.Map;
+import java.util.Objects;
+import org.onnxfuse.fusion.train.TrainingSettings;
+
+/**
+ * The settings of the gradient variant (ALGORITHM.md sections 4 and 5): how each level is trained,
+ * where kf-gradient's training starts, the last level's distillation and kf-auto's refinement.
+ *
+ * @param training    the training loop's settings (epochs, learning rate, optimiser ...; its seed is
+ *                    the fusion's)
+ * @param from        where kf-gradient's levels start: the parents' own weights mapped onto the fused
+ *                    inputs and averaged within the groups, or the linear variant's fit
+ * @param distill     temperature T of the last level's KL distillation to the parents' mean
+ *                    softmax(z / T); 0 for none (the last level then regresses the mean logits)
+ * @param refine      kf-auto: epochs of training after each level's linear fit; 0 for none
+ */
+public record GradientSettings(TrainingSettings training, Start from, double distill, int refine) {
+    /** Where kf-gradient starts each level's training. */
+    public enum Start {
+        /** The groups' importance-weighted mean of the parents' weights on the fused inputs (the reference's start). */
+        PARENTS,
+        /** The linear variant's least-squares fit. */
+        LINEAR;
+
+        public String cliName() {
+            return name().toLowerCase(Locale.ROOT);
+        }
+
+        public static Start fromName(String name) {
+            for (Start s : values()) {
+                if (s.cliName().equals(name.strip().toLowerCase(Locale.ROOT))) {
+                    return s;
+                }
+            }
+            throw new InvalidSettingException("training start (--train-from): expected parents or linear, found '"
+                    + name + "'");
+        }
+    }
+
+    public GradientSettings {
+        Objects.requireNonNull(training, "training");
+        Objects.requireNonNull(from, "from");
+        if (!(distill >= 0) || Double.isInfinite(distill)) {
+            throw new InvalidSettingException("distillation temperature (--distill): expected a finite number > 0"
+                    + " (0: no distillation), found " + distill);
+        }
+        if (refine < 0) {
+            throw new InvalidSettingException("refinement epochs (--refine): expected 0 (none) or more, found " + refine);
+        }
+    }
+
+    /** Adam, learning rate auto, 100 epochs, patience 15; start from the parents; no distillation, no refinement. */
+    public static GradientSettings defaults() {
+        return new GradientSettings(TrainingSettings.defaults(), Start.PARENTS, 0, 0);
+    }
+
+    /** Whether {@code method} trains level {@code level} (1-based) of {@code levels}. */
+    boolean trains(FusionMethod method, int level, boolean last) {
+        return switch (method) {
+            case KF_GRADIENT -> true;
+            case KF_AUTO -> refine > 0 || (last && distill > 0);
+            default -> false;
+        };
+    }
+
+    /** The settings as provenance records them. */
+    Map<String, Object> recorded() {
+        Map<String, Object> c = new LinkedHashMap<>(training.recorded());
+        c.put("trainFrom", from.cliName());
+        c.put("distill", distill);
+        c.put("refine", refine);
+        return Collections.unmodifiableMap(c);
+    }
+}

@@ -1,0 +1,123 @@
+package org.onnxfuse.fusion.pipeline;
+
+import java.util.ArrayDeque;
+import java.util.ArrayList;
+import java.util.Deque;
+import java.util.HashSet;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Set;
+import org.onnxfuse.fusion.importance.GradientGraph;
+import org.onnxfuse.fusion.importance.ParameterGradients;
+import org.onnxfuse.fusion.importance.SegmentLoss;
+import org.onnxfuse.fusion.plan.Level;
+import org.onnxfuse.fusion.train.HeldRows;
+import org.onnxfuse.fusion.train.Initializer;
+import org.onnxfuse.fusion.train.ParameterLayout;
+import org.onnxfuse.fusion.train.ParameterSpec;
+import org.onnxfuse.fusion.train.SegmentObjective;
+import org.onnxfuse.fusion.train.Trainer;
+import org.onnxfuse.fusion.train.TrainingOutcome;
+import org.onnxfuse.fusion.train.TrainingProgress;
+import org.onnxfuse.fusion.train.TrainingSettings;
+import org.onnxfuse.onnx.errors.ErrorCode;
+import org.onnxfuse.onnx.errors.OnnxFuseException;
+import org.onnxfuse.onnx.ir.DataType;
+import org.onnxfuse.onnx.ir.Graph;
+import org.onnxfuse.onnx.ir.Model;
+import org.onnxfuse.onnx.ir.Node;
+import org.onnxfuse.onnx.ir.Tensor;
+
+/**
+ * Trains one written level of the fused model (the gradient variant, ALGORITHM.md section 4, step
+ * 4): the segment from the affine op's input to the cut, whose parameters are the float
+ * initializers its nodes read (the weight and bias of the Gemm, MatMul + Add or Conv), is turned
+ * into a training graph ({@link GradientGraph#forParameters}) and trained by {@link Trainer} on
+ * the held rows; the best parameters are written back into the model.
+ */
+final class LevelTraining {
+    /** The trained model, the trainer's report and the parameters' names. */
+    record Outcome(Model fused, TrainingOutcome training, List<String> parameters) {
+    }
+
+    private LevelTraining() {
+    }
+
+    /**
+     * @param written  the fused model with {@code level}'s starting weights written
+     * @param level    the level, as planned on the template
+     * @param rows     the inputs and targets, one row per calibration sample
+     * @param loss     the weighted MSE on the cut's neuron axis, or the distillation
+     * @param weights  the weighted MSE's per-neuron weights (null for the distillation)
+     * @param training the loop's settings (epochs already chosen for this level)
+     */
+    static Outcome train(Model written, Level level, HeldRows rows, long[] inputSample, long[] targetSample,
+                         SegmentLoss loss, float[] weights, TrainingSettings training, int threads,
+                         TrainingProgress progress, double negligibleLoss) {
+        Graph graph = written.graph();
+        List<String> parameters = parameters(graph, level);
+        ParameterGradients gradients = GradientGraph.forParameters(written, List.of(level.input()),
+                List.of(level.cut()), parameters, loss);
+        List<ParameterSpec> specs = new ArrayList<>();
+        float[][] initial = new float[parameters.size()][];
+        int fanIn = Math.max(1, Math.toIntExact(level.fanIn() - (level.hasBias() ? 1 : 0)));
+        for (int i = 0; i < parameters.size(); i++) {
+            Tensor t = graph.initializer(parameters.get(i)).orElseThrow();
+            List<Integer> shape = new ArrayList<>();
+            for (long d : t.dims()) {
+                shape.add(Math.toIntExact(d));
+            }
+            specs.add(new ParameterSpec(t.name(), shape, Initializer.fanIn(fanIn)));
+            initial[i] = t.toFloats();
+        }
+        ParameterLayout layout = new ParameterLayout(specs);
+        TrainingOutcome outcome;
+        try (SegmentObjective objective = new SegmentObjective(gradients, layout, inputSample, targetSample, weights,
+                threads)) {
+            outcome = new Trainer(training).train(level.index(), objective, initial, rows, progress, negligibleLoss);
+        }
+        Graph.Builder b = graph.toBuilder();
+        for (int i = 0; i < parameters.size(); i++) {
+            Tensor old = graph.initializer(parameters.get(i)).orElseThrow();
+            b.putInitializer(old.withFloats(old.dims(), outcome.parameters()[i]));
+        }
+        return new Outcome(written.withGraph(b.build()), outcome, parameters);
+    }
+
+    /**
+     * The float initializers read by the nodes between the level's affine input and its cut (in
+     * the written graph: the affine op, its bias Add), in the order the nodes read them.
+     */
+    static List<String> parameters(Graph graph, Level level) {
+        Set<String> found = new LinkedHashSet<>();
+        Set<Node> seen = new HashSet<>();
+        Deque<String> work = new ArrayDeque<>(List.of(level.cut()));
+        List<Node> nodes = new ArrayList<>();
+        while (!work.isEmpty()) {
+            String value = work.pop();
+            if (value.equals(level.input()) || value.isEmpty()) {
+                continue;
+            }
+            Node n = graph.producer(value).orElse(null);
+            if (n == null || !seen.add(n)) {
+                continue;
+            }
+            nodes.add(0, n);
+            for (String in : n.inputs()) {
+                if (graph.initializer(in).isEmpty()) {
+                    work.push(in);
+                }
+            }
+        }
+        for (Node n : nodes) {
+            for (String in : n.inputs()) {
+                graph.initializer(in).filter(t -> t.dataType() == DataType.FLOAT).ifPresent(t -> found.add(in));
+            }
+        }
+        if (found.isEmpty()) {
+            throw new OnnxFuseException(ErrorCode.INTERNAL, "level " + level.index() + " ('" + level.cut()
+                    + "'): no float parameters between '" + level.input() + "' and the cut");
+        }
+        return new ArrayList<>(found);
+    }
+}

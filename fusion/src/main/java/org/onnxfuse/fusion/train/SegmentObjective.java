@@ -1,0 +1,127 @@
+package org.onnxfuse.fusion.train;
+
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Objects;
+import org.onnxfuse.fusion.collect.Activation;
+import org.onnxfuse.fusion.importance.ParameterGradientRunner;
+import org.onnxfuse.fusion.importance.ParameterGradients;
+import org.onnxfuse.fusion.importance.SegmentLoss;
+
+/**
+ * The {@link Objective} of one segment with one input and one output, run in ONNX Runtime: the
+ * segment's training graph ({@link org.onnxfuse.fusion.importance.GradientGraph#forParameters},
+ * forward pass, loss and backward pass) is fed a batch's inputs and targets, the current
+ * parameters and, for the weighted MSE, the per-neuron loss weights, and returns the loss and
+ * every parameter's gradient. A batch's rows are whole samples: the input tensor is
+ * [rows, input shape...] and the target [rows, output shape...].
+ *
+ * <p>Owns its ONNX Runtime session until {@link #close()}. Validation runs the same graph and
+ * discards the gradients (one graph, one session; the backward pass costs about as much as the
+ * forward one on an affine segment).
+ */
+public final class SegmentObjective implements Objective {
+    private final ParameterGradients gradients;
+    private final ParameterGradientRunner runner;
+    private final ParameterLayout layout;
+    private final long[] inputShape;
+    private final long[] targetShape;
+    private final Activation neuronWeights;
+    private final String input;
+    private final String output;
+
+    /**
+     * @param gradients   the segment's training graph: one input, one output, loss
+     *                    {@link SegmentLoss.WeightedMse} or a target-only loss
+     * @param layout      its parameters, in {@code gradients.parameters()} order and shapes
+     * @param inputShape  one sample's input shape (the batch axis left out)
+     * @param targetShape one sample's output shape (the batch axis left out)
+     * @param weights     the weighted MSE's per-neuron weights (null for a loss without them)
+     * @param threads     ONNX Runtime intra-op threads (0: its choice)
+     */
+    public SegmentObjective(ParameterGradients gradients, ParameterLayout layout, long[] inputShape,
+                            long[] targetShape, float[] weights, int threads) {
+        this.gradients = Objects.requireNonNull(gradients, "gradients");
+        this.layout = Objects.requireNonNull(layout, "layout");
+        if (gradients.inputs().size() != 1 || gradients.outputs().size() != 1) {
+            throw new IllegalArgumentException("segment objective: expected one input and one output, found "
+                    + gradients.inputs() + " -> " + gradients.outputs());
+        }
+        if (layout.count() != gradients.parameters().size()) {
+            throw new IllegalArgumentException("segment objective: " + layout.count() + " parameters in the layout, "
+                    + gradients.parameters().size() + " in the graph");
+        }
+        for (int i = 0; i < layout.count(); i++) {
+            if (!layout.get(i).name().equals(gradients.parameters().get(i))) {
+                throw new IllegalArgumentException("segment objective: parameter " + i + " is '"
+                        + layout.get(i).name() + "' in the layout but '" + gradients.parameters().get(i)
+                        + "' in the graph");
+            }
+        }
+        boolean weighted = gradients.loss() instanceof SegmentLoss.WeightedMse;
+        if (weighted != (weights != null)) {
+            throw new IllegalArgumentException("segment objective: per-neuron weights go with the weighted MSE only");
+        }
+        this.inputShape = inputShape.clone();
+        this.targetShape = targetShape.clone();
+        this.input = gradients.inputs().get(0);
+        this.output = gradients.outputs().get(0);
+        this.neuronWeights = weights == null ? null
+                : new Activation(ParameterGradients.weightInput(output), new long[] {weights.length}, weights.clone());
+        this.runner = ParameterGradientRunner.open(gradients, threads);
+    }
+
+    @Override
+    public ParameterLayout parameters() {
+        return layout;
+    }
+
+    @Override
+    public double lossAndGradients(Batch batch, float[][] parameters, float[][] out) {
+        ParameterGradientRunner.Step step = run(batch, parameters);
+        List<String> names = gradients.parameters();
+        for (int i = 0; i < names.size(); i++) {
+            float[] g = step.gradients().get(names.get(i)).values();
+            if (g.length != out[i].length) {
+                throw new IllegalStateException("gradient of '" + names.get(i) + "': expected " + out[i].length
+                        + " values, found " + g.length);
+            }
+            System.arraycopy(g, 0, out[i], 0, g.length);
+        }
+        return step.loss();
+    }
+
+    @Override
+    public double loss(Batch batch, float[][] parameters) {
+        return run(batch, parameters).loss();
+    }
+
+    private ParameterGradientRunner.Step run(Batch batch, float[][] parameters) {
+        Map<String, Activation> feeds = new HashMap<>();
+        feeds.put(input, new Activation(input, withRows(batch.rows(), inputShape), batch.input()));
+        String target = ParameterGradients.targetInput(output);
+        feeds.put(target, new Activation(target, withRows(batch.rows(), targetShape), batch.targets()));
+        if (neuronWeights != null) {
+            feeds.put(neuronWeights.name(), neuronWeights);
+        }
+        for (int i = 0; i < layout.count(); i++) {
+            ParameterSpec p = layout.get(i);
+            long[] shape = p.shape().stream().mapToLong(Integer::longValue).toArray();
+            feeds.put(p.name(), new Activation(p.name(), shape, parameters[i]));
+        }
+        return runner.run(feeds);
+    }
+
+    private static long[] withRows(int rows, long[] sample) {
+        long[] shape = new long[sample.length + 1];
+        shape[0] = rows;
+        System.arraycopy(sample, 0, shape, 1, sample.length);
+        return shape;
+    }
+
+    @Override
+    public void close() {
+        runner.close();
+    }
+}
