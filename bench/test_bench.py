@@ -14,6 +14,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
+import run_gradient  # noqa: E402
 import run_quality  # noqa: E402
 import run_speed  # noqa: E402
 
@@ -142,6 +143,26 @@ class ScriptsTest(unittest.TestCase):
         for name in run_quality.SETS:
             for f in run_quality.parent_files(name, 2):
                 self.assertTrue(f.is_file(), f)
+
+    def test_gradient(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            code = run_gradient.main(["--command", FAKE, "--out-dir", tmp, "--sets", "mlp,vgg", "--k", "2",
+                                      "--calibration", "400", "--variants", "kf-linear,kf-gradient,average",
+                                      "--repeat", "2"])
+            self.assertEqual(0, code)
+            result = json.loads((Path(tmp) / "gradient.json").read_text())
+            self.assertEqual(6, len(result["runs"]))
+            grad = next(r for r in result["runs"] if r["set"] == "vgg" and r["variant"] == "kf-gradient")
+            self.assertEqual(2, len(grad["wallSeconds"]))
+            self.assertEqual(["--method", "kf-gradient"], grad["options"])
+            self.assertEqual(20, grad["levels"][0]["training"]["epochs"])
+            md = (Path(tmp) / "gradient.md").read_text()
+            self.assertIn("| mlp K=2, 400 | 61.00 | 88.00 | 90.00 (", md)
+            self.assertIn("| **91.00** (", md)
+            self.assertIn("| vgg K=2, 400 |", md)
+        for sweep in run_gradient.SWEEPS.values():
+            for options in sweep.values():
+                self.assertIn("--method", options)
 
     def test_speed(self):
         with tempfile.TemporaryDirectory() as tmp:

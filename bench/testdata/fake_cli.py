@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-FAKE_FUSED = {"kf-linear": 0.90, "hf-linear": 0.89, "average": 0.40, "weight-match": 0.55, "act-match": 0.70}
+FAKE_FUSED = {"kf-linear": 0.90, "hf-linear": 0.89, "kf-gradient": 0.91, "kf-auto": 0.90, "average": 0.40, "weight-match": 0.55, "act-match": 0.70}
 BASELINES = {"average", "weight-match", "act-match"}
 LEVEL_STAGES = ["inference_ms", "statistics_ms", "grouping_ms", "solve_ms"]
 INTERPOLATION_ONLY = LEVEL_STAGES + ["importance_ms"]
@@ -50,6 +50,10 @@ def main(args):
     if option(args, "--importance") is not None:
         acc["fused"] += 0.005  # attribution importance: a made-up gain
         report["config"]["importance"] = option(args, "--importance")
+    if method in ("kf-gradient", "kf-auto"):
+        for level in report["levels"]:
+            level["training"] = {"epochs": 20, "bestEpoch": 5, "learningRate": 1e-3, "startValidationLoss": 1.0,
+                                 "bestValidationLoss": 0.1, "stopped": "patience", "time_ms": 12}
     if option(args, "--eval-labels") is None and option(args, "--labels") is None:
         del report["accuracy"]
         del timings["evaluate_ms"]  # as the real CLI: no accuracy, no evaluate stage

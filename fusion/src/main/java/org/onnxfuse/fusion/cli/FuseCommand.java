@@ -4,6 +4,7 @@ import org.onnxfuse.fusion.pipeline.GradientSettings;
 import org.onnxfuse.fusion.pipeline.InvalidSettingException;
 import org.onnxfuse.fusion.train.LearningRate;
 import org.onnxfuse.fusion.train.OptimizerKind;
+import org.onnxfuse.fusion.train.StartingPoint;
 import java.io.IOException;
 import java.io.PrintWriter;
 import java.nio.file.Files;
@@ -189,6 +190,14 @@ public final class FuseCommand implements Callable<Integer> {
             description = "kf-gradient: start each level from the parents' weights averaged in the groups (parents,"
                     + " default) or from the linear fit (linear)")
     private String trainFrom;
+
+    @Option(names = "--perturb", paramLabel = "EPS",
+            description = "kf-gradient, kf-auto: start each level from (1 - EPS) x its start + EPS x fresh weights"
+                    + " (PyTorch's initialisation), EPS in (0, 1]")
+    private Double perturb;
+
+    @Option(names = "--reinit", description = "kf-gradient, kf-auto: start each level from fresh weights")
+    private boolean reinit;
 
     @Option(names = "--distill", paramLabel = "T",
             description = "kf-gradient, kf-auto: train the last level by KL divergence to the parents' mean"
@@ -420,6 +429,15 @@ public final class FuseCommand implements Callable<Integer> {
         }
         if (trainFrom != null) {
             config.trainFrom(GradientSettings.Start.fromName(trainFrom));
+        }
+        if (perturb != null && reinit) {
+            throw new InvalidSettingException("training start: --perturb and --reinit contradict each other; give one");
+        }
+        if (perturb != null) {
+            config.trainingStart(StartingPoint.perturb(perturb));
+        }
+        if (reinit) {
+            config.trainingStart(StartingPoint.REINITIALISE);
         }
         if (distill != null) {
             config.distill(distill);

@@ -126,6 +126,8 @@ public final class GradientGraph {
      * from {@code segmentInputs} to {@code segmentOutputs} (the nodes between them, which may read
      * only those inputs and initializers), {@code loss} on its outputs, and the backward pass to
      * each of {@code parameters} (initializers of the segment, FLOAT), which become graph inputs.
+     * The loss is one of {@link SegmentLoss}'s kinds: the caller's dL/dy, a weighted MSE to targets,
+     * or a KL distillation loss to target probabilities at a temperature.
      * See {@link ParameterGradients} for the inputs and outputs. Parameter gradients have rules for
      * Gemm (A, B, C), MatMul (a 2-d weight on either side), Conv (W, B; any group, strides, explicit
      * pads, dilations), BatchNormalization (scale, B), LayerNormalization (Scale, B), Add, Sub, Mul

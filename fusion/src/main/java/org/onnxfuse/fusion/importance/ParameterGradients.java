@@ -12,8 +12,9 @@ import org.onnxfuse.onnx.ir.Tensor;
  *
  * <p>Inputs, all float: every segment input (by its own name), every parameter (by its own name,
  * its initializer's shape) and, per segment output y, the loss's inputs
- * ({@link SegmentLoss#upstreamName}, or {@link SegmentLoss#targetName} and
- * {@link SegmentLoss#weightName}). Outputs: {@link #LOSS} (a scalar), every segment output y (the
+ * ({@link SegmentLoss#upstreamName} for {@link SegmentLoss.Upstream}, {@link SegmentLoss#targetName} and
+ * {@link SegmentLoss#weightName} for {@link SegmentLoss.WeightedMse}, {@link SegmentLoss#targetName}
+ * for {@link SegmentLoss.Distillation}). Outputs: {@link #LOSS} (a scalar), every segment output y (the
  * forward values, for validation) and {@link #gradientName}(p) for every parameter p (p's shape).
  *
  * @param model         the model to run (opset max(parent's, {@value GradientGraph#GRADIENT_OPSET}))

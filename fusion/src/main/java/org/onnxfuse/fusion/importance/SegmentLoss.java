@@ -5,11 +5,8 @@ package org.onnxfuse.fusion.importance;
  * over the segment's outputs y. Each kind reads its own inputs per output, named by
  * {@link #upstreamName}, {@link #targetName} and {@link #weightName}.
  */
-public sealed interface SegmentLoss permits SegmentLoss.Upstream, SegmentLoss.WeightedMse, SegmentLoss.Distillation {
-    /** TEMPORARY placeholder until the distillation loss lands. */
-    record Distillation(double temperature, int classAxis) implements SegmentLoss {
-    }
-
+public sealed interface SegmentLoss permits SegmentLoss.Upstream, SegmentLoss.WeightedMse,
+        SegmentLoss.Distillation {
     /**
      * The caller's loss, given only as dL/dy (input {@code onnxfuse_upstream/y}, y's shape). The
      * loss output is then the linearised loss sum(dL/dy * y), whose gradients are the caller's.
@@ -25,6 +22,26 @@ public sealed interface SegmentLoss permits SegmentLoss.Upstream, SegmentLoss.We
      * over neurons).
      */
     record WeightedMse(int neuronAxis) implements SegmentLoss {
+    }
+
+    /**
+     * Knowledge distillation: loss = T^2 mean_rows KL(p || q) = T^2 mean_rows sum_c p_c (log p_c - log q_c)
+     * with q = softmax(y / T) over {@code classAxis} and T the {@code temperature}; a row is one index
+     * of every other axis (N rows for [N, C], N * S for [N, S, C]), counted from y's shape at run
+     * time. Input: the target probabilities {@code onnxfuse_target/y} (y's shape, each row summing to
+     * 1; p log p counts as 0 where p = 0). dL/dy = T (q - p) / rows, which uses that the rows of p sum
+     * to 1.
+     *
+     * @param temperature T, positive and finite
+     * @param classAxis   the axis of the classes (-1 for the last)
+     */
+    record Distillation(double temperature, int classAxis) implements SegmentLoss {
+        public Distillation {
+            if (!(temperature > 0) || Double.isInfinite(temperature)) {
+                throw new IllegalArgumentException("expected a positive finite distillation temperature, found "
+                        + temperature);
+            }
+        }
     }
 
     /** The input of dL/dy for segment output {@code output}. */

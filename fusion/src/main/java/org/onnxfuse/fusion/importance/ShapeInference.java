@@ -62,6 +62,11 @@ final class ShapeInference {
             } catch (RuntimeException e) {
                 // unknown shape: only an error where a rule needs it
             }
+            if (out == null) {
+                // no rule for this op's shape: a declared shape of its output still lets later rules work
+                out = graph.declaredType(n.outputs().get(0)).filter(TensorType::hasShape).map(TensorType::shape)
+                        .orElse(null);
+            }
             if (out != null) {
                 shapes.put(n.outputs().get(0), out);
             }

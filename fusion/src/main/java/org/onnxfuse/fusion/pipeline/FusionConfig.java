@@ -99,7 +99,8 @@ public record FusionConfig(FusionMethod method, Widths widths, long seed, int ba
         }
         Objects.requireNonNull(gradient, "gradient");
         if (!method.trains() && !gradient.training().withSeed(0).equals(TrainingSettings.defaults())) {
-            throw invalid("training settings (--epochs, --lr, --optimizer, --weight-decay, --patience)",
+            throw invalid("training settings (--epochs, --lr, --optimizer, --weight-decay, --patience, --perturb,"
+                    + " --reinit)",
                     "--method kf-gradient or kf-auto", method.cliName() + ", which trains nothing");
         }
         if (gradient.distill() > 0 && !method.trains()) {

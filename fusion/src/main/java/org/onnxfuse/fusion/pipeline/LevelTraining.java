@@ -23,10 +23,13 @@ import org.onnxfuse.fusion.train.TrainingSettings;
 import org.onnxfuse.onnx.errors.ErrorCode;
 import org.onnxfuse.onnx.errors.OnnxFuseException;
 import org.onnxfuse.onnx.ir.DataType;
+import org.onnxfuse.onnx.ir.Dim;
 import org.onnxfuse.onnx.ir.Graph;
 import org.onnxfuse.onnx.ir.Model;
 import org.onnxfuse.onnx.ir.Node;
 import org.onnxfuse.onnx.ir.Tensor;
+import org.onnxfuse.onnx.ir.TensorType;
+import org.onnxfuse.onnx.ir.ValueInfo;
 
 /**
  * Trains one written level of the fused model (the gradient variant, ALGORITHM.md section 4, step
@@ -56,7 +59,13 @@ final class LevelTraining {
                          TrainingProgress progress, double negligibleLoss) {
         Graph graph = written.graph();
         List<String> parameters = parameters(graph, level);
-        ParameterGradients gradients = GradientGraph.forParameters(written, List.of(level.input()),
+        // the segment's input and output shapes as the rows have them, for the training graph's shape inference
+        List<ValueInfo> infos = new ArrayList<>(graph.valueInfos().stream()
+                .filter(v -> !v.name().equals(level.input()) && !v.name().equals(level.cut())).toList());
+        infos.add(ValueInfo.tensor(level.input(), new TensorType(DataType.FLOAT, batchOf(inputSample))));
+        infos.add(ValueInfo.tensor(level.cut(), new TensorType(DataType.FLOAT, batchOf(targetSample))));
+        Model shaped = written.withGraph(graph.toBuilder().valueInfos(infos).build());
+        ParameterGradients gradients = GradientGraph.forParameters(shaped, List.of(level.input()),
                 List.of(level.cut()), parameters, loss);
         List<ParameterSpec> specs = new ArrayList<>();
         float[][] initial = new float[parameters.size()][];
@@ -82,6 +91,16 @@ final class LevelTraining {
             b.putInitializer(old.withFloats(old.dims(), outcome.parameters()[i]));
         }
         return new Outcome(written.withGraph(b.build()), outcome, parameters);
+    }
+
+    /** [N, sample...] with a symbolic batch. */
+    private static List<Dim> batchOf(long[] sample) {
+        List<Dim> dims = new ArrayList<>();
+        dims.add(Dim.symbol("N"));
+        for (long d : sample) {
+            dims.add(Dim.of(d));
+        }
+        return dims;
     }
 
     /**

@@ -346,8 +346,8 @@ class FuseCommandTest {
         expectRefusal(ErrorCode.USAGE, "unknown importance method 'magic'", null, fixture("mlp_k2_p0.onnx"),
                 fixture("mlp_k2_p1.onnx"), "--data", data("calib400_x.npy"), "--importance", "magic", "-o",
                 dir.resolve("f.onnx").toString(), "-q");
-        expectRefusal(ErrorCode.USAGE, "importance (--importance): expected --method kf-linear or hf-linear", null,
-                fixture("mlp_k2_p0.onnx"), fixture("mlp_k2_p1.onnx"), "--data", data("calib400_x.npy"),
+        expectRefusal(ErrorCode.USAGE, "importance (--importance): expected --method kf-linear, hf-linear,"
+                + " kf-gradient or kf-auto", null, fixture("mlp_k2_p0.onnx"), fixture("mlp_k2_p1.onnx"), "--data", data("calib400_x.npy"),
                 "--importance", "conductance", "--method", "average", "-o", dir.resolve("f.onnx").toString(), "-q");
     }
 

@@ -3,6 +3,7 @@ package org.onnxfuse.fusion.cli;
 import org.onnxfuse.fusion.pipeline.GradientSettings;
 import org.onnxfuse.fusion.train.LearningRate;
 import org.onnxfuse.fusion.train.OptimizerKind;
+import org.onnxfuse.fusion.train.StartingPoint;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
@@ -128,8 +129,12 @@ class SettingRefusalsTest {
                                 + " found kf-gradient"),
                 new Case("training settings for kf-linear", List.of("--method", "kf-linear", "--epochs", "5"), 2,
                         b -> b.method(FusionMethod.KF_LINEAR).epochs(5), true,
-                        "training settings (--epochs, --lr, --optimizer, --weight-decay, --patience): expected"
-                                + " --method kf-gradient or kf-auto, found kf-linear, which trains nothing"),
+                        "training settings (--epochs, --lr, --optimizer, --weight-decay, --patience, --perturb,"
+                                + " --reinit): expected --method kf-gradient or kf-auto, found kf-linear, which trains"
+                                + " nothing"),
+                new Case("perturbation above 1", List.of("--method", "kf-gradient", "--perturb", "1.5"), 2,
+                        b -> b.method(FusionMethod.KF_GRADIENT).trainingStart(StartingPoint.perturb(1.5)), true,
+                        "perturbation (--perturb): expected a weight in (0, 1] on fresh values, found 1.5"),
                 new Case("distillation for a baseline", List.of("--method", "average", "--distill", "2"), 2,
                         b -> b.method(FusionMethod.AVERAGE).distill(2), true,
                         "distillation (--distill): expected --method kf-gradient or kf-auto, found average"),

@@ -28,7 +28,8 @@ import org.onnxfuse.onnx.ir.TensorType;
 import org.onnxfuse.onnx.ir.ValueInfo;
 
 /**
- * Every parameter-gradient rule against central finite differences of the weighted MSE. The
+ * Every parameter-gradient rule against central finite differences of the weighted MSE, and the
+ * KL distillation loss against its definition and finite differences. The
  * forward passes run in ONNX Runtime (float32); the loss of each perturbed run is recomputed in
  * float64 from the returned outputs, and the step is the difference of the perturbed values as
  * float32 holds them. Tolerance per element: 1e-3 of the parameter's largest gradient plus 1e-4
@@ -106,10 +107,29 @@ class ParameterGradientsTest {
         }
     }
 
+    /** What a finite-difference check needs: the model, its feeds for given parameters and the loss in float64. */
+    private interface LossCheck {
+        String y();
+
+        ParameterGradients gradients();
+
+        Map<String, Activation> feeds(Map<String, float[]> parameters);
+
+        /** The loss recomputed in float64 from the segment output {@code out}. */
+        double loss(Activation out);
+
+        default Map<String, float[]> initialParameters() {
+            Map<String, float[]> values = new HashMap<>();
+            gradients().initialValues().forEach((p, t) -> values.put(p, t.toFloats()));
+            return values;
+        }
+    }
+
     /** Everything one check feeds: the segment input x, the targets and the per-neuron weights; the parameters vary. */
     private record Problem(Segment segment, String y, ParameterGradients gradients, Activation x, Activation target,
-                           Activation weights, int axis) {
-        Map<String, Activation> feeds(Map<String, float[]> parameters) {
+                           Activation weights, int axis) implements LossCheck {
+        @Override
+        public Map<String, Activation> feeds(Map<String, float[]> parameters) {
             Map<String, Activation> feeds = new HashMap<>();
             feeds.put(x.name(), x);
             feeds.put(SegmentLoss.targetName(y), target);
@@ -118,14 +138,9 @@ class ParameterGradientsTest {
             return feeds;
         }
 
-        Map<String, float[]> initialParameters() {
-            Map<String, float[]> values = new HashMap<>();
-            gradients.initialValues().forEach((p, t) -> values.put(p, t.toFloats()));
-            return values;
-        }
-
         /** sum_j w_j mean((y_j - t_j)^2), in float64. */
-        double loss(Activation out) {
+        @Override
+        public double loss(Activation out) {
             long[] shape = out.shape();
             int neurons = (int) shape[axis];
             long inner = 1;
@@ -170,7 +185,7 @@ class ParameterGradientsTest {
         checkAgainstFiniteDifferences(problem(s, y, neuronAxis, List.of(parameters)), 1e-2, TOLERANCE);
     }
 
-    private static void checkAgainstFiniteDifferences(Problem problem, double step, double tolerance) {
+    private static void checkAgainstFiniteDifferences(LossCheck problem, double step, double tolerance) {
         Map<String, float[]> params = problem.initialParameters();
         try (ParameterGradientRunner runner = ParameterGradientRunner.open(problem.gradients(), 1)) {
             Step at = runner.run(problem.feeds(params));
@@ -445,5 +460,181 @@ class ParameterGradientsTest {
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> GradientGraph.forParameters(
                 s.model(y), List.of("x"), List.of(y), List.of("B", "unused"), new SegmentLoss.WeightedMse(1)));
         assertTrue(e.getMessage().contains("'unused'"), e.getMessage());
+    }
+
+    // ------------------------------------------------------------------ distillation
+
+    /** A distillation check: the segment input x and the target probabilities p; the parameters vary. */
+    private record KlProblem(String y, ParameterGradients gradients, Activation x, Activation target,
+                             double temperature, int axis) implements LossCheck {
+        @Override
+        public Map<String, Activation> feeds(Map<String, float[]> parameters) {
+            Map<String, Activation> feeds = new HashMap<>();
+            feeds.put(x.name(), x);
+            feeds.put(SegmentLoss.targetName(y), target);
+            parameters.forEach((p, v) -> feeds.put(p, new Activation(p, gradients.initialValues().get(p).dims(), v)));
+            return feeds;
+        }
+
+        /** T^2 mean_rows sum_c p_c (log p_c - log softmax(y / T)_c), p log p = 0 at p = 0, in float64. */
+        @Override
+        public double loss(Activation out) {
+            long[] shape = out.shape();
+            int classes = (int) shape[axis];
+            long inner = 1;
+            for (int i = axis + 1; i < shape.length; i++) {
+                inner *= shape[i];
+            }
+            float[] yv = out.values();
+            float[] pv = target.values();
+            int rows = yv.length / classes;
+            double sum = 0;
+            for (int r = 0; r < rows; r++) {
+                long base = (r / inner) * classes * inner + r % inner;
+                double max = Double.NEGATIVE_INFINITY;
+                for (int c = 0; c < classes; c++) {
+                    max = Math.max(max, yv[(int) (base + c * inner)] / temperature);
+                }
+                double norm = 0;
+                for (int c = 0; c < classes; c++) {
+                    norm += Math.exp(yv[(int) (base + c * inner)] / temperature - max);
+                }
+                double logNorm = max + Math.log(norm);
+                for (int c = 0; c < classes; c++) {
+                    int i = (int) (base + c * inner);
+                    if (pv[i] > 0) {
+                        sum += pv[i] * (Math.log(pv[i]) - (yv[i] / temperature - logNorm));
+                    }
+                }
+            }
+            return temperature * temperature * sum / rows;
+        }
+    }
+
+    /**
+     * Target probabilities for every row of {@code yShape} along {@code axis}: the first row has a
+     * zero probability, the second is one-hot (if there are two), the rest are dense and uneven.
+     */
+    private static float[] probabilities(Random rng, long[] yShape, int axis) {
+        int classes = (int) yShape[axis];
+        long inner = 1;
+        for (int i = axis + 1; i < yShape.length; i++) {
+            inner *= yShape[i];
+        }
+        float[] p = new float[Math.toIntExact(Tensor.elementCount(yShape))];
+        int rows = p.length / classes;
+        for (int r = 0; r < rows; r++) {
+            long base = (r / inner) * classes * inner + r % inner;
+            double[] row = new double[classes];
+            double total = 0;
+            for (int c = 0; c < classes; c++) {
+                row[c] = r == 1 ? (c == classes - 1 ? 1 : 0) : r == 0 && c == 0 ? 0 : Math.exp(1.5 * rng.nextGaussian());
+                total += row[c];
+            }
+            for (int c = 0; c < classes; c++) {
+                p[(int) (base + c * inner)] = (float) (row[c] / total);
+            }
+        }
+        return p;
+    }
+
+    private static KlProblem distillation(Segment s, String y, double temperature, int classAxis,
+                                          List<String> parameters) {
+        Model m = s.model(y);
+        float[] x = s.gaussian(s.xShape);
+        long[] yShape;
+        try (OrtRunner r = OrtRunner.open("probe", m, List.of(), 1)) {
+            yShape = r.run(x, s.xShape, List.of(y)).get(y).shape();
+        }
+        int axis = classAxis < 0 ? classAxis + yShape.length : classAxis;
+        ParameterGradients g = GradientGraph.forParameters(m, List.of("x"), List.of(y), parameters,
+                new SegmentLoss.Distillation(temperature, classAxis));
+        return new KlProblem(y, g, new Activation("x", s.xShape, x),
+                new Activation("p", yShape, probabilities(s.rng, yShape, axis)), temperature, axis);
+    }
+
+    @ParameterizedTest
+    @ValueSource(doubles = {1, 4})
+    void distillationGradientsOfGemmWeightAndBias(double temperature) {
+        Segment s = new Segment(21, 13, 6, 5);
+        String y = s.node("Gemm", List.of("x", s.weight("B", 5, 4), s.weight("C", 4)), Attribute.ofFloat("alpha", 1.5f));
+        KlProblem p = distillation(s, y, temperature, 1, List.of("B", "C"));
+        assertEquals(List.of("x", "B", "C", SegmentLoss.targetName(y)),
+                p.gradients().model().graph().inputs().stream().map(ValueInfo::name).toList());
+        checkAgainstFiniteDifferences(p, 1e-2, TOLERANCE);
+    }
+
+    /** rows = N * S: every (sample, position) is a distribution over the last axis. */
+    @Test
+    void distillationOverPositionsOfAMatMul() {
+        Segment s = new Segment(22, 13, 2, 3, 5);
+        String y = s.node("MatMul", List.of("x", s.weight("W", 5, 4)));
+        checkAgainstFiniteDifferences(distillation(s, y, 2, -1, List.of("W")), 1e-2, TOLERANCE);
+    }
+
+    /**
+     * The loss against a float64 KL written out by hand, at targets with zero probabilities (a row
+     * [0, ...] and a one-hot row): finite, no NaN, in the loss or the gradients. The softmax is over
+     * axis 1 of a [N, C, L] Conv output, so the rows are the N * L (sample, position) pairs.
+     */
+    @ParameterizedTest
+    @ValueSource(doubles = {1, 3})
+    void distillationLossIsTheKlDivergenceAlsoAtZeroProbabilities(double temperature) {
+        Segment s = new Segment(23, 13, 2, 3, 4);
+        String y = s.node("Conv", List.of("x", s.weight("W", 5, 3, 1), s.weight("B", 5)));
+        KlProblem p = distillation(s, y, temperature, 1, List.of("W", "B"));
+        float[] target = p.target().values();
+        assertEquals(0f, target[0], "row (0, 0) has a zero probability for class 0");
+        assertEquals(0f, target[1], "row (0, 1) is one-hot");
+        assertEquals(1f, target[4 * 4 + 1], "row (0, 1) is one-hot");
+        try (ParameterGradientRunner runner = ParameterGradientRunner.open(p.gradients(), 1)) {
+            Step step = runner.run(p.feeds(p.initialParameters()));
+            Activation out = step.outputs().get(y);
+            // by hand: y is [2, 5, 4]; row (n, l) holds the classes c at (n * 5 + c) * 4 + l
+            double sum = 0;
+            for (int n = 0; n < 2; n++) {
+                for (int l = 0; l < 4; l++) {
+                    double norm = 0;
+                    for (int c = 0; c < 5; c++) {
+                        norm += Math.exp(out.values()[(n * 5 + c) * 4 + l] / temperature);
+                    }
+                    for (int c = 0; c < 5; c++) {
+                        int i = (n * 5 + c) * 4 + l;
+                        double q = Math.exp(out.values()[i] / temperature) / norm;
+                        if (target[i] > 0) {
+                            sum += target[i] * Math.log(target[i] / q);
+                        }
+                    }
+                }
+            }
+            double want = temperature * temperature * sum / 8;
+            assertTrue(Double.isFinite(step.loss()), "loss " + step.loss());
+            assertEquals(want, step.loss(), 1e-5 * want);
+            assertEquals(want, p.loss(out), 1e-9 * want, "the finite-difference checks' loss");
+            for (String param : List.of("W", "B")) {
+                for (float g : step.gradients().get(param).values()) {
+                    assertTrue(Float.isFinite(g), param + " gradient " + g);
+                }
+            }
+        }
+        checkAgainstFiniteDifferences(p, 1e-2, TOLERANCE);
+    }
+
+    @ParameterizedTest
+    @ValueSource(doubles = {0, -1, Double.NaN, Double.POSITIVE_INFINITY, Double.NEGATIVE_INFINITY})
+    void distillationTemperatureMustBePositiveAndFinite(double temperature) {
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                () -> new SegmentLoss.Distillation(temperature, -1));
+        assertTrue(e.getMessage().contains("positive finite distillation temperature")
+                && e.getMessage().contains("found " + temperature), e.getMessage());
+    }
+
+    @Test
+    void distillationClassAxisOutsideTheOutputIsRefused() {
+        Segment s = new Segment(24, 13, 2, 3);
+        String y = s.node("Gemm", List.of("x", s.weight("B", 3, 2)));
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> GradientGraph.forParameters(
+                s.model(y), List.of("x"), List.of(y), List.of("B"), new SegmentLoss.Distillation(1, 2)));
+        assertTrue(e.getMessage().contains("class axis 2"), e.getMessage());
     }
 }

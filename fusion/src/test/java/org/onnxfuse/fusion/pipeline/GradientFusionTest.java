@@ -158,6 +158,22 @@ class GradientFusionTest {
     }
 
     @Test
+    void distillationTrainsOnlyTheLastLevelTowardsTheParentsSoftmax() {
+        List<Model> parents = List.of(Fixtures.read("mlp_k2_p0.onnx"), Fixtures.read("mlp_k2_p1.onnx"));
+        FusionResult r = fuse(parents, 0, FusionMethod.KF_AUTO, b -> b.distill(2));
+        assertNull(r.levels().get(0).training(), "hidden levels keep the linear fit");
+        TrainingResult last = r.levels().get(1).training();
+        assertNotNull(last);
+        // the KL divergence to the parents' mean softmax at T = 2 falls from the linear fit's
+        assertTrue(last.epochsRun() > 0 && last.bestValidationLoss() < 0.8 * last.startValidationLoss(),
+                last.startValidationLoss() + " -> " + last.bestValidationLoss());
+        assertEquals(last.bestValidationLoss(), r.levels().get(1).relativeResidual());
+        assertTrue(Fixtures.testAccuracy(r.model()) > 0.85);
+        String config = Provenance.read(OnnxReader.parse(OnnxWriter.toBytes(r.model()), null)).get("config");
+        assertTrue(config.contains("\"distill\":2.0"), config);
+    }
+
+    @Test
     void provenanceRecordsTheTrainingSettings() {
         List<Model> parents = List.of(Fixtures.read("mlp_k2_p0.onnx"), Fixtures.read("mlp_k2_p1.onnx"));
         FusionResult r = fuse(parents, 200, FusionMethod.KF_GRADIENT,
