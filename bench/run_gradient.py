@@ -23,7 +23,7 @@ import benchlib as bl
 VARIANTS = {
     "kf-linear": ["--method", "kf-linear"],
     "kf-gradient": ["--method", "kf-gradient"],
-    "kf-gradient (from linear)": ["--method", "kf-gradient", "--train-from", "linear"],
+    "kf-gradient (from parents)": ["--method", "kf-gradient", "--train-from", "parents"],
     "kf-auto": ["--method", "kf-auto"],
     "kf-auto --distill 2": ["--method", "kf-auto", "--distill", "2"],
     "kf-gradient --distill 2": ["--method", "kf-gradient", "--distill", "2"],
@@ -38,9 +38,11 @@ SWEEPS = {
                  for lr in ["auto", "1e-4", "1e-3", "1e-2"]},
     # where training starts and how long it may run
     "sweep-start": {
-        "kf-gradient": ["--method", "kf-gradient"],
+        "kf-linear": ["--method", "kf-linear"],
+        "kf-gradient (from parents)": ["--method", "kf-gradient", "--train-from", "parents"],
         "kf-gradient (from linear)": ["--method", "kf-gradient", "--train-from", "linear"],
         "kf-gradient --patience 5": ["--method", "kf-gradient", "--patience", "5"],
+        "kf-gradient --reinit": ["--method", "kf-gradient", "--reinit"],
         "kf-gradient --patience 30": ["--method", "kf-gradient", "--patience", "30"],
         "kf-gradient --optimizer sgd": ["--method", "kf-gradient", "--optimizer", "sgd"],
         "kf-gradient --weight-decay 0": ["--method", "kf-gradient", "--weight-decay", "0"],

@@ -187,8 +187,8 @@ public final class FuseCommand implements Callable<Integer> {
     private Integer patience;
 
     @Option(names = "--train-from", paramLabel = "FROM",
-            description = "kf-gradient: start each level from the parents' weights averaged in the groups (parents,"
-                    + " default) or from the linear fit (linear)")
+            description = "kf-gradient: start each level from the linear fit (linear, default) or from the parents'"
+                    + " weights averaged in the groups (parents)")
     private String trainFrom;
 
     @Option(names = "--perturb", paramLabel = "EPS",

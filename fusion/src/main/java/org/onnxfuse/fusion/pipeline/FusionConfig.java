@@ -375,7 +375,7 @@ public record FusionConfig(FusionMethod method, Widths widths, long seed, int ba
         private ClassWeights classWeights = ClassWeights.IMPORTANCE;
         private WeightType weightType = WeightType.FLOAT32;
         private TrainingSettings.Builder training = TrainingSettings.builder();
-        private GradientSettings.Start trainFrom = GradientSettings.Start.PARENTS;
+        private GradientSettings.Start trainFrom = GradientSettings.Start.LINEAR;
         private double distill;
         private int refine;
 
@@ -470,7 +470,7 @@ public record FusionConfig(FusionMethod method, Widths widths, long seed, int ba
             return self();
         }
 
-        /** Where kf-gradient starts each level: the parents' weights (default) or the linear fit. */
+        /** Where kf-gradient starts each level: the linear fit (default) or the parents' averaged weights. */
         public B trainFrom(GradientSettings.Start value) {
             trainFrom = Objects.requireNonNull(value);
             return self();

@@ -13,8 +13,9 @@ import org.onnxfuse.fusion.train.TrainingSettings;
  *
  * @param training    the training loop's settings (epochs, learning rate, optimiser ...; its seed is
  *                    the fusion's)
- * @param from        where kf-gradient's levels start: the parents' own weights mapped onto the fused
- *                    inputs and averaged within the groups, or the linear variant's fit
+ * @param from        where kf-gradient's levels start: the linear variant's fit (the default, chosen by
+ *                    the sweeps in bench/results/gradient_sweep_start.md), or the parents' own weights
+ *                    mapped onto the fused inputs and averaged within the groups
  * @param distill     temperature T of the last level's KL distillation to the parents' mean
  *                    softmax(z / T); 0 for none (the last level then regresses the mean logits)
  * @param refine      kf-auto: epochs of training after each level's linear fit; 0 for none
@@ -24,7 +25,7 @@ public record GradientSettings(TrainingSettings training, Start from, double dis
     public enum Start {
         /** The groups' importance-weighted mean of the parents' weights on the fused inputs (the reference's start). */
         PARENTS,
-        /** The linear variant's least-squares fit. */
+        /** The linear variant's least-squares fit (the default). */
         LINEAR;
 
         public String cliName() {
@@ -54,9 +55,9 @@ public record GradientSettings(TrainingSettings training, Start from, double dis
         }
     }
 
-    /** Adam, learning rate auto, 100 epochs, patience 15; start from the parents; no distillation, no refinement. */
+    /** Adam, learning rate auto, 100 epochs, patience 15; start from the linear fit; no distillation, no refinement. */
     public static GradientSettings defaults() {
-        return new GradientSettings(TrainingSettings.defaults(), Start.PARENTS, 0, 0);
+        return new GradientSettings(TrainingSettings.defaults(), Start.LINEAR, 0, 0);
     }
 
     /** Whether {@code method} trains level {@code level} (1-based) of {@code levels}. */
