@@ -161,6 +161,7 @@ def main(argv=None):
     else:
         variants = {v: VARIANTS[v] for v in bl.csv_strings(args.variants)}
         title = "selected variants"
+    environment = bl.environment(args)  # before the runs: the commit and load they start from
     runs = []
     for set_name in args.sets:
         for k in (args.k if set_name == "mlp" else [2]):
@@ -171,7 +172,7 @@ def main(argv=None):
                     if run.get("error"):
                         bl.progress("  failed: " + run["error"])
                     runs.append(run)
-    result = {"title": title, "stem": args.stem, "environment": bl.environment(args), "seed": args.seed,
+    result = {"title": title, "stem": args.stem, "environment": environment, "seed": args.seed,
               "repeat": args.repeat, "variants": variants, "runs": runs}
     bl.write_results(args.out_dir, args.stem, result, markdown(result))
     return 0 if all(not r.get("error") for r in runs) else 1
