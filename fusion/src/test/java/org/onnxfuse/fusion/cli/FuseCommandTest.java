@@ -38,6 +38,30 @@ class FuseCommandTest {
     }
 
     @Test
+    void kfGradientPrintsAndReportsEachLevelsTraining() throws IOException {
+        Path out = dir.resolve("fused-gradient.onnx");
+        Path report = dir.resolve("report-gradient.json");
+        int exit = cli.run(fixture("mlp_k2_p0.onnx"), fixture("mlp_k2_p1.onnx"), "--data", data("calib400_x.npy"),
+                "--method", "kf-gradient", "--train-from", "parents", "--epochs", "4", "--lr", "2:1e-3",
+                "--optimizer", "sgd", "-o", out.toString(), "--report", report.toString(), "--no-check", "--quiet");
+        assertEquals(0, exit, cli.err.toString());
+        String text = cli.out.toString();
+        assertTrue(text.contains("training (validation loss: the loss on the held-out 20 % of the samples)"), text);
+        assertTrue(text.contains("exact_start"), "level 1 starts exact from the parents' weights: " + text);
+        JsonNode json = new ObjectMapper().readTree(report.toFile());
+        JsonNode last = json.get("levels").get(1).get("training");
+        assertEquals(4, last.get("epochs").asInt());
+        assertEquals(1e-3, last.get("learningRate").asDouble());
+        assertTrue(last.get("bestValidationLoss").asDouble() <= last.get("startValidationLoss").asDouble());
+        assertEquals("epochs", last.get("stopped").asText());
+        JsonNode training = json.get("config").get("training");
+        assertEquals("sgd", training.get("optimizer").asText());
+        assertEquals("0.001", training.get("levelLr").get("2").asText());
+        assertEquals("parents", training.get("trainFrom").asText());
+        assertTrue(Provenance.read(OnnxReader.read(out)).get("config").contains("\"optimizer\":\"sgd\""));
+    }
+
+    @Test
     void float16WeightsAreWrittenWithTheirAccuracyCostShown() throws IOException {
         Path out = dir.resolve("fused16.onnx");
         Path report = dir.resolve("report16.json");
