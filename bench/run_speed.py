@@ -358,6 +358,7 @@ def main(argv=None):
                         help="methods to time (default: " + ",".join(METHODS) + "; hf-linear runs for 2 parents"
                              " only; the time targets judge " + JUDGED_METHOD + ")")
     parser.add_argument("--repeats", type=int, default=5, help="runs per setting and method (default 5)")
+    parser.add_argument("--stem", default="speed", help="result file name (default: %(default)s)")
     parser.add_argument("--memory-repeats", type=int, default=3, help="runs per sample count (default 3)")
     parser.add_argument("--memory-parents", type=int, default=2, help="parents for the memory test (default 2)")
     parser.add_argument("--diagnose-threads", type=bl.csv_ints, default=[2, 1],
@@ -377,7 +378,7 @@ def main(argv=None):
     if "diagnose" not in args.skip:
         result["diagnose"] = diagnose_section(args)
     result["targets"] = targets(result)
-    bl.write_results(args.out_dir, "speed", result, markdown(result))
+    bl.write_results(args.out_dir, args.stem, result, markdown(result))
     failed = any("error" in r for _, _, e in speed_entries(result) for r in e["runs"])
     failed |= any("error" in d for d in result.get("diagnose", []))
     return 1 if failed else 0
