@@ -79,7 +79,8 @@ public final class FuseCommand implements Callable<Integer> {
     private Path output;
 
     @Option(names = "--data", paramLabel = "FILE",
-            description = "calibration data: .npy, or .npz keyed by input name")
+            description = "calibration data: .npy, .npz keyed by input name, .csv, or a folder of images (one"
+                    + " sub-folder per class gives the labels)")
     private Path data;
 
     @Option(names = "--labels", paramLabel = "FILE", description = "integer labels of the calibration data (.npy)")
@@ -88,7 +89,8 @@ public final class FuseCommand implements Callable<Integer> {
     @Option(names = "--eval-data", paramLabel = "FILE", description = "held-out data to report accuracy on")
     private Path evalData;
 
-    @Option(names = "--eval-labels", paramLabel = "FILE", description = "labels of --eval-data")
+    @Option(names = "--eval-labels", paramLabel = "FILE",
+            description = "labels of --eval-data (a folder of images with class sub-folders has its own)")
     private Path evalLabels;
 
     @Option(names = "--method", paramLabel = "NAME",
@@ -147,6 +149,24 @@ public final class FuseCommand implements Callable<Integer> {
     @Option(names = "--std", paramLabel = "S[,S,S]", split = ",",
             description = "for a folder of images as data: per-channel standard deviation divided by")
     private float[] imageStd;
+
+    @Option(names = "--resize", paramLabel = "HOW",
+            description = "for a folder of images: fit (default: bilinear to the input's H x W), center-crop (scale"
+                    + " the short side to its target, crop the centre) or none (images must be H x W)")
+    private String imageResize;
+
+    @Option(names = "--channels", paramLabel = "ORDER",
+            description = "for a folder of images with 3 channels: rgb (default) or bgr")
+    private String imageChannels;
+
+    @Option(names = "--layout", paramLabel = "L",
+            description = "for a folder of images: nchw or nhwc (default: from the input's shape, nhwc when its last"
+                    + " axis is 1 or 3 and its second is not)")
+    private String imageLayout;
+
+    /** The class sub-folders of --data and --eval-data when they are image folders; null otherwise. */
+    private ImageFolder.ClassFolders dataClasses;
+    private ImageFolder.ClassFolders evalClasses;
 
     @Option(names = "--dtype", paramLabel = "T",
             description = "element type the fused weights are stored in: float32 (default), float16 or bfloat16"
@@ -242,7 +262,10 @@ public final class FuseCommand implements Callable<Integer> {
         }
         RuntimeLogging.configure(verbose);
         FusionConfig config = configuration();
-        config.checkInputs(parents.size(), data != null, labels != null);
+        imageOptions(); // refuses a bad --resize, --channels or --layout before anything is read
+        dataClasses = labels == null && isFolder(data) ? ImageFolder.scan(data) : null;
+        evalClasses = evalLabels == null && isFolder(evalData) ? ImageFolder.scan(evalData) : null;
+        config.checkInputs(parents.size(), data != null, calibrationLabelled());
         checkFiles();
         removeStaleTemporaries();
         if (printConfig != null) {
@@ -264,6 +287,7 @@ public final class FuseCommand implements Callable<Integer> {
         config.targetWidths(plans); // refuses widths these levels cannot take before the data is read
         StoredWeights.requireSupported(models.get(0), config.weightType());
         LevelPlan plan = plans.get(0);
+        checkClassFolders(plan, err);
         checkEvaluationSet(plan, config.batchSize());
         timings.put("read_ms", millisSince(start));
         if (method == null && data == null && !quiet) {
@@ -276,7 +300,7 @@ public final class FuseCommand implements Callable<Integer> {
         Model fused;
         AgreementCheck check = null;
         long fuseStart = System.nanoTime();
-        try (CalibrationData calibration = data == null ? null : CalibrationData.open(data, plan, normalisation())) {
+        try (CalibrationData calibration = data == null ? null : CalibrationData.open(data, plan, imageOptions())) {
             if (calibration != null) {
                 checkInputData(calibration, plan, config.batchSize());
             }
@@ -453,8 +477,9 @@ public final class FuseCommand implements Callable<Integer> {
         if (output == null) {
             throw new OnnxFuseException(ErrorCode.USAGE, "no output given: add -o fused.onnx");
         }
-        if ((evalData == null) != (evalLabels == null)) {
-            throw new OnnxFuseException(ErrorCode.USAGE, "--eval-data and --eval-labels go together; found only "
+        if ((evalData == null) != (evalLabels == null) && !labelled(evalClasses)) {
+            throw new OnnxFuseException(ErrorCode.USAGE, "--eval-data and --eval-labels go together (a folder of"
+                    + " images with one sub-folder per class needs no --eval-labels); found only "
                     + (evalData != null ? "--eval-data" : "--eval-labels"));
         }
         if (checkSamples != null && (checkSamples < 1 || noCheck)) {
@@ -464,6 +489,11 @@ public final class FuseCommand implements Callable<Integer> {
         if ((imageMean != null || imageStd != null) && !(isFolder(data) || isFolder(evalData))) {
             throw new OnnxFuseException(ErrorCode.USAGE, "--mean and --std normalise a folder of images given as"
                     + " --data or --eval-data; found neither a folder");
+        }
+        if ((imageResize != null || imageChannels != null || imageLayout != null)
+                && !(isFolder(data) || isFolder(evalData))) {
+            throw new OnnxFuseException(ErrorCode.USAGE, "--resize, --channels and --layout read a folder of images"
+                    + " given as --data or --eval-data; found neither a folder");
         }
         checkFilePath(output, "-o", "fused.onnx");
         if (report != null) {
@@ -574,6 +604,8 @@ public final class FuseCommand implements Callable<Integer> {
         }
         if (labels != null) {
             builder.labels(labels);
+        } else if (labelled(dataClasses)) {
+            builder.labels(dataClasses.labels());
         }
         if (calibration != null) {
             builder.calibration(calibration);
@@ -624,6 +656,55 @@ public final class FuseCommand implements Callable<Integer> {
         return p != null && Files.isDirectory(p);
     }
 
+    private static boolean labelled(ImageFolder.ClassFolders classes) {
+        return classes != null && classes.labelled();
+    }
+
+    /** Whether the calibration data has labels: --labels, or an image folder's class sub-folders. */
+    private boolean calibrationLabelled() {
+        return labels != null || labelled(dataClasses);
+    }
+
+    /** --labels, --eval-labels, or (null) the class sub-folders of the image folder {@code x}. */
+    private SampleArray openLabels(Path x, Path y) {
+        if (y != null) {
+            return NpyArray.open(y);
+        }
+        ImageFolder.ClassFolders classes = x.equals(evalData) && evalClasses != null ? evalClasses : dataClasses;
+        return classes.labelArray();
+    }
+
+    /**
+     * Class sub-folders as labels: each label a class of the model (more classes than its outputs is
+     * an error naming both), then the same checks as --labels (Labels.read); prints the mapping when
+     * the names are not the labels themselves.
+     */
+    private void checkClassFolders(LevelPlan plan, PrintWriter err) {
+        int outputs = Math.toIntExact(plan.lastLevel().width());
+        for (ImageFolder.ClassFolders classes : new ImageFolder.ClassFolders[] {dataClasses,
+                evalData != null && !evalData.equals(data) ? evalClasses : null}) {
+            if (!labelled(classes)) {
+                continue;
+            }
+            classes.checkClasses(outputs);
+            try (SampleArray ys = classes.labelArray()) {
+                Labels.read(ys, 0, Math.toIntExact(ys.samples()), outputs);
+            }
+            if (!classes.numericNames() && !quiet) {
+                err.println(TerminalText.escape("onnx-fuse: labels from the class sub-folders of " + classes.folder()
+                        + ": " + classes.mapping()));
+            }
+        }
+    }
+
+    /** --resize, --channels, --layout, --mean and --std for image folders. */
+    private ImageFolder.Options imageOptions() {
+        return new ImageFolder.Options(normalisation(),
+                imageResize == null ? ImageFolder.Resize.FIT : ImageFolder.Resize.fromName(imageResize),
+                imageChannels != null && ImageFolder.Options.parseBgr(imageChannels),
+                imageLayout == null ? null : ImageFolder.Layout.fromName(imageLayout));
+    }
+
     /** --mean and --std for image folders (each defaults to no change). */
     private ImageFolder.Normalisation normalisation() {
         return new ImageFolder.Normalisation(imageMean == null ? new float[] {0f} : imageMean,
@@ -638,7 +719,7 @@ public final class FuseCommand implements Callable<Integer> {
         if (x == null) {
             return null;
         }
-        try (CalibrationData xs = CalibrationData.open(x, plan, normalisation()); SampleArray ys = NpyArray.open(y)) {
+        try (CalibrationData xs = CalibrationData.open(x, plan, imageOptions()); SampleArray ys = openLabels(x, y)) {
             int batch = runBatch(plan, config.batchSize());
             List<Model> evaluated = new ArrayList<>(models);
             evaluated.add(fused);
@@ -687,7 +768,7 @@ public final class FuseCommand implements Callable<Integer> {
         }
         int fixed = DataShapes.fixedBatch(inputDims(plan));
         int classes = Math.toIntExact(plan.lastLevel().width());
-        try (CalibrationData xs = CalibrationData.open(x, plan, normalisation()); SampleArray ys = NpyArray.open(y)) {
+        try (CalibrationData xs = CalibrationData.open(x, plan, imageOptions()); SampleArray ys = openLabels(x, y)) {
             if (fixed > 1 && xs.samples() % fixed != 0) {
                 throw new DataException(ErrorCode.DATA_SHAPE, xs.source() + " holds " + xs.samples() + " samples, but"
                         + " the parents' input takes batches of exactly " + fixed + " (exported without a dynamic"
@@ -701,7 +782,7 @@ public final class FuseCommand implements Callable<Integer> {
 
     /** What accuracies are reported on: --eval-data, or the calibration data when --labels are given. */
     private Path evaluationData() {
-        return evalData != null ? evalData : labels != null ? data : null;
+        return evalData != null ? evalData : calibrationLabelled() ? data : null;
     }
 
     private static long[] inputDims(LevelPlan plan) {
@@ -733,6 +814,18 @@ public final class FuseCommand implements Callable<Integer> {
         c.put("labels", labels == null ? null : String.valueOf(labels));
         c.put("evalData", evalData == null ? null : String.valueOf(evalData));
         c.put("evalLabels", evalLabels == null ? null : String.valueOf(evalLabels));
+        if (labelled(dataClasses)) {
+            c.put("dataClasses", dataClasses.classes());
+        }
+        if (labelled(evalClasses)) {
+            c.put("evalDataClasses", evalClasses.classes());
+        }
+        if (isFolder(data) || isFolder(evalData)) {
+            ImageFolder.Options images = imageOptions();
+            c.put("imageResize", images.resize().cliName());
+            c.put("imageChannels", images.bgr() ? "bgr" : "rgb");
+            c.put("imageLayout", images.layout() == null ? "auto" : images.layout().cliName());
+        }
         return c;
     }
 

@@ -224,9 +224,17 @@ public interface CalibrationData extends BatchSource, AutoCloseable {
      * normalised as given) or a CSV file ({@link CsvArray}) for a one-input model.
      */
     static CalibrationData open(Path file, LevelPlan plan, ImageFolder.Normalisation normalisation) {
+        return open(file, plan, ImageFolder.Options.of(normalisation));
+    }
+
+    /**
+     * As {@link #open(Path, LevelPlan)}, also reading a folder of images ({@link ImageFolder}, read
+     * as {@code images} says) or a CSV file ({@link CsvArray}) for a one-input model.
+     */
+    static CalibrationData open(Path file, LevelPlan plan, ImageFolder.Options images) {
         if (plan.inputs().size() == 1 && Files.isDirectory(file)) {
             long[] shape = plan.mainInput().shape().stream().mapToLong(d -> d.isFixed() ? d.value() : -1).toArray();
-            return of(ImageFolder.open(file, shape, normalisation));
+            return of(ImageFolder.open(file, shape, images));
         }
         if (plan.inputs().size() == 1 && String.valueOf(file.getFileName()).toLowerCase(Locale.ROOT)
                 .endsWith(".csv")) {

@@ -21,8 +21,8 @@ import org.onnxfuse.fusion.testing.Fixtures;
 
 /**
  * Calibration data as a folder of PNG and JPEG images (written here from the MNIST calibration
- * samples, one sub-folder per class) and as a CSV file: the fusion sees the same samples as from
- * the .npy (up to 8-bit pixels and JPEG's loss) and reaches the same accuracy.
+ * samples, one sub-folder per class, which are also their labels) and as a CSV file: the fusion sees
+ * the same samples as from the .npy (up to 8-bit pixels and JPEG's loss) and reaches the same accuracy.
  */
 class ImageAndCsvDataTest {
     // the fixture data is (pixel - 0.1307) / 0.3081 in float16
