@@ -169,7 +169,8 @@ public final class ImageFolder implements SampleArray {
      * Class sub-folders sorted by name are the classes 0..C-1; when every name is an integer they sort
      * numerically and the number is the label.
      *
-     * @param files the image files in sample order (class by class, each in name order)
+     * @param files the image files in sample order: the classes in turn (round robin), each class's
+     *              images in name order
      * @param classes each class sub-folder's name and label, in label order; empty without sub-folders
      * @param labels each file's label; null without sub-folders
      * @param numericNames whether the sub-folders' names are their labels
@@ -280,9 +281,18 @@ public final class ImageFolder implements SampleArray {
                         + " label " + label + " that another sub-folder names too; expected one sub-folder per label");
             }
             classes.put(name, label);
-            for (Path f : perFolder.get(sub)) {
-                files.add(f);
-                labels.add((long) label);
+        }
+        // round robin over the classes (each in name order), so that the first N samples (--samples,
+        // and the ones --check holds out after them) cover every class, not the first classes only
+        int longest = sorted.stream().mapToInt(sub -> perFolder.get(sub).size()).max().orElse(0);
+        List<Integer> classLabels = new ArrayList<>(classes.values());
+        for (int i = 0; i < longest; i++) {
+            for (int c = 0; c < sorted.size(); c++) {
+                List<Path> images = perFolder.get(sorted.get(c));
+                if (i < images.size()) {
+                    files.add(images.get(i));
+                    labels.add((long) classLabels.get(c));
+                }
             }
         }
         return new ClassFolders(folder, List.copyOf(files), Collections.unmodifiableMap(classes),

@@ -130,6 +130,22 @@ class ImageFolderLabelsTest {
     }
 
     @Test
+    void theClassesTakeTurnsSoThatEveryPrefixCoversThemAll() throws IOException {
+        Path folder = dir.resolve("turns");
+        int[] counts = {3, 1, 2};
+        String[] names = {"ant", "bee", "cat"};
+        for (int c = 0; c < names.length; c++) {
+            for (int i = 0; i < counts[c]; i++) {
+                png(folder.resolve(names[c]).resolve("img" + i + ".png"), 4, 4, 0x101010 * (c + 1));
+            }
+        }
+        org.onnxfuse.fusion.data.ImageFolder.ClassFolders scanned = org.onnxfuse.fusion.data.ImageFolder.scan(folder);
+        assertEquals(java.util.List.of("ant/img0.png", "bee/img0.png", "cat/img0.png", "ant/img1.png", "cat/img1.png",
+                "ant/img2.png"), scanned.files().stream().map(f -> folder.relativize(f).toString()).toList());
+        assertEquals("[0, 1, 2, 0, 2, 0]", java.util.Arrays.toString(scanned.labels()));
+    }
+
+    @Test
     void badClassFoldersAreRefusedNamingWhatWasExpectedAndFound() throws IOException {
         Path mixed = dir.resolve("mixed");
         png(mixed.resolve("top.png"), 28, 28, 0x808080);
