@@ -28,6 +28,7 @@ import org.onnxfuse.fusion.evaluate.Confusion;
 import org.onnxfuse.fusion.evaluate.Labels;
 import org.onnxfuse.fusion.pipeline.Fusion;
 import org.onnxfuse.fusion.pipeline.FusionConfig;
+import org.onnxfuse.fusion.pipeline.LevelSelection;
 import org.onnxfuse.fusion.importance.ClassWeights;
 import org.onnxfuse.fusion.solve.StoredWeights;
 import org.onnxfuse.fusion.solve.WeightType;
@@ -102,6 +103,15 @@ public final class FuseCommand implements Callable<Integer> {
     @Option(names = "--width", paramLabel = "W",
             description = "fused widths: a factor of parent 0's (1.5) or per level (1:300,2:128)")
     private String width;
+
+    @Option(names = "--keep-levels", paramLabel = "LEVELS",
+            description = "levels not fused but kept from parent 0 (1,3 or 1-2), or from parent P (2:1, where"
+                    + " the level's inputs are parent P's own neurons)")
+    private String keepLevels;
+
+    @Option(names = "--fuse-levels", paramLabel = "LEVELS",
+            description = "fuse only these levels (2,3 or 2-3); keep the others from parent 0")
+    private String fuseLevels;
 
     @Option(names = "--samples", paramLabel = "N", description = "use the first N calibration samples (0: all)")
     private Long samples;
@@ -402,6 +412,9 @@ public final class FuseCommand implements Callable<Integer> {
                 : data == null ? FusionMethod.WEIGHT_MATCH : FusionMethod.KF_LINEAR);
         if (width != null) {
             config.widths(FusionConfig.Widths.parse(width));
+        }
+        if (keepLevels != null || fuseLevels != null) {
+            config.levels(LevelSelection.parse(keepLevels, fuseLevels));
         }
         if (samples != null) {
             config.samples(samples);

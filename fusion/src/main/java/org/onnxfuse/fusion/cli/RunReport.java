@@ -81,10 +81,12 @@ final class RunReport {
 
     void printTable(PrintWriter out) {
         if (!levels.isEmpty()) {
-            out.printf("%5s  %-6s  %-10s  %6s  %7s  %9s  %13s%n", "level", "op", "method", "width", "fan-in",
-                    "fit error", "grouping cost");
+            // the method column is as wide as its longest entry ("kept (parent 0, fitted)", "KF (space 3, residual)")
+            int methodWidth = Math.max(10, levels.stream().mapToInt(r -> r.method().length()).max().orElse(0));
+            out.printf("%5s  %-6s  %-" + methodWidth + "s  %6s  %7s  %9s  %13s%n", "level", "op", "method", "width",
+                    "fan-in", "fit error", "grouping cost");
             for (LevelReport r : levels) {
-                out.printf(Locale.ROOT, "%5d  %-6s  %-10s  %6d  %7d  %9.4f  %13.4f%n", r.level(),
+                out.printf(Locale.ROOT, "%5d  %-6s  %-" + methodWidth + "s  %6d  %7d  %9.4f  %13.4f%n", r.level(),
                         TerminalText.escape(r.opType()), r.method(),
                         r.width(), r.fanIn(), r.relativeResidual(), r.groupingCost());
             }

@@ -7,5 +7,7 @@ public enum GroupingMethod {
     /** HF: optimal one-to-one matching of two parents' neurons (ALGORITHM.md 3.4). */
     HUNGARIAN,
     /** The last level: class c of every parent forms fused class c (ALGORITHM.md 5). */
-    CLASS_MEAN
+    CLASS_MEAN,
+    /** A kept level (--keep-levels): parent p's neuron i is fused neuron i, alone, with weight 1. */
+    KEPT
 }

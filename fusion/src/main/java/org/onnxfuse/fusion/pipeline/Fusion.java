@@ -124,6 +124,7 @@ public final class Fusion {
         StoredWeights.requireSupported(parents.get(0), config.weightType());
         LevelPlan template = plans.get(0);
         int[] targetWidths = config.targetWidths(plans);
+        Map<Integer, Integer> keptLevels = config.keptLevels(plans);
 
         FusionMethod method = config.method();
         int threads = config.threadsToUse();
@@ -153,7 +154,7 @@ public final class Fusion {
                 scores = score(parents, plans, data, fixedBatch > 0 ? batch
                         : ImportanceScorer.batchWithinBudget(plans.get(0), batch), warnings);
                 scoringMillis = (System.nanoTime() - scoringStart) / 1e6;
-                Interpolated result = interpolate(parents, plans, targetWidths, data,
+                Interpolated result = interpolate(parents, plans, targetWidths, keptLevels, data,
                         fixedBatch > 0 ? batch : collectionBatch(plans, batch), scores, warnings, reports);
                 fused = result.model();
                 backendName = result.backendName();
@@ -172,7 +173,7 @@ public final class Fusion {
             }
         }
         long samplesUsed = data == null ? 0 : data.samples();
-        Map<String, Object> settings = config.recorded(samplesUsed, backendName, scores);
+        Map<String, Object> settings = config.recorded(samplesUsed, backendName, scores, keptLevels);
         Map<String, String> provenance = new LinkedHashMap<>();
         provenance.put("method", method.cliName());
         provenance.put("seed", Long.toString(config.seed()));
@@ -300,14 +301,15 @@ public final class Fusion {
     }
 
     /** The level loop of the linear variant (ALGORITHM.md section 3); fills {@code warnings} and {@code reports}. */
-    private Interpolated interpolate(List<Model> parents, List<LevelPlan> plans, int[] targetWidths, CalibrationData data,
+    private Interpolated interpolate(List<Model> parents, List<LevelPlan> plans, int[] targetWidths,
+                                     Map<Integer, Integer> kept, CalibrationData data,
                                      int batch, Importance scores, List<String> warnings, List<LevelReport> reports) {
         int threads = config.threadsToUse();
         LevelLoop.Settings settings = new LevelLoop.Settings(config.method(), config.grouping(),
                 config.usesParentPrior(), log, progress, config.gradient(), config.seed(), threads);
         try (ComputeBackend backend = Backends.open(config.device(), threads, log);
              StatisticsCollector collector = new StatisticsCollector(parents, plans, data, batch, threads)) {
-            Model fused = new LevelLoop(parents, plans, targetWidths, scores, settings, warnings, reports)
+            Model fused = new LevelLoop(parents, plans, targetWidths, kept, scores, settings, warnings, reports)
                     .run(backend, collector);
             return new Interpolated(fused, backend.name());
         }

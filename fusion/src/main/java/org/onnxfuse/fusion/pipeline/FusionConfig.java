@@ -47,11 +47,13 @@ import org.onnxfuse.kernels.Backends;
  * @param classWeights  how the last level weighs each parent's class-c logit
  * @param weightType    the element type the fused weights are stored in ({@code --dtype})
  * @param gradient      the gradient variant's settings (kf-gradient and kf-auto; its training seed is {@code seed})
+ * @param levels        which levels are fused and which kept from one parent ({@code --keep-levels},
+ *                      {@code --fuse-levels}); checked against the plans by {@link #keptLevels}
  */
 public record FusionConfig(FusionMethod method, Widths widths, long seed, int batchSize, int threads, String device,
                            long samples, double ridge, boolean parentPrior, boolean paperExact,
                            ImportanceMethod importance, int restarts, int maxIterations, ClassWeights classWeights,
-                           WeightType weightType, GradientSettings gradient) {
+                           WeightType weightType, GradientSettings gradient, LevelSelection levels) {
     public static final int DEFAULT_BATCH_SIZE = 256;
     /** More threads than this is a typing slip, not a machine: each ONNX Runtime and BLAS thread takes a stack. */
     public static final int MAX_THREADS = 1024;
@@ -109,6 +111,12 @@ public record FusionConfig(FusionMethod method, Widths widths, long seed, int ba
         if (gradient.refine() > 0 && method != FusionMethod.KF_AUTO) {
             throw invalid("refinement (--refine)", "--method kf-auto (kf-gradient trains every level already)",
                     method.cliName());
+        }
+        Objects.requireNonNull(levels, "levels");
+        if (!levels.fusesAll() && !method.isInterpolation()) {
+            throw invalid("level selection (--keep-levels, --fuse-levels)",
+                    "--method kf-linear, hf-linear, kf-gradient or kf-auto", method.cliName()
+                            + ", which aligns every level");
         }
     }
 
@@ -171,10 +179,12 @@ public record FusionConfig(FusionMethod method, Widths widths, long seed, int ba
      * round(factor x parent 0's width), at least 1; the last level keeps the classes, and the
      * levels of one neuron space take one width. Refuses widths set for levels that are not
      * hidden levels of these plans, widths the parents together cannot fill, and different widths
-     * within a space; also refuses learning rates set for levels the plans lack.
+     * within a space; also refuses learning rates set for levels the plans lack. A kept level
+     * ({@link #keptLevels}) takes its parent's width, and a width set for it is refused.
      */
     public int[] targetWidths(List<LevelPlan> plans) {
         int levelCount = plans.get(0).levels().size();
+        SortedMap<Integer, Integer> kept = keptLevels(plans);
         gradient.training().levelLearningRates().forEach((level, rate) -> {
             if (level > levelCount) {
                 throw invalid("learning rate of level " + level + " (--lr " + level + ":" + rate + ")",
@@ -190,6 +200,10 @@ public record FusionConfig(FusionMethod method, Widths widths, long seed, int ba
                         .collect(Collectors.joining(", "));
                 throw invalid("width (--width " + level + ":" + set.get(level) + ")", "one of the hidden levels "
                         + ranges(hidden) + " (level " + classes + " keeps the classes)", "level " + level);
+            }
+            if (kept.containsKey(level)) {
+                throw invalid("width (--width " + level + ":" + set.get(level) + ")", "a level that is fused",
+                        "level " + level + ", kept from parent " + kept.get(level) + " with its own width");
             }
         }
         int[] out = new int[template.levels().size()];
@@ -224,7 +238,17 @@ public record FusionConfig(FusionMethod method, Widths widths, long seed, int ba
                 out[l - 1] = chosen != null ? chosen : out[space.levels().get(0) - 1];
             }
         }
+        // a kept level keeps its parent's neurons, one for one
+        kept.forEach((level, parent) -> out[level - 1] = Math.toIntExact(plans.get(parent).level(level).width()));
         return out;
+    }
+
+    /**
+     * The levels kept from one parent instead of fused, and that parent (level to parent, in level
+     * order; empty when every level is fused); refuses what {@link LevelSelection#resolve} refuses.
+     */
+    public SortedMap<Integer, Integer> keptLevels(List<LevelPlan> plans) {
+        return levels.resolve(plans);
     }
 
     /**
@@ -235,6 +259,17 @@ public record FusionConfig(FusionMethod method, Widths widths, long seed, int ba
      * baselines, which score nothing, record neither.
      */
     public Map<String, Object> recorded(long samplesUsed, String backend, Importance scores) {
+        return recorded(samplesUsed, backend, scores, Map.of());
+    }
+
+    /**
+     * As {@link #recorded(long, String, Importance)}, with the kept levels the run resolved
+     * ({@link #keptLevels}): {@code keptLevels} maps each kept level to its parent, written only
+     * when some level was kept, so that {@code --fuse-levels 2} and {@code --keep-levels 1} on a
+     * 2-level plan record (and write) the same.
+     */
+    public Map<String, Object> recorded(long samplesUsed, String backend, Importance scores,
+                                        Map<Integer, Integer> kept) {
         Map<String, Object> c = new LinkedHashMap<>();
         c.put("method", method.cliName());
         c.put("seed", seed);
@@ -263,6 +298,11 @@ public record FusionConfig(FusionMethod method, Widths widths, long seed, int ba
         widths.levels().forEach((level, k) -> perLevel.put(Integer.toString(level), k));
         w.put("levels", Collections.unmodifiableMap(perLevel));
         c.put("widths", Collections.unmodifiableMap(w));
+        if (!kept.isEmpty()) {
+            Map<String, Integer> k = new LinkedHashMap<>();
+            new TreeMap<>(kept).forEach((level, parent) -> k.put(Integer.toString(level), parent));
+            c.put("keptLevels", Collections.unmodifiableMap(k));
+        }
         return Collections.unmodifiableMap(c);
     }
 
@@ -378,6 +418,8 @@ public record FusionConfig(FusionMethod method, Widths widths, long seed, int ba
         private GradientSettings.Start trainFrom = GradientSettings.Start.LINEAR;
         private double distill;
         private int refine;
+        private final SortedMap<Integer, Integer> keep = new TreeMap<>();
+        private final java.util.SortedSet<Integer> fuse = new java.util.TreeSet<>();
 
         Settings() {
         }
@@ -405,6 +447,36 @@ public record FusionConfig(FusionMethod method, Widths widths, long seed, int ba
             classWeights = config.classWeights();
             weightType = config.weightType();
             gradient(config.gradient());
+            levels(config.levels());
+            return self();
+        }
+
+        /** The level selection at once, replacing the kept and fused levels set so far. */
+        public B levels(LevelSelection value) {
+            keep.clear();
+            keep.putAll(value.keep());
+            fuse.clear();
+            fuse.addAll(value.fuse());
+            return self();
+        }
+
+        /** Keeps level {@code level} (1-based) from parent 0 instead of fusing it ({@code --keep-levels}). */
+        public B keepLevel(int level) {
+            return keepLevel(level, 0);
+        }
+
+        /**
+         * Keeps level {@code level} (1-based) from parent {@code parent} ({@code --keep-levels L:P}); a
+         * parent other than 0 only where the level's inputs are that parent's neurons too.
+         */
+        public B keepLevel(int level, int parent) {
+            keep.put(level, parent);
+            return self();
+        }
+
+        /** Fuses level {@code level} (1-based) and, once any is named, keeps the others from parent 0 ({@code --fuse-levels}). */
+        public B fuseLevel(int level) {
+            fuse.add(level);
             return self();
         }
 
@@ -621,7 +693,8 @@ public record FusionConfig(FusionMethod method, Widths widths, long seed, int ba
         FusionConfig configuration() {
             return new FusionConfig(method, new Widths(widthFactor, levelWidths), seed, batchSize, threads, device,
                     samples, ridge, parentPrior, paperExact, importance, restarts, maxIterations, classWeights,
-                    weightType, new GradientSettings(training.seed(seed).build(), trainFrom, distill, refine));
+                    weightType, new GradientSettings(training.seed(seed).build(), trainFrom, distill, refine),
+                    new LevelSelection(keep, fuse));
         }
     }
 

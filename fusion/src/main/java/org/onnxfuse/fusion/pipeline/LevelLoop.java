@@ -74,6 +74,8 @@ final class LevelLoop {
     private final List<LevelPlan> plans;
     private final LevelPlan template;
     private final int[] targetWidths;
+    /** Kept levels (--keep-levels) and the parent each is kept from. */
+    private final Map<Integer, Integer> kept;
     private final Importance scores;
     private final Settings settings;
     private final List<String> warnings;
@@ -87,9 +89,10 @@ final class LevelLoop {
     private final List<LevelOp> reshapes = new ArrayList<>();
     private final Map<Integer, Long> templateWidths = new HashMap<>();
 
-    LevelLoop(List<Model> parents, List<LevelPlan> plans, int[] targetWidths, Importance scores, Settings settings,
-              List<String> warnings, List<LevelReport> reports) {
+    LevelLoop(List<Model> parents, List<LevelPlan> plans, int[] targetWidths, Map<Integer, Integer> kept,
+              Importance scores, Settings settings, List<String> warnings, List<LevelReport> reports) {
         this.parents = parents;
+        this.kept = Map.copyOf(kept);
         this.plans = plans;
         this.template = plans.get(0);
         this.targetWidths = targetWidths;
@@ -131,19 +134,26 @@ final class LevelLoop {
             NeuronSpace space = template.space(level.space());
             long t0 = System.nanoTime();
             double spaceGroupingMillis = 0;
-            if (space.shared() && !spaces.containsKey(space.id())) {
+            Integer keptFrom = kept.get(l);
+            if (keptFrom != null && !spaces.containsKey(space.id())) {
+                spaces.put(space.id(), keptSpace(level, space, keptFrom));
+                writePerNeuronParameters();
+            } else if (space.shared() && !spaces.containsKey(space.id())) {
                 spaces.put(space.id(), groupSpace(backend, collector, space, targetWidths[l - 1]));
                 spaceGroupingMillis = (System.nanoTime() - t0) / 1e6;
                 writePerNeuronParameters();
             }
-            Optional<Targets> join = space.shared() ? joinTargets(level) : Optional.empty();
+            boolean copies = keptFrom != null && copiesExactly(level, keptFrom);
+            Optional<Targets> join = space.shared() && !copies ? joinTargets(level) : Optional.empty();
             Targets targets = join.orElseGet(() -> collector.cutsOf(l));
-            if (level.last() && rectifiedAfter(level)) {
+            if (level.last() && keptFrom == null && rectifiedAfter(level)) {
                 targets = targets.mapped(new RectifiedClassTargets(parents.size(), Math.toIntExact(level.width())));
             }
-            boolean trains = !level.depthwise() && settings.gradient().trains(settings.method(), l, level.last());
+            boolean trains = keptFrom == null && !level.depthwise()
+                    && settings.gradient().trains(settings.method(), l, level.last());
             TrainingRows rows = trains ? new TrainingRows(TrainingRows.defaultBudget(), level.neuronAxis()) : null;
-            Fitted fit = level.depthwise()
+            Fitted fit = copies ? copyLevel(level, keptFrom)
+                    : level.depthwise()
                     ? fitDepthwise(backend, collector, level, targets, join.isPresent())
                     : fitAffine(backend, collector, level, targets, join.isPresent(), rows);
             long t1 = System.nanoTime();
@@ -344,12 +354,15 @@ final class LevelLoop {
         double cost;
         int[] assignment;
         NeuronSpace space = template.space(level.space());
-        if (space.shared()) {
-            FusedSpace fs = spaces.get(space.id());
+        FusedSpace fixed = spaces.get(space.id());
+        if (fixed != null) {
+            // a shared space grouped before its first level, or a kept level's identity onto its parent
+            FusedSpace fs = fixed;
             assignment = fs.grouping().assignment();
             members = join ? withNegativeIdentity(fs.memberWeights()) : fs.memberWeights();
             weights = fit.centroidWeights(backend, members);
-            method = describe(fs.grouping()) + (join ? " (space " + space.id() + ", residual)"
+            method = kept.containsKey(l) ? "kept (parent " + kept.get(l) + ", fitted" + (join ? ", residual" : "") + ")"
+                    : describe(fs.grouping()) + (join ? " (space " + space.id() + ", residual)"
                     : " (space " + space.id() + ")");
             cost = 0;
         } else {
@@ -491,7 +504,8 @@ final class LevelLoop {
             total += stt[g];
         }
         double relative = total > 0 ? Math.sqrt(residual / total) : 0;
-        String method = describe(space.grouping()) + " (space " + level.space() + ", per channel"
+        String method = kept.containsKey(l) ? "kept (parent " + kept.get(l) + ", fitted per channel)"
+                : describe(space.grouping()) + " (space " + level.space() + ", per channel"
                 + (join ? ", residual" : "") + ")";
         return new Fitted(new DenseMatrix(dg, k, w), method, relative, 0, dg, counts[0], counts[1], inferenceMillis,
                 statisticsMillis, 0, (System.nanoTime() - t0) / 1e6, null, u, null, assignment);
@@ -518,6 +532,62 @@ final class LevelLoop {
             }
         }
         return prior;
+    }
+
+    /**
+     * A kept level's space: parent {@code parent}'s neuron i is fused neuron i, alone, with weight
+     * 1; no other parent's neuron is used. The space's parents' widths are the plans' own.
+     */
+    private FusedSpace keptSpace(Level level, NeuronSpace space, int parent) {
+        List<Integer> widths = plans.stream().map(p -> Math.toIntExact(space.shared() ? p.space(space.id()).width()
+                : p.level(level.index()).width())).toList();
+        int m = widths.stream().mapToInt(Integer::intValue).sum();
+        int offset = 0;
+        for (int k = 0; k < parent; k++) {
+            offset += widths.get(k);
+        }
+        int k = widths.get(parent);
+        int[] assignment = new int[m];
+        java.util.Arrays.fill(assignment, Grouping.UNASSIGNED);
+        List<org.onnxfuse.fusion.group.Group> groups = new ArrayList<>(k);
+        for (int i = 0; i < k; i++) {
+            assignment[offset + i] = i;
+            groups.add(new org.onnxfuse.fusion.group.Group(new int[] {offset + i}, new double[] {1.0}, 0));
+        }
+        Grouping identity = new Grouping(org.onnxfuse.fusion.group.GroupingMethod.KEPT, assignment, groups,
+                DenseMatrix.zeros(1, k), 0, new double[0], new double[0], 0, 0, 0);
+        return new FusedSpace(identity, widths);
+    }
+
+    /**
+     * Whether a level kept from {@code parent} can take that parent's weights as they are: it
+     * reads the model input, or every space it reads is kept from the same parent, so that its
+     * input features are that parent's own, in its order.
+     */
+    private boolean copiesExactly(Level level, int parent) {
+        for (int s : level.binding().spaces()) {
+            for (int writer : template.space(s).levels()) {
+                Integer from = kept.get(writer);
+                if (from == null || from != parent) {
+                    return false;
+                }
+            }
+        }
+        return true;
+    }
+
+    /** A kept level whose inputs are its parent's own: that parent's weights, unchanged. */
+    private Fitted copyLevel(Level level, int parent) {
+        long t0 = System.nanoTime();
+        AffineWeights w = LevelWeights.read(parents.get(parent).graph(), plans.get(parent).level(level.index()));
+        double[] rowMajor = new double[w.rows() * w.cols()];
+        for (int i = 0; i < rowMajor.length; i++) {
+            rowMajor[i] = w.data()[i];
+        }
+        DenseMatrix weights = DenseMatrix.fromRowMajor(w.rows(), w.cols(), rowMajor);
+        FusedSpace space = spaces.get(level.space());
+        return new Fitted(weights, "kept (parent " + parent + ")", 0, 0, w.rows(), 0, 0, 0, 0, 0,
+                (System.nanoTime() - t0) / 1e6, null, space.memberWeights(), null, space.grouping().assignment());
     }
 
     /**
@@ -702,6 +772,7 @@ final class LevelLoop {
             case KMEANS -> "KF";
             case HUNGARIAN -> "HF";
             case CLASS_MEAN -> "class mean";
+            case KEPT -> "kept";
         };
     }
 

@@ -24,6 +24,7 @@ import org.onnxfuse.fusion.importance.ImportanceMethod;
 import org.onnxfuse.fusion.pipeline.Fusion;
 import org.onnxfuse.fusion.pipeline.FusionMethod;
 import org.onnxfuse.fusion.pipeline.InvalidSettingException;
+import org.onnxfuse.fusion.pipeline.LevelSelection;
 import org.onnxfuse.fusion.testing.Fixtures;
 import org.onnxfuse.onnx.errors.ErrorCode;
 
@@ -39,7 +40,12 @@ class SettingRefusalsTest {
 
     /** One bad setting: its options, the same through the builder, and a part of the message. */
     record Case(String name, List<String> options, int parents, UnaryOperator<Fusion.Builder> setting,
-                boolean withData, String messagePart) {
+                boolean withData, String messagePart, String family) {
+        Case(String name, List<String> options, int parents, UnaryOperator<Fusion.Builder> setting,
+             boolean withData, String messagePart) {
+            this(name, options, parents, setting, withData, messagePart, parents == 3 ? "mlp_k4_p" : "mlp_k2_p");
+        }
+
         @Override
         public String toString() {
             return name;
@@ -141,12 +147,41 @@ class SettingRefusalsTest {
                 new Case("training from nowhere", List.of("--method", "kf-gradient", "--train-from", "scratch"), 2,
                         b -> b.method(FusionMethod.KF_GRADIENT).trainFrom(GradientSettings.Start.fromName("scratch")),
                         true, "training start (--train-from): expected parents or linear, found 'scratch'"),
-                new Case("one parent", List.of(), 1, b -> b, true, "parents: expected at least 2 parent models, found 1"))
+                new Case("one parent", List.of(), 1, b -> b, true, "parents: expected at least 2 parent models, found 1"),
+                new Case("keep and fuse levels together", List.of("--keep-levels", "1", "--fuse-levels", "2"), 2,
+                        b -> b.keepLevel(1).fuseLevel(2), true, "level selection (--keep-levels 1, --fuse-levels 2):"
+                                + " expected one of the two (each keeps what the other fuses), found both"),
+                new Case("keeping a level the parents lack", List.of("--keep-levels", "1,3"), 2,
+                        b -> b.keepLevel(1).keepLevel(3), true,
+                        "kept level 3 (--keep-levels 3): expected a level from 1 to 2, found 3"),
+                new Case("fusing a level the parents lack", List.of("--fuse-levels", "2-4"), 2,
+                        b -> b.levels(LevelSelection.parseFuse("2-4")), true,
+                        "fused level 3 (--fuse-levels 3): expected a level from 1 to 2, found 3"),
+                new Case("bad --keep-levels syntax", List.of("--keep-levels", "1-x"), 2,
+                        b -> b.levels(LevelSelection.parseKeep("1-x")), true,
+                        "--keep-levels 1-x: 'x' is not a whole number; expected levels such as 1,3 or 1-2"),
+                new Case("bad --fuse-levels syntax", List.of("--fuse-levels", "2;3"), 2,
+                        b -> b.levels(LevelSelection.parseFuse("2;3")), true,
+                        "--fuse-levels 2;3: '2;3' is not a whole number; expected levels such as 2,3 or 2-3"),
+                new Case("keeping from a parent whose inputs are fused", List.of("--keep-levels", "2:1"), 2,
+                        b -> b.keepLevel(2, 1), true,
+                        "parent of kept level 2 (--keep-levels 2:1): expected level 2's inputs to be parent 1's own"
+                                + " neurons"),
+                new Case("a width on a kept level", List.of("--keep-levels", "1", "--width", "1:100"), 2,
+                        b -> b.keepLevel(1).width(1, 100), true,
+                        "width (--width 1:100): expected a level that is fused, found level 1, kept from parent 0"),
+                new Case("keeping a level for a baseline", List.of("--method", "average", "--keep-levels", "1"), 2,
+                        b -> b.method(FusionMethod.AVERAGE).keepLevel(1), true,
+                        "level selection (--keep-levels, --fuse-levels): expected --method kf-linear, hf-linear,"
+                                + " kf-gradient or kf-auto, found average"),
+                new Case("keeping part of a shared neuron space", List.of("--keep-levels", "5"), 2,
+                        b -> b.keepLevel(5), true, "level selection (--keep-levels 5): expected levels 5, 6, 8"
+                                + " kept or fused together, as they share neuron space 3 (their neurons are joined),"
+                                + " found 5 kept and 6, 8 fused", "dag/resnet_p"))
                 .map(Arguments::of);
     }
 
-    private static List<Path> parents(int count) {
-        String family = count == 3 ? "mlp_k4_p" : "mlp_k2_p";
+    private static List<Path> parents(int count, String family) {
         List<Path> out = new ArrayList<>();
         for (int k = 0; k < count; k++) {
             out.add(Fixtures.model(family + k + ".onnx"));
@@ -158,7 +193,7 @@ class SettingRefusalsTest {
     @MethodSource("cases")
     void sameMessageFromTheCommandLineAndTheBuilder(Case c) {
         Path out = dir.resolve("fused.onnx");
-        List<String> args = new ArrayList<>(parents(c.parents()).stream().map(Path::toString).toList());
+        List<String> args = new ArrayList<>(parents(c.parents(), c.family()).stream().map(Path::toString).toList());
         if (c.withData()) {
             args.addAll(List.of("--data", Fixtures.data("calib400_x.npy").toString()));
         }
@@ -169,7 +204,7 @@ class SettingRefusalsTest {
         String[] lines = cli.err.toString().strip().split("\n");
         String cliLine = lines[lines.length - 1];
 
-        Fusion.Builder builder = Fusion.builder().parentFiles(parents(c.parents())).device("cpu").log(s -> { });
+        Fusion.Builder builder = Fusion.builder().parentFiles(parents(c.parents(), c.family())).device("cpu").log(s -> { });
         if (c.withData()) {
             builder.calibration(Fixtures.data("calib400_x.npy"));
         }
