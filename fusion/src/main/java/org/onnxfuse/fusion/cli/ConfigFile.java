@@ -32,7 +32,7 @@ final class ConfigFile {
     static final String PARENTS = "parents";
     /** Options whose values are files, resolved against the config file's folder. */
     private static final Set<String> PATH_KEYS = Set.of("data", "labels", "eval-data", "eval-labels", "output",
-            "report");
+            "report", "report-html");
     /** Options that belong to one invocation, not to a replayable configuration. */
     private static final Set<String> NOT_RECORDED = Set.of("help", "version", "print-config", "quiet", "verbose");
 

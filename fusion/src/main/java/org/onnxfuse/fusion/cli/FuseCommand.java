@@ -245,6 +245,10 @@ public final class FuseCommand implements Callable<Integer> {
     @Option(names = "--report", paramLabel = "FILE", description = "write a JSON report here")
     private Path report;
 
+    @Option(names = "--report-html", paramLabel = "FILE",
+            description = "write a self-contained HTML report here (settings, level and training tables, charts)")
+    private Path reportHtml;
+
     @Option(names = {"-q", "--quiet"}, description = "no progress display and no log lines (the backend, warnings:"
             + " the report keeps the warnings); results and errors still print")
     private boolean quiet;
@@ -347,8 +351,9 @@ public final class FuseCommand implements Callable<Integer> {
             timings.put("total_ms", millisSince(start));
             RunReport run = new RunReport(reportedConfiguration(result), result.levels(),
                     parentWidths(plans), result.importance(), timings, accuracy, check, names, warnings);
-            try (StagedFiles json = report == null ? null : run.stage(report)) {
-                putInPlace(model, json);
+            try (StagedFiles json = report == null ? null : run.stage(report);
+                 StagedFiles html = reportHtml == null ? null : run.stageHtml(reportHtml)) {
+                putInPlace(model, json, html);
             }
             out.printf("fused %d parents with %s -> %s%n", parents.size(), config.method().cliName(),
                     TerminalText.escape(String.valueOf(output)));
@@ -358,17 +363,23 @@ public final class FuseCommand implements Callable<Integer> {
     }
 
     /**
-     * Moves the written model, then the report, into place. Both were written completely before,
-     * so only a rename can still fail; if the report's does, the model is removed again, so that
-     * a failed run never leaves a model without its report.
+     * Moves the written model, then the reports (JSON, then HTML; null for one not asked for), into
+     * place. All were written completely before, so only a rename can still fail; if a report's
+     * does, what was already moved is removed again, so that a failed run never leaves a model
+     * without its reports.
      */
-    private static void putInPlace(StagedFiles model, StagedFiles json) {
+    private static void putInPlace(StagedFiles model, StagedFiles... reports) {
         model.commit();
-        if (json != null) {
+        List<StagedFiles> committed = new ArrayList<>(List.of(model));
+        for (StagedFiles r : reports) {
+            if (r == null) {
+                continue;
+            }
             try {
-                json.commit();
+                r.commit();
+                committed.add(r);
             } catch (RuntimeException e) {
-                model.removeCommitted();
+                committed.forEach(StagedFiles::removeCommitted);
                 throw e;
             }
         }
@@ -379,6 +390,9 @@ public final class FuseCommand implements Callable<Integer> {
         TempFiles.removeStale(output.toAbsolutePath().normalize().getParent());
         if (report != null) {
             TempFiles.removeStale(report.toAbsolutePath().normalize().getParent());
+        }
+        if (reportHtml != null) {
+            TempFiles.removeStale(reportHtml.toAbsolutePath().normalize().getParent());
         }
     }
 
@@ -512,6 +526,9 @@ public final class FuseCommand implements Callable<Integer> {
         if (report != null) {
             checkFilePath(report, "--report", "report.json");
         }
+        if (reportHtml != null) {
+            checkFilePath(reportHtml, "--report-html", "report.html");
+        }
         checkNotAnInput(output, "output");
         if (report != null) {
             checkNotAnInput(report, "report");
@@ -520,6 +537,18 @@ public final class FuseCommand implements Callable<Integer> {
                         + output);
             }
             checkWritableFolder(report);
+        }
+        if (reportHtml != null) {
+            checkNotAnInput(reportHtml, "HTML report");
+            if (sameFile(reportHtml, output)) {
+                throw new OutputException(ErrorCode.OUTPUT_IS_INPUT, "--report-html " + reportHtml + " is the same file"
+                        + " as -o " + output);
+            }
+            if (report != null && sameFile(reportHtml, report)) {
+                throw new OutputException(ErrorCode.OUTPUT_IS_INPUT, "--report-html " + reportHtml + " is the same file"
+                        + " as --report " + report);
+            }
+            checkWritableFolder(reportHtml);
         }
         checkWritableFolder(output);
     }

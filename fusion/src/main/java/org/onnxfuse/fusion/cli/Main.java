@@ -8,6 +8,9 @@ public final class Main {
     }
 
     public static void main(String[] args) {
+        if (System.getProperty("java.awt.headless") == null) {
+            System.setProperty("java.awt.headless", "true"); // the HTML report's charts are drawn off screen
+        }
         System.exit(run(args));
     }
 

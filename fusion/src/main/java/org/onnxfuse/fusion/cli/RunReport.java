@@ -263,10 +263,44 @@ final class RunReport {
         return node;
     }
 
-    /** Writes the JSON report atomically (temporary file, then rename). */
-    /** The report written into a temporary file next to {@code file}, to be committed with the model. */
+    /** The JSON report written into a temporary file next to {@code file}, to be committed with the model. */
     StagedFiles stage(Path file) {
         return StagedFiles.write(file, temp -> Files.writeString(temp, JSON.writeValueAsString(toJson()) + "\n",
                 StandardCharsets.UTF_8));
+    }
+
+    /** The HTML report ({@link HtmlReport}) written into a temporary file next to {@code file}. */
+    StagedFiles stageHtml(Path file) {
+        return StagedFiles.write(file, temp -> Files.writeString(temp, HtmlReport.render(this), StandardCharsets.UTF_8));
+    }
+
+    Map<String, Object> config() {
+        return java.util.Collections.unmodifiableMap(config);
+    }
+
+    List<LevelReport> levels() {
+        return levels;
+    }
+
+    Map<String, Double> timings() {
+        return java.util.Collections.unmodifiableMap(timings);
+    }
+
+    /** Accuracies on the evaluation set, or null without one. */
+    AccuracySummary accuracy() {
+        return accuracy;
+    }
+
+    /** The check without labels, or null when skipped. */
+    AgreementCheck check() {
+        return check;
+    }
+
+    List<String> parentNames() {
+        return parentNames;
+    }
+
+    List<String> warnings() {
+        return warnings;
     }
 }

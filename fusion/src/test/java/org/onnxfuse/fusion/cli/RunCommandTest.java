@@ -47,6 +47,7 @@ class RunCommandTest {
                 "samples: 100",
                 "width: {1: 64}",
                 "output: out/fused.onnx",
+                "report-html: out/report.html",
                 "paper-exact: false",
                 "check: 50",
                 ""));
@@ -56,6 +57,8 @@ class RunCommandTest {
         var fused = OnnxReader.read(dir.resolve("out/fused.onnx"));
         assertEquals("7", Provenance.read(fused).get("seed"));
         assertTrue(Provenance.read(fused).get("widths").startsWith("64,"), Provenance.read(fused).toString());
+        assertTrue(Files.readString(dir.resolve("out/report.html")).startsWith("<!DOCTYPE html>"),
+                "report-html is relative to the file's folder too");
     }
 
     @Test
