@@ -14,7 +14,8 @@ import org.onnxfuse.fusion.train.TrainingResult;
  * @param samples          calibration samples
  * @param rows             rows of X (samples x positions)
  * @param relativeResidual ||X W_fused - A U|| / ||A U||, the fit error of the written weights
- * @param groupingCost     sum_i s_i ||X w_group(i) - a_i|| (0 for the last level)
+ * @param groupingCost     sum_i s_i ||X w_group(i) - a_i|| (at the last level the groups are the classes;
+ *                         0 for a level in a shared neuron space, grouped with its space)
  * @param inferenceMillis  ONNX Runtime time
  * @param statisticsMillis im2col/row building and accumulation time
  * @param groupingMillis   grouping time
