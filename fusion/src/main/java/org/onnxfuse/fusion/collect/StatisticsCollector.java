@@ -562,6 +562,40 @@ public final class StatisticsCollector implements AutoCloseable {
         }
     }
 
+    /**
+     * Every parent's value {@code names.get(k)} on every calibration sample, flattened per sample
+     * (samples x values per sample, row-major), from one run of each parent from its inputs; the
+     * time counts as inference. Used for targets past the last cut (the model outputs).
+     */
+    public List<float[]> parentValues(List<String> names) {
+        if (names.size() != parents.size()) {
+            throw new IllegalArgumentException(names.size() + " names for " + parents.size() + " parents");
+        }
+        long start = System.nanoTime();
+        List<float[]> out = new ArrayList<>();
+        for (int k = 0; k < parents.size(); k++) {
+            List<float[]> batches = new ArrayList<>();
+            long total = 0;
+            try (OrtRunner runner = OrtRunner.open("parent " + k, parents.get(k), List.of(names.get(k)), threads)) {
+                for (InputBatch batch : data.inputBatches(batchSize)) {
+                    Finite.check(data.source(), batch);
+                    float[] values = runner.run(batch, List.of(names.get(k))).get(names.get(k)).values();
+                    batches.add(values.clone());
+                    total += values.length;
+                }
+            }
+            float[] all = new float[Math.toIntExact(total)];
+            int offset = 0;
+            for (float[] b : batches) {
+                System.arraycopy(b, 0, all, offset, b.length);
+                offset += b.length;
+            }
+            out.add(all);
+        }
+        inferenceNanos += System.nanoTime() - start;
+        return out;
+    }
+
     /** Total time spent in ONNX Runtime runs so far. */
     public long inferenceNanos() {
         return inferenceNanos;

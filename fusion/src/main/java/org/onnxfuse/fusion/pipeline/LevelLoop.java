@@ -35,6 +35,7 @@ import org.onnxfuse.fusion.plan.LevelOp;
 import org.onnxfuse.fusion.plan.LevelPlan;
 import org.onnxfuse.fusion.plan.LevelWeights;
 import org.onnxfuse.fusion.plan.NeuronSpace;
+import org.onnxfuse.fusion.plan.OutputHead;
 import org.onnxfuse.fusion.plan.PerNeuronOp;
 import org.onnxfuse.fusion.solve.FitError;
 import org.onnxfuse.fusion.solve.LevelWriter;
@@ -43,6 +44,7 @@ import org.onnxfuse.kernels.ComputeBackend;
 import org.onnxfuse.kernels.DenseMatrix;
 import org.onnxfuse.onnx.errors.ErrorCode;
 import org.onnxfuse.onnx.errors.IncompatibleModelsException;
+import org.onnxfuse.onnx.errors.OnnxFuseException;
 import org.onnxfuse.onnx.ir.Graph;
 import org.onnxfuse.onnx.ir.Model;
 import org.onnxfuse.onnx.ir.Node;
@@ -168,7 +170,7 @@ final class LevelLoop {
                 settings.log().accept("onnx-fuse: warning: " + warning);
                 fused = fused.withGraph(LevelWriter.write(fused.graph(), level, next, fit.weights()));
             } else if (trains) {
-                Trained t = train(backend, level, next, fit, rows);
+                Trained t = train(backend, collector, level, next, fit, rows);
                 trained = t.result();
                 residual = t.error();
             } else {
@@ -207,7 +209,8 @@ final class LevelLoop {
      * Trains the level from its start (the linear fit, or the parents' weights averaged in the
      * groups) to the grouped targets held in {@code rows}, and writes the best weights.
      */
-    private Trained train(ComputeBackend backend, Level level, Level next, Fitted fit, TrainingRows rows) {
+    private Trained train(ComputeBackend backend, StatisticsCollector collector, Level level, Level next, Fitted fit,
+                          TrainingRows rows) {
         int l = level.index();
         GradientSettings g = settings.gradient();
         boolean fromParents = settings.method() == FusionMethod.KF_GRADIENT && g.from() == GradientSettings.Start.PARENTS
@@ -216,29 +219,62 @@ final class LevelLoop {
         Model written = fused.withGraph(LevelWriter.write(fused.graph(), level, next, start));
         int k = fit.weights().cols();
         boolean distill = level.last() && g.distill() > 0;
+        // the classes reach the output through more ops (a Conv head's Relu and pooling): kf-gradient
+        // trains through them, towards the parents' outputs themselves
+        OutputHead head = level.last() && settings.method() == FusionMethod.KF_GRADIENT ? trailingHead(l) : null;
+        String output = head == null ? level.cut() : head.output();
         float[] targets;
         float[] weights = null;
         SegmentLoss loss;
-        if (distill) {
+        long[] targetSample;
+        if (head != null) {
+            List<String> names = new ArrayList<>();
+            for (LevelPlan p : plans) {
+                names.add(p.heads().stream().filter(h -> h.classLevel() == l).findFirst().orElseThrow().output());
+            }
+            List<float[]> outputs = collector.parentValues(names);
+            int samples = rows.samples();
+            int perSample = outputs.get(0).length / samples;
+            if (perSample != k) {
+                throw new OnnxFuseException(ErrorCode.INTERNAL, "level " + l + ": output '" + head.output() + "' has "
+                        + perSample + " values per sample for " + k + " classes");
+            }
+            float[] columns = new float[samples * k * parents.size()];
+            for (int p = 0; p < parents.size(); p++) {
+                float[] o = outputs.get(p);
+                for (int n = 0; n < samples; n++) {
+                    System.arraycopy(o, n * k, columns, (n * parents.size() + p) * k, k);
+                }
+            }
+            targetSample = new long[] {k};
+            if (distill) {
+                targets = TrainingRows.meanSoftmax(columns, samples, parents.size(), k, g.distill());
+                loss = new SegmentLoss.Distillation(g.distill(), -1);
+            } else {
+                targets = TrainingRows.project(columns, samples, fit.members(), backend);
+                weights = groupWeights(null, null, k, true);
+                loss = new SegmentLoss.WeightedMse(-1);
+            }
+        } else if (distill) {
             targets = rows.meanSoftmax(parents.size(), g.distill());
             loss = new SegmentLoss.Distillation(g.distill(), -1);
+            targetSample = rows.targetSample(k);
         } else {
             targets = rows.targets(fit.members(), backend);
             weights = groupWeights(fit.assignment(), scores.level(l), k, level.last());
             loss = new SegmentLoss.WeightedMse(level.neuronAxis());
+            targetSample = rows.targetSample(k);
         }
-        long[] sampleShape = rows.targetSample(k);
-        boolean channelsFirst = sampleShape.length > 1 && level.neuronAxis() == 1;
-        int positions = Math.toIntExact(java.util.Arrays.stream(sampleShape).reduce(1, (a, b) -> a * b) / k);
+        boolean channelsFirst = head == null && targetSample.length > 1 && level.neuronAxis() == 1;
+        int positions = Math.toIntExact(java.util.Arrays.stream(targetSample).reduce(1, (a, b) -> a * b) / k);
         double power = distill ? 0 : weightedPower(targets, weights, channelsFirst, positions);
         long[] inputSample = rows.inputSample();
-        long[] targetSample = rows.targetSample(k);
         HeldRows held = rows.rows(targets);
         rows.clear();
         int epochs = settings.method() == FusionMethod.KF_AUTO && !distill ? g.refine() : g.training().epochs();
         TrainingSettings training = g.training().withEpochs(epochs).withSeed(settings.seed() * 1_000_003L + l);
         settings.progress().trainingStarted(l, epochs);
-        LevelTraining.Outcome outcome = LevelTraining.train(written, level, held, inputSample, targetSample, loss,
+        LevelTraining.Outcome outcome = LevelTraining.train(written, level, output, held, inputSample, targetSample, loss,
                 weights, training, settings.threads(), new TrainingProgress() {
                     @Override
                     public void epochFinished(EpochReport report) {
@@ -250,6 +286,12 @@ final class LevelLoop {
         double error = distill ? result.bestValidationLoss()
                 : power > 0 ? Math.sqrt(Math.max(result.bestValidationLoss(), 0) / power) : 0;
         return new Trained(result, error);
+    }
+
+    /** The output carrying level {@code level}'s classes through trailing ops, or null when the level's cut is it. */
+    private OutputHead trailingHead(int level) {
+        return template.heads().stream().filter(h -> h.classLevel() == level && !h.trailing().isEmpty()).findFirst()
+                .orElse(null);
     }
 
     /** A start whose weighted MSE is below this share of the targets' weighted power fits them to float precision. */

@@ -49,24 +49,26 @@ final class LevelTraining {
     /**
      * @param written  the fused model with {@code level}'s starting weights written
      * @param level    the level, as planned on the template
+     * @param output   where the segment ends: the level's cut, or the model output its classes reach
      * @param rows     the inputs and targets, one row per calibration sample
      * @param loss     the weighted MSE on the cut's neuron axis, or the distillation
      * @param weights  the weighted MSE's per-neuron weights (null for the distillation)
      * @param training the loop's settings (epochs already chosen for this level)
      */
-    static Outcome train(Model written, Level level, HeldRows rows, long[] inputSample, long[] targetSample,
+    static Outcome train(Model written, Level level, String output, HeldRows rows, long[] inputSample,
+                         long[] targetSample,
                          SegmentLoss loss, float[] weights, TrainingSettings training, int threads,
                          TrainingProgress progress, double negligibleLoss) {
         Graph graph = written.graph();
         List<String> parameters = parameters(graph, level);
         // the segment's input and output shapes as the rows have them, for the training graph's shape inference
         List<ValueInfo> infos = new ArrayList<>(graph.valueInfos().stream()
-                .filter(v -> !v.name().equals(level.input()) && !v.name().equals(level.cut())).toList());
+                .filter(v -> !v.name().equals(level.input()) && !v.name().equals(output)).toList());
         infos.add(ValueInfo.tensor(level.input(), new TensorType(DataType.FLOAT, batchOf(inputSample))));
-        infos.add(ValueInfo.tensor(level.cut(), new TensorType(DataType.FLOAT, batchOf(targetSample))));
+        infos.add(ValueInfo.tensor(output, new TensorType(DataType.FLOAT, batchOf(targetSample))));
         Model shaped = written.withGraph(graph.toBuilder().valueInfos(infos).build());
         ParameterGradients gradients = GradientGraph.forParameters(shaped, List.of(level.input()),
-                List.of(level.cut()), parameters, loss);
+                List.of(output), parameters, loss);
         List<ParameterSpec> specs = new ArrayList<>();
         float[][] initial = new float[parameters.size()][];
         int fanIn = Math.max(1, Math.toIntExact(level.fanIn() - (level.hasBias() ? 1 : 0)));

@@ -167,33 +167,66 @@ final class TrainingRows implements StatisticsCollector.BatchSink {
             throw new IllegalStateException("distillation targets: expected " + parents + " parents' classes on the last"
                     + " axis, found " + m + " columns on axis " + neuronAxis);
         }
-        float[] out = new float[Math.toIntExact(samples * positions * classes)];
+        return meanSoftmax(concatenatedColumns(), Math.toIntExact(samples * positions), parents, classes, temperature);
+    }
+
+    private float[] concatenatedColumns() {
+        long total = 0;
+        for (float[] c : columns) {
+            total += c.length;
+        }
+        float[] all = new float[Math.toIntExact(total)];
+        int offset = 0;
+        for (float[] c : columns) {
+            System.arraycopy(c, 0, all, offset, c.length);
+            offset += c.length;
+        }
+        return all;
+    }
+
+    /**
+     * Per row of {@code columns} (rows x K C, row-major, parent k's classes at [k C, (k + 1) C)),
+     * the mean over the parents of softmax(a_k / T).
+     */
+    static float[] meanSoftmax(float[] columns, int rows, int parents, int classes, double temperature) {
+        int m = parents * classes;
+        float[] out = new float[rows * classes];
         double[] p = new double[classes];
-        int outRow = 0;
-        for (int b = 0; b < columns.size(); b++) {
-            float[] a = columns.get(b);
-            int rows = batchSamples.get(b) * positions;
-            for (int r = 0; r < rows; r++) {
-                java.util.Arrays.fill(p, 0);
-                for (int k = 0; k < parents; k++) {
-                    int base = r * m + k * classes;
-                    double max = Double.NEGATIVE_INFINITY;
-                    for (int c = 0; c < classes; c++) {
-                        max = Math.max(max, a[base + c] / temperature);
-                    }
-                    double sum = 0;
-                    for (int c = 0; c < classes; c++) {
-                        sum += Math.exp(a[base + c] / temperature - max);
-                    }
-                    for (int c = 0; c < classes; c++) {
-                        p[c] += Math.exp(a[base + c] / temperature - max) / sum / parents;
-                    }
+        for (int r = 0; r < rows; r++) {
+            java.util.Arrays.fill(p, 0);
+            for (int k = 0; k < parents; k++) {
+                int base = r * m + k * classes;
+                double max = Double.NEGATIVE_INFINITY;
+                for (int c = 0; c < classes; c++) {
+                    max = Math.max(max, columns[base + c] / temperature);
+                }
+                double sum = 0;
+                for (int c = 0; c < classes; c++) {
+                    sum += Math.exp(columns[base + c] / temperature - max);
                 }
                 for (int c = 0; c < classes; c++) {
-                    out[outRow * classes + c] = (float) p[c];
+                    p[c] += Math.exp(columns[base + c] / temperature - max) / sum / parents;
                 }
-                outRow++;
             }
+            for (int c = 0; c < classes; c++) {
+                out[r * classes + c] = (float) p[c];
+            }
+        }
+        return out;
+    }
+
+    /** {@code columns} (rows x m, row-major) times {@code members} (m x k), row-major, in float64 on the backend. */
+    static float[] project(float[] columns, int rows, DenseMatrix members, ComputeBackend backend) {
+        int m = members.rows();
+        int k = members.cols();
+        double[] rowMajor = new double[rows * m];
+        for (int i = 0; i < rowMajor.length; i++) {
+            rowMajor[i] = columns[i];
+        }
+        double[] t = backend.multiply(DenseMatrix.fromRowMajor(rows, m, rowMajor), members).toRowMajor();
+        float[] out = new float[rows * k];
+        for (int i = 0; i < out.length; i++) {
+            out[i] = (float) t[i];
         }
         return out;
     }

@@ -128,6 +128,31 @@ class GradientFusionTest {
         assertTrue(maxLogitDifference(p0, r.model()) < 1e-3);
     }
 
+    @org.junit.jupiter.params.ParameterizedTest
+    @org.junit.jupiter.params.provider.ValueSource(strings = {"resnet", "dense", "squeeze", "twohead"})
+    void dagsWithTheirPermutedCopiesComeBack(String family) {
+        Model p0 = Fixtures.read("dag/" + family + "_p0.onnx");
+        FusionResult r = fuse(List.of(p0, ModelEdits.permuted(p0, 3)), 200, FusionMethod.KF_GRADIENT,
+                b -> b.restarts(2));
+        assertTrue(maxLogitDifference(p0, r.model()) < 1e-3, family);
+    }
+
+    @Test
+    void aConvHeadIsTrainedThroughItsReluAndPoolingTowardsTheParentsOutputs() {
+        // squeeze's classes are a Conv whose outputs pass Relu and GlobalAveragePool: the linear
+        // variant can only fit the Conv's own outputs, kf-gradient trains through the head
+        List<Model> parents = List.of(Fixtures.read("dag/squeeze_p0.onnx"), Fixtures.read("dag/squeeze_p1.onnx"));
+        FusionResult gradient = fuse(parents, 0, FusionMethod.KF_GRADIENT, b -> b);
+        FusionResult linear = fuse(parents, 0, FusionMethod.KF_LINEAR, b -> b);
+        LevelReport last = gradient.levels().get(gradient.levels().size() - 1);
+        assertTrue(last.training().epochsRun() > 0
+                && last.training().bestValidationLoss() < 0.5 * last.training().startValidationLoss());
+        double g = Fixtures.testAccuracy(gradient.model());
+        double l = Fixtures.testAccuracy(linear.model());
+        System.out.printf("squeeze test accuracy: kf-gradient %.4f, kf-linear %.4f%n", g, l);
+        assertTrue(g > l + 0.10, "training through the head: " + g + " against " + l);
+    }
+
     @Test
     void kfGradientOnTwoMlpParentsBeatsAveragingAndIsNearKfLinear() {
         List<Model> parents = List.of(Fixtures.read("mlp_k2_p0.onnx"), Fixtures.read("mlp_k2_p1.onnx"));
