@@ -96,8 +96,8 @@ public final class FuseCommand implements Callable<Integer> {
 
     @Option(names = "--method", paramLabel = "NAME",
             description = "kf-linear (default with --data), hf-linear (2 parents), kf-gradient (levels trained by"
-                    + " gradient descent), kf-auto (kf-linear, optionally refined and distilled), average, weight-match"
-                    + " (default without --data), act-match")
+                    + " gradient descent), kf-auto (kf-linear, training only segments beyond one affine op), average,"
+                    + " weight-match (default without --data), act-match")
     private String method;
 
     @Option(names = "--width", paramLabel = "W",

@@ -60,11 +60,15 @@ public record GradientSettings(TrainingSettings training, Start from, double dis
         return new GradientSettings(TrainingSettings.defaults(), Start.LINEAR, 0, 0);
     }
 
-    /** Whether {@code method} trains level {@code level} (1-based) of {@code levels}. */
-    boolean trains(FusionMethod method, int level, boolean last) {
+    /**
+     * Whether {@code method} trains a level: kf-gradient every one; kf-auto a level that is more
+     * than one affine op (the last level when its classes pass further ops to the output), and
+     * every level with {@code --refine}, the last with {@code --distill}.
+     */
+    boolean trains(FusionMethod method, boolean last, boolean trailingOps) {
         return switch (method) {
             case KF_GRADIENT -> true;
-            case KF_AUTO -> refine > 0 || (last && distill > 0);
+            case KF_AUTO -> refine > 0 || (last && (distill > 0 || trailingOps));
             default -> false;
         };
     }

@@ -152,7 +152,8 @@ final class LevelLoop {
                 targets = targets.mapped(new RectifiedClassTargets(parents.size(), Math.toIntExact(level.width())));
             }
             boolean trains = keptFrom == null && !level.depthwise()
-                    && settings.gradient().trains(settings.method(), l, level.last());
+                    && settings.gradient().trains(settings.method(), level.last(),
+                    level.last() && trailingHead(l) != null);
             TrainingRows rows = trains ? new TrainingRows(TrainingRows.defaultBudget(), level.neuronAxis()) : null;
             Fitted fit = copies ? copyLevel(level, keptFrom)
                     : level.depthwise()
@@ -221,7 +222,7 @@ final class LevelLoop {
         boolean distill = level.last() && g.distill() > 0;
         // the classes reach the output through more ops (a Conv head's Relu and pooling): kf-gradient
         // trains through them, towards the parents' outputs themselves
-        OutputHead head = level.last() && settings.method() == FusionMethod.KF_GRADIENT ? trailingHead(l) : null;
+        OutputHead head = level.last() ? trailingHead(l) : null;
         String output = head == null ? level.cut() : head.output();
         float[] targets;
         float[] weights = null;
@@ -271,7 +272,8 @@ final class LevelLoop {
         long[] inputSample = rows.inputSample();
         HeldRows held = rows.rows(targets);
         rows.clear();
-        int epochs = settings.method() == FusionMethod.KF_AUTO && !distill ? g.refine() : g.training().epochs();
+        int epochs = settings.method() == FusionMethod.KF_AUTO && !distill && head == null ? g.refine()
+                : g.training().epochs();
         TrainingSettings training = g.training().withEpochs(epochs).withSeed(settings.seed() * 1_000_003L + l);
         settings.progress().trainingStarted(l, epochs);
         LevelTraining.Outcome outcome = LevelTraining.train(written, level, output, held, inputSample, targetSample, loss,

@@ -151,6 +151,13 @@ class GradientFusionTest {
         double l = Fixtures.testAccuracy(linear.model());
         System.out.printf("squeeze test accuracy: kf-gradient %.4f, kf-linear %.4f%n", g, l);
         assertTrue(g > l + 0.10, "training through the head: " + g + " against " + l);
+
+        // kf-auto: the linear fit for the single-affine levels, training for the head only
+        FusionResult auto = fuse(parents, 0, FusionMethod.KF_AUTO, b -> b);
+        List<LevelReport> levels = auto.levels();
+        assertTrue(levels.subList(0, levels.size() - 1).stream().allMatch(r -> r.training() == null));
+        assertNotNull(levels.get(levels.size() - 1).training());
+        assertTrue(Fixtures.testAccuracy(auto.model()) > l + 0.10);
     }
 
     @Test
