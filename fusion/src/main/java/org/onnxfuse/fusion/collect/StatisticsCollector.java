@@ -575,22 +575,14 @@ public final class StatisticsCollector implements AutoCloseable {
         List<float[]> out = new ArrayList<>();
         for (int k = 0; k < parents.size(); k++) {
             List<float[]> batches = new ArrayList<>();
-            long total = 0;
             try (OrtRunner runner = OrtRunner.open("parent " + k, parents.get(k), List.of(names.get(k)), threads)) {
                 for (InputBatch batch : data.inputBatches(batchSize)) {
                     Finite.check(data.source(), batch);
                     float[] values = runner.run(batch, List.of(names.get(k))).get(names.get(k)).values();
                     batches.add(values.clone());
-                    total += values.length;
                 }
             }
-            float[] all = new float[Math.toIntExact(total)];
-            int offset = 0;
-            for (float[] b : batches) {
-                System.arraycopy(b, 0, all, offset, b.length);
-                offset += b.length;
-            }
-            out.add(all);
+            out.add(FloatChunks.concat(batches));
         }
         inferenceNanos += System.nanoTime() - start;
         return out;

@@ -3,6 +3,7 @@ package org.onnxfuse.fusion.pipeline;
 import java.util.ArrayList;
 import java.util.List;
 import org.onnxfuse.fusion.collect.Activation;
+import org.onnxfuse.fusion.collect.FloatChunks;
 import org.onnxfuse.fusion.collect.StatisticsCollector;
 import org.onnxfuse.fusion.train.HeldRows;
 import org.onnxfuse.kernels.ComputeBackend;
@@ -102,17 +103,7 @@ final class TrainingRows implements StatisticsCollector.BatchSink {
 
     /** Every sample's input, row-major, samples first. */
     float[] inputValues() {
-        long total = 0;
-        for (float[] b : inputs) {
-            total += b.length;
-        }
-        float[] out = new float[Math.toIntExact(total)];
-        int offset = 0;
-        for (float[] b : inputs) {
-            System.arraycopy(b, 0, out, offset, b.length);
-            offset += b.length;
-        }
-        return out;
+        return FloatChunks.concat(inputs);
     }
 
     /**
@@ -167,21 +158,8 @@ final class TrainingRows implements StatisticsCollector.BatchSink {
             throw new IllegalStateException("distillation targets: expected " + parents + " parents' classes on the last"
                     + " axis, found " + m + " columns on axis " + neuronAxis);
         }
-        return meanSoftmax(concatenatedColumns(), Math.toIntExact(samples * positions), parents, classes, temperature);
-    }
-
-    private float[] concatenatedColumns() {
-        long total = 0;
-        for (float[] c : columns) {
-            total += c.length;
-        }
-        float[] all = new float[Math.toIntExact(total)];
-        int offset = 0;
-        for (float[] c : columns) {
-            System.arraycopy(c, 0, all, offset, c.length);
-            offset += c.length;
-        }
-        return all;
+        return meanSoftmax(FloatChunks.concat(columns), Math.toIntExact(samples * positions), parents, classes,
+                temperature);
     }
 
     /**
