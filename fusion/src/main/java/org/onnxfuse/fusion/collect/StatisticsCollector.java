@@ -578,8 +578,7 @@ public final class StatisticsCollector implements AutoCloseable {
             try (OrtRunner runner = OrtRunner.open("parent " + k, parents.get(k), List.of(names.get(k)), threads)) {
                 for (InputBatch batch : data.inputBatches(batchSize)) {
                     Finite.check(data.source(), batch);
-                    float[] values = runner.run(batch, List.of(names.get(k))).get(names.get(k)).values();
-                    batches.add(values.clone());
+                    batches.add(runner.run(batch, List.of(names.get(k))).get(names.get(k)).values());
                 }
             }
             out.add(FloatChunks.concat(batches));

@@ -373,20 +373,19 @@ final class LevelLoop {
         }
         long t0 = System.nanoTime();
         DenseMatrix prior = null;
+        // the parents' weights on the fused inputs: the ridge's centre, and kf-gradient's start
         DenseMatrix parentsWeights = null;
-        if (tap != null) {
+        if (tap != null || settings.parentPrior()) {
             parentsWeights = Priors.of(parents, plans, l, stats.fanIn(), stats.parentWidths(), stats.hasBias(), spaces);
             if (parentsWeights != null && stats.targets() > parentsWeights.cols()) {
                 parentsWeights = withZeroColumns(parentsWeights, stats.targets() - parentsWeights.cols());
             }
         }
         if (settings.parentPrior()) {
-            prior = Priors.of(parents, plans, l, stats.fanIn(), stats.parentWidths(), stats.hasBias(), spaces);
+            prior = parentsWeights;
             if (prior == null) {
                 settings.log().accept("onnx-fuse: level " + l + ": the parents' weights do not line up with the"
                         + " fused inputs; solving the plain ridge there");
-            } else if (stats.targets() > prior.cols()) {
-                prior = withZeroColumns(prior, stats.targets() - prior.cols());
             }
         }
         ProjectedTargets fit = ProjectedTargets.fit(backend, stats.statistics(), settings.grouping().ridgeFactor(),
@@ -422,7 +421,7 @@ final class LevelLoop {
         long t2 = System.nanoTime();
         double residual = FitError.relativeResidual(backend, stats.statistics(), weights, members);
         DenseMatrix parentsStart = null;
-        if (parentsWeights != null) {
+        if (tap != null && parentsWeights != null) {
             parentsStart = backend.multiply(parentsWeights, members);
         }
         long t3 = System.nanoTime();

@@ -81,10 +81,6 @@ final class TrainingRows implements StatisticsCollector.BatchSink {
         return overBudget;
     }
 
-    long bytes() {
-        return bytes;
-    }
-
     int samples() {
         return Math.toIntExact(samples);
     }
@@ -125,21 +121,14 @@ final class TrainingRows implements StatisticsCollector.BatchSink {
         float[] out = new float[Math.toIntExact(samples * positions * k)];
         int sample = 0;
         for (int b = 0; b < columns.size(); b++) {
-            float[] a = columns.get(b);
             int rows = batchSamples.get(b) * positions;
-            // one GEMM per batch: (rows x m) times (m x k), in float64
-            double[] rowMajor = new double[rows * m];
-            for (int i = 0; i < rowMajor.length; i++) {
-                rowMajor[i] = a[i];
-            }
-            DenseMatrix t = backend.multiply(DenseMatrix.fromRowMajor(rows, m, rowMajor), members);
-            double[] tc = t.toColumnMajor();
+            float[] t = project(columns.get(b), rows, members, backend); // one GEMM per batch
             for (int r = 0; r < rows; r++) {
                 int s = sample + r / positions;
                 int p = r % positions;
                 for (int g = 0; g < k; g++) {
                     int at = last ? (s * positions + p) * k + g : (s * k + g) * positions + p;
-                    out[at] = (float) tc[r + g * rows];
+                    out[at] = t[r * k + g];
                 }
             }
             sample += batchSamples.get(b);
@@ -170,6 +159,7 @@ final class TrainingRows implements StatisticsCollector.BatchSink {
         int m = parents * classes;
         float[] out = new float[rows * classes];
         double[] p = new double[classes];
+        double[] e = new double[classes];
         for (int r = 0; r < rows; r++) {
             java.util.Arrays.fill(p, 0);
             for (int k = 0; k < parents; k++) {
@@ -180,10 +170,11 @@ final class TrainingRows implements StatisticsCollector.BatchSink {
                 }
                 double sum = 0;
                 for (int c = 0; c < classes; c++) {
-                    sum += Math.exp(columns[base + c] / temperature - max);
+                    e[c] = Math.exp(columns[base + c] / temperature - max);
+                    sum += e[c];
                 }
                 for (int c = 0; c < classes; c++) {
-                    p[c] += Math.exp(columns[base + c] / temperature - max) / sum / parents;
+                    p[c] += e[c] / sum / parents;
                 }
             }
             for (int c = 0; c < classes; c++) {

@@ -30,6 +30,8 @@ public final class SegmentObjective implements Objective {
     private final Activation neuronWeights;
     private final String input;
     private final String output;
+    /** Each parameter's shape, as its tensor is fed every step. */
+    private final long[][] parameterShapes;
 
     /**
      * @param gradients   the segment's training graph: one input, one output, loss
@@ -69,6 +71,10 @@ public final class SegmentObjective implements Objective {
         this.output = gradients.outputs().get(0);
         this.neuronWeights = weights == null ? null
                 : new Activation(ParameterGradients.weightInput(output), new long[] {weights.length}, weights.clone());
+        this.parameterShapes = new long[layout.count()][];
+        for (int i = 0; i < layout.count(); i++) {
+            parameterShapes[i] = layout.get(i).shape().stream().mapToLong(Integer::longValue).toArray();
+        }
         this.runner = ParameterGradientRunner.open(gradients, threads);
     }
 
@@ -106,9 +112,8 @@ public final class SegmentObjective implements Objective {
             feeds.put(neuronWeights.name(), neuronWeights);
         }
         for (int i = 0; i < layout.count(); i++) {
-            ParameterSpec p = layout.get(i);
-            long[] shape = p.shape().stream().mapToLong(Integer::longValue).toArray();
-            feeds.put(p.name(), new Activation(p.name(), shape, parameters[i]));
+            String name = layout.get(i).name();
+            feeds.put(name, new Activation(name, parameterShapes[i], parameters[i]));
         }
         return runner.run(feeds);
     }
