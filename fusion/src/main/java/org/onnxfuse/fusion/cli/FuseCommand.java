@@ -249,8 +249,8 @@ public final class FuseCommand implements Callable<Integer> {
             description = "write a self-contained HTML report here (settings, level and training tables, charts)")
     private Path reportHtml;
 
-    @Option(names = {"-q", "--quiet"}, description = "no progress display and no log lines (the backend, warnings:"
-            + " the report keeps the warnings); results and errors still print")
+    @Option(names = {"-q", "--quiet"}, description = "errors only: no progress, no log lines, no result table (the"
+            + " --report keeps the results and the warnings)")
     private boolean quiet;
 
     @Option(names = "--verbose", description = "stack traces on errors, and ONNX Runtime's own warnings")
@@ -355,9 +355,11 @@ public final class FuseCommand implements Callable<Integer> {
                  StagedFiles html = reportHtml == null ? null : run.stageHtml(reportHtml)) {
                 putInPlace(model, json, html);
             }
-            out.printf("fused %d parents with %s -> %s%n", parents.size(), config.method().cliName(),
-                    TerminalText.escape(String.valueOf(output)));
-            run.printTable(out);
+            if (!quiet) {
+                out.printf("fused %d parents with %s -> %s%n", parents.size(), config.method().cliName(),
+                        TerminalText.escape(String.valueOf(output)));
+                run.printTable(out);
+            }
         }
         return 0;
     }
@@ -654,7 +656,13 @@ public final class FuseCommand implements Callable<Integer> {
         }
         FusionProgress progress = ProgressDisplay.forTerminal(quiet);
         builder.progress(progress);
-        builder.log(quiet ? line -> { } : line -> spec.commandLine().getErr().println(TerminalText.escape(line)));
+        if (quiet) {
+            builder.log(line -> { });
+        } else if (progress instanceof ProgressDisplay display) {
+            builder.log(line -> display.log(TerminalText.escape(line)));
+        } else {
+            builder.log(line -> spec.commandLine().getErr().println(TerminalText.escape(line)));
+        }
         try {
             return builder.build().fuse();
         } finally {

@@ -1,10 +1,13 @@
 package org.onnxfuse.fusion.cli;
 
 import java.io.PrintStream;
+import java.util.List;
 import java.util.Locale;
+import java.util.OptionalDouble;
 import java.util.function.LongSupplier;
 import org.onnxfuse.fusion.pipeline.FusionProgress;
 import org.onnxfuse.fusion.pipeline.LevelReport;
+import org.onnxfuse.fusion.pipeline.LevelWork;
 
 /**
  * Progress for a log file, a cluster job or CI (standard error not a terminal): one line per stage
@@ -22,6 +25,7 @@ final class ProgressLog implements FusionProgress {
     private long levelStart;
     private int level;
     private int levels;
+    private RemainingTime remaining;
 
     ProgressLog(PrintStream out, LongSupplier nanoClock) {
         this.out = out;
@@ -33,6 +37,11 @@ final class ProgressLog implements FusionProgress {
     @Override
     public void stageStarted(String description) {
         print(description);
+    }
+
+    @Override
+    public void levelsPlanned(List<LevelWork> planned, long samples) {
+        remaining = new RemainingTime(planned, samples);
     }
 
     @Override
@@ -51,8 +60,16 @@ final class ProgressLog implements FusionProgress {
         }
         double seconds = Math.max(1e-9, (now - (level > 0 ? levelStart : start)) / 1e9);
         String where = level > 0 ? "level " + level + "/" + levels : "samples";
-        print(String.format(Locale.ROOT, "%s: %d/%d samples (%d %%), %.0f samples/s", where, done, total,
-                100 * done / total, done / seconds));
+        String left = "";
+        if (remaining != null && level > 0) {
+            OptionalDouble estimate = remaining.secondsLeft(level, (double) done / total, seconds, 0);
+            if (estimate.isPresent()) {
+                left = (remaining.complete() ? ", about " : ", more than ")
+                        + ProgressDisplay.clockTime(estimate.getAsDouble()) + " left";
+            }
+        }
+        print(String.format(Locale.ROOT, "%s: %d/%d samples (%d %%), %.0f samples/s%s", where, done, total,
+                100 * done / total, done / seconds, left));
     }
 
     @Override
@@ -68,6 +85,9 @@ final class ProgressLog implements FusionProgress {
 
     @Override
     public void levelFinished(LevelReport report) {
+        if (remaining != null) {
+            remaining.finished(report, (clock.getAsLong() - levelStart) / 1e9);
+        }
         String training = report.training() == null ? "" : String.format(Locale.ROOT,
                 ", trained %d epochs (best %d, lr %.3g, validation loss %.4g)", report.training().epochsRun(),
                 report.training().bestEpoch(), report.training().learningRate(),

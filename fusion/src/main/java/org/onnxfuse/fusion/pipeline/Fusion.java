@@ -309,6 +309,7 @@ public final class Fusion {
                 config.usesParentPrior(), log, progress, config.gradient(), config.seed(), threads);
         try (ComputeBackend backend = Backends.open(config.device(), threads, log);
              StatisticsCollector collector = new StatisticsCollector(parents, plans, data, batch, threads)) {
+            progress.levelsPlanned(LevelWork.of(plans, targetWidths), data.samples());
             Model fused = new LevelLoop(parents, plans, targetWidths, kept, scores, settings, warnings, reports)
                     .run(backend, collector);
             return new Interpolated(fused, backend.name());

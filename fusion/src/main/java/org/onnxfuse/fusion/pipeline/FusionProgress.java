@@ -15,12 +15,26 @@ public interface FusionProgress {
     default void stageStarted(String description) {
     }
 
+    /**
+     * Before the first level: the sizes of every level and the calibration samples each level's
+     * collection runs, from which a display can predict the remaining time.
+     */
+    default void levelsPlanned(java.util.List<LevelWork> levels, long samples) {
+    }
+
     /** Level {@code level} of {@code levels} starts (1-based); {@code description} e.g. "Gemm /fc1/Gemm". */
     default void levelStarted(int level, int levels, String description) {
     }
 
     /** The current level's collection pass has run {@code done} of {@code total} calibration samples. */
     default void samplesCollected(long done, long total) {
+    }
+
+    /**
+     * The current level moved on to {@code step} after collecting its samples: "least squares",
+     * "grouping" or "writing" (training is announced by {@link #trainingStarted}).
+     */
+    default void levelStep(String step) {
     }
 
     /** The current level starts training for at most {@code epochs} epochs (the gradient variant). */

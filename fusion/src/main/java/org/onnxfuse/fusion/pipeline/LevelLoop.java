@@ -160,6 +160,7 @@ final class LevelLoop {
                     ? fitDepthwise(backend, collector, level, targets, join.isPresent())
                     : fitAffine(backend, collector, level, targets, join.isPresent(), rows);
             long t1 = System.nanoTime();
+            settings.progress().levelStep("writing");
             Level next = sequential && !level.last() ? template.level(l + 1) : null;
             TrainingResult trained = null;
             double residual = fit.residual();
@@ -388,9 +389,11 @@ final class LevelLoop {
                         + " fused inputs; solving the plain ridge there");
             }
         }
+        settings.progress().levelStep("least squares");
         ProjectedTargets fit = ProjectedTargets.fit(backend, stats.statistics(), settings.grouping().ridgeFactor(),
                 prior);
         long t1 = System.nanoTime();
+        settings.progress().levelStep("grouping");
         DenseMatrix weights;
         DenseMatrix members;
         String method;
@@ -661,6 +664,7 @@ final class LevelLoop {
             }
         }
         NeuronLayout layout = new NeuronLayout(widths.stream().mapToInt(Integer::intValue).toArray());
+        settings.progress().levelStep("grouping");
         Grouping grouping = settings.method() == FusionMethod.HF_LINEAR
                 ? HungarianGrouping.match(backend, gram, layout, importance)
                 : KMeansGrouping.group(backend, gram, layout, importance, width,

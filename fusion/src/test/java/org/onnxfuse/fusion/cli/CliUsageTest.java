@@ -4,6 +4,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import java.nio.file.Files;
 import java.nio.file.Path;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -78,13 +79,22 @@ class CliUsageTest {
     }
 
     @Test
-    void quietKeepsTheLogLinesOffTheTerminal() {
+    void quietPrintsErrorsOnly() {
         CliRunner cli = new CliRunner();
         int exit = cli.run(fixture("mlp_k2_p0.onnx"), fixture("mlp_k2_p1.onnx"), "--data",
                 Fixtures.data("calib400_x.npy").toString(), "--samples", "100", "--device", "auto", "-o",
                 dir.resolve("q.onnx").toString(), "-q");
         assertEquals(0, exit, cli.err.toString());
         assertEquals("", cli.err.toString());
-        assertFalse(cli.out.toString().isEmpty());
+        assertEquals("", cli.out.toString());
+        assertTrue(Files.exists(dir.resolve("q.onnx")));
+
+        CliRunner failing = new CliRunner();
+        int code = failing.run(fixture("mlp_k2_p0.onnx"), fixture("mlp_k2_p1.onnx"), "--data",
+                dir.resolve("missing.npy").toString(), "-o", dir.resolve("r.onnx").toString(), "-q");
+        assertTrue(code != 0);
+        assertEquals("", failing.out.toString());
+        assertTrue(failing.err.toString().startsWith("onnx-fuse: error: "), failing.err.toString());
+        assertEquals(1, failing.err.toString().lines().count(), failing.err.toString());
     }
 }
