@@ -66,14 +66,25 @@ public final class Constructs {
         return found;
     }
 
-    /** "; the model also contains ...: A at 'x' (...); B at 'y' (...)", or "" when none is found. */
-    public static String summary(Graph graph) {
+    /**
+     * The refusal in a user's terms when {@code graph} holds constructs the planner does not place
+     * yet: every construct with where it is and what to do, then the node the planner stopped at
+     * (without the list of supported ops, which says less than the constructs do); empty when none
+     * is found, and the planner's own message stands.
+     */
+    public static Optional<String> refusal(Graph graph, String plannerMessage) {
         List<Found> found = find(graph);
         if (found.isEmpty()) {
-            return "";
+            return Optional.empty();
         }
-        return "; constructs in this model that onnx-fuse does not fuse yet: "
-                + found.stream().map(Found::describe).collect(Collectors.joining("; "));
+        String stoppedAt = plannerMessage;
+        int list = stoppedAt.indexOf(": supported ops are");
+        if (list > 0) {
+            stoppedAt = stoppedAt.substring(0, list);
+        }
+        return Optional.of("constructs in this model that onnx-fuse does not fuse yet: "
+                + found.stream().map(Found::describe).collect(Collectors.joining("; "))
+                + " (the planner stopped first at " + stoppedAt + ")");
     }
 
     private static void add(Map<String, List<String>> at, Map<String, String> advice, String construct, Node node,

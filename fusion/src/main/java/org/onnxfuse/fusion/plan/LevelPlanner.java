@@ -83,11 +83,11 @@ public final class LevelPlanner {
             return new LevelPlanner(model, registry).plan();
         } catch (UnsupportedOpException e) {
             // name every construct the planner does not handle yet, not only the node it stopped at
-            String constructs = Constructs.summary(model.graph());
-            if (constructs.isEmpty()) {
+            Optional<String> refusal = Constructs.refusal(model.graph(), e.getMessage());
+            if (refusal.isEmpty()) {
                 throw e;
             }
-            throw new UnsupportedOpException(e.code(), e.getMessage() + constructs, e);
+            throw new UnsupportedOpException(e.code(), refusal.get(), e);
         }
     }
 
