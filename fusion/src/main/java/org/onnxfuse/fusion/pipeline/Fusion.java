@@ -1,5 +1,6 @@
 package org.onnxfuse.fusion.pipeline;
 
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
@@ -13,6 +14,7 @@ import org.onnxfuse.fusion.baseline.WeightMatching;
 import org.onnxfuse.fusion.collect.CalibrationData;
 import org.onnxfuse.fusion.collect.StatisticsCollector;
 import org.onnxfuse.fusion.data.DataShapes;
+import org.onnxfuse.fusion.data.ImageFolder;
 import org.onnxfuse.fusion.data.NpyArray;
 import org.onnxfuse.fusion.data.SampleArray;
 import org.onnxfuse.fusion.evaluate.Labels;
@@ -77,6 +79,9 @@ public final class Fusion {
     private final CalibrationData calibrationData;
     private final long[] labels;
     private final Path labelsPath;
+    private final ImageFolder.Options imageOptions;
+    /** The class sub-folders of a calibration image folder given without labels, or null. */
+    private final ImageFolder.ClassFolders classFolders;
     private final FusionConfig config;
     private final Consumer<String> log;
     private final FusionProgress progress;
@@ -87,6 +92,8 @@ public final class Fusion {
         this.calibrationData = b.calibrationData;
         this.labels = b.labels;
         this.labelsPath = b.labelsPath;
+        this.imageOptions = b.imageOptions;
+        this.classFolders = b.classFolders;
         this.config = config;
         this.log = b.log;
         this.progress = b.progress;
@@ -133,7 +140,8 @@ public final class Fusion {
         List<LevelReport> reports = new ArrayList<>();
         int fixedBatch = fixedBatch(parents, warnings);
         int batch = fixedBatch > 0 ? fixedBatch : config.batchSize();
-        CalibrationData opened = calibrationPath != null ? CalibrationData.open(calibrationPath, template) : null;
+        CalibrationData opened = calibrationPath != null
+                ? CalibrationData.open(calibrationPath, template, imageOptions) : null;
         CalibrationData given = opened != null ? opened : calibrationData;
         CalibrationData data = given == null ? null : given.limit(config.samples());
         if (data != null && fixedBatch > 0 && data.samples() % fixedBatch != 0) {
@@ -235,6 +243,8 @@ public final class Fusion {
         boolean confidence = config.classWeights() == ClassWeights.CONFIDENCE;
         if (y == null && labelsPath != null && (importance.needsData() || confidence)) {
             y = readLabels(labelsPath, data, plans.get(0));
+        } else if (y == null && classFolders != null && (importance.needsData() || confidence)) {
+            y = folderLabels(classFolders, data, plans.get(0));
         }
         if (y != null && y.length > data.samples()) {
             y = java.util.Arrays.copyOf(y, Math.toIntExact(data.samples())); // --samples kept the first ones
@@ -290,6 +300,15 @@ public final class Fusion {
         }
     }
 
+    /** The labels of an image folder's class sub-folders, checked against the model's classes. */
+    private static long[] folderLabels(ImageFolder.ClassFolders classes, CalibrationData data, LevelPlan plan) {
+        int outputs = Math.toIntExact(plan.lastLevel().width());
+        classes.checkClasses(outputs);
+        try (SampleArray ys = classes.labelArray()) {
+            return Labels.read(ys, 0, Math.toIntExact(Math.min(ys.samples(), data.samples())), outputs);
+        }
+    }
+
     private static long[] readLabels(Path file, CalibrationData data, LevelPlan plan) {
         try (SampleArray ys = NpyArray.open(file)) {
             if (ys.samples() < data.samples()) {
@@ -329,6 +348,8 @@ public final class Fusion {
         private CalibrationData calibrationData;
         private long[] labels;
         private Path labelsPath;
+        private ImageFolder.Options imageOptions = ImageFolder.Options.DEFAULT;
+        private ImageFolder.ClassFolders classFolders;
         private Consumer<String> log = System.err::println;
         private FusionProgress progress = FusionProgress.NONE;
 
@@ -371,9 +392,24 @@ public final class Fusion {
             return this;
         }
 
-        /** A {@code .npy} file of calibration inputs, samples first. */
-        public Builder calibration(Path npy) {
-            this.calibrationPath = Objects.requireNonNull(npy);
+        /**
+         * Calibration inputs from a file: a {@code .npy} (samples first), an {@code .npz} with one
+         * array per model input, a CSV of numbers, or a folder of images read with the default
+         * {@link ImageFolder.Options} (see {@link #calibration(Path, ImageFolder.Options)}).
+         */
+        public Builder calibration(Path file) {
+            return calibration(file, ImageFolder.Options.DEFAULT);
+        }
+
+        /**
+         * Calibration inputs from a file or a folder of images read as {@code images} says (resize,
+         * channel order, layout, mean and standard deviation). A folder with one sub-folder of
+         * images per class also gives the labels (numeric sub-folder names are the labels, other
+         * names are sorted to 0..C-1) unless {@link #labels} are given.
+         */
+        public Builder calibration(Path file, ImageFolder.Options images) {
+            this.calibrationPath = Objects.requireNonNull(file);
+            this.imageOptions = Objects.requireNonNull(images);
             this.calibrationData = null;
             return this;
         }
@@ -428,8 +464,14 @@ public final class Fusion {
          */
         public Fusion build() {
             FusionConfig config = configuration();
+            classFolders = null;
+            if (calibrationPath != null && labels == null && labelsPath == null
+                    && Files.isDirectory(calibrationPath)) {
+                ImageFolder.ClassFolders classes = ImageFolder.scan(calibrationPath);
+                classFolders = classes.labelled() ? classes : null;
+            }
             config.checkInputs(parentSources.size(), calibrationPath != null || calibrationData != null,
-                    labels != null || labelsPath != null);
+                    labels != null || labelsPath != null || classFolders != null);
             return new Fusion(this, config);
         }
     }

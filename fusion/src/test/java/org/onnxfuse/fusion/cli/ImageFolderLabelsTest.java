@@ -21,6 +21,10 @@ import org.junit.jupiter.api.io.TempDir;
 import org.onnxfuse.fusion.data.ImageFolder;
 import org.onnxfuse.fusion.data.NpyArray;
 import org.onnxfuse.fusion.data.SampleArray;
+import org.onnxfuse.fusion.importance.ClassWeights;
+import org.onnxfuse.fusion.pipeline.Fusion;
+import org.onnxfuse.fusion.pipeline.FusionResult;
+import org.onnxfuse.fusion.pipeline.InvalidSettingException;
 import org.onnxfuse.fusion.testing.Fixtures;
 import org.onnxfuse.onnx.errors.DataException;
 
@@ -109,6 +113,36 @@ class ImageFolderLabelsTest {
         assertEquals(numeric.toString(), json.get("accuracy").get("data").asText());
         assertEquals(COUNT, json.get("accuracy").get("samples").asInt());
         assertTrue(json.get("accuracy").get("fused").asDouble() > 0.8, json.get("accuracy").toString());
+    }
+
+    @Test
+    void theLibraryBuilderTakesTheLabelsFromClassSubFoldersToo() throws IOException {
+        Path named = dir.resolve("named");
+        writeMnist(named, c -> "digit" + c);
+        ImageFolder.Options options = ImageFolder.Options.of(new ImageFolder.Normalisation(new float[] {MEAN},
+                new float[] {STD}));
+        // --class-weights confidence needs labels: the folder's sub-folders are enough
+        FusionResult fromFolder = Fusion.builder().parents(Fixtures.model("mlp_k2_p0.onnx"),
+                        Fixtures.model("mlp_k2_p1.onnx")).calibration(named, options)
+                .classWeights(ClassWeights.CONFIDENCE).device("cpu").threads(2).log(line -> { }).build().fuse();
+        assertEquals("labels", fromFolder.importance().labelSource());
+        // the same labels given explicitly, in the folder's sample order, give the same model
+        long[] labels = ImageFolder.scan(named).labels();
+        FusionResult explicit = Fusion.builder().parents(Fixtures.model("mlp_k2_p0.onnx"),
+                        Fixtures.model("mlp_k2_p1.onnx")).calibration(named, options).labels(labels)
+                .classWeights(ClassWeights.CONFIDENCE).device("cpu").threads(2).log(line -> { }).build().fuse();
+        assertArrayEquals(Fixtures.logits(explicit.model(), Fixtures.data("test_x.npy")),
+                Fixtures.logits(fromFolder.model(), Fixtures.data("test_x.npy")));
+        // without sub-folders there are no labels, and confidence is refused before any work
+        Path flat = Files.createDirectories(dir.resolve("flat"));
+        try (var files = Files.walk(named)) {
+            for (Path f : files.filter(Files::isRegularFile).limit(20).toList()) {
+                Files.copy(f, flat.resolve(f.getParent().getFileName() + "_" + f.getFileName()));
+            }
+        }
+        assertThrows(InvalidSettingException.class, () -> Fusion.builder().parents(Fixtures.model("mlp_k2_p0.onnx"),
+                        Fixtures.model("mlp_k2_p1.onnx")).calibration(flat, options)
+                .classWeights(ClassWeights.CONFIDENCE).device("cpu").threads(2).log(line -> { }).build());
     }
 
     private static void png(Path file, int width, int height, int rgb) throws IOException {
