@@ -6,10 +6,13 @@ import ai.onnxruntime.OnnxValue;
 import ai.onnxruntime.OrtEnvironment;
 import ai.onnxruntime.OrtException;
 import ai.onnxruntime.OrtSession;
+import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.FloatBuffer;
 import java.nio.LongBuffer;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Collection;
 import java.util.HashMap;
@@ -26,8 +29,10 @@ import org.onnxfuse.fusion.data.IntegerBatch;
 import org.onnxfuse.onnx.errors.ErrorCode;
 import org.onnxfuse.onnx.errors.OnnxFuseException;
 import org.onnxfuse.onnx.io.OnnxWriter;
+import org.onnxfuse.onnx.io.WriteOptions;
 import org.onnxfuse.onnx.ir.DataType;
 import org.onnxfuse.onnx.ir.Model;
+import org.onnxfuse.onnx.ir.Tensor;
 import org.onnxfuse.onnx.ir.ValueInfo;
 
 /**
@@ -159,7 +164,13 @@ public final class OrtRunner implements AutoCloseable {
      * @throws OnnxFuseException BACKEND when ONNX Runtime cannot load the model
      */
     public static Session openSession(String label, Model model, int threads) {
-        byte[] bytes = OnnxWriter.toBytes(model);
+        return openSession(label, model, threads, IN_MEMORY_LIMIT);
+    }
+
+    /** {@link #openSession(String, Model, int)}, through a file when the tensors reach {@code inMemoryLimit} bytes. */
+    static Session openSession(String label, Model model, int threads, long inMemoryLimit) {
+        boolean inMemory = tensorBytes(model) < inMemoryLimit;
+        byte[] bytes = inMemory ? OnnxWriter.toBytes(model) : null;
         OrtEnvironment env = OrtEnvironment.getEnvironment();
         OrtSession.SessionOptions options = new OrtSession.SessionOptions();
         try {
@@ -171,11 +182,58 @@ public final class OrtRunner implements AutoCloseable {
             // (statistics, solves) and spinning ONNX Runtime threads starved it (8 parents / 5000
             // samples: statistics 7.0 s with spinning, 1.3 s without, on 2 cores).
             options.addConfigEntry("session.intra_op.allow_spinning", "0");
-            return new Session(options, env.createSession(bytes, options));
+            return new Session(options, inMemory ? env.createSession(bytes, options)
+                    : sessionFromFile(env, label, model, options));
         } catch (OrtException | RuntimeException e) {
             options.close();
             throw new OnnxFuseException(ErrorCode.BACKEND, "ONNX Runtime could not load " + label + ": "
                     + e.getMessage(), e);
+        }
+    }
+
+    /**
+     * Models whose tensors pass this are handed to ONNX Runtime as a file with external data
+     * instead of one protobuf message in memory, which cannot exceed 2 GiB.
+     */
+    static final long IN_MEMORY_LIMIT = 1L << 30;
+
+    /** The tensor bytes of the model's initializers (Constant nodes are small and left out). */
+    static long tensorBytes(Model model) {
+        long total = 0;
+        for (Tensor t : model.graph().initializers().values()) {
+            total += t.dataType().rawByteCount(t.elementCount());
+        }
+        return total;
+    }
+
+    /**
+     * A session on a copy of {@code model} written to a temporary folder, every tensor over a kilobyte
+     * in a page-aligned side file; the folder is removed once ONNX Runtime has loaded it (it keeps
+     * what it memory-mapped, which outlives the removal on Linux).
+     */
+    private static OrtSession sessionFromFile(OrtEnvironment env, String label, Model model,
+                                              OrtSession.SessionOptions options) throws OrtException {
+        Path folder;
+        try {
+            folder = Files.createTempDirectory("onnx-fuse-session-");
+        } catch (IOException e) {
+            throw new OnnxFuseException(ErrorCode.BACKEND, label + " holds over " + (IN_MEMORY_LIMIT >> 30)
+                    + " GiB of weights, so it goes to ONNX Runtime through a temporary file, but the temporary folder "
+                    + System.getProperty("java.io.tmpdir") + " cannot take one: " + e.getMessage(), e);
+        }
+        try {
+            Path file = folder.resolve("model.onnx");
+            OnnxWriter.write(model, file, WriteOptions.externalAbove(1024).withAlignment(WriteOptions.PAGE_ALIGNMENT));
+            return env.createSession(file.toString(), options);
+        } finally {
+            try (var files = Files.list(folder)) {
+                for (Path f : files.toList()) {
+                    Files.deleteIfExists(f);
+                }
+                Files.deleteIfExists(folder);
+            } catch (IOException e) {
+                // a temporary folder left behind is not worth failing the fusion for
+            }
         }
     }
 
