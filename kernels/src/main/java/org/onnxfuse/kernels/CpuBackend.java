@@ -4,12 +4,21 @@ import static org.bytedeco.openblas.global.openblas.CblasColMajor;
 import static org.bytedeco.openblas.global.openblas.CblasNoTrans;
 import static org.bytedeco.openblas.global.openblas.CblasTrans;
 import static org.bytedeco.openblas.global.openblas.LAPACK_COL_MAJOR;
-import static org.bytedeco.openblas.global.openblas.LAPACKE_dposv;
+import static org.bytedeco.openblas.global.openblas.LAPACKE_dpotrf;
+import static org.bytedeco.openblas.global.openblas.LAPACKE_dpotrs;
 import static org.bytedeco.openblas.global.openblas.cblas_dgemm;
 
-/** OpenBLAS BLAS and LAPACK through JavaCPP, with an explicit thread count. */
+import java.util.ArrayList;
+import java.util.List;
+import org.bytedeco.javacpp.DoublePointer;
+
+/**
+ * OpenBLAS BLAS and LAPACK through JavaCPP. {@code threads} threads share fixed blocks of each
+ * output ({@link BlockTasks}), so the results are the same bits whatever the thread count.
+ */
 final class CpuBackend implements ComputeBackend {
     private final int threads;
+    private final BlockTasks blocks;
     private volatile boolean closed;
 
     CpuBackend(int threads) {
@@ -18,6 +27,7 @@ final class CpuBackend implements ComputeBackend {
         }
         OpenBlas.load();
         this.threads = threads;
+        this.blocks = new BlockTasks(threads);
     }
 
     @Override
@@ -47,15 +57,29 @@ final class CpuBackend implements ComputeBackend {
         if (m == 0 || n == 0) {
             return DenseMatrix.wrap(m, n, out);
         }
-        OpenBlas.run(threads, () -> cblas_dgemm(CblasColMajor, blasOp(opA), blasOp(opB), m, n, k, alpha,
-                a.data(), Math.max(1, a.rows()), b.data(), Math.max(1, b.rows()), beta, out, m));
+        int lda = Math.max(1, a.rows());
+        int ldb = Math.max(1, b.rows());
+        try (DoublePointer pa = new DoublePointer(a.data()); DoublePointer pb = new DoublePointer(b.data());
+             DoublePointer pc = new DoublePointer(out)) {
+            List<Runnable> tasks = new ArrayList<>();
+            for (int[] block : BlockTasks.blocks(n)) {
+                int first = block[0];
+                int width = block[1] - block[0];
+                // columns first.. of op(B): columns of B, or rows of B when it is transposed
+                long bOffset = opB == Transpose.NO ? (long) first * ldb : first;
+                tasks.add(() -> cblas_dgemm(CblasColMajor, blasOp(opA), blasOp(opB), m, width, k, alpha, pa, lda,
+                        pb.getPointer(bOffset), ldb, beta, pc.getPointer((long) first * m), m));
+            }
+            blocks.run(tasks);
+            pc.get(out);
+        }
         return DenseMatrix.wrap(m, n, out);
     }
 
     @Override
     public StatisticsAccumulator openStatistics(int d, int m) {
         requireOpen();
-        return new CpuStatisticsAccumulator(threads, d, m);
+        return new CpuStatisticsAccumulator(blocks, d, m);
     }
 
     @Override
@@ -72,15 +96,37 @@ final class CpuBackend implements ComputeBackend {
         if (n == 0 || k == 0) {
             return DenseMatrix.wrap(n, k, solution);
         }
-        int[] info = new int[1];
-        OpenBlas.run(threads, () -> info[0] = LAPACKE_dposv(LAPACK_COL_MAJOR, (byte) 'U', n, k, factor, n,
-                solution, n));
-        if (info[0] > 0) {
-            throw new NotPositiveDefiniteException(n, info[0], ridge);
-        }
-        if (info[0] < 0) {
-            throw new BackendException("LAPACKE_dposv rejected its argument " + (-info[0]) + " for S " + s.shape()
-                    + ", B " + b.shape() + "; expected valid arguments (this is a bug in onnx-fuse)");
+        // the factorisation on one thread (its blocking would follow a thread count), then the
+        // right-hand sides in fixed blocks
+        OpenBlas.useOneThreadPerCall();
+        try (DoublePointer f = new DoublePointer(factor); DoublePointer x = new DoublePointer(solution)) {
+            int info = LAPACKE_dpotrf(LAPACK_COL_MAJOR, (byte) 'U', n, f, n);
+            if (info > 0) {
+                throw new NotPositiveDefiniteException(n, info, ridge);
+            }
+            if (info < 0) {
+                throw new BackendException("LAPACKE_dpotrf rejected its argument " + (-info) + " for S " + s.shape()
+                        + "; expected valid arguments (this is a bug in onnx-fuse)");
+            }
+            List<Runnable> tasks = new ArrayList<>();
+            int[] failed = new int[1];
+            for (int[] block : BlockTasks.blocks(k)) {
+                int first = block[0];
+                int width = block[1] - block[0];
+                tasks.add(() -> {
+                    int code = LAPACKE_dpotrs(LAPACK_COL_MAJOR, (byte) 'U', n, width, f, n,
+                            x.getPointer((long) first * n), n);
+                    if (code != 0) {
+                        failed[0] = code;
+                    }
+                });
+            }
+            blocks.run(tasks);
+            if (failed[0] != 0) {
+                throw new BackendException("LAPACKE_dpotrs rejected its argument " + (-failed[0]) + " for S "
+                        + s.shape() + ", B " + b.shape() + "; expected valid arguments (this is a bug in onnx-fuse)");
+            }
+            x.get(solution);
         }
         return DenseMatrix.wrap(n, k, solution);
     }
@@ -94,6 +140,7 @@ final class CpuBackend implements ComputeBackend {
     @Override
     public void close() {
         closed = true;
+        blocks.close();
     }
 
     private void requireOpen() {

@@ -3,11 +3,11 @@ package org.onnxfuse.kernels;
 import static org.bytedeco.openblas.global.openblas.CblasColMajor;
 import static org.bytedeco.openblas.global.openblas.CblasNoTrans;
 import static org.bytedeco.openblas.global.openblas.CblasTrans;
-import static org.bytedeco.openblas.global.openblas.CblasUpper;
 import static org.bytedeco.openblas.global.openblas.cblas_dgemm;
-import static org.bytedeco.openblas.global.openblas.cblas_dsyrk;
 
 import java.nio.DoubleBuffer;
+import java.util.ArrayList;
+import java.util.List;
 import org.bytedeco.javacpp.DoublePointer;
 import org.bytedeco.javacpp.Pointer;
 
@@ -15,8 +15,10 @@ import org.bytedeco.javacpp.Pointer;
  * The sums live in native memory (JavaCPP {@link DoublePointer}s) so BLAS updates them in place
  * without copying d<sup>2</sup> doubles across JNI per batch. A float32 row-major batch X (rows x
  * d) read as column-major is X<sup>T</sup> (d x rows, leading dimension d): after widening it to
- * float64 once, S_xx += X<sup>T</sup>X is dsyrk('U', 'N') on it and S_xa += X<sup>T</sup>A is
- * dgemm('N', 'T') with A<sup>T</sup>, with no transposing copies.
+ * float64 once, S_xx += X<sup>T</sup>X and S_xa += X<sup>T</sup>A are dgemm('N', 'T') on it and
+ * A<sup>T</sup>, with no transposing copies, in fixed column blocks ({@link BlockTasks}: the same
+ * bits whatever the thread count); for S_xx and S_aa each block computes only the rows up to its
+ * last column (the upper triangle and a little of the diagonal block's lower part).
  *
  * <p>Batches are widened into a block of up to {@code maxBlockRows} rows and the BLAS calls run
  * only when the block is full (or the sums are read): ONNX Runtime batches are small (256 rows
@@ -38,7 +40,7 @@ final class CpuStatisticsAccumulator extends AbstractStatisticsAccumulator {
     /** Floats widened per bulk copy into native memory. */
     private static final int STAGING_ELEMENTS = 1 << 14;
 
-    private final int threads;
+    private final BlockTasks blocks;
     private final int maxBlockRows;
     private final DoublePointer sxx;
     private final DoublePointer sxa;
@@ -52,14 +54,14 @@ final class CpuStatisticsAccumulator extends AbstractStatisticsAccumulator {
     /** Rows widened into the buffers but not yet added to the sums. */
     private int pendingRows;
 
-    CpuStatisticsAccumulator(int threads, int d, int m) {
-        this(threads, d, m, BUFFER_ELEMENTS);
+    CpuStatisticsAccumulator(BlockTasks blocks, int d, int m) {
+        this(blocks, d, m, BUFFER_ELEMENTS);
     }
 
     /** {@code bufferElements} bounds each widening buffer; tests make it small to exercise chunking. */
-    CpuStatisticsAccumulator(int threads, int d, int m, int bufferElements) {
+    CpuStatisticsAccumulator(BlockTasks blocks, int d, int m, int bufferElements) {
         super(d, m);
-        this.threads = threads;
+        this.blocks = blocks;
         this.maxBlockRows = Math.max(1, Math.min(MAX_BLOCK_ROWS, bufferElements / Math.max(d, m)));
         this.staging = new double[Math.min(STAGING_ELEMENTS, Math.max(1, bufferElements))];
         DoublePointer xx = null;
@@ -104,15 +106,32 @@ final class CpuStatisticsAccumulator extends AbstractStatisticsAccumulator {
         if (rows == 0) {
             return;
         }
-        OpenBlas.run(threads, () -> {
-            cblas_dsyrk(CblasColMajor, CblasUpper, CblasNoTrans, d, rows, 1.0, xBuffer, d, 1.0, sxx, d);
-            if (m > 0) {
-                cblas_dgemm(CblasColMajor, CblasNoTrans, CblasTrans, d, m, rows, 1.0, xBuffer, d, aBuffer, m,
-                        1.0, sxa, d);
-                cblas_dsyrk(CblasColMajor, CblasUpper, CblasNoTrans, m, rows, 1.0, aBuffer, m, 1.0, saa, m);
+        List<Runnable> tasks = new ArrayList<>();
+        addGram(tasks, xBuffer, d, sxx, rows);
+        if (m > 0) {
+            for (int[] block : BlockTasks.blocks(m)) {
+                int first = block[0];
+                int width = block[1] - block[0];
+                tasks.add(() -> cblas_dgemm(CblasColMajor, CblasNoTrans, CblasTrans, d, width, rows, 1.0, xBuffer, d,
+                        aBuffer.getPointer(first), m, 1.0, sxa.getPointer((long) first * d), d));
             }
-        });
+            addGram(tasks, aBuffer, m, saa, rows);
+        }
+        blocks.run(tasks);
         pendingRows = 0;
+    }
+
+    /**
+     * Tasks adding V V<sup>T</sup> (V: n x rows, column-major) to the upper triangle of the n x n
+     * sum, one per column block: rows 0 to the block's last column.
+     */
+    private static void addGram(List<Runnable> tasks, DoublePointer v, int n, DoublePointer sum, int rows) {
+        for (int[] block : BlockTasks.blocks(n)) {
+            int first = block[0];
+            int end = block[1];
+            tasks.add(() -> cblas_dgemm(CblasColMajor, CblasNoTrans, CblasTrans, end, end - first, rows, 1.0, v, n,
+                    v.getPointer(first), n, 1.0, sum.getPointer((long) first * n), n));
+        }
     }
 
     @Override

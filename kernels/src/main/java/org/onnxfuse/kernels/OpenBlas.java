@@ -3,13 +3,12 @@ package org.onnxfuse.kernels;
 import org.bytedeco.openblas.global.openblas;
 
 /**
- * The process-wide side of OpenBLAS. Its thread count is global, so every call goes through
- * {@link #run(int, Runnable)}, which sets the caller's count and runs the call under one lock:
- * two backends with different counts never oversubscribe the cores (oversubscribed LAPACK was
- * measured 4-60x slower on 2 busy cores), and calls never interleave.
+ * The process-wide side of OpenBLAS. Its thread count is global; this project always runs it with
+ * one thread per call and parallelises over fixed blocks itself ({@link BlockTasks}), which makes
+ * results independent of the thread count and lets calls from several threads run side by side.
  */
 final class OpenBlas {
-    private static final Object LOCK = new Object();
+    private static volatile boolean oneThread;
 
     private OpenBlas() {
     }
@@ -28,14 +27,15 @@ final class OpenBlas {
         }
     }
 
-    static void run(int threads, Runnable call) {
-        synchronized (LOCK) {
-            // The preset's setter looks its symbol up on every call (~0.3 ms); its getter returns
-            // the last value set through it, so only changes pay.
-            if (openblas.blas_get_num_threads() != threads) {
-                openblas.blas_set_num_threads(threads);
+    /** Makes every OpenBLAS call single-threaded (once per process; the setter looks its symbol up each time). */
+    static void useOneThreadPerCall() {
+        if (!oneThread) {
+            synchronized (OpenBlas.class) {
+                if (!oneThread) {
+                    openblas.blas_set_num_threads(1);
+                    oneThread = true;
+                }
             }
-            call.run();
         }
     }
 }

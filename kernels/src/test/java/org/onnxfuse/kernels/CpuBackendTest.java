@@ -98,7 +98,8 @@ class CpuBackendTest {
         int m = 3;
         Reference.Sums expected = new Reference.Sums(d, m);
         // 25 elements per buffer = 2 samples per chunk: every batch is cut into pieces.
-        try (StatisticsAccumulator acc = new CpuStatisticsAccumulator(1, d, m, 25)) {
+        try (BlockTasks blocks = new BlockTasks(1);
+             StatisticsAccumulator acc = new CpuStatisticsAccumulator(blocks, d, m, 25)) {
             for (int rows : new int[] {5, 1, 8}) {
                 float[] x = Reference.randomFloats(rng, rows * d + 4); // longer arrays: only rows * d read
                 float[] a = Reference.randomFloats(rng, rows * m + 2);
@@ -116,7 +117,8 @@ class CpuBackendTest {
         int m = 3;
         // 60 elements per buffer = blocks of 6 samples; batches straddle blocks and grow the
         // buffer while rows are pending.
-        try (StatisticsAccumulator acc = new CpuStatisticsAccumulator(2, d, m, 60)) {
+        try (BlockTasks blocks = new BlockTasks(2);
+             StatisticsAccumulator acc = new CpuStatisticsAccumulator(blocks, d, m, 60)) {
             Reference.Sums expected = new Reference.Sums(d, m);
             for (int rows : new int[] {1, 2, 4, 5, 3, 6, 13, 1}) {
                 float[] x = Reference.randomFloats(rng, rows * d);
@@ -344,25 +346,33 @@ class CpuBackendTest {
     }
 
     @Test
-    void eachBackendSetsItsOwnOpenBlasThreadCount() {
+    void openBlasRunsOneThreadPerCallWhateverTheBackendsThreadCount() throws Exception {
         try (ComputeBackend one = Backends.open("cpu", 1); ComputeBackend two = Backends.open("cpu", 2)) {
             assertEquals(1, one.threads());
             assertEquals(2, two.threads());
             DenseMatrix x = DenseMatrix.identity(4);
-            one.multiply(x, x);
-            assertEquals(1, openblas_full.openblas_get_num_threads());
             two.multiply(x, x);
-            assertEquals(2, openblas_full.openblas_get_num_threads());
-            try (StatisticsAccumulator acc = one.openStatistics(2, 1)) {
-                acc.accumulate(new float[] {1, 2}, new float[] {3}, 1);
-                acc.statistics(); // rows are buffered: the BLAS calls run when the sums are read
-            }
             assertEquals(1, openblas_full.openblas_get_num_threads());
             two.choleskySolve(x, x, 0.0);
-            assertEquals(2, openblas_full.openblas_get_num_threads());
-        }
-        try (ComputeBackend defaults = Backends.open("cpu", 0)) {
-            assertEquals(Runtime.getRuntime().availableProcessors(), defaults.threads());
+            assertEquals(1, openblas_full.openblas_get_num_threads());
+            // calls from two Java threads at once: each gets its own right answer
+            SplittableRandom rng = new SplittableRandom(9);
+            DenseMatrix a = Reference.random(rng, 300, 200);
+            DenseMatrix b = Reference.random(rng, 200, 300);
+            DenseMatrix expected = one.multiply(a, b);
+            java.util.concurrent.ExecutorService pool = java.util.concurrent.Executors.newFixedThreadPool(2);
+            try {
+                java.util.List<java.util.concurrent.Future<DenseMatrix>> results = new java.util.ArrayList<>();
+                for (int i = 0; i < 6; i++) {
+                    ComputeBackend backend = i % 2 == 0 ? one : two;
+                    results.add(pool.submit(() -> backend.multiply(a, b)));
+                }
+                for (java.util.concurrent.Future<DenseMatrix> r : results) {
+                    assertEquals(expected, r.get());
+                }
+            } finally {
+                pool.shutdown();
+            }
         }
     }
 

@@ -349,7 +349,7 @@ public final class FuseCommand implements Callable<Integer> {
         try (StagedFiles model = OnnxWriter.stage(fused, output)) {
             timings.put("write_ms", millisSince(writeStart));
             timings.put("total_ms", millisSince(start));
-            RunReport run = new RunReport(reportedConfiguration(result), result.levels(),
+            RunReport run = new RunReport(reportedConfiguration(result, config), result.levels(),
                     parentWidths(plans), result.importance(), timings, accuracy, check, names, warnings);
             try (StagedFiles json = report == null ? null : run.stage(report);
                  StagedFiles html = reportHtml == null ? null : run.stageHtml(reportHtml)) {
@@ -856,8 +856,10 @@ public final class FuseCommand implements Callable<Integer> {
      * The report's configuration: the settings exactly as the fused model's provenance records them
      * ({@link FusionResult#settings()}), then the files, which only the command line has.
      */
-    private Map<String, Object> reportedConfiguration(FusionResult result) {
+    private Map<String, Object> reportedConfiguration(FusionResult result, FusionConfig config) {
         Map<String, Object> c = new LinkedHashMap<>(result.settings());
+        // not in the model's own record: the thread count does not change the result
+        c.put("threads", config.threadsToUse());
         c.put("parents", parents.stream().map(String::valueOf).toList());
         c.put("output", String.valueOf(output));
         c.put("data", data == null ? null : String.valueOf(data));

@@ -253,7 +253,7 @@ public record FusionConfig(FusionMethod method, Widths widths, long seed, int ba
 
     /**
      * The settings as a fusion records them, in the fused model's {@code onnx-fuse.config} and in
-     * the command line's report, with what the run resolved: the samples and threads it used, the
+     * the command line's report, with what the run resolved: the samples it used, the
      * backend it ran on, the importance its scores came from (uniform where the default could not
      * run) and whose classes the attributions explained ("labels", "predictions" or "none"); the
      * baselines, which score nothing, record neither.
@@ -275,7 +275,6 @@ public record FusionConfig(FusionMethod method, Widths widths, long seed, int ba
         c.put("seed", seed);
         c.put("samples", samplesUsed);
         c.put("batchSize", batchSize);
-        c.put("threads", threadsToUse());
         c.put("device", device);
         c.put("backend", backend);
         c.put("ridge", ridge);

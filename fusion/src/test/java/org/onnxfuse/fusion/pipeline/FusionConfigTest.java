@@ -57,7 +57,7 @@ class FusionConfigTest {
         assertEquals(false, recorded.get("parentPrior"));
         assertEquals(400L, recorded.get("samples"));
         assertFalse(recorded.containsKey("importance"), "baselines record no importance");
-        assertEquals(List.of("method", "seed", "samples", "batchSize", "threads", "device", "backend", "ridge",
+        assertEquals(List.of("method", "seed", "samples", "batchSize", "device", "backend", "ridge",
                 "parentPrior", "paperExact", "restarts", "maxIterations", "dtype", "widths"), List.copyOf(recorded.keySet()));
     }
 
