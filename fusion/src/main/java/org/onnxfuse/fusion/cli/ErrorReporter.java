@@ -3,6 +3,7 @@ package org.onnxfuse.fusion.cli;
 import java.io.PrintWriter;
 import java.util.Locale;
 import java.util.Map;
+import org.onnxfuse.fusion.pipeline.LevelMemory;
 import org.onnxfuse.kernels.BackendException;
 import org.onnxfuse.onnx.errors.ErrorCode;
 import org.onnxfuse.onnx.errors.OnnxFuseException;
@@ -15,6 +16,11 @@ import picocli.CommandLine;
  * {@code --verbose}.
  */
 final class ErrorReporter implements CommandLine.IExecutionExceptionHandler, CommandLine.IParameterExceptionHandler {
+    /** The one line for a heap that ran out (also printed by {@link Main} for an error picocli passes through). */
+    static final String OUT_OF_MEMORY = ErrorCode.NOT_ENOUGH_MEMORY.title() + ": the Java heap ran out ("
+            + LevelMemory.size(Runtime.getRuntime().maxMemory()) + "); expected more: give the JVM more heap (java"
+            + " -Xmx...), or use fewer parents, a narrower --width or fewer samples (onnx-fuse plan estimates each"
+            + " level's memory)";
 
     @Override
     public int handleExecutionException(Exception ex, CommandLine cli, CommandLine.ParseResult parseResult) {
@@ -29,8 +35,8 @@ final class ErrorReporter implements CommandLine.IExecutionExceptionHandler, Com
             code = ErrorCode.BACKEND;
             message = backend.getMessage();
         } else if (ex.getCause() instanceof OutOfMemoryError) {
-            code = ErrorCode.INTERNAL;
-            message = "out of memory; give the JVM more heap (java -Xmx...) or use fewer samples";
+            code = ErrorCode.NOT_ENOUGH_MEMORY;
+            message = OUT_OF_MEMORY;
         } else {
             code = ErrorCode.INTERNAL;
             message = ex.getClass().getSimpleName() + ": " + ex.getMessage() + "; this is a bug in onnx-fuse,"

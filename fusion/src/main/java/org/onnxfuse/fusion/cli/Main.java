@@ -11,7 +11,15 @@ public final class Main {
         if (System.getProperty("java.awt.headless") == null) {
             System.setProperty("java.awt.headless", "true"); // the HTML report's charts are drawn off screen
         }
-        System.exit(run(args));
+        int exit;
+        try {
+            exit = run(args);
+        } catch (OutOfMemoryError e) {
+            // picocli passes Errors through; the heap is gone, so say it in one line and stop
+            System.err.println("onnx-fuse: error: " + ErrorReporter.OUT_OF_MEMORY);
+            exit = org.onnxfuse.onnx.errors.ErrorCode.NOT_ENOUGH_MEMORY.exitCode();
+        }
+        System.exit(exit);
     }
 
     /** Runs the CLI and returns the exit code (tests call this instead of {@link #main}). */

@@ -1,10 +1,14 @@
 package org.onnxfuse.fusion.cli;
 
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
 import java.io.PrintWriter;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.Callable;
+import org.onnxfuse.fusion.pipeline.FusionConfig;
+import org.onnxfuse.fusion.pipeline.LevelMemory;
 import org.onnxfuse.fusion.plan.ConstantFolding;
 import org.onnxfuse.fusion.plan.LevelPlan;
 import org.onnxfuse.fusion.plan.LevelPlanner;
@@ -42,6 +46,19 @@ public final class PlanCommand implements Callable<Integer> {
     public PlanCommand() {
     }
 
+    /** Each level's peak memory estimate (kf-linear at the template's widths), the largest marked. */
+    static String memoryTable(List<LevelMemory> memory, int parents, boolean assumed, long heap) {
+        StringBuilder sb = new StringBuilder("memory per level when fusing " + parents + " parents"
+                + (assumed ? " like this one" : "") + " (kf-linear, at these widths; this JVM's heap: "
+                + LevelMemory.size(heap) + ")\n");
+        LevelMemory largest = memory.stream().max(java.util.Comparator.comparingLong(LevelMemory::bytes)).orElse(null);
+        for (LevelMemory m : memory) {
+            sb.append(String.format(java.util.Locale.ROOT, "  %5d  %s%s%n", m.level(), m.describe(),
+                    m == largest ? (m.bytes() > heap ? "  <- largest, above the heap" : "  <- largest") : ""));
+        }
+        return sb.toString();
+    }
+
     @Override
     public Integer call() {
         SubcommandGuard.refuseFusionOptions(spec);
@@ -55,9 +72,24 @@ public final class PlanCommand implements Callable<Integer> {
             PlanComparison.requireCompatible(plans, names);
         }
         PrintWriter out = spec.commandLine().getOut();
+        // one model: the memory of fusing two like it
+        List<LevelPlan> fused = plans.size() == 1 ? List.of(plans.get(0), plans.get(0)) : plans;
+        long heap = Runtime.getRuntime().maxMemory();
+        List<LevelMemory> memory = LevelMemory.of(fused, null, FusionConfig.defaults().batchSize(),
+                LevelMemory.gramFormWithin(heap));
         if (json) {
-            out.println(PlanFormatter.toText(plans.size() == 1 ? PlanFormatter.json(names.get(0), plans.get(0))
-                    : PlanFormatter.json(names, plans)));
+            ObjectNode root = plans.size() == 1 ? PlanFormatter.json(names.get(0), plans.get(0))
+                    : PlanFormatter.json(names, plans);
+            ObjectNode estimate = root.putObject("memory");
+            estimate.put("parents", fused.size());
+            estimate.put("heapBytes", heap);
+            ArrayNode levels = estimate.putArray("levels");
+            for (LevelMemory m : memory) {
+                levels.addObject().put("index", m.level()).put("bytes", m.bytes()).put("statistics", m.statistics())
+                        .put("collection", m.collection()).put("leastSquares", m.leastSquares())
+                        .put("grouping", m.grouping()).put("form", m.gramForm() ? "gram" : "factor");
+            }
+            out.println(PlanFormatter.toText(root));
         } else {
             for (int i = 0; i < plans.size(); i++) {
                 if (i > 0) {
@@ -72,6 +104,8 @@ public final class PlanCommand implements Callable<Integer> {
                 }
                 out.println(plans.size() + " models share one plan up to widths: they can be fused.");
             }
+            out.println();
+            out.print(memoryTable(memory, fused.size(), plans.size() == 1, heap));
         }
         out.flush();
         return 0;

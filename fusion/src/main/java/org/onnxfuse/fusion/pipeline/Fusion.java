@@ -135,6 +135,11 @@ public final class Fusion {
 
         FusionMethod method = config.method();
         int threads = config.threadsToUse();
+        if (method.isInterpolation()) {
+            long heap = Runtime.getRuntime().maxMemory();
+            LevelMemory.requireFits(LevelMemory.of(plans, targetWidths, config.batchSize(),
+                    LevelMemory.gramFormWithin(heap)), heap, parents.size());
+        }
 
         List<String> warnings = new ArrayList<>();
         List<LevelReport> reports = new ArrayList<>();

@@ -31,6 +31,7 @@ public enum ErrorCode {
     OUTPUT_UNWRITABLE(50, "output cannot be written"),
     OUTPUT_IS_INPUT(51, "output would overwrite an input"),
     BACKEND(60, "compute backend failed"),
+    NOT_ENOUGH_MEMORY(61, "not enough memory"),
     INTERNAL(70, "internal error");
 
     private final int exitCode;

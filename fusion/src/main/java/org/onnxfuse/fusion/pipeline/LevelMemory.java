@@ -1,0 +1,118 @@
+package org.onnxfuse.fusion.pipeline;
+
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+import java.util.function.LongPredicate;
+import org.onnxfuse.fusion.plan.Level;
+import org.onnxfuse.fusion.plan.LevelPlan;
+import org.onnxfuse.onnx.errors.ErrorCode;
+import org.onnxfuse.onnx.errors.OnnxFuseException;
+
+/**
+ * What one level of the linear variant holds at its peak, in bytes, from the plan alone (the
+ * sample count does not enter: the statistics are sums). Counted as the code allocates them:
+ * <ul>
+ *   <li>statistics: S_xx (d x d), S_xa (d x m) and S_aa (m x m, or its diagonal in the factor
+ *       form) in native memory, and the same again as Java arrays once read out, all float64;</li>
+ *   <li>collection: a block of up to 2048 widened rows of X and A (float64, native) and one ONNX
+ *       Runtime batch of rows as float32 (rows = batch x the cut's positions);</li>
+ *   <li>least squares: the factor (d x d), the right-hand sides and the solution (d x m), each on
+ *       the heap and copied to native memory for LAPACK, and the parents' weights as the ridge's
+ *       centre (d x m);</li>
+ *   <li>grouping: in Gram form C and G (m x m each) and the product they are made from, or in
+ *       factor form the centroids' weights and their products (d x k, m x k and a neuron block).</li>
+ * </ul>
+ * JavaCPP counts its native memory against the same limit as the heap by default, so the sum is
+ * checked against the heap. The frontier cache and the gradient variant's training rows take
+ * their own quarter of the heap each, and are left out.
+ *
+ * @param level      1-based index
+ * @param fanIn      d
+ * @param neurons    m, all parents' neurons
+ * @param width      k, the fused width
+ * @param gramForm   whether the level is grouped in Gram form (m x m matrices)
+ */
+public record LevelMemory(int level, long fanIn, long neurons, long width, boolean gramForm, long statistics,
+                          long collection, long leastSquares, long grouping) {
+    /** Widened rows per BLAS block in the CPU statistics (kernels' CpuStatisticsAccumulator.MAX_BLOCK_ROWS). */
+    static final long BLOCK_ROWS = 2048;
+    /** Neurons per block of the factor form's cross table. */
+    static final long NEURON_BLOCK = 1024;
+
+    /** The peak: everything above held at once (the statistics stay alive while the level is solved and grouped). */
+    public long bytes() {
+        return statistics + collection + leastSquares + grouping;
+    }
+
+    /** The estimate for a level of d inputs, m neurons of all parents and fused width k. */
+    public static LevelMemory of(int level, long d, long m, long k, long batchRows, boolean gramForm) {
+        long aa = gramForm ? m * m : m;
+        long statistics = 2 * 8 * (d * d + d * m + aa);
+        long collection = 8 * Math.min(BLOCK_ROWS, Math.max(1, batchRows)) * (d + m) + 4 * batchRows * (d + m);
+        long leastSquares = 8 * (2 * d * d + 3 * d * m) + 8 * d * m;
+        long grouping = gramForm ? 8 * (3 * m * m + d * m) : 8 * (2 * d * k + 2 * m * k + NEURON_BLOCK * k);
+        return new LevelMemory(level, d, m, k, gramForm, statistics, collection, leastSquares, grouping);
+    }
+
+    /**
+     * Every level of {@code plans} (one per parent; template first), fused at {@code widths} (one per
+     * level; null for the template's) with {@code batch} samples per ONNX Runtime run, grouped in
+     * the Gram form where {@code gramForm} says so for the level's neuron count.
+     */
+    public static List<LevelMemory> of(List<LevelPlan> plans, int[] widths, int batch, LongPredicate gramForm) {
+        LevelPlan template = plans.get(0);
+        List<LevelMemory> out = new ArrayList<>();
+        for (Level l : template.levels()) {
+            long m = 0;
+            for (LevelPlan p : plans) {
+                m += p.level(l.index()).width();
+            }
+            long rows = (long) batch * l.positionsPerSample().orElse(1L);
+            long k = widths == null ? l.width() : widths[l.index() - 1];
+            out.add(of(l.index(), l.fanIn(), m, k, rows, gramForm.test(m)));
+        }
+        return List.copyOf(out);
+    }
+
+    /** The Gram form's rule (the grouping's auto form): its m x m matrices within a quarter of the heap. */
+    public static LongPredicate gramFormWithin(long maxHeapBytes) {
+        return m -> 4.0 * Double.BYTES * m * m <= maxHeapBytes / 4.0;
+    }
+
+    /**
+     * Refuses, before any work, a fusion whose largest level needs more than {@code maxHeapBytes},
+     * naming the level, what it needs and what to change.
+     */
+    public static void requireFits(List<LevelMemory> levels, long maxHeapBytes, int parents) {
+        LevelMemory largest = null;
+        for (LevelMemory l : levels) {
+            if (largest == null || l.bytes() > largest.bytes()) {
+                largest = l;
+            }
+        }
+        if (largest != null && largest.bytes() > maxHeapBytes) {
+            throw new OnnxFuseException(ErrorCode.NOT_ENOUGH_MEMORY, "level " + largest.level() + " (fan-in "
+                    + largest.fanIn() + ", " + largest.neurons() + " neurons of " + parents + " parents) needs about "
+                    + largest.describe() + " but the Java heap holds at most " + size(maxHeapBytes)
+                    + "; expected a heap above that: run java -Xmx" + ((largest.bytes() >> 30) + 2)
+                    + "g -jar onnx-fuse.jar ..., or fuse fewer parents, or give that level a narrower --width"
+                    + " (onnx-fuse plan lists every level's estimate)");
+        }
+    }
+
+    /** "1.2 GiB", "340 MiB". */
+    public static String size(long bytes) {
+        if (bytes >= 1L << 30) {
+            return String.format(Locale.ROOT, "%.1f GiB", bytes / (double) (1L << 30));
+        }
+        return String.format(Locale.ROOT, "%.0f MiB", Math.max(1, bytes / (double) (1L << 20)));
+    }
+
+    /** "2.1 GiB (statistics 0.9 GiB, least squares 0.5 GiB, grouping 0.6 GiB, collection 40 MiB)". */
+    public String describe() {
+        return size(bytes()) + " (statistics " + size(statistics) + ", least squares " + size(leastSquares)
+                + ", grouping " + size(grouping) + (gramForm ? " in Gram form" : " in factor form") + ", collection "
+                + size(collection) + ")";
+    }
+}
