@@ -91,6 +91,29 @@ class LevelSelectionTest {
     }
 
     @Test
+    void aLevelKeptFromAWiderParentTakesItsWidth() {
+        // a parent of hidden width 384 (a fusion at --width 1.5 is a valid MLP of that width)
+        Model wide = fuse(List.of(P0, P1), b -> b.widthFactor(1.5)).model();
+        assertEquals(384, LevelPlanner.plan(wide).level(1).width());
+        FusionResult r = fuse(List.of(P0, wide), b -> b.keepLevel(1, 1));
+        assertEquals("kept (parent 1)", r.levels().get(0).method());
+        assertEquals(384, r.levels().get(0).width());
+        AffineWeights expected = weights(wide, 1);
+        AffineWeights actual = weights(r.model(), 1);
+        assertEquals(expected.rows(), actual.rows());
+        assertEquals(expected.cols(), actual.cols());
+        assertArrayEquals(expected.data(), actual.data(), 0f, "level 1 is the wide parent's, bit for bit");
+        // the class level reads 384 fused neurons, fitted on them
+        assertEquals(385, r.levels().get(1).fanIn());
+        double fused = Fixtures.testAccuracy(r.model());
+        System.out.printf("kept from the 384-wide parent: test accuracy %.4f%n", fused);
+        assertTrue(fused > 0.8, "test accuracy " + fused);
+        // keeping every level of the wide parent gives its function
+        FusionResult whole = fuse(List.of(P0, wide), b -> b.keepLevel(1, 1).keepLevel(2, 1));
+        assertTrue(maxLogitDifference(wide, whole.model()) < 1e-4);
+    }
+
+    @Test
     void aKeptLevelAfterAFusedOneIsFittedToParent0sOutputs() {
         FusionResult r = fuse(List.of(P0, P1), b -> b.keepLevel(2));
         assertEquals("kept (parent 0, fitted)", r.levels().get(1).method());
