@@ -163,6 +163,14 @@ def run_group(cmd, timeout):
     return code, time.perf_counter() - start, out, err
 
 
+def error_line(err):
+    """The last line of stderr that says something: a stack trace's frames (indented "at ...",
+    "... N more") are passed over for the exception's own line."""
+    lines = [line for line in err.strip().splitlines() if line.strip()]
+    said = [line for line in lines if not line[:1].isspace() and not line.startswith("Caused by")] or lines
+    return said[-1].strip() if said else ""
+
+
 def load_average():
     try:
         return [round(x, 2) for x in os.getloadavg()]
@@ -188,8 +196,8 @@ def timed_run(args, case, samples):
         except ValueError:
             pass
     if code != 0:
-        lines = [line for line in err.strip().splitlines() if line.strip()]
-        run["error"] = (lines[-1] if lines else "") or f"exit code {code}"
+        run["error"] = error_line(err) or f"exit code {code}"
+        run["stderrTail"] = bl.tail(err, 20)
         if code is None:
             run["error"] = f"timed out after {args.timeout:g} s"
     elif report is None:

@@ -273,6 +273,13 @@ class ScaleTest(unittest.TestCase):
         self.assertAlmostEqual(math.log(1.5) / math.log(4), run_scale.exponent(2.0, 3.0, 2, 8))
         self.assertIsNone(run_scale.exponent(None, 3.0, 2, 8))
 
+    def test_error_line_skips_stack_frames(self):
+        err = ("onnx-fuse: level 2/3\nException in thread \"main\" java.lang.OutOfMemoryError: Java heap space\n"
+               "\tat org.onnxfuse.X.y(X.java:1)\n\t... 3 more\n\tat org.onnxfuse.fusion.cli.Main.main(Main.java:14)\n")
+        self.assertEqual('Exception in thread "main" java.lang.OutOfMemoryError: Java heap space',
+                         run_scale.error_line(err))
+        self.assertEqual("onnx-fuse: error: no", run_scale.error_line("\nonnx-fuse: error: no\n\n"))
+
     def test_a_case_that_cannot_be_built_is_a_row(self):
         with tempfile.TemporaryDirectory() as tmp:
             code = run_scale.main(["--command", FAKE, "--out-dir", tmp, "--cache-dir", tmp, "--quick",
