@@ -216,6 +216,8 @@ def summarise(entry):
     entry["failed"] = len(runs) - len(ok)
     entry["wallSeconds"] = bl.median([r["wallSeconds"] for r in ok])
     entry["peakRssKiB"] = bl.median([r.get("peakRssKiB") for r in ok])
+    entry["peakRssKiBFailed"] = max((r["peakRssKiB"] for r in runs if "error" in r and r.get("peakRssKiB")),
+                                    default=None)
     entry["stagesMsMedian"] = {st: bl.median([(r.get("timings") or {}).get(st) for r in ok])
                                for st in STAGES if any((r.get("timings") or {}).get(st) is not None for r in ok)}
     levels = []
@@ -379,12 +381,15 @@ def markdown(result):
              "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for e in result["runs"]:
         exit_text = "0" if not e["failed"] else "; ".join(sorted({
-            ("timeout" if r["exitCode"] is None else str(r["exitCode"])) + ": " + r["error"]
+            ("timeout" if r["exitCode"] is None else str(r["exitCode"])) + ": " + r["error"].strip().replace("|", "\\|")
             for r in e["runs"] if "error" in r}))
+        rss = fmt(mib(e.get("peakRssKiB")), ".0f")
+        if not rss and e.get("peakRssKiBFailed"):
+            rss = f"{mib(e['peakRssKiBFailed']):.0f} (failed run)"
         if e["failed"] and e["failed"] < len(e["runs"]):
             exit_text = f"{e['failed']} of {len(e['runs'])} failed: " + exit_text
         if not e["runs"]:
-            exit_text = "not run (yet)"
+            exit_text = "not run"
         ff = e.get("floorFlops") or {}
         lines.append(f"| {e['case']} | {e['parents']} | {e['samples']} |"
                      f" {fmt(e.get('wallSeconds'), '.1f', 'failed' if e['runs'] else '')} |"
@@ -392,9 +397,12 @@ def markdown(result):
                      f" {fmt(e.get('ratioToFloorSymmetric'))} | {fmt(e.get('ratioToFloorAtBestRate'))} |"
                      f" {fmt(ff.get('forward') and ff['forward'] / 1e9, '.1f')} |"
                      f" {fmt(ff.get('statistics') and ff['statistics'] / 1e9, '.1f')} |"
-                     f" {fmt(mib(e.get('peakRssKiB')), '.0f')} | {loads(e)} | {exit_text} |")
+                     f" {rss} | {loads(e)} | {exit_text} |")
+    notes = result.get("notes") or []
     for e in result.get("buildFailures", []):
         lines.append(f"| {e['case']} | | | not built | | | | | | | | | {e['error']} |")
+    if notes:
+        lines += [""] + [f"Note: {n}" for n in notes]
     stages = [st for st in STAGES if any(st in e["stagesMsMedian"] for e in result["runs"])]
     if stages:
         lines += ["", "Stages (s, medians of the report's `timings`; fuse spans importance to building the model;"
@@ -405,6 +413,8 @@ def markdown(result):
                   + " | wall | inference GFLOP/s | statistics GFLOP/s (sym) |",
                   "|---|---|" + "---|" * (len(stages) + 3)]
         for e in result["runs"]:
+            if not e["stagesMsMedian"]:
+                continue
             cells = [fmt(None if e["stagesMsMedian"].get(st) is None else e["stagesMsMedian"][st] / 1000, ".1f")
                      for st in stages]
             achieved = e.get("achievedGflops") or {}
@@ -496,18 +506,22 @@ def main(argv=None):
                                                         " (with --gemm-gflops: the floors at that rate)")
     parser.add_argument("--gemm-gflops", type=float, default=None,
                         help="GEMM rate for the floors instead of the diagnose runs' (still run and recorded)")
+    parser.add_argument("--note", action="append", default=[],
+                        help="with --render: a note to print under the table (kept in the JSON), e.g. why a run failed")
     args = parser.parse_args(argv)
     if args.render:
         result = json.loads(args.render.read_text(encoding="utf-8"))
         rates = [d["gemmGflops"] for d in result["diagnose"] if "gemmGflops" in d]
         result["gemmGflops"] = args.gemm_gflops or (max(rates) if rates else None)
         result["gemmGflopsGiven"] = args.gemm_gflops
+        result["notes"] = (result.get("notes") or []) + args.note
         cache = args.cache_dir or DEFAULT_CACHE.with_name("scale-quick" if result.get("quick") else "scale")
         try:
             cases = json.loads((Path(cache) / "manifest.json").read_text())["cases"]
         except (OSError, ValueError, KeyError):
             cases = {}
         for entry in result["runs"]:
+            summarise(entry)
             if entry["case"] in cases:  # the counts again from the models' shapes (fields added since)
                 add_floor(entry, cases[entry["case"]], result["gemmGflops"])
             elif entry.get("floorFlops"):
@@ -516,7 +530,7 @@ def main(argv=None):
         best_rate(result)
         result["scaling"] = scaling(result)
         result["targets"] = targets(result)
-        if args.gemm_gflops:
+        if args.gemm_gflops or args.note:
             args.render.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
         args.render.with_suffix(".md").write_text(markdown(result), encoding="utf-8")
         return 0
