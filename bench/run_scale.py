@@ -317,7 +317,7 @@ def targets(result):
             f"; {best:.2f}x at the best rate" if best else "")
         failed = bool(e and e["runs"] and e.get("error"))
         if failed:
-            measured = "failed: " + e["error"]
+            measured = "failed: " + e["error"].strip().replace("|", "\\|")
         checks.append({"target": f"{name}, {TARGET_RATIO_SAMPLES} samples: whole command within {TARGET_RATIO:g}x"
                                  " of the floor", "measured": measured,
                        "pass": (ratio <= TARGET_RATIO) if ratio is not None else (False if failed else None),
