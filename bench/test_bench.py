@@ -5,7 +5,9 @@
 """
 
 import json
+import math
 import os
+import subprocess
 import sys
 import tempfile
 import unittest
@@ -16,7 +18,20 @@ sys.path.insert(0, str(HERE))
 
 import run_gradient  # noqa: E402
 import run_quality  # noqa: E402
+import run_scale  # noqa: E402
 import run_speed  # noqa: E402
+
+TORCH_PYTHON = "/usr/bin/python3"  # Debian's python3-torch, what bench/scale_models.py needs
+
+
+def torch_missing():
+    """Why the torch builder cannot run here (None when it can)."""
+    try:
+        proc = subprocess.run([TORCH_PYTHON, "-c", "import torch, numpy"], capture_output=True, timeout=120)
+    except (OSError, subprocess.SubprocessError) as e:
+        return f"{TORCH_PYTHON}: {e}"
+    return None if proc.returncode == 0 else f"{TORCH_PYTHON} has no torch/numpy (Debian python3-torch)"
+
 
 FAKE = f"{sys.executable} {HERE / 'testdata' / 'fake_cli.py'}"
 PLAIN_METHODS = "kf-linear,hf-linear,average,weight-match,act-match"
@@ -235,6 +250,92 @@ class ScriptsTest(unittest.TestCase):
             md = (Path(tmp) / "speed.md").read_text()
             self.assertIn("| 2/400 |  | ", md)
             self.assertIn("| 2 parents / 400 samples under 3 s (kf-linear, median wall) |  | not measured |", md)
+
+
+def scale_case(widths, levels):
+    """A manifest entry: per parent its levels (positions, fan-in, width) and forward FLOPs."""
+    return {"models": [{"forwardFlops": 100 * (i + 1),
+                        "levels": [{"positions": p, "fanIn": d, "width": w[i]} for p, d, w in levels]}
+                       for i in range(widths)]}
+
+
+class ScaleTest(unittest.TestCase):
+    def test_floor_counts(self):
+        self.assertEqual(2 * 10 * 3 * 3 + 2 * 10 * 3 * 4 + 2 * 10 * 4 * 4, run_scale.statistics_flops(10, 3, 4))
+        self.assertEqual(10 * 3 * 4 + 2 * 10 * 3 * 4 + 10 * 4 * 5, run_scale.statistics_flops(10, 3, 4, symmetric=True))
+        # two parents of widths (4, 6) on a Conv level of 9 positions and fan-in 28, then (10, 10) on a Gemm
+        case = scale_case(2, [(9, 28, (4, 6)), (1, 37, (10, 10))])
+        f = run_scale.floor_flops(case, 5)
+        self.assertEqual(5 * (100 + 200 + 100), f["forward"])  # both parents, and the fused model as parent 0
+        self.assertEqual([run_scale.statistics_flops(45, 28, 10), run_scale.statistics_flops(5, 37, 20)], f["levels"])
+        self.assertEqual(f["forward"] + sum(f["levels"]), f["total"])
+        self.assertAlmostEqual(1.0, run_scale.exponent(2.0, 10.0, 400, 2000))
+        self.assertAlmostEqual(math.log(1.5) / math.log(4), run_scale.exponent(2.0, 3.0, 2, 8))
+        self.assertIsNone(run_scale.exponent(None, 3.0, 2, 8))
+
+    def test_error_line_skips_stack_frames(self):
+        err = ("onnx-fuse: level 2/3\nException in thread \"main\" java.lang.OutOfMemoryError: Java heap space\n"
+               "\tat org.onnxfuse.X.y(X.java:1)\n\t... 3 more\n\tat org.onnxfuse.fusion.cli.Main.main(Main.java:14)\n")
+        self.assertEqual('Exception in thread "main" java.lang.OutOfMemoryError: Java heap space',
+                         run_scale.error_line(err))
+        self.assertEqual("onnx-fuse: error: no", run_scale.error_line("\nonnx-fuse: error: no\n\n"))
+
+    def test_a_case_that_cannot_be_built_is_a_row(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            code = run_scale.main(["--command", FAKE, "--out-dir", tmp, "--cache-dir", tmp, "--quick",
+                                   "--cases", "mlp-k2", "--samples", "16", "--torch-python", "/bin/false"])
+            self.assertEqual(1, code)
+            result = json.loads((Path(tmp) / "scale_quick.json").read_text())
+            self.assertEqual([], result["runs"])
+            self.assertEqual("mlp-k2", result["buildFailures"][0]["case"])
+            md = (Path(tmp) / "scale_quick.md").read_text()
+            self.assertIn("| mlp-k2 | | | not built |", md)
+            self.assertIsNotNone(result["diagnose"][0]["loadAverageAfter"])
+            self.assertIn("| mlp-k2, 2000 samples: whole command within 3x of the floor |  | not measured |", md)
+
+    def test_quick_cases_with_the_fake_cli(self):
+        missing = torch_missing()
+        if missing:
+            self.skipTest(missing)
+        with tempfile.TemporaryDirectory() as tmp:
+            code = run_scale.main(["--command", FAKE, "--out-dir", tmp, "--cache-dir", str(Path(tmp) / "cache"),
+                                   "--quick", "--cases", "mlp-k2", "--samples", "16,32", "--repeats", "2",
+                                   "--torch-python", TORCH_PYTHON])
+            self.assertEqual(0, code)
+            os.environ["FAKE_CLI_FAIL"] = "kf-linear"  # the second case fails
+            try:
+                code = run_scale.main(["--command", FAKE, "--out-dir", tmp, "--cache-dir", str(Path(tmp) / "cache"),
+                                       "--quick", "--cases", "vgg11-k2", "--samples", "16", "--stem", "failing",
+                                       "--torch-python", TORCH_PYTHON])
+            finally:
+                del os.environ["FAKE_CLI_FAIL"]
+            self.assertEqual(1, code)
+            result = json.loads((Path(tmp) / "scale_quick.json").read_text())
+            self.assertEqual([16, 32], [e["samples"] for e in result["runs"]])
+            e = result["runs"][0]
+            self.assertEqual(2, len(e["runs"]))
+            self.assertEqual(0, e["failed"])
+            self.assertEqual(3, len(e["floorFlops"]["levels"]))  # 192-128-128-10
+            self.assertAlmostEqual(35.16159287814959, result["gemmGflops"])  # sample_diagnose.json
+            self.assertAlmostEqual(e["floorFlops"]["total"] / 35.16159287814959e9, e["floorSeconds"])
+            self.assertAlmostEqual(e["wallSeconds"] / e["floorSeconds"], e["ratioToFloor"])
+            self.assertEqual(203.7, e["stagesMsMedian"]["statistics_ms"])
+            self.assertEqual(["before", "after"], [d["when"] for d in result["diagnose"]])
+            self.assertEqual([("samples", 16, 32)], [(s["kind"], s["from"], s["to"]) for s in result["scaling"]])
+            md = (Path(tmp) / "scale_quick.md").read_text()
+            self.assertRegex(md, r"\| mlp-k2 \| 2 \| 32 \| [0-9.]+ \| [0-9.]+ \| [0-9.]+ \| [0-9.]+ \|")
+            self.assertIn("| samples | mlp-k2 | 16 -> 32 |", md)
+            (Path(tmp) / "scale_quick.md").unlink()
+            self.assertEqual(0, run_scale.main(["--render", str(Path(tmp) / "scale_quick.json")]))
+            self.assertEqual(md, (Path(tmp) / "scale_quick.md").read_text())
+            failing = json.loads((Path(tmp) / "failing.json").read_text())
+            self.assertEqual(1, failing["runs"][0]["failed"])
+            self.assertEqual(3, failing["runs"][0]["runs"][0]["exitCode"])
+            md = (Path(tmp) / "failing.md").read_text()
+            self.assertIn("| vgg11-k2 | 2 | 16 | failed |", md)
+            self.assertIn("3: onnx-fuse: error: fake failure for kf-linear |", md)
+            self.assertIn("| vgg11-k2, 2000 samples: whole command within 3x of the floor |  | not measured |", md)
+
 
 if __name__ == "__main__":
     unittest.main()
