@@ -53,9 +53,9 @@ final class CpuBackend implements ComputeBackend {
     }
 
     @Override
-    public StatisticsAccumulator openStatistics(int d, int m) {
+    public StatisticsAccumulator openStatistics(int d, int m, boolean targetGram) {
         requireOpen();
-        return new CpuStatisticsAccumulator(threads, d, m);
+        return new CpuStatisticsAccumulator(threads, d, m, targetGram);
     }
 
     @Override

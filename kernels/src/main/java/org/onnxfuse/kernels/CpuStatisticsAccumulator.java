@@ -53,12 +53,20 @@ final class CpuStatisticsAccumulator extends AbstractStatisticsAccumulator {
     private int pendingRows;
 
     CpuStatisticsAccumulator(int threads, int d, int m) {
-        this(threads, d, m, BUFFER_ELEMENTS);
+        this(threads, d, m, true, BUFFER_ELEMENTS);
+    }
+
+    CpuStatisticsAccumulator(int threads, int d, int m, boolean targetGram) {
+        this(threads, d, m, targetGram, BUFFER_ELEMENTS);
+    }
+
+    CpuStatisticsAccumulator(int threads, int d, int m, int bufferElements) {
+        this(threads, d, m, true, bufferElements);
     }
 
     /** {@code bufferElements} bounds each widening buffer; tests make it small to exercise chunking. */
-    CpuStatisticsAccumulator(int threads, int d, int m, int bufferElements) {
-        super(d, m);
+    CpuStatisticsAccumulator(int threads, int d, int m, boolean targetGram, int bufferElements) {
+        super(d, m, targetGram);
         this.threads = threads;
         this.maxBlockRows = Math.max(1, Math.min(MAX_BLOCK_ROWS, bufferElements / Math.max(d, m)));
         this.staging = new double[Math.min(STAGING_ELEMENTS, Math.max(1, bufferElements))];
@@ -68,7 +76,7 @@ final class CpuStatisticsAccumulator extends AbstractStatisticsAccumulator {
         try {
             xx = zeroed((long) d * d);
             xa = zeroed((long) d * m);
-            aa = zeroed((long) m * m);
+            aa = targetGram ? zeroed((long) m * m) : null;
         } catch (RuntimeException | OutOfMemoryError e) {
             free(xx);
             free(xa);
@@ -109,7 +117,9 @@ final class CpuStatisticsAccumulator extends AbstractStatisticsAccumulator {
             if (m > 0) {
                 cblas_dgemm(CblasColMajor, CblasNoTrans, CblasTrans, d, m, rows, 1.0, xBuffer, d, aBuffer, m,
                         1.0, sxa, d);
-                cblas_dsyrk(CblasColMajor, CblasUpper, CblasNoTrans, m, rows, 1.0, aBuffer, m, 1.0, saa, m);
+                if (targetGram) {
+                    cblas_dsyrk(CblasColMajor, CblasUpper, CblasNoTrans, m, rows, 1.0, aBuffer, m, 1.0, saa, m);
+                }
             }
         });
         pendingRows = 0;
@@ -120,7 +130,9 @@ final class CpuStatisticsAccumulator extends AbstractStatisticsAccumulator {
         flush();
         sxx.position(0).get(xx);
         sxa.position(0).get(xa);
-        saa.position(0).get(aa);
+        if (targetGram) {
+            saa.position(0).get(aa);
+        }
     }
 
     @Override
@@ -128,7 +140,9 @@ final class CpuStatisticsAccumulator extends AbstractStatisticsAccumulator {
         pendingRows = 0;
         sxx.zero();
         sxa.zero();
-        saa.zero();
+        if (targetGram) {
+            saa.zero();
+        }
     }
 
     @Override

@@ -102,6 +102,70 @@ public final class DenseMatrix {
         return data[i + j * rows];
     }
 
+    /** Columns {@code from} (inclusive) to {@code to} (exclusive) as a new rows x (to - from) matrix. */
+    public DenseMatrix columns(int from, int to) {
+        Objects.checkFromToIndex(from, to, cols);
+        return wrap(rows, to - from, Arrays.copyOfRange(data, from * rows, to * rows));
+    }
+
+    /** Column {@code j} (a copy). */
+    public double[] column(int j) {
+        Objects.checkIndex(j, cols);
+        return Arrays.copyOfRange(data, j * rows, (j + 1) * rows);
+    }
+
+    /** target[offset + i] += alpha * this(i, j) for every row i: a scaled column added without a copy. */
+    public void addScaledColumn(int j, double alpha, double[] target, int offset) {
+        Objects.checkIndex(j, cols);
+        Objects.checkFromIndexSize(offset, rows, target.length);
+        int from = j * rows;
+        for (int i = 0; i < rows; i++) {
+            target[offset + i] += alpha * data[from + i];
+        }
+    }
+
+    /**
+     * (this<sup>T</sup> v)_j for the columns j in [from, to), written to {@code out[j - from]},
+     * without copying this: one vector against a matrix too large to copy. Each column's sum runs
+     * in a fixed order (four interleaved partial sums), so splitting the columns between threads
+     * does not change the result.
+     */
+    public void transposeTimes(double[] v, int from, int to, double[] out) {
+        if (v.length != rows) {
+            throw new IllegalArgumentException("expected a vector of " + rows + " values, found " + v.length);
+        }
+        Objects.checkFromToIndex(from, to, cols);
+        Objects.checkFromIndexSize(0, to - from, out.length);
+        int four = rows - rows % 4;
+        for (int j = from; j < to; j++) {
+            int at = j * rows;
+            double s0 = 0.0;
+            double s1 = 0.0;
+            double s2 = 0.0;
+            double s3 = 0.0;
+            for (int i = 0; i < four; i += 4) {
+                s0 += data[at + i] * v[i];
+                s1 += data[at + i + 1] * v[i + 1];
+                s2 += data[at + i + 2] * v[i + 2];
+                s3 += data[at + i + 3] * v[i + 3];
+            }
+            for (int i = four; i < rows; i++) {
+                s0 += data[at + i] * v[i];
+            }
+            out[j - from] = (s0 + s1) + (s2 + s3);
+        }
+    }
+
+    /** this + alpha other, in one new matrix; the shapes must match. */
+    public DenseMatrix plusScaled(double alpha, DenseMatrix other) {
+        requireSameShape(other);
+        double[] out = new double[data.length];
+        for (int k = 0; k < out.length; k++) {
+            out[k] = data[k] + alpha * other.data[k];
+        }
+        return wrap(rows, cols, out);
+    }
+
     /** A copy of the elements in column-major order. */
     public double[] toColumnMajor() {
         return data.clone();
