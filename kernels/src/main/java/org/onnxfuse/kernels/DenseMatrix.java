@@ -124,38 +124,6 @@ public final class DenseMatrix {
         }
     }
 
-    /**
-     * (this<sup>T</sup> v)_j for the columns j in [from, to), written to {@code out[j - from]},
-     * without copying this: one vector against a matrix too large to copy. Each column's sum runs
-     * in a fixed order (four interleaved partial sums), so splitting the columns between threads
-     * does not change the result.
-     */
-    public void transposeTimes(double[] v, int from, int to, double[] out) {
-        if (v.length != rows) {
-            throw new IllegalArgumentException("expected a vector of " + rows + " values, found " + v.length);
-        }
-        Objects.checkFromToIndex(from, to, cols);
-        Objects.checkFromIndexSize(0, to - from, out.length);
-        int four = rows - rows % 4;
-        for (int j = from; j < to; j++) {
-            int at = j * rows;
-            double s0 = 0.0;
-            double s1 = 0.0;
-            double s2 = 0.0;
-            double s3 = 0.0;
-            for (int i = 0; i < four; i += 4) {
-                s0 += data[at + i] * v[i];
-                s1 += data[at + i + 1] * v[i + 1];
-                s2 += data[at + i + 2] * v[i + 2];
-                s3 += data[at + i + 3] * v[i + 3];
-            }
-            for (int i = four; i < rows; i++) {
-                s0 += data[at + i] * v[i];
-            }
-            out[j - from] = (s0 + s1) + (s2 + s3);
-        }
-    }
-
     /** this + alpha other, in one new matrix; the shapes must match. */
     public DenseMatrix plusScaled(double alpha, DenseMatrix other) {
         requireSameShape(other);

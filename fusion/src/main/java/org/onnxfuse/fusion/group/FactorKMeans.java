@@ -3,7 +3,6 @@ package org.onnxfuse.fusion.group;
 import java.util.Arrays;
 import java.util.HashMap;
 import java.util.Map;
-import java.util.stream.IntStream;
 import org.onnxfuse.kernels.ComputeBackend;
 import org.onnxfuse.kernels.DenseMatrix;
 import org.onnxfuse.kernels.GramKMeans;
@@ -19,7 +18,7 @@ import org.onnxfuse.kernels.Transpose;
  * diag(V<sup>T</sup>S_xx V) (one d x d x k gemm) and the cross table S_xa<sup>T</sup>V by blocks of
  * neurons (m x d x k in all), taking each block's nearest groups before the next: O(m k d) work,
  * O(d k + block k) memory besides W and S_xa. Farthest-first needs S_xa<sup>T</sup> w_j for each
- * seed j (O(d m), split over the backend's threads); those columns are cached up to about one
+ * seed j (O(d m)), computed in batches of likely seeds; the columns are cached up to about one
  * m x k table, as restarts tend to pick the same far neurons.
  *
  * <p>Ties, clamping and the order of assignment follow {@link GramKMeans}; only the rounding of the
@@ -28,6 +27,8 @@ import org.onnxfuse.kernels.Transpose;
 final class FactorKMeans implements GramKMeans {
     /** Seed columns kept across restarts, at most this many doubles (256 MB)... */
     private static final long SEED_CACHE_DOUBLES = 1L << 25;
+    /** Columns of S_xa^T W computed at once in farthest-first (one pass over S_xa). */
+    static final int SEED_BATCH = 64;
 
     private final ComputeBackend backend;
     private final DenseMatrix weights;
@@ -73,6 +74,7 @@ final class FactorKMeans implements GramKMeans {
         boolean[] chosen = new boolean[m];
         double[] nearest = new double[m];
         Arrays.fill(nearest, Double.POSITIVE_INFINITY);
+        Map<Integer, double[]> candidates = new HashMap<>();
         int seed = first;
         for (int c = 0; c < k; c++) {
             if (c > 0) {
@@ -86,7 +88,7 @@ final class FactorKMeans implements GramKMeans {
             seeds[c] = seed;
             chosen[seed] = true;
             double seedGram = projectedSquaredNorms[seed];
-            double[] cross = seedColumn(seed);
+            double[] cross = seedColumn(seed, nearest, chosen, candidates);
             for (int i = 0; i < m; i++) {
                 double d2 = ProjectedTargets.clamp(seedGram - 2.0 * cross[i] + targetSquaredNorms[i]);
                 if (d2 < nearest[i]) {
@@ -97,28 +99,73 @@ final class FactorKMeans implements GramKMeans {
         return seeds;
     }
 
-    /** S_xa<sup>T</sup> w_j: every target's cross term with neuron j's fit (column j of C). */
-    private double[] seedColumn(int j) {
-        double[] cached = seedColumns.get(j);
-        if (cached != null) {
-            return cached;
+    /**
+     * S_xa<sup>T</sup> w_j: every target's cross term with neuron j's fit (column j of C). One
+     * column alone would read all of S_xa (d x m) for O(d m) work, so a missing column is computed
+     * with those of the next {@link #SEED_BATCH} - 1 farthest neurons in one blocked gemm: they are
+     * likely to be the next seeds, as a new seed lowers only the distances of the neurons near it.
+     * Either way a column has the same value; only the work differs.
+     */
+    private double[] seedColumn(int seed, double[] nearest, boolean[] chosen, Map<Integer, double[]> candidates) {
+        double[] column = seedColumns.get(seed);
+        if (column == null) {
+            column = candidates.remove(seed);
         }
-        double[] w = weights.column(j);
-        double[] out = new double[m];
-        int chunks = Math.max(1, Math.min(backend.threads(), m / 256));
-        int per = (m + chunks - 1) / chunks;
-        // each column's sum has a fixed order, so the split does not change the result
-        IntStream.range(0, chunks).parallel().forEach(c -> {
-            int from = c * per;
-            int to = Math.min(m, from + per);
-            if (from < to) {
-                double[] part = new double[to - from];
-                sxa.transposeTimes(w, from, to, part);
-                System.arraycopy(part, 0, out, from, to - from);
+        if (column == null) {
+            if (candidates.size() + SEED_BATCH > seedCacheCapacity) {
+                candidates.clear();
             }
-        });
+            int[] batch = farthestCandidates(seed, nearest, chosen, candidates);
+            double[][] columns = crossColumns(batch);
+            for (int b = 1; b < batch.length; b++) {
+                candidates.put(batch[b], columns[b]);
+            }
+            column = columns[0];
+        }
         if (seedColumns.size() < seedCacheCapacity) {
-            seedColumns.put(j, out);
+            seedColumns.put(seed, column);
+        }
+        return column;
+    }
+
+    /** {@code seed}, then up to SEED_BATCH - 1 unchosen neurons without a column yet, farthest first (lowest index on ties). */
+    private int[] farthestCandidates(int seed, double[] nearest, boolean[] chosen, Map<Integer, double[]> candidates) {
+        java.util.PriorityQueue<Integer> farthest = new java.util.PriorityQueue<>(SEED_BATCH,
+                (a, b) -> nearest[a] != nearest[b] ? Double.compare(nearest[a], nearest[b]) : Integer.compare(b, a));
+        for (int i = 0; i < m; i++) {
+            if (chosen[i] || candidates.containsKey(i) || seedColumns.containsKey(i)) {
+                continue;
+            }
+            farthest.add(i);
+            if (farthest.size() > SEED_BATCH - 1) {
+                farthest.poll();
+            }
+        }
+        int[] batch = new int[1 + farthest.size()];
+        batch[0] = seed;
+        for (int b = batch.length - 1; b >= 1; b--) {
+            batch[b] = farthest.poll();
+        }
+        return batch;
+    }
+
+    /** S_xa<sup>T</sup> W[:, neurons], one m-vector per neuron, by blocks of targets. */
+    private double[][] crossColumns(int[] neurons) {
+        int n = neurons.length;
+        double[] w = new double[d * n];
+        for (int b = 0; b < n; b++) {
+            weights.addScaledColumn(neurons[b], 1.0, w, b * d);
+        }
+        DenseMatrix fits = new DenseMatrix(d, n, w);
+        double[][] out = new double[n][m];
+        for (int from = 0; from < m; from += block) {
+            int to = Math.min(m, from + block);
+            int rows = to - from;
+            double[] part = backend.gemm(Transpose.YES, Transpose.NO, 1.0, sxa.columns(from, to), fits, 0.0, null)
+                    .toColumnMajor();
+            for (int b = 0; b < n; b++) {
+                System.arraycopy(part, b * rows, out[b], from, rows);
+            }
         }
         return out;
     }
