@@ -130,7 +130,7 @@ public final class ProjectedTargets {
         }
         if (form == GroupingForm.FACTOR) {
             return new ProjectedTargets(d, m, ridge, w, null, null, norms,
-                    new Factors(sxx, stats.xa(), projectedSquaredNorms(backend, sxx, w)));
+                    new Factors(sxx, stats.xa(), projectedSquaredNorms(stats.xa(), centred ? prior : null, ridge, w)));
         }
         // each product's matrix is garbage as soon as its array is taken, and the symmetrising is
         // in place: two m x m arrays live at the end, three at most while they are made
@@ -163,24 +163,25 @@ public final class ProjectedTargets {
         return Math.max(1, Math.min(m, (1 << 22) / Math.max(1, d)));
     }
 
-    /** diag(G) = w_i^T S_xx w_i for every neuron, by blocks of neurons (no d x m or m x m product at once). */
-    private static double[] projectedSquaredNorms(ComputeBackend backend, DenseMatrix sxx, DenseMatrix w) {
+    /**
+     * diag(G) = w_i<sup>T</sup> S_xx w_i for every neuron in O(d m), from the normal equations
+     * instead of a d x d x m product: S_xx w_i = s_i + lambda (w0_i - w_i) with s_i neuron i's
+     * column of S_xa (the solve's own rounding aside, the same number).
+     */
+    private static double[] projectedSquaredNorms(DenseMatrix sxa, DenseMatrix prior, double ridge, DenseMatrix w) {
         int d = w.rows();
         int m = w.cols();
-        int block = neuronBlock(d, m);
         double[] out = new double[m];
-        for (int from = 0; from < m; from += block) {
-            int to = Math.min(m, from + block);
-            DenseMatrix wBlock = w.columns(from, to);
-            double[] sw = backend.multiply(sxx, wBlock).toColumnMajor();
-            double[] wb = wBlock.toColumnMajor();
-            for (int j = 0; j < to - from; j++) {
-                double sum = 0.0;
-                for (int p = 0; p < d; p++) {
-                    sum += wb[p + j * d] * sw[p + j * d];
-                }
-                out[from + j] = sum;
+        for (int i = 0; i < m; i++) {
+            double[] wi = w.column(i);
+            double[] si = sxa.column(i);
+            double[] pi = prior == null ? null : prior.column(i);
+            double sum = 0.0;
+            for (int p = 0; p < d; p++) {
+                double sxxW = si[p] + ridge * ((pi == null ? 0.0 : pi[p]) - wi[p]);
+                sum += wi[p] * sxxW;
             }
+            out[i] = sum;
         }
         return out;
     }

@@ -22,15 +22,41 @@ public final class FitError {
      */
     public static double relativeResidual(ComputeBackend backend, SufficientStatistics s, DenseMatrix f, DenseMatrix u) {
         DenseMatrix sxxF = backend.multiply(s.xx(), f);
-        DenseMatrix sxaU = backend.multiply(s.xa(), u);
         double fxf = traceOfProduct(f, sxxF);
-        double fxu = traceOfProduct(f, sxaU);
+        double fxu = crossTrace(s.xa(), f, u);
         double uau = s.hasTargetGram() ? traceOfProduct(u, backend.multiply(s.aa(), u)) : memberTargets(s, u);
         double residual = Math.max(fxf - 2 * fxu + uau, 0);
         if (uau <= 0) {
             return residual == 0 ? 0 : Double.POSITIVE_INFINITY;
         }
         return Math.sqrt(residual / uau);
+    }
+
+    /**
+     * tr(F<sup>T</sup> S_xa U) = sum over the non-zeros u_ig of u_ig (f_g . s_i), s_i column i of
+     * S_xa: O(d nnz(U)) for a grouping's U (one non-zero per neuron), where S_xa U would be O(d m k).
+     */
+    private static double crossTrace(DenseMatrix sxa, DenseMatrix f, DenseMatrix u) {
+        double total = 0;
+        for (int g = 0; g < u.cols(); g++) {
+            double[] fg = null;
+            for (int i = 0; i < u.rows(); i++) {
+                double uig = u.get(i, g);
+                if (uig == 0) {
+                    continue;
+                }
+                if (fg == null) {
+                    fg = f.column(g);
+                }
+                double[] si = sxa.column(i);
+                double dot = 0;
+                for (int p = 0; p < si.length; p++) {
+                    dot += fg[p] * si[p];
+                }
+                total += uig * dot;
+            }
+        }
+        return total;
     }
 
     /** sum_g sum_i u_ig ||a_i||<sup>2</sup>, from the diagonal of S_aa. */
