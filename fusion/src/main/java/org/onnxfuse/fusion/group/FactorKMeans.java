@@ -15,7 +15,7 @@ import org.onnxfuse.kernels.Transpose;
  * and prior it was solved with), computed without any m x m matrix.
  *
  * <p>A step forms V = W U (d x k; U has one non-zero per row, so O(d m)), the quadratic terms
- * diag(V<sup>T</sup>S_xx V) (one d x d x k gemm) and the cross table S_xa<sup>T</sup>V by blocks of
+ * diag(V<sup>T</sup>S_xx V) (S_xx V from the normal equations, also O(d m)) and the cross table S_xa<sup>T</sup>V by blocks of
  * neurons (m x d x k in all), taking each block's nearest groups before the next: O(m k d) work,
  * O(d k + block k) memory besides W and S_xa. Farthest-first needs S_xa<sup>T</sup> w_j for each
  * seed j (O(d m)), computed in batches of likely seeds; the columns are cached up to about one
@@ -32,8 +32,9 @@ final class FactorKMeans implements GramKMeans {
 
     private final ComputeBackend backend;
     private final DenseMatrix weights;
-    private final DenseMatrix sxx;
     private final DenseMatrix sxa;
+    private final DenseMatrix prior;
+    private final double ridge;
     private final double[] projectedSquaredNorms;
     private final double[] targetSquaredNorms;
     private final int d;
@@ -49,8 +50,9 @@ final class FactorKMeans implements GramKMeans {
         }
         this.backend = backend;
         this.weights = fit.weights();
-        this.sxx = factors.sxx();
         this.sxa = factors.sxa();
+        this.prior = factors.prior();
+        this.ridge = factors.ridge();
         this.projectedSquaredNorms = factors.projectedSquaredNorms();
         this.targetSquaredNorms = fit.targetSquaredNorms();
         this.d = fit.inputDim();
@@ -173,14 +175,23 @@ final class FactorKMeans implements GramKMeans {
     @Override
     public Step step(int k, int[] owner, double[] weight, int[] current) {
         checkStep(k, owner, weight, current);
+        // V = W U and S_xx V = S_xa U + lambda (W0 - W) U (the normal equations), both O(d m)
         double[] v = new double[Math.multiplyExact(d, k)];
+        double[] sv = new double[v.length];
         for (int j = 0; j < m; j++) {
             if (owner[j] >= 0) {
-                weights.addScaledColumn(j, weight[j], v, owner[j] * d);
+                int at = owner[j] * d;
+                weights.addScaledColumn(j, weight[j], v, at);
+                sxa.addScaledColumn(j, weight[j], sv, at);
+                if (ridge != 0) {
+                    weights.addScaledColumn(j, -ridge * weight[j], sv, at);
+                    if (prior != null) {
+                        prior.addScaledColumn(j, ridge * weight[j], sv, at);
+                    }
+                }
             }
         }
         DenseMatrix centroids = new DenseMatrix(d, k, v);
-        double[] sv = backend.multiply(sxx, centroids).toColumnMajor();
         double[] quadratic = new double[k];
         for (int g = 0; g < k; g++) {
             double sum = 0.0;

@@ -52,8 +52,12 @@ public final class ProjectedTargets {
     /** The factor form's S_xx, S_xa and diag(G); null in Gram form. */
     private final Factors factors;
 
-    /** What the factor form computes its distances from. */
-    record Factors(DenseMatrix sxx, DenseMatrix sxa, double[] projectedSquaredNorms) {
+    /**
+     * What the factor form computes its distances from: S_xx, S_xa, diag(G), and the ridge's
+     * prior W0 (null without one) and lambda, with which S_xx w_i = s_i + lambda (w0_i - w_i).
+     */
+    record Factors(DenseMatrix sxx, DenseMatrix sxa, double[] projectedSquaredNorms, DenseMatrix prior,
+                   double ridge) {
     }
 
     private ProjectedTargets(int inputDim, int neurons, double ridge, DenseMatrix weights, double[] cross,
@@ -130,7 +134,8 @@ public final class ProjectedTargets {
         }
         if (form == GroupingForm.FACTOR) {
             return new ProjectedTargets(d, m, ridge, w, null, null, norms,
-                    new Factors(sxx, stats.xa(), projectedSquaredNorms(stats.xa(), centred ? prior : null, ridge, w)));
+                    new Factors(sxx, stats.xa(), projectedSquaredNorms(stats.xa(), centred ? prior : null, ridge, w),
+                            centred ? prior : null, ridge));
         }
         // each product's matrix is garbage as soon as its array is taken, and the symmetrising is
         // in place: two m x m arrays live at the end, three at most while they are made
