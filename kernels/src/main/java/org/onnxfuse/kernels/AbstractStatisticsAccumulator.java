@@ -4,19 +4,26 @@ package org.onnxfuse.kernels;
 abstract class AbstractStatisticsAccumulator implements StatisticsAccumulator {
     protected final int d;
     protected final int m;
+    /** Whether the full S_aa is kept; otherwise only {@link #targetSquares}, its diagonal. */
+    protected final boolean targetGram;
+    private final double[] targetSquares;
     private long rows;
     private boolean closed;
 
-    AbstractStatisticsAccumulator(int d, int m) {
+    AbstractStatisticsAccumulator(int d, int m, boolean targetGram) {
         if (d < 1 || m < 0) {
             throw new IllegalArgumentException("statistics need d >= 1 features and m >= 0 targets, found d = "
                     + d + ", m = " + m);
         }
         DenseMatrix.checkedSize(d, d);
         DenseMatrix.checkedSize(d, m);
-        DenseMatrix.checkedSize(m, m);
+        if (targetGram) {
+            DenseMatrix.checkedSize(m, m);
+        }
         this.d = d;
         this.m = m;
+        this.targetGram = targetGram;
+        this.targetSquares = targetGram ? null : new double[m];
     }
 
     @Override
@@ -55,6 +62,7 @@ abstract class AbstractStatisticsAccumulator implements StatisticsAccumulator {
             return;
         }
         add(x, a, batchRows);
+        addTargetSquares(a, batchRows);
         rows += batchRows;
     }
 
@@ -78,6 +86,7 @@ abstract class AbstractStatisticsAccumulator implements StatisticsAccumulator {
             return;
         }
         addGathered(gather, input, count, a);
+        addTargetSquares(a, Math.toIntExact(batchRows));
         rows += batchRows;
     }
 
@@ -88,14 +97,32 @@ abstract class AbstractStatisticsAccumulator implements StatisticsAccumulator {
         add(x, a, count * gather.positions());
     }
 
+    /** Without the target Gram: the diagonal of A^T A, summed here in float64 (O(rows m), the backend skips A^T A). */
+    private void addTargetSquares(float[] a, int batchRows) {
+        if (targetGram) {
+            return;
+        }
+        for (int r = 0; r < batchRows; r++) {
+            int row = r * m;
+            for (int i = 0; i < m; i++) {
+                double v = a[row + i];
+                targetSquares[i] += v * v;
+            }
+        }
+    }
+
     @Override
     public final SufficientStatistics statistics() {
         requireOpen();
         double[] xx = new double[d * d];
         double[] xa = new double[d * m];
-        double[] aa = new double[m * m];
+        double[] aa = targetGram ? new double[m * m] : null;
         read(xx, xa, aa);
         mirrorUpperToLower(xx, d);
+        if (!targetGram) {
+            return new SufficientStatistics(rows, DenseMatrix.wrap(d, d, xx), DenseMatrix.wrap(d, m, xa), null,
+                    DenseMatrix.wrap(m, 1, targetSquares.clone()));
+        }
         mirrorUpperToLower(aa, m);
         return new SufficientStatistics(rows, DenseMatrix.wrap(d, d, xx), DenseMatrix.wrap(d, m, xa),
                 DenseMatrix.wrap(m, m, aa));
@@ -105,6 +132,9 @@ abstract class AbstractStatisticsAccumulator implements StatisticsAccumulator {
     public final void reset() {
         requireOpen();
         clear();
+        if (targetSquares != null) {
+            java.util.Arrays.fill(targetSquares, 0.0);
+        }
         rows = 0;
     }
 
@@ -119,7 +149,10 @@ abstract class AbstractStatisticsAccumulator implements StatisticsAccumulator {
     /** Adds a checked, non-empty batch. */
     abstract void add(float[] x, float[] a, int batchRows);
 
-    /** Copies the sums out, column-major; only the upper triangles of xx and aa need be valid. */
+    /**
+     * Copies the sums out, column-major; only the upper triangles of xx and aa need be valid. aa is
+     * null without the target Gram.
+     */
     abstract void read(double[] xx, double[] xa, double[] aa);
 
     /** Zeroes the sums. */

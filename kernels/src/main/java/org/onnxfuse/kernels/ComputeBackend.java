@@ -42,7 +42,16 @@ public interface ComputeBackend extends AutoCloseable {
      * A streaming accumulator of X<sup>T</sup>X, X<sup>T</sup>A and A<sup>T</sup>A for samples of
      * {@code d} features and {@code m} targets. Close it when done.
      */
-    StatisticsAccumulator openStatistics(int d, int m);
+    default StatisticsAccumulator openStatistics(int d, int m) {
+        return openStatistics(d, m, true);
+    }
+
+    /**
+     * As {@link #openStatistics(int, int)}; without {@code targetGram} only the diagonal of
+     * A<sup>T</sup>A is kept (O(m) instead of O(m<sup>2</sup>) memory and no A<sup>T</sup>A work),
+     * and {@link SufficientStatistics#aa()} is null.
+     */
+    StatisticsAccumulator openStatistics(int d, int m, boolean targetGram);
 
     /**
      * Whether {@link StatisticsAccumulator#accumulateGathered} unfolds on the device, so that

@@ -77,9 +77,9 @@ final class CpuBackend implements ComputeBackend {
     }
 
     @Override
-    public StatisticsAccumulator openStatistics(int d, int m) {
+    public StatisticsAccumulator openStatistics(int d, int m, boolean targetGram) {
         requireOpen();
-        return new CpuStatisticsAccumulator(blocks, d, m);
+        return new CpuStatisticsAccumulator(blocks, d, m, targetGram);
     }
 
     @Override

@@ -55,12 +55,20 @@ final class CpuStatisticsAccumulator extends AbstractStatisticsAccumulator {
     private int pendingRows;
 
     CpuStatisticsAccumulator(BlockTasks blocks, int d, int m) {
-        this(blocks, d, m, BUFFER_ELEMENTS);
+        this(blocks, d, m, true, BUFFER_ELEMENTS);
+    }
+
+    CpuStatisticsAccumulator(BlockTasks blocks, int d, int m, boolean targetGram) {
+        this(blocks, d, m, targetGram, BUFFER_ELEMENTS);
+    }
+
+    CpuStatisticsAccumulator(BlockTasks blocks, int d, int m, int bufferElements) {
+        this(blocks, d, m, true, bufferElements);
     }
 
     /** {@code bufferElements} bounds each widening buffer; tests make it small to exercise chunking. */
-    CpuStatisticsAccumulator(BlockTasks blocks, int d, int m, int bufferElements) {
-        super(d, m);
+    CpuStatisticsAccumulator(BlockTasks blocks, int d, int m, boolean targetGram, int bufferElements) {
+        super(d, m, targetGram);
         this.blocks = blocks;
         this.maxBlockRows = Math.max(1, Math.min(MAX_BLOCK_ROWS, bufferElements / Math.max(d, m)));
         this.staging = new double[Math.min(STAGING_ELEMENTS, Math.max(1, bufferElements))];
@@ -70,7 +78,7 @@ final class CpuStatisticsAccumulator extends AbstractStatisticsAccumulator {
         try {
             xx = zeroed((long) d * d);
             xa = zeroed((long) d * m);
-            aa = zeroed((long) m * m);
+            aa = targetGram ? zeroed((long) m * m) : null;
         } catch (RuntimeException | OutOfMemoryError e) {
             free(xx);
             free(xa);
@@ -115,7 +123,9 @@ final class CpuStatisticsAccumulator extends AbstractStatisticsAccumulator {
                 tasks.add(() -> cblas_dgemm(CblasColMajor, CblasNoTrans, CblasTrans, d, width, rows, 1.0, xBuffer, d,
                         aBuffer.getPointer(first), m, 1.0, sxa.getPointer((long) first * d), d));
             }
-            addGram(tasks, aBuffer, m, saa, rows);
+            if (targetGram) {
+                addGram(tasks, aBuffer, m, saa, rows);
+            }
         }
         blocks.run(tasks);
         pendingRows = 0;
@@ -139,7 +149,9 @@ final class CpuStatisticsAccumulator extends AbstractStatisticsAccumulator {
         flush();
         sxx.position(0).get(xx);
         sxa.position(0).get(xa);
-        saa.position(0).get(aa);
+        if (targetGram) {
+            saa.position(0).get(aa);
+        }
     }
 
     @Override
@@ -147,7 +159,9 @@ final class CpuStatisticsAccumulator extends AbstractStatisticsAccumulator {
         pendingRows = 0;
         sxx.zero();
         sxa.zero();
-        saa.zero();
+        if (targetGram) {
+            saa.zero();
+        }
     }
 
     @Override

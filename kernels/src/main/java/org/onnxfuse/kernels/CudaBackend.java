@@ -185,10 +185,10 @@ final class CudaBackend implements ComputeBackend {
     }
 
     @Override
-    public synchronized StatisticsAccumulator openStatistics(int d, int m) {
+    public synchronized StatisticsAccumulator openStatistics(int d, int m, boolean targetGram) {
         requireOpen();
         makeCurrent();
-        CudaStatisticsAccumulator accumulator = new CudaStatisticsAccumulator(this, d, m);
+        CudaStatisticsAccumulator accumulator = new CudaStatisticsAccumulator(this, d, m, targetGram);
         openAccumulators.add(accumulator);
         return accumulator;
     }

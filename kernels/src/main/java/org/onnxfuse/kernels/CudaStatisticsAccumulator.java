@@ -37,15 +37,15 @@ final class CudaStatisticsAccumulator extends AbstractStatisticsAccumulator {
     private CUstream uploads;
     private CUstream compute;
 
-    CudaStatisticsAccumulator(CudaBackend backend, int d, int m) {
-        super(d, m);
+    CudaStatisticsAccumulator(CudaBackend backend, int d, int m, boolean targetGram) {
+        super(d, m, targetGram);
         this.backend = backend;
         this.maxChunkRows = Math.max(1, BUFFER_ELEMENTS / Math.max(d, m));
         DeviceBuffer[] sums = new DeviceBuffer[3];
         try {
             sums[0] = new DeviceBuffer(8L * d * d);
             sums[1] = new DeviceBuffer(8L * d * m);
-            sums[2] = new DeviceBuffer(8L * m * m);
+            sums[2] = new DeviceBuffer(targetGram ? 8L * m * m : 8L);
             for (DeviceBuffer sum : sums) {
                 sum.zero();
             }
@@ -205,7 +205,9 @@ final class CudaStatisticsAccumulator extends AbstractStatisticsAccumulator {
         xty(x, x, rows, d, d, true, sxx, stream);
         if (m > 0) {
             xty(x, a, rows, d, m, false, sxa, stream);
-            xty(a, a, rows, m, m, true, saa, stream);
+            if (targetGram) {
+                xty(a, a, rows, m, m, true, saa, stream);
+            }
         }
     }
 
@@ -276,7 +278,9 @@ final class CudaStatisticsAccumulator extends AbstractStatisticsAccumulator {
                 drain();
                 sxx.copyTo(xx);
                 sxa.copyTo(xa);
-                saa.copyTo(aa);
+                if (targetGram) {
+                    saa.copyTo(aa);
+                }
             } catch (CudaException e) {
                 throw backend.failure("statistics download", e);
             }

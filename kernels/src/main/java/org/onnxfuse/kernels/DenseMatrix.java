@@ -102,6 +102,38 @@ public final class DenseMatrix {
         return data[i + j * rows];
     }
 
+    /** Columns {@code from} (inclusive) to {@code to} (exclusive) as a new rows x (to - from) matrix. */
+    public DenseMatrix columns(int from, int to) {
+        Objects.checkFromToIndex(from, to, cols);
+        return wrap(rows, to - from, Arrays.copyOfRange(data, from * rows, to * rows));
+    }
+
+    /** Column {@code j} (a copy). */
+    public double[] column(int j) {
+        Objects.checkIndex(j, cols);
+        return Arrays.copyOfRange(data, j * rows, (j + 1) * rows);
+    }
+
+    /** target[offset + i] += alpha * this(i, j) for every row i: a scaled column added without a copy. */
+    public void addScaledColumn(int j, double alpha, double[] target, int offset) {
+        Objects.checkIndex(j, cols);
+        Objects.checkFromIndexSize(offset, rows, target.length);
+        int from = j * rows;
+        for (int i = 0; i < rows; i++) {
+            target[offset + i] += alpha * data[from + i];
+        }
+    }
+
+    /** this + alpha other, in one new matrix; the shapes must match. */
+    public DenseMatrix plusScaled(double alpha, DenseMatrix other) {
+        requireSameShape(other);
+        double[] out = new double[data.length];
+        for (int k = 0; k < out.length; k++) {
+            out[k] = data[k] + alpha * other.data[k];
+        }
+        return wrap(rows, cols, out);
+    }
+
     /** A copy of the elements in column-major order. */
     public double[] toColumnMajor() {
         return data.clone();

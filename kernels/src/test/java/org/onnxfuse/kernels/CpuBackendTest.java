@@ -1,6 +1,7 @@
 package org.onnxfuse.kernels;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -107,6 +108,37 @@ class CpuBackendTest {
                 expected.add(x, a, rows);
             }
             assertStatistics(expected, acc.statistics());
+        }
+    }
+
+    @Test
+    void withoutTheTargetGramOnlyItsDiagonalIsKept() {
+        SplittableRandom rng = new SplittableRandom(21);
+        int d = 6;
+        int m = 5;
+        try (BlockTasks blocks = new BlockTasks(1);
+             StatisticsAccumulator full = new CpuStatisticsAccumulator(blocks, d, m, true, 25);
+             StatisticsAccumulator diagonal = new CpuStatisticsAccumulator(blocks, d, m, false, 25)) {
+            for (int rows : new int[] {3, 7, 1}) {
+                float[] x = Reference.randomFloats(rng, rows * d);
+                float[] a = Reference.randomFloats(rng, rows * m);
+                full.accumulate(x, a, rows);
+                diagonal.accumulate(x, a, rows);
+            }
+            SufficientStatistics f = full.statistics();
+            SufficientStatistics g = diagonal.statistics();
+            assertTrue(f.hasTargetGram());
+            assertFalse(g.hasTargetGram());
+            assertEquals(null, g.aa());
+            assertEquals(f.xx(), g.xx());
+            assertEquals(f.xa(), g.xa());
+            assertEquals(11, g.rows());
+            for (int i = 0; i < m; i++) {
+                // exact float32 squares summed in float64: only the order of the sums differs
+                assertEquals(f.targetSquaredNorm(i), g.targetSquaredNorm(i), 1e-12 * f.targetSquaredNorm(i));
+            }
+            diagonal.reset();
+            assertEquals(0.0, diagonal.statistics().targetSquaredNorm(0));
         }
     }
 

@@ -29,6 +29,7 @@ import org.onnxfuse.fusion.evaluate.Labels;
 import org.onnxfuse.fusion.pipeline.Fusion;
 import org.onnxfuse.fusion.pipeline.FusionConfig;
 import org.onnxfuse.fusion.pipeline.LevelSelection;
+import org.onnxfuse.fusion.group.GroupingForm;
 import org.onnxfuse.fusion.importance.ClassWeights;
 import org.onnxfuse.fusion.solve.StoredWeights;
 import org.onnxfuse.fusion.solve.WeightType;
@@ -193,6 +194,11 @@ public final class FuseCommand implements Callable<Integer> {
     @Option(names = "--max-iterations", paramLabel = "N",
             description = "K-means iterations per restart at most (default 100)")
     private Integer maxIterations;
+
+    @Option(names = "--grouping-form", paramLabel = "F", hidden = true,
+            description = "K-means distances: auto (default: gram while its m x m matrices fit a quarter of the heap),"
+                    + " gram or factor")
+    private String groupingForm;
 
     @Option(names = "--epochs", paramLabel = "N",
             description = "kf-gradient, kf-auto: training epochs per level at most (default 100; early stopping ends"
@@ -464,6 +470,9 @@ public final class FuseCommand implements Callable<Integer> {
         }
         if (maxIterations != null) {
             config.maxIterations(maxIterations);
+        }
+        if (groupingForm != null) {
+            config.groupingForm(GroupingForm.fromName(groupingForm));
         }
         if (epochs != null) {
             config.epochs(epochs);

@@ -51,7 +51,9 @@ final class HtmlReport {
     static final String FIT_ERROR = "the relative residual of the fused level's least squares,"
             + " ||X W<sub>fused</sub> &minus; A U|| / ||A U||: how far the fused level's outputs on the calibration"
             + " data are from the groups' importance-weighted mean outputs of the parents (0 = exact). For a level"
-            + " trained by the gradient variant it is the linear fit's; the trained loss is in the training table.";
+            + " trained by the gradient variant it is the linear fit's; the trained loss is in the training table."
+            + " A level grouped in factor form (method \"KF (factor form)\") keeps no A<sup>T</sup>A, so there it is"
+            + " measured against each member's own outputs, weighted: it then includes the members' spread.";
     /** What "grouping cost" means. */
     static final String GROUPING_COST = "sum<sub>i</sub> s<sub>i</sub> ||X w<sub>group(i)</sub> &minus;"
             + " a<sub>i</sub>||: each parent neuron i's distance from the fit of the group it was put in, weighted"

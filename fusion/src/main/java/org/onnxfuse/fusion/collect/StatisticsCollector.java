@@ -290,6 +290,16 @@ public final class StatisticsCollector implements AutoCloseable {
      */
     public LevelStatistics collect(int index, Model fused, Level fusedLevel, Targets targets, ComputeBackend backend,
                                    Progress progress, BatchSink tap) {
+        return collect(index, fused, fusedLevel, targets, backend, progress, tap, true);
+    }
+
+    /**
+     * As {@link #collect(int, Model, Level, Targets, ComputeBackend, Progress, BatchSink)}; without
+     * {@code targetGram} the statistics keep only the diagonal of S_aa (the factor form's O(m)
+     * instead of m x m, {@link StatisticsAccumulator}).
+     */
+    public LevelStatistics collect(int index, Model fused, Level fusedLevel, Targets targets, ComputeBackend backend,
+                                   Progress progress, BatchSink tap, boolean targetGram) {
         long[] sums = new long[1];
         StatisticsAccumulator[] acc = new StatisticsAccumulator[1];
         long inferenceBefore = inferenceNanos;
@@ -324,7 +334,7 @@ public final class StatisticsCollector implements AutoCloseable {
 
                 private StatisticsAccumulator open(int d, int m) {
                     if (acc[0] == null) {
-                        acc[0] = backend.openStatistics(d, m);
+                        acc[0] = backend.openStatistics(d, m, targetGram);
                     }
                     return acc[0];
                 }

@@ -46,6 +46,9 @@ import org.onnxfuse.kernels.SufficientStatistics;
  * refilled groups get ids k'..k-1. The same neurons move either way, so the partition is the same;
  * what differs is the order of the fused neurons and hence which group wins a distance tie later.
  *
+ * <p>A fit in factor form ({@link ProjectedTargets#factorForm()}) runs the same iterations on
+ * {@link FactorKMeans}: O(m k d) per iteration and no m x m matrix. What follows is the Gram form.
+ *
  * <p>Work per iteration: O(m<sup>2</sup> + sum_g |g|<sup>2</sup>), using that every neuron is in one
  * group (so C U adds each neuron's column of C to its group's column; a dense gemm would be
  * O(m<sup>2</sup> k)). That part (farthest-first, the distance table, the nearest groups) runs on
@@ -65,12 +68,16 @@ public final class KMeansGrouping {
     private KMeansGrouping() {
     }
 
-    /** Fits the level's least squares ({@link ProjectedTargets#fit}) and groups its neurons. */
+    /**
+     * Fits the level's least squares ({@link ProjectedTargets#fit}) in the config's form (auto:
+     * {@link GroupingForm#resolve} with this JVM's maximum heap) and groups its neurons.
+     */
     public static Grouping group(ComputeBackend backend, SufficientStatistics stats, NeuronLayout layout,
                                  double[] scores, int targetWidth, GroupingConfig config) {
         layout.requireNeurons(stats.targetDim(), "the statistics");
-        return group(backend, ProjectedTargets.fit(backend, stats, config.ridgeFactor()), layout, scores, targetWidth,
-                config);
+        GroupingForm form = config.form().resolve(stats.targetDim(), Runtime.getRuntime().maxMemory());
+        return group(backend, ProjectedTargets.fit(backend, stats, config.ridgeFactor(), null, form), layout, scores,
+                targetWidth, config);
     }
 
     /**
@@ -99,8 +106,8 @@ public final class KMeansGrouping {
         Restart winner = null;
         // One m x k distance table, inside the backend's k-means (on the device for CUDA); a
         // restart keeps only its best assignment's own distances (m values)
-        try (GramKMeans kMeans = backend.openGramKMeans(fit.crossColumns(), fit.gramColumns(),
-                fit.targetSquaredNorms(), m)) {
+        try (GramKMeans kMeans = fit.factorForm() ? new FactorKMeans(backend, fit)
+                : backend.openGramKMeans(fit.crossColumns(), fit.gramColumns(), fit.targetSquaredNorms(), m)) {
             for (int r = 0; r < restarts; r++) {
                 Restart run = new Restart(backend, kMeans, fit, s, targetWidth, config);
                 run.run(firstCentroids[r]);

@@ -32,20 +32,36 @@ import org.onnxfuse.kernels.Transpose;
  *
  * <p>Both are kept as plain column-major arrays: column j of C is a<sup>T</sup> X w_j for every
  * target, the contiguous run K-means adds to a centroid's cross terms (see {@link KMeansGrouping}).
+ *
+ * <p><b>Factor form</b> ({@link GroupingForm#FACTOR}): C and G are never built. With v = W u (d x 1)
+ * the same distance is v<sup>T</sup>S_xx v - 2 (S_xa<sup>T</sup> v)_i + (S_aa)_ii, so only W, S_xx,
+ * S_xa, the diagonal of S_aa and that of G are kept (O(d m + d<sup>2</sup>)), and {@link FactorKMeans}
+ * forms the products per iteration; {@link #cross} and {@link #gram} then compute single entries
+ * (O(d) and O(d<sup>2</sup>)).
  */
 public final class ProjectedTargets {
     private final int inputDim;
     private final int neurons;
     private final double ridge;
     private final DenseMatrix weights;
-    /** C, column-major m x m: cross[i + j * m] = a_i^T X w_j. */
+    /** C, column-major m x m: cross[i + j * m] = a_i^T X w_j; null in factor form. */
     private final double[] cross;
-    /** G, column-major m x m (symmetric). */
+    /** G, column-major m x m (symmetric); null in factor form. */
     private final double[] gram;
     private final double[] targetSquaredNorms;
+    /** The factor form's S_xx, S_xa and diag(G); null in Gram form. */
+    private final Factors factors;
+
+    /**
+     * What the factor form computes its distances from: S_xx, S_xa, diag(G), and the ridge's
+     * prior W0 (null without one) and lambda, with which S_xx w_i = s_i + lambda (w0_i - w_i).
+     */
+    record Factors(DenseMatrix sxx, DenseMatrix sxa, double[] projectedSquaredNorms, DenseMatrix prior,
+                   double ridge) {
+    }
 
     private ProjectedTargets(int inputDim, int neurons, double ridge, DenseMatrix weights, double[] cross,
-                             double[] gram, double[] targetSquaredNorms) {
+                             double[] gram, double[] targetSquaredNorms, Factors factors) {
         this.inputDim = inputDim;
         this.neurons = neurons;
         this.ridge = ridge;
@@ -53,6 +69,7 @@ public final class ProjectedTargets {
         this.cross = cross;
         this.gram = gram;
         this.targetSquaredNorms = targetSquaredNorms;
+        this.factors = factors;
     }
 
     /** The plain ridge: {@link #fit(ComputeBackend, SufficientStatistics, double, DenseMatrix)} without a prior. */
@@ -71,6 +88,20 @@ public final class ProjectedTargets {
      */
     public static ProjectedTargets fit(ComputeBackend backend, SufficientStatistics stats, double ridgeFactor,
                                        DenseMatrix prior) {
+        return fit(backend, stats, ridgeFactor, prior, GroupingForm.GRAM);
+    }
+
+    /**
+     * As {@link #fit(ComputeBackend, SufficientStatistics, double, DenseMatrix)}, in {@code form}
+     * (GRAM or FACTOR; AUTO must be resolved first, {@link GroupingForm#resolve}). Either form reads
+     * only the diagonal of S_aa, so statistics that kept only the diagonal do.
+     */
+    public static ProjectedTargets fit(ComputeBackend backend, SufficientStatistics stats, double ridgeFactor,
+                                       DenseMatrix prior, GroupingForm form) {
+        Objects.requireNonNull(form, "form");
+        if (form == GroupingForm.AUTO) {
+            throw new IllegalArgumentException("resolve the grouping form before fitting (GroupingForm.resolve)");
+        }
         Objects.requireNonNull(backend, "backend");
         Objects.requireNonNull(stats, "stats");
         if (!(ridgeFactor >= 0) || Double.isInfinite(ridgeFactor)) {
@@ -93,40 +124,71 @@ public final class ProjectedTargets {
         }
         double ridge = ridgeFactor * trace / d;
         boolean centred = prior != null && ridge > 0;
-        DenseMatrix rhs = stats.xa();
-        if (centred) {
-            double[] b = stats.xa().toColumnMajor();
-            double[] p = prior.toColumnMajor();
-            for (int i = 0; i < b.length; i++) {
-                b[i] += ridge * p[i];
-            }
-            rhs = new DenseMatrix(d, m, b);
-        }
+        // one d x m right-hand side at most besides S_xa (no column-major copies of S_xa and W0)
+        DenseMatrix rhs = centred ? stats.xa().plusScaled(ridge, prior) : stats.xa();
         DenseMatrix w = backend.choleskySolve(sxx, rhs, ridge);
-        DenseMatrix cross = backend.gemm(Transpose.YES, Transpose.NO, 1.0, stats.xa(), w, 0.0, null);
-        DenseMatrix sxxW = backend.multiply(sxx, w);
-        DenseMatrix gram = backend.gemm(Transpose.YES, Transpose.NO, 1.0, w, sxxW, 0.0, null);
-
+        rhs = null;
+        double[] norms = new double[m];
+        for (int i = 0; i < m; i++) {
+            norms[i] = stats.targetSquaredNorm(i);
+        }
+        if (form == GroupingForm.FACTOR) {
+            return new ProjectedTargets(d, m, ridge, w, null, null, norms,
+                    new Factors(sxx, stats.xa(), projectedSquaredNorms(stats.xa(), centred ? prior : null, ridge, w),
+                            centred ? prior : null, ridge));
+        }
+        // each product's matrix is garbage as soon as its array is taken, and the symmetrising is
+        // in place: two m x m arrays live at the end, three at most while they are made
+        double[] c = backend.gemm(Transpose.YES, Transpose.NO, 1.0, stats.xa(), w, 0.0, null).toColumnMajor();
+        double[] gs = backend.gemm(Transpose.YES, Transpose.NO, 1.0, w, backend.multiply(sxx, w), 0.0, null)
+                .toColumnMajor();
         // G is symmetric, and so is C without a prior; averaging with the transpose removes the
         // rounding asymmetry so that twin neurons see bitwise-identical distances. With a prior C
         // is not symmetric in exact arithmetic and is kept as computed.
-        double[] q = cross.toColumnMajor();
-        double[] g = gram.toColumnMajor();
-        double[] c = centred ? q : new double[m * m];
-        double[] gs = new double[m * m];
-        for (int j = 0; j < m; j++) {
-            for (int i = 0; i < m; i++) {
-                if (!centred) {
-                    c[i + j * m] = 0.5 * (q[i + j * m] + q[j + i * m]);
-                }
-                gs[i + j * m] = 0.5 * (g[i + j * m] + g[j + i * m]);
+        symmetriseInPlace(gs, m);
+        if (!centred) {
+            symmetriseInPlace(c, m);
+        }
+        return new ProjectedTargets(d, m, ridge, w, c, gs, norms, null);
+    }
+
+    /** a = (a + a^T) / 2 for a column-major n x n array; both entries of a pair get the same value. */
+    private static void symmetriseInPlace(double[] a, int n) {
+        for (int j = 0; j < n; j++) {
+            for (int i = j + 1; i < n; i++) {
+                double mean = 0.5 * (a[i + j * n] + a[j + i * n]);
+                a[i + j * n] = mean;
+                a[j + i * n] = mean;
             }
         }
-        double[] norms = new double[m];
+    }
+
+    /** Neurons per block of the factor form's products: a d x block slice of W or S_xa stays near 32 MB. */
+    static int neuronBlock(int d, int m) {
+        return Math.max(1, Math.min(m, (1 << 22) / Math.max(1, d)));
+    }
+
+    /**
+     * diag(G) = w_i<sup>T</sup> S_xx w_i for every neuron in O(d m), from the normal equations
+     * instead of a d x d x m product: S_xx w_i = s_i + lambda (w0_i - w_i) with s_i neuron i's
+     * column of S_xa (the solve's own rounding aside, the same number).
+     */
+    private static double[] projectedSquaredNorms(DenseMatrix sxa, DenseMatrix prior, double ridge, DenseMatrix w) {
+        int d = w.rows();
+        int m = w.cols();
+        double[] out = new double[m];
         for (int i = 0; i < m; i++) {
-            norms[i] = stats.aa().get(i, i);
+            double[] wi = w.column(i);
+            double[] si = sxa.column(i);
+            double[] pi = prior == null ? null : prior.column(i);
+            double sum = 0.0;
+            for (int p = 0; p < d; p++) {
+                double sxxW = si[p] + ridge * ((pi == null ? 0.0 : pi[p]) - wi[p]);
+                sum += wi[p] * sxxW;
+            }
+            out[i] = sum;
         }
-        return new ProjectedTargets(d, m, ridge, w, c, gs, norms);
+        return out;
     }
 
     /**
@@ -149,7 +211,7 @@ public final class ProjectedTargets {
             }
             norms[j] = gram.get(j, j);
         }
-        return new ProjectedTargets(m, m, 0.0, DenseMatrix.identity(m), g, g.clone(), norms);
+        return new ProjectedTargets(m, m, 0.0, DenseMatrix.identity(m), g, g.clone(), norms, null);
     }
 
     /** d: rows of W (features of X, including a ones column when the op has a bias). */
@@ -172,13 +234,29 @@ public final class ProjectedTargets {
         return weights;
     }
 
+    /** Whether the distances come in factor form (no m x m matrices, {@link FactorKMeans}). */
+    public boolean factorForm() {
+        return factors != null;
+    }
+
+    /** The factor form's inputs; null in Gram form. */
+    Factors factors() {
+        return factors;
+    }
+
     /** (X w_i)<sup>T</sup> a_j: how well neuron i's fit predicts neuron j's target (C_ji). */
     public double cross(int i, int j) {
+        if (factors != null) {
+            return dot(factors.sxa().column(j), weights.column(i));
+        }
         return cross[j + i * neurons];
     }
 
     /** G_ij = (X w_i)<sup>T</sup> (X w_j). */
     public double gram(int i, int j) {
+        if (factors != null) {
+            return i == j ? factors.projectedSquaredNorms()[i] : quadratic(weights.column(i), weights.column(j));
+        }
         return gram[i + j * neurons];
     }
 
@@ -200,6 +278,13 @@ public final class ProjectedTargets {
         if (members.length != memberWeights.length) {
             throw new IllegalArgumentException(members.length + " members but " + memberWeights.length + " weights");
         }
+        if (factors != null) {
+            double[] v = new double[inputDim];
+            for (int a = 0; a < members.length; a++) {
+                weights.addScaledColumn(members[a], memberWeights[a], v, 0);
+            }
+            return clamp(quadratic(v, v) - 2.0 * dot(factors.sxa().column(target), v) + targetSquaredNorms[target]);
+        }
         double quadratic = 0.0;
         double crossTerm = 0.0;
         for (int a = 0; a < members.length; a++) {
@@ -216,6 +301,24 @@ public final class ProjectedTargets {
     /** ||X W u - a_target||, see {@link #squaredDistance(int[], double[], int)}. */
     public double distance(int[] members, double[] memberWeights, int target) {
         return Math.sqrt(squaredDistance(members, memberWeights, target));
+    }
+
+    /** x^T S_xx y (factor form). */
+    private double quadratic(double[] x, double[] y) {
+        DenseMatrix sxx = factors.sxx();
+        double sum = 0.0;
+        for (int p = 0; p < inputDim; p++) {
+            sum += x[p] * dot(sxx.column(p), y);
+        }
+        return sum;
+    }
+
+    private static double dot(double[] x, double[] y) {
+        double sum = 0.0;
+        for (int i = 0; i < x.length; i++) {
+            sum += x[i] * y[i];
+        }
+        return sum;
     }
 
     /** C as stored (column-major, not copied: do not modify): column j is a<sup>T</sup> X w_j. */

@@ -8,6 +8,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.Objects;
 import java.util.function.Consumer;
+import java.util.function.LongPredicate;
 import org.onnxfuse.fusion.baseline.ActivationMatching;
 import org.onnxfuse.fusion.baseline.VanillaAverage;
 import org.onnxfuse.fusion.baseline.WeightMatching;
@@ -137,8 +138,11 @@ public final class Fusion {
         int threads = config.threadsToUse();
         if (method.isInterpolation()) {
             long heap = Runtime.getRuntime().maxMemory();
+            // HF and kf-gradient group in Gram form only (LevelLoop.groupingForm)
+            boolean gramOnly = method == FusionMethod.HF_LINEAR || method == FusionMethod.KF_GRADIENT;
+            LongPredicate gram = LevelMemory.gramForm(config.grouping().form(), heap);
             LevelMemory.requireFits(LevelMemory.of(plans, targetWidths, config.batchSize(),
-                    LevelMemory.gramFormWithin(heap)), heap, parents.size());
+                    m -> gramOnly || gram.test(m)), heap, parents.size());
         }
 
         List<String> warnings = new ArrayList<>();

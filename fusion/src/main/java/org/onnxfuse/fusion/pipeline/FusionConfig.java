@@ -12,6 +12,7 @@ import java.util.SortedMap;
 import java.util.TreeMap;
 import java.util.stream.Collectors;
 import org.onnxfuse.fusion.group.GroupingConfig;
+import org.onnxfuse.fusion.group.GroupingForm;
 import org.onnxfuse.fusion.importance.ClassWeights;
 import org.onnxfuse.fusion.solve.WeightType;
 import org.onnxfuse.fusion.importance.Importance;
@@ -44,6 +45,7 @@ import org.onnxfuse.kernels.Backends;
  *                      which falls back to uniform scores where it cannot run
  * @param restarts      K-means restarts
  * @param maxIterations Lloyd iterations per restart at most
+ * @param groupingForm  K-means in Gram or factor form, or auto ({@link GroupingForm#resolve}); a hidden setting
  * @param classWeights  how the last level weighs each parent's class-c logit
  * @param weightType    the element type the fused weights are stored in ({@code --dtype})
  * @param gradient      the gradient variant's settings (kf-gradient and kf-auto; its training seed is {@code seed})
@@ -52,8 +54,8 @@ import org.onnxfuse.kernels.Backends;
  */
 public record FusionConfig(FusionMethod method, Widths widths, long seed, int batchSize, int threads, String device,
                            long samples, double ridge, boolean parentPrior, boolean paperExact,
-                           ImportanceMethod importance, int restarts, int maxIterations, ClassWeights classWeights,
-                           WeightType weightType, GradientSettings gradient, LevelSelection levels) {
+                           ImportanceMethod importance, int restarts, int maxIterations, GroupingForm groupingForm,
+                           ClassWeights classWeights, WeightType weightType, GradientSettings gradient, LevelSelection levels) {
     public static final int DEFAULT_BATCH_SIZE = 256;
     /** More threads than this is a typing slip, not a machine: each ONNX Runtime and BLAS thread takes a stack. */
     public static final int MAX_THREADS = 1024;
@@ -89,6 +91,7 @@ public record FusionConfig(FusionMethod method, Widths widths, long seed, int ba
             throw invalid("importance (--importance)", "--method kf-linear, hf-linear, kf-gradient or kf-auto",
                     method.cliName() + ", which does not weight neurons");
         }
+        Objects.requireNonNull(groupingForm, "groupingForm");
         Objects.requireNonNull(classWeights, "classWeights");
         Objects.requireNonNull(weightType, "weightType");
         if (classWeights != ClassWeights.IMPORTANCE && !method.isInterpolation()) {
@@ -146,7 +149,7 @@ public record FusionConfig(FusionMethod method, Widths widths, long seed, int ba
 
     /** The grouping stage's share of the settings. */
     public GroupingConfig grouping() {
-        return new GroupingConfig(ridge, seed, restarts, maxIterations, paperExact);
+        return new GroupingConfig(ridge, seed, restarts, maxIterations, paperExact, groupingForm);
     }
 
     /**
@@ -287,6 +290,7 @@ public record FusionConfig(FusionMethod method, Widths widths, long seed, int ba
         }
         c.put("restarts", restarts);
         c.put("maxIterations", maxIterations);
+        c.put("groupingForm", groupingForm.cliName());
         c.put("dtype", weightType.cliName());
         if (method.trains()) {
             c.put("training", gradient.recorded());
@@ -411,6 +415,7 @@ public record FusionConfig(FusionMethod method, Widths widths, long seed, int ba
         private ImportanceMethod importance;
         private int restarts = GroupingConfig.DEFAULT_RESTARTS;
         private int maxIterations = GroupingConfig.DEFAULT_MAX_ITERATIONS;
+        private GroupingForm groupingForm = GroupingForm.AUTO;
         private ClassWeights classWeights = ClassWeights.IMPORTANCE;
         private WeightType weightType = WeightType.FLOAT32;
         private TrainingSettings.Builder training = TrainingSettings.builder();
@@ -443,6 +448,7 @@ public record FusionConfig(FusionMethod method, Widths widths, long seed, int ba
             importance = config.importance();
             restarts = config.restarts();
             maxIterations = config.maxIterations();
+            groupingForm = config.groupingForm();
             classWeights = config.classWeights();
             weightType = config.weightType();
             gradient(config.gradient());
@@ -670,6 +676,12 @@ public record FusionConfig(FusionMethod method, Widths widths, long seed, int ba
             return self();
         }
 
+        /** K-means distances in Gram or factor form; default auto (ALGORITHM.md section 3). */
+        public B groupingForm(GroupingForm value) {
+            this.groupingForm = Objects.requireNonNull(value);
+            return self();
+        }
+
         /**
          * How the last level weighs each parent's class-c logit (ALGORITHM.md section 5); default
          * the importance scores. {@link ClassWeights#CONFIDENCE} needs labels.
@@ -691,7 +703,7 @@ public record FusionConfig(FusionMethod method, Widths widths, long seed, int ba
         /** The configuration of the settings made so far; throws {@link InvalidSettingException}. */
         FusionConfig configuration() {
             return new FusionConfig(method, new Widths(widthFactor, levelWidths), seed, batchSize, threads, device,
-                    samples, ridge, parentPrior, paperExact, importance, restarts, maxIterations, classWeights,
+                    samples, ridge, parentPrior, paperExact, importance, restarts, maxIterations, groupingForm, classWeights,
                     weightType, new GradientSettings(training.seed(seed).build(), trainFrom, distill, refine),
                     new LevelSelection(keep, fuse));
         }

@@ -17,6 +17,7 @@ import org.onnxfuse.fusion.collect.StatisticsCollector;
 import org.onnxfuse.fusion.collect.StatisticsCollector.Targets;
 import org.onnxfuse.fusion.group.Grouping;
 import org.onnxfuse.fusion.group.GroupingConfig;
+import org.onnxfuse.fusion.group.GroupingForm;
 import org.onnxfuse.fusion.group.HungarianGrouping;
 import org.onnxfuse.fusion.group.KMeansGrouping;
 import org.onnxfuse.fusion.group.LastLevelTargets;
@@ -359,8 +360,9 @@ final class LevelLoop {
     private Fitted fitAffine(ComputeBackend backend, StatisticsCollector collector, Level level, Targets targets,
                              boolean join, TrainingRows tap) {
         int l = level.index();
+        GroupingForm form = groupingForm(level);
         LevelStatistics stats = collector.collect(l, fused, level, targets, backend,
-                settings.progress()::samplesCollected, tap);
+                settings.progress()::samplesCollected, tap, form == GroupingForm.GRAM);
         String warning = null;
         if (stats.rows() < stats.fanIn()) {
             warning = "level " + l + " (" + level.affineOpType() + " '" + level.affine().name() + "'): "
@@ -391,7 +393,7 @@ final class LevelLoop {
         }
         settings.progress().levelStep("least squares");
         ProjectedTargets fit = ProjectedTargets.fit(backend, stats.statistics(), settings.grouping().ridgeFactor(),
-                prior);
+                prior, form);
         long t1 = System.nanoTime();
         settings.progress().levelStep("grouping");
         DenseMatrix weights;
@@ -418,7 +420,7 @@ final class LevelLoop {
             members = grouped.memberWeights();
             weights = settings.method() == FusionMethod.KF_GRADIENT && !level.last()
                     ? fit.centroidWeights(backend, members) : grouped.fusedWeights();
-            method = describe(grouped);
+            method = describe(grouped) + (form == GroupingForm.FACTOR ? " (factor form)" : "");
             cost = grouped.cost();
         }
         long t2 = System.nanoTime();
@@ -775,6 +777,24 @@ final class LevelLoop {
             fused = fused.withGraph(NormWriter.writeAffine(fused.graph(), op.op().node(), scale, shift));
             perNeuronWritten.add(idx);
         }
+    }
+
+    /**
+     * The form a level's own K-means runs in, decided before its statistics are collected (the
+     * factor form keeps only the diagonal of S_aa). Only a level grouped from its own fit by KF
+     * can take the factor form; every other level stays in Gram form: a level of a space grouped
+     * already (its fit reads the grouping U, and a residual level's target A U - R needs S_aa's
+     * cross terms with R), the last level (class means), HF (the pairwise costs of two parents)
+     * and kf-gradient (which groups the parents' outputs by their Gram S_aa).
+     */
+    private GroupingForm groupingForm(Level level) {
+        boolean ownKMeans = !level.last() && !spaces.containsKey(template.space(level.space()).id())
+                && settings.method() != FusionMethod.HF_LINEAR && settings.method() != FusionMethod.KF_GRADIENT;
+        if (!ownKMeans) {
+            return GroupingForm.GRAM;
+        }
+        int m = plans.stream().mapToInt(p -> Math.toIntExact(p.level(level.index()).width())).sum();
+        return settings.grouping().form().resolve(m, Runtime.getRuntime().maxMemory());
     }
 
     /** Groups a level's neurons (KF or HF) or, at the last level, averages the classes. */

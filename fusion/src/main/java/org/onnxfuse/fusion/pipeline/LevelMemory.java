@@ -4,6 +4,7 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
 import java.util.function.LongPredicate;
+import org.onnxfuse.fusion.group.GroupingForm;
 import org.onnxfuse.fusion.plan.Level;
 import org.onnxfuse.fusion.plan.LevelPlan;
 import org.onnxfuse.onnx.errors.ErrorCode;
@@ -75,9 +76,14 @@ public record LevelMemory(int level, long fanIn, long neurons, long width, boole
         return List.copyOf(out);
     }
 
-    /** The Gram form's rule (the grouping's auto form): its m x m matrices within a quarter of the heap. */
+    /** Where {@code form} groups a level of m neurons in Gram form with this heap ({@link GroupingForm#resolve}). */
+    public static LongPredicate gramForm(GroupingForm form, long maxHeapBytes) {
+        return m -> form.resolve(Math.toIntExact(Math.min(m, Integer.MAX_VALUE)), maxHeapBytes) == GroupingForm.GRAM;
+    }
+
+    /** {@link #gramForm} for the default, {@link GroupingForm#AUTO}. */
     public static LongPredicate gramFormWithin(long maxHeapBytes) {
-        return m -> 4.0 * Double.BYTES * m * m <= maxHeapBytes / 4.0;
+        return gramForm(GroupingForm.AUTO, maxHeapBytes);
     }
 
     /**

@@ -13,19 +13,61 @@ public final class FitError {
     private FitError() {
     }
 
-    /** ||X F - A U|| / ||A U||; 0 when the target is 0 and fitted exactly. */
+    /**
+     * ||X F - A U|| / ||A U||; 0 when the target is 0 and fitted exactly. Statistics without the
+     * full S_aa (factor form) do not know ||A u_g||, so there U must hold convex weights (as a
+     * grouping's do) and the error is measured against each member's own target instead:
+     * sqrt(sum_g sum_i u_ig ||X f_g - a_i||<sup>2</sup> / sum_g sum_i u_ig ||a_i||<sup>2</sup>),
+     * which exceeds the exact ratio's numerator by the members' spread around their mean target.
+     */
     public static double relativeResidual(ComputeBackend backend, SufficientStatistics s, DenseMatrix f, DenseMatrix u) {
         DenseMatrix sxxF = backend.multiply(s.xx(), f);
-        DenseMatrix sxaU = backend.multiply(s.xa(), u);
-        DenseMatrix saaU = backend.multiply(s.aa(), u);
         double fxf = traceOfProduct(f, sxxF);
-        double fxu = traceOfProduct(f, sxaU);
-        double uau = traceOfProduct(u, saaU);
+        double fxu = crossTrace(s.xa(), f, u);
+        double uau = s.hasTargetGram() ? traceOfProduct(u, backend.multiply(s.aa(), u)) : memberTargets(s, u);
         double residual = Math.max(fxf - 2 * fxu + uau, 0);
         if (uau <= 0) {
             return residual == 0 ? 0 : Double.POSITIVE_INFINITY;
         }
         return Math.sqrt(residual / uau);
+    }
+
+    /**
+     * tr(F<sup>T</sup> S_xa U) = sum over the non-zeros u_ig of u_ig (f_g . s_i), s_i column i of
+     * S_xa: O(d nnz(U)) for a grouping's U (one non-zero per neuron), where S_xa U would be O(d m k).
+     */
+    private static double crossTrace(DenseMatrix sxa, DenseMatrix f, DenseMatrix u) {
+        double total = 0;
+        for (int g = 0; g < u.cols(); g++) {
+            double[] fg = null;
+            for (int i = 0; i < u.rows(); i++) {
+                double uig = u.get(i, g);
+                if (uig == 0) {
+                    continue;
+                }
+                if (fg == null) {
+                    fg = f.column(g);
+                }
+                double[] si = sxa.column(i);
+                double dot = 0;
+                for (int p = 0; p < si.length; p++) {
+                    dot += fg[p] * si[p];
+                }
+                total += uig * dot;
+            }
+        }
+        return total;
+    }
+
+    /** sum_g sum_i u_ig ||a_i||<sup>2</sup>, from the diagonal of S_aa. */
+    private static double memberTargets(SufficientStatistics s, DenseMatrix u) {
+        double total = 0;
+        for (int g = 0; g < u.cols(); g++) {
+            for (int i = 0; i < u.rows(); i++) {
+                total += u.get(i, g) * s.targetSquaredNorm(i);
+            }
+        }
+        return total;
     }
 
     /** tr(A<sup>T</sup> B) for equally shaped A and B. */

@@ -376,6 +376,18 @@ class FuseCommandTest {
     }
 
     @Test
+    void groupingFormIsAKnownNameAndRecorded() throws IOException {
+        expectRefusal(ErrorCode.USAGE, "unknown grouping form 'dense'; expected one of [auto, gram, factor]", null,
+                fixture("mlp_k2_p0.onnx"), fixture("mlp_k2_p1.onnx"), "--data", data("calib400_x.npy"),
+                "--grouping-form", "dense", "-o", dir.resolve("f.onnx").toString(), "-q");
+        Path out = dir.resolve("factor.onnx");
+        assertEquals(0, cli.run(fixture("mlp_k2_p0.onnx"), fixture("mlp_k2_p1.onnx"), "--data",
+                data("calib400_x.npy"), "--samples", "100", "--restarts", "1", "--importance", "uniform",
+                "--grouping-form", "factor", "-o", out.toString(), "-q"), cli.err.toString());
+        assertTrue(Provenance.read(OnnxReader.read(out)).get("config").contains("\"groupingForm\":\"factor\""));
+    }
+
+    @Test
     void parentsWithAFixedBatchSize() throws IOException {
         Path one0 = dir.resolve("one0.onnx");
         Path one1 = dir.resolve("one1.onnx");

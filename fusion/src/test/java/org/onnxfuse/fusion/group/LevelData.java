@@ -167,6 +167,16 @@ final class LevelData {
         }
     }
 
+    /** X row-major as float32, one batch. */
+    float[] flatInputs() {
+        return flatten(x, 0, rows());
+    }
+
+    /** A row-major as float32, one batch. */
+    float[] flatTargets() {
+        return flatten(a, 0, rows());
+    }
+
     /** ||X w - a_target|| computed directly from the samples. */
     double directDistance(double[] w, int target) {
         double sum = 0.0;

@@ -58,7 +58,8 @@ class FusionConfigTest {
         assertEquals(400L, recorded.get("samples"));
         assertFalse(recorded.containsKey("importance"), "baselines record no importance");
         assertEquals(List.of("method", "seed", "samples", "batchSize", "device", "backend", "ridge",
-                "parentPrior", "paperExact", "restarts", "maxIterations", "dtype", "widths"), List.copyOf(recorded.keySet()));
+                "parentPrior", "paperExact", "restarts", "maxIterations", "groupingForm", "dtype", "widths"),
+                List.copyOf(recorded.keySet()));
     }
 
     @Test

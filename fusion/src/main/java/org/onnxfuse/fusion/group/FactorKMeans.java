@@ -1,0 +1,253 @@
+package org.onnxfuse.fusion.group;
+
+import java.util.Arrays;
+import java.util.HashMap;
+import java.util.Map;
+import org.onnxfuse.kernels.ComputeBackend;
+import org.onnxfuse.kernels.DenseMatrix;
+import org.onnxfuse.kernels.GramKMeans;
+import org.onnxfuse.kernels.Transpose;
+
+/**
+ * {@link GramKMeans} in factor form (ALGORITHM.md section 3): the squared distance of neuron i to
+ * a centroid u is v<sup>T</sup>S_xx v - 2 (S_xa<sup>T</sup> v)_i + t_i with v = W u, the same
+ * quantity as the Gram form's u<sup>T</sup>G u - 2 (C u)_i + t_i (identities in W, whatever ridge
+ * and prior it was solved with), computed without any m x m matrix.
+ *
+ * <p>A step forms V = W U (d x k; U has one non-zero per row, so O(d m)), the quadratic terms
+ * diag(V<sup>T</sup>S_xx V) (S_xx V from the normal equations, also O(d m)) and the cross table S_xa<sup>T</sup>V by blocks of
+ * neurons (m x d x k in all), taking each block's nearest groups before the next: O(m k d) work,
+ * O(d k + block k) memory besides W and S_xa. Farthest-first needs S_xa<sup>T</sup> w_j for each
+ * seed j (O(d m)), computed in batches of likely seeds; the columns are cached up to about one
+ * m x k table, as restarts tend to pick the same far neurons.
+ *
+ * <p>Ties, clamping and the order of assignment follow {@link GramKMeans}; only the rounding of the
+ * distances differs from the Gram form (sums in another order), so near-ties may break otherwise.
+ */
+final class FactorKMeans implements GramKMeans {
+    /** Seed columns kept across restarts, at most this many doubles (256 MB)... */
+    private static final long SEED_CACHE_DOUBLES = 1L << 25;
+    /** Columns of S_xa^T W computed at once in farthest-first (one pass over S_xa). */
+    static final int SEED_BATCH = 64;
+
+    private final ComputeBackend backend;
+    private final DenseMatrix weights;
+    private final DenseMatrix sxa;
+    private final DenseMatrix prior;
+    private final double ridge;
+    private final double[] projectedSquaredNorms;
+    private final double[] targetSquaredNorms;
+    private final int d;
+    private final int m;
+    private final int block;
+    private final Map<Integer, double[]> seedColumns = new HashMap<>();
+    private final int seedCacheCapacity;
+
+    FactorKMeans(ComputeBackend backend, ProjectedTargets fit) {
+        ProjectedTargets.Factors factors = fit.factors();
+        if (factors == null) {
+            throw new IllegalArgumentException("the fit is in Gram form; factor K-means needs one in factor form");
+        }
+        this.backend = backend;
+        this.weights = fit.weights();
+        this.sxa = factors.sxa();
+        this.prior = factors.prior();
+        this.ridge = factors.ridge();
+        this.projectedSquaredNorms = factors.projectedSquaredNorms();
+        this.targetSquaredNorms = fit.targetSquaredNorms();
+        this.d = fit.inputDim();
+        this.m = fit.neurons();
+        this.block = ProjectedTargets.neuronBlock(d, m);
+        this.seedCacheCapacity = (int) Math.min(Integer.MAX_VALUE, SEED_CACHE_DOUBLES / m);
+    }
+
+    @Override
+    public int neurons() {
+        return m;
+    }
+
+    @Override
+    public int[] farthestFirst(int first, int k) {
+        if (first < 0 || first >= m || k < 1 || k > m) {
+            throw new IllegalArgumentException("farthest-first needs 0 <= first < m and 1 <= k <= m = " + m
+                    + ", found first = " + first + ", k = " + k);
+        }
+        int[] seeds = new int[k];
+        boolean[] chosen = new boolean[m];
+        double[] nearest = new double[m];
+        Arrays.fill(nearest, Double.POSITIVE_INFINITY);
+        Map<Integer, double[]> candidates = new HashMap<>();
+        int seed = first;
+        for (int c = 0; c < k; c++) {
+            if (c > 0) {
+                seed = -1;
+                for (int i = 0; i < m; i++) {
+                    if (!chosen[i] && (seed < 0 || nearest[i] > nearest[seed])) {
+                        seed = i;
+                    }
+                }
+            }
+            seeds[c] = seed;
+            chosen[seed] = true;
+            double seedGram = projectedSquaredNorms[seed];
+            double[] cross = seedColumn(seed, nearest, chosen, candidates);
+            for (int i = 0; i < m; i++) {
+                double d2 = ProjectedTargets.clamp(seedGram - 2.0 * cross[i] + targetSquaredNorms[i]);
+                if (d2 < nearest[i]) {
+                    nearest[i] = d2;
+                }
+            }
+        }
+        return seeds;
+    }
+
+    /**
+     * S_xa<sup>T</sup> w_j: every target's cross term with neuron j's fit (column j of C). One
+     * column alone would read all of S_xa (d x m) for O(d m) work, so a missing column is computed
+     * with those of the next {@link #SEED_BATCH} - 1 farthest neurons in one blocked gemm: they are
+     * likely to be the next seeds, as a new seed lowers only the distances of the neurons near it.
+     * Either way a column has the same value; only the work differs.
+     */
+    private double[] seedColumn(int seed, double[] nearest, boolean[] chosen, Map<Integer, double[]> candidates) {
+        double[] column = seedColumns.get(seed);
+        if (column == null) {
+            column = candidates.remove(seed);
+        }
+        if (column == null) {
+            if (candidates.size() + SEED_BATCH > seedCacheCapacity) {
+                candidates.clear();
+            }
+            int[] batch = farthestCandidates(seed, nearest, chosen, candidates);
+            double[][] columns = crossColumns(batch);
+            for (int b = 1; b < batch.length; b++) {
+                candidates.put(batch[b], columns[b]);
+            }
+            column = columns[0];
+        }
+        if (seedColumns.size() < seedCacheCapacity) {
+            seedColumns.put(seed, column);
+        }
+        return column;
+    }
+
+    /** {@code seed}, then up to SEED_BATCH - 1 unchosen neurons without a column yet, farthest first (lowest index on ties). */
+    private int[] farthestCandidates(int seed, double[] nearest, boolean[] chosen, Map<Integer, double[]> candidates) {
+        java.util.PriorityQueue<Integer> farthest = new java.util.PriorityQueue<>(SEED_BATCH,
+                (a, b) -> nearest[a] != nearest[b] ? Double.compare(nearest[a], nearest[b]) : Integer.compare(b, a));
+        for (int i = 0; i < m; i++) {
+            if (chosen[i] || candidates.containsKey(i) || seedColumns.containsKey(i)) {
+                continue;
+            }
+            farthest.add(i);
+            if (farthest.size() > SEED_BATCH - 1) {
+                farthest.poll();
+            }
+        }
+        int[] batch = new int[1 + farthest.size()];
+        batch[0] = seed;
+        for (int b = batch.length - 1; b >= 1; b--) {
+            batch[b] = farthest.poll();
+        }
+        return batch;
+    }
+
+    /** S_xa<sup>T</sup> W[:, neurons], one m-vector per neuron, by blocks of targets. */
+    private double[][] crossColumns(int[] neurons) {
+        int n = neurons.length;
+        double[] w = new double[d * n];
+        for (int b = 0; b < n; b++) {
+            weights.addScaledColumn(neurons[b], 1.0, w, b * d);
+        }
+        DenseMatrix fits = new DenseMatrix(d, n, w);
+        double[][] out = new double[n][m];
+        for (int from = 0; from < m; from += block) {
+            int to = Math.min(m, from + block);
+            int rows = to - from;
+            double[] part = backend.gemm(Transpose.YES, Transpose.NO, 1.0, sxa.columns(from, to), fits, 0.0, null)
+                    .toColumnMajor();
+            for (int b = 0; b < n; b++) {
+                System.arraycopy(part, b * rows, out[b], from, rows);
+            }
+        }
+        return out;
+    }
+
+    @Override
+    public Step step(int k, int[] owner, double[] weight, int[] current) {
+        checkStep(k, owner, weight, current);
+        // V = W U and S_xx V = S_xa U + lambda (W0 - W) U (the normal equations), both O(d m)
+        double[] v = new double[Math.multiplyExact(d, k)];
+        double[] sv = new double[v.length];
+        for (int j = 0; j < m; j++) {
+            if (owner[j] >= 0) {
+                int at = owner[j] * d;
+                weights.addScaledColumn(j, weight[j], v, at);
+                sxa.addScaledColumn(j, weight[j], sv, at);
+                if (ridge != 0) {
+                    weights.addScaledColumn(j, -ridge * weight[j], sv, at);
+                    if (prior != null) {
+                        prior.addScaledColumn(j, ridge * weight[j], sv, at);
+                    }
+                }
+            }
+        }
+        DenseMatrix centroids = new DenseMatrix(d, k, v);
+        double[] quadratic = new double[k];
+        for (int g = 0; g < k; g++) {
+            double sum = 0.0;
+            for (int p = 0; p < d; p++) {
+                sum += v[p + g * d] * sv[p + g * d];
+            }
+            quadratic[g] = sum;
+        }
+        sv = null;
+        double[] currentD2 = current == null ? null : new double[m];
+        int[] next = new int[m];
+        double[] nextD2 = new double[m];
+        for (int from = 0; from < m; from += block) {
+            int to = Math.min(m, from + block);
+            int rows = to - from;
+            double[] cross = backend.gemm(Transpose.YES, Transpose.NO, 1.0, sxa.columns(from, to), centroids, 0.0,
+                    null).toColumnMajor();
+            for (int r = 0; r < rows; r++) {
+                int i = from + r;
+                double t = targetSquaredNorms[i];
+                int best = current == null ? 0 : current[i];
+                double bestD2 = ProjectedTargets.clamp(quadratic[best] - 2.0 * cross[r + best * rows] + t);
+                if (current != null) {
+                    currentD2[i] = bestD2;
+                }
+                for (int g = 0; g < k; g++) {
+                    double d2 = ProjectedTargets.clamp(quadratic[g] - 2.0 * cross[r + g * rows] + t);
+                    if (d2 < bestD2) {
+                        best = g;
+                        bestD2 = d2;
+                    }
+                }
+                next[i] = best;
+                nextD2[i] = bestD2;
+            }
+        }
+        return new Step(currentD2, next, nextD2);
+    }
+
+    private void checkStep(int k, int[] owner, double[] weight, int[] current) {
+        if (k < 1 || k > m) {
+            throw new IllegalArgumentException("expected 1 <= k <= m = " + m + ", found k = " + k);
+        }
+        if (owner.length != m || weight.length != m || (current != null && current.length != m)) {
+            throw new IllegalArgumentException("expected owner, weight and current of length m = " + m);
+        }
+        for (int i = 0; i < m; i++) {
+            if (owner[i] < -1 || owner[i] >= k || (current != null && (current[i] < 0 || current[i] >= k))) {
+                throw new IllegalArgumentException("neuron " + i + ": owner " + owner[i] + " or current group out of"
+                        + " range for k = " + k);
+            }
+        }
+    }
+
+    @Override
+    public void close() {
+        seedColumns.clear();
+    }
+}

@@ -1,0 +1,73 @@
+package org.onnxfuse.fusion.group;
+
+import java.util.Arrays;
+import java.util.List;
+import java.util.Locale;
+import org.onnxfuse.onnx.errors.ErrorCode;
+import org.onnxfuse.onnx.errors.OnnxFuseException;
+
+/**
+ * How K-means gets its distances (ALGORITHM.md section 3), by its command-line name. Both forms
+ * compute the same distances (identities in W), up to rounding.
+ */
+public enum GroupingForm {
+    /** {@link #GRAM} while its m x m matrices fit {@link #gramFits}, else {@link #FACTOR}. */
+    AUTO("auto"),
+    /**
+     * C = S_xa<sup>T</sup> W and G = W<sup>T</sup> S_xx W (m x m each) built once at O(d m<sup>2</sup>),
+     * after which an iteration costs O(m<sup>2</sup>); the statistics keep S_aa (m x m) too.
+     */
+    GRAM("gram"),
+    /**
+     * Distances from the centroids' weights V = W U (d x k) each iteration, O(m k d), in
+     * O(m d + m k) memory; the statistics keep only the diagonal of S_aa ({@link FactorKMeans}).
+     */
+    FACTOR("factor");
+
+    /**
+     * m x m matrices of doubles the Gram form holds at its peak: S_aa, C and G, and one product
+     * while they are made.
+     */
+    static final int GRAM_MATRICES_AT_PEAK = 4;
+
+    private final String cliName;
+
+    GroupingForm(String cliName) {
+        this.cliName = cliName;
+    }
+
+    public String cliName() {
+        return cliName;
+    }
+
+    /**
+     * The form a level of m neurons (all parents') is grouped in: this one unless {@link #AUTO},
+     * which takes the Gram form when {@link #gramFits} with a quarter of {@code maxHeapBytes}.
+     * The Gram form is the faster one whenever it fits: a factor iteration costs O(m k d) against
+     * the Gram form's one-off O(d m<sup>2</sup>) (and O(m<sup>2</sup>) per iteration), and k-means
+     * runs tens of iterations over its restarts, so the factor form is for memory, not speed.
+     */
+    public GroupingForm resolve(int neurons, long maxHeapBytes) {
+        if (this != AUTO) {
+            return this;
+        }
+        return gramFits(neurons, maxHeapBytes / 4) ? GRAM : FACTOR;
+    }
+
+    /** Whether the Gram form's {@link #GRAM_MATRICES_AT_PEAK} m x m matrices fit in {@code budgetBytes}. */
+    static boolean gramFits(int neurons, long budgetBytes) {
+        return (double) GRAM_MATRICES_AT_PEAK * Double.BYTES * neurons * neurons <= budgetBytes;
+    }
+
+    /** The form called {@code name} on the command line: auto, gram or factor. */
+    public static GroupingForm fromName(String name) {
+        String wanted = name.strip().toLowerCase(Locale.ROOT);
+        return Arrays.stream(values()).filter(f -> f.cliName.equals(wanted)).findFirst()
+                .orElseThrow(() -> new OnnxFuseException(ErrorCode.USAGE, "unknown grouping form '" + name
+                        + "'; expected one of " + names()));
+    }
+
+    public static List<String> names() {
+        return Arrays.stream(values()).map(GroupingForm::cliName).toList();
+    }
+}

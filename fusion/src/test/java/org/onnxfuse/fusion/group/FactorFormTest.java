@@ -1,0 +1,190 @@
+package org.onnxfuse.fusion.group;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.util.Arrays;
+import java.util.SplittableRandom;
+import org.junit.jupiter.api.Test;
+import org.onnxfuse.fusion.solve.FitError;
+import org.onnxfuse.kernels.DenseMatrix;
+import org.onnxfuse.kernels.GramKMeans;
+import org.onnxfuse.kernels.StatisticsAccumulator;
+import org.onnxfuse.kernels.SufficientStatistics;
+import org.onnxfuse.onnx.errors.OnnxFuseException;
+
+/**
+ * The factor form against the Gram form on the same statistics. Both compute the same distances
+ * (identities in W); only the order of the float64 sums differs. A squared distance is a difference
+ * of terms of size up to ||a_i||<sup>2</sup> + ||X w||<sup>2</sup>, so the tolerance is relative to
+ * that scale: 1e-10 of it is some 10<sup>5</sup> roundings of 2<sup>-53</sup>, far above what d
+ * &lt;= 20-term sums lose and far below the gaps between distinct distances of random data.
+ */
+class FactorFormTest extends WithCpuBackend {
+    private static final double RELATIVE = 1e-10;
+
+    private static DenseMatrix randomPrior(long seed, int d, int m) {
+        SplittableRandom random = new SplittableRandom(seed);
+        double[] p = new double[d * m];
+        for (int i = 0; i < p.length; i++) {
+            p[i] = LevelData.gaussian(random);
+        }
+        return new DenseMatrix(d, m, p);
+    }
+
+    private static double scale(ProjectedTargets fit) {
+        double max = 0;
+        for (int i = 0; i < fit.neurons(); i++) {
+            max = Math.max(max, fit.targetSquaredNorm(i) + fit.gram(i, i));
+        }
+        return max;
+    }
+
+    @Test
+    void singleDistancesAgreeWithTheGramFormWithRidgeAndPrior() {
+        for (DenseMatrix prior : new DenseMatrix[] {null, randomPrior(7, 7, 11)}) {
+            LevelData data = LevelData.random(5, 200, 6, 11, 0.7);
+            SufficientStatistics stats = data.plainStatistics();
+            ProjectedTargets gram = ProjectedTargets.fit(backend, stats, 0.3, prior, GroupingForm.GRAM);
+            ProjectedTargets factor = ProjectedTargets.fit(backend, stats, 0.3, prior, GroupingForm.FACTOR);
+            assertTrue(factor.factorForm());
+            assertFalse(gram.factorForm());
+            double tolerance = RELATIVE * scale(gram);
+            SplittableRandom random = new SplittableRandom(1);
+            for (int trial = 0; trial < 30; trial++) {
+                int[] members = Arrays.copyOf(LevelData.randomPermutation(random, 11), 1 + random.nextInt(4));
+                Arrays.sort(members);
+                double[] w = new double[members.length];
+                Arrays.fill(w, 1.0 / members.length);
+                for (int target = 0; target < 11; target++) {
+                    assertEquals(gram.squaredDistance(members, w, target), factor.squaredDistance(members, w, target),
+                            tolerance);
+                }
+            }
+            for (int i = 0; i < 11; i++) {
+                assertEquals(gram.residual(i), factor.residual(i), Math.sqrt(tolerance));
+                for (int j = 0; j < 11; j++) {
+                    assertEquals(gram.gram(i, j), factor.gram(i, j), tolerance);
+                    // the Gram form symmetrises C when there is no prior; the mean differs by rounding only
+                    assertEquals(gram.cross(i, j), factor.cross(i, j), tolerance);
+                }
+            }
+        }
+    }
+
+    @Test
+    void kMeansStepsAndSeedsMatchTheGramKernel() {
+        LevelData data = LevelData.random(8, 150, 9, 40, 1.0);
+        SufficientStatistics stats = data.plainStatistics();
+        DenseMatrix prior = randomPrior(3, 10, 40);
+        ProjectedTargets gram = ProjectedTargets.fit(backend, stats, 1e-3, prior, GroupingForm.GRAM);
+        ProjectedTargets factor = ProjectedTargets.fit(backend, stats, 1e-3, prior, GroupingForm.FACTOR);
+        double tolerance = RELATIVE * scale(gram);
+        try (GramKMeans g = backend.openGramKMeans(gram.crossColumns(), gram.gramColumns(), gram.targetSquaredNorms(),
+                40); GramKMeans f = new FactorKMeans(backend, factor)) {
+            for (int first = 0; first < 5; first++) {
+                assertArrayEquals(g.farthestFirst(first, 9), f.farthestFirst(first, 9));
+            }
+            SplittableRandom random = new SplittableRandom(2);
+            int k = 7;
+            int[] owner = new int[40];
+            double[] weight = new double[40];
+            for (int i = 0; i < 40; i++) {
+                owner[i] = i < k ? i : random.nextInt(k + 1) - 1; // some neurons in no centroid
+                weight[i] = 0.1 + random.nextDouble();
+            }
+            int[] current = new int[40];
+            for (int i = 0; i < 40; i++) {
+                current[i] = random.nextInt(k);
+            }
+            for (int[] cur : new int[][] {null, current}) {
+                GramKMeans.Step a = g.step(k, owner, weight, cur);
+                GramKMeans.Step b = f.step(k, owner, weight, cur);
+                assertArrayEquals(a.next(), b.next());
+                assertArrayEquals(a.nextSquaredDistance(), b.nextSquaredDistance(), tolerance);
+                if (cur != null) {
+                    assertArrayEquals(a.currentSquaredDistance(), b.currentSquaredDistance(), tolerance);
+                } else {
+                    assertNull(b.currentSquaredDistance());
+                }
+            }
+        }
+    }
+
+    @Test
+    void groupingsAndCostsMatchTheGramForm() {
+        NeuronLayout layout = NeuronLayout.of(30, 30, 30);
+        for (long seed = 0; seed < 6; seed++) {
+            LevelData data = LevelData.random(seed, 160, 8, 90, 1.0);
+            // statistics as the factor form collects them: the diagonal of S_aa only
+            SufficientStatistics diagonal;
+            try (StatisticsAccumulator acc = backend.openStatistics(9, 90, false)) {
+                LevelData rounded = data.roundedToFloat();
+                acc.accumulate(rounded.flatInputs(), rounded.flatTargets());
+                diagonal = acc.statistics();
+            }
+            assertNull(diagonal.aa());
+            SufficientStatistics full = data.roundedToFloat().backendStatistics(backend);
+            for (int i = 0; i < 90; i++) {
+                assertEquals(full.targetSquaredNorm(i), diagonal.targetSquaredNorm(i),
+                        1e-12 * full.targetSquaredNorm(i));
+            }
+            double[] scores = new double[90];
+            SplittableRandom random = new SplittableRandom(seed);
+            for (int i = 0; i < 90; i++) {
+                scores[i] = 0.2 + random.nextDouble();
+            }
+            GroupingConfig config = GroupingConfig.defaults().withSeed(seed).withRestarts(4);
+            Grouping gram = KMeansGrouping.group(backend, full, layout, scores, 20, config.withForm(GroupingForm.GRAM));
+            Grouping factor = KMeansGrouping.group(backend, diagonal, layout, scores, 20,
+                    config.withForm(GroupingForm.FACTOR));
+            assertArrayEquals(gram.assignment(), factor.assignment(), "seed " + seed);
+            assertEquals(gram.cost(), factor.cost(), 1e-9 * gram.cost());
+            assertEquals(gram.iterations(), factor.iterations());
+            assertTrue(gram.fusedWeights().maxAbsDifference(factor.fusedWeights())
+                    <= 1e-9 * gram.fusedWeights().maxAbs());
+        }
+    }
+
+    @Test
+    void fitErrorWithoutTheTargetGramMeasuresAgainstTheMembersTargets() {
+        LevelData data = LevelData.random(11, 120, 5, 12, 0.5).roundedToFloat();
+        SufficientStatistics full = data.backendStatistics(backend);
+        SufficientStatistics diagonal = new SufficientStatistics(full.rows(), full.xx(), full.xa(), null,
+                full.aaDiagonal());
+        ProjectedTargets fit = ProjectedTargets.fit(backend, full, 1e-6);
+        // each neuron alone: U = I, members' own targets = the targets, so both agree
+        DenseMatrix identity = DenseMatrix.identity(12);
+        assertEquals(FitError.relativeResidual(backend, full, fit.weights(), identity),
+                FitError.relativeResidual(backend, diagonal, fit.weights(), identity), 1e-9);
+        // pairs: against the members' own targets the error is larger (the members' spread counts)
+        double[] u = new double[12 * 6];
+        for (int g = 0; g < 6; g++) {
+            u[2 * g + g * 12] = 0.5;
+            u[2 * g + 1 + g * 12] = 0.5;
+        }
+        DenseMatrix pairs = new DenseMatrix(12, 6, u);
+        DenseMatrix f = backend.multiply(fit.weights(), pairs);
+        double exact = FitError.relativeResidual(backend, full, f, pairs);
+        double members = FitError.relativeResidual(backend, diagonal, f, pairs);
+        assertTrue(members >= exact, members + " < " + exact);
+    }
+
+    @Test
+    void autoTakesTheGramFormWhileItsMatricesFitAQuarterOfTheHeap() {
+        long heap = 8L << 30;
+        // 4 matrices of m^2 doubles within 2 GiB: m <= 8192
+        assertEquals(GroupingForm.GRAM, GroupingForm.AUTO.resolve(8192, heap));
+        assertEquals(GroupingForm.FACTOR, GroupingForm.AUTO.resolve(8193, heap));
+        assertEquals(GroupingForm.FACTOR, GroupingForm.FACTOR.resolve(10, heap));
+        assertEquals(GroupingForm.GRAM, GroupingForm.GRAM.resolve(100_000, heap));
+        assertEquals(GroupingForm.FACTOR, GroupingForm.fromName(" Factor "));
+        assertThrows(OnnxFuseException.class, () -> GroupingForm.fromName("dense"));
+        assertThrows(IllegalArgumentException.class, () -> ProjectedTargets.fit(backend,
+                LevelData.random(1, 20, 3, 4, 0.1).plainStatistics(), 1e-6, null, GroupingForm.AUTO));
+    }
+}
