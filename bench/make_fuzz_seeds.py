@@ -67,8 +67,22 @@ def npy_bytes(array, version=None):
 
 
 def npz_bytes(arrays, compress):
+    """What np.savez / np.savez_compressed write (ZIP64 local headers), with a fixed timestamp."""
     buf = io.BytesIO()
-    (np.savez_compressed if compress else np.savez)(buf, **arrays)
+    method = zipfile.ZIP_DEFLATED if compress else zipfile.ZIP_STORED
+    with zipfile.ZipFile(buf, "w", compression=method) as z:
+        for name, array in arrays.items():
+            info = zipfile.ZipInfo(name + ".npy", date_time=(1980, 1, 1, 0, 0, 0))
+            info.compress_type = method
+            with z.open(info, "w", force_zip64=True) as f:
+                f.write(npy_bytes(array))
+    return buf.getvalue()
+
+
+def header_only(descr, fortran, shape):
+    """A .npy of an empty array: the header says what numpy would write, no data follows."""
+    buf = io.BytesIO()
+    np.lib.format.write_array_header_1_0(buf, {"descr": descr, "fortran_order": fortran, "shape": shape})
     return buf.getvalue()
 
 
@@ -99,6 +113,8 @@ def main():
         "y_bool.npy": npy_bytes(y > 4),
         "scalar_f4.npy": npy_bytes(np.float32(x[0, 0, 0, 0])),
         "empty_f4.npy": npy_bytes(np.zeros((0, 3), dtype=np.float32)),
+        # once made an empty read allocate its 8 GB sample permutation (NpyArrayTest)
+        "empty_fortran_huge_samples.npy": header_only("<i4", True, (0, 2000000000)),
     }
     for name, data in seeds.items():
         write(NPY, name, data)
