@@ -23,10 +23,11 @@ mkdir -p target
 log=target/fuzz-$target.log
 echo "fuzzing $test ($module) for $executions executions or $duration; log: $log"
 # JUnit does not time the whole run: Jazzer turns each test's @Timeout into the per-input limit (-timeout).
-# -Xmx: no input of 64 KiB may legitimately need more; OutOfMemoryError is then a finding.
+# -Xmx: no input of 64 KiB may legitimately need more (constant folding computes at most 256 MiB,
+# 16 M elements per node); OutOfMemoryError is then a finding.
 JAZZER_FUZZ=1 nice mvn -B -o test -pl "$module" -am -Dtest="$test" -Dsurefire.failIfNoSpecifiedTests=false \
   -Djazzer.hooks=true \
-  -DargLine="-Xmx1g -XX:+UseParallelGC -XX:-OmitStackTraceInFastThrow -Djunit.jupiter.execution.timeout.mode=disabled -Djazzer.max_executions=$executions -Djazzer.max_duration=$duration" \
+  -DargLine="-Xmx2g -XX:+UseParallelGC -XX:-OmitStackTraceInFastThrow -Djunit.jupiter.execution.timeout.mode=disabled -Djazzer.max_executions=$executions -Djazzer.max_duration=$duration" \
   >"$log" 2>&1 && status=0 || status=$?
 grep -E '^#[0-9]+ +(DONE|pulse|NEW|REDUCE)|exec/s|Done [0-9]+ runs|== Java Exception|FuzzerSecurityIssue|Tests run:.*Fail' "$log" | tail -n 5
 exit $status
