@@ -60,8 +60,12 @@ public final class NpzArchive implements AutoCloseable {
 
     /** {@link #open(Path)} with chosen limits, so tests can force streaming and small windows. */
     static NpzArchive open(Path path, long inMemoryLimit, int windowBytes) {
+        return open(path, DataFiles.open(path, "a .npz file"), inMemoryLimit, windowBytes);
+    }
+
+    /** Reads the archive from {@code channel} (owned from here on), named {@code path} in messages. */
+    static NpzArchive open(Path path, FileChannel channel, long inMemoryLimit, int windowBytes) {
         String source = path.toString();
-        FileChannel channel = DataFiles.open(path, "a .npz file");
         try {
             long size = DataFiles.size(channel, source);
             Map<String, ZipDirectory.Entry> byKey = new LinkedHashMap<>();
