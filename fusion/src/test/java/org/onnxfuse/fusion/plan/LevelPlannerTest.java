@@ -269,6 +269,16 @@ class LevelPlannerTest {
                 + " normalises axis 1, but the neurons of 'f_out' [batch, 128] were flattened"), e.getMessage());
     }
 
+    /** Found by LevelPlannerFuzzTest: the overflowing product reached InputLayout as IllegalArgumentException. */
+    @Test
+    void flatteningAShapeWhoseSizeOverflowsIsAnInvalidModel() {
+        Net net = Net.input("batch", 4, 1L << 40, 1L << 40).conv("c1", 4, 8, 1, true).op("f", "Flatten");
+        ModelFormatException e = assertThrows(ModelFormatException.class, () -> net.plan());
+        assertEquals(ErrorCode.INVALID_MODEL, e.code());
+        assertTrue(e.getMessage().startsWith("node 'f' (Flatten) flattens [batch, 8, 1099511627776, 1099511627776]:"
+                + " expected a shape whose element count fits 64 bits"), e.getMessage());
+    }
+
     @Test
     void batchNormAfterMatMulOnTokensCannotBeFolded() {
         UnsupportedOpException e = unsupported(Net.input("batch", 5, 16).matmul("mm", 16, 5, false)
