@@ -279,6 +279,17 @@ class LevelPlannerTest {
                 + " expected a shape whose element count fits 64 bits"), e.getMessage());
     }
 
+    /** Found by LevelPlannerFuzzTest: ArrayIndexOutOfBoundsException reading the first output. */
+    @Test
+    void aGraphWithoutOutputsIsAnInvalidModel() {
+        Model m = Net.input("batch", 4).gemm("fc", 4, 2, true, true).build();
+        Model noOutputs = m.withGraph(m.graph().toBuilder().outputs(List.of()).build());
+        ModelFormatException e = assertThrows(ModelFormatException.class, () -> LevelPlanner.plan(noOutputs));
+        assertEquals(ErrorCode.INVALID_MODEL, e.code());
+        assertTrue(e.getMessage().endsWith("expected at least one graph output, found none (the model computes"
+                + " nothing)"), e.getMessage());
+    }
+
     @Test
     void batchNormAfterMatMulOnTokensCannotBeFolded() {
         UnsupportedOpException e = unsupported(Net.input("batch", 5, 16).matmul("mm", 16, 5, false)
