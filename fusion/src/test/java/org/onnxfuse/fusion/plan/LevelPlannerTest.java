@@ -290,6 +290,22 @@ class LevelPlannerTest {
                 + " nothing)"), e.getMessage());
     }
 
+    /** Found by LevelPlannerFuzzTest: a stride of 0 divided by zero computing the pool's output shape. */
+    @Test
+    void windowsWithZeroStridesOrOverflowingPadsAreAnInvalidModel() {
+        Net zero = Net.input("batch", 4, 6, 6).conv("c1", 4, 8, 3, true).op("p", "AveragePool",
+                Attribute.ofLongs("kernel_shape", 2, 2), Attribute.ofLongs("strides", 0, 1));
+        ModelFormatException e = assertThrows(ModelFormatException.class, zero::plan);
+        assertEquals(ErrorCode.INVALID_MODEL, e.code());
+        assertTrue(e.getMessage().contains("expected kernel sizes, strides and dilations of at least 1 and pads of"
+                + " at least 0, found kernel [2, 2], strides [0, 1]"), e.getMessage());
+
+        Net huge = Net.input("batch", 4, 6, 6).conv("c1", 4, 8, 3, true).op("p", "AveragePool",
+                Attribute.ofLongs("kernel_shape", 2, 2), Attribute.ofLongs("pads", Long.MAX_VALUE, 0, 0, 0));
+        e = assertThrows(ModelFormatException.class, huge::plan);
+        assertTrue(e.getMessage().contains("expected sizes that fit 64 bits"), e.getMessage());
+    }
+
     @Test
     void batchNormAfterMatMulOnTokensCannotBeFolded() {
         UnsupportedOpException e = unsupported(Net.input("batch", 5, 16).matmul("mm", 16, 5, false)
