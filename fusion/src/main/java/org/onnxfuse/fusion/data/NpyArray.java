@@ -116,6 +116,10 @@ public final class NpyArray implements SampleArray {
 
     private void decode(long firstSample, int count, float[] out) {
         int total = Math.toIntExact(count * sampleSize);
+        if (total == 0) {
+            // an empty array's samples may be huge ([0, 2000000000]): no permutation to build
+            return;
+        }
         if (contiguous) {
             data.readFloats(firstSample * sampleSize, total, out, 0, 1);
         } else {
@@ -155,6 +159,9 @@ public final class NpyArray implements SampleArray {
 
     private void decodeLongs(long firstSample, int count, long[] out) {
         int total = Math.toIntExact(count * sampleSize);
+        if (total == 0) {
+            return;
+        }
         if (contiguous) {
             data.readLongs(firstSample * sampleSize, total, out, 0, 1);
         } else {

@@ -26,6 +26,9 @@ import org.onnxfuse.onnx.errors.TerminalText;
  */
 public final class NpzArchive implements AutoCloseable {
     static final long DEFAULT_IN_MEMORY_LIMIT = 64L << 20;
+    /** Deflate expands at most 1032:1 (zlib's bound); the slack covers tiny entries. */
+    static final long MAX_DEFLATE_RATIO = 1032;
+    private static final long DEFLATE_SLACK_BYTES = 1024;
 
     private final Path path;
     private final String source;
@@ -60,8 +63,12 @@ public final class NpzArchive implements AutoCloseable {
 
     /** {@link #open(Path)} with chosen limits, so tests can force streaming and small windows. */
     static NpzArchive open(Path path, long inMemoryLimit, int windowBytes) {
+        return open(path, DataFiles.open(path, "a .npz file"), inMemoryLimit, windowBytes);
+    }
+
+    /** Reads the archive from {@code channel} (owned from here on), named {@code path} in messages. */
+    static NpzArchive open(Path path, FileChannel channel, long inMemoryLimit, int windowBytes) {
         String source = path.toString();
-        FileChannel channel = DataFiles.open(path, "a .npz file");
         try {
             long size = DataFiles.size(channel, source);
             Map<String, ZipDirectory.Entry> byKey = new LinkedHashMap<>();
@@ -149,6 +156,13 @@ public final class NpzArchive implements AutoCloseable {
     }
 
     private NpyArray deflated(ZipDirectory.Entry e, long start, String entrySource) {
+        // checked before the in-memory buffer is allocated: 200 bytes could otherwise claim 64 MiB
+        if (e.uncompressedSize() > e.compressedSize() * MAX_DEFLATE_RATIO + DEFLATE_SLACK_BYTES) {
+            throw new DataException(ErrorCode.DATA_FORMAT, entrySource + ": the zip directory says "
+                    + e.uncompressedSize() + " bytes inflate from " + e.compressedSize() + "; expected at most "
+                    + MAX_DEFLATE_RATIO + " times as many (deflate expands at most " + MAX_DEFLATE_RATIO
+                    + ":1); the archive is corrupt");
+        }
         InflatingReader reader = new InflatingReader(channel, start, e.compressedSize(),
                 e.uncompressedSize(), e.crc(), entrySource);
         try {

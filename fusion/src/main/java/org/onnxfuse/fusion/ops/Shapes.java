@@ -167,6 +167,12 @@ public final class Shapes {
             }
             default -> throw invalid(node, "unknown auto_pad '" + autoPad + "'");
         }
+        if (Arrays.stream(kernel).anyMatch(v -> v < 1) || Arrays.stream(strides).anyMatch(v -> v < 1)
+                || Arrays.stream(dilations).anyMatch(v -> v < 1) || Arrays.stream(pads).anyMatch(v -> v < 0)) {
+            throw invalid(node, "expected kernel sizes, strides and dilations of at least 1 and pads of at least 0,"
+                    + " found kernel " + Arrays.toString(kernel) + ", strides " + Arrays.toString(strides)
+                    + ", dilations " + Arrays.toString(dilations) + ", pads " + Arrays.toString(pads));
+        }
         return new Window(kernel, strides, pads, dilations, autoPad.isEmpty() ? "NOTSET" : autoPad, ceil);
     }
 
@@ -194,26 +200,33 @@ public final class Shapes {
             }
             long size = in.value();
             long s = w.strides()[i];
-            long effective = w.dilations()[i] * (w.kernel()[i] - 1) + 1;
             long o;
-            switch (w.autoPad()) {
-                case "SAME_UPPER", "SAME_LOWER" -> o = ceilDiv(size, s);
-                case "VALID" -> o = size >= effective ? ceilDiv(size - effective + 1, s) : 0;
-                default -> {
-                    long padBegin = w.pads()[i];
-                    long span = size + padBegin + w.pads()[i + r] - effective;
-                    if (span < 0) {
-                        o = 0;
-                    } else if (w.ceilMode()) {
-                        o = ceilDiv(span, s) + 1;
-                        // the last window must start inside the input or its left padding
-                        if ((o - 1) * s >= size + padBegin) {
-                            o--;
+            try {
+                long effective = Math.addExact(Math.multiplyExact(w.dilations()[i], w.kernel()[i] - 1), 1);
+                switch (w.autoPad()) {
+                    case "SAME_UPPER", "SAME_LOWER" -> o = ceilDiv(size, s);
+                    case "VALID" -> o = size >= effective ? ceilDiv(size - effective + 1, s) : 0;
+                    default -> {
+                        long padBegin = w.pads()[i];
+                        long span = Math.subtractExact(Math.addExact(Math.addExact(size, padBegin), w.pads()[i + r]),
+                                effective);
+                        if (span < 0) {
+                            o = 0;
+                        } else if (w.ceilMode()) {
+                            o = ceilDiv(span, s) + 1;
+                            // the last window must start inside the input or its left padding
+                            if ((o - 1) * s >= size + padBegin) {
+                                o--;
+                            }
+                        } else {
+                            o = span / s + 1;
                         }
-                    } else {
-                        o = span / s + 1;
                     }
                 }
+            } catch (ArithmeticException e) {
+                throw invalid(node, "window " + Arrays.toString(w.kernel()) + " with pads " + Arrays.toString(w.pads())
+                        + " and dilations " + Arrays.toString(w.dilations()) + " over input " + format(input)
+                        + ": expected sizes that fit 64 bits, found ones that overflow");
             }
             if (o <= 0) {
                 throw invalid(node, "window " + Arrays.toString(w.kernel()) + " does not fit input " + format(input));
@@ -224,7 +237,7 @@ public final class Shapes {
     }
 
     private static long ceilDiv(long a, long b) {
-        return (a + b - 1) / b;
+        return Math.addExact(a, b - 1) / b;
     }
 
     static UnsupportedOpException unsupported(Node node, String why) {

@@ -33,6 +33,13 @@ import org.onnxfuse.onnx.ir.TensorType;
  * Reshape (shape) are read, so the opset need not be known.
  */
 final class ConstantEvaluation {
+    /**
+     * Largest result computed here (a 4096 x 4096 weight): bigger ones are left to ONNX Runtime.
+     * A few bytes of ConstantOfShape, Range or broadcasting arithmetic could otherwise ask for
+     * gigabytes.
+     */
+    static final long MAX_ELEMENTS = 1L << 24;
+
     private static final Set<String> OPS = Set.of("Constant", "Identity", "Cast", "Unsqueeze", "Squeeze", "Concat",
             "Gather", "Reshape", "Shape", "Slice", "Add", "Sub", "Mul", "Div", "Transpose", "ConstantOfShape",
             "Range");
@@ -85,10 +92,14 @@ final class ConstantEvaluation {
             }
             inputs.add(t);
         }
+        ConstantEvaluation evaluation = new ConstantEvaluation(node, inputs);
         try {
-            return Optional.of(List.of(new ConstantEvaluation(node, inputs).compute()));
+            return Optional.of(List.of(evaluation.compute()));
         } catch (NotFoldable e) {
             return Optional.empty();
+        } catch (ArithmeticException e) {
+            throw evaluation.invalid("expected shapes whose element counts fit 64 bits, found one that overflows"
+                    + " (inputs " + evaluation.describeInputs() + ")");
         }
     }
 
@@ -139,6 +150,11 @@ final class ConstantEvaluation {
             throw invalid("input " + index + " '" + t.name() + "' is " + t.dataType() + "; expected an integer type");
         }
         return t.toLongs();
+    }
+
+    private String describeInputs() {
+        return inputs.stream().map(t -> t == null ? "omitted" : t.dataType() + Arrays.toString(t.dims())).toList()
+                .toString();
     }
 
     private ModelFormatException invalid(String what) {
@@ -484,9 +500,12 @@ final class ConstantEvaluation {
         if (delta == 0) {
             throw invalid("has a delta of 0; expected a non-zero delta");
         }
-        long count = Math.max(0, delta > 0 ? (limit - start + delta - 1) / delta
-                : (start - limit - delta - 1) / -delta);
-        long[] values = new long[Math.toIntExact(count)];
+        long count = Math.max(0, delta > 0 ? Math.addExact(Math.subtractExact(limit, start), delta - 1) / delta
+                : Math.subtractExact(Math.subtractExact(start, limit), Math.addExact(delta, 1)) / Math.negateExact(delta));
+        if (count > MAX_ELEMENTS) {
+            throw new NotFoldable();
+        }
+        long[] values = new long[(int) count];
         for (int i = 0; i < values.length; i++) {
             values[i] = start + i * delta;
         }
@@ -660,7 +679,7 @@ final class ConstantEvaluation {
 
     /** For every element of an {@code outDims} tensor in row-major order, where it is read from. */
     private static int[] sourceIndices(long[] outDims, long[] strides, long base) {
-        int count = Math.toIntExact(Tensor.elementCount(outDims));
+        int count = (int) foldableCount(outDims);
         int[] out = new int[count];
         long[] index = new long[outDims.length];
         long at = base;
@@ -695,11 +714,17 @@ final class ConstantEvaluation {
     }
 
     private static ByteBuffer allocate(DataType type, long[] dims) {
-        long bytes = type.rawByteCount(Tensor.elementCount(dims));
-        if (bytes > Integer.MAX_VALUE - 8) {
-            throw new NotFoldable(); // too large for one Java array; ONNX Runtime computes it
-        }
+        long bytes = type.rawByteCount(foldableCount(dims));
         return ByteBuffer.allocate((int) bytes).order(ByteOrder.LITTLE_ENDIAN);
+    }
+
+    /** The element count of a result, when it is at most {@link #MAX_ELEMENTS}. */
+    private static long foldableCount(long[] dims) {
+        long count = Tensor.elementCount(dims); // ArithmeticException on overflow: an invalid model
+        if (count > MAX_ELEMENTS) {
+            throw new NotFoldable();
+        }
+        return count;
     }
 
     private static byte[] bytes(Tensor t) {

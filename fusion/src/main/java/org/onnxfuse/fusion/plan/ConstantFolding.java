@@ -40,6 +40,14 @@ import org.onnxfuse.onnx.ir.ValueInfo;
  * graph's order).
  */
 public final class ConstantFolding {
+    /**
+     * Bytes of new constant data folding computes at most, beyond four times the model's
+     * initializers (a float16 weight cast to float doubles it): past that the rest is left to ONNX
+     * Runtime, so a chain of tiny nodes (Concat of a value with itself, again and again) cannot
+     * fill the heap. Shared data (Identity, Reshape) does not count.
+     */
+    static final long MIN_FOLDED_BYTES = 256L << 20;
+
     private final Graph graph;
     private final Map<String, Tensor> constants;
     private final Set<Node> folded = Collections.newSetFromMap(new IdentityHashMap<>());
@@ -61,6 +69,11 @@ public final class ConstantFolding {
         return new ConstantFolding(model.graph()).run().map(model::withGraph).orElse(model);
     }
 
+    private long initializerBytes() {
+        return graph.initializers().values().stream().filter(t -> t.data() != null)
+                .mapToLong(t -> t.data().byteLength()).sum();
+    }
+
     private void collectReads(Graph sub) {
         for (Node n : sub.nodes()) {
             subgraphReads.addAll(n.inputs());
@@ -72,14 +85,19 @@ public final class ConstantFolding {
     /** The new graph, or empty when nothing changes. */
     private Optional<Graph> run() {
         List<Tensor> foldedValues = new ArrayList<>();
+        long budget = Math.max(MIN_FOLDED_BYTES, 4 * initializerBytes());
+        long computed = 0;
         for (Node n : graph.topologicalOrder()) {
-            if (n.outputs().stream().anyMatch(graphOutputs::contains)) {
+            if (n.outputs().stream().anyMatch(graphOutputs::contains) || computed > budget) {
                 continue;
             }
             Optional<List<Tensor>> values = ConstantEvaluation.evaluate(n, constants, graph);
             if (values.isPresent()) {
                 folded.add(n);
                 for (Tensor t : values.get()) {
+                    if (n.inputs().stream().map(constants::get).noneMatch(in -> in != null && in.data() == t.data())) {
+                        computed += t.data() == null ? 0 : t.data().byteLength();
+                    }
                     constants.put(t.name(), t);
                     foldedValues.add(t);
                 }

@@ -26,6 +26,7 @@ import org.onnxfuse.fusion.ops.PatternMatch;
 import org.onnxfuse.fusion.ops.ShapeComputation;
 import org.onnxfuse.fusion.ops.Shapes;
 import org.onnxfuse.onnx.errors.ErrorCode;
+import org.onnxfuse.onnx.errors.ModelFormatException;
 import org.onnxfuse.onnx.errors.UnsupportedOpException;
 import org.onnxfuse.onnx.ir.DataType;
 import org.onnxfuse.onnx.ir.Dim;
@@ -351,8 +352,8 @@ public final class LevelPlanner {
                     return opaque(in, out);
                 }
                 if (out.size() == 2) {
-                    Optional<Long> outer = product(shape, 1, axis);
-                    Optional<Long> inner = product(shape, axis + 1, shape.size());
+                    Optional<Long> outer = product(node, shape, 1, axis);
+                    Optional<Long> inner = product(node, shape, axis + 1, shape.size());
                     if (outer.isEmpty() || inner.isEmpty()) {
                         return opaque(in, out);
                     }
@@ -812,13 +813,26 @@ public final class LevelPlanner {
         return f.axis() == f.shape().size() - 1 && features == width ? new InputLayout(1, 1) : null;
     }
 
-    private static Optional<Long> product(List<Dim> shape, int from, int to) {
+    /** The product of axes [from, to) of the shape {@code node} flattens; empty when one is symbolic. */
+    private static Optional<Long> product(Node node, List<Dim> shape, int from, int to) {
         long p = 1;
         for (int j = from; j < to; j++) {
             if (!shape.get(j).isFixed()) {
                 return Optional.empty();
             }
-            p *= shape.get(j).value();
+            long d = shape.get(j).value();
+            if (d < 1) {
+                throw new UnsupportedOpException(ErrorCode.UNSUPPORTED_OP, "node " + GraphView.quote(node)
+                        + " flattens " + Shapes.format(shape) + ": expected sizes of at least 1, found " + d
+                        + " on axis " + j + " (an empty tensor has no neurons to fuse)");
+            }
+            try {
+                p = Math.multiplyExact(p, d);
+            } catch (ArithmeticException e) {
+                throw new ModelFormatException(ErrorCode.INVALID_MODEL, "node " + GraphView.quote(node)
+                        + " flattens " + Shapes.format(shape) + ": expected a shape whose element count fits 64"
+                        + " bits, found one that overflows");
+            }
         }
         return Optional.of(p);
     }

@@ -6,6 +6,7 @@ import java.util.HashSet;
 import java.util.Set;
 import org.onnxfuse.onnx.errors.ErrorCode;
 import org.onnxfuse.onnx.errors.ModelFormatException;
+import org.onnxfuse.onnx.errors.TerminalText;
 import org.onnxfuse.onnx.errors.UnsupportedOpException;
 import org.onnxfuse.onnx.ir.DataType;
 import org.onnxfuse.onnx.ir.Graph;
@@ -32,6 +33,10 @@ final class ModelRequirements {
 
     static void check(Model model) {
         checkOpset(model);
+        if (model.graph().outputs().isEmpty()) {
+            throw new ModelFormatException(ErrorCode.INVALID_MODEL, "graph " + TerminalText.quote(model.graph().name())
+                    + ": expected at least one graph output, found none (the model computes nothing)");
+        }
         checkParameters(model.graph());
     }
 

@@ -178,6 +178,18 @@ class NpyArrayTest {
         }
     }
 
+    /** Found by review of the fuzz target's reads: a 128-byte file made an empty read allocate 8 GB. */
+    @Test
+    void emptyFortranArrayOfHugeSamplesReadsWithoutAllocatingThem() throws IOException {
+        Path empty = Npy.write(dir.resolve("empty_fortran.npy"),
+                Npy.npy("<i4", true, new long[] {0, 2_000_000_000L}, new byte[0]));
+        try (NpyArray a = NpyArray.open(empty)) {
+            assertEquals(0, a.samples());
+            assertEquals(0, a.readFloats(0, 0).length);
+            assertEquals(0, a.readLongs(0, 0).length);
+        }
+    }
+
     @ParameterizedTest
     @ValueSource(ints = {1, 2, 3})
     void headerVersions(int major) throws IOException {

@@ -205,6 +205,17 @@ class NpzArchiveTest {
         }
     }
 
+    /** Found reviewing NpzArchiveFuzzTest: 200 bytes made the reader allocate its whole in-memory limit. */
+    @Test
+    void sizesDeflateCannotReachAreRefusedBeforeAllocating() throws IOException {
+        byte[] zeros = Npy.npy("<f4", false, new long[] {1 << 18}, new byte[1 << 20]);
+        Path p = Npy.write(dir.resolve("bomb.npz"), new ZipWriter(false).add("x.npy", zeros, true, 20).finish());
+        try (NpzArchive npz = NpzArchive.open(p)) {
+            Checks.fails(ErrorCode.DATA_FORMAT, () -> npz.array("x"), "bomb.npz:x", "inflate from 20",
+                    "1032:1");
+        }
+    }
+
     @Test
     void storedEntryShorterThanItsHeader() throws IOException {
         byte[] x = x();

@@ -431,6 +431,70 @@ class ConstantFoldingTest {
         assertEquals(Set.of("start", "limit", "delta", "big"), folded.graph().initializers().keySet());
     }
 
+    /** Found by LevelPlannerFuzzTest: a ConstantOfShape of [2^62, 4] threw ArithmeticException. */
+    @Test
+    void shapesWhoseSizeOverflowsAreAnInvalidModel() {
+        Net net = Net.input(2, 3, 4);
+        net.extra(constant("s", longs("v", 1L << 62, 4)));
+        net.extra(node("ConstantOfShape", List.of("s"), "c"));
+        Model m = net.op("add", "Add", List.of("c")).build();
+        ModelFormatException e = assertThrows(ModelFormatException.class, () -> ConstantFolding.fold(m));
+        assertEquals(ErrorCode.INVALID_MODEL, e.code());
+        assertTrue(e.getMessage().contains("'c' (ConstantOfShape)") && e.getMessage().contains("overflows"),
+                e.getMessage());
+
+        Net range = Net.input(2, 3, 4);
+        range.extra(constant("start", Tensor.ofLongs("v", new long[0], new long[] {-(1L << 62)})));
+        range.extra(constant("limit", Tensor.ofLongs("v", new long[0], new long[] {1L << 62})));
+        range.extra(constant("delta", Tensor.ofLongs("v", new long[0], new long[] {1})));
+        range.extra(node("Range", List.of("start", "limit", "delta"), "c"));
+        Model r = range.op("add", "Add", List.of("c")).build();
+        assertEquals(ErrorCode.INVALID_MODEL, assertThrows(ModelFormatException.class, () -> ConstantFolding.fold(r))
+                .code());
+    }
+
+    /** A few bytes of ConstantOfShape, Range or broadcasting must not ask for gigabytes: left to ONNX Runtime. */
+    @Test
+    void resultsLargerThanAWeightMatrixAreLeft() {
+        Net net = Net.input(2, 3, 4);
+        net.extra(constant("s", longs("v", 1L << 30)));
+        net.extra(node("ConstantOfShape", List.of("s"), "huge"));
+        net.extra(constant("start", Tensor.ofLongs("v", new long[0], new long[] {0})));
+        net.extra(constant("limit", Tensor.ofLongs("v", new long[0], new long[] {1L << 40})));
+        net.extra(constant("delta", Tensor.ofLongs("v", new long[0], new long[] {1})));
+        net.extra(node("Range", List.of("start", "limit", "delta"), "range"));
+        net.extra(constant("column", Tensor.ofFloats("v", new long[] {1 << 13, 1}, new float[1 << 13])));
+        net.extra(constant("row", Tensor.ofFloats("v", new long[] {1, 1 << 13}, new float[1 << 13])));
+        net.extra(node("Add", List.of("column", "row"), "square"));
+        net.extra(node("Cast", List.of("range"), "rangeF", Attribute.ofLong("to", DataType.FLOAT.code())));
+        net.extra(node("Add", List.of("huge", "rangeF"), "sum"));
+        net.extra(node("Add", List.of("sum", "square"), "c"));
+        Model m = net.op("add", "Add", List.of("c")).build();
+        Set<String> left = new HashSet<>();
+        ConstantFolding.fold(m).graph().nodes().forEach(n -> left.addAll(n.outputs()));
+        assertTrue(left.containsAll(List.of("huge", "range", "square")), "left: " + left);
+    }
+
+    /** Each Concat doubles a 32 MB value; past the budget (256 MB here) the rest is left unfolded. */
+    @Test
+    void foldingStopsAtItsBudget() {
+        Net net = Net.input(2, 3, 4);
+        net.extra(constant("s", longs("v", 1L << 23)));
+        net.extra(node("ConstantOfShape", List.of("s"), "x0"));
+        for (int i = 0; i < 12; i++) {
+            net.extra(node("Concat", List.of("x0", "x0"), "x" + (i + 1), Attribute.ofLong("axis", 0)));
+        }
+        List<String> all = new ArrayList<>();
+        for (int i = 1; i <= 12; i++) {
+            all.add("x" + i);
+        }
+        net.extra(node("Concat", all, "c", Attribute.ofLong("axis", 0)));
+        Model m = net.op("add", "Add", List.of("c")).build();
+        List<String> ops = opTypes(ConstantFolding.fold(m));
+        long concats = ops.stream().filter("Concat"::equals).count();
+        assertTrue(concats > 1 && concats < 13, "some, not all, Concats are left: " + ops);
+    }
+
     // ------------------------------------------------------------------ fixtures and the pipeline
 
     @Test

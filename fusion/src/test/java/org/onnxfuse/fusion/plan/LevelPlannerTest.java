@@ -270,6 +270,43 @@ class LevelPlannerTest {
                 + " normalises axis 1, but the neurons of 'f_out' [batch, 128] were flattened"), e.getMessage());
     }
 
+    /** Found by LevelPlannerFuzzTest: the overflowing product reached InputLayout as IllegalArgumentException. */
+    @Test
+    void flatteningAShapeWhoseSizeOverflowsIsAnInvalidModel() {
+        Net net = Net.input("batch", 4, 1L << 40, 1L << 40).conv("c1", 4, 8, 1, true).op("f", "Flatten");
+        ModelFormatException e = assertThrows(ModelFormatException.class, () -> net.plan());
+        assertEquals(ErrorCode.INVALID_MODEL, e.code());
+        assertTrue(e.getMessage().startsWith("node 'f' (Flatten) flattens [batch, 8, 1099511627776, 1099511627776]:"
+                + " expected a shape whose element count fits 64 bits"), e.getMessage());
+    }
+
+    /** Found by LevelPlannerFuzzTest: ArrayIndexOutOfBoundsException reading the first output. */
+    @Test
+    void aGraphWithoutOutputsIsAnInvalidModel() {
+        Model m = Net.input("batch", 4).gemm("fc", 4, 2, true, true).build();
+        Model noOutputs = m.withGraph(m.graph().toBuilder().outputs(List.of()).build());
+        ModelFormatException e = assertThrows(ModelFormatException.class, () -> LevelPlanner.plan(noOutputs));
+        assertEquals(ErrorCode.INVALID_MODEL, e.code());
+        assertTrue(e.getMessage().endsWith("expected at least one graph output, found none (the model computes"
+                + " nothing)"), e.getMessage());
+    }
+
+    /** Found by LevelPlannerFuzzTest: a stride of 0 divided by zero computing the pool's output shape. */
+    @Test
+    void windowsWithZeroStridesOrOverflowingPadsAreAnInvalidModel() {
+        Net zero = Net.input("batch", 4, 6, 6).conv("c1", 4, 8, 3, true).op("p", "AveragePool",
+                Attribute.ofLongs("kernel_shape", 2, 2), Attribute.ofLongs("strides", 0, 1));
+        ModelFormatException e = assertThrows(ModelFormatException.class, zero::plan);
+        assertEquals(ErrorCode.INVALID_MODEL, e.code());
+        assertTrue(e.getMessage().contains("expected kernel sizes, strides and dilations of at least 1 and pads of"
+                + " at least 0, found kernel [2, 2], strides [0, 1]"), e.getMessage());
+
+        Net huge = Net.input("batch", 4, 6, 6).conv("c1", 4, 8, 3, true).op("p", "AveragePool",
+                Attribute.ofLongs("kernel_shape", 2, 2), Attribute.ofLongs("pads", Long.MAX_VALUE, 0, 0, 0));
+        e = assertThrows(ModelFormatException.class, huge::plan);
+        assertTrue(e.getMessage().contains("expected sizes that fit 64 bits"), e.getMessage());
+    }
+
     @Test
     void batchNormAfterMatMulOnTokensCannotBeFolded() {
         UnsupportedOpException e = unsupported(Net.input("batch", 5, 16).matmul("mm", 16, 5, false)

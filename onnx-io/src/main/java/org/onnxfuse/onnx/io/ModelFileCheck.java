@@ -82,6 +82,13 @@ final class ModelFileCheck {
             throw new ModelFormatException(ErrorCode.NOT_A_MODEL, "valid protobuf but not an ONNX model: "
                     + EXPECTED_MODEL + ", found " + mismatch);
         }
+        if (scan.problem() != WireScan.Problem.NONE) {
+            // protobuf skips groups and over-long tags, so the fields after them went unchecked (and
+            // written back, they would be seen): no ONNX writer produces either
+            throw new ModelFormatException(ErrorCode.NOT_A_MODEL, "valid protobuf but not an ONNX model: "
+                    + EXPECTED_MODEL + ", found " + describeProblem(scan) + " at byte offset "
+                    + scan.problemOffset() + " of " + bytes.length);
+        }
         if (!model.hasIrVersion() || model.getIrVersion() <= 0) {
             throw new ModelFormatException(ErrorCode.NOT_A_MODEL, "valid protobuf but not an ONNX model: "
                     + EXPECTED_MODEL + ", found " + (model.hasIrVersion() ? "ir_version " + model.getIrVersion()

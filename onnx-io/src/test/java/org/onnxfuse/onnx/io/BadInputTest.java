@@ -100,6 +100,19 @@ class BadInputTest {
         readFails(withoutOpsets, ErrorCode.TRUNCATED_MODEL, "opset_import", "after the graph");
     }
 
+    /** Found by OnnxReaderFuzzTest: the model read, but written back it no longer did. */
+    @Test
+    void groupFieldsAreRefusedThoughProtobufSkipsThem() {
+        byte[] model = Protos.mlp(1, false).toByteArray();
+        // field 12 as an empty group, then field 5 (model_version, a varint) as length-delimited
+        byte[] tail = {0x63, 0x64, 0x2a, 0x01, 0x00};
+        byte[] bytes = Arrays.copyOf(model, model.length + tail.length);
+        System.arraycopy(tail, 0, bytes, model.length, tail.length);
+        ModelFormatException e = assertThrows(ModelFormatException.class, () -> OnnxReader.parse(bytes, null));
+        assertEquals(ErrorCode.NOT_A_MODEL, e.code(), e.getMessage());
+        assertOneLineNaming(e.getMessage(), "field 12 with start-group", "byte offset " + model.length);
+    }
+
     @Test
     void randomBytes() {
         for (int seed = 0; seed < 50; seed++) {
