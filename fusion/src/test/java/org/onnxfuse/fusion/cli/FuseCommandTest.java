@@ -43,7 +43,7 @@ class FuseCommandTest {
         Path report = dir.resolve("report-gradient.json");
         int exit = cli.run(fixture("mlp_k2_p0.onnx"), fixture("mlp_k2_p1.onnx"), "--data", data("calib400_x.npy"),
                 "--method", "kf-gradient", "--train-from", "parents", "--epochs", "4", "--lr", "2:1e-3",
-                "--optimizer", "sgd", "-o", out.toString(), "--report", report.toString(), "--no-check", "--quiet");
+                "--optimizer", "sgd", "-o", out.toString(), "--report", report.toString(), "--no-check");
         assertEquals(0, exit, cli.err.toString());
         String text = cli.out.toString();
         assertTrue(text.contains("training (validation loss: the loss on the held-out 20 % of the samples)"), text);
@@ -67,7 +67,7 @@ class FuseCommandTest {
         Path report = dir.resolve("report16.json");
         int exit = cli.run(fixture("mlp_k2_p0.onnx"), fixture("mlp_k2_p1.onnx"), "--data", data("calib400_x.npy"),
                 "--eval-data", data("test_x.npy"), "--eval-labels", data("test_y.npy"), "-o", out.toString(),
-                "--report", report.toString(), "--dtype", "float16", "--quiet");
+                "--report", report.toString(), "--dtype", "float16");
         assertEquals(0, exit, cli.err.toString());
         String text = cli.out.toString();
         assertTrue(text.contains("fused, float32 weights") && text.contains("fused, float16 weights (written)"), text);
@@ -89,7 +89,7 @@ class FuseCommandTest {
         Path report = dir.resolve("check.json");
         int exit = cli.run(fixture("mlp_k2_p0.onnx"), fixture("mlp_k2_p1.onnx"), "--data", data("calib400_x.npy"),
                 "--samples", "300", "--check", "80", "-o", dir.resolve("c.onnx").toString(), "--report",
-                report.toString(), "--quiet");
+                report.toString());
         assertEquals(0, exit, cli.err.toString());
         String text = cli.out.toString();
         assertTrue(text.contains("check without labels on calibration samples 300..379 (held out from the fusion)"),
@@ -107,7 +107,7 @@ class FuseCommandTest {
 
         // every sample used: the last ones, said to be not held out
         assertEquals(0, cli.run(fixture("mlp_k2_p0.onnx"), fixture("mlp_k2_p1.onnx"), "--data",
-                data("calib400_x.npy"), "--check", "50", "-o", dir.resolve("d.onnx").toString(), "--quiet"));
+                data("calib400_x.npy"), "--check", "50", "-o", dir.resolve("d.onnx").toString()));
         assertTrue(cli.out.toString().contains("350..399 (not held out: the fusion used every sample)"),
                 cli.out.toString());
         assertEquals(0, cli.run(fixture("mlp_k2_p0.onnx"), fixture("mlp_k2_p1.onnx"), "--data",
@@ -123,7 +123,7 @@ class FuseCommandTest {
         Path report = dir.resolve("report.json");
         int exit = cli.run(fixture("mlp_k2_p0.onnx"), fixture("mlp_k2_p1.onnx"), "--data", data("calib400_x.npy"),
                 "--eval-data", data("test_x.npy"), "--eval-labels", data("test_y.npy"), "-o", out.toString(),
-                "--report", report.toString(), "--quiet");
+                "--report", report.toString());
         assertEquals(0, exit, cli.err.toString());
         String text = cli.out.toString();
         assertTrue(text.contains("fused 2 parents with kf-linear"), text);

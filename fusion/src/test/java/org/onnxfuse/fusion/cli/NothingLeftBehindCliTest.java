@@ -101,7 +101,7 @@ class NothingLeftBehindCliTest {
         long[] column = Fixtures.labels(Fixtures.data("calib400_y.npy"), 400);
         Path y = Npy.write(dir.resolve("input_y.npy"), Npy.longs(new long[] {400, 1}, column));
         int exit = cli.run(Fixtures.model("mlp_k2_p0.onnx").toString(), Fixtures.model("mlp_k2_p1.onnx").toString(),
-                "--data", Fixtures.data("calib400_x.npy").toString(), "--labels", y.toString(), "-q", "-o",
+                "--data", Fixtures.data("calib400_x.npy").toString(), "--labels", y.toString(), "-o",
                 out().toString());
         assertEquals(0, exit, cli.err.toString());
         assertTrue(cli.out.toString().contains("accuracy on"), cli.out.toString());

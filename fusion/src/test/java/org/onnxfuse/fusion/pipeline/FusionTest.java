@@ -298,7 +298,7 @@ class FusionTest {
         assertEquals(sha256(Files.readAllBytes(f0)) + "," + sha256(Files.readAllBytes(f1)), p.get("parents.sha256"));
         assertEquals("100", p.get("samples"));
         assertEquals("100,10", p.get("widths"));
-        assertEquals("{\"method\":\"kf-linear\",\"seed\":5,\"samples\":100,\"batchSize\":64,\"threads\":2,"
+        assertEquals("{\"method\":\"kf-linear\",\"seed\":5,\"samples\":100,\"batchSize\":64,"
                 + "\"device\":\"cpu\",\"backend\":\"cpu\",\"ridge\":1.0E-6,\"parentPrior\":true,\"paperExact\":false,"
                 + "\"importance\":\"deeplift\",\"explains\":\"predictions\",\"classWeights\":\"importance\",\"restarts\":2,\"maxIterations\":100,\"groupingForm\":\"auto\",\"dtype\":\"float32\",\"widths\":{\"factor\":0.5,\"levels\":{\"1\":100}}}",
                 p.get("config"));
