@@ -69,7 +69,14 @@ import picocli.CommandLine.Spec;
 @Command(name = "onnx-fuse", mixinStandardHelpOptions = true, versionProvider = FuseCommand.Version.class,
         sortOptions = false,
         description = {"Fuses several trained ONNX models into one by neuron interpolation.",
-                "Parent 0 (the first) is the template: list the best parent first."})
+                "Parent 0 (the first) is the template: list the best parent first."},
+        footer = {"", "The level table's columns: fan-in = d, the inputs of a fused neuron (a ones column"
+                + " included); fit error = ||X W_fused - A U|| / ||A U||, how far the fused level's outputs are from"
+                + " the groups' importance-weighted mean outputs (0 = exact); grouping cost = sum_i s_i"
+                + " ||X w_group(i) - a_i||, each parent neuron's distance from its group's fit, weighted by its"
+                + " importance. Training: validation loss = the loss on the held-out 20 %% of the samples.",
+            "Exit codes: 0 done, 2 usage, 10-24 model files, 30-31 models that cannot be fused, 40-43 data, 50-51"
+                + " output, 60 compute backend, 61 not enough memory, 70 a bug (please report). README: all of them."})
 public final class FuseCommand implements Callable<Integer> {
     @Spec
     private CommandSpec spec;

@@ -36,6 +36,10 @@ class CliUsageTest {
         String help = cli.out.toString();
         assertEquals(1, help.split("\n  diagnose ", -1).length - 1, help);
         assertEquals(1, help.split("\n  plan ", -1).length - 1, help);
+        // the columns of the level table are defined where the options are
+        assertTrue(help.contains("fit error = ||X W_fused - A U|| / ||A U||"), help);
+        assertTrue(help.contains("grouping cost = sum_i s_i"), help);
+        assertTrue(help.contains("61 not enough memory"), help);
     }
 
     @Test
