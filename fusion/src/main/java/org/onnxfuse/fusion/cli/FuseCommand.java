@@ -752,10 +752,7 @@ public final class FuseCommand implements Callable<Integer> {
             if (!labelled(classes)) {
                 continue;
             }
-            classes.checkClasses(outputs);
-            try (SampleArray ys = classes.labelArray()) {
-                Labels.read(ys, 0, Math.toIntExact(ys.samples()), outputs);
-            }
+            Labels.ofClassFolders(classes, outputs);
             if (!classes.numericNames() && !quiet) {
                 err.println(TerminalText.escape("onnx-fuse: labels from the class sub-folders of " + classes.folder()
                         + ": " + classes.mapping()));

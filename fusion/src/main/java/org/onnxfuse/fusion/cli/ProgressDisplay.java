@@ -6,7 +6,6 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.Locale;
-import java.util.OptionalDouble;
 import java.util.function.LongSupplier;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
@@ -233,11 +232,8 @@ final class ProgressDisplay implements FusionProgress, AutoCloseable {
             return "time left unknown";
         }
         double stepSeconds = "collecting".equals(step) ? 0 : (now - stepStart) / 1e9;
-        OptionalDouble left = remaining.secondsLeft(level, collectedFraction, collectionNanos / 1e9, stepSeconds);
-        if (left.isEmpty()) {
-            return "estimating time left";
-        }
-        return (remaining.complete() ? "about " : "more than ") + clockTime(left.getAsDouble()) + " left";
+        return remaining.describe(level, collectedFraction, collectionNanos / 1e9, stepSeconds)
+                .orElse("estimating time left");
     }
 
     private void startCount() {

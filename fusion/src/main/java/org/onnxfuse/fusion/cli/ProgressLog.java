@@ -3,7 +3,6 @@ package org.onnxfuse.fusion.cli;
 import java.io.PrintStream;
 import java.util.List;
 import java.util.Locale;
-import java.util.OptionalDouble;
 import java.util.function.LongSupplier;
 import org.onnxfuse.fusion.pipeline.FusionProgress;
 import org.onnxfuse.fusion.pipeline.LevelReport;
@@ -60,14 +59,8 @@ final class ProgressLog implements FusionProgress {
         }
         double seconds = Math.max(1e-9, (now - (level > 0 ? levelStart : start)) / 1e9);
         String where = level > 0 ? "level " + level + "/" + levels : "samples";
-        String left = "";
-        if (remaining != null && level > 0) {
-            OptionalDouble estimate = remaining.secondsLeft(level, (double) done / total, seconds, 0);
-            if (estimate.isPresent()) {
-                left = (remaining.complete() ? ", about " : ", more than ")
-                        + ProgressDisplay.clockTime(estimate.getAsDouble()) + " left";
-            }
-        }
+        String left = remaining == null || level == 0 ? ""
+                : remaining.describe(level, (double) done / total, seconds, 0).map(text -> ", " + text).orElse("");
         print(String.format(Locale.ROOT, "%s: %d/%d samples (%d %%), %.0f samples/s%s", where, done, total,
                 100 * done / total, done / seconds, left));
     }

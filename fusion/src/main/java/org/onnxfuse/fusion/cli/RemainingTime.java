@@ -4,6 +4,7 @@ import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 import java.util.OptionalDouble;
 import org.onnxfuse.fusion.pipeline.LevelReport;
 import org.onnxfuse.fusion.pipeline.LevelWork;
@@ -144,6 +145,19 @@ final class RemainingTime {
             }
         }
         return OptionalDouble.of(left);
+    }
+
+    /**
+     * {@link #secondsLeft} as people read it: "about 1:20 left", or "more than 1:20 left" while only
+     * the collection has been measured; empty while nothing is.
+     */
+    Optional<String> describe(int current, double collectedFraction, double collectionSeconds, double stepSeconds) {
+        OptionalDouble left = secondsLeft(current, collectedFraction, collectionSeconds, stepSeconds);
+        if (left.isEmpty()) {
+            return Optional.empty();
+        }
+        return Optional.of((complete() ? "about " : "more than ") + ProgressDisplay.clockTime(left.getAsDouble())
+                + " left");
     }
 
     /** Whether every stage has been measured on a finished level (before that, estimates count collection only). */

@@ -2,6 +2,7 @@ package org.onnxfuse.fusion.evaluate;
 
 import org.onnxfuse.fusion.data.BatchSource;
 import org.onnxfuse.fusion.data.DataShapes;
+import org.onnxfuse.fusion.data.ImageFolder;
 import org.onnxfuse.fusion.data.SampleArray;
 import org.onnxfuse.onnx.errors.DataException;
 import org.onnxfuse.onnx.errors.ErrorCode;
@@ -24,6 +25,19 @@ public final class Labels {
                     + " samples; expected one label per sample");
         }
         DataShapes.checkLabels(labels.source(), labels.header().shape(), data.samples());
+    }
+
+    /**
+     * The labels of an image folder's class sub-folders, one per image in reading order: at most
+     * {@code classes} classes, then each label checked as {@link #read} does.
+     *
+     * @throws DataException DATA_SHAPE for more classes than the model's outputs
+     */
+    public static long[] ofClassFolders(ImageFolder.ClassFolders folders, int classes) {
+        folders.checkClasses(classes);
+        try (SampleArray ys = folders.labelArray()) {
+            return read(ys, 0, Math.toIntExact(ys.samples()), classes);
+        }
     }
 
     /**

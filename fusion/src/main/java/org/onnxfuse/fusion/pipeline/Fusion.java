@@ -138,11 +138,9 @@ public final class Fusion {
         int threads = config.threadsToUse();
         if (method.isInterpolation()) {
             long heap = Runtime.getRuntime().maxMemory();
-            // HF and kf-gradient group in Gram form only (LevelLoop.groupingForm)
-            boolean gramOnly = method == FusionMethod.HF_LINEAR || method == FusionMethod.KF_GRADIENT;
             LongPredicate gram = LevelMemory.gramForm(config.grouping().form(), heap);
             LevelMemory.requireFits(LevelMemory.of(plans, targetWidths, config.batchSize(),
-                    m -> gramOnly || gram.test(m)), heap, parents.size());
+                    m -> !method.mayGroupInFactorForm() || gram.test(m)), heap, parents.size());
         }
 
         List<String> warnings = new ArrayList<>();
@@ -253,7 +251,7 @@ public final class Fusion {
         if (y == null && labelsPath != null && (importance.needsData() || confidence)) {
             y = readLabels(labelsPath, data, plans.get(0));
         } else if (y == null && classFolders != null && (importance.needsData() || confidence)) {
-            y = folderLabels(classFolders, data, plans.get(0));
+            y = Labels.ofClassFolders(classFolders, Math.toIntExact(plans.get(0).lastLevel().width()));
         }
         if (y != null && y.length > data.samples()) {
             y = java.util.Arrays.copyOf(y, Math.toIntExact(data.samples())); // --samples kept the first ones
@@ -306,15 +304,6 @@ public final class Fusion {
             log.accept("onnx-fuse: warning: " + warning);
             return new ImportanceScorer(ImportanceMethod.UNIFORM, batch, threads).score(parents, plans, data, y,
                     scoring);
-        }
-    }
-
-    /** The labels of an image folder's class sub-folders, checked against the model's classes. */
-    private static long[] folderLabels(ImageFolder.ClassFolders classes, CalibrationData data, LevelPlan plan) {
-        int outputs = Math.toIntExact(plan.lastLevel().width());
-        classes.checkClasses(outputs);
-        try (SampleArray ys = classes.labelArray()) {
-            return Labels.read(ys, 0, Math.toIntExact(Math.min(ys.samples(), data.samples())), outputs);
         }
     }
 

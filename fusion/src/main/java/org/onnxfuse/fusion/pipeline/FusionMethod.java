@@ -60,6 +60,15 @@ public enum FusionMethod {
         return this == KF_LINEAR || trains();
     }
 
+    /**
+     * Whether a level grouped by this method's own K-means may take the factor form (no m x m
+     * matrices): not HF (the pairwise costs of two parents) nor kf-gradient (it groups the
+     * parents' outputs by their Gram S_aa).
+     */
+    public boolean mayGroupInFactorForm() {
+        return this != HF_LINEAR && this != KF_GRADIENT;
+    }
+
     /** The method called {@code name} on the command line, e.g. "weight-match". */
     public static FusionMethod fromName(String name) {
         String wanted = name.strip().toLowerCase(Locale.ROOT);

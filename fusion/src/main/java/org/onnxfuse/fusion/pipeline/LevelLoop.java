@@ -789,7 +789,7 @@ final class LevelLoop {
      */
     private GroupingForm groupingForm(Level level) {
         boolean ownKMeans = !level.last() && !spaces.containsKey(template.space(level.space()).id())
-                && settings.method() != FusionMethod.HF_LINEAR && settings.method() != FusionMethod.KF_GRADIENT;
+                && settings.method().mayGroupInFactorForm();
         if (!ownKMeans) {
             return GroupingForm.GRAM;
         }

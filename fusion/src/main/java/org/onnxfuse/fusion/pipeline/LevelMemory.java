@@ -1,11 +1,9 @@
 package org.onnxfuse.fusion.pipeline;
 
-import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
 import java.util.function.LongPredicate;
 import org.onnxfuse.fusion.group.GroupingForm;
-import org.onnxfuse.fusion.plan.Level;
 import org.onnxfuse.fusion.plan.LevelPlan;
 import org.onnxfuse.onnx.errors.ErrorCode;
 import org.onnxfuse.onnx.errors.OnnxFuseException;
@@ -62,18 +60,10 @@ public record LevelMemory(int level, long fanIn, long neurons, long width, boole
      * the Gram form where {@code gramForm} says so for the level's neuron count.
      */
     public static List<LevelMemory> of(List<LevelPlan> plans, int[] widths, int batch, LongPredicate gramForm) {
-        LevelPlan template = plans.get(0);
-        List<LevelMemory> out = new ArrayList<>();
-        for (Level l : template.levels()) {
-            long m = 0;
-            for (LevelPlan p : plans) {
-                m += p.level(l.index()).width();
-            }
-            long rows = (long) batch * l.positionsPerSample().orElse(1L);
-            long k = widths == null ? l.width() : widths[l.index() - 1];
-            out.add(of(l.index(), l.fanIn(), m, k, rows, gramForm.test(m)));
-        }
-        return List.copyOf(out);
+        int[] k = widths != null ? widths
+                : plans.get(0).levels().stream().mapToInt(l -> Math.toIntExact(l.width())).toArray();
+        return LevelWork.of(plans, k).stream().map(w -> of(w.level(), w.fanIn(), w.neurons(), w.width(),
+                (long) batch * w.rowsPerSample(), gramForm.test(w.neurons()))).toList();
     }
 
     /** Where {@code form} groups a level of m neurons in Gram form with this heap ({@link GroupingForm#resolve}). */
