@@ -48,6 +48,13 @@ SWEEPS = {
         "kf-gradient --weight-decay 0": ["--method", "kf-gradient", "--weight-decay", "0"],
     },
     # the last level's distillation temperature
+    # what one training segment is: each level alone, or each residual block's levels together
+    "sweep-segments": {
+        "kf-linear": ["--method", "kf-linear"],
+        "kf-gradient": ["--method", "kf-gradient"],
+        "kf-gradient --segments blocks": ["--method", "kf-gradient", "--segments", "blocks"],
+        "kf-auto --segments blocks": ["--method", "kf-auto", "--segments", "blocks"],
+    },
     "sweep-distill": {f"kf-auto --distill {t}": ["--method", "kf-auto", "--distill", t] for t in ["1", "2", "4"]}
                      | {"kf-auto --refine 10": ["--method", "kf-auto", "--refine", "10"]},
 }

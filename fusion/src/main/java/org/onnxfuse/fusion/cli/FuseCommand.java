@@ -247,6 +247,11 @@ public final class FuseCommand implements Callable<Integer> {
                     + " softmax at temperature T (default: regress the mean logits)")
     private Double distill;
 
+    @Option(names = "--segments", paramLabel = "UNIT",
+            description = "kf-gradient, kf-auto: train each level alone (levels, default) or each residual block's"
+                    + " levels together towards the block's output (blocks)")
+    private String segments;
+
     @Option(names = "--refine", paramLabel = "N",
             description = "kf-auto: train each level for up to N epochs after its linear fit (default 0)")
     private Integer refine;
@@ -513,6 +518,9 @@ public final class FuseCommand implements Callable<Integer> {
         }
         if (refine != null) {
             config.refine(refine);
+        }
+        if (segments != null) {
+            config.segments(GradientSettings.Segments.fromName(segments));
         }
         return config.paperExact(paperExact).build();
     }

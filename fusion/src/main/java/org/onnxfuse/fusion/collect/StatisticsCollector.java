@@ -597,6 +597,40 @@ public final class StatisticsCollector implements AutoCloseable {
         return out;
     }
 
+    /**
+     * {@code model}'s value {@code name} on every calibration sample, batches joined along the first
+     * axis, from one run of the graph cut down to what computes it (so the fused model's later,
+     * not yet written levels play no part); the time counts as inference. Used for the inputs and
+     * targets of a segment that spans several levels (a residual block).
+     *
+     * @param label names the model in messages ("fused model", "parent 1")
+     * @throws OnnxFuseException INTERNAL when the value is not float32 with one row per sample
+     */
+    public Activation values(String label, Model model, String name) {
+        long start = System.nanoTime();
+        List<float[]> batches = new ArrayList<>();
+        long[] shape = null;
+        long samples = 0;
+        Model cut = ModelSlicing.truncate(model, List.of(name));
+        try (OrtRunner runner = OrtRunner.open(label, cut, List.of(name), threads)) {
+            for (InputBatch batch : data.inputBatches(batchSize)) {
+                Finite.check(data.source(), batch);
+                Activation a = runner.run(batch, List.of(name)).get(name);
+                if (a.shape().length == 0 || a.shape()[0] != batch.count()) {
+                    throw new OnnxFuseException(ErrorCode.INTERNAL, label + ": value '" + name + "' has shape "
+                            + java.util.Arrays.toString(a.shape()) + "; expected " + batch.count() + " rows first");
+                }
+                shape = a.shape().clone();
+                samples += a.shape()[0];
+                batches.add(a.values());
+            }
+        } finally {
+            inferenceNanos += System.nanoTime() - start;
+        }
+        shape[0] = samples;
+        return new Activation(name, shape, FloatChunks.concat(batches));
+    }
+
     /** Total time spent in ONNX Runtime runs so far. */
     public long inferenceNanos() {
         return inferenceNanos;

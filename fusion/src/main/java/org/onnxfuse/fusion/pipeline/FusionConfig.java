@@ -111,6 +111,10 @@ public record FusionConfig(FusionMethod method, Widths widths, long seed, int ba
         if (gradient.distill() > 0 && !method.trains()) {
             throw invalid("distillation (--distill)", "--method kf-gradient or kf-auto", method.cliName());
         }
+        if (gradient.segments() != GradientSettings.Segments.LEVELS && !method.trains()) {
+            throw invalid("training segments (--segments)", "--method kf-gradient or kf-auto", method.cliName()
+                    + ", which trains nothing");
+        }
         if (gradient.refine() > 0 && method != FusionMethod.KF_AUTO) {
             throw invalid("refinement (--refine)", "--method kf-auto (kf-gradient trains every level already)",
                     method.cliName());
@@ -421,6 +425,7 @@ public record FusionConfig(FusionMethod method, Widths widths, long seed, int ba
         private TrainingSettings.Builder training = TrainingSettings.builder();
         private GradientSettings.Start trainFrom = GradientSettings.Start.LINEAR;
         private double distill;
+        private GradientSettings.Segments segments = GradientSettings.Segments.LEVELS;
         private int refine;
         private final SortedMap<Integer, Integer> keep = new TreeMap<>();
         private final java.util.SortedSet<Integer> fuse = new java.util.TreeSet<>();
@@ -496,6 +501,7 @@ public record FusionConfig(FusionMethod method, Widths widths, long seed, int ba
             trainFrom = value.from();
             distill = value.distill();
             refine = value.refine();
+            segments = value.segments();
             return self();
         }
 
@@ -556,6 +562,12 @@ public record FusionConfig(FusionMethod method, Widths widths, long seed, int ba
         /** The last level's distillation temperature T (kf-gradient, kf-auto); default 0: none. */
         public B distill(double temperature) {
             distill = temperature;
+            return self();
+        }
+
+        /** What one training segment is: each level (default) or a whole residual block. */
+        public B segments(GradientSettings.Segments value) {
+            segments = Objects.requireNonNull(value);
             return self();
         }
 
@@ -704,7 +716,8 @@ public record FusionConfig(FusionMethod method, Widths widths, long seed, int ba
         FusionConfig configuration() {
             return new FusionConfig(method, new Widths(widthFactor, levelWidths), seed, batchSize, threads, device,
                     samples, ridge, parentPrior, paperExact, importance, restarts, maxIterations, groupingForm, classWeights,
-                    weightType, new GradientSettings(training.seed(seed).build(), trainFrom, distill, refine),
+                    weightType, new GradientSettings(training.seed(seed).build(), trainFrom, distill, refine,
+                    segments),
                     new LevelSelection(keep, fuse));
         }
     }

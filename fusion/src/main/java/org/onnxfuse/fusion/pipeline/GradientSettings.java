@@ -19,8 +19,34 @@ import org.onnxfuse.fusion.train.TrainingSettings;
  * @param distill     temperature T of the last level's KL distillation to the parents' mean
  *                    softmax(z / T); 0 for none (the last level then regresses the mean logits)
  * @param refine      kf-auto: epochs of training after each level's linear fit; 0 for none
+ * @param segments    what one training segment is: each level's affine op alone, or a whole
+ *                    residual block (its levels fitted linearly first, then trained together towards
+ *                    the grouped output of the parents' residual Adds)
  */
-public record GradientSettings(TrainingSettings training, Start from, double distill, int refine) {
+public record GradientSettings(TrainingSettings training, Start from, double distill, int refine,
+                               Segments segments) {
+    /** The unit the gradient variant trains. */
+    public enum Segments {
+        /** Every level's affine op on its own, towards its own grouped cut. */
+        LEVELS,
+        /** A residual block's levels together, towards the block's output; the other levels alone. */
+        BLOCKS;
+
+        public String cliName() {
+            return name().toLowerCase(Locale.ROOT);
+        }
+
+        public static Segments fromName(String name) {
+            for (Segments s : values()) {
+                if (s.cliName().equals(name.strip().toLowerCase(Locale.ROOT))) {
+                    return s;
+                }
+            }
+            throw new InvalidSettingException("training segments (--segments): expected levels or blocks, found '"
+                    + name + "'");
+        }
+    }
+
     /** Where kf-gradient starts each level's training. */
     public enum Start {
         /** The groups' importance-weighted mean of the parents' weights on the fused inputs (the reference's start). */
@@ -46,6 +72,7 @@ public record GradientSettings(TrainingSettings training, Start from, double dis
     public GradientSettings {
         Objects.requireNonNull(training, "training");
         Objects.requireNonNull(from, "from");
+        Objects.requireNonNull(segments, "segments");
         if (!(distill >= 0) || Double.isInfinite(distill)) {
             throw new InvalidSettingException("distillation temperature (--distill): expected a finite number > 0"
                     + " (0: no distillation), found " + distill);
@@ -57,7 +84,7 @@ public record GradientSettings(TrainingSettings training, Start from, double dis
 
     /** Adam, learning rate auto, 100 epochs, patience 15; start from the linear fit; no distillation, no refinement. */
     public static GradientSettings defaults() {
-        return new GradientSettings(TrainingSettings.defaults(), Start.LINEAR, 0, 0);
+        return new GradientSettings(TrainingSettings.defaults(), Start.LINEAR, 0, 0, Segments.LEVELS);
     }
 
     /**
@@ -73,12 +100,21 @@ public record GradientSettings(TrainingSettings training, Start from, double dis
         };
     }
 
+    /**
+     * Whether {@code method} trains residual blocks as segments: kf-gradient and kf-auto (a block is
+     * more than one affine op) with {@code --segments blocks}.
+     */
+    boolean trainsBlocks(FusionMethod method) {
+        return segments == Segments.BLOCKS && (method == FusionMethod.KF_GRADIENT || method == FusionMethod.KF_AUTO);
+    }
+
     /** The settings as provenance records them. */
     Map<String, Object> recorded() {
         Map<String, Object> c = new LinkedHashMap<>(training.recorded());
         c.put("trainFrom", from.cliName());
         c.put("distill", distill);
         c.put("refine", refine);
+        c.put("segments", segments.cliName());
         return Collections.unmodifiableMap(c);
     }
 }

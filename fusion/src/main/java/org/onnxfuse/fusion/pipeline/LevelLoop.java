@@ -12,6 +12,7 @@ import java.util.Map;
 import java.util.Optional;
 import java.util.Set;
 import java.util.function.Consumer;
+import org.onnxfuse.fusion.collect.Activation;
 import org.onnxfuse.fusion.collect.LevelStatistics;
 import org.onnxfuse.fusion.collect.StatisticsCollector;
 import org.onnxfuse.fusion.collect.StatisticsCollector.Targets;
@@ -38,6 +39,7 @@ import org.onnxfuse.fusion.plan.LevelWeights;
 import org.onnxfuse.fusion.plan.NeuronSpace;
 import org.onnxfuse.fusion.plan.OutputHead;
 import org.onnxfuse.fusion.plan.PerNeuronOp;
+import org.onnxfuse.fusion.plan.ResidualBlock;
 import org.onnxfuse.fusion.solve.FitError;
 import org.onnxfuse.fusion.solve.LevelWriter;
 import org.onnxfuse.fusion.solve.NormWriter;
@@ -152,7 +154,9 @@ final class LevelLoop {
             if (level.last() && keptFrom == null && rectifiedAfter(level)) {
                 targets = targets.mapped(new RectifiedClassTargets(parents.size(), Math.toIntExact(level.width())));
             }
+            boolean trainsBlocks = settings.gradient().trainsBlocks(settings.method());
             boolean trains = keptFrom == null && !level.depthwise()
+                    && !(trainsBlocks && template.inBlock(l))
                     && settings.gradient().trains(settings.method(), level.last(),
                     level.last() && trailingHead(l) != null);
             TrainingRows rows = trains ? new TrainingRows(TrainingRows.defaultBudget(), level.neuronAxis()) : null;
@@ -184,8 +188,20 @@ final class LevelLoop {
                 fused = fused.withGraph(LevelWriter.fixReshapeTargets(fused.graph(), parents.get(0).graph(), reshapes,
                         templateWidths, fusedWidths()));
             }
+            String method = fit.method();
+            if (trainsBlocks) {
+                for (ResidualBlock block : template.blocksEndingAt(l)) {
+                    Trained t = trainBlock(backend, collector, block);
+                    if (t != null) {
+                        trained = t.result();
+                        residual = t.error();
+                        method += "; block of levels " + block.levels().stream().map(String::valueOf)
+                                .collect(java.util.stream.Collectors.joining(", ")) + " trained";
+                    }
+                }
+            }
             double writeMillis = (System.nanoTime() - t1) / 1e6;
-            LevelReport report = new LevelReport(l, level.affineOpType(), level.cut(), fit.method(),
+            LevelReport report = new LevelReport(l, level.affineOpType(), level.cut(), method,
                     fit.weights().cols(), fit.fanIn(), fit.samples(), fit.rows(), residual, fit.cost(),
                     fit.inferenceMillis(), fit.statisticsMillis(), fit.groupingMillis() + spaceGroupingMillis,
                     fit.solveMillis() + writeMillis, fit.warning(), trained);
@@ -290,6 +306,132 @@ final class LevelLoop {
         double error = distill ? result.bestValidationLoss()
                 : power > 0 ? Math.sqrt(Math.max(result.bestValidationLoss(), 0) / power) : 0;
         return new Trained(result, error);
+    }
+
+    /**
+     * Trains a residual block's levels together (they are written with their linear fits): from the
+     * fused model's value at the block's input to its Add's output, towards the parents' Add outputs
+     * grouped by the output space's grouping, T = (A_1 | ... | A_K) U. Returns null, with a
+     * warning, when the block cannot be trained (a kept level inside, rows over the budget).
+     */
+    private Trained trainBlock(ComputeBackend backend, StatisticsCollector collector, ResidualBlock block) {
+        int l = block.lastLevel();
+        String where = "residual block '" + block.input() + "' -> '" + block.output() + "'";
+        if (block.levels().stream().anyMatch(kept::containsKey)) {
+            settings.log().accept("onnx-fuse: " + where + ": not trained as one segment, it holds a kept level");
+            return null;
+        }
+        NeuronSpace space = template.spaces().stream().filter(sp -> sp.cuts().contains(block.output())).findFirst()
+                .orElseThrow(() -> new OnnxFuseException(ErrorCode.INTERNAL, where + ": its output is in no space"));
+        FusedSpace grouped = spaces.get(space.id());
+        int blockIndex = template.blocks().indexOf(block);
+        Activation input = collector.values("fused model", fused, block.input());
+        long samples = input.shape()[0];
+        List<float[]> outputs = new ArrayList<>();
+        long[] outputShape = null;
+        long outputValues = 0;
+        for (int k = 0; k < parents.size(); k++) {
+            Activation a = collector.values("parent " + k, parents.get(k), plans.get(k).blocks().get(blockIndex)
+                    .output());
+            outputs.add(a.values());
+            outputShape = a.shape();
+            outputValues += a.values().length;
+        }
+        // held: the input and the parents' outputs; then the columns (float and float64) and the targets
+        long bytes = 4L * input.values().length + 16L * outputValues + 4L * outputValues / parents.size();
+        long budget = TrainingRows.defaultBudget();
+        if (bytes > budget) {
+            String warning = where + ": its training rows need about " + bytes / (1 << 20) + " MiB, more than "
+                    + budget / (1 << 20) + " MiB (a quarter of the heap); its levels keep their linear fits (use"
+                    + " fewer samples or a larger -Xmx)";
+            warnings.add(warning);
+            settings.log().accept("onnx-fuse: warning: " + warning);
+            return null;
+        }
+        int neuronAxis = space.id() == template.level(l).space() ? template.level(l).neuronAxis() : 1;
+        DenseMatrix members = grouped.memberWeights();
+        int k = members.cols();
+        long[] targetSample = java.util.Arrays.copyOfRange(outputShape, 1, outputShape.length);
+        targetSample[neuronAxis - 1] = k;
+        float[] targets = groupedValues(outputs, grouped.parentWidths(), Math.toIntExact(samples), neuronAxis,
+                outputShape, members, backend);
+        double[] importance = space.levels().contains(l) ? scores.level(l) : null;
+        float[] weights = groupWeights(grouped.grouping().assignment(), importance, k, false);
+        boolean channelsFirst = targetSample.length > 1 && neuronAxis == 1;
+        int positions = Math.toIntExact(java.util.Arrays.stream(targetSample).reduce(1, (a, b) -> a * b) / k);
+        double power = weightedPower(targets, weights, channelsFirst, positions);
+        List<String> parameters = new ArrayList<>();
+        Map<String, Integer> fanIns = new HashMap<>();
+        for (int level : block.levels()) {
+            Level planned = template.level(level);
+            for (String p : LevelTraining.parameters(fused.graph(), planned)) {
+                if (!parameters.contains(p)) {
+                    parameters.add(p);
+                    fanIns.put(p, LevelTraining.unbiasedFanIn(planned));
+                }
+            }
+        }
+        long[] inputSample = java.util.Arrays.copyOfRange(input.shape(), 1, input.shape().length);
+        HeldRows held = new HeldRows(Math.toIntExact(samples), input.values(), targets);
+        GradientSettings g = settings.gradient();
+        int epochs = settings.method() == FusionMethod.KF_AUTO && g.refine() > 0 ? g.refine() : g.training().epochs();
+        TrainingSettings training = g.training().withEpochs(epochs).withSeed(settings.seed() * 1_000_003L + l);
+        settings.progress().trainingStarted(l, epochs);
+        LevelTraining.Outcome outcome = LevelTraining.train(fused, l, block.input(), block.output(), parameters,
+                fanIns, held, inputSample, targetSample, new SegmentLoss.WeightedMse(neuronAxis), weights, training,
+                settings.threads(), new TrainingProgress() {
+                    @Override
+                    public void epochFinished(EpochReport report) {
+                        settings.progress().epochFinished(report);
+                    }
+                }, NEGLIGIBLE_RELATIVE_LOSS * power);
+        fused = outcome.fused();
+        TrainingResult result = outcome.training().result();
+        return new Trained(result, power > 0 ? Math.sqrt(Math.max(result.bestValidationLoss(), 0) / power) : 0);
+    }
+
+    /**
+     * The parents' values (each samples x [their neurons on {@code neuronAxis}, positions]) grouped
+     * by {@code members} (m x k): per sample and position, sum_i u_ig a_i, laid out as the values
+     * are with k neurons. The neuron axis is axis 1 or the last.
+     */
+    private static float[] groupedValues(List<float[]> values, List<Integer> widths, int samples, int neuronAxis,
+                                         long[] shape, DenseMatrix members, ComputeBackend backend) {
+        boolean last = neuronAxis == shape.length - 1;
+        if (!last && neuronAxis != 1) {
+            throw new IllegalStateException("the neuron axis " + neuronAxis + " of a value of rank " + shape.length
+                    + " is neither axis 1 nor the last");
+        }
+        int m = members.rows();
+        int k = members.cols();
+        int positions = Math.toIntExact(values.get(0).length / samples / widths.get(0));
+        int rows = samples * positions;
+        float[] columns = new float[Math.toIntExact((long) rows * m)];
+        int offset = 0;
+        for (int p = 0; p < values.size(); p++) {
+            float[] v = values.get(p);
+            int width = widths.get(p);
+            for (int n = 0; n < samples; n++) {
+                for (int c = 0; c < width; c++) {
+                    for (int q = 0; q < positions; q++) {
+                        int from = last ? (n * positions + q) * width + c : (n * width + c) * positions + q;
+                        columns[(n * positions + q) * m + offset + c] = v[from];
+                    }
+                }
+            }
+            offset += width;
+        }
+        float[] t = TrainingRows.project(columns, rows, members, backend);
+        float[] out = new float[rows * k];
+        for (int n = 0; n < samples; n++) {
+            for (int q = 0; q < positions; q++) {
+                for (int g = 0; g < k; g++) {
+                    int at = last ? (n * positions + q) * k + g : (n * k + g) * positions + q;
+                    out[at] = t[(n * positions + q) * k + g];
+                }
+            }
+        }
+        return out;
     }
 
     /** The output carrying level {@code level}'s classes through trailing ops, or null when the level's cut is it. */

@@ -3,9 +3,11 @@ package org.onnxfuse.fusion.pipeline;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.Deque;
+import java.util.HashMap;
 import java.util.HashSet;
 import java.util.LinkedHashSet;
 import java.util.List;
+import java.util.Map;
 import java.util.Set;
 import org.onnxfuse.fusion.importance.GradientGraph;
 import org.onnxfuse.fusion.importance.ParameterGradients;
@@ -59,33 +61,51 @@ final class LevelTraining {
                          long[] targetSample,
                          SegmentLoss loss, float[] weights, TrainingSettings training, int threads,
                          TrainingProgress progress, double negligibleLoss) {
+        List<String> parameters = parameters(written.graph(), level);
+        Map<String, Integer> fanIns = new HashMap<>();
+        parameters.forEach(p -> fanIns.put(p, unbiasedFanIn(level)));
+        return train(written, level.index(), level.input(), output, parameters, fanIns, rows, inputSample,
+                targetSample, loss, weights, training, threads, progress, negligibleLoss);
+    }
+
+    /**
+     * Trains the segment of {@code written} from {@code input} to {@code output} (every path back
+     * from the output must reach the input or an initializer), whose parameters are {@code
+     * parameters}; the others as {@link #train(Model, Level, String, HeldRows, long[], long[],
+     * SegmentLoss, float[], TrainingSettings, int, TrainingProgress, double)}.
+     *
+     * @param index  the level the training is reported under
+     * @param fanIns per parameter, the fan-in a re-initialisation scales by
+     */
+    static Outcome train(Model written, int index, String input, String output, List<String> parameters,
+                         Map<String, Integer> fanIns, HeldRows rows, long[] inputSample, long[] targetSample,
+                         SegmentLoss loss, float[] weights, TrainingSettings training, int threads,
+                         TrainingProgress progress, double negligibleLoss) {
         Graph graph = written.graph();
-        List<String> parameters = parameters(graph, level);
         // the segment's input and output shapes as the rows have them, for the training graph's shape inference
         List<ValueInfo> infos = new ArrayList<>(graph.valueInfos().stream()
-                .filter(v -> !v.name().equals(level.input()) && !v.name().equals(output)).toList());
-        infos.add(ValueInfo.tensor(level.input(), new TensorType(DataType.FLOAT, batchOf(inputSample))));
+                .filter(v -> !v.name().equals(input) && !v.name().equals(output)).toList());
+        infos.add(ValueInfo.tensor(input, new TensorType(DataType.FLOAT, batchOf(inputSample))));
         infos.add(ValueInfo.tensor(output, new TensorType(DataType.FLOAT, batchOf(targetSample))));
         Model shaped = written.withGraph(graph.toBuilder().valueInfos(infos).build());
-        ParameterGradients gradients = GradientGraph.forParameters(shaped, List.of(level.input()),
+        ParameterGradients gradients = GradientGraph.forParameters(shaped, List.of(input),
                 List.of(output), parameters, loss);
         List<ParameterSpec> specs = new ArrayList<>();
         float[][] initial = new float[parameters.size()][];
-        int fanIn = Math.max(1, Math.toIntExact(level.fanIn() - (level.hasBias() ? 1 : 0)));
         for (int i = 0; i < parameters.size(); i++) {
             Tensor t = graph.initializer(parameters.get(i)).orElseThrow();
             List<Integer> shape = new ArrayList<>();
             for (long d : t.dims()) {
                 shape.add(Math.toIntExact(d));
             }
-            specs.add(new ParameterSpec(t.name(), shape, Initializer.fanIn(fanIn)));
+            specs.add(new ParameterSpec(t.name(), shape, Initializer.fanIn(fanIns.get(t.name()))));
             initial[i] = t.toFloats();
         }
         ParameterLayout layout = new ParameterLayout(specs);
         TrainingOutcome outcome;
         try (SegmentObjective objective = new SegmentObjective(gradients, layout, inputSample, targetSample, weights,
                 threads)) {
-            outcome = new Trainer(training).train(level.index(), objective, initial, rows, progress, negligibleLoss);
+            outcome = new Trainer(training).train(index, objective, initial, rows, progress, negligibleLoss);
         }
         Graph.Builder b = graph.toBuilder();
         for (int i = 0; i < parameters.size(); i++) {
@@ -93,6 +113,11 @@ final class LevelTraining {
             b.putInitializer(old.withFloats(old.dims(), outcome.parameters()[i]));
         }
         return new Outcome(written.withGraph(b.build()), outcome, parameters);
+    }
+
+    /** The level's fan-in without the bias column (at least 1): what a fresh weight is scaled by. */
+    static int unbiasedFanIn(Level level) {
+        return Math.max(1, Math.toIntExact(level.fanIn() - (level.hasBias() ? 1 : 0)));
     }
 
     /** [N, sample...] with a symbolic batch. */

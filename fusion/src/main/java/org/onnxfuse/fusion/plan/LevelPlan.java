@@ -18,12 +18,14 @@ import org.onnxfuse.onnx.ir.Dim;
  * @param perNeuron   ops with a parameter per neuron of a space (a BatchNormalization that is not
  *                    folded): fusion rewrites their parameters for the fused neurons
  * @param heads       every graph output in order; {@code output} is the first that carries classes
+ * @param blocks      the residual blocks (segments a residual Add closes), in the order of their Adds
  */
 public record LevelPlan(List<ModelInput> inputs, String output, List<Dim> outputShape, List<Level> levels,
                         List<LevelOp> trailingOps, List<NeuronSpace> spaces, List<LevelOp> joins,
-                        List<PerNeuronOp> perNeuron, List<OutputHead> heads) {
+                        List<PerNeuronOp> perNeuron, List<OutputHead> heads, List<ResidualBlock> blocks) {
     public LevelPlan {
         heads = List.copyOf(heads);
+        blocks = List.copyOf(blocks);
         inputs = List.copyOf(inputs);
         outputShape = List.copyOf(outputShape);
         levels = List.copyOf(levels);
@@ -73,6 +75,16 @@ public record LevelPlan(List<ModelInput> inputs, String output, List<Dim> output
             }
         }
         return true;
+    }
+
+    /** The residual blocks whose last level is {@code index}, innermost (closest Add) first. */
+    public List<ResidualBlock> blocksEndingAt(int index) {
+        return blocks.stream().filter(b -> b.lastLevel() == index).toList();
+    }
+
+    /** Whether level {@code index} lies inside some residual block. */
+    public boolean inBlock(int index) {
+        return blocks.stream().anyMatch(b -> b.levels().contains(index));
     }
 
     /** Level {@code index}, 1-based. */

@@ -761,7 +761,7 @@ public final class LevelPlanner {
                     step == null ? 0 : byCutLevel.get(step.cut()).index()));
         }
         return new LevelPlan(inputs, output, flows.get(output).shape(), levels, trailing.get(output),
-                spaces, joins, perNeuron, heads);
+                spaces, joins, perNeuron, heads, ResidualBlock.find(graph, levels, joins));
     }
 
     /** The ops no level owns on the way back from a features output (so they are not among the joins). */

@@ -119,6 +119,15 @@ public final class PlanFormatter {
             sb.append("    ").append(l.index()).append(": ").append(reads(l)).append("; ").append(variant(plan, l))
                     .append('\n');
         }
+        if (!plan.blocks().isEmpty()) {
+            sb.append("  residual blocks (from -> Add output: levels; kf-gradient --segments blocks trains each"
+                    + " as one segment):\n");
+            for (ResidualBlock b : plan.blocks()) {
+                sb.append("    '").append(shown(b.input())).append("' -> '").append(shown(b.output())).append("': levels ")
+                        .append(b.levels().stream().map(String::valueOf).collect(Collectors.joining(", ")))
+                        .append('\n');
+            }
+        }
         if (!plan.joins().isEmpty()) {
             sb.append("  joins and shared ops: ").append(plan.joins().stream()
                     .map(verbose ? LevelOp::describe : LevelOp::opType).map(PlanFormatter::shown)
@@ -229,6 +238,14 @@ public final class PlanFormatter {
             o.put("name", h.output());
             o.set("shape", shape(h.shape()));
             o.put("classLevel", h.classLevel());
+        }
+        ArrayNode blocks = root.putArray("blocks");
+        for (ResidualBlock b : plan.blocks()) {
+            ObjectNode o = blocks.addObject();
+            o.put("input", b.input());
+            o.put("output", b.output());
+            ArrayNode levelIds = o.putArray("levels");
+            b.levels().forEach(levelIds::add);
         }
         ArrayNode joins = root.putArray("joins");
         plan.joins().forEach(op -> joins.addObject().put("op", op.opType()).put("node", op.node().name())

@@ -144,6 +144,13 @@ class SettingRefusalsTest {
                 new Case("distillation for a baseline", List.of("--method", "average", "--distill", "2"), 2,
                         b -> b.method(FusionMethod.AVERAGE).distill(2), true,
                         "distillation (--distill): expected --method kf-gradient or kf-auto, found average"),
+                new Case("unknown training segments", List.of("--method", "kf-gradient", "--segments", "layers"), 2,
+                        b -> b.method(FusionMethod.KF_GRADIENT).segments(GradientSettings.Segments.fromName("layers")),
+                        true, "training segments (--segments): expected levels or blocks, found 'layers'"),
+                new Case("training segments for kf-linear", List.of("--method", "kf-linear", "--segments", "blocks"), 2,
+                        b -> b.method(FusionMethod.KF_LINEAR).segments(GradientSettings.Segments.BLOCKS), true,
+                        "training segments (--segments): expected --method kf-gradient or kf-auto, found kf-linear,"
+                                + " which trains nothing"),
                 new Case("training from nowhere", List.of("--method", "kf-gradient", "--train-from", "scratch"), 2,
                         b -> b.method(FusionMethod.KF_GRADIENT).trainFrom(GradientSettings.Start.fromName("scratch")),
                         true, "training start (--train-from): expected parents or linear, found 'scratch'"),

@@ -137,6 +137,41 @@ class GradientFusionTest {
         assertTrue(maxLogitDifference(p0, r.model()) < 1e-3, family);
     }
 
+    @org.junit.jupiter.params.ParameterizedTest
+    @org.junit.jupiter.params.provider.ValueSource(strings = {"resnet", "mbv2", "se"})
+    void residualBlocksTrainedAsSegmentsComeBackFromPermutedCopies(String family) {
+        Model p0 = Fixtures.read("dag/" + family + "_p0.onnx");
+        FusionResult r = fuse(List.of(p0, ModelEdits.permuted(p0, 3)), 200, FusionMethod.KF_GRADIENT,
+                b -> b.restarts(2).segments(GradientSettings.Segments.BLOCKS));
+        assertTrue(r.levels().stream().anyMatch(l -> l.method().contains("block of levels")), family);
+        assertTrue(maxLogitDifference(p0, r.model()) < 1e-3, family);
+    }
+
+    @Test
+    void residualBlocksTrainedAsSegmentsLowerTheirLossAndLeaveTheirInnerLevelsUntrained() {
+        // the ResNet pair: blocks 2-3, 4-6 and 7-8; each block's levels are fitted linearly, then
+        // trained together towards the grouped output of the parents' residual Adds
+        List<Model> parents = List.of(Fixtures.read("dag/resnet_p0.onnx"), Fixtures.read("dag/resnet_p1.onnx"));
+        FusionResult blocks = fuse(parents, 0, FusionMethod.KF_GRADIENT,
+                b -> b.segments(GradientSettings.Segments.BLOCKS));
+        FusionResult linear = fuse(parents, 0, FusionMethod.KF_LINEAR, b -> b);
+        List<LevelReport> levels = blocks.levels();
+        for (int inner : new int[] {2, 4, 5, 7}) {
+            assertNull(levels.get(inner - 1).training(), "level " + inner + " is trained with its block");
+        }
+        for (int end : new int[] {3, 6, 8}) {
+            LevelReport report = levels.get(end - 1);
+            assertTrue(report.method().contains("block of levels"), report.method());
+            TrainingResult t = report.training();
+            assertTrue(t.epochsRun() > 0 && t.bestValidationLoss() < t.startValidationLoss(), "level " + end);
+        }
+        assertTrue(levels.get(0).method().startsWith("KF") && levels.get(0).training() != null);
+        double b = Fixtures.testAccuracy(blocks.model());
+        double l = Fixtures.testAccuracy(linear.model());
+        System.out.printf("resnet test accuracy: kf-gradient with blocks %.4f, kf-linear %.4f%n", b, l);
+        assertTrue(b > l + 0.02, "blocks trained together: " + b + " against " + l);
+    }
+
     @Test
     void aConvHeadIsTrainedThroughItsReluAndPoolingTowardsTheParentsOutputs() {
         // squeeze's classes are a Conv whose outputs pass Relu and GlobalAveragePool: the linear

@@ -79,6 +79,38 @@ class DagPlannerTest {
     }
 
     @Test
+    void residualBlocksAreTheSegmentsFromTheAddsDominatorToTheAdd() {
+        // the values closest to each Add (inside its branches) do not dominate it; the stream value before the block does
+        LevelPlan p = resnet().plan();
+        List<Integer> first = List.of(level(p, "b1c1"), level(p, "b1c2"), level(p, "b1sc")).stream()
+                .map(Level::index).sorted().toList();
+        List<Integer> second = List.of(level(p, "b2c1").index(), level(p, "b2c2").index());
+        assertEquals(List.of(new ResidualBlock("r0_out", "b1add_out", first),
+                new ResidualBlock("b1out_out", "b2add_out", second)), p.blocks());
+        assertEquals(List.of(p.blocks().get(1)), p.blocksEndingAt(second.get(1)));
+        assertTrue(p.inBlock(level(p, "b1sc").index()));
+        assertFalse(p.inBlock(level(p, "stem").index()));
+        assertFalse(p.inBlock(level(p, "fc").index()));
+    }
+
+    @Test
+    void joinsThatAreNotResidualAddsMakeNoBlocks() {
+        // a Concat (dense) and a gate Mul (squeeze-excitation) join branches but close no residual block
+        Net cat = Net.input("batch", 1, 6, 6).conv("stem", 1, 4, 3, true, Attribute.ofLongs("pads", 1, 1, 1, 1));
+        String x = cat.value();
+        cat.op("r1", "Relu").conv("c1", 4, 2, 3, true, Attribute.ofLongs("pads", 1, 1, 1, 1));
+        concat(cat, "cat", x, cat.value()).op("f", "Flatten").gemm("fc", 216, 3, true, true);
+        assertEquals(List.of(), cat.plan().blocks());
+        Net gate = Net.input("batch", 1, 6, 6).conv("c", 1, 4, 3, true, Attribute.ofLongs("pads", 1, 1, 1, 1))
+                .op("r", "Relu");
+        String y = gate.value();
+        gate.op("pool", "GlobalAveragePool").conv("fc1", 4, 2, 1, true).op("r1", "Relu").conv("fc2", 2, 4, 1, true)
+                .op("sig", "Sigmoid");
+        gate.node(Node.of("gate", "Mul", List.of(y, gate.value()), List.of("gate_out")));
+        assertEquals(List.of(), gate.op("f", "Flatten").gemm("fc", 144, 3, true, true).plan().blocks());
+    }
+
+    @Test
     void concatStacksItsInputsSpacesAtTheirOffsets() {
         Net net = Net.input("batch", 1, 6, 6).conv("stem", 1, 4, 3, true, Attribute.ofLongs("pads", 1, 1, 1, 1));
         String x = net.value();
@@ -203,5 +235,11 @@ class DagPlannerTest {
         String table = PlanFormatter.table("resnet", p, false);
         assertTrue(table.contains("    " + shortcut.index() + ": space " + level(p, "stem").space()
                 + "; linear, shared grouping"), table);
+        JsonNode block = j.get("blocks").get(1);
+        assertEquals("b1out_out", block.get("input").asText());
+        assertEquals("b2add_out", block.get("output").asText());
+        assertEquals(p.blocks().get(1).levels().toString().replace(" ", ""), block.get("levels").toString());
+        assertTrue(table.contains("    'b1out_out' -> 'b2add_out': levels " + level(p, "b2c1").index() + ", "
+                + level(p, "b2c2").index() + "\n"), table);
     }
 }
