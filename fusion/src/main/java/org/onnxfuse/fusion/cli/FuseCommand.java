@@ -248,8 +248,8 @@ public final class FuseCommand implements Callable<Integer> {
     private Double distill;
 
     @Option(names = "--segments", paramLabel = "UNIT",
-            description = "kf-gradient, kf-auto: train each level alone (levels, default) or each residual block's"
-                    + " levels together towards the block's output (blocks)")
+            description = "kf-gradient, kf-auto: train each residual block's levels together towards the block's"
+                    + " output (blocks, default) or each level alone (levels)")
     private String segments;
 
     @Option(names = "--refine", paramLabel = "N",

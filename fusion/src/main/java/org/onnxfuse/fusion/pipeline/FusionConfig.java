@@ -111,7 +111,7 @@ public record FusionConfig(FusionMethod method, Widths widths, long seed, int ba
         if (gradient.distill() > 0 && !method.trains()) {
             throw invalid("distillation (--distill)", "--method kf-gradient or kf-auto", method.cliName());
         }
-        if (gradient.segments() != GradientSettings.Segments.LEVELS && !method.trains()) {
+        if (gradient.segments() != GradientSettings.defaults().segments() && !method.trains()) {
             throw invalid("training segments (--segments)", "--method kf-gradient or kf-auto", method.cliName()
                     + ", which trains nothing");
         }
@@ -425,7 +425,7 @@ public record FusionConfig(FusionMethod method, Widths widths, long seed, int ba
         private TrainingSettings.Builder training = TrainingSettings.builder();
         private GradientSettings.Start trainFrom = GradientSettings.Start.LINEAR;
         private double distill;
-        private GradientSettings.Segments segments = GradientSettings.Segments.LEVELS;
+        private GradientSettings.Segments segments = GradientSettings.defaults().segments();
         private int refine;
         private final SortedMap<Integer, Integer> keep = new TreeMap<>();
         private final java.util.SortedSet<Integer> fuse = new java.util.TreeSet<>();
@@ -565,7 +565,7 @@ public record FusionConfig(FusionMethod method, Widths widths, long seed, int ba
             return self();
         }
 
-        /** What one training segment is: each level (default) or a whole residual block. */
+        /** What one training segment is: each level alone, or a whole residual block (default). */
         public B segments(GradientSettings.Segments value) {
             segments = Objects.requireNonNull(value);
             return self();

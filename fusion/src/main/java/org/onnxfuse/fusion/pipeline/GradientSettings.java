@@ -82,9 +82,12 @@ public record GradientSettings(TrainingSettings training, Start from, double dis
         }
     }
 
-    /** Adam, learning rate auto, 100 epochs, patience 15; start from the linear fit; no distillation, no refinement. */
+    /**
+     * Adam, learning rate auto, 100 epochs, patience 15; start from the linear fit; no distillation,
+     * no refinement; residual blocks trained as segments (bench/results/gradient_segments.md).
+     */
     public static GradientSettings defaults() {
-        return new GradientSettings(TrainingSettings.defaults(), Start.LINEAR, 0, 0, Segments.LEVELS);
+        return new GradientSettings(TrainingSettings.defaults(), Start.LINEAR, 0, 0, Segments.BLOCKS);
     }
 
     /**

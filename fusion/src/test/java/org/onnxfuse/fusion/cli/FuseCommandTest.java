@@ -58,6 +58,7 @@ class FuseCommandTest {
         assertEquals("sgd", training.get("optimizer").asText());
         assertEquals("0.001", training.get("levelLr").get("2").asText());
         assertEquals("parents", training.get("trainFrom").asText());
+        assertEquals("blocks", training.get("segments").asText());
         assertTrue(Provenance.read(OnnxReader.read(out)).get("config").contains("\"optimizer\":\"sgd\""));
     }
 

@@ -147,8 +147,8 @@ class SettingRefusalsTest {
                 new Case("unknown training segments", List.of("--method", "kf-gradient", "--segments", "layers"), 2,
                         b -> b.method(FusionMethod.KF_GRADIENT).segments(GradientSettings.Segments.fromName("layers")),
                         true, "training segments (--segments): expected levels or blocks, found 'layers'"),
-                new Case("training segments for kf-linear", List.of("--method", "kf-linear", "--segments", "blocks"), 2,
-                        b -> b.method(FusionMethod.KF_LINEAR).segments(GradientSettings.Segments.BLOCKS), true,
+                new Case("training segments for kf-linear", List.of("--method", "kf-linear", "--segments", "levels"), 2,
+                        b -> b.method(FusionMethod.KF_LINEAR).segments(GradientSettings.Segments.LEVELS), true,
                         "training segments (--segments): expected --method kf-gradient or kf-auto, found kf-linear,"
                                 + " which trains nothing"),
                 new Case("training from nowhere", List.of("--method", "kf-gradient", "--train-from", "scratch"), 2,

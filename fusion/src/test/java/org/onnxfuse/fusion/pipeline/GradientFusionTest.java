@@ -133,7 +133,7 @@ class GradientFusionTest {
     void dagsWithTheirPermutedCopiesComeBack(String family) {
         Model p0 = Fixtures.read("dag/" + family + "_p0.onnx");
         FusionResult r = fuse(List.of(p0, ModelEdits.permuted(p0, 3)), 200, FusionMethod.KF_GRADIENT,
-                b -> b.restarts(2));
+                b -> b.restarts(2).segments(GradientSettings.Segments.LEVELS));
         assertTrue(maxLogitDifference(p0, r.model()) < 1e-3, family);
     }
 
@@ -273,7 +273,8 @@ class GradientFusionTest {
         String config = p.get("config");
         assertNotNull(config, p.toString());
         for (String part : List.of("\"method\":\"kf-gradient\"", "\"epochs\":4", "\"lr\":\"0.001\"",
-                "\"weightDecay\":0.0", "\"patience\":2", "\"trainFrom\":\"linear\"", "\"optimizer\":\"adam\"")) {
+                "\"weightDecay\":0.0", "\"patience\":2", "\"trainFrom\":\"linear\"", "\"optimizer\":\"adam\"",
+                "\"segments\":\"blocks\"")) {
             assertTrue(config.contains(part), part + " in " + config);
         }
     }
