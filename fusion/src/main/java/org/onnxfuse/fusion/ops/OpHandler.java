@@ -69,6 +69,14 @@ public interface OpHandler {
     List<Dim> outputShape(Node node, List<Dim> input, GraphView graph);
 
     /**
+     * Checked when the data input carries neurons on {@code neuronAxis} of a rank-{@code rank}
+     * value: throws {@link org.onnxfuse.onnx.errors.UnsupportedOpException} when the op would mix
+     * them in a way fusion cannot follow. By default there is nothing to check.
+     */
+    default void requireNeuronAxis(Node node, int neuronAxis, int rank, GraphView graph) {
+    }
+
+    /**
      * The settings that change what the op computes and so must agree across parents, as
      * name -> printable value (kernel_shape, strides, alpha, ...). Empty when there are none.
      */

@@ -43,6 +43,8 @@ public final class OpRegistry {
         // folded into the affine op before it
         r.register(new SimpleHandler("", "BatchNormalization", 1, OpRole.FOLDABLE_NORM,
                 "BatchNormalization (right after an affine op)", OpRegistry::batchNormShape, SimpleHandler.NO_SIGNATURE));
+        // normalises the neurons, one scale and bias per neuron
+        r.register(new LayerNormHandler());
         // elementwise
         r.register(SimpleHandler.of("Relu", OpRole.ELEMENTWISE, SimpleHandler.SAME_SHAPE, SimpleHandler.NO_SIGNATURE));
         r.register(SimpleHandler.of("LeakyRelu", OpRole.ELEMENTWISE, SimpleHandler.SAME_SHAPE,

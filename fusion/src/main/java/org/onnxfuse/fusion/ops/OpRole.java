@@ -6,6 +6,11 @@ public enum OpRole {
     AFFINE,
     /** BatchNormalization directly after an affine op: folded into it, its output becomes the cut. */
     FOLDABLE_NORM,
+    /**
+     * LayerNormalization over the neuron axis: keeps the neurons (it is permutation equivariant
+     * there) and has one scale and bias per neuron, which fusion rewrites for the fused neurons.
+     */
+    NEURON_NORM,
     /** Parameter-free (or fixed) per-element ops: activations, Dropout, Identity. */
     ELEMENTWISE,
     /** Pooling: keeps the channel (neuron) axis, changes spatial sizes. */

@@ -15,7 +15,7 @@ public enum FusionMethod {
     KF_GRADIENT("kf-gradient", true),
     /**
      * The hybrid: the linear variant's fit at every level that is one affine op, training where a
-     * segment is more (a class head followed by Relu and pooling), and optional training of each
+     * segment is more (a residual block, a class head followed by Relu and pooling), and optional training of each
      * level ({@code --refine}) and of the last one against the parents' softmax ({@code --distill}).
      */
     KF_AUTO("kf-auto", true),

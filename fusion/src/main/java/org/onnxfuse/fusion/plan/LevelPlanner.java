@@ -298,6 +298,13 @@ public final class LevelPlanner {
                     + Shapes.format(in.shape()) + (in.plain() ? " are on axis " + in.axis() : " were flattened")
                     + "; a BatchNormalization needs the neurons on axis 1");
         }
+        if (handler.role() == OpRole.NEURON_NORM && in.hasNeurons()) {
+            if (!in.plain()) {
+                throw registry.unsupported(node, "it normalises '" + value + "', whose neurons were flattened"
+                        + " with other axes; a LayerNormalization after a level must normalise the neurons alone");
+            }
+            handler.requireNeuronAxis(node, in.axis(), in.shape().size(), view);
+        }
         if (handler instanceof ConstantArithmetic && in.hasNeurons() && ConstantArithmetic.isPerElement(node, view)) {
             throw registry.unsupported(node, "its constant has more than one element and it comes after"
                     + " a level: the fused neurons are groups of the parents' neurons, so a per-neuron"
@@ -721,7 +728,8 @@ public final class LevelPlanner {
                 int space = spaceIds.get(find(op.inputFlow().slices().get(0)));
                 joinCuts.computeIfAbsent(space, k -> new ArrayList<>()).add(op.op().output());
             }
-            if (op.op().role() == OpRole.FOLDABLE_NORM && op.inputFlow().hasNeurons()) {
+            if ((op.op().role() == OpRole.FOLDABLE_NORM || op.op().role() == OpRole.NEURON_NORM)
+                    && op.inputFlow().hasNeurons()) {
                 perNeuron.add(new PerNeuronOp(op.op(),
                         op.inputFlow().slices().stream().map(s -> spaceIds.get(find(s))).toList()));
             }

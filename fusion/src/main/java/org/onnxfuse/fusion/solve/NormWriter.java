@@ -13,9 +13,11 @@ import org.onnxfuse.onnx.ir.Node;
 import org.onnxfuse.onnx.ir.Tensor;
 
 /**
- * Reads and writes a BatchNormalization that is not folded into an affine op (it follows a join
- * or an activation) as the per-channel affine map it computes in inference mode,
- * y = a x + b with a = scale / sqrt(var + eps) and b = B - mean a.
+ * Reads and writes the per-neuron parameters of a normalisation that stays in the graph as the
+ * per-neuron affine map it ends with: a BatchNormalization that is not folded into an affine op
+ * (it follows a join or an activation) computes y = a x + b in inference mode, with
+ * a = scale / sqrt(var + eps) and b = B - mean a; a LayerNormalization over the neurons computes
+ * y = a n(x) + b with a = Scale, b = B and n the normalisation over the neurons.
  */
 public final class NormWriter {
     private NormWriter() {
@@ -24,6 +26,22 @@ public final class NormWriter {
     /** {a, b}, one value per channel, of the BatchNormalization {@code node} of {@code graph}. */
     public static double[][] affineForm(Graph graph, Node node) {
         GraphView view = new GraphView(graph);
+        if (node.opType().equals("LayerNormalization")) {
+            float[] scale = param(view, node, 1);
+            boolean hasBias = node.inputs().size() > 2 && !node.inputs().get(2).isEmpty();
+            float[] bias = hasBias ? param(view, node, 2) : new float[scale.length];
+            if (bias.length != scale.length) {
+                throw new ModelFormatException(ErrorCode.INVALID_MODEL, "node " + GraphView.quote(node) + " has a"
+                        + " Scale of " + scale.length + " values and a B of " + bias.length + "; expected one per neuron"
+                        + " each");
+            }
+            double[][] out = new double[2][scale.length];
+            for (int j = 0; j < scale.length; j++) {
+                out[0][j] = scale[j];
+                out[1][j] = bias[j];
+            }
+            return out;
+        }
         float[] scale = param(view, node, 1);
         float[] beta = param(view, node, 2);
         float[] mean = param(view, node, 3);
@@ -53,6 +71,9 @@ public final class NormWriter {
     public static Graph writeAffine(Graph graph, Node planned, double[] a, double[] b) {
         Node node = graph.producer(planned.outputs().get(0)).orElseThrow(() -> new OnnxFuseException(
                 ErrorCode.INTERNAL, "node " + planned.describe() + " is no longer in the fused graph"));
+        if (node.opType().equals("LayerNormalization")) {
+            return writeLayerNorm(graph, node, a, b);
+        }
         double eps = node.floatAttribute("epsilon", 1e-5f);
         int c = a.length;
         float[] scale = new float[c];
@@ -81,6 +102,40 @@ public final class NormWriter {
             if (graph.initializer(old).isPresent() && graph.consumers(old).size() == 1
                     && !isGraphOutput(graph, old)) {
                 builder.removeInitializer(old);
+            }
+        }
+        return builder.build();
+    }
+
+    /** A LayerNormalization's Scale and B replaced by {@code a} and {@code b} (B added when it had none). */
+    private static Graph writeLayerNorm(Graph graph, Node node, double[] a, double[] b) {
+        int c = a.length;
+        float[] scale = new float[c];
+        float[] shift = new float[c];
+        for (int j = 0; j < c; j++) {
+            scale[j] = (float) a[j];
+            shift[j] = (float) b[j];
+        }
+        Graph.Builder builder = graph.toBuilder();
+        String base = node.name().isEmpty() ? node.outputs().get(0) : node.name();
+        Set<String> used = usedNames(graph);
+        List<String> inputs = new ArrayList<>(node.inputs());
+        while (inputs.size() < 3) {
+            inputs.add("");
+        }
+        List<String> old = List.copyOf(inputs.subList(1, 3));
+        float[][] values = {scale, shift};
+        String[] suffixes = {"_fused_scale", "_fused_bias"};
+        for (int i = 0; i < 2; i++) {
+            String name = unique(used, base + suffixes[i]);
+            builder.addInitializer(Tensor.ofFloats(name, new long[] {c}, values[i]));
+            inputs.set(i + 1, name);
+        }
+        builder.replaceNode(node, node.withInputs(inputs));
+        for (String name : old) {
+            if (!name.isEmpty() && graph.initializer(name).isPresent() && graph.consumers(name).size() == 1
+                    && !isGraphOutput(graph, name)) {
+                builder.removeInitializer(name);
             }
         }
         return builder.build();

@@ -46,7 +46,8 @@ class OpRegistryTest {
         String m = registry.unsupported(Node.of("/x/Softsign", "Softsign", List.of("x"), List.of("y")), null)
                 .getMessage();
         assertTrue(m.startsWith("node '/x/Softsign' (Softsign) cannot be placed in a level: supported ops are Gemm,"
-                + " MatMul(+Add), Conv, BatchNormalization (right after an affine op), Relu, LeakyRelu, Sigmoid,"
+                + " MatMul(+Add), Conv, BatchNormalization (right after an affine op), LayerNormalization (over the"
+                + " neuron axis), Relu, LeakyRelu, Sigmoid,"
                 + " Tanh, Gelu, "), m);
         assertTrue(m.contains("Erf-form GELU"), m);
         assertTrue(m.endsWith("Softmax (after the last level), LogSoftmax (after the last level)"), m);

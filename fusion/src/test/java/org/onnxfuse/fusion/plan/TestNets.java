@@ -163,6 +163,14 @@ public final class TestNets {
                     name + ".mean", name + ".var"), List.of(name + "_out"), Attribute.ofFloat("epsilon", 1e-5f)));
         }
 
+        /** LayerNormalization over the last {@code axis} (default -1) with a random Scale and B of {@code width}. */
+        public Net layerNorm(String name, long width, Attribute... attributes) {
+            init(name + ".scale", new long[] {width});
+            init(name + ".bias", new long[] {width});
+            return node(Node.of(name, "LayerNormalization", List.of(value, name + ".scale", name + ".bias"),
+                    List.of(name + "_out"), attributes));
+        }
+
         /** Continues the chain from {@code v} (a branch point). */
         public Net at(String v) {
             value = v;
