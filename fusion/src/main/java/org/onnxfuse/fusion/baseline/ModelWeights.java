@@ -37,7 +37,7 @@ final class ModelWeights {
         }
         List<double[][]> ops = new ArrayList<>();
         for (PerNeuronOp op : plan.perNeuron()) {
-            ops.add(NormWriter.affineForm(graph, op.op().node()));
+            ops.add(NormWriter.affineForm(graph, op.op()));
         }
         return new ModelWeights(levels, ops);
     }
@@ -88,7 +88,7 @@ final class ModelWeights {
         for (int i = 0; i < plan.perNeuron().size(); i++) {
             PerNeuronOp op = plan.perNeuron().get(i);
             if (writeOp.test(op)) {
-                out = NormWriter.writeAffine(out, op.op().node(), perNeuron.get(i)[0], perNeuron.get(i)[1]);
+                out = NormWriter.writeAffine(out, op.op(), perNeuron.get(i)[0], perNeuron.get(i)[1]);
             }
         }
         return out;

@@ -15,6 +15,7 @@ import java.util.Optional;
 import java.util.Set;
 import org.onnxfuse.fusion.collect.ModelSlicing;
 import org.onnxfuse.fusion.ops.GraphView;
+import org.onnxfuse.fusion.ops.LayerNormPattern;
 import org.onnxfuse.fusion.ops.OpPattern;
 import org.onnxfuse.fusion.ops.OpRegistry;
 import org.onnxfuse.fusion.ops.PatternMatch;
@@ -85,7 +86,7 @@ public final class GradientGraph {
     public static final String BASELINE_PREFIX = "onnxfuse_base/";
     public static final long MIN_PARENT_OPSET = 13;
     /** The multi-node patterns ({@link OpRegistry#patterns()}) the backward pass treats as one nonlinearity. */
-    private static final Set<String> PATTERN_DERIVATIVES = Set.of("Gelu", "Silu");
+    private static final Set<String> PATTERN_DERIVATIVES = Set.of("Gelu", "Silu", "LayerNormalization");
     public static final long GRADIENT_OPSET = 17;
     public static final float RESCALE_EPSILON = 1e-6f;
 
@@ -597,7 +598,12 @@ public final class GradientGraph {
                     continue;
                 }
                 String g = gradient(y);
-                if (u.pattern() != null) {
+                if (u.pattern() != null && u.pattern().opType().equals("LayerNormalization")) {
+                    // the decomposed LayerNorm is differentiated as the op it computes
+                    Node asOp = LayerNormPattern.asLayerNormalization(u.pattern()).orElseThrow(() -> unsupported(
+                            u.node(), "is a LayerNorm without a per-neuron scale"));
+                    propagate(asOp, g);
+                } else if (u.pattern() != null) {
                     NonlinearityGradient.propagatePattern(u.pattern(), g, this);
                 } else {
                     propagate(u.node(), g);

@@ -73,6 +73,7 @@ public final class OpRegistry {
         r.register(new ConcatHandler());
         r.patterns.add(new ErfGeluPattern());
         r.patterns.add(new SiluPattern());
+        r.patterns.add(new LayerNormPattern());
         // pooling: keep the channel axis
         r.register(SimpleHandler.of("MaxPool", OpRole.POOLING, OpRegistry::poolShape,
                 (n, g) -> poolSignature(n, false)));

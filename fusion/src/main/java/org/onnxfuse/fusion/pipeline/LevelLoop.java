@@ -894,8 +894,7 @@ final class LevelLoop {
             double[] scale = new double[fusedChannels];
             double[] shift = new double[fusedChannels];
             for (int k = 0; k < parents.size(); k++) {
-                Node node = plans.get(k).perNeuron().get(idx).op().node();
-                double[][] affine = NormWriter.affineForm(parents.get(k).graph(), node);
+                double[][] affine = NormWriter.affineForm(parents.get(k).graph(), plans.get(k).perNeuron().get(idx).op());
                 int parentOffset = 0;
                 int fusedOffset = 0;
                 for (int s : op.spaces()) {
@@ -916,7 +915,7 @@ final class LevelLoop {
                     fusedOffset += space.width();
                 }
             }
-            fused = fused.withGraph(NormWriter.writeAffine(fused.graph(), op.op().node(), scale, shift));
+            fused = fused.withGraph(NormWriter.writeAffine(fused.graph(), op.op(), scale, shift));
             perNeuronWritten.add(idx);
         }
     }

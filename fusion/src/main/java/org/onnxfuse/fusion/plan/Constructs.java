@@ -13,7 +13,7 @@ import org.onnxfuse.onnx.ir.Tensor;
 
 /**
  * Finds, by their usual export patterns, the constructs the planner does not place in levels yet,
- * so that a refusal can name all of them at once, in a user's terms (LayerNorm, attention, LSTM,
+ * so that a refusal can name all of them at once, in a user's terms (attention, LSTM,
  * ...), rather than only the first node that stopped the planner.
  */
 public final class Constructs {
@@ -43,10 +43,7 @@ public final class Constructs {
         String transformers = "transformer blocks are not fused yet; they are planned";
         for (Node n : graph.nodes()) {
             String op = n.opType();
-            if (op.equals("ReduceMean") && isMeanSubtracted(graph, n)) {
-                add(at, advice, "LayerNorm (decomposed: ReduceMean, Sub, Pow, Sqrt, Div)", n, "not fused yet in"
-                        + " this form; the LayerNormalization op (opset 17) is");
-            } else if (op.equals("Softmax") && feedsMatMul(graph, n)) {
+            if (op.equals("Softmax") && feedsMatMul(graph, n)) {
                 add(at, advice, "attention (Softmax of scores, then MatMul)", n, transformers);
             } else if (RECURRENT.contains(op)) {
                 add(at, advice, "recurrent layer (" + op + ")", n, "recurrent layers are not supported");
@@ -90,14 +87,6 @@ public final class Constructs {
                             String what) {
         at.computeIfAbsent(construct, k -> new ArrayList<>()).add(node.name().isEmpty() ? node.opType() : node.name());
         advice.putIfAbsent(construct, what);
-    }
-
-    /** X - ReduceMean(X): the centring step of a LayerNorm. */
-    private static boolean isMeanSubtracted(Graph graph, Node mean) {
-        String x = mean.inputs().get(0);
-        String m = mean.outputs().get(0);
-        return graph.consumers(m).stream().anyMatch(c -> c.opType().equals("Sub") && c.inputs().size() == 2
-                && c.inputs().get(0).equals(x) && c.inputs().get(1).equals(m));
     }
 
     private static boolean feedsMatMul(Graph graph, Node softmax) {

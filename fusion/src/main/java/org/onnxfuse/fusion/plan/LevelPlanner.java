@@ -257,6 +257,16 @@ public final class LevelPlanner {
                 PatternMatch m = found.get();
                 Flow in = flows.get(value);
                 requireNotEnded(node, in);
+                if (m.role() == OpRole.NEURON_NORM && in.hasNeurons()) {
+                    int rank = in.shape().size();
+                    long axis = Long.parseLong(m.signature().get("axis"));
+                    if (!in.plain() || in.axis() != rank - 1 || (axis != -1 && axis != rank - 1)) {
+                        throw registry.unsupported(node, "it is a LayerNorm over axis " + axis + " of '" + value
+                                + "' " + Shapes.format(in.shape()) + ", whose neurons are "
+                                + (in.plain() ? "on axis " + in.axis() : "flattened with other axes")
+                                + "; after a level a LayerNorm must normalise the neurons alone, on the last axis");
+                    }
+                }
                 Node main = m.nodes().stream().filter(n -> !GraphView.isConstantNode(n)).findFirst().orElseThrow();
                 LevelOp op = new LevelOp(m.opType(), m.role(), main, m.nodes(), true, value, m.output(), in.shape(),
                         m.signature(), -1, List.of());

@@ -5,6 +5,8 @@ import java.util.HashSet;
 import java.util.List;
 import java.util.Set;
 import org.onnxfuse.fusion.ops.GraphView;
+import org.onnxfuse.fusion.ops.LayerNormPattern;
+import org.onnxfuse.fusion.plan.LevelOp;
 import org.onnxfuse.onnx.errors.ErrorCode;
 import org.onnxfuse.onnx.errors.ModelFormatException;
 import org.onnxfuse.onnx.errors.OnnxFuseException;
@@ -23,7 +25,48 @@ public final class NormWriter {
     private NormWriter() {
     }
 
-    /** {a, b}, one value per channel, of the BatchNormalization {@code node} of {@code graph}. */
+    /**
+     * {a, b}, one value per neuron, of the per-neuron op {@code op} of {@code graph} (the graph it
+     * was planned on): a BatchNormalization, a LayerNormalization or a decomposed LayerNorm.
+     */
+    public static double[][] affineForm(Graph graph, LevelOp op) {
+        if (op.pattern()) {
+            return decomposedLayerNormForm(new GraphView(graph), op);
+        }
+        return affineForm(graph, op.node());
+    }
+
+    /** The Mul's and Add's constants of a decomposed LayerNorm; 1 and 0 where it has none. */
+    private static double[][] decomposedLayerNormForm(GraphView view, LevelOp op) {
+        Node[] affine = LayerNormPattern.affineNodes(op.nodes());
+        float[] scale = affine[0] == null ? null : constantOperand(view, affine[0]);
+        float[] bias = affine[1] == null ? null : constantOperand(view, affine[1]);
+        int n = scale != null ? scale.length : bias != null ? bias.length
+                : Math.toIntExact(op.outputShape().get(op.outputShape().size() - 1).value());
+        if ((scale != null && scale.length != n) || (bias != null && bias.length != n)) {
+            throw new ModelFormatException(ErrorCode.INVALID_MODEL, "the LayerNorm at " + GraphView.quote(op.node())
+                    + " scales and shifts by " + (scale == null ? 0 : scale.length) + " and "
+                    + (bias == null ? 0 : bias.length) + " values; expected one per neuron each");
+        }
+        double[][] out = new double[2][n];
+        for (int j = 0; j < n; j++) {
+            out[0][j] = scale == null ? 1 : scale[j];
+            out[1][j] = bias == null ? 0 : bias[j];
+        }
+        return out;
+    }
+
+    private static float[] constantOperand(GraphView view, Node binary) {
+        for (String in : binary.inputs()) {
+            if (view.isConstant(in)) {
+                return view.constant(in).orElseThrow().toFloats();
+            }
+        }
+        throw new ModelFormatException(ErrorCode.INVALID_MODEL, "node " + GraphView.quote(binary) + " has no constant"
+                + " operand; expected the LayerNorm's per-neuron parameter");
+    }
+
+    /** {a, b}, one value per channel, of the normalisation {@code node} of {@code graph}. */
     public static double[][] affineForm(Graph graph, Node node) {
         GraphView view = new GraphView(graph);
         if (node.opType().equals("LayerNormalization")) {
@@ -68,6 +111,56 @@ public final class NormWriter {
      * scale corrected for epsilon. Its parameters become new initializers of its own; the old
      * ones are removed where nothing else reads them.
      */
+    public static Graph writeAffine(Graph graph, LevelOp planned, double[] a, double[] b) {
+        if (planned.pattern()) {
+            return writeDecomposedLayerNorm(graph, planned, a, b);
+        }
+        return writeAffine(graph, planned.node(), a, b);
+    }
+
+    /** A decomposed LayerNorm's Mul and Add constants replaced by {@code a} and {@code b}. */
+    private static Graph writeDecomposedLayerNorm(Graph graph, LevelOp planned, double[] a, double[] b) {
+        Node[] affine = LayerNormPattern.affineNodes(planned.nodes());
+        double[][] values = {a, b};
+        double[] identity = {1, 0};
+        Graph out = graph;
+        for (int i = 0; i < 2; i++) {
+            if (affine[i] == null) {
+                for (double v : values[i]) {
+                    if (v != identity[i]) {
+                        throw new OnnxFuseException(ErrorCode.INTERNAL, "the LayerNorm at "
+                                + GraphView.quote(planned.node()) + " has no " + (i == 0 ? "scale" : "bias")
+                                + " to write " + v + " into");
+                    }
+                }
+                continue;
+            }
+            String written = affine[i].outputs().get(0);
+            Graph current = out;
+            Node node = current.producer(written).orElseThrow(() -> new OnnxFuseException(ErrorCode.INTERNAL,
+                    "node " + affine[0].describe() + " is no longer in the fused graph"));
+            String old = node.inputs().stream().filter(in -> current.initializer(in).isPresent()).findFirst()
+                    .orElseThrow(() -> new OnnxFuseException(ErrorCode.INTERNAL, "node " + node.describe()
+                            + " has no initializer operand"));
+            float[] v = new float[values[i].length];
+            for (int j = 0; j < v.length; j++) {
+                v[j] = (float) values[i][j];
+            }
+            String name = unique(usedNames(current), (node.name().isEmpty() ? written : node.name())
+                    + (i == 0 ? "_fused_scale" : "_fused_bias"));
+            Graph.Builder builder = current.toBuilder();
+            builder.addInitializer(Tensor.ofFloats(name, new long[] {v.length}, v));
+            builder.replaceNode(node, node.withInputs(node.inputs().stream().map(in -> in.equals(old) ? name : in)
+                    .toList()));
+            if (current.consumers(old).size() == 1 && !isGraphOutput(current, old)) {
+                builder.removeInitializer(old);
+            }
+            out = builder.build();
+        }
+        return out;
+    }
+
+    /** As {@link #writeAffine(Graph, LevelOp, double[], double[])} for a single-node normalisation. */
     public static Graph writeAffine(Graph graph, Node planned, double[] a, double[] b) {
         Node node = graph.producer(planned.outputs().get(0)).orElseThrow(() -> new OnnxFuseException(
                 ErrorCode.INTERNAL, "node " + planned.describe() + " is no longer in the fused graph"));

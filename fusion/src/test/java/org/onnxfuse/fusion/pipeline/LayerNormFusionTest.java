@@ -21,15 +21,26 @@ import org.onnxfuse.onnx.ir.Model;
  * BatchNormalization's, so permuted copies come back and parents with LayerNorm fuse.
  */
 class LayerNormFusionTest {
-    /** 1x28x28 flattened -> 32 -> LayerNorm -> Relu -> 16 -> LayerNorm -> Relu -> 10, random weights scaled to keep logits moderate. */
-    private static Model mlp(int seed) {
-        Net net = Net.input("batch", 1, 28, 28).opset(17);
+    /**
+     * 1x28x28 flattened -> 32 -> LayerNorm -> Relu -> 16 -> LayerNorm -> Relu -> 10, random
+     * weights; the LayerNorms as the op (opset 17) or decomposed as torch writes them at opset 13.
+     */
+    private static Model mlp(int seed, boolean decomposed) {
+        Net net = Net.input("batch", 1, 28, 28).opset(decomposed ? 13 : 17);
         for (int i = 0; i < seed; i++) {
             net.init("unused" + i, new long[] {1});
         }
-        return net.op("flat", "Flatten").gemm("fc1", 784, 32, true, true).layerNorm("ln1", 32).op("r1", "Relu")
-                .gemm("fc2", 32, 16, true, true).layerNorm("ln2", 16).op("r2", "Relu")
-                .gemm("fc3", 16, 10, true, true).build();
+        net.op("flat", "Flatten").gemm("fc1", 784, 32, true, true);
+        norm(net, "ln1", 32, decomposed).op("r1", "Relu").gemm("fc2", 32, 16, true, true);
+        return norm(net, "ln2", 16, decomposed).op("r2", "Relu").gemm("fc3", 16, 10, true, true).build();
+    }
+
+    private static Net norm(Net net, String name, long width, boolean decomposed) {
+        return decomposed ? net.layerNormDecomposed(name, width) : net.layerNorm(name, width);
+    }
+
+    private static Model mlp(int seed) {
+        return mlp(seed, false);
     }
 
     private static FusionResult fuse(List<Model> parents, FusionMethod method) {
@@ -65,8 +76,23 @@ class LayerNormFusionTest {
     }
 
     @Test
-    void aParentFusedWithItsPermutedCopyComesBack() {
-        Model p0 = mlp(0);
+    void theDecomposedFormIsOnePerNeuronOpToo() {
+        LevelPlan p = LevelPlanner.plan(mlp(0, true));
+        assertEquals(3, p.levels().size());
+        assertEquals(2, p.perNeuron().size());
+        assertEquals(List.of(p.level(1).space()), p.perNeuron().get(0).spaces());
+        assertEquals(List.of("LayerNormalization", "Relu"), p.level(2).ops().stream().map(o -> o.opType()).toList());
+        assertEquals("1.0E-5", p.level(2).ops().get(0).signature().get("epsilon"));
+        LevelPlan torch = LevelPlanner.plan(org.onnxfuse.fusion.plan.ConstantFolding.fold(
+                Fixtures.read("refused/layernorm_opset13.onnx")));
+        assertEquals(1, torch.perNeuron().size(), "torch's opset-13 export plans");
+        assertEquals(9, torch.perNeuron().get(0).op().nodes().size(), "its nine ops (the Constant nodes folded)");
+    }
+
+    @org.junit.jupiter.params.ParameterizedTest
+    @org.junit.jupiter.params.provider.ValueSource(booleans = {false, true})
+    void aParentFusedWithItsPermutedCopyComesBack(boolean decomposed) {
+        Model p0 = mlp(0, decomposed);
         Model copy = ModelEdits.permuted(p0, 5);
         float[] expected = Fixtures.logits(p0, Fixtures.data("test_x.npy"));
         assertTrue(Fixtures.maxAbsDifference(expected, Fixtures.logits(copy, Fixtures.data("test_x.npy"))) < 1e-4,
@@ -80,9 +106,23 @@ class LayerNormFusionTest {
     }
 
     @Test
-    void twoDifferentParentsFuseIntoAModelOfTheirWidths() {
-        Model p0 = mlp(0);
-        Model p1 = mlp(3);
+    void bothFormsFuseIntoTheSameFunctionWithDeepLiftScores() {
+        // the decomposed LayerNorm is differentiated as the op: same scores, same groups, same fused function
+        FusionResult op = fuse(List.of(mlp(0, false), mlp(3, false)), FusionMethod.KF_LINEAR);
+        FusionResult decomposed = fuse(List.of(mlp(0, true), mlp(3, true)), FusionMethod.KF_LINEAR);
+        assertTrue(decomposed.warnings().stream().noneMatch(w -> w.contains("uniform")), decomposed.warnings()
+                .toString());
+        double diff = Fixtures.maxAbsDifference(Fixtures.logits(op.model(), Fixtures.data("test_x.npy")),
+                Fixtures.logits(decomposed.model(), Fixtures.data("test_x.npy")));
+        System.out.println("op vs decomposed form: max abs logit difference " + diff);
+        assertTrue(diff < 1e-3, "op vs decomposed: " + diff);
+    }
+
+    @org.junit.jupiter.params.ParameterizedTest
+    @org.junit.jupiter.params.provider.ValueSource(booleans = {false, true})
+    void twoDifferentParentsFuseIntoAModelOfTheirWidths(boolean decomposed) {
+        Model p0 = mlp(0, decomposed);
+        Model p1 = mlp(3, decomposed);
         FusionResult r = fuse(List.of(p0, p1), FusionMethod.KF_LINEAR);
         LevelPlan fused = LevelPlanner.plan(r.model());
         assertEquals(List.of(32L, 16L, 10L), fused.widths());

@@ -1,6 +1,7 @@
 package org.onnxfuse.fusion.plan;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -19,12 +20,13 @@ class ConstructsTest {
     }
 
     @Test
-    void layerNormInBothExportForms() {
-        assertTrue(refusal("refused/layernorm_opset13.onnx").contains("constructs in this model that onnx-fuse does"
-                + " not fuse yet: LayerNorm (decomposed: ReduceMean, Sub, Pow, Sqrt, Div) at '/ln/ReduceMean'"));
-        LevelPlan op = LevelPlanner.plan(ConstantFolding.fold(Fixtures.read("refused/layernorm_opset17.onnx")));
-        assertEquals(List.of("/ln/LayerNormalization"), op.perNeuron().stream().map(p -> p.op().node().name()).toList(),
-                "the opset-17 op over the neurons plans, as a per-neuron op");
+    void layerNormInBothExportFormsPlans() {
+        // named as unsupported before the LayerNorm support; both forms are per-neuron ops now
+        for (String file : List.of("refused/layernorm_opset13.onnx", "refused/layernorm_opset17.onnx")) {
+            Model model = ConstantFolding.fold(Fixtures.read(file));
+            assertEquals(List.of(), Constructs.find(model.graph()), file);
+            assertEquals(1, LevelPlanner.plan(model).perNeuron().size(), file);
+        }
     }
 
     @Test
@@ -33,10 +35,9 @@ class ConstructsTest {
         assertTrue(lstm.contains("recurrent layer (LSTM) at '/l/LSTM' (recurrent layers are not supported)"), lstm);
         String encoder = refusal("refused/encoder.onnx");
         assertTrue(encoder.contains("attention (Softmax of scores, then MatMul) at '/t/self_attn/Softmax'"), encoder);
-        assertTrue(encoder.contains("LayerNorm (decomposed: ReduceMean, Sub, Pow, Sqrt, Div) at '/t/norm1/ReduceMean',"
-                + " '/t/norm2/ReduceMean'"), encoder);
+        assertFalse(encoder.contains("LayerNorm"), "its LayerNorms are supported: " + encoder);
         List<Constructs.Found> found = Constructs.find(Fixtures.read("refused/encoder.onnx").graph());
-        assertEquals(2, found.size(), found.toString());
+        assertEquals(1, found.size(), found.toString());
     }
 
     @Test

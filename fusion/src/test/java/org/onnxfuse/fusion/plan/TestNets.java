@@ -171,6 +171,29 @@ public final class TestNets {
                     List.of(name + "_out"), attributes));
         }
 
+        /**
+         * LayerNorm over the last axis as torch writes it at opset 13: ReduceMean, Sub, Pow 2,
+         * ReduceMean, Add eps, Sqrt, Div, then Mul by a random scale and Add of a random bias.
+         */
+        public Net layerNormDecomposed(String name, long width) {
+            String x = value;
+            graph.addInitializer(Tensor.ofFloats(name + ".two", new long[0], new float[] {2f}));
+            graph.addInitializer(Tensor.ofFloats(name + ".eps", new long[0], new float[] {1e-5f}));
+            init(name + ".weight", new long[] {width});
+            init(name + ".bias", new long[] {width});
+            Attribute axes = Attribute.ofLongs("axes", -1);
+            node(Node.of(name + "/mean", "ReduceMean", List.of(x), List.of(name + "/mean_out"), axes));
+            node(Node.of(name + "/sub", "Sub", List.of(x, name + "/mean_out"), List.of(name + "/d")));
+            node(Node.of(name + "/pow", "Pow", List.of(name + "/d", name + ".two"), List.of(name + "/sq")));
+            node(Node.of(name + "/var", "ReduceMean", List.of(name + "/sq"), List.of(name + "/var_out"), axes));
+            node(Node.of(name + "/add", "Add", List.of(name + "/var_out", name + ".eps"), List.of(name + "/v")));
+            node(Node.of(name + "/sqrt", "Sqrt", List.of(name + "/v"), List.of(name + "/std")));
+            node(Node.of(name + "/div", "Div", List.of(name + "/d", name + "/std"), List.of(name + "/n")));
+            node(Node.of(name + "/mul", "Mul", List.of(name + "/n", name + ".weight"), List.of(name + "/scaled")));
+            return node(Node.of(name + "/add_1", "Add", List.of(name + "/scaled", name + ".bias"),
+                    List.of(name + "_out")));
+        }
+
         /** Continues the chain from {@code v} (a branch point). */
         public Net at(String v) {
             value = v;
