@@ -16,7 +16,10 @@ import org.onnxfuse.onnx.ir.Tensor;
  * sample count does not enter: the statistics are sums). Counted as the code allocates them:
  * <ul>
  *   <li>statistics: S_xx (d x d), S_xa (d x m) and S_aa (m x m, or its diagonal in the factor
- *       form) in native memory, and the same again as Java arrays once read out, all float64;</li>
+ *       form) in native memory, and the same again as Java arrays once read out, all float64 (the
+ *       collector closes the accumulator right after the read-out, so the solve and the grouping
+ *       see only the Java copy: counting both over-counts their peak by one copy, which this
+ *       estimate keeps as part of its margin below the measured need);</li>
  *   <li>collection: a block of up to 2048 widened rows of X and A (float64, native) and one ONNX
  *       Runtime batch of rows as float32 (rows = batch x the cut's positions);</li>
  *   <li>least squares: the factor (d x d), the right-hand sides and the solution (d x m), each on
@@ -27,8 +30,8 @@ import org.onnxfuse.onnx.ir.Tensor;
  *   <li>models: the parents' initializers as the reader holds them (the file's bytes, which
  *       {@code raw_data} aliases; external data is read on demand and left out), and the fused
  *       copy's weights written for the levels before this one (float32, d x k each);</li>
- *   <li>runtime: a fixed {@value #RUNTIME_MIB} MiB for what the JVM, picocli, protobuf and ONNX Runtime's
- *       Java side keep on the heap.</li>
+ *   <li>runtime: a fixed {@value #RUNTIME_MIB} MiB for what the JVM, picocli, protobuf and ONNX
+ *       Runtime's Java side keep on the heap.</li>
  * </ul>
  * JavaCPP counts its native memory against the same limit as the heap by default, so the sum is
  * checked against the heap. The frontier cache and the gradient variant's training rows take
@@ -41,9 +44,9 @@ import org.onnxfuse.onnx.ir.Tensor;
  * so the check refuses below 128 MiB and never refuses a heap that fuses. The remaining gap is
  * mostly the frontier cache, which fills its quarter of the heap (40 MiB at 160 MiB; it spills to
  * disk past that, so it is not a fixed need), and the garbage collector's headroom for the
- * level's large arrays; the native halves of the statistics and the least squares, counted here,
- * are not on the heap and offset part of it. A heap between the estimate and the measured need
- * still runs out during the level, with exit 61 as well.
+ * level's large arrays; the statistics' native copy (freed before the solve) and the least
+ * squares' native copies, counted here, are not on the heap and offset part of it. A heap between
+ * the estimate and the measured need still runs out during the level, with exit 61 as well.
  *
  * @param level      1-based index
  * @param fanIn      d
@@ -152,7 +155,10 @@ public record LevelMemory(int level, long fanIn, long neurons, long width, boole
         return String.format(Locale.ROOT, "%.0f MiB", Math.max(1, bytes / (double) (1L << 20)));
     }
 
-    /** "2.1 GiB (statistics 0.9 GiB, least squares 0.5 GiB, grouping 0.6 GiB in Gram form, collection 40 MiB, models 30 MiB, runtime 8 MiB)". */
+    /**
+     * "2.1 GiB (statistics 0.9 GiB, least squares 0.5 GiB, grouping 0.6 GiB in Gram form, collection
+     * 40 MiB, models 30 MiB, runtime 8 MiB)".
+     */
     public String describe() {
         return size(bytes()) + " (statistics " + size(statistics) + ", least squares " + size(leastSquares)
                 + ", grouping " + size(grouping) + (gramForm ? " in Gram form" : " in factor form") + ", collection "

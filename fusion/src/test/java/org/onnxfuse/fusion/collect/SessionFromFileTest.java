@@ -88,10 +88,13 @@ class SessionFromFileTest {
         Model model = Fixtures.read("vgg_p0.onnx");
         OrtRunner.SessionFiles files = OrtRunner.SessionFiles.write("vgg", model, folder);
         String owned = "\\.onnx-fuse-" + ProcessHandle.current().pid() + "-[0-9a-f]+\\.tmp";
-        assertTrue(files.model().getFileName().toString().matches("\\.session\\.onnx" + owned), files.model().toString());
-        assertTrue(files.side().getFileName().toString().matches("\\.session\\.onnx\\.data" + owned), files.side().toString());
+        assertTrue(files.model().getFileName().toString().matches("\\.session\\.onnx" + owned),
+                files.model().toString());
+        assertTrue(files.side().getFileName().toString().matches("\\.session\\.onnx\\.data" + owned),
+                files.side().toString());
         assertTrue(Files.size(files.side()) > 0, "the weights are in the side file");
-        assertTrue(TempFiles.live().containsAll(List.of(files.model(), files.side())), "registered for the shutdown hook");
+        assertTrue(TempFiles.live().containsAll(List.of(files.model(), files.side())),
+                "registered for the shutdown hook");
         try (Stream<Path> list = Files.list(folder)) {
             assertEquals(2, list.count(), "no other file: " + files);
         }
