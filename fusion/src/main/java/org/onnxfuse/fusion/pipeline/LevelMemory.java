@@ -41,10 +41,12 @@ import org.onnxfuse.onnx.ir.Tensor;
  * cores; the smallest -Xmx that fuses, searched in steps of 10 MB): 160 MiB fuses; 150 MiB ran out
  * of heap in four runs of five, 140 MiB in every run. Level 1's estimate at that heap was 114 MiB
  * without the models and runtime terms and is 128 MiB with them (models 6 MiB, runtime 8 MiB),
- * so the check refuses below 128 MiB and never refuses a heap that fuses. The remaining gap is
- * mostly the frontier cache, which fills its quarter of the heap (40 MiB at 160 MiB; it spills to
- * disk past that, so it is not a fixed need), and the garbage collector's headroom for the
- * level's large arrays; the statistics' native copy (freed before the solve) and the least
+ * so the check refuses below 128 MiB and never refuses a heap that fuses. On the 2 parents
+ * {@code mlp_k2_p*.onnx} with the same data: 70 MiB fuses, 65 and 60 MiB ran out; the estimate
+ * was 54 MiB and is 64 MiB (models 2 MiB, runtime 8 MiB). The remaining gap is mostly the
+ * frontier cache, which fills its quarter of the heap (40 MiB at 160 MiB; it spills to disk past
+ * that, so it is not a fixed need), and the garbage collector's headroom for the level's large
+ * arrays; the statistics' native copy (freed before the solve) and the least
  * squares' native copies, counted here, are not on the heap and offset part of it. A heap between
  * the estimate and the measured need still runs out during the level, with exit 61 as well.
  *
