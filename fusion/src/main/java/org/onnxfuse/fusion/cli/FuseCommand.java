@@ -405,8 +405,12 @@ public final class FuseCommand implements Callable<Integer> {
         }
     }
 
-    /** Temporary files that killed runs left next to the outputs (see {@link TempFiles#removeStale}). */
+    /**
+     * Temporary files that killed runs left next to the outputs and in the temporary folder (spilled
+     * activations, models handed to ONNX Runtime through a file); see {@link TempFiles#removeStale}.
+     */
     private void removeStaleTemporaries() {
+        TempFiles.removeStale(Path.of(System.getProperty("java.io.tmpdir")));
         TempFiles.removeStale(output.toAbsolutePath().normalize().getParent());
         if (report != null) {
             TempFiles.removeStale(report.toAbsolutePath().normalize().getParent());

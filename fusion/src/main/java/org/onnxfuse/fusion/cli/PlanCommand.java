@@ -15,6 +15,7 @@ import org.onnxfuse.fusion.plan.LevelPlanner;
 import org.onnxfuse.fusion.plan.PlanComparison;
 import org.onnxfuse.fusion.plan.PlanFormatter;
 import org.onnxfuse.onnx.io.OnnxReader;
+import org.onnxfuse.onnx.ir.Model;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
@@ -64,8 +65,11 @@ public final class PlanCommand implements Callable<Integer> {
         SubcommandGuard.refuseFusionOptions(spec);
         List<LevelPlan> plans = new ArrayList<>();
         List<String> names = new ArrayList<>();
+        long parentBytes = 0;
         for (Path file : models) {
-            plans.add(LevelPlanner.plan(ConstantFolding.fold(OnnxReader.read(file))));
+            Model model = ConstantFolding.fold(OnnxReader.read(file));
+            parentBytes += LevelMemory.heldBytes(model);
+            plans.add(LevelPlanner.plan(model));
             names.add(file.getFileName() == null ? file.toString() : file.getFileName().toString());
         }
         if (plans.size() > 1) {
@@ -75,8 +79,8 @@ public final class PlanCommand implements Callable<Integer> {
         // one model: the memory of fusing two like it
         List<LevelPlan> fused = plans.size() == 1 ? List.of(plans.get(0), plans.get(0)) : plans;
         long heap = Runtime.getRuntime().maxMemory();
-        List<LevelMemory> memory = LevelMemory.of(fused, null, FusionConfig.defaults().batchSize(),
-                LevelMemory.gramFormWithin(heap));
+        List<LevelMemory> memory = LevelMemory.of(fused, plans.size() == 1 ? 2 * parentBytes : parentBytes, null,
+                FusionConfig.defaults().batchSize(), LevelMemory.gramFormWithin(heap));
         if (json) {
             ObjectNode root = plans.size() == 1 ? PlanFormatter.json(names.get(0), plans.get(0))
                     : PlanFormatter.json(names, plans);
@@ -87,7 +91,8 @@ public final class PlanCommand implements Callable<Integer> {
             for (LevelMemory m : memory) {
                 levels.addObject().put("index", m.level()).put("bytes", m.bytes()).put("statistics", m.statistics())
                         .put("collection", m.collection()).put("leastSquares", m.leastSquares())
-                        .put("grouping", m.grouping()).put("form", m.gramForm() ? "gram" : "factor");
+                        .put("grouping", m.grouping()).put("models", m.models()).put("runtime", m.runtime())
+                        .put("form", m.gramForm() ? "gram" : "factor");
             }
             out.println(PlanFormatter.toText(root));
         } else {

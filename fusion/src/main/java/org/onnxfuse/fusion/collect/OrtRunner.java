@@ -29,6 +29,7 @@ import org.onnxfuse.fusion.data.IntegerBatch;
 import org.onnxfuse.onnx.errors.ErrorCode;
 import org.onnxfuse.onnx.errors.OnnxFuseException;
 import org.onnxfuse.onnx.io.OnnxWriter;
+import org.onnxfuse.onnx.io.TempFiles;
 import org.onnxfuse.onnx.io.WriteOptions;
 import org.onnxfuse.onnx.ir.DataType;
 import org.onnxfuse.onnx.ir.Model;
@@ -207,33 +208,52 @@ public final class OrtRunner implements AutoCloseable {
     }
 
     /**
-     * A session on a copy of {@code model} written to a temporary folder, every tensor over a kilobyte
-     * in a page-aligned side file; the folder is removed once ONNX Runtime has loaded it (it keeps
-     * what it memory-mapped, which outlives the removal on Linux).
+     * A session on a copy of {@code model} written to the temporary folder, every tensor over a
+     * kilobyte in a page-aligned side file; both files are removed once ONNX Runtime has loaded them
+     * (it keeps what it memory-mapped, which outlives the removal on Linux).
      */
     private static OrtSession sessionFromFile(OrtEnvironment env, String label, Model model,
                                               OrtSession.SessionOptions options) throws OrtException {
-        Path folder;
+        Path folder = Path.of(System.getProperty("java.io.tmpdir"));
+        SessionFiles files = SessionFiles.write(label, model, folder);
         try {
-            folder = Files.createTempDirectory("onnx-fuse-session-");
-        } catch (IOException e) {
-            throw new OnnxFuseException(ErrorCode.BACKEND, label + " holds over " + (IN_MEMORY_LIMIT >> 30)
-                    + " GiB of weights, so it goes to ONNX Runtime through a temporary file, but the temporary folder "
-                    + System.getProperty("java.io.tmpdir") + " cannot take one: " + e.getMessage(), e);
-        }
-        try {
-            Path file = folder.resolve("model.onnx");
-            OnnxWriter.write(model, file, WriteOptions.externalAbove(1024).withAlignment(WriteOptions.PAGE_ALIGNMENT));
-            return env.createSession(file.toString(), options);
+            return env.createSession(files.model().toString(), options);
         } finally {
-            try (var files = Files.list(folder)) {
-                for (Path f : files.toList()) {
-                    Files.deleteIfExists(f);
-                }
-                Files.deleteIfExists(folder);
+            files.delete();
+        }
+    }
+
+    /**
+     * The model file and side file a session is loaded from: {@link TempFiles}, so the shutdown hook
+     * deletes them if the JVM ends while they exist, and a later run's {@link TempFiles#removeStale}
+     * deletes what a killed one left.
+     */
+    record SessionFiles(Path model, Path side) {
+        static SessionFiles write(String label, Model model, Path folder) {
+            Path modelFile = null;
+            Path sideFile = null;
+            try {
+                modelFile = TempFiles.create(folder, "session.onnx");
+                sideFile = TempFiles.create(folder, "session.onnx.data");
+                OnnxWriter.write(model, modelFile, WriteOptions.externalAbove(1024, sideFile.getFileName().toString())
+                        .withAlignment(WriteOptions.PAGE_ALIGNMENT));
+                return new SessionFiles(modelFile, sideFile);
             } catch (IOException e) {
-                // a temporary folder left behind is not worth failing the fusion for
+                TempFiles.delete(modelFile);
+                TempFiles.delete(sideFile);
+                throw new OnnxFuseException(ErrorCode.BACKEND, label + " holds over " + (IN_MEMORY_LIMIT >> 30)
+                        + " GiB of weights, so it goes to ONNX Runtime through a temporary file, but the temporary"
+                        + " folder " + folder + " cannot take one: " + e.getMessage(), e);
+            } catch (RuntimeException | Error e) {
+                TempFiles.delete(modelFile);
+                TempFiles.delete(sideFile);
+                throw e;
             }
+        }
+
+        void delete() {
+            TempFiles.delete(model);
+            TempFiles.delete(side);
         }
     }
 

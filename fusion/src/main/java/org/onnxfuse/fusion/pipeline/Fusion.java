@@ -139,7 +139,8 @@ public final class Fusion {
         if (method.isInterpolation()) {
             long heap = Runtime.getRuntime().maxMemory();
             LongPredicate gram = LevelMemory.gramForm(config.grouping().form(), heap);
-            LevelMemory.requireFits(LevelMemory.of(plans, targetWidths, config.batchSize(),
+            long parentBytes = parents.stream().mapToLong(LevelMemory::heldBytes).sum();
+            LevelMemory.requireFits(LevelMemory.of(plans, parentBytes, targetWidths, config.batchSize(),
                     m -> !method.mayGroupInFactorForm() || gram.test(m)), heap, parents.size());
         }
 

@@ -54,7 +54,7 @@ class MemoryLimitCliTest {
         Path output = dir.resolve("fused.onnx");
         args.addAll(List.of("--data", Fixtures.data("calib400_x.npy").toString(), "--threads", "1", "-o",
                 output.toString()));
-        // level 1 of eight 784-256 MLPs: about 120 MiB even in the factor form, more than a 100 MiB heap
+        // level 1 of eight 784-256 MLPs: about 128 MiB even in the factor form, more than a 100 MiB heap
         Run refused = run("100m", args.toArray(String[]::new));
         assertEquals(61, refused.exit(), refused.err());
         assertEquals(1, refused.err().lines().count(), refused.err());
@@ -74,7 +74,9 @@ class MemoryLimitCliTest {
         assertEquals(0, table.exit(), table.err());
         assertTrue(table.out().contains("memory per level when fusing 8 parents (kf-linear, at these widths; this JVM's"
                 + " heap: "), table.out());
-        assertTrue(table.out().contains("      1  273 MiB (statistics"), table.out());
+        // 273 MiB for the level itself, the 8 parents' 6 MiB of weights and the runtime's 8 MiB
+        assertTrue(table.out().contains("      1  287 MiB (statistics"), table.out());
+        assertTrue(table.out().contains(", models 6 MiB, runtime 8 MiB)"), table.out());
 
         args.add("--json");
         Run json = run("512m", args.toArray(String[]::new));
@@ -83,5 +85,7 @@ class MemoryLimitCliTest {
         assertEquals(2, memory.get("levels").size());
         assertEquals("gram", memory.get("levels").get(0).get("form").asText());
         assertTrue(memory.get("levels").get(0).get("bytes").asLong() > memory.get("levels").get(1).get("bytes").asLong());
+        assertEquals(8 * 814_120L, memory.get("levels").get(0).get("models").asLong());
+        assertEquals(8L << 20, memory.get("levels").get(0).get("runtime").asLong());
     }
 }

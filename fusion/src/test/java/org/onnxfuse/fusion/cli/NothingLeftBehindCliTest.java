@@ -109,14 +109,24 @@ class NothingLeftBehindCliTest {
 
     @Test
     void aSuccessfulRunRemovesStaleTemporariesAndLeavesNoneOfItsOwn() throws IOException {
-        Path stale = Files.write(dir.resolve(".fused.onnx.onnx-fuse-" + finishedProcessId() + "-ab12.tmp"), new byte[8]);
+        long ended = finishedProcessId();
+        Path stale = Files.write(dir.resolve(".fused.onnx.onnx-fuse-" + ended + "-ab12.tmp"), new byte[8]);
         Files.setLastModifiedTime(stale, FileTime.from(Instant.now().minusSeconds(3600)));
-        int exit = cli.run(Fixtures.model("mlp_k2_p0.onnx").toString(), Fixtures.model("mlp_k2_p1.onnx").toString(),
-                "--data", Fixtures.data("calib400_x.npy").toString(), "--importance", "uniform", "-q", "-o",
-                out().toString(), "--report", dir.resolve("report.json").toString());
-        assertEquals(0, exit, cli.err.toString());
-        assertEquals(List.of("fused.onnx", "report.json"), folderContents());
-        assertFalse(Files.exists(stale));
+        // what a killed run leaves in the temporary folder: a model handed to ONNX Runtime through a file
+        Path staleSession = Files.write(Path.of(System.getProperty("java.io.tmpdir"))
+                .resolve(".session.onnx.data.onnx-fuse-" + ended + "-cd34.tmp"), new byte[8]);
+        try {
+            Files.setLastModifiedTime(staleSession, FileTime.from(Instant.now().minusSeconds(3600)));
+            int exit = cli.run(Fixtures.model("mlp_k2_p0.onnx").toString(), Fixtures.model("mlp_k2_p1.onnx").toString(),
+                    "--data", Fixtures.data("calib400_x.npy").toString(), "--importance", "uniform", "-q", "-o",
+                    out().toString(), "--report", dir.resolve("report.json").toString());
+            assertEquals(0, exit, cli.err.toString());
+            assertEquals(List.of("fused.onnx", "report.json"), folderContents());
+            assertFalse(Files.exists(stale));
+            assertFalse(Files.exists(staleSession), "stale temporaries in java.io.tmpdir are removed too");
+        } finally {
+            Files.deleteIfExists(staleSession);
+        }
     }
 
     /** The id of a process that has ended, so that a file naming it as owner is stale. */

@@ -2,6 +2,7 @@ package org.onnxfuse.fusion.collect;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import ai.onnxruntime.OnnxTensor;
@@ -11,19 +12,25 @@ import java.io.IOException;
 import java.nio.FloatBuffer;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.attribute.FileTime;
+import java.time.Instant;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 import org.onnxfuse.fusion.data.NpyArray;
 import org.onnxfuse.fusion.data.SampleArray;
 import org.onnxfuse.fusion.testing.Fixtures;
+import org.onnxfuse.onnx.io.TempFiles;
 import org.onnxfuse.onnx.ir.Model;
 
 /**
  * Models over the in-memory limit (2 GiB models cannot be one protobuf message) reach ONNX Runtime
  * as a file with external data; forced here with a limit of 0 on a small model: the same outputs
- * as the in-memory session, and the temporary folder removed.
+ * as the in-memory session, and the temporary files removed; they are {@code TempFiles}, so the
+ * shutdown hook and a later run's stale-file cleanup remove them after a kill.
  */
 class SessionFromFileTest {
 
@@ -40,9 +47,12 @@ class SessionFromFileTest {
         }
     }
 
-    private static List<Path> sessionFolders() throws IOException {
+    /** This process's session files in the temporary folder. */
+    private static List<Path> sessionFiles() throws IOException {
+        String ours = ".onnx-fuse-" + ProcessHandle.current().pid() + "-";
         try (Stream<Path> list = Files.list(Path.of(System.getProperty("java.io.tmpdir")))) {
-            return list.filter(p -> p.getFileName().toString().startsWith("onnx-fuse-session-")).toList();
+            return list.filter(p -> p.getFileName().toString().startsWith(".session.onnx")
+                    && p.getFileName().toString().contains(ours)).toList();
         }
     }
 
@@ -55,7 +65,6 @@ class SessionFromFileTest {
         }
         long[] shape = {16, 1, 28, 28};
         String input = model.graph().inputs().get(0).name();
-        List<Path> before = sessionFolders();
         OrtRunner.Session memory = OrtRunner.openSession("in memory", model, 1, Long.MAX_VALUE);
         OrtRunner.Session file = OrtRunner.openSession("through a file", model, 1, 0);
         try {
@@ -69,6 +78,53 @@ class SessionFromFileTest {
             file.session().close();
             file.options().close();
         }
-        assertEquals(before, sessionFolders(), "the temporary folder is removed once the session is open");
+        assertEquals(List.of(), sessionFiles(), "the temporary files are removed once the session is open");
+        assertTrue(TempFiles.live().stream().noneMatch(p -> p.getFileName().toString().startsWith(".session.onnx")),
+                "and no longer registered for the shutdown hook");
+    }
+
+    @Test
+    void theSessionFilesAreTemporaryFilesTheHookAndTheStaleCleanupKnow(@TempDir Path folder) throws IOException {
+        Model model = Fixtures.read("vgg_p0.onnx");
+        OrtRunner.SessionFiles files = OrtRunner.SessionFiles.write("vgg", model, folder);
+        String owned = "\\.onnx-fuse-" + ProcessHandle.current().pid() + "-[0-9a-f]+\\.tmp";
+        assertTrue(files.model().getFileName().toString().matches("\\.session\\.onnx" + owned),
+                files.model().toString());
+        assertTrue(files.side().getFileName().toString().matches("\\.session\\.onnx\\.data" + owned),
+                files.side().toString());
+        assertTrue(Files.size(files.side()) > 0, "the weights are in the side file");
+        assertTrue(TempFiles.live().containsAll(List.of(files.model(), files.side())),
+                "registered for the shutdown hook");
+        try (Stream<Path> list = Files.list(folder)) {
+            assertEquals(2, list.count(), "no other file: " + files);
+        }
+
+        files.delete();
+        assertFalse(Files.exists(files.model()));
+        assertFalse(Files.exists(files.side()));
+        assertFalse(TempFiles.live().contains(files.model()));
+        assertFalse(TempFiles.live().contains(files.side()));
+    }
+
+    @Test
+    void sessionFilesOfAKilledRunAreRemovedByALaterOne(@TempDir Path folder) throws IOException, InterruptedException {
+        OrtRunner.SessionFiles files = OrtRunner.SessionFiles.write("vgg", Fixtures.read("vgg_p0.onnx"), folder);
+        files.delete();
+        Process finished = new ProcessBuilder("true").start();
+        finished.waitFor();
+        String ours = "-" + ProcessHandle.current().pid() + "-";
+        String theirs = "-" + finished.pid() + "-";
+        List<Path> left = new ArrayList<>();
+        for (Path p : List.of(files.model(), files.side())) {
+            Path killed = folder.resolve(p.getFileName().toString().replace(ours, theirs));
+            Files.write(killed, new byte[8]);
+            Files.setLastModifiedTime(killed, FileTime.from(Instant.now().minusSeconds(3600)));
+            left.add(killed);
+        }
+
+        assertEquals(left.stream().sorted().toList(), TempFiles.removeStale(folder).stream().sorted().toList());
+        try (Stream<Path> list = Files.list(folder)) {
+            assertEquals(0, list.count());
+        }
     }
 }

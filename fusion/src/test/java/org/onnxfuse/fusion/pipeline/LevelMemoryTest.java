@@ -5,13 +5,19 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import java.nio.file.Path;
 import java.util.List;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 import org.onnxfuse.fusion.plan.LevelPlan;
 import org.onnxfuse.fusion.plan.LevelPlanner;
 import org.onnxfuse.fusion.testing.Fixtures;
 import org.onnxfuse.onnx.errors.ErrorCode;
 import org.onnxfuse.onnx.errors.OnnxFuseException;
+import org.onnxfuse.onnx.io.OnnxReader;
+import org.onnxfuse.onnx.io.OnnxWriter;
+import org.onnxfuse.onnx.io.WriteOptions;
+import org.onnxfuse.onnx.ir.Model;
 
 /** The per-level memory estimate: its terms on a known level, the form rule, and the refusal before any work. */
 class LevelMemoryTest {
@@ -19,15 +25,17 @@ class LevelMemoryTest {
     @Test
     void theTermsOfTheFirstLevelOfEightMlps() {
         // d = 785 (784 pixels and the bias), m = 8 x 256, k = 256, one ONNX Runtime batch of 256 rows
-        LevelMemory gram = LevelMemory.of(1, 785, 2048, 256, 256, true);
+        LevelMemory gram = LevelMemory.of(1, 785, 2048, 256, 256, true, 0);
         assertEquals(2 * 8 * (785L * 785 + 785L * 2048 + 2048L * 2048), gram.statistics());
         assertEquals(8 * (2 * 785L * 785 + 3 * 785L * 2048) + 8 * 785L * 2048, gram.leastSquares());
         assertEquals(8 * (3 * 2048L * 2048 + 785L * 2048), gram.grouping());
         assertEquals(8 * 256L * (785 + 2048) + 4 * 256L * (785 + 2048), gram.collection());
-        LevelMemory factor = LevelMemory.of(1, 785, 2048, 256, 256, false);
+        LevelMemory factor = LevelMemory.of(1, 785, 2048, 256, 256, false, 0);
         assertTrue(factor.bytes() < gram.bytes());
         assertEquals(2 * 8 * (785L * 785 + 785L * 2048 + 2048), factor.statistics());
-        assertTrue(gram.describe().startsWith("273 MiB (statistics"), gram.describe());
+        assertEquals(8L << 20, gram.runtime());
+        assertTrue(gram.describe().startsWith("281 MiB (statistics"), gram.describe());
+        assertTrue(gram.describe().endsWith(", runtime 8 MiB)"), gram.describe());
     }
 
     @Test
@@ -41,7 +49,7 @@ class LevelMemoryTest {
     void aLevelAboveTheHeapIsRefusedWithTheFix() {
         List<LevelPlan> plans = java.util.stream.IntStream.range(0, 8)
                 .mapToObj(i -> LevelPlanner.plan(Fixtures.read("mlp_k8_p" + i + ".onnx"))).toList();
-        List<LevelMemory> levels = LevelMemory.of(plans, null, 256, m -> true);
+        List<LevelMemory> levels = LevelMemory.of(plans, 0, null, 256, m -> true);
         assertEquals(2, levels.size());
         assertEquals(2048, levels.get(0).neurons());
         assertEquals(80, levels.get(1).neurons());
@@ -49,10 +57,33 @@ class LevelMemoryTest {
         OnnxFuseException e = assertThrows(OnnxFuseException.class, () -> LevelMemory.requireFits(levels, 100L << 20,
                 8));
         assertEquals(ErrorCode.NOT_ENOUGH_MEMORY, e.code());
-        assertTrue(e.getMessage().startsWith("level 1 (fan-in 785, 2048 neurons of 8 parents) needs about 273 MiB"),
+        assertTrue(e.getMessage().startsWith("level 1 (fan-in 785, 2048 neurons of 8 parents) needs about 281 MiB"),
                 e.getMessage());
         assertTrue(e.getMessage().contains("the Java heap holds at most 100 MiB"), e.getMessage());
         assertTrue(e.getMessage().contains("java -Xmx2g"), e.getMessage());
         assertTrue(e.getMessage().contains("narrower --width"), e.getMessage());
+    }
+
+    @Test
+    void theModelsTermHoldsTheParentsAndTheFusedWeightsWrittenBefore() {
+        List<Model> parents = java.util.stream.IntStream.range(0, 8)
+                .mapToObj(i -> Fixtures.read("mlp_k8_p" + i + ".onnx")).toList();
+        long oneParent = 4 * (784L * 256 + 256 + 256L * 10 + 10); // W1, b1, W2, b2 in float32
+        assertEquals(oneParent, LevelMemory.heldBytes(parents.get(0)));
+        long parentBytes = parents.stream().mapToLong(LevelMemory::heldBytes).sum();
+        List<LevelMemory> levels = LevelMemory.of(parents.stream().map(LevelPlanner::plan).toList(), parentBytes,
+                null, 256, m -> true);
+        assertEquals(8 * oneParent, levels.get(0).models(), "level 1: the parents, nothing written yet");
+        assertEquals(8 * oneParent + 4 * 785L * 256, levels.get(1).models(), "level 2: and the fused level 1");
+        assertEquals(levels.get(0).statistics() + levels.get(0).collection() + levels.get(0).leastSquares()
+                + levels.get(0).grouping() + 8 * oneParent + (8L << 20), levels.get(0).bytes());
+    }
+
+    @Test
+    void externalDataIsNotHeldInMemory(@TempDir Path dir) {
+        Path file = dir.resolve("external.onnx");
+        OnnxWriter.write(Fixtures.read("mlp_k8_p0.onnx"), file, WriteOptions.externalAbove(1024));
+        Model external = OnnxReader.read(file);
+        assertEquals(4 * (256L + 10), LevelMemory.heldBytes(external), "only the biases stay in the model file");
     }
 }

@@ -68,6 +68,11 @@ sealed interface ProtoTensorData extends TensorData {
             return file.read(offset, bufferSize(byteLength));
         }
 
+        @Override
+        public boolean inMemory() {
+            return false;
+        }
+
         void copyTo(FileChannel target, long targetOffset) {
             file.copyTo(offset, byteLength, target, targetOffset);
         }

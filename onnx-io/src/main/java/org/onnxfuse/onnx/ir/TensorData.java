@@ -16,6 +16,11 @@ public interface TensorData {
      */
     ByteBuffer rawBytes();
 
+    /** Whether the elements are held in memory (false: read from a file on each call). */
+    default boolean inMemory() {
+        return true;
+    }
+
     /** Data held in memory in raw layout. */
     record InMemory(ByteBuffer bytes) implements TensorData {
         public InMemory {
