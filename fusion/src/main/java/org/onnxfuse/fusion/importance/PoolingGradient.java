@@ -13,7 +13,8 @@ import org.onnxfuse.onnx.ir.Tensor;
 /**
  * The pooling ops and constant Pad. MaxPool routes the gradient to the maximum of each window
  * (its Indices output scattered with reduction "add", so overlapping windows add up); AveragePool
- * and GlobalAveragePool spread it back as the window average's transpose; Pad cuts it back out.
+ * and GlobalAveragePool spread it back as the window average's transpose, ReduceMean likewise over
+ * its axes (restored first where keepdims = 0); Pad cuts it back out.
  */
 final class PoolingGradient implements GradientRule {
     @Override
@@ -22,6 +23,7 @@ final class PoolingGradient implements GradientRule {
             case "MaxPool" -> maxPool(n, g, pass);
             case "AveragePool" -> averagePool(n, g, pass);
             case "GlobalAveragePool" -> globalAveragePool(n, g, pass);
+            case "ReduceMean" -> reduceMean(n, g, pass);
             case "Pad" -> pad(n, g, pass);
             default -> throw pass.unsupported(n, "has no gradient rule");
         }
@@ -142,6 +144,31 @@ final class PoolingGradient implements GradientRule {
             result[flat] = count == 0 ? 0f : 1f / count;
         }
         return result;
+    }
+
+    private static void reduceMean(Node n, String g, BackwardPass pass) {
+        String a = n.inputs().get(0);
+        if (!pass.wants(a)) {
+            return;
+        }
+        long[] in = pass.fixedShape(n, a, "(the gradient is spread evenly over the averaged axes)");
+        long[] axes = n.inputs().size() > 1 && !n.inputs().get(1).isEmpty()
+                ? pass.constantValue(n.inputs().get(1)).orElseThrow(() -> pass.unsupported(n,
+                        "takes its axes from a computed value")).toLongs()
+                : n.longsAttribute("axes", new long[0]);
+        if (axes.length == 0) {
+            throw pass.unsupported(n, "reduces every axis");
+        }
+        long count = 1;
+        for (int i = 0; i < axes.length; i++) {
+            axes[i] = axes[i] < 0 ? axes[i] + in.length : axes[i];
+            count *= in[(int) axes[i]];
+        }
+        Arrays.sort(axes);
+        String spread = n.longAttribute("keepdims", 1) != 0 ? g
+                : pass.emit("Unsqueeze", List.of(g, pass.longs(axes)));
+        String scaled = pass.emit("Mul", List.of(spread, pass.scalar(1f / count)));
+        pass.contribute(a, pass.emit("Expand", List.of(scaled, pass.emit("Shape", List.of(a)))));
     }
 
     private static void globalAveragePool(Node n, String g, BackwardPass pass) {

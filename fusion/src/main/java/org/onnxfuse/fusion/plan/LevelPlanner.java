@@ -23,6 +23,7 @@ import org.onnxfuse.fusion.ops.OpRegistry;
 import org.onnxfuse.fusion.ops.OpRole;
 import org.onnxfuse.fusion.ops.ParameterFreeOps;
 import org.onnxfuse.fusion.ops.PatternMatch;
+import org.onnxfuse.fusion.ops.ReduceMeanHandler;
 import org.onnxfuse.fusion.ops.ShapeComputation;
 import org.onnxfuse.fusion.ops.Shapes;
 import org.onnxfuse.onnx.errors.ErrorCode;
@@ -315,6 +316,9 @@ public final class LevelPlanner {
             }
             handler.requireNeuronAxis(node, in.axis(), in.shape().size(), view);
         }
+        if (handler.role() != OpRole.NEURON_NORM && in.hasNeurons() && in.plain()) {
+            handler.requireNeuronAxis(node, in.axis(), in.shape().size(), view);
+        }
         if (handler instanceof ConstantArithmetic && in.hasNeurons() && ConstantArithmetic.isPerElement(node, view)) {
             throw registry.unsupported(node, "its constant has more than one element and it comes after"
                     + " a level: the fused neurons are groups of the parents' neurons, so a per-neuron"
@@ -328,7 +332,7 @@ public final class LevelPlanner {
         LevelOp op = new LevelOp(handler.opType(), handler.role(), node, view.sorted(nodes), false, value,
                 node.outputs().get(0), out, handler.signature(node, view), -1, List.of());
         placed.addAll(nodes);
-        Flow next = follow(node, handler, in, out);
+        Flow next = follow(node, handler, in, out, view);
         if (flowKind == NeuronFlow.ENDS) {
             next = new Flow(out, next.axis(), next.slices(), next.flat(), next.opaque(), node);
         }
@@ -341,7 +345,7 @@ public final class LevelPlanner {
      * Reshape to [N, features]) merges it with the positions, a Reshape that only drops or adds
      * axes of size 1 keeps it; any other rearrangement leaves the features' order unknown.
      */
-    private static Flow follow(Node node, OpHandler handler, Flow in, List<Dim> out) {
+    private static Flow follow(Node node, OpHandler handler, Flow in, List<Dim> out, GraphView view) {
         if (!in.hasNeurons()) {
             return in.withShape(out);
         }
@@ -360,6 +364,19 @@ public final class LevelPlanner {
                     }
                 }
                 return opaque(in, out);
+            }
+            case "ReduceMean" -> {
+                if (!in.plain()) {
+                    return opaque(in, out);
+                }
+                // the axes it removes before the neurons' move them forward
+                int removed = 0;
+                if (out.size() < shape.size()) {
+                    for (long a : ReduceMeanHandler.axes(node, shape.size(), view)) {
+                        removed += a < axis ? 1 : 0;
+                    }
+                }
+                return new Flow(out, axis - removed, in.slices(), null, false, in.endedBy());
             }
             case "Flatten", "Reshape" -> {
                 if (shape.equals(out)) {

@@ -427,6 +427,33 @@ class GradientGraphTest {
         checkAgainstFiniteDifferences(net.withHead(net.node("Tanh", List.of(p))), net.shape, net.gaussian());
     }
 
+    @ParameterizedTest
+    @ValueSource(ints = {0, 1})
+    void reduceMeanOverTokens(int keepdims) {
+        // [N, 4, 3]: the mean over the tokens (axis 1), as before a transformer's head
+        Net net = new Net(17, 2, 4, 3);
+        String h = net.node("Tanh", List.of(net.node("MatMul", List.of("h", net.weight(3, 3)))));
+        String p = net.node("ReduceMean", List.of(h), Attribute.ofLongs("axes", 1), Attribute.ofLong("keepdims",
+                keepdims));
+        checkAgainstFiniteDifferences(net.withHead(net.node("Tanh", List.of(p))), net.shape, net.gaussian());
+    }
+
+    @Test
+    void layerNormDecomposedAsTorchExportsIt() {
+        Net net = new Net(18, 2, 3, 5);
+        String z = net.node("MatMul", List.of("h", net.weight(5, 5)));
+        String mean = net.node("ReduceMean", List.of(z), Attribute.ofLongs("axes", -1));
+        String d = net.node("Sub", List.of(z, mean));
+        String variance = net.node("ReduceMean", List.of(net.node("Pow", List.of(d, net.scalar(2f)))),
+                Attribute.ofLongs("axes", -1));
+        String std = net.node("Sqrt", List.of(net.node("Add", List.of(variance, net.scalar(1e-5f)))));
+        String normalised = net.node("Div", List.of(d, std));
+        String y = net.node("Add", List.of(net.node("Mul", List.of(normalised, net.weight(5))), net.weight(5)));
+        // the skip reads z too, as in a residual stream
+        checkAgainstFiniteDifferences(net.withHead(net.node("Tanh", List.of(net.node("Add", List.of(y, z))))),
+                net.shape, net.gaussian());
+    }
+
     @Test
     void flattenAndReshape() {
         Net net = new Net(16, 2, 2, 3, 2);

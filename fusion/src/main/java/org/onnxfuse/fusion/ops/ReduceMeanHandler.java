@@ -1,0 +1,94 @@
+package org.onnxfuse.fusion.ops;
+
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Map;
+import org.onnxfuse.onnx.ir.Dim;
+import org.onnxfuse.onnx.ir.Node;
+import org.onnxfuse.onnx.ir.Tensor;
+
+/**
+ * ReduceMean over axes that are not the neurons': mean pooling over tokens before a transformer's
+ * head ({@code x.mean(dim=1)} on [N, S, D]) or over spatial positions. It keeps the neurons; with
+ * keepdims = 0 the axes before theirs that it removes move them forward. The axes come from the
+ * attribute (opsets before 18) or a constant second input (opset 18).
+ */
+public final class ReduceMeanHandler implements OpHandler {
+    @Override
+    public String opType() {
+        return "ReduceMean";
+    }
+
+    @Override
+    public OpRole role() {
+        return OpRole.POOLING;
+    }
+
+    @Override
+    public String displayName() {
+        return "ReduceMean (not over the neurons)";
+    }
+
+    @Override
+    public List<Dim> outputShape(Node node, List<Dim> input, GraphView graph) {
+        long[] axes = axes(node, input.size(), graph);
+        boolean keep = node.longAttribute("keepdims", 1) != 0;
+        List<Dim> out = new ArrayList<>();
+        for (int i = 0; i < input.size(); i++) {
+            boolean reduced = contains(axes, i);
+            if (reduced && i == 0) {
+                throw Shapes.unsupported(node, "averages over the batch axis");
+            }
+            if (!reduced) {
+                out.add(input.get(i));
+            } else if (keep) {
+                out.add(Dim.of(1));
+            }
+        }
+        return out;
+    }
+
+    @Override
+    public void requireNeuronAxis(Node node, int neuronAxis, int rank, GraphView graph) {
+        if (contains(axes(node, rank, graph), neuronAxis)) {
+            throw Shapes.unsupported(node, "averages over axis " + neuronAxis + ", which holds the neurons; it would"
+                    + " mix them");
+        }
+    }
+
+    @Override
+    public Map<String, String> signature(Node node, GraphView graph) {
+        return Map.of("axes", Arrays.toString(rawAxes(node, graph)), "keepdims",
+                Long.toString(node.longAttribute("keepdims", 1)));
+    }
+
+    /** The reduced axes of an input of rank {@code rank}, counted from 0, sorted. */
+    public static long[] axes(Node node, int rank, GraphView graph) {
+        long[] raw = rawAxes(node, graph);
+        if (raw.length == 0) {
+            throw Shapes.unsupported(node, "reduces every axis (no axes given)");
+        }
+        long[] out = new long[raw.length];
+        for (int i = 0; i < raw.length; i++) {
+            out[i] = raw[i] < 0 ? raw[i] + rank : raw[i];
+            if (out[i] < 0 || out[i] >= rank) {
+                throw Shapes.unsupported(node, "reduces axis " + raw[i] + " of a rank-" + rank + " input");
+            }
+        }
+        Arrays.sort(out);
+        return out;
+    }
+
+    private static long[] rawAxes(Node node, GraphView graph) {
+        if (node.inputs().size() > 1 && !node.inputs().get(1).isEmpty()) {
+            return graph.constant(node.inputs().get(1)).map(Tensor::toLongs).orElseThrow(() -> Shapes.unsupported(
+                    node, "takes its axes from a computed value"));
+        }
+        return node.longsAttribute("axes", new long[0]);
+    }
+
+    private static boolean contains(long[] axes, long axis) {
+        return Arrays.stream(axes).anyMatch(a -> a == axis);
+    }
+}

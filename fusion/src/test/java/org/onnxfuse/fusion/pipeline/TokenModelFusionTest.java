@@ -1,0 +1,82 @@
+package org.onnxfuse.fusion.pipeline;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.util.List;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
+import org.junit.jupiter.api.Test;
+import org.onnxfuse.fusion.plan.ConstantFolding;
+import org.onnxfuse.fusion.plan.LevelPlan;
+import org.onnxfuse.fusion.plan.LevelPlanner;
+import org.onnxfuse.fusion.plan.NeuronSpace;
+import org.onnxfuse.fusion.plan.ResidualBlock;
+import org.onnxfuse.fusion.plan.TestNets.Net;
+import org.onnxfuse.fusion.testing.Fixtures;
+import org.onnxfuse.fusion.testing.ModelEdits;
+import org.onnxfuse.onnx.errors.UnsupportedOpException;
+import org.onnxfuse.onnx.ir.Attribute;
+import org.onnxfuse.onnx.ir.Model;
+
+/**
+ * torch exports of a token model (test-models/scripts/make_token_models.py: rows of the image as
+ * tokens, pre-LayerNorm residual MLP blocks, mean pooling over the tokens): the residual stream is
+ * one neuron space holding every LayerNorm's parameters, in both LayerNorm export forms.
+ */
+class TokenModelFusionTest {
+    private static Model model(int opset) {
+        return Fixtures.read("tokens/resmlp_op" + opset + ".onnx");
+    }
+
+    @ParameterizedTest
+    @ValueSource(ints = {13, 17})
+    void theStreamIsOneSpaceWithEveryLayerNormInIt(int opset) {
+        LevelPlan p = LevelPlanner.plan(ConstantFolding.fold(model(opset)));
+        assertEquals(6, p.levels().size());
+        NeuronSpace stream = p.spaceOf(1);
+        assertEquals(List.of(1, 3, 5), stream.levels());
+        assertEquals(List.of("/embed/Add_output_0", "/b1/fc2/Add_output_0", "/b1/Add_output_0",
+                "/b2/fc2/Add_output_0", "/b2/Add_output_0"), stream.cuts());
+        assertEquals(3, p.perNeuron().size());
+        assertTrue(p.perNeuron().stream().allMatch(op -> op.spaces().equals(List.of(stream.id()))
+                && op.op().opType().equals("LayerNormalization")));
+        assertEquals(List.of(new ResidualBlock("/embed/Add_output_0", "/b1/Add_output_0", List.of(2, 3)),
+                new ResidualBlock("/b1/Add_output_0", "/b2/Add_output_0", List.of(4, 5))), p.blocks());
+        for (int l = 1; l <= 5; l++) {
+            assertEquals(2, p.level(l).neuronAxis(), "tokens count as samples: level " + l);
+        }
+        assertEquals(List.of("LayerNormalization", "ReduceMean"), p.level(6).ops().stream().map(o -> o.opType())
+                .toList(), "the mean over the tokens before the head");
+    }
+
+    @ParameterizedTest
+    @ValueSource(ints = {13, 17})
+    void aParentFusedWithItsPermutedCopyComesBack(int opset) {
+        // the export shares its (equal, untrained) LayerNorm weights through Identity nodes; the edit needs them folded
+        Model p0 = ConstantFolding.fold(model(opset));
+        Model copy = ModelEdits.permuted(p0, 9);
+        float[] expected = Fixtures.logits(p0, Fixtures.data("test_x.npy"));
+        assertTrue(Fixtures.maxAbsDifference(expected, Fixtures.logits(copy, Fixtures.data("test_x.npy"))) < 1e-4);
+        for (FusionMethod method : List.of(FusionMethod.KF_LINEAR, FusionMethod.KF_GRADIENT)) {
+            FusionResult r = Fusion.builder().parentModels(List.of(p0, copy)).calibration(Fixtures.data("calib400_x.npy"))
+                    .samples(200).method(method).device("cpu").threads(2).seed(1).restarts(2).log(s -> { }).build()
+                    .fuse();
+            assertTrue(r.warnings().stream().noneMatch(w -> w.contains("uniform")), r.warnings().toString());
+            double diff = Fixtures.maxAbsDifference(expected, Fixtures.logits(r.model(), Fixtures.data("test_x.npy")));
+            System.out.println("opset " + opset + " " + method + ": max abs logit difference " + diff);
+            assertTrue(diff < (method == FusionMethod.KF_LINEAR ? 1e-4 : 1e-3), method + ": " + diff);
+        }
+    }
+
+    @Test
+    void aMeanOverTheNeuronsIsRefusedByName() {
+        Net net = Net.input("batch", 4, 8).matmul("proj", 8, 6, true);
+        net.op("mean_neurons", "ReduceMean", Attribute.ofLongs("axes", -1), Attribute.ofLong("keepdims", 1))
+                .matmul("head", 1, 3, true);
+        UnsupportedOpException e = assertThrows(UnsupportedOpException.class, net::plan);
+        assertTrue(e.getMessage().contains("mean_neurons") && e.getMessage().contains("holds the neurons"),
+                e.getMessage());
+    }
+}
