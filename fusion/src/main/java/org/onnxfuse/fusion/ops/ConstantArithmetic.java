@@ -132,6 +132,29 @@ public final class ConstantArithmetic implements OpHandler {
         return Map.of("constant", values, "shape", Arrays.toString(c.dims()));
     }
 
+    /** The signature of an op whose constant holds one value per neuron: parents' values differ, only the form agrees. */
+    public static final Map<String, String> PER_NEURON_SIGNATURE = Map.of("constant", "one per neuron");
+
+    /**
+     * Whether the constant holds one value per neuron of activations whose neurons are on
+     * {@code neuronAxis} of {@code rank} axes: more than one element, every axis 1 but the neuron
+     * axis (aligned from the last axis, as broadcasting aligns them). A layer scale (gamma of
+     * shape [C, 1, 1] or [D]) or a per-channel shift is such a constant.
+     */
+    public static boolean isPerNeuron(Node node, GraphView graph, int neuronAxis, int rank) {
+        long[] dims = constantOperand(node, graph).dims();
+        if (Tensor.elementCount(dims) <= 1 || dims.length > rank) {
+            return false;
+        }
+        for (int i = 0; i < dims.length; i++) {
+            int axis = rank - dims.length + i;
+            if (axis != neuronAxis && dims[i] != 1) {
+                return false;
+            }
+        }
+        return true;
+    }
+
     /** Whether the constant has more than one element (so it is not the same for every neuron). */
     public static boolean isPerElement(Node node, GraphView graph) {
         return constantOperand(node, graph).elementCount() > 1;

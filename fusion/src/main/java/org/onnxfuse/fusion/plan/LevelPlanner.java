@@ -319,18 +319,23 @@ public final class LevelPlanner {
         if (handler.role() != OpRole.NEURON_NORM && in.hasNeurons() && in.plain()) {
             handler.requireNeuronAxis(node, in.axis(), in.shape().size(), view);
         }
-        if (handler instanceof ConstantArithmetic && in.hasNeurons() && ConstantArithmetic.isPerElement(node, view)) {
+        boolean perNeuronConstant = handler instanceof ConstantArithmetic && in.hasNeurons() && in.plain()
+                && ConstantArithmetic.isPerNeuron(node, view, in.axis(), in.shape().size());
+        if (handler instanceof ConstantArithmetic && in.hasNeurons() && ConstantArithmetic.isPerElement(node, view)
+                && !perNeuronConstant) {
             throw registry.unsupported(node, "its constant has more than one element and it comes after"
-                    + " a level: the fused neurons are groups of the parents' neurons, so a per-neuron"
-                    + " constant cannot follow them (constants with one element, or per-element"
-                    + " constants on the model input before the first level, are fine)");
+                    + " a level, but not one value per neuron: the fused neurons are groups of the parents'"
+                    + " neurons, so a constant that also varies along other axes cannot follow them (constants"
+                    + " with one element, one value per neuron on the neuron axis, or per-element constants on"
+                    + " the model input before the first level, are fine)");
         }
         List<Dim> out = handler.outputShape(node, in.shape(), view);
         List<Node> nodes = new ArrayList<>(shapeComputations(node, value));
         nodes.addAll(view.privateConstants(List.of(node)));
         nodes.add(node);
         LevelOp op = new LevelOp(handler.opType(), handler.role(), node, view.sorted(nodes), false, value,
-                node.outputs().get(0), out, handler.signature(node, view), -1, List.of());
+                node.outputs().get(0), out, perNeuronConstant ? ConstantArithmetic.PER_NEURON_SIGNATURE
+                : handler.signature(node, view), -1, List.of());
         placed.addAll(nodes);
         Flow next = follow(node, handler, in, out, view);
         if (flowKind == NeuronFlow.ENDS) {
@@ -755,7 +760,8 @@ public final class LevelPlanner {
                 int space = spaceIds.get(find(op.inputFlow().slices().get(0)));
                 joinCuts.computeIfAbsent(space, k -> new ArrayList<>()).add(op.op().output());
             }
-            if ((op.op().role() == OpRole.FOLDABLE_NORM || op.op().role() == OpRole.NEURON_NORM)
+            if ((op.op().role() == OpRole.FOLDABLE_NORM || op.op().role() == OpRole.NEURON_NORM
+                    || op.op().signature().equals(ConstantArithmetic.PER_NEURON_SIGNATURE))
                     && op.inputFlow().hasNeurons()) {
                 perNeuron.add(new PerNeuronOp(op.op(),
                         op.inputFlow().slices().stream().map(s -> spaceIds.get(find(s))).toList()));

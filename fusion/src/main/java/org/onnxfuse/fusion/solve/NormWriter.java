@@ -33,7 +33,74 @@ public final class NormWriter {
         if (op.pattern()) {
             return decomposedLayerNormForm(new GraphView(graph), op);
         }
+        if (ARITHMETIC.contains(op.node().opType())) {
+            return constantForm(new GraphView(graph), op.node());
+        }
         return affineForm(graph, op.node());
+    }
+
+    private static final Set<String> ARITHMETIC = Set.of("Add", "Sub", "Mul", "Div");
+
+    /** y = a x + b of an Add, Sub, Mul or Div of a per-neuron constant c: (1, c), (1, -c), (c, 0), (1 / c, 0). */
+    private static double[][] constantForm(GraphView view, Node node) {
+        float[] c = constantOperand(view, node);
+        double[][] out = new double[2][c.length];
+        for (int j = 0; j < c.length; j++) {
+            switch (node.opType()) {
+                case "Add" -> {
+                    out[0][j] = 1;
+                    out[1][j] = c[j];
+                }
+                case "Sub" -> {
+                    out[0][j] = 1;
+                    out[1][j] = -c[j];
+                }
+                case "Mul" -> out[0][j] = c[j];
+                default -> out[0][j] = 1.0 / c[j];
+            }
+        }
+        return out;
+    }
+
+    /** An Add, Sub, Mul or Div's per-neuron constant rewritten from {a, b} (the other part must be the identity). */
+    private static Graph writeConstant(Graph graph, Node node, double[] a, double[] b) {
+        String op = node.opType();
+        boolean shift = op.equals("Add") || op.equals("Sub");
+        double[] unused = shift ? a : b;
+        double identity = shift ? 1 : 0;
+        for (double v : unused) {
+            if (Math.abs(v - identity) > 1e-6 * Math.max(1, Math.abs(identity))) {
+                throw new OnnxFuseException(ErrorCode.INTERNAL, "node " + node.describe() + " can only write a per-neuron "
+                        + (shift ? "shift" : "scale") + ", found " + v);
+            }
+        }
+        GraphView view = new GraphView(graph);
+        String old = node.inputs().stream().filter(view::isConstant).findFirst().orElseThrow();
+        long[] dims = view.constant(old).orElseThrow().dims().clone();
+        int c = a.length;
+        for (int i = 0; i < dims.length; i++) {
+            if (dims[i] != 1) {
+                dims[i] = c;
+            }
+        }
+        float[] v = new float[c];
+        for (int j = 0; j < c; j++) {
+            v[j] = (float) switch (op) {
+                case "Add" -> b[j];
+                case "Sub" -> -b[j];
+                case "Mul" -> a[j];
+                default -> 1.0 / a[j];
+            };
+        }
+        String name = unique(usedNames(graph), (node.name().isEmpty() ? node.outputs().get(0) : node.name())
+                + "_fused_constant");
+        Graph.Builder builder = graph.toBuilder();
+        builder.addInitializer(Tensor.ofFloats(name, dims, v));
+        builder.replaceNode(node, node.withInputs(node.inputs().stream().map(in -> in.equals(old) ? name : in).toList()));
+        if (graph.initializer(old).isPresent() && graph.consumers(old).size() == 1 && !isGraphOutput(graph, old)) {
+            builder.removeInitializer(old);
+        }
+        return builder.build();
     }
 
     /** The Mul's and Add's constants of a decomposed LayerNorm; 1 and 0 where it has none. */
@@ -114,6 +181,11 @@ public final class NormWriter {
     public static Graph writeAffine(Graph graph, LevelOp planned, double[] a, double[] b) {
         if (planned.pattern()) {
             return writeDecomposedLayerNorm(graph, planned, a, b);
+        }
+        if (ARITHMETIC.contains(planned.node().opType())) {
+            Node node = graph.producer(planned.output()).orElseThrow(() -> new OnnxFuseException(ErrorCode.INTERNAL,
+                    "node " + planned.node().describe() + " is no longer in the fused graph"));
+            return writeConstant(graph, node, a, b);
         }
         return writeAffine(graph, planned.node(), a, b);
     }

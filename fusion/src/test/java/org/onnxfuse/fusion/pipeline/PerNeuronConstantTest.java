@@ -1,0 +1,88 @@
+package org.onnxfuse.fusion.pipeline;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.util.List;
+import org.junit.jupiter.api.Test;
+import org.onnxfuse.fusion.plan.LevelPlan;
+import org.onnxfuse.fusion.plan.LevelPlanner;
+import org.onnxfuse.fusion.plan.TestNets.Net;
+import org.onnxfuse.fusion.testing.Fixtures;
+import org.onnxfuse.fusion.testing.ModelEdits;
+import org.onnxfuse.onnx.errors.UnsupportedOpException;
+import org.onnxfuse.onnx.ir.Attribute;
+import org.onnxfuse.onnx.ir.Model;
+
+/**
+ * Add, Sub, Mul and Div of a constant with one value per neuron after a level (a layer scale, a
+ * per-channel shift): per-neuron ops of the space, their constants rewritten per fused neuron.
+ */
+class PerNeuronConstantTest {
+    /** Conv -> Mul gamma [4, 1, 1] -> Relu -> Conv -> Div [3, 1, 1] -> Relu -> Flatten -> Gemm -> Sub [16] -> Relu -> Gemm. */
+    private static Model net(int seed) {
+        Net n = Net.input("batch", 1, 28, 28);
+        for (int i = 0; i < seed; i++) {
+            n.init("unused" + i, new long[] {1});
+        }
+        n.conv("c1", 1, 4, 3, true, Attribute.ofLongs("strides", 2, 2));
+        n.init("gamma", new long[] {4, 1, 1});
+        n.op("scale", "Mul", List.of("gamma")).op("r1", "Relu").conv("c2", 4, 3, 3, true, Attribute.ofLongs("strides",
+                2, 2));
+        n.initializer(org.onnxfuse.onnx.ir.Tensor.ofFloats("divisor", new long[] {3, 1, 1}, new float[] {2f, 0.5f, 4f}));
+        n.op("div", "Div", List.of("divisor")).op("r2", "Relu").op("flat", "Flatten").gemm("fc1", 108, 16, true, true);
+        n.init("shift", new long[] {16});
+        return n.op("sub", "Sub", List.of("shift")).op("r3", "Relu").gemm("fc2", 16, 10, true, true).build();
+    }
+
+    private static FusionResult fuse(List<Model> parents, FusionMethod method) {
+        return Fusion.builder().parentModels(parents).calibration(Fixtures.data("calib400_x.npy")).samples(300)
+                .method(method).device("cpu").threads(2).seed(1).restarts(2).log(s -> { }).build().fuse();
+    }
+
+    @Test
+    void perNeuronConstantsArePerNeuronOpsOfTheirSpaces() {
+        LevelPlan p = LevelPlanner.plan(net(0));
+        assertEquals(List.of("scale", "div", "sub"), p.perNeuron().stream().map(op -> op.op().node().name()).toList());
+        assertEquals(List.of(p.level(1).space()), p.perNeuron().get(0).spaces());
+        assertEquals(List.of(p.level(2).space()), p.perNeuron().get(1).spaces());
+        assertEquals(List.of(p.level(3).space()), p.perNeuron().get(2).spaces());
+    }
+
+    @Test
+    void aParentFusedWithItsPermutedCopyComesBack() {
+        Model p0 = net(0);
+        Model copy = ModelEdits.permuted(p0, 4);
+        float[] expected = Fixtures.logits(p0, Fixtures.data("test_x.npy"));
+        assertTrue(Fixtures.maxAbsDifference(expected, Fixtures.logits(copy, Fixtures.data("test_x.npy"))) < 1e-3,
+                "the permuted copy computes the same function");
+        for (FusionMethod method : List.of(FusionMethod.KF_LINEAR, FusionMethod.WEIGHT_MATCH)) {
+            Model fused = fuse(List.of(p0, copy), method).model();
+            double diff = Fixtures.maxAbsDifference(expected, Fixtures.logits(fused, Fixtures.data("test_x.npy")));
+            double scale = Fixtures.maxAbsDifference(expected, new float[expected.length]);
+            System.out.println(method + ": max abs logit difference " + diff + " at logits up to " + scale);
+            assertTrue(diff < 1e-5 * Math.max(1, scale), method + ": " + diff);
+        }
+    }
+
+    @Test
+    void twoDifferentParentsFuseAndTheConstantsFollowTheWidths() {
+        FusionResult r = fuse(List.of(net(0), net(5)), FusionMethod.KF_LINEAR);
+        LevelPlan fused = LevelPlanner.plan(r.model());
+        assertEquals(3, fused.perNeuron().size());
+        for (float v : Fixtures.logits(r.model(), Fixtures.data("test_x.npy"))) {
+            assertTrue(Float.isFinite(v));
+        }
+    }
+
+    @Test
+    void aConstantThatAlsoVariesAlongThePositionsIsRefusedByName() {
+        Net n = Net.input("batch", 4, 8).matmul("proj", 8, 6, true);
+        n.init("per_token", new long[] {4, 6});
+        n.op("position", "Add", List.of("per_token")).matmul("head", 6, 3, true);
+        UnsupportedOpException e = assertThrows(UnsupportedOpException.class, n::plan);
+        assertTrue(e.getMessage().contains("position") && e.getMessage().contains("not one value per neuron"),
+                e.getMessage());
+    }
+}
