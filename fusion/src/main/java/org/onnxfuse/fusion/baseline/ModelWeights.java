@@ -17,7 +17,7 @@ import org.onnxfuse.onnx.ir.Graph;
  * One model's parameters as the baselines align and average them, in plan order: each level's
  * fan-in x width matrix (row-major: rows are input features then the bias, columns neurons; a
  * folded BatchNormalization applied, {@link LevelWeights}) and each per-neuron op's affine form
- * {a, b}, one value per channel ({@link NormWriter#affineForm}). The arrays are shared: do not
+ * {a, b} (per position where the op has positions), one value per channel ({@link NormWriter#affineForm}). The arrays are shared: do not
  * modify them.
  */
 final class ModelWeights {
@@ -37,7 +37,7 @@ final class ModelWeights {
         }
         List<double[][]> ops = new ArrayList<>();
         for (PerNeuronOp op : plan.perNeuron()) {
-            ops.add(NormWriter.affineForm(graph, op.op()));
+            ops.add(NormWriter.affineForm(graph, op));
         }
         return new ModelWeights(levels, ops);
     }
@@ -61,7 +61,7 @@ final class ModelWeights {
         return levels;
     }
 
-    /** {a, b} of per-neuron op {@code i} of the plan. */
+    /** The form ({a, b}, per position where it has positions) of per-neuron op {@code i} of the plan. */
     double[][] perNeuron(int i) {
         return perNeuron.get(i);
     }
@@ -88,7 +88,7 @@ final class ModelWeights {
         for (int i = 0; i < plan.perNeuron().size(); i++) {
             PerNeuronOp op = plan.perNeuron().get(i);
             if (writeOp.test(op)) {
-                out = NormWriter.writeAffine(out, op.op(), perNeuron.get(i)[0], perNeuron.get(i)[1]);
+                out = NormWriter.writeAffine(out, op, perNeuron.get(i));
             }
         }
         return out;

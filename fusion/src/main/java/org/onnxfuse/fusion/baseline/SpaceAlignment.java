@@ -131,13 +131,17 @@ public final class SpaceAlignment {
         return columns(level, inputRows(level, w));
     }
 
-    /** {a, b} of {@code op} with its channels mapped. */
+    /** The form of {@code op} ({a, b}, per position where it has positions) with its channels mapped. */
     double[][] perNeuron(PerNeuronOp op, double[][] ab) {
         if (!moves(op)) {
             return ab;
         }
         List<NeuronMap> slices = op.spaces().stream().map(this::map).toList();
-        return new double[][] {NeuronMap.mapStackedValues(slices, ab[0]), NeuronMap.mapStackedValues(slices, ab[1])};
+        double[][] out = new double[ab.length][];
+        for (int row = 0; row < ab.length; row++) {
+            out[row] = NeuronMap.mapStackedValues(slices, ab[row]);
+        }
+        return out;
     }
 
     /** {@code w} (this plan's model's weights) with every level and per-neuron op mapped. */

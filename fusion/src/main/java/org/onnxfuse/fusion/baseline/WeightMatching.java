@@ -129,8 +129,9 @@ public final class WeightMatching {
                 int offset = offset(p, on, slice);
                 for (int i = 0; i < n; i++) {
                     for (int j = 0; j < n; j++) {
-                        score[i][j] += ab0[0][offset + i] * abk[0][offset + j]
-                                + ab0[1][offset + i] * abk[1][offset + j];
+                        for (int row = 0; row < ab0.length; row++) {
+                            score[i][j] += ab0[row][offset + i] * abk[row][offset + j];
+                        }
                     }
                 }
             }

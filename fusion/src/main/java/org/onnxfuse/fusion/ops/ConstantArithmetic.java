@@ -136,23 +136,19 @@ public final class ConstantArithmetic implements OpHandler {
     public static final Map<String, String> PER_NEURON_SIGNATURE = Map.of("constant", "one per neuron");
 
     /**
-     * Whether the constant holds one value per neuron of activations whose neurons are on
-     * {@code neuronAxis} of {@code rank} axes: more than one element, every axis 1 but the neuron
-     * axis (aligned from the last axis, as broadcasting aligns them). A layer scale (gamma of
-     * shape [C, 1, 1] or [D]) or a per-channel shift is such a constant.
+     * Whether the constant varies along the neurons of activations whose neurons are on
+     * {@code neuronAxis} of {@code rank} axes: more than one element, all of the neurons on its
+     * axis under theirs (aligned from the last axis, as broadcasting aligns them), and size 1 on
+     * the batch axis. It may vary along positions too: a layer scale (gamma of shape [C, 1, 1] or
+     * [D]), a per-channel shift or a position embedding ([1, S, D]) is such a constant.
      */
     public static boolean isPerNeuron(Node node, GraphView graph, int neuronAxis, int rank) {
         long[] dims = constantOperand(node, graph).dims();
-        if (Tensor.elementCount(dims) <= 1 || dims.length > rank) {
+        int neuronDim = neuronAxis - (rank - dims.length);
+        if (Tensor.elementCount(dims) <= 1 || dims.length > rank || neuronDim < 0 || dims[neuronDim] == 1) {
             return false;
         }
-        for (int i = 0; i < dims.length; i++) {
-            int axis = rank - dims.length + i;
-            if (axis != neuronAxis && dims[i] != 1) {
-                return false;
-            }
-        }
-        return true;
+        return dims.length < rank || dims[0] == 1;
     }
 
     /** Whether the constant has more than one element (so it is not the same for every neuron). */

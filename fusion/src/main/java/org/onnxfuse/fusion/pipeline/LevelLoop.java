@@ -882,7 +882,8 @@ final class LevelLoop {
     /**
      * Rewrites every per-neuron op whose spaces are all grouped: its parameters become, per fused
      * neuron, the importance-weighted mean over the group's members of each parent's affine form
-     * of the op (a BatchNormalization y = a x + b).
+     * of the op (a BatchNormalization y = a x + b; per position for a constant that varies along
+     * positions too).
      */
     private void writePerNeuronParameters() {
         for (int idx = 0; idx < template.perNeuron().size(); idx++) {
@@ -891,10 +892,12 @@ final class LevelLoop {
                 continue;
             }
             int fusedChannels = op.spaces().stream().mapToInt(s -> spaces.get(s).width()).sum();
-            double[] scale = new double[fusedChannels];
-            double[] shift = new double[fusedChannels];
+            double[][] form = null;
             for (int k = 0; k < parents.size(); k++) {
-                double[][] affine = NormWriter.affineForm(parents.get(k).graph(), plans.get(k).perNeuron().get(idx).op());
+                double[][] parentForm = NormWriter.affineForm(parents.get(k).graph(), plans.get(k).perNeuron().get(idx));
+                if (form == null) {
+                    form = new double[parentForm.length][fusedChannels];
+                }
                 int parentOffset = 0;
                 int fusedOffset = 0;
                 for (int s : op.spaces()) {
@@ -908,14 +911,15 @@ final class LevelLoop {
                         if (g < 0) {
                             continue;
                         }
-                        scale[fusedOffset + g] += u.get(i, g) * affine[0][parentOffset + src];
-                        shift[fusedOffset + g] += u.get(i, g) * affine[1][parentOffset + src];
+                        for (int row = 0; row < form.length; row++) {
+                            form[row][fusedOffset + g] += u.get(i, g) * parentForm[row][parentOffset + src];
+                        }
                     }
                     parentOffset += n;
                     fusedOffset += space.width();
                 }
             }
-            fused = fused.withGraph(NormWriter.writeAffine(fused.graph(), op.op(), scale, shift));
+            fused = fused.withGraph(NormWriter.writeAffine(fused.graph(), op, form));
             perNeuronWritten.add(idx);
         }
     }

@@ -764,7 +764,8 @@ public final class LevelPlanner {
                     || op.op().signature().equals(ConstantArithmetic.PER_NEURON_SIGNATURE))
                     && op.inputFlow().hasNeurons()) {
                 perNeuron.add(new PerNeuronOp(op.op(),
-                        op.inputFlow().slices().stream().map(s -> spaceIds.get(find(s))).toList()));
+                        op.inputFlow().slices().stream().map(s -> spaceIds.get(find(s))).toList(),
+                        op.inputFlow().axis()));
             }
         }
         List<NeuronSpace> spaces = new ArrayList<>();

@@ -7,6 +7,7 @@ import java.util.Set;
 import org.onnxfuse.fusion.ops.GraphView;
 import org.onnxfuse.fusion.ops.LayerNormPattern;
 import org.onnxfuse.fusion.plan.LevelOp;
+import org.onnxfuse.fusion.plan.PerNeuronOp;
 import org.onnxfuse.onnx.errors.ErrorCode;
 import org.onnxfuse.onnx.errors.ModelFormatException;
 import org.onnxfuse.onnx.errors.OnnxFuseException;
@@ -29,73 +30,92 @@ public final class NormWriter {
      * {a, b}, one value per neuron, of the per-neuron op {@code op} of {@code graph} (the graph it
      * was planned on): a BatchNormalization, a LayerNormalization or a decomposed LayerNorm.
      */
-    public static double[][] affineForm(Graph graph, LevelOp op) {
+    public static double[][] affineForm(Graph graph, PerNeuronOp planned) {
+        LevelOp op = planned.op();
         if (op.pattern()) {
             return decomposedLayerNormForm(new GraphView(graph), op);
         }
         if (ARITHMETIC.contains(op.node().opType())) {
-            return constantForm(new GraphView(graph), op.node());
+            return constantForm(new GraphView(graph), op, planned.neuronAxis());
         }
         return affineForm(graph, op.node());
     }
 
     private static final Set<String> ARITHMETIC = Set.of("Add", "Sub", "Mul", "Div");
 
-    /** y = a x + b of an Add, Sub, Mul or Div of a per-neuron constant c: (1, c), (1, -c), (c, 0), (1 / c, 0). */
-    private static double[][] constantForm(GraphView view, Node node) {
-        float[] c = constantOperand(view, node);
-        double[][] out = new double[2][c.length];
-        for (int j = 0; j < c.length; j++) {
-            switch (node.opType()) {
-                case "Add" -> {
-                    out[0][j] = 1;
-                    out[1][j] = c[j];
+    /**
+     * The form of an Add, Sub, Mul or Div of a constant c that varies along the neurons (and maybe
+     * along positions, a position embedding): per position p, y = a_p x + b_p with (a_p, b_p) =
+     * (1, c_p), (1, -c_p), (c_p, 0) or (1 / c_p, 0). Rows [0, P) hold a, rows [P, 2P) hold b.
+     */
+    private static double[][] constantForm(GraphView view, LevelOp op, int neuronAxis) {
+        Node node = op.node();
+        String name = node.inputs().stream().filter(view::isConstant).findFirst().orElseThrow();
+        Tensor t = view.constant(name).orElseThrow();
+        PerNeuronLayout layout = PerNeuronLayout.of(t.dims(), op.outputShape().size(), neuronAxis, -1);
+        float[] c = t.toFloats();
+        int n = layout.neurons();
+        int positions = layout.positions();
+        double[][] out = new double[2 * positions][n];
+        for (int p = 0; p < positions; p++) {
+            for (int j = 0; j < n; j++) {
+                double v = c[layout.index(j, p)];
+                switch (node.opType()) {
+                    case "Add" -> {
+                        out[p][j] = 1;
+                        out[positions + p][j] = v;
+                    }
+                    case "Sub" -> {
+                        out[p][j] = 1;
+                        out[positions + p][j] = -v;
+                    }
+                    case "Mul" -> out[p][j] = v;
+                    default -> out[p][j] = 1.0 / v;
                 }
-                case "Sub" -> {
-                    out[0][j] = 1;
-                    out[1][j] = -c[j];
-                }
-                case "Mul" -> out[0][j] = c[j];
-                default -> out[0][j] = 1.0 / c[j];
             }
         }
         return out;
     }
 
-    /** An Add, Sub, Mul or Div's per-neuron constant rewritten from {a, b} (the other part must be the identity). */
-    private static Graph writeConstant(Graph graph, Node node, double[] a, double[] b) {
+    /** An Add, Sub, Mul or Div's constant rewritten from its form (the part its op cannot hold must be the identity). */
+    private static Graph writeConstant(Graph graph, Node node, LevelOp planned, int neuronAxis, double[][] form) {
         String op = node.opType();
         boolean shift = op.equals("Add") || op.equals("Sub");
-        double[] unused = shift ? a : b;
-        double identity = shift ? 1 : 0;
-        for (double v : unused) {
-            if (Math.abs(v - identity) > 1e-6 * Math.max(1, Math.abs(identity))) {
-                throw new OnnxFuseException(ErrorCode.INTERNAL, "node " + node.describe() + " can only write a per-neuron "
-                        + (shift ? "shift" : "scale") + ", found " + v);
+        int positions = form.length / 2;
+        int c = form[0].length;
+        for (int p = 0; p < positions; p++) {
+            double[] unused = shift ? form[p] : form[positions + p];
+            double identity = shift ? 1 : 0;
+            for (double v : unused) {
+                if (Math.abs(v - identity) > 1e-6) {
+                    throw new OnnxFuseException(ErrorCode.INTERNAL, "node " + node.describe() + " can only write a"
+                            + " per-neuron " + (shift ? "shift" : "scale") + ", found " + v);
+                }
             }
         }
         GraphView view = new GraphView(graph);
         String old = node.inputs().stream().filter(view::isConstant).findFirst().orElseThrow();
-        long[] dims = view.constant(old).orElseThrow().dims().clone();
-        int c = a.length;
-        for (int i = 0; i < dims.length; i++) {
-            if (dims[i] != 1) {
-                dims[i] = c;
-            }
+        long[] oldDims = view.constant(old).orElseThrow().dims();
+        PerNeuronLayout layout = PerNeuronLayout.of(oldDims, planned.outputShape().size(), neuronAxis, c);
+        if (layout.positions() != positions) {
+            throw new OnnxFuseException(ErrorCode.INTERNAL, "node " + node.describe() + ": " + positions
+                    + " positions to write into a constant of " + layout.positions());
         }
-        float[] v = new float[c];
-        for (int j = 0; j < c; j++) {
-            v[j] = (float) switch (op) {
-                case "Add" -> b[j];
-                case "Sub" -> -b[j];
-                case "Mul" -> a[j];
-                default -> 1.0 / a[j];
-            };
+        float[] v = new float[c * positions];
+        for (int p = 0; p < positions; p++) {
+            for (int j = 0; j < c; j++) {
+                v[layout.index(j, p)] = (float) switch (op) {
+                    case "Add" -> form[positions + p][j];
+                    case "Sub" -> -form[positions + p][j];
+                    case "Mul" -> form[p][j];
+                    default -> 1.0 / form[p][j];
+                };
+            }
         }
         String name = unique(usedNames(graph), (node.name().isEmpty() ? node.outputs().get(0) : node.name())
                 + "_fused_constant");
         Graph.Builder builder = graph.toBuilder();
-        builder.addInitializer(Tensor.ofFloats(name, dims, v));
+        builder.addInitializer(Tensor.ofFloats(name, layout.dims(), v));
         builder.replaceNode(node, node.withInputs(node.inputs().stream().map(in -> in.equals(old) ? name : in).toList()));
         if (graph.initializer(old).isPresent() && graph.consumers(old).size() == 1 && !isGraphOutput(graph, old)) {
             builder.removeInitializer(old);
@@ -178,16 +198,17 @@ public final class NormWriter {
      * scale corrected for epsilon. Its parameters become new initializers of its own; the old
      * ones are removed where nothing else reads them.
      */
-    public static Graph writeAffine(Graph graph, LevelOp planned, double[] a, double[] b) {
-        if (planned.pattern()) {
-            return writeDecomposedLayerNorm(graph, planned, a, b);
+    public static Graph writeAffine(Graph graph, PerNeuronOp planned, double[][] form) {
+        LevelOp op = planned.op();
+        if (op.pattern()) {
+            return writeDecomposedLayerNorm(graph, op, form[0], form[1]);
         }
-        if (ARITHMETIC.contains(planned.node().opType())) {
-            Node node = graph.producer(planned.output()).orElseThrow(() -> new OnnxFuseException(ErrorCode.INTERNAL,
-                    "node " + planned.node().describe() + " is no longer in the fused graph"));
-            return writeConstant(graph, node, a, b);
+        if (ARITHMETIC.contains(op.node().opType())) {
+            Node node = graph.producer(op.output()).orElseThrow(() -> new OnnxFuseException(ErrorCode.INTERNAL,
+                    "node " + op.node().describe() + " is no longer in the fused graph"));
+            return writeConstant(graph, node, op, planned.neuronAxis(), form);
         }
-        return writeAffine(graph, planned.node(), a, b);
+        return writeAffine(graph, op.node(), form[0], form[1]);
     }
 
     /** A decomposed LayerNorm's Mul and Add constants replaced by {@code a} and {@code b}. */
@@ -232,7 +253,7 @@ public final class NormWriter {
         return out;
     }
 
-    /** As {@link #writeAffine(Graph, LevelOp, double[], double[])} for a single-node normalisation. */
+    /** As {@link #writeAffine(Graph, PerNeuronOp, double[][])} for a single-node normalisation: a and b. */
     public static Graph writeAffine(Graph graph, Node planned, double[] a, double[] b) {
         Node node = graph.producer(planned.outputs().get(0)).orElseThrow(() -> new OnnxFuseException(
                 ErrorCode.INTERNAL, "node " + planned.describe() + " is no longer in the fused graph"));

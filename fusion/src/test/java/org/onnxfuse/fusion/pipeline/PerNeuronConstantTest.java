@@ -76,13 +76,47 @@ class PerNeuronConstantTest {
         }
     }
 
+    /** The image's rows as 28 tokens -> MatMul to 16 -> Add of a position embedding [28, 16] -> Relu -> mean over tokens -> Gemm. */
+    private static Model tokens(int seed) {
+        Net n = Net.input("batch", 1, 28, 28);
+        for (int i = 0; i < seed; i++) {
+            n.init("unused" + i, new long[] {1});
+        }
+        n.initializer(org.onnxfuse.onnx.ir.Tensor.ofLongs("rows", new long[] {3}, new long[] {0, 28, 28}));
+        n.op("as_tokens", "Reshape", List.of("rows")).matmul("embed", 28, 16, true);
+        n.init("position", new long[] {28, 16});
+        return n.op("add_position", "Add", List.of("position")).op("r", "Relu")
+                .op("pool", "ReduceMean", Attribute.ofLongs("axes", 1), Attribute.ofLong("keepdims", 0))
+                .gemm("head", 16, 10, true, true).build();
+    }
+
     @Test
-    void aConstantThatAlsoVariesAlongThePositionsIsRefusedByName() {
-        Net n = Net.input("batch", 4, 8).matmul("proj", 8, 6, true);
-        n.init("per_token", new long[] {4, 6});
-        n.op("position", "Add", List.of("per_token")).matmul("head", 6, 3, true);
+    void aPositionEmbeddingIsAPerNeuronOpWithAValuePerPosition() {
+        Model p0 = tokens(0);
+        LevelPlan p = LevelPlanner.plan(p0);
+        assertEquals(List.of("add_position"), p.perNeuron().stream().map(op -> op.op().node().name()).toList());
+        assertEquals(2, p.perNeuron().get(0).neuronAxis());
+        Model copy = ModelEdits.permuted(p0, 6);
+        float[] expected = Fixtures.logits(p0, Fixtures.data("test_x.npy"));
+        double scale = Fixtures.maxAbsDifference(expected, new float[expected.length]);
+        for (FusionMethod method : List.of(FusionMethod.KF_LINEAR, FusionMethod.WEIGHT_MATCH)) {
+            Model fused = fuse(List.of(p0, copy), method).model();
+            double diff = Fixtures.maxAbsDifference(expected, Fixtures.logits(fused, Fixtures.data("test_x.npy")));
+            System.out.println("tokens " + method + ": max abs logit difference " + diff + " at logits up to " + scale);
+            assertTrue(diff < 1e-5 * Math.max(1, scale), method + ": " + diff);
+        }
+        FusionResult two = fuse(List.of(p0, tokens(4)), FusionMethod.KF_LINEAR);
+        assertEquals(List.of(28L, 16L), java.util.Arrays.stream(two.model().graph().initializers().values().stream()
+                .filter(t -> t.name().startsWith("add_position")).findFirst().orElseThrow().dims()).boxed().toList(),
+                "the fused position embedding, one value per token and fused neuron");
+    }
+
+    @Test
+    void aConstantThatVariesAlongTheBatchIsRefusedByName() {
+        Net n = Net.input(2, 4, 8).matmul("proj", 8, 6, true);
+        n.init("per_sample", new long[] {2, 4, 6});
+        n.op("per_sample_add", "Add", List.of("per_sample")).matmul("head", 6, 3, true);
         UnsupportedOpException e = assertThrows(UnsupportedOpException.class, n::plan);
-        assertTrue(e.getMessage().contains("position") && e.getMessage().contains("not one value per neuron"),
-                e.getMessage());
+        assertTrue(e.getMessage().contains("per_sample_add"), e.getMessage());
     }
 }
