@@ -24,6 +24,7 @@ final class PoolingGradient implements GradientRule {
             case "AveragePool" -> averagePool(n, g, pass);
             case "GlobalAveragePool" -> globalAveragePool(n, g, pass);
             case "ReduceMean" -> reduceMean(n, g, pass);
+            case "Gather" -> gather(n, g, pass);
             case "Pad" -> pad(n, g, pass);
             default -> throw pass.unsupported(n, "has no gradient rule");
         }
@@ -144,6 +145,27 @@ final class PoolingGradient implements GradientRule {
             result[flat] = count == 0 ? 0f : 1f / count;
         }
         return result;
+    }
+
+    /** One constant position along an axis: the gradient goes back to that position, zeros around it (a Pad). */
+    private static void gather(Node n, String g, BackwardPass pass) {
+        pass.onlyDataInput(n, 0);
+        String a = n.inputs().get(0);
+        if (!pass.wants(a)) {
+            return;
+        }
+        long[] in = pass.fixedShape(n, a, "(the gradient is placed back at the gathered position)");
+        Tensor index = pass.constantValue(n.inputs().get(1)).orElseThrow(() -> pass.unsupported(n,
+                "gathers at computed positions"));
+        long axisAttribute = n.longAttribute("axis", 0);
+        int axis = (int) (axisAttribute < 0 ? axisAttribute + in.length : axisAttribute);
+        long position = index.toLongs()[0];
+        position = position < 0 ? position + in[axis] : position;
+        String restored = index.dims().length == 0 ? pass.emit("Unsqueeze", List.of(g, pass.longs(axis))) : g;
+        long[] pads = new long[2 * in.length];
+        pads[axis] = position;
+        pads[in.length + axis] = in[axis] - 1 - position;
+        pass.contribute(a, pass.emit("Pad", List.of(restored, pass.longs(pads))));
     }
 
     private static void reduceMean(Node n, String g, BackwardPass pass) {

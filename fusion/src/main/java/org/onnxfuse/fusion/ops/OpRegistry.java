@@ -82,6 +82,7 @@ public final class OpRegistry {
         r.register(SimpleHandler.of("GlobalAveragePool", OpRole.POOLING, OpRegistry::globalPoolShape,
                 SimpleHandler.NO_SIGNATURE));
         r.register(new ReduceMeanHandler());
+        r.register(new GatherHandler());
         r.register(new SimpleHandler("", "Pad", 11, OpRole.POOLING, "Pad (constant, spatial axes)", OpRegistry::padShape,
                 (n, g) -> Map.of("pads", Arrays.toString(padAmounts(n, g)), "mode", n.stringAttribute("mode",
                         "constant"))));

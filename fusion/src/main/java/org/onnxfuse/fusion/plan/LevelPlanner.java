@@ -15,6 +15,7 @@ import java.util.stream.Collectors;
 import org.onnxfuse.fusion.ops.AffineGeometry;
 import org.onnxfuse.fusion.ops.AffineHandler;
 import org.onnxfuse.fusion.ops.ConstantArithmetic;
+import org.onnxfuse.fusion.ops.GatherHandler;
 import org.onnxfuse.fusion.ops.GraphView;
 import org.onnxfuse.fusion.ops.NeuronFlow;
 import org.onnxfuse.fusion.ops.OpHandler;
@@ -324,10 +325,10 @@ public final class LevelPlanner {
         if (handler instanceof ConstantArithmetic && in.hasNeurons() && ConstantArithmetic.isPerElement(node, view)
                 && !perNeuronConstant) {
             throw registry.unsupported(node, "its constant has more than one element and it comes after"
-                    + " a level, but not one value per neuron: the fused neurons are groups of the parents'"
-                    + " neurons, so a constant that also varies along other axes cannot follow them (constants"
-                    + " with one element, one value per neuron on the neuron axis, or per-element constants on"
-                    + " the model input before the first level, are fine)");
+                    + " a level, but it does not vary along the neurons (or it varies along the batch): fusion"
+                    + " rewrites a constant after a level per fused neuron (constants with one element, constants"
+                    + " along the neurons and maybe positions such as a layer scale or a position embedding, or"
+                    + " per-element constants on the model input before the first level, are fine)");
         }
         List<Dim> out = handler.outputShape(node, in.shape(), view);
         List<Node> nodes = new ArrayList<>(shapeComputations(node, value));
@@ -369,6 +370,14 @@ public final class LevelPlanner {
                     }
                 }
                 return opaque(in, out);
+            }
+            case "Gather" -> {
+                if (!in.plain()) {
+                    return opaque(in, out);
+                }
+                int gathered = GatherHandler.axis(node, shape.size());
+                int moved = GatherHandler.removesAxis(node, view) && gathered < axis ? 1 : 0;
+                return new Flow(out, axis - moved, in.slices(), null, false, in.endedBy());
             }
             case "ReduceMean" -> {
                 if (!in.plain()) {

@@ -438,6 +438,19 @@ class GradientGraphTest {
         checkAgainstFiniteDifferences(net.withHead(net.node("Tanh", List.of(p))), net.shape, net.gaussian());
     }
 
+    @ParameterizedTest
+    @ValueSource(booleans = {true, false})
+    void gatherOfOnePosition(boolean scalarIndex) {
+        // [N, 4, 3]: the class token x[:, 0] (a scalar index drops the axis), or x[:, 2:3] as Gather of [2]
+        Net net = new Net(19, 2, 4, 3);
+        String h = net.node("Tanh", List.of(net.node("MatMul", List.of("h", net.weight(3, 3)))));
+        String index = "i" + (net.count++);
+        net.inits.add(scalarIndex ? Tensor.ofLongs(index, new long[0], new long[] {0})
+                : Tensor.ofLongs(index, new long[] {1}, new long[] {2}));
+        String p = net.node("Gather", List.of(h, index), Attribute.ofLong("axis", 1));
+        checkAgainstFiniteDifferences(net.withHead(net.node("Tanh", List.of(p))), net.shape, net.gaussian());
+    }
+
     @Test
     void layerNormDecomposedAsTorchExportsIt() {
         Net net = new Net(18, 2, 3, 5);

@@ -71,6 +71,38 @@ class TokenModelFusionTest {
     }
 
     @Test
+    void theFirstTokenGatheredBeforeTheHeadComesBackFromAPermutedCopy() {
+        Net n = Net.input("batch", 1, 28, 28);
+        n.initializer(org.onnxfuse.onnx.ir.Tensor.ofLongs("rows", new long[] {3}, new long[] {0, 28, 28}));
+        n.initializer(org.onnxfuse.onnx.ir.Tensor.ofLongs("first", new long[0], new long[] {0}));
+        Model p0 = n.op("as_tokens", "Reshape", List.of("rows")).matmul("embed", 28, 16, true).op("r", "Relu")
+                .op("token0", "Gather", List.of("first"), Attribute.ofLong("axis", 1)).gemm("head", 16, 10, true, true)
+                .build();
+        LevelPlan p = LevelPlanner.plan(p0);
+        assertEquals(List.of("Relu", "Gather"), p.level(2).ops().stream().map(o -> o.opType()).toList());
+        assertEquals(1, p.level(2).neuronAxis());
+        Model copy = ModelEdits.permuted(p0, 2);
+        float[] expected = Fixtures.logits(p0, Fixtures.data("test_x.npy"));
+        FusionResult r = Fusion.builder().parentModels(List.of(p0, copy)).calibration(Fixtures.data("calib400_x.npy"))
+                .samples(200).device("cpu").threads(2).seed(1).restarts(2).log(s -> { }).build().fuse();
+        assertTrue(r.warnings().stream().noneMatch(w -> w.contains("uniform")), r.warnings().toString());
+        double diff = Fixtures.maxAbsDifference(expected, Fixtures.logits(r.model(), Fixtures.data("test_x.npy")));
+        double scale = Fixtures.maxAbsDifference(expected, new float[expected.length]);
+        System.out.println("token 0: max abs logit difference " + diff + " at logits up to " + scale);
+        assertTrue(diff < 1e-5 * Math.max(1, scale), "token 0: " + diff);
+    }
+
+    @Test
+    void aGatherOfTheNeuronsIsRefusedByName() {
+        Net net = Net.input("batch", 4, 8).matmul("proj", 8, 6, true);
+        net.initializer(org.onnxfuse.onnx.ir.Tensor.ofLongs("which", new long[0], new long[] {2}));
+        net.op("pick_neuron", "Gather", List.of("which"), Attribute.ofLong("axis", 2));
+        UnsupportedOpException e = assertThrows(UnsupportedOpException.class, net::plan);
+        assertTrue(e.getMessage().contains("pick_neuron") && e.getMessage().contains("holds the neurons"),
+                e.getMessage());
+    }
+
+    @Test
     void aMeanOverTheNeuronsIsRefusedByName() {
         Net net = Net.input("batch", 4, 8).matmul("proj", 8, 6, true);
         net.op("mean_neurons", "ReduceMean", Attribute.ofLongs("axes", -1), Attribute.ofLong("keepdims", 1))

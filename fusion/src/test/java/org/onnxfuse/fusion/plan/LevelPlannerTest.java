@@ -450,11 +450,19 @@ class LevelPlannerTest {
     }
 
     @Test
-    void aPerNeuronConstantAfterALevelIsRefused() {
+    void aPerNeuronConstantAfterALevelIsAPerNeuronOp() {
         Net net = Net.input("batch", 6).opset(13).gemm("fc1", 6, 3, true, true);
         net.initializer(Tensor.ofFloats("gain", new long[] {3}, new float[] {1f, 2f, 3f}));
-        UnsupportedOpException e = unsupported(net.op("g", "Mul", List.of("gain")).gemm("fc2", 3, 2, true, true));
-        assertTrue(e.getMessage().contains("per-neuron constant"), e.getMessage());
+        LevelPlan p = net.op("g", "Mul", List.of("gain")).gemm("fc2", 3, 2, true, true).plan();
+        assertEquals(List.of("g"), p.perNeuron().stream().map(op -> op.op().node().name()).toList());
+    }
+
+    @Test
+    void aConstantAlongThePositionsAloneAfterALevelIsRefused() {
+        Net net = Net.input("batch", 4, 6).opset(13).matmul("proj", 6, 3, true);
+        net.initializer(Tensor.ofFloats("per_token", new long[] {4, 1}, new float[] {1f, 2f, 3f, 4f}));
+        UnsupportedOpException e = unsupported(net.op("g", "Mul", List.of("per_token")).matmul("head", 3, 2, true));
+        assertTrue(e.getMessage().contains("does not vary along the neurons"), e.getMessage());
     }
 
     @Test
