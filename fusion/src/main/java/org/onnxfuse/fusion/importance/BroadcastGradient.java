@@ -165,8 +165,9 @@ final class BroadcastGradient implements GradientRule {
             for (int i = 1; i <= sc.size(); i++) {
                 Dim da = sa.get(sa.size() - i);
                 Dim dc = sc.get(sc.size() - i);
-                if (dc.isFixed() && dc.value() > 1 && !(da.isFixed() && da.value() == dc.value())
-                        && !(!da.isFixed() && sa.size() - i == 0)) {
+                // an unknown size (the batch, or tokens after a class token's Concat) is the constant's: the
+                // planner checked with known shapes that the constant does not change the activation's shape
+                if (dc.isFixed() && dc.value() > 1 && da.isFixed() && da.value() != dc.value()) {
                     broadcast = true;
                 }
             }

@@ -147,25 +147,38 @@ final class PoolingGradient implements GradientRule {
         return result;
     }
 
-    /** One constant position along an axis: the gradient goes back to that position, zeros around it (a Pad). */
+    /**
+     * One constant position along an axis: the gradient goes back to that position, zeros around
+     * it (a Pad whose padding after the position is worked out from the input's shape at run
+     * time, as a class token's Concat leaves the token count unknown here).
+     */
     private static void gather(Node n, String g, BackwardPass pass) {
         pass.onlyDataInput(n, 0);
         String a = n.inputs().get(0);
         if (!pass.wants(a)) {
             return;
         }
-        long[] in = pass.fixedShape(n, a, "(the gradient is placed back at the gathered position)");
+        List<org.onnxfuse.onnx.ir.Dim> shape = pass.shape(a);
+        if (shape == null) {
+            throw pass.unsupported(n, "gathers from a value of unknown rank");
+        }
+        int rank = shape.size();
         Tensor index = pass.constantValue(n.inputs().get(1)).orElseThrow(() -> pass.unsupported(n,
                 "gathers at computed positions"));
         long axisAttribute = n.longAttribute("axis", 0);
-        int axis = (int) (axisAttribute < 0 ? axisAttribute + in.length : axisAttribute);
+        int axis = (int) (axisAttribute < 0 ? axisAttribute + rank : axisAttribute);
         long position = index.toLongs()[0];
-        position = position < 0 ? position + in[axis] : position;
+        if (position < 0) {
+            throw pass.unsupported(n, "gathers position " + position + " counted from the end");
+        }
         String restored = index.dims().length == 0 ? pass.emit("Unsqueeze", List.of(g, pass.longs(axis))) : g;
-        long[] pads = new long[2 * in.length];
-        pads[axis] = position;
-        pads[in.length + axis] = in[axis] - 1 - position;
-        pass.contribute(a, pass.emit("Pad", List.of(restored, pass.longs(pads))));
+        long[] before = new long[rank + axis];
+        before[axis] = position;
+        String size = pass.emit("Gather", List.of(pass.emit("Shape", List.of(a)), pass.longs(axis)));
+        String after = pass.emit("Sub", List.of(size, pass.longs(position + 1)));
+        String pads = pass.emit("Concat", List.of(pass.longs(before), after, pass.longs(new long[rank - 1 - axis])),
+                org.onnxfuse.onnx.ir.Attribute.ofLong("axis", 0));
+        pass.contribute(a, pass.emit("Pad", List.of(restored, pads)));
     }
 
     private static void reduceMean(Node n, String g, BackwardPass pass) {

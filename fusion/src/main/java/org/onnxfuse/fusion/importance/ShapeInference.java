@@ -143,7 +143,7 @@ final class ShapeInference {
         for (int i = 0; i < rank; i++) {
             Dim da = i < rank - a.size() ? Dim.of(1) : a.get(i - rank + a.size());
             Dim db = i < rank - b.size() ? Dim.of(1) : b.get(i - rank + b.size());
-            out.add(da.isFixed() && da.value() == 1 ? db : da);
+            out.add(da.isFixed() && da.value() == 1 || !da.isFixed() && db.isFixed() && db.value() > 1 ? db : da);
         }
         return out;
     }
@@ -163,20 +163,37 @@ final class ShapeInference {
         return in.stream().map(d -> d.isFixed() && d.value() == 1 ? Dim.UNKNOWN : d).toList();
     }
 
-    /** A Concat's output shape from its inputs' shapes; its size on the axis is unknown when some input's is. */
+    /**
+     * A Concat's output shape from its inputs' shapes (a constant's, or a parameter's expanded to
+     * the batch, where an input is not variable): the first known shape, with the axis's size the
+     * sum of the inputs' or unknown when some input's is.
+     */
     private List<Dim> concatenated(Node n) {
-        List<Dim> first = shapes.get(n.inputs().get(0));
-        if (first == null) {
-            return null;
-        }
-        int axis = ConcatGradient.axis(n, first.size());
-        long total = 0;
+        List<List<Dim>> inputs = new ArrayList<>();
+        List<Dim> first = null;
         for (String in : n.inputs()) {
             List<Dim> s = in.isEmpty() ? null : shapes.get(in);
             if (s == null && !in.isEmpty()) {
                 s = constantShape(in);
             }
-            if (s == null || !s.get(axis).isFixed()) {
+            if (s == null && !in.isEmpty()) {
+                Node producer = graph.producer(in).orElse(null);
+                if (producer != null && producer.opType().equals("Expand") && view.isConstant(producer.inputs().get(0))) {
+                    s = expanded(producer, constantShape(producer.inputs().get(0)));
+                }
+            }
+            inputs.add(s);
+            if (first == null && s != null && shapes.containsKey(in)) {
+                first = s;
+            }
+        }
+        if (first == null) {
+            return null;
+        }
+        int axis = ConcatGradient.axis(n, first.size());
+        long total = 0;
+        for (List<Dim> s : inputs) {
+            if (s == null || s.size() != first.size() || !s.get(axis).isFixed()) {
                 total = -1;
                 break;
             }

@@ -1,7 +1,9 @@
 package org.onnxfuse.fusion.plan;
 
+import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.Collections;
+import java.util.Deque;
 import java.util.HashMap;
 import java.util.HashSet;
 import java.util.IdentityHashMap;
@@ -36,6 +38,7 @@ import org.onnxfuse.onnx.ir.Graph;
 import org.onnxfuse.onnx.ir.Model;
 import org.onnxfuse.onnx.ir.Node;
 import org.onnxfuse.onnx.ir.OpsetImport;
+import org.onnxfuse.onnx.ir.Tensor;
 import org.onnxfuse.onnx.ir.ValueInfo;
 
 /**
@@ -61,6 +64,8 @@ public final class LevelPlanner {
     private final List<AffineStep> steps = new ArrayList<>();
     /** Every placed op that is not an affine step, by the value it writes. */
     private final Map<String, PlacedOp> ops = new LinkedHashMap<>();
+    /** Parameters concatenated to the activations along a position axis (a class token), with the flow they join. */
+    private final List<Map.Entry<LevelOp, Flow>> concatenatedParameters = new ArrayList<>();
     /** Values before the first level that hold no float32: int64 or bool inputs and what is computed from them. */
     private final Set<String> integers = new HashSet<>();
     /** Values before the first level computed from an int64 or bool input, with that input (for messages). */
@@ -282,6 +287,9 @@ public final class LevelPlanner {
     }
 
     private void place(Node node, List<String> active) {
+        if (node.isDefaultDomain() && node.opType().equals("Concat") && concatenatesParameters(node, active)) {
+            return;
+        }
         OpHandler handler = registry.find(node, opset(node)).orElseThrow(() -> registry.unsupported(node, null));
         checkExtraOutputs(node);
         NeuronFlow flow = handler.neuronFlow(node, view);
@@ -296,6 +304,119 @@ public final class LevelPlanner {
             case STARTS -> affine(node, (AffineHandler) handler, active, false);
             case PRESERVES, ENDS -> preserve(node, handler, active, flow);
         }
+    }
+
+    /** Ops a target shape computed from activations' shapes may pass through (torch's export of {@code expand(N, -1, -1)}). */
+    private static final Set<String> SHAPE_OPS = Set.of("Shape", "Constant", "Gather", "Unsqueeze", "Squeeze", "Concat",
+            "Slice", "Cast", "Identity", "Add", "Sub", "Mul", "Div", "ConstantOfShape", "Equal", "Where", "Reshape");
+
+    /**
+     * A Concat along a position axis (not the batch's, not the neurons') of one activation with
+     * parameters expanded to the batch: a class token {@code cat([cls.expand(N, -1, -1), x], 1)}.
+     * The neurons pass through; each parameter, of shape [1, ..., neurons on the activation's
+     * neuron axis], is a per-neuron op of their spaces (its values per neuron are fused like a
+     * position embedding's). Returns false when the Concat is not of that form.
+     */
+    private boolean concatenatesParameters(Node node, List<String> active) {
+        if (active.size() != 1 || node.inputs().size() < 2) {
+            return false;
+        }
+        String value = active.get(0);
+        Flow in = flows.get(value);
+        if (!in.hasNeurons() || !in.plain() || node.inputs().stream().filter(value::equals).count() != 1) {
+            return false;
+        }
+        int rank = in.shape().size();
+        long axisAttribute = node.longAttribute("axis", 0);
+        int axis = (int) (axisAttribute < 0 ? axisAttribute + rank : axisAttribute);
+        Dim along = in.shape().get(axis < rank && axis >= 0 ? axis : 0);
+        if (axis <= 0 || axis >= rank || axis == in.axis() || !along.isFixed()) {
+            return false;
+        }
+        long length = along.value();
+        List<Node> nodes = new ArrayList<>();
+        List<LevelOp> parameters = new ArrayList<>();
+        for (String operand : node.inputs()) {
+            if (operand.equals(value)) {
+                continue;
+            }
+            Node expand = view.graph().producer(operand).orElse(null);
+            if (expand == null || !expand.isDefaultDomain() || !expand.opType().equals("Expand")
+                    || expand.inputs().size() != 2 || view.consumers(operand).size() != 1) {
+                return false;
+            }
+            Optional<Tensor> parameter = view.initializer(expand.inputs().get(0));
+            if (parameter.isEmpty() || parameter.get().dataType() != DataType.FLOAT
+                    || parameter.get().dims().length != rank || parameter.get().dims()[0] != 1) {
+                return false;
+            }
+            long[] dims = parameter.get().dims();
+            for (int i = 1; i < rank; i++) {
+                Dim d = in.shape().get(i);
+                if (i != axis && !(d.isFixed() && d.value() == dims[i])) {
+                    return false;
+                }
+            }
+            List<Node> target = shapeOnly(expand.inputs().get(1));
+            if (target == null) {
+                return false;
+            }
+            nodes.addAll(target);
+            nodes.add(expand);
+            List<Dim> expanded = new ArrayList<>(in.shape());
+            expanded.set(axis, Dim.of(dims[axis]));
+            parameters.add(new LevelOp("Expand", OpRole.POOLING, expand, view.sorted(append(target, expand)), false,
+                    expand.inputs().get(0), operand, expanded, ConstantArithmetic.PER_NEURON_SIGNATURE, -1, List.of()));
+            length += dims[axis];
+        }
+        checkExtraOutputs(node);
+        List<Dim> out = new ArrayList<>(in.shape());
+        out.set(axis, Dim.of(length));
+        nodes.add(node);
+        LevelOp op = new LevelOp("Concat", OpRole.POOLING, node, view.sorted(nodes), false, value,
+                node.outputs().get(0), out, Map.of("axis", Integer.toString(axis), "parameters",
+                Integer.toString(parameters.size())), -1, List.of());
+        placed.addAll(nodes);
+        Flow next = new Flow(out, in.axis(), in.slices(), null, false, in.endedBy());
+        ops.put(node.outputs().get(0), new PlacedOp(op, NeuronFlow.PRESERVES, List.of(value), in, next));
+        flows.put(node.outputs().get(0), next);
+        parameters.forEach(p -> concatenatedParameters.add(Map.entry(p, in)));
+        return true;
+    }
+
+    private static List<Node> append(List<Node> nodes, Node last) {
+        List<Node> out = new ArrayList<>(nodes);
+        out.add(last);
+        return out;
+    }
+
+    /**
+     * The nodes computing {@code value} from activations' shapes and constants only (every Shape
+     * reads an activation), or null when it depends on anything else.
+     */
+    private List<Node> shapeOnly(String value) {
+        List<Node> out = new ArrayList<>();
+        Set<Node> seen = Collections.newSetFromMap(new IdentityHashMap<>());
+        Deque<String> work = new ArrayDeque<>(List.of(value));
+        while (!work.isEmpty()) {
+            String v = work.pop();
+            if (v.isEmpty() || view.initializer(v).isPresent()) {
+                continue;
+            }
+            Node n = view.graph().producer(v).orElse(null);
+            if (n == null || !n.isDefaultDomain() || !SHAPE_OPS.contains(n.opType())) {
+                return null;
+            }
+            if (!seen.add(n)) {
+                continue;
+            }
+            out.add(n);
+            if (n.opType().equals("Shape") && flows.containsKey(n.inputs().get(0))) {
+                continue; // an activation's shape; a Shape of a computed shape is followed back
+            }
+            work.addAll(n.inputs());
+        }
+        return out;
     }
 
     /** An op with one activation input whose neurons pass through (or end, for an output head). */
@@ -776,6 +897,11 @@ public final class LevelPlanner {
                         op.inputFlow().slices().stream().map(s -> spaceIds.get(find(s))).toList(),
                         op.inputFlow().axis()));
             }
+        }
+        for (Map.Entry<LevelOp, Flow> parameter : concatenatedParameters) {
+            Flow joined = parameter.getValue();
+            perNeuron.add(new PerNeuronOp(parameter.getKey(),
+                    joined.slices().stream().map(s -> spaceIds.get(find(s))).toList(), joined.axis()));
         }
         List<NeuronSpace> spaces = new ArrayList<>();
         for (int id = 0; id < spaceIds.size(); id++) {

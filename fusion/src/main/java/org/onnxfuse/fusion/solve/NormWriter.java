@@ -41,12 +41,14 @@ public final class NormWriter {
         return affineForm(graph, op.node());
     }
 
-    private static final Set<String> ARITHMETIC = Set.of("Add", "Sub", "Mul", "Div");
+    /** Ops whose per-neuron parameter is a constant operand: arithmetic, and a parameter expanded to the batch. */
+    private static final Set<String> ARITHMETIC = Set.of("Add", "Sub", "Mul", "Div", "Expand");
 
     /**
      * The form of an Add, Sub, Mul or Div of a constant c that varies along the neurons (and maybe
      * along positions, a position embedding): per position p, y = a_p x + b_p with (a_p, b_p) =
-     * (1, c_p), (1, -c_p), (c_p, 0) or (1 / c_p, 0). Rows [0, P) hold a, rows [P, 2P) hold b.
+     * (1, c_p), (1, -c_p), (c_p, 0) or (1 / c_p, 0); a parameter expanded to the batch (a class
+     * token) counts as an Add of its values. Rows [0, P) hold a, rows [P, 2P) hold b.
      */
     private static double[][] constantForm(GraphView view, LevelOp op, int neuronAxis) {
         Node node = op.node();
@@ -61,7 +63,7 @@ public final class NormWriter {
             for (int j = 0; j < n; j++) {
                 double v = c[layout.index(j, p)];
                 switch (node.opType()) {
-                    case "Add" -> {
+                    case "Add", "Expand" -> {
                         out[p][j] = 1;
                         out[positions + p][j] = v;
                     }
@@ -80,7 +82,7 @@ public final class NormWriter {
     /** An Add, Sub, Mul or Div's constant rewritten from its form (the part its op cannot hold must be the identity). */
     private static Graph writeConstant(Graph graph, Node node, LevelOp planned, int neuronAxis, double[][] form) {
         String op = node.opType();
-        boolean shift = op.equals("Add") || op.equals("Sub");
+        boolean shift = op.equals("Add") || op.equals("Sub") || op.equals("Expand");
         int positions = form.length / 2;
         int c = form[0].length;
         for (int p = 0; p < positions; p++) {
@@ -105,7 +107,7 @@ public final class NormWriter {
         for (int p = 0; p < positions; p++) {
             for (int j = 0; j < c; j++) {
                 v[layout.index(j, p)] = (float) switch (op) {
-                    case "Add" -> form[positions + p][j];
+                    case "Add", "Expand" -> form[positions + p][j];
                     case "Sub" -> -form[positions + p][j];
                     case "Mul" -> form[p][j];
                     default -> 1.0 / form[p][j];

@@ -71,6 +71,36 @@ class TokenModelFusionTest {
     }
 
     @Test
+    void aClassTokenAndAPositionEmbeddingAreFusedWithTheStream() {
+        // torch's cat([cls.expand(N, -1, -1), x], 1) + pos, then a residual block and x[:, 0] before the head
+        Model p0 = ConstantFolding.fold(Fixtures.read("tokens/clstoken_op17.onnx"));
+        LevelPlan p = LevelPlanner.plan(p0);
+        assertEquals(List.of("Concat", "Add", "LayerNormalization"), p.level(2).ops().stream().map(o -> o.opType())
+                .toList().subList(0, 3));
+        NeuronSpace stream = p.spaceOf(1);
+        assertEquals(List.of("Add", "LayerNormalization", "LayerNormalization", "Expand"), p.perNeuron().stream()
+                .map(op -> op.op().opType()).toList());
+        assertTrue(p.perNeuron().stream().allMatch(op -> op.spaces().equals(List.of(stream.id()))));
+        Model copy = ModelEdits.permuted(p0, 5);
+        float[] expected = Fixtures.logits(p0, Fixtures.data("test_x.npy"));
+        assertTrue(Fixtures.maxAbsDifference(expected, Fixtures.logits(copy, Fixtures.data("test_x.npy"))) < 1e-4);
+        for (FusionMethod method : List.of(FusionMethod.KF_LINEAR, FusionMethod.KF_GRADIENT, FusionMethod.AVERAGE,
+                FusionMethod.WEIGHT_MATCH)) {
+            FusionResult r = Fusion.builder().parentModels(List.of(p0, copy)).calibration(Fixtures.data("calib400_x.npy"))
+                    .samples(200).method(method).device("cpu").threads(2).seed(1).restarts(2).log(s -> { }).build()
+                    .fuse();
+            assertTrue(r.warnings().stream().noneMatch(w -> w.contains("uniform")), r.warnings().toString());
+            double diff = Fixtures.maxAbsDifference(expected, Fixtures.logits(r.model(), Fixtures.data("test_x.npy")));
+            System.out.println("class token " + method + ": max abs logit difference " + diff);
+            if (method == FusionMethod.AVERAGE) {
+                assertTrue(diff > 1e-2, "averaging a permuted copy unaligned changes the function: " + diff);
+            } else {
+                assertTrue(diff < (method == FusionMethod.KF_GRADIENT ? 1e-3 : 1e-4), method + ": " + diff);
+            }
+        }
+    }
+
+    @Test
     void theFirstTokenGatheredBeforeTheHeadComesBackFromAPermutedCopy() {
         Net n = Net.input("batch", 1, 28, 28);
         n.initializer(org.onnxfuse.onnx.ir.Tensor.ofLongs("rows", new long[] {3}, new long[] {0, 28, 28}));
