@@ -55,6 +55,9 @@ SWEEPS = {
         "kf-gradient --segments blocks": ["--method", "kf-gradient", "--segments", "blocks"],
         "kf-auto --segments blocks": ["--method", "kf-auto", "--segments", "blocks"],
     },
+    # how long residual blocks train (patience 15 stops none of them within 100 epochs at 400 samples)
+    "sweep-block-epochs": {f"kf-gradient --epochs {e}": ["--method", "kf-gradient", "--epochs", e]
+                           for e in ["50", "100", "200"]},
     "sweep-distill": {f"kf-auto --distill {t}": ["--method", "kf-auto", "--distill", t] for t in ["1", "2", "4"]}
                      | {"kf-auto --refine 10": ["--method", "kf-auto", "--refine", "10"]},
 }
