@@ -120,7 +120,7 @@ public final class PlanFormatter {
                     .append('\n');
         }
         if (!plan.blocks().isEmpty()) {
-            sb.append("  residual blocks (from -> Add output: levels; kf-gradient --segments blocks trains each"
+            sb.append("  residual blocks (from -> Add output: levels; kf-gradient and kf-auto train each"
                     + " as one segment):\n");
             for (ResidualBlock b : plan.blocks()) {
                 sb.append("    '").append(shown(b.input())).append("' -> '").append(shown(b.output())).append("': levels ")
