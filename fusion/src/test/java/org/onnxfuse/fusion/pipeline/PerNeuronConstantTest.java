@@ -37,8 +37,7 @@ class PerNeuronConstantTest {
     }
 
     private static FusionResult fuse(List<Model> parents, FusionMethod method) {
-        return Fusion.builder().parentModels(parents).calibration(Fixtures.data("calib400_x.npy")).samples(300)
-                .method(method).device("cpu").threads(2).seed(1).restarts(2).log(s -> { }).build().fuse();
+        return Fixtures.fuse(parents, method, 300);
     }
 
     @Test

@@ -60,9 +60,7 @@ class TokenModelFusionTest {
         float[] expected = Fixtures.logits(p0, Fixtures.data("test_x.npy"));
         assertTrue(Fixtures.maxAbsDifference(expected, Fixtures.logits(copy, Fixtures.data("test_x.npy"))) < 1e-4);
         for (FusionMethod method : List.of(FusionMethod.KF_LINEAR, FusionMethod.KF_GRADIENT)) {
-            FusionResult r = Fusion.builder().parentModels(List.of(p0, copy)).calibration(Fixtures.data("calib400_x.npy"))
-                    .samples(200).method(method).device("cpu").threads(2).seed(1).restarts(2).log(s -> { }).build()
-                    .fuse();
+            FusionResult r = Fixtures.fuse(List.of(p0, copy), method, 200);
             assertTrue(r.warnings().stream().noneMatch(w -> w.contains("uniform")), r.warnings().toString());
             double diff = Fixtures.maxAbsDifference(expected, Fixtures.logits(r.model(), Fixtures.data("test_x.npy")));
             System.out.println("opset " + opset + " " + method + ": max abs logit difference " + diff);
@@ -86,9 +84,7 @@ class TokenModelFusionTest {
         assertTrue(Fixtures.maxAbsDifference(expected, Fixtures.logits(copy, Fixtures.data("test_x.npy"))) < 1e-4);
         for (FusionMethod method : List.of(FusionMethod.KF_LINEAR, FusionMethod.KF_GRADIENT, FusionMethod.AVERAGE,
                 FusionMethod.WEIGHT_MATCH)) {
-            FusionResult r = Fusion.builder().parentModels(List.of(p0, copy)).calibration(Fixtures.data("calib400_x.npy"))
-                    .samples(200).method(method).device("cpu").threads(2).seed(1).restarts(2).log(s -> { }).build()
-                    .fuse();
+            FusionResult r = Fixtures.fuse(List.of(p0, copy), method, 200);
             assertTrue(r.warnings().stream().noneMatch(w -> w.contains("uniform")), r.warnings().toString());
             double diff = Fixtures.maxAbsDifference(expected, Fixtures.logits(r.model(), Fixtures.data("test_x.npy")));
             System.out.println("class token " + method + ": max abs logit difference " + diff);
@@ -113,8 +109,7 @@ class TokenModelFusionTest {
         assertEquals(1, p.level(2).neuronAxis());
         Model copy = ModelEdits.permuted(p0, 2);
         float[] expected = Fixtures.logits(p0, Fixtures.data("test_x.npy"));
-        FusionResult r = Fusion.builder().parentModels(List.of(p0, copy)).calibration(Fixtures.data("calib400_x.npy"))
-                .samples(200).device("cpu").threads(2).seed(1).restarts(2).log(s -> { }).build().fuse();
+        FusionResult r = Fixtures.fuse(List.of(p0, copy), FusionMethod.KF_LINEAR, 200);
         assertTrue(r.warnings().stream().noneMatch(w -> w.contains("uniform")), r.warnings().toString());
         double diff = Fixtures.maxAbsDifference(expected, Fixtures.logits(r.model(), Fixtures.data("test_x.npy")));
         double scale = Fixtures.maxAbsDifference(expected, new float[expected.length]);

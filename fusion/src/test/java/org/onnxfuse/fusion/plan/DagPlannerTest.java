@@ -43,6 +43,16 @@ class DagPlannerTest {
         return net.op("gap", "GlobalAveragePool").op("flat", "Flatten").gemm("fc", 8, 3, true, true);
     }
 
+    /** Conv c -> Relu, gated by sigmoid(fc2(relu(fc1(pool(x))))): a squeeze-excitation gate 'gate' (Mul). */
+    private static Net gated() {
+        Net net = Net.input("batch", 1, 6, 6).conv("c", 1, 4, 3, true, Attribute.ofLongs("pads", 1, 1, 1, 1))
+                .op("r", "Relu");
+        String x = net.value();
+        net.op("pool", "GlobalAveragePool").conv("fc1", 4, 2, 1, true).op("r1", "Relu").conv("fc2", 2, 4, 1, true)
+                .op("sig", "Sigmoid");
+        return net.node(Node.of("gate", "Mul", List.of(x, net.value()), List.of("gate_out")));
+    }
+
     private static Level level(LevelPlan p, String affine) {
         return p.levels().stream().filter(l -> l.affine().name().equals(affine)).findFirst().orElseThrow();
     }
@@ -101,13 +111,7 @@ class DagPlannerTest {
         cat.op("r1", "Relu").conv("c1", 4, 2, 3, true, Attribute.ofLongs("pads", 1, 1, 1, 1));
         concat(cat, "cat", x, cat.value()).op("f", "Flatten").gemm("fc", 216, 3, true, true);
         assertEquals(List.of(), cat.plan().blocks());
-        Net gate = Net.input("batch", 1, 6, 6).conv("c", 1, 4, 3, true, Attribute.ofLongs("pads", 1, 1, 1, 1))
-                .op("r", "Relu");
-        String y = gate.value();
-        gate.op("pool", "GlobalAveragePool").conv("fc1", 4, 2, 1, true).op("r1", "Relu").conv("fc2", 2, 4, 1, true)
-                .op("sig", "Sigmoid");
-        gate.node(Node.of("gate", "Mul", List.of(y, gate.value()), List.of("gate_out")));
-        assertEquals(List.of(), gate.op("f", "Flatten").gemm("fc", 144, 3, true, true).plan().blocks());
+        assertEquals(List.of(), gated().op("f", "Flatten").gemm("fc", 144, 3, true, true).plan().blocks());
     }
 
     @Test
@@ -145,13 +149,7 @@ class DagPlannerTest {
 
     @Test
     void squeezeExcitationGateTiesTheGateToTheStream() {
-        Net net = Net.input("batch", 1, 6, 6).conv("c", 1, 4, 3, true, Attribute.ofLongs("pads", 1, 1, 1, 1))
-                .op("r", "Relu");
-        String x = net.value();
-        net.op("pool", "GlobalAveragePool").conv("fc1", 4, 2, 1, true).op("r1", "Relu").conv("fc2", 2, 4, 1, true)
-                .op("sig", "Sigmoid");
-        net.node(Node.of("gate", "Mul", List.of(x, net.value()), List.of("gate_out")));
-        LevelPlan p = net.op("f", "Flatten").gemm("fc", 144, 3, true, true).plan();
+        LevelPlan p = gated().op("f", "Flatten").gemm("fc", 144, 3, true, true).plan();
         assertEquals(p.level(1).space(), p.level(3).space(), "fc2 writes the gate of c's channels");
         assertEquals(List.of("c_out", "fc2_out", "gate_out"), p.space(p.level(1).space()).cuts());
         assertEquals(List.of(0), p.level(2).binding().spaces());

@@ -190,4 +190,17 @@ public final class Fixtures {
         m.graph().outputs().forEach(v -> out.put("out:" + v.name(), String.valueOf(v.tensorType())));
         return out;
     }
+
+    /**
+     * {@code parents} fused by {@code method} on the first {@code samples} MNIST calibration
+     * images (CPU, 2 threads, seed 1, 2 restarts, log discarded): the small fusions the planner's
+     * tests check functions with.
+     */
+    public static org.onnxfuse.fusion.pipeline.FusionResult fuse(List<Model> parents,
+                                                                org.onnxfuse.fusion.pipeline.FusionMethod method,
+                                                                long samples) {
+        return org.onnxfuse.fusion.pipeline.Fusion.builder().parentModels(parents).calibration(data("calib400_x.npy"))
+                .samples(samples).method(method).device("cpu").threads(THREADS).seed(1).restarts(2).log(s -> { })
+                .build().fuse();
+    }
 }
