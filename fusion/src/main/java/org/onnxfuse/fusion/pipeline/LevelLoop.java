@@ -649,8 +649,9 @@ final class LevelLoop {
     }
 
     /**
-     * Groups a shared space from the parents' own activations at its member cuts (Gram form),
-     * with every neuron's importance summed over the space's levels.
+     * Groups a shared space from the parents' own activations at its member cuts (Gram form; a cut
+     * that only a Relu or Clip reads is clamped first), with every neuron's importance summed over
+     * the space's levels.
      */
     private FusedSpace groupSpace(ComputeBackend backend, StatisticsCollector collector, NeuronSpace space,
                                   int width) {
@@ -662,7 +663,11 @@ final class LevelLoop {
             }
         }
         List<Integer> widths = plans.stream().map(p -> Math.toIntExact(p.space(space.id()).width())).toList();
-        ProjectedTargets gram = ProjectedTargets.ofGram(collector.spaceGram(space.id(), backend,
+        // a cut that only a Relu or Clip reads is compared by what its readers see, as its targets
+        // are rectified (ALGORITHM.md section 3); the gradient variants keep the plain cuts
+        float[][] clamps = settings.method().trains() ? null
+                : space.cuts().stream().map(this::clampAfter).toArray(float[][]::new);
+        ProjectedTargets gram = ProjectedTargets.ofGram(collector.spaceGram(space.id(), backend, clamps,
                 settings.progress()::samplesCollected));
         double[] importance = null;
         for (int level : space.levels()) {
@@ -726,9 +731,14 @@ final class LevelLoop {
      * 0 and +infinity; Clip: its min and max), or null when the cut has other readers or none is a clamp.
      */
     private float[] clampAfter(Level level) {
+        return clampAfter(level.cut());
+    }
+
+    /** As {@link #clampAfter(Level)}, for any value of the template. */
+    private float[] clampAfter(String cut) {
         Graph g = parents.get(0).graph();
-        List<Node> readers = g.consumers(level.cut());
-        if (readers.size() != 1 || g.outputs().stream().anyMatch(v -> v.name().equals(level.cut()))) {
+        List<Node> readers = g.consumers(cut);
+        if (readers.size() != 1 || g.outputs().stream().anyMatch(v -> v.name().equals(cut))) {
             return null;
         }
         Node n = readers.get(0);
