@@ -141,13 +141,16 @@ public final class FuseCommand implements Callable<Integer> {
     private boolean paperExact;
 
     @Option(names = "--importance", paramLabel = "M",
-            description = "neuron importance: deeplift (default), conductance, ablation or uniform; the attributions"
-                    + " explain the logit of each sample's --labels class (without labels: each parent's prediction)")
+            description = "neuron importance: deeplift (the default; uniform for kf-linear on parents whose levels"
+                    + " form a DAG), conductance, ablation or uniform; the attributions explain the logit of each"
+                    + " sample's --labels class (without labels: each parent's prediction)")
     private String importance;
 
     @Option(names = "--class-weights", paramLabel = "W",
-            description = "how the last level weighs each parent's class logits: importance (default), confidence"
-                    + " (each parent's mean probability of the true class, per class; needs --labels) or uniform")
+            description = "how the last level weighs each parent's class logits: auto (default: confidence for"
+                    + " kf-linear on parents whose levels form a DAG, given --labels; else importance), importance,"
+                    + " confidence (each parent's mean probability of the true class, per class; needs --labels) or"
+                    + " uniform")
     private String classWeights;
 
     static final int DEFAULT_CHECK_SAMPLES = 1000;

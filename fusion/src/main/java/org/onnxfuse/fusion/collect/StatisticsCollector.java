@@ -488,6 +488,18 @@ public final class StatisticsCollector implements AutoCloseable {
      * One pass over the data; only the parents run.
      */
     public DenseMatrix spaceGram(int space, ComputeBackend backend, Progress progress) {
+        return spaceGram(space, backend, null, progress);
+    }
+
+    /**
+     * As {@link #spaceGram(int, ComputeBackend, Progress)}, with member cut c's activations clamped
+     * to [clamps[c][0], clamps[c][1]] before its Gram matrix is taken, where {@code clamps[c]} is not
+     * null (a cut that only a Relu or Clip reads: the grouping compares what that reader outputs).
+     *
+     * @param clamps per member cut in {@code NeuronSpace.cuts()} order, bounds {lower, upper} or null;
+     *               or null for none
+     */
+    public DenseMatrix spaceGram(int space, ComputeBackend backend, float[][] clamps, Progress progress) {
         int cuts = plans.get(0).space(space).cuts().size();
         int axis = plans.get(0).level(plans.get(0).space(space).levels().get(0)).neuronAxis();
         int m = 0;
@@ -538,6 +550,13 @@ public final class StatisticsCollector implements AutoCloseable {
                     for (Activation a : acts) {
                         CutRows.flattenInto(a, axis, aBuffer, m, offset);
                         offset += Math.toIntExact(a.dim(axis));
+                    }
+                    if (clamps != null && clamps[c] != null) {
+                        float lo = clamps[c][0];
+                        float hi = clamps[c][1];
+                        for (int i = 0; i < rows * m; i++) {
+                            aBuffer[i] = Math.min(Math.max(aBuffer[i], lo), hi);
+                        }
                     }
                     acc[c].accumulate(aBuffer, none, rows);
                 }

@@ -8,10 +8,16 @@ import org.onnxfuse.onnx.errors.OnnxFuseException;
 
 /**
  * How the last level weighs each parent's class-c logit in the fused class c (ALGORITHM.md
- * section 5), by its command-line name.
+ * section 3, "Class weights"), by its command-line name.
  */
 public enum ClassWeights {
-    /** The neuron importance scores of the class level, normalised per parent (the default). */
+    /**
+     * The default: {@link #CONFIDENCE} when kf-linear fuses parents whose levels form a DAG (residual
+     * joins, depthwise ties, concatenations) and labels are given, else {@link #IMPORTANCE}
+     * ({@link #resolve}; measured in docs/ALGORITHM.md section 3, "Defaults on DAGs").
+     */
+    AUTO("auto"),
+    /** The neuron importance scores of the class level, normalised per parent. */
     IMPORTANCE("importance"),
     /**
      * Each parent's mean probability of the true class over the calibration samples of that class:
@@ -25,6 +31,21 @@ public enum ClassWeights {
 
     ClassWeights(String cliName) {
         this.cliName = cliName;
+    }
+
+    /**
+     * The weighting {@link #AUTO} stands for: {@link #CONFIDENCE} for kf-linear on a DAG with labels,
+     * {@link #IMPORTANCE} otherwise; any other value stands for itself.
+     *
+     * @param chain       whether the parents' plan is one chain of levels ({@code LevelPlan.sequential()})
+     * @param linearKMeans whether the method is kf-linear
+     * @param labels      whether calibration labels are given
+     */
+    public ClassWeights resolve(boolean chain, boolean linearKMeans, boolean labels) {
+        if (this != AUTO) {
+            return this;
+        }
+        return !chain && linearKMeans && labels ? CONFIDENCE : IMPORTANCE;
     }
 
     public String cliName() {

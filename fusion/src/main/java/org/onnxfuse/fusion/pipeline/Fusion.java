@@ -162,13 +162,15 @@ public final class Fusion {
         }
         Model fused;
         String backendName;
+        ClassWeights classWeights = config.classWeightsToUse(template.sequential(),
+                labels != null || labelsPath != null || classFolders != null);
         Importance scores = null;
         double scoringMillis = 0;
         try {
             if (method.isInterpolation()) {
                 long scoringStart = System.nanoTime();
                 scores = score(parents, plans, data, fixedBatch > 0 ? batch
-                        : ImportanceScorer.batchWithinBudget(plans.get(0), batch), warnings);
+                        : ImportanceScorer.batchWithinBudget(plans.get(0), batch), classWeights, warnings);
                 scoringMillis = (System.nanoTime() - scoringStart) / 1e6;
                 Interpolated result = interpolate(parents, plans, targetWidths, keptLevels, data,
                         fixedBatch > 0 ? batch : collectionBatch(plans, batch), scores, warnings, reports);
@@ -189,7 +191,7 @@ public final class Fusion {
             }
         }
         long samplesUsed = data == null ? 0 : data.samples();
-        Map<String, Object> settings = config.recorded(samplesUsed, backendName, scores, keptLevels);
+        Map<String, Object> settings = config.recorded(samplesUsed, backendName, scores, classWeights, keptLevels);
         Map<String, String> provenance = new LinkedHashMap<>();
         provenance.put("method", method.cliName());
         provenance.put("seed", Long.toString(config.seed()));
@@ -244,11 +246,11 @@ public final class Fusion {
 
     /** Every neuron's importance (ALGORITHM.md section 6), before the level loop: it depends on the parents only. */
     private Importance score(List<Model> parents, List<LevelPlan> plans, CalibrationData data, int batch,
-                             List<String> warnings) {
-        ImportanceMethod importance = config.importanceToUse();
+                             ClassWeights classWeights, List<String> warnings) {
+        ImportanceMethod importance = config.importanceToUse(plans.get(0).sequential());
         int threads = config.threadsToUse();
         long[] y = labels;
-        boolean confidence = config.classWeights() == ClassWeights.CONFIDENCE;
+        boolean confidence = classWeights == ClassWeights.CONFIDENCE;
         if (y == null && labelsPath != null && (importance.needsData() || confidence)) {
             y = readLabels(labelsPath, data, plans.get(0));
         } else if (y == null && classFolders != null && (importance.needsData() || confidence)) {
@@ -272,8 +274,8 @@ public final class Fusion {
         Importance neurons = neuronScores(importance, batch, threads, parents, plans, data, y, scoring, warnings);
         LevelPlan template = plans.get(0);
         int classLevel = template.lastLevel().index();
-        return switch (config.classWeights()) {
-            case IMPORTANCE -> neurons;
+        return switch (classWeights) {
+            case AUTO, IMPORTANCE -> neurons;
             case UNIFORM -> neurons.withLevel(classLevel, plans.stream().map(p -> {
                 double[] ones = new double[Math.toIntExact(p.lastLevel().width())];
                 java.util.Arrays.fill(ones, 1.0);

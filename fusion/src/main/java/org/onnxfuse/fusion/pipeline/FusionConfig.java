@@ -59,7 +59,14 @@ public record FusionConfig(FusionMethod method, Widths widths, long seed, int ba
     public static final int DEFAULT_BATCH_SIZE = 256;
     /** More threads than this is a typing slip, not a machine: each ONNX Runtime and BLAS thread takes a stack. */
     public static final int MAX_THREADS = 1024;
+    /** The default importance where the parents' levels form one chain (and for every method but kf-linear). */
     public static final ImportanceMethod DEFAULT_IMPORTANCE = ImportanceMethod.DEEPLIFT;
+    /**
+     * The default importance of kf-linear where the parents' levels form a DAG: uniform scores
+     * beat DeepLIFT's on the bundled residual, depthwise and dense pairs (docs/ALGORITHM.md
+     * section 3, "Defaults on DAGs").
+     */
+    public static final ImportanceMethod DEFAULT_DAG_IMPORTANCE = ImportanceMethod.UNIFORM;
 
     public FusionConfig {
         Objects.requireNonNull(method, "method");
@@ -94,7 +101,8 @@ public record FusionConfig(FusionMethod method, Widths widths, long seed, int ba
         Objects.requireNonNull(groupingForm, "groupingForm");
         Objects.requireNonNull(classWeights, "classWeights");
         Objects.requireNonNull(weightType, "weightType");
-        if (classWeights != ClassWeights.IMPORTANCE && !method.isInterpolation()) {
+        if (classWeights != ClassWeights.AUTO && classWeights != ClassWeights.IMPORTANCE
+                && !method.isInterpolation()) {
             throw invalid("class weights (--class-weights)", "--method kf-linear, hf-linear, kf-gradient or kf-auto",
                     method.cliName() + ", which has no class targets");
         }
@@ -141,9 +149,25 @@ public record FusionConfig(FusionMethod method, Widths widths, long seed, int ba
         return parentPrior && !paperExact;
     }
 
-    /** The importance method to score with: the one asked for, else {@link #DEFAULT_IMPORTANCE}. */
-    public ImportanceMethod importanceToUse() {
-        return importance != null ? importance : DEFAULT_IMPORTANCE;
+    /**
+     * The importance method to score with: the one asked for, else {@link #DEFAULT_DAG_IMPORTANCE}
+     * for kf-linear on parents whose levels form a DAG, else {@link #DEFAULT_IMPORTANCE}.
+     *
+     * @param chain whether the parents' plan is one chain of levels ({@code LevelPlan.sequential()})
+     */
+    public ImportanceMethod importanceToUse(boolean chain) {
+        if (importance != null) {
+            return importance;
+        }
+        return !chain && method == FusionMethod.KF_LINEAR ? DEFAULT_DAG_IMPORTANCE : DEFAULT_IMPORTANCE;
+    }
+
+    /**
+     * The class weights to use: the ones asked for, or what {@link ClassWeights#AUTO} stands for
+     * ({@link ClassWeights#resolve}).
+     */
+    public ClassWeights classWeightsToUse(boolean chain, boolean labelsGiven) {
+        return classWeights.resolve(chain, method == FusionMethod.KF_LINEAR, labelsGiven);
     }
 
     /** Compute threads to use: {@link #threads}, or one per processor for 0. */
@@ -266,17 +290,18 @@ public record FusionConfig(FusionMethod method, Widths widths, long seed, int ba
      * baselines, which score nothing, record neither.
      */
     public Map<String, Object> recorded(long samplesUsed, String backend, Importance scores) {
-        return recorded(samplesUsed, backend, scores, Map.of());
+        return recorded(samplesUsed, backend, scores, classWeights, Map.of());
     }
 
     /**
-     * As {@link #recorded(long, String, Importance)}, with the kept levels the run resolved
-     * ({@link #keptLevels}): {@code keptLevels} maps each kept level to its parent, written only
-     * when some level was kept, so that {@code --fuse-levels 2} and {@code --keep-levels 1} on a
-     * 2-level plan record (and write) the same.
+     * As {@link #recorded(long, String, Importance)}, with the class weights the run used
+     * ({@link #classWeightsToUse}, what {@link ClassWeights#AUTO} stood for) and the kept levels
+     * it resolved ({@link #keptLevels}): {@code keptLevels} maps each kept level to its parent,
+     * written only when some level was kept, so that {@code --fuse-levels 2} and
+     * {@code --keep-levels 1} on a 2-level plan record (and write) the same.
      */
     public Map<String, Object> recorded(long samplesUsed, String backend, Importance scores,
-                                        Map<Integer, Integer> kept) {
+                                        ClassWeights classWeightsUsed, Map<Integer, Integer> kept) {
         Map<String, Object> c = new LinkedHashMap<>();
         c.put("method", method.cliName());
         c.put("seed", seed);
@@ -290,7 +315,7 @@ public record FusionConfig(FusionMethod method, Widths widths, long seed, int ba
         if (scores != null) {
             c.put("importance", scores.method().cliName());
             c.put("explains", scores.labelSource());
-            c.put("classWeights", classWeights.cliName());
+            c.put("classWeights", classWeightsUsed.cliName());
         }
         c.put("restarts", restarts);
         c.put("maxIterations", maxIterations);
@@ -420,7 +445,7 @@ public record FusionConfig(FusionMethod method, Widths widths, long seed, int ba
         private int restarts = GroupingConfig.DEFAULT_RESTARTS;
         private int maxIterations = GroupingConfig.DEFAULT_MAX_ITERATIONS;
         private GroupingForm groupingForm = GroupingForm.AUTO;
-        private ClassWeights classWeights = ClassWeights.IMPORTANCE;
+        private ClassWeights classWeights = ClassWeights.AUTO;
         private WeightType weightType = WeightType.FLOAT32;
         private TrainingSettings.Builder training = TrainingSettings.builder();
         private GradientSettings.Start trainFrom = GradientSettings.Start.LINEAR;
@@ -695,8 +720,8 @@ public record FusionConfig(FusionMethod method, Widths widths, long seed, int ba
         }
 
         /**
-         * How the last level weighs each parent's class-c logit (ALGORITHM.md section 5); default
-         * the importance scores. {@link ClassWeights#CONFIDENCE} needs labels.
+         * How the last level weighs each parent's class-c logit (ALGORITHM.md section 3); default
+         * {@link ClassWeights#AUTO}. {@link ClassWeights#CONFIDENCE} needs labels.
          */
         public B classWeights(ClassWeights value) {
             this.classWeights = Objects.requireNonNull(value);

@@ -153,6 +153,16 @@ final class LevelLoop {
             Targets targets = join.orElseGet(() -> collector.cutsOf(l));
             if (level.last() && keptFrom == null && rectifiedAfter(level)) {
                 targets = targets.mapped(new RectifiedClassTargets(parents.size(), Math.toIntExact(level.width())));
+            } else if (!level.last() && keptFrom == null && join.isEmpty() && space.shared()
+                    && !settings.method().trains()) {
+                // a shared space's grouping is fixed before its levels are fitted, so their targets
+                // can follow the clamp after the cut (ALGORITHM.md section 3)
+                float[] clamp = clampAfter(level);
+                if (clamp != null) {
+                    Grouping g = spaces.get(space.id()).grouping();
+                    targets = targets.mapped(new RectifiedGroupTargets(g.groups(), g.assignment().length, clamp[0],
+                            clamp[1]));
+                }
             }
             boolean trainsBlocks = settings.gradient().trainsBlocks(settings.method());
             boolean trains = keptFrom == null && !level.depthwise()
@@ -781,8 +791,9 @@ final class LevelLoop {
     }
 
     /**
-     * Groups a shared space from the parents' own activations at its member cuts (Gram form),
-     * with every neuron's importance summed over the space's levels.
+     * Groups a shared space from the parents' own activations at its member cuts (Gram form; a cut
+     * that only a Relu or Clip reads is clamped first), with every neuron's importance summed over
+     * the space's levels.
      */
     private FusedSpace groupSpace(ComputeBackend backend, StatisticsCollector collector, NeuronSpace space,
                                   int width) {
@@ -794,7 +805,11 @@ final class LevelLoop {
             }
         }
         List<Integer> widths = plans.stream().map(p -> Math.toIntExact(p.space(space.id()).width())).toList();
-        ProjectedTargets gram = ProjectedTargets.ofGram(collector.spaceGram(space.id(), backend,
+        // a cut that only a Relu or Clip reads is compared by what its readers see, as its targets
+        // are rectified (ALGORITHM.md section 3); the gradient variants keep the plain cuts
+        float[][] clamps = settings.method().trains() ? null
+                : space.cuts().stream().map(this::clampAfter).toArray(float[][]::new);
+        ProjectedTargets gram = ProjectedTargets.ofGram(collector.spaceGram(space.id(), backend, clamps,
                 settings.progress()::samplesCollected));
         double[] importance = null;
         for (int level : space.levels()) {
@@ -851,6 +866,49 @@ final class LevelLoop {
             }
         }
         return Optional.of(new Targets(parentValues, List.of(other), level.neuronAxis()));
+    }
+
+    /**
+     * The bounds {lower, upper} of the clamp that alone reads {@code level}'s cut in the template (Relu:
+     * 0 and +infinity; Clip: its min and max), or null when the cut has other readers or none is a clamp.
+     */
+    private float[] clampAfter(Level level) {
+        return clampAfter(level.cut());
+    }
+
+    /** As {@link #clampAfter(Level)}, for any value of the template. */
+    private float[] clampAfter(String cut) {
+        Graph g = parents.get(0).graph();
+        List<Node> readers = g.consumers(cut);
+        if (readers.size() != 1 || g.outputs().stream().anyMatch(v -> v.name().equals(cut))) {
+            return null;
+        }
+        Node n = readers.get(0);
+        if (!n.isDefaultDomain()) {
+            return null;
+        }
+        if (n.opType().equals("Relu")) {
+            return new float[] {0f, Float.POSITIVE_INFINITY};
+        }
+        if (!n.opType().equals("Clip")) {
+            return null;
+        }
+        float lower = clipBound(g, n, 1, "min", Float.NEGATIVE_INFINITY);
+        float upper = clipBound(g, n, 2, "max", Float.POSITIVE_INFINITY);
+        return Float.isNaN(lower) || Float.isNaN(upper) || !(lower < upper)
+                || (lower == Float.NEGATIVE_INFINITY && upper == Float.POSITIVE_INFINITY) ? null
+                : new float[] {lower, upper};
+    }
+
+    /** A Clip bound: its input {@code input} (an initializer, opset 11+), else its attribute, else the default; NaN when unknown. */
+    private static float clipBound(Graph g, Node clip, int input, String attribute, float absent) {
+        if (clip.inputs().size() > input && !clip.inputs().get(input).isEmpty()) {
+            return g.initializer(clip.inputs().get(input)).map(t -> {
+                float[] v = t.toFloats();
+                return v.length == 1 ? v[0] : Float.NaN;
+            }).orElse(Float.NaN);
+        }
+        return clip.attribute(attribute).map(a -> a.asFloat()).orElse(absent);
     }
 
     /** Whether the classes of {@code level} pass a Relu before they reach their output. */

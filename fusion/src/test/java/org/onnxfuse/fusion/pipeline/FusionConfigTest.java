@@ -10,6 +10,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import java.util.List;
 import java.util.Map;
 import org.junit.jupiter.api.Test;
+import org.onnxfuse.fusion.importance.ClassWeights;
 import org.onnxfuse.fusion.importance.ImportanceMethod;
 import org.onnxfuse.fusion.plan.ConstantFolding;
 import org.onnxfuse.fusion.plan.LevelPlan;
@@ -34,9 +35,27 @@ class FusionConfigTest {
         assertEquals(1e-6, c.ridge());
         assertTrue(c.usesParentPrior());
         assertNull(c.importance());
-        assertEquals(ImportanceMethod.DEEPLIFT, c.importanceToUse());
+        assertEquals(ImportanceMethod.DEEPLIFT, c.importanceToUse(true));
+        assertEquals(ClassWeights.AUTO, c.classWeights());
         assertEquals(10, c.restarts());
         assertEquals(100, c.maxIterations());
+    }
+
+    @Test
+    void kfLinearDefaultsToUniformImportanceAndConfidenceWeightsOnDags() {
+        FusionConfig c = FusionConfig.defaults();
+        assertEquals(ImportanceMethod.DEEPLIFT, c.importanceToUse(true), "a chain keeps DeepLIFT");
+        assertEquals(ImportanceMethod.UNIFORM, c.importanceToUse(false), "a DAG scores uniformly");
+        assertEquals(ClassWeights.IMPORTANCE, c.classWeightsToUse(true, true), "a chain keeps the importance");
+        assertEquals(ClassWeights.CONFIDENCE, c.classWeightsToUse(false, true), "a DAG with labels: confidence");
+        assertEquals(ClassWeights.IMPORTANCE, c.classWeightsToUse(false, false), "confidence needs labels");
+        FusionConfig gradient = FusionConfig.builder().method(FusionMethod.KF_GRADIENT).build();
+        assertEquals(ImportanceMethod.DEEPLIFT, gradient.importanceToUse(false), "only kf-linear changes default");
+        assertEquals(ClassWeights.IMPORTANCE, gradient.classWeightsToUse(false, true));
+        FusionConfig asked = FusionConfig.builder().importance(ImportanceMethod.DEEPLIFT)
+                .classWeights(ClassWeights.UNIFORM).build();
+        assertEquals(ImportanceMethod.DEEPLIFT, asked.importanceToUse(false), "what was asked for holds");
+        assertEquals(ClassWeights.UNIFORM, asked.classWeightsToUse(false, true));
     }
 
     @Test
