@@ -193,14 +193,19 @@ public final class Fixtures {
 
     /**
      * {@code parents} fused by {@code method} on the first {@code samples} MNIST calibration
-     * images (CPU, 2 threads, seed 1, 2 restarts, log discarded): the small fusions the planner's
-     * tests check functions with.
+     * images (CPU, 2 threads, seed 1, 2 restarts, log discarded; neuron interpolation with DeepLIFT
+     * importance, so that its gradient rules run on every op of the test models): the small
+     * fusions the planner's tests check functions with.
      */
     public static org.onnxfuse.fusion.pipeline.FusionResult fuse(List<Model> parents,
                                                                 org.onnxfuse.fusion.pipeline.FusionMethod method,
                                                                 long samples) {
-        return org.onnxfuse.fusion.pipeline.Fusion.builder().parentModels(parents).calibration(data("calib400_x.npy"))
-                .samples(samples).method(method).device("cpu").threads(THREADS).seed(1).restarts(2).log(s -> { })
-                .build().fuse();
+        org.onnxfuse.fusion.pipeline.Fusion.Builder b = org.onnxfuse.fusion.pipeline.Fusion.builder()
+                .parentModels(parents).calibration(data("calib400_x.npy")).samples(samples).method(method)
+                .device("cpu").threads(THREADS).seed(1).restarts(2).log(s -> { });
+        if (method.isInterpolation()) {
+            b.importance(org.onnxfuse.fusion.importance.ImportanceMethod.DEEPLIFT);
+        }
+        return b.build().fuse();
     }
 }
