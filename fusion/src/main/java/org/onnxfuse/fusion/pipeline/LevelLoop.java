@@ -48,6 +48,7 @@ import org.onnxfuse.kernels.DenseMatrix;
 import org.onnxfuse.onnx.errors.ErrorCode;
 import org.onnxfuse.onnx.errors.IncompatibleModelsException;
 import org.onnxfuse.onnx.errors.OnnxFuseException;
+import org.onnxfuse.onnx.errors.UnsupportedOpException;
 import org.onnxfuse.onnx.ir.Graph;
 import org.onnxfuse.onnx.ir.Model;
 import org.onnxfuse.onnx.ir.Node;
@@ -387,14 +388,24 @@ final class LevelLoop {
         int epochs = settings.method() == FusionMethod.KF_AUTO && g.refine() > 0 ? g.refine() : g.training().epochs();
         TrainingSettings training = g.training().withEpochs(epochs).withSeed(settings.seed() * 1_000_003L + l);
         settings.progress().trainingStarted(l, epochs);
-        LevelTraining.Outcome outcome = LevelTraining.train(fused, l, block.input(), block.output(), parameters,
-                fanIns, held, inputSample, targetSample, new SegmentLoss.WeightedMse(neuronAxis), weights, training,
-                settings.threads(), new TrainingProgress() {
-                    @Override
-                    public void epochFinished(EpochReport report) {
-                        settings.progress().epochFinished(report);
-                    }
-                }, NEGLIGIBLE_RELATIVE_LOSS * power);
+        LevelTraining.Outcome outcome;
+        try {
+            outcome = LevelTraining.train(fused, l, block.input(), block.output(), parameters, fanIns, held,
+                    inputSample, targetSample, new SegmentLoss.WeightedMse(neuronAxis), weights, training,
+                    settings.threads(), new TrainingProgress() {
+                        @Override
+                        public void epochFinished(EpochReport report) {
+                            settings.progress().epochFinished(report);
+                        }
+                    }, NEGLIGIBLE_RELATIVE_LOSS * power);
+        } catch (UnsupportedOpException e) {
+            // an op inside the block without a gradient rule: the block keeps what the levels were fitted to
+            String warning = where + ": not trained as one segment (" + e.getMessage() + "); its levels keep their"
+                    + " linear fits";
+            warnings.add(warning);
+            settings.log().accept("onnx-fuse: warning: " + warning);
+            return null;
+        }
         fused = outcome.fused();
         TrainingResult result = outcome.training().result();
         return new Trained(result, power > 0 ? Math.sqrt(Math.max(result.bestValidationLoss(), 0) / power) : 0);
