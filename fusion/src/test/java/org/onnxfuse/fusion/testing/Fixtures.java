@@ -208,4 +208,31 @@ public final class Fixtures {
         }
         return b.build().fuse();
     }
+
+    /**
+     * The largest logit difference on the test images between {@code model} and what
+     * {@link #fuse} makes of it and its copy with the neurons of every space permuted
+     * ({@code ModelEdits.permuted(model, seed)}, checked first to compute the same function),
+     * relative to max(1, the largest logit): 0 up to rounding when the method reproduces a parent
+     * from a permuted copy of itself. Fails when DeepLIFT could not run on the model (its gradient
+     * rules are part of what these checks cover).
+     */
+    public static double permutedCopyDifference(Model model, org.onnxfuse.fusion.pipeline.FusionMethod method,
+                                                long seed, long samples) {
+        Model copy = ModelEdits.permuted(model, seed);
+        float[] expected = logits(model, data("test_x.npy"));
+        double scale = Math.max(1, maxAbsDifference(expected, new float[expected.length]));
+        double copyDiff = maxAbsDifference(expected, logits(copy, data("test_x.npy"))) / scale;
+        if (copyDiff > 1e-5) {
+            throw new AssertionError("the permuted copy differs from the model by " + copyDiff);
+        }
+        org.onnxfuse.fusion.pipeline.FusionResult result = fuse(List.of(model, copy), method, samples);
+        if (result.warnings().stream().anyMatch(w -> w.contains("uniform importance"))) {
+            throw new AssertionError("DeepLIFT did not run on the test model: " + result.warnings());
+        }
+        double diff = maxAbsDifference(expected, logits(result.model(), data("test_x.npy"))) / scale;
+        System.out.println(method + ": max abs logit difference " + diff + " relative to max(1, logits up to "
+                + scale + ")");
+        return diff;
+    }
 }
