@@ -501,7 +501,14 @@ public final class StatisticsCollector implements AutoCloseable {
      */
     public DenseMatrix spaceGram(int space, ComputeBackend backend, float[][] clamps, Progress progress) {
         int cuts = plans.get(0).space(space).cuts().size();
-        int axis = plans.get(0).level(plans.get(0).space(space).levels().get(0)).neuronAxis();
+        // each member cut holds the neurons on its own axis (a Conv's cut on axis 1, a MatMul's after a
+        // channels-last permute on the last)
+        int firstAxis = plans.get(0).level(plans.get(0).space(space).levels().get(0)).neuronAxis();
+        int[] axes = new int[cuts];
+        for (int c = 0; c < cuts; c++) {
+            int axis = plans.get(0).neuronAxisOf(plans.get(0).space(space).cuts().get(c));
+            axes[c] = axis >= 0 ? axis : firstAxis;
+        }
         int m = 0;
         for (LevelPlan p : plans) {
             m += Math.toIntExact(p.space(space).width());
@@ -541,6 +548,7 @@ public final class StatisticsCollector implements AutoCloseable {
                     for (int k = 0; k < plans.size(); k++) {
                         acts[k] = runs.get(k).get(plans.get(k).space(space).cuts().get(c));
                     }
+                    int axis = axes[c];
                     int rows = Math.toIntExact(CutRows.rows(acts[0].shape(), axis));
                     if (aBuffer == null || aBuffer.length < (long) rows * m) {
                         aBuffer = new float[Math.toIntExact((long) rows * m)];

@@ -359,7 +359,8 @@ final class LevelLoop {
             settings.log().accept("onnx-fuse: warning: " + warning);
             return null;
         }
-        int neuronAxis = space.id() == template.level(l).space() ? template.level(l).neuronAxis() : 1;
+        int outputAxis = template.neuronAxisOf(block.output());
+        int neuronAxis = outputAxis >= 0 ? outputAxis : 1;
         DenseMatrix members = grouped.memberWeights();
         int k = members.cols();
         long[] targetSample = java.util.Arrays.copyOfRange(outputShape, 1, outputShape.length);

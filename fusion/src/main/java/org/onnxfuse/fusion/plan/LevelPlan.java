@@ -87,6 +87,24 @@ public record LevelPlan(List<ModelInput> inputs, String output, List<Dim> output
         return blocks.stream().anyMatch(b -> b.levels().contains(index));
     }
 
+    /**
+     * The axis holding the neurons of {@code value}: a level's cut, or the output of a join or
+     * shared op that keeps them (a residual Add); -1 when the plan does not place it so.
+     */
+    public int neuronAxisOf(String value) {
+        for (Level l : levels) {
+            if (l.cut().equals(value)) {
+                return l.neuronAxis();
+            }
+        }
+        for (LevelOp op : joins) {
+            if (op.output().equals(value) && op.neuronAxis() >= 0) {
+                return op.neuronAxis();
+            }
+        }
+        return -1;
+    }
+
     /** Level {@code index}, 1-based. */
     public Level level(int index) {
         if (index < 1 || index > levels.size()) {

@@ -100,6 +100,21 @@ class TokenModelFusionTest {
     }
 
     @Test
+    void convNeXtStagesWithChannelsLastCutsComeBackFromAPermutedCopy() {
+        // two torchvision CNBlock stages: each stream space holds NCHW cuts (the convolutions, the Add) and a
+        // channels-last one (the block's last MatMul, before its permute back); grouping a space must read every
+        // member cut on its own neuron axis (with the first level's axis for all: 0.11 of the logits' scale)
+        Model p0 = ConstantFolding.fold(Fixtures.read("convnext/stages_op17.onnx"));
+        LevelPlan p = LevelPlanner.plan(p0);
+        NeuronSpace second = p.spaceOf(5);
+        assertEquals(List.of(1, 1, 3, 1), second.cuts().stream().map(p::neuronAxisOf).toList());
+        for (FusionMethod method : List.of(FusionMethod.KF_LINEAR, FusionMethod.KF_GRADIENT)) {
+            double diff = Fixtures.permutedCopyDifference(p0, method, 1, 64);
+            assertTrue(diff < (method == FusionMethod.KF_LINEAR ? 1e-5 : 1e-3), method + ": " + diff);
+        }
+    }
+
+    @Test
     void aGatherOfTheNeuronsIsRefusedByName() {
         Net net = Net.input("batch", 4, 8).matmul("proj", 8, 6, true);
         net.initializer(org.onnxfuse.onnx.ir.Tensor.ofLongs("which", new long[0], new long[] {2}));
