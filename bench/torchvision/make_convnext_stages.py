@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 """Two ConvNeXt stages (stem conv, torchvision's CNBlock, a 2x2 downsampling conv, another CNBlock, pooling
-and a Linear head), untrained, with calib.npy / eval.npy for run_coverage.py: the smallest model found whose
-permuted copy does not fuse back to it (issue 9 note; one stage does).
+and a Linear head), untrained, with calib.npy / eval.npy for run_coverage.py: the smallest model that showed
+a shared space grouped with one neuron axis for all its member cuts (NCHW convolutions and a channels-last
+MatMul); test-models/models/convnext/stages_op17.onnx is its output.
 
     /usr/bin/python3 bench/torchvision/make_convnext_stages.py OUT_DIR
     python3 bench/torchvision/run_coverage.py OUT_DIR --out-dir OUT_DIR/out
