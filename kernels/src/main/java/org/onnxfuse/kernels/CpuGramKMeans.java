@@ -38,12 +38,7 @@ final class CpuGramKMeans implements GramKMeans {
         int seed = first;
         for (int c = 0; c < k; c++) {
             if (c > 0) {
-                seed = -1;
-                for (int i = 0; i < m; i++) {
-                    if (!chosen[i] && (seed < 0 || nearest[i] > nearest[seed])) {
-                        seed = i;
-                    }
-                }
+                seed = FarthestFirst.nextSeed(chosen, nearest);
             }
             seeds[c] = seed;
             chosen[seed] = true;

@@ -600,27 +600,17 @@ public final class StatisticsCollector implements AutoCloseable {
     }
 
     /**
-     * Every parent's value {@code names.get(k)} on every calibration sample, flattened per sample
-     * (samples x values per sample, row-major), from one run of each parent from its inputs; the
-     * time counts as inference. Used for targets past the last cut (the model outputs).
+     * Every parent's value {@code names.get(k)} on every calibration sample ({@link #values} of
+     * each parent): the targets past the last cut (the model outputs) and a residual block's output.
      */
-    public List<float[]> parentValues(List<String> names) {
+    public List<Activation> parentValues(List<String> names) {
         if (names.size() != parents.size()) {
             throw new IllegalArgumentException(names.size() + " names for " + parents.size() + " parents");
         }
-        long start = System.nanoTime();
-        List<float[]> out = new ArrayList<>();
+        List<Activation> out = new ArrayList<>();
         for (int k = 0; k < parents.size(); k++) {
-            List<float[]> batches = new ArrayList<>();
-            try (OrtRunner runner = OrtRunner.open("parent " + k, parents.get(k), List.of(names.get(k)), threads)) {
-                for (InputBatch batch : data.inputBatches(batchSize)) {
-                    Finite.check(data.source(), batch);
-                    batches.add(runner.run(batch, List.of(names.get(k))).get(names.get(k)).values());
-                }
-            }
-            out.add(FloatChunks.concat(batches));
+            out.add(values("parent " + k, parents.get(k), names.get(k)));
         }
-        inferenceNanos += System.nanoTime() - start;
         return out;
     }
 

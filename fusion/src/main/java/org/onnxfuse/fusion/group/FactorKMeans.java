@@ -5,6 +5,7 @@ import java.util.HashMap;
 import java.util.Map;
 import org.onnxfuse.kernels.ComputeBackend;
 import org.onnxfuse.kernels.DenseMatrix;
+import org.onnxfuse.kernels.FarthestFirst;
 import org.onnxfuse.kernels.GramKMeans;
 import org.onnxfuse.kernels.Transpose;
 
@@ -80,12 +81,7 @@ final class FactorKMeans implements GramKMeans {
         int seed = first;
         for (int c = 0; c < k; c++) {
             if (c > 0) {
-                seed = -1;
-                for (int i = 0; i < m; i++) {
-                    if (!chosen[i] && (seed < 0 || nearest[i] > nearest[seed])) {
-                        seed = i;
-                    }
-                }
+                seed = FarthestFirst.nextSeed(chosen, nearest);
             }
             seeds[c] = seed;
             chosen[seed] = true;

@@ -4,6 +4,8 @@ import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import org.onnxfuse.fusion.ops.GatherHandler;
+import org.onnxfuse.fusion.ops.ReduceMeanHandler;
 import org.onnxfuse.fusion.ops.Shapes;
 import org.onnxfuse.onnx.ir.Attribute;
 import org.onnxfuse.onnx.ir.Dim;
@@ -158,15 +160,14 @@ final class PoolingGradient implements GradientRule {
         if (!pass.wants(a)) {
             return;
         }
-        List<org.onnxfuse.onnx.ir.Dim> shape = pass.shape(a);
+        List<Dim> shape = pass.shape(a);
         if (shape == null) {
             throw pass.unsupported(n, "gathers from a value of unknown rank");
         }
         int rank = shape.size();
         Tensor index = pass.constantValue(n.inputs().get(1)).orElseThrow(() -> pass.unsupported(n,
                 "gathers at computed positions"));
-        long axisAttribute = n.longAttribute("axis", 0);
-        int axis = (int) (axisAttribute < 0 ? axisAttribute + rank : axisAttribute);
+        int axis = GatherHandler.axis(n, rank);
         long position = index.toLongs()[0];
         if (position < 0) {
             throw pass.unsupported(n, "gathers position " + position + " counted from the end");
@@ -177,7 +178,7 @@ final class PoolingGradient implements GradientRule {
         String size = pass.emit("Gather", List.of(pass.emit("Shape", List.of(a)), pass.longs(axis)));
         String after = pass.emit("Sub", List.of(size, pass.longs(position + 1)));
         String pads = pass.emit("Concat", List.of(pass.longs(before), after, pass.longs(new long[rank - 1 - axis])),
-                org.onnxfuse.onnx.ir.Attribute.ofLong("axis", 0));
+                Attribute.ofLong("axis", 0));
         pass.contribute(a, pass.emit("Pad", List.of(restored, pads)));
     }
 
@@ -187,19 +188,11 @@ final class PoolingGradient implements GradientRule {
             return;
         }
         long[] in = pass.fixedShape(n, a, "(the gradient is spread evenly over the averaged axes)");
-        long[] axes = n.inputs().size() > 1 && !n.inputs().get(1).isEmpty()
-                ? pass.constantValue(n.inputs().get(1)).orElseThrow(() -> pass.unsupported(n,
-                        "takes its axes from a computed value")).toLongs()
-                : n.longsAttribute("axes", new long[0]);
-        if (axes.length == 0) {
-            throw pass.unsupported(n, "reduces every axis");
-        }
+        long[] axes = ReduceMeanHandler.axes(n, in.length, pass::constantValue);
         long count = 1;
-        for (int i = 0; i < axes.length; i++) {
-            axes[i] = axes[i] < 0 ? axes[i] + in.length : axes[i];
-            count *= in[(int) axes[i]];
+        for (long axis : axes) {
+            count *= in[(int) axis];
         }
-        Arrays.sort(axes);
         String spread = n.longAttribute("keepdims", 1) != 0 ? g
                 : pass.emit("Unsqueeze", List.of(g, pass.longs(axes)));
         String scaled = pass.emit("Mul", List.of(spread, pass.scalar(1f / count)));

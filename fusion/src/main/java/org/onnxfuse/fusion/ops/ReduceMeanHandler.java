@@ -4,6 +4,8 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
+import java.util.function.Function;
 import org.onnxfuse.onnx.ir.Dim;
 import org.onnxfuse.onnx.ir.Node;
 import org.onnxfuse.onnx.ir.Tensor;
@@ -59,13 +61,18 @@ public final class ReduceMeanHandler implements OpHandler {
 
     @Override
     public Map<String, String> signature(Node node, GraphView graph) {
-        return Map.of("axes", Arrays.toString(rawAxes(node, graph)), "keepdims",
+        return Map.of("axes", Arrays.toString(rawAxes(node, graph::constant)), "keepdims",
                 Long.toString(node.longAttribute("keepdims", 1)));
     }
 
     /** The reduced axes of an input of rank {@code rank}, counted from 0, sorted. */
     public static long[] axes(Node node, int rank, GraphView graph) {
-        long[] raw = rawAxes(node, graph);
+        return axes(node, rank, graph::constant);
+    }
+
+    /** As {@link #axes(Node, int, GraphView)}, with the constants read through {@code constants} (a backward pass's). */
+    public static long[] axes(Node node, int rank, Function<String, Optional<Tensor>> constants) {
+        long[] raw = rawAxes(node, constants);
         if (raw.length == 0) {
             throw Shapes.unsupported(node, "reduces every axis (no axes given)");
         }
@@ -80,9 +87,9 @@ public final class ReduceMeanHandler implements OpHandler {
         return out;
     }
 
-    private static long[] rawAxes(Node node, GraphView graph) {
+    private static long[] rawAxes(Node node, Function<String, Optional<Tensor>> constants) {
         if (node.inputs().size() > 1 && !node.inputs().get(1).isEmpty()) {
-            return graph.constant(node.inputs().get(1)).map(Tensor::toLongs).orElseThrow(() -> Shapes.unsupported(
+            return constants.apply(node.inputs().get(1)).map(Tensor::toLongs).orElseThrow(() -> Shapes.unsupported(
                     node, "takes its axes from a computed value"));
         }
         return node.longsAttribute("axes", new long[0]);

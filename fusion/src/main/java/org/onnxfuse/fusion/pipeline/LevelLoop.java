@@ -262,7 +262,7 @@ final class LevelLoop {
             for (LevelPlan p : plans) {
                 names.add(p.heads().stream().filter(h -> h.classLevel() == l).findFirst().orElseThrow().output());
             }
-            List<float[]> outputs = collector.parentValues(names);
+            List<float[]> outputs = collector.parentValues(names).stream().map(Activation::values).toList();
             int samples = rows.samples();
             int perSample = outputs.get(0).length / samples;
             if (perSample != k) {
@@ -303,15 +303,9 @@ final class LevelLoop {
         rows.clear();
         int epochs = settings.method() == FusionMethod.KF_AUTO && !distill && head == null ? g.refine()
                 : g.training().epochs();
-        TrainingSettings training = g.training().withEpochs(epochs).withSeed(settings.seed() * 1_000_003L + l);
-        settings.progress().trainingStarted(l, epochs);
         LevelTraining.Outcome outcome = LevelTraining.train(written, level, output, held, inputSample, targetSample, loss,
-                weights, training, settings.threads(), new TrainingProgress() {
-                    @Override
-                    public void epochFinished(EpochReport report) {
-                        settings.progress().epochFinished(report);
-                    }
-                }, distill ? 0 : NEGLIGIBLE_RELATIVE_LOSS * power);
+                weights, trainingStarted(l, epochs), settings.threads(), epochProgress(),
+                distill ? 0 : NEGLIGIBLE_RELATIVE_LOSS * power);
         fused = outcome.fused();
         TrainingResult result = outcome.training().result();
         double error = distill ? result.bestValidationLoss()
@@ -338,16 +332,11 @@ final class LevelLoop {
         int blockIndex = template.blocks().indexOf(block);
         Activation input = collector.values("fused model", fused, block.input());
         long samples = input.shape()[0];
-        List<float[]> outputs = new ArrayList<>();
-        long[] outputShape = null;
-        long outputValues = 0;
-        for (int k = 0; k < parents.size(); k++) {
-            Activation a = collector.values("parent " + k, parents.get(k), plans.get(k).blocks().get(blockIndex)
-                    .output());
-            outputs.add(a.values());
-            outputShape = a.shape();
-            outputValues += a.values().length;
-        }
+        List<Activation> parentOutputs = collector.parentValues(plans.stream()
+                .map(p -> p.blocks().get(blockIndex).output()).toList());
+        List<float[]> outputs = parentOutputs.stream().map(Activation::values).toList();
+        long[] outputShape = parentOutputs.get(0).shape();
+        long outputValues = outputs.stream().mapToLong(v -> v.length).sum();
         // held: the input and the parents' outputs; then the columns (float and float64) and the targets
         long bytes = 4L * input.values().length + 16L * outputValues + 4L * outputValues / parents.size();
         long budget = TrainingRows.defaultBudget();
@@ -387,18 +376,11 @@ final class LevelLoop {
         HeldRows held = new HeldRows(Math.toIntExact(samples), input.values(), targets);
         GradientSettings g = settings.gradient();
         int epochs = settings.method() == FusionMethod.KF_AUTO && g.refine() > 0 ? g.refine() : g.training().epochs();
-        TrainingSettings training = g.training().withEpochs(epochs).withSeed(settings.seed() * 1_000_003L + l);
-        settings.progress().trainingStarted(l, epochs);
         LevelTraining.Outcome outcome;
         try {
             outcome = LevelTraining.train(fused, l, block.input(), block.output(), parameters, fanIns, held,
-                    inputSample, targetSample, new SegmentLoss.WeightedMse(neuronAxis), weights, training,
-                    settings.threads(), new TrainingProgress() {
-                        @Override
-                        public void epochFinished(EpochReport report) {
-                            settings.progress().epochFinished(report);
-                        }
-                    }, NEGLIGIBLE_RELATIVE_LOSS * power);
+                    inputSample, targetSample, new SegmentLoss.WeightedMse(neuronAxis), weights,
+                    trainingStarted(l, epochs), settings.threads(), epochProgress(), NEGLIGIBLE_RELATIVE_LOSS * power);
         } catch (UnsupportedOpException e) {
             // an op inside the block without a gradient rule: the block keeps what the levels were fitted to
             String warning = where + ": not trained as one segment (" + e.getMessage() + "); its levels keep their"
@@ -443,17 +425,26 @@ final class LevelLoop {
             }
             offset += width;
         }
-        float[] t = TrainingRows.project(columns, rows, members, backend);
         float[] out = new float[rows * k];
-        for (int n = 0; n < samples; n++) {
-            for (int q = 0; q < positions; q++) {
-                for (int g = 0; g < k; g++) {
-                    int at = last ? (n * positions + q) * k + g : (n * k + g) * positions + q;
-                    out[at] = t[(n * positions + q) * k + g];
-                }
-            }
-        }
+        TrainingRows.placeInCutLayout(TrainingRows.project(columns, rows, members, backend), 0, rows, positions, k,
+                last, out);
         return out;
+    }
+
+    /** The training loop's settings for a segment reported under level {@code l}, announced to the progress display. */
+    private TrainingSettings trainingStarted(int l, int epochs) {
+        settings.progress().trainingStarted(l, epochs);
+        return settings.gradient().training().withEpochs(epochs).withSeed(settings.seed() * 1_000_003L + l);
+    }
+
+    /** Passes each finished epoch on to the fusion's progress display. */
+    private TrainingProgress epochProgress() {
+        return new TrainingProgress() {
+            @Override
+            public void epochFinished(EpochReport report) {
+                settings.progress().epochFinished(report);
+            }
+        };
     }
 
     /** The output carrying level {@code level}'s classes through trailing ops, or null when the level's cut is it. */

@@ -123,17 +123,27 @@ final class TrainingRows implements StatisticsCollector.BatchSink {
         for (int b = 0; b < columns.size(); b++) {
             int rows = batchSamples.get(b) * positions;
             float[] t = project(columns.get(b), rows, members, backend); // one GEMM per batch
-            for (int r = 0; r < rows; r++) {
-                int s = sample + r / positions;
-                int p = r % positions;
-                for (int g = 0; g < k; g++) {
-                    int at = last ? (s * positions + p) * k + g : (s * k + g) * positions + p;
-                    out[at] = t[r * k + g];
-                }
-            }
+            placeInCutLayout(t, sample, rows, positions, k, last, out);
             sample += batchSamples.get(b);
         }
         return out;
+    }
+
+    /**
+     * Writes {@code byRow} (rows x k, row-major, a row per sample and position, samples from
+     * {@code firstSample} on) into {@code out} laid out as a cut: neurons last, or after the batch
+     * axis before the positions ({@code last} false).
+     */
+    static void placeInCutLayout(float[] byRow, int firstSample, int rows, int positions, int k, boolean last,
+                                 float[] out) {
+        for (int r = 0; r < rows; r++) {
+            int s = firstSample + r / positions;
+            int p = r % positions;
+            for (int g = 0; g < k; g++) {
+                int at = last ? (s * positions + p) * k + g : (s * k + g) * positions + p;
+                out[at] = byRow[r * k + g];
+            }
+        }
     }
 
     /**
