@@ -58,12 +58,16 @@ SWEEPS = {
     # how long residual blocks train (patience 15 stops none of them within 100 epochs at 400 samples)
     "sweep-block-epochs": {f"kf-gradient --epochs {e}": ["--method", "kf-gradient", "--epochs", e]
                            for e in ["50", "100", "200"]},
+    # transformers (the tiny ViT pairs): the variants against the baselines that align whole heads
+    "attention": {label: ["--method", label] for label in
+                  ["kf-linear", "kf-gradient", "kf-auto", "average", "weight-match", "act-match"]},
     "sweep-distill": {f"kf-auto --distill {t}": ["--method", "kf-auto", "--distill", t] for t in ["1", "2", "4"]}
                      | {"kf-auto --refine 10": ["--method", "kf-auto", "--refine", "10"]},
 }
 
 OTHER_DIRS = {"vgg": "", "bn": "", "gap": "", "zoo": "", "mlpmm": "",
-              "resnet": "dag", "mbv2": "dag", "se": "dag", "dense": "dag", "squeeze": "dag"}
+              "resnet": "dag", "mbv2": "dag", "se": "dag", "dense": "dag", "squeeze": "dag",
+              "vitk2": "vit", "vitk2op13": "vit"}
 
 
 def parent_files(set_name, k):

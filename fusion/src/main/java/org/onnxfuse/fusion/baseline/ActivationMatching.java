@@ -12,6 +12,7 @@ import org.onnxfuse.fusion.collect.CutRows;
 import org.onnxfuse.fusion.data.InputBatch;
 import org.onnxfuse.fusion.evaluate.BatchOutputs;
 import org.onnxfuse.fusion.evaluate.ModelEvaluator;
+import org.onnxfuse.fusion.group.HeadAssignment;
 import org.onnxfuse.fusion.group.LinearAssignment;
 import org.onnxfuse.fusion.plan.Level;
 import org.onnxfuse.fusion.plan.LevelOp;
@@ -87,7 +88,26 @@ public final class ActivationMatching {
         for (int k = 1; k < p.count(); k++) {
             Map<Integer, NeuronMap> maps = new TreeMap<>();
             for (int t = 0; t < spaces.size(); t++) {
-                maps.put(spaces.get(t), match(cost(sums[k - 1][t])));
+                NeuronSpace space = p.plan(0).space(spaces.get(t));
+                if (maps.containsKey(space.id())) {
+                    continue;
+                }
+                if (!space.headed()) {
+                    maps.put(space.id(), match(cost(sums[k - 1][t])));
+                    continue;
+                }
+                // attention heads move whole, in one order for the spaces that share it
+                p.requireEqualWidths(NAME + " of attention heads");
+                List<Integer> together = new ArrayList<>(List.of(space.id()));
+                space.headsShared().stream().filter(spaces::contains).forEach(together::add);
+                List<double[][]> own = new ArrayList<>();
+                for (int id : together) {
+                    own.add(cost(sums[k - 1][spaces.indexOf(id)]));
+                }
+                List<int[]> best = HeadAssignment.solve(own, space.heads());
+                for (int x = 0; x < together.size(); x++) {
+                    maps.put(together.get(x), NeuronMap.permutation(best.get(x), best.get(x).length));
+                }
             }
             alignments.add(SpaceAlignment.of(p.plan(k), maps));
         }

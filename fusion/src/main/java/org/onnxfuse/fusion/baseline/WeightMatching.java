@@ -5,10 +5,12 @@ import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
 import java.util.TreeMap;
+import org.onnxfuse.fusion.group.HeadAssignment;
 import org.onnxfuse.fusion.group.LinearAssignment;
 import org.onnxfuse.fusion.plan.InputLayout;
 import org.onnxfuse.fusion.plan.Level;
 import org.onnxfuse.fusion.plan.LevelPlan;
+import org.onnxfuse.fusion.plan.NeuronSpace;
 import org.onnxfuse.onnx.ir.Model;
 
 /**
@@ -79,11 +81,23 @@ public final class WeightMatching {
         for (int sweep = 0; sweep < MAX_SWEEPS; sweep++) {
             boolean changed = false;
             for (int s : p.movableSpaces()) {
-                int[] best = LinearAssignment.solve(negated(similarity(p, k, s,
-                        SpaceAlignment.selection(p.plan(k), perm))));
-                if (!Arrays.equals(best, perm.get(s))) {
-                    perm.put(s, best);
-                    changed = true;
+                NeuronSpace space = p.plan(0).space(s);
+                if (!space.headed()) {
+                    int[] best = LinearAssignment.solve(negated(similarity(p, k, s,
+                            SpaceAlignment.selection(p.plan(k), perm))));
+                    changed |= !Arrays.equals(best, perm.put(s, best));
+                    continue;
+                }
+                // attention heads move whole, in one order for the spaces that share it
+                List<Integer> together = new ArrayList<>(List.of(s));
+                space.headsShared().stream().filter(p.movableSpaces()::contains).forEach(together::add);
+                List<double[][]> costs = new ArrayList<>();
+                for (int t : together) {
+                    costs.add(negated(similarity(p, k, t, SpaceAlignment.selection(p.plan(k), perm))));
+                }
+                List<int[]> best = HeadAssignment.solve(costs, space.heads());
+                for (int x = 0; x < together.size(); x++) {
+                    changed |= !Arrays.equals(best.get(x), perm.put(together.get(x), best.get(x)));
                 }
             }
             if (!changed) {

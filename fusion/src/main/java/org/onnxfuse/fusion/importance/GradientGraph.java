@@ -90,7 +90,8 @@ public final class GradientGraph {
     public static final long GRADIENT_OPSET = 17;
     public static final float RESCALE_EPSILON = 1e-6f;
 
-    private static final String SUPPORTED = "Gemm, MatMul, Add/Sub/Mul/Div (with a constant operand; Add/Sub/Mul of"
+    private static final String SUPPORTED = "Gemm, MatMul (of a weight, or of two activations as attention does),"
+            + " Softmax (last axis), Add/Sub/Mul/Div (with a constant operand; Add/Sub/Mul of"
             + " two activations), Concat, Conv, BatchNormalization (inference), Relu, LeakyRelu, Elu, Celu, Selu, Softplus,"
             + " Softsign, HardSigmoid, HardSwish, Sigmoid, Tanh, Gelu (default"
             + " domain and com.microsoft), Erf, Erf-form GELU (Div, Erf, Add, Mul, Mul), SiLU (Sigmoid, Mul), Clip,"

@@ -16,6 +16,7 @@ final class GradientRules {
             entry("BatchNormalization", new BatchNormGradient()),
             entry("LayerNormalization", new LayerNormGradient()),
             entry("Concat", new ConcatGradient()),
+            entry("Softmax", new SoftmaxGradient()),
             entry("Add", BROADCAST), entry("Sub", BROADCAST), entry("Mul", BROADCAST), entry("Div", BROADCAST),
             entry("Expand", BROADCAST));
     private static final GradientRule NONLINEARITY = new NonlinearityGradient();

@@ -17,7 +17,8 @@ final class MatMulGradient implements GradientRule {
         boolean activationA = pass.isVariable(a) && !pass.isParameter(a);
         boolean activationB = pass.isVariable(b) && !pass.isParameter(b);
         if (activationA && activationB) {
-            throw pass.unsupported(n, "multiplies two activations ('" + a + "', '" + b + "')");
+            bilinear(n, g, pass);
+            return;
         }
         if (!activationA && !activationB) {
             throw pass.unsupported(n, "multiplies two parameters ('" + a + "', '" + b + "')");
@@ -37,6 +38,38 @@ final class MatMulGradient implements GradientRule {
         if (pass.wants(weight)) {
             pass.contribute(weight, left ? rightWeight(g, activation, w, pass) : leftWeight(n, g, activation, pass));
         }
+    }
+
+    /**
+     * Y = A B of two activations with the same batch axes (attention's scores q k^T and its
+     * weighted values): dA = g B^T, dB = A^T g, transposing the last two axes. DeepLIFT uses this
+     * gradient as it is (no rescale rule for a product of two activations).
+     */
+    private static void bilinear(Node n, String g, BackwardPass pass) {
+        String a = n.inputs().get(0);
+        String b = n.inputs().get(1);
+        List<Dim> sa = pass.shape(a);
+        List<Dim> sb = pass.shape(b);
+        if (sa == null || sb == null || sa.size() != sb.size() || sa.size() < 2) {
+            throw pass.unsupported(n, "multiplies activations of shapes " + sa + " and " + sb + "; a product of two"
+                    + " activations needs both ranks known and equal (no broadcasting)");
+        }
+        if (pass.wants(a)) {
+            pass.contribute(a, pass.emit("MatMul", List.of(g, lastTwoSwapped(b, sb.size(), pass))));
+        }
+        if (pass.wants(b)) {
+            pass.contribute(b, pass.emit("MatMul", List.of(lastTwoSwapped(a, sa.size(), pass), g)));
+        }
+    }
+
+    private static String lastTwoSwapped(String value, int rank, BackwardPass pass) {
+        long[] perm = new long[rank];
+        for (int i = 0; i < rank; i++) {
+            perm[i] = i;
+        }
+        perm[rank - 2] = rank - 1;
+        perm[rank - 1] = rank - 2;
+        return pass.emit("Transpose", List.of(value), Attribute.ofLongs("perm", perm));
     }
 
     /** Y = A W: dW = sum over all rows of A (batch and positions) of A^T g. */

@@ -11,6 +11,7 @@ import org.onnxfuse.fusion.ops.GraphView;
 import org.onnxfuse.fusion.ops.OpHandler;
 import org.onnxfuse.fusion.ops.OpRegistry;
 import org.onnxfuse.fusion.ops.PatternMatch;
+import org.onnxfuse.fusion.ops.ShapeComputation;
 import org.onnxfuse.fusion.ops.Shapes;
 import org.onnxfuse.onnx.ir.Dim;
 import org.onnxfuse.onnx.ir.Graph;
@@ -95,7 +96,9 @@ final class ShapeInference {
                 // a 2-d right operand: the weight of x W, or the activation of W x
                 List<Dim> left = shapeOrConstant(n.inputs().get(0));
                 List<Dim> right = shapeOrConstant(n.inputs().get(1));
-                if (left == null || right == null || right.size() != 2) {
+                boolean activations = variable.contains(n.inputs().get(0)) && variable.contains(n.inputs().get(1));
+                if (left == null || right == null || right.size() != 2
+                        && !(activations && right.size() == left.size())) {
                     return null;
                 }
                 List<Dim> out = new ArrayList<>(left.subList(0, left.size() - 1));
@@ -122,6 +125,18 @@ final class ShapeInference {
             }
             case "Expand" -> {
                 return expanded(n, in);
+            }
+            case "Reshape" -> {
+                if (in != null && n.inputs().size() == 2 && !view.isConstant(n.inputs().get(1))
+                        && ShapeComputation.of(n.inputs().get(1), a, view).isEmpty()) {
+                    return ShapeComputation.reshaped(n, in, view, v -> {
+                        List<Dim> s = shapes.get(v);
+                        if (s == null) {
+                            throw new IllegalStateException("no shape for '" + v + "'");
+                        }
+                        return s;
+                    });
+                }
             }
             default -> {
             }

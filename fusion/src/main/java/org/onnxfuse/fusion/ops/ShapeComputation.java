@@ -7,6 +7,7 @@ import java.util.IdentityHashMap;
 import java.util.List;
 import java.util.Optional;
 import java.util.Set;
+import java.util.function.Function;
 import org.onnxfuse.onnx.ir.Dim;
 import org.onnxfuse.onnx.ir.Node;
 import org.onnxfuse.onnx.ir.Tensor;
@@ -82,7 +83,7 @@ public final class ShapeComputation {
             return true;
         }
         if (n.opType().equals("Shape")) {
-            return n.inputs().get(0).equals(source);
+            return source == null || n.inputs().get(0).equals(source);
         }
         for (String in : n.inputs()) {
             if (!collect(in, source, graph, found)) {
@@ -106,7 +107,7 @@ public final class ShapeComputation {
      *     move to another position
      */
     public long[] reshapeTarget(Node reshape, List<Dim> sourceShape) {
-        Vector v = evaluate(value, sourceShape, reshape);
+        Vector v = evaluate(value, input -> sourceShape, reshape);
         if (v.scalar()) {
             throw Shapes.unsupported(reshape, "takes a scalar as its target shape");
         }
@@ -127,9 +128,9 @@ public final class ShapeComputation {
     }
 
     /** One element of a shape vector: a number, or the size of the source's axis {@code sourceAxis}. */
-    private record Element(long value, int sourceAxis) {
+    private record Element(long value, int sourceAxis, Dim symbol) {
         static Element of(long value) {
-            return new Element(value, -1);
+            return new Element(value, -1, null);
         }
 
         boolean known() {
@@ -141,7 +142,7 @@ public final class ShapeComputation {
     private record Vector(List<Element> elements, boolean scalar) {
     }
 
-    private Vector evaluate(String v, List<Dim> sourceShape, Node reshape) {
+    private Vector evaluate(String v, Function<String, List<Dim>> shapes, Node reshape) {
         Optional<Tensor> constant = graph.constant(v);
         if (constant.isPresent()) {
             Tensor t = constant.get();
@@ -162,24 +163,25 @@ public final class ShapeComputation {
         List<String> in = n.inputs();
         return switch (n.opType()) {
             case "Shape" -> {
+                List<Dim> sourceShape = shapes.apply(in.get(0));
                 int rank = sourceShape.size();
                 int start = shapeBound(n.longAttribute("start", 0), rank);
                 int end = shapeBound(n.longAttribute("end", rank), rank);
                 List<Element> out = new ArrayList<>();
                 for (int i = start; i < Math.max(start, end); i++) {
                     Dim d = sourceShape.get(i);
-                    out.add(d.isFixed() ? Element.of(d.value()) : new Element(-1, i));
+                    out.add(d.isFixed() ? Element.of(d.value()) : new Element(-1, i, d));
                 }
                 yield new Vector(out, false);
             }
-            case "Identity", "Cast" -> evaluate(in.get(0), sourceShape, reshape);
+            case "Identity", "Cast" -> evaluate(in.get(0), shapes, reshape);
             case "Gather" -> {
                 if (n.longAttribute("axis", 0) != 0) {
                     throw Shapes.unsupported(reshape, "computes its target shape with a Gather on axis "
                             + n.longAttribute("axis", 0));
                 }
-                Vector data = evaluate(in.get(0), sourceShape, reshape);
-                Vector indices = evaluate(in.get(1), sourceShape, reshape);
+                Vector data = evaluate(in.get(0), shapes, reshape);
+                Vector indices = evaluate(in.get(1), shapes, reshape);
                 List<Element> out = new ArrayList<>();
                 for (Element index : indices.elements()) {
                     if (!index.known()) {
@@ -189,9 +191,9 @@ public final class ShapeComputation {
                 }
                 yield new Vector(out, indices.scalar());
             }
-            case "Unsqueeze" -> new Vector(evaluate(in.get(0), sourceShape, reshape).elements(), false);
+            case "Unsqueeze" -> new Vector(evaluate(in.get(0), shapes, reshape).elements(), false);
             case "Squeeze" -> {
-                Vector x = evaluate(in.get(0), sourceShape, reshape);
+                Vector x = evaluate(in.get(0), shapes, reshape);
                 if (x.elements().size() != 1) {
                     throw Shapes.unsupported(reshape, "squeezes a shape vector of " + x.elements().size()
                             + " elements");
@@ -201,25 +203,25 @@ public final class ShapeComputation {
             case "Concat" -> {
                 List<Element> out = new ArrayList<>();
                 for (String part : in) {
-                    out.addAll(evaluate(part, sourceShape, reshape).elements());
+                    out.addAll(evaluate(part, shapes, reshape).elements());
                 }
                 yield new Vector(out, false);
             }
-            case "Slice" -> slice(n, evaluate(in.get(0), sourceShape, reshape), sourceShape, reshape);
-            case "Add", "Sub", "Mul", "Div" -> arithmetic(n, evaluate(in.get(0), sourceShape, reshape),
-                    evaluate(in.get(1), sourceShape, reshape), reshape);
+            case "Slice" -> slice(n, evaluate(in.get(0), shapes, reshape), shapes, reshape);
+            case "Add", "Sub", "Mul", "Div" -> arithmetic(n, evaluate(in.get(0), shapes, reshape),
+                    evaluate(in.get(1), shapes, reshape), reshape);
             default -> throw Shapes.unsupported(reshape, "computes its target shape with " + n.opType());
         };
     }
 
-    private Vector slice(Node n, Vector data, List<Dim> sourceShape, Node reshape) {
+    private Vector slice(Node n, Vector data, Function<String, List<Dim>> shapes, Node reshape) {
         List<String> in = n.inputs();
         if (in.size() < 3) {
             throw Shapes.unsupported(reshape, "computes its target shape with a Slice of an old opset");
         }
-        long start = single(evaluate(in.get(1), sourceShape, reshape), reshape);
-        long end = single(evaluate(in.get(2), sourceShape, reshape), reshape);
-        long step = in.size() > 4 && !in.get(4).isEmpty() ? single(evaluate(in.get(4), sourceShape, reshape), reshape)
+        long start = single(evaluate(in.get(1), shapes, reshape), reshape);
+        long end = single(evaluate(in.get(2), shapes, reshape), reshape);
+        long step = in.size() > 4 && !in.get(4).isEmpty() ? single(evaluate(in.get(4), shapes, reshape), reshape)
                 : 1;
         if (step != 1) {
             throw Shapes.unsupported(reshape, "computes its target shape with a Slice of step " + step);
@@ -278,6 +280,63 @@ public final class ShapeComputation {
     private static int axis(long a, int size) {
         long r = a < 0 ? a + size : a;
         return (int) Math.max(0, Math.min(size - 1L, r));
+    }
+
+    /**
+     * The nodes computing {@code value} from the shapes of any activations and constants (Shape
+     * and the supported ops), in topological order, or empty when something else produces it. Unlike
+     * {@link #of}, several activations' shapes may take part and the nodes may be shared with
+     * other computations; the caller decides who owns them.
+     */
+    public static Optional<List<Node>> nodesFromShapes(String value, GraphView graph) {
+        if (graph.isConstant(value)) {
+            return Optional.of(List.of());
+        }
+        Set<Node> found = Collections.newSetFromMap(new IdentityHashMap<>());
+        if (!collect(value, null, graph, found)) {
+            return Optional.empty();
+        }
+        return Optional.of(graph.sorted(found));
+    }
+
+    /**
+     * {@code value} as the elements of a Reshape target, with the shapes of the activations its
+     * Shape nodes read from {@code shapes}: a known number n as {@code Dim.of(n)} (so 0 still
+     * means "copy" and -1, {@link Dim#UNKNOWN}, "infer"), a size that is not fixed as that
+     * activation's symbolic dimension.
+     */
+    public static List<Dim> targetElements(String value, GraphView graph, Function<String, List<Dim>> shapes,
+                                           Node reshape) {
+        ShapeComputation c = new ShapeComputation(value, null, graph, List.of());
+        List<Dim> out = new ArrayList<>();
+        for (Element e : c.evaluate(value, shapes, reshape).elements()) {
+            out.add(e.known() ? (e.value() < 0 ? Dim.UNKNOWN : Dim.of(e.value())) : e.symbol());
+        }
+        return out;
+    }
+
+    /**
+     * Reshape's output shape for {@code input} when its target is computed from the shapes of
+     * activations ({@code shapes}), which need not be the input's own (attention reshapes q by
+     * the shape of the value its projection read).
+     */
+    public static List<Dim> reshaped(Node reshape, List<Dim> input, GraphView graph,
+                                     Function<String, List<Dim>> shapes) {
+        List<Dim> elements = targetElements(reshape.inputs().get(1), graph, shapes, reshape);
+        long[] target = new long[elements.size()];
+        for (int i = 0; i < target.length; i++) {
+            Dim e = elements.get(i);
+            if (e.isFixed()) {
+                target[i] = e.value();
+            } else if (e.equals(Dim.UNKNOWN)) {
+                target[i] = -1;
+            } else if (i < input.size() && Shapes.alike(input.get(i), e)) {
+                target[i] = 0;
+            } else {
+                throw Shapes.unsupported(reshape, "moves the size " + e + " to position " + i + " of its target shape");
+            }
+        }
+        return Shapes.reshape(reshape, input, target, reshape.longAttribute("allowzero", 0) != 0);
     }
 
     @Override

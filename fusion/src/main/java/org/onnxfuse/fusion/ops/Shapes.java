@@ -85,7 +85,7 @@ public final class Shapes {
      * Reshape to {@code target} (0 copies the input dim unless {@code allowZero}, -1 takes what is left).
      * A symbolic input dim survives when it is the only symbol and the fixed sizes account for the rest.
      */
-    static List<Dim> reshape(Node node, List<Dim> input, long[] target, boolean allowZero) {
+    public static List<Dim> reshape(Node node, List<Dim> input, long[] target, boolean allowZero) {
         List<Dim> out = new ArrayList<>();
         int inferred = -1;
         List<Dim> unusedSymbols = new ArrayList<>();

@@ -19,6 +19,7 @@ import org.onnxfuse.fusion.collect.StatisticsCollector.Targets;
 import org.onnxfuse.fusion.group.Grouping;
 import org.onnxfuse.fusion.group.GroupingConfig;
 import org.onnxfuse.fusion.group.GroupingForm;
+import org.onnxfuse.fusion.group.HeadedGrouping;
 import org.onnxfuse.fusion.group.HungarianGrouping;
 import org.onnxfuse.fusion.group.KMeansGrouping;
 import org.onnxfuse.fusion.group.LastLevelTargets;
@@ -807,6 +808,35 @@ final class LevelLoop {
                         + " width; found " + width + " and " + targetWidths[level - 1]);
             }
         }
+        SpaceInputs in = spaceInputs(backend, collector, space);
+        settings.progress().levelStep("grouping");
+        if (space.headed()) {
+            // spaces sharing the head order (queries/keys and values of one attention) are grouped together
+            List<NeuronSpace> together = new ArrayList<>(List.of(space));
+            space.headsShared().stream().filter(id -> !spaces.containsKey(id)).map(template::space)
+                    .forEach(together::add);
+            List<SpaceInputs> inputs = new ArrayList<>(List.of(in));
+            together.subList(1, together.size()).forEach(s -> inputs.add(spaceInputs(backend, collector, s)));
+            List<Grouping> groupings = HeadedGrouping.group(backend, inputs.stream().map(SpaceInputs::gram).toList(),
+                    inputs.stream().map(SpaceInputs::layout).toList(),
+                    inputs.stream().map(SpaceInputs::importance).toList(), space.heads());
+            for (int x = 1; x < together.size(); x++) {
+                spaces.put(together.get(x).id(), new FusedSpace(groupings.get(x), inputs.get(x).widths()));
+            }
+            return new FusedSpace(groupings.get(0), in.widths());
+        }
+        Grouping grouping = settings.method() == FusionMethod.HF_LINEAR
+                ? HungarianGrouping.match(backend, in.gram(), in.layout(), in.importance())
+                : KMeansGrouping.group(backend, in.gram(), in.layout(), in.importance(), width,
+                        settings.grouping().withSeed(settings.grouping().seed() * 1_000_003L + space.levels().get(0)));
+        return new FusedSpace(grouping, in.widths());
+    }
+
+    /** What grouping a shared space starts from: the parents' Gram over its cuts, their layout and importance. */
+    private record SpaceInputs(ProjectedTargets gram, NeuronLayout layout, double[] importance, List<Integer> widths) {
+    }
+
+    private SpaceInputs spaceInputs(ComputeBackend backend, StatisticsCollector collector, NeuronSpace space) {
         List<Integer> widths = plans.stream().map(p -> Math.toIntExact(p.space(space.id()).width())).toList();
         // a cut that only a Relu or Clip reads is compared by what its readers see, as its targets
         // are rectified (ALGORITHM.md section 3); the gradient variants keep the plain cuts
@@ -826,12 +856,7 @@ final class LevelLoop {
             }
         }
         NeuronLayout layout = new NeuronLayout(widths.stream().mapToInt(Integer::intValue).toArray());
-        settings.progress().levelStep("grouping");
-        Grouping grouping = settings.method() == FusionMethod.HF_LINEAR
-                ? HungarianGrouping.match(backend, gram, layout, importance)
-                : KMeansGrouping.group(backend, gram, layout, importance, width,
-                        settings.grouping().withSeed(settings.grouping().seed() * 1_000_003L + space.levels().get(0)));
-        return new FusedSpace(grouping, widths);
+        return new SpaceInputs(gram, layout, importance, widths);
     }
 
     /**
@@ -1046,6 +1071,7 @@ final class LevelLoop {
             case HUNGARIAN -> "HF";
             case CLASS_MEAN -> "class mean";
             case KEPT -> "kept";
+            case HEADS -> "heads";
         };
     }
 

@@ -15,6 +15,7 @@ import java.util.Optional;
 import java.util.Set;
 import java.util.stream.Collectors;
 import org.onnxfuse.fusion.ops.AffineGeometry;
+import org.onnxfuse.fusion.ops.AttentionPattern;
 import org.onnxfuse.fusion.ops.AffineHandler;
 import org.onnxfuse.fusion.ops.ConstantArithmetic;
 import org.onnxfuse.fusion.ops.GatherHandler;
@@ -66,6 +67,12 @@ public final class LevelPlanner {
     private final Map<String, PlacedOp> ops = new LinkedHashMap<>();
     /** Parameters concatenated to the activations along a position axis (a class token), with the flow they join. */
     private final List<Map.Entry<LevelOp, Flow>> concatenatedParameters = new ArrayList<>();
+    /** The nodes of every attention core ({@link AttentionPattern}), placed together at the core's last node. */
+    private final Map<Node, AttentionPattern.Match> attention = new IdentityHashMap<>();
+    /** Spaces (as created, before union) whose neurons are attention heads, with the number of heads. */
+    private final Map<Integer, Integer> headsOfSpace = new HashMap<>();
+    /** Pairs of spaces (as created) whose heads share one order: each attention's query and value spaces. */
+    private final List<int[]> sharedHeadOrders = new ArrayList<>();
     /** Values before the first level that hold no float32: int64 or bool inputs and what is computed from them. */
     private final Set<String> integers = new HashSet<>();
     /** Values before the first level computed from an int64 or bool input, with that input (for messages). */
@@ -146,8 +153,18 @@ public final class LevelPlanner {
                 passedThrough.put(in.name(), in);
             }
         }
+        for (AttentionPattern.Match core : AttentionPattern.find(view)) {
+            core.nodes().forEach(n -> attention.put(n, core));
+        }
         for (Node node : graph.topologicalOrder()) {
             if (placed.contains(node) || GraphView.isConstantNode(node)) {
+                continue;
+            }
+            AttentionPattern.Match core = attention.get(node);
+            if (core != null) {
+                if (node == core.merge()) {
+                    placeAttention(core);
+                }
                 continue;
             }
             List<String> active = node.inputs().stream().filter(v -> !v.isEmpty() && flows.containsKey(v)).distinct()
@@ -284,6 +301,52 @@ public final class LevelPlanner {
             }
         }
         return false;
+    }
+
+    /**
+     * Places an attention core once its q, k and v are known: q's and k's spaces are tied (the
+     * scores contract them) and both split into heads, v's space splits into the same heads and
+     * carries on to the output, which the output projection reads.
+     */
+    private void placeAttention(AttentionPattern.Match core) {
+        List<Flow> in = new ArrayList<>();
+        for (AttentionPattern.Branch b : List.of(core.query(), core.key(), core.value())) {
+            Flow f = flows.get(b.source());
+            if (f == null || !f.hasNeurons()) {
+                throw registry.unsupported(b.split(), "it splits '" + b.source() + "' into attention heads, but that "
+                        + (f == null ? "does not come from the model input" : "comes before the first level")
+                        + "; attention reads the outputs of affine ops (query, key and value projections)");
+            }
+            requireNotEnded(b.split(), f);
+            if (!f.plain() || f.axis() != f.shape().size() - 1 || f.slices().size() != 1) {
+                throw registry.unsupported(b.split(), "it splits '" + b.source() + "' into attention heads, whose "
+                        + "neurons are " + (f.slices().size() != 1 ? "stacked from " + f.slices().size() + " branches"
+                        : !f.plain() ? "rearranged by a Reshape or Transpose" : "on axis " + f.axis())
+                        + "; attention needs one space's neurons on the last axis");
+            }
+            in.add(f);
+        }
+        AttentionPattern.Resolved r = AttentionPattern.resolve(core, view, value -> {
+            Flow f = flows.get(value);
+            if (f == null) {
+                throw registry.unsupported(core.merge(), "its shape is computed from '" + value + "', which does not"
+                        + " come from the model input");
+            }
+            return f.shape();
+        }, opsets.getOrDefault("", -1L));
+        int query = in.get(0).slices().get(0);
+        int value = in.get(2).slices().get(0);
+        union(query, in.get(1).slices().get(0));
+        headsOfSpace.merge(query, r.heads(), (a, b) -> a.equals(b) ? a : -1);
+        headsOfSpace.merge(value, r.heads(), (a, b) -> a.equals(b) ? a : -1);
+        sharedHeadOrders.add(new int[] {query, value});
+        LevelOp op = new LevelOp("Attention", OpRole.JOIN, core.scores(), core.nodes(), true, core.value().source(),
+                core.output(), r.outputShape(), r.signature(), -1, List.of());
+        Flow out = new Flow(r.outputShape(), r.outputShape().size() - 1, in.get(2).slices(), null, false, null);
+        placed.addAll(core.nodes());
+        ops.put(core.output(), new PlacedOp(op, NeuronFlow.TIES,
+                List.of(core.value().source(), core.query().source(), core.key().source()), in.get(2), out));
+        flows.put(core.output(), out);
     }
 
     private void place(Node node, List<String> active) {
@@ -919,7 +982,18 @@ public final class LevelPlanner {
             cuts.addAll(joinCuts.getOrDefault(space, List.of()));
             List<String> ordered = graph.topologicalOrder().stream().flatMap(n -> n.outputs().stream())
                     .filter(cuts::contains).toList();
-            spaces.add(new NeuronSpace(space, width, members.stream().map(Level::index).toList(), ordered));
+            Set<Integer> partners = new java.util.TreeSet<>();
+            for (int[] pair : sharedHeadOrders) {
+                int a = spaceIds.get(find(pair[0]));
+                int b = spaceIds.get(find(pair[1]));
+                if (a == space && b != space) {
+                    partners.add(b);
+                } else if (b == space && a != space) {
+                    partners.add(a);
+                }
+            }
+            spaces.add(new NeuronSpace(space, width, members.stream().map(Level::index).toList(), ordered,
+                    headsOf(space, spaceIds, members.get(0)), List.copyOf(partners)));
         }
         for (Level level : levels) {
             if (level.last() && spaces.get(level.space()).shared()) {
@@ -939,6 +1013,22 @@ public final class LevelPlanner {
         }
         return new LevelPlan(inputs, output, flows.get(output).shape(), levels, trailing.get(output),
                 spaces, joins, perNeuron, heads, ResidualBlock.find(graph, levels, joins));
+    }
+
+    /** The attention heads of final space {@code id} (1 without), the same from every attention that splits it. */
+    private int headsOf(int id, Map<Integer, Integer> spaceIds, Level first) {
+        int heads = 1;
+        for (Map.Entry<Integer, Integer> e : headsOfSpace.entrySet()) {
+            if (spaceIds.get(find(e.getKey())) != id) {
+                continue;
+            }
+            if (e.getValue() < 0 || heads > 1 && heads != e.getValue()) {
+                throw registry.unsupported(first.affine(), "its neurons are split into different numbers of attention"
+                        + " heads by the attentions that read them");
+            }
+            heads = e.getValue();
+        }
+        return heads;
     }
 
     /** The ops no level owns on the way back from a features output (so they are not among the joins). */

@@ -13,11 +13,33 @@ import java.util.List;
  * @param levels  indices of the levels whose cut lies in the space (its producers), in order
  * @param cuts    the member cuts: the producers' cuts and the outputs of the joins that tie them,
  *                in topological order
+ * @param heads   1, or the number of attention heads the neurons split into (each head's
+ *                neurons consecutive): such a space is grouped whole head by whole head, and its
+ *                fused width is the parents'
+ * @param headsShared the other spaces whose heads must stay in this space's head order: an
+ *                attention's query/key space and its value space (head h's weights, from query
+ *                and key head h, average value head h), ascending
  */
-public record NeuronSpace(int id, long width, List<Integer> levels, List<String> cuts) {
+public record NeuronSpace(int id, long width, List<Integer> levels, List<String> cuts, int heads,
+                          List<Integer> headsShared) {
     public NeuronSpace {
         levels = List.copyOf(levels);
         cuts = List.copyOf(cuts);
+        headsShared = List.copyOf(headsShared);
+        if (heads < 1 || width % heads != 0) {
+            throw new IllegalArgumentException("space " + id + " of " + width + " neurons cannot split into " + heads
+                    + " heads");
+        }
+    }
+
+    /** A space without heads. */
+    public NeuronSpace(int id, long width, List<Integer> levels, List<String> cuts) {
+        this(id, width, levels, cuts, 1, List.of());
+    }
+
+    /** Whether the space's neurons are attention heads' (grouped whole head by whole head). */
+    public boolean headed() {
+        return heads > 1;
     }
 
     /**

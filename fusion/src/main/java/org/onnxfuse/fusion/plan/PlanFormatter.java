@@ -109,7 +109,11 @@ public final class PlanFormatter {
     private static void appendGraphStructure(StringBuilder sb, LevelPlan plan, boolean verbose) {
         sb.append("  neuron spaces (id: width, levels, member cuts):\n");
         for (NeuronSpace space : plan.spaces()) {
-            sb.append("    ").append(space.id()).append(": ").append(space.width()).append(", levels ")
+            sb.append("    ").append(space.id()).append(": ").append(space.width())
+                    .append(space.headed() ? " (" + space.heads() + " attention heads of " + space.width() / space.heads()
+                            + ", grouped whole" + (space.headsShared().isEmpty() ? "" : ", in the head order of space "
+                            + space.headsShared().stream().map(String::valueOf).collect(Collectors.joining(", ")))
+                            + ")" : "").append(", levels ")
                     .append(space.levels().stream().map(String::valueOf).collect(Collectors.joining(", ")))
                     .append(", cuts ").append(space.cuts().stream().map(c -> "'" + shown(c) + "'")
                             .collect(Collectors.joining(", "))).append('\n');
@@ -227,6 +231,9 @@ public final class PlanFormatter {
             o.put("id", space.id());
             o.put("width", space.width());
             o.put("shared", space.shared());
+            o.put("heads", space.heads());
+            ArrayNode partners = o.putArray("headsShared");
+            space.headsShared().forEach(partners::add);
             ArrayNode levelIds = o.putArray("levels");
             space.levels().forEach(levelIds::add);
             ArrayNode cuts = o.putArray("cuts");

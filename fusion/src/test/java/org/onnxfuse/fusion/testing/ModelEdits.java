@@ -93,12 +93,38 @@ public final class ModelEdits {
         LevelPlan plan = LevelPlanner.plan(model);
         Random rng = new Random(seed);
         Map<Integer, int[]> picks = new TreeMap<>();
+        Map<Integer, int[]> headOrders = new TreeMap<>();
         for (org.onnxfuse.fusion.plan.NeuronSpace space : plan.spaces()) {
             if (space.levels().stream().noneMatch(l -> plan.level(l).last())) {
-                picks.put(space.id(), shuffled(Math.toIntExact(space.width()), rng));
+                if (space.headed()) {
+                    // spaces sharing a head order (an attention's queries/keys and values) move their heads alike
+                    int[] order = space.headsShared().stream().filter(headOrders::containsKey).findFirst()
+                            .map(headOrders::get).orElseGet(() -> shuffled(space.heads(), rng));
+                    headOrders.put(space.id(), order);
+                    picks.put(space.id(), shuffledHeads(Math.toIntExact(space.width()), order, rng));
+                } else {
+                    picks.put(space.id(), shuffled(Math.toIntExact(space.width()), rng));
+                }
             }
         }
         return selectSpaces(model, picks);
+    }
+
+    /**
+     * A permutation of {@code order.length} heads of {@code width / heads} neurons: new head h is
+     * old head {@code order[h]}, its neurons shuffled within it.
+     */
+    public static int[] shuffledHeads(int width, int[] order, Random rng) {
+        int heads = order.length;
+        int dim = width / heads;
+        int[] out = new int[width];
+        for (int h = 0; h < heads; h++) {
+            int[] within = shuffled(dim, rng);
+            for (int a = 0; a < dim; a++) {
+                out[h * dim + a] = order[h] * dim + within[a];
+            }
+        }
+        return out;
     }
 
     /** Hidden level {@code level} (1-based) cut down to its first {@code keep} neurons: a narrower parent. */

@@ -1,0 +1,109 @@
+package org.onnxfuse.fusion.pipeline;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.util.List;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
+import org.onnxfuse.fusion.plan.ConstantFolding;
+import org.onnxfuse.fusion.plan.LevelPlan;
+import org.onnxfuse.fusion.plan.LevelPlanner;
+import org.onnxfuse.fusion.plan.NeuronSpace;
+import org.onnxfuse.fusion.testing.Fixtures;
+import org.onnxfuse.onnx.errors.UnsupportedOpException;
+import org.onnxfuse.onnx.ir.Attribute;
+import org.onnxfuse.onnx.ir.Graph;
+import org.onnxfuse.onnx.ir.Model;
+import org.onnxfuse.onnx.ir.Node;
+
+/**
+ * torch exports of a tiny ViT (test-models/scripts/make_vit_models.py: 7x7 patches, a class token,
+ * a position embedding, two pre-LayerNorm blocks of 4-head self-attention with separate q, k, v
+ * projections and a GELU MLP): attention's spaces are split into heads and grouped whole.
+ */
+class AttentionFusionTest {
+    private static Model model(int opset) {
+        return ConstantFolding.fold(Fixtures.read("vit/vit_op" + opset + ".onnx"));
+    }
+
+    @ParameterizedTest
+    @ValueSource(ints = {13, 17})
+    void queriesAndKeysShareHeadedSpacesAndValuesCarryOnToTheOutputProjection(int opset) {
+        LevelPlan p = LevelPlanner.plan(model(opset));
+        assertEquals(14, p.levels().size());
+        // per block: q, k, v, out projection, fc1, fc2
+        NeuronSpace qk = p.spaceOf(2);
+        assertEquals(List.of(2, 3), qk.levels());
+        assertEquals(4, qk.heads());
+        NeuronSpace v = p.spaceOf(4);
+        assertEquals(List.of(4), v.levels());
+        assertEquals(4, v.heads());
+        assertEquals(List.of(v.id()), p.level(5).binding().spaces(), "the output projection reads the value heads");
+        NeuronSpace stream = p.spaceOf(1);
+        assertEquals(List.of(1, 5, 7, 11, 13), stream.levels());
+        assertEquals(1, stream.heads());
+        assertEquals(1, p.spaceOf(6).heads(), "the MLP's hidden units are a space of their own");
+        assertEquals(2, p.joins().stream().filter(op -> op.opType().equals("Attention")).count());
+        assertEquals(4, p.blocks().size());
+        assertEquals(List.of(2, 3, 4, 5), p.blocks().get(0).levels());
+    }
+
+    @ParameterizedTest
+    @ValueSource(ints = {13, 17})
+    void aParentFusedWithItsCopyPermutedByWholeHeadsComesBack(int opset) {
+        // stream, whole heads (one order for queries/keys and values), dims within heads, MLP units
+        Model p0 = model(opset);
+        double diff = Fixtures.permutedCopyDifference(p0, FusionMethod.KF_LINEAR, 3, 200);
+        assertTrue(diff < 1e-4, "opset " + opset + ": " + diff);
+    }
+
+    @Test
+    void theGradientVariantAndTheMatchingBaselinesBringThePermutedCopyBackAndAveragingDoesNot() {
+        Model p0 = model(17);
+        for (FusionMethod method : List.of(FusionMethod.KF_GRADIENT, FusionMethod.KF_AUTO, FusionMethod.HF_LINEAR,
+                FusionMethod.WEIGHT_MATCH, FusionMethod.ACT_MATCH, FusionMethod.AVERAGE)) {
+            double diff = Fixtures.permutedCopyDifference(p0, method, 7, 200);
+            if (method == FusionMethod.AVERAGE) {
+                assertTrue(diff > 1e-2, "averaging a permuted copy unaligned changes the function: " + diff);
+            } else {
+                double bound = method.trains() ? 1e-3 : 1e-4;
+                assertTrue(diff < bound, method + ": " + diff);
+            }
+        }
+    }
+
+    @Test
+    void identicalParentsReturnTheParent() {
+        Model p0 = model(13);
+        FusionResult result = Fixtures.fuse(List.of(p0, p0), FusionMethod.KF_LINEAR, 200);
+        float[] expected = Fixtures.logits(p0, Fixtures.data("test_x.npy"));
+        float[] fused = Fixtures.logits(result.model(), Fixtures.data("test_x.npy"));
+        assertTrue(Fixtures.maxAbsDifference(expected, fused) < 1e-5);
+    }
+
+    @Test
+    void attentionTheWalkCannotFollowIsRefusedByNode() {
+        Model p0 = model(17);
+        // softmax over the queries instead of the keys
+        UnsupportedOpException axis = assertThrows(UnsupportedOpException.class, () -> LevelPlanner.plan(
+                edited(p0, "/blocks/blocks.0/attn/Softmax", n -> n.withAttribute(Attribute.ofLong("axis", 2)))));
+        assertTrue(axis.getMessage().contains("'/blocks/blocks.0/attn/Softmax'")
+                && axis.getMessage().contains("normalises axis 2"), axis.getMessage());
+        // heads merged back in the wrong order: [batch, heads, tokens, dims] reshaped straight to [batch, tokens, D]
+        UnsupportedOpException merge = assertThrows(UnsupportedOpException.class, () -> LevelPlanner.plan(
+                edited(p0, "/blocks/blocks.1/attn/Transpose_3", n -> n.withAttribute(Attribute.ofLongs("perm", 0, 1, 2,
+                        3)))));
+        assertTrue(merge.getMessage().contains("'/blocks/blocks.1/attn/Reshape_3'")
+                && merge.getMessage().contains("merges axes"), merge.getMessage());
+    }
+
+    private static Model edited(Model model, String node, java.util.function.UnaryOperator<Node> edit) {
+        Graph g = model.graph();
+        List<Node> nodes = g.nodes().stream().map(n -> n.name().equals(node) ? edit.apply(n) : n).toList();
+        assertTrue(g.nodes().stream().anyMatch(n -> n.name().equals(node)), "no node " + node);
+        return model.withGraph(g.toBuilder().nodes(nodes).build());
+    }
+}
