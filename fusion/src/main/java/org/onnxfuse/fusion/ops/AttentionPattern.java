@@ -136,6 +136,16 @@ public final class AttentionPattern {
             return Optional.empty();
         }
         Node merge = next;
+        List<Node> transposes = new ArrayList<>(merging);
+        for (Branch b : List.of(q.get(), k.get(), v.get())) {
+            b.ops().stream().filter(n -> n.opType().equals("Transpose")).forEach(transposes::add);
+        }
+        for (Node t : transposes) {
+            long[] perm = t.longsAttribute("perm", null);
+            if (perm == null || perm.length == 0 || perm[0] != 0) {
+                return Optional.empty(); // the batch leaves axis 0 (nn.MultiheadAttention's layout): not followed
+            }
+        }
         Set<Node> nodes = Collections.newSetFromMap(new IdentityHashMap<>());
         for (Branch b : List.of(q.get(), k.get(), v.get())) {
             nodes.add(b.split());

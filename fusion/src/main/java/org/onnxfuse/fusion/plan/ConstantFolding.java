@@ -64,9 +64,13 @@ public final class ConstantFolding {
         }
     }
 
-    /** {@code model} with its constant computations folded and shared parameters split, as described above. */
+    /**
+     * {@code model} with its constant computations folded and shared parameters split, as
+     * described above, and packed projections cut into slices split into one projection per
+     * slice ({@link FusedProjections}).
+     */
     public static Model fold(Model model) {
-        return new ConstantFolding(model.graph()).run().map(model::withGraph).orElse(model);
+        return FusedProjections.split(new ConstantFolding(model.graph()).run().map(model::withGraph).orElse(model));
     }
 
     private long initializerBytes() {

@@ -1,12 +1,16 @@
 package org.onnxfuse.fusion.plan;
 
 import java.util.ArrayList;
+import java.util.Collections;
+import java.util.IdentityHashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.Set;
 import java.util.stream.Collectors;
+import org.onnxfuse.fusion.ops.AttentionPattern;
+import org.onnxfuse.fusion.ops.GraphView;
 import org.onnxfuse.onnx.ir.Graph;
 import org.onnxfuse.onnx.ir.Node;
 import org.onnxfuse.onnx.ir.Tensor;
@@ -40,10 +44,15 @@ public final class Constructs {
     public static List<Found> find(Graph graph) {
         Map<String, List<String>> at = new LinkedHashMap<>();
         Map<String, String> advice = new LinkedHashMap<>();
-        String transformers = "transformer blocks are not fused yet; they are planned";
+        String transformers = "attention is fused where q, k and v come from their own projections (or one packed"
+                + " projection cut by Slices) and are reshaped to [batch, tokens, heads, dims] with the batch on axis 0;"
+                + " this form is not followed yet (torch's nn.MultiheadAttention moves the batch off axis 0 and merges"
+                + " it with the heads)";
+        Set<Node> followed = Collections.newSetFromMap(new IdentityHashMap<>());
+        AttentionPattern.find(new GraphView(graph)).forEach(core -> followed.add(core.softmax()));
         for (Node n : graph.nodes()) {
             String op = n.opType();
-            if (op.equals("Softmax") && feedsMatMul(graph, n)) {
+            if (op.equals("Softmax") && feedsMatMul(graph, n) && !followed.contains(n)) {
                 add(at, advice, "attention (Softmax of scores, then MatMul)", n, transformers);
             } else if (RECURRENT.contains(op)) {
                 add(at, advice, "recurrent layer (" + op + ")", n, "recurrent layers are not supported");

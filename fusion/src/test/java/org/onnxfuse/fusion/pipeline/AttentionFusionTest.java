@@ -26,7 +26,11 @@ import org.onnxfuse.onnx.ir.Node;
  */
 class AttentionFusionTest {
     private static Model model(int opset) {
-        return ConstantFolding.fold(Fixtures.read("vit/vit_op" + opset + ".onnx"));
+        return model("vit/vit_op" + opset + ".onnx");
+    }
+
+    private static Model model(String file) {
+        return ConstantFolding.fold(Fixtures.read(file));
     }
 
     @ParameterizedTest
@@ -73,6 +77,24 @@ class AttentionFusionTest {
                 assertTrue(diff < bound, method + ": " + diff);
             }
         }
+    }
+
+    @Test
+    void aPackedQueryKeyValueProjectionIsSplitIntoThreeLevels() {
+        // qkv = Linear(D, 3D)(x).chunk(3, dim=-1): one MatMul + Add, three Slices with bounds computed from the shape
+        Model raw = Fixtures.read("vit/vit_packed_op17.onnx");
+        java.util.function.Predicate<Node> qkvSlice = n -> n.opType().equals("Slice") && n.name().contains("/attn/");
+        assertEquals(6, raw.graph().nodes().stream().filter(qkvSlice).count());
+        Model p0 = model("vit/vit_packed_op17.onnx");
+        assertTrue(p0.graph().nodes().stream().noneMatch(qkvSlice), "the slices are gone");
+        assertTrue(Fixtures.maxAbsDifference(Fixtures.logits(raw, Fixtures.data("test_x.npy")),
+                Fixtures.logits(p0, Fixtures.data("test_x.npy"))) < 1e-5, "splitting keeps the function");
+        LevelPlan p = LevelPlanner.plan(p0);
+        assertEquals(14, p.levels().size());
+        assertEquals(List.of(2, 3), p.spaceOf(2).levels());
+        assertEquals(4, p.spaceOf(4).heads());
+        double diff = Fixtures.permutedCopyDifference(p0, FusionMethod.KF_LINEAR, 11, 200);
+        assertTrue(diff < 1e-4, "packed: " + diff);
     }
 
     @Test
