@@ -102,7 +102,7 @@ final class ShapeInference {
                     return null;
                 }
                 List<Dim> out = new ArrayList<>(left.subList(0, left.size() - 1));
-                out.add(right.get(1));
+                out.add(right.get(right.size() - 1));
                 return out;
             }
             case "Add", "Sub", "Mul", "Div" -> {

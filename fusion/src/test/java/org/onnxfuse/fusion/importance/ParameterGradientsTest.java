@@ -335,6 +335,33 @@ class ParameterGradientsTest {
     }
 
     @Test
+    void selfAttentionWithHeadsComputedFromTheInputShape() {
+        // q, k, v projections, [N, T, D] -> [N, T, H, d] -> heads first, scores scaled, Softmax over the keys,
+        // weights times v, heads merged back by a target computed from the input's shape, output projection
+        Segment s = new Segment(12, 17, 2, 5, 6);
+        String q = s.node("Add", List.of(s.node("MatMul", List.of("x", s.weight("Wq", 6, 6))), s.weight("bq", 6)));
+        String k = s.node("Add", List.of(s.node("MatMul", List.of("x", s.weight("Wk", 6, 6))), s.weight("bk", 6)));
+        String v = s.node("Add", List.of(s.node("MatMul", List.of("x", s.weight("Wv", 6, 6))), s.weight("bv", 6)));
+        String front = s.node("Shape", List.of("x"), Attribute.ofLong("start", 0), Attribute.ofLong("end", 2));
+        String split = s.node("Concat", List.of(front, s.longs("heads", 3, 2)), Attribute.ofLong("axis", 0));
+        String merged = s.node("Concat", List.of(front, s.longs("width", 6)), Attribute.ofLong("axis", 0));
+        String qh = s.node("Transpose", List.of(s.node("Reshape", List.of(q, split))), Attribute.ofLongs("perm", 0, 2,
+                1, 3));
+        String kh = s.node("Transpose", List.of(s.node("Reshape", List.of(k, split))), Attribute.ofLongs("perm", 0, 2,
+                3, 1));
+        String vh = s.node("Transpose", List.of(s.node("Reshape", List.of(v, split))), Attribute.ofLongs("perm", 0, 2,
+                1, 3));
+        String scores = s.node("Mul", List.of(s.node("MatMul", List.of(qh, kh)), s.constant("scale", new long[0],
+                new float[] {0.7f})));
+        String weights = s.node("Softmax", List.of(scores), Attribute.ofLong("axis", -1));
+        String heads = s.node("Transpose", List.of(s.node("MatMul", List.of(weights, vh))), Attribute.ofLongs("perm", 0,
+                2, 1, 3));
+        String attended = s.node("Reshape", List.of(heads, merged));
+        String y = s.node("Add", List.of(s.node("MatMul", List.of(attended, s.weight("Wo", 6, 6))), s.weight("bo", 6)));
+        checkAgainstFiniteDifferences(s, y, -1, "Wq", "bq", "Wk", "Wv", "bv", "Wo", "bo");
+    }
+
+    @Test
     void convBatchNormReluConvWithResidualAdd() {
         Segment s = new Segment(11, 13, 2, 3, 5, 5);
         Attribute same = Attribute.ofLongs("pads", 1, 1, 1, 1);
