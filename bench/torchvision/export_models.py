@@ -6,7 +6,7 @@
 Needs Debian's python3-torch and python3-torchvision. Writes OUT_DIR/<name>_opset<N>.onnx with a
 dynamic batch axis, and random normal float32 inputs: calib.npy and eval.npy (64 each) at --size,
 calib224.npy and eval224.npy (32 each) for vgg11, vgg11_bn and alexnet, whose adaptive pooling
-torch can export only at 224 x 224. The models are large: never commit them. Weights are random
+torch can export only at 224 x 224, and vit_b_16, whose patch grid is fixed at 224 x 224. The models are large: never commit them. Weights are random
 (weights=None), with BatchNorm statistics drawn at random too, so that folding them changes the
 weights.
 """
@@ -18,10 +18,10 @@ import numpy as np
 import torch
 import torchvision.models as tvm
 
-FULL_SIZE = {"vgg11", "vgg11_bn", "alexnet"}
+FULL_SIZE = {"vgg11", "vgg11_bn", "alexnet", "vit_b_16"}
 MODELS = ["resnet18", "resnet50", "mobilenet_v2", "mobilenet_v3_small", "efficientnet_b0", "densenet121",
           "squeezenet1_0", "shufflenet_v2_x0_5", "regnet_x_400mf", "vgg11", "vgg11_bn", "alexnet",
-          "convnext_tiny"]
+          "convnext_tiny", "vit_b_16"]
 
 
 def main():

@@ -89,7 +89,7 @@ public final class AttentionPattern {
         List<Match> out = new ArrayList<>();
         for (Node n : graph.graph().topologicalOrder()) {
             if (isMatMulOfActivations(n, graph)) {
-                match(n, graph).ifPresent(out::add);
+                match(n, graph, false).ifPresent(out::add);
             }
         }
         return out;
@@ -100,7 +100,13 @@ public final class AttentionPattern {
                 && !graph.isConstant(n.inputs().get(0)) && !graph.isConstant(n.inputs().get(1));
     }
 
-    private static Optional<Match> match(Node scores, GraphView graph) {
+    /**
+     * The core around the score MatMul {@code scores}, if its nodes form one. With
+     * {@code batchMayMove} transposes may move axis 0 (nn.MultiheadAttention's layout, for a
+     * rewrite to rely on) and shape computations shared with nodes outside are left out of
+     * {@link Match#nodes()}; without, either means no match.
+     */
+    public static Optional<Match> match(Node scores, GraphView graph, boolean batchMayMove) {
         Optional<Branch> q = branch(scores.inputs().get(0), graph);
         Optional<Branch> k = branch(scores.inputs().get(1), graph);
         if (q.isEmpty() || k.isEmpty()) {
@@ -142,7 +148,7 @@ public final class AttentionPattern {
         }
         for (Node t : transposes) {
             long[] perm = t.longsAttribute("perm", null);
-            if (perm == null || perm.length == 0 || perm[0] != 0) {
+            if (!batchMayMove && (perm == null || perm.length == 0 || perm[0] != 0)) {
                 return Optional.empty(); // the batch leaves axis 0 (nn.MultiheadAttention's layout): not followed
             }
         }
@@ -157,13 +163,6 @@ public final class AttentionPattern {
         nodes.add(weighted);
         nodes.addAll(merging);
         nodes.add(merge);
-        for (Node reshape : List.of(q.get().split(), k.get().split(), v.get().split(), merge)) {
-            Optional<List<Node>> shape = ShapeComputation.nodesFromShapes(reshape.inputs().get(1), graph);
-            if (shape.isEmpty()) {
-                return Optional.empty();
-            }
-            nodes.addAll(shape.get());
-        }
         nodes.addAll(graph.privateConstants(new ArrayList<>(nodes)));
         for (Node n : nodes) {
             for (String o : n.outputs()) {
@@ -175,6 +174,28 @@ public final class AttentionPattern {
                 }
             }
         }
+        Set<Node> shapes = Collections.newSetFromMap(new IdentityHashMap<>());
+        for (Node reshape : List.of(q.get().split(), k.get().split(), v.get().split(), merge)) {
+            Optional<List<Node>> shape = ShapeComputation.nodesFromShapes(reshape.inputs().get(1), graph);
+            if (shape.isEmpty()) {
+                return Optional.empty();
+            }
+            shapes.addAll(shape.get());
+        }
+        Set<Node> all = Collections.newSetFromMap(new IdentityHashMap<>());
+        all.addAll(nodes);
+        all.addAll(shapes);
+        for (Node n : shapes) {
+            boolean shared = n.outputs().stream().anyMatch(o -> !o.isEmpty() && (graph.isGraphOutput(o)
+                    || !graph.consumers(o).stream().allMatch(all::contains)));
+            if (shared && !batchMayMove) {
+                return Optional.empty(); // a shape computed for the core is used elsewhere
+            }
+            if (!shared) {
+                nodes.add(n);
+            }
+        }
+        nodes.addAll(graph.privateConstants(new ArrayList<>(nodes)));
         return Optional.of(new Match(q.get(), k.get(), v.get(), scores, scaling, softmax, weighted, merging, merge,
                 graph.sorted(nodes)));
     }

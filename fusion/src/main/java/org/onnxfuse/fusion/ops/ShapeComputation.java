@@ -119,22 +119,82 @@ public final class ShapeComputation {
             } else if (e.sourceAxis() == i) {
                 target[i] = 0;
             } else {
-                throw Shapes.unsupported(reshape, "moves dimension " + e.sourceAxis() + " of '" + source + "' ("
-                        + sourceShape.get(e.sourceAxis()) + ", not a fixed size) to position " + i
-                        + " of its target shape");
+                throw Shapes.unsupported(reshape, e.sourceAxis() >= 0 ? "moves dimension " + e.sourceAxis() + " of '"
+                        + source + "' (" + sourceShape.get(e.sourceAxis()) + ", not a fixed size) to position " + i
+                        + " of its target shape" : "puts " + e.term() + " (sizes of '" + source + "' "
+                        + Shapes.format(sourceShape) + " that are not fixed) at position " + i + " of its target shape");
             }
         }
         return target;
     }
 
-    /** One element of a shape vector: a number, or the size of the source's axis {@code sourceAxis}. */
-    private record Element(long value, int sourceAxis, Dim symbol) {
+    /**
+     * One element of a shape vector: a number times the sizes of some activations' axes that are
+     * not fixed ({@code symbols}, none for a number), such as the batch size times the number of
+     * heads.
+     */
+    private record Element(long value, List<Symbol> symbols) {
+        Element {
+            symbols = List.copyOf(symbols);
+        }
+
         static Element of(long value) {
-            return new Element(value, -1, null);
+            return new Element(value, List.of());
         }
 
         boolean known() {
-            return sourceAxis < 0;
+            return symbols.isEmpty();
+        }
+
+        /** The axis of the source this element is the size of, or -1 when it is something else. */
+        int sourceAxis() {
+            return symbols.size() == 1 && value == 1 ? symbols.get(0).axis() : -1;
+        }
+
+        Term term() {
+            return new Term(value, symbols.stream().map(Symbol::dim).toList());
+        }
+    }
+
+    /** The size of axis {@code axis} of an activation, {@code dim} (not fixed). */
+    private record Symbol(int axis, Dim dim) {
+    }
+
+    /**
+     * A shape element as worked out from symbolic sizes: {@code factor} times the product of
+     * {@code symbols} (activations' dimensions that are not fixed); a plain number when there are
+     * none.
+     */
+    public record Term(long factor, List<Dim> symbols) {
+        public Term {
+            symbols = List.copyOf(symbols);
+        }
+
+        public boolean known() {
+            return symbols.isEmpty();
+        }
+
+        /** Whether this is exactly {@code factor} times the product of {@code dims}, in any order. */
+        public boolean is(long expectedFactor, Dim... dims) {
+            List<Dim> rest = new ArrayList<>(symbols);
+            for (Dim d : dims) {
+                if (!rest.remove(d)) {
+                    return false;
+                }
+            }
+            return rest.isEmpty() && factor == expectedFactor;
+        }
+
+        @Override
+        public String toString() {
+            StringBuilder sb = new StringBuilder();
+            if (factor != 1 || symbols.isEmpty()) {
+                sb.append(factor);
+            }
+            for (Dim d : symbols) {
+                sb.append(sb.length() > 0 ? "*" : "").append(d);
+            }
+            return sb.toString();
         }
     }
 
@@ -170,7 +230,7 @@ public final class ShapeComputation {
                 List<Element> out = new ArrayList<>();
                 for (int i = start; i < Math.max(start, end); i++) {
                     Dim d = sourceShape.get(i);
-                    out.add(d.isFixed() ? Element.of(d.value()) : new Element(-1, i, d));
+                    out.add(d.isFixed() ? Element.of(d.value()) : new Element(1, List.of(new Symbol(i, d))));
                 }
                 yield new Vector(out, false);
             }
@@ -243,6 +303,16 @@ public final class ShapeComputation {
         for (int i = 0; i < size; i++) {
             Element x = a.elements().get(a.elements().size() == 1 ? 0 : i);
             Element y = b.elements().get(b.elements().size() == 1 ? 0 : i);
+            if (n.opType().equals("Mul")) {
+                List<Symbol> symbols = new ArrayList<>(x.symbols());
+                symbols.addAll(y.symbols());
+                out.add(new Element(x.value() * y.value(), symbols));
+                continue;
+            }
+            if (n.opType().equals("Div") && y.known() && y.value() != 0 && x.value() % y.value() == 0) {
+                out.add(new Element(x.value() / y.value(), x.symbols())); // also a multiple of a symbolic size
+                continue;
+            }
             if (!x.known() || !y.known()) {
                 throw Shapes.unsupported(reshape, "computes its target shape with a " + n.opType()
                         + " of a size that is not fixed");
@@ -250,7 +320,6 @@ public final class ShapeComputation {
             long r = switch (n.opType()) {
                 case "Add" -> x.value() + y.value();
                 case "Sub" -> x.value() - y.value();
-                case "Mul" -> x.value() * y.value();
                 default -> {
                     if (y.value() == 0) {
                         throw Shapes.unsupported(reshape, "divides by zero while computing its target shape");
@@ -310,9 +379,20 @@ public final class ShapeComputation {
         ShapeComputation c = new ShapeComputation(value, null, graph, List.of());
         List<Dim> out = new ArrayList<>();
         for (Element e : c.evaluate(value, shapes, reshape).elements()) {
-            out.add(e.known() ? (e.value() < 0 ? Dim.UNKNOWN : Dim.of(e.value())) : e.symbol());
+            out.add(e.known() ? (e.value() < 0 ? Dim.UNKNOWN : Dim.of(e.value()))
+                    : e.sourceAxis() >= 0 ? e.symbols().get(0).dim() : Dim.UNKNOWN);
         }
         return out;
+    }
+
+    /**
+     * {@code value}'s elements as {@link Term}s, with the shapes of the activations its Shape
+     * nodes read from {@code shapes}: products of numbers and of sizes that are not fixed are kept
+     * as such (a batch size times the number of heads).
+     */
+    public static List<Term> terms(String value, GraphView graph, Function<String, List<Dim>> shapes, Node reshape) {
+        ShapeComputation c = new ShapeComputation(value, null, graph, List.of());
+        return c.evaluate(value, shapes, reshape).elements().stream().map(Element::term).toList();
     }
 
     /**

@@ -67,10 +67,12 @@ public final class ConstantFolding {
     /**
      * {@code model} with its constant computations folded and shared parameters split, as
      * described above, and packed projections cut into slices split into one projection per
-     * slice ({@link FusedProjections}).
+     * slice ({@link FusedProjections}), and torch's nn.MultiheadAttention layout rewritten batch
+     * first ({@link MultiheadAttentionLayout}).
      */
     public static Model fold(Model model) {
-        return FusedProjections.split(new ConstantFolding(model.graph()).run().map(model::withGraph).orElse(model));
+        Model folded = new ConstantFolding(model.graph()).run().map(model::withGraph).orElse(model);
+        return MultiheadAttentionLayout.rewrite(FusedProjections.split(folded));
     }
 
     private long initializerBytes() {

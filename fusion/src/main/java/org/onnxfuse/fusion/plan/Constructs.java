@@ -45,9 +45,9 @@ public final class Constructs {
         Map<String, List<String>> at = new LinkedHashMap<>();
         Map<String, String> advice = new LinkedHashMap<>();
         String transformers = "attention is fused where q, k and v come from their own projections (or one packed"
-                + " projection cut by Slices) and are reshaped to [batch, tokens, heads, dims] with the batch on axis 0;"
-                + " this form is not followed yet (torch's nn.MultiheadAttention moves the batch off axis 0 and merges"
-                + " it with the heads)";
+                + " projection cut by Slices) and are reshaped to [batch, tokens, heads, dims] with the batch on axis 0,"
+                + " and in torch's nn.MultiheadAttention(batch_first=True) export, which is rewritten to that form;"
+                + " this form is not followed yet";
         Set<Node> followed = Collections.newSetFromMap(new IdentityHashMap<>());
         AttentionPattern.find(new GraphView(graph)).forEach(core -> followed.add(core.softmax()));
         for (Node n : graph.nodes()) {

@@ -98,6 +98,27 @@ class AttentionFusionTest {
     }
 
     @Test
+    void torchsMultiheadAttentionIsRewrittenBatchFirstAndFused() {
+        // nn.MultiheadAttention(batch_first=True): [N, T, D] -> [T, N, D], packed projection, heads merged with the
+        // batch ([T, N * H, d]), a Gemm on [T * N, D], reshaped and transposed back
+        Model raw = Fixtures.read("vit/mha_op17.onnx");
+        Model p0 = model("vit/mha_op17.onnx");
+        assertTrue(p0.graph().nodes().stream().noneMatch(n -> n.opType().equals("Transpose")
+                && java.util.Arrays.equals(n.longsAttribute("perm", null), new long[] {1, 0, 2})), "batch stays first");
+        assertTrue(Fixtures.maxAbsDifference(Fixtures.logits(raw, Fixtures.data("test_x.npy")),
+                Fixtures.logits(p0, Fixtures.data("test_x.npy"))) < 1e-5, "the rewrite keeps the function");
+        LevelPlan p = LevelPlanner.plan(p0);
+        assertEquals(6, p.levels().size());
+        assertEquals(List.of(2, 3), p.spaceOf(2).levels());
+        assertEquals(4, p.spaceOf(2).heads());
+        assertEquals(List.of(p.spaceOf(4).id()), p.spaceOf(2).headsShared());
+        for (FusionMethod method : List.of(FusionMethod.KF_LINEAR, FusionMethod.KF_GRADIENT)) {
+            double diff = Fixtures.permutedCopyDifference(p0, method, 13, 200);
+            assertTrue(diff < (method.trains() ? 1e-3 : 1e-4), method + ": " + diff);
+        }
+    }
+
+    @Test
     void identicalParentsReturnTheParent() {
         Model p0 = model(13);
         FusionResult result = Fixtures.fuse(List.of(p0, p0), FusionMethod.KF_LINEAR, 200);

@@ -1,0 +1,429 @@
+package org.onnxfuse.fusion.plan;
+
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.HashSet;
+import java.util.IdentityHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.Set;
+import java.util.function.Function;
+import org.onnxfuse.fusion.ops.AttentionPattern;
+import org.onnxfuse.fusion.ops.GraphView;
+import org.onnxfuse.fusion.ops.ShapeComputation;
+import org.onnxfuse.onnx.ir.Attribute;
+import org.onnxfuse.onnx.ir.Dim;
+import org.onnxfuse.onnx.ir.Graph;
+import org.onnxfuse.onnx.ir.Model;
+import org.onnxfuse.onnx.ir.Node;
+import org.onnxfuse.onnx.ir.Tensor;
+
+/**
+ * Rewrites torch's export of {@code nn.MultiheadAttention} (batch_first) into the batch-first
+ * form the planner follows ({@link AttentionPattern}), computing the same function. torch moves
+ * the batch behind the tokens ([N, T, D] to [T, N, D]), projects, splits each of q, k, v into
+ * [T, N * H, d] (batch and heads merged), brings N * H to the front, merges the weighted values
+ * into [T * N, D] for a Gemm output projection, and reshapes and transposes back. The rewrite
+ * projects [N, T, D] directly, splits into [N, T, H, d] with heads moved before the tokens
+ * ([N, H, T, d]; keys [N, H, d, T]), merges back into [N, T, D] and applies the output projection
+ * as MatMul + Add. Fixed-shape targets replace the shape computations, so the batch axis stays
+ * first throughout and every other op is kept.
+ *
+ * <p>Checked before anything changes, with the sizes that are not fixed kept as symbols
+ * ({@link ShapeComputation#terms}): one Transpose [1, 0, 2] feeds the three projections (MatMul
+ * of a 2-d initializer, optionally + a bias, as {@link FusedProjections} leaves them); each split
+ * reshapes [T, N, D'] into [T, N * H, d] with H d = D'; q and v are transposed [1, 0, 2], k
+ * [1, 2, 0]; the weighted values are transposed [1, 0, 2] and reshaped into [T * N, D_v]; the
+ * output projection (Gemm with alpha = beta = 1, or MatMul + Add) is reshaped into [T, N, D] and
+ * transposed [1, 0, 2]. Anything else is left as it is (and refused by the planner, by name).
+ */
+public final class MultiheadAttentionLayout {
+    private static final Dim TOKENS = Dim.symbol("#tokens");
+    private static final Dim BATCH = Dim.symbol("#batch");
+
+    private MultiheadAttentionLayout() {
+    }
+
+    /** {@code model} with every such attention rewritten; the same model when there is none. */
+    public static Model rewrite(Model model) {
+        Graph g = model.graph();
+        boolean changed = false;
+        boolean again = true;
+        while (again) {
+            again = false;
+            GraphView view = new GraphView(g);
+            for (Node n : g.topologicalOrder()) {
+                if (!n.isDefaultDomain() || !n.opType().equals("MatMul") || n.inputs().size() != 2
+                        || view.isConstant(n.inputs().get(0)) || view.isConstant(n.inputs().get(1))) {
+                    continue;
+                }
+                Graph current = g;
+                Optional<Graph> out = AttentionPattern.match(n, view, true).flatMap(m -> rewrite(current, view, m));
+                if (out.isPresent()) {
+                    g = out.get();
+                    changed = true;
+                    again = true;
+                    break;
+                }
+            }
+        }
+        return changed ? model.withGraph(g) : model;
+    }
+
+    /** A projection: MatMul(input, weight) and an optional bias Add; {@code output} is what the attention reads. */
+    private record Projection(Node matmul, Node bias, String input, long width, String output) {
+    }
+
+    private static Optional<Graph> rewrite(Graph g, GraphView view, AttentionPattern.Match m) {
+        List<AttentionPattern.Branch> branches = List.of(m.query(), m.key(), m.value());
+        List<Projection> projections = new ArrayList<>();
+        for (AttentionPattern.Branch b : branches) {
+            Optional<Projection> p = projection(b.source(), view);
+            if (p.isEmpty()) {
+                return Optional.empty();
+            }
+            projections.add(p.get());
+        }
+        String moved = projections.get(0).input();
+        Optional<Node> entry = g.producer(moved);
+        if (entry.isEmpty() || !isTranspose(entry.get(), 1, 0, 2)
+                || projections.stream().anyMatch(p -> !p.input().equals(moved))) {
+            return Optional.empty(); // self-attention of one moved input only
+        }
+        String input = entry.get().inputs().get(0);
+        long inputWidth = g.initializer(projections.get(0).matmul().inputs().get(1)).orElseThrow().dims()[0];
+        Map<String, List<Dim>> known = new java.util.HashMap<>();
+        known.put(moved, List.of(TOKENS, BATCH, Dim.of(inputWidth)));
+        for (Projection p : projections) {
+            known.put(p.output(), List.of(TOKENS, BATCH, Dim.of(p.width())));
+            known.put(p.matmul().outputs().get(0), List.of(TOKENS, BATCH, Dim.of(p.width())));
+        }
+        // the output projection and the way back to [N, T, D]
+        List<Node> readers = view.consumers(m.output());
+        if (readers.size() != 1 || view.isGraphOutput(m.output())) {
+            return Optional.empty();
+        }
+        Node out = readers.get(0);
+        Tensor outWeight;
+        Tensor outBias = null;
+        Node outBiasAdd = null;
+        String projected;
+        if (out.opType().equals("Gemm") && out.inputs().get(0).equals(m.output())
+                && out.longAttribute("transA", 0) == 0 && out.floatAttribute("alpha", 1f) == 1f
+                && out.floatAttribute("beta", 1f) == 1f) {
+            Optional<Tensor> w = g.initializer(out.inputs().get(1));
+            if (w.isEmpty() || w.get().rank() != 2) {
+                return Optional.empty();
+            }
+            outWeight = out.longAttribute("transB", 0) != 0 ? transposed(w.get()) : w.get();
+            if (out.inputs().size() > 2 && !out.inputs().get(2).isEmpty()) {
+                Optional<Tensor> b = g.initializer(out.inputs().get(2));
+                if (b.isEmpty() || b.get().elementCount() != outWeight.dims()[1]) {
+                    return Optional.empty();
+                }
+                outBias = b.get();
+            }
+            projected = out.outputs().get(0);
+        } else {
+            Optional<Projection> p = projection(readers.get(0), view);
+            if (p.isEmpty()) {
+                return Optional.empty();
+            }
+            outWeight = g.initializer(p.get().matmul().inputs().get(1)).orElseThrow();
+            outBiasAdd = p.get().bias();
+            outBias = outBiasAdd == null ? null : biasOf(outBiasAdd, g);
+            projected = p.get().output();
+        }
+        long outWidth = outWeight.dims()[1];
+        // besides the Reshape, Shape nodes may read the projection for that Reshape's target
+        List<Node> back = view.consumers(projected).stream().filter(r -> !r.opType().equals("Shape")).toList();
+        if (back.size() != 1 || !back.get(0).opType().equals("Reshape") || view.isGraphOutput(projected)) {
+            return Optional.empty();
+        }
+        Node unmerge = back.get(0);
+        known.put(projected, List.of(Dim.UNKNOWN, Dim.of(outWidth)));
+        List<ShapeComputation.Term> unmerged = terms(unmerge, view, known::get);
+        // [T, N, D]: T and N as the exporter wrote them, symbols of the moved input's shape or numbers
+        if (unmerged == null || unmerged.size() != 3 || !(unmerged.get(2).known()
+                && (unmerged.get(2).factor() == outWidth || unmerged.get(2).factor() == -1))) {
+            return Optional.empty();
+        }
+        ShapeComputation.Term tokens = unmerged.get(0);
+        ShapeComputation.Term batch = unmerged.get(1);
+        if (tokens.factor() <= 0 || batch.factor() <= 0) {
+            return Optional.empty();
+        }
+        // the heads and dims of each branch, from its split's target
+        long[] dims = new long[3];
+        long heads = -1;
+        for (int i = 0; i < 3; i++) {
+            AttentionPattern.Branch b = branches.get(i);
+            List<ShapeComputation.Term> t = terms(b.split(), view, known::get);
+            long width = projections.get(i).width();
+            // [T, N * H, d] with H d = D'
+            if (t == null || t.size() != 3 || !same(t.get(0), tokens) || !t.get(2).known() || t.get(2).factor() <= 0
+                    || width % t.get(2).factor() != 0 || !same(t.get(1), times(batch, width / t.get(2).factor()))) {
+                return Optional.empty();
+            }
+            dims[i] = t.get(2).factor();
+            long h = width / dims[i];
+            if (heads >= 0 && h != heads) {
+                return Optional.empty();
+            }
+            heads = h;
+            List<Node> transposes = b.ops().stream().filter(n -> n.opType().equals("Transpose")).toList();
+            boolean keys = i == 1;
+            if (transposes.size() != 1 || !(keys ? isTranspose(transposes.get(0), 1, 2, 0)
+                    : isTranspose(transposes.get(0), 1, 0, 2)) || i == 2 && b.ops().size() != 1) {
+                return Optional.empty();
+            }
+        }
+        if (dims[0] != dims[1] || m.merging().size() != 1 || !isTranspose(m.merging().get(0), 1, 0, 2)) {
+            return Optional.empty();
+        }
+        long valueWidth = heads * dims[2];
+        List<ShapeComputation.Term> merged = terms(m.merge(), view, known::get);
+        // [T * N, H d_v]
+        if (merged == null || merged.size() != 2 || !same(merged.get(0), times(tokens, batch))
+                || !(merged.get(1).known() && (merged.get(1).factor() == valueWidth || merged.get(1).factor() == -1))
+                || outWeight.dims()[0] != valueWidth) {
+            return Optional.empty();
+        }
+        List<Node> exits = view.consumers(unmerge.outputs().get(0));
+        if (exits.size() != 1 || !isTranspose(exits.get(0), 1, 0, 2) || view.isGraphOutput(unmerge.outputs().get(0))) {
+            return Optional.empty();
+        }
+        Node exit = exits.get(0);
+        String result = exit.outputs().get(0);
+        for (Node r : view.consumers(moved)) {
+            if (!r.opType().equals("Shape") && projections.stream().noneMatch(p -> p.matmul() == r)) {
+                return Optional.empty(); // the moved input is used for something else
+            }
+        }
+
+        // rewrite
+        Graph.Builder b = g.toBuilder();
+        Set<String> names = new HashSet<>(g.initializers().keySet());
+        g.nodes().forEach(n -> names.addAll(n.outputs()));
+        Map<Node, Node> replaced = new IdentityHashMap<>();
+        Set<Node> removed = Collections.newSetFromMap(new IdentityHashMap<>());
+        for (Projection p : projections) {
+            replaced.put(p.matmul(), p.matmul().withInputs(List.of(input, p.matmul().inputs().get(1))));
+        }
+        for (int i = 0; i < 3; i++) {
+            AttentionPattern.Branch br = branches.get(i);
+            String target = constant(b, names, br.split().name() + "_heads", 0, 0, heads, dims[i]);
+            replaced.put(br.split(), br.split().withInputs(List.of(br.split().inputs().get(0), target)));
+            Node t = br.ops().stream().filter(n -> n.opType().equals("Transpose")).findFirst().orElseThrow();
+            replaced.put(t, t.withAttribute(Attribute.ofLongs("perm", i == 1 ? new long[] {0, 2, 3, 1}
+                    : new long[] {0, 2, 1, 3})));
+        }
+        Node mergeTranspose = m.merging().get(0);
+        replaced.put(mergeTranspose, mergeTranspose.withAttribute(Attribute.ofLongs("perm", 0, 2, 1, 3)));
+        String mergeTarget = constant(b, names, m.merge().name() + "_width", 0, 0, valueWidth);
+        replaced.put(m.merge(), m.merge().withInputs(List.of(m.merge().inputs().get(0), mergeTarget)));
+        String wName = unique(outWeight.name() + "_matmul", names);
+        b.addInitializer(Tensor.ofFloats(wName, outWeight.dims(), outWeight.toFloats()));
+        String product = outBias == null ? result : unique(projected + "_matmul", names);
+        List<Node> outNodes = new ArrayList<>();
+        outNodes.add(new Node(out.name() + "_matmul", "MatMul", "", List.of(m.output(), wName), List.of(product),
+                Map.of(), out.docString(), out.origin()));
+        if (outBias != null) {
+            String bName = unique(outBias.name() + "_add", names);
+            b.addInitializer(Tensor.ofFloats(bName, new long[] {outWidth}, outBias.toFloats()));
+            outNodes.add(new Node(out.name() + "_add", "Add", "", List.of(product, bName), List.of(result), Map.of(),
+                    out.docString(), out.origin()));
+        }
+        removed.add(out);
+        if (outBiasAdd != null) {
+            removed.add(outBiasAdd);
+        }
+        removed.add(unmerge);
+        removed.add(exit);
+        boolean entryUnused = view.consumers(moved).stream().allMatch(r -> replaced.containsKey(r)
+                || r.opType().equals("Shape"));
+        if (entryUnused) {
+            removed.add(entry.get());
+        }
+        List<Node> nodes = new ArrayList<>();
+        for (Node n : g.nodes()) {
+            if (n == exit) {
+                nodes.addAll(outNodes);
+            } else if (!removed.contains(n)) {
+                nodes.add(replaced.getOrDefault(n, n));
+            }
+        }
+        Set<Node> computations = Collections.newSetFromMap(new IdentityHashMap<>());
+        for (Node reshape : List.of(m.query().split(), m.key().split(), m.value().split(), m.merge(), unmerge)) {
+            ShapeComputation.nodesFromShapes(reshape.inputs().get(1), view).ifPresent(computations::addAll);
+        }
+        nodes = withoutDead(nodes, computations, g);
+        if (!selfContained(nodes, b, g)) {
+            return Optional.empty(); // something else read a value the rewrite removes
+        }
+        b.nodes(nodes);
+        Set<String> read = new HashSet<>();
+        nodes.forEach(n -> read.addAll(n.inputs()));
+        g.outputs().forEach(v -> read.add(v.name()));
+        for (String name : g.initializers().keySet()) {
+            if (!read.contains(name)) {
+                b.removeInitializer(name);
+            }
+        }
+        return Optional.of(b.build());
+    }
+
+    /** {@code value} as a projection's output: MatMul of an activation and a 2-d initializer, and maybe a bias Add. */
+    private static Optional<Projection> projection(String value, GraphView view) {
+        Optional<Node> producer = view.graph().producer(value);
+        if (producer.isEmpty()) {
+            return Optional.empty();
+        }
+        Node n = producer.get();
+        Node bias = null;
+        if (n.opType().equals("Add") && n.inputs().size() == 2) {
+            bias = n;
+            String other = view.isConstant(n.inputs().get(0)) ? n.inputs().get(1) : n.inputs().get(0);
+            n = view.graph().producer(other).orElse(null);
+            if (n == null || view.consumers(other).size() != 1 || biasOf(bias, view.graph()) == null) {
+                return Optional.empty();
+            }
+        }
+        if (!n.opType().equals("MatMul") || n.inputs().size() != 2) {
+            return Optional.empty();
+        }
+        Optional<Tensor> w = view.graph().initializer(n.inputs().get(1));
+        if (w.isEmpty() || w.get().rank() != 2 || view.isConstant(n.inputs().get(0))) {
+            return Optional.empty();
+        }
+        if (bias != null && biasOf(bias, view.graph()).elementCount() != w.get().dims()[1]) {
+            return Optional.empty();
+        }
+        return Optional.of(new Projection(n, bias, n.inputs().get(0), w.get().dims()[1], value));
+    }
+
+    private static Optional<Projection> projection(Node reader, GraphView view) {
+        if (!reader.opType().equals("MatMul") || reader.inputs().size() != 2) {
+            return Optional.empty();
+        }
+        String out = reader.outputs().get(0);
+        List<Node> next = view.consumers(out);
+        if (next.size() == 1 && next.get(0).opType().equals("Add") && biasOf(next.get(0), view.graph()) != null) {
+            return projection(next.get(0).outputs().get(0), view);
+        }
+        return projection(out, view);
+    }
+
+    /** The 1-d initializer an Add adds, or null. */
+    private static Tensor biasOf(Node add, Graph g) {
+        for (String in : add.inputs()) {
+            Optional<Tensor> t = g.initializer(in);
+            if (t.isPresent() && t.get().rank() == 1) {
+                return t.get();
+            }
+        }
+        return null;
+    }
+
+    private static List<ShapeComputation.Term> terms(Node reshape, GraphView view,
+                                                     Function<String, List<Dim>> known) {
+        try {
+            return ShapeComputation.terms(reshape.inputs().get(1), view, v -> {
+                List<Dim> s = known.apply(v);
+                if (s == null) {
+                    throw new IllegalStateException("no shape for '" + v + "'");
+                }
+                return s;
+            }, reshape);
+        } catch (RuntimeException e) {
+            return null;
+        }
+    }
+
+    /** Whether two terms are the same product (symbols in any order). */
+    private static boolean same(ShapeComputation.Term a, ShapeComputation.Term b) {
+        return a.is(b.factor(), b.symbols().toArray(Dim[]::new));
+    }
+
+    private static ShapeComputation.Term times(ShapeComputation.Term a, long factor) {
+        return new ShapeComputation.Term(a.factor() * factor, a.symbols());
+    }
+
+    private static ShapeComputation.Term times(ShapeComputation.Term a, ShapeComputation.Term b) {
+        List<Dim> symbols = new ArrayList<>(a.symbols());
+        symbols.addAll(b.symbols());
+        return new ShapeComputation.Term(a.factor() * b.factor(), symbols);
+    }
+
+    private static boolean isTranspose(Node n, long... perm) {
+        return n.isDefaultDomain() && n.opType().equals("Transpose")
+                && java.util.Arrays.equals(n.longsAttribute("perm", null), perm);
+    }
+
+    private static Tensor transposed(Tensor w) {
+        int rows = Math.toIntExact(w.dims()[0]);
+        int cols = Math.toIntExact(w.dims()[1]);
+        float[] v = w.toFloats();
+        float[] t = new float[v.length];
+        for (int r = 0; r < rows; r++) {
+            for (int c = 0; c < cols; c++) {
+                t[c * rows + r] = v[r * cols + c];
+            }
+        }
+        return Tensor.ofFloats(w.name(), new long[] {cols, rows}, t);
+    }
+
+    private static String constant(Graph.Builder b, Set<String> names, String base, long... values) {
+        String name = unique(base, names);
+        b.addInitializer(Tensor.ofLongs(name, new long[] {values.length}, values));
+        return name;
+    }
+
+    /** {@code nodes} without those of {@code candidates} (the replaced shape computations) nothing reads any more. */
+    private static List<Node> withoutDead(List<Node> nodes, Set<Node> candidates, Graph g) {
+        Set<String> outputs = new HashSet<>();
+        g.outputs().forEach(v -> outputs.add(v.name()));
+        List<Node> out = new ArrayList<>(nodes);
+        boolean more = true;
+        while (more) {
+            more = false;
+            Set<String> read = new HashSet<>(outputs);
+            out.forEach(n -> read.addAll(n.inputs()));
+            for (int i = out.size() - 1; i >= 0; i--) {
+                Node n = out.get(i);
+                if (candidates.contains(n) && n.outputs().stream().noneMatch(read::contains)) {
+                    out.remove(i);
+                    more = true;
+                }
+            }
+        }
+        return out;
+    }
+
+    /** Whether every input of {@code nodes} is made by one of them, an initializer or a graph input. */
+    private static boolean selfContained(List<Node> nodes, Graph.Builder b, Graph g) {
+        Set<String> made = new HashSet<>();
+        nodes.forEach(n -> made.addAll(n.outputs()));
+        g.inputs().forEach(v -> made.add(v.name()));
+        made.addAll(b.build().initializers().keySet());
+        made.add("");
+        for (Node n : nodes) {
+            if (!made.containsAll(n.inputs())) {
+                return false;
+            }
+        }
+        Set<String> outputs = new HashSet<>();
+        g.outputs().forEach(v -> outputs.add(v.name()));
+        return made.containsAll(outputs);
+    }
+
+    private static String unique(String base, Set<String> names) {
+        String name = base;
+        for (int i = 1; names.contains(name); i++) {
+            name = base + "_" + i;
+        }
+        names.add(name);
+        return name;
+    }
+}
