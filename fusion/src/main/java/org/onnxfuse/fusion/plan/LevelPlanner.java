@@ -514,7 +514,8 @@ public final class LevelPlanner {
                     + " along the neurons and maybe positions such as a layer scale or a position embedding, or"
                     + " per-element constants on the model input before the first level, are fine)");
         }
-        List<Dim> out = handler.outputShape(node, in.shape(), view);
+        List<Dim> out = reshapedByOtherShapes(node, value, in).orElseGet(() -> handler.outputShape(node, in.shape(),
+                view));
         List<Node> nodes = new ArrayList<>(shapeComputations(node, value));
         nodes.addAll(view.privateConstants(List.of(node)));
         nodes.add(node);
@@ -592,12 +593,53 @@ public final class LevelPlanner {
                     return new Flow(out, 1, in.slices(), new InputLayout(outer.get(), inner.get()), false,
                             in.endedBy());
                 }
-                return squeezed(in, out).orElseGet(() -> opaque(in, out));
+                return regrouped(in, out).or(() -> squeezed(in, out)).orElseGet(() -> opaque(in, out));
             }
             default -> {
                 return out.size() == shape.size() ? in.withShape(out) : opaque(in, out);
             }
         }
+    }
+
+    /**
+     * The flow after a reshape that keeps the batch and the neuron axis and regroups only the axes
+     * before the neurons among themselves and those after among themselves ([N, C, H, W] to
+     * [N, C, H * W], [T * N, D] to [T, N, D]): every neuron keeps its place in each row.
+     */
+    private static Optional<Flow> regrouped(Flow in, List<Dim> out) {
+        List<Dim> shape = in.shape();
+        int axis = in.axis();
+        if (axis < 1 || !Shapes.alike(shape.get(0), out.get(0)) || !shape.get(axis).isFixed()) {
+            return Optional.empty();
+        }
+        Optional<Long> before = fixedProduct(shape.subList(1, axis));
+        Optional<Long> after = fixedProduct(shape.subList(axis + 1, shape.size()));
+        if (before.isEmpty() || after.isEmpty()) {
+            return Optional.empty();
+        }
+        long product = 1;
+        for (int j = 1; j < out.size(); j++) {
+            if (product == before.get() && Shapes.alike(out.get(j), shape.get(axis))
+                    && fixedProduct(out.subList(j + 1, out.size())).equals(after)) {
+                return Optional.of(new Flow(out, j, in.slices(), null, false, in.endedBy()));
+            }
+            if (!out.get(j).isFixed()) {
+                return Optional.empty();
+            }
+            product *= out.get(j).value();
+        }
+        return Optional.empty();
+    }
+
+    private static Optional<Long> fixedProduct(List<Dim> dims) {
+        long p = 1;
+        for (Dim d : dims) {
+            if (!d.isFixed()) {
+                return Optional.empty();
+            }
+            p *= d.value();
+        }
+        return Optional.of(p);
     }
 
     /** The flow after a reshape that only removes or inserts axes of size 1 around the neuron axis. */
@@ -700,12 +742,45 @@ public final class LevelPlanner {
     /** The nodes computing {@code node}'s non-constant inputs from the shape of {@code value}. */
     private List<Node> shapeComputations(Node node, String value) {
         List<Node> out = new ArrayList<>();
-        for (String in : node.inputs()) {
+        for (int i = 0; i < node.inputs().size(); i++) {
+            String in = node.inputs().get(i);
             if (!in.equals(value) && !in.isEmpty() && !view.isConstant(in)) {
-                ShapeComputation.of(in, value, view).ifPresent(c -> out.addAll(c.nodes()));
+                Optional<ShapeComputation> own = ShapeComputation.of(in, value, view);
+                if (own.isPresent()) {
+                    out.addAll(own.get().nodes());
+                } else if (isReshapeTarget(node, i) && fromKnownShapes(in)) {
+                    // computed from other activations' shapes, maybe with nodes another op owns already
+                    ShapeComputation.nodesFromShapes(in, view).orElseThrow().stream().filter(n -> !placed.contains(n))
+                            .forEach(out::add);
+                }
             }
         }
         return out;
+    }
+
+    private static boolean isReshapeTarget(Node node, int input) {
+        return input == 1 && node.isDefaultDomain() && node.opType().equals("Reshape");
+    }
+
+    /** Whether {@code value} is computed by shape ops from the shapes of activations the walk has placed. */
+    private boolean fromKnownShapes(String value) {
+        Optional<List<Node>> nodes = ShapeComputation.nodesFromShapes(value, view);
+        return nodes.isPresent() && nodes.get().stream().anyMatch(n -> n.opType().equals("Shape"))
+                && nodes.get().stream().filter(n -> n.opType().equals("Shape"))
+                .allMatch(n -> flows.containsKey(n.inputs().get(0)));
+    }
+
+    /**
+     * A Reshape's output shape when its target is computed from the shapes of other activations
+     * (torch's patch embedding reads the image's height and width from the model input), or empty.
+     */
+    private Optional<List<Dim>> reshapedByOtherShapes(Node node, String value, Flow in) {
+        if (!node.isDefaultDomain() || !node.opType().equals("Reshape") || node.inputs().size() < 2
+                || view.isConstant(node.inputs().get(1)) || ShapeComputation.of(node.inputs().get(1), value, view)
+                .isPresent() || !fromKnownShapes(node.inputs().get(1))) {
+            return Optional.empty();
+        }
+        return Optional.of(ShapeComputation.reshaped(node, in.shape(), view, v -> flows.get(v).shape()));
     }
 
     private long opset(Node node) {
@@ -733,7 +808,7 @@ public final class LevelPlanner {
                         + " (from " + view.origin(v)
                         + ") as input " + i + "; " + node.opType() + " takes one");
             }
-            if (ShapeComputation.of(v, value, view).isEmpty()) {
+            if (ShapeComputation.of(v, value, view).isEmpty() && !(isReshapeTarget(node, i) && fromKnownShapes(v))) {
                 throw structure("node " + GraphView.quote(node) + " reads input " + i + " '" + v + "' from "
                         + view.origin(v) + "; every input other than the activations must be an initializer, a"
                         + " Constant or computed from the activation's shape"
