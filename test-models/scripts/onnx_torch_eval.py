@@ -6,7 +6,10 @@ same thing as the torch module it came from. It walks the ONNX nodes in order an
 torch ops, independently of the nn.Module code, so a wrong export (e.g. a BatchNormalization left
 in training mode, a missing bias, a wrong Flatten axis) shows up as a mismatch.
 
-Only the ops the fixture models use are supported; anything else raises.
+Only the ops the fixture models use are supported (the CNNs and MLPs, and the transformer
+fixtures of make_vit_models.py: LayerNormalization or its opset-13 decomposition, Softmax,
+Transpose, MatMul of two activations, the exporter's shape arithmetic with Shape, Gather, Slice,
+Cast, integer Div, ConstantOfShape, Equal, Where and Expand); anything else raises.
 """
 import numpy as np
 import torch
@@ -32,6 +35,10 @@ def _attrs(node):
         else:
             raise NotImplementedError("attribute type %d of %s" % (a.type, node.op_type))
     return out
+
+
+# TensorProto data types used by Cast (the ones the exporter writes for shapes and masks)
+_ONNX_DTYPES = {1: torch.float32, 6: torch.int32, 7: torch.int64, 9: torch.bool, 11: torch.float64}
 
 
 def _sym_pads(pads, op):
@@ -92,10 +99,10 @@ def run_all(model, x):
                 raise NotImplementedError("Shape start/end")
             y = torch.tensor(list(ins[0].shape), dtype=torch.int64)
         elif op == "Gather":
-            idx = ins[1].long()
-            y = torch.index_select(ins[0], a.get("axis", 0), idx.reshape(-1))
-            y = y.reshape(ins[0].shape[:a.get("axis", 0)] + idx.shape
-                          + ins[0].shape[a.get("axis", 0) + 1:])
+            ax = a.get("axis", 0)
+            idx = ins[1].long() % ins[0].shape[ax]           # negative indices count from the end
+            y = torch.index_select(ins[0], ax, idx.reshape(-1))
+            y = y.reshape(ins[0].shape[:ax] + idx.shape + ins[0].shape[ax + 1:])
         elif op == "Unsqueeze":
             y = ins[0]
             axes = sorted(int(v) for v in ins[1].tolist())   # opset 13: axes is an input
@@ -108,7 +115,80 @@ def run_all(model, x):
         elif op == "Mul":
             y = ins[0] * ins[1]
         elif op == "Div":
-            y = ins[0] / ins[1]
+            if ins[0].dtype.is_floating_point or ins[1].dtype.is_floating_point:
+                y = ins[0] / ins[1]
+            else:                                           # integer Div truncates (shape math)
+                y = torch.div(ins[0], ins[1], rounding_mode="trunc")
+        elif op == "Pow":
+            y = torch.pow(ins[0], ins[1])
+        elif op == "Sqrt":
+            y = torch.sqrt(ins[0])
+        elif op == "Equal":
+            y = ins[0] == ins[1]
+        elif op == "Where":
+            y = torch.where(ins[0], ins[1], ins[2])
+        elif op == "Cast":
+            y = ins[0].to(_ONNX_DTYPES[a["to"]])
+        elif op == "ConstantOfShape":
+            v = torch.from_numpy(np.array(a.get("value", np.zeros(1, np.float32))).copy())
+            y = torch.full([int(d) for d in ins[0].tolist()], v.reshape(()).item(), dtype=v.dtype)
+        elif op == "Expand":
+            shape = [int(d) for d in ins[1].tolist()]             # broadcasts both ways
+            y = ins[0].expand(torch.broadcast_shapes(tuple(ins[0].shape), tuple(shape)))
+        elif op == "Transpose":
+            y = ins[0].permute(*a.get("perm", list(range(ins[0].dim() - 1, -1, -1))))
+        elif op == "Squeeze":
+            axes = sorted((int(v) % ins[0].dim() for v in ins[1].tolist()), reverse=True) \
+                if len(ins) > 1 and ins[1] is not None else None
+            y = ins[0].squeeze() if axes is None else ins[0]
+            for ax in axes or []:
+                y = y.squeeze(ax)
+        elif op == "Slice":
+            starts, ends = ins[1].tolist(), ins[2].tolist()
+            axes = ins[3].tolist() if len(ins) > 3 and ins[3] is not None else list(range(len(starts)))
+            steps = ins[4].tolist() if len(ins) > 4 and ins[4] is not None else [1] * len(starts)
+            idx = [slice(None)] * ins[0].dim()
+            for st, en, ax, sp in zip(starts, ends, axes, steps):
+                if sp != 1:
+                    raise NotImplementedError("Slice step %d" % sp)
+                n = ins[0].shape[ax]
+                st = min(max(st + n if st < 0 else st, 0), n)
+                en = min(max(en + n if en < 0 else en, 0), n)
+                idx[ax % ins[0].dim()] = slice(st, en)
+            y = ins[0][tuple(idx)]
+        elif op == "Split":
+            ax = a.get("axis", 0)
+            if len(ins) > 1 and ins[1] is not None:
+                sizes = [int(v) for v in ins[1].tolist()]      # opset 13: split is an input
+            elif "split" in a:
+                sizes = a["split"]
+            else:
+                n = len(node.output)
+                sizes = [ins[0].shape[ax] // n] * n
+            ys = torch.split(ins[0], sizes, dim=ax)
+            for name, t in zip(node.output, ys):
+                env[name] = t
+            continue
+        elif op == "ReduceMean":
+            axes = a.get("axes")
+            if axes is None and len(ins) > 1 and ins[1] is not None:   # opset 18: axes is an input
+                axes = [int(v) for v in ins[1].tolist()]
+            if axes is None:
+                axes = list(range(ins[0].dim()))
+            y = ins[0].mean(dim=tuple(axes), keepdim=bool(a.get("keepdims", 1)))
+        elif op == "Softmax":
+            y = torch.softmax(ins[0], dim=a.get("axis", -1))    # opset >= 13: along one axis
+        elif op == "LayerNormalization":
+            if len(node.output) != 1:
+                raise NotImplementedError("LayerNormalization with Mean/InvStdDev outputs")
+            ax = a.get("axis", -1) % ins[0].dim()
+            dims = tuple(range(ax, ins[0].dim()))
+            mu = ins[0].mean(dim=dims, keepdim=True)
+            var = ((ins[0] - mu) ** 2).mean(dim=dims, keepdim=True)
+            y = (ins[0] - mu) / torch.sqrt(var + a.get("epsilon", 1e-5))
+            y = y * ins[1]
+            if len(ins) > 2 and ins[2] is not None:
+                y = y + ins[2]
         elif op == "Relu":
             y = torch.clamp(ins[0], min=0.0)
         elif op == "Tanh":
