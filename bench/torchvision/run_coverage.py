@@ -46,7 +46,7 @@ def main():
     for model in sorted(args.models.glob("*_opset*.onnx")):
         if only and model.stem not in only:
             continue
-        size = "224" if model.stem.split("_opset")[0] in ("vgg11", "vgg11_bn", "alexnet") else ""
+        size = "224" if model.stem.split("_opset")[0] in ("vgg11", "vgg11_bn", "alexnet", "vit_b_16") else ""
         calib = args.models / f"calib{size}.npy"
         evaluation = args.models / f"eval{size}.npy"
         row = {"model": model.stem, "bytes": model.stat().st_size}

@@ -119,6 +119,19 @@ class AttentionFusionTest {
     }
 
     @Test
+    void theGradientVariantTrainsEveryAttentionBlockOfATrainedPair() {
+        // the non-IID pair: both attention blocks and both MLP blocks are trained as segments, none falls back
+        List<Model> parents = List.of(model("vit/vitk2_p0.onnx"), model("vit/vitk2_p1.onnx"));
+        FusionResult result = Fixtures.fuse(parents, FusionMethod.KF_GRADIENT, 200);
+        assertTrue(result.warnings().stream().noneMatch(w -> w.contains("not trained as one segment")),
+                result.warnings().toString());
+        String methods = result.levels().stream().map(LevelReport::method).toList().toString();
+        for (String block : List.of("2, 3, 4, 5", "6, 7", "8, 9, 10, 11", "12, 13")) {
+            assertTrue(methods.contains("block of levels " + block + " trained"), methods);
+        }
+    }
+
+    @Test
     void identicalParentsReturnTheParent() {
         Model p0 = model(13);
         FusionResult result = Fixtures.fuse(List.of(p0, p0), FusionMethod.KF_LINEAR, 200);
