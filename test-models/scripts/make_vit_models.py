@@ -59,6 +59,7 @@ MAX_ERR = 1e-4       # ONNX (onnx_torch_eval) vs torch, max abs diff on 256 test
 FIXTURE_SEED = 16000
 FIXTURE_CFG = dict(dim=32, heads=4, depth=2, hidden=64)
 ENCODER_SEED = 16100
+PACKED_SEED = 16200
 # trained parents: seed PARENT_SEED + k for the init and the batch order
 PARENT_SEED = 17000
 PARENT_CFG = dict(dim=64, heads=4, depth=2, hidden=128)
@@ -90,11 +91,29 @@ class Attention(nn.Module):
         return self.o((a @ v).transpose(1, 2).reshape(B, T, D))
 
 
+class PackedAttention(nn.Module):
+    """The same attention with one packed projection cut into q, k, v: qkv(x).chunk(3, dim=-1)
+    (exported as one MatMul + Add and three Slices whose bounds come from the output's shape)."""
+    def __init__(self, dim, heads):
+        super().__init__()
+        self.h, self.dh = heads, dim // heads
+        self.qkv, self.o = nn.Linear(dim, 3 * dim), nn.Linear(dim, dim)
+
+    def forward(self, x):
+        B, T, D = x.shape
+        q, k, v = self.qkv(x).chunk(3, dim=-1)
+        q = q.reshape(B, T, self.h, self.dh).transpose(1, 2)
+        k = k.reshape(B, T, self.h, self.dh).transpose(1, 2)
+        v = v.reshape(B, T, self.h, self.dh).transpose(1, 2)
+        a = ((q @ k.transpose(-2, -1)) * self.dh ** -0.5).softmax(dim=-1)
+        return self.o((a @ v).transpose(1, 2).reshape(B, T, D))
+
+
 class Block(nn.Module):
     """Pre-LayerNorm transformer block: x + Attn(LN(x)), then x + fc2(GELU(fc1(LN(x))))."""
-    def __init__(self, dim, heads, hidden):
+    def __init__(self, dim, heads, hidden, packed=False):
         super().__init__()
-        self.ln1, self.attn = nn.LayerNorm(dim), Attention(dim, heads)
+        self.ln1, self.attn = nn.LayerNorm(dim), (PackedAttention if packed else Attention)(dim, heads)
         self.ln2, self.fc1, self.act, self.fc2 = (nn.LayerNorm(dim), nn.Linear(dim, hidden),
                                                   nn.GELU(), nn.Linear(hidden, dim))
 
@@ -106,13 +125,13 @@ class Block(nn.Module):
 class Vit(nn.Module):
     """Conv 7x7/7 patch embedding (16 tokens) + class token + position embedding (1,17,dim),
     `depth` blocks, final LayerNorm, class token -> Linear(dim, 10)."""
-    def __init__(self, dim, heads, depth, hidden, patch=7, token_std=0.02):
+    def __init__(self, dim, heads, depth, hidden, patch=7, token_std=0.02, packed=False):
         super().__init__()
         n = (28 // patch) ** 2
         self.embed = nn.Conv2d(1, dim, patch, patch)
         self.cls = nn.Parameter(token_std * torch.randn(1, 1, dim))
         self.pos = nn.Parameter(token_std * torch.randn(1, n + 1, dim))
-        self.blocks = nn.Sequential(*[Block(dim, heads, hidden) for _ in range(depth)])
+        self.blocks = nn.Sequential(*[Block(dim, heads, hidden, packed) for _ in range(depth)])
         self.ln, self.head = nn.LayerNorm(dim), nn.Linear(dim, 10)
 
     def forward(self, x):
@@ -386,6 +405,16 @@ def main():
         m, err = export_checked(vit, os.path.join(args.out, fname), op, x_check)
         record(fname, vit, m, err, what)
         res["attention"][fname] = trace_block(m, "/blocks/blocks.0/attn")
+
+    # 1b. the same architecture with a packed q/k/v projection, opset 17
+    torch.manual_seed(PACKED_SEED)
+    packed = Vit(token_std=0.5, packed=True, **FIXTURE_CFG)
+    spread_untrained(packed)
+    packed.eval()
+    fname = "vit_packed_op17.onnx"
+    m, err = export_checked(packed, os.path.join(args.out, fname), 17, x_check)
+    record(fname, packed, m, err, what.replace("seed %d" % FIXTURE_SEED, "seed %d" % PACKED_SEED)
+           + ", packed q/k/v projection (chunk(3, -1))")
 
     # 3. untrained nn.TransformerEncoder classifier, opset 17
     torch.manual_seed(ENCODER_SEED)

@@ -98,18 +98,20 @@ class AttentionFusionTest {
     }
 
     @Test
-    void torchsMultiheadAttentionIsRewrittenBatchFirstAndFused() {
-        // nn.MultiheadAttention(batch_first=True): [N, T, D] -> [T, N, D], packed projection, heads merged with the
-        // batch ([T, N * H, d]), a Gemm on [T * N, D], reshaped and transposed back
-        Model raw = Fixtures.read("vit/mha_op17.onnx");
-        Model p0 = model("vit/mha_op17.onnx");
+    void torchsTransformerEncoderIsRewrittenBatchFirstAndFused() {
+        // nn.TransformerEncoder (norm_first, batch_first): its nn.MultiheadAttention moves [N, T, D] -> [T, N, D],
+        // packed projection, heads merged with the batch ([T, N * H, d]), a Gemm on [T * N, D], reshaped and
+        // transposed back
+        Model raw = Fixtures.read("vit/encoder_op17.onnx");
+        Model p0 = model("vit/encoder_op17.onnx");
         assertTrue(p0.graph().nodes().stream().noneMatch(n -> n.opType().equals("Transpose")
                 && java.util.Arrays.equals(n.longsAttribute("perm", null), new long[] {1, 0, 2})), "batch stays first");
         assertTrue(Fixtures.maxAbsDifference(Fixtures.logits(raw, Fixtures.data("test_x.npy")),
                 Fixtures.logits(p0, Fixtures.data("test_x.npy"))) < 1e-5, "the rewrite keeps the function");
         LevelPlan p = LevelPlanner.plan(p0);
-        assertEquals(6, p.levels().size());
+        assertEquals(14, p.levels().size());
         assertEquals(List.of(2, 3), p.spaceOf(2).levels());
+        assertEquals(List.of(8, 9), p.spaceOf(8).levels());
         assertEquals(4, p.spaceOf(2).heads());
         assertEquals(List.of(p.spaceOf(4).id()), p.spaceOf(2).headsShared());
         for (FusionMethod method : List.of(FusionMethod.KF_LINEAR, FusionMethod.KF_GRADIENT)) {
