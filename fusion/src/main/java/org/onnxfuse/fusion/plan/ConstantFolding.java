@@ -12,6 +12,7 @@ import java.util.Optional;
 import java.util.Set;
 import org.onnxfuse.onnx.ir.Graph;
 import org.onnxfuse.onnx.ir.Model;
+import org.onnxfuse.onnx.ir.Names;
 import org.onnxfuse.onnx.ir.Node;
 import org.onnxfuse.onnx.ir.Tensor;
 import org.onnxfuse.onnx.ir.ValueInfo;
@@ -190,7 +191,7 @@ public final class ConstantFolding {
                 continue;
             }
             for (Node reader : e.getValue()) {
-                String copy = unique(name + "__" + label(reader), taken);
+                String copy = Names.fresh(name + "__" + label(reader), taken);
                 copies.computeIfAbsent(name, k -> new ArrayList<>()).add(constants.get(name).withName(copy));
                 renames.computeIfAbsent(reader, k -> new HashMap<>()).put(name, copy);
             }
@@ -200,14 +201,6 @@ public final class ConstantFolding {
 
     private static String label(Node n) {
         return n.name().isEmpty() ? n.outputs().get(0) : n.name();
-    }
-
-    private static String unique(String base, Set<String> taken) {
-        String name = base;
-        for (int i = 2; !taken.add(name); i++) {
-            name = base + "_" + i;
-        }
-        return name;
     }
 
     /** {@code n} reading the copies in {@code renames} at its parameter inputs. */

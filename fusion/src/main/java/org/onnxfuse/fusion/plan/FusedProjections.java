@@ -13,6 +13,7 @@ import org.onnxfuse.fusion.ops.ShapeComputation;
 import org.onnxfuse.onnx.ir.Dim;
 import org.onnxfuse.onnx.ir.Graph;
 import org.onnxfuse.onnx.ir.Model;
+import org.onnxfuse.onnx.ir.Names;
 import org.onnxfuse.onnx.ir.Node;
 import org.onnxfuse.onnx.ir.Tensor;
 
@@ -143,8 +144,7 @@ public final class FusedProjections {
             }
         }
         Graph.Builder b = g.toBuilder();
-        Set<String> names = new HashSet<>(g.initializers().keySet());
-        g.nodes().forEach(n -> names.addAll(n.outputs()));
+        Set<String> names = Names.usedIn(g);
         float[] w = weight.get().toFloats();
         float[] bv = biasValue == null ? null : biasValue.toFloats();
         List<Node> replacement = new ArrayList<>();
@@ -155,14 +155,14 @@ public final class FusedProjections {
             for (int r = 0; r < rows; r++) {
                 System.arraycopy(w, Math.toIntExact(r * width + c.start()), part, r * cols, cols);
             }
-            String wName = unique(weight.get().name() + "_part" + j, names);
+            String wName = Names.fresh(weight.get().name() + "_part" + j, names);
             b.addInitializer(Tensor.ofFloats(wName, new long[] {rows, cols}, part));
             String sliceOut = c.slice().outputs().get(0);
-            String product = bias == null ? sliceOut : unique(sliceOut + "_projection", names);
+            String product = bias == null ? sliceOut : Names.fresh(sliceOut + "_projection", names);
             replacement.add(new Node(matmul.name() + "_part" + j, "MatMul", "", List.of(matmul.inputs().get(0), wName),
                     List.of(product), java.util.Map.of(), matmul.docString(), matmul.origin()));
             if (bias != null) {
-                String bName = unique(biasValue.name() + "_part" + j, names);
+                String bName = Names.fresh(biasValue.name() + "_part" + j, names);
                 float[] bp = new float[cols];
                 System.arraycopy(bv, Math.toIntExact(c.start()), bp, 0, cols);
                 b.addInitializer(Tensor.ofFloats(bName, new long[] {cols}, bp));
@@ -232,12 +232,4 @@ public final class FusedProjections {
         return Optional.of(new Cut(slice, bound[0], bound[1]));
     }
 
-    private static String unique(String base, Set<String> names) {
-        String name = base;
-        for (int i = 1; names.contains(name); i++) {
-            name = base + "_" + i;
-        }
-        names.add(name);
-        return name;
-    }
 }

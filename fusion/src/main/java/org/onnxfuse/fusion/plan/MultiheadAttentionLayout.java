@@ -16,6 +16,7 @@ import org.onnxfuse.onnx.ir.Attribute;
 import org.onnxfuse.onnx.ir.Dim;
 import org.onnxfuse.onnx.ir.Graph;
 import org.onnxfuse.onnx.ir.Model;
+import org.onnxfuse.onnx.ir.Names;
 import org.onnxfuse.onnx.ir.Node;
 import org.onnxfuse.onnx.ir.Tensor;
 
@@ -204,8 +205,7 @@ public final class MultiheadAttentionLayout {
 
         // rewrite
         Graph.Builder b = g.toBuilder();
-        Set<String> names = new HashSet<>(g.initializers().keySet());
-        g.nodes().forEach(n -> names.addAll(n.outputs()));
+        Set<String> names = Names.usedIn(g);
         Map<Node, Node> replaced = new IdentityHashMap<>();
         Set<Node> removed = Collections.newSetFromMap(new IdentityHashMap<>());
         for (Projection p : projections) {
@@ -223,14 +223,14 @@ public final class MultiheadAttentionLayout {
         replaced.put(mergeTranspose, mergeTranspose.withAttribute(Attribute.ofLongs("perm", 0, 2, 1, 3)));
         String mergeTarget = constant(b, names, m.merge().name() + "_width", 0, 0, valueWidth);
         replaced.put(m.merge(), m.merge().withInputs(List.of(m.merge().inputs().get(0), mergeTarget)));
-        String wName = unique(outWeight.name() + "_matmul", names);
+        String wName = Names.fresh(outWeight.name() + "_matmul", names);
         b.addInitializer(Tensor.ofFloats(wName, outWeight.dims(), outWeight.toFloats()));
-        String product = outBias == null ? result : unique(projected + "_matmul", names);
+        String product = outBias == null ? result : Names.fresh(projected + "_matmul", names);
         List<Node> outNodes = new ArrayList<>();
         outNodes.add(new Node(out.name() + "_matmul", "MatMul", "", List.of(m.output(), wName), List.of(product),
                 Map.of(), out.docString(), out.origin()));
         if (outBias != null) {
-            String bName = unique(outBias.name() + "_add", names);
+            String bName = Names.fresh(outBias.name() + "_add", names);
             b.addInitializer(Tensor.ofFloats(bName, new long[] {outWidth}, outBias.toFloats()));
             outNodes.add(new Node(out.name() + "_add", "Add", "", List.of(product, bName), List.of(result), Map.of(),
                     out.docString(), out.origin()));
@@ -375,7 +375,7 @@ public final class MultiheadAttentionLayout {
     }
 
     private static String constant(Graph.Builder b, Set<String> names, String base, long... values) {
-        String name = unique(base, names);
+        String name = Names.fresh(base, names);
         b.addInitializer(Tensor.ofLongs(name, new long[] {values.length}, values));
         return name;
     }
@@ -418,12 +418,4 @@ public final class MultiheadAttentionLayout {
         return made.containsAll(outputs);
     }
 
-    private static String unique(String base, Set<String> names) {
-        String name = base;
-        for (int i = 1; names.contains(name); i++) {
-            name = base + "_" + i;
-        }
-        names.add(name);
-        return name;
-    }
 }

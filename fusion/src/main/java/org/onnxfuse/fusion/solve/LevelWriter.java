@@ -12,6 +12,7 @@ import org.onnxfuse.onnx.errors.ErrorCode;
 import org.onnxfuse.onnx.errors.OnnxFuseException;
 import org.onnxfuse.onnx.ir.Attribute;
 import org.onnxfuse.onnx.ir.Graph;
+import org.onnxfuse.onnx.ir.Names;
 import org.onnxfuse.onnx.ir.Node;
 import org.onnxfuse.onnx.ir.Tensor;
 
@@ -285,16 +286,6 @@ public final class LevelWriter {
     }
 
     private static String unique(Graph g, String base) {
-        Set<String> used = new HashSet<>(g.initializers().keySet());
-        g.nodes().forEach(n -> {
-            used.addAll(n.outputs());
-            used.add(n.name());
-        });
-        g.inputs().forEach(v -> used.add(v.name()));
-        String name = base;
-        for (int i = 1; used.contains(name); i++) {
-            name = base + "_" + i;
-        }
-        return name;
+        return Names.fresh(base, Names.usedIn(g));
     }
 }

@@ -1,7 +1,6 @@
 package org.onnxfuse.fusion.solve;
 
 import java.util.ArrayList;
-import java.util.HashSet;
 import java.util.List;
 import java.util.Set;
 import org.onnxfuse.fusion.ops.GraphView;
@@ -12,6 +11,7 @@ import org.onnxfuse.onnx.errors.ErrorCode;
 import org.onnxfuse.onnx.errors.ModelFormatException;
 import org.onnxfuse.onnx.errors.OnnxFuseException;
 import org.onnxfuse.onnx.ir.Graph;
+import org.onnxfuse.onnx.ir.Names;
 import org.onnxfuse.onnx.ir.Node;
 import org.onnxfuse.onnx.ir.Tensor;
 
@@ -114,8 +114,8 @@ public final class NormWriter {
                 };
             }
         }
-        String name = unique(usedNames(graph), (node.name().isEmpty() ? node.outputs().get(0) : node.name())
-                + "_fused_constant");
+        String name = Names.fresh((node.name().isEmpty() ? node.outputs().get(0) : node.name()) + "_fused_constant",
+                Names.usedIn(graph));
         Graph.Builder builder = graph.toBuilder();
         builder.addInitializer(Tensor.ofFloats(name, layout.dims(), v));
         builder.replaceNode(node, node.withInputs(node.inputs().stream().map(in -> in.equals(old) ? name : in).toList()));
@@ -241,8 +241,8 @@ public final class NormWriter {
             for (int j = 0; j < v.length; j++) {
                 v[j] = (float) values[i][j];
             }
-            String name = unique(usedNames(current), (node.name().isEmpty() ? written : node.name())
-                    + (i == 0 ? "_fused_scale" : "_fused_bias"));
+            String name = Names.fresh((node.name().isEmpty() ? written : node.name())
+                    + (i == 0 ? "_fused_scale" : "_fused_bias"), Names.usedIn(current));
             Graph.Builder builder = current.toBuilder();
             builder.addInitializer(Tensor.ofFloats(name, new long[] {v.length}, v));
             builder.replaceNode(node, node.withInputs(node.inputs().stream().map(in -> in.equals(old) ? name : in)
@@ -275,12 +275,12 @@ public final class NormWriter {
         }
         Graph.Builder builder = graph.toBuilder();
         String base = node.name().isEmpty() ? node.outputs().get(0) : node.name();
-        Set<String> used = usedNames(graph);
+        Set<String> used = Names.usedIn(graph);
         List<String> inputs = new ArrayList<>(node.inputs());
         float[][] values = {scale, shift, zeros, ones};
         String[] suffixes = {"_fused_scale", "_fused_bias", "_fused_mean", "_fused_var"};
         for (int i = 0; i < 4; i++) {
-            String name = unique(used, base + suffixes[i]);
+            String name = Names.fresh(base + suffixes[i], used);
             builder.addInitializer(Tensor.ofFloats(name, new long[] {c}, values[i]));
             inputs.set(i + 1, name);
         }
@@ -306,7 +306,7 @@ public final class NormWriter {
         }
         Graph.Builder builder = graph.toBuilder();
         String base = node.name().isEmpty() ? node.outputs().get(0) : node.name();
-        Set<String> used = usedNames(graph);
+        Set<String> used = Names.usedIn(graph);
         List<String> inputs = new ArrayList<>(node.inputs());
         while (inputs.size() < 3) {
             inputs.add("");
@@ -315,7 +315,7 @@ public final class NormWriter {
         float[][] values = {scale, shift};
         String[] suffixes = {"_fused_scale", "_fused_bias"};
         for (int i = 0; i < 2; i++) {
-            String name = unique(used, base + suffixes[i]);
+            String name = Names.fresh(base + suffixes[i], used);
             builder.addInitializer(Tensor.ofFloats(name, new long[] {c}, values[i]));
             inputs.set(i + 1, name);
         }
@@ -340,22 +340,5 @@ public final class NormWriter {
         return g.outputs().stream().anyMatch(v -> v.name().equals(name));
     }
 
-    private static Set<String> usedNames(Graph g) {
-        Set<String> used = new HashSet<>(g.initializers().keySet());
-        g.nodes().forEach(n -> {
-            used.addAll(n.outputs());
-            used.add(n.name());
-        });
-        g.inputs().forEach(v -> used.add(v.name()));
-        return used;
-    }
 
-    private static String unique(Set<String> used, String base) {
-        String name = base;
-        for (int i = 1; used.contains(name); i++) {
-            name = base + "_" + i;
-        }
-        used.add(name);
-        return name;
-    }
 }

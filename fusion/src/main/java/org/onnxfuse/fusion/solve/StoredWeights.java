@@ -13,6 +13,7 @@ import org.onnxfuse.onnx.ir.DataType;
 import org.onnxfuse.onnx.ir.Graph;
 import org.onnxfuse.onnx.ir.HalfFloats;
 import org.onnxfuse.onnx.ir.Model;
+import org.onnxfuse.onnx.ir.Names;
 import org.onnxfuse.onnx.ir.Node;
 import org.onnxfuse.onnx.ir.Tensor;
 import org.onnxfuse.onnx.ir.ValueInfo;
@@ -56,7 +57,7 @@ public final class StoredWeights {
             if (t.dataType() != DataType.FLOAT || t.elementCount() < MIN_ELEMENTS || graphInputs.contains(t.name())) {
                 continue;
             }
-            String stored = unique(t.name() + "_" + type.cliName(), taken);
+            String stored = Names.fresh(t.name() + "_" + type.cliName(), taken);
             b.removeInitializer(t.name());
             b.addInitializer(Tensor.ofRawBytes(stored, type.dataType(), t.dims(), encode(t.toFloats(), type)));
             casts.add(Node.of(stored + "_cast", "Cast", List.of(stored), List.of(t.name()),
@@ -79,15 +80,6 @@ public final class StoredWeights {
                     + type.minimumOpset() + " or newer (Cast from " + type.dataType() + "), but the parents use opset "
                     + opset + "; use --dtype float16 or float32, or re-export the parents with a newer opset");
         }
-    }
-
-    private static String unique(String wanted, Set<String> taken) {
-        String name = wanted;
-        for (int i = 2; taken.contains(name); i++) {
-            name = wanted + "_" + i;
-        }
-        taken.add(name);
-        return name;
     }
 
     private static byte[] encode(float[] values, WeightType type) {
