@@ -487,13 +487,7 @@ def main():
                         "numpy": np.__version__, "opset": mtm.OPSET,
                         "torch_threads": THREADS}
     if only is None and args.steps is None and os.path.abspath(args.out) == DAG_DIR:
-        with open(os.path.join(DAG_DIR, "accuracies.json"), "w") as f:
-            json.dump(res, f, indent=1)
-            f.write("\n")
-        table = table_md(res)
-        mtm.update_readme(table, README_BEGIN, README_END)
-        print()
-        print(table)
+        mtm.write_results(DAG_DIR, res, table_md(res), README_BEGIN, README_END)
     print("total time %.1fs" % (time.time() - t0))
 
 

@@ -254,15 +254,17 @@ SPLIT_SEED = {2: 102, 4: 104, 8: 108}
 
 # ------------------------------------------------------------------------------- training
 
-def train(model, x, y, seed, steps, lr, batch=64, loss_fn=None):
+def train(model, x, y, seed, steps, lr, batch=64, loss_fn=None, optimizer=None, schedule=None, augment=None):
     """Adam, fixed number of optimiser steps (so parents with little data are not under-trained),
     reshuffling every epoch with a generator seeded by `seed`; the last short batch of an epoch
     is used too, except a 1-sample batch (BatchNorm needs >1 sample). loss_fn(output, labels)
-    defaults to cross-entropy on the model's (single) output."""
+    defaults to cross-entropy on the model's (single) output. Other recipes may pass their own
+    `optimizer` (instead of Adam at `lr`), a `schedule` stepped after every optimiser step, and
+    `augment(batch, generator)` applied to each batch with the same generator as the shuffling."""
     if loss_fn is None:
         loss_fn = F.cross_entropy
     g = torch.Generator().manual_seed(seed)
-    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    opt = optimizer if optimizer is not None else torch.optim.Adam(model.parameters(), lr=lr)
     n = x.shape[0]
     model.train()
     done = 0
@@ -273,14 +275,26 @@ def train(model, x, y, seed, steps, lr, batch=64, loss_fn=None):
             if len(b) < 2:
                 continue
             opt.zero_grad()
-            loss = loss_fn(model(x[b]), y[b])
+            loss = loss_fn(model(x[b] if augment is None else augment(x[b], g)), y[b])
             loss.backward()
             opt.step()
+            if schedule is not None:
+                schedule.step()
             done += 1
             if done >= steps:
                 break
     model.eval()
     return model
+
+
+def write_results(folder, res, table, begin, end):
+    """accuracies.json in `folder` and the generated README table between `begin` and `end`."""
+    with open(os.path.join(folder, "accuracies.json"), "w") as f:
+        json.dump(res, f, indent=1)
+        f.write("\n")
+    update_readme(table, begin, end)
+    print()
+    print(table)
 
 
 @torch.no_grad()

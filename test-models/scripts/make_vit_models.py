@@ -205,7 +205,6 @@ def train_adamw(model, x, y, seed, steps, lr, batch=64, shift=0):
     """mtm.train's batch order (reshuffle every epoch with a generator seeded by `seed`, the last
     short batch used too) with AdamW (weight decay on matrices only), a linear warm-up + cosine
     learning-rate schedule, and (shift > 0) random translations of the training images."""
-    g = torch.Generator().manual_seed(seed)
     decay = [p for n, p in model.named_parameters() if p.dim() > 1 and n not in ("cls", "pos")]
     other = [p for n, p in model.named_parameters() if not (p.dim() > 1 and n not in ("cls", "pos"))]
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": WEIGHT_DECAY},
@@ -213,25 +212,8 @@ def train_adamw(model, x, y, seed, steps, lr, batch=64, shift=0):
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt, lambda s: (s + 1) / WARMUP if s < WARMUP
         else 0.5 * (1 + math.cos(math.pi * (s - WARMUP) / max(1, steps - WARMUP))))
-    n = x.shape[0]
-    model.train()
-    done = 0
-    while done < steps:
-        perm = torch.randperm(n, generator=g)
-        for s in range(0, n, batch):
-            b = perm[s:s + batch]
-            if len(b) < 2:
-                continue
-            opt.zero_grad()
-            loss = F.cross_entropy(model(shifted(x[b], g, shift)), y[b])
-            loss.backward()
-            opt.step()
-            sched.step()
-            done += 1
-            if done >= steps:
-                break
-    model.eval()
-    return model
+    return mtm.train(model, x, y, seed, steps, lr, batch, optimizer=opt, schedule=sched,
+                     augment=lambda xb, g: shifted(xb, g, shift))
 
 
 # ---------------------------------------------------------------------------- export/check
@@ -470,13 +452,7 @@ def main():
     for key, tr in res["attention"].items():
         print("%s attention: %s" % (key, trace_str(tr)))
     if args.steps is None and os.path.abspath(args.out) == VIT_DIR:
-        with open(os.path.join(VIT_DIR, "accuracies.json"), "w") as f:
-            json.dump(res, f, indent=1)
-            f.write("\n")
-        table = table_md(res)
-        mtm.update_readme(table, README_BEGIN, README_END)
-        print()
-        print(table)
+        mtm.write_results(VIT_DIR, res, table_md(res), README_BEGIN, README_END)
     print("total time %.1fs" % (time.time() - t0))
 
 
