@@ -38,6 +38,10 @@ def main():
         size = 224 if name in FULL_SIZE else args.size
         x = torch.zeros(1, 3, size, size)
         model = getattr(tvm, name)(weights=None).eval()
+        if name == "vit_b_16":
+            # torchvision zeroes the classifier of an untrained ViT: the outputs would all be 0
+            torch.nn.init.normal_(model.heads.head.weight, std=0.02)
+            torch.nn.init.normal_(model.heads.head.bias, std=0.02)
         for m in model.modules():
             if isinstance(m, torch.nn.BatchNorm2d):
                 m.running_mean.uniform_(-0.5, 0.5)

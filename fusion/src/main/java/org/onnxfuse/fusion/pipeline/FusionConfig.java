@@ -271,6 +271,26 @@ public record FusionConfig(FusionMethod method, Widths widths, long seed, int ba
         }
         // a kept level keeps its parent's neurons, one for one
         kept.forEach((level, parent) -> out[level - 1] = Math.toIntExact(plans.get(parent).level(level).width()));
+        List<Integer> attention = template.spaces().stream().filter(NeuronSpace::headed)
+                .flatMap(sp -> sp.levels().stream()).sorted().toList();
+        for (NeuronSpace sp : template.spaces()) {
+            List<Long> parentWidths = plans.stream().map(p -> p.space(sp.id()).width()).toList();
+            if (sp.headed() && parentWidths.stream().distinct().count() > 1) {
+                throw invalid("parents' widths at levels " + ranges(sp.levels()) + " (attention heads)", "one width"
+                        + " in every parent: whole heads are matched", parentWidths);
+            }
+        }
+        if (!attention.isEmpty()) {
+            // attention reshapes its q, k, v into heads and back by the parents' sizes (torch reads the stream's
+            // width for the merge), so no width may change
+            for (Level level : template.levels()) {
+                if (out[level.index() - 1] != level.width()) {
+                    throw invalid("fused width of level " + level.index() + " (--width)", "its parents' width "
+                            + level.width() + ": this model has attention (levels " + ranges(attention) + "), whose"
+                            + " reshapes into heads and back fix the widths", out[level.index() - 1]);
+                }
+            }
+        }
         return out;
     }
 
