@@ -7,9 +7,10 @@ import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.Objects;
-import org.onnxfuse.fusion.train.TrainingSettings;
+import java.util.Set;
 import java.util.SortedMap;
 import java.util.TreeMap;
+import java.util.TreeSet;
 import java.util.stream.Collectors;
 import org.onnxfuse.fusion.group.GroupingConfig;
 import org.onnxfuse.fusion.group.GroupingForm;
@@ -20,6 +21,7 @@ import org.onnxfuse.fusion.importance.ImportanceMethod;
 import org.onnxfuse.fusion.plan.Level;
 import org.onnxfuse.fusion.plan.LevelPlan;
 import org.onnxfuse.fusion.plan.NeuronSpace;
+import org.onnxfuse.fusion.train.TrainingSettings;
 import org.onnxfuse.kernels.Backends;
 
 /**
@@ -271,24 +273,27 @@ public record FusionConfig(FusionMethod method, Widths widths, long seed, int ba
         }
         // a kept level keeps its parent's neurons, one for one
         kept.forEach((level, parent) -> out[level - 1] = Math.toIntExact(plans.get(parent).level(level).width()));
-        List<Integer> attention = template.spaces().stream().filter(NeuronSpace::headed)
-                .flatMap(sp -> sp.levels().stream()).sorted().toList();
+        // attention reshapes q, k, v into heads and back by the parents' sizes (torch's merge reads the width of the
+        // stream the projections read), so those spaces keep their widths; an MLP's hidden units may change
+        Set<Integer> fixed = new TreeSet<>();
         for (NeuronSpace sp : template.spaces()) {
             List<Long> parentWidths = plans.stream().map(p -> p.space(sp.id()).width()).toList();
             if (sp.headed() && parentWidths.stream().distinct().count() > 1) {
                 throw invalid("parents' widths at levels " + ranges(sp.levels()) + " (attention heads)", "one width"
                         + " in every parent: whole heads are matched", parentWidths);
             }
+            if (sp.headed()) {
+                fixed.add(sp.id());
+                sp.levels().forEach(l -> fixed.addAll(template.level(l).binding().spaces()));
+            }
         }
-        if (!attention.isEmpty()) {
-            // attention reshapes its q, k, v into heads and back by the parents' sizes (torch reads the stream's
-            // width for the merge), so no width may change
-            for (Level level : template.levels()) {
-                if (out[level.index() - 1] != level.width()) {
-                    throw invalid("fused width of level " + level.index() + " (--width)", "its parents' width "
-                            + level.width() + ": this model has attention (levels " + ranges(attention) + "), whose"
-                            + " reshapes into heads and back fix the widths", out[level.index() - 1]);
-                }
+        for (Level level : template.levels()) {
+            if (fixed.contains(level.space()) && out[level.index() - 1] != level.width()) {
+                List<Integer> attention = template.levels().stream().filter(l -> fixed.contains(l.space()))
+                        .map(Level::index).toList();
+                throw invalid("fused width of level " + level.index() + " (--width)", "its parents' width "
+                        + level.width() + ": levels " + ranges(attention) + " are attention heads or the stream"
+                        + " they read, whose reshapes into heads and back fix their widths", out[level.index() - 1]);
             }
         }
         return out;
