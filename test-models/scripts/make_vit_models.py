@@ -60,6 +60,7 @@ FIXTURE_SEED = 16000
 FIXTURE_CFG = dict(dim=32, heads=4, depth=2, hidden=64)
 ENCODER_SEED = 16100
 PACKED_SEED = 16200
+TIMM_SEED = 16300
 # trained parents: seed PARENT_SEED + k for the init and the batch order
 PARENT_SEED = 17000
 PARENT_CFG = dict(dim=64, heads=4, depth=2, hidden=128)
@@ -109,11 +110,29 @@ class PackedAttention(nn.Module):
         return self.o((a @ v).transpose(1, 2).reshape(B, T, D))
 
 
+class TimmAttention(nn.Module):
+    """timm's form: qkv(x).reshape(B, T, 3, H, d).permute(2, 0, 3, 1, 4).unbind(0), q scaled before
+    the scores (exported as one MatMul + Add, a Reshape, a Transpose, Split and three Squeezes)."""
+    def __init__(self, dim, heads):
+        super().__init__()
+        self.h, self.dh = heads, dim // heads
+        self.qkv, self.o = nn.Linear(dim, 3 * dim), nn.Linear(dim, dim)
+
+    def forward(self, x):
+        B, T, D = x.shape
+        q, k, v = self.qkv(x).reshape(B, T, 3, self.h, self.dh).permute(2, 0, 3, 1, 4).unbind(0)
+        a = ((q * self.dh ** -0.5) @ k.transpose(-2, -1)).softmax(dim=-1)
+        return self.o((a @ v).transpose(1, 2).reshape(B, T, D))
+
+
+ATTENTIONS = {"separate": Attention, "packed": PackedAttention, "timm": TimmAttention}
+
+
 class Block(nn.Module):
     """Pre-LayerNorm transformer block: x + Attn(LN(x)), then x + fc2(GELU(fc1(LN(x))))."""
-    def __init__(self, dim, heads, hidden, packed=False):
+    def __init__(self, dim, heads, hidden, attention="separate"):
         super().__init__()
-        self.ln1, self.attn = nn.LayerNorm(dim), (PackedAttention if packed else Attention)(dim, heads)
+        self.ln1, self.attn = nn.LayerNorm(dim), ATTENTIONS[attention](dim, heads)
         self.ln2, self.fc1, self.act, self.fc2 = (nn.LayerNorm(dim), nn.Linear(dim, hidden),
                                                   nn.GELU(), nn.Linear(hidden, dim))
 
@@ -125,13 +144,13 @@ class Block(nn.Module):
 class Vit(nn.Module):
     """Conv 7x7/7 patch embedding (16 tokens) + class token + position embedding (1,17,dim),
     `depth` blocks, final LayerNorm, class token -> Linear(dim, 10)."""
-    def __init__(self, dim, heads, depth, hidden, patch=7, token_std=0.02, packed=False):
+    def __init__(self, dim, heads, depth, hidden, patch=7, token_std=0.02, attention="separate"):
         super().__init__()
         n = (28 // patch) ** 2
         self.embed = nn.Conv2d(1, dim, patch, patch)
         self.cls = nn.Parameter(token_std * torch.randn(1, 1, dim))
         self.pos = nn.Parameter(token_std * torch.randn(1, n + 1, dim))
-        self.blocks = nn.Sequential(*[Block(dim, heads, hidden, packed) for _ in range(depth)])
+        self.blocks = nn.Sequential(*[Block(dim, heads, hidden, attention) for _ in range(depth)])
         self.ln, self.head = nn.LayerNorm(dim), nn.Linear(dim, 10)
 
     def forward(self, x):
@@ -388,15 +407,17 @@ def main():
         record(fname, vit, m, err, what)
         res["attention"][fname] = trace_block(m, "/blocks/blocks.0/attn")
 
-    # 1b. the same architecture with a packed q/k/v projection, opset 17
-    torch.manual_seed(PACKED_SEED)
-    packed = Vit(token_std=0.5, packed=True, **FIXTURE_CFG)
-    spread_untrained(packed)
-    packed.eval()
-    fname = "vit_packed_op17.onnx"
-    m, err = export_checked(packed, os.path.join(args.out, fname), 17, x_check)
-    record(fname, packed, m, err, what.replace("seed %d" % FIXTURE_SEED, "seed %d" % PACKED_SEED)
-           + ", packed q/k/v projection (chunk(3, -1))")
+    # 1b. the same architecture with a packed q/k/v projection (chunk, and timm's form), opset 17
+    for seed, attention, fname, form in ((PACKED_SEED, "packed", "vit_packed_op17.onnx", "chunk(3, -1)"),
+                                         (TIMM_SEED, "timm", "vit_timm_op17.onnx",
+                                          "reshape, permute(2, 0, 3, 1, 4), unbind(0)")):
+        torch.manual_seed(seed)
+        variant = Vit(token_std=0.5, attention=attention, **FIXTURE_CFG)
+        spread_untrained(variant)
+        variant.eval()
+        m, err = export_checked(variant, os.path.join(args.out, fname), 17, x_check)
+        record(fname, variant, m, err, what.replace("seed %d" % FIXTURE_SEED, "seed %d" % seed)
+               + ", packed q/k/v projection (%s)" % form)
 
     # 3. untrained nn.TransformerEncoder classifier, opset 17
     torch.manual_seed(ENCODER_SEED)

@@ -6,6 +6,7 @@ import java.util.Comparator;
 import java.util.HashSet;
 import java.util.IdentityHashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.Optional;
 import java.util.Set;
 import org.onnxfuse.fusion.ops.GraphView;
@@ -54,32 +55,49 @@ public final class FusedProjections {
     private record Cut(Node slice, long start, long end) {
     }
 
-    private static Optional<Graph> split(Graph g, Node matmul) {
-        GraphView view = new GraphView(g);
-        Optional<Tensor> weight = g.initializer(matmul.inputs().get(1));
-        if (weight.isEmpty() || weight.get().rank() != 2 || g.initializer(matmul.inputs().get(0)).isPresent()) {
-            return Optional.empty();
+    /** A MatMul of an activation and a 2-d initializer, and the Add of a 1-d initializer bias when that alone reads it. */
+    private record Projection(Node matmul, Tensor weight, Node bias, Tensor biasValue, String output) {
+        long width() {
+            return weight.dims()[1];
         }
-        long rows = weight.get().dims()[0];
-        long width = weight.get().dims()[1];
-        String out = matmul.outputs().get(0);
-        Node bias = null;
-        Tensor biasValue = null;
-        List<Node> readers = view.consumers(out);
-        if (readers.size() == 1 && readers.get(0).isDefaultDomain() && readers.get(0).opType().equals("Add")) {
-            Node add = readers.get(0);
-            String other = add.inputs().get(0).equals(out) ? add.inputs().get(1) : add.inputs().get(0);
-            Optional<Tensor> b = g.initializer(other);
-            if (b.isEmpty() || b.get().rank() != 1 || b.get().dims()[0] != width) {
+
+        static Optional<Projection> of(Graph g, GraphView view, Node matmul) {
+            Optional<Tensor> weight = g.initializer(matmul.inputs().get(1));
+            if (weight.isEmpty() || weight.get().rank() != 2 || g.initializer(matmul.inputs().get(0)).isPresent()) {
                 return Optional.empty();
             }
-            bias = add;
-            biasValue = b.get();
-            out = add.outputs().get(0);
+            String out = matmul.outputs().get(0);
+            List<Node> readers = view.consumers(out);
+            if (readers.size() == 1 && readers.get(0).isDefaultDomain() && readers.get(0).opType().equals("Add")) {
+                Node add = readers.get(0);
+                String other = add.inputs().get(0).equals(out) ? add.inputs().get(1) : add.inputs().get(0);
+                Optional<Tensor> b = g.initializer(other);
+                if (b.isEmpty() || b.get().rank() != 1 || b.get().dims()[0] != weight.get().dims()[1]) {
+                    return Optional.empty();
+                }
+                return view.isGraphOutput(add.outputs().get(0)) ? Optional.empty()
+                        : Optional.of(new Projection(matmul, weight.get(), add, b.get(), add.outputs().get(0)));
+            }
+            return view.isGraphOutput(out) ? Optional.empty()
+                    : Optional.of(new Projection(matmul, weight.get(), null, null, out));
         }
-        if (view.isGraphOutput(out)) {
+    }
+
+    private static Optional<Graph> split(Graph g, Node matmul) {
+        GraphView view = new GraphView(g);
+        Optional<Projection> found = Projection.of(g, view, matmul);
+        if (found.isEmpty()) {
             return Optional.empty();
         }
+        Optional<Graph> headsFirst = splitHeadsFirst(g, view, found.get());
+        if (headsFirst.isPresent()) {
+            return headsFirst;
+        }
+        Optional<Tensor> weight = Optional.of(found.get().weight());
+        long width = found.get().width();
+        String out = found.get().output();
+        Node bias = found.get().bias();
+        Tensor biasValue = found.get().biasValue();
         String projection = out;
         Set<Node> bounds = Collections.newSetFromMap(new IdentityHashMap<>());
         List<Cut> cuts = new ArrayList<>();
@@ -145,30 +163,11 @@ public final class FusedProjections {
         }
         Graph.Builder b = g.toBuilder();
         Set<String> names = Names.usedIn(g);
-        float[] w = weight.get().toFloats();
-        float[] bv = biasValue == null ? null : biasValue.toFloats();
         List<Node> replacement = new ArrayList<>();
         for (int j = 0; j < cuts.size(); j++) {
             Cut c = cuts.get(j);
-            int cols = Math.toIntExact(c.end() - c.start());
-            float[] part = new float[Math.toIntExact(rows) * cols];
-            for (int r = 0; r < rows; r++) {
-                System.arraycopy(w, Math.toIntExact(r * width + c.start()), part, r * cols, cols);
-            }
-            String wName = Names.fresh(weight.get().name() + "_part" + j, names);
-            b.addInitializer(Tensor.ofFloats(wName, new long[] {rows, cols}, part));
-            String sliceOut = c.slice().outputs().get(0);
-            String product = bias == null ? sliceOut : Names.fresh(sliceOut + "_projection", names);
-            replacement.add(new Node(matmul.name() + "_part" + j, "MatMul", "", List.of(matmul.inputs().get(0), wName),
-                    List.of(product), java.util.Map.of(), matmul.docString(), matmul.origin()));
-            if (bias != null) {
-                String bName = Names.fresh(biasValue.name() + "_part" + j, names);
-                float[] bp = new float[cols];
-                System.arraycopy(bv, Math.toIntExact(c.start()), bp, 0, cols);
-                b.addInitializer(Tensor.ofFloats(bName, new long[] {cols}, bp));
-                replacement.add(new Node(bias.name() + "_part" + j, "Add", "", List.of(product, bName),
-                        List.of(sliceOut), java.util.Map.of(), bias.docString(), bias.origin()));
-            }
+            replacement.addAll(part(b, names, matmul, weight.get(), bias, biasValue, c.start(), c.end(),
+                    c.slice().outputs().get(0), j));
         }
         List<Node> nodes = new ArrayList<>();
         for (Node n : g.nodes()) {
@@ -188,6 +187,212 @@ public final class FusedProjections {
             }
         }
         return Optional.of(b.build());
+    }
+
+    /**
+     * timm's form: the projection reshaped into [..., K, H, d] (K parts, H heads of d), transposed
+     * so that the parts lead and the heads come before the tokens ([K, N, H, T, d]), and taken
+     * apart along axis 0 (Split + Squeeze, torch's unbind, or Gather of each index). Each part
+     * becomes its own projection reshaped by [0, 0, H, d] and transposed [0, 2, 1, 3] into the
+     * same [N, H, T, d], writing the part's value. Rank-3 projections ([N, T, K H d]) only.
+     */
+    private static Optional<Graph> splitHeadsFirst(Graph g, GraphView view, Projection p) {
+        List<Node> readers = view.consumers(p.output());
+        if (readers.size() != 1 || !readers.get(0).opType().equals("Reshape")) {
+            return Optional.empty();
+        }
+        Node reshape = readers.get(0);
+        if (!reshape.inputs().get(0).equals(p.output()) || view.isGraphOutput(reshape.outputs().get(0))) {
+            return Optional.empty();
+        }
+        Dim tokens = Dim.symbol("#tokens");
+        Dim batch = Dim.symbol("#batch");
+        List<ShapeComputation.Term> t;
+        try {
+            // the target reads the batch and token counts of the projection's input (or of the projection)
+            t = ShapeComputation.terms(reshape.inputs().get(1), view, v -> List.of(batch, tokens, Dim.UNKNOWN),
+                    reshape);
+        } catch (RuntimeException e) {
+            return Optional.empty();
+        }
+        if (t.size() != 5 || !(t.get(0).is(1, batch) || t.get(0).is(0)) || !(t.get(1).is(1, tokens)
+                || t.get(1).is(0)) || !t.get(2).known() || !t.get(3).known() || !t.get(4).known()) {
+            return Optional.empty();
+        }
+        long parts = t.get(2).factor();
+        long heads = t.get(3).factor();
+        long dim = t.get(4).factor();
+        if (parts < 2 || heads < 1 || dim < 1 || parts * heads * dim != p.width()) {
+            return Optional.empty();
+        }
+        List<Node> after = view.consumers(reshape.outputs().get(0));
+        if (after.size() != 1 || !after.get(0).opType().equals("Transpose")
+                || !java.util.Arrays.equals(after.get(0).longsAttribute("perm", null), new long[] {2, 0, 3, 1, 4})) {
+            return Optional.empty();
+        }
+        Node transpose = after.get(0);
+        List<String> partValues = new ArrayList<>();
+        Set<Node> taking = Collections.newSetFromMap(new IdentityHashMap<>());
+        if (!partsAlongAxis0(transpose.outputs().get(0), parts, view, partValues, taking)) {
+            return Optional.empty();
+        }
+        Graph.Builder b = g.toBuilder();
+        Set<String> names = Names.usedIn(g);
+        String target = Names.fresh(reshape.name() + "_heads", names);
+        b.addInitializer(Tensor.ofLongs(target, new long[] {4}, new long[] {0, 0, heads, dim}));
+        List<Node> replacement = new ArrayList<>();
+        for (int j = 0; j < parts; j++) {
+            String projected = Names.fresh(partValues.get(j) + "_projection", names);
+            replacement.addAll(part(b, names, p.matmul(), p.weight(), p.bias(), p.biasValue(), j * heads * dim,
+                    (j + 1) * heads * dim, projected, j));
+            String split = Names.fresh(partValues.get(j) + "_heads", names);
+            replacement.add(new Node(reshape.name() + "_part" + j, "Reshape", "", List.of(projected, target),
+                    List.of(split), Map.of(), reshape.docString(), reshape.origin()));
+            replacement.add(new Node(transpose.name() + "_part" + j, "Transpose", "", List.of(split),
+                    List.of(partValues.get(j)), Map.of("perm", org.onnxfuse.onnx.ir.Attribute.ofLongs("perm", 0, 2, 1,
+                    3)), transpose.docString(), transpose.origin()));
+        }
+        Set<Node> removed = Collections.newSetFromMap(new IdentityHashMap<>());
+        removed.add(p.matmul());
+        if (p.bias() != null) {
+            removed.add(p.bias());
+        }
+        removed.add(reshape);
+        removed.add(transpose);
+        removed.addAll(taking);
+        Set<Node> computation = Collections.newSetFromMap(new IdentityHashMap<>());
+        ShapeComputation.nodesFromShapes(reshape.inputs().get(1), view).ifPresent(computation::addAll);
+        List<Node> nodes = new ArrayList<>();
+        for (Node n : g.nodes()) {
+            if (n == p.matmul()) {
+                nodes.addAll(replacement);
+            } else if (!removed.contains(n)) {
+                nodes.add(n);
+            }
+        }
+        boolean more = true;
+        while (more) {
+            more = false;
+            Set<String> read = new HashSet<>();
+            nodes.forEach(n -> read.addAll(n.inputs()));
+            g.outputs().forEach(v -> read.add(v.name()));
+            more = nodes.removeIf(n -> computation.contains(n) && n.outputs().stream().noneMatch(read::contains));
+        }
+        Set<String> read = new HashSet<>();
+        nodes.forEach(n -> read.addAll(n.inputs()));
+        g.outputs().forEach(v -> read.add(v.name()));
+        Set<String> made = new HashSet<>();
+        nodes.forEach(n -> made.addAll(n.outputs()));
+        g.inputs().forEach(v -> made.add(v.name()));
+        b.nodes(nodes);
+        for (String name : List.of(p.weight().name(), p.biasValue() == null ? "" : p.biasValue().name())) {
+            if (!name.isEmpty() && !read.contains(name)) {
+                b.removeInitializer(name);
+            }
+        }
+        Graph out = b.build();
+        made.addAll(out.initializers().keySet());
+        made.add("");
+        if (!made.containsAll(read)) {
+            return Optional.empty(); // something else read a value that goes away
+        }
+        return Optional.of(out);
+    }
+
+    /**
+     * Whether {@code value} is taken apart along axis 0 into {@code parts} single slices, each
+     * without that axis: a Split into ones, each output Squeezed on axis 0, or a Gather of each
+     * constant scalar index on axis 0. Fills {@code values} (part order) and {@code nodes}.
+     */
+    private static boolean partsAlongAxis0(String value, long parts, GraphView view, List<String> values,
+                                           Set<Node> nodes) {
+        List<Node> readers = view.consumers(value);
+        String[] byIndex = new String[Math.toIntExact(parts)];
+        if (readers.size() == 1 && readers.get(0).opType().equals("Split")) {
+            Node split = readers.get(0);
+            if (split.longAttribute("axis", 0) != 0 || split.outputs().size() != parts) {
+                return false;
+            }
+            if (split.inputs().size() > 1 && !split.inputs().get(1).isEmpty()) {
+                Optional<Tensor> sizes = view.constant(split.inputs().get(1));
+                if (sizes.isEmpty() || java.util.Arrays.stream(sizes.get().toLongs()).anyMatch(x -> x != 1)) {
+                    return false;
+                }
+            }
+            nodes.add(split);
+            for (int j = 0; j < parts; j++) {
+                List<Node> squeeze = view.consumers(split.outputs().get(j));
+                if (squeeze.size() != 1 || !squeeze.get(0).opType().equals("Squeeze")
+                        || !squeezesAxis0(squeeze.get(0), view)) {
+                    return false;
+                }
+                nodes.add(squeeze.get(0));
+                byIndex[j] = squeeze.get(0).outputs().get(0);
+            }
+        } else {
+            for (Node r : readers) {
+                if (!r.opType().equals("Gather") || r.longAttribute("axis", 0) != 0 || !r.inputs().get(0).equals(value)) {
+                    return false;
+                }
+                Optional<Tensor> index = view.constant(r.inputs().get(1));
+                if (index.isEmpty() || index.get().rank() != 0) {
+                    return false;
+                }
+                long i = index.get().toLongs()[0];
+                i = i < 0 ? i + parts : i;
+                if (i < 0 || i >= parts || byIndex[(int) i] != null) {
+                    return false;
+                }
+                nodes.add(r);
+                byIndex[(int) i] = r.outputs().get(0);
+            }
+        }
+        for (String v : byIndex) {
+            if (v == null || view.isGraphOutput(v)) {
+                return false;
+            }
+            values.add(v);
+        }
+        return true;
+    }
+
+    private static boolean squeezesAxis0(Node squeeze, GraphView view) {
+        if (squeeze.inputs().size() > 1) {
+            Optional<Tensor> axes = view.constant(squeeze.inputs().get(1));
+            return axes.isPresent() && java.util.Arrays.equals(axes.get().toLongs(), new long[] {0});
+        }
+        return java.util.Arrays.equals(squeeze.longsAttribute("axes", null), new long[] {0});
+    }
+
+    /**
+     * The MatMul of the projection's input and weight columns [start, end) and, with a bias, the Add
+     * of its entries there, writing {@code output}; their initializers are added to {@code b}.
+     */
+    private static List<Node> part(Graph.Builder b, Set<String> names, Node matmul, Tensor weight, Node bias,
+                                   Tensor biasValue, long start, long end, String output, int index) {
+        long rows = weight.dims()[0];
+        long width = weight.dims()[1];
+        int cols = Math.toIntExact(end - start);
+        float[] w = weight.toFloats();
+        float[] part = new float[Math.toIntExact(rows) * cols];
+        for (int r = 0; r < rows; r++) {
+            System.arraycopy(w, Math.toIntExact(r * width + start), part, r * cols, cols);
+        }
+        String wName = Names.fresh(weight.name() + "_part" + index, names);
+        b.addInitializer(Tensor.ofFloats(wName, new long[] {rows, cols}, part));
+        String product = bias == null ? output : Names.fresh(output + "_projection", names);
+        List<Node> out = new ArrayList<>();
+        out.add(new Node(matmul.name() + "_part" + index, "MatMul", "", List.of(matmul.inputs().get(0), wName),
+                List.of(product), Map.of(), matmul.docString(), matmul.origin()));
+        if (bias != null) {
+            String bName = Names.fresh(biasValue.name() + "_part" + index, names);
+            float[] bp = new float[cols];
+            System.arraycopy(biasValue.toFloats(), Math.toIntExact(start), bp, 0, cols);
+            b.addInitializer(Tensor.ofFloats(bName, new long[] {cols}, bp));
+            out.add(new Node(bias.name() + "_part" + index, "Add", "", List.of(product, bName), List.of(output),
+                    Map.of(), bias.docString(), bias.origin()));
+        }
+        return out;
     }
 
     /** A slice of the projection along its last axis with constant step 1 and bounds computed from its width. */
