@@ -13,6 +13,7 @@ import org.onnxfuse.fusion.plan.LevelPlan;
 import org.onnxfuse.fusion.plan.LevelPlanner;
 import org.onnxfuse.fusion.plan.NeuronSpace;
 import org.onnxfuse.fusion.testing.Fixtures;
+import org.onnxfuse.fusion.testing.ModelEdits;
 import org.onnxfuse.onnx.errors.UnsupportedOpException;
 import org.onnxfuse.onnx.ir.Attribute;
 import org.onnxfuse.onnx.ir.Graph;
@@ -134,6 +135,19 @@ class AttentionFusionTest {
         for (String block : List.of("2, 3, 4, 5", "6, 7", "8, 9, 10, 11", "12, 13")) {
             assertTrue(methods.contains("block of levels " + block + " trained"), methods);
         }
+    }
+
+    @Test
+    void threeParentsPermutedDifferentlyComeBackToOne() {
+        // K > 2: every parent's heads are aligned to the centroids, not only to parent 0
+        Model p0 = model(17);
+        List<Model> parents = List.of(p0, ModelEdits.permuted(p0, 21), ModelEdits.permuted(p0, 22));
+        FusionResult result = Fixtures.fuse(parents, FusionMethod.KF_LINEAR, 200);
+        float[] expected = Fixtures.logits(p0, Fixtures.data("test_x.npy"));
+        float[] fused = Fixtures.logits(result.model(), Fixtures.data("test_x.npy"));
+        double scale = Math.max(1, Fixtures.maxAbsDifference(expected, new float[expected.length]));
+        assertTrue(Fixtures.maxAbsDifference(expected, fused) / scale < 1e-4,
+                "" + Fixtures.maxAbsDifference(expected, fused) / scale);
     }
 
     @Test
