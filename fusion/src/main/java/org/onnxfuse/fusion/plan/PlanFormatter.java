@@ -105,6 +105,11 @@ public final class PlanFormatter {
         return sb.toString();
     }
 
+    /** Whether a block holds attention: some of its levels write a space split into heads. */
+    private static boolean attention(LevelPlan plan, ResidualBlock b) {
+        return b.levels().stream().anyMatch(l -> plan.spaceOf(l).headed());
+    }
+
     /** Spaces, what each level reads and the joins: what a network that is not one chain adds to its table. */
     private static void appendGraphStructure(StringBuilder sb, LevelPlan plan, boolean verbose) {
         sb.append("  neuron spaces (id: width, levels, member cuts):\n");
@@ -129,7 +134,7 @@ public final class PlanFormatter {
             for (ResidualBlock b : plan.blocks()) {
                 sb.append("    '").append(shown(b.input())).append("' -> '").append(shown(b.output())).append("': levels ")
                         .append(b.levels().stream().map(String::valueOf).collect(Collectors.joining(", ")))
-                        .append('\n');
+                        .append(attention(plan, b) ? " (attention)" : "").append('\n');
             }
         }
         if (!plan.joins().isEmpty()) {
@@ -253,6 +258,7 @@ public final class PlanFormatter {
             o.put("output", b.output());
             ArrayNode levelIds = o.putArray("levels");
             b.levels().forEach(levelIds::add);
+            o.put("attention", attention(plan, b));
         }
         ArrayNode joins = root.putArray("joins");
         plan.joins().forEach(op -> joins.addObject().put("op", op.opType()).put("node", op.node().name())

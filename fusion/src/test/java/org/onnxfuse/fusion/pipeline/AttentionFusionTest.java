@@ -12,6 +12,7 @@ import org.onnxfuse.fusion.plan.ConstantFolding;
 import org.onnxfuse.fusion.plan.LevelPlan;
 import org.onnxfuse.fusion.plan.LevelPlanner;
 import org.onnxfuse.fusion.plan.NeuronSpace;
+import org.onnxfuse.fusion.plan.PlanFormatter;
 import org.onnxfuse.fusion.testing.Fixtures;
 import org.onnxfuse.fusion.testing.ModelEdits;
 import org.onnxfuse.onnx.errors.UnsupportedOpException;
@@ -54,6 +55,10 @@ class AttentionFusionTest {
         assertEquals(2, p.joins().stream().filter(op -> op.opType().equals("Attention")).count());
         assertEquals(4, p.blocks().size());
         assertEquals(List.of(2, 3, 4, 5), p.blocks().get(0).levels());
+        String text = PlanFormatter.table("vit", p, false);
+        assertTrue(text.contains("(4 attention heads of 8, grouped whole, in the head order of space " + v.id() + ")"),
+                text);
+        assertTrue(text.contains("levels 2, 3, 4, 5 (attention)") && text.contains("levels 6, 7\n"), text);
     }
 
     @ParameterizedTest
