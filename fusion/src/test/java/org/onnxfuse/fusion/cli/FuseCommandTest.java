@@ -336,6 +336,10 @@ class FuseCommandTest {
                 "--data", data("calib400_x.npy"), "--width", "3:10", "-o", dir.resolve("f.onnx").toString(), "-q");
         expectRefusal(ErrorCode.USAGE, "--width abc", null, fixture("mlp_k2_p0.onnx"), fixture("mlp_k2_p1.onnx"),
                 "--data", data("calib400_x.npy"), "--width", "abc", "-o", dir.resolve("f.onnx").toString(), "-q");
+        // an attention's heads are kept or fused together
+        expectRefusal(ErrorCode.USAGE, "levels 2, 3, 4 kept from one parent or fused together, as they are one"
+                + " attention's heads", null, fixture("vit/vitk2_p0.onnx"), fixture("vit/vitk2_p1.onnx"), "--data",
+                data("calib400_x.npy"), "--keep-levels", "4", "-o", dir.resolve("f.onnx").toString(), "-q");
         // attention's reshapes into heads fix the widths of the heads and the stream (the MLPs' may change)
         expectRefusal(ErrorCode.USAGE, "levels 1..5, 7..11, 13..13 are attention heads or the stream", null,
                 fixture("vit/vitk2_p0.onnx"), fixture("vit/vitk2_p1.onnx"), "--data", data("calib400_x.npy"), "--width",
