@@ -294,14 +294,13 @@ public final class AttentionPattern {
                     + "), are not queries [batch..., tokens, dim] times keys [batch..., dim, keys] with the heads among"
                     + " the same leading axes");
         }
-        int softmaxRank = rank;
         long axis = m.softmax().longAttribute("axis", softmaxOpset >= 13 ? -1 : 1);
         if (axis < 0) {
-            axis += softmaxRank;
+            axis += rank;
         }
-        if (axis != softmaxRank - 1) {
+        if (axis != rank - 1) {
             throw unsupported(m.softmax(), "it normalises axis " + axis + " of the attention scores; attention"
-                    + " normalises over the keys, the last axis (" + (softmaxRank - 1) + ")");
+                    + " normalises over the keys, the last axis (" + (rank - 1) + ")");
         }
         List<String> out = new ArrayList<>(batch);
         out.add(tokens);
