@@ -604,7 +604,7 @@ public final class LevelPlanner {
     /**
      * The flow after a reshape that keeps the batch and the neuron axis and regroups only the axes
      * before the neurons among themselves and those after among themselves ([N, C, H, W] to
-     * [N, C, H * W], [T * N, D] to [T, N, D]): every neuron keeps its place in each row.
+     * [N, C, H * W]): every neuron keeps its place in each row; the batch stays on axis 0.
      */
     private static Optional<Flow> regrouped(Flow in, List<Dim> out) {
         List<Dim> shape = in.shape();
