@@ -3,7 +3,6 @@ package org.onnxfuse.fusion.plan;
 import java.util.ArrayList;
 import java.util.Collections;
 import java.util.Comparator;
-import java.util.HashSet;
 import java.util.IdentityHashMap;
 import java.util.List;
 import java.util.Map;
@@ -55,34 +54,6 @@ public final class FusedProjections {
     private record Cut(Node slice, long start, long end) {
     }
 
-    /** A MatMul of an activation and a 2-d initializer, and the Add of a 1-d initializer bias when that alone reads it. */
-    private record Projection(Node matmul, Tensor weight, Node bias, Tensor biasValue, String output) {
-        long width() {
-            return weight.dims()[1];
-        }
-
-        static Optional<Projection> of(Graph g, GraphView view, Node matmul) {
-            Optional<Tensor> weight = g.initializer(matmul.inputs().get(1));
-            if (weight.isEmpty() || weight.get().rank() != 2 || g.initializer(matmul.inputs().get(0)).isPresent()) {
-                return Optional.empty();
-            }
-            String out = matmul.outputs().get(0);
-            List<Node> readers = view.consumers(out);
-            if (readers.size() == 1 && readers.get(0).isDefaultDomain() && readers.get(0).opType().equals("Add")) {
-                Node add = readers.get(0);
-                String other = add.inputs().get(0).equals(out) ? add.inputs().get(1) : add.inputs().get(0);
-                Optional<Tensor> b = g.initializer(other);
-                if (b.isEmpty() || b.get().rank() != 1 || b.get().dims()[0] != weight.get().dims()[1]) {
-                    return Optional.empty();
-                }
-                return view.isGraphOutput(add.outputs().get(0)) ? Optional.empty()
-                        : Optional.of(new Projection(matmul, weight.get(), add, b.get(), add.outputs().get(0)));
-            }
-            return view.isGraphOutput(out) ? Optional.empty()
-                    : Optional.of(new Projection(matmul, weight.get(), null, null, out));
-        }
-    }
-
     private static Optional<Graph> split(Graph g, Node matmul) {
         GraphView view = new GraphView(g);
         Optional<Projection> found = Projection.of(g, view, matmul);
@@ -93,12 +64,9 @@ public final class FusedProjections {
         if (headsFirst.isPresent()) {
             return headsFirst;
         }
-        Optional<Tensor> weight = Optional.of(found.get().weight());
         long width = found.get().width();
         String out = found.get().output();
         Node bias = found.get().bias();
-        Tensor biasValue = found.get().biasValue();
-        String projection = out;
         Set<Node> bounds = Collections.newSetFromMap(new IdentityHashMap<>());
         List<Cut> cuts = new ArrayList<>();
         for (Node r : view.consumers(out)) {
@@ -112,7 +80,7 @@ public final class FusedProjections {
                     || r.inputs().subList(1, r.inputs().size()).contains(out)) {
                 return Optional.empty();
             }
-            Optional<Cut> cut = cut(r, projection, width, view, bounds);
+            Optional<Cut> cut = cut(r, out, width, view, bounds);
             if (cut.isEmpty()) {
                 return Optional.empty();
             }
@@ -138,55 +106,29 @@ public final class FusedProjections {
             removed.add(bias);
         }
         cuts.forEach(c -> removed.add(c.slice()));
-        for (Node r : view.consumers(out)) {
-            if (r.opType().equals("Shape")) {
-                removed.add(r);
-            }
-        }
-        // the bounds' computation goes with the slices, unless something else still reads it
-        boolean more = true;
-        while (more) {
-            more = false;
-            for (Node b : bounds) {
-                if (!removed.contains(b) && b.outputs().stream().noneMatch(view::isGraphOutput)
-                        && b.outputs().stream().allMatch(o -> view.consumers(o).stream().allMatch(removed::contains))) {
-                    removed.add(b);
-                    more = true;
-                }
-            }
-        }
-        for (Node r : removed) {
-            if (r.opType().equals("Shape") && r.inputs().get(0).equals(projection)
-                    && r.outputs().stream().anyMatch(o -> !view.consumers(o).stream().allMatch(removed::contains))) {
-                return Optional.empty(); // the projection's shape is used for something else
-            }
-        }
+        // the bounds' computation (Shapes of the projection included) goes with the slices, unless something
+        // else still reads it: then the rewrite is left undone
+        Set<Node> computations = Collections.newSetFromMap(new IdentityHashMap<>());
+        computations.addAll(bounds);
+        view.consumers(out).stream().filter(r -> r.opType().equals("Shape")).forEach(computations::add);
         Graph.Builder b = g.toBuilder();
         Set<String> names = Names.usedIn(g);
-        List<Node> replacement = new ArrayList<>();
-        for (int j = 0; j < cuts.size(); j++) {
-            Cut c = cuts.get(j);
-            replacement.addAll(part(b, names, matmul, weight.get(), bias, biasValue, c.start(), c.end(),
-                    c.slice().outputs().get(0), j));
-        }
         List<Node> nodes = new ArrayList<>();
         for (Node n : g.nodes()) {
             if (n == matmul) {
-                nodes.addAll(replacement);
+                for (int j = 0; j < cuts.size(); j++) {
+                    Cut c = cuts.get(j);
+                    nodes.addAll(part(b, names, found.get(), c.start(), c.end(), c.slice().outputs().get(0), j));
+                }
             } else if (!removed.contains(n)) {
                 nodes.add(n);
             }
         }
-        b.nodes(nodes);
-        Set<String> read = new HashSet<>();
-        nodes.forEach(n -> read.addAll(n.inputs()));
-        g.outputs().forEach(v -> read.add(v.name()));
-        for (String name : List.of(weight.get().name(), biasValue == null ? "" : biasValue.name())) {
-            if (!name.isEmpty() && !read.contains(name)) {
-                b.removeInitializer(name);
-            }
-        }
-        return Optional.of(b.build());
+        return GraphRewrite.finish(g, b, nodes, computations, initializersOf(found.get()));
+    }
+
+    private static List<String> initializersOf(Projection p) {
+        return p.biasValue() == null ? List.of(p.weight().name()) : List.of(p.weight().name(), p.biasValue().name());
     }
 
     /**
@@ -226,8 +168,7 @@ public final class FusedProjections {
             return Optional.empty();
         }
         List<Node> after = view.consumers(reshape.outputs().get(0));
-        if (after.size() != 1 || !after.get(0).opType().equals("Transpose")
-                || !java.util.Arrays.equals(after.get(0).longsAttribute("perm", null), new long[] {2, 0, 3, 1, 4})) {
+        if (after.size() != 1 || !GraphRewrite.isTranspose(after.get(0), 2, 0, 3, 1, 4)) {
             return Optional.empty();
         }
         Node transpose = after.get(0);
@@ -243,8 +184,7 @@ public final class FusedProjections {
         List<Node> replacement = new ArrayList<>();
         for (int j = 0; j < parts; j++) {
             String projected = Names.fresh(partValues.get(j) + "_projection", names);
-            replacement.addAll(part(b, names, p.matmul(), p.weight(), p.bias(), p.biasValue(), j * heads * dim,
-                    (j + 1) * heads * dim, projected, j));
+            replacement.addAll(part(b, names, p, j * heads * dim, (j + 1) * heads * dim, projected, j));
             String split = Names.fresh(partValues.get(j) + "_heads", names);
             replacement.add(new Node(reshape.name() + "_part" + j, "Reshape", "", List.of(projected, target),
                     List.of(split), Map.of(), reshape.docString(), reshape.origin()));
@@ -270,33 +210,7 @@ public final class FusedProjections {
                 nodes.add(n);
             }
         }
-        boolean more = true;
-        while (more) {
-            more = false;
-            Set<String> read = new HashSet<>();
-            nodes.forEach(n -> read.addAll(n.inputs()));
-            g.outputs().forEach(v -> read.add(v.name()));
-            more = nodes.removeIf(n -> computation.contains(n) && n.outputs().stream().noneMatch(read::contains));
-        }
-        Set<String> read = new HashSet<>();
-        nodes.forEach(n -> read.addAll(n.inputs()));
-        g.outputs().forEach(v -> read.add(v.name()));
-        Set<String> made = new HashSet<>();
-        nodes.forEach(n -> made.addAll(n.outputs()));
-        g.inputs().forEach(v -> made.add(v.name()));
-        b.nodes(nodes);
-        for (String name : List.of(p.weight().name(), p.biasValue() == null ? "" : p.biasValue().name())) {
-            if (!name.isEmpty() && !read.contains(name)) {
-                b.removeInitializer(name);
-            }
-        }
-        Graph out = b.build();
-        made.addAll(out.initializers().keySet());
-        made.add("");
-        if (!made.containsAll(read)) {
-            return Optional.empty(); // something else read a value that goes away
-        }
-        return Optional.of(out);
+        return GraphRewrite.finish(g, b, nodes, computation, initializersOf(p));
     }
 
     /**
@@ -368,8 +282,12 @@ public final class FusedProjections {
      * The MatMul of the projection's input and weight columns [start, end) and, with a bias, the Add
      * of its entries there, writing {@code output}; their initializers are added to {@code b}.
      */
-    private static List<Node> part(Graph.Builder b, Set<String> names, Node matmul, Tensor weight, Node bias,
-                                   Tensor biasValue, long start, long end, String output, int index) {
+    private static List<Node> part(Graph.Builder b, Set<String> names, Projection p, long start, long end,
+                                   String output, int index) {
+        Node matmul = p.matmul();
+        Tensor weight = p.weight();
+        Node bias = p.bias();
+        Tensor biasValue = p.biasValue();
         long rows = weight.dims()[0];
         long width = weight.dims()[1];
         int cols = Math.toIntExact(end - start);

@@ -2,7 +2,6 @@ package org.onnxfuse.fusion.plan;
 
 import java.util.ArrayList;
 import java.util.Collections;
-import java.util.HashSet;
 import java.util.IdentityHashMap;
 import java.util.List;
 import java.util.Map;
@@ -72,15 +71,11 @@ public final class MultiheadAttentionLayout {
         return changed ? model.withGraph(g) : model;
     }
 
-    /** A projection: MatMul(input, weight) and an optional bias Add; {@code output} is what the attention reads. */
-    private record Projection(Node matmul, Node bias, String input, long width, String output) {
-    }
-
     private static Optional<Graph> rewrite(Graph g, GraphView view, AttentionPattern.Match m) {
         List<AttentionPattern.Branch> branches = List.of(m.query(), m.key(), m.value());
         List<Projection> projections = new ArrayList<>();
         for (AttentionPattern.Branch b : branches) {
-            Optional<Projection> p = projection(b.source(), view);
+            Optional<Projection> p = Projection.writing(g, view, b.source());
             if (p.isEmpty()) {
                 return Optional.empty();
             }
@@ -88,12 +83,12 @@ public final class MultiheadAttentionLayout {
         }
         String moved = projections.get(0).input();
         Optional<Node> entry = g.producer(moved);
-        if (entry.isEmpty() || !isTranspose(entry.get(), 1, 0, 2)
+        if (entry.isEmpty() || !GraphRewrite.isTranspose(entry.get(), 1, 0, 2)
                 || projections.stream().anyMatch(p -> !p.input().equals(moved))) {
             return Optional.empty(); // self-attention of one moved input only
         }
         String input = entry.get().inputs().get(0);
-        long inputWidth = g.initializer(projections.get(0).matmul().inputs().get(1)).orElseThrow().dims()[0];
+        long inputWidth = projections.get(0).weight().dims()[0];
         Map<String, List<Dim>> known = new java.util.HashMap<>();
         known.put(moved, List.of(TOKENS, BATCH, Dim.of(inputWidth)));
         for (Projection p : projections) {
@@ -127,13 +122,13 @@ public final class MultiheadAttentionLayout {
             }
             projected = out.outputs().get(0);
         } else {
-            Optional<Projection> p = projection(readers.get(0), view);
+            Optional<Projection> p = Projection.of(g, view, out);
             if (p.isEmpty()) {
                 return Optional.empty();
             }
-            outWeight = g.initializer(p.get().matmul().inputs().get(1)).orElseThrow();
+            outWeight = p.get().weight();
             outBiasAdd = p.get().bias();
-            outBias = outBiasAdd == null ? null : biasOf(outBiasAdd, g);
+            outBias = p.get().biasValue();
             projected = p.get().output();
         }
         long outWidth = outWeight.dims()[1];
@@ -175,12 +170,12 @@ public final class MultiheadAttentionLayout {
             heads = h;
             List<Node> transposes = b.ops().stream().filter(n -> n.opType().equals("Transpose")).toList();
             boolean keys = i == 1;
-            if (transposes.size() != 1 || !(keys ? isTranspose(transposes.get(0), 1, 2, 0)
-                    : isTranspose(transposes.get(0), 1, 0, 2)) || i == 2 && b.ops().size() != 1) {
+            if (transposes.size() != 1 || !(keys ? GraphRewrite.isTranspose(transposes.get(0), 1, 2, 0)
+                    : GraphRewrite.isTranspose(transposes.get(0), 1, 0, 2)) || i == 2 && b.ops().size() != 1) {
                 return Optional.empty();
             }
         }
-        if (dims[0] != dims[1] || m.merging().size() != 1 || !isTranspose(m.merging().get(0), 1, 0, 2)) {
+        if (dims[0] != dims[1] || m.merging().size() != 1 || !GraphRewrite.isTranspose(m.merging().get(0), 1, 0, 2)) {
             return Optional.empty();
         }
         long valueWidth = heads * dims[2];
@@ -192,7 +187,7 @@ public final class MultiheadAttentionLayout {
             return Optional.empty();
         }
         List<Node> exits = view.consumers(unmerge.outputs().get(0));
-        if (exits.size() != 1 || !isTranspose(exits.get(0), 1, 0, 2) || view.isGraphOutput(unmerge.outputs().get(0))) {
+        if (exits.size() != 1 || !GraphRewrite.isTranspose(exits.get(0), 1, 0, 2) || view.isGraphOutput(unmerge.outputs().get(0))) {
             return Optional.empty();
         }
         Node exit = exits.get(0);
@@ -258,72 +253,7 @@ public final class MultiheadAttentionLayout {
         for (Node reshape : List.of(m.query().split(), m.key().split(), m.value().split(), m.merge(), unmerge)) {
             ShapeComputation.nodesFromShapes(reshape.inputs().get(1), view).ifPresent(computations::addAll);
         }
-        nodes = withoutDead(nodes, computations, g);
-        if (!selfContained(nodes, b, g)) {
-            return Optional.empty(); // something else read a value the rewrite removes
-        }
-        b.nodes(nodes);
-        Set<String> read = new HashSet<>();
-        nodes.forEach(n -> read.addAll(n.inputs()));
-        g.outputs().forEach(v -> read.add(v.name()));
-        for (String name : g.initializers().keySet()) {
-            if (!read.contains(name)) {
-                b.removeInitializer(name);
-            }
-        }
-        return Optional.of(b.build());
-    }
-
-    /** {@code value} as a projection's output: MatMul of an activation and a 2-d initializer, and maybe a bias Add. */
-    private static Optional<Projection> projection(String value, GraphView view) {
-        Optional<Node> producer = view.graph().producer(value);
-        if (producer.isEmpty()) {
-            return Optional.empty();
-        }
-        Node n = producer.get();
-        Node bias = null;
-        if (n.opType().equals("Add") && n.inputs().size() == 2) {
-            bias = n;
-            String other = view.isConstant(n.inputs().get(0)) ? n.inputs().get(1) : n.inputs().get(0);
-            n = view.graph().producer(other).orElse(null);
-            if (n == null || view.consumers(other).size() != 1 || biasOf(bias, view.graph()) == null) {
-                return Optional.empty();
-            }
-        }
-        if (!n.opType().equals("MatMul") || n.inputs().size() != 2) {
-            return Optional.empty();
-        }
-        Optional<Tensor> w = view.graph().initializer(n.inputs().get(1));
-        if (w.isEmpty() || w.get().rank() != 2 || view.isConstant(n.inputs().get(0))) {
-            return Optional.empty();
-        }
-        if (bias != null && biasOf(bias, view.graph()).elementCount() != w.get().dims()[1]) {
-            return Optional.empty();
-        }
-        return Optional.of(new Projection(n, bias, n.inputs().get(0), w.get().dims()[1], value));
-    }
-
-    private static Optional<Projection> projection(Node reader, GraphView view) {
-        if (!reader.opType().equals("MatMul") || reader.inputs().size() != 2) {
-            return Optional.empty();
-        }
-        String out = reader.outputs().get(0);
-        List<Node> next = view.consumers(out);
-        if (next.size() == 1 && next.get(0).opType().equals("Add") && biasOf(next.get(0), view.graph()) != null) {
-            return projection(next.get(0).outputs().get(0), view);
-        }
-        return projection(out, view);
-    }
-
-    /** The 1-d initializer an Add adds, or null. */
-    private static Tensor biasOf(Node add, Graph g) {
-        for (String in : add.inputs()) {
-            Optional<Tensor> t = g.initializer(in);
-            if (t.isPresent() && t.get().rank() == 1) {
-                return t.get();
-            }
-        }
-        return null;
+        return GraphRewrite.finish(g, b, nodes, computations, g.initializers().keySet());
     }
 
     private static List<ShapeComputation.Term> terms(Node reshape, GraphView view,
@@ -356,11 +286,6 @@ public final class MultiheadAttentionLayout {
         return new ShapeComputation.Term(a.factor() * b.factor(), symbols);
     }
 
-    private static boolean isTranspose(Node n, long... perm) {
-        return n.isDefaultDomain() && n.opType().equals("Transpose")
-                && java.util.Arrays.equals(n.longsAttribute("perm", null), perm);
-    }
-
     private static Tensor transposed(Tensor w) {
         int rows = Math.toIntExact(w.dims()[0]);
         int cols = Math.toIntExact(w.dims()[1]);
@@ -379,43 +304,4 @@ public final class MultiheadAttentionLayout {
         b.addInitializer(Tensor.ofLongs(name, new long[] {values.length}, values));
         return name;
     }
-
-    /** {@code nodes} without those of {@code candidates} (the replaced shape computations) nothing reads any more. */
-    private static List<Node> withoutDead(List<Node> nodes, Set<Node> candidates, Graph g) {
-        Set<String> outputs = new HashSet<>();
-        g.outputs().forEach(v -> outputs.add(v.name()));
-        List<Node> out = new ArrayList<>(nodes);
-        boolean more = true;
-        while (more) {
-            more = false;
-            Set<String> read = new HashSet<>(outputs);
-            out.forEach(n -> read.addAll(n.inputs()));
-            for (int i = out.size() - 1; i >= 0; i--) {
-                Node n = out.get(i);
-                if (candidates.contains(n) && n.outputs().stream().noneMatch(read::contains)) {
-                    out.remove(i);
-                    more = true;
-                }
-            }
-        }
-        return out;
-    }
-
-    /** Whether every input of {@code nodes} is made by one of them, an initializer or a graph input. */
-    private static boolean selfContained(List<Node> nodes, Graph.Builder b, Graph g) {
-        Set<String> made = new HashSet<>();
-        nodes.forEach(n -> made.addAll(n.outputs()));
-        g.inputs().forEach(v -> made.add(v.name()));
-        made.addAll(b.build().initializers().keySet());
-        made.add("");
-        for (Node n : nodes) {
-            if (!made.containsAll(n.inputs())) {
-                return false;
-            }
-        }
-        Set<String> outputs = new HashSet<>();
-        g.outputs().forEach(v -> outputs.add(v.name()));
-        return made.containsAll(outputs);
-    }
-
 }
