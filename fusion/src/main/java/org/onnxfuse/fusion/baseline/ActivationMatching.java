@@ -98,8 +98,7 @@ public final class ActivationMatching {
                 }
                 // attention heads move whole, in one order for the spaces that share it
                 p.requireEqualWidths(NAME + " of attention heads");
-                List<Integer> together = new ArrayList<>(List.of(space.id()));
-                space.headsShared().stream().filter(spaces::contains).forEach(together::add);
+                List<Integer> together = space.headOrder().stream().filter(spaces::contains).toList();
                 List<double[][]> own = new ArrayList<>();
                 for (int id : together) {
                     own.add(cost(sums[k - 1][spaces.indexOf(id)]));

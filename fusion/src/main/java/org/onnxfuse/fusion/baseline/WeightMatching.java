@@ -2,8 +2,10 @@ package org.onnxfuse.fusion.baseline;
 
 import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import java.util.TreeMap;
 import org.onnxfuse.fusion.group.HeadAssignment;
 import org.onnxfuse.fusion.group.LinearAssignment;
@@ -80,8 +82,12 @@ public final class WeightMatching {
         }
         for (int sweep = 0; sweep < MAX_SWEEPS; sweep++) {
             boolean changed = false;
+            Set<Integer> aligned = new HashSet<>();
             for (int s : p.movableSpaces()) {
                 NeuronSpace space = p.plan(0).space(s);
+                if (!aligned.add(s)) {
+                    continue; // matched this sweep with the space whose head order it shares
+                }
                 if (!space.headed()) {
                     int[] best = LinearAssignment.solve(negated(similarity(p, k, s,
                             SpaceAlignment.selection(p.plan(k), perm))));
@@ -89,8 +95,8 @@ public final class WeightMatching {
                     continue;
                 }
                 // attention heads move whole, in one order for the spaces that share it
-                List<Integer> together = new ArrayList<>(List.of(s));
-                space.headsShared().stream().filter(p.movableSpaces()::contains).forEach(together::add);
+                List<Integer> together = space.headOrder().stream().filter(p.movableSpaces()::contains).toList();
+                aligned.addAll(together);
                 List<double[][]> costs = new ArrayList<>();
                 for (int t : together) {
                     costs.add(negated(similarity(p, k, t, SpaceAlignment.selection(p.plan(k), perm))));

@@ -812,9 +812,8 @@ final class LevelLoop {
         settings.progress().levelStep("grouping");
         if (space.headed()) {
             // spaces sharing the head order (queries/keys and values of one attention) are grouped together
-            List<NeuronSpace> together = new ArrayList<>(List.of(space));
-            space.headsShared().stream().filter(id -> !spaces.containsKey(id)).map(template::space)
-                    .forEach(together::add);
+            List<NeuronSpace> together = space.headOrder().stream().filter(id -> !spaces.containsKey(id))
+                    .map(template::space).toList();
             List<SpaceInputs> inputs = new ArrayList<>(List.of(in));
             together.subList(1, together.size()).forEach(s -> inputs.add(spaceInputs(backend, collector, s)));
             List<Grouping> groupings = HeadedGrouping.group(backend, inputs.stream().map(SpaceInputs::gram).toList(),

@@ -113,9 +113,8 @@ public record LevelSelection(SortedMap<Integer, Integer> keep, SortedSet<Integer
         }
         for (NeuronSpace space : template.spaces()) {
             // an attention's query/key and value heads follow one head order: kept or fused together, from one parent
-            List<Integer> heads = new ArrayList<>(space.levels());
-            space.headsShared().forEach(s -> heads.addAll(template.space(s).levels()));
-            heads.sort(null);
+            List<Integer> heads = space.headOrder().stream().flatMap(s -> template.space(s).levels().stream()).sorted()
+                    .toList();
             List<Integer> in = heads.stream().filter(kept::containsKey).toList();
             if (!in.isEmpty() && (in.size() != heads.size() || in.stream().map(kept::get).distinct().count() > 1)) {
                 throw invalid("level selection (" + option + ")", "levels " + list(heads) + " kept from one parent or"

@@ -13,10 +13,11 @@ import java.util.Map;
 import java.util.Objects;
 import java.util.Optional;
 import java.util.Set;
+import java.util.TreeSet;
 import java.util.stream.Collectors;
 import org.onnxfuse.fusion.ops.AffineGeometry;
-import org.onnxfuse.fusion.ops.AttentionPattern;
 import org.onnxfuse.fusion.ops.AffineHandler;
+import org.onnxfuse.fusion.ops.AttentionPattern;
 import org.onnxfuse.fusion.ops.ConstantArithmetic;
 import org.onnxfuse.fusion.ops.GatherHandler;
 import org.onnxfuse.fusion.ops.GraphView;
@@ -1057,7 +1058,7 @@ public final class LevelPlanner {
             cuts.addAll(joinCuts.getOrDefault(space, List.of()));
             List<String> ordered = graph.topologicalOrder().stream().flatMap(n -> n.outputs().stream())
                     .filter(cuts::contains).toList();
-            Set<Integer> partners = new java.util.TreeSet<>();
+            Set<Integer> partners = new TreeSet<>();
             for (int[] pair : sharedHeadOrders) {
                 int a = spaceIds.get(find(pair[0]));
                 int b = spaceIds.get(find(pair[1]));

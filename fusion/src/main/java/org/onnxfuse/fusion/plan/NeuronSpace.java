@@ -37,6 +37,13 @@ public record NeuronSpace(int id, long width, List<Integer> levels, List<String>
         this(id, width, levels, cuts, 1, List.of());
     }
 
+    /** This space and the spaces sharing its head order ({@link #headsShared}), this one first. */
+    public List<Integer> headOrder() {
+        List<Integer> out = new java.util.ArrayList<>(List.of(id));
+        out.addAll(headsShared);
+        return out;
+    }
+
     /** Whether the space's neurons are attention heads' (grouped whole head by whole head). */
     public boolean headed() {
         return heads > 1;
