@@ -110,14 +110,10 @@ class PackedAttention(nn.Module):
         return self.o((a @ v).transpose(1, 2).reshape(B, T, D))
 
 
-class TimmAttention(nn.Module):
-    """timm's form: qkv(x).reshape(B, T, 3, H, d).permute(2, 0, 3, 1, 4).unbind(0), q scaled before
-    the scores (exported as one MatMul + Add, a Reshape, a Transpose, Split and three Squeezes)."""
-    def __init__(self, dim, heads):
-        super().__init__()
-        self.h, self.dh = heads, dim // heads
-        self.qkv, self.o = nn.Linear(dim, 3 * dim), nn.Linear(dim, dim)
-
+class TimmAttention(PackedAttention):
+    """timm's form of the packed projection: qkv(x).reshape(B, T, 3, H, d).permute(2, 0, 3, 1, 4)
+    .unbind(0), q scaled before the scores (exported as one MatMul + Add, a Reshape, a Transpose,
+    Split and three Squeezes)."""
     def forward(self, x):
         B, T, D = x.shape
         q, k, v = self.qkv(x).reshape(B, T, 3, self.h, self.dh).permute(2, 0, 3, 1, 4).unbind(0)
