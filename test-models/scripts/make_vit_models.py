@@ -11,6 +11,8 @@ dynamic batch axis `batch`:
 - vitk2_p{0,1}.onnx (opset 17) and vitk2op13_p{0,1}.onnx (opset 13, same weights): K = 2 non-IID
   parents (dim 64, 4 heads, 2 blocks, MLP 128) trained with AdamW on the two parts of the
   `parents_k2` split of make_test_models.py;
+- vit_bias_op17.onnx: the untrained ViT's architecture with a relative-position bias per head and
+  a local -inf mask added to the attention scores (BiasedAttention);
 - encoder_op17.onnx: an UNTRAINED torch.nn.TransformerEncoder classifier (28 row tokens), to
   record what the exporter writes for nn.MultiheadAttention (fused in-projection, batch and heads
   merged into one axis).
@@ -61,6 +63,7 @@ FIXTURE_CFG = dict(dim=32, heads=4, depth=2, hidden=64)
 ENCODER_SEED = 16100
 PACKED_SEED = 16200
 TIMM_SEED = 16300
+BIASED_SEED = 16400
 # trained parents: seed PARENT_SEED + k for the init and the batch order
 PARENT_SEED = 17000
 PARENT_CFG = dict(dim=64, heads=4, depth=2, hidden=128)
@@ -121,7 +124,39 @@ class TimmAttention(PackedAttention):
         return self.o((a @ v).transpose(1, 2).reshape(B, T, D))
 
 
-ATTENTIONS = {"separate": Attention, "packed": PackedAttention, "timm": TimmAttention}
+class BiasedAttention(Attention):
+    """Attention with two constants added to the scores: a learned bias per head gathered from a
+    table by the relative position of the query and key patches (LeViT's form, table[:, index];
+    the exporter folds the Gather into one [heads, 17, 17] initializer), and a fixed local mask,
+    the same in every head: a patch sees the class token and the patches at most 2 rows and 2
+    columns away (-inf elsewhere); the class token sees everything."""
+    def __init__(self, dim, heads, grid=4):
+        super().__init__(dim, heads)
+        n = grid * grid
+        index = torch.zeros(n + 1, n + 1, dtype=torch.long)
+        mask = torch.zeros(n + 1, n + 1)
+        for a in range(n):
+            for b in range(n):
+                dy, dx = abs(a // grid - b // grid), abs(a % grid - b % grid)
+                index[a + 1, b + 1] = 1 + dy * grid + dx
+                if dy > 2 or dx > 2:
+                    mask[a + 1, b + 1] = float("-inf")
+        self.register_buffer("index", index)
+        self.register_buffer("mask", mask)
+        self.table = nn.Parameter(torch.randn(heads, 1 + n))
+
+    def forward(self, x):
+        B, T, D = x.shape
+        q = self.q(x).reshape(B, T, self.h, self.dh).transpose(1, 2)
+        k = self.k(x).reshape(B, T, self.h, self.dh).transpose(1, 2)
+        v = self.v(x).reshape(B, T, self.h, self.dh).transpose(1, 2)
+        a = (q @ k.transpose(-2, -1)) * self.dh ** -0.5 + self.table[:, self.index] + self.mask
+        a = a.softmax(dim=-1)
+        return self.o((a @ v).transpose(1, 2).reshape(B, T, D))
+
+
+ATTENTIONS = {"separate": Attention, "packed": PackedAttention, "timm": TimmAttention,
+              "biased": BiasedAttention}
 
 
 class Block(nn.Module):
@@ -414,6 +449,17 @@ def main():
         m, err = export_checked(variant, os.path.join(args.out, fname), 17, x_check)
         record(fname, variant, m, err, what.replace("seed %d" % FIXTURE_SEED, "seed %d" % seed)
                + ", packed q/k/v projection (%s)" % form)
+
+    # 1c. the same architecture with a per-head bias and a mask added to the scores, opset 17
+    torch.manual_seed(BIASED_SEED)
+    biased = Vit(token_std=0.5, attention="biased", **FIXTURE_CFG)
+    spread_untrained(biased)
+    biased.eval()
+    fname = "vit_bias_op17.onnx"
+    m, err = export_checked(biased, os.path.join(args.out, fname), 17, x_check)
+    record(fname, biased, m, err, what.replace("seed %d" % FIXTURE_SEED, "seed %d" % BIASED_SEED)
+           + ", a relative-position bias per head and a local -inf mask added to the scores")
+    res["attention"][fname] = trace_block(m, "/blocks/blocks.0/attn")
 
     # 3. untrained nn.TransformerEncoder classifier, opset 17
     torch.manual_seed(ENCODER_SEED)

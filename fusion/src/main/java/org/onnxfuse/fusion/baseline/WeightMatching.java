@@ -150,7 +150,10 @@ public final class WeightMatching {
                 for (int i = 0; i < n; i++) {
                     for (int j = 0; j < n; j++) {
                         for (int row = 0; row < ab0.length; row++) {
-                            score[i][j] += ab0[row][offset + i] * abk[row][offset + j];
+                            double product = ab0[row][offset + i] * abk[row][offset + j];
+                            if (Double.isFinite(product)) { // a masked score (-inf) says nothing about the match
+                                score[i][j] += product;
+                            }
                         }
                     }
                 }

@@ -1,6 +1,7 @@
 package org.onnxfuse.fusion.ops;
 
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.Collections;
 import java.util.IdentityHashMap;
 import java.util.LinkedHashMap;
@@ -49,14 +50,17 @@ public final class AttentionPattern {
      * @param weighted the MatMul of the weights with v
      * @param merge    the Reshape that merges the heads back into the neuron axis; its output is the pattern's
      * @param scaling  constant Mul/Div between the scores and the Softmax
+     * @param biases   Adds (and Subs) of a constant between the scores and the Softmax: a bias per head
+     *                 (relative positions), a mask, or both
      * @param merging  the Transposes between {@code weighted} and {@code merge}
      * @param nodes    every node of the pattern in topological order, the shape computations of its
      *                 Reshapes and its private Constant nodes included
      */
-    public record Match(Branch query, Branch key, Branch value, Node scores, List<Node> scaling, Node softmax,
-                        Node weighted, List<Node> merging, Node merge, List<Node> nodes) {
+    public record Match(Branch query, Branch key, Branch value, Node scores, List<Node> scaling, List<Node> biases,
+                        Node softmax, Node weighted, List<Node> merging, Node merge, List<Node> nodes) {
         public Match {
             scaling = List.copyOf(scaling);
+            biases = List.copyOf(biases);
             merging = List.copyOf(merging);
             nodes = List.copyOf(nodes);
         }
@@ -70,18 +74,43 @@ public final class AttentionPattern {
      * What {@link #resolve} found: the number of heads, the query/key and value dimensions per
      * head, the output's shape, and the product of the constant scalings (the score scale).
      */
-    public record Resolved(int heads, long keyDim, long valueDim, List<Dim> outputShape, double scale) {
+    public record Resolved(int heads, long keyDim, long valueDim, List<Dim> outputShape, double scale,
+                           List<Dim> scoresShape, List<ScoreBias> biases) {
         public Resolved {
             outputShape = List.copyOf(outputShape);
+            scoresShape = List.copyOf(scoresShape);
+            biases = List.copyOf(biases);
         }
 
-        /** The settings that must agree across parents. */
+        /**
+         * The settings that must agree across parents: heads, scale, and the constants added to the
+         * scores, those that are the same in every head by their values (a mask is the model's
+         * structure, not a parameter to average).
+         */
         public Map<String, String> signature() {
             Map<String, String> s = new LinkedHashMap<>();
             s.put("heads", Integer.toString(heads));
             s.put("scale", Float.toString((float) scale));
+            for (int i = 0; i < biases.size(); i++) {
+                ScoreBias b = biases.get(i);
+                s.put("score constant " + (i + 1), "'" + b.node().name() + "' " + Arrays.toString(b.dims())
+                        + (b.perHead() ? " per head" : " the same in every head (a mask; parents must agree), values #"
+                        + Integer.toHexString(b.valueHash())));
+            }
             return s;
         }
+    }
+
+    /**
+     * A constant added to the attention scores (a Sub subtracts it).
+     *
+     * @param node      the Add or Sub
+     * @param dims      the constant's shape
+     * @param headAxis  the scores' axis that holds the heads
+     * @param perHead   whether the constant varies along the heads (else every head adds the same)
+     * @param valueHash a hash of the constant's values
+     */
+    public record ScoreBias(Node node, long[] dims, int headAxis, boolean perHead, int valueHash) {
     }
 
     /** Every attention core of the graph, in the order of their score MatMuls. */
@@ -113,9 +142,10 @@ public final class AttentionPattern {
             return Optional.empty();
         }
         List<Node> scaling = new ArrayList<>();
+        List<Node> biases = new ArrayList<>();
         Node next = onlyReader(scores.outputs().get(0), graph);
-        while (next != null && isConstantScaling(next, graph)) {
-            scaling.add(next);
+        while (next != null && (isConstantScaling(next, graph) || isConstantShift(next, graph))) {
+            (isConstantScaling(next, graph) ? scaling : biases).add(next);
             next = onlyReader(next.outputs().get(0), graph);
         }
         if (next == null || !next.isDefaultDomain() || !next.opType().equals("Softmax")) {
@@ -159,6 +189,7 @@ public final class AttentionPattern {
         }
         nodes.add(scores);
         nodes.addAll(scaling);
+        nodes.addAll(biases);
         nodes.add(softmax);
         nodes.add(weighted);
         nodes.addAll(merging);
@@ -196,7 +227,7 @@ public final class AttentionPattern {
             }
         }
         nodes.addAll(graph.privateConstants(new ArrayList<>(nodes)));
-        return Optional.of(new Match(q.get(), k.get(), v.get(), scores, scaling, softmax, weighted, merging, merge,
+        return Optional.of(new Match(q.get(), k.get(), v.get(), scores, scaling, biases, softmax, weighted, merging, merge,
                 graph.sorted(nodes)));
     }
 
@@ -234,6 +265,16 @@ public final class AttentionPattern {
             return false;
         }
         return scalar(n, constant, graph).isPresent();
+    }
+
+    /** Add of a constant to the activation (either input), or Sub of a constant from it. */
+    private static boolean isConstantShift(Node n, GraphView graph) {
+        if (!n.isDefaultDomain() || !(n.opType().equals("Add") || n.opType().equals("Sub")) || n.inputs().size() != 2) {
+            return false;
+        }
+        int constant = graph.isConstant(n.inputs().get(1)) ? 1 : n.opType().equals("Add") ? 0 : -1;
+        return constant >= 0 && graph.isConstant(n.inputs().get(constant))
+                && !graph.isConstant(n.inputs().get(1 - constant)) && graph.constant(n.inputs().get(constant)).isPresent();
     }
 
     private static Optional<Double> scalar(Node n, int input, GraphView graph) {
@@ -302,6 +343,16 @@ public final class AttentionPattern {
             throw unsupported(m.softmax(), "it normalises axis " + axis + " of the attention scores; attention"
                     + " normalises over the keys, the last axis (" + (rank - 1) + ")");
         }
+        List<Dim> kShape = shapes.apply(m.key().source());
+        List<Dim> scoresShape = new ArrayList<>();
+        for (String label : ql.subList(0, rank - 1)) {
+            scoresShape.add(label.equals("head") ? Dim.of(q.heads()) : qShape.get(sourceAxis(label)));
+        }
+        scoresShape.add(kShape.get(sourceAxis(keys)));
+        List<ScoreBias> biases = new ArrayList<>();
+        for (Node n : m.biases()) {
+            biases.add(scoreBias(n, graph, scoresShape, batch.indexOf("head"), q.heads()));
+        }
         List<String> out = new ArrayList<>(batch);
         out.add(tokens);
         out.add("dim");
@@ -345,7 +396,49 @@ public final class AttentionPattern {
                         + " or scores");
             }
         }
-        return new Resolved(q.heads(), q.dim(), v.dim(), shape, scale);
+        return new Resolved(q.heads(), q.dim(), v.dim(), shape, scale, scoresShape, biases);
+    }
+
+    /** The source axis a label "a<i>" of {@link #sourceLabels} stands for. */
+    private static int sourceAxis(String label) {
+        return Integer.parseInt(label.substring(1));
+    }
+
+    /**
+     * The constant that {@code n} adds to scores of shape {@code scores}: it may vary along the
+     * heads, the queries and the keys (broadcast from the last axis as ONNX does), not along the
+     * batch, whose rows are samples.
+     */
+    private static ScoreBias scoreBias(Node n, GraphView graph, List<Dim> scores, int headAxis, int heads) {
+        int constant = graph.isConstant(n.inputs().get(1)) ? 1 : 0;
+        Tensor t = graph.constant(n.inputs().get(constant)).orElseThrow();
+        long[] dims = t.dims();
+        int rank = scores.size();
+        if (dims.length > rank) {
+            throw unsupported(n, "it adds a constant of rank " + dims.length + " to attention scores of rank " + rank);
+        }
+        boolean perHead = false;
+        for (int j = 0; j < dims.length; j++) {
+            int axis = j + rank - dims.length;
+            Dim s = scores.get(axis);
+            if (dims[j] == 1) {
+                continue;
+            }
+            if (axis == headAxis && dims[j] == heads) {
+                perHead = true;
+            } else if (axis < rank - 2 || s.isFixed() && s.value() != dims[j]) {
+                throw unsupported(n, "it adds a constant of shape " + Arrays.toString(dims) + " to attention"
+                        + " scores " + Shapes.format(scores) + " (heads on axis " + headAxis + "): a constant on the"
+                        + " scores may vary along the heads, the queries and the keys only");
+            }
+        }
+        float[] values;
+        try {
+            values = t.toFloats();
+        } catch (RuntimeException e) {
+            throw unsupported(n, "its constant is not a float tensor");
+        }
+        return new ScoreBias(n, dims, headAxis, perHead, Arrays.hashCode(values));
     }
 
     /** A branch after its split: the heads, the dim per head, and the labels of the axes its MatMul reads. */
@@ -420,7 +513,7 @@ public final class AttentionPattern {
         for (int j = 0; j < labels.size(); j++) {
             long src = perm == null ? labels.size() - 1 - j : perm[j];
             if (src < 0 || src >= labels.size()) {
-                throw unsupported(t, "its perm " + java.util.Arrays.toString(perm) + " does not fit rank "
+                throw unsupported(t, "its perm " + Arrays.toString(perm) + " does not fit rank "
                         + labels.size());
             }
             out.add(labels.get((int) src));

@@ -993,11 +993,12 @@ final class LevelLoop {
                     for (int src = 0; src < n; src++) {
                         int i = space.offset(k) + src;
                         int g = assignment[i];
-                        if (g < 0) {
-                            continue;
+                        double weight = g < 0 ? 0 : u.get(i, g);
+                        if (weight == 0) {
+                            continue; // also keeps 0 x -inf (a masked score) out of the sums
                         }
                         for (int row = 0; row < form.length; row++) {
-                            form[row][fusedOffset + g] += u.get(i, g) * parentForm[row][parentOffset + src];
+                            form[row][fusedOffset + g] += weight * parentForm[row][parentOffset + src];
                         }
                     }
                     parentOffset += n;

@@ -72,6 +72,8 @@ public final class LevelPlanner {
     private final Map<Node, AttentionPattern.Match> attention = new IdentityHashMap<>();
     /** Spaces (as created, before union) whose neurons are attention heads, with the number of heads. */
     private final Map<Integer, Integer> headsOfSpace = new HashMap<>();
+    /** Constants added to attention scores per head, on the query space (as created) whose heads they follow. */
+    private final List<PerNeuronOp> headConstants = new ArrayList<>();
     /** Pairs of spaces (as created) whose heads share one order: each attention's query and value spaces. */
     private final List<int[]> sharedHeadOrders = new ArrayList<>();
     /** Values before the first level that hold no float32: int64 or bool inputs and what is computed from them. */
@@ -341,6 +343,16 @@ public final class LevelPlanner {
         headsOfSpace.merge(query, r.heads(), (a, b) -> a.equals(b) ? a : -1);
         headsOfSpace.merge(value, r.heads(), (a, b) -> a.equals(b) ? a : -1);
         sharedHeadOrders.add(new int[] {query, value});
+        for (AttentionPattern.ScoreBias bias : r.biases()) {
+            if (bias.perHead()) {
+                Node add = bias.node();
+                String scores = add.inputs().stream().filter(v -> !view.isConstant(v)).findFirst().orElseThrow();
+                LevelOp constant = new LevelOp("AttentionBias", OpRole.JOIN, add, List.of(add), false, scores,
+                        add.outputs().get(0), r.scoresShape(), Map.of(), bias.headAxis(), List.of());
+                headConstants.add(new PerNeuronOp(constant, List.of(query), bias.headAxis(),
+                        Math.toIntExact(r.keyDim())));
+            }
+        }
         LevelOp op = new LevelOp("Attention", OpRole.JOIN, core.scores(), core.nodes(), true, core.value().source(),
                 core.output(), r.outputShape(), r.signature(), -1, List.of());
         Flow out = new Flow(r.outputShape(), r.outputShape().size() - 1, in.get(2).slices(), null, false, null);
@@ -1041,6 +1053,10 @@ public final class LevelPlanner {
             Flow joined = parameter.getValue();
             perNeuron.add(new PerNeuronOp(parameter.getKey(),
                     joined.slices().stream().map(s -> spaceIds.get(find(s))).toList(), joined.axis()));
+        }
+        for (PerNeuronOp op : headConstants) {
+            perNeuron.add(new PerNeuronOp(op.op(), List.of(spaceIds.get(find(op.spaces().get(0)))), op.neuronAxis(),
+                    op.neuronsPerValue()));
         }
         List<NeuronSpace> spaces = new ArrayList<>();
         for (int id = 0; id < spaceIds.size(); id++) {

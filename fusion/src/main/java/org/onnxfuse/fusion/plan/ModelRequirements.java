@@ -51,14 +51,20 @@ final class ModelRequirements {
         }
     }
 
-    /** Every floating-point initializer a node reads is finite and at most {@value #MAX_PARAMETER} in magnitude. */
+    /**
+     * Every floating-point initializer a node reads is finite and at most {@value #MAX_PARAMETER}
+     * in magnitude, except that a constant only ever added (an attention mask) may hold -inf or
+     * values below -{@value #MAX_PARAMETER} (torch writes masks with -inf or the float minimum).
+     */
     private static void checkParameters(Graph graph) {
         Set<String> checked = new HashSet<>();
         for (Node node : graph.nodes()) {
             for (String input : node.inputs()) {
                 Tensor t = graph.initializers().get(input);
                 if (t != null && isFloating(t.dataType()) && t.data() != null && checked.add(input)) {
-                    checkFinite(t, node);
+                    boolean mask = graph.consumers(input).stream()
+                            .allMatch(n -> n.isDefaultDomain() && n.opType().equals("Add"));
+                    checkFinite(t, node, mask);
                 }
             }
         }
@@ -69,24 +75,24 @@ final class ModelRequirements {
                 || type == DataType.BFLOAT16;
     }
 
-    private static void checkFinite(Tensor t, Node reader) {
+    private static void checkFinite(Tensor t, Node reader, boolean mask) {
         if (t.dataType() == DataType.FLOAT) {
             // read in place: a copy of alexnet's largest weight would take 150 MB more at plan time
             FloatBuffer values = t.data().rawBytes().order(ByteOrder.LITTLE_ENDIAN).asFloatBuffer();
             long count = t.elementCount();
             for (int i = 0; i < count; i++) {
-                checkParameter(t, reader, values.get(i), i);
+                checkParameter(t, reader, values.get(i), i, mask);
             }
         } else {
             double[] values = t.toDoubles();
             for (int i = 0; i < values.length; i++) {
-                checkParameter(t, reader, values[i], i);
+                checkParameter(t, reader, values[i], i, mask);
             }
         }
     }
 
-    private static void checkParameter(Tensor t, Node reader, double value, int index) {
-        if (!(Math.abs(value) <= MAX_PARAMETER)) {
+    private static void checkParameter(Tensor t, Node reader, double value, int index, boolean mask) {
+        if (!(Math.abs(value) <= MAX_PARAMETER) && !(mask && value < 0)) {
             throw new ModelFormatException(ErrorCode.INVALID_MODEL, "tensor '" + t.name() + "' (read by node "
                     + reader.describe() + "): expected finite parameters of magnitude at most " + MAX_PARAMETER
                     + ", found " + value + " at index " + index + "; the parent's training diverged or the file is"

@@ -144,7 +144,9 @@ public final class PlanFormatter {
         }
         if (!plan.perNeuron().isEmpty()) {
             sb.append("  per-neuron parameters rewritten by fusion: ").append(plan.perNeuron().stream()
-                    .map(p -> shown(p.op().describe())).collect(Collectors.joining(", "))).append('\n');
+                    .map(p -> p.perHead() ? "'" + shown(p.op().node().name()) + "' (" + p.op().node().opType()
+                            + " of a constant per head to the attention scores of space " + p.spaces().get(0) + ")"
+                            : shown(p.op().describe())).collect(Collectors.joining(", "))).append('\n');
         }
     }
 

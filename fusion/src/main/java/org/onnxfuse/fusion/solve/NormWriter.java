@@ -36,9 +36,48 @@ public final class NormWriter {
             return decomposedLayerNormForm(new GraphView(graph), op);
         }
         if (ARITHMETIC.contains(op.node().opType())) {
-            return constantForm(new GraphView(graph), op, planned.neuronAxis());
+            return spread(constantForm(new GraphView(graph), op, planned.neuronAxis()), planned.neuronsPerValue());
         }
         return affineForm(graph, op.node());
+    }
+
+    /** {@code form} with each column repeated {@code copies} times: a per-head value for each of its head's neurons. */
+    private static double[][] spread(double[][] form, int copies) {
+        if (copies == 1) {
+            return form;
+        }
+        double[][] out = new double[form.length][form[0].length * copies];
+        for (int row = 0; row < form.length; row++) {
+            for (int j = 0; j < out[row].length; j++) {
+                out[row][j] = form[row][j / copies];
+            }
+        }
+        return out;
+    }
+
+    /**
+     * The inverse of {@link #spread}: per group of {@code copies} columns (a head's neurons) their
+     * mean, or their common value where they agree (so that a masked -inf stays -inf).
+     */
+    private static double[][] gather(double[][] form, int copies) {
+        if (copies == 1) {
+            return form;
+        }
+        double[][] out = new double[form.length][form[0].length / copies];
+        for (int row = 0; row < form.length; row++) {
+            for (int h = 0; h < out[row].length; h++) {
+                double first = form[row][h * copies];
+                double sum = 0;
+                boolean equal = true;
+                for (int a = 0; a < copies; a++) {
+                    double v = form[row][h * copies + a];
+                    sum += v;
+                    equal &= v == first;
+                }
+                out[row][h] = equal ? first : sum / copies;
+            }
+        }
+        return out;
     }
 
     /** Ops whose per-neuron parameter is a constant operand: arithmetic, and a parameter expanded to the batch. */
@@ -208,7 +247,7 @@ public final class NormWriter {
         if (ARITHMETIC.contains(op.node().opType())) {
             Node node = graph.producer(op.output()).orElseThrow(() -> new OnnxFuseException(ErrorCode.INTERNAL,
                     "node " + op.node().describe() + " is no longer in the fused graph"));
-            return writeConstant(graph, node, op, planned.neuronAxis(), form);
+            return writeConstant(graph, node, op, planned.neuronAxis(), gather(form, planned.neuronsPerValue()));
         }
         return writeAffine(graph, op.node(), form[0], form[1]);
     }

@@ -12,6 +12,7 @@ import org.onnxfuse.fusion.plan.ConstantFolding;
 import org.onnxfuse.fusion.plan.LevelPlan;
 import org.onnxfuse.fusion.plan.LevelPlanner;
 import org.onnxfuse.fusion.plan.NeuronSpace;
+import org.onnxfuse.fusion.plan.PerNeuronOp;
 import org.onnxfuse.fusion.plan.PlanFormatter;
 import org.onnxfuse.fusion.testing.Fixtures;
 import org.onnxfuse.fusion.testing.ModelEdits;
@@ -20,6 +21,7 @@ import org.onnxfuse.onnx.ir.Attribute;
 import org.onnxfuse.onnx.ir.Graph;
 import org.onnxfuse.onnx.ir.Model;
 import org.onnxfuse.onnx.ir.Node;
+import org.onnxfuse.onnx.ir.Tensor;
 
 /**
  * torch exports of a tiny ViT (test-models/scripts/make_vit_models.py: 7x7 patches, a class token,
@@ -140,6 +142,46 @@ class AttentionFusionTest {
         for (String block : List.of("2, 3, 4, 5", "6, 7", "8, 9, 10, 11", "12, 13")) {
             assertTrue(methods.contains("block of levels " + block + " trained"), methods);
         }
+    }
+
+    @Test
+    void aBiasPerHeadOnTheScoresMovesWithItsHeadAndAMaskStays() {
+        // vit_bias_op17: scores + a relative-position bias per head (a folded Gather of a table) + a local -inf mask
+        Model p0 = model("vit/vit_bias_op17.onnx");
+        LevelPlan p = LevelPlanner.plan(p0);
+        List<PerNeuronOp> biases = p.perNeuron().stream().filter(PerNeuronOp::perHead).toList();
+        assertEquals(2, biases.size(), "one bias per attention; the mask is the same in every head");
+        for (PerNeuronOp bias : biases) {
+            assertEquals(8, bias.neuronsPerValue(), "each value covers the 8 dims of one head");
+            assertEquals(1, bias.neuronAxis(), "the heads' axis of [batch, heads, queries, keys]");
+        }
+        assertEquals(List.of(p.spaceOf(2).id(), p.spaceOf(8).id()), biases.stream().map(b -> b.spaces().get(0)).toList());
+        for (FusionMethod method : List.of(FusionMethod.KF_LINEAR, FusionMethod.KF_GRADIENT, FusionMethod.WEIGHT_MATCH,
+                FusionMethod.ACT_MATCH, FusionMethod.AVERAGE)) {
+            double diff = Fixtures.permutedCopyDifference(p0, method, 5, 200);
+            if (method == FusionMethod.AVERAGE) {
+                assertTrue(diff > 1e-2, "averaging a permuted copy unaligned changes the function: " + diff);
+            } else {
+                assertTrue(diff < (method.trains() ? 1e-3 : 1e-4), method + ": " + diff);
+            }
+        }
+    }
+
+    @Test
+    void parentsWhoseScoreMasksDifferAreRefusedByNode() {
+        Model p0 = model("vit/vit_bias_op17.onnx");
+        Graph g = p0.graph();
+        Node maskAdd = g.nodes().stream().filter(n -> n.name().equals("/blocks/blocks.0/attn/Add_1")).findFirst()
+                .orElseThrow();
+        String mask = maskAdd.inputs().stream().filter(v -> g.initializer(v).isPresent()).findFirst().orElseThrow();
+        Tensor t = g.initializer(mask).orElseThrow();
+        float[] values = t.toFloats();
+        values[values.length - 1] = Float.NEGATIVE_INFINITY; // the class token's query no longer sees the last patch
+        Model other = p0.withGraph(g.toBuilder().putInitializer(t.withFloats(t.dims(), values)).build());
+        Exception e = assertThrows(RuntimeException.class,
+                () -> Fixtures.fuse(List.of(p0, other), FusionMethod.KF_LINEAR, 50));
+        assertTrue(e.getMessage().contains("/blocks/blocks.0/attn") && e.getMessage().contains("score constant 2"),
+                e.getMessage());
     }
 
     @Test
