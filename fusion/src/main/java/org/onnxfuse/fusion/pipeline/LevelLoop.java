@@ -50,6 +50,7 @@ import org.onnxfuse.onnx.errors.ErrorCode;
 import org.onnxfuse.onnx.errors.IncompatibleModelsException;
 import org.onnxfuse.onnx.errors.OnnxFuseException;
 import org.onnxfuse.onnx.errors.UnsupportedOpException;
+import org.onnxfuse.onnx.ir.DataType;
 import org.onnxfuse.onnx.ir.Graph;
 import org.onnxfuse.onnx.ir.Model;
 import org.onnxfuse.onnx.ir.Node;
@@ -372,6 +373,10 @@ final class LevelLoop {
                     fanIns.put(p, LevelTraining.unbiasedFanIn(planned));
                 }
             }
+        }
+        for (String p : scoreBiases(block)) {
+            parameters.add(p);
+            fanIns.put(p, 1);
         }
         long[] inputSample = java.util.Arrays.copyOfRange(input.shape(), 1, input.shape().length);
         HeldRows held = new HeldRows(Math.toIntExact(samples), input.values(), targets);
@@ -962,6 +967,36 @@ final class LevelLoop {
             });
         }
         return found;
+    }
+
+    /**
+     * The constants the fused model adds per head to the attention scores of {@code block}'s
+     * levels (a relative-position bias): parameters of the block's attention, trained with it.
+     */
+    private List<String> scoreBiases(ResidualBlock block) {
+        Set<Integer> blockSpaces = new HashSet<>();
+        block.levels().forEach(l -> blockSpaces.add(template.level(l).space()));
+        List<String> out = new ArrayList<>();
+        Graph graph = fused.graph();
+        for (PerNeuronOp op : template.perNeuron()) {
+            if (op.perHead() && blockSpaces.contains(op.spaces().get(0))) {
+                // a bias holding -inf masks too stays as written: an optimiser step would turn -inf into NaN
+                graph.producer(op.op().output()).ifPresent(add -> add.inputs().stream()
+                        .filter(in -> graph.initializer(in).filter(t -> t.dataType() == DataType.FLOAT
+                                && allFinite(t.toFloats())).isPresent())
+                        .findFirst().ifPresent(out::add));
+            }
+        }
+        return out;
+    }
+
+    private static boolean allFinite(float[] values) {
+        for (float v : values) {
+            if (!Float.isFinite(v)) {
+                return false;
+            }
+        }
+        return true;
     }
 
     /**

@@ -353,12 +353,14 @@ class ParameterGradientsTest {
                 1, 3));
         String scores = s.node("Mul", List.of(s.node("MatMul", List.of(qh, kh)), s.constant("scale", new long[0],
                 new float[] {0.7f})));
-        String weights = s.node("Softmax", List.of(scores), Attribute.ofLong("axis", -1));
+        // a bias per head and query/key pair (a relative-position bias), trained with the attention
+        String biased = s.node("Add", List.of(scores, s.weight("bias", 1, 3, 5, 5)));
+        String weights = s.node("Softmax", List.of(biased), Attribute.ofLong("axis", -1));
         String heads = s.node("Transpose", List.of(s.node("MatMul", List.of(weights, vh))), Attribute.ofLongs("perm", 0,
                 2, 1, 3));
         String attended = s.node("Reshape", List.of(heads, merged));
         String y = s.node("Add", List.of(s.node("MatMul", List.of(attended, s.weight("Wo", 6, 6))), s.weight("bo", 6)));
-        checkAgainstFiniteDifferences(s, y, -1, "Wq", "bq", "Wk", "Wv", "bv", "Wo", "bo");
+        checkAgainstFiniteDifferences(s, y, -1, "Wq", "bq", "Wk", "Wv", "bv", "Wo", "bo", "bias");
     }
 
     @Test

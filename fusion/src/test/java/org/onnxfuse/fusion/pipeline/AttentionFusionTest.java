@@ -168,6 +168,37 @@ class AttentionFusionTest {
     }
 
     @Test
+    void theGradientVariantTrainsTheBiasPerHeadWithItsAttention() {
+        // parent 1: parent 0 with block 1's bias per head negated, so the mean bias is no exact fit
+        Model p0 = model("vit/vit_bias_op17.onnx");
+        String bias = scoreConstant(p0, "/blocks/blocks.1/attn/Add");
+        Tensor t = p0.graph().initializer(bias).orElseThrow();
+        float[] negated = t.toFloats();
+        for (int i = 0; i < negated.length; i++) {
+            negated[i] = -negated[i];
+        }
+        Model p1 = p0.withGraph(p0.graph().toBuilder().putInitializer(t.withFloats(t.dims(), negated)).build());
+        float[] linear = fusedScoreConstant(Fixtures.fuse(List.of(p0, p1), FusionMethod.KF_LINEAR, 200).model());
+        FusionResult gradient = Fixtures.fuse(List.of(p0, p1), FusionMethod.KF_GRADIENT, 200);
+        assertTrue(gradient.levels().stream().map(LevelReport::method).toList().toString()
+                .contains("block of levels 8, 9, 10, 11 trained"));
+        float[] trained = fusedScoreConstant(gradient.model());
+        assertEquals(linear.length, trained.length);
+        assertTrue(Fixtures.maxAbsDifference(linear, trained) > 1e-4,
+                "kf-gradient left the bias at its linear value: " + Fixtures.maxAbsDifference(linear, trained));
+    }
+
+    private static String scoreConstant(Model m, String node) {
+        Graph g = m.graph();
+        Node add = g.nodes().stream().filter(n -> n.name().equals(node)).findFirst().orElseThrow();
+        return add.inputs().stream().filter(v -> g.initializer(v).isPresent()).findFirst().orElseThrow();
+    }
+
+    private static float[] fusedScoreConstant(Model fused) {
+        return fused.graph().initializer(scoreConstant(fused, "/blocks/blocks.1/attn/Add")).orElseThrow().toFloats();
+    }
+
+    @Test
     void parentsWhoseScoreMasksDifferAreRefusedByNode() {
         Model p0 = model("vit/vit_bias_op17.onnx");
         Graph g = p0.graph();
