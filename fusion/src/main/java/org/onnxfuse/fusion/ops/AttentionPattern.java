@@ -49,18 +49,17 @@ public final class AttentionPattern {
      * @param softmax  the Softmax over the keys
      * @param weighted the MatMul of the weights with v
      * @param merge    the Reshape that merges the heads back into the neuron axis; its output is the pattern's
-     * @param scaling  constant Mul/Div between the scores and the Softmax
-     * @param biases   Adds (and Subs) of a constant between the scores and the Softmax: a bias per head
-     *                 (relative positions), a mask, or both
+     * @param scoreOps the ops between the scores and the Softmax, in order: constant Mul/Div (the scale),
+     *                 Adds (and Subs) of a constant (a bias per head, a mask, or both), and Reshapes that
+     *                 split and merge the batch axis around a constant (Swin's mask per window)
      * @param merging  the Transposes between {@code weighted} and {@code merge}
      * @param nodes    every node of the pattern in topological order, the shape computations of its
      *                 Reshapes and its private Constant nodes included
      */
-    public record Match(Branch query, Branch key, Branch value, Node scores, List<Node> scaling, List<Node> biases,
+    public record Match(Branch query, Branch key, Branch value, Node scores, List<Node> scoreOps,
                         Node softmax, Node weighted, List<Node> merging, Node merge, List<Node> nodes) {
         public Match {
-            scaling = List.copyOf(scaling);
-            biases = List.copyOf(biases);
+            scoreOps = List.copyOf(scoreOps);
             merging = List.copyOf(merging);
             nodes = List.copyOf(nodes);
         }
@@ -106,11 +105,15 @@ public final class AttentionPattern {
      *
      * @param node      the Add or Sub
      * @param dims      the constant's shape
+     * @param scores    the shape of the scores it is added to
      * @param headAxis  the scores' axis that holds the heads
      * @param perHead   whether the constant varies along the heads (else every head adds the same)
      * @param valueHash a hash of the constant's values
      */
-    public record ScoreBias(Node node, long[] dims, int headAxis, boolean perHead, int valueHash) {
+    public record ScoreBias(Node node, long[] dims, List<Dim> scores, int headAxis, boolean perHead, int valueHash) {
+        public ScoreBias {
+            scores = List.copyOf(scores);
+        }
     }
 
     /** Every attention core of the graph, in the order of their score MatMuls. */
@@ -141,20 +144,25 @@ public final class AttentionPattern {
         if (q.isEmpty() || k.isEmpty()) {
             return Optional.empty();
         }
-        List<Node> scaling = new ArrayList<>();
-        List<Node> biases = new ArrayList<>();
+        List<Node> scoreOps = new ArrayList<>();
         Node next = onlyReader(scores.outputs().get(0), graph);
-        while (next != null && (isConstantScaling(next, graph) || isConstantShift(next, graph))) {
-            (isConstantScaling(next, graph) ? scaling : biases).add(next);
+        while (next != null && (isConstantScaling(next, graph) || isConstantShift(next, graph)
+                || next.isDefaultDomain() && next.opType().equals("Reshape") && next.inputs().size() == 2)) {
+            scoreOps.add(next);
             next = onlyReader(next.outputs().get(0), graph);
         }
         if (next == null || !next.isDefaultDomain() || !next.opType().equals("Softmax")) {
             return Optional.empty();
         }
         Node softmax = next;
+        List<Node> passing = new ArrayList<>();
         Node weighted = onlyReader(softmax.outputs().get(0), graph);
+        while (weighted != null && isInferenceIdentity(weighted, graph)) {
+            passing.add(weighted);
+            weighted = onlyReader(weighted.outputs().get(0), graph);
+        }
         if (weighted == null || !isMatMulOfActivations(weighted, graph)
-                || !weighted.inputs().get(0).equals(softmax.outputs().get(0))) {
+                || !weighted.inputs().get(0).equals(lastOutput(softmax, passing))) {
             return Optional.empty();
         }
         Optional<Branch> v = branch(weighted.inputs().get(1), graph);
@@ -188,9 +196,9 @@ public final class AttentionPattern {
             nodes.addAll(b.ops());
         }
         nodes.add(scores);
-        nodes.addAll(scaling);
-        nodes.addAll(biases);
+        nodes.addAll(scoreOps);
         nodes.add(softmax);
+        nodes.addAll(passing);
         nodes.add(weighted);
         nodes.addAll(merging);
         nodes.add(merge);
@@ -206,7 +214,9 @@ public final class AttentionPattern {
             }
         }
         Set<Node> shapes = Collections.newSetFromMap(new IdentityHashMap<>());
-        for (Node reshape : List.of(q.get().split(), k.get().split(), v.get().split(), merge)) {
+        List<Node> reshapes = new ArrayList<>(List.of(q.get().split(), k.get().split(), v.get().split(), merge));
+        scoreOps.stream().filter(n -> n.opType().equals("Reshape")).forEach(reshapes::add);
+        for (Node reshape : reshapes) {
             Optional<List<Node>> shape = ShapeComputation.nodesFromShapes(reshape.inputs().get(1), graph);
             if (shape.isEmpty()) {
                 return Optional.empty();
@@ -227,7 +237,7 @@ public final class AttentionPattern {
             }
         }
         nodes.addAll(graph.privateConstants(new ArrayList<>(nodes)));
-        return Optional.of(new Match(q.get(), k.get(), v.get(), scores, scaling, biases, softmax, weighted, merging, merge,
+        return Optional.of(new Match(q.get(), k.get(), v.get(), scores, scoreOps, softmax, weighted, merging, merge,
                 graph.sorted(nodes)));
     }
 
@@ -265,6 +275,25 @@ public final class AttentionPattern {
             return false;
         }
         return scalar(n, constant, graph).isPresent();
+    }
+
+    /**
+     * An Identity, or a Dropout whose mask nothing reads and that drops nothing: in inference mode,
+     * or with ratio 0 (torchvision's Swin passes training=True with ratio 0).
+     */
+    private static boolean isInferenceIdentity(Node n, GraphView graph) {
+        if (!n.isDefaultDomain() || n.inputs().isEmpty()) {
+            return false;
+        }
+        if (n.opType().equals("Identity")) {
+            return true;
+        }
+        if (!n.opType().equals("Dropout")) {
+            return false;
+        }
+        boolean maskUnread = n.outputs().size() < 2 || n.outputs().get(1).isEmpty()
+                || graph.consumers(n.outputs().get(1)).isEmpty() && !graph.isGraphOutput(n.outputs().get(1));
+        return maskUnread && OpRegistry.dropsNothing(n, graph);
     }
 
     /** Add of a constant to the activation (either input), or Sub of a constant from it. */
@@ -350,8 +379,19 @@ public final class AttentionPattern {
         }
         scoresShape.add(kShape.get(sourceAxis(keys)));
         List<ScoreBias> biases = new ArrayList<>();
-        for (Node n : m.biases()) {
-            biases.add(scoreBias(n, graph, scoresShape, batch.indexOf("head"), q.heads()));
+        List<Dim> current = scoresShape;
+        int headAxis = batch.indexOf("head");
+        for (Node n : m.scoreOps()) {
+            if (n.opType().equals("Reshape")) {
+                current = scoresReshaped(n, graph, shapes, current, headAxis);
+                headAxis = current.size() - 3;
+            } else if (!isConstantScaling(n, graph)) {
+                biases.add(scoreBias(n, graph, current, headAxis, q.heads()));
+            }
+        }
+        if (current.size() != scoresShape.size()) {
+            throw unsupported(m.softmax(), "it reads attention scores reshaped to rank " + current.size()
+                    + "; the scores must come back to rank " + scoresShape.size() + " before the Softmax");
         }
         List<String> out = new ArrayList<>(batch);
         out.add(tokens);
@@ -381,7 +421,8 @@ public final class AttentionPattern {
         List<Dim> shape = new ArrayList<>(qShape.subList(0, qShape.size() - 1));
         shape.add(Dim.of(width));
         double scale = 1;
-        List<Node> scalings = new ArrayList<>(m.scaling());
+        List<Node> scalings = new ArrayList<>(m.scoreOps().stream().filter(n -> isConstantScaling(n, graph))
+                .toList());
         for (Branch b : List.of(m.query(), m.key())) {
             b.ops().stream().filter(n -> !n.opType().equals("Transpose")).forEach(scalings::add);
         }
@@ -399,15 +440,41 @@ public final class AttentionPattern {
         return new Resolved(q.heads(), q.dim(), v.dim(), shape, scale, scoresShape, biases);
     }
 
+    /**
+     * The shape of scores {@code current} after {@code reshape}, which may only split or merge the
+     * axes before the heads (the batch and, in Swin, the windows of each image): the heads, queries
+     * and keys must stay the last three axes, unchanged.
+     */
+    private static List<Dim> scoresReshaped(Node reshape, GraphView graph, Function<String, List<Dim>> shapes,
+                                            List<Dim> current, int headAxis) {
+        List<Dim> target = ShapeComputation.targetElements(reshape.inputs().get(1), graph, shapes, reshape);
+        int r = current.size();
+        int t = target.size();
+        boolean kept = headAxis == r - 3 && t >= 3;
+        for (int i = 1; kept && i <= 3; i++) {
+            Dim want = current.get(r - i);
+            Dim got = target.get(t - i);
+            kept = got.isFixed() && (got.value() == 0 && t == r || want.isFixed() && got.value() == want.value())
+                    || !got.isFixed() && Shapes.alike(got, want);
+        }
+        if (!kept) {
+            throw unsupported(reshape, "it reshapes attention scores " + Shapes.format(current) + " (heads on axis "
+                    + headAxis + ") to " + Shapes.format(target) + "; only the axes before the heads may be split"
+                    + " or merged, with the heads, queries and keys kept as the last three");
+        }
+        List<Dim> out = new ArrayList<>(target.subList(0, t - 3));
+        out.addAll(current.subList(r - 3, r));
+        return out;
+    }
+
     /** The source axis a label "a<i>" of {@link #sourceLabels} stands for. */
     private static int sourceAxis(String label) {
         return Integer.parseInt(label.substring(1));
     }
 
     /**
-     * The constant that {@code n} adds to scores of shape {@code scores}: it may vary along the
-     * heads, the queries and the keys (broadcast from the last axis as ONNX does), not along the
-     * batch, whose rows are samples.
+     * The constant that {@code n} adds to scores of shape {@code scores}: it may vary along every
+     * axis (broadcast from the last as ONNX does) but the batch's, whose rows are samples.
      */
     private static ScoreBias scoreBias(Node n, GraphView graph, List<Dim> scores, int headAxis, int heads) {
         int constant = graph.isConstant(n.inputs().get(1)) ? 1 : 0;
@@ -426,10 +493,11 @@ public final class AttentionPattern {
             }
             if (axis == headAxis && dims[j] == heads) {
                 perHead = true;
-            } else if (axis < rank - 2 || s.isFixed() && s.value() != dims[j]) {
+            } else if (axis == 0 || axis == headAxis || s.isFixed() && s.value() != dims[j]) {
                 throw unsupported(n, "it adds a constant of shape " + Arrays.toString(dims) + " to attention"
                         + " scores " + Shapes.format(scores) + " (heads on axis " + headAxis + "): a constant on the"
-                        + " scores may vary along the heads, the queries and the keys only");
+                        + " scores may not vary along the batch (axis 0), and along the heads only with one value"
+                        + " per head");
             }
         }
         float[] values;
@@ -438,7 +506,7 @@ public final class AttentionPattern {
         } catch (RuntimeException e) {
             throw unsupported(n, "its constant is not a float tensor");
         }
-        return new ScoreBias(n, dims, headAxis, perHead, Arrays.hashCode(values));
+        return new ScoreBias(n, dims, scores, headAxis, perHead, Arrays.hashCode(values));
     }
 
     /** A branch after its split: the heads, the dim per head, and the labels of the axes its MatMul reads. */

@@ -11,9 +11,11 @@ import org.onnxfuse.onnx.ir.Node;
  * Concat of activations along their neuron axis (DenseNet layers, SqueezeNet's fire modules,
  * Inception-style branches): the output's neurons are the inputs' neurons stacked, each input's
  * at a fixed offset, so every input keeps its own neuron space ({@link NeuronFlow#STACKS}).
- * Concat along any other axis, or of constants with activations, is refused.
+ * Along a position axis (Swin's cyclic shift, torch.roll as two Slices and a Concat) every input
+ * holds the same neurons, so their spaces are tied instead ({@link #alongPositions}). Concat along
+ * the batch, or of constants with activations, is refused.
  */
-final class ConcatHandler implements OpHandler {
+public final class ConcatHandler implements OpHandler {
     @Override
     public String opType() {
         return "Concat";
@@ -58,10 +60,9 @@ final class ConcatHandler implements OpHandler {
             throw Shapes.invalid(node, "has no axis attribute");
         }
         int axis = Shapes.axis(node, node.longAttribute("axis", 0), first.size(), false);
-        if (axis != neuronAxis) {
-            throw Shapes.unsupported(node, "it concatenates along axis " + axis + " of " + Shapes.format(first)
-                    + " but the neurons are on axis " + neuronAxis + "; only concatenation along the neurons is"
-                    + " supported");
+        if (axis == 0) {
+            throw Shapes.unsupported(node, "it concatenates along axis 0 of " + Shapes.format(first) + ", the batch;"
+                    + " concatenation along the neurons or along positions is supported");
         }
         long total = 0;
         boolean fixed = true;
@@ -83,8 +84,14 @@ final class ConcatHandler implements OpHandler {
         return out;
     }
 
+    /** Whether {@code node} concatenates along another axis than {@code neuronAxis} of inputs of rank {@code rank}. */
+    public static boolean alongPositions(Node node, int neuronAxis, int rank) {
+        return Shapes.axis(node, node.longAttribute("axis", 0), rank, false) != neuronAxis;
+    }
+
     @Override
     public Map<String, String> signature(Node node, GraphView graph) {
-        return Map.of("inputs", Integer.toString(node.inputs().size()));
+        return Map.of("inputs", Integer.toString(node.inputs().size()), "axis",
+                Long.toString(node.longAttribute("axis", 0)));
     }
 }

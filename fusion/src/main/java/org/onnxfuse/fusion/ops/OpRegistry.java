@@ -83,9 +83,8 @@ public final class OpRegistry {
                 SimpleHandler.NO_SIGNATURE));
         r.register(new ReduceMeanHandler());
         r.register(new GatherHandler());
-        r.register(new SimpleHandler("", "Pad", 11, OpRole.POOLING, "Pad (constant, spatial axes)", OpRegistry::padShape,
-                (n, g) -> Map.of("pads", Arrays.toString(padAmounts(n, g)), "mode", n.stringAttribute("mode",
-                        "constant"))));
+        r.register(new PadHandler());
+        r.register(new SliceHandler());
         // shape
         r.register(SimpleHandler.of("Flatten", OpRole.SHAPE,
                 (n, in, g) -> Shapes.flatten(n, in, n.longAttribute("axis", 1)),
@@ -166,14 +165,25 @@ public final class OpRegistry {
     }
 
     private static List<Dim> dropoutShape(Node n, List<Dim> in, GraphView g) {
-        if (n.inputs().size() > 2 && !n.inputs().get(2).isEmpty()) {
-            Optional<Double> training = g.scalar(n.inputs().get(2));
-            if (training.isEmpty() || training.get() != 0) {
-                throw Shapes.unsupported(n, "may run in training mode (input '" + n.inputs().get(2)
-                        + "'); export the model in inference mode");
-            }
+        if (!dropsNothing(n, g)) {
+            throw Shapes.unsupported(n, "may run in training mode (input '" + n.inputs().get(2)
+                    + "') with a ratio that is not 0; export the model in inference mode");
         }
         return in;
+    }
+
+    /**
+     * Whether Dropout {@code n} is the identity: in inference mode (training_mode absent or a
+     * constant 0), or with a constant ratio of 0 (torchvision's Swin passes training=True with
+     * ratio 0).
+     */
+    static boolean dropsNothing(Node n, GraphView g) {
+        if (n.inputs().size() < 3 || n.inputs().get(2).isEmpty()) {
+            return true;
+        }
+        Optional<Double> training = g.scalar(n.inputs().get(2));
+        Optional<Double> ratio = n.inputs().get(1).isEmpty() ? Optional.of(0.5) : g.scalar(n.inputs().get(1));
+        return training.isPresent() && training.get() == 0 || ratio.isPresent() && ratio.get() == 0;
     }
 
     private static Map<String, String> clipSignature(Node n, GraphView g) {
@@ -251,43 +261,6 @@ public final class OpRegistry {
     }
 
     /** Pad's amounts (begins then ends, one per axis) from its constant input. */
-    static long[] padAmounts(Node n, GraphView g) {
-        if (n.inputs().size() < 2 || n.inputs().get(1).isEmpty()) {
-            throw Shapes.unsupported(n, "has no pads input");
-        }
-        return g.constant(n.inputs().get(1)).orElseThrow(() -> Shapes.unsupported(n, "takes its pads from "
-                + g.origin(n.inputs().get(1)) + "; a level needs constant pads")).toLongs();
-    }
-
-    /**
-     * Constant-mode padding of the spatial axes ([N, C, spatial...]): the neurons stay where they
-     * are, as in a Conv's own padding (torch exports F.avg_pool2d as Pad + AveragePool).
-     */
-    private static List<Dim> padShape(Node n, List<Dim> in, GraphView g) {
-        if (!n.stringAttribute("mode", "constant").equals("constant")) {
-            throw Shapes.unsupported(n, "pads in mode '" + n.stringAttribute("mode", "constant")
-                    + "'; only constant padding is supported");
-        }
-        if (n.inputs().size() > 3 && !n.inputs().get(3).isEmpty()) {
-            throw Shapes.unsupported(n, "pads only some axes (an axes input)");
-        }
-        long[] pads = padAmounts(n, g);
-        if (pads.length != 2 * in.size()) {
-            throw Shapes.invalid(n, "has " + pads.length + " pads for an input of rank " + in.size());
-        }
-        List<Dim> out = new ArrayList<>();
-        for (int a = 0; a < in.size(); a++) {
-            long add = pads[a] + pads[a + in.size()];
-            if (add != 0 && a < 2) {
-                throw Shapes.unsupported(n, "pads axis " + a + " (" + (a == 0 ? "the batch" : "the neurons")
-                        + "); only the spatial axes [2..] may be padded");
-            }
-            Dim d = in.get(a);
-            out.add(add == 0 ? d : d.isFixed() ? Dim.of(d.value() + add) : Dim.UNKNOWN);
-        }
-        return out;
-    }
-
     private static List<Dim> transposeShape(Node n, List<Dim> in, GraphView g) {
         long[] perm = n.longsAttribute("perm", null);
         List<Dim> out = new ArrayList<>();

@@ -404,19 +404,34 @@ public final class ShapeComputation {
                                      Function<String, List<Dim>> shapes) {
         List<Dim> elements = targetElements(reshape.inputs().get(1), graph, shapes, reshape);
         long[] target = new long[elements.size()];
+        boolean inferred = elements.contains(Dim.UNKNOWN);
+        int symbolAt = -1;
         for (int i = 0; i < target.length; i++) {
             Dim e = elements.get(i);
             if (e.isFixed()) {
                 target[i] = e.value();
             } else if (e.equals(Dim.UNKNOWN)) {
                 target[i] = -1;
+            } else if (i < input.size() && input.get(i).equals(e)) {
+                target[i] = 0;
+            } else if (!inferred) {
+                // a named size where the input's axis is another one (Swin's windows merged into the batch
+                // and split out again): inferred from the element count, and named as it is
+                target[i] = -1;
+                inferred = true;
+                symbolAt = i;
             } else if (i < input.size() && Shapes.alike(input.get(i), e)) {
                 target[i] = 0;
             } else {
                 throw Shapes.unsupported(reshape, "moves the size " + e + " to position " + i + " of its target shape");
             }
         }
-        return Shapes.reshape(reshape, input, target, reshape.longAttribute("allowzero", 0) != 0);
+        List<Dim> out = new ArrayList<>(Shapes.reshape(reshape, input, target,
+                reshape.longAttribute("allowzero", 0) != 0));
+        if (symbolAt >= 0) {
+            out.set(symbolAt, elements.get(symbolAt));
+        }
+        return out;
     }
 
     @Override

@@ -66,13 +66,15 @@ public final class ConstantFolding {
     }
 
     /**
-     * {@code model} with its constant computations folded and shared parameters split, as
+     * {@code model} with its batch-independent shape computations evaluated where the planner
+     * could not follow them ({@link ShapeSpecialization}), its constant computations folded and shared parameters split, as
      * described above, and packed projections cut into slices split into one projection per
      * slice ({@link FusedProjections}), and torch's nn.MultiheadAttention layout rewritten batch
      * first ({@link MultiheadAttentionLayout}).
      */
     public static Model fold(Model model) {
-        Model folded = new ConstantFolding(model.graph()).run().map(model::withGraph).orElse(model);
+        Model specialized = ShapeSpecialization.specialize(model);
+        Model folded = new ConstantFolding(specialized.graph()).run().map(specialized::withGraph).orElse(specialized);
         return MultiheadAttentionLayout.rewrite(FusedProjections.split(folded));
     }
 

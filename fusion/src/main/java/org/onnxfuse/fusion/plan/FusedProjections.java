@@ -157,8 +157,12 @@ public final class FusedProjections {
         } catch (RuntimeException e) {
             return Optional.empty();
         }
-        if (t.size() != 5 || !(t.get(0).is(1, batch) || t.get(0).is(0)) || !(t.get(1).is(1, tokens)
-                || t.get(1).is(0)) || !t.get(2).known() || !t.get(3).known() || !t.get(4).known()) {
+        // Axes 0 and 1 must be copied: read from the shape (or 0), or one of them a number (a count the
+        // exporter or ShapeSpecialization fixed), which then must equal the input's axis for the sizes to agree.
+        boolean batchCopied = t.size() == 5 && (t.get(0).is(1, batch) || t.get(0).is(0));
+        boolean tokensCopied = t.size() == 5 && (t.get(1).is(1, tokens) || t.get(1).is(0));
+        if (t.size() != 5 || !(batchCopied && tokensCopied || batchCopied && t.get(1).known()
+                || tokensCopied && t.get(0).known()) || !t.get(2).known() || !t.get(3).known() || !t.get(4).known()) {
             return Optional.empty();
         }
         long parts = t.get(2).factor();

@@ -18,6 +18,7 @@ import java.util.stream.Collectors;
 import org.onnxfuse.fusion.ops.AffineGeometry;
 import org.onnxfuse.fusion.ops.AffineHandler;
 import org.onnxfuse.fusion.ops.AttentionPattern;
+import org.onnxfuse.fusion.ops.ConcatHandler;
 import org.onnxfuse.fusion.ops.ConstantArithmetic;
 import org.onnxfuse.fusion.ops.GatherHandler;
 import org.onnxfuse.fusion.ops.GraphView;
@@ -348,7 +349,7 @@ public final class LevelPlanner {
                 Node add = bias.node();
                 String scores = add.inputs().stream().filter(v -> !view.isConstant(v)).findFirst().orElseThrow();
                 LevelOp constant = new LevelOp("AttentionBias", OpRole.JOIN, add, List.of(add), false, scores,
-                        add.outputs().get(0), r.scoresShape(), Map.of(), bias.headAxis(), List.of());
+                        add.outputs().get(0), bias.scores(), Map.of(), bias.headAxis(), List.of());
                 headConstants.add(new PerNeuronOp(constant, List.of(query), bias.headAxis(),
                         Math.toIntExact(r.keyDim())));
             }
@@ -597,6 +598,12 @@ public final class LevelPlanner {
                 if (!in.plain()) {
                     return opaque(in, out);
                 }
+                if (axis == shape.size() - 1 && shape.get(axis).isFixed() && out.size() >= 2
+                        && out.get(out.size() - 1).equals(shape.get(axis))) {
+                    // neurons last before and after: only positions (and the batch) regroup, every row keeps
+                    // its neurons in order (Swin's windows: [N, H, W, C] <-> [N * windows, tokens, C])
+                    return new Flow(out, out.size() - 1, in.slices(), null, false, in.endedBy());
+                }
                 if (out.size() == 2) {
                     Optional<Long> outer = product(node, shape, 1, axis);
                     Optional<Long> inner = product(node, shape, axis + 1, shape.size());
@@ -728,6 +735,10 @@ public final class LevelPlanner {
             }
         }
         List<Dim> out = handler.joinedShape(node, in.stream().map(Flow::shape).toList(), first.axis(), view);
+        if (kind == NeuronFlow.STACKS && node.opType().equals("Concat")
+                && ConcatHandler.alongPositions(node, first.axis(), first.shape().size())) {
+            kind = NeuronFlow.TIES; // positions concatenated: every input holds the same neurons
+        }
         List<Integer> slices = new ArrayList<>();
         if (kind == NeuronFlow.STACKS) {
             in.forEach(f -> slices.addAll(f.slices()));
