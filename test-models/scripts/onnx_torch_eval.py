@@ -71,7 +71,33 @@ def run_all(model, x):
         op = node.op_type
         if op == "Constant":
             y = torch.from_numpy(np.array(a["value"]).copy())
+        elif op == "Pad":
+            if a.get("mode", b"constant") not in (b"constant", "constant") or (len(ins) > 3 and ins[3] is not None):
+                raise NotImplementedError("Pad mode or axes")
+            pads = ins[1].tolist()
+            n = len(pads) // 2
+            value = ins[2].item() if len(ins) > 2 and ins[2] is not None else 0.0
+            flat = []                                       # F.pad lists the last axis first
+            for ax in reversed(range(n)):
+                flat += [pads[ax], pads[ax + n]]
+            y = F.pad(ins[0], flat, value=value)
+        elif op == "Mod":
+            y = torch.fmod(ins[0], ins[1]) if a.get("fmod", 0) else torch.remainder(ins[0], ins[1])
+        elif op == "Range":
+            y = torch.arange(ins[0].item(), ins[1].item(), ins[2].item(), dtype=ins[0].dtype)
+        elif op == "Not":
+            y = torch.logical_not(ins[0])
+        elif op == "ScatterND":
+            y = ins[0].clone()
+            k = ins[1].shape[-1]
+            index = ins[1].reshape(-1, k).tolist()
+            updates = ins[2].reshape((len(index),) + tuple(ins[0].shape[k:]))
+            for row, u in zip(index, updates):
+                y[tuple(row)] = u
         elif op == "Identity" or op == "Dropout":
+            if op == "Dropout" and len(ins) > 1 and ins[1] is not None and ins[1].item() != 0 \
+                    and len(ins) > 2 and ins[2] is not None and ins[2].item():
+                raise NotImplementedError("Dropout in training mode with a ratio")
             y = ins[0]
         elif op == "Flatten":
             ax = a.get("axis", 1)
@@ -147,15 +173,17 @@ def run_all(model, x):
             starts, ends = ins[1].tolist(), ins[2].tolist()
             axes = ins[3].tolist() if len(ins) > 3 and ins[3] is not None else list(range(len(starts)))
             steps = ins[4].tolist() if len(ins) > 4 and ins[4] is not None else [1] * len(starts)
-            idx = [slice(None)] * ins[0].dim()
+            y = ins[0]
             for st, en, ax, sp in zip(starts, ends, axes, steps):
-                if sp != 1:
-                    raise NotImplementedError("Slice step %d" % sp)
-                n = ins[0].shape[ax]
-                st = min(max(st + n if st < 0 else st, 0), n)
-                en = min(max(en + n if en < 0 else en, 0), n)
-                idx[ax % ins[0].dim()] = slice(st, en)
-            y = ins[0][tuple(idx)]
+                ax %= y.dim()
+                n = y.shape[ax]
+                if sp > 0:
+                    st = min(max(st + n if st < 0 else st, 0), n)
+                    en = min(max(en + n if en < 0 else en, 0), n)
+                else:                                       # ONNX clamps to [-1, n - 1] going backwards
+                    st = min(max(st + n if st < 0 else st, -1), n - 1)
+                    en = min(max(en + n if en < 0 else en, -1), n - 1)
+                y = torch.index_select(y, ax, torch.arange(st, en, sp, dtype=torch.long))
         elif op == "Split":
             ax = a.get("axis", 0)
             if len(ins) > 1 and ins[1] is not None:
@@ -239,6 +267,8 @@ def run_all(model, x):
             y = y * scale.reshape(shp) + bias.reshape(shp)
         else:
             raise NotImplementedError("op " + op)
-        assert len(node.output) == 1, node
+        # Dropout's mask (output 1) is read by nothing in an inference export
+        assert len(node.output) == 1 or op == "Dropout" and not any(
+            node.output[1] in n.input for n in g.node), node
         env[node.output[0]] = y
     return [env[o.name] for o in g.output]

@@ -13,7 +13,7 @@ import org.onnxfuse.onnx.ir.Node;
  * batch and the neurons are never sliced: the fused neurons are groups of the parents', so
  * keeping some of them is not defined.
  */
-final class SliceHandler implements OpHandler {
+public final class SliceHandler implements OpHandler {
     @Override
     public String opType() {
         return "Slice";
@@ -93,7 +93,7 @@ final class SliceHandler implements OpHandler {
     }
 
     /** The number of elements ONNX's Slice keeps of an axis of {@code size}. */
-    static long length(long size, long start, long end, long step) {
+    public static long length(long size, long start, long end, long step) {
         if (step > 0) {
             long s = clamp(start < 0 ? start + size : start, 0, size);
             long e = clamp(end < 0 ? end + size : end, 0, size);

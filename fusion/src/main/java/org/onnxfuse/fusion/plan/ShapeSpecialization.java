@@ -27,6 +27,7 @@ import org.onnxfuse.onnx.ir.DataType;
 import org.onnxfuse.onnx.ir.Dim;
 import org.onnxfuse.onnx.ir.Graph;
 import org.onnxfuse.onnx.ir.Model;
+import org.onnxfuse.onnx.ir.Names;
 import org.onnxfuse.onnx.ir.Node;
 import org.onnxfuse.onnx.ir.Tensor;
 import org.onnxfuse.onnx.ir.TensorType;
@@ -70,38 +71,66 @@ public final class ShapeSpecialization {
             return model;
         }
         List<String> values = new ArrayList<>(shapeOnly.keySet());
-        Map<String, Tensor> one = evaluate(model, values, shapeOnly, 1);
-        Map<String, Tensor> two = evaluate(model, values, shapeOnly, 2);
+        List<Map<String, Tensor>> runs = new ArrayList<>();
+        for (long batch = 1; batch <= 3; batch++) {
+            runs.add(evaluate(model, values, shapeOnly, batch));
+        }
+        boolean rebuildBatch = !g.feedInputs().get(0).tensorType().shape().get(0).isFixed()
+                && opset(model) >= 13;
         Set<String> fixed = new HashSet<>();
+        Map<String, PerBatch> perSample = new HashMap<>();
         for (String v : values) {
-            Tensor a = one.get(v);
-            Tensor c = two.get(v);
-            if (a != null && c != null && Arrays.equals(a.dims(), c.dims())
-                    && a.data().rawBytes().equals(c.data().rawBytes())) {
+            Tensor a = runs.get(0).get(v);
+            Tensor c = runs.get(1).get(v);
+            Tensor d = runs.get(2).get(v);
+            if (a == null || c == null || d == null || !Arrays.equals(a.dims(), c.dims())
+                    || !Arrays.equals(a.dims(), d.dims())) {
+                continue;
+            }
+            if (a.data().rawBytes().equals(c.data().rawBytes()) && a.data().rawBytes().equals(d.data().rawBytes())) {
                 fixed.add(v);
+            } else if (rebuildBatch) {
+                proportional(a, c, d).ifPresent(f -> perSample.put(v, f));
             }
         }
-        // a fixed value becomes an initializer where something that is not fixed reads it
+        // a value proportional to the batch is rebuilt only where the planner could not follow its computation
+        Map<String, Boolean> unfollowable = new HashMap<>();
+        perSample.keySet().removeIf(v -> !unfollowable(v, g, shapeOnly.keySet(), fixed, unfollowable));
+        // a fixed value becomes an initializer, a value proportional to the batch is computed again from the
+        // input's batch size alone, where something that is neither reads it
+        Set<String> rewritten = new HashSet<>(fixed);
+        rewritten.addAll(perSample.keySet());
         Set<String> readOutside = new HashSet<>();
         for (Node n : g.nodes()) {
-            boolean fixedNode = !n.outputs().isEmpty() && fixed.contains(n.outputs().get(0));
-            if (!fixedNode) {
-                n.inputs().stream().filter(fixed::contains).forEach(readOutside::add);
+            boolean inside = !n.outputs().isEmpty() && rewritten.contains(n.outputs().get(0));
+            if (!inside) {
+                n.inputs().stream().filter(rewritten::contains).forEach(readOutside::add);
             }
         }
-        g.outputs().stream().map(ValueInfo::name).filter(fixed::contains).forEach(readOutside::add);
+        g.outputs().stream().map(ValueInfo::name).filter(rewritten::contains).forEach(readOutside::add);
         Graph.Builder b = g.toBuilder();
-        Set<Node> replaced = new HashSet<>();
+        Map<Node, List<Node>> replaced = new HashMap<>();
+        Set<String> names = Names.usedIn(g);
         for (String v : values) {
-            if (readOutside.contains(v)) {
-                b.addInitializer(one.get(v));
-                g.producer(v).ifPresent(replaced::add);
+            if (!readOutside.contains(v)) {
+                continue;
+            }
+            Node producer = g.producer(v).orElseThrow();
+            if (fixed.contains(v)) {
+                b.addInitializer(runs.get(0).get(v));
+                replaced.put(producer, List.of());
+            } else {
+                replaced.put(producer, fromBatch(b, names, g.feedInputs().get(0).name(), v, perSample.get(v),
+                        runs.get(0).get(v).dims().length == 0));
             }
         }
         if (replaced.isEmpty()) {
             return model;
         }
-        List<Node> nodes = g.nodes().stream().filter(n -> !replaced.contains(n)).toList();
+        List<Node> nodes = new ArrayList<>();
+        for (Node n : g.nodes()) {
+            nodes.addAll(replaced.getOrDefault(n, List.of(n)));
+        }
         Set<Node> computations = new HashSet<>();
         for (Node n : nodes) {
             if (!n.outputs().isEmpty() && shapeOnly.containsKey(n.outputs().get(0))) {
@@ -110,6 +139,103 @@ public final class ShapeSpecialization {
         }
         b.nodes(nodes);
         return GraphRewrite.finish(g, b, nodes, computations, List.of()).map(model::withGraph).orElse(model);
+    }
+
+    /**
+     * Whether the computation of shape value {@code v} (back to values that are fixed) uses an op the
+     * planner does not evaluate, or divides a size that varies with the batch (Swin's batch size
+     * recovered as windows x batch / windows).
+     */
+    private static boolean unfollowable(String v, Graph g, Set<String> shapeOnly, Set<String> fixed,
+                                        Map<String, Boolean> memo) {
+        Boolean known = memo.get(v);
+        if (known != null) {
+            return known;
+        }
+        memo.put(v, false);
+        Node n = g.producer(v).orElse(null);
+        boolean out = false;
+        if (n != null && shapeOnly.contains(v) && !fixed.contains(v)) {
+            out = !PLANNER_SHAPE_OPS.contains(n.opType())
+                    || (n.opType().equals("Div") || n.opType().equals("Mod")) && !fixed.contains(n.inputs().get(0))
+                    && !isConstant(g, n.inputs().get(0));
+            for (String in : n.inputs()) {
+                out |= !in.isEmpty() && unfollowable(in, g, shapeOnly, fixed, memo);
+            }
+        }
+        memo.put(v, out);
+        return out;
+    }
+
+    /** Per element of an int64 shape value: its factor times the batch size, or (factor 0) its constant. */
+    private record PerBatch(long[] factor, long[] constant) {
+    }
+
+    /**
+     * {@code value}'s elements as {@link PerBatch} from its values at batch sizes 1, 2 and 3 ({@code
+     * a}, {@code b}, {@code c}); empty when an element is neither constant nor proportional.
+     */
+    private static Optional<PerBatch> proportional(Tensor a, Tensor b, Tensor c) {
+        if (a.dataType() != DataType.INT64 || a.dims().length > 1) {
+            return Optional.empty();
+        }
+        long[] x = a.toLongs();
+        long[] y = b.toLongs();
+        long[] z = c.toLongs();
+        PerBatch out = new PerBatch(new long[x.length], new long[x.length]);
+        for (int i = 0; i < x.length; i++) {
+            if (x[i] == y[i] && y[i] == z[i]) {
+                out.constant()[i] = x[i];
+            } else if (y[i] == 2 * x[i] && z[i] == 3 * x[i] && x[i] > 0) {
+                out.factor()[i] = x[i];
+            } else {
+                return Optional.empty();
+            }
+        }
+        return Optional.of(out);
+    }
+
+    /**
+     * Nodes computing {@code value} from {@code input}'s batch size: each element its constant, or
+     * its factor times the batch (a scalar when {@code scalar}).
+     */
+    private static List<Node> fromBatch(Graph.Builder b, Set<String> names, String input, String value,
+                                        PerBatch perSample, boolean scalar) {
+        List<Node> nodes = new ArrayList<>();
+        String shape = Names.fresh(value + "_input_shape", names);
+        nodes.add(Node.of(shape, "Shape", List.of(input), List.of(shape)));
+        String zero = Names.fresh(value + "_zero", names);
+        String one = Names.fresh(value + "_one", names);
+        b.addInitializer(Tensor.ofLongs(zero, new long[] {1}, new long[] {0}));
+        b.addInitializer(Tensor.ofLongs(one, new long[] {1}, new long[] {1}));
+        String batch = Names.fresh(value + "_batch", names);
+        nodes.add(Node.of(batch, "Slice", List.of(shape, zero, one), List.of(batch)));
+        List<String> parts = new ArrayList<>();
+        for (int i = 0; i < perSample.factor().length; i++) {
+            long f = perSample.factor()[i];
+            String part = Names.fresh(value + "_" + i, names);
+            if (f == 0) {
+                b.addInitializer(Tensor.ofLongs(part, new long[] {1}, new long[] {perSample.constant()[i]}));
+            } else {
+                String factor = Names.fresh(value + "_factor" + i, names);
+                b.addInitializer(Tensor.ofLongs(factor, new long[] {1}, new long[] {f}));
+                nodes.add(Node.of(part, "Mul", List.of(batch, factor), List.of(part)));
+            }
+            parts.add(part);
+        }
+        if (scalar) {
+            String axes = Names.fresh(value + "_axes", names);
+            b.addInitializer(Tensor.ofLongs(axes, new long[] {1}, new long[] {0}));
+            nodes.add(Node.of(value, "Squeeze", List.of(parts.get(0), axes), List.of(value)));
+        } else {
+            nodes.add(Node.of(value, "Concat", parts, List.of(value), org.onnxfuse.onnx.ir.Attribute.ofLong("axis", 0)));
+        }
+        return nodes;
+    }
+
+    private static long opset(Model model) {
+        return model.opsetImports().stream().filter(o -> o.isDefaultDomain()).mapToLong(o -> o.version()).findFirst()
+                .orElse(0);
     }
 
     /**

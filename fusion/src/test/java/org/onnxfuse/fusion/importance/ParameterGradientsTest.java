@@ -364,6 +364,19 @@ class ParameterGradientsTest {
     }
 
     @Test
+    void slicesOfPositionsWithStepsAndAShiftedConcat() {
+        // Swin's patch merging (every other token from 1) and cyclic shift (torch.roll as two Slices and a Concat)
+        Segment s = new Segment(18, 17, 2, 7, 4);
+        String z = s.node("MatMul", List.of("x", s.weight("W", 4, 5)));
+        String odd = s.node("Slice", List.of(z, s.longs("s1", 1), s.longs("e1", 7), s.longs("a1", 1), s.longs("t1", 2)));
+        String tail = s.node("Slice", List.of(z, s.longs("s2", 4), s.longs("e2", 100), s.longs("a2", 1)));
+        String head = s.node("Slice", List.of(z, s.longs("s3", 0), s.longs("e3", 4), s.longs("a3", 1)));
+        String rolled = s.node("Concat", List.of(tail, head, odd), Attribute.ofLong("axis", 1));
+        String y = s.node("Add", List.of(rolled, s.weight("b", 5)));
+        checkAgainstFiniteDifferences(s, y, -1, "W", "b");
+    }
+
+    @Test
     void convBatchNormReluConvWithResidualAdd() {
         Segment s = new Segment(11, 13, 2, 3, 5, 5);
         Attribute same = Attribute.ofLongs("pads", 1, 1, 1, 1);

@@ -507,7 +507,29 @@ class LevelPlannerTest {
         channels.initializer(Tensor.ofLongs("pads", new long[] {8}, new long[] {0, 1, 0, 0, 0, 0, 0, 0}));
         UnsupportedOpException e = unsupported(channels.op("pad", "Pad", List.of("pads")).op("flat", "Flatten")
                 .gemm("fc", 16, 2, true, true));
-        assertTrue(e.getMessage().contains("pads axis 1 (the neurons)"), e.getMessage());
+        assertTrue(e.getMessage().contains("pads axis 1, which holds the neurons"), e.getMessage());
+    }
+
+    @Test
+    void slicesOfPositionsArePlannedAndASliceOfTheNeuronsIsRefusedByNode() {
+        Net rows = Net.input("batch", 2, 4, 4).opset(13).conv("c1", 2, 3, 3, false, Attribute.ofLongs("pads", 1, 1, 1, 1));
+        rows.initializer(Tensor.ofLongs("starts", new long[] {1}, new long[] {1}));
+        rows.initializer(Tensor.ofLongs("ends", new long[] {1}, new long[] {4}));
+        rows.initializer(Tensor.ofLongs("axes", new long[] {1}, new long[] {2}));
+        rows.initializer(Tensor.ofLongs("steps", new long[] {1}, new long[] {2}));
+        LevelPlan p = rows.op("every_other_row", "Slice", List.of("starts", "ends", "axes", "steps"))
+                .op("flat", "Flatten").gemm("fc", 24, 2, true, true).plan();
+        assertEquals("[batch, 24]", dims(p.level(2).inputShape()), "rows 1 and 3 of 4, 3 channels, 4 columns");
+
+        Net channels = Net.input("batch", 2, 4, 4).opset(13).conv("c1", 2, 3, 3, false, Attribute.ofLongs("pads", 1, 1,
+                1, 1));
+        channels.initializer(Tensor.ofLongs("starts", new long[] {1}, new long[] {0}));
+        channels.initializer(Tensor.ofLongs("ends", new long[] {1}, new long[] {2}));
+        channels.initializer(Tensor.ofLongs("axes", new long[] {1}, new long[] {1}));
+        UnsupportedOpException e = unsupported(channels.op("two_channels", "Slice", List.of("starts", "ends", "axes"))
+                .op("flat", "Flatten").gemm("fc", 32, 2, true, true));
+        assertTrue(e.getMessage().contains("'two_channels'") && e.getMessage().contains("slices axis 1, which holds"
+                + " the neurons"), e.getMessage());
     }
 
     @Test
