@@ -17,6 +17,9 @@ output `logits` [batch,10], opset 17, unless said otherwise:
   and the key/value's projections as two MatMuls of slices of in_proj_weight;
 - cross_tokens_first_op17.onnx: the same block with batch_first=False on streams transposed
   tokens first ([T, N, D]), mean over axis 0;
+- cross_separate_kv_op17.onnx: as cross_op17.onnx, but the values from their own Linear(56, 16) of
+  the 14 tokens (key is not value: torch projects q, k, v with three thirds of in_proj_weight): a
+  form the planner refuses (the keys' and values' token counts cannot be shown equal);
 - tokens_first_input_op17.onnx: the model's own input is tokens first, `input` [28, batch, 28]
   (batch on axis 1), Linear(28, 16), one nn.MultiheadAttention(batch_first=False) self-attention
   with a residual, mean over axis 0, Linear(16, 10): a form the planner refuses (its batch is not
@@ -46,7 +49,8 @@ README_END = "<!-- END GENERATED MHA TABLE -->"
 OPSET = 17
 D, HEADS, FF = 16, 4, 32
 SEEDS = {"encoder_tokens_first_op17.onnx": 18000, "cross_op17.onnx": 18100,
-         "cross_tokens_first_op17.onnx": 18200, "tokens_first_input_op17.onnx": 18300}
+         "cross_tokens_first_op17.onnx": 18200, "tokens_first_input_op17.onnx": 18300,
+         "cross_separate_kv_op17.onnx": 18400}
 
 
 class TokensFirstEncoder(nn.Module):
@@ -66,10 +70,11 @@ class TokensFirstEncoder(nn.Module):
 class Cross(nn.Module):
     """Queries from 28 row tokens, keys = values from 14 tokens of two rows; one cross-attention
     block and an MLP block on the query stream. batch_first=False moves both streams tokens first."""
-    def __init__(self, batch_first):
+    def __init__(self, batch_first, separate_values=False):
         super().__init__()
         self.batch_first = batch_first
         self.embed_q, self.embed_kv = nn.Linear(28, D), nn.Linear(56, D)
+        self.embed_v = nn.Linear(56, D) if separate_values else None
         self.ln_q, self.ln_kv = nn.LayerNorm(D), nn.LayerNorm(D)
         self.attn = nn.MultiheadAttention(D, HEADS, batch_first=batch_first)
         self.ln_mlp, self.fc1, self.act, self.fc2 = nn.LayerNorm(D), nn.Linear(D, FF), nn.GELU(), nn.Linear(FF, D)
@@ -81,7 +86,8 @@ class Cross(nn.Module):
         if not self.batch_first:
             q, kv = q.transpose(0, 1), kv.transpose(0, 1)
         k = self.ln_kv(kv)
-        q = q + self.attn(self.ln_q(q), k, k, need_weights=False)[0]
+        v = k if self.embed_v is None else self.embed_v(x.view(x.shape[0], 14, 56))
+        q = q + self.attn(self.ln_q(q), k, v, need_weights=False)[0]
         q = q + self.fc2(self.act(self.fc1(self.ln_mlp(q))))
         return self.head(q.mean(dim=1 if self.batch_first else 0))
 
@@ -126,7 +132,8 @@ def main():
     for fname, make in (("encoder_tokens_first_op17.onnx", TokensFirstEncoder),
                         ("cross_op17.onnx", lambda: Cross(True)),
                         ("cross_tokens_first_op17.onnx", lambda: Cross(False)),
-                        ("tokens_first_input_op17.onnx", TokensFirstInput)):
+                        ("tokens_first_input_op17.onnx", TokensFirstInput),
+                        ("cross_separate_kv_op17.onnx", lambda: Cross(True, separate_values=True))):
         torch.manual_seed(SEEDS[fname])
         model = redraw(make())
         path = os.path.join(MHA_DIR, fname)

@@ -52,12 +52,16 @@ class ConstructsTest {
     }
 
     @Test
-    void attentionOnAModelInputTokensFirstIsNamed() {
+    void multiheadAttentionFormsTheRewriteLeavesAreNamed() {
         // input [T, N, D] (batch on axis 1): the attention could be rewritten batch first, but the swap before it
         // cannot go anywhere, so nothing is rewritten and the attention is named
-        String message = refusal("mha/tokens_first_input_op17.onnx");
-        assertTrue(message.contains("attention (Softmax of scores, then MatMul) at '/attn/Softmax'")
-                && message.contains("a model input with the batch on another axis than 0"), message);
+        String input = refusal("mha/tokens_first_input_op17.onnx");
+        assertTrue(input.contains("attention (Softmax of scores, then MatMul) at '/attn/Softmax'")
+                && input.contains("a model input with the batch on another axis than 0"), input);
+        // key is not value: three projections, the keys' and values' token counts read from two inputs
+        String values = refusal("mha/cross_separate_kv_op17.onnx");
+        assertTrue(values.contains("attention (Softmax of scores, then MatMul) at '/attn/Softmax'")
+                && values.contains("keys and values from different inputs"), values);
     }
 
     @Test
