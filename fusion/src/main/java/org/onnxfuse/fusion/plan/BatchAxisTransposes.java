@@ -75,12 +75,15 @@ final class BatchAxisTransposes {
     private static Optional<Graph> past(Graph g, GraphView view, Node swap, Node reader) {
         String x = swap.inputs().get(0);
         String y = swap.outputs().get(0);
-        if (!reader.isDefaultDomain() || reader.outputs().size() != 1 || view.isGraphOutput(reader.outputs().get(0))) {
+        if (!reader.isDefaultDomain() || reader.outputs().size() != 1) {
             return Optional.empty();
         }
         String op = reader.opType();
         String out = reader.outputs().get(0);
         if (isSwap(reader)) {
+            if (view.isGraphOutput(out)) {
+                return Optional.empty(); // its readers could read x, the graph output cannot
+            }
             List<Node> nodes = new ArrayList<>();
             for (Node n : g.nodes()) {
                 if (n != reader) {
