@@ -67,15 +67,25 @@ public final class ConstantFolding {
 
     /**
      * {@code model} with its batch-independent shape computations evaluated where the planner
-     * could not follow them ({@link ShapeSpecialization}), its constant computations folded and shared parameters split, as
+     * could not follow them ({@link ShapeSpecialization}), its constant computations folded and
+     * shared parameters split, as
      * described above, and packed projections cut into slices split into one projection per
      * slice ({@link FusedProjections}), and torch's nn.MultiheadAttention layout rewritten batch
-     * first ({@link MultiheadAttentionLayout}).
+     * first ({@link MultiheadAttentionLayout}); the slices of a cross-attention's packed
+     * in-projection, whose bounds torch computes from the query's shape, are folded first
+     * ({@link InProjectionSlices}).
      */
     public static Model fold(Model model) {
-        Model specialized = ShapeSpecialization.specialize(model);
-        Model folded = new ConstantFolding(specialized.graph()).run().map(specialized::withGraph).orElse(specialized);
+        Model folded = foldConstants(ShapeSpecialization.specialize(model));
+        Model sliced = InProjectionSlices.fold(folded);
+        if (sliced != folded) {
+            folded = foldConstants(sliced);
+        }
         return MultiheadAttentionLayout.rewrite(FusedProjections.split(folded));
+    }
+
+    private static Model foldConstants(Model model) {
+        return new ConstantFolding(model.graph()).run().map(model::withGraph).orElse(model);
     }
 
     private long initializerBytes() {

@@ -2,7 +2,9 @@ package org.onnxfuse.fusion.plan;
 
 import java.util.ArrayList;
 import java.util.Collections;
+import java.util.HashMap;
 import java.util.IdentityHashMap;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
@@ -20,26 +22,34 @@ import org.onnxfuse.onnx.ir.Node;
 import org.onnxfuse.onnx.ir.Tensor;
 
 /**
- * Rewrites torch's export of {@code nn.MultiheadAttention} (batch_first) into the batch-first
- * form the planner follows ({@link AttentionPattern}), computing the same function. torch moves
- * the batch behind the tokens ([N, T, D] to [T, N, D]), projects, splits each of q, k, v into
- * [T, N * H, d] (batch and heads merged), brings N * H to the front, merges the weighted values
- * into [T * N, D] for a Gemm output projection, and reshapes and transposes back. The rewrite
- * projects [N, T, D] directly, splits into [N, T, H, d] with heads moved before the tokens
- * ([N, H, T, d]; keys [N, H, d, T]), merges back into [N, T, D] and applies the output projection
- * as MatMul + Add. Fixed-shape targets replace the shape computations, so the batch axis stays
- * first throughout and every other op is kept.
+ * Rewrites torch's export of {@code nn.MultiheadAttention} into the batch-first form the planner
+ * follows ({@link AttentionPattern}), computing the same function. torch's attention works tokens
+ * first, [T, N, D] (with batch_first=True it moves the batch behind the tokens on the way in and
+ * back on the way out): it projects, splits each of q, k, v into [T, N * H, d] (batch and heads
+ * merged), brings N * H to the front, merges the weighted values into [T * N, D] for a Gemm output
+ * projection and reshapes back to [T, N, D]. The rewrite moves each projected input batch first
+ * with a Transpose [1, 0, 2], projects [N, T, D], splits into [N, T, H, d] with heads moved before
+ * the tokens ([N, H, T, d]; keys [N, H, d, T]), merges back into [N, T, D], applies the output
+ * projection as MatMul + Add and moves the result back to [T, N, D] with another Transpose.
+ * Fixed-shape targets replace the shape computations; every other op is kept. Then
+ * {@link BatchAxisTransposes} cancels those Transposes against batch_first's own, or, for a model
+ * that runs its transformer tokens first (batch_first=False), carries them through the layers to
+ * the model's own Transpose and to the mean or Gather over the tokens; a model where one is left
+ * (its input is tokens first) is returned unchanged.
  *
- * <p>Checked before anything changes, with the sizes that are not fixed kept as symbols
- * ({@link ShapeComputation#terms}): one Transpose [1, 0, 2] feeds the three projections (MatMul
- * of a 2-d initializer, optionally + a bias, as {@link FusedProjections} leaves them); each split
- * reshapes [T, N, D'] into [T, N * H, d] with H d = D'; q and v are transposed [1, 0, 2], k
- * [1, 2, 0]; the weighted values are transposed [1, 0, 2] and reshaped into [T * N, D_v]; the
- * output projection (Gemm with alpha = beta = 1, or MatMul + Add) is reshaped into [T, N, D] and
- * transposed [1, 0, 2]. Anything else is left as it is (and refused by the planner, by name).
+ * <p>Self-attention projects one input for q, k and v; cross-attention the query's input for q and
+ * another for k and v (key = value: torch's packed key/value projection, split by
+ * {@link FusedProjections} after {@link InProjectionSlices} folded the in-projection's slices),
+ * with a token count of its own. Checked before anything changes, with the sizes that are not
+ * fixed kept as symbols ({@link ShapeComputation#terms}): the three projections are MatMuls of a
+ * 2-d initializer, optionally + a bias, as {@link FusedProjections} leaves them; each split
+ * reshapes [T', N, D'] into [T', N * H, d] with H d = D' (T' the query's tokens for q, the keys'
+ * for k and v); q and v are transposed [1, 0, 2], k [1, 2, 0]; the weighted values are transposed
+ * [1, 0, 2] and reshaped into [T * N, D_v]; the output projection (Gemm with alpha = beta = 1, or
+ * MatMul + Add) is reshaped into [T, N, D]. Anything else is left as it is (and refused by the
+ * planner, by name).
  */
 public final class MultiheadAttentionLayout {
-    private static final Dim TOKENS = Dim.symbol("#tokens");
     private static final Dim BATCH = Dim.symbol("#batch");
 
     private MultiheadAttentionLayout() {
@@ -68,7 +78,14 @@ public final class MultiheadAttentionLayout {
                 }
             }
         }
-        return changed ? model.withGraph(g) : model;
+        if (!changed) {
+            return model;
+        }
+        // the swaps around each attention cancel with those of torch's batch_first layer or of a model running its
+        // transformer tokens first; where one stays (a model input tokens first) nothing is rewritten, so the
+        // planner names the attention
+        Graph sunk = BatchAxisTransposes.sink(g);
+        return sunk.nodes().stream().anyMatch(BatchAxisTransposes::isSwap) ? model : model.withGraph(sunk);
     }
 
     private static Optional<Graph> rewrite(Graph g, GraphView view, AttentionPattern.Match m) {
@@ -81,21 +98,17 @@ public final class MultiheadAttentionLayout {
             }
             projections.add(p.get());
         }
-        String moved = projections.get(0).input();
-        Optional<Node> entry = g.producer(moved);
-        if (entry.isEmpty() || !GraphRewrite.isTranspose(entry.get(), 1, 0, 2)
-                || projections.stream().anyMatch(p -> !p.input().equals(moved))) {
-            return Optional.empty(); // self-attention of one moved input only
-        }
-        String input = entry.get().inputs().get(0);
-        long inputWidth = projections.get(0).weight().dims()[0];
-        Map<String, List<Dim>> known = new java.util.HashMap<>();
-        known.put(moved, List.of(TOKENS, BATCH, Dim.of(inputWidth)));
+        // the activations projected, tokens first [T, N, D]: one for self-attention, the queries' and the
+        // keys' (= values') for cross-attention; each with a token count of its own
+        Map<String, List<Dim>> known = new HashMap<>();
+        Map<String, Dim> tokensOf = new LinkedHashMap<>();
         for (Projection p : projections) {
-            known.put(p.output(), List.of(TOKENS, BATCH, Dim.of(p.width())));
-            known.put(p.matmul().outputs().get(0), List.of(TOKENS, BATCH, Dim.of(p.width())));
+            Dim tokens = tokensOf.computeIfAbsent(p.input(), k -> Dim.symbol("#tokens" + tokensOf.size()));
+            known.put(p.input(), List.of(tokens, BATCH, Dim.of(p.weight().dims()[0])));
+            known.put(p.output(), List.of(tokens, BATCH, Dim.of(p.width())));
+            known.put(p.matmul().outputs().get(0), List.of(tokens, BATCH, Dim.of(p.width())));
         }
-        // the output projection and the way back to [N, T, D]
+        // the output projection and the way back to [T, N, D]
         List<Node> readers = view.consumers(m.output());
         if (readers.size() != 1 || view.isGraphOutput(m.output())) {
             return Optional.empty();
@@ -150,18 +163,24 @@ public final class MultiheadAttentionLayout {
         if (tokens.factor() <= 0 || batch.factor() <= 0) {
             return Optional.empty();
         }
-        // the heads and dims of each branch, from its split's target
+        // the heads and dims of each branch, from its split's target: [T, N * H, d] with H d = D', the keys' and
+        // values' T their own (the same for both)
         long[] dims = new long[3];
         long heads = -1;
+        ShapeComputation.Term keyTokens = null;
         for (int i = 0; i < 3; i++) {
             AttentionPattern.Branch b = branches.get(i);
             List<ShapeComputation.Term> t = terms(b.split(), view, known::get);
             long width = projections.get(i).width();
-            // [T, N * H, d] with H d = D'
-            if (t == null || t.size() != 3 || !same(t.get(0), tokens) || !t.get(2).known() || t.get(2).factor() <= 0
-                    || width % t.get(2).factor() != 0 || !same(t.get(1), times(batch, width / t.get(2).factor()))) {
+            if (t == null || t.size() != 3 || !t.get(2).known() || t.get(2).factor() <= 0
+                    || width % t.get(2).factor() != 0 || !same(t.get(1), times(batch, width / t.get(2).factor()))
+                    || t.get(0).factor() <= 0) {
                 return Optional.empty();
             }
+            if (i == 0 ? !same(t.get(0), tokens) : i == 2 && !same(t.get(0), keyTokens)) {
+                return Optional.empty();
+            }
+            keyTokens = i == 1 ? t.get(0) : keyTokens;
             dims[i] = t.get(2).factor();
             long h = width / dims[i];
             if (heads >= 0 && h != heads) {
@@ -186,67 +205,61 @@ public final class MultiheadAttentionLayout {
                 || outWeight.dims()[0] != valueWidth) {
             return Optional.empty();
         }
-        List<Node> exits = view.consumers(unmerge.outputs().get(0));
-        if (exits.size() != 1 || !GraphRewrite.isTranspose(exits.get(0), 1, 0, 2) || view.isGraphOutput(unmerge.outputs().get(0))) {
-            return Optional.empty();
-        }
-        Node exit = exits.get(0);
-        String result = exit.outputs().get(0);
-        for (Node r : view.consumers(moved)) {
-            if (!r.opType().equals("Shape") && projections.stream().noneMatch(p -> p.matmul() == r)) {
-                return Optional.empty(); // the moved input is used for something else
-            }
-        }
+        String result = unmerge.outputs().get(0);
 
-        // rewrite
+        // rewrite: each input moved batch first by a swap, the attention batch first, its output swapped back
+        // into [T, N, D] (BatchAxisTransposes then cancels the swaps)
         Graph.Builder b = g.toBuilder();
         Set<String> names = Names.usedIn(g);
-        Map<Node, Node> replaced = new IdentityHashMap<>();
-        Set<Node> removed = Collections.newSetFromMap(new IdentityHashMap<>());
+        Map<Node, List<Node>> replaced = new IdentityHashMap<>();
+        Map<String, String> batchFirst = new HashMap<>();
         for (Projection p : projections) {
-            replaced.put(p.matmul(), p.matmul().withInputs(List.of(input, p.matmul().inputs().get(1))));
+            String x = p.input();
+            List<Node> entry = new ArrayList<>();
+            if (!batchFirst.containsKey(x)) {
+                batchFirst.put(x, Names.fresh(x + "_batch_first", names));
+                entry.add(swap(Names.fresh(p.matmul().name() + "_batch_first", names), x, batchFirst.get(x), p.matmul()));
+            }
+            entry.add(p.matmul().withInputs(List.of(batchFirst.get(x), p.matmul().inputs().get(1))));
+            replaced.put(p.matmul(), entry);
         }
         for (int i = 0; i < 3; i++) {
             AttentionPattern.Branch br = branches.get(i);
             String target = constant(b, names, br.split().name() + "_heads", 0, 0, heads, dims[i]);
-            replaced.put(br.split(), br.split().withInputs(List.of(br.split().inputs().get(0), target)));
+            replaced.put(br.split(), List.of(br.split().withInputs(List.of(br.split().inputs().get(0), target))));
             Node t = br.ops().stream().filter(n -> n.opType().equals("Transpose")).findFirst().orElseThrow();
-            replaced.put(t, t.withAttribute(Attribute.ofLongs("perm", i == 1 ? new long[] {0, 2, 3, 1}
-                    : new long[] {0, 2, 1, 3})));
+            replaced.put(t, List.of(t.withAttribute(Attribute.ofLongs("perm", i == 1 ? new long[] {0, 2, 3, 1}
+                    : new long[] {0, 2, 1, 3}))));
         }
         Node mergeTranspose = m.merging().get(0);
-        replaced.put(mergeTranspose, mergeTranspose.withAttribute(Attribute.ofLongs("perm", 0, 2, 1, 3)));
+        replaced.put(mergeTranspose, List.of(mergeTranspose.withAttribute(Attribute.ofLongs("perm", 0, 2, 1, 3))));
         String mergeTarget = constant(b, names, m.merge().name() + "_width", 0, 0, valueWidth);
-        replaced.put(m.merge(), m.merge().withInputs(List.of(m.merge().inputs().get(0), mergeTarget)));
+        replaced.put(m.merge(), List.of(m.merge().withInputs(List.of(m.merge().inputs().get(0), mergeTarget))));
         String wName = Names.fresh(outWeight.name() + "_matmul", names);
         b.addInitializer(Tensor.ofFloats(wName, outWeight.dims(), outWeight.toFloats()));
-        String product = outBias == null ? result : Names.fresh(projected + "_matmul", names);
+        String attended = Names.fresh(result + "_batch_first", names);
+        String product = outBias == null ? attended : Names.fresh(projected + "_matmul", names);
         List<Node> outNodes = new ArrayList<>();
         outNodes.add(new Node(out.name() + "_matmul", "MatMul", "", List.of(m.output(), wName), List.of(product),
                 Map.of(), out.docString(), out.origin()));
         if (outBias != null) {
             String bName = Names.fresh(outBias.name() + "_add", names);
             b.addInitializer(Tensor.ofFloats(bName, new long[] {outWidth}, outBias.toFloats()));
-            outNodes.add(new Node(out.name() + "_add", "Add", "", List.of(product, bName), List.of(result), Map.of(),
+            outNodes.add(new Node(out.name() + "_add", "Add", "", List.of(product, bName), List.of(attended), Map.of(),
                     out.docString(), out.origin()));
         }
+        outNodes.add(swap(Names.fresh(unmerge.name() + "_tokens_first", names), attended, result, unmerge));
+        Set<Node> removed = Collections.newSetFromMap(new IdentityHashMap<>());
         removed.add(out);
         if (outBiasAdd != null) {
             removed.add(outBiasAdd);
         }
-        removed.add(unmerge);
-        removed.add(exit);
-        boolean entryUnused = view.consumers(moved).stream().allMatch(r -> replaced.containsKey(r)
-                || r.opType().equals("Shape"));
-        if (entryUnused) {
-            removed.add(entry.get());
-        }
         List<Node> nodes = new ArrayList<>();
         for (Node n : g.nodes()) {
-            if (n == exit) {
+            if (n == unmerge) {
                 nodes.addAll(outNodes);
             } else if (!removed.contains(n)) {
-                nodes.add(replaced.getOrDefault(n, n));
+                nodes.addAll(replaced.getOrDefault(n, List.of(n)));
             }
         }
         Set<Node> computations = Collections.newSetFromMap(new IdentityHashMap<>());
@@ -254,6 +267,11 @@ public final class MultiheadAttentionLayout {
             ShapeComputation.nodesFromShapes(reshape.inputs().get(1), view).ifPresent(computations::addAll);
         }
         return GraphRewrite.finish(g, b, nodes, computations, g.initializers().keySet());
+    }
+
+    private static Node swap(String name, String input, String output, Node like) {
+        return new Node(name, "Transpose", "", List.of(input), List.of(output),
+                Map.of("perm", Attribute.ofLongs("perm", 1, 0, 2)), like.docString(), like.origin());
     }
 
     private static List<ShapeComputation.Term> terms(Node reshape, GraphView view,

@@ -108,27 +108,61 @@ class AttentionFusionTest {
         assertTrue(diff < 1e-4, file + ": " + diff);
     }
 
-    @Test
-    void torchsTransformerEncoderIsRewrittenBatchFirstAndFused() {
-        // nn.TransformerEncoder (norm_first, batch_first): its nn.MultiheadAttention moves [N, T, D] -> [T, N, D],
+    @ParameterizedTest
+    @ValueSource(strings = {"vit/encoder_op17.onnx", "mha/encoder_tokens_first_op17.onnx"})
+    void torchsTransformerEncoderIsRewrittenBatchFirstAndFused(String file) {
+        // nn.TransformerEncoder (norm_first). batch_first: its nn.MultiheadAttention moves [N, T, D] -> [T, N, D],
         // packed projection, heads merged with the batch ([T, N * H, d]), a Gemm on [T * N, D], reshaped and
-        // transposed back
-        Model raw = Fixtures.read("vit/encoder_op17.onnx");
-        Model p0 = model("vit/encoder_op17.onnx");
-        assertTrue(p0.graph().nodes().stream().noneMatch(n -> n.opType().equals("Transpose")
-                && java.util.Arrays.equals(n.longsAttribute("perm", null), new long[] {1, 0, 2})), "batch stays first");
-        assertTrue(Fixtures.maxAbsDifference(Fixtures.logits(raw, Fixtures.data("test_x.npy")),
-                Fixtures.logits(p0, Fixtures.data("test_x.npy"))) < 1e-5, "the rewrite keeps the function");
+        // transposed back. batch_first=False on row tokens the model moves tokens first itself: the model's own
+        // Transpose [1, 0, 2] and the layers run batch first after the rewrite, the mean over axis 0 over axis 1
+        Model p0 = rewrittenBatchFirst(file);
         LevelPlan p = LevelPlanner.plan(p0);
         assertEquals(14, p.levels().size());
         assertEquals(List.of(2, 3), p.spaceOf(2).levels());
         assertEquals(List.of(8, 9), p.spaceOf(8).levels());
         assertEquals(4, p.spaceOf(2).heads());
         assertEquals(List.of(p.spaceOf(4).id()), p.spaceOf(2).headsShared());
+        assertEquals(List.of(1, 5, 7, 11, 13), p.spaceOf(1).levels(), "one residual stream");
         for (FusionMethod method : List.of(FusionMethod.KF_LINEAR, FusionMethod.KF_GRADIENT)) {
             double diff = Fixtures.permutedCopyDifference(p0, method, 13, 200);
-            assertTrue(diff < (method.trains() ? 1e-3 : 1e-4), method + ": " + diff);
+            assertTrue(diff < (method.trains() ? 1e-3 : 1e-4), file + " " + method + ": " + diff);
         }
+    }
+
+    @ParameterizedTest
+    @ValueSource(strings = {"cross_op17.onnx", "cross_tokens_first_op17.onnx"})
+    void crossAttentionOfTwoTokenStreamsIsRewrittenBatchFirstAndFused(String file) {
+        // nn.MultiheadAttention(q, kv, kv): queries from 28 row tokens, keys = values from 14 tokens of two rows;
+        // torch slices in_proj_weight into the query's part and the key/value part (bounds from the query's shape)
+        // and cuts the key/value product in two; batch first and tokens first. The attention block reads two spaces
+        // (no single value dominates its residual Add), so kf-gradient fuses its levels with the linear variant
+        Model p0 = rewrittenBatchFirst("mha/" + file);
+        assertTrue(p0.graph().nodes().stream().noneMatch(n -> n.opType().equals("Slice")), "weights folded, kv split");
+        LevelPlan p = LevelPlanner.plan(p0);
+        assertEquals(9, p.levels().size());
+        NeuronSpace queries = p.spaceOf(3);
+        assertEquals(List.of(3, 4), queries.levels(), "queries and keys tied");
+        assertEquals(4, queries.heads());
+        assertEquals(List.of(p.spaceOf(5).id()), queries.headsShared());
+        assertEquals(List.of(p.spaceOf(1).id()), p.level(3).binding().spaces(), "queries read the query stream");
+        for (int level : List.of(4, 5)) {
+            assertEquals(List.of(p.spaceOf(2).id()), p.level(level).binding().spaces(), "keys, values: the other");
+        }
+        assertEquals(List.of(1, 6, 8), p.spaceOf(1).levels());
+        for (FusionMethod method : List.of(FusionMethod.KF_LINEAR, FusionMethod.KF_GRADIENT)) {
+            double diff = Fixtures.permutedCopyDifference(p0, method, 19, 200);
+            assertTrue(diff < (method.trains() ? 1e-3 : 1e-4), file + " " + method + ": " + diff);
+        }
+    }
+
+    /** {@code file} as read: no Transpose moves the batch off axis 0, and the function is the export's. */
+    private static Model rewrittenBatchFirst(String file) {
+        Model p0 = model(file);
+        assertTrue(p0.graph().nodes().stream().noneMatch(n -> n.opType().equals("Transpose")
+                && java.util.Arrays.equals(n.longsAttribute("perm", null), new long[] {1, 0, 2})), "batch stays first");
+        assertTrue(Fixtures.maxAbsDifference(Fixtures.logits(Fixtures.read(file), Fixtures.data("test_x.npy")),
+                Fixtures.logits(p0, Fixtures.data("test_x.npy"))) < 1e-5, "the rewrite keeps the function");
+        return p0;
     }
 
     @Test

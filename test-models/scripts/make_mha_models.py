@@ -1,0 +1,163 @@
+#!/usr/bin/python3
+"""Make the tiny nn.MultiheadAttention fixtures under test-models/models/mha/ (issue 9).
+
+Run (from anywhere):  /usr/bin/python3 test-models/scripts/make_mha_models.py
+
+All UNTRAINED (fixed seeds), d 16, 4 heads, for the planner and the permuted-copy tests; the
+forms of torch's nn.MultiheadAttention export that make_vit_models.py's encoder_op17.onnx
+(batch_first=True self-attention) does not cover. Input `input` [batch,1,28,28] (dynamic `batch`),
+output `logits` [batch,10], opset 17, unless said otherwise:
+- encoder_tokens_first_op17.onnx: 28 row tokens, Linear(28, 16), transposed tokens first
+  ([T, N, D]), nn.TransformerEncoder of 2 nn.TransformerEncoderLayer(batch_first=False,
+  norm_first, feed-forward 32, ReLU, dropout 0), mean over the tokens (axis 0), Linear(16, 10);
+- cross_op17.onnx: two token streams of the same image: 28 row tokens, Linear(28, 16) (the
+  queries) and 14 tokens of two rows each, Linear(56, 16) (keys = values); one block
+  q + MHA(LN(q), LN(kv), LN(kv)) with nn.MultiheadAttention(batch_first=True), then
+  q + fc2(GELU(fc1(LN(q)))), mean over the tokens, Linear(16, 10); torch exports the query's
+  and the key/value's projections as two MatMuls of slices of in_proj_weight;
+- cross_tokens_first_op17.onnx: the same block with batch_first=False on streams transposed
+  tokens first ([T, N, D]), mean over axis 0;
+- cross_separate_kv_op17.onnx: as cross_op17.onnx, but the values from their own Linear(56, 16) of
+  the 14 tokens (key is not value: torch projects q, k, v with three thirds of in_proj_weight): a
+  form the planner refuses (the keys' and values' token counts cannot be shown equal);
+- tokens_first_input_op17.onnx: the model's own input is tokens first, `input` [28, batch, 28]
+  (batch on axis 1), Linear(28, 16), one nn.MultiheadAttention(batch_first=False) self-attention
+  with a residual, mean over axis 0, Linear(16, 10): a form the planner refuses (its batch is not
+  on axis 0 of the input).
+
+Reuses make_vit_models.py's spread_untrained (no two parameters equal, so the exporter shares no
+initializer and a permutation shows in every weight) and make_test_models.py's export and
+verification (check_model, then onnx_torch_eval.py against torch on 256 test images; max abs diff
+< 1e-4). Writes only models/mha/*.onnx and the MHA section of test-models/README.md (between its
+own markers). Deterministic: fixed seeds, 1 torch thread, deterministic algorithms.
+"""
+import os
+import sys
+from collections import Counter
+
+import onnx
+import torch
+import torch.nn as nn
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import make_test_models as mtm  # noqa: E402
+import make_vit_models as mvm  # noqa: E402
+
+MHA_DIR = os.path.join(mtm.TM_DIR, "models", "mha")
+README_BEGIN = "<!-- BEGIN GENERATED MHA TABLE (make_mha_models.py) -->"
+README_END = "<!-- END GENERATED MHA TABLE -->"
+OPSET = 17
+D, HEADS, FF = 16, 4, 32
+SEEDS = {"encoder_tokens_first_op17.onnx": 18000, "cross_op17.onnx": 18100,
+         "cross_tokens_first_op17.onnx": 18200, "tokens_first_input_op17.onnx": 18300,
+         "cross_separate_kv_op17.onnx": 18400}
+
+
+class TokensFirstEncoder(nn.Module):
+    """Row tokens moved tokens first, nn.TransformerEncoder(batch_first=False), mean over axis 0."""
+    def __init__(self):
+        super().__init__()
+        self.embed = nn.Linear(28, D)
+        layer = nn.TransformerEncoderLayer(D, HEADS, FF, dropout=0.0, batch_first=False, norm_first=True)
+        self.enc = nn.TransformerEncoder(layer, 2, enable_nested_tensor=False)
+        self.head = nn.Linear(D, 10)
+
+    def forward(self, x):
+        t = self.embed(x.view(x.shape[0], 28, 28)).transpose(0, 1)
+        return self.head(self.enc(t).mean(dim=0))
+
+
+class Cross(nn.Module):
+    """Queries from 28 row tokens, keys = values from 14 tokens of two rows; one cross-attention
+    block and an MLP block on the query stream. batch_first=False moves both streams tokens first."""
+    def __init__(self, batch_first, separate_values=False):
+        super().__init__()
+        self.batch_first = batch_first
+        self.embed_q, self.embed_kv = nn.Linear(28, D), nn.Linear(56, D)
+        self.embed_v = nn.Linear(56, D) if separate_values else None
+        self.ln_q, self.ln_kv = nn.LayerNorm(D), nn.LayerNorm(D)
+        self.attn = nn.MultiheadAttention(D, HEADS, batch_first=batch_first)
+        self.ln_mlp, self.fc1, self.act, self.fc2 = nn.LayerNorm(D), nn.Linear(D, FF), nn.GELU(), nn.Linear(FF, D)
+        self.head = nn.Linear(D, 10)
+
+    def forward(self, x):
+        q = self.embed_q(x.view(x.shape[0], 28, 28))
+        kv = self.embed_kv(x.view(x.shape[0], 14, 56))
+        if not self.batch_first:
+            q, kv = q.transpose(0, 1), kv.transpose(0, 1)
+        k = self.ln_kv(kv)
+        v = k if self.embed_v is None else self.embed_v(x.view(x.shape[0], 14, 56))
+        q = q + self.attn(self.ln_q(q), k, v, need_weights=False)[0]
+        q = q + self.fc2(self.act(self.fc1(self.ln_mlp(q))))
+        return self.head(q.mean(dim=1 if self.batch_first else 0))
+
+
+class TokensFirstInput(nn.Module):
+    """Input [T, N, 28] (batch on axis 1): Linear, self-attention with a residual, mean over axis 0."""
+    def __init__(self):
+        super().__init__()
+        self.embed = nn.Linear(28, D)
+        self.attn = nn.MultiheadAttention(D, HEADS, batch_first=False)
+        self.head = nn.Linear(D, 10)
+
+    def forward(self, x):
+        t = self.embed(x)
+        return self.head((t + self.attn(t, t, t, need_weights=False)[0]).mean(dim=0))
+
+
+@torch.no_grad()
+def redraw(model):
+    """nn.TransformerEncoder deep-copies its layer: re-draw every matrix of the attention parts
+    (xavier, as nn.MultiheadAttention does) so that layers differ, then mvm.spread_untrained."""
+    for name, p in model.named_parameters():
+        if p.dim() > 1 and ("enc" in name or "attn" in name):
+            nn.init.xavier_uniform_(p)
+    mvm.spread_untrained(model)
+    return model.eval()
+
+
+def graph_ops(path):
+    m = onnx.load(path)
+    ops = Counter(n.op_type for n in m.graph.node)
+    return len(m.graph.node), ", ".join("%s %d" % kv for kv in sorted(ops.items()))
+
+
+def main():
+    torch.set_num_threads(1)
+    torch.use_deterministic_algorithms(True)
+    os.makedirs(MHA_DIR, exist_ok=True)
+    x_test, _ = mtm.load_test(os.path.join(mtm.TM_DIR, "data"))
+    x_check = x_test[:256]
+    rows = []
+    for fname, make in (("encoder_tokens_first_op17.onnx", TokensFirstEncoder),
+                        ("cross_op17.onnx", lambda: Cross(True)),
+                        ("cross_tokens_first_op17.onnx", lambda: Cross(False)),
+                        ("tokens_first_input_op17.onnx", TokensFirstInput),
+                        ("cross_separate_kv_op17.onnx", lambda: Cross(True, separate_values=True))):
+        torch.manual_seed(SEEDS[fname])
+        model = redraw(make())
+        path = os.path.join(MHA_DIR, fname)
+        if fname.startswith("tokens_first_input"):
+            # the input is [T, N, 28]: the image's rows, tokens first
+            x = x_check.view(-1, 28, 28).transpose(0, 1).contiguous()
+            torch.onnx.export(model, x[:, :2], path, opset_version=OPSET, input_names=["input"],
+                              output_names=["logits"], dynamic_axes={"input": {1: "batch"},
+                                                                     "logits": {0: "batch"}})
+            m, err, _ = mtm.verify(path, model, x, fname)
+        else:
+            mtm.export(model, path, {"opset_version": OPSET})
+            m, err, _ = mtm.verify(path, model, x_check, fname)
+        if not err < mvm.MAX_ERR:
+            raise RuntimeError("%s: ONNX output differs from torch by %g" % (fname, err))
+        nodes, ops = graph_ops(path)
+        params = sum(p.numel() for p in model.parameters())
+        rows.append((fname, params, os.path.getsize(path), nodes, ops, err))
+        print("  %-32s %6d params %7d B  %3d nodes  onnx err %.2g" % (fname, params, os.path.getsize(path),
+                                                                        nodes, err))
+    table = ["| file | params | bytes | nodes | ops |", "|---|---|---|---|---|"]
+    table += ["| `models/mha/%s` | %d | %d | %d | %s |" % r[:5] for r in rows]
+    mtm.update_readme("\n".join(table) + "\n", README_BEGIN, README_END)
+
+
+if __name__ == "__main__":
+    main()
