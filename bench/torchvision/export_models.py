@@ -21,7 +21,7 @@ import torchvision.models as tvm
 FULL_SIZE = {"vgg11", "vgg11_bn", "alexnet", "vit_b_16"}
 MODELS = ["resnet18", "resnet50", "mobilenet_v2", "mobilenet_v3_small", "efficientnet_b0", "densenet121",
           "squeezenet1_0", "shufflenet_v2_x0_5", "regnet_x_400mf", "vgg11", "vgg11_bn", "alexnet",
-          "convnext_tiny", "vit_b_16"]
+          "convnext_tiny", "vit_b_16", "swin_t"]
 
 
 def main():

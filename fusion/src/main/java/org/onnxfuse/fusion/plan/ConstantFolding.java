@@ -81,7 +81,9 @@ public final class ConstantFolding {
         if (sliced != folded) {
             folded = foldConstants(sliced);
         }
-        return MultiheadAttentionLayout.rewrite(FusedProjections.split(folded));
+        Model rewritten = MultiheadAttentionLayout.rewrite(FusedProjections.split(folded));
+        // the rewrites may leave copies of shared constants that only the nodes they replaced read
+        return rewritten == folded ? folded : foldConstants(rewritten);
     }
 
     private static Model foldConstants(Model model) {
