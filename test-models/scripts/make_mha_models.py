@@ -20,6 +20,10 @@ output `logits` [batch,10], opset 17, unless said otherwise:
 - cross_separate_kv_op17.onnx: as cross_op17.onnx, but the values from their own Linear(56, 16) of
   the 14 tokens (key is not value: torch projects q, k, v with three thirds of in_proj_weight): a
   form the planner refuses (the keys' and values' token counts cannot be shown equal);
+- encoder_causal_op17.onnx: 28 row tokens, Linear(28, 16), nn.TransformerEncoder of one
+  nn.TransformerEncoderLayer(batch_first=True, norm_first, feed-forward 32, dropout 0) called with
+  a causal float mask (a buffer, -inf above the diagonal: torch adds it to the scores), mean over
+  the tokens, Linear(16, 10);
 - tokens_first_input_op17.onnx: the model's own input is tokens first, `input` [28, batch, 28]
   (batch on axis 1), Linear(28, 16), one nn.MultiheadAttention(batch_first=False) self-attention
   with a residual, mean over axis 0, Linear(16, 10): a form the planner refuses (its batch is not
@@ -50,7 +54,7 @@ OPSET = 17
 D, HEADS, FF = 16, 4, 32
 SEEDS = {"encoder_tokens_first_op17.onnx": 18000, "cross_op17.onnx": 18100,
          "cross_tokens_first_op17.onnx": 18200, "tokens_first_input_op17.onnx": 18300,
-         "cross_separate_kv_op17.onnx": 18400}
+         "cross_separate_kv_op17.onnx": 18400, "encoder_causal_op17.onnx": 18500}
 
 
 class TokensFirstEncoder(nn.Module):
@@ -90,6 +94,21 @@ class Cross(nn.Module):
         q = q + self.attn(self.ln_q(q), k, v, need_weights=False)[0]
         q = q + self.fc2(self.act(self.fc1(self.ln_mlp(q))))
         return self.head(q.mean(dim=1 if self.batch_first else 0))
+
+
+class CausalEncoder(nn.Module):
+    """Row tokens, one batch-first nn.TransformerEncoderLayer with a causal -inf mask, mean over the tokens."""
+    def __init__(self):
+        super().__init__()
+        self.embed = nn.Linear(28, D)
+        layer = nn.TransformerEncoderLayer(D, HEADS, FF, dropout=0.0, batch_first=True, norm_first=True)
+        self.enc = nn.TransformerEncoder(layer, 1, enable_nested_tensor=False)
+        self.register_buffer("mask", torch.triu(torch.full((28, 28), float("-inf")), diagonal=1))
+        self.head = nn.Linear(D, 10)
+
+    def forward(self, x):
+        t = self.embed(x.view(x.shape[0], 28, 28))
+        return self.head(self.enc(t, mask=self.mask).mean(dim=1))
 
 
 class TokensFirstInput(nn.Module):
@@ -133,7 +152,8 @@ def main():
                         ("cross_op17.onnx", lambda: Cross(True)),
                         ("cross_tokens_first_op17.onnx", lambda: Cross(False)),
                         ("tokens_first_input_op17.onnx", TokensFirstInput),
-                        ("cross_separate_kv_op17.onnx", lambda: Cross(True, separate_values=True))):
+                        ("cross_separate_kv_op17.onnx", lambda: Cross(True, separate_values=True)),
+                        ("encoder_causal_op17.onnx", CausalEncoder)):
         torch.manual_seed(SEEDS[fname])
         model = redraw(make())
         path = os.path.join(MHA_DIR, fname)

@@ -9,6 +9,7 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 import org.onnxfuse.fusion.plan.ConstantFolding;
+import org.onnxfuse.fusion.plan.LevelOp;
 import org.onnxfuse.fusion.plan.LevelPlan;
 import org.onnxfuse.fusion.plan.LevelPlanner;
 import org.onnxfuse.fusion.plan.NeuronSpace;
@@ -126,6 +127,24 @@ class AttentionFusionTest {
         for (FusionMethod method : List.of(FusionMethod.KF_LINEAR, FusionMethod.KF_GRADIENT)) {
             double diff = Fixtures.permutedCopyDifference(p0, method, 13, 200);
             assertTrue(diff < (method.trains() ? 1e-3 : 1e-4), file + " " + method + ": " + diff);
+        }
+    }
+
+    @Test
+    void aCausalMaskOnTorchsMultiheadAttentionIsKeptAndTheBlockFused() {
+        // nn.TransformerEncoder(mask=causal): torch adds the float -inf mask to the scores of the merged heads;
+        // rewritten batch first, the mask stays a constant the same in every head, part of the attention
+        Model p0 = rewrittenBatchFirst("mha/encoder_causal_op17.onnx");
+        LevelPlan p = LevelPlanner.plan(p0);
+        assertEquals(8, p.levels().size());
+        assertEquals(4, p.spaceOf(2).heads());
+        LevelOp attention = p.joins().stream().filter(op -> op.opType().equals("Attention")).findFirst().orElseThrow();
+        assertTrue(attention.signature().keySet().stream().anyMatch(k -> k.startsWith("score constant"))
+                && attention.signature().values().stream().anyMatch(v -> v.contains("the same in every head")),
+                attention.signature().toString());
+        for (FusionMethod method : List.of(FusionMethod.KF_LINEAR, FusionMethod.KF_GRADIENT)) {
+            double diff = Fixtures.permutedCopyDifference(p0, method, 17, 200);
+            assertTrue(diff < (method.trains() ? 1e-3 : 1e-4), method + ": " + diff);
         }
     }
 
