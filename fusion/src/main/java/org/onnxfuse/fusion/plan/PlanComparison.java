@@ -81,6 +81,12 @@ public final class PlanComparison {
                         + y.space() + "; the parents' branches are wired differently");
             }
         }
+        List<List<Integer>> aBlocks = a.blocks().stream().map(ResidualBlock::levels).toList();
+        List<List<Integer>> bBlocks = b.blocks().stream().map(ResidualBlock::levels).toList();
+        if (!aBlocks.equals(bBlocks)) {
+            throw mismatch(an + " has residual blocks of levels " + aBlocks + " where " + bn + " has " + bBlocks
+                    + "; the parents' skip connections are wired differently");
+        }
         if (a.heads().size() != b.heads().size()) {
             throw mismatch(an + " has " + a.heads().size() + " outputs where " + bn + " has " + b.heads().size());
         }

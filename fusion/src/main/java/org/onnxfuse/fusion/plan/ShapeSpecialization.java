@@ -120,7 +120,7 @@ public final class ShapeSpecialization {
                 b.addInitializer(runs.get(0).get(v));
                 replaced.put(producer, List.of());
             } else {
-                replaced.put(producer, fromBatch(b, names, g.feedInputs().get(0).name(), v, perSample.get(v),
+                replaced.put(producer, fromBatch(b, names, batchSource(g, producer, runs), v, perSample.get(v),
                         runs.get(0).get(v).dims().length == 0));
             }
         }
@@ -165,6 +165,32 @@ public final class ShapeSpecialization {
         }
         memo.put(v, out);
         return out;
+    }
+
+    /**
+     * The activation whose axis 0 is the batch, read by a Shape node closest before {@code before}
+     * (so a residual block's computations keep reading a value inside the block, which then still
+     * dominates its Add); the model's first input when there is none.
+     */
+    private static String batchSource(Graph g, Node before, List<Map<String, Tensor>> runs) {
+        String found = g.feedInputs().get(0).name();
+        for (Node n : g.topologicalOrder()) {
+            if (n == before) {
+                break;
+            }
+            if (!n.opType().equals("Shape") || n.attributes().containsKey("start") || isConstant(g, n.inputs().get(0))) {
+                continue;
+            }
+            boolean batch = true;
+            for (int r = 0; r < runs.size() && batch; r++) {
+                Tensor t = runs.get(r).get(n.outputs().get(0));
+                batch = t != null && t.elementCount() > 0 && t.toLongs()[0] == r + 1;
+            }
+            if (batch) {
+                found = n.inputs().get(0);
+            }
+        }
+        return found;
     }
 
     /** Per element of an int64 shape value: its factor times the batch size, or (factor 0) its constant. */
