@@ -217,6 +217,24 @@ public final class Fixtures {
      * from a permuted copy of itself. Fails when DeepLIFT could not run on the model (its gradient
      * rules are part of what these checks cover).
      */
+    /**
+     * {@link #permutedCopyDifference} for each of {@code methods}: below 1e-3 for a method that
+     * trains, below 1e-4 for the others, and above 1e-2 for {@code average}, which aligns nothing.
+     */
+    public static void requirePermutedCopyBack(Model model, long seed, long samples,
+                                               org.onnxfuse.fusion.pipeline.FusionMethod... methods) {
+        for (org.onnxfuse.fusion.pipeline.FusionMethod method : methods) {
+            double diff = permutedCopyDifference(model, method, seed, samples);
+            if (method == org.onnxfuse.fusion.pipeline.FusionMethod.AVERAGE) {
+                if (!(diff > 1e-2)) {
+                    throw new AssertionError("averaging a permuted copy unaligned should change the function: " + diff);
+                }
+            } else if (!(diff < (method.trains() ? 1e-3 : 1e-4))) {
+                throw new AssertionError(method + ": the permuted copy comes back to " + diff);
+            }
+        }
+    }
+
     public static double permutedCopyDifference(Model model, org.onnxfuse.fusion.pipeline.FusionMethod method,
                                                 long seed, long samples) {
         Model copy = ModelEdits.permuted(model, seed);
