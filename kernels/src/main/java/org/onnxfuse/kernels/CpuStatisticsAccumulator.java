@@ -12,6 +12,7 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.ArrayBlockingQueue;
 import java.util.concurrent.BlockingQueue;
+import java.util.function.LongFunction;
 import org.bytedeco.javacpp.DoublePointer;
 import org.bytedeco.javacpp.FloatPointer;
 import org.bytedeco.javacpp.Pointer;
@@ -304,61 +305,53 @@ final class CpuStatisticsAccumulator extends AbstractStatisticsAccumulator {
         }
         int capacity = Math.min(maxBlockRows, Math.max(rows, 2 * bufferRows));
         if (precision == Precision.FLOAT32) {
-            ensureSingleBuffers(capacity);
-            bufferRows = capacity;
-            return;
-        }
-        DoublePointer x = new DoublePointer((long) capacity * d);
-        DoublePointer a;
-        try {
-            a = new DoublePointer(Math.max(1L, (long) capacity * m));
-        } catch (RuntimeException | OutOfMemoryError e) {
-            x.close();
-            throw e;
-        }
-        if (pendingRows > 0) {
-            Pointer.memcpy(x, xBuffer, 8L * pendingRows * d);
-            if (m > 0) {
-                Pointer.memcpy(a, aBuffer, 8L * pendingRows * m);
+            RowBlocks<FloatPointer> grown = grow(xSingle, aSingle, capacity, Float.BYTES, FloatPointer::new);
+            xSingle = grown.x();
+            aSingle = grown.a();
+            if (scratch == null) {
+                scratch = new ArrayBlockingQueue<>(blocks.threads());
+                for (int t = 0; t < blocks.threads(); t++) {
+                    FloatPointer c = new FloatPointer((long) Math.max(d, m) * BlockTasks.COLUMNS);
+                    scratchBlocks.add(c);
+                    scratch.add(c);
+                }
             }
+        } else {
+            RowBlocks<DoublePointer> grown = grow(xBuffer, aBuffer, capacity, Double.BYTES, DoublePointer::new);
+            xBuffer = grown.x();
+            aBuffer = grown.a();
+            xView = xBuffer.asBuffer();
+            aView = aBuffer.asBuffer();
         }
-        free(xBuffer);
-        free(aBuffer);
-        xBuffer = x;
-        aBuffer = a;
-        xView = x.asBuffer();
-        aView = a.asBuffer();
         bufferRows = capacity;
     }
 
-    /** FLOAT32: grows the row blocks to {@code capacity} rows, keeping the pending rows; the scratch blocks once. */
-    private void ensureSingleBuffers(int capacity) {
-        FloatPointer x = new FloatPointer((long) capacity * d);
-        FloatPointer a;
+    /** The X and A blocks of rows, float64 or float32. */
+    private record RowBlocks<P extends Pointer>(P x, P a) {
+    }
+
+    /**
+     * New X and A blocks of {@code capacity} rows ({@code bytes} per value) holding the pending rows
+     * of {@code x} and {@code a}, which are freed.
+     */
+    private <P extends Pointer> RowBlocks<P> grow(P x, P a, int capacity, int bytes, LongFunction<P> allocate) {
+        P newX = allocate.apply((long) capacity * d);
+        P newA;
         try {
-            a = new FloatPointer(Math.max(1L, (long) capacity * m));
+            newA = allocate.apply(Math.max(1L, (long) capacity * m));
         } catch (RuntimeException | OutOfMemoryError e) {
-            x.close();
+            newX.close();
             throw e;
         }
         if (pendingRows > 0) {
-            Pointer.memcpy(x, xSingle, 4L * pendingRows * d);
+            Pointer.memcpy(newX, x, (long) bytes * pendingRows * d);
             if (m > 0) {
-                Pointer.memcpy(a, aSingle, 4L * pendingRows * m);
+                Pointer.memcpy(newA, a, (long) bytes * pendingRows * m);
             }
         }
-        free(xSingle);
-        free(aSingle);
-        xSingle = x;
-        aSingle = a;
-        if (scratch == null) {
-            scratch = new ArrayBlockingQueue<>(blocks.threads());
-            for (int t = 0; t < blocks.threads(); t++) {
-                FloatPointer c = new FloatPointer((long) Math.max(d, m) * BlockTasks.COLUMNS);
-                scratchBlocks.add(c);
-                scratch.add(c);
-            }
-        }
+        free(x);
+        free(a);
+        return new RowBlocks<>(newX, newA);
     }
 
     /** Writes {@code from[offset .. offset + count)} as doubles at {@code to[at ..]}, in bulk copies. */
