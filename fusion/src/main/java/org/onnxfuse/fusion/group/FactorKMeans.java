@@ -36,7 +36,8 @@ import org.onnxfuse.kernels.Transpose;
  * nearer and the other k - 1 distances are skipped. The rest go through the blocked gemm as before.
  * The assignments are those without bounds (the skipped neurons' current group was strictly
  * nearest); only the own distances of skipped neurons are summed in another order (a dot product
- * instead of gemm), within rounding of the gemm's.
+ * instead of gemm), within rounding of the gemm's. The bounds keep the last step's V and S_xx V (two
+ * more d x k arrays) and two m-vectors.
  */
 final class FactorKMeans implements GramKMeans {
     /** Seed columns kept across restarts, at most this many doubles (256 MB)... */
