@@ -2,6 +2,12 @@ package org.onnxfuse.kernels;
 
 /** Argument checks, the sample count and the closed state, shared by the backends' accumulators. */
 abstract class AbstractStatisticsAccumulator implements StatisticsAccumulator {
+    /**
+     * Values of X (and of A) handed on at once by {@link #addGathered} (256 KiB of floats each):
+     * the block stays in cache while it is widened, and it is small beside the accumulator's own
+     * blocks of rows.
+     */
+    static final int GATHER_BLOCK_ELEMENTS = 1 << 16;
     protected final int d;
     protected final int m;
     /** Whether the full S_aa is kept; otherwise only {@link #targetSquares}, its diagonal. */
@@ -90,11 +96,24 @@ abstract class AbstractStatisticsAccumulator implements StatisticsAccumulator {
         rows += batchRows;
     }
 
-    /** Unfolds on the host and adds the rows; the CUDA accumulator overrides it to unfold on the device. */
+    /**
+     * Unfolds on the host a block of rows at a time ({@link #GATHER_BLOCK_ELEMENTS} values of X
+     * at most) and adds each block: the rows of the whole batch (count x positions x d, 151 MB for
+     * 256 samples at VGG11's second level) are never held at once. The CUDA accumulator overrides
+     * it to unfold on the device.
+     */
     void addGathered(RowGather gather, float[] input, int count, float[] a) {
-        float[] x = new float[Math.toIntExact((long) count * gather.positions() * gather.columns())];
-        gather.unfold(input, count, x);
-        add(x, a, count * gather.positions());
+        long batchRows = (long) count * gather.positions();
+        int blockRows = Math.max(1, GATHER_BLOCK_ELEMENTS / Math.max(d, m));
+        int rows = (int) Math.min(blockRows, batchRows);
+        float[] x = new float[rows * d];
+        float[] targets = new float[rows * m];
+        for (long first = 0; first < batchRows; first += blockRows) {
+            int n = (int) Math.min(blockRows, batchRows - first);
+            gather.unfoldRows(input, first, n, x);
+            System.arraycopy(a, Math.toIntExact(first * m), targets, 0, n * m);
+            add(x, targets, n);
+        }
     }
 
     /** Without the target Gram: the diagonal of A^T A, summed here in float64 (O(rows m), the backend skips A^T A). */

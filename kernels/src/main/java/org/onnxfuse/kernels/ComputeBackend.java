@@ -54,8 +54,9 @@ public interface ComputeBackend extends AutoCloseable {
     StatisticsAccumulator openStatistics(int d, int m, boolean targetGram);
 
     /**
-     * Whether {@link StatisticsAccumulator#accumulateGathered} unfolds on the device, so that
-     * callers should hand over a convolution's raw input rather than unfold it themselves.
+     * Whether {@link StatisticsAccumulator#accumulateGathered} unfolds on the device (only the
+     * input crosses the bus). Either way callers hand over a convolution's raw input: the CPU
+     * accumulator unfolds it a block of rows at a time, never the whole batch's rows at once.
      */
     default boolean gathersRowsOnDevice() {
         return false;

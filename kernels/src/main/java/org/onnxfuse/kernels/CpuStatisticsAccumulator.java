@@ -4,11 +4,17 @@ import static org.bytedeco.openblas.global.openblas.CblasColMajor;
 import static org.bytedeco.openblas.global.openblas.CblasNoTrans;
 import static org.bytedeco.openblas.global.openblas.CblasTrans;
 import static org.bytedeco.openblas.global.openblas.cblas_dgemm;
+import static org.bytedeco.openblas.global.openblas.cblas_sgemm;
 
 import java.nio.DoubleBuffer;
+import java.nio.FloatBuffer;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.concurrent.ArrayBlockingQueue;
+import java.util.concurrent.BlockingQueue;
+import java.util.function.LongFunction;
 import org.bytedeco.javacpp.DoublePointer;
+import org.bytedeco.javacpp.FloatPointer;
 import org.bytedeco.javacpp.Pointer;
 
 /**
@@ -27,6 +33,13 @@ import org.bytedeco.javacpp.Pointer;
  * against 36 in 2048-row calls while other processes kept the cores busy; ~5% apart when idle.
  * The block is bounded by {@link #MAX_BLOCK_ROWS} rows and {@link #BUFFER_ELEMENTS} per operand,
  * so memory does not grow with the sample count once a block has been filled.
+ *
+ * <p>In {@link Precision#FLOAT32} (opt-in, {@link CpuBackend#STATISTICS_PRECISION_PROPERTY}) the
+ * block stays float32 and each column block is one sgemm into a float32 scratch block, added to
+ * the float64 sums at once: float32 products summed in float32 over at most
+ * {@link #FLOAT32_BLOCK_ROWS} rows, float64 across blocks. sgemm runs at about twice dgemm's rate;
+ * the sums then differ from the float64 ones by about 1e-6 relative (float32 rounding over a
+ * block), so this mode is not the default.
  */
 final class CpuStatisticsAccumulator extends AbstractStatisticsAccumulator {
     /** Widened samples held at once, per operand: 32 MB of doubles bounds the buffer memory. */
@@ -39,8 +52,22 @@ final class CpuStatisticsAccumulator extends AbstractStatisticsAccumulator {
     static final int MAX_BLOCK_ROWS = 2048;
     /** Floats widened per bulk copy into native memory. */
     private static final int STAGING_ELEMENTS = 1 << 14;
+    /**
+     * Rows per block in float32 at most: each sum in a block is rounded in float32 over this many
+     * products (relative error about sqrt(512) x 6e-8, 1e-6), then added in float64.
+     */
+    static final int FLOAT32_BLOCK_ROWS = 512;
+
+    /** How a block's products are computed and summed before they are added to the float64 sums. */
+    enum Precision {
+        /** Widened to float64, dgemm: the sums as float64 arithmetic makes them. */
+        FLOAT64,
+        /** float32 blocks, sgemm into float32 block sums, added in float64. */
+        FLOAT32
+    }
 
     private final BlockTasks blocks;
+    private final Precision precision;
     private final int maxBlockRows;
     private final DoublePointer sxx;
     private final DoublePointer sxa;
@@ -50,6 +77,12 @@ final class CpuStatisticsAccumulator extends AbstractStatisticsAccumulator {
     private DoublePointer aBuffer;
     private DoubleBuffer xView;
     private DoubleBuffer aView;
+    /** FLOAT32: the block of rows, float32. */
+    private FloatPointer xSingle;
+    private FloatPointer aSingle;
+    /** FLOAT32: one scratch block per running task (max(d, m) x {@link BlockTasks#COLUMNS} floats each). */
+    private BlockingQueue<FloatPointer> scratch;
+    private final List<FloatPointer> scratchBlocks = new ArrayList<>();
     private int bufferRows;
     /** Rows widened into the buffers but not yet added to the sums. */
     private int pendingRows;
@@ -68,9 +101,16 @@ final class CpuStatisticsAccumulator extends AbstractStatisticsAccumulator {
 
     /** {@code bufferElements} bounds each widening buffer; tests make it small to exercise chunking. */
     CpuStatisticsAccumulator(BlockTasks blocks, int d, int m, boolean targetGram, int bufferElements) {
+        this(blocks, d, m, targetGram, bufferElements, Precision.FLOAT64);
+    }
+
+    CpuStatisticsAccumulator(BlockTasks blocks, int d, int m, boolean targetGram, int bufferElements,
+                             Precision precision) {
         super(d, m, targetGram);
         this.blocks = blocks;
-        this.maxBlockRows = Math.max(1, Math.min(MAX_BLOCK_ROWS, bufferElements / Math.max(d, m)));
+        this.precision = precision;
+        int blockRows = precision == Precision.FLOAT32 ? FLOAT32_BLOCK_ROWS : MAX_BLOCK_ROWS;
+        this.maxBlockRows = Math.max(1, Math.min(blockRows, bufferElements / Math.max(d, m)));
         this.staging = new double[Math.min(STAGING_ELEMENTS, Math.max(1, bufferElements))];
         DoublePointer xx = null;
         DoublePointer xa = null;
@@ -101,8 +141,15 @@ final class CpuStatisticsAccumulator extends AbstractStatisticsAccumulator {
             }
             int rows = Math.min(maxBlockRows - pendingRows, batchRows - start);
             ensureBuffers(pendingRows + rows);
-            widen(x, start * d, rows * d, xView, pendingRows * d);
-            widen(a, start * m, rows * m, aView, pendingRows * m);
+            if (precision == Precision.FLOAT32) {
+                xSingle.position((long) pendingRows * d).put(x, start * d, rows * d).position(0);
+                if (m > 0) {
+                    aSingle.position((long) pendingRows * m).put(a, start * m, rows * m).position(0);
+                }
+            } else {
+                widen(x, start * d, rows * d, xView, pendingRows * d);
+                widen(a, start * m, rows * m, aView, pendingRows * m);
+            }
             pendingRows += rows;
             start += rows;
         }
@@ -112,6 +159,11 @@ final class CpuStatisticsAccumulator extends AbstractStatisticsAccumulator {
     private void flush() {
         int rows = pendingRows;
         if (rows == 0) {
+            return;
+        }
+        if (precision == Precision.FLOAT32) {
+            flushSingle(rows);
+            pendingRows = 0;
             return;
         }
         List<Runnable> tasks = new ArrayList<>();
@@ -129,6 +181,64 @@ final class CpuStatisticsAccumulator extends AbstractStatisticsAccumulator {
         }
         blocks.run(tasks);
         pendingRows = 0;
+    }
+
+    /**
+     * FLOAT32: the same column blocks as {@link #flush()}, each an sgemm (beta 0) into a scratch
+     * block that is then added to the float64 sum; the blocks depend only on d, m and the rows, so
+     * the sums are the same bits whatever the thread count.
+     */
+    private void flushSingle(int rows) {
+        List<Runnable> tasks = new ArrayList<>();
+        addSingleProducts(tasks, xSingle, d, xSingle, d, d, sxx, true, rows);
+        if (m > 0) {
+            addSingleProducts(tasks, xSingle, d, aSingle, m, m, sxa, false, rows);
+            if (targetGram) {
+                addSingleProducts(tasks, aSingle, m, aSingle, m, m, saa, true, rows);
+            }
+        }
+        blocks.run(tasks);
+    }
+
+    /**
+     * Tasks adding U V<sup>T</sup> (U: n x rows, V: width x rows, column-major, float32) to the n x
+     * width float64 sum, one per block of its columns; for a Gram sum (U = V) only rows 0 to the
+     * block's last column.
+     */
+    private void addSingleProducts(List<Runnable> tasks, FloatPointer u, int n, FloatPointer v, int ldv, int columns,
+                                   DoublePointer sum, boolean gram, int rows) {
+        DoubleBuffer to = sum.asBuffer(); // absolute reads and writes only: each task its own columns
+        for (int[] block : BlockTasks.blocks(columns)) {
+            int first = block[0];
+            int width = block[1] - block[0];
+            int height = gram ? block[1] : n;
+            tasks.add(() -> {
+                FloatPointer c = takeScratch();
+                try {
+                    cblas_sgemm(CblasColMajor, CblasNoTrans, CblasTrans, height, width, rows, 1f, u, n,
+                            v.getPointer(first), ldv, 0f, c, height);
+                    FloatBuffer from = c.asBuffer();
+                    for (int j = 0; j < width; j++) {
+                        int at = (first + j) * n;
+                        int src = j * height;
+                        for (int i = 0; i < height; i++) {
+                            to.put(at + i, to.get(at + i) + from.get(src + i));
+                        }
+                    }
+                } finally {
+                    scratch.add(c);
+                }
+            });
+        }
+    }
+
+    private FloatPointer takeScratch() {
+        try {
+            return scratch.take();
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new BackendException("interrupted while waiting for a scratch block", e);
+        }
     }
 
     /**
@@ -176,6 +286,13 @@ final class CpuStatisticsAccumulator extends AbstractStatisticsAccumulator {
         aBuffer = null;
         xView = null;
         aView = null;
+        free(xSingle);
+        free(aSingle);
+        xSingle = null;
+        aSingle = null;
+        scratchBlocks.forEach(CpuStatisticsAccumulator::free);
+        scratchBlocks.clear();
+        scratch = null;
     }
 
     /**
@@ -187,27 +304,54 @@ final class CpuStatisticsAccumulator extends AbstractStatisticsAccumulator {
             return;
         }
         int capacity = Math.min(maxBlockRows, Math.max(rows, 2 * bufferRows));
-        DoublePointer x = new DoublePointer((long) capacity * d);
-        DoublePointer a;
+        if (precision == Precision.FLOAT32) {
+            RowBlocks<FloatPointer> grown = grow(xSingle, aSingle, capacity, Float.BYTES, FloatPointer::new);
+            xSingle = grown.x();
+            aSingle = grown.a();
+            if (scratch == null) {
+                scratch = new ArrayBlockingQueue<>(blocks.threads());
+                for (int t = 0; t < blocks.threads(); t++) {
+                    FloatPointer c = new FloatPointer((long) Math.max(d, m) * BlockTasks.COLUMNS);
+                    scratchBlocks.add(c);
+                    scratch.add(c);
+                }
+            }
+        } else {
+            RowBlocks<DoublePointer> grown = grow(xBuffer, aBuffer, capacity, Double.BYTES, DoublePointer::new);
+            xBuffer = grown.x();
+            aBuffer = grown.a();
+            xView = xBuffer.asBuffer();
+            aView = aBuffer.asBuffer();
+        }
+        bufferRows = capacity;
+    }
+
+    /** The X and A blocks of rows, float64 or float32. */
+    private record RowBlocks<P extends Pointer>(P x, P a) {
+    }
+
+    /**
+     * New X and A blocks of {@code capacity} rows ({@code bytes} per value) holding the pending rows
+     * of {@code x} and {@code a}, which are freed.
+     */
+    private <P extends Pointer> RowBlocks<P> grow(P x, P a, int capacity, int bytes, LongFunction<P> allocate) {
+        P newX = allocate.apply((long) capacity * d);
+        P newA;
         try {
-            a = new DoublePointer(Math.max(1L, (long) capacity * m));
+            newA = allocate.apply(Math.max(1L, (long) capacity * m));
         } catch (RuntimeException | OutOfMemoryError e) {
-            x.close();
+            newX.close();
             throw e;
         }
         if (pendingRows > 0) {
-            Pointer.memcpy(x, xBuffer, 8L * pendingRows * d);
+            Pointer.memcpy(newX, x, (long) bytes * pendingRows * d);
             if (m > 0) {
-                Pointer.memcpy(a, aBuffer, 8L * pendingRows * m);
+                Pointer.memcpy(newA, a, (long) bytes * pendingRows * m);
             }
         }
-        free(xBuffer);
-        free(aBuffer);
-        xBuffer = x;
-        aBuffer = a;
-        xView = x.asBuffer();
-        aView = a.asBuffer();
-        bufferRows = capacity;
+        free(x);
+        free(a);
+        return new RowBlocks<>(newX, newA);
     }
 
     /** Writes {@code from[offset .. offset + count)} as doubles at {@code to[at ..]}, in bulk copies. */
@@ -232,7 +376,7 @@ final class CpuStatisticsAccumulator extends AbstractStatisticsAccumulator {
         return p;
     }
 
-    private static void free(DoublePointer p) {
+    private static void free(Pointer p) {
         if (p != null) {
             p.close();
         }

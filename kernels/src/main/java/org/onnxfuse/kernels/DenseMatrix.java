@@ -108,6 +108,29 @@ public final class DenseMatrix {
         return wrap(rows, to - from, Arrays.copyOfRange(data, from * rows, to * rows));
     }
 
+    /** Columns {@code columns[0 .. count)}, in that order, as a new rows x count matrix. */
+    public DenseMatrix gather(int[] columns, int count) {
+        Objects.checkFromIndexSize(0, count, columns.length);
+        double[] out = new double[Math.multiplyExact(rows, count)];
+        for (int c = 0; c < count; c++) {
+            Objects.checkIndex(columns[c], cols);
+            System.arraycopy(data, columns[c] * rows, out, c * rows, rows);
+        }
+        return wrap(rows, count, out);
+    }
+
+    /** sum_i this(i, j) * v[offset + i], in ascending i: column j's dot product with a slice of v. */
+    public double columnDot(int j, double[] v, int offset) {
+        Objects.checkIndex(j, cols);
+        Objects.checkFromIndexSize(offset, rows, v.length);
+        int from = j * rows;
+        double sum = 0.0;
+        for (int i = 0; i < rows; i++) {
+            sum += data[from + i] * v[offset + i];
+        }
+        return sum;
+    }
+
     /** Column {@code j} (a copy). */
     public double[] column(int j) {
         Objects.checkIndex(j, cols);

@@ -101,27 +101,41 @@ public final class RowGather {
             throw new IllegalArgumentException("input holds " + input.length + " values, expected " + count
                     + " samples of " + sampleSize);
         }
-        int cols = columns();
-        long needed = (long) count * positions * cols;
+        long needed = (long) count * positions * columns();
         if (out.length < needed) {
             throw new IllegalArgumentException("output holds " + out.length + " values, expected at least " + needed);
         }
-        int row = 0;
-        for (int n = 0; n < count; n++) {
+        unfoldRows(input, 0, count * positions, out);
+    }
+
+    /**
+     * Writes rows {@code first .. first + rows - 1} of the unfolding of {@code input} (row r is
+     * sample r / positions, position r % positions) to the start of {@code out}, row-major
+     * [rows, columns()]: a block of the rows {@link #unfold} makes, so that a caller can unfold
+     * and use a batch's rows a block at a time. The caller checks the sizes.
+     */
+    void unfoldRows(float[] input, long first, int rows, float[] out) {
+        int cols = columns();
+        int sampleSize = sampleSize();
+        int n = (int) (first / positions);
+        int p = (int) (first % positions);
+        int dst = 0;
+        for (int r = 0; r < rows; r++) {
             int sampleBase = n * sampleSize;
-            for (int p = 0; p < positions; p++, row++) {
-                int dst = row * cols;
-                int offBase = p * kernelSize;
-                for (int c = 0; c < channels; c++) {
-                    int src = sampleBase + c * inSpatial;
-                    for (int q = 0; q < kernelSize; q++) {
-                        int off = offsets[offBase + q];
-                        out[dst++] = off < 0 ? 0f : input[src + off];
-                    }
+            int offBase = p * kernelSize;
+            for (int c = 0; c < channels; c++) {
+                int src = sampleBase + c * inSpatial;
+                for (int q = 0; q < kernelSize; q++) {
+                    int off = offsets[offBase + q];
+                    out[dst++] = off < 0 ? 0f : input[src + off];
                 }
-                if (ones) {
-                    out[dst] = 1f;
-                }
+            }
+            if (ones) {
+                out[dst++] = 1f;
+            }
+            if (++p == positions) {
+                p = 0;
+                n++;
             }
         }
     }

@@ -242,6 +242,69 @@ class CpuBackendTest {
     }
 
     @Test
+    void gatheredBatchesAreUnfoldedInBlocksWithTheSameSums() {
+        // 8 channels of 20 x 20, 3 x 3 kernel without padding: 324 positions, d = 73; m = 300 gives
+        // blocks of 65,536 / 300 = 218 rows, ending inside samples and inside the accumulator's blocks
+        int side = 20;
+        int out = side - 2;
+        int[] offsets = new int[out * out * 9];
+        for (int p = 0; p < out * out; p++) {
+            for (int q = 0; q < 9; q++) {
+                offsets[p * 9 + q] = (p / out + q / 3) * side + p % out + q % 3;
+            }
+        }
+        RowGather gather = new RowGather(8, side * side, out * out, 9, offsets, true);
+        SplittableRandom rng = new SplittableRandom(9);
+        int m = 300;
+        try (StatisticsAccumulator gathered = cpu.openStatistics(gather.columns(), m);
+             StatisticsAccumulator unfolded = cpu.openStatistics(gather.columns(), m)) {
+            for (int count : new int[] {3, 1, 5}) {
+                float[] input = Reference.randomFloats(rng, count * gather.sampleSize());
+                float[] a = Reference.randomFloats(rng, count * gather.positions() * m);
+                float[] x = new float[count * gather.positions() * gather.columns()];
+                gather.unfold(input, count, x);
+                gathered.accumulateGathered(gather, input, count, a);
+                unfolded.accumulate(x, a, count * gather.positions());
+            }
+            // the same rows reach the same BLAS blocks: the same bits
+            assertEquals(unfolded.statistics(), gathered.statistics());
+        }
+    }
+
+    @Test
+    void float32BlocksStayWithinFloat32RoundingAndDoNotDependOnThreads() {
+        SplittableRandom rng = new SplittableRandom(12);
+        int d = 150;
+        int m = 140;
+        Reference.Sums expected = new Reference.Sums(d, m);
+        SufficientStatistics[] sums = new SufficientStatistics[2];
+        int[] threads = {1, 3};
+        List<float[]> xs = new ArrayList<>();
+        List<float[]> as = new ArrayList<>();
+        for (int rows : new int[] {700, 1, 333, 512}) {
+            xs.add(Reference.randomFloats(rng, rows * d));
+            as.add(Reference.randomFloats(rng, rows * m));
+            expected.add(xs.get(xs.size() - 1), as.get(as.size() - 1), rows);
+        }
+        for (int t = 0; t < 2; t++) {
+            try (BlockTasks blocks = new BlockTasks(threads[t]);
+                 StatisticsAccumulator acc = new CpuStatisticsAccumulator(blocks, d, m, true,
+                         CpuStatisticsAccumulator.BUFFER_ELEMENTS, CpuStatisticsAccumulator.Precision.FLOAT32)) {
+                for (int b = 0; b < xs.size(); b++) {
+                    acc.accumulate(xs.get(b), as.get(b));
+                }
+                sums[t] = acc.statistics();
+            }
+        }
+        assertEquals(sums[0], sums[1], "the same bits with 1 and 3 threads");
+        assertTrue(Reference.relativeError(sums[0].xx(), new DenseMatrix(d, d, expected.xx)) < 1e-5);
+        assertTrue(Reference.relativeError(sums[0].xa(), new DenseMatrix(d, m, expected.xa)) < 1e-5);
+        assertTrue(Reference.relativeError(sums[0].aa(), new DenseMatrix(m, m, expected.aa)) < 1e-5);
+        assertEquals(sums[0].xx(), sums[0].xx().transpose());
+        assertThrows(IllegalArgumentException.class, () -> CpuBackend.statisticsPrecision("half"));
+    }
+
+    @Test
     void statisticsWithoutTargets() {
         SplittableRandom rng = new SplittableRandom(6);
         Reference.Sums expected = new Reference.Sums(5, 0);

@@ -315,7 +315,8 @@ public final class StatisticsCollector implements AutoCloseable {
 
                 @Override
                 public boolean takesGather() {
-                    return backend.gathersRowsOnDevice();
+                    // every backend unfolds in blocks (CUDA on the device), never the batch's M x d rows
+                    return true;
                 }
 
                 @Override

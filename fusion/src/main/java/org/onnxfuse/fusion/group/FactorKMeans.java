@@ -24,12 +24,33 @@ import org.onnxfuse.kernels.Transpose;
  *
  * <p>Ties, clamping and the order of assignment follow {@link GramKMeans}; only the rounding of the
  * distances differs from the Gram form (sums in another order), so near-ties may break otherwise.
+ *
+ * <p><b>Hamerly bounds.</b> d<sup>2</sup>(i, g) is ||X v_g - a_i||<sup>2</sup>, a squared Euclidean
+ * distance in sample space, so the triangle inequality bounds how far a centroid's move changes it:
+ * by drift_g = ||X (v_g' - v_g)|| = sqrt(delta<sup>T</sup> S_xx delta), with S_xx delta from the
+ * normal equations as above (O(d k) per step). Each step keeps, per neuron, a lower bound l_i on its
+ * distance to every group but the one it was assigned (the second-nearest distance when all were
+ * computed, less the largest other drift at each later step). When a step's {@code current} group
+ * is that group, the neuron's own distance (needed for the cost anyway: O(d)) is computed; if it is
+ * below l_i by a margin that covers the rounding ({@link #BOUND_MARGIN}), no other group can be
+ * nearer and the other k - 1 distances are skipped. The rest go through the blocked gemm as before.
+ * The assignments are those without bounds (the skipped neurons' current group was strictly
+ * nearest); only the own distances of skipped neurons are summed in another order (a dot product
+ * instead of gemm), within rounding of the gemm's. The bounds keep the last step's V and S_xx V (two
+ * more d x k arrays) and two m-vectors.
  */
 final class FactorKMeans implements GramKMeans {
     /** Seed columns kept across restarts, at most this many doubles (256 MB)... */
     private static final long SEED_CACHE_DOUBLES = 1L << 25;
     /** Columns of S_xa^T W computed at once in farthest-first (one pass over S_xa). */
     static final int SEED_BATCH = 64;
+    /**
+     * A neuron's other distances are skipped only when its own distance is below its lower bound by
+     * this fraction of sqrt(t_i + max_g v_g^T S_xx v_g), the scale of the terms a squared distance is
+     * the difference of: far above their rounding (d-term float64 sums, and the normal equations' residual
+     * in S_xx v), far below the gaps that decide an assignment.
+     */
+    static final double BOUND_MARGIN = 1e-6;
 
     private final ComputeBackend backend;
     private final DenseMatrix weights;
@@ -43,8 +64,23 @@ final class FactorKMeans implements GramKMeans {
     private final int block;
     private final Map<Integer, double[]> seedColumns = new HashMap<>();
     private final int seedCacheCapacity;
+    private final boolean bounds;
+    /** The last step's centroids V and S_xx V (d x k), its k; null before a step. */
+    private double[] lastCentroids;
+    private double[] lastProducts;
+    private int lastK;
+    /** Per neuron: the group the last step assigned (-1: none), and the lower bound on every other group's distance. */
+    private final int[] boundGroup;
+    private final double[] lowerBound;
+    private long distancesComputed;
+    private long distancesSkipped;
 
     FactorKMeans(ComputeBackend backend, ProjectedTargets fit) {
+        this(backend, fit, true);
+    }
+
+    /** With {@code bounds} false every step computes all m x k distances (the tests compare both). */
+    FactorKMeans(ComputeBackend backend, ProjectedTargets fit, boolean bounds) {
         ProjectedTargets.Factors factors = fit.factors();
         if (factors == null) {
             throw new IllegalArgumentException("the fit is in Gram form; factor K-means needs one in factor form");
@@ -60,6 +96,20 @@ final class FactorKMeans implements GramKMeans {
         this.m = fit.neurons();
         this.block = ProjectedTargets.neuronBlock(d, m);
         this.seedCacheCapacity = (int) Math.min(Integer.MAX_VALUE, SEED_CACHE_DOUBLES / m);
+        this.bounds = bounds;
+        this.boundGroup = new int[m];
+        this.lowerBound = new double[m];
+        Arrays.fill(boundGroup, -1);
+    }
+
+    /** Neuron-to-centroid distances the steps computed so far (a skipped neuron's own distance counts). */
+    long distancesComputed() {
+        return distancesComputed;
+    }
+
+    /** Neuron-to-centroid distances the bounds let the steps skip. */
+    long distancesSkipped() {
+        return distancesSkipped;
     }
 
     @Override
@@ -196,17 +246,33 @@ final class FactorKMeans implements GramKMeans {
             }
             quadratic[g] = sum;
         }
-        sv = null;
         double[] currentD2 = current == null ? null : new double[m];
         int[] next = new int[m];
         double[] nextD2 = new double[m];
+        boolean[] skipped = skippable(k, current, v, sv, quadratic, currentD2, next, nextD2);
+        lastCentroids = v;
+        lastProducts = sv;
+        lastK = k;
+        sv = null;
+        int[] active = new int[Math.min(block, m)];
         for (int from = 0; from < m; from += block) {
             int to = Math.min(m, from + block);
-            int rows = to - from;
-            double[] cross = backend.gemm(Transpose.YES, Transpose.NO, 1.0, sxa.columns(from, to), centroids, 0.0,
-                    null).toColumnMajor();
+            int rows = 0;
+            for (int i = from; i < to; i++) {
+                if (skipped == null || !skipped[i]) {
+                    active[rows++] = i;
+                }
+            }
+            if (rows == 0) {
+                continue;
+            }
+            // all of the block: its columns of S_xa as they are (the product without bounds); else gathered
+            DenseMatrix columns = rows == to - from ? sxa.columns(from, to) : sxa.gather(active, rows);
+            double[] cross = backend.gemm(Transpose.YES, Transpose.NO, 1.0, columns, centroids, 0.0, null)
+                    .toColumnMajor();
+            distancesComputed += (long) rows * k;
             for (int r = 0; r < rows; r++) {
-                int i = from + r;
+                int i = active[r];
                 double t = targetSquaredNorms[i];
                 int best = current == null ? 0 : current[i];
                 double bestD2 = ProjectedTargets.clamp(quadratic[best] - 2.0 * cross[r + best * rows] + t);
@@ -222,9 +288,78 @@ final class FactorKMeans implements GramKMeans {
                 }
                 next[i] = best;
                 nextD2[i] = bestD2;
+                if (bounds) {
+                    double second = Double.POSITIVE_INFINITY;
+                    for (int g = 0; g < k; g++) {
+                        if (g != best) {
+                            second = Math.min(second, ProjectedTargets.clamp(quadratic[g] - 2.0 * cross[r + g * rows] + t));
+                        }
+                    }
+                    boundGroup[i] = best;
+                    lowerBound[i] = Math.sqrt(second);
+                }
             }
         }
         return new Step(currentD2, next, nextD2);
+    }
+
+    /**
+     * The Hamerly test of the class comment for every neuron whose {@code current} group is the one
+     * its bound was kept for: moves the bounds by the centroids' drifts since the last step, computes
+     * the own distance, and where it is below the bound fills the neuron's results (next = current).
+     * Returns which neurons it filled, or null when none can be (no bounds, no current groups, a
+     * first step or another k).
+     */
+    private boolean[] skippable(int k, int[] current, double[] v, double[] sv, double[] quadratic,
+                                double[] currentD2, int[] next, double[] nextD2) {
+        if (!bounds || current == null || lastCentroids == null || lastK != k) {
+            Arrays.fill(boundGroup, -1);
+            return null;
+        }
+        double maxQuadratic = 0.0;
+        for (int g = 0; g < k; g++) {
+            maxQuadratic = Math.max(maxQuadratic, Math.abs(quadratic[g]));
+        }
+        double[] drift = new double[k];
+        int largest = -1;
+        double secondLargest = 0.0;
+        for (int g = 0; g < k; g++) {
+            double moved = 0.0;
+            for (int p = g * d; p < (g + 1) * d; p++) {
+                moved += (v[p] - lastCentroids[p]) * (sv[p] - lastProducts[p]);
+            }
+            drift[g] = Math.sqrt(Math.max(0.0, moved));
+            if (largest < 0 || drift[g] > drift[largest]) {
+                secondLargest = largest < 0 ? 0.0 : drift[largest];
+                largest = g;
+            } else {
+                secondLargest = Math.max(secondLargest, drift[g]);
+            }
+        }
+        boolean[] skipped = new boolean[m];
+        for (int i = 0; i < m; i++) {
+            int own = current[i];
+            if (boundGroup[i] != own) {
+                continue;
+            }
+            double lower = lowerBound[i] - (own == largest ? secondLargest : drift[largest]);
+            double t = targetSquaredNorms[i];
+            double margin = BOUND_MARGIN * Math.sqrt(t + maxQuadratic);
+            if (lower <= margin) {
+                continue;
+            }
+            double ownD2 = ProjectedTargets.clamp(quadratic[own] - 2.0 * sxa.columnDot(i, v, own * d) + t);
+            distancesComputed++;
+            if (Math.sqrt(ownD2) + margin < lower) {
+                skipped[i] = true;
+                distancesSkipped += k - 1;
+                currentD2[i] = ownD2;
+                next[i] = own;
+                nextD2[i] = ownD2;
+                lowerBound[i] = lower;
+            }
+        }
+        return skipped;
     }
 
     private void checkStep(int k, int[] owner, double[] weight, int[] current) {

@@ -60,6 +60,15 @@ import org.onnxfuse.kernels.SufficientStatistics;
  * result.
  */
 public final class KMeansGrouping {
+    /**
+     * Benchmark switches, read per call: {@code -Donnxfuse.kmeans.bounds=false} makes the factor
+     * form compute every distance (no Hamerly bounds); {@code -Donnxfuse.kmeans.counts=true}
+     * prints, per factor-form grouping, how many neuron-to-centroid distances were computed and
+     * skipped to standard error (bench/README.md, Hamerly bounds).
+     */
+    static final String BOUNDS_PROPERTY = "onnxfuse.kmeans.bounds";
+    static final String COUNTS_PROPERTY = "onnxfuse.kmeans.counts";
+
     /** Stop when the cost improved by less than this fraction... */
     static final double EARLY_STOP_IMPROVEMENT = 0.05;
     /** ...over this many iterations. */
@@ -88,6 +97,17 @@ public final class KMeansGrouping {
      */
     public static Grouping group(ComputeBackend backend, ProjectedTargets fit, NeuronLayout layout, double[] scores,
                                  int targetWidth, GroupingConfig config) {
+        return group(backend, fit, layout, scores, targetWidth, config,
+                !"false".equals(System.getProperty(BOUNDS_PROPERTY)));
+    }
+
+    /**
+     * As {@link #group(ComputeBackend, ProjectedTargets, NeuronLayout, double[], int, GroupingConfig)};
+     * {@code bounds} chooses whether the factor form skips distances by Hamerly bounds (the same
+     * assignments either way, see {@link FactorKMeans}).
+     */
+    static Grouping group(ComputeBackend backend, ProjectedTargets fit, NeuronLayout layout, double[] scores,
+                          int targetWidth, GroupingConfig config, boolean bounds) {
         Objects.requireNonNull(backend, "backend");
         Objects.requireNonNull(config, "config");
         layout.requireNeurons(fit.neurons(), "the least-squares fit");
@@ -106,7 +126,7 @@ public final class KMeansGrouping {
         Restart winner = null;
         // One m x k distance table, inside the backend's k-means (on the device for CUDA); a
         // restart keeps only its best assignment's own distances (m values)
-        try (GramKMeans kMeans = fit.factorForm() ? new FactorKMeans(backend, fit)
+        try (GramKMeans kMeans = fit.factorForm() ? new FactorKMeans(backend, fit, bounds)
                 : backend.openGramKMeans(fit.crossColumns(), fit.gramColumns(), fit.targetSquaredNorms(), m)) {
             for (int r = 0; r < restarts; r++) {
                 Restart run = new Restart(backend, kMeans, fit, s, targetWidth, config);
@@ -114,6 +134,13 @@ public final class KMeansGrouping {
                 if (winner == null || run.bestCost < winner.bestCost) {
                     winner = run;
                 }
+            }
+            if (kMeans instanceof FactorKMeans factor && Boolean.getBoolean(COUNTS_PROPERTY)) {
+                long computed = factor.distancesComputed();
+                long skipped = factor.distancesSkipped();
+                System.err.printf(java.util.Locale.ROOT, "factor k-means: m %d, k %d, %d restarts, bounds %s: %d"
+                        + " distances computed, %d skipped (%.1f %%)%n", m, targetWidth, restarts, bounds, computed,
+                        skipped, 100.0 * skipped / Math.max(1, computed + skipped));
             }
         }
         return winner.toGrouping(restarts);

@@ -77,6 +77,18 @@ class StatisticsCollectorTest {
         compare("vgg_p0", "vgg_p1", 2, 20, 7);
     }
 
+    /**
+     * The accumulator unfolds a Conv batch a block of rows at a time (65,536 values of X or A at most:
+     * 4,096 of level 1's 28 x 28 x 7 = 5,488 rows per batch here, m = 16; blocks end inside a sample) and
+     * blocks rows across batches for BLAS; the sums equal plain float64 sums over the rows the
+     * collector unfolds in one piece, on both Conv levels of the bundled VGG parents.
+     */
+    @Test
+    void convLevelsInBlocksOfRowsMatchTheUnfoldedReference() {
+        compare("vgg_p0", "vgg_p1", 1, 30, 7);
+        compare("vgg_p0", "vgg_p1", 2, 45, 16);
+    }
+
     @Test
     void largeLevelsCollectInSmallerBatches() {
         List<LevelPlan> small = List.of(LevelPlanner.plan(Fixtures.read("vgg_p0.onnx")),
