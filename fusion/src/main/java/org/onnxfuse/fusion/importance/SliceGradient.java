@@ -27,37 +27,29 @@ final class SliceGradient implements GradientRule {
             throw pass.unsupported(n, "slices a value of unknown rank");
         }
         int rank = shape.size();
-        long[][] b = new long[4][];
-        for (int i = 0; i < 4; i++) {
-            int input = i + 1;
-            if (input < n.inputs().size() && !n.inputs().get(input).isEmpty()) {
-                b[i] = pass.constantValue(n.inputs().get(input)).orElseThrow(() -> pass.unsupported(n,
-                        "takes its bounds from a computed value")).toLongs();
-            }
-        }
-        int count = b[0].length;
+        SliceHandler.Bounds b = SliceHandler.bounds(n, pass::constantValue, rank);
+        int count = b.count();
         List<Integer> axes = new ArrayList<>();
-        for (int i = 0; i < count; i++) {
-            long a = b[2] == null ? i : b[2][i];
-            axes.add(Math.toIntExact(a < 0 ? a + rank : a));
+        for (long a : b.axes()) {
+            axes.add(Math.toIntExact(a));
         }
         String grad = g;
         List<Dim> current = new ArrayList<>(shape);
         for (int i = 0; i < count; i++) {
             int axis = axes.get(i);
-            long step = b[3] == null ? 1 : b[3][i];
+            long step = b.steps()[i];
             Dim size = shape.get(axis);
             if (step < 1 || !size.isFixed()) {
                 throw pass.unsupported(n, step < 1 ? "slices with step " + step + "; gradients need positive steps"
                         : "slices axis " + axis + " of unknown size");
             }
-            current.set(axis, Dim.of(SliceHandler.length(size.value(), b[0][i], b[1][i], step)));
+            current.set(axis, Dim.of(SliceHandler.length(size.value(), b.starts()[i], b.ends()[i], step)));
         }
         for (int i = count - 1; i >= 0; i--) {
             int axis = axes.get(i);
             long n0 = shape.get(axis).value();
-            long step = b[3] == null ? 1 : b[3][i];
-            long start = b[0][i] < 0 ? b[0][i] + n0 : b[0][i];
+            long step = b.steps()[i];
+            long start = b.starts()[i] < 0 ? b.starts()[i] + n0 : b.starts()[i];
             start = Math.max(0, Math.min(n0, start));
             long kept = current.get(axis).value();
             long spread = kept * step;

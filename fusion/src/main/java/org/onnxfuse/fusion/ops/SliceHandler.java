@@ -4,8 +4,11 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
+import java.util.function.Function;
 import org.onnxfuse.onnx.ir.Dim;
 import org.onnxfuse.onnx.ir.Node;
+import org.onnxfuse.onnx.ir.Tensor;
 
 /**
  * Slice of positions with constant bounds: Swin's cyclic shift (torch.roll, exported as two
@@ -34,16 +37,26 @@ public final class SliceHandler implements OpHandler {
         return "Slice (constant bounds, positions)";
     }
 
-    /** starts, ends, axes (counted from 0) and steps of {@code n} for an input of rank {@code rank}. */
-    private static long[][] bounds(Node n, GraphView g, int rank) {
+    /** A Slice's constant starts, ends, axes (counted from 0 where the rank is known) and steps, one per sliced axis. */
+    public record Bounds(long[] starts, long[] ends, long[] axes, long[] steps) {
+        public int count() {
+            return starts.length;
+        }
+    }
+
+    /**
+     * The bounds of Slice {@code n}, its inputs' values from {@code constant}, for an input of rank
+     * {@code rank} (negative: the axes as written).
+     */
+    public static Bounds bounds(Node n, Function<String, Optional<Tensor>> constant, int rank) {
         long[][] b = new long[4][];
         for (int i = 0; i < 4; i++) {
             int input = i + 1;
             if (input < n.inputs().size() && !n.inputs().get(input).isEmpty()) {
                 String name = n.inputs().get(input);
-                b[i] = g.constant(name).orElseThrow(() -> Shapes.unsupported(n, "takes its "
-                        + List.of("starts", "ends", "axes", "steps").get(input - 1) + " from " + g.origin(name)
-                        + "; a Slice of activations needs constant bounds")).toLongs();
+                b[i] = constant.apply(name).orElseThrow(() -> Shapes.unsupported(n, "takes its "
+                        + List.of("starts", "ends", "axes", "steps").get(input - 1) + " from a computed value '" + name
+                        + "'; a Slice of activations needs constant bounds")).toLongs();
             }
         }
         if (b[0] == null || b[1] == null || b[0].length != b[1].length) {
@@ -65,29 +78,36 @@ public final class SliceHandler implements OpHandler {
                     + " steps");
         }
         for (int i = 0; i < count; i++) {
-            long a = b[2][i] < 0 ? b[2][i] + rank : b[2][i];
-            if (a < 0 || a >= rank) {
-                throw Shapes.invalid(n, "slices axis " + b[2][i] + " of an input of rank " + rank);
-            }
             if (b[3][i] == 0) {
                 throw Shapes.invalid(n, "has a step of 0");
             }
-            b[2][i] = a;
+            if (rank >= 0) {
+                long a = b[2][i] < 0 ? b[2][i] + rank : b[2][i];
+                if (a < 0 || a >= rank) {
+                    throw Shapes.invalid(n, "slices axis " + b[2][i] + " of an input of rank " + rank);
+                }
+                b[2][i] = a;
+            }
         }
-        return b;
+        return new Bounds(b[0], b[1], b[2], b[3]);
+    }
+
+    private static Bounds bounds(Node n, GraphView g, int rank) {
+        return bounds(n, g::constant, rank);
     }
 
     @Override
     public List<Dim> outputShape(Node n, List<Dim> in, GraphView g) {
-        long[][] b = bounds(n, g, in.size());
+        Bounds b = bounds(n, g, in.size());
         List<Dim> out = new ArrayList<>(in);
-        for (int i = 0; i < b[0].length; i++) {
-            int axis = (int) b[2][i];
+        for (int i = 0; i < b.count(); i++) {
+            int axis = (int) b.axes()[i];
             if (axis == 0) {
                 throw Shapes.unsupported(n, "slices axis 0 (the batch); only positions may be sliced");
             }
             Dim d = in.get(axis);
-            out.set(axis, d.isFixed() ? Dim.of(length(d.value(), b[0][i], b[1][i], b[3][i])) : Dim.UNKNOWN);
+            out.set(axis, d.isFixed() ? Dim.of(length(d.value(), b.starts()[i], b.ends()[i], b.steps()[i]))
+                    : Dim.UNKNOWN);
         }
         return out;
     }
@@ -110,8 +130,7 @@ public final class SliceHandler implements OpHandler {
 
     @Override
     public void requireNeuronAxis(Node node, int neuronAxis, int rank, GraphView graph) {
-        long[][] b = bounds(node, graph, rank);
-        for (long axis : b[2]) {
+        for (long axis : bounds(node, graph, rank).axes()) {
             if (axis == neuronAxis) {
                 throw Shapes.unsupported(node, "slices axis " + neuronAxis + ", which holds the neurons; the fused"
                         + " neurons are groups of the parents', so keeping some of them is not defined");
@@ -121,9 +140,8 @@ public final class SliceHandler implements OpHandler {
 
     @Override
     public Map<String, String> signature(Node n, GraphView g) {
-        int rank = Integer.MAX_VALUE / 2;
-        long[][] b = bounds(n, g, rank);
-        return Map.of("starts", Arrays.toString(b[0]), "ends", Arrays.toString(b[1]), "axes",
-                Arrays.toString(b[2]), "steps", Arrays.toString(b[3]));
+        Bounds b = bounds(n, g, -1);
+        return Map.of("starts", Arrays.toString(b.starts()), "ends", Arrays.toString(b.ends()), "axes",
+                Arrays.toString(b.axes()), "steps", Arrays.toString(b.steps()));
     }
 }
