@@ -159,8 +159,7 @@ final class FactorKMeans implements GramKMeans {
         for (int from = 0; from < m; from += block) {
             int to = Math.min(m, from + block);
             int rows = to - from;
-            double[] part = backend.gemm(Transpose.YES, Transpose.NO, 1.0, sxa.columns(from, to), fits, 0.0, null)
-                    .toColumnMajor();
+            double[] part = backend.productColumns(Transpose.YES, Transpose.NO, sxa.columns(from, to), fits);
             for (int b = 0; b < n; b++) {
                 System.arraycopy(part, b * rows, out[b], from, rows);
             }
@@ -203,8 +202,7 @@ final class FactorKMeans implements GramKMeans {
         for (int from = 0; from < m; from += block) {
             int to = Math.min(m, from + block);
             int rows = to - from;
-            double[] cross = backend.gemm(Transpose.YES, Transpose.NO, 1.0, sxa.columns(from, to), centroids, 0.0,
-                    null).toColumnMajor();
+            double[] cross = backend.productColumns(Transpose.YES, Transpose.NO, sxa.columns(from, to), centroids);
             for (int r = 0; r < rows; r++) {
                 int i = from + r;
                 double t = targetSquaredNorms[i];
