@@ -22,9 +22,10 @@ import org.onnxfuse.onnx.ir.Tensor;
  *   <li>statistics: S_xx (d x d), S_xa (d x m) and S_aa (m x m, or its diagonal in the factor
  *       form) as Java arrays, float64, held from their read-out to the end of the level;</li>
  *   <li>collection, until the read-out: the accumulator's native sums (the same size again, freed
- *       when it closes, before the least squares), a block of up to 2048 widened rows of X and A
- *       (float64, native) and one ONNX Runtime batch of rows as float32 (rows = batch x the cut's
- *       positions);</li>
+ *       when it closes, before the least squares), its block of widened rows of X and A (float64,
+ *       native; up to 2048 rows gathered over batches, fewer where d or m is above 2048, so that an
+ *       operand stays within 32 MB) and one ONNX Runtime batch of rows as float32 (rows = batch x
+ *       the cut's positions);</li>
  *   <li>least squares: W and the parents' weights W0 as the ridge's centre (d x m each, held to
  *       the end of the level), and while solving LAPACK's native copies of S_xx (the factor) and
  *       of S_xa (the right-hand sides, where lambda W0 is added and W is solved in place:
@@ -71,6 +72,11 @@ public record LevelMemory(int level, long fanIn, long neurons, long width, boole
                           long runtime) {
     /** Widened rows per BLAS block in the CPU statistics (kernels' CpuStatisticsAccumulator.MAX_BLOCK_ROWS). */
     static final long BLOCK_ROWS = 2048;
+    /**
+     * Widened values per operand of a block at most (kernels' CpuStatisticsAccumulator.BUFFER_ELEMENTS):
+     * the block holds min(BLOCK_ROWS, this / max(d, m)) rows, gathered over batches.
+     */
+    static final long BLOCK_ELEMENTS = 1L << 22;
     /** Neurons per block of the factor form's cross table. */
     static final long NEURON_BLOCK = 1024;
     /**
@@ -93,8 +99,8 @@ public record LevelMemory(int level, long fanIn, long neurons, long width, boole
                                  long frontier) {
         long aa = gramForm ? m * m : m;
         long statistics = 8 * (d * d + d * m + aa);
-        long collection = statistics + 8 * Math.min(BLOCK_ROWS, Math.max(1, batchRows)) * (d + m)
-                + 4 * batchRows * (d + m);
+        long blockRows = Math.min(BLOCK_ROWS, Math.max(1, BLOCK_ELEMENTS / Math.max(d, m)));
+        long collection = statistics + 8 * blockRows * (d + m) + 4 * batchRows * (d + m);
         long leastSquares = 8 * (2 * d * m) + 8 * (d * d + d * m);
         long grouping = gramForm ? 8 * (3 * m * m + Math.max(0, d * m - d * d))
                 : 8 * (2 * d * k + 2 * m * k + NEURON_BLOCK * k);
