@@ -51,15 +51,18 @@ import org.onnxfuse.onnx.ir.Tensor;
  * statistics + max(collection, least squares + grouping) + frontier + models + runtime. The
  * gradient variant's training rows take their own quarter of the heap and are left out.
  *
- * <p>Measured on the 8 MLP parents {@code mlp_k8_p*.onnx} with 5000 samples (kf-linear, 2 shared
- * cores; the smallest -Xmx that fuses, searched in steps of 10 MB): 160 MiB fuses; 150 MiB ran out
- * of heap in four runs of five, 140 MiB in every run. Level 1 (factor form at that heap) is
- * estimated at 132 MiB there, of which the frontier is 39 MiB (eight parents' 256 activations of
- * 5000 samples); on the 2 parents {@code mlp_k2_p*.onnx} with the same data, 70 MiB fuses and 65
- * and 60 MiB ran out, against an estimate of 47 MiB. The rest of the measured need is the garbage
- * collector's headroom for the level's large arrays: the estimate is a lower bound, so the check
- * never refuses a heap that fuses, and a heap between the estimate and the measured need still
- * runs out during the level, with exit 61 as well.
+ * <p>Measured on the 8 MLP parents {@code mlp_k8_p*.onnx} with 5000 samples (kf-linear, 2 cores
+ * shared with other sessions; the smallest -Xmx that fuses, in steps of 10 MB): 150 and 160 MiB
+ * fused in every run (3), 140 MiB in three runs of four, 130 MiB in none of two (the heap ran out
+ * during level 1). Level 1 (factor form at these heaps) is estimated at 128 MiB with a 130 MiB heap
+ * and 130 MiB with 140 MiB, of which the frontier is 33-35 MiB (the cache's quarter; the values
+ * counted, eight parents' 256 activations and the 784 inputs of 5000 samples, are 54 MiB). Before the least squares lost its copies, 150 MiB
+ * ran out in four runs of five. On the 2 parents {@code mlp_k2_p*.onnx} with the same data, 70 MiB
+ * fuses (3 runs) and 65 and 60 MiB ran out, against an estimate of 68 MiB at 70 MiB (67 MiB at 65
+ * MiB: refused before any work). The rest of the measured need is the garbage collector's headroom
+ * for the level's large arrays: the estimate stays a lower bound, so the check does not refuse a
+ * heap that fuses, and a heap between the estimate and the measured need can still run out during
+ * the level, with exit 61 as well.
  *
  * @param level      1-based index
  * @param fanIn      d
