@@ -39,6 +39,23 @@ public interface ComputeBackend extends AutoCloseable {
     }
 
     /**
+     * op(A) op(B) (alpha 1, no C) as a column-major array that the caller owns: the product's own
+     * storage, not a copy of it ({@link DenseMatrix#toColumnMajor} would hold the product twice).
+     */
+    default double[] productColumns(Transpose opA, Transpose opB, DenseMatrix a, DenseMatrix b) {
+        return gemm(opA, opB, 1.0, a, b, 0.0, null).data();
+    }
+
+    /**
+     * W<sup>T</sup> S W (m x m, column-major, the caller owns the array) for S n x n and W n x m:
+     * by default the two products in turn; the CPU backend forms S W one block of W's columns at
+     * a time, so no n x m product is held (the same bits: each block is the same BLAS call).
+     */
+    default double[] quadraticForm(DenseMatrix w, DenseMatrix s) {
+        return productColumns(Transpose.YES, Transpose.NO, w, multiply(s, w));
+    }
+
+    /**
      * A streaming accumulator of X<sup>T</sup>X, X<sup>T</sup>A and A<sup>T</sup>A for samples of
      * {@code d} features and {@code m} targets. Close it when done.
      */
@@ -70,6 +87,19 @@ public interface ComputeBackend extends AutoCloseable {
      * @throws IllegalArgumentException if the shapes do not fit or ridge is negative or not finite
      */
     DenseMatrix choleskySolve(DenseMatrix s, DenseMatrix b, double ridge);
+
+    /**
+     * Solves (S + ridge I) W = B + ridge W0, the ridge centred on {@code centre} = W0 (n x k like B;
+     * null for 0, then this is {@link #choleskySolve(DenseMatrix, DenseMatrix, double)}). By default
+     * the right-hand side is formed on the heap first; the CPU backend forms it in the solve's own
+     * native copy of B, so no n x k right-hand side is held besides B, W0 and the solution (the
+     * same bits: each element is b + ridge w0 either way).
+     *
+     * @throws IllegalArgumentException if {@code centre} is not shaped like B
+     */
+    default DenseMatrix choleskySolve(DenseMatrix s, DenseMatrix b, double ridge, DenseMatrix centre) {
+        return choleskySolve(s, centre == null ? b : b.plusScaled(ridge, centre), ridge);
+    }
 
     /**
      * Weighted K-means in Gram form over m neurons (see {@link GramKMeans}): C and G column-major

@@ -8,6 +8,7 @@ import static org.bytedeco.openblas.global.openblas.LAPACKE_dpotrf;
 import static org.bytedeco.openblas.global.openblas.LAPACKE_dpotrs;
 import static org.bytedeco.openblas.global.openblas.cblas_dgemm;
 
+import java.nio.DoubleBuffer;
 import java.util.ArrayList;
 import java.util.List;
 import org.bytedeco.javacpp.DoublePointer;
@@ -96,22 +97,39 @@ final class CpuBackend implements ComputeBackend {
 
     @Override
     public DenseMatrix choleskySolve(DenseMatrix s, DenseMatrix b, double ridge) {
+        return choleskySolve(s, b, ridge, null);
+    }
+
+    /**
+     * LAPACK works on native copies of S and B (JavaCPP copies the arrays): the ridge is added to
+     * the factor's diagonal and the centre to the right-hand sides there, so the heap holds no copy
+     * of S or B, only the solution read back.
+     */
+    @Override
+    public DenseMatrix choleskySolve(DenseMatrix s, DenseMatrix b, double ridge, DenseMatrix centre) {
         requireOpen();
         Shapes.choleskySolve(s, b, ridge);
+        if (centre != null && (centre.rows() != b.rows() || centre.cols() != b.cols())) {
+            throw new IllegalArgumentException("choleskySolve: the centre must be shaped like B (" + b.shape()
+                    + "), found " + centre.shape());
+        }
         int n = s.rows();
         int k = b.cols();
-        double[] factor = s.toColumnMajor();
-        for (int i = 0; i < n; i++) {
-            factor[i + i * n] += ridge;
-        }
-        double[] solution = b.toColumnMajor();
         if (n == 0 || k == 0) {
-            return DenseMatrix.wrap(n, k, solution);
+            return DenseMatrix.zeros(n, k);
         }
         // the factorisation on one thread (its blocking would follow a thread count), then the
         // right-hand sides in fixed blocks
         OpenBlas.useOneThreadPerCall();
-        try (DoublePointer f = new DoublePointer(factor); DoublePointer x = new DoublePointer(solution)) {
+        try (DoublePointer f = new DoublePointer(s.data()); DoublePointer x = new DoublePointer(b.data())) {
+            DoubleBuffer factor = f.asBuffer();
+            for (int i = 0; i < n; i++) {
+                int at = i + i * n;
+                factor.put(at, factor.get(at) + ridge);
+            }
+            if (centre != null) {
+                addScaled(x.asBuffer(), ridge, centre.data());
+            }
             int info = LAPACKE_dpotrf(LAPACK_COL_MAJOR, (byte) 'U', n, f, n);
             if (info > 0) {
                 throw new NotPositiveDefiniteException(n, info, ridge);
@@ -138,9 +156,62 @@ final class CpuBackend implements ComputeBackend {
                 throw new BackendException("LAPACKE_dpotrs rejected its argument " + (-failed[0]) + " for S "
                         + s.shape() + ", B " + b.shape() + "; expected valid arguments (this is a bug in onnx-fuse)");
             }
+            double[] solution = new double[n * k];
             x.get(solution);
+            return DenseMatrix.wrap(n, k, solution);
         }
-        return DenseMatrix.wrap(n, k, solution);
+    }
+
+    /** to[i] = to[i] + alpha from[i], through a small heap buffer (the same expression as {@link DenseMatrix#plusScaled}). */
+    private static void addScaled(DoubleBuffer to, double alpha, double[] from) {
+        double[] chunk = new double[Math.min(from.length, 1 << 14)];
+        for (int start = 0; start < from.length; start += chunk.length) {
+            int count = Math.min(chunk.length, from.length - start);
+            to.get(start, chunk, 0, count);
+            for (int i = 0; i < count; i++) {
+                chunk[i] = chunk[i] + alpha * from[start + i];
+            }
+            to.put(start, chunk, 0, count);
+        }
+    }
+
+    /**
+     * W<sup>T</sup> (S W) by blocks of W's columns: each block's S W_J lives in native memory
+     * only while its W<sup>T</sup> (S W_J) is formed. The blocks and BLAS calls are those of
+     * {@link #multiply} and then {@link #gemm}, so the result is the same bits.
+     */
+    @Override
+    public double[] quadraticForm(DenseMatrix w, DenseMatrix s) {
+        requireOpen();
+        if (!s.isSquare() || s.rows() != w.rows()) {
+            throw new IllegalArgumentException("quadraticForm: expected S n x n and W n x m, found S " + s.shape()
+                    + " and W " + w.shape());
+        }
+        int n = s.rows();
+        int m = w.cols();
+        double[] out = new double[DenseMatrix.checkedSize(m, m)];
+        if (n == 0 || m == 0) {
+            return out;
+        }
+        try (DoublePointer ps = new DoublePointer(s.data()); DoublePointer pw = new DoublePointer(w.data());
+             DoublePointer pc = new DoublePointer((long) m * m)) {
+            List<Runnable> tasks = new ArrayList<>();
+            for (int[] block : BlockTasks.blocks(m)) {
+                int first = block[0];
+                int width = block[1] - block[0];
+                tasks.add(() -> {
+                    try (DoublePointer sw = new DoublePointer((long) n * width)) {
+                        cblas_dgemm(CblasColMajor, CblasNoTrans, CblasNoTrans, n, width, n, 1.0, ps, n,
+                                pw.getPointer((long) first * n), n, 0.0, sw, n);
+                        cblas_dgemm(CblasColMajor, CblasTrans, CblasNoTrans, m, width, n, 1.0, pw, n, sw, n, 0.0,
+                                pc.getPointer((long) first * m), m);
+                    }
+                });
+            }
+            blocks.run(tasks);
+            pc.get(out);
+        }
+        return out;
     }
 
     @Override

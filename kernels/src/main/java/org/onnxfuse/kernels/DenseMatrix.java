@@ -38,6 +38,18 @@ public final class DenseMatrix {
         this.data = data;
     }
 
+    /**
+     * A matrix that takes {@code columnMajor} (column-major elements) without copying it, for a
+     * caller that has just filled the array and hands it over: it must not keep, read or modify
+     * the array afterwards. For large matrices built element by element (a level's prior, d x m),
+     * where the copying constructor would hold them twice.
+     *
+     * @throws IllegalArgumentException as {@link #DenseMatrix(int, int, double[])}
+     */
+    public static DenseMatrix handedOver(int rows, int cols, double[] columnMajor) {
+        return new DenseMatrix(Objects.requireNonNull(columnMajor, "columnMajor"), rows, cols);
+    }
+
     /** Takes ownership of {@code columnMajor} without copying; for backends that just filled it. */
     static DenseMatrix wrap(int rows, int cols, double[] columnMajor) {
         return new DenseMatrix(columnMajor, rows, cols);

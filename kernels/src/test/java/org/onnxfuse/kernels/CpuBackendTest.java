@@ -372,6 +372,43 @@ class CpuBackendTest {
     }
 
     @Test
+    void theCentredSolveIsTheSolveOfTheSummedRightHandSideBitForBit() {
+        SplittableRandom rng = new SplittableRandom(21);
+        int n = 300; // more than one block of right-hand sides and of the centre's copy chunks
+        int k = 150;
+        double ridge = 0.3;
+        DenseMatrix s = spd(rng, n);
+        DenseMatrix b = Reference.random(rng, n, k);
+        DenseMatrix centre = Reference.random(rng, n, k);
+        DenseMatrix sBefore = new DenseMatrix(n, n, s.toColumnMajor());
+        DenseMatrix bBefore = new DenseMatrix(n, k, b.toColumnMajor());
+        DenseMatrix centred = cpu.choleskySolve(s, b, ridge, centre);
+        assertEquals(cpu.choleskySolve(s, b.plusScaled(ridge, centre), ridge), centred);
+        assertEquals(cpu.choleskySolve(s, b, ridge), cpu.choleskySolve(s, b, ridge, null));
+        assertEquals(sBefore, s, "S is solved in a native copy, not in place");
+        assertEquals(bBefore, b, "B likewise");
+        assertThrows(IllegalArgumentException.class, () -> cpu.choleskySolve(s, b, ridge, Reference.random(rng, n, 3)));
+    }
+
+    @Test
+    void theQuadraticFormIsTheTwoProductsBitForBit() {
+        SplittableRandom rng = new SplittableRandom(22);
+        for (int[] shape : new int[][] {{40, 300}, {257, 129}, {1, 1}}) {
+            int n = shape[0];
+            int m = shape[1];
+            DenseMatrix s = spd(rng, n);
+            DenseMatrix w = Reference.random(rng, n, m);
+            double[] expected = cpu.gemm(Transpose.YES, Transpose.NO, 1.0, w, cpu.multiply(s, w), 0.0, null)
+                    .toColumnMajor();
+            assertTrue(Arrays.equals(expected, cpu.quadraticForm(w, s)), n + " x " + m);
+            assertTrue(Arrays.equals(cpu.gemm(Transpose.YES, Transpose.NO, 1.0, w, s, 0.0, null).toColumnMajor(),
+                    cpu.productColumns(Transpose.YES, Transpose.NO, w, s)), n + " x " + m);
+        }
+        assertEquals(0, cpu.quadraticForm(DenseMatrix.zeros(3, 0), spd(rng, 3)).length);
+        assertThrows(IllegalArgumentException.class, () -> cpu.quadraticForm(DenseMatrix.zeros(3, 2), spd(rng, 4)));
+    }
+
+    @Test
     void choleskySolveAddsTheRidgeToTheDiagonal() {
         SplittableRandom rng = new SplittableRandom(9);
         int n = 12;

@@ -2,6 +2,7 @@ package org.onnxfuse.kernels;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertSame;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -28,6 +29,16 @@ class DenseMatrixTest {
         data[0] = 99;
         m.toColumnMajor()[1] = 99;
         assertArrayEquals(new double[] {1, 2, 3, 4}, m.toColumnMajor());
+    }
+
+    @Test
+    void aHandedOverArrayIsTakenAsIsNotCopied() {
+        double[] filled = {1, 2, 3, 4, 5, 6};
+        DenseMatrix m = DenseMatrix.handedOver(2, 3, filled);
+        assertSame(filled, m.data(), "no second d x m array while a level's prior is built");
+        assertEquals(new DenseMatrix(2, 3, new double[] {1, 2, 3, 4, 5, 6}), m);
+        assertThrows(IllegalArgumentException.class, () -> DenseMatrix.handedOver(2, 2, filled));
+        assertThrows(NullPointerException.class, () -> DenseMatrix.handedOver(0, 0, null));
     }
 
     @Test

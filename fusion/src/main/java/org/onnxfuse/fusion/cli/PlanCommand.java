@@ -7,6 +7,7 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.Callable;
+import org.onnxfuse.fusion.collect.StatisticsCollector;
 import org.onnxfuse.fusion.pipeline.FusionConfig;
 import org.onnxfuse.fusion.pipeline.LevelMemory;
 import org.onnxfuse.fusion.plan.ConstantFolding;
@@ -80,7 +81,8 @@ public final class PlanCommand implements Callable<Integer> {
         List<LevelPlan> fused = plans.size() == 1 ? List.of(plans.get(0), plans.get(0)) : plans;
         long heap = Runtime.getRuntime().maxMemory();
         List<LevelMemory> memory = LevelMemory.of(fused, plans.size() == 1 ? 2 * parentBytes : parentBytes, null,
-                FusionConfig.defaults().batchSize(), LevelMemory.gramFormWithin(heap));
+                FusionConfig.defaults().batchSize(), LevelMemory.gramFormWithin(heap), 0,
+                StatisticsCollector.frontierHeapBudget(heap));
         if (json) {
             ObjectNode root = plans.size() == 1 ? PlanFormatter.json(names.get(0), plans.get(0))
                     : PlanFormatter.json(names, plans);
@@ -91,7 +93,7 @@ public final class PlanCommand implements Callable<Integer> {
             for (LevelMemory m : memory) {
                 levels.addObject().put("index", m.level()).put("bytes", m.bytes()).put("statistics", m.statistics())
                         .put("collection", m.collection()).put("leastSquares", m.leastSquares())
-                        .put("grouping", m.grouping()).put("models", m.models()).put("runtime", m.runtime())
+                        .put("grouping", m.grouping()).put("frontier", m.frontier()).put("models", m.models()).put("runtime", m.runtime())
                         .put("form", m.gramForm() ? "gram" : "factor");
             }
             out.println(PlanFormatter.toText(root));

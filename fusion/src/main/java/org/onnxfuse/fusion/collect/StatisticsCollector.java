@@ -242,6 +242,14 @@ public final class StatisticsCollector implements AutoCloseable {
      * {@link #ROW_ELEMENTS_PER_BATCH} elements of X (positions x fan-in) plus A (positions x the
      * parents' widths); at least 1. Levels of unknown size count as nothing.
      */
+    /**
+     * The heap bytes the frontier cache keeps values in, for a heap of {@code maxHeapBytes}: a
+     * quarter; what does not fit spills to memory-mapped temporary files.
+     */
+    public static long frontierHeapBudget(long maxHeapBytes) {
+        return maxHeapBytes / 4;
+    }
+
     public static int batchWithinBudget(List<LevelPlan> plans, int batchSize) {
         long perSample = 0;
         for (Level level : plans.get(0).levels()) {

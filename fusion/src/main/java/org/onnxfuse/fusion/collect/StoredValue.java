@@ -34,7 +34,7 @@ final class StoredValue implements AutoCloseable {
 
         /** The default: a quarter of the maximum heap. */
         static Budget ofHeap() {
-            return new Budget(Runtime.getRuntime().maxMemory() / 4);
+            return new Budget(StatisticsCollector.frontierHeapBudget(Runtime.getRuntime().maxMemory()));
         }
 
         boolean reserve(long bytes) {

@@ -209,8 +209,7 @@ final class FactorKMeans implements GramKMeans {
         for (int from = 0; from < m; from += block) {
             int to = Math.min(m, from + block);
             int rows = to - from;
-            double[] part = backend.gemm(Transpose.YES, Transpose.NO, 1.0, sxa.columns(from, to), fits, 0.0, null)
-                    .toColumnMajor();
+            double[] part = backend.productColumns(Transpose.YES, Transpose.NO, sxa.columns(from, to), fits);
             for (int b = 0; b < n; b++) {
                 System.arraycopy(part, b * rows, out[b], from, rows);
             }
@@ -268,8 +267,7 @@ final class FactorKMeans implements GramKMeans {
             }
             // all of the block: its columns of S_xa as they are (the product without bounds); else gathered
             DenseMatrix columns = rows == to - from ? sxa.columns(from, to) : sxa.gather(active, rows);
-            double[] cross = backend.gemm(Transpose.YES, Transpose.NO, 1.0, columns, centroids, 0.0, null)
-                    .toColumnMajor();
+            double[] cross = backend.productColumns(Transpose.YES, Transpose.NO, columns, centroids);
             distancesComputed += (long) rows * k;
             for (int r = 0; r < rows; r++) {
                 int i = active[r];

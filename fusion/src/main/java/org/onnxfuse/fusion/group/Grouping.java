@@ -82,7 +82,7 @@ public record Grouping(GroupingMethod method, int[] assignment, List<Group> grou
                 u[group.member(a) + g * neurons] = group.weight(a);
             }
         }
-        return new DenseMatrix(neurons, groups.size(), u);
+        return DenseMatrix.handedOver(neurons, groups.size(), u);
     }
 
     @Override

@@ -124,10 +124,9 @@ public final class ProjectedTargets {
         }
         double ridge = ridgeFactor * trace / d;
         boolean centred = prior != null && ridge > 0;
-        // one d x m right-hand side at most besides S_xa (no column-major copies of S_xa and W0)
-        DenseMatrix rhs = centred ? stats.xa().plusScaled(ridge, prior) : stats.xa();
-        DenseMatrix w = backend.choleskySolve(sxx, rhs, ridge);
-        rhs = null;
+        // the right-hand side S_xa + lambda W0 is formed in the solve's own copy of S_xa, and the
+        // ridge added to its own copy of S_xx: the heap holds W besides the statistics and W0
+        DenseMatrix w = backend.choleskySolve(sxx, stats.xa(), ridge, centred ? prior : null);
         double[] norms = new double[m];
         for (int i = 0; i < m; i++) {
             norms[i] = stats.targetSquaredNorm(i);
@@ -137,11 +136,10 @@ public final class ProjectedTargets {
                     new Factors(sxx, stats.xa(), projectedSquaredNorms(stats.xa(), centred ? prior : null, ridge, w),
                             centred ? prior : null, ridge));
         }
-        // each product's matrix is garbage as soon as its array is taken, and the symmetrising is
-        // in place: two m x m arrays live at the end, three at most while they are made
-        double[] c = backend.gemm(Transpose.YES, Transpose.NO, 1.0, stats.xa(), w, 0.0, null).toColumnMajor();
-        double[] gs = backend.gemm(Transpose.YES, Transpose.NO, 1.0, w, backend.multiply(sxx, w), 0.0, null)
-                .toColumnMajor();
+        // the products' own arrays (no copies), S_xx W formed by blocks of W's columns, and the
+        // symmetrising in place: two m x m arrays live at the end, and no d x m temporary
+        double[] c = backend.productColumns(Transpose.YES, Transpose.NO, stats.xa(), w);
+        double[] gs = backend.quadraticForm(w, sxx);
         // G is symmetric, and so is C without a prior; averaging with the transpose removes the
         // rounding asymmetry so that twin neurons see bitwise-identical distances. With a prior C
         // is not symmetric in exact arithmetic and is kept as computed.

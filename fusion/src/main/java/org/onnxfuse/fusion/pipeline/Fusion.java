@@ -136,14 +136,6 @@ public final class Fusion {
 
         FusionMethod method = config.method();
         int threads = config.threadsToUse();
-        if (method.isInterpolation()) {
-            long heap = Runtime.getRuntime().maxMemory();
-            LongPredicate gram = LevelMemory.gramForm(config.grouping().form(), heap);
-            long parentBytes = parents.stream().mapToLong(LevelMemory::heldBytes).sum();
-            LevelMemory.requireFits(LevelMemory.of(plans, parentBytes, targetWidths, config.batchSize(),
-                    m -> !method.mayGroupInFactorForm() || gram.test(m)), heap, parents.size());
-        }
-
         List<String> warnings = new ArrayList<>();
         List<LevelReport> reports = new ArrayList<>();
         int fixedBatch = fixedBatch(parents, warnings);
@@ -168,6 +160,12 @@ public final class Fusion {
         double scoringMillis = 0;
         try {
             if (method.isInterpolation()) {
+                long heap = Runtime.getRuntime().maxMemory();
+                LongPredicate gram = LevelMemory.gramForm(config.grouping().form(), heap);
+                long parentBytes = parents.stream().mapToLong(LevelMemory::heldBytes).sum();
+                LevelMemory.requireFits(LevelMemory.of(plans, parentBytes, targetWidths, config.batchSize(),
+                        m -> !method.mayGroupInFactorForm() || gram.test(m), data == null ? 0 : data.samples(),
+                        StatisticsCollector.frontierHeapBudget(heap)), heap, parents.size());
                 long scoringStart = System.nanoTime();
                 scores = score(parents, plans, data, fixedBatch > 0 ? batch
                         : ImportanceScorer.batchWithinBudget(plans.get(0), batch), classWeights, warnings);

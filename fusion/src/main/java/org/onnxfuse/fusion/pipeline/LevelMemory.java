@@ -5,50 +5,64 @@ import java.util.List;
 import java.util.Locale;
 import java.util.function.LongPredicate;
 import org.onnxfuse.fusion.group.GroupingForm;
+import org.onnxfuse.fusion.plan.Level;
 import org.onnxfuse.fusion.plan.LevelPlan;
 import org.onnxfuse.onnx.errors.ErrorCode;
 import org.onnxfuse.onnx.errors.OnnxFuseException;
+import org.onnxfuse.onnx.ir.Dim;
 import org.onnxfuse.onnx.ir.Model;
 import org.onnxfuse.onnx.ir.Tensor;
 
 /**
- * What one level of the linear variant holds at its peak, in bytes, from the plan alone (the
- * sample count does not enter: the statistics are sums). Counted as the code allocates them:
+ * What one level of the linear variant holds at its peak, in bytes, from the plan (the sample
+ * count enters only the frontier term: the statistics are sums). Counted as the code allocates
+ * them, Java arrays and JavaCPP's native copies alike (JavaCPP caps its native memory at the
+ * heap size by default, so the sum is checked against the heap):
  * <ul>
  *   <li>statistics: S_xx (d x d), S_xa (d x m) and S_aa (m x m, or its diagonal in the factor
- *       form) in native memory, and the same again as Java arrays once read out, all float64 (the
- *       collector closes the accumulator right after the read-out, so the solve and the grouping
- *       see only the Java copy: counting both over-counts their peak by one copy, which this
- *       estimate keeps as part of its margin below the measured need);</li>
- *   <li>collection: a block of up to 2048 widened rows of X and A (float64, native) and one ONNX
- *       Runtime batch of rows as float32 (rows = batch x the cut's positions);</li>
- *   <li>least squares: the factor (d x d), the right-hand sides and the solution (d x m), each on
- *       the heap and copied to native memory for LAPACK, and the parents' weights as the ridge's
- *       centre (d x m);</li>
- *   <li>grouping: in Gram form C and G (m x m each) and the product they are made from, or in
- *       factor form the centroids' weights and their products (d x k, m x k and a neuron block);</li>
+ *       form) as Java arrays, float64, held from their read-out to the end of the level;</li>
+ *   <li>collection, until the read-out: the accumulator's native sums (the same size again, freed
+ *       when it closes, before the least squares), its block of widened rows of X and A (float64,
+ *       native; up to 2048 rows gathered over batches, fewer where d or m is above 2048, so that an
+ *       operand stays within 32 MB) and one ONNX Runtime batch of rows as float32 (rows = batch x
+ *       the cut's positions);</li>
+ *   <li>least squares: W and the parents' weights W0 as the ridge's centre (d x m each, held to
+ *       the end of the level), and while solving LAPACK's native copies of S_xx (the factor) and
+ *       of S_xa (the right-hand sides, where lambda W0 is added and W is solved in place:
+ *       {@code ComputeBackend.choleskySolve} with a centre); no heap copy of either;</li>
+ *   <li>grouping: in Gram form C and G (m x m each, the products' own arrays) and what forming
+ *       them natively needs besides the solve's copies, which are freed by then (G = W^T S_xx W
+ *       holds S_xx, W and the m x m product natively, S_xx W only one block of W's columns at a
+ *       time; C = S_xa^T W holds S_xa and W); in factor form the centroids' weights and their
+ *       products (d x k, m x k and a neuron block);</li>
+ *   <li>frontier: the cached activations that stay on the heap while the level is solved (the
+ *       parents' values before the next level and the fused model's before this one, each model's
+ *       counted as its affine op's input at the template's widths, skip streams left out), at most
+ *       the cache's share of the heap ({@code StatisticsCollector.frontierHeapBudget}, a quarter:
+ *       the rest spills to memory-mapped files outside the heap); that share when the sample count
+ *       is not known ({@code onnx-fuse plan});</li>
  *   <li>models: the parents' initializers as the reader holds them (the file's bytes, which
  *       {@code raw_data} aliases; external data is read on demand and left out), and the fused
  *       copy's weights written for the levels before this one (float32, d x k each);</li>
  *   <li>runtime: a fixed {@value #RUNTIME_MIB} MiB for what the JVM, picocli, protobuf and ONNX
  *       Runtime's Java side keep on the heap.</li>
  * </ul>
- * JavaCPP counts its native memory against the same limit as the heap by default, so the sum is
- * checked against the heap. The frontier cache and the gradient variant's training rows take
- * their own quarter of the heap each, and are left out.
+ * The collection and the fit (least squares, then grouping) do not overlap, so the peak is
+ * statistics + max(collection, least squares + grouping) + frontier + models + runtime. The
+ * gradient variant's training rows take their own quarter of the heap and are left out.
  *
- * <p>Measured on the 8 MLP parents {@code mlp_k8_p*.onnx} with 5000 samples (kf-linear, 2 shared
- * cores; the smallest -Xmx that fuses, searched in steps of 10 MB): 160 MiB fuses; 150 MiB ran out
- * of heap in four runs of five, 140 MiB in every run. Level 1's estimate at that heap was 114 MiB
- * without the models and runtime terms and is 128 MiB with them (models 6 MiB, runtime 8 MiB),
- * so the check refuses below 128 MiB and never refuses a heap that fuses. On the 2 parents
- * {@code mlp_k2_p*.onnx} with the same data: 70 MiB fuses, 65 and 60 MiB ran out; the estimate
- * was 54 MiB and is 64 MiB (models 2 MiB, runtime 8 MiB). The remaining gap is mostly the
- * frontier cache, which fills its quarter of the heap (40 MiB at 160 MiB; it spills to disk past
- * that, so it is not a fixed need), and the garbage collector's headroom for the level's large
- * arrays; the statistics' native copy (freed before the solve) and the least
- * squares' native copies, counted here, are not on the heap and offset part of it. A heap between
- * the estimate and the measured need still runs out during the level, with exit 61 as well.
+ * <p>Measured on the 8 MLP parents {@code mlp_k8_p*.onnx} with 5000 samples (kf-linear, 2 cores
+ * shared with other sessions; the smallest -Xmx that fuses, in steps of 10 MB): 150 and 160 MiB
+ * fused in every run (3), 140 MiB in three runs of four, 130 MiB in none of two (the heap ran out
+ * during level 1). Level 1 (factor form at these heaps) is estimated at 128 MiB with a 130 MiB heap
+ * and 130 MiB with 140 MiB, of which the frontier is 33-35 MiB (the cache's quarter; the values
+ * counted, eight parents' 256 activations and the 784 inputs of 5000 samples, are 54 MiB). Before the least squares lost its copies, 150 MiB
+ * ran out in four runs of five. On the 2 parents {@code mlp_k2_p*.onnx} with the same data, 70 MiB
+ * fuses (3 runs) and 65 and 60 MiB ran out, against an estimate of 68 MiB at 70 MiB (67 MiB at 65
+ * MiB: refused before any work). The rest of the measured need is the garbage collector's headroom
+ * for the level's large arrays: the estimate stays a lower bound, so the check does not refuse a
+ * heap that fuses, and a heap between the estimate and the measured need can still run out during
+ * the level, with exit 61 as well.
  *
  * @param level      1-based index
  * @param fanIn      d
@@ -57,9 +71,15 @@ import org.onnxfuse.onnx.ir.Tensor;
  * @param gramForm   whether the level is grouped in Gram form (m x m matrices)
  */
 public record LevelMemory(int level, long fanIn, long neurons, long width, boolean gramForm, long statistics,
-                          long collection, long leastSquares, long grouping, long models, long runtime) {
+                          long collection, long leastSquares, long grouping, long frontier, long models,
+                          long runtime) {
     /** Widened rows per BLAS block in the CPU statistics (kernels' CpuStatisticsAccumulator.MAX_BLOCK_ROWS). */
     static final long BLOCK_ROWS = 2048;
+    /**
+     * Widened values per operand of a block at most (kernels' CpuStatisticsAccumulator.BUFFER_ELEMENTS):
+     * the block holds min(BLOCK_ROWS, this / max(d, m)) rows, gathered over batches.
+     */
+    static final long BLOCK_ELEMENTS = 1L << 22;
     /** Neurons per block of the factor form's cross table. */
     static final long NEURON_BLOCK = 1024;
     /**
@@ -68,43 +88,90 @@ public record LevelMemory(int level, long fanIn, long neurons, long width, boole
      */
     static final int RUNTIME_MIB = 8;
 
-    /** The peak: everything above held at once (the statistics stay alive while the level is solved and grouped). */
+    /** The peak: the statistics, then the collection or the fit, with the frontier, models and runtime throughout. */
     public long bytes() {
-        return statistics + collection + leastSquares + grouping + models + runtime;
+        return statistics + Math.max(collection, leastSquares + grouping) + frontier + models + runtime;
     }
 
     /**
      * The estimate for a level of d inputs, m neurons of all parents and fused width k, with
-     * {@code models} bytes of parents and fused copy on the heap.
+     * {@code models} bytes of parents and fused copy and {@code frontier} bytes of cached
+     * activations on the heap.
      */
-    public static LevelMemory of(int level, long d, long m, long k, long batchRows, boolean gramForm, long models) {
+    public static LevelMemory of(int level, long d, long m, long k, long batchRows, boolean gramForm, long models,
+                                 long frontier) {
         long aa = gramForm ? m * m : m;
-        long statistics = 2 * 8 * (d * d + d * m + aa);
-        long collection = 8 * Math.min(BLOCK_ROWS, Math.max(1, batchRows)) * (d + m) + 4 * batchRows * (d + m);
-        long leastSquares = 8 * (2 * d * d + 3 * d * m) + 8 * d * m;
-        long grouping = gramForm ? 8 * (3 * m * m + d * m) : 8 * (2 * d * k + 2 * m * k + NEURON_BLOCK * k);
-        return new LevelMemory(level, d, m, k, gramForm, statistics, collection, leastSquares, grouping, models,
-                (long) RUNTIME_MIB << 20);
+        long statistics = 8 * (d * d + d * m + aa);
+        long blockRows = Math.min(BLOCK_ROWS, Math.max(1, BLOCK_ELEMENTS / Math.max(d, m)));
+        long collection = statistics + 8 * blockRows * (d + m) + 4 * batchRows * (d + m);
+        long leastSquares = 8 * (2 * d * m) + 8 * (d * d + d * m);
+        long grouping = gramForm ? 8 * (3 * m * m + Math.max(0, d * m - d * d))
+                : 8 * (2 * d * k + 2 * m * k + NEURON_BLOCK * k);
+        return new LevelMemory(level, d, m, k, gramForm, statistics, collection, leastSquares, grouping, frontier,
+                models, (long) RUNTIME_MIB << 20);
     }
 
     /**
      * Every level of {@code plans} (one per parent; template first) whose models hold
      * {@code parentBytes} on the heap together ({@link #heldBytes}), fused at {@code widths} (one per
      * level; null for the template's) with {@code batch} samples per ONNX Runtime run, grouped in
-     * the Gram form where {@code gramForm} says so for the level's neuron count.
+     * the Gram form where {@code gramForm} says so for the level's neuron count, with
+     * {@code samples} calibration samples (0 when not known) and {@code frontierBudget} bytes of
+     * heap for the frontier cache.
      */
     public static List<LevelMemory> of(List<LevelPlan> plans, long parentBytes, int[] widths, int batch,
-                                       LongPredicate gramForm) {
+                                       LongPredicate gramForm, long samples, long frontierBudget) {
         int[] k = widths != null ? widths
                 : plans.get(0).levels().stream().mapToInt(l -> Math.toIntExact(l.width())).toArray();
         List<LevelMemory> out = new ArrayList<>();
         long fusedWeights = 0;
         for (LevelWork w : LevelWork.of(plans, k)) {
             out.add(of(w.level(), w.fanIn(), w.neurons(), w.width(), (long) batch * w.rowsPerSample(),
-                    gramForm.test(w.neurons()), parentBytes + fusedWeights));
+                    gramForm.test(w.neurons()), parentBytes + fusedWeights,
+                    frontier(plans, w.level(), samples, frontierBudget)));
             fusedWeights += 4 * w.fanIn() * w.width();
         }
         return List.copyOf(out);
+    }
+
+    /**
+     * The frontier cache's heap bytes while level {@code level} is solved: every parent's values
+     * before the next level and the fused model's before this one, float32, each counted as the
+     * affine op's input (the template's shape for the fused model), within {@code budget}; the
+     * budget itself when the samples or a shape are not known.
+     */
+    static long frontier(List<LevelPlan> plans, int level, long samples, long budget) {
+        if (samples <= 0) {
+            return budget;
+        }
+        long perSample = inputElements(plans.get(0).level(level));
+        if (level < plans.get(0).levels().size()) {
+            for (LevelPlan p : plans) {
+                perSample = sumKnown(perSample, inputElements(p.level(level + 1)));
+            }
+        }
+        if (perSample < 0) {
+            return budget;
+        }
+        double bytes = 4.0 * samples * perSample;
+        return bytes >= budget ? budget : (long) bytes;
+    }
+
+    /** Values per sample of the level's affine op input (the axes after the batch); -1 if one is not fixed. */
+    private static long inputElements(Level level) {
+        long n = 1;
+        List<Dim> shape = level.inputShape();
+        for (int i = 1; i < shape.size(); i++) {
+            if (!shape.get(i).isFixed()) {
+                return -1;
+            }
+            n *= shape.get(i).value();
+        }
+        return n;
+    }
+
+    private static long sumKnown(long a, long b) {
+        return a < 0 || b < 0 ? -1 : a + b;
     }
 
     /** The bytes of {@code model}'s initializers that are held in memory (external data is read on demand). */
@@ -158,12 +225,13 @@ public record LevelMemory(int level, long fanIn, long neurons, long width, boole
     }
 
     /**
-     * "2.1 GiB (statistics 0.9 GiB, least squares 0.5 GiB, grouping 0.6 GiB in Gram form, collection
-     * 40 MiB, models 30 MiB, runtime 8 MiB)".
+     * "2.1 GiB (statistics 0.9 GiB, then least squares 0.5 GiB + grouping 0.6 GiB in Gram form or
+     * collection 1.0 GiB, frontier 40 MiB, models 30 MiB, runtime 8 MiB)".
      */
     public String describe() {
-        return size(bytes()) + " (statistics " + size(statistics) + ", least squares " + size(leastSquares)
-                + ", grouping " + size(grouping) + (gramForm ? " in Gram form" : " in factor form") + ", collection "
-                + size(collection) + ", models " + size(models) + ", runtime " + size(runtime) + ")";
+        return size(bytes()) + " (statistics " + size(statistics) + ", then least squares " + size(leastSquares)
+                + " + grouping " + size(grouping) + (gramForm ? " in Gram form" : " in factor form")
+                + " or collection " + size(collection) + ", frontier " + size(frontier) + ", models " + size(models)
+                + ", runtime " + size(runtime) + ")";
     }
 }

@@ -64,7 +64,7 @@ final class Priors {
             }
             colOffset += w.cols();
         }
-        return new DenseMatrix(d, m, p);
+        return DenseMatrix.handedOver(d, m, p); // d x m: not held twice
     }
 
     /** Adds parent {@code k}'s rows onto the fused input features; false when the shapes do not line up. */

@@ -54,8 +54,8 @@ class MemoryLimitCliTest {
         Path output = dir.resolve("fused.onnx");
         args.addAll(List.of("--data", Fixtures.data("calib400_x.npy").toString(), "--threads", "1", "-o",
                 output.toString()));
-        // level 1 of eight 784-256 MLPs: about 128 MiB even in the factor form, more than a 100 MiB heap
-        Run refused = run("100m", args.toArray(String[]::new));
+        // level 1 of eight 784-256 MLPs: about 100 MiB even in the factor form, more than a 64 MiB heap
+        Run refused = run("64m", args.toArray(String[]::new));
         assertEquals(61, refused.exit(), refused.err());
         assertEquals(1, refused.err().lines().count(), refused.err());
         assertTrue(refused.err().startsWith("onnx-fuse: error: not enough memory: level 1 (fan-in 785, 2048 neurons of"
@@ -74,8 +74,11 @@ class MemoryLimitCliTest {
         assertEquals(0, table.exit(), table.err());
         assertTrue(table.out().contains("memory per level when fusing 8 parents (kf-linear, at these widths; this JVM's"
                 + " heap: "), table.out());
-        // 273 MiB for the level itself, the 8 parents' 6 MiB of weights and the runtime's 8 MiB
-        assertTrue(table.out().contains("      1  287 MiB (statistics"), table.out());
+        // the level itself in Gram form, the frontier cache's quarter of the heap (plan knows no sample
+        // count), the 8 parents' 6 MiB of weights and the runtime's 8 MiB
+        assertTrue(table.out().contains("      1  "), table.out());
+        assertTrue(table.out().contains(" MiB (statistics 49 MiB, then least squares 41 MiB + grouping 104 MiB in Gram"
+                + " form or collection 96 MiB, frontier "), table.out());
         assertTrue(table.out().contains(", models 6 MiB, runtime 8 MiB)"), table.out());
 
         args.add("--json");
@@ -87,5 +90,6 @@ class MemoryLimitCliTest {
         assertTrue(memory.get("levels").get(0).get("bytes").asLong() > memory.get("levels").get(1).get("bytes").asLong());
         assertEquals(8 * 814_120L, memory.get("levels").get(0).get("models").asLong());
         assertEquals(8L << 20, memory.get("levels").get(0).get("runtime").asLong());
+        assertEquals(memory.get("heapBytes").asLong() / 4, memory.get("levels").get(0).get("frontier").asLong());
     }
 }

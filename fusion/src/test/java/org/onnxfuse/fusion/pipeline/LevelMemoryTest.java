@@ -25,17 +25,53 @@ class LevelMemoryTest {
     @Test
     void theTermsOfTheFirstLevelOfEightMlps() {
         // d = 785 (784 pixels and the bias), m = 8 x 256, k = 256, one ONNX Runtime batch of 256 rows
-        LevelMemory gram = LevelMemory.of(1, 785, 2048, 256, 256, true, 0);
-        assertEquals(2 * 8 * (785L * 785 + 785L * 2048 + 2048L * 2048), gram.statistics());
-        assertEquals(8 * (2 * 785L * 785 + 3 * 785L * 2048) + 8 * 785L * 2048, gram.leastSquares());
-        assertEquals(8 * (3 * 2048L * 2048 + 785L * 2048), gram.grouping());
-        assertEquals(8 * 256L * (785 + 2048) + 4 * 256L * (785 + 2048), gram.collection());
-        LevelMemory factor = LevelMemory.of(1, 785, 2048, 256, 256, false, 0);
+        LevelMemory gram = LevelMemory.of(1, 785, 2048, 256, 256, true, 0, 0);
+        long statistics = 8 * (785L * 785 + 785L * 2048 + 2048L * 2048);
+        assertEquals(statistics, gram.statistics(), "one copy: the accumulator's native sums count in the collection");
+        // the block gathers 2048 rows over batches (2048 x 2048 targets: 32 MB), the batch is 256 rows
+        assertEquals(statistics + 8 * 2048L * (785 + 2048) + 4 * 256L * (785 + 2048), gram.collection());
+        assertEquals(8 * 455L * (9217 + 8192), LevelMemory.of(6, 9217, 8192, 4096, 0, false, 0, 0).collection()
+                - 8 * (9217L * 9217 + 9217L * 8192 + 8192), "alexnet's fc6: 2^22 / 9217 = 455 rows per block");
+        // W and W0 held, the solve's native S_xx and right-hand sides: no heap copies of either
+        assertEquals(8 * (2 * 785L * 2048) + 8 * (785L * 785 + 785L * 2048), gram.leastSquares());
+        // C and G, and the m x m product's native array; m > d, so C's native S_xa exceeds the solve's S_xx
+        assertEquals(8 * (3 * 2048L * 2048 + 785L * 2048 - 785L * 785), gram.grouping());
+        assertEquals(gram.statistics() + gram.leastSquares() + gram.grouping() + (8L << 20), gram.bytes(),
+                "the fit is the larger phase here");
+        LevelMemory factor = LevelMemory.of(1, 785, 2048, 256, 256, false, 0, 0);
         assertTrue(factor.bytes() < gram.bytes());
-        assertEquals(2 * 8 * (785L * 785 + 785L * 2048 + 2048), factor.statistics());
+        assertEquals(8 * (785L * 785 + 785L * 2048 + 2048), factor.statistics());
         assertEquals(8L << 20, gram.runtime());
-        assertTrue(gram.describe().startsWith("281 MiB (statistics"), gram.describe());
-        assertTrue(gram.describe().endsWith(", runtime 8 MiB)"), gram.describe());
+        assertTrue(gram.describe().startsWith("202 MiB (statistics 49 MiB, then least squares 41 MiB + grouping"
+                + " 104 MiB in Gram form or collection 96 MiB, frontier 1 MiB, models 1 MiB, runtime 8 MiB)"),
+                gram.describe());
+    }
+
+    @Test
+    void theCollectionIsThePeakWhenTheStatisticsOutweighTheFit() {
+        // a wide input and few neurons: the native sums and the Java copy of S_xx at once
+        LevelMemory wide = LevelMemory.of(1, 4097, 16, 16, 64, true, 0, 0);
+        assertTrue(wide.collection() > wide.leastSquares() + wide.grouping());
+        assertEquals(wide.statistics() + wide.collection() + (8L << 20), wide.bytes());
+    }
+
+    @Test
+    void theFrontierCountsTheCachedActivationsWithinTheCachesShare() {
+        List<LevelPlan> plans = java.util.stream.IntStream.range(0, 8)
+                .mapToObj(i -> LevelPlanner.plan(Fixtures.read("mlp_k8_p" + i + ".onnx"))).toList();
+        long unbounded = Long.MAX_VALUE;
+        // level 1: the fused model's 784 inputs and every parent's 256 activations before level 2
+        assertEquals(4L * 5000 * (784 + 8 * 256), LevelMemory.frontier(plans, 1, 5000, unbounded));
+        // the last level: the fused model's values before it, nothing after it
+        assertEquals(4L * 5000 * 256, LevelMemory.frontier(plans, 2, 5000, unbounded));
+        // the heap's share bounds it (the rest spills to disk), and stands for it without a sample count
+        assertEquals(40L << 20, LevelMemory.frontier(plans, 1, 5000, 40L << 20));
+        assertEquals(40L << 20, LevelMemory.frontier(plans, 1, 0, 40L << 20));
+        List<LevelMemory> levels = LevelMemory.of(plans, 0, null, 256, m -> false, 5000, 40L << 20);
+        assertEquals(40L << 20, levels.get(0).frontier());
+        assertEquals(4L * 5000 * 256, levels.get(1).frontier());
+        assertEquals(levels.get(0).statistics() + Math.max(levels.get(0).collection(), levels.get(0).leastSquares()
+                + levels.get(0).grouping()) + (40L << 20) + (8L << 20), levels.get(0).bytes());
     }
 
     @Test
@@ -49,7 +85,7 @@ class LevelMemoryTest {
     void aLevelAboveTheHeapIsRefusedWithTheFix() {
         List<LevelPlan> plans = java.util.stream.IntStream.range(0, 8)
                 .mapToObj(i -> LevelPlanner.plan(Fixtures.read("mlp_k8_p" + i + ".onnx"))).toList();
-        List<LevelMemory> levels = LevelMemory.of(plans, 0, null, 256, m -> true);
+        List<LevelMemory> levels = LevelMemory.of(plans, 0, null, 256, m -> true, 0, 0);
         assertEquals(2, levels.size());
         assertEquals(2048, levels.get(0).neurons());
         assertEquals(80, levels.get(1).neurons());
@@ -57,7 +93,7 @@ class LevelMemoryTest {
         OnnxFuseException e = assertThrows(OnnxFuseException.class, () -> LevelMemory.requireFits(levels, 100L << 20,
                 8));
         assertEquals(ErrorCode.NOT_ENOUGH_MEMORY, e.code());
-        assertTrue(e.getMessage().startsWith("level 1 (fan-in 785, 2048 neurons of 8 parents) needs about 281 MiB"),
+        assertTrue(e.getMessage().startsWith("level 1 (fan-in 785, 2048 neurons of 8 parents) needs about 202 MiB"),
                 e.getMessage());
         assertTrue(e.getMessage().contains("the Java heap holds at most 100 MiB"), e.getMessage());
         assertTrue(e.getMessage().contains("java -Xmx2g"), e.getMessage());
@@ -72,11 +108,11 @@ class LevelMemoryTest {
         assertEquals(oneParent, LevelMemory.heldBytes(parents.get(0)));
         long parentBytes = parents.stream().mapToLong(LevelMemory::heldBytes).sum();
         List<LevelMemory> levels = LevelMemory.of(parents.stream().map(LevelPlanner::plan).toList(), parentBytes,
-                null, 256, m -> true);
+                null, 256, m -> true, 0, 0);
         assertEquals(8 * oneParent, levels.get(0).models(), "level 1: the parents, nothing written yet");
         assertEquals(8 * oneParent + 4 * 785L * 256, levels.get(1).models(), "level 2: and the fused level 1");
-        assertEquals(levels.get(0).statistics() + levels.get(0).collection() + levels.get(0).leastSquares()
-                + levels.get(0).grouping() + 8 * oneParent + (8L << 20), levels.get(0).bytes());
+        assertEquals(levels.get(0).statistics() + levels.get(0).leastSquares() + levels.get(0).grouping()
+                + 8 * oneParent + (8L << 20), levels.get(0).bytes());
     }
 
     @Test
