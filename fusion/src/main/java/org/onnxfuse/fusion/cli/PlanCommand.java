@@ -15,6 +15,8 @@ import org.onnxfuse.fusion.plan.LevelPlan;
 import org.onnxfuse.fusion.plan.LevelPlanner;
 import org.onnxfuse.fusion.plan.PlanComparison;
 import org.onnxfuse.fusion.plan.PlanFormatter;
+import org.onnxfuse.onnx.errors.ErrorCode;
+import org.onnxfuse.onnx.errors.OnnxFuseException;
 import org.onnxfuse.onnx.io.OnnxReader;
 import org.onnxfuse.onnx.ir.Model;
 import picocli.CommandLine.Command;
@@ -42,6 +44,10 @@ public final class PlanCommand implements Callable<Integer> {
     @Option(names = "--verbose", description = "Show each level's nodes, inputs and settings; stack traces on errors.")
     private boolean verbose;
 
+    @Option(names = "--samples", paramLabel = "N", description = "calibration samples the memory estimate is for"
+            + " (the frontier cache grows with them); without it the frontier counts its whole share of the heap")
+    private Long samples;
+
     @Spec
     private CommandSpec spec;
 
@@ -49,10 +55,11 @@ public final class PlanCommand implements Callable<Integer> {
     }
 
     /** Each level's peak memory estimate (kf-linear at the template's widths), the largest marked. */
-    static String memoryTable(List<LevelMemory> memory, int parents, boolean assumed, long heap) {
+    static String memoryTable(List<LevelMemory> memory, int parents, boolean assumed, long heap, Long samples) {
         StringBuilder sb = new StringBuilder("memory per level when fusing " + parents + " parents"
-                + (assumed ? " like this one" : "") + " (kf-linear, at these widths; this JVM's heap: "
-                + LevelMemory.size(heap) + ")\n");
+                + (assumed ? " like this one" : "") + " (kf-linear, at these widths, "
+                + (samples == null ? "frontier at its whole share of the heap: give --samples for less"
+                        : samples + " samples") + "; this JVM's heap: " + LevelMemory.size(heap) + ")\n");
         LevelMemory largest = memory.stream().max(java.util.Comparator.comparingLong(LevelMemory::bytes)).orElse(null);
         for (LevelMemory m : memory) {
             sb.append(String.format(java.util.Locale.ROOT, "  %5d  %s%s%n", m.level(), m.describe(),
@@ -64,6 +71,9 @@ public final class PlanCommand implements Callable<Integer> {
     @Override
     public Integer call() {
         SubcommandGuard.refuseFusionOptions(spec);
+        if (samples != null && samples < 1) {
+            throw new OnnxFuseException(ErrorCode.USAGE, "--samples must be at least 1; found " + samples);
+        }
         List<LevelPlan> plans = new ArrayList<>();
         List<String> names = new ArrayList<>();
         long parentBytes = 0;
@@ -81,7 +91,7 @@ public final class PlanCommand implements Callable<Integer> {
         List<LevelPlan> fused = plans.size() == 1 ? List.of(plans.get(0), plans.get(0)) : plans;
         long heap = Runtime.getRuntime().maxMemory();
         List<LevelMemory> memory = LevelMemory.of(fused, plans.size() == 1 ? 2 * parentBytes : parentBytes, null,
-                FusionConfig.defaults().batchSize(), LevelMemory.gramFormWithin(heap), 0,
+                FusionConfig.defaults().batchSize(), LevelMemory.gramFormWithin(heap), samples == null ? 0 : samples,
                 StatisticsCollector.frontierHeapBudget(heap));
         if (json) {
             ObjectNode root = plans.size() == 1 ? PlanFormatter.json(names.get(0), plans.get(0))
@@ -89,6 +99,9 @@ public final class PlanCommand implements Callable<Integer> {
             ObjectNode estimate = root.putObject("memory");
             estimate.put("parents", fused.size());
             estimate.put("heapBytes", heap);
+            if (samples != null) {
+                estimate.put("samples", samples);
+            }
             ArrayNode levels = estimate.putArray("levels");
             for (LevelMemory m : memory) {
                 levels.addObject().put("index", m.level()).put("bytes", m.bytes()).put("statistics", m.statistics())
@@ -112,7 +125,7 @@ public final class PlanCommand implements Callable<Integer> {
                 out.println(plans.size() + " models share one plan up to widths: they can be fused.");
             }
             out.println();
-            out.print(memoryTable(memory, fused.size(), plans.size() == 1, heap));
+            out.print(memoryTable(memory, fused.size(), plans.size() == 1, heap, samples));
         }
         out.flush();
         return 0;

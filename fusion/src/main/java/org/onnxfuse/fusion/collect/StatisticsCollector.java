@@ -238,11 +238,6 @@ public final class StatisticsCollector implements AutoCloseable {
     }
 
     /**
-     * {@code batchSize}, or fewer samples when one batch of some level would hold more than
-     * {@link #ROW_ELEMENTS_PER_BATCH} elements of X (positions x fan-in) plus A (positions x the
-     * parents' widths); at least 1. Levels of unknown size count as nothing.
-     */
-    /**
      * The heap bytes the frontier cache keeps values in, for a heap of {@code maxHeapBytes}: a
      * quarter; what does not fit spills to memory-mapped temporary files.
      */
@@ -250,6 +245,11 @@ public final class StatisticsCollector implements AutoCloseable {
         return maxHeapBytes / 4;
     }
 
+    /**
+     * {@code batchSize}, or fewer samples when one batch of some level would hold more than
+     * {@link #ROW_ELEMENTS_PER_BATCH} elements of X (positions x fan-in) plus A (positions x the
+     * parents' widths); at least 1. Levels of unknown size count as nothing.
+     */
     public static int batchWithinBudget(List<LevelPlan> plans, int batchSize) {
         long perSample = 0;
         for (Level level : plans.get(0).levels()) {

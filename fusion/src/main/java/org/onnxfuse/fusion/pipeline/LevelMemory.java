@@ -40,7 +40,7 @@ import org.onnxfuse.onnx.ir.Tensor;
  *       counted as its affine op's input at the template's widths, skip streams left out), at most
  *       the cache's share of the heap ({@code StatisticsCollector.frontierHeapBudget}, a quarter:
  *       the rest spills to memory-mapped files outside the heap); that share when the sample count
- *       is not known ({@code onnx-fuse plan});</li>
+ *       is not known ({@code onnx-fuse plan} without {@code --samples});</li>
  *   <li>models: the parents' initializers as the reader holds them (the file's bytes, which
  *       {@code raw_data} aliases; external data is read on demand and left out), and the fused
  *       copy's weights written for the levels before this one (float32, d x k each);</li>

@@ -16,6 +16,7 @@ import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.onnxfuse.fusion.testing.Fixtures;
+import org.onnxfuse.onnx.errors.ErrorCode;
 
 /**
  * A fusion whose largest level's estimate is above the heap stops before any work with exit 61,
@@ -72,8 +73,8 @@ class MemoryLimitCliTest {
         args.addAll(eightMlps());
         Run table = run("512m", args.toArray(String[]::new));
         assertEquals(0, table.exit(), table.err());
-        assertTrue(table.out().contains("memory per level when fusing 8 parents (kf-linear, at these widths; this JVM's"
-                + " heap: "), table.out());
+        assertTrue(table.out().contains("memory per level when fusing 8 parents (kf-linear, at these widths, frontier at"
+                + " its whole share of the heap: give --samples for less; this JVM's heap: "), table.out());
         // the level itself in Gram form, the frontier cache's quarter of the heap (plan knows no sample
         // count), the 8 parents' 6 MiB of weights and the runtime's 8 MiB
         assertTrue(table.out().contains("      1  "), table.out());
@@ -91,5 +92,23 @@ class MemoryLimitCliTest {
         assertEquals(8 * 814_120L, memory.get("levels").get(0).get("models").asLong());
         assertEquals(8L << 20, memory.get("levels").get(0).get("runtime").asLong());
         assertEquals(memory.get("heapBytes").asLong() / 4, memory.get("levels").get(0).get("frontier").asLong());
+        assertFalse(memory.has("samples"));
+
+        // with a sample count the frontier is what the cache holds: level 1's input (784 pixels) for
+        // the fused model and the 8 parents' inputs of level 2 (256 each), float32; the last level
+        // keeps the fused model's input of it only
+        args.addAll(List.of("--samples", "400"));
+        JsonNode counted = new ObjectMapper().readTree(run("512m", args.toArray(String[]::new)).out()).get("memory");
+        assertEquals(400, counted.get("samples").asLong());
+        assertEquals(4L * 400 * (784 + 8 * 256), counted.get("levels").get(0).get("frontier").asLong());
+        assertEquals(4L * 400 * 256, counted.get("levels").get(1).get("frontier").asLong());
+        assertEquals(memory.get("levels").get(0).get("bytes").asLong() - memory.get("levels").get(0).get("frontier").asLong(),
+                counted.get("levels").get(0).get("bytes").asLong() - counted.get("levels").get(0).get("frontier").asLong());
+
+        args.remove(args.size() - 1);
+        args.add("0");
+        Run zero = run("512m", args.toArray(String[]::new));
+        assertEquals(ErrorCode.USAGE.exitCode(), zero.exit(), zero.err());
+        assertTrue(zero.err().contains("--samples must be at least 1; found 0"), zero.err());
     }
 }
