@@ -7,7 +7,8 @@ big-model check of the reliability issue: planned and fused end to end.
         --data OUT_DIR/calib.npy --samples 128 --importance uniform --restarts 1 -o fused/fused.onnx
 
 Needs Debian's python3-torch and python3-numpy. Random initialisation (seeds 0 and 1): a check of
-size and memory, not of accuracy. 784-2048x129-10 is 2.155 GB per parent (over 2^31 bytes).
+size and memory, not of accuracy. 784-2048x129-10 is 2.155 GB per parent (over 2^31 bytes);
+smaller ones (--hidden 16: 275 MB) keep their weights inline unless --external.
 """
 import argparse
 import os
@@ -22,6 +23,8 @@ def main():
     ap.add_argument("--width", type=int, default=2048)
     ap.add_argument("--hidden", type=int, default=128, help="hidden width x width layers after the first")
     ap.add_argument("--samples", type=int, default=256)
+    ap.add_argument("--external", action="store_true",
+                    help="write every tensor to its own side file even under 2 GB, as the exporter does over it")
     args = ap.parse_args()
     os.makedirs(args.out, exist_ok=True)
     for seed in (0, 1):
@@ -36,6 +39,12 @@ def main():
         # over 2 GB the exporter writes every tensor to its own file next to the model
         torch.onnx.export(net, torch.zeros(1, 1, 28, 28), os.path.join(folder, "model.onnx"), opset_version=13,
                           input_names=["x"], output_names=["y"], dynamic_axes={"x": {0: "n"}, "y": {0: "n"}})
+        if args.external:
+            import onnx
+            path = os.path.join(folder, "model.onnx")
+            proto = onnx.load(path)
+            onnx.save_model(proto, path, save_as_external_data=True, all_tensors_to_one_file=False,
+                            size_threshold=1024)
         size = sum(os.path.getsize(os.path.join(folder, f)) for f in os.listdir(folder))
         print(f"p{seed}: {size} bytes in {len(os.listdir(folder))} files")
     rng = np.random.default_rng(0)

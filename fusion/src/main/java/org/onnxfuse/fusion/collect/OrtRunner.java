@@ -165,7 +165,7 @@ public final class OrtRunner implements AutoCloseable {
      * @throws OnnxFuseException BACKEND when ONNX Runtime cannot load the model
      */
     public static Session openSession(String label, Model model, int threads) {
-        return openSession(label, model, threads, IN_MEMORY_LIMIT);
+        return openSession(label, model, threads, inMemoryLimit(Runtime.getRuntime().maxMemory()));
     }
 
     /** {@link #openSession(String, Model, int)}, through a file when the tensors reach {@code inMemoryLimit} bytes. */
@@ -197,6 +197,17 @@ public final class OrtRunner implements AutoCloseable {
      * instead of one protobuf message in memory, which cannot exceed 2 GiB.
      */
     static final long IN_MEMORY_LIMIT = 1L << 30;
+
+    /**
+     * The tensor bytes from which a model goes through a file with a heap of {@code maxHeap} bytes:
+     * {@link #IN_MEMORY_LIMIT}, or an eighth of the heap where that is less. In memory, the model
+     * is serialised on the heap (the tensors' bytes, then the message's one array: twice the
+     * weights, the array in one piece), which ran a 1 GiB heap out of memory after a 275 MB fused
+     * model's last level; through a file, one tensor at a time is on the heap.
+     */
+    static long inMemoryLimit(long maxHeap) {
+        return Math.min(IN_MEMORY_LIMIT, maxHeap / 8);
+    }
 
     /** The tensor bytes of the model's initializers (Constant nodes are small and left out). */
     static long tensorBytes(Model model) {

@@ -3,7 +3,6 @@ package org.onnxfuse.fusion.evaluate;
 import java.util.ArrayList;
 import java.util.List;
 import org.onnxfuse.fusion.collect.CalibrationData;
-import org.onnxfuse.fusion.data.InputBatch;
 import org.onnxfuse.onnx.ir.Model;
 
 /**
@@ -40,52 +39,51 @@ public record AgreementCheck(long firstSample, int samples, boolean heldOut, dou
         List<Model> models = new ArrayList<>();
         models.add(fused);
         models.addAll(parents);
-        try (ClassifierRun run = new ClassifierRun(models, threads)) {
-            long agreeEnsemble = 0;
-            long[] agreeParent = new long[parents.size()];
-            double difference = 0;
-            double norm = 0;
-            InputBatch reuse = null;
-            for (long start = first; start < first + count; start += batchSize) {
-                int rows = (int) Math.min(batchSize, first + count - start);
-                InputBatch batch = data.inputBatch(start, rows, rows == batchSize ? reuse : null);
-                if (rows == batchSize) {
-                    reuse = batch;
-                }
-                List<float[]> logits = run.logits(batch);
-                float[] own = logits.get(0);
-                int classes = own.length / rows;
-                double[] softmax = new double[rows * classes];
-                double[] meanLogits = new double[rows * classes];
-                for (float[] parent : logits.subList(1, logits.size())) {
-                    Scores.addSoftmax(parent, rows, classes, softmax);
-                    for (int i = 0; i < meanLogits.length; i++) {
-                        meanLogits[i] += parent[i] / parents.size();
-                    }
-                }
-                for (int r = 0; r < rows; r++) {
-                    int predicted = Scores.argmax(own, r, classes);
-                    if (predicted == Scores.argmax(softmax, r, classes)) {
-                        agreeEnsemble++;
-                    }
-                    for (int k = 0; k < parents.size(); k++) {
-                        if (predicted == Scores.argmax(logits.get(k + 1), r, classes)) {
-                            agreeParent[k]++;
-                        }
-                    }
-                }
+        // one session at a time: the models may each be as large as the memory allows
+        List<List<float[]>> all = ClassifierRun.logitsOneAtATime(models, data, first, count, batchSize, threads);
+        long agreeEnsemble = 0;
+        long[] agreeParent = new long[parents.size()];
+        double difference = 0;
+        double norm = 0;
+        int b = 0;
+        for (long start = first; start < first + count; start += batchSize, b++) {
+            int rows = (int) Math.min(batchSize, first + count - start);
+            List<float[]> logits = new ArrayList<>(models.size());
+            for (List<float[]> model : all) {
+                logits.add(model.get(b));
+            }
+            float[] own = logits.get(0);
+            int classes = own.length / rows;
+            double[] softmax = new double[rows * classes];
+            double[] meanLogits = new double[rows * classes];
+            for (float[] parent : logits.subList(1, logits.size())) {
+                Scores.addSoftmax(parent, rows, classes, softmax);
                 for (int i = 0; i < meanLogits.length; i++) {
-                    double d = own[i] - meanLogits[i];
-                    difference += d * d;
-                    norm += meanLogits[i] * meanLogits[i];
+                    meanLogits[i] += parent[i] / parents.size();
                 }
             }
-            List<Double> perParent = new ArrayList<>();
-            for (long a : agreeParent) {
-                perParent.add((double) a / count);
+            for (int r = 0; r < rows; r++) {
+                int predicted = Scores.argmax(own, r, classes);
+                if (predicted == Scores.argmax(softmax, r, classes)) {
+                    agreeEnsemble++;
+                }
+                for (int k = 0; k < parents.size(); k++) {
+                    if (predicted == Scores.argmax(logits.get(k + 1), r, classes)) {
+                        agreeParent[k]++;
+                    }
+                }
             }
-            return new AgreementCheck(first, count, heldOut, (double) agreeEnsemble / count, perParent,
-                    norm > 0 ? Math.sqrt(difference / norm) : Math.sqrt(difference));
+            for (int i = 0; i < meanLogits.length; i++) {
+                double d = own[i] - meanLogits[i];
+                difference += d * d;
+                norm += meanLogits[i] * meanLogits[i];
+            }
         }
+        List<Double> perParent = new ArrayList<>();
+        for (long a : agreeParent) {
+            perParent.add((double) a / count);
+        }
+        return new AgreementCheck(first, count, heldOut, (double) agreeEnsemble / count, perParent,
+                norm > 0 ? Math.sqrt(difference / norm) : Math.sqrt(difference));
     }
 }

@@ -52,6 +52,47 @@ final class ClassifierRun implements AutoCloseable {
         return out;
     }
 
+    /**
+     * Each model's logits on rows {@code [first, first + count)} of {@code data} in batches of
+     * {@code batchSize}: for each model, in order, one list of [rows, classes] arrays (row-major),
+     * one per batch. Unlike a {@link ClassifierRun}, one session is open at a time, each closed
+     * before the next model loads, so ONNX Runtime holds one model's weights however many models
+     * there are (two 2 GB parents and their fused model held 6.5 GB side by side); the logits of
+     * every model are kept instead (rows x classes floats each).
+     *
+     * @throws IncompatibleModelsException when a model's class count differs from the first's
+     */
+    static List<List<float[]>> logitsOneAtATime(List<Model> models, CalibrationData data, long first, int count,
+                                                int batchSize, int threads) {
+        List<List<float[]>> out = new ArrayList<>();
+        int classes = -1;
+        for (int k = 0; k < models.size(); k++) {
+            List<float[]> batches = new ArrayList<>();
+            try (ModelEvaluator evaluator = ModelEvaluator.open(models.get(k), threads)) {
+                InputBatch reuse = null;
+                for (long start = first; start < first + count; start += batchSize) {
+                    int rows = (int) Math.min(batchSize, first + count - start);
+                    InputBatch batch = data.inputBatch(start, rows, rows == batchSize ? reuse : null);
+                    if (rows == batchSize) {
+                        reuse = batch;
+                    }
+                    Activation logits = evaluator.run(batch).first();
+                    int c = Scores.classes(logits, rows);
+                    if (classes < 0) {
+                        classes = c;
+                    } else if (c != classes) {
+                        throw new IncompatibleModelsException(ErrorCode.INCOMPATIBLE_PARENTS, "model 0 has " + classes
+                                + " classes but model " + k + " has " + c + "; ensemble members and the fused model"
+                                + " must share their classes");
+                    }
+                    batches.add(logits.values().clone());
+                }
+            }
+            out.add(batches);
+        }
+        return out;
+    }
+
     @Override
     public void close() {
         for (ModelEvaluator e : evaluators) {

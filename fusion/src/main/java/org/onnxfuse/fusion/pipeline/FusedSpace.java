@@ -9,11 +9,14 @@ import org.onnxfuse.kernels.DenseMatrix;
  * with what weight. Every later level that reads the space maps the parents' weights through it
  * ({@link Priors}), and every per-neuron parameter of the space is averaged with its weights.
  *
- * @param grouping     the grouping of the space's m = sum of parent widths neurons, parents side by side
+ * @param grouping     the grouping of the space's m = sum of parent widths neurons, parents side by side;
+ *                     kept without its fused weights ({@link Grouping#withoutWeights}), which the
+ *                     level that made it has already written
  * @param parentWidths each parent's width of the space
  */
 record FusedSpace(Grouping grouping, List<Integer> parentWidths) {
     FusedSpace {
+        grouping = grouping.withoutWeights();
         parentWidths = List.copyOf(parentWidths);
     }
 

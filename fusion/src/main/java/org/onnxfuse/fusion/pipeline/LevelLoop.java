@@ -1,5 +1,6 @@
 package org.onnxfuse.fusion.pipeline;
 
+import java.nio.file.Path;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.Collections;
@@ -50,6 +51,7 @@ import org.onnxfuse.onnx.errors.ErrorCode;
 import org.onnxfuse.onnx.errors.IncompatibleModelsException;
 import org.onnxfuse.onnx.errors.OnnxFuseException;
 import org.onnxfuse.onnx.errors.UnsupportedOpException;
+import org.onnxfuse.onnx.io.TensorSpill;
 import org.onnxfuse.onnx.ir.DataType;
 import org.onnxfuse.onnx.ir.Graph;
 import org.onnxfuse.onnx.ir.Model;
@@ -93,6 +95,9 @@ final class LevelLoop {
     private final Map<Node, Integer> levelOfAffine = new IdentityHashMap<>();
     private final boolean sequential;
     private Model fused;
+    /** Fused tensors of at least this many bytes leave the heap once their level is done ({@link #spilled}). */
+    static final long SPILL_MIN_BYTES = 1 << 20;
+    private TensorSpill spill;
     /** Every op of the template's plan that may be a Reshape: the levels' ops, the joins and the trailing ops. */
     private final List<LevelOp> reshapes = new ArrayList<>();
     private final Map<Integer, Long> templateWidths = new HashMap<>();
@@ -220,8 +225,25 @@ final class LevelLoop {
                     fit.solveMillis() + writeMillis, fit.warning(), trained);
             reports.add(report);
             settings.progress().levelFinished(report);
+            fused = spilled(fused);
         }
         return fused;
+    }
+
+    /**
+     * The fused model with the weights written so far moved to a temporary file (created with the
+     * first tensor of {@link #SPILL_MIN_BYTES} or more): later levels read them back only when
+     * they run the fused model's segment, and the writer copies them out at the end, so the heap
+     * holds one level's work rather than the whole fused model.
+     */
+    private Model spilled(Model model) {
+        if (!TensorSpill.holdsBuilt(model, SPILL_MIN_BYTES)) {
+            return model;
+        }
+        if (spill == null) {
+            spill = TensorSpill.create(Path.of(System.getProperty("java.io.tmpdir")));
+        }
+        return spill.offload(model, SPILL_MIN_BYTES);
     }
 
     private Map<Integer, Integer> fusedWidths() {

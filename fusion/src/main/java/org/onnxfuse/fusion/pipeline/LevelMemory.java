@@ -43,7 +43,9 @@ import org.onnxfuse.onnx.ir.Tensor;
  *       is not known ({@code onnx-fuse plan} without {@code --samples});</li>
  *   <li>models: the parents' initializers as the reader holds them (the file's bytes, which
  *       {@code raw_data} aliases; external data is read on demand and left out), and the fused
- *       copy's weights written for the levels before this one (float32, d x k each);</li>
+ *       copy's weights written for the levels before this one (float32, d x k each) that stay on
+ *       the heap: those under a MiB (a larger level's weights move to a temporary file once
+ *       written and only its k biases are counted);</li>
  *   <li>runtime: a fixed {@value #RUNTIME_MIB} MiB for what the JVM, picocli, protobuf and ONNX
  *       Runtime's Java side keep on the heap.</li>
  * </ul>
@@ -129,7 +131,9 @@ public record LevelMemory(int level, long fanIn, long neurons, long width, boole
             out.add(of(w.level(), w.fanIn(), w.neurons(), w.width(), (long) batch * w.rowsPerSample(),
                     gramForm.test(w.neurons()), parentBytes + fusedWeights,
                     frontier(plans, w.level(), samples, frontierBudget)));
-            fusedWeights += 4 * w.fanIn() * w.width();
+            long written = 4 * w.fanIn() * w.width();
+            // a level's weights of a MiB or more go to the fusion's temporary file once written (LevelLoop.spilled)
+            fusedWeights += written >= LevelLoop.SPILL_MIN_BYTES ? 4L * w.width() : written;
         }
         return List.copyOf(out);
     }

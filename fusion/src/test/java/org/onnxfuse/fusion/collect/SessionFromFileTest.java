@@ -71,7 +71,7 @@ class SessionFromFileTest {
             assertTrue(OrtRunner.tensorBytes(model) > 0);
             float[] expected = run(memory, input, x, shape);
             assertEquals(160, expected.length);
-            assertArrayEquals(expected, run(file, input, x, shape), 1e-6f);
+            assertArrayEquals(expected, run(file, input, x, shape));
         } finally {
             memory.session().close();
             memory.options().close();
@@ -81,6 +81,12 @@ class SessionFromFileTest {
         assertEquals(List.of(), sessionFiles(), "the temporary files are removed once the session is open");
         assertTrue(TempFiles.live().stream().noneMatch(p -> p.getFileName().toString().startsWith(".session.onnx")),
                 "and no longer registered for the shutdown hook");
+    }
+
+    @Test
+    void modelsOverAnEighthOfTheHeapGoThroughAFile() {
+        assertEquals(OrtRunner.IN_MEMORY_LIMIT, OrtRunner.inMemoryLimit(16L << 30));
+        assertEquals(128L << 20, OrtRunner.inMemoryLimit(1L << 30), "-Xmx1g: a 275 MB model goes through a file");
     }
 
     @Test

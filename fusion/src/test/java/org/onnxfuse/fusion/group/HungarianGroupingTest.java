@@ -90,6 +90,21 @@ class HungarianGroupingTest extends WithCpuBackend {
         }
     }
 
+    /** What a neuron space keeps once its level is written: everything but the d x k weights. */
+    @Test
+    void withoutWeightsKeepsTheGroupingAndDropsOnlyTheWeights() {
+        ProjectedTargets fit = twoParents(7, 4, 5);
+        Grouping grouping = HungarianGrouping.match(backend, fit, NeuronLayout.of(4, 5), scores(7, 9));
+        Grouping kept = grouping.withoutWeights();
+        assertEquals(0, kept.fusedWeights().rows());
+        assertEquals(grouping.width(), kept.fusedWeights().cols());
+        assertArrayEquals(grouping.assignment(), kept.assignment());
+        assertEquals(grouping.groups(), kept.groups());
+        assertEquals(grouping.cost(), kept.cost());
+        assertArrayEquals(grouping.memberWeights().toColumnMajor(), kept.memberWeights().toColumnMajor());
+        assertEquals(kept, kept.withoutWeights());
+    }
+
     private static void assertMatchesBruteForce(long seed, int n0, int n1) {
         assertMatchesBruteForce(seed, n0, n1, false);
     }

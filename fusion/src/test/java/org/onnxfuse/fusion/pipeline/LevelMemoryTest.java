@@ -113,6 +113,12 @@ class LevelMemoryTest {
         assertEquals(8 * oneParent + 4 * 785L * 256, levels.get(1).models(), "level 2: and the fused level 1");
         assertEquals(levels.get(0).statistics() + levels.get(0).leastSquares() + levels.get(0).grouping()
                 + 8 * oneParent + (8L << 20), levels.get(0).bytes());
+
+        // 512 fused neurons: level 1's 785 x 512 weights (1.6 MB) leave the heap once written, its biases stay
+        List<LevelMemory> wide = LevelMemory.of(parents.stream().map(LevelPlanner::plan).toList(), parentBytes,
+                new int[] {512, 10}, 256, m -> true, 0, 0);
+        assertTrue(4 * 785L * 512 >= LevelLoop.SPILL_MIN_BYTES);
+        assertEquals(8 * oneParent + 4 * 512L, wide.get(1).models(), "level 2: the parents and level 1's biases");
     }
 
     @Test
