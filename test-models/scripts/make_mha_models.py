@@ -18,8 +18,10 @@ output `logits` [batch,10], opset 17, unless said otherwise:
 - cross_tokens_first_op17.onnx: the same block with batch_first=False on streams transposed
   tokens first ([T, N, D]), mean over axis 0;
 - cross_separate_kv_op17.onnx: as cross_op17.onnx, but the values from their own Linear(56, 16) of
-  the 14 tokens (key is not value: torch projects q, k, v with three thirds of in_proj_weight): a
-  form the planner refuses (the keys' and values' token counts cannot be shown equal);
+  the 14 tokens (key is not value: torch projects q, k, v with three thirds of in_proj_weight and
+  reads the keys' and the values' token counts each from its own projection);
+- cross_separate_kv_tokens_first_op17.onnx: the same with batch_first=False on the three streams
+  transposed tokens first ([T, N, D]), mean over axis 0;
 - encoder_causal_op17.onnx: 28 row tokens, Linear(28, 16), nn.TransformerEncoder of one
   nn.TransformerEncoderLayer(batch_first=True, norm_first, feed-forward 32, dropout 0) called with
   a causal float mask (a buffer, -inf above the diagonal: torch adds it to the scores), mean over
@@ -54,7 +56,8 @@ OPSET = 17
 D, HEADS, FF = 16, 4, 32
 SEEDS = {"encoder_tokens_first_op17.onnx": 18000, "cross_op17.onnx": 18100,
          "cross_tokens_first_op17.onnx": 18200, "tokens_first_input_op17.onnx": 18300,
-         "cross_separate_kv_op17.onnx": 18400, "encoder_causal_op17.onnx": 18500}
+         "cross_separate_kv_op17.onnx": 18400, "encoder_causal_op17.onnx": 18500,
+         "cross_separate_kv_tokens_first_op17.onnx": 18600}
 
 
 class TokensFirstEncoder(nn.Module):
@@ -90,7 +93,10 @@ class Cross(nn.Module):
         if not self.batch_first:
             q, kv = q.transpose(0, 1), kv.transpose(0, 1)
         k = self.ln_kv(kv)
-        v = k if self.embed_v is None else self.embed_v(x.view(x.shape[0], 14, 56))
+        v = k
+        if self.embed_v is not None:
+            v = self.embed_v(x.view(x.shape[0], 14, 56))
+            v = v if self.batch_first else v.transpose(0, 1)
         q = q + self.attn(self.ln_q(q), k, v, need_weights=False)[0]
         q = q + self.fc2(self.act(self.fc1(self.ln_mlp(q))))
         return self.head(q.mean(dim=1 if self.batch_first else 0))
@@ -153,7 +159,8 @@ def main():
                         ("cross_tokens_first_op17.onnx", lambda: Cross(False)),
                         ("tokens_first_input_op17.onnx", TokensFirstInput),
                         ("cross_separate_kv_op17.onnx", lambda: Cross(True, separate_values=True)),
-                        ("encoder_causal_op17.onnx", CausalEncoder)):
+                        ("encoder_causal_op17.onnx", CausalEncoder),
+                        ("cross_separate_kv_tokens_first_op17.onnx", lambda: Cross(False, separate_values=True))):
         torch.manual_seed(SEEDS[fname])
         model = redraw(make())
         path = os.path.join(MHA_DIR, fname)

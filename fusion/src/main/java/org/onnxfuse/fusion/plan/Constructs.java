@@ -46,10 +46,10 @@ public final class Constructs {
         Map<String, String> advice = new LinkedHashMap<>();
         String transformers = "attention is fused where q, k and v come from their own projections (or one packed"
                 + " projection cut by Slices) and are reshaped to [batch, tokens, heads, dims] with the batch on axis 0,"
-                + " and in torch's nn.MultiheadAttention export (self- or cross-attention, batch first, or tokens first"
-                + " between transposes of a batch-first model input), which is rewritten to that form; this form is not"
-                + " followed yet (a model input with the batch on another axis than 0, masks, or keys and values from"
-                + " different inputs among them)";
+                + " and in torch's nn.MultiheadAttention export (self- or cross-attention, key = value or not, batch"
+                + " first, or tokens first between transposes of a batch-first model input), which is rewritten to that"
+                + " form; this form is not followed yet (a model input with the batch on another axis than 0, or masks"
+                + " computed from model inputs, among them)";
         Set<Node> followed = Collections.newSetFromMap(new IdentityHashMap<>());
         AttentionPattern.find(new GraphView(graph)).forEach(core -> followed.add(core.softmax()));
         for (Node n : graph.nodes()) {

@@ -40,11 +40,12 @@ import org.onnxfuse.onnx.ir.Tensor;
  * <p>Self-attention projects one input for q, k and v; cross-attention the query's input for q and
  * another for k and v (key = value: torch's packed key/value projection, split by
  * {@link FusedProjections} after {@link InProjectionSlices} folded the in-projection's slices),
- * with a token count of its own. Checked before anything changes, with the sizes that are not
+ * with a token count of its own; or, key not value, three inputs, the keys' and the values' token
+ * counts each read from its own projection (the weighted MatMul makes them equal). Checked before anything changes, with the sizes that are not
  * fixed kept as symbols ({@link ShapeComputation#terms}): the three projections are MatMuls of a
  * 2-d initializer, optionally + a bias, as {@link FusedProjections} leaves them; each split
  * reshapes [T', N, D'] into [T', N * H, d] with H d = D' (T' the query's tokens for q, the keys'
- * for k and v); q and v are transposed [1, 0, 2], k [1, 2, 0]; the weighted values are transposed
+ * for k, the values' for v); q and v are transposed [1, 0, 2], k [1, 2, 0]; the weighted values are transposed
  * [1, 0, 2] and reshaped into [T * N, D_v]; the output projection (Gemm with alpha = beta = 1, or
  * MatMul + Add) is reshaped into [T, N, D]. Anything else is left as it is (and refused by the
  * planner, by name).
@@ -164,10 +165,9 @@ public final class MultiheadAttentionLayout {
             return Optional.empty();
         }
         // the heads and dims of each branch, from its split's target: [T, N * H, d] with H d = D', the keys' and
-        // values' T their own (the same for both)
+        // values' T their own
         long[] dims = new long[3];
         long heads = -1;
-        ShapeComputation.Term keyTokens = null;
         for (int i = 0; i < 3; i++) {
             AttentionPattern.Branch b = branches.get(i);
             List<ShapeComputation.Term> t = terms(b.split(), view, known::get);
@@ -177,10 +177,12 @@ public final class MultiheadAttentionLayout {
                     || t.get(0).factor() <= 0) {
                 return Optional.empty();
             }
-            if (i == 0 ? !same(t.get(0), tokens) : i == 2 && !same(t.get(0), keyTokens)) {
+            // the keys' and values' T is their own input's whatever the exporter wrote (the element count fixes it once
+            // N * H and d are checked): key is not value reads each from its own projection, and the weighted
+            // MatMul holds only where the two are equal
+            if (i == 0 && !same(t.get(0), tokens)) {
                 return Optional.empty();
             }
-            keyTokens = i == 1 ? t.get(0) : keyTokens;
             dims[i] = t.get(2).factor();
             long h = width / dims[i];
             if (heads >= 0 && h != heads) {

@@ -166,6 +166,32 @@ class AttentionFusionTest {
         }
     }
 
+    @ParameterizedTest
+    @ValueSource(strings = {"cross_separate_kv_op17.onnx", "cross_separate_kv_tokens_first_op17.onnx"})
+    void keysAndValuesFromDifferentInputsAreRewrittenBatchFirstAndFused(String file) {
+        // nn.MultiheadAttention(q, k, v) with key not value: queries from 28 row tokens, keys from LN(Linear) of 14
+        // tokens of two rows, values from another Linear of those tokens; torch projects each with a third of
+        // in_proj_weight and reads the keys' and the values' token counts each from its own projection
+        Model p0 = rewrittenBatchFirst("mha/" + file);
+        LevelPlan p = LevelPlanner.plan(p0);
+        assertEquals(10, p.levels().size());
+        // levels: 1 query stream, 2 key stream, 3 value stream, 4 v, 5 q, 6 k, 7 out projection, 8-9 MLP, 10 head
+        NeuronSpace queries = p.spaceOf(5);
+        assertEquals(List.of(5, 6), queries.levels(), "queries and keys tied");
+        assertEquals(4, queries.heads());
+        NeuronSpace values = p.spaceOf(4);
+        assertEquals(List.of(4), values.levels());
+        assertEquals(4, values.heads());
+        assertEquals(List.of(values.id()), queries.headsShared());
+        assertEquals(List.of(p.spaceOf(1).id()), p.level(5).binding().spaces(), "queries read the query stream");
+        assertEquals(List.of(p.spaceOf(2).id()), p.level(6).binding().spaces(), "keys read the key stream");
+        assertEquals(List.of(p.spaceOf(3).id()), p.level(4).binding().spaces(), "values read the value stream");
+        assertEquals(3, java.util.stream.Stream.of(1, 2, 3).map(l -> p.spaceOf(l).id()).distinct().count());
+        assertEquals(List.of(values.id()), p.level(7).binding().spaces(), "the output projection reads the values");
+        assertEquals(List.of(1, 7, 9), p.spaceOf(1).levels());
+        Fixtures.requirePermutedCopyBack(p0, 23, 200, FusionMethod.KF_LINEAR, FusionMethod.KF_GRADIENT);
+    }
+
     /** {@code file} as read: no Transpose moves the batch off axis 0, and the function is the export's. */
     private static Model rewrittenBatchFirst(String file) {
         Model p0 = model(file);
