@@ -48,8 +48,9 @@ public final class Constructs {
                 + " projection cut by Slices) and are reshaped to [batch, tokens, heads, dims] with the batch on axis 0,"
                 + " and in torch's nn.MultiheadAttention export (self- or cross-attention, key = value or not, batch"
                 + " first, or tokens first between transposes of a batch-first model input), which is rewritten to that"
-                + " form; this form is not followed yet (a model input with the batch on another axis than 0, or masks"
-                + " computed from model inputs, among them)";
+                + " form, a key_padding_mask from an int64 or bool model input included; this form is not followed yet"
+                + " (a model input with the batch on another axis than 0, or a mask computed from a float input or one"
+                + " that varies along the heads, among them)";
         Set<Node> followed = Collections.newSetFromMap(new IdentityHashMap<>());
         AttentionPattern.find(new GraphView(graph)).forEach(core -> followed.add(core.softmax()));
         for (Node n : graph.nodes()) {
