@@ -58,9 +58,63 @@ public final class MultiheadAttentionLayout {
 
     /** {@code model} with every such attention rewritten; the same model when there is none. */
     public static Model rewrite(Model model) {
-        Graph g = model.graph();
         long opset = model.opsetImports().stream().filter(o -> o.isDefaultDomain()).mapToLong(o -> o.version())
                 .findFirst().orElse(1);
+        Graph sunk = rewritten(model.graph(), opset);
+        // the swaps around each attention cancel with those of torch's batch_first layer or of a model running its
+        // transformer tokens first; where one stays (a model input tokens first) nothing is rewritten, so the
+        // planner names the attention (and Constructs the input, from tokensFirstInputs)
+        return sunk == null || sunk.nodes().stream().anyMatch(BatchAxisTransposes::isSwap) ? model
+                : model.withGraph(sunk);
+    }
+
+    /**
+     * The model inputs that torch's attention layout shows to be tokens first ([T, N, E], the batch on
+     * axis 1): after the rewrite and {@link BatchAxisTransposes}, a swap of axes 0 and 1 is left reading
+     * them, since every attention reads axis 1 of its input as the batch. Empty when there is none.
+     */
+    static List<String> tokensFirstInputs(Graph g) {
+        Graph sunk = rewritten(g, 17);
+        if (sunk == null) {
+            return List.of();
+        }
+        Set<String> inputs = new java.util.LinkedHashSet<>();
+        g.feedInputs().forEach(v -> inputs.add(v.name()));
+        GraphView view = new GraphView(sunk);
+        Set<String> found = new java.util.LinkedHashSet<>();
+        for (Node swap : sunk.nodes()) {
+            if (!BatchAxisTransposes.isSwap(swap)) {
+                continue;
+            }
+            // back through the ops on the last axis that the swap was moved over, to the model input
+            java.util.ArrayDeque<String> todo = new java.util.ArrayDeque<>(List.of(swap.inputs().get(0)));
+            Set<String> seen = new java.util.HashSet<>();
+            while (!todo.isEmpty() && seen.size() < 256) {
+                String v = todo.pop();
+                if (!seen.add(v)) {
+                    continue;
+                }
+                if (inputs.contains(v)) {
+                    found.add(v);
+                    continue;
+                }
+                Node p = sunk.producer(v).orElse(null);
+                if (p == null || !p.isDefaultDomain() || !LAST_AXIS_OPS.contains(p.opType())
+                        || p.opType().equals("MatMul") && !view.isConstant(p.inputs().get(1))) {
+                    continue;
+                }
+                p.inputs().stream().filter(in -> !in.isEmpty() && !view.isConstant(in)).forEach(todo::push);
+            }
+        }
+        return List.copyOf(found);
+    }
+
+    /** Ops that act on the last axis alone (a projection by a constant weight, a LayerNorm, elementwise ops). */
+    private static final Set<String> LAST_AXIS_OPS = Set.of("MatMul", "Add", "Sub", "Mul", "Div",
+            "LayerNormalization", "Relu", "Gelu", "Erf", "Tanh", "Sigmoid", "Identity", "Dropout");
+
+    /** {@code g} with every such attention rewritten and the swaps moved; null when there is none. */
+    private static Graph rewritten(Graph g, long opset) {
         boolean changed = false;
         boolean again = true;
         while (again) {
@@ -82,14 +136,7 @@ public final class MultiheadAttentionLayout {
                 }
             }
         }
-        if (!changed) {
-            return model;
-        }
-        // the swaps around each attention cancel with those of torch's batch_first layer or of a model running its
-        // transformer tokens first; where one stays (a model input tokens first) nothing is rewritten, so the
-        // planner names the attention
-        Graph sunk = BatchAxisTransposes.sink(g);
-        return sunk.nodes().stream().anyMatch(BatchAxisTransposes::isSwap) ? model : model.withGraph(sunk);
+        return changed ? BatchAxisTransposes.sink(g) : null;
     }
 
     private static Optional<Graph> rewrite(Graph g, GraphView view, AttentionPattern.Match m, long opset) {
