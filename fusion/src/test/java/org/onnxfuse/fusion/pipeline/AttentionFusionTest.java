@@ -232,6 +232,21 @@ class AttentionFusionTest {
     }
 
     @Test
+    void theFirstBlockAfterTheClassTokenTrainsAsOneSegment() {
+        // vit_bias_op17: the first block's input (after the class token's Concat) has [batch, ?, 32] upstream, the
+        // attention output [batch, 17, 32] (fixed by the bias constant); the segment is fed rows of [17, 32], so its
+        // residual Add adds equal shapes and every block trains
+        Model p0 = model("vit/vit_bias_op17.onnx");
+        FusionResult result = Fixtures.fuse(List.of(p0, ModelEdits.permuted(p0, 5)), FusionMethod.KF_GRADIENT, 200);
+        assertTrue(result.warnings().stream().noneMatch(w -> w.contains("not trained as one segment")),
+                result.warnings().toString());
+        String methods = result.levels().stream().map(LevelReport::method).toList().toString();
+        for (String block : List.of("2, 3, 4, 5", "6, 7", "8, 9, 10, 11", "12, 13")) {
+            assertTrue(methods.contains("block of levels " + block + " trained"), methods);
+        }
+    }
+
+    @Test
     void theGradientVariantTrainsTheBiasPerHeadWithItsAttention() {
         // parent 1: parent 0 with block 1's bias per head negated, so the mean bias is no exact fit
         Model p0 = model("vit/vit_bias_op17.onnx");
