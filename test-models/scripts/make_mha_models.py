@@ -18,8 +18,10 @@ output `logits` [batch,10], opset 17, unless said otherwise:
 - cross_tokens_first_op17.onnx: the same block with batch_first=False on streams transposed
   tokens first ([T, N, D]), mean over axis 0;
 - cross_separate_kv_op17.onnx: as cross_op17.onnx, but the values from their own Linear(56, 16) of
-  the 14 tokens (key is not value: torch projects q, k, v with three thirds of in_proj_weight): a
-  form the planner refuses (the keys' and values' token counts cannot be shown equal);
+  the 14 tokens (key is not value: torch projects q, k, v with three thirds of in_proj_weight and
+  reads the keys' and the values' token counts each from its own projection);
+- cross_separate_kv_tokens_first_op17.onnx: the same with batch_first=False on the three streams
+  transposed tokens first ([T, N, D]), mean over axis 0;
 - encoder_causal_op17.onnx: 28 row tokens, Linear(28, 16), nn.TransformerEncoder of one
   nn.TransformerEncoderLayer(batch_first=True, norm_first, feed-forward 32, dropout 0) called with
   a causal float mask (a buffer, -inf above the diagonal: torch adds it to the scores), mean over
@@ -27,7 +29,13 @@ output `logits` [batch,10], opset 17, unless said otherwise:
 - tokens_first_input_op17.onnx: the model's own input is tokens first, `input` [28, batch, 28]
   (batch on axis 1), Linear(28, 16), one nn.MultiheadAttention(batch_first=False) self-attention
   with a residual, mean over axis 0, Linear(16, 10): a form the planner refuses (its batch is not
-  on axis 0 of the input).
+  on axis 0 of the input);
+- key_padding_mask_op17.onnx: two inputs, `input` [batch,1,28,28] and `mask` [batch,28] (bool,
+  True = a padded row token, torch's key_padding_mask); 28 row tokens, Linear(28, 16), one block
+  t + MHA(LN(t), LN(t), LN(t), key_padding_mask=mask) with nn.MultiheadAttention(batch_first=True),
+  mean over the tokens, Linear(16, 10). torch turns the mask into an additive -inf mask on the
+  scores (Reshape to [N, 1, 1, S], Expand over the heads, Reshape to [N * H, 1, S], Where) computed
+  from the mask input alone. Verified with the last (i mod 10) rows of test image i padded.
 
 Reuses make_vit_models.py's spread_untrained (no two parameters equal, so the exporter shares no
 initializer and a permutation shows in every weight) and make_test_models.py's export and
@@ -54,7 +62,8 @@ OPSET = 17
 D, HEADS, FF = 16, 4, 32
 SEEDS = {"encoder_tokens_first_op17.onnx": 18000, "cross_op17.onnx": 18100,
          "cross_tokens_first_op17.onnx": 18200, "tokens_first_input_op17.onnx": 18300,
-         "cross_separate_kv_op17.onnx": 18400, "encoder_causal_op17.onnx": 18500}
+         "cross_separate_kv_op17.onnx": 18400, "encoder_causal_op17.onnx": 18500,
+         "cross_separate_kv_tokens_first_op17.onnx": 18600, "key_padding_mask_op17.onnx": 18700}
 
 
 class TokensFirstEncoder(nn.Module):
@@ -90,7 +99,10 @@ class Cross(nn.Module):
         if not self.batch_first:
             q, kv = q.transpose(0, 1), kv.transpose(0, 1)
         k = self.ln_kv(kv)
-        v = k if self.embed_v is None else self.embed_v(x.view(x.shape[0], 14, 56))
+        v = k
+        if self.embed_v is not None:
+            v = self.embed_v(x.view(x.shape[0], 14, 56))
+            v = v if self.batch_first else v.transpose(0, 1)
         q = q + self.attn(self.ln_q(q), k, v, need_weights=False)[0]
         q = q + self.fc2(self.act(self.fc1(self.ln_mlp(q))))
         return self.head(q.mean(dim=1 if self.batch_first else 0))
@@ -124,6 +136,28 @@ class TokensFirstInput(nn.Module):
         return self.head((t + self.attn(t, t, t, need_weights=False)[0]).mean(dim=0))
 
 
+class KeyPaddingMask(nn.Module):
+    """Row tokens, one pre-LN self-attention block whose keys are masked by the `mask` input, mean over the tokens."""
+    def __init__(self):
+        super().__init__()
+        self.embed = nn.Linear(28, D)
+        self.ln = nn.LayerNorm(D)
+        self.attn = nn.MultiheadAttention(D, HEADS, batch_first=True)
+        self.head = nn.Linear(D, 10)
+
+    def forward(self, x, mask):
+        t = self.embed(x.view(x.shape[0], 28, 28))
+        u = self.ln(t)
+        t = t + self.attn(u, u, u, key_padding_mask=mask, need_weights=False)[0]
+        return self.head(t.mean(dim=1))
+
+
+def padding(n):
+    """[n, 28] bool: sample i has its last (i mod 10) row tokens padded."""
+    rows = torch.arange(28).unsqueeze(0)
+    return rows >= 28 - (torch.arange(n) % 10).unsqueeze(1)
+
+
 @torch.no_grad()
 def redraw(model):
     """nn.TransformerEncoder deep-copies its layer: re-draw every matrix of the attention parts
@@ -133,6 +167,20 @@ def redraw(model):
             nn.init.xavier_uniform_(p)
     mvm.spread_untrained(model)
     return model.eval()
+
+
+def verify_inputs(path, model, inputs, name):
+    """mtm.verify for a model of several inputs (a dict by input name): check_model, then the graph run by
+    onnx_torch_eval against the module; the largest abs difference, refused above 1e-4 of the logits' scale."""
+    m = onnx.load(path)
+    onnx.checker.check_model(m)
+    with torch.no_grad():
+        ref = model(*inputs.values())
+        got = mtm.onnx_torch_eval.run_all(m, inputs)[0]
+    err = (ref - got).abs().max().item()
+    if not err <= 1e-4 * max(1.0, ref.abs().max().item()):
+        raise RuntimeError("%s: ONNX output differs from torch by %g" % (name, err))
+    return err
 
 
 def graph_ops(path):
@@ -153,7 +201,9 @@ def main():
                         ("cross_tokens_first_op17.onnx", lambda: Cross(False)),
                         ("tokens_first_input_op17.onnx", TokensFirstInput),
                         ("cross_separate_kv_op17.onnx", lambda: Cross(True, separate_values=True)),
-                        ("encoder_causal_op17.onnx", CausalEncoder)):
+                        ("encoder_causal_op17.onnx", CausalEncoder),
+                        ("cross_separate_kv_tokens_first_op17.onnx", lambda: Cross(False, separate_values=True)),
+                        ("key_padding_mask_op17.onnx", KeyPaddingMask)):
         torch.manual_seed(SEEDS[fname])
         model = redraw(make())
         path = os.path.join(MHA_DIR, fname)
@@ -164,6 +214,12 @@ def main():
                               output_names=["logits"], dynamic_axes={"input": {1: "batch"},
                                                                      "logits": {0: "batch"}})
             m, err, _ = mtm.verify(path, model, x, fname)
+        elif fname.startswith("key_padding_mask"):
+            mask = padding(2)
+            torch.onnx.export(model, (x_check[:2], mask), path, opset_version=OPSET,
+                              input_names=["input", "mask"], output_names=["logits"],
+                              dynamic_axes={"input": {0: "batch"}, "mask": {0: "batch"}, "logits": {0: "batch"}})
+            err = verify_inputs(path, model, {"input": x_check, "mask": padding(len(x_check))}, fname)
         else:
             mtm.export(model, path, {"opset_version": OPSET})
             m, err, _ = mtm.verify(path, model, x_check, fname)

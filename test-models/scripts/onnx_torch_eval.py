@@ -57,14 +57,19 @@ def run(model, x):
 
 
 def run_all(model, x):
-    """Evaluate `model` (onnx.ModelProto, one input) on torch tensor x; returns the list of its
+    """Evaluate `model` (onnx.ModelProto) on torch tensor x (its one input), or on a dict of
+    tensors by input name (several inputs); returns the list of its
     outputs in graph-output order."""
     g = model.graph
     env = {t.name: torch.from_numpy(numpy_helper.to_array(t).copy()) for t in g.initializer}
     inits = set(env)
     real_inputs = [i.name for i in g.input if i.name not in inits]
-    assert len(real_inputs) == 1, real_inputs
-    env[real_inputs[0]] = x
+    if isinstance(x, dict):
+        assert sorted(real_inputs) == sorted(x), (real_inputs, sorted(x))
+        env.update(x)
+    else:
+        assert len(real_inputs) == 1, real_inputs
+        env[real_inputs[0]] = x
     for node in g.node:
         a = _attrs(node)
         ins = [env[n] if n else None for n in node.input]

@@ -522,7 +522,10 @@ public final class GradientGraph {
         // ------------------------------------------------------------------ shapes
 
         private void inferShapes() {
-            shapes.putAll(new ShapeInference(graph, view, opset, variable, patternOf).infer(ancestors, sources,
+            // a segment's inputs have the shapes declared for them (the rows' shapes), not what is inferred upstream
+            Set<String> declared = new HashSet<>(sources);
+            declared.addAll(boundary);
+            shapes.putAll(new ShapeInference(graph, view, opset, variable, patternOf).infer(ancestors, declared,
                     parameters));
         }
 

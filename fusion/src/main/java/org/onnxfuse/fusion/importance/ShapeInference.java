@@ -43,8 +43,9 @@ final class ShapeInference {
     }
 
     /**
-     * The shapes of the sources (declared), the parameters (their initializers') and the outputs
-     * of {@code nodes} that are variable, where they can be worked out.
+     * The shapes of the sources (declared; a source computed by one of {@code nodes}, a segment's
+     * input, keeps its declared shape), the parameters (their initializers') and the outputs of
+     * {@code nodes} that are variable, where they can be worked out.
      */
     Map<String, List<Dim>> infer(Set<Node> nodes, Set<String> sources, Set<String> parameters) {
         for (String s : sources) {
@@ -55,6 +56,11 @@ final class ShapeInference {
         }
         for (Node n : graph.topologicalOrder()) {
             if (!nodes.contains(n) || n.outputs().isEmpty() || !variable.contains(n.outputs().get(0))) {
+                continue;
+            }
+            if (sources.contains(n.outputs().get(0)) && shapes.containsKey(n.outputs().get(0))) {
+                // a declared source's shape is what the graph is fed (a trained segment's input has the rows'
+                // shape, [N, 17, 32], where what computes it upstream, a class token's Concat, leaves [N, ?, 32])
                 continue;
             }
             List<Dim> out = null;

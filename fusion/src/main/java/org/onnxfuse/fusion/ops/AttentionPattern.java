@@ -92,6 +92,13 @@ public final class AttentionPattern {
             s.put("scale", Float.toString((float) scale));
             for (int i = 0; i < biases.size(); i++) {
                 ScoreBias b = biases.get(i);
+                if (b.mask() != null) {
+                    s.put("score input mask " + (i + 1), "'" + b.node().name() + "' computed from the input"
+                            + (b.mask().inputs().size() > 1 ? "s " : " ") + quoted(b.mask().inputs()) + " by "
+                            + b.mask().nodes().stream().map(Node::opType).filter(o -> !o.equals("Shape")).toList()
+                            + " (parents must compute it alike), structure #" + Integer.toHexString(b.valueHash()));
+                    continue;
+                }
                 s.put("score constant " + (i + 1), "'" + b.node().name() + "' " + Arrays.toString(b.dims())
                         + (b.perHead() ? " per head" : " the same in every head (a mask; parents must agree), values #"
                         + Integer.toHexString(b.valueHash())));
@@ -110,10 +117,130 @@ public final class AttentionPattern {
      * @param perHead   whether the constant varies along the heads (else every head adds the same)
      * @param valueHash a hash of the constant's values
      */
-    public record ScoreBias(Node node, long[] dims, List<Dim> scores, int headAxis, boolean perHead, int valueHash) {
+    public record ScoreBias(Node node, long[] dims, List<Dim> scores, int headAxis, boolean perHead, int valueHash,
+                            InputMask mask) {
         public ScoreBias {
             scores = List.copyOf(scores);
         }
+
+        /** A constant's. */
+        ScoreBias(Node node, long[] dims, List<Dim> scores, int headAxis, boolean perHead, int valueHash) {
+            this(node, dims, scores, headAxis, perHead, valueHash, null);
+        }
+    }
+
+    /**
+     * A value added to the attention scores that is computed from int64 or bool model inputs alone
+     * (a key padding mask): it is data, not a parameter, and the same in every parent whose
+     * subgraph computing it is the same.
+     *
+     * @param value     the value added
+     * @param nodes     the nodes computing it, in topological order (Shape nodes included, not what they read)
+     * @param inputs    the model inputs it is computed from
+     * @param structure a description of that subgraph, its node names left out (op types, attributes, constants,
+     *                  model inputs and how the nodes connect), which parents must share
+     */
+    public record InputMask(String value, List<Node> nodes, List<String> inputs, String structure) {
+        public InputMask {
+            nodes = List.copyOf(nodes);
+            inputs = List.copyOf(inputs);
+        }
+    }
+
+    /**
+     * The value {@code add} adds to {@code scores} when {@code add} is an Add of the scores and a
+     * value computed from int64 or bool model inputs and constants alone (the data each Shape node
+     * reads is not followed: only its shape is used); empty otherwise.
+     */
+    public static Optional<InputMask> inputMask(Node add, String scores, GraphView graph) {
+        if (!add.isDefaultDomain() || !add.opType().equals("Add") || add.inputs().size() != 2) {
+            return Optional.empty();
+        }
+        int other = add.inputs().get(0).equals(scores) ? 1 : add.inputs().get(1).equals(scores) ? 0 : -1;
+        if (other < 0 || add.inputs().get(other).equals(scores) || graph.isConstant(add.inputs().get(other))) {
+            return Optional.empty();
+        }
+        String value = add.inputs().get(other);
+        Set<Node> nodes = Collections.newSetFromMap(new IdentityHashMap<>());
+        Set<String> inputs = new java.util.TreeSet<>();
+        if (!fromPassedInputs(value, graph, nodes, inputs, 0) || inputs.isEmpty()) {
+            return Optional.empty();
+        }
+        List<Node> sorted = graph.sorted(nodes);
+        return Optional.of(new InputMask(value, sorted, List.copyOf(inputs), structure(value, sorted, graph)));
+    }
+
+    private static String tensorKey(Tensor t) {
+        String values;
+        try {
+            values = Integer.toHexString(Arrays.hashCode(t.toDoubles()));
+        } catch (RuntimeException e) {
+            values = "?";
+        }
+        return t.dataType() + Arrays.toString(t.dims()) + " #" + values;
+    }
+
+    private static boolean fromPassedInputs(String value, GraphView graph, Set<Node> nodes, Set<String> inputs,
+                                            int depth) {
+        if (value.isEmpty() || graph.isConstant(value)) {
+            return true;
+        }
+        Optional<org.onnxfuse.onnx.ir.ValueInfo> input = graph.graph().feedInputs().stream()
+                .filter(v -> v.name().equals(value)).findFirst();
+        if (input.isPresent()) {
+            org.onnxfuse.onnx.ir.DataType type = input.get().tensorType() == null ? null
+                    : input.get().tensorType().elementType();
+            inputs.add(value);
+            return type == org.onnxfuse.onnx.ir.DataType.INT64 || type == org.onnxfuse.onnx.ir.DataType.BOOL;
+        }
+        Optional<Node> producer = graph.graph().producer(value);
+        if (producer.isEmpty() || depth > 64 || !producer.get().isDefaultDomain()) {
+            return false;
+        }
+        Node p = producer.get();
+        if (!nodes.add(p)) {
+            return true;
+        }
+        if (p.opType().equals("Shape")) {
+            return true; // its size only
+        }
+        for (String in : p.inputs()) {
+            if (!fromPassedInputs(in, graph, nodes, inputs, depth + 1)) {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    /**
+     * The subgraph computing {@code value} without node names: one line per node (op type, attributes,
+     * inputs as model inputs, constants by shape and value hash, or earlier lines by number).
+     */
+    private static String structure(String value, List<Node> nodes, GraphView graph) {
+        Map<String, String> refs = new java.util.HashMap<>();
+        StringBuilder sb = new StringBuilder();
+        for (int i = 0; i < nodes.size(); i++) {
+            Node n = nodes.get(i);
+            sb.append(i).append(' ').append(n.opType());
+            new java.util.TreeMap<>(n.attributes()).forEach((k, a) -> sb.append(' ').append(k).append('=')
+                    .append(a.value() instanceof Tensor t ? tensorKey(t) : String.valueOf(a.value())));
+            for (String in : n.inputs()) {
+                String ref = refs.get(in);
+                if (ref == null && n.opType().equals("Shape")) {
+                    ref = "shape of " + (graph.graph().feedInputs().stream().anyMatch(v -> v.name().equals(in)) ? "input '"
+                            + in + "'" : "an activation");
+                } else if (ref == null) {
+                    ref = in.isEmpty() ? "-" : graph.constant(in).map(t -> "constant " + tensorKey(t))
+                            .orElse("input '" + in + "'");
+                }
+                sb.append(" (").append(ref).append(')');
+            }
+            sb.append('\n');
+            for (int j = 0; j < n.outputs().size(); j++) {
+                refs.put(n.outputs().get(j), i + "." + j);
+            }
+        }
+        return sb.append("-> ").append(refs.getOrDefault(value, value)).toString();
     }
 
     /** Every attention core of the graph, in the order of their score MatMuls. */
@@ -139,17 +266,21 @@ public final class AttentionPattern {
      * {@link Match#nodes()}; without, either means no match.
      */
     public static Optional<Match> match(Node scores, GraphView graph, boolean batchMayMove) {
-        Optional<Branch> q = branch(scores.inputs().get(0), graph);
-        Optional<Branch> k = branch(scores.inputs().get(1), graph);
+        Optional<Branch> q = branch(scores.inputs().get(0), graph, batchMayMove);
+        Optional<Branch> k = branch(scores.inputs().get(1), graph, batchMayMove);
         if (q.isEmpty() || k.isEmpty()) {
             return Optional.empty();
         }
         List<Node> scoreOps = new ArrayList<>();
-        Node next = onlyReader(scores.outputs().get(0), graph);
+        String current = scores.outputs().get(0);
+        Node next = onlyReader(current, graph);
         while (next != null && (isConstantScaling(next, graph) || isConstantShift(next, graph)
-                || next.isDefaultDomain() && next.opType().equals("Reshape") && next.inputs().size() == 2)) {
+                || inputMask(next, current, graph).isPresent()
+                || next.isDefaultDomain() && next.opType().equals("Reshape") && next.inputs().size() == 2
+                && next.inputs().get(0).equals(current))) {
             scoreOps.add(next);
-            next = onlyReader(next.outputs().get(0), graph);
+            current = next.outputs().get(0);
+            next = onlyReader(current, graph);
         }
         if (next == null || !next.isDefaultDomain() || !next.opType().equals("Softmax")) {
             return Optional.empty();
@@ -165,7 +296,7 @@ public final class AttentionPattern {
                 || !weighted.inputs().get(0).equals(lastOutput(softmax, passing))) {
             return Optional.empty();
         }
-        Optional<Branch> v = branch(weighted.inputs().get(1), graph);
+        Optional<Branch> v = branch(weighted.inputs().get(1), graph, batchMayMove);
         if (v.isEmpty()) {
             return Optional.empty();
         }
@@ -208,7 +339,8 @@ public final class AttentionPattern {
                 if (o.isEmpty() || n == merge) {
                     continue;
                 }
-                if (graph.isGraphOutput(o) || !graph.consumers(o).stream().allMatch(nodes::contains)) {
+                if (graph.isGraphOutput(o) || !graph.consumers(o).stream()
+                        .allMatch(c -> nodes.contains(c) || batchMayMove && readsShapeOnly(c, graph))) {
                     return Optional.empty(); // a value of the core is used elsewhere: not a self-contained pattern
                 }
             }
@@ -241,12 +373,17 @@ public final class AttentionPattern {
                 graph.sorted(nodes)));
     }
 
-    /** The branch ending at {@code value}: a Reshape, then Transposes and constant scalings, each read once. */
-    private static Optional<Branch> branch(String value, GraphView graph) {
+    /**
+     * The branch ending at {@code value}: a Reshape, then Transposes and constant scalings, each read
+     * once; with {@code batchMayMove} other readers may take its shape alone (torch reads the keys'
+     * count from a transposed copy of the split keys).
+     */
+    private static Optional<Branch> branch(String value, GraphView graph, boolean batchMayMove) {
         List<Node> ops = new ArrayList<>();
         String v = value;
         while (true) {
-            if (graph.consumers(v).size() != 1 || graph.isGraphOutput(v)) {
+            long readers = graph.consumers(v).stream().filter(c -> !(batchMayMove && readsShapeOnly(c, graph))).count();
+            if (readers != 1 || graph.isGraphOutput(v)) {
                 return Optional.empty();
             }
             Optional<Node> producer = graph.graph().producer(v);
@@ -263,6 +400,19 @@ public final class AttentionPattern {
                 return Optional.empty();
             }
         }
+    }
+
+    /** A Shape, or a Transpose whose output only Shape nodes read. */
+    private static boolean readsShapeOnly(Node n, GraphView graph) {
+        if (!n.isDefaultDomain()) {
+            return false;
+        }
+        if (n.opType().equals("Shape")) {
+            return true;
+        }
+        return n.opType().equals("Transpose") && !graph.isGraphOutput(n.outputs().get(0))
+                && graph.consumers(n.outputs().get(0)).stream().allMatch(c -> c.isDefaultDomain()
+                && c.opType().equals("Shape"));
     }
 
     /** Mul or Div of the activation (input 0; Mul also input 1) by one constant number. */
@@ -381,13 +531,18 @@ public final class AttentionPattern {
         List<ScoreBias> biases = new ArrayList<>();
         List<Dim> current = scoresShape;
         int headAxis = batch.indexOf("head");
+        String value = m.scores().outputs().get(0);
         for (Node n : m.scoreOps()) {
+            Optional<InputMask> mask = inputMask(n, value, graph);
             if (n.opType().equals("Reshape")) {
                 current = scoresReshaped(n, graph, shapes, current, headAxis);
                 headAxis = current.size() - 3;
+            } else if (mask.isPresent()) {
+                biases.add(maskBias(n, mask.get(), shapes, current, headAxis));
             } else if (!isConstantScaling(n, graph)) {
                 biases.add(scoreBias(n, graph, current, headAxis, q.heads()));
             }
+            value = n.outputs().get(0);
         }
         if (current.size() != scoresShape.size()) {
             throw unsupported(m.softmax(), "it reads attention scores reshaped to rank " + current.size()
@@ -507,6 +662,45 @@ public final class AttentionPattern {
             throw unsupported(n, "its constant is not a float tensor");
         }
         return new ScoreBias(n, dims, scores, headAxis, perHead, Arrays.hashCode(values));
+    }
+
+    /**
+     * The value computed from model inputs that {@code n} adds to scores of shape {@code scores}: it
+     * may vary along the batch (its rows are samples) and every other axis but the heads' (it must
+     * be the same in every head, as a key padding mask broadcast over the heads and queries is, so
+     * that heads can be permuted and grouped under it).
+     */
+    private static ScoreBias maskBias(Node n, InputMask mask, Function<String, List<Dim>> shapes, List<Dim> scores,
+                                      int headAxis) {
+        List<Dim> shape = shapes.apply(mask.value());
+        int rank = scores.size();
+        if (shape.size() > rank) {
+            throw unsupported(n, "it adds '" + mask.value() + "' " + Shapes.format(shape) + ", computed from the input"
+                    + (mask.inputs().size() > 1 ? "s " : " ") + quoted(mask.inputs()) + ", to attention scores of rank "
+                    + rank);
+        }
+        long[] dims = new long[shape.size()];
+        for (int j = 0; j < shape.size(); j++) {
+            int axis = j + rank - shape.size();
+            Dim d = shape.get(j);
+            Dim s = scores.get(axis);
+            dims[j] = d.isFixed() ? d.value() : -1;
+            boolean one = d.isFixed() && d.value() == 1;
+            boolean fits = one || axis != headAxis && (d.isFixed() && s.isFixed() && d.value() == s.value()
+                    || !d.isFixed() && !s.isFixed());
+            if (!fits) {
+                throw unsupported(n, "it adds '" + mask.value() + "' " + Shapes.format(shape) + ", computed from the"
+                        + " input" + (mask.inputs().size() > 1 ? "s " : " ") + quoted(mask.inputs()) + ", to attention"
+                        + " scores " + Shapes.format(scores) + " (heads on axis " + headAxis + "): a value computed from"
+                        + " model inputs must be the same in every head (size 1 on the heads' axis) and broadcast to"
+                        + " the scores");
+            }
+        }
+        return new ScoreBias(n, dims, scores, headAxis, false, mask.structure().hashCode(), mask);
+    }
+
+    private static String quoted(List<String> names) {
+        return String.join(", ", names.stream().map(v -> "'" + v + "'").toList());
     }
 
     /** A branch after its split: the heads, the dim per head, and the labels of the axes its MatMul reads. */

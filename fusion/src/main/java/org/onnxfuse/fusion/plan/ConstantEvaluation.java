@@ -42,7 +42,7 @@ final class ConstantEvaluation {
 
     private static final Set<String> OPS = Set.of("Constant", "Identity", "Cast", "Unsqueeze", "Squeeze", "Concat",
             "Gather", "Reshape", "Shape", "Slice", "Add", "Sub", "Mul", "Div", "Transpose", "ConstantOfShape",
-            "Range");
+            "Range", "Equal", "Where");
 
     /** A node this evaluator does not compute: it stays in the graph. Carries no stack trace. */
     private static final class NotFoldable extends RuntimeException {
@@ -127,6 +127,8 @@ final class ConstantEvaluation {
             case "Add", "Sub", "Mul", "Div" -> arithmetic();
             case "ConstantOfShape" -> constantOfShape();
             case "Range" -> range();
+            case "Equal" -> equal();
+            case "Where" -> where();
             default -> throw new NotFoldable();
         };
     }
@@ -486,6 +488,47 @@ final class ConstantEvaluation {
             out.put(one);
         }
         return Tensor.ofRawBytes(output, value.dataType(), dims, out.array());
+    }
+
+    /** Equal of integers (shape arithmetic: torch's expand(-1, H, -1, -1) compares the sizes with -1). */
+    private Tensor equal() {
+        Tensor a = input(0);
+        Tensor b = input(1);
+        if (a.dataType() != b.dataType() || !isInteger(a.dataType())) {
+            throw new NotFoldable();
+        }
+        long[] dims = broadcast(a.dims(), b.dims());
+        int[] ia = sourceIndices(dims, broadcastStrides(a.dims(), dims), 0);
+        int[] ib = sourceIndices(dims, broadcastStrides(b.dims(), dims), 0);
+        long[] x = a.toLongs();
+        long[] y = b.toLongs();
+        byte[] r = new byte[ia.length];
+        for (int i = 0; i < r.length; i++) {
+            r[i] = (byte) (x[ia[i]] == y[ib[i]] ? 1 : 0);
+        }
+        return Tensor.ofRawBytes(output, DataType.BOOL, dims, r);
+    }
+
+    /** Where choosing between integers (shape arithmetic); a float Where (a mask's fill) is left to run. */
+    private Tensor where() {
+        Tensor c = input(0);
+        Tensor a = input(1);
+        Tensor b = input(2);
+        if (c.dataType() != DataType.BOOL || a.dataType() != b.dataType() || !isInteger(a.dataType())) {
+            throw new NotFoldable();
+        }
+        long[] dims = broadcast(broadcast(c.dims(), a.dims()), b.dims());
+        int[] ic = sourceIndices(dims, broadcastStrides(c.dims(), dims), 0);
+        int[] ia = sourceIndices(dims, broadcastStrides(a.dims(), dims), 0);
+        int[] ib = sourceIndices(dims, broadcastStrides(b.dims(), dims), 0);
+        ByteBuffer cond = c.data().rawBytes().duplicate();
+        long[] x = a.toLongs();
+        long[] y = b.toLongs();
+        long[] r = new long[ic.length];
+        for (int i = 0; i < r.length; i++) {
+            r[i] = cond.get(cond.position() + ic[i]) != 0 ? x[ia[i]] : y[ib[i]];
+        }
+        return integerTensor(a.dataType(), dims, r);
     }
 
     /** Integer Range only: ONNX Runtime accumulates float ranges step by step, not start + i * delta. */

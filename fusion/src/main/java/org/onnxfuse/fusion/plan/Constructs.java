@@ -14,6 +14,7 @@ import org.onnxfuse.fusion.ops.GraphView;
 import org.onnxfuse.onnx.ir.Graph;
 import org.onnxfuse.onnx.ir.Node;
 import org.onnxfuse.onnx.ir.Tensor;
+import org.onnxfuse.onnx.ir.ValueInfo;
 
 /**
  * Finds, by their usual export patterns, the constructs the planner does not place in levels yet,
@@ -46,12 +47,32 @@ public final class Constructs {
         Map<String, String> advice = new LinkedHashMap<>();
         String transformers = "attention is fused where q, k and v come from their own projections (or one packed"
                 + " projection cut by Slices) and are reshaped to [batch, tokens, heads, dims] with the batch on axis 0,"
-                + " and in torch's nn.MultiheadAttention export (self- or cross-attention, batch first, or tokens first"
-                + " between transposes of a batch-first model input), which is rewritten to that form; this form is not"
-                + " followed yet (a model input with the batch on another axis than 0, masks, or keys and values from"
-                + " different inputs among them)";
+                + " and in torch's nn.MultiheadAttention export (self- or cross-attention, key = value or not, batch"
+                + " first, or tokens first between transposes of a batch-first model input), which is rewritten to that"
+                + " form, a key_padding_mask from an int64 or bool model input included; this form is not followed yet"
+                + " (a model input with the batch on another axis than 0, or a mask computed from a float input or one"
+                + " that varies along the heads, among them)";
         Set<Node> followed = Collections.newSetFromMap(new IdentityHashMap<>());
         AttentionPattern.find(new GraphView(graph)).forEach(core -> followed.add(core.softmax()));
+        List<String> tokensFirst = graph.nodes().stream().anyMatch(n -> n.opType().equals("Softmax")
+                && feedsMatMul(graph, n) && !followed.contains(n)) ? MultiheadAttentionLayout.tokensFirstInputs(graph)
+                : List.of();
+        for (String input : tokensFirst) {
+            ValueInfo v = graph.feedInputs().stream().filter(i -> i.name().equals(input)).findFirst().orElseThrow();
+            String shape = v.tensorType() != null && v.tensorType().hasShape()
+                    ? " " + org.onnxfuse.fusion.ops.Shapes.format(v.tensorType().shape()) : "";
+            for (Node n : graph.nodes()) {
+                if (n.opType().equals("Softmax") && feedsMatMul(graph, n) && !followed.contains(n)) {
+                    add(at, advice, "model input '" + input + "'" + shape + " tokens first (batch on axis 1), read by"
+                            + " torch's nn.MultiheadAttention", n, "the attention reads axis 1 of '" + input + "' as"
+                            + " the batch; onnx-fuse expects the batch on axis 0 of every model input (calibration and"
+                            + " evaluation data are cut into samples along axis 0, and the planner follows the batch"
+                            + " there): export the model with a batch-first input [batch, tokens, features] and move"
+                            + " it tokens first inside the model (x.transpose(0, 1)), which is planned");
+                    followed.add(n);
+                }
+            }
+        }
         for (Node n : graph.nodes()) {
             String op = n.opType();
             if (op.equals("Softmax") && feedsMatMul(graph, n) && !followed.contains(n)) {

@@ -53,8 +53,9 @@ final class ModelRequirements {
 
     /**
      * Every floating-point initializer a node reads is finite and at most {@value #MAX_PARAMETER}
-     * in magnitude, except that a constant only ever added (an attention mask) may hold -inf or
-     * values below -{@value #MAX_PARAMETER} (torch writes masks with -inf or the float minimum).
+     * in magnitude, except that a constant only ever added (an attention mask) or chosen by a Where
+     * (torch's masked_fill of a key padding mask) may hold -inf or values below -{@value #MAX_PARAMETER}
+     * (torch writes masks with -inf or the float minimum).
      */
     private static void checkParameters(Graph graph) {
         Set<String> checked = new HashSet<>();
@@ -62,8 +63,8 @@ final class ModelRequirements {
             for (String input : node.inputs()) {
                 Tensor t = graph.initializers().get(input);
                 if (t != null && isFloating(t.dataType()) && t.data() != null && checked.add(input)) {
-                    boolean mask = graph.consumers(input).stream()
-                            .allMatch(n -> n.isDefaultDomain() && n.opType().equals("Add"));
+                    boolean mask = graph.consumers(input).stream().allMatch(n -> n.isDefaultDomain()
+                            && (n.opType().equals("Add") || n.opType().equals("Where") && !n.inputs().get(0).equals(input)));
                     checkFinite(t, node, mask);
                 }
             }

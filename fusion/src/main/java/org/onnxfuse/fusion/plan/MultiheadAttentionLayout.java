@@ -40,11 +40,12 @@ import org.onnxfuse.onnx.ir.Tensor;
  * <p>Self-attention projects one input for q, k and v; cross-attention the query's input for q and
  * another for k and v (key = value: torch's packed key/value projection, split by
  * {@link FusedProjections} after {@link InProjectionSlices} folded the in-projection's slices),
- * with a token count of its own. Checked before anything changes, with the sizes that are not
+ * with a token count of its own; or, key not value, three inputs, the keys' and the values' token
+ * counts each read from its own projection (the weighted MatMul makes them equal). Checked before anything changes, with the sizes that are not
  * fixed kept as symbols ({@link ShapeComputation#terms}): the three projections are MatMuls of a
  * 2-d initializer, optionally + a bias, as {@link FusedProjections} leaves them; each split
  * reshapes [T', N, D'] into [T', N * H, d] with H d = D' (T' the query's tokens for q, the keys'
- * for k and v); q and v are transposed [1, 0, 2], k [1, 2, 0]; the weighted values are transposed
+ * for k, the values' for v); q and v are transposed [1, 0, 2], k [1, 2, 0]; the weighted values are transposed
  * [1, 0, 2] and reshaped into [T * N, D_v]; the output projection (Gemm with alpha = beta = 1, or
  * MatMul + Add) is reshaped into [T, N, D]. Anything else is left as it is (and refused by the
  * planner, by name).
@@ -57,7 +58,63 @@ public final class MultiheadAttentionLayout {
 
     /** {@code model} with every such attention rewritten; the same model when there is none. */
     public static Model rewrite(Model model) {
-        Graph g = model.graph();
+        long opset = model.opsetImports().stream().filter(o -> o.isDefaultDomain()).mapToLong(o -> o.version())
+                .findFirst().orElse(1);
+        Graph sunk = rewritten(model.graph(), opset);
+        // the swaps around each attention cancel with those of torch's batch_first layer or of a model running its
+        // transformer tokens first; where one stays (a model input tokens first) nothing is rewritten, so the
+        // planner names the attention (and Constructs the input, from tokensFirstInputs)
+        return sunk == null || sunk.nodes().stream().anyMatch(BatchAxisTransposes::isSwap) ? model
+                : model.withGraph(sunk);
+    }
+
+    /**
+     * The model inputs that torch's attention layout shows to be tokens first ([T, N, E], the batch on
+     * axis 1): after the rewrite and {@link BatchAxisTransposes}, a swap of axes 0 and 1 is left reading
+     * them, since every attention reads axis 1 of its input as the batch. Empty when there is none.
+     */
+    static List<String> tokensFirstInputs(Graph g) {
+        Graph sunk = rewritten(g, 17);
+        if (sunk == null) {
+            return List.of();
+        }
+        Set<String> inputs = new java.util.LinkedHashSet<>();
+        g.feedInputs().forEach(v -> inputs.add(v.name()));
+        GraphView view = new GraphView(sunk);
+        Set<String> found = new java.util.LinkedHashSet<>();
+        for (Node swap : sunk.nodes()) {
+            if (!BatchAxisTransposes.isSwap(swap)) {
+                continue;
+            }
+            // back through the ops on the last axis that the swap was moved over, to the model input
+            java.util.ArrayDeque<String> todo = new java.util.ArrayDeque<>(List.of(swap.inputs().get(0)));
+            Set<String> seen = new java.util.HashSet<>();
+            while (!todo.isEmpty() && seen.size() < 256) {
+                String v = todo.pop();
+                if (!seen.add(v)) {
+                    continue;
+                }
+                if (inputs.contains(v)) {
+                    found.add(v);
+                    continue;
+                }
+                Node p = sunk.producer(v).orElse(null);
+                if (p == null || !p.isDefaultDomain() || !LAST_AXIS_OPS.contains(p.opType())
+                        || p.opType().equals("MatMul") && !view.isConstant(p.inputs().get(1))) {
+                    continue;
+                }
+                p.inputs().stream().filter(in -> !in.isEmpty() && !view.isConstant(in)).forEach(todo::push);
+            }
+        }
+        return List.copyOf(found);
+    }
+
+    /** Ops that act on the last axis alone (a projection by a constant weight, a LayerNorm, elementwise ops). */
+    private static final Set<String> LAST_AXIS_OPS = Set.of("MatMul", "Add", "Sub", "Mul", "Div",
+            "LayerNormalization", "Relu", "Gelu", "Erf", "Tanh", "Sigmoid", "Identity", "Dropout");
+
+    /** {@code g} with every such attention rewritten and the swaps moved; null when there is none. */
+    private static Graph rewritten(Graph g, long opset) {
         boolean changed = false;
         boolean again = true;
         while (again) {
@@ -69,7 +126,8 @@ public final class MultiheadAttentionLayout {
                     continue;
                 }
                 Graph current = g;
-                Optional<Graph> out = AttentionPattern.match(n, view, true).flatMap(m -> rewrite(current, view, m));
+                Optional<Graph> out = AttentionPattern.match(n, view, true)
+                        .flatMap(m -> rewrite(current, view, m, opset));
                 if (out.isPresent()) {
                     g = out.get();
                     changed = true;
@@ -78,17 +136,10 @@ public final class MultiheadAttentionLayout {
                 }
             }
         }
-        if (!changed) {
-            return model;
-        }
-        // the swaps around each attention cancel with those of torch's batch_first layer or of a model running its
-        // transformer tokens first; where one stays (a model input tokens first) nothing is rewritten, so the
-        // planner names the attention
-        Graph sunk = BatchAxisTransposes.sink(g);
-        return sunk.nodes().stream().anyMatch(BatchAxisTransposes::isSwap) ? model : model.withGraph(sunk);
+        return changed ? BatchAxisTransposes.sink(g) : null;
     }
 
-    private static Optional<Graph> rewrite(Graph g, GraphView view, AttentionPattern.Match m) {
+    private static Optional<Graph> rewrite(Graph g, GraphView view, AttentionPattern.Match m, long opset) {
         List<AttentionPattern.Branch> branches = List.of(m.query(), m.key(), m.value());
         List<Projection> projections = new ArrayList<>();
         for (AttentionPattern.Branch b : branches) {
@@ -164,10 +215,9 @@ public final class MultiheadAttentionLayout {
             return Optional.empty();
         }
         // the heads and dims of each branch, from its split's target: [T, N * H, d] with H d = D', the keys' and
-        // values' T their own (the same for both)
+        // values' T their own
         long[] dims = new long[3];
         long heads = -1;
-        ShapeComputation.Term keyTokens = null;
         for (int i = 0; i < 3; i++) {
             AttentionPattern.Branch b = branches.get(i);
             List<ShapeComputation.Term> t = terms(b.split(), view, known::get);
@@ -177,10 +227,12 @@ public final class MultiheadAttentionLayout {
                     || t.get(0).factor() <= 0) {
                 return Optional.empty();
             }
-            if (i == 0 ? !same(t.get(0), tokens) : i == 2 && !same(t.get(0), keyTokens)) {
+            // the keys' and values' T is their own input's whatever the exporter wrote (the element count fixes it once
+            // N * H and d are checked): key is not value reads each from its own projection, and the weighted
+            // MatMul holds only where the two are equal
+            if (i == 0 && !same(t.get(0), tokens)) {
                 return Optional.empty();
             }
-            keyTokens = i == 1 ? t.get(0) : keyTokens;
             dims[i] = t.get(2).factor();
             long h = width / dims[i];
             if (heads >= 0 && h != heads) {
@@ -204,6 +256,22 @@ public final class MultiheadAttentionLayout {
                 || !(merged.get(1).known() && (merged.get(1).factor() == valueWidth || merged.get(1).factor() == -1))
                 || outWeight.dims()[0] != valueWidth) {
             return Optional.empty();
+        }
+        // values computed from model inputs added to the scores [N * H, T, S]: key padding masks, each made
+        // [N * H, 1, S] from a mask [N, S] as torch does, and made [N, 1, 1, S] instead (broadcast over the heads)
+        List<PaddingMask> masks = new ArrayList<>();
+        String scoresValue = m.scores().outputs().get(0);
+        for (Node n : m.scoreOps()) {
+            Optional<AttentionPattern.InputMask> mask = AttentionPattern.inputMask(n, scoresValue, view);
+            if (mask.isPresent()) {
+                Optional<PaddingMask> pm = paddingMask(g, view, mask.get(), m, heads, batch, known, tokensOf,
+                        projections);
+                if (pm.isEmpty()) {
+                    return Optional.empty();
+                }
+                masks.add(pm.get());
+            }
+            scoresValue = n.outputs().get(0);
         }
         String result = unmerge.outputs().get(0);
 
@@ -254,19 +322,146 @@ public final class MultiheadAttentionLayout {
         if (outBiasAdd != null) {
             removed.add(outBiasAdd);
         }
+        Set<Node> computations = Collections.newSetFromMap(new IdentityHashMap<>());
+        Map<String, String> renamed = new HashMap<>();
+        for (PaddingMask pm : masks) {
+            // mask [N, S] -> Unsqueeze [N, 1, 1, S] (Expand and the Reshape to [N * H, 1, S] go); a Where's zeros
+            // of the merged shape become a scalar
+            String axes = opset >= 13 ? constant(b, names, pm.unmerged().name() + "_axes", 1, 2) : null;
+            Node unsqueeze = new Node(pm.unmerged().name() + "_unsqueeze", "Unsqueeze", "",
+                    axes == null ? List.of(pm.input()) : List.of(pm.input(), axes), pm.unmerged().outputs(),
+                    axes == null ? Map.of("axes", Attribute.ofLongs("axes", 1, 2)) : Map.of(),
+                    pm.unmerged().docString(), pm.unmerged().origin());
+            replaced.put(pm.unmerged(), List.of(unsqueeze));
+            removed.add(pm.expand());
+            removed.add(pm.merged());
+            renamed.put(pm.merged().outputs().get(0), pm.unmerged().outputs().get(0));
+            for (Map.Entry<Node, Tensor> z : pm.zeros().entrySet()) {
+                String scalar = Names.fresh(z.getKey().outputs().get(0) + "_scalar", names);
+                b.addInitializer(z.getValue().withName(scalar));
+                renamed.put(z.getKey().outputs().get(0), scalar);
+                computations.add(z.getKey());
+                view.graph().producer(z.getKey().inputs().get(0)).ifPresent(computations::add);
+            }
+            for (Node reshape : List.of(pm.unmerged(), pm.expand(), pm.merged())) {
+                ShapeComputation.nodesFromShapes(reshape.inputs().get(1), view).ifPresent(computations::addAll);
+            }
+            computations.addAll(pm.strays());
+        }
         List<Node> nodes = new ArrayList<>();
         for (Node n : g.nodes()) {
             if (n == unmerge) {
                 nodes.addAll(outNodes);
             } else if (!removed.contains(n)) {
-                nodes.addAll(replaced.getOrDefault(n, List.of(n)));
+                for (Node r : replaced.getOrDefault(n, List.of(n))) {
+                    // a node renamed is a new node: only those that read a renamed value (the computations removed
+                    // later must stay the nodes they are)
+                    nodes.add(r.inputs().stream().noneMatch(renamed::containsKey) || computations.contains(n) ? r
+                            : r.withInputs(r.inputs().stream().map(v -> renamed.getOrDefault(v, v)).toList()));
+                }
             }
         }
-        Set<Node> computations = Collections.newSetFromMap(new IdentityHashMap<>());
         for (Node reshape : List.of(m.query().split(), m.key().split(), m.value().split(), m.merge(), unmerge)) {
             ShapeComputation.nodesFromShapes(reshape.inputs().get(1), view).ifPresent(computations::addAll);
         }
         return GraphRewrite.finish(g, b, nodes, computations, g.initializers().keySet());
+    }
+
+    /**
+     * torch's key padding mask on the scores of merged heads: {@code merged} = Reshape(Expand(
+     * {@code unmerged} = Reshape(input [N, S], [N, 1, 1, S]), [1, H, 1, 1]), [N * H, 1, S]), then
+     * elementwise ops; {@code zeros}: ConstantOfShape nodes of Shape(a value of the mask) that a
+     * Where reads (torch's zeros_like), with their value; {@code strays}: Transposes of split heads
+     * that only shape computations read (torch reads S from the merged keys).
+     */
+    private record PaddingMask(String input, Node unmerged, Node expand, Node merged, Map<Node, Tensor> zeros,
+                               List<Node> strays) {
+    }
+
+    private static Optional<PaddingMask> paddingMask(Graph g, GraphView view, AttentionPattern.InputMask mask,
+                                                     AttentionPattern.Match m, long heads, ShapeComputation.Term batch,
+                                                     Map<String, List<Dim>> known, Map<String, Dim> tokensOf,
+                                                     List<Projection> projections) {
+        Node merged = null;
+        for (Node n : mask.nodes()) {
+            if (n.opType().equals("Reshape") && n.inputs().size() == 2 && g.producer(n.inputs().get(0))
+                    .filter(e -> e.opType().equals("Expand")).isPresent()) {
+                if (merged != null) {
+                    return Optional.empty();
+                }
+                merged = n;
+            }
+        }
+        if (merged == null) {
+            return Optional.empty();
+        }
+        Node expand = g.producer(merged.inputs().get(0)).orElseThrow();
+        Node unmerged = g.producer(expand.inputs().get(0)).orElse(null);
+        if (unmerged == null || !unmerged.opType().equals("Reshape") || unmerged.inputs().size() != 2
+                || view.consumers(expand.outputs().get(0)).size() != 1
+                || view.consumers(unmerged.outputs().get(0)).size() != 1) {
+            return Optional.empty();
+        }
+        String input = unmerged.inputs().get(0);
+        boolean rank2 = g.feedInputs().stream().anyMatch(v -> v.name().equals(input) && v.tensorType() != null
+                && v.tensorType().hasShape() && v.tensorType().shape().size() == 2);
+        if (!rank2) {
+            return Optional.empty();
+        }
+        // the split heads' transposes [T', N * H, d] -> [N * H, T', d] that torch reads S from
+        Map<String, List<Dim>> shapes = new HashMap<>(known);
+        List<Node> strays = new ArrayList<>();
+        List<AttentionPattern.Branch> branches = List.of(m.query(), m.key(), m.value());
+        for (int i = 0; i < 3; i++) {
+            AttentionPattern.Branch br = branches.get(i);
+            for (Node t : view.consumers(br.split().outputs().get(0))) {
+                if (!br.ops().contains(t) && GraphRewrite.isTranspose(t, 1, 0, 2)
+                        && view.consumers(t.outputs().get(0)).stream().allMatch(c -> c.opType().equals("Shape"))) {
+                    strays.add(t);
+                    shapes.put(t.outputs().get(0), List.of(Dim.symbol("#batch_heads"),
+                            tokensOf.get(projections.get(i).input()), Dim.UNKNOWN));
+                }
+            }
+        }
+        // [N, 1, 1, S] and [N * H, 1, S]: with N the batch, the rows of the merged mask are batch major
+        List<ShapeComputation.Term> t1 = terms(unmerged, view, shapes::get);
+        List<ShapeComputation.Term> t2 = terms(merged, view, shapes::get);
+        // torch's expand(-1, H, -1, -1), which ONNX writes [1, H, 1, 1] (computed by Equal and Where)
+        List<ShapeComputation.Term> te = terms(expand, view, shapes::get);
+        if (te == null || te.size() != 4 || !te.get(0).is(1) || !te.get(1).is(heads) || !te.get(2).is(1)
+                || !te.get(3).is(1)) {
+            return Optional.empty();
+        }
+        if (t1 == null || t2 == null || t1.size() != 4 || t2.size() != 3 || !same(t1.get(0), batch)
+                || !t1.get(1).is(1) || !t1.get(2).is(1) || !same(t2.get(0), times(batch, heads)) || !t2.get(1).is(1)) {
+            return Optional.empty();
+        }
+        Map<Node, Tensor> zeros = new IdentityHashMap<>();
+        for (Node n : mask.nodes()) {
+            if (!n.opType().equals("Where")) {
+                continue;
+            }
+            for (String in : n.inputs()) {
+                Node c = g.producer(in).orElse(null);
+                Node shape = c == null || !c.opType().equals("ConstantOfShape") ? null
+                        : g.producer(c.inputs().get(0)).orElse(null);
+                if (shape != null && shape.opType().equals("Shape") && mask.nodes().contains(shape)
+                        && view.consumers(in).size() == 1) {
+                    Tensor value = c.attribute("value").map(Attribute::asTensor)
+                            .orElse(Tensor.ofFloats("zero", new long[] {1}, new float[] {0}));
+                    zeros.put(c, Tensor.ofRawBytes("zero", value.dataType(), new long[0], rawScalar(value)));
+                }
+            }
+        }
+        return Optional.of(new PaddingMask(input, unmerged, expand, merged, zeros, strays));
+    }
+
+    /** The raw bytes of {@code t}'s first element. */
+    private static byte[] rawScalar(Tensor t) {
+        java.nio.ByteBuffer raw = t.data().rawBytes().duplicate();
+        byte[] out = new byte[Math.toIntExact(t.dataType().rawByteCount(1))];
+        raw.get(out);
+        return out;
     }
 
     private static Node swap(String name, String input, String output, Node like) {

@@ -166,6 +166,32 @@ class AttentionFusionTest {
         }
     }
 
+    @ParameterizedTest
+    @ValueSource(strings = {"cross_separate_kv_op17.onnx", "cross_separate_kv_tokens_first_op17.onnx"})
+    void keysAndValuesFromDifferentInputsAreRewrittenBatchFirstAndFused(String file) {
+        // nn.MultiheadAttention(q, k, v) with key not value: queries from 28 row tokens, keys from LN(Linear) of 14
+        // tokens of two rows, values from another Linear of those tokens; torch projects each with a third of
+        // in_proj_weight and reads the keys' and the values' token counts each from its own projection
+        Model p0 = rewrittenBatchFirst("mha/" + file);
+        LevelPlan p = LevelPlanner.plan(p0);
+        assertEquals(10, p.levels().size());
+        // levels: 1 query stream, 2 key stream, 3 value stream, 4 v, 5 q, 6 k, 7 out projection, 8-9 MLP, 10 head
+        NeuronSpace queries = p.spaceOf(5);
+        assertEquals(List.of(5, 6), queries.levels(), "queries and keys tied");
+        assertEquals(4, queries.heads());
+        NeuronSpace values = p.spaceOf(4);
+        assertEquals(List.of(4), values.levels());
+        assertEquals(4, values.heads());
+        assertEquals(List.of(values.id()), queries.headsShared());
+        assertEquals(List.of(p.spaceOf(1).id()), p.level(5).binding().spaces(), "queries read the query stream");
+        assertEquals(List.of(p.spaceOf(2).id()), p.level(6).binding().spaces(), "keys read the key stream");
+        assertEquals(List.of(p.spaceOf(3).id()), p.level(4).binding().spaces(), "values read the value stream");
+        assertEquals(3, java.util.stream.Stream.of(1, 2, 3).map(l -> p.spaceOf(l).id()).distinct().count());
+        assertEquals(List.of(values.id()), p.level(7).binding().spaces(), "the output projection reads the values");
+        assertEquals(List.of(1, 7, 9), p.spaceOf(1).levels());
+        Fixtures.requirePermutedCopyBack(p0, 23, 200, FusionMethod.KF_LINEAR, FusionMethod.KF_GRADIENT);
+    }
+
     /** {@code file} as read: no Transpose moves the batch off axis 0, and the function is the export's. */
     private static Model rewrittenBatchFirst(String file) {
         Model p0 = model(file);
@@ -203,6 +229,21 @@ class AttentionFusionTest {
         assertEquals(List.of(p.spaceOf(2).id(), p.spaceOf(8).id()), biases.stream().map(b -> b.spaces().get(0)).toList());
         Fixtures.requirePermutedCopyBack(p0, 5, 200, FusionMethod.KF_LINEAR, FusionMethod.KF_GRADIENT,
                 FusionMethod.WEIGHT_MATCH, FusionMethod.ACT_MATCH, FusionMethod.AVERAGE);
+    }
+
+    @Test
+    void theFirstBlockAfterTheClassTokenTrainsAsOneSegment() {
+        // vit_bias_op17: the first block's input (after the class token's Concat) has [batch, ?, 32] upstream, the
+        // attention output [batch, 17, 32] (fixed by the bias constant); the segment is fed rows of [17, 32], so its
+        // residual Add adds equal shapes and every block trains
+        Model p0 = model("vit/vit_bias_op17.onnx");
+        FusionResult result = Fixtures.fuse(List.of(p0, ModelEdits.permuted(p0, 5)), FusionMethod.KF_GRADIENT, 200);
+        assertTrue(result.warnings().stream().noneMatch(w -> w.contains("not trained as one segment")),
+                result.warnings().toString());
+        String methods = result.levels().stream().map(LevelReport::method).toList().toString();
+        for (String block : List.of("2, 3, 4, 5", "6, 7", "8, 9, 10, 11", "12, 13")) {
+            assertTrue(methods.contains("block of levels " + block + " trained"), methods);
+        }
     }
 
     @Test

@@ -115,6 +115,21 @@ class ConstantFoldingTest {
     }
 
     @Test
+    void integerEqualAndWhereOfConstantsFold() {
+        // torch's expand(-1, H, ...) writes its target as Where(Equal(sizes, -1), ones, sizes): shape arithmetic
+        Net net = Net.input(2, 3, 4);
+        net.initializer(longs("sizes", -1, 12));
+        net.initializer(longs("minus_ones", -1, -1));
+        net.initializer(longs("twos", 2, 2));
+        net.extra(node("Equal", List.of("sizes", "minus_ones"), "is_free"));
+        net.extra(node("Where", List.of("is_free", "twos", "sizes"), "target"));
+        Model m = net.op("reshape", "Reshape", List.of("target")).gemm("fc", 12, 5, true, true).build();
+        Model folded = foldedComputingTheSame(m, 2, 3, 4);
+        assertEquals(List.of("Reshape", "Gemm"), opTypes(folded));
+        assertArrayEquals(new long[] {2, 12}, initializer(folded, "target").toLongs());
+    }
+
+    @Test
     void aConstantNodeFeedingAReshapeTargetBecomesAnInitializer() {
         Net net = Net.input(2, 3, 4);
         net.extra(constant("target", longs("t", 0, 12)));

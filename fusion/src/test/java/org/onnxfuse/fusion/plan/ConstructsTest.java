@@ -53,22 +53,26 @@ class ConstructsTest {
 
     @Test
     void multiheadAttentionFormsTheRewriteLeavesAreNamed() {
-        // input [T, N, D] (batch on axis 1): the attention could be rewritten batch first, but the swap before it
-        // cannot go anywhere, so nothing is rewritten and the attention is named
+        // input [T, N, D] (batch on axis 1): the attention could be rewritten batch first, but the swaps it needs
+        // lead back to the model input through the embedding alone, so nothing is rewritten and the input is named
+        // with what is expected of it
         String input = refusal("mha/tokens_first_input_op17.onnx");
-        assertTrue(input.contains("attention (Softmax of scores, then MatMul) at '/attn/Softmax'")
-                && input.contains("a model input with the batch on another axis than 0"), input);
-        // key is not value: three projections, the keys' and values' token counts read from two inputs
-        String values = refusal("mha/cross_separate_kv_op17.onnx");
-        assertTrue(values.contains("attention (Softmax of scores, then MatMul) at '/attn/Softmax'")
-                && values.contains("keys and values from different inputs"), values);
+        assertTrue(input.contains("model input 'input' [28, batch, 28] tokens first (batch on axis 1), read by torch's"
+                + " nn.MultiheadAttention at '/attn/Softmax'") && input.contains("expects the batch on axis 0 of every"
+                + " model input") && input.contains("export the model with a batch-first input"), input);
+        assertFalse(input.contains("attention (Softmax of scores, then MatMul)"), "named once, as the input: " + input);
+        // a model that moves its own batch-first input tokens first is planned, and its input is not named
+        assertEquals(List.of(), MultiheadAttentionLayout.tokensFirstInputs(ConstantFolding.fold(
+                Fixtures.read("mha/encoder_tokens_first_op17.onnx")).graph()));
+        assertEquals(List.of("input"), MultiheadAttentionLayout.tokensFirstInputs(ConstantFolding.fold(
+                Fixtures.read("mha/tokens_first_input_op17.onnx")).graph()));
     }
 
     @Test
     void modelsThatPlanHaveNothingToName() {
         for (String file : List.of("mlp_k2_p0.onnx", "vgg_p0.onnx", "dag/resnet_p0.onnx", "dag/mbv2_p0.onnx",
                 "vit/vit_op13.onnx", "vit/vit_packed_op17.onnx",
-                "mha/encoder_tokens_first_op17.onnx", "mha/cross_op17.onnx")) {
+                "mha/encoder_tokens_first_op17.onnx", "mha/cross_op17.onnx", "mha/cross_separate_kv_op17.onnx")) {
             assertEquals(List.of(), Constructs.find(ConstantFolding.fold(Fixtures.read(file)).graph()), file);
         }
     }

@@ -97,8 +97,30 @@ public final class Fixtures {
         }
     }
 
-    /** The first output of {@code model} on all samples of the .npy file {@code x}. */
+    /**
+     * The first output of {@code model} on all samples of the .npy file {@code x}, or of the .npz
+     * file {@code x} holding one array per model input (fed by input name).
+     */
     public static float[] logits(Model model, Path x) {
+        if (x.getFileName().toString().endsWith(".npz")) {
+            org.onnxfuse.fusion.plan.LevelPlan plan = org.onnxfuse.fusion.plan.LevelPlanner.plan(
+                    org.onnxfuse.fusion.plan.ConstantFolding.fold(model));
+            try (org.onnxfuse.fusion.collect.CalibrationData data =
+                         org.onnxfuse.fusion.collect.CalibrationData.open(x, plan);
+                 ModelEvaluator e = ModelEvaluator.open(model, THREADS)) {
+                float[] all = null;
+                int at = 0;
+                for (BatchOutputs out : e.run(data, BATCH)) {
+                    float[] v = out.first().values();
+                    if (all == null) {
+                        all = new float[Math.toIntExact(v.length / out.count() * data.samples())];
+                    }
+                    System.arraycopy(v, 0, all, at, v.length);
+                    at += v.length;
+                }
+                return all;
+            }
+        }
         try (NpyArray data = NpyArray.open(x)) {
             return logits(model, data);
         }
@@ -200,11 +222,24 @@ public final class Fixtures {
     public static org.onnxfuse.fusion.pipeline.FusionResult fuse(List<Model> parents,
                                                                 org.onnxfuse.fusion.pipeline.FusionMethod method,
                                                                 long samples) {
+        return fuse(parents, method, samples, data("calib400_x.npy"));
+    }
+
+    /**
+     * {@link #fuse} calibrated on {@code calibration} (a .npz for a model of several inputs, fused with
+     * uniform importance: DeepLIFT starts from one float input).
+     */
+    public static org.onnxfuse.fusion.pipeline.FusionResult fuse(List<Model> parents,
+                                                                org.onnxfuse.fusion.pipeline.FusionMethod method,
+                                                                long samples, Path calibration) {
         org.onnxfuse.fusion.pipeline.Fusion.Builder b = org.onnxfuse.fusion.pipeline.Fusion.builder()
-                .parentModels(parents).calibration(data("calib400_x.npy")).samples(samples).method(method)
+                .parentModels(parents).calibration(calibration).samples(samples).method(method)
                 .device("cpu").threads(THREADS).seed(1).restarts(2).log(s -> { });
         if (method.isInterpolation()) {
-            b.importance(org.onnxfuse.fusion.importance.ImportanceMethod.DEEPLIFT);
+            // DeepLIFT starts from one float input: a model of several inputs is fused with uniform importance
+            b.importance(calibration.getFileName().toString().endsWith(".npz")
+                    ? org.onnxfuse.fusion.importance.ImportanceMethod.UNIFORM
+                    : org.onnxfuse.fusion.importance.ImportanceMethod.DEEPLIFT);
         }
         return b.build().fuse();
     }
@@ -223,8 +258,14 @@ public final class Fixtures {
      */
     public static void requirePermutedCopyBack(Model model, long seed, long samples,
                                                org.onnxfuse.fusion.pipeline.FusionMethod... methods) {
+        requirePermutedCopyBack(model, seed, samples, data("calib400_x.npy"), data("test_x.npy"), methods);
+    }
+
+    /** {@link #requirePermutedCopyBack} calibrated on {@code calibration} and compared on {@code test} (.npy or .npz). */
+    public static void requirePermutedCopyBack(Model model, long seed, long samples, Path calibration, Path test,
+                                               org.onnxfuse.fusion.pipeline.FusionMethod... methods) {
         for (org.onnxfuse.fusion.pipeline.FusionMethod method : methods) {
-            double diff = permutedCopyDifference(model, method, seed, samples);
+            double diff = permutedCopyDifference(model, method, seed, samples, calibration, test);
             if (method == org.onnxfuse.fusion.pipeline.FusionMethod.AVERAGE) {
                 if (!(diff > 1e-2)) {
                     throw new AssertionError("averaging a permuted copy unaligned should change the function: " + diff);
@@ -237,18 +278,24 @@ public final class Fixtures {
 
     public static double permutedCopyDifference(Model model, org.onnxfuse.fusion.pipeline.FusionMethod method,
                                                 long seed, long samples) {
+        return permutedCopyDifference(model, method, seed, samples, data("calib400_x.npy"), data("test_x.npy"));
+    }
+
+    /** {@link #permutedCopyDifference} calibrated on {@code calibration} and compared on {@code test} (.npy or .npz). */
+    public static double permutedCopyDifference(Model model, org.onnxfuse.fusion.pipeline.FusionMethod method,
+                                                long seed, long samples, Path calibration, Path test) {
         Model copy = ModelEdits.permuted(model, seed);
-        float[] expected = logits(model, data("test_x.npy"));
+        float[] expected = logits(model, test);
         double scale = Math.max(1, maxAbsDifference(expected, new float[expected.length]));
-        double copyDiff = maxAbsDifference(expected, logits(copy, data("test_x.npy"))) / scale;
+        double copyDiff = maxAbsDifference(expected, logits(copy, test)) / scale;
         if (copyDiff > 1e-5) {
             throw new AssertionError("the permuted copy differs from the model by " + copyDiff);
         }
-        org.onnxfuse.fusion.pipeline.FusionResult result = fuse(List.of(model, copy), method, samples);
+        org.onnxfuse.fusion.pipeline.FusionResult result = fuse(List.of(model, copy), method, samples, calibration);
         if (result.warnings().stream().anyMatch(w -> w.contains("uniform importance"))) {
             throw new AssertionError("DeepLIFT did not run on the test model: " + result.warnings());
         }
-        double diff = maxAbsDifference(expected, logits(result.model(), data("test_x.npy"))) / scale;
+        double diff = maxAbsDifference(expected, logits(result.model(), test)) / scale;
         System.out.println(method + ": max abs logit difference " + diff + " relative to max(1, logits up to "
                 + scale + ")");
         return diff;

@@ -1,0 +1,113 @@
+package org.onnxfuse.fusion.pipeline;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Map;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import org.onnxfuse.fusion.data.NpyArray;
+import org.onnxfuse.fusion.plan.ConstantFolding;
+import org.onnxfuse.fusion.plan.LevelOp;
+import org.onnxfuse.fusion.plan.LevelPlan;
+import org.onnxfuse.fusion.plan.LevelPlanner;
+import org.onnxfuse.fusion.testing.Fixtures;
+import org.onnxfuse.fusion.testing.Npy;
+import org.onnxfuse.fusion.testing.Npz;
+import org.onnxfuse.onnx.ir.DataType;
+import org.onnxfuse.onnx.ir.Graph;
+import org.onnxfuse.onnx.ir.Model;
+import org.onnxfuse.onnx.ir.Node;
+import org.onnxfuse.onnx.ir.Tensor;
+
+/**
+ * torch's nn.MultiheadAttention with a key_padding_mask that is a model input
+ * (test-models/models/mha/key_padding_mask_op17.onnx: `input` [batch, 1, 28, 28] and `mask`
+ * [batch, 28] bool, True = a padded row token). torch makes it an additive -inf mask on the scores
+ * of merged heads ([N * H, 1, S]); read batch first it is [N, 1, 1, S], computed from the mask input
+ * alone: data the fused model computes as parent 0 does, the same in every parent whose subgraph is.
+ */
+class KeyPaddingMaskFusionTest {
+    private static final String FILE = "mha/key_padding_mask_op17.onnx";
+
+    @TempDir
+    Path dir;
+
+    private static Model model() {
+        return ConstantFolding.fold(Fixtures.read(FILE));
+    }
+
+    /**
+     * {@code n} test images from {@code first}, sample i with its last (i + shift) mod 10 row tokens
+     * padded (none when {@code padded} is false), as the .npz of the model's two inputs.
+     */
+    private Path data(String name, int first, int n, int shift, boolean padded) {
+        float[] x;
+        try (NpyArray images = NpyArray.open(Fixtures.data("test_x.npy"))) {
+            x = images.readFloats(first, n);
+        }
+        long[] shape = {n, 28};
+        byte[] mask = Npy.data("|b1", false, shape,
+                idx -> padded && idx[1] >= 28 - (idx[0] + shift) % 10 ? 1 : 0);
+        return Npz.write(dir.resolve(name), Map.of("input", Npy.floats(new long[] {n, 1, 28, 28}, x),
+                "mask", Npy.npy("|b1", false, shape, mask)));
+    }
+
+    @Test
+    void theMaskIsReadBatchFirstFromTheMaskInputAlone() {
+        Model raw = Fixtures.read(FILE);
+        Model p0 = model();
+        // the rewrite keeps the function, padding included, and the mask reaches the model
+        Path test = data("test.npz", 0, 200, 3, true);
+        float[] expected = Fixtures.logits(raw, test);
+        assertTrue(Fixtures.maxAbsDifference(expected, Fixtures.logits(p0, test)) < 1e-5, "the rewrite keeps it");
+        assertTrue(Fixtures.maxAbsDifference(expected, Fixtures.logits(raw, data("open.npz", 0, 200, 3, false)))
+                > 1e-2, "the padding changes the logits");
+        Graph g = p0.graph();
+        assertTrue(g.nodes().stream().noneMatch(n -> n.opType().equals("Expand") || n.opType().equals("Transpose")
+                        && java.util.Arrays.equals(n.longsAttribute("perm", null), new long[] {1, 0, 2})),
+                "no Expand over the heads, no swap of batch and tokens: the mask is [N, 1, 1, S], the batch first");
+        LevelPlan p = LevelPlanner.plan(p0);
+        assertEquals(List.of("input", "mask"), p.inputs().stream().map(in -> in.name()).toList());
+        assertEquals(DataType.BOOL, p.inputs().get(1).elementType());
+        assertEquals(6, p.levels().size());
+        assertEquals(List.of(2, 3), p.spaceOf(2).levels(), "queries and keys tied");
+        assertEquals(4, p.spaceOf(2).heads());
+        assertEquals(List.of(p.spaceOf(4).id()), p.spaceOf(2).headsShared());
+        LevelOp attention = p.joins().stream().filter(op -> op.opType().equals("Attention")).findFirst()
+                .orElseThrow();
+        String mask = attention.signature().entrySet().stream().filter(e -> e.getKey().startsWith("score input mask"))
+                .map(Map.Entry::getValue).findFirst().orElseThrow(() -> new AssertionError(attention.signature()));
+        assertTrue(mask.contains("computed from the input 'mask'") && mask.contains("Where"), mask);
+    }
+
+    @Test
+    void aParentFusedWithItsPermutedCopyComesBackUnderTheMask() {
+        Model p0 = model();
+        Path calibration = data("calib.npz", 200, 300, 0, true);
+        Path test = data("test.npz", 0, 200, 5, true);
+        Fixtures.requirePermutedCopyBack(p0, 29, 300, calibration, test, FusionMethod.KF_LINEAR,
+                FusionMethod.KF_GRADIENT);
+    }
+
+    @Test
+    void parentsThatComputeTheMaskDifferentlyAreRefusedByNode() {
+        // parent 1 fills padded keys with -1e4 instead of -inf: another mask, not a parameter to average
+        Model p0 = model();
+        Graph g = p0.graph();
+        Node where = g.nodes().stream().filter(n -> n.opType().equals("Where") && n.inputs().stream()
+                .anyMatch(v -> g.initializer(v).map(t -> t.dataType() == DataType.FLOAT).orElse(false)))
+                .findFirst().orElseThrow();
+        String fill = where.inputs().stream().filter(v -> g.initializer(v).map(t -> t.toFloats()[0]
+                == Float.NEGATIVE_INFINITY).orElse(false)).findFirst().orElseThrow();
+        Tensor t = g.initializer(fill).orElseThrow();
+        Model other = p0.withGraph(g.toBuilder().putInitializer(t.withFloats(t.dims(), new float[] {-1e4f})).build());
+        Path calibration = data("calib.npz", 200, 100, 0, true);
+        Exception e = assertThrows(RuntimeException.class,
+                () -> Fixtures.fuse(List.of(p0, other), FusionMethod.KF_LINEAR, 100, calibration));
+        assertTrue(e.getMessage().contains("/attn") && e.getMessage().contains("score input mask"), e.getMessage());
+    }
+}
