@@ -179,7 +179,7 @@ public final class DiagnoseCommand implements Callable<Integer> {
     private static Map<String, Object> onnxRuntime() {
         Map<String, Object> ort = new LinkedHashMap<>();
         try {
-            ort.put("version", ai.onnxruntime.OrtEnvironment.getEnvironment().getVersion());
+            ort.put("version", org.onnxfuse.fusion.collect.RuntimeLogging.environment().getVersion());
             List<String> providers = new ArrayList<>();
             for (ai.onnxruntime.OrtProvider p : ai.onnxruntime.OrtEnvironment.getAvailableProviders()) {
                 providers.add(p.getName());
