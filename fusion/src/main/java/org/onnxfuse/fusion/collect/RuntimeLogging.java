@@ -13,6 +13,8 @@ import ai.onnxruntime.OrtLoggingLevel;
 public final class RuntimeLogging {
     /** The level the environment is created with; null: ONNX Runtime's default (warnings). */
     private static volatile OrtLoggingLevel level;
+    /** The level last handed to ONNX Runtime, which warns each time it is asked for another one. */
+    private static OrtLoggingLevel asked;
 
     private RuntimeLogging() {
     }
@@ -24,11 +26,17 @@ public final class RuntimeLogging {
 
     /**
      * The process-wide environment, created at the first call with the configured level and the
-     * native libraries from {@link OrtLibraryCache}.
+     * native libraries from {@link OrtLibraryCache}. A level configured after the environment exists
+     * cannot take effect; ONNX Runtime says so once per {@link #configure} that changes it, as
+     * before, not once per session.
      */
-    public static OrtEnvironment environment() {
+    public static synchronized OrtEnvironment environment() {
         OrtLibraryCache.install();
         OrtLoggingLevel configured = level;
-        return configured == null ? OrtEnvironment.getEnvironment() : OrtEnvironment.getEnvironment(configured);
+        if (configured == null || configured == asked) {
+            return OrtEnvironment.getEnvironment();
+        }
+        asked = configured;
+        return OrtEnvironment.getEnvironment(configured);
     }
 }

@@ -169,6 +169,15 @@ class OrtLibraryCacheTest {
     }
 
     @Test
+    void aCacheFolderThatCannotBeMadeIsRefused() throws Exception {
+        Path jar = dir.resolve("a.jar");
+        fakeJar(jar, 1);
+        Path file = Files.createFile(dir.resolve("not-a-folder"));
+        // install() catches this and leaves ONNX Runtime to extract the libraries itself
+        assertThrows(IOException.class, () -> OrtLibraryCache.extract(jar, file.resolve("cache")));
+    }
+
+    @Test
     void aJarWithoutTheLibrariesIsRefused() throws Exception {
         Path jar = dir.resolve("empty.jar");
         try (ZipOutputStream zip = new ZipOutputStream(Files.newOutputStream(jar))) {
