@@ -72,6 +72,24 @@ public final class Backends {
         }
     }
 
+    /**
+     * Does ahead of {@link #open} what opening a backend on {@code device} starts with (loading
+     * OpenBLAS, about 0.5 s of dynamic linking and class loading; probing CUDA for {@code auto} and
+     * {@code cuda}), so that a caller can overlap it with other work on another thread. Failures
+     * are left for {@link #open} to report; the fused results do not depend on whether this ran.
+     */
+    public static void preload(String device) {
+        String d = device == null ? "" : device.toLowerCase(Locale.ROOT);
+        if (!d.equals("cpu")) {
+            cudaStatus();
+        }
+        try {
+            OpenBlas.load();
+        } catch (BackendUnavailableException e) {
+            // open() reports it when the CPU backend is asked for
+        }
+    }
+
     /** Whether the CUDA backend can run here, and the device or the reason; probed once. */
     public static CudaStatus cudaStatus() {
         return CudaProbe.status();

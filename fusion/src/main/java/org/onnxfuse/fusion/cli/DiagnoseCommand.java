@@ -52,7 +52,6 @@ public final class DiagnoseCommand implements Callable<Integer> {
     static final int WARMUPS = 1;
     static final int REPEATS = 5;
     private static final long SEED = 20240531L;
-    private static final ObjectMapper MAPPER = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
 
     /** Problem sizes; {@code small} exists so tests can run the benchmark in well under a second. */
     enum BenchSize {
@@ -123,7 +122,7 @@ public final class DiagnoseCommand implements Callable<Integer> {
         PrintWriter out = spec.commandLine().getOut();
         if (json) {
             try {
-                out.println(MAPPER.writeValueAsString(report));
+                out.println(new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT).writeValueAsString(report));
             } catch (JsonProcessingException e) {
                 throw new IllegalStateException("could not write the report as JSON: " + e.getMessage(), e);
             }
@@ -179,7 +178,7 @@ public final class DiagnoseCommand implements Callable<Integer> {
     private static Map<String, Object> onnxRuntime() {
         Map<String, Object> ort = new LinkedHashMap<>();
         try {
-            ort.put("version", ai.onnxruntime.OrtEnvironment.getEnvironment().getVersion());
+            ort.put("version", org.onnxfuse.fusion.collect.RuntimeLogging.environment().getVersion());
             List<String> providers = new ArrayList<>();
             for (ai.onnxruntime.OrtProvider p : ai.onnxruntime.OrtEnvironment.getAvailableProviders()) {
                 providers.add(p.getName());

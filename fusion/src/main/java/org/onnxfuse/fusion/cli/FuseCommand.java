@@ -297,6 +297,9 @@ public final class FuseCommand implements Callable<Integer> {
         }
         RuntimeLogging.configure(verbose);
         FusionConfig config = configuration();
+        if (config.method().isInterpolation() && data != null) {
+            Startup.preloadBackend(config.device()); // loads while the parents are read and scored
+        }
         imageOptions(); // refuses a bad --resize, --channels or --layout before anything is read
         dataClasses = labels == null && isFolder(data) ? ImageFolder.scan(data) : null;
         evalClasses = evalLabels == null && isFolder(evalData) ? ImageFolder.scan(evalData) : null;

@@ -11,6 +11,7 @@ public final class Main {
         if (System.getProperty("java.awt.headless") == null) {
             System.setProperty("java.awt.headless", "true"); // the HTML report's charts are drawn off screen
         }
+        Startup.preload(args);
         int exit;
         try {
             exit = run(args);

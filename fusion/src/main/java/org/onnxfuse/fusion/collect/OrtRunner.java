@@ -172,7 +172,7 @@ public final class OrtRunner implements AutoCloseable {
     static Session openSession(String label, Model model, int threads, long inMemoryLimit) {
         boolean inMemory = tensorBytes(model) < inMemoryLimit;
         byte[] bytes = inMemory ? OnnxWriter.toBytes(model) : null;
-        OrtEnvironment env = OrtEnvironment.getEnvironment();
+        OrtEnvironment env = RuntimeLogging.environment();
         OrtSession.SessionOptions options = new OrtSession.SessionOptions();
         try {
             if (threads > 0) {

@@ -252,11 +252,21 @@ final class LevelLoop {
         return out;
     }
 
-    /** What fitting one level produced, for the write-back and the report. */
+    /**
+     * What fitting one level produced, for the write-back and the report; {@code residual} is NaN
+     * for a level that goes on to train (its report gives the trained error), {@code parentsStart}
+     * null unless it trains from the parents' weights.
+     */
     private record Fitted(DenseMatrix weights, String method, double residual, double cost, int fanIn, long samples,
                           long rows, double inferenceMillis, double statisticsMillis, double groupingMillis,
                           double solveMillis, String warning, DenseMatrix members, DenseMatrix parentsStart,
                           int[] assignment) {
+    }
+
+    /** Whether trained levels start from the parents' weights averaged in the groups (--train-from parents). */
+    private boolean startsFromParents() {
+        return settings.method() == FusionMethod.KF_GRADIENT
+                && settings.gradient().from() == GradientSettings.Start.PARENTS;
     }
 
     /**
@@ -267,8 +277,7 @@ final class LevelLoop {
                           TrainingRows rows) {
         int l = level.index();
         GradientSettings g = settings.gradient();
-        boolean fromParents = settings.method() == FusionMethod.KF_GRADIENT && g.from() == GradientSettings.Start.PARENTS
-                && fit.parentsStart() != null;
+        boolean fromParents = startsFromParents() && fit.parentsStart() != null;
         DenseMatrix start = fromParents ? fit.parentsStart() : fit.weights();
         Model written = fused.withGraph(LevelWriter.write(fused.graph(), level, next, start));
         int k = fit.weights().cols();
@@ -607,9 +616,13 @@ final class LevelLoop {
             cost = grouped.cost();
         }
         long t2 = System.nanoTime();
-        double residual = FitError.relativeResidual(backend, stats.statistics(), weights, members);
+        // a level that trains reports its trained error, and starts from the parents' weights only
+        // when asked: the linear fit's error and the parents' start are not computed for nothing
+        boolean trains = tap != null && !tap.overBudget();
+        double residual = trains ? Double.NaN
+                : FitError.relativeResidual(backend, stats.statistics(), weights, members);
         DenseMatrix parentsStart = null;
-        if (tap != null && parentsWeights != null) {
+        if (trains && parentsWeights != null && startsFromParents()) {
             parentsStart = backend.multiply(parentsWeights, members);
         }
         long t3 = System.nanoTime();

@@ -367,10 +367,10 @@ public final class ShapeSpecialization {
             }
         }
         Model probe = model.withGraph(b.build());
-        OrtEnvironment env = OrtEnvironment.getEnvironment();
         Map<String, Tensor> out = new HashMap<>();
         List<OnnxTensor> fed = new ArrayList<>();
         OrtRunner.Session s = OrtRunner.openSession("the model's shape computations", probe, 1);
+        OrtEnvironment env = OrtEnvironment.getEnvironment();
         try {
             Map<String, OnnxTensor> feeds = new HashMap<>();
             for (ValueInfo v : g.feedInputs()) {
