@@ -214,6 +214,51 @@ final class CpuBackend implements ComputeBackend {
         return out;
     }
 
+    /**
+     * The upper triangle by blocks of G's columns: block J's right-hand side B_J + ridge (W0_J -
+     * W_J) is formed on the heap (n x 128 at most per running block) and multiplied by the W
+     * columns up to the block's last, so no n x m matrix besides W's native copy is held and half
+     * the product's flops are skipped.
+     */
+    @Override
+    public double[] solutionGram(DenseMatrix w, DenseMatrix b, DenseMatrix centre, double ridge) {
+        requireOpen();
+        ComputeBackend.checkSolutionGram(w, b, centre, ridge);
+        int n = w.rows();
+        int m = w.cols();
+        double[] out = new double[DenseMatrix.checkedSize(m, m)];
+        if (n == 0 || m == 0) {
+            return out;
+        }
+        double[] wd = w.data();
+        double[] bd = b.data();
+        double[] cd = centre == null ? null : centre.data();
+        try (DoublePointer pw = new DoublePointer(wd); DoublePointer pg = new DoublePointer((long) m * m)) {
+            List<Runnable> tasks = new ArrayList<>();
+            for (int[] block : BlockTasks.blocks(m)) {
+                int first = block[0];
+                int end = block[1];
+                int width = end - first;
+                tasks.add(() -> {
+                    double[] rhs = new double[n * width];
+                    int offset = first * n;
+                    for (int k = 0; k < rhs.length; k++) {
+                        int at = offset + k;
+                        rhs[k] = bd[at] + ridge * ((cd == null ? 0.0 : cd[at]) - wd[at]);
+                    }
+                    try (DoublePointer pr = new DoublePointer(rhs)) {
+                        cblas_dgemm(CblasColMajor, CblasTrans, CblasNoTrans, end, width, n, 1.0, pw, n, pr, n, 0.0,
+                                pg.getPointer((long) first * m), m);
+                    }
+                });
+            }
+            blocks.run(tasks);
+            pg.get(out);
+        }
+        AbstractStatisticsAccumulator.mirrorUpperToLower(out, m);
+        return out;
+    }
+
     @Override
     public GramKMeans openGramKMeans(double[] cross, double[] gram, double[] targetSquaredNorms, int m) {
         requireOpen();

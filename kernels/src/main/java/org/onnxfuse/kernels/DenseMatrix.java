@@ -159,6 +159,44 @@ public final class DenseMatrix {
         }
     }
 
+    /** How many elements are not zero. */
+    public long nonZeros() {
+        long count = 0;
+        for (double x : data) {
+            if (x != 0) {
+                count++;
+            }
+        }
+        return count;
+    }
+
+    /**
+     * this x u reading u's non-zeros only (a zero of u adds nothing, not even a NaN of this):
+     * O(rows nnz(u) + u's size) where the dense product is O(rows cols u.cols). For a grouping's
+     * member weights (a non-zero or two per row); every element sums its terms in the order of u's rows.
+     */
+    public DenseMatrix timesSparse(DenseMatrix u) {
+        if (u.rows != cols) {
+            throw new IllegalArgumentException("timesSparse: expected " + cols + " rows in u (this is " + shape()
+                    + "), found " + u.shape());
+        }
+        double[] out = new double[checkedSize(rows, u.cols)];
+        for (int g = 0; g < u.cols; g++) {
+            int uc = g * u.rows;
+            int oc = g * rows;
+            for (int i = 0; i < u.rows; i++) {
+                double x = u.data[uc + i];
+                if (x != 0) {
+                    int wc = i * rows;
+                    for (int p = 0; p < rows; p++) {
+                        out[oc + p] += x * data[wc + p];
+                    }
+                }
+            }
+        }
+        return wrap(rows, u.cols, out);
+    }
+
     /** this + alpha other, in one new matrix; the shapes must match. */
     public DenseMatrix plusScaled(double alpha, DenseMatrix other) {
         requireSameShape(other);

@@ -408,6 +408,91 @@ class CpuBackendTest {
         assertThrows(IllegalArgumentException.class, () -> cpu.quadraticForm(DenseMatrix.zeros(3, 2), spd(rng, 4)));
     }
 
+    /**
+     * G = W^T S W of a solved W from the normal equations (no S) agrees with the two products to
+     * rounding, on the CPU's upper-triangle blocks and on the interface's default alike, with
+     * and without a centre, and is exactly symmetric; sizes span several 128-column blocks.
+     */
+    @Test
+    void theSolutionsGramMatrixComesFromTheNormalEquations() {
+        SplittableRandom rng = new SplittableRandom(23);
+        ComputeBackend byDefault = new ComputeBackend() {
+            public String name() { return "default"; }
+            public int threads() { return 1; }
+            public String description() { return "the interface's defaults over the CPU"; }
+            public DenseMatrix gemm(Transpose opA, Transpose opB, double alpha, DenseMatrix a, DenseMatrix b,
+                                    double beta, DenseMatrix c) {
+                return cpu.gemm(opA, opB, alpha, a, b, beta, c);
+            }
+            public StatisticsAccumulator openStatistics(int d, int m, boolean targetGram) {
+                throw new UnsupportedOperationException();
+            }
+            public DenseMatrix choleskySolve(DenseMatrix s, DenseMatrix b, double ridge) {
+                return cpu.choleskySolve(s, b, ridge);
+            }
+            public GramKMeans openGramKMeans(double[] cross, double[] gram, double[] norms, int m) {
+                throw new UnsupportedOperationException();
+            }
+            public void close() {
+            }
+        };
+        for (int[] shape : new int[][] {{40, 300}, {257, 129}, {1, 1}, {130, 260}}) {
+            int n = shape[0];
+            int m = shape[1];
+            DenseMatrix s = spd(rng, n);
+            DenseMatrix b = Reference.random(rng, n, m);
+            for (DenseMatrix centre : new DenseMatrix[] {null, Reference.random(rng, n, m)}) {
+                for (double ridge : new double[] {0.0, 0.5}) {
+                    DenseMatrix w = cpu.choleskySolve(s, b, ridge, centre);
+                    DenseMatrix expected = new DenseMatrix(m, m, cpu.quadraticForm(w, s));
+                    for (ComputeBackend backend : new ComputeBackend[] {cpu, byDefault}) {
+                        DenseMatrix g = new DenseMatrix(m, m, backend.solutionGram(w, b, centre, ridge));
+                        String what = backend.name() + " " + n + " x " + m + ", ridge " + ridge
+                                + (centre == null ? "" : ", centred");
+                        assertEquals(g, g.transpose(), what + ": exactly symmetric");
+                        double error = Reference.relativeError(g, expected);
+                        assertTrue(error < 1e-9, what + ": relative error " + error);
+                    }
+                }
+            }
+        }
+        DenseMatrix w = Reference.random(rng, 3, 2);
+        assertEquals(0, cpu.solutionGram(DenseMatrix.zeros(3, 0), DenseMatrix.zeros(3, 0), null, 1).length);
+        assertThrows(IllegalArgumentException.class, () -> cpu.solutionGram(w, DenseMatrix.zeros(3, 3), null, 1));
+        assertThrows(IllegalArgumentException.class, () -> cpu.solutionGram(w, w, DenseMatrix.zeros(2, 2), 1));
+        assertThrows(IllegalArgumentException.class, () -> cpu.solutionGram(w, w, null, -1));
+        assertThrows(IllegalArgumentException.class, () -> cpu.solutionGram(w, w, null, Double.NaN));
+    }
+
+    @Test
+    void aProductWithFewNonZerosReadsOnlyThem() {
+        SplittableRandom rng = new SplittableRandom(24);
+        int d = 37;
+        int m = 300;
+        int k = 140;
+        DenseMatrix a = Reference.random(rng, d, m);
+        double[] u = new double[m * k];
+        for (int i = 0; i < m; i++) {
+            u[i + (i % k) * m] = rng.nextDouble() + 0.1; // one member weight per row, as a grouping's
+        }
+        DenseMatrix members = new DenseMatrix(m, k, u);
+        assertEquals(m, members.nonZeros());
+        DenseMatrix sparse = cpu.multiplySparse(a, members);
+        double error = Reference.relativeError(sparse, cpu.multiply(a, members));
+        assertTrue(error < 1e-14, "relative error " + error);
+        assertEquals(sparse, a.timesSparse(members), "few non-zeros: the heap product");
+        DenseMatrix dense = Reference.random(rng, m, k);
+        assertEquals(cpu.multiply(a, dense), cpu.multiplySparse(a, dense), "many non-zeros: the backend's product");
+        double[] withNaN = a.toColumnMajor();
+        withNaN[5 * d] = Double.NaN; // column 5 of a, whose member weight is 0 in every group but group 5
+        DenseMatrix poisoned = new DenseMatrix(d, m, withNaN);
+        DenseMatrix product = poisoned.timesSparse(members);
+        for (int g = 0; g < k; g++) {
+            assertEquals(g == 5, Double.isNaN(product.get(0, g)), "group " + g);
+        }
+        assertThrows(IllegalArgumentException.class, () -> a.timesSparse(DenseMatrix.zeros(m + 1, 2)));
+    }
+
     @Test
     void choleskySolveAddsTheRidgeToTheDiagonal() {
         SplittableRandom rng = new SplittableRandom(9);

@@ -8,7 +8,7 @@ import org.junit.jupiter.api.Test;
 
 /**
  * The CPU backend gives the same bits with 1, 2 and 3 threads: statistics (X^T X, X^T A, A^T A),
- * products in every transpose combination and the Cholesky solve, at sizes that span several
+ * products in every transpose combination, the Cholesky solve and the solution's Gram matrix, at sizes that span several
  * column blocks and leave partial ones. (OpenBLAS's own threading did not: see BlockTasks.)
  */
 class ThreadCountIdentityTest {
@@ -36,6 +36,8 @@ class ThreadCountIdentityTest {
                 case "xa" -> s.xa().toColumnMajor();
                 case "aa" -> s.aa().toColumnMajor();
                 case "solve" -> backend.choleskySolve(s.xx(), s.xa(), 1e-3).toColumnMajor();
+                case "solution gram" -> backend.solutionGram(backend.choleskySolve(s.xx(), s.xa(), 1e-3, s.xa()),
+                        s.xa(), s.xa(), 1e-3);
                 case "gemm TN" -> backend.gemm(Transpose.YES, Transpose.NO, 1.0, s.xa(), s.xa(), 0.0, null)
                         .toColumnMajor();
                 case "gemm NT" -> backend.gemm(Transpose.NO, Transpose.YES, 0.5, s.xa(), s.xa(), 0.0, null)
@@ -50,7 +52,7 @@ class ThreadCountIdentityTest {
     @Test
     void sameBitsWithOneTwoAndThreeThreads() {
         for (int[] size : SIZES) {
-            for (String what : new String[] {"xx", "xa", "aa", "gemm TN", "gemm NT", "gemm NN", "solve"}) {
+            for (String what : new String[] {"xx", "xa", "aa", "gemm TN", "gemm NT", "gemm NN", "solve", "solution gram"}) {
                 double[] one = statistic(1, size[0], size[1], size[2], what);
                 for (int threads : new int[] {2, 3}) {
                     double[] other = statistic(threads, size[0], size[1], size[2], what);

@@ -136,14 +136,15 @@ public final class ProjectedTargets {
                     new Factors(sxx, stats.xa(), projectedSquaredNorms(stats.xa(), centred ? prior : null, ridge, w),
                             centred ? prior : null, ridge));
         }
-        // the products' own arrays (no copies), S_xx W formed by blocks of W's columns, and the
-        // symmetrising in place: two m x m arrays live at the end, and no d x m temporary
+        // the products' own arrays (no copies): two m x m arrays live at the end, and no d x m
+        // temporary. G = W^T S_xx W from the normal equations, S_xx W = S_xa + lambda (W0 - W):
+        // O(d m^2) for its upper triangle instead of O(d^2 m + d m^2), the same number up to the
+        // solve's residual, as the factor form's diag(G); it comes out exactly symmetric.
         double[] c = backend.productColumns(Transpose.YES, Transpose.NO, stats.xa(), w);
-        double[] gs = backend.quadraticForm(w, sxx);
-        // G is symmetric, and so is C without a prior; averaging with the transpose removes the
-        // rounding asymmetry so that twin neurons see bitwise-identical distances. With a prior C
-        // is not symmetric in exact arithmetic and is kept as computed.
-        symmetriseInPlace(gs, m);
+        double[] gs = backend.solutionGram(w, stats.xa(), centred ? prior : null, ridge);
+        // C is symmetric without a prior; averaging with the transpose removes the rounding
+        // asymmetry so that twin neurons see bitwise-identical distances. With a prior C is not
+        // symmetric in exact arithmetic and is kept as computed.
         if (!centred) {
             symmetriseInPlace(c, m);
         }
@@ -340,7 +341,61 @@ public final class ProjectedTargets {
             throw new IllegalArgumentException("expected member weights with " + neurons + " rows (one per neuron), found "
                     + memberWeights.shape());
         }
-        return backend.multiply(weights, memberWeights);
+        return backend.multiplySparse(weights, memberWeights);
+    }
+
+    /**
+     * tr(U<sup>T</sup> G U) = sum_g ||X W u_g||<sup>2</sup> for member weights U (m x k): the fitted
+     * centroids' squared norms, the first term of their fit error ({@link
+     * org.onnxfuse.fusion.solve.FitError}). From G in Gram form (O(sum_g |g|<sup>2</sup>)); in factor form
+     * from the normal equations, S_xx W u_g = (S_xa + lambda (W0 - W)) u_g (O(d nnz(U))): never the
+     * O(d<sup>2</sup> k) product S_xx W U.
+     */
+    public double centroidSquaredNorms(DenseMatrix memberWeights) {
+        if (memberWeights.rows() != neurons) {
+            throw new IllegalArgumentException("expected member weights with " + neurons + " rows (one per neuron), found "
+                    + memberWeights.shape());
+        }
+        double total = 0.0;
+        int[] members = new int[neurons];
+        double[] u = new double[neurons];
+        double[] v = factors == null ? null : new double[inputDim];
+        double[] sv = factors == null ? null : new double[inputDim];
+        for (int g = 0; g < memberWeights.cols(); g++) {
+            int count = 0;
+            for (int i = 0; i < neurons; i++) {
+                double uig = memberWeights.get(i, g);
+                if (uig != 0) {
+                    members[count] = i;
+                    u[count++] = uig;
+                }
+            }
+            if (factors == null) {
+                for (int a = 0; a < count; a++) {
+                    double row = 0.0;
+                    for (int b = 0; b < count; b++) {
+                        row += gram[members[a] + members[b] * neurons] * u[b];
+                    }
+                    total += u[a] * row;
+                }
+                continue;
+            }
+            java.util.Arrays.fill(v, 0.0);
+            java.util.Arrays.fill(sv, 0.0);
+            for (int a = 0; a < count; a++) {
+                int i = members[a];
+                weights.addScaledColumn(i, u[a], v, 0);
+                factors.sxa().addScaledColumn(i, u[a], sv, 0);
+                if (factors.ridge() != 0) {
+                    if (factors.prior() != null) {
+                        factors.prior().addScaledColumn(i, factors.ridge() * u[a], sv, 0);
+                    }
+                    weights.addScaledColumn(i, -factors.ridge() * u[a], sv, 0);
+                }
+            }
+            total += dot(v, sv);
+        }
+        return total;
     }
 
     /** Negative rounding residue becomes 0; NaN stays NaN so that bad statistics are not hidden. */

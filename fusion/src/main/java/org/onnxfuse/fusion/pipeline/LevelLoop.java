@@ -620,10 +620,10 @@ final class LevelLoop {
         // when asked: the linear fit's error and the parents' start are not computed for nothing
         boolean trains = tap != null && !tap.overBudget();
         double residual = trains ? Double.NaN
-                : FitError.relativeResidual(backend, stats.statistics(), weights, members);
+                : FitError.relativeResidual(stats.statistics(), fit.centroidSquaredNorms(members), weights, members);
         DenseMatrix parentsStart = null;
         if (trains && parentsWeights != null && startsFromParents()) {
-            parentsStart = backend.multiply(parentsWeights, members);
+            parentsStart = backend.multiplySparse(parentsWeights, members);
         }
         long t3 = System.nanoTime();
         return new Fitted(weights, method, residual, cost, stats.fanIn(), stats.samples(), stats.rows(),

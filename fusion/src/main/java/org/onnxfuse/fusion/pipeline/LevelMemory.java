@@ -31,9 +31,10 @@ import org.onnxfuse.onnx.ir.Tensor;
  *       of S_xa (the right-hand sides, where lambda W0 is added and W is solved in place:
  *       {@code ComputeBackend.choleskySolve} with a centre); no heap copy of either;</li>
  *   <li>grouping: in Gram form C and G (m x m each, the products' own arrays) and what forming
- *       them natively needs besides the solve's copies, which are freed by then (G = W^T S_xx W
- *       holds S_xx, W and the m x m product natively, S_xx W only one block of W's columns at a
- *       time; C = S_xa^T W holds S_xa and W); in factor form the centroids' weights and their
+ *       them natively needs besides the solve's copies, which are freed by then (C = S_xa^T W holds
+ *       S_xa and W; G = W^T S_xx W, formed from the normal equations as W^T (S_xa + lambda (W0 -
+ *       W)), holds W and the m x m product natively and that right-hand side one block of 128
+ *       columns at a time per thread on the heap); in factor form the centroids' weights and their
  *       products (d x k, m x k and a neuron block);</li>
  *   <li>frontier: the cached activations that stay on the heap while the level is solved (the
  *       parents' values before the next level and the fused model's before this one, each model's

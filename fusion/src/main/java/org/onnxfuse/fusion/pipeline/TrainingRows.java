@@ -202,7 +202,7 @@ final class TrainingRows implements StatisticsCollector.BatchSink {
         for (int i = 0; i < rowMajor.length; i++) {
             rowMajor[i] = columns[i];
         }
-        double[] t = backend.multiply(DenseMatrix.fromRowMajor(rows, m, rowMajor), members).toRowMajor();
+        double[] t = backend.multiplySparse(DenseMatrix.fromRowMajor(rows, m, rowMajor), members).toRowMajor();
         float[] out = new float[rows * k];
         for (int i = 0; i < out.length; i++) {
             out[i] = (float) t[i];

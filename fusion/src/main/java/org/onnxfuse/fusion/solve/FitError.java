@@ -21,10 +21,17 @@ public final class FitError {
      * which exceeds the exact ratio's numerator by the members' spread around their mean target.
      */
     public static double relativeResidual(ComputeBackend backend, SufficientStatistics s, DenseMatrix f, DenseMatrix u) {
-        DenseMatrix sxxF = backend.multiply(s.xx(), f);
-        double fxf = traceOfProduct(f, sxxF);
+        return relativeResidual(s, traceOfProduct(f, backend.multiply(s.xx(), f)), f, u);
+    }
+
+    /**
+     * As {@link #relativeResidual(ComputeBackend, SufficientStatistics, DenseMatrix, DenseMatrix)}
+     * with tr(F<sup>T</sup> S_xx F) given: for F = W U of a least-squares fit it comes without
+     * S_xx ({@code ProjectedTargets.centroidSquaredNorms}), and the rest costs O(d nnz(U)).
+     */
+    public static double relativeResidual(SufficientStatistics s, double fxf, DenseMatrix f, DenseMatrix u) {
         double fxu = crossTrace(s.xa(), f, u);
-        double uau = s.hasTargetGram() ? traceOfProduct(u, backend.multiply(s.aa(), u)) : memberTargets(s, u);
+        double uau = s.hasTargetGram() ? groupedTargetNorms(s.aa(), u) : memberTargets(s, u);
         double residual = Math.max(fxf - 2 * fxu + uau, 0);
         if (uau <= 0) {
             return residual == 0 ? 0 : Double.POSITIVE_INFINITY;
@@ -54,6 +61,34 @@ public final class FitError {
                     dot += fg[p] * si[p];
                 }
                 total += uig * dot;
+            }
+        }
+        return total;
+    }
+
+    /**
+     * tr(U<sup>T</sup> S_aa U) = sum_g sum over members i, j of g of u_ig u_jg (S_aa)_ij: O(m k +
+     * sum_g |g|<sup>2</sup>) for a grouping's U, where S_aa U would be O(m<sup>2</sup> k).
+     */
+    private static double groupedTargetNorms(DenseMatrix aa, DenseMatrix u) {
+        double total = 0;
+        int[] members = new int[u.rows()];
+        double[] weights = new double[u.rows()];
+        for (int g = 0; g < u.cols(); g++) {
+            int count = 0;
+            for (int i = 0; i < u.rows(); i++) {
+                double uig = u.get(i, g);
+                if (uig != 0) {
+                    members[count] = i;
+                    weights[count++] = uig;
+                }
+            }
+            for (int a = 0; a < count; a++) {
+                double row = 0;
+                for (int b = 0; b < count; b++) {
+                    row += aa.get(members[a], members[b]) * weights[b];
+                }
+                total += weights[a] * row;
             }
         }
         return total;

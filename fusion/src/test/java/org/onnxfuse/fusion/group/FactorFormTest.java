@@ -174,6 +174,50 @@ class FactorFormTest extends WithCpuBackend {
         assertTrue(members >= exact, members + " < " + exact);
     }
 
+    /**
+     * The centroids' squared norms tr(U^T G U) without S_xx (from G, or from the normal equations
+     * in factor form) agree with tr(F^T S_xx F) for F = W U, with and without a prior and a ridge,
+     * and so do the fit errors built on them; an underdetermined level (fewer rows than features) too.
+     */
+    @Test
+    void centroidSquaredNormsAgreeWithTheProductThroughSxx() {
+        for (int rows : new int[] {120, 9}) {
+            LevelData data = LevelData.random(12, rows, 14, 12, 0.5).roundedToFloat();
+            SufficientStatistics full = data.backendStatistics(backend);
+            DenseMatrix prior = DenseMatrix.fromRowMajor(full.inputDim(), 12, new java.util.SplittableRandom(3)
+                    .doubles((long) full.inputDim() * 12, -1, 1).toArray());
+            double[] u = new double[12 * 5];
+            for (int i = 0; i < 12; i++) {
+                u[i + (i % 5) * 12] = 0.25 + 0.05 * i;
+            }
+            DenseMatrix members = new DenseMatrix(12, 5, u);
+            for (GroupingForm form : new GroupingForm[] {GroupingForm.GRAM, GroupingForm.FACTOR}) {
+                for (DenseMatrix centre : new DenseMatrix[] {null, prior}) {
+                    for (double ridgeFactor : new double[] {1e-6, 0.1}) {
+                        ProjectedTargets fit = ProjectedTargets.fit(backend, full, ridgeFactor, centre, form);
+                        DenseMatrix f = fit.centroidWeights(backend, members);
+                        double expected = 0;
+                        DenseMatrix sxxF = backend.multiply(full.xx(), f);
+                        for (int g = 0; g < 5; g++) {
+                            for (int p = 0; p < f.rows(); p++) {
+                                expected += f.get(p, g) * sxxF.get(p, g);
+                            }
+                        }
+                        String what = form + ", " + rows + " rows, ridge factor " + ridgeFactor
+                                + (centre == null ? "" : ", prior");
+                        assertEquals(expected, fit.centroidSquaredNorms(members), 1e-9 * expected, what);
+                        assertEquals(FitError.relativeResidual(backend, full, f, members),
+                                FitError.relativeResidual(full, fit.centroidSquaredNorms(members), f, members), 1e-8,
+                                what);
+                    }
+                }
+            }
+        }
+        ProjectedTargets fit = ProjectedTargets.fit(backend, LevelData.random(1, 30, 4, 6, 0.5).backendStatistics(backend),
+                1e-6);
+        assertThrows(IllegalArgumentException.class, () -> fit.centroidSquaredNorms(DenseMatrix.zeros(5, 2)));
+    }
+
     @Test
     void autoTakesTheGramFormWhileItsMatricesFitAQuarterOfTheHeap() {
         long heap = 8L << 30;
