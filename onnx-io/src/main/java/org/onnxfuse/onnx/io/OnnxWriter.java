@@ -101,6 +101,11 @@ public final class OnnxWriter {
      * {@code file}; committing the result moves the side file, then the model, into place.
      */
     public static StagedFiles stage(Model model, Path file, WriteOptions options) {
+        return stage(model, file, options, INLINE_LIMIT);
+    }
+
+    /** {@link #stage(Model, Path, WriteOptions)} with {@code inlineLimit} bytes of inline tensors at most (tests). */
+    static StagedFiles stage(Model model, Path file, WriteOptions options, long inlineLimit) {
         Objects.requireNonNull(model, "model");
         Path out = file.toAbsolutePath().normalize();
         Path dir = out.getParent();
@@ -118,14 +123,22 @@ public final class OnnxWriter {
             throw new OutputException(ErrorCode.OUTPUT_UNWRITABLE, "cannot write " + out + ": expected a side file "
                     + "name other than the model's, found '" + sideName + "' for both");
         }
-        OnnxWriter writer = new OnnxWriter(options.inlineAll(), options.externalThreshold(), options.alignment(), sideName);
+        boolean automatic = !options.inlineAll() && options.externalThreshold() < 0;
+        // A model whose initializers cannot fit one message can only exist with external data: the
+        // big ones go to the side file from the start. Encoding it inline first would read every
+        // tensor held in a file (a parent's external data, the fused model's spilled weights) onto
+        // the heap and keep it there until the message is dropped: a 2.155 GB model ran a 2 GiB
+        // heap out of memory that way after all of its levels were fused.
+        long threshold = automatic && initializerBytes(model.graph()) > inlineLimit
+                ? WriteOptions.AUTOMATIC_THRESHOLD : options.externalThreshold();
+        OnnxWriter writer = new OnnxWriter(options.inlineAll(), threshold, options.alignment(), sideName);
         ModelProto proto = writer.encode(model);
-        if (writer.inlineBytes > INLINE_LIMIT && !options.inlineAll() && options.externalThreshold() < 0) {
-            // a model this size can only exist with external data: move the big initializers out
+        if (writer.inlineBytes > inlineLimit && automatic && threshold < 0) {
+            // the initializers fitted, but attributes (Constant nodes) took it over the limit
             writer = new OnnxWriter(false, WriteOptions.AUTOMATIC_THRESHOLD, options.alignment(), sideName);
             proto = writer.encode(model);
         }
-        if (writer.inlineBytes > INLINE_LIMIT) {
+        if (writer.inlineBytes > inlineLimit) {
             throw tooLarge(out.toString(), writer.inlineBytes);
         }
         Path sideTarget = writer.placements.isEmpty() ? null : dir.resolve(sideName);
@@ -173,6 +186,17 @@ public final class OnnxWriter {
             throw tooLarge("an in-memory model", writer.inlineBytes);
         }
         return proto.toByteArray();
+    }
+
+    /** The raw bytes of the graph's initializers that are not external data already (those stay in a side file). */
+    static long initializerBytes(Graph g) {
+        long total = 0;
+        for (Tensor t : g.initializers().values()) {
+            if (t.data() != null && !(t.data() instanceof ProtoTensorData.External)) {
+                total += t.dataType().rawByteCount(t.elementCount());
+            }
+        }
+        return total;
     }
 
     private static OutputException tooLarge(String target, long inlineBytes) {

@@ -75,6 +75,70 @@ class TensorSpillTest {
         }
     }
 
+    /**
+     * A model whose initializers exceed the inline limit is written with external data from the
+     * start: every tensor's bytes are read once (the side file's copy, or the message's for the
+     * small ones), never first into an inline message that is then dropped (which held a 2.155 GB
+     * fused model's spilled weights on a 2 GiB heap).
+     */
+    @Test
+    void aModelOverTheInlineLimitReadsEachTensorOnce() throws IOException {
+        Random random = new Random(5);
+        var proto = ai.onnx.proto.OnnxMl.GraphProto.newBuilder().setName("wide")
+                .addInput(Protos.valueInfo("x", 1, -1, 64)).addOutput(Protos.valueInfo("y", 1, -1, 64))
+                .addNode(Protos.node("fc", "Gemm", new String[] {"x", "W", "b"}, new String[] {"y"},
+                        Protos.intAttr("transB", 1)))
+                .addInitializer(Protos.rawFloatTensor("W", new long[] {64, 64}, Protos.randomFloats(random, 64 * 64)))
+                .addInitializer(Protos.rawFloatTensor("b", new long[] {64}, Protos.randomFloats(random, 64)));
+        Model plain = OnnxReader.read(RoundTrip.save(Protos.model(proto.build()).toByteArray(), dir.resolve("w.onnx")));
+        java.util.Map<String, int[]> reads = new java.util.HashMap<>();
+        var graph = plain.graph().toBuilder();
+        plain.graph().initializers().forEach((name, t) -> {
+            int[] count = new int[1];
+            reads.put(name, count);
+            TensorData inner = t.data();
+            TensorData counted = new TensorData() {
+                @Override
+                public long byteLength() {
+                    return inner.byteLength();
+                }
+
+                @Override
+                public java.nio.ByteBuffer rawBytes() {
+                    count[0]++;
+                    return inner.rawBytes();
+                }
+
+                @Override
+                public boolean inMemory() {
+                    return false;
+                }
+            };
+            graph.putInitializer(new Tensor(name, t.dataType(), t.dims(), counted, t.docString(), null));
+        });
+        Model model = plain.withGraph(graph.build());
+        long bytes = OnnxWriter.initializerBytes(model.graph());
+        assertTrue(bytes > 2 * WriteOptions.AUTOMATIC_THRESHOLD, "W is over the side-file threshold");
+        Path out = Files.createDirectory(dir.resolve("over")).resolve("model.onnx");
+        try (StagedFiles staged = OnnxWriter.stage(model, out, WriteOptions.defaults(), bytes - 1)) {
+            staged.commit();
+        }
+        assertTrue(Files.exists(out.resolveSibling("model.onnx.data")), "the big initializers went to a side file");
+        reads.forEach((name, count) -> assertEquals(1, count[0], "reads of '" + name + "'"));
+        Model back = OnnxReader.read(out);
+        plain.graph().initializers().forEach((name, t) ->
+                assertArrayEquals(t.toFloats(), back.graph().initializers().get(name).toFloats(), name));
+
+        // at the limit, the same model stays one file, each tensor read once as well
+        reads.values().forEach(c -> c[0] = 0);
+        Path inline = Files.createDirectory(dir.resolve("at")).resolve("model.onnx");
+        try (StagedFiles staged = OnnxWriter.stage(model, inline, WriteOptions.defaults(), bytes)) {
+            staged.commit();
+        }
+        assertFalse(Files.exists(inline.resolveSibling("model.onnx.data")));
+        reads.forEach((name, count) -> assertEquals(1, count[0], "inline reads of '" + name + "'"));
+    }
+
     @Test
     void onlyTensorsBuiltInMemoryAndLargeEnoughMove() {
         Model built = withBuiltWeight(4);
