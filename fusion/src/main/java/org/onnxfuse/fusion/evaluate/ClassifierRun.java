@@ -11,8 +11,10 @@ import org.onnxfuse.onnx.ir.Model;
 
 /**
  * Several classifiers run side by side on the same batches (one ONNX Runtime session each, all open
- * until {@link #close()}), each batch's logits checked to share one class count: the pass that the
- * ensemble, the confusion matrices and the check without labels make.
+ * until {@link #close()}), each batch's logits checked to share one class count. The check without
+ * labels and the confusion matrices run their models one at a time instead ({@link #logitsOneAtATime},
+ * {@link Confusion#evaluate}), so only one model's weights are loaded at once; the tests hold them to
+ * this side-by-side pass.
  */
 final class ClassifierRun implements AutoCloseable {
     private final List<ModelEvaluator> evaluators = new ArrayList<>();

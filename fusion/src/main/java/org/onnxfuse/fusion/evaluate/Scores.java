@@ -56,6 +56,11 @@ public final class Scores {
 
     /** Adds softmax(row r of {@code logits}) to row r of {@code sum}, in float64 with the max shifted out. */
     static void addSoftmax(float[] logits, int rows, int classes, double[] sum) {
+        addSoftmax(logits, rows, classes, sum, 0);
+    }
+
+    /** As {@link #addSoftmax(float[], int, int, double[])}, into {@code sum} from index {@code offset}. */
+    static void addSoftmax(float[] logits, int rows, int classes, double[] sum, int offset) {
         for (int r = 0; r < rows; r++) {
             double max = Double.NEGATIVE_INFINITY;
             for (int c = 0; c < classes; c++) {
@@ -66,7 +71,7 @@ public final class Scores {
                 z += Math.exp(logits[r * classes + c] - max);
             }
             for (int c = 0; c < classes; c++) {
-                sum[r * classes + c] += Math.exp(logits[r * classes + c] - max) / z;
+                sum[offset + r * classes + c] += Math.exp(logits[r * classes + c] - max) / z;
             }
         }
     }

@@ -67,4 +67,44 @@ class AgreementCheckTest {
             assertEquals(1.0, self.parents().get(0));
         }
     }
+
+    /** The confusion matrices with labels likewise: one model at a time, the side-by-side counts exactly. */
+    @Test
+    void confusionOneModelAtATimeGivesTheSideBySideCounts() {
+        Model p0 = Fixtures.read("mlp_k2_p0.onnx");
+        Model p1 = Fixtures.read("mlp_k2_p1.onnx");
+        Model fused = Fixtures.read("mlp_k4_p2.onnx");
+        List<Model> models = List.of(p0, p1, fused);
+        try (CalibrationData data = CalibrationData.open(Fixtures.data("test_x.npy"));
+             org.onnxfuse.fusion.data.NpyArray labels = Fixtures.array("test_y.npy")) {
+            // 1500 samples in batches of 400: three whole batches and a partial one
+            List<Confusion> confusions = Confusion.evaluate(models, 2, data, labels, 400, 1);
+            long[][][] expected = new long[4][10][10];
+            try (ClassifierRun run = new ClassifierRun(models, 1)) {
+                for (InputBatch batch : data.inputBatches(400)) {
+                    int rows = batch.count();
+                    List<float[]> logits = run.logits(batch);
+                    double[] softmax = new double[rows * 10];
+                    Scores.addSoftmax(logits.get(0), rows, 10, softmax);
+                    Scores.addSoftmax(logits.get(1), rows, 10, softmax);
+                    long[] y = Labels.read(labels, batch.firstSample(), rows, 10);
+                    for (int r = 0; r < rows; r++) {
+                        for (int k = 0; k < 3; k++) {
+                            expected[k][(int) y[r]][Scores.argmax(logits.get(k), r, 10)]++;
+                        }
+                        expected[3][(int) y[r]][Scores.argmax(softmax, r, 10)]++;
+                    }
+                }
+            }
+            assertEquals(4, confusions.size());
+            for (int k = 0; k < 4; k++) {
+                for (int t = 0; t < 10; t++) {
+                    org.junit.jupiter.api.Assertions.assertArrayEquals(expected[k][t], confusions.get(k).counts()[t],
+                            "model " + k + ", class " + t);
+                }
+                assertEquals(1500, confusions.get(k).total());
+            }
+            assertTrue(confusions.get(3).accuracy() > 0.8, "the ensemble of the two parents");
+        }
+    }
 }
