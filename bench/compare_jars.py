@@ -5,7 +5,7 @@ slows both alike; prints and writes medians and new/old ratios, the fused accura
 test set (MNIST cases) and whether the two fused models are the same bytes.
 
     python3 bench/compare_jars.py --old old.jar --new new.jar [--repeats 3] [--threads 2] [--out FILE]
-        [--cases NAME,...] [--scale-dir DIR]
+        [--cases NAME,...] [--scale-dir DIR] [--extra "--grouping-form factor ..."]
 
 --scale-dir adds the wide MLP pair that bench/run_scale.py builds (DIR/mlp-k2, 2000 samples of
 DIR/data, no labels): "mlp-k2 2000".
@@ -34,11 +34,11 @@ CASES = {
 STAGES = ("wall", "statistics", "grouping", "solve")
 
 
-def run(jar, parents, data, threads, work):
+def run(jar, parents, data, threads, work, extra=()):
     report = os.path.join(work, "report.json")
     fused = os.path.join(work, "fused.onnx")
     cmd = ["java", "-jar", jar, *parents, *data, "--threads", str(threads), "--no-check", "-q", "--report", report,
-           "-o", fused]
+           "-o", fused, *extra]
     start = time.time()
     proc = subprocess.run(cmd, capture_output=True, text=True)
     wall = time.time() - start
@@ -66,6 +66,7 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--out", help="write the raw runs and medians here as JSON")
     ap.add_argument("--cases", help="comma-separated case names (default: all)")
+    ap.add_argument("--extra", default="", help="more options for both jars' commands (one string)")
     ap.add_argument("--scale-dir", help="bench/run_scale.py's cache folder: adds \"mlp-k2 2000\"")
     args = ap.parse_args()
     cases = dict(CASES)
@@ -84,7 +85,7 @@ def main():
             for _ in range(args.repeats):
                 for label, jar in (("old", args.old), ("new", args.new)):
                     runs.setdefault(name, {}).setdefault(label, []).append(
-                        run(jar, parents, data, args.threads, work))
+                        run(jar, parents, data, args.threads, work, args.extra.split()))
     summary = {}
     for name, by in runs.items():
         def median(label, key):
@@ -105,6 +106,7 @@ def main():
     if args.out:
         with open(args.out, "w") as f:
             json.dump({"runs": runs, "medians": summary, "repeats": args.repeats, "threads": args.threads,
+                       "extra": args.extra,
                        "loadAverage": os.getloadavg()}, f, indent=1)
     return 1 if any(r["exit"] != 0 for by in runs.values() for rs in by.values() for r in rs) else 0
 

@@ -11,6 +11,7 @@ import java.nio.file.Files;
 import java.nio.file.LinkOption;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -314,12 +315,11 @@ public final class FuseCommand implements Callable<Integer> {
 
         List<Model> models = new ArrayList<>();
         List<LevelPlan> plans = new ArrayList<>();
-        List<String> names = new ArrayList<>();
+        List<String> names = displayNames(parents);
         for (Path parent : parents) {
             Model model = ConstantFolding.fold(OnnxReader.read(parent));
             models.add(model);
             plans.add(LevelPlanner.plan(model));
-            names.add(String.valueOf(parent.getFileName()));
         }
         PlanComparison.requireCompatible(plans, names);
         config.targetWidths(plans); // refuses widths these levels cannot take before the data is read
@@ -394,6 +394,21 @@ public final class FuseCommand implements Callable<Integer> {
      * does, what was already moved is removed again, so that a failed run never leaves a model
      * without its reports.
      */
+    /**
+     * The parents as messages and reports name them: their file names, or their paths as given
+     * where two share a file name (p0/model.onnx and p1/model.onnx, not model.onnx twice).
+     */
+    static List<String> displayNames(List<Path> parents) {
+        Map<String, Integer> uses = new HashMap<>();
+        parents.forEach(p -> uses.merge(String.valueOf(p.getFileName()), 1, Integer::sum));
+        List<String> names = new ArrayList<>();
+        for (Path p : parents) {
+            String file = String.valueOf(p.getFileName());
+            names.add(uses.get(file) > 1 ? p.toString() : file);
+        }
+        return names;
+    }
+
     private static void putInPlace(StagedFiles model, StagedFiles... reports) {
         model.commit();
         List<StagedFiles> committed = new ArrayList<>(List.of(model));

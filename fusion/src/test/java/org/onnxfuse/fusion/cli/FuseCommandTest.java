@@ -85,6 +85,26 @@ class FuseCommandTest {
                 data("calib400_x.npy"), "-o", dir.resolve("x.onnx").toString(), "--dtype", "int8"));
     }
 
+    /** Parents that share a file name (each export in its own folder) are named by their paths. */
+    @Test
+    void parentsWithTheSameFileNameAreToldApart() throws IOException {
+        Path a = Files.createDirectories(dir.resolve("p0")).resolve("model.onnx");
+        Path b = Files.createDirectories(dir.resolve("p1")).resolve("model.onnx");
+        Files.copy(Path.of(fixture("mlp_k2_p0.onnx")), a);
+        Files.copy(Path.of(fixture("mlp_k2_p1.onnx")), b);
+        assertEquals(java.util.List.of(a.toString(), b.toString(), "x.onnx"),
+                FuseCommand.displayNames(java.util.List.of(a, b, Path.of("x.onnx"))));
+        Path report = dir.resolve("same-names.json");
+        int exit = cli.run(a.toString(), b.toString(), "--data", data("calib400_x.npy"), "--samples", "300",
+                "--check", "80", "-o", dir.resolve("same.onnx").toString(), "--report", report.toString());
+        assertEquals(0, exit, cli.err.toString());
+        assertTrue(cli.out.toString().contains("predicts " + a + "'s class"), cli.out.toString());
+        assertTrue(cli.out.toString().contains("predicts " + b + "'s class"), cli.out.toString());
+        JsonNode parents = new ObjectMapper().readTree(report.toFile()).get("check").get("agreesWithParents");
+        assertEquals(a.toString(), parents.get(0).get("file").asText());
+        assertEquals(b.toString(), parents.get(1).get("file").asText());
+    }
+
     @Test
     void theCheckWithoutLabelsUsesHeldOutSamples() throws IOException {
         Path report = dir.resolve("check.json");
