@@ -57,19 +57,10 @@ public interface ComputeBackend extends AutoCloseable {
     }
 
     /**
-     * W<sup>T</sup> S W (m x m, column-major, the caller owns the array) for S n x n and W n x m:
-     * by default the two products in turn; the CPU backend forms S W one block of W's columns at
-     * a time, so no n x m product is held (the same bits: each block is the same BLAS call).
-     */
-    default double[] quadraticForm(DenseMatrix w, DenseMatrix s) {
-        return productColumns(Transpose.YES, Transpose.NO, w, multiply(s, w));
-    }
-
-    /**
      * G = W<sup>T</sup> S W (m x m, column-major, the caller owns the array) for the W that solved
      * (S + ridge I) W = B + ridge W0 ({@link #choleskySolve(DenseMatrix, DenseMatrix, double,
      * DenseMatrix)}), without S: by those normal equations S W = B + ridge (W0 - W), so
-     * G = W<sup>T</sup> (B + ridge (W0 - W)), O(n m<sup>2</sup>) where {@link #quadraticForm} is
+     * G = W<sup>T</sup> (B + ridge (W0 - W)), O(n m<sup>2</sup>) where W<sup>T</sup> (S W) is
      * O(n<sup>2</sup> m + n m<sup>2</sup>), and exact up to the solve's own residual. Only the upper
      * triangle is formed (the CPU backend computes no more; the default forms the whole product
      * and drops the lower half) and mirrored, so G comes out exactly symmetric.

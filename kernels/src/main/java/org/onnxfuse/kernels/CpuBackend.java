@@ -176,45 +176,6 @@ final class CpuBackend implements ComputeBackend {
     }
 
     /**
-     * W<sup>T</sup> (S W) by blocks of W's columns: each block's S W_J lives in native memory
-     * only while its W<sup>T</sup> (S W_J) is formed. The blocks and BLAS calls are those of
-     * {@link #multiply} and then {@link #gemm}, so the result is the same bits.
-     */
-    @Override
-    public double[] quadraticForm(DenseMatrix w, DenseMatrix s) {
-        requireOpen();
-        if (!s.isSquare() || s.rows() != w.rows()) {
-            throw new IllegalArgumentException("quadraticForm: expected S n x n and W n x m, found S " + s.shape()
-                    + " and W " + w.shape());
-        }
-        int n = s.rows();
-        int m = w.cols();
-        double[] out = new double[DenseMatrix.checkedSize(m, m)];
-        if (n == 0 || m == 0) {
-            return out;
-        }
-        try (DoublePointer ps = new DoublePointer(s.data()); DoublePointer pw = new DoublePointer(w.data());
-             DoublePointer pc = new DoublePointer((long) m * m)) {
-            List<Runnable> tasks = new ArrayList<>();
-            for (int[] block : BlockTasks.blocks(m)) {
-                int first = block[0];
-                int width = block[1] - block[0];
-                tasks.add(() -> {
-                    try (DoublePointer sw = new DoublePointer((long) n * width)) {
-                        cblas_dgemm(CblasColMajor, CblasNoTrans, CblasNoTrans, n, width, n, 1.0, ps, n,
-                                pw.getPointer((long) first * n), n, 0.0, sw, n);
-                        cblas_dgemm(CblasColMajor, CblasTrans, CblasNoTrans, m, width, n, 1.0, pw, n, sw, n, 0.0,
-                                pc.getPointer((long) first * m), m);
-                    }
-                });
-            }
-            blocks.run(tasks);
-            pc.get(out);
-        }
-        return out;
-    }
-
-    /**
      * The upper triangle by blocks of G's columns: block J's right-hand side B_J + ridge (W0_J -
      * W_J) is formed on the heap (n x 128 at most per running block) and multiplied by the W
      * columns up to the block's last, so no n x m matrix besides W's native copy is held and half

@@ -391,28 +391,18 @@ class CpuBackendTest {
     }
 
     @Test
-    void theQuadraticFormIsTheTwoProductsBitForBit() {
+    void productColumnsIsTheGemmBitForBit() {
         SplittableRandom rng = new SplittableRandom(22);
         for (int[] shape : new int[][] {{40, 300}, {257, 129}, {1, 1}}) {
             int n = shape[0];
             int m = shape[1];
             DenseMatrix s = spd(rng, n);
             DenseMatrix w = Reference.random(rng, n, m);
-            double[] expected = cpu.gemm(Transpose.YES, Transpose.NO, 1.0, w, cpu.multiply(s, w), 0.0, null)
-                    .toColumnMajor();
-            assertTrue(Arrays.equals(expected, cpu.quadraticForm(w, s)), n + " x " + m);
             assertTrue(Arrays.equals(cpu.gemm(Transpose.YES, Transpose.NO, 1.0, w, s, 0.0, null).toColumnMajor(),
                     cpu.productColumns(Transpose.YES, Transpose.NO, w, s)), n + " x " + m);
         }
-        assertEquals(0, cpu.quadraticForm(DenseMatrix.zeros(3, 0), spd(rng, 3)).length);
-        assertThrows(IllegalArgumentException.class, () -> cpu.quadraticForm(DenseMatrix.zeros(3, 2), spd(rng, 4)));
     }
 
-    /**
-     * G = W^T S W of a solved W from the normal equations (no S) agrees with the two products to
-     * rounding, on the CPU's upper-triangle blocks and on the interface's default alike, with
-     * and without a centre, and is exactly symmetric; sizes span several 128-column blocks.
-     */
     @Test
     void theSolutionsGramMatrixComesFromTheNormalEquations() {
         SplittableRandom rng = new SplittableRandom(23);
@@ -444,7 +434,7 @@ class CpuBackendTest {
             for (DenseMatrix centre : new DenseMatrix[] {null, Reference.random(rng, n, m)}) {
                 for (double ridge : new double[] {0.0, 0.5}) {
                     DenseMatrix w = cpu.choleskySolve(s, b, ridge, centre);
-                    DenseMatrix expected = new DenseMatrix(m, m, cpu.quadraticForm(w, s));
+                    DenseMatrix expected = cpu.gemm(Transpose.YES, Transpose.NO, 1.0, w, cpu.multiply(s, w), 0.0, null);
                     for (ComputeBackend backend : new ComputeBackend[] {cpu, byDefault}) {
                         DenseMatrix g = new DenseMatrix(m, m, backend.solutionGram(w, b, centre, ridge));
                         String what = backend.name() + " " + n + " x " + m + ", ridge " + ridge
