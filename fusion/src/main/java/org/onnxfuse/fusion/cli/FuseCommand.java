@@ -129,6 +129,10 @@ public final class FuseCommand implements Callable<Integer> {
             description = "samples per inference batch (default " + FusionConfig.DEFAULT_BATCH_SIZE + ")")
     private Integer batchSize;
 
+    @Option(names = "--max-nodes", paramLabel = "N", description = "refuse a parent of more nodes than this before"
+            + " any work (default " + MAX_NODES_DEFAULT + ")")
+    private Integer maxNodes;
+
     @Option(names = "--threads", paramLabel = "N", description = "compute threads; 0 = all cores (default)")
     private Integer threads;
 
@@ -316,8 +320,15 @@ public final class FuseCommand implements Callable<Integer> {
         List<Model> models = new ArrayList<>();
         List<LevelPlan> plans = new ArrayList<>();
         List<String> names = displayNames(parents);
-        for (Path parent : parents) {
-            Model model = ConstantFolding.fold(OnnxReader.read(parent));
+        int nodeLimit = maxNodes == null ? MAX_NODES_DEFAULT : maxNodes;
+        if (nodeLimit < 1) {
+            throw new OnnxFuseException(ErrorCode.USAGE, "--max-nodes must be at least 1; found " + nodeLimit);
+        }
+        for (int k = 0; k < parents.size(); k++) {
+            Path parent = parents.get(k);
+            Model read = OnnxReader.read(parent);
+            requireNodesWithin(read, names.get(k), nodeLimit);
+            Model model = ConstantFolding.fold(read);
             models.add(model);
             plans.add(LevelPlanner.plan(model));
         }
@@ -394,6 +405,25 @@ public final class FuseCommand implements Callable<Integer> {
      * does, what was already moved is removed again, so that a failed run never leaves a model
      * without its reports.
      */
+    /**
+     * The default of --max-nodes: 12 times the largest export we fuse (torchvision swin_t, 4,197
+     * nodes). ONNX Runtime's session set-up grows with the node count, and fusion opens several
+     * sessions per parent: two parents of 100,000 chained Relu nodes had not passed the first
+     * importance session after 45 s (nor fused in 500 s before this limit).
+     */
+    static final int MAX_NODES_DEFAULT = 50_000;
+
+    /** Refuses, before any work, a model whose graph has more than {@code limit} nodes. */
+    static void requireNodesWithin(Model model, String name, int limit) {
+        int nodes = model.graph().nodes().size();
+        if (nodes > limit) {
+            throw new OnnxFuseException(ErrorCode.TOO_MANY_NODES, name + " has " + nodes + " nodes; expected at most "
+                    + limit + (limit == MAX_NODES_DEFAULT ? " (the default limit)" : "") + ": fusion's time grows with"
+                    + " the node count (ONNX Runtime sets up several sessions per parent); give --max-nodes " + nodes
+                    + " to fuse it anyway");
+        }
+    }
+
     /**
      * The parents as messages and reports name them: their file names, or their paths as given
      * where two share a file name (p0/model.onnx and p1/model.onnx, not model.onnx twice).

@@ -85,6 +85,29 @@ class FuseCommandTest {
                 data("calib400_x.npy"), "-o", dir.resolve("x.onnx").toString(), "--dtype", "int8"));
     }
 
+    /** A parent over the node limit is refused before any work (exit 25), naming its count and the option. */
+    @Test
+    void aParentOverTheNodeLimitIsRefusedBeforeAnyWork() {
+        Path out = dir.resolve("limited.onnx");
+        int nodes = Fixtures.read("mlp_k2_p0.onnx").graph().nodes().size();
+        int exit = cli.run(fixture("mlp_k2_p0.onnx"), fixture("mlp_k2_p1.onnx"), "--data", data("calib400_x.npy"),
+                "--max-nodes", String.valueOf(nodes - 1), "-o", out.toString());
+        assertEquals(ErrorCode.TOO_MANY_NODES.exitCode(), exit, cli.err.toString());
+        assertEquals(25, exit);
+        String err = cli.err.toString();
+        assertTrue(err.contains("mlp_k2_p0.onnx has " + nodes + " nodes; expected at most " + (nodes - 1)), err);
+        assertTrue(err.contains("--max-nodes " + nodes), err);
+        assertFalse(cli.out.toString().contains("level 1"), "refused before any level: " + cli.out);
+        assertFalse(Files.exists(out));
+        assertEquals(0, cli.run(fixture("mlp_k2_p0.onnx"), fixture("mlp_k2_p1.onnx"), "--data", data("calib400_x.npy"),
+                "--max-nodes", String.valueOf(nodes), "--samples", "100", "--no-check", "-q", "-o", out.toString()),
+                cli.err.toString());
+        assertTrue(Files.exists(out));
+        assertEquals(ErrorCode.USAGE.exitCode(), cli.run(fixture("mlp_k2_p0.onnx"), fixture("mlp_k2_p1.onnx"), "--data",
+                data("calib400_x.npy"), "--max-nodes", "0", "-o", dir.resolve("zero.onnx").toString()));
+        assertTrue(cli.err.toString().contains("--max-nodes must be at least 1; found 0"), cli.err.toString());
+    }
+
     /** Parents that share a file name (each export in its own folder) are named by their paths. */
     @Test
     void parentsWithTheSameFileNameAreToldApart() throws IOException {

@@ -22,6 +22,7 @@ public enum ErrorCode {
     EXTERNAL_DATA_MISSING(22, "external data file missing"),
     UNSUPPORTED_TENSOR_TYPE(23, "unsupported tensor data type"),
     INVALID_MODEL(24, "invalid model"),
+    TOO_MANY_NODES(25, "too many nodes"),
     UNSUPPORTED_OP(30, "unsupported op"),
     INCOMPATIBLE_PARENTS(31, "parents do not match"),
     DATA_FORMAT(40, "bad data file"),
