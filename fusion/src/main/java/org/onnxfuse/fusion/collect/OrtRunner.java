@@ -252,9 +252,10 @@ public final class OrtRunner implements AutoCloseable {
             } catch (IOException e) {
                 TempFiles.delete(modelFile);
                 TempFiles.delete(sideFile);
-                throw new OnnxFuseException(ErrorCode.BACKEND, label + " holds over " + (IN_MEMORY_LIMIT >> 30)
-                        + " GiB of weights, so it goes to ONNX Runtime through a temporary file, but the temporary"
-                        + " folder " + folder + " cannot take one: " + e.getMessage(), e);
+                throw new OnnxFuseException(ErrorCode.BACKEND, label + " holds more weights than go to ONNX Runtime"
+                        + " in memory (an eighth of the heap, at most " + (IN_MEMORY_LIMIT >> 30) + " GiB), so it goes"
+                        + " through a temporary file, but the temporary folder " + folder + " cannot take one: "
+                        + e.getMessage(), e);
             } catch (RuntimeException | Error e) {
                 TempFiles.delete(modelFile);
                 TempFiles.delete(sideFile);

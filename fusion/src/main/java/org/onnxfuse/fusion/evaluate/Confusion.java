@@ -2,12 +2,8 @@ package org.onnxfuse.fusion.evaluate;
 
 import java.util.ArrayList;
 import java.util.List;
-import org.onnxfuse.fusion.collect.Activation;
 import org.onnxfuse.fusion.collect.CalibrationData;
-import org.onnxfuse.fusion.data.InputBatch;
 import org.onnxfuse.fusion.data.SampleArray;
-import org.onnxfuse.onnx.errors.ErrorCode;
-import org.onnxfuse.onnx.errors.IncompatibleModelsException;
 import org.onnxfuse.onnx.ir.Model;
 
 /**
@@ -70,55 +66,36 @@ public record Confusion(long[][] counts) {
     /**
      * The confusion matrices of each of {@code models} and of their ensemble (mean of softmax
      * outputs) on {@code data}: index i for models.get(i), the last for the ensemble. The models
-     * run one after another, each session closed before the next model loads, so ONNX Runtime
-     * holds one model's weights at a time (a 2.155 GB pair and its fused model side by side held
-     * three times that); the ensemble members' softmax sums are kept instead, samples x classes
-     * doubles.
+     * run one after another ({@link ClassifierRun#logitsOneAtATime}), so ONNX Runtime holds one
+     * model's weights at a time (a 2.155 GB pair and its fused model side by side held three times
+     * that); their logits are kept instead, samples x classes floats per model.
      *
      * @param ensembleMembers how many of the first models form the ensemble (the parents)
      */
     public static List<Confusion> evaluate(List<Model> models, int ensembleMembers, CalibrationData data,
                                            SampleArray labels, int batchSize, int threads) {
         Labels.checkCount(labels, data);
-        long[][][] counts = null;
-        double[] softmax = null;
-        int classes = -1;
-        for (int k = 0; k < models.size(); k++) {
-            try (ModelEvaluator evaluator = ModelEvaluator.open(models.get(k), threads)) {
-                evaluator.checkData(data);
-                for (InputBatch batch : data.inputBatches(batchSize)) {
-                    int rows = batch.count();
-                    Activation out = evaluator.run(batch).first();
-                    int c = Scores.classes(out, rows);
-                    if (classes < 0) {
-                        classes = c;
-                        counts = new long[models.size() + 1][classes][classes];
-                        softmax = new double[ensembleSize(data.samples(), classes)];
-                    } else if (c != classes) {
-                        throw new IncompatibleModelsException(ErrorCode.INCOMPATIBLE_PARENTS, "model 0 has " + classes
-                                + " classes but model " + k + " has " + c + "; ensemble members and the fused model"
-                                + " must share their classes");
-                    }
-                    float[] logits = out.values();
-                    long[] y = Labels.read(labels, batch.firstSample(), rows, classes);
-                    for (int r = 0; r < rows; r++) {
-                        counts[k][(int) y[r]][Scores.argmax(logits, r, classes)]++;
-                    }
-                    if (k < ensembleMembers) {
-                        Scores.addSoftmax(logits, rows, classes, softmax, Math.toIntExact(batch.firstSample() * classes));
-                    }
-                }
-            }
+        int samples = Math.toIntExact(data.samples());
+        List<List<float[]>> logits = ClassifierRun.logitsOneAtATime(models, data, 0, samples, batchSize, threads);
+        if (samples == 0) {
+            return java.util.Collections.nCopies(models.size() + 1, new Confusion(new long[0][0]));
         }
-        if (counts == null) { // no samples
-            counts = new long[models.size() + 1][0][0];
-        } else {
-            for (InputBatch batch : data.inputBatches(batchSize)) {
-                long[] y = Labels.read(labels, batch.firstSample(), batch.count(), classes);
-                for (int r = 0; r < batch.count(); r++) {
-                    int sample = Math.toIntExact(batch.firstSample() + r);
-                    counts[models.size()][(int) y[r]][Scores.argmax(softmax, sample, classes)]++;
+        int classes = logits.get(0).get(0).length / Math.min(batchSize, samples);
+        long[][][] counts = new long[models.size() + 1][classes][classes];
+        int b = 0;
+        for (int first = 0; first < samples; first += batchSize, b++) {
+            int rows = Math.min(batchSize, samples - first);
+            double[] softmax = new double[rows * classes];
+            for (int k = 0; k < ensembleMembers; k++) {
+                Scores.addSoftmax(logits.get(k).get(b), rows, classes, softmax);
+            }
+            long[] y = Labels.read(labels, first, rows, classes);
+            for (int r = 0; r < rows; r++) {
+                int truth = (int) y[r];
+                for (int k = 0; k < models.size(); k++) {
+                    counts[k][truth][Scores.argmax(logits.get(k).get(b), r, classes)]++;
                 }
+                counts[models.size()][truth][Scores.argmax(softmax, r, classes)]++;
             }
         }
         List<Confusion> result = new ArrayList<>();
@@ -126,14 +103,5 @@ public record Confusion(long[][] counts) {
             result.add(new Confusion(c));
         }
         return result;
-    }
-
-    private static int ensembleSize(long samples, int classes) {
-        long size = samples * classes;
-        if (size > Integer.MAX_VALUE - 8) {
-            throw new IllegalArgumentException("cannot evaluate the ensemble of " + samples + " samples of " + classes
-                    + " classes at once: expected at most " + (Integer.MAX_VALUE - 8) + " scores, found " + size);
-        }
-        return (int) size;
     }
 }

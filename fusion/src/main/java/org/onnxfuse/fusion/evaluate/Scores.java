@@ -3,6 +3,7 @@ package org.onnxfuse.fusion.evaluate;
 import java.util.Arrays;
 import org.onnxfuse.fusion.collect.Activation;
 import org.onnxfuse.onnx.errors.ErrorCode;
+import org.onnxfuse.onnx.errors.IncompatibleModelsException;
 import org.onnxfuse.onnx.errors.ModelFormatException;
 
 /** Row-wise helpers on [count, classes] score matrices stored row-major. */
@@ -18,6 +19,22 @@ public final class Scores {
                     + Arrays.toString(s) + "; expected [" + count + ", classes] (one row of class scores per sample)");
         }
         return (int) s[1];
+    }
+
+    /**
+     * The class count of model {@code model}'s logits ([rows, classes]), which must be {@code classes}
+     * (the first model's) unless that is still unknown (negative).
+     *
+     * @throws IncompatibleModelsException when the counts differ
+     */
+    static int sameClasses(int classes, Activation logits, int rows, int model) {
+        int c = classes(logits, rows);
+        if (classes >= 0 && c != classes) {
+            throw new IncompatibleModelsException(ErrorCode.INCOMPATIBLE_PARENTS, "model 0 has " + classes
+                    + " classes but model " + model + " has " + c + "; ensemble members and the fused model must"
+                    + " share their classes");
+        }
+        return c;
     }
 
     /** Index of the largest value of row {@code r}; the lowest index on ties. */

@@ -356,44 +356,65 @@ public final class ProjectedTargets {
             throw new IllegalArgumentException("expected member weights with " + neurons + " rows (one per neuron), found "
                     + memberWeights.shape());
         }
+        if (factors == null) {
+            return groupQuadratics(memberWeights, (i, j) -> gram[i + j * neurons]);
+        }
         double total = 0.0;
-        int[] members = new int[neurons];
-        double[] u = new double[neurons];
-        double[] v = factors == null ? null : new double[inputDim];
-        double[] sv = factors == null ? null : new double[inputDim];
+        double[] v = new double[inputDim];
+        double[] sv = new double[inputDim];
         for (int g = 0; g < memberWeights.cols(); g++) {
-            int count = 0;
-            for (int i = 0; i < neurons; i++) {
-                double uig = memberWeights.get(i, g);
-                if (uig != 0) {
-                    members[count] = i;
-                    u[count++] = uig;
-                }
-            }
-            if (factors == null) {
-                for (int a = 0; a < count; a++) {
-                    double row = 0.0;
-                    for (int b = 0; b < count; b++) {
-                        row += gram[members[a] + members[b] * neurons] * u[b];
-                    }
-                    total += u[a] * row;
-                }
-                continue;
-            }
             java.util.Arrays.fill(v, 0.0);
             java.util.Arrays.fill(sv, 0.0);
-            for (int a = 0; a < count; a++) {
-                int i = members[a];
-                weights.addScaledColumn(i, u[a], v, 0);
-                factors.sxa().addScaledColumn(i, u[a], sv, 0);
+            for (int i = 0; i < neurons; i++) {
+                double u = memberWeights.get(i, g);
+                if (u == 0) {
+                    continue;
+                }
+                weights.addScaledColumn(i, u, v, 0);
+                factors.sxa().addScaledColumn(i, u, sv, 0);
                 if (factors.ridge() != 0) {
                     if (factors.prior() != null) {
-                        factors.prior().addScaledColumn(i, factors.ridge() * u[a], sv, 0);
+                        factors.prior().addScaledColumn(i, factors.ridge() * u, sv, 0);
                     }
-                    weights.addScaledColumn(i, -factors.ridge() * u[a], sv, 0);
+                    weights.addScaledColumn(i, -factors.ridge() * u, sv, 0);
                 }
             }
             total += dot(v, sv);
+        }
+        return total;
+    }
+
+    /** Entry (i, j) of a symmetric m x m matrix, however it is stored. */
+    @FunctionalInterface
+    public interface SymmetricEntries {
+        double at(int i, int j);
+    }
+
+    /**
+     * tr(U<sup>T</sup> M U) = sum_g sum over members i, j of g of u_ig u_jg M_ij for member weights
+     * U (m x k, few non-zeros per column): O(m k + sum_g |g|<sup>2</sup>), where M U would be
+     * O(m<sup>2</sup> k).
+     */
+    public static double groupQuadratics(DenseMatrix memberWeights, SymmetricEntries matrix) {
+        double total = 0;
+        int[] members = new int[memberWeights.rows()];
+        double[] weights = new double[memberWeights.rows()];
+        for (int g = 0; g < memberWeights.cols(); g++) {
+            int count = 0;
+            for (int i = 0; i < memberWeights.rows(); i++) {
+                double uig = memberWeights.get(i, g);
+                if (uig != 0) {
+                    members[count] = i;
+                    weights[count++] = uig;
+                }
+            }
+            for (int a = 0; a < count; a++) {
+                double row = 0;
+                for (int b = 0; b < count; b++) {
+                    row += matrix.at(members[a], members[b]) * weights[b];
+                }
+                total += weights[a] * row;
+            }
         }
         return total;
     }

@@ -1,5 +1,6 @@
 package org.onnxfuse.fusion.solve;
 
+import org.onnxfuse.fusion.group.ProjectedTargets;
 import org.onnxfuse.kernels.ComputeBackend;
 import org.onnxfuse.kernels.DenseMatrix;
 import org.onnxfuse.kernels.SufficientStatistics;
@@ -31,7 +32,7 @@ public final class FitError {
      */
     public static double relativeResidual(SufficientStatistics s, double fxf, DenseMatrix f, DenseMatrix u) {
         double fxu = crossTrace(s.xa(), f, u);
-        double uau = s.hasTargetGram() ? groupedTargetNorms(s.aa(), u) : memberTargets(s, u);
+        double uau = s.hasTargetGram() ? ProjectedTargets.groupQuadratics(u, s.aa()::get) : memberTargets(s, u);
         double residual = Math.max(fxf - 2 * fxu + uau, 0);
         if (uau <= 0) {
             return residual == 0 ? 0 : Double.POSITIVE_INFINITY;
@@ -61,34 +62,6 @@ public final class FitError {
                     dot += fg[p] * si[p];
                 }
                 total += uig * dot;
-            }
-        }
-        return total;
-    }
-
-    /**
-     * tr(U<sup>T</sup> S_aa U) = sum_g sum over members i, j of g of u_ig u_jg (S_aa)_ij: O(m k +
-     * sum_g |g|<sup>2</sup>) for a grouping's U, where S_aa U would be O(m<sup>2</sup> k).
-     */
-    private static double groupedTargetNorms(DenseMatrix aa, DenseMatrix u) {
-        double total = 0;
-        int[] members = new int[u.rows()];
-        double[] weights = new double[u.rows()];
-        for (int g = 0; g < u.cols(); g++) {
-            int count = 0;
-            for (int i = 0; i < u.rows(); i++) {
-                double uig = u.get(i, g);
-                if (uig != 0) {
-                    members[count] = i;
-                    weights[count++] = uig;
-                }
-            }
-            for (int a = 0; a < count; a++) {
-                double row = 0;
-                for (int b = 0; b < count; b++) {
-                    row += aa.get(members[a], members[b]) * weights[b];
-                }
-                total += weights[a] * row;
             }
         }
         return total;

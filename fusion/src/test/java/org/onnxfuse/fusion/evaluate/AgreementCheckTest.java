@@ -29,7 +29,7 @@ class AgreementCheckTest {
             long[] parents = new long[2];
             double difference = 0;
             double norm = 0;
-            try (ClassifierRun run = new ClassifierRun(List.of(fused, p0, p1), 1)) {
+            try (SideBySide run = new SideBySide(List.of(fused, p0, p1), 1)) {
                 for (long start = 200; start < 330; start += 50) {
                     int rows = (int) Math.min(50, 330 - start);
                     InputBatch batch = data.inputBatch(start, rows, null);
@@ -80,7 +80,7 @@ class AgreementCheckTest {
             // 1500 samples in batches of 400: three whole batches and a partial one
             List<Confusion> confusions = Confusion.evaluate(models, 2, data, labels, 400, 1);
             long[][][] expected = new long[4][10][10];
-            try (ClassifierRun run = new ClassifierRun(models, 1)) {
+            try (SideBySide run = new SideBySide(models, 1)) {
                 for (InputBatch batch : data.inputBatches(400)) {
                     int rows = batch.count();
                     List<float[]> logits = run.logits(batch);

@@ -83,18 +83,23 @@ public final class Fixtures {
     /** The first output of {@code model} on all of {@code data}, concatenated ([N, classes] row-major). */
     public static float[] logits(Model model, SampleArray data) {
         try (ModelEvaluator e = ModelEvaluator.open(model, THREADS)) {
-            float[] all = null;
-            int at = 0;
-            for (BatchOutputs out : e.run(data, BATCH)) {
-                float[] v = out.first().values();
-                if (all == null) {
-                    all = new float[Math.toIntExact(v.length / out.count() * data.samples())];
-                }
-                System.arraycopy(v, 0, all, at, v.length);
-                at += v.length;
-            }
-            return all;
+            return concatenated(e.run(data, BATCH), data.samples());
         }
+    }
+
+    /** The batches' first outputs, one after another, for {@code samples} samples in all. */
+    private static float[] concatenated(Iterable<BatchOutputs> batches, long samples) {
+        float[] all = null;
+        int at = 0;
+        for (BatchOutputs out : batches) {
+            float[] v = out.first().values();
+            if (all == null) {
+                all = new float[Math.toIntExact(v.length / out.count() * samples)];
+            }
+            System.arraycopy(v, 0, all, at, v.length);
+            at += v.length;
+        }
+        return all;
     }
 
     /**
@@ -108,17 +113,7 @@ public final class Fixtures {
             try (org.onnxfuse.fusion.collect.CalibrationData data =
                          org.onnxfuse.fusion.collect.CalibrationData.open(x, plan);
                  ModelEvaluator e = ModelEvaluator.open(model, THREADS)) {
-                float[] all = null;
-                int at = 0;
-                for (BatchOutputs out : e.run(data, BATCH)) {
-                    float[] v = out.first().values();
-                    if (all == null) {
-                        all = new float[Math.toIntExact(v.length / out.count() * data.samples())];
-                    }
-                    System.arraycopy(v, 0, all, at, v.length);
-                    at += v.length;
-                }
-                return all;
+                return concatenated(e.run(data, BATCH), data.samples());
             }
         }
         try (NpyArray data = NpyArray.open(x)) {
