@@ -151,6 +151,16 @@ public interface ComputeBackend extends AutoCloseable {
     GramKMeans openGramKMeans(double[] cross, double[] gram, double[] targetSquaredNorms, int m);
 
     /**
+     * Runs independent host tasks (each writes only what no other task reads or writes) on this
+     * backend's host threads and waits for all of them; the first failure is rethrown. Since no
+     * task sees another's results, what they compute does not depend on the thread count. This
+     * default runs them in order on the caller's thread.
+     */
+    default void runTasks(List<Runnable> tasks) {
+        tasks.forEach(Runnable::run);
+    }
+
+    /**
      * Solves (S<sub>i</sub> + ridges[i] I) W<sub>i</sub> = B<sub>i</sub> for every system i, each as
      * {@link #choleskySolve} does (this default calls it in order; the CUDA backend solves many small
      * systems of one size in one launch).

@@ -220,6 +220,13 @@ final class CpuBackend implements ComputeBackend {
         return out;
     }
 
+    /** On the backend's worker threads ({@link BlockTasks}), {@code threads} at a time. */
+    @Override
+    public void runTasks(List<Runnable> tasks) {
+        requireOpen();
+        blocks.run(tasks);
+    }
+
     @Override
     public GramKMeans openGramKMeans(double[] cross, double[] gram, double[] targetSquaredNorms, int m) {
         requireOpen();

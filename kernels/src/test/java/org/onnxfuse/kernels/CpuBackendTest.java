@@ -1,5 +1,6 @@
 package org.onnxfuse.kernels;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
@@ -64,6 +65,28 @@ class CpuBackendTest {
         assertEquals(cCopy, c);
         assertEquals(DenseMatrix.zeros(3, 2), cpu.multiply(DenseMatrix.zeros(3, 0), DenseMatrix.zeros(0, 2)));
         assertEquals(0, cpu.multiply(DenseMatrix.zeros(0, 4), b).rows());
+    }
+
+    @Test
+    void tasksRunOnTheWorkerThreadsAndTheirFailureIsRethrown() {
+        int[] ran = new int[6];
+        java.util.Set<String> threads = java.util.concurrent.ConcurrentHashMap.newKeySet();
+        java.util.List<Runnable> tasks = new java.util.ArrayList<>();
+        for (int t = 0; t < ran.length; t++) {
+            int index = t;
+            tasks.add(() -> {
+                ran[index]++;
+                threads.add(Thread.currentThread().getName());
+            });
+        }
+        cpu.runTasks(tasks);
+        assertArrayEquals(new int[] {1, 1, 1, 1, 1, 1}, ran);
+        assertTrue(threads.stream().noneMatch(n -> n.equals(Thread.currentThread().getName())), threads.toString());
+        IllegalStateException e = assertThrows(IllegalStateException.class, () -> cpu.runTasks(java.util.List.of(
+                () -> { }, () -> {
+                    throw new IllegalStateException("task 1 failed");
+                })));
+        assertEquals("task 1 failed", e.getMessage());
     }
 
     @Test

@@ -211,8 +211,8 @@ public final class FuseCommand implements Callable<Integer> {
     private Integer maxIterations;
 
     @Option(names = "--grouping-form", paramLabel = "F", hidden = true,
-            description = "K-means distances: auto (default: gram while its m x m matrices fit a quarter of the heap),"
-                    + " gram or factor")
+            description = "K-means distances: auto (default: gram while its m x m matrices fit a quarter of the heap,"
+                    + " else cross while its one m x m matrix fits, else factor), gram, cross or factor")
     private String groupingForm;
 
     @Option(names = "--epochs", paramLabel = "N",

@@ -91,7 +91,7 @@ public final class PlanCommand implements Callable<Integer> {
         List<LevelPlan> fused = plans.size() == 1 ? List.of(plans.get(0), plans.get(0)) : plans;
         long heap = Runtime.getRuntime().maxMemory();
         List<LevelMemory> memory = LevelMemory.of(fused, plans.size() == 1 ? 2 * parentBytes : parentBytes, null,
-                FusionConfig.defaults().batchSize(), LevelMemory.gramFormWithin(heap), samples == null ? 0 : samples,
+                FusionConfig.defaults().batchSize(), LevelMemory.formsWithin(heap), samples == null ? 0 : samples,
                 StatisticsCollector.frontierHeapBudget(heap));
         if (json) {
             ObjectNode root = plans.size() == 1 ? PlanFormatter.json(names.get(0), plans.get(0))
@@ -107,7 +107,7 @@ public final class PlanCommand implements Callable<Integer> {
                 levels.addObject().put("index", m.level()).put("bytes", m.bytes()).put("statistics", m.statistics())
                         .put("collection", m.collection()).put("leastSquares", m.leastSquares())
                         .put("grouping", m.grouping()).put("frontier", m.frontier()).put("models", m.models()).put("runtime", m.runtime())
-                        .put("form", m.gramForm() ? "gram" : "factor");
+                        .put("form", m.form().cliName());
             }
             out.println(PlanFormatter.toText(root));
         } else {

@@ -1,7 +1,9 @@
 package org.onnxfuse.fusion.group;
 
+import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.HashMap;
+import java.util.List;
 import java.util.Map;
 import org.onnxfuse.kernels.ComputeBackend;
 import org.onnxfuse.kernels.DenseMatrix;
@@ -38,6 +40,13 @@ import org.onnxfuse.kernels.Transpose;
  * nearest); only the own distances of skipped neurons are summed in another order (a dot product
  * instead of gemm), within rounding of the gemm's. The bounds keep the last step's V and S_xx V (two
  * more d x k arrays) and two m-vectors.
+ *
+ * <p><b>Cross form.</b> When the fit kept C = S_xa<sup>T</sup> W ({@link GroupingForm#CROSS}), the
+ * cross terms are read from it instead: (C u_g)_i sums the members' columns of C (ascending j, as
+ * {@code CpuGramKMeans} does), by blocks of neurons so that only a block x k table is held, and
+ * farthest-first reads a seed's column directly. A step then costs O(m<sup>2</sup> + d m) instead
+ * of O(m k d), so the bounds are not used. Only the rounding of the cross terms differs from the
+ * factor form's (a sum of the members' C entries instead of a gemm with V).
  */
 final class FactorKMeans implements GramKMeans {
     /** Seed columns kept across restarts, at most this many doubles (256 MB)... */
@@ -65,6 +74,9 @@ final class FactorKMeans implements GramKMeans {
     private final Map<Integer, double[]> seedColumns = new HashMap<>();
     private final int seedCacheCapacity;
     private final boolean bounds;
+    /** C, column-major m x m, in the cross form; null in the factor form. */
+    private final double[] crossTable;
+    private final int crossRows;
     /** The last step's centroids V and S_xx V (d x k), its k; null before a step. */
     private double[] lastCentroids;
     private double[] lastProducts;
@@ -81,6 +93,11 @@ final class FactorKMeans implements GramKMeans {
 
     /** With {@code bounds} false every step computes all m x k distances (the tests compare both). */
     FactorKMeans(ComputeBackend backend, ProjectedTargets fit, boolean bounds) {
+        this(backend, fit, bounds, 0);
+    }
+
+    /** As above, the cross form's steps by blocks of {@code crossRows} neurons (0: {@link #crossStepRows}). */
+    FactorKMeans(ComputeBackend backend, ProjectedTargets fit, boolean bounds, int crossRows) {
         ProjectedTargets.Factors factors = fit.factors();
         if (factors == null) {
             throw new IllegalArgumentException("the fit is in Gram form; factor K-means needs one in factor form");
@@ -96,7 +113,9 @@ final class FactorKMeans implements GramKMeans {
         this.m = fit.neurons();
         this.block = ProjectedTargets.neuronBlock(d, m);
         this.seedCacheCapacity = (int) Math.min(Integer.MAX_VALUE, SEED_CACHE_DOUBLES / m);
-        this.bounds = bounds;
+        this.crossTable = factors.crossTable();
+        this.crossRows = crossRows;
+        this.bounds = bounds && crossTable == null;
         this.boundGroup = new int[m];
         this.lowerBound = new double[m];
         Arrays.fill(boundGroup, -1);
@@ -105,6 +124,16 @@ final class FactorKMeans implements GramKMeans {
     /** Neuron-to-centroid distances the steps computed so far (a skipped neuron's own distance counts). */
     long distancesComputed() {
         return distancesComputed;
+    }
+
+    /** Whether C is kept (the cross form). */
+    boolean crossForm() {
+        return crossTable != null;
+    }
+
+    /** Whether the steps use Hamerly bounds (never in the cross form). */
+    boolean bounded() {
+        return bounds;
     }
 
     /** Neuron-to-centroid distances the bounds let the steps skip. */
@@ -136,9 +165,10 @@ final class FactorKMeans implements GramKMeans {
             seeds[c] = seed;
             chosen[seed] = true;
             double seedGram = projectedSquaredNorms[seed];
-            double[] cross = seedColumn(seed, nearest, chosen, candidates);
+            double[] cross = crossTable != null ? crossTable : seedColumn(seed, nearest, chosen, candidates);
+            int at = crossTable != null ? seed * m : 0;
             for (int i = 0; i < m; i++) {
-                double d2 = ProjectedTargets.clamp(seedGram - 2.0 * cross[i] + targetSquaredNorms[i]);
+                double d2 = ProjectedTargets.clamp(seedGram - 2.0 * cross[at + i] + targetSquaredNorms[i]);
                 if (d2 < nearest[i]) {
                     nearest[i] = d2;
                 }
@@ -248,6 +278,10 @@ final class FactorKMeans implements GramKMeans {
         double[] currentD2 = current == null ? null : new double[m];
         int[] next = new int[m];
         double[] nextD2 = new double[m];
+        if (crossTable != null) {
+            crossStep(k, owner, weight, current, quadratic, currentD2, next, nextD2);
+            return new Step(currentD2, next, nextD2);
+        }
         boolean[] skipped = skippable(k, current, v, sv, quadratic, currentD2, next, nextD2);
         lastCentroids = v;
         lastProducts = sv;
@@ -299,6 +333,80 @@ final class FactorKMeans implements GramKMeans {
             }
         }
         return new Step(currentD2, next, nextD2);
+    }
+
+    /**
+     * The cross form's step (class comment): per block of neurons, the block's rows of C U summed
+     * over the members in ascending j, then each neuron's nearest group, searched group by group
+     * down the block's columns (the same comparisons in the same order as neuron by neuron). The
+     * blocks are independent and shared out in contiguous runs, one per backend thread, so the
+     * results do not depend on the thread count.
+     */
+    private void crossStep(int k, int[] owner, double[] weight, int[] current, double[] quadratic,
+                           double[] currentD2, int[] next, double[] nextD2) {
+        int rows = crossRows > 0 ? Math.min(m, crossRows) : crossStepRows(m, k);
+        int blocks = (m + rows - 1) / rows;
+        int workers = Math.max(1, Math.min(backend.threads(), blocks));
+        List<Runnable> tasks = new ArrayList<>(workers);
+        for (int w = 0; w < workers; w++) {
+            int firstBlock = (int) ((long) blocks * w / workers);
+            int endBlock = (int) ((long) blocks * (w + 1) / workers);
+            tasks.add(() -> {
+                double[] table = new double[rows * k];
+                for (int b = firstBlock; b < endBlock; b++) {
+                    crossBlock(b * rows, Math.min(m, (b + 1) * rows), k, owner, weight, current, quadratic, table,
+                            currentD2, next, nextD2);
+                }
+            });
+        }
+        backend.runTasks(tasks);
+        distancesComputed += (long) m * k;
+    }
+
+    /** {@link #crossStep} for neurons [from, to), in {@code table} (at least (to - from) x k). */
+    private void crossBlock(int from, int to, int k, int[] owner, double[] weight, int[] current, double[] quadratic,
+                            double[] table, double[] currentD2, int[] next, double[] nextD2) {
+        int size = to - from;
+        Arrays.fill(table, 0, size * k, 0.0);
+        for (int j = 0; j < m; j++) {
+            int g = owner[j];
+            if (g < 0) {
+                continue;
+            }
+            double w = weight[j];
+            int source = j * m + from;
+            int target = g * size;
+            for (int r = 0; r < size; r++) {
+                table[target + r] += w * crossTable[source + r];
+            }
+        }
+        for (int r = 0; r < size; r++) {
+            int i = from + r;
+            int best = current == null ? 0 : current[i];
+            double bestD2 = ProjectedTargets.clamp(quadratic[best] - 2.0 * table[best * size + r]
+                    + targetSquaredNorms[i]);
+            next[i] = best;
+            nextD2[i] = bestD2;
+            if (current != null) {
+                currentD2[i] = bestD2;
+            }
+        }
+        for (int g = 0; g < k; g++) {
+            double q = quadratic[g];
+            int at = g * size;
+            for (int r = 0; r < size; r++) {
+                double d2 = ProjectedTargets.clamp(q - 2.0 * table[at + r] + targetSquaredNorms[from + r]);
+                if (d2 < nextD2[from + r]) {
+                    next[from + r] = g;
+                    nextD2[from + r] = d2;
+                }
+            }
+        }
+    }
+
+    /** Neurons per block of the cross step: a block x k table of about 4 MB, at least 16 rows. */
+    static int crossStepRows(int m, int k) {
+        return Math.min(m, Math.max(16, (1 << 19) / k));
     }
 
     /**

@@ -47,7 +47,8 @@ import org.onnxfuse.kernels.SufficientStatistics;
  * what differs is the order of the fused neurons and hence which group wins a distance tie later.
  *
  * <p>A fit in factor form ({@link ProjectedTargets#factorForm()}) runs the same iterations on
- * {@link FactorKMeans}: O(m k d) per iteration and no m x m matrix. What follows is the Gram form.
+ * {@link FactorKMeans}: O(m k d) per iteration and no m x m matrix, or O(m<sup>2</sup>) in the cross
+ * form that keeps C alone. What follows is the Gram form.
  *
  * <p>Work per iteration: O(m<sup>2</sup> + sum_g |g|<sup>2</sup>), using that every neuron is in one
  * group (so C U adds each neuron's column of C to its group's column; a dense gemm would be
@@ -84,7 +85,8 @@ public final class KMeansGrouping {
     public static Grouping group(ComputeBackend backend, SufficientStatistics stats, NeuronLayout layout,
                                  double[] scores, int targetWidth, GroupingConfig config) {
         layout.requireNeurons(stats.targetDim(), "the statistics");
-        GroupingForm form = config.form().resolve(stats.targetDim(), Runtime.getRuntime().maxMemory());
+        GroupingForm form = config.form().resolve(stats.targetDim(), stats.inputDim(),
+                Runtime.getRuntime().maxMemory());
         return group(backend, ProjectedTargets.fit(backend, stats, config.ridgeFactor(), null, form), layout, scores,
                 targetWidth, config);
     }
@@ -138,9 +140,10 @@ public final class KMeansGrouping {
             if (kMeans instanceof FactorKMeans factor && Boolean.getBoolean(COUNTS_PROPERTY)) {
                 long computed = factor.distancesComputed();
                 long skipped = factor.distancesSkipped();
-                System.err.printf(java.util.Locale.ROOT, "factor k-means: m %d, k %d, %d restarts, bounds %s: %d"
-                        + " distances computed, %d skipped (%.1f %%)%n", m, targetWidth, restarts, bounds, computed,
-                        skipped, 100.0 * skipped / Math.max(1, computed + skipped));
+                System.err.printf(java.util.Locale.ROOT, "%s k-means: m %d, k %d, %d restarts, bounds %s: %d"
+                        + " distances computed, %d skipped (%.1f %%)%n", factor.crossForm() ? "cross" : "factor", m,
+                        targetWidth, restarts, factor.bounded(), computed, skipped,
+                        100.0 * skipped / Math.max(1, computed + skipped));
             }
         }
         return winner.toGrouping(restarts);

@@ -37,7 +37,9 @@ import org.onnxfuse.kernels.Transpose;
  * the same distance is v<sup>T</sup>S_xx v - 2 (S_xa<sup>T</sup> v)_i + (S_aa)_ii, so only W, S_xx,
  * S_xa, the diagonal of S_aa and that of G are kept (O(d m + d<sup>2</sup>)), and {@link FactorKMeans}
  * forms the products per iteration; {@link #cross} and {@link #gram} then compute single entries
- * (O(d) and O(d<sup>2</sup>)).
+ * (O(d) and O(d<sup>2</sup>)). The <b>cross form</b> ({@link GroupingForm#CROSS}) is the factor form
+ * with C kept as well ({@link Factors#crossTable}), from which {@link FactorKMeans} reads the cross
+ * terms instead of forming them.
  */
 public final class ProjectedTargets {
     private final int inputDim;
@@ -54,10 +56,12 @@ public final class ProjectedTargets {
 
     /**
      * What the factor form computes its distances from: S_xx, S_xa, diag(G), and the ridge's
-     * prior W0 (null without one) and lambda, with which S_xx w_i = s_i + lambda (w0_i - w_i).
+     * prior W0 (null without one) and lambda, with which S_xx w_i = s_i + lambda (w0_i - w_i); in
+     * the cross form also C = S_xa<sup>T</sup> W (column-major m x m, as the Gram form's; null in
+     * the factor form).
      */
     record Factors(DenseMatrix sxx, DenseMatrix sxa, double[] projectedSquaredNorms, DenseMatrix prior,
-                   double ridge) {
+                   double ridge, double[] crossTable) {
     }
 
     private ProjectedTargets(int inputDim, int neurons, double ridge, DenseMatrix weights, double[] cross,
@@ -131,10 +135,11 @@ public final class ProjectedTargets {
         for (int i = 0; i < m; i++) {
             norms[i] = stats.targetSquaredNorm(i);
         }
-        if (form == GroupingForm.FACTOR) {
+        if (form.factored()) {
+            double[] crossTable = form == GroupingForm.CROSS ? crossTable(backend, stats.xa(), w, !centred) : null;
             return new ProjectedTargets(d, m, ridge, w, null, null, norms,
                     new Factors(sxx, stats.xa(), projectedSquaredNorms(stats.xa(), centred ? prior : null, ridge, w),
-                            centred ? prior : null, ridge));
+                            centred ? prior : null, ridge, crossTable));
         }
         // the products' own arrays (no copies): two m x m arrays live at the end, and no d x m
         // temporary. G = W^T S_xx W from the normal equations, S_xx W = S_xa + lambda (W0 - W):
@@ -149,6 +154,36 @@ public final class ProjectedTargets {
             symmetriseInPlace(c, m);
         }
         return new ProjectedTargets(d, m, ridge, w, c, gs, norms, null);
+    }
+
+    /**
+     * C = S_xa<sup>T</sup> W for the cross form, made by blocks of W's columns so that the backend's
+     * copy of each product is one block (about 128 MB), not a second m x m matrix; symmetrised as
+     * in the Gram form when {@code symmetric} (no prior).
+     */
+    private static double[] crossTable(ComputeBackend backend, DenseMatrix sxa, DenseMatrix w, boolean symmetric) {
+        return crossTable(backend, sxa, w, symmetric, crossTableBlock(w.cols()));
+    }
+
+    /** {@link #crossTable} by blocks of {@code columns} columns. */
+    static double[] crossTable(ComputeBackend backend, DenseMatrix sxa, DenseMatrix w, boolean symmetric,
+                               int columns) {
+        int m = w.cols();
+        double[] c = new double[Math.multiplyExact(m, m)];
+        for (int from = 0; from < m; from += columns) {
+            int to = Math.min(m, from + columns);
+            double[] part = backend.productColumns(Transpose.YES, Transpose.NO, sxa, w.columns(from, to));
+            System.arraycopy(part, 0, c, from * m, part.length);
+        }
+        if (symmetric) {
+            symmetriseInPlace(c, m);
+        }
+        return c;
+    }
+
+    /** Columns of C per product in {@link #crossTable}: about 16 M values, a multiple of 128, at least 128. */
+    public static int crossTableBlock(int m) {
+        return Math.min(m, Math.max(128, ((1 << 24) / Math.max(1, m)) / 128 * 128));
     }
 
     /** a = (a + a^T) / 2 for a column-major n x n array; both entries of a pair get the same value. */

@@ -8,7 +8,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.Objects;
 import java.util.function.Consumer;
-import java.util.function.LongPredicate;
+import java.util.function.BiFunction;
 import org.onnxfuse.fusion.baseline.ActivationMatching;
 import org.onnxfuse.fusion.baseline.VanillaAverage;
 import org.onnxfuse.fusion.baseline.WeightMatching;
@@ -19,6 +19,7 @@ import org.onnxfuse.fusion.data.ImageFolder;
 import org.onnxfuse.fusion.data.NpyArray;
 import org.onnxfuse.fusion.data.SampleArray;
 import org.onnxfuse.fusion.evaluate.Labels;
+import org.onnxfuse.fusion.group.GroupingForm;
 import org.onnxfuse.fusion.group.HungarianGrouping;
 import org.onnxfuse.fusion.group.KMeansGrouping;
 import org.onnxfuse.fusion.group.LastLevelTargets;
@@ -161,10 +162,11 @@ public final class Fusion {
         try {
             if (method.isInterpolation()) {
                 long heap = Runtime.getRuntime().maxMemory();
-                LongPredicate gram = LevelMemory.gramForm(config.grouping().form(), heap);
+                BiFunction<Long, Long, GroupingForm> forms = LevelMemory.forms(config.grouping().form(), heap);
                 long parentBytes = parents.stream().mapToLong(LevelMemory::heldBytes).sum();
                 LevelMemory.requireFits(LevelMemory.of(plans, parentBytes, targetWidths, config.batchSize(),
-                        m -> !method.mayGroupInFactorForm() || gram.test(m), data == null ? 0 : data.samples(),
+                        (m, d) -> method.mayGroupInFactorForm() ? forms.apply(m, d) : GroupingForm.GRAM,
+                        data == null ? 0 : data.samples(),
                         StatisticsCollector.frontierHeapBudget(heap)), heap, parents.size());
                 long scoringStart = System.nanoTime();
                 scores = score(parents, plans, data, fixedBatch > 0 ? batch

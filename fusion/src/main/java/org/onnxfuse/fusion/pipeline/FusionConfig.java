@@ -47,7 +47,7 @@ import org.onnxfuse.kernels.Backends;
  *                      which falls back to uniform scores where it cannot run
  * @param restarts      K-means restarts
  * @param maxIterations Lloyd iterations per restart at most
- * @param groupingForm  K-means in Gram or factor form, or auto ({@link GroupingForm#resolve}); a hidden setting
+ * @param groupingForm  K-means in Gram, cross or factor form, or auto ({@link GroupingForm#resolve}); a hidden setting
  * @param classWeights  how the last level weighs each parent's class-c logit
  * @param weightType    the element type the fused weights are stored in ({@code --dtype})
  * @param gradient      the gradient variant's settings (kf-gradient and kf-auto; its training seed is {@code seed})

@@ -612,7 +612,7 @@ final class LevelLoop {
             members = grouped.memberWeights();
             weights = settings.method() == FusionMethod.KF_GRADIENT && !level.last()
                     ? fit.centroidWeights(backend, members) : grouped.fusedWeights();
-            method = describe(grouped) + (form == GroupingForm.FACTOR ? " (factor form)" : "");
+            method = describe(grouped) + (form.factored() ? " (" + form.cliName() + " form)" : "");
             cost = grouped.cost();
         }
         long t2 = System.nanoTime();
@@ -1095,7 +1095,7 @@ final class LevelLoop {
             return GroupingForm.GRAM;
         }
         int m = plans.stream().mapToInt(p -> Math.toIntExact(p.level(level.index()).width())).sum();
-        return settings.grouping().form().resolve(m, Runtime.getRuntime().maxMemory());
+        return settings.grouping().form().resolve(m, level.fanIn(), Runtime.getRuntime().maxMemory());
     }
 
     /** Groups a level's neurons (KF or HF) or, at the last level, averages the classes. */

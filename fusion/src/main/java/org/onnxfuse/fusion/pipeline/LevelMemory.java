@@ -3,8 +3,9 @@ package org.onnxfuse.fusion.pipeline;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
-import java.util.function.LongPredicate;
+import java.util.function.BiFunction;
 import org.onnxfuse.fusion.group.GroupingForm;
+import org.onnxfuse.fusion.group.ProjectedTargets;
 import org.onnxfuse.fusion.plan.Level;
 import org.onnxfuse.fusion.plan.LevelPlan;
 import org.onnxfuse.onnx.errors.ErrorCode;
@@ -35,7 +36,10 @@ import org.onnxfuse.onnx.ir.Tensor;
  *       S_xa and W; G = W^T S_xx W, formed from the normal equations as W^T (S_xa + lambda (W0 -
  *       W)), holds W and the m x m product natively and that right-hand side one block of 128
  *       columns at a time per thread on the heap); in factor form the centroids' weights and their
- *       products (d x k, m x k and a neuron block);</li>
+ *       products (d x k, m x k and a neuron block); in cross form C (m x m) on the heap, while it
+ *       is made S_xa natively and one block of W's and of C's columns (about 16 M values of C,
+ *       {@code ProjectedTargets.crossTableBlock}) natively and on the heap, then the centroids'
+ *       weights (d x k, twice) and the step's block table;</li>
  *   <li>frontier: the cached activations that stay on the heap while the level is solved (the
  *       parents' values before the next level and the fused model's before this one, each model's
  *       counted as its affine op's input at the template's widths, skip streams left out), at most
@@ -71,9 +75,9 @@ import org.onnxfuse.onnx.ir.Tensor;
  * @param fanIn      d
  * @param neurons    m, all parents' neurons
  * @param width      k, the fused width
- * @param gramForm   whether the level is grouped in Gram form (m x m matrices)
+ * @param form       the form the level is grouped in (Gram and cross: m x m matrices), never AUTO
  */
-public record LevelMemory(int level, long fanIn, long neurons, long width, boolean gramForm, long statistics,
+public record LevelMemory(int level, long fanIn, long neurons, long width, GroupingForm form, long statistics,
                           long collection, long leastSquares, long grouping, long frontier, long models,
                           long runtime) {
     /** Widened rows per BLAS block in the CPU statistics (kernels' CpuStatisticsAccumulator.MAX_BLOCK_ROWS). */
@@ -85,6 +89,8 @@ public record LevelMemory(int level, long fanIn, long neurons, long width, boole
     static final long BLOCK_ELEMENTS = 1L << 22;
     /** Neurons per block of the factor form's cross table. */
     static final long NEURON_BLOCK = 1024;
+    /** Values in the cross form's step table at most (FactorKMeans.crossStepRows). */
+    static final long CROSS_STEP_ELEMENTS = 1L << 19;
     /**
      * The heap a fusion holds besides its models and levels: 5.9 MB measured live (class histogram)
      * after the 8 MLP parents were loaded and scored, less their bytes; rounded up.
@@ -101,16 +107,27 @@ public record LevelMemory(int level, long fanIn, long neurons, long width, boole
      * {@code models} bytes of parents and fused copy and {@code frontier} bytes of cached
      * activations on the heap.
      */
-    public static LevelMemory of(int level, long d, long m, long k, long batchRows, boolean gramForm, long models,
+    public static LevelMemory of(int level, long d, long m, long k, long batchRows, GroupingForm form, long models,
                                  long frontier) {
+        if (form == GroupingForm.AUTO) {
+            throw new IllegalArgumentException("resolve the grouping form first (GroupingForm.resolve)");
+        }
+        boolean gramForm = form == GroupingForm.GRAM;
         long aa = gramForm ? m * m : m;
         long statistics = 8 * (d * d + d * m + aa);
         long blockRows = Math.min(BLOCK_ROWS, Math.max(1, BLOCK_ELEMENTS / Math.max(d, m)));
         long collection = statistics + 8 * blockRows * (d + m) + 4 * batchRows * (d + m);
         long leastSquares = 8 * (2 * d * m) + 8 * (d * d + d * m);
-        long grouping = gramForm ? 8 * (3 * m * m + Math.max(0, d * m - d * d))
-                : 8 * (2 * d * k + 2 * m * k + NEURON_BLOCK * k);
-        return new LevelMemory(level, d, m, k, gramForm, statistics, collection, leastSquares, grouping, frontier,
+        long grouping = switch (form) {
+            case GRAM -> 8 * (3 * m * m + Math.max(0, d * m - d * d));
+            case CROSS -> {
+                long columns = ProjectedTargets.crossTableBlock(Math.toIntExact(m));
+                yield 8 * (m * m + Math.max(d * m + 2 * (d + m) * columns,
+                        2 * d * k + Math.min(m * k, CROSS_STEP_ELEMENTS) + 2 * m));
+            }
+            default -> 8 * (2 * d * k + 2 * m * k + NEURON_BLOCK * k);
+        };
+        return new LevelMemory(level, d, m, k, form, statistics, collection, leastSquares, grouping, frontier,
                 models, (long) RUNTIME_MIB << 20);
     }
 
@@ -118,19 +135,20 @@ public record LevelMemory(int level, long fanIn, long neurons, long width, boole
      * Every level of {@code plans} (one per parent; template first) whose models hold
      * {@code parentBytes} on the heap together ({@link #heldBytes}), fused at {@code widths} (one per
      * level; null for the template's) with {@code batch} samples per ONNX Runtime run, grouped in
-     * the Gram form where {@code gramForm} says so for the level's neuron count, with
+     * the form {@code form} gives for the level's neuron count and fan-in, with
      * {@code samples} calibration samples (0 when not known) and {@code frontierBudget} bytes of
      * heap for the frontier cache.
      */
     public static List<LevelMemory> of(List<LevelPlan> plans, long parentBytes, int[] widths, int batch,
-                                       LongPredicate gramForm, long samples, long frontierBudget) {
+                                       BiFunction<Long, Long, GroupingForm> form, long samples,
+                                       long frontierBudget) {
         int[] k = widths != null ? widths
                 : plans.get(0).levels().stream().mapToInt(l -> Math.toIntExact(l.width())).toArray();
         List<LevelMemory> out = new ArrayList<>();
         long fusedWeights = 0;
         for (LevelWork w : LevelWork.of(plans, k)) {
             out.add(of(w.level(), w.fanIn(), w.neurons(), w.width(), (long) batch * w.rowsPerSample(),
-                    gramForm.test(w.neurons()), parentBytes + fusedWeights,
+                    form.apply(w.neurons(), w.fanIn()), parentBytes + fusedWeights,
                     frontier(plans, w.level(), samples, frontierBudget)));
             long written = 4 * w.fanIn() * w.width();
             // a level's weights of a MiB or more go to the fusion's temporary file once written (LevelLoop.spilled)
@@ -190,14 +208,14 @@ public record LevelMemory(int level, long fanIn, long neurons, long width, boole
         return total;
     }
 
-    /** Where {@code form} groups a level of m neurons in Gram form with this heap ({@link GroupingForm#resolve}). */
-    public static LongPredicate gramForm(GroupingForm form, long maxHeapBytes) {
-        return m -> form.resolve(Math.toIntExact(Math.min(m, Integer.MAX_VALUE)), maxHeapBytes) == GroupingForm.GRAM;
+    /** The form {@code form} takes for a level of m neurons and fan-in d with this heap ({@link GroupingForm#resolve}). */
+    public static BiFunction<Long, Long, GroupingForm> forms(GroupingForm form, long maxHeapBytes) {
+        return (m, d) -> form.resolve(Math.toIntExact(Math.min(m, Integer.MAX_VALUE)), d, maxHeapBytes);
     }
 
-    /** {@link #gramForm} for the default, {@link GroupingForm#AUTO}. */
-    public static LongPredicate gramFormWithin(long maxHeapBytes) {
-        return gramForm(GroupingForm.AUTO, maxHeapBytes);
+    /** {@link #forms} for the default, {@link GroupingForm#AUTO}. */
+    public static BiFunction<Long, Long, GroupingForm> formsWithin(long maxHeapBytes) {
+        return forms(GroupingForm.AUTO, maxHeapBytes);
     }
 
     /**
@@ -235,7 +253,8 @@ public record LevelMemory(int level, long fanIn, long neurons, long width, boole
      */
     public String describe() {
         return size(bytes()) + " (statistics " + size(statistics) + ", then least squares " + size(leastSquares)
-                + " + grouping " + size(grouping) + (gramForm ? " in Gram form" : " in factor form")
+                + " + grouping " + size(grouping) + (form == GroupingForm.GRAM ? " in Gram form"
+                : " in " + form.cliName() + " form")
                 + " or collection " + size(collection) + ", frontier " + size(frontier) + ", models " + size(models)
                 + ", runtime " + size(runtime) + ")";
     }

@@ -10,6 +10,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import java.util.Arrays;
 import java.util.SplittableRandom;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
 import org.onnxfuse.fusion.solve.FitError;
 import org.onnxfuse.kernels.DenseMatrix;
 import org.onnxfuse.kernels.GramKMeans;
@@ -76,16 +78,17 @@ class FactorFormTest extends WithCpuBackend {
         }
     }
 
-    @Test
-    void kMeansStepsAndSeedsMatchTheGramKernel() {
+    @ParameterizedTest
+    @CsvSource({"factor, 0", "cross, 0", "cross, 7"})
+    void kMeansStepsAndSeedsMatchTheGramKernel(String formName, int crossRows) {
         LevelData data = LevelData.random(8, 150, 9, 40, 1.0);
         SufficientStatistics stats = data.plainStatistics();
         DenseMatrix prior = randomPrior(3, 10, 40);
         ProjectedTargets gram = ProjectedTargets.fit(backend, stats, 1e-3, prior, GroupingForm.GRAM);
-        ProjectedTargets factor = ProjectedTargets.fit(backend, stats, 1e-3, prior, GroupingForm.FACTOR);
+        ProjectedTargets factor = ProjectedTargets.fit(backend, stats, 1e-3, prior, GroupingForm.fromName(formName));
         double tolerance = RELATIVE * scale(gram);
         try (GramKMeans g = backend.openGramKMeans(gram.crossColumns(), gram.gramColumns(), gram.targetSquaredNorms(),
-                40); GramKMeans f = new FactorKMeans(backend, factor)) {
+                40); GramKMeans f = new FactorKMeans(backend, factor, true, crossRows)) {
             for (int first = 0; first < 5; first++) {
                 assertArrayEquals(g.farthestFirst(first, 9), f.farthestFirst(first, 9));
             }
@@ -140,13 +143,15 @@ class FactorFormTest extends WithCpuBackend {
             }
             GroupingConfig config = GroupingConfig.defaults().withSeed(seed).withRestarts(4);
             Grouping gram = KMeansGrouping.group(backend, full, layout, scores, 20, config.withForm(GroupingForm.GRAM));
-            Grouping factor = KMeansGrouping.group(backend, diagonal, layout, scores, 20,
-                    config.withForm(GroupingForm.FACTOR));
-            assertArrayEquals(gram.assignment(), factor.assignment(), "seed " + seed);
-            assertEquals(gram.cost(), factor.cost(), 1e-9 * gram.cost());
-            assertEquals(gram.iterations(), factor.iterations());
-            assertTrue(gram.fusedWeights().maxAbsDifference(factor.fusedWeights())
-                    <= 1e-9 * gram.fusedWeights().maxAbs());
+            for (GroupingForm form : new GroupingForm[] {GroupingForm.FACTOR, GroupingForm.CROSS}) {
+                Grouping factor = KMeansGrouping.group(backend, diagonal, layout, scores, 20, config.withForm(form));
+                assertArrayEquals(gram.assignment(), factor.assignment(), form + ", seed " + seed);
+                assertEquals(gram.cost(), factor.cost(), 1e-9 * gram.cost());
+                assertEquals(gram.iterations(), factor.iterations());
+                assertEquals(gram.restarts(), factor.restarts());
+                assertTrue(gram.fusedWeights().maxAbsDifference(factor.fusedWeights())
+                        <= 1e-9 * gram.fusedWeights().maxAbs());
+            }
         }
     }
 
@@ -191,7 +196,7 @@ class FactorFormTest extends WithCpuBackend {
                 u[i + (i % 5) * 12] = 0.25 + 0.05 * i;
             }
             DenseMatrix members = new DenseMatrix(12, 5, u);
-            for (GroupingForm form : new GroupingForm[] {GroupingForm.GRAM, GroupingForm.FACTOR}) {
+            for (GroupingForm form : new GroupingForm[] {GroupingForm.GRAM, GroupingForm.FACTOR, GroupingForm.CROSS}) {
                 for (DenseMatrix centre : new DenseMatrix[] {null, prior}) {
                     for (double ridgeFactor : new double[] {1e-6, 0.1}) {
                         ProjectedTargets fit = ProjectedTargets.fit(backend, full, ridgeFactor, centre, form);
@@ -218,15 +223,77 @@ class FactorFormTest extends WithCpuBackend {
         assertThrows(IllegalArgumentException.class, () -> fit.centroidSquaredNorms(DenseMatrix.zeros(5, 2)));
     }
 
+    /** The cross form's steps by blocks of neurons, shared between threads, equal the step in one block bit for bit. */
     @Test
-    void autoTakesTheGramFormWhileItsMatricesFitAQuarterOfTheHeap() {
+    void crossStepsDoNotDependOnTheirBlocks() {
+        LevelData data = LevelData.random(9, 150, 9, 50, 1.0);
+        ProjectedTargets cross = ProjectedTargets.fit(backend, data.plainStatistics(), 1e-3, randomPrior(4, 10, 50),
+                GroupingForm.CROSS);
+        SplittableRandom random = new SplittableRandom(6);
+        int k = 9;
+        int[] owner = new int[50];
+        double[] weight = new double[50];
+        int[] current = new int[50];
+        for (int i = 0; i < 50; i++) {
+            owner[i] = i < k ? i : random.nextInt(k);
+            weight[i] = 0.1 + random.nextDouble();
+            current[i] = random.nextInt(k);
+        }
+        try (FactorKMeans whole = new FactorKMeans(backend, cross, true, 0);
+             FactorKMeans blocked = new FactorKMeans(backend, cross, true, 3)) {
+            GramKMeans.Step a = whole.step(k, owner, weight, current);
+            GramKMeans.Step b = blocked.step(k, owner, weight, current);
+            assertArrayEquals(a.next(), b.next());
+            assertArrayEquals(a.nextSquaredDistance(), b.nextSquaredDistance(), 0.0);
+            assertArrayEquals(a.currentSquaredDistance(), b.currentSquaredDistance(), 0.0);
+            assertTrue(whole.crossForm() && !whole.bounded());
+        }
+    }
+
+    /** C made by blocks of W's columns is the product made at once, symmetrised without a prior. */
+    @Test
+    void theCrossTableByBlocksIsTheWholeProduct() {
+        LevelData data = LevelData.random(4, 150, 9, 30, 1.0);
+        SufficientStatistics stats = data.plainStatistics();
+        for (DenseMatrix prior : new DenseMatrix[] {null, randomPrior(5, 10, 30)}) {
+            ProjectedTargets gram = ProjectedTargets.fit(backend, stats, 1e-3, prior, GroupingForm.GRAM);
+            for (int columns : new int[] {1, 7, 30}) {
+                double[] c = ProjectedTargets.crossTable(backend, stats.xa(), gram.weights(), prior == null, columns);
+                double[] expected = gram.crossColumns();
+                for (int i = 0; i < expected.length; i++) {
+                    assertEquals(expected[i], c[i], 1e-12 * Math.max(1, Math.abs(expected[i])),
+                            columns + " columns per block, entry " + i);
+                }
+                if (prior == null) {
+                    for (int i = 0; i < 30; i++) {
+                        for (int j = 0; j < i; j++) {
+                            assertEquals(c[i + j * 30], c[j + i * 30], 0.0, "symmetric bit for bit");
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    @Test
+    void autoTakesTheGramFormWhileItsMatricesFitAQuarterOfTheHeapThenTheCrossForm() {
         long heap = 8L << 30;
         // 4 matrices of m^2 doubles within 2 GiB: m <= 8192
-        assertEquals(GroupingForm.GRAM, GroupingForm.AUTO.resolve(8192, heap));
-        assertEquals(GroupingForm.FACTOR, GroupingForm.AUTO.resolve(8193, heap));
-        assertEquals(GroupingForm.FACTOR, GroupingForm.FACTOR.resolve(10, heap));
-        assertEquals(GroupingForm.GRAM, GroupingForm.GRAM.resolve(100_000, heap));
+        assertEquals(GroupingForm.GRAM, GroupingForm.AUTO.resolve(8192, 100_000, heap));
+        // then C, S_xx, S_xa, W and W0 within 5/8 of the heap (5 GiB): 8 (m^2 + 3 d m + d^2) bytes
+        assertEquals(GroupingForm.CROSS, GroupingForm.AUTO.resolve(8193, 785, heap));
+        assertEquals(GroupingForm.CROSS, GroupingForm.AUTO.resolve(16384, 3073, 6L << 30));
+        assertEquals(GroupingForm.FACTOR, GroupingForm.AUTO.resolve(16384, 3073, 4L << 30));
+        assertEquals(GroupingForm.CROSS, GroupingForm.AUTO.resolve(24_000, 1000, heap)); // 4.9 GB
+        assertEquals(GroupingForm.FACTOR, GroupingForm.AUTO.resolve(25_000, 1000, heap)); // 5.3 GB
+        assertEquals(GroupingForm.FACTOR, GroupingForm.AUTO.resolve(8193, 60_000, heap)); // S_xx alone 28.8 GB
+        assertEquals(GroupingForm.FACTOR, GroupingForm.FACTOR.resolve(10, 10, heap));
+        assertEquals(GroupingForm.CROSS, GroupingForm.CROSS.resolve(100_000, 10, heap));
+        assertEquals(GroupingForm.GRAM, GroupingForm.GRAM.resolve(100_000, 10, heap));
         assertEquals(GroupingForm.FACTOR, GroupingForm.fromName(" Factor "));
+        assertEquals(GroupingForm.CROSS, GroupingForm.fromName("cross"));
+        assertTrue(GroupingForm.CROSS.factored() && GroupingForm.FACTOR.factored());
+        assertFalse(GroupingForm.GRAM.factored());
         assertThrows(OnnxFuseException.class, () -> GroupingForm.fromName("dense"));
         assertThrows(IllegalArgumentException.class, () -> ProjectedTargets.fit(backend,
                 LevelData.random(1, 20, 3, 4, 0.1).plainStatistics(), 1e-6, null, GroupingForm.AUTO));

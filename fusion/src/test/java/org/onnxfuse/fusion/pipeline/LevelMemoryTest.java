@@ -9,6 +9,7 @@ import java.nio.file.Path;
 import java.util.List;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import org.onnxfuse.fusion.group.GroupingForm;
 import org.onnxfuse.fusion.plan.LevelPlan;
 import org.onnxfuse.fusion.plan.LevelPlanner;
 import org.onnxfuse.fusion.testing.Fixtures;
@@ -25,12 +26,12 @@ class LevelMemoryTest {
     @Test
     void theTermsOfTheFirstLevelOfEightMlps() {
         // d = 785 (784 pixels and the bias), m = 8 x 256, k = 256, one ONNX Runtime batch of 256 rows
-        LevelMemory gram = LevelMemory.of(1, 785, 2048, 256, 256, true, 0, 0);
+        LevelMemory gram = LevelMemory.of(1, 785, 2048, 256, 256, GroupingForm.GRAM, 0, 0);
         long statistics = 8 * (785L * 785 + 785L * 2048 + 2048L * 2048);
         assertEquals(statistics, gram.statistics(), "one copy: the accumulator's native sums count in the collection");
         // the block gathers 2048 rows over batches (2048 x 2048 targets: 32 MB), the batch is 256 rows
         assertEquals(statistics + 8 * 2048L * (785 + 2048) + 4 * 256L * (785 + 2048), gram.collection());
-        assertEquals(8 * 455L * (9217 + 8192), LevelMemory.of(6, 9217, 8192, 4096, 0, false, 0, 0).collection()
+        assertEquals(8 * 455L * (9217 + 8192), LevelMemory.of(6, 9217, 8192, 4096, 0, GroupingForm.FACTOR, 0, 0).collection()
                 - 8 * (9217L * 9217 + 9217L * 8192 + 8192), "alexnet's fc6: 2^22 / 9217 = 455 rows per block");
         // W and W0 held, the solve's native S_xx and right-hand sides: no heap copies of either
         assertEquals(8 * (2 * 785L * 2048) + 8 * (785L * 785 + 785L * 2048), gram.leastSquares());
@@ -38,7 +39,7 @@ class LevelMemoryTest {
         assertEquals(8 * (3 * 2048L * 2048 + 785L * 2048 - 785L * 785), gram.grouping());
         assertEquals(gram.statistics() + gram.leastSquares() + gram.grouping() + (8L << 20), gram.bytes(),
                 "the fit is the larger phase here");
-        LevelMemory factor = LevelMemory.of(1, 785, 2048, 256, 256, false, 0, 0);
+        LevelMemory factor = LevelMemory.of(1, 785, 2048, 256, 256, GroupingForm.FACTOR, 0, 0);
         assertTrue(factor.bytes() < gram.bytes());
         assertEquals(8 * (785L * 785 + 785L * 2048 + 2048), factor.statistics());
         assertEquals(8L << 20, gram.runtime());
@@ -50,7 +51,7 @@ class LevelMemoryTest {
     @Test
     void theCollectionIsThePeakWhenTheStatisticsOutweighTheFit() {
         // a wide input and few neurons: the native sums and the Java copy of S_xx at once
-        LevelMemory wide = LevelMemory.of(1, 4097, 16, 16, 64, true, 0, 0);
+        LevelMemory wide = LevelMemory.of(1, 4097, 16, 16, 64, GroupingForm.GRAM, 0, 0);
         assertTrue(wide.collection() > wide.leastSquares() + wide.grouping());
         assertEquals(wide.statistics() + wide.collection() + (8L << 20), wide.bytes());
     }
@@ -67,7 +68,7 @@ class LevelMemoryTest {
         // the heap's share bounds it (the rest spills to disk), and stands for it without a sample count
         assertEquals(40L << 20, LevelMemory.frontier(plans, 1, 5000, 40L << 20));
         assertEquals(40L << 20, LevelMemory.frontier(plans, 1, 0, 40L << 20));
-        List<LevelMemory> levels = LevelMemory.of(plans, 0, null, 256, m -> false, 5000, 40L << 20);
+        List<LevelMemory> levels = LevelMemory.of(plans, 0, null, 256, (m, d) -> GroupingForm.FACTOR, 5000, 40L << 20);
         assertEquals(40L << 20, levels.get(0).frontier());
         assertEquals(4L * 5000 * 256, levels.get(1).frontier());
         assertEquals(levels.get(0).statistics() + Math.max(levels.get(0).collection(), levels.get(0).leastSquares()
@@ -75,17 +76,35 @@ class LevelMemoryTest {
     }
 
     @Test
-    void theGramFormWhileItsMatricesTakeAQuarterOfTheHeap() {
+    void theGramFormWhileItsMatricesTakeAQuarterOfTheHeapThenTheCrossForm() {
         long heap = 8L << 30;
-        assertTrue(LevelMemory.gramFormWithin(heap).test(8192)); // 4 x 512 MiB = 2 GiB
-        assertFalse(LevelMemory.gramFormWithin(heap).test(8193));
+        assertEquals(GroupingForm.GRAM, LevelMemory.formsWithin(heap).apply(8192L, 785L)); // 4 x 512 MiB = 2 GiB
+        assertEquals(GroupingForm.CROSS, LevelMemory.formsWithin(heap).apply(8193L, 785L));
+        assertEquals(GroupingForm.FACTOR, LevelMemory.forms(GroupingForm.FACTOR, heap).apply(8193L, 785L));
+    }
+
+    @Test
+    void theCrossFormHoldsCAndABlockWhileMakingIt() {
+        // eight parents of width 2048 after 3072 inputs: C is 2 GiB
+        long d = 3073;
+        long m = 16384;
+        long k = 2048;
+        LevelMemory cross = LevelMemory.of(1, d, m, k, 0, GroupingForm.CROSS, 0, 0);
+        LevelMemory factor = LevelMemory.of(1, d, m, k, 0, GroupingForm.FACTOR, 0, 0);
+        assertEquals(factor.statistics(), cross.statistics(), "no S_aa in either");
+        // making C: S_xa natively, 1024 of W's and C's columns (16 M values of C) natively and on the heap
+        assertEquals(8 * (m * m + d * m + 2 * (d + m) * 1024), cross.grouping());
+        assertTrue(cross.bytes() > factor.bytes() + 8 * m * m);
+        assertTrue(cross.describe().contains("in cross form"), cross.describe());
+        assertThrows(IllegalArgumentException.class,
+                () -> LevelMemory.of(1, d, m, k, 0, GroupingForm.AUTO, 0, 0));
     }
 
     @Test
     void aLevelAboveTheHeapIsRefusedWithTheFix() {
         List<LevelPlan> plans = java.util.stream.IntStream.range(0, 8)
                 .mapToObj(i -> LevelPlanner.plan(Fixtures.read("mlp_k8_p" + i + ".onnx"))).toList();
-        List<LevelMemory> levels = LevelMemory.of(plans, 0, null, 256, m -> true, 0, 0);
+        List<LevelMemory> levels = LevelMemory.of(plans, 0, null, 256, (m, d) -> GroupingForm.GRAM, 0, 0);
         assertEquals(2, levels.size());
         assertEquals(2048, levels.get(0).neurons());
         assertEquals(80, levels.get(1).neurons());
@@ -108,7 +127,7 @@ class LevelMemoryTest {
         assertEquals(oneParent, LevelMemory.heldBytes(parents.get(0)));
         long parentBytes = parents.stream().mapToLong(LevelMemory::heldBytes).sum();
         List<LevelMemory> levels = LevelMemory.of(parents.stream().map(LevelPlanner::plan).toList(), parentBytes,
-                null, 256, m -> true, 0, 0);
+                null, 256, (m, d) -> GroupingForm.GRAM, 0, 0);
         assertEquals(8 * oneParent, levels.get(0).models(), "level 1: the parents, nothing written yet");
         assertEquals(8 * oneParent + 4 * 785L * 256, levels.get(1).models(), "level 2: and the fused level 1");
         assertEquals(levels.get(0).statistics() + levels.get(0).leastSquares() + levels.get(0).grouping()
@@ -116,7 +135,7 @@ class LevelMemoryTest {
 
         // 512 fused neurons: level 1's 785 x 512 weights (1.6 MB) leave the heap once written, its biases stay
         List<LevelMemory> wide = LevelMemory.of(parents.stream().map(LevelPlanner::plan).toList(), parentBytes,
-                new int[] {512, 10}, 256, m -> true, 0, 0);
+                new int[] {512, 10}, 256, (m, d) -> GroupingForm.GRAM, 0, 0);
         assertTrue(4 * 785L * 512 >= LevelLoop.SPILL_MIN_BYTES);
         assertEquals(8 * oneParent + 4 * 512L, wide.get(1).models(), "level 2: the parents and level 1's biases");
     }
