@@ -9,14 +9,12 @@ import java.util.List;
 import java.util.Map;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
-import org.onnxfuse.fusion.data.NpyArray;
 import org.onnxfuse.fusion.plan.ConstantFolding;
 import org.onnxfuse.fusion.plan.LevelOp;
 import org.onnxfuse.fusion.plan.LevelPlan;
 import org.onnxfuse.fusion.plan.LevelPlanner;
 import org.onnxfuse.fusion.testing.Fixtures;
-import org.onnxfuse.fusion.testing.Npy;
-import org.onnxfuse.fusion.testing.Npz;
+import org.onnxfuse.fusion.testing.PaddedRows;
 import org.onnxfuse.onnx.ir.DataType;
 import org.onnxfuse.onnx.ir.Graph;
 import org.onnxfuse.onnx.ir.Model;
@@ -40,20 +38,9 @@ class KeyPaddingMaskFusionTest {
         return ConstantFolding.fold(Fixtures.read(FILE));
     }
 
-    /**
-     * {@code n} test images from {@code first}, sample i with its last (i + shift) mod 10 row tokens
-     * padded (none when {@code padded} is false), as the .npz of the model's two inputs.
-     */
+    /** {@link PaddedRows#boolMask}: sample i with its last (i + shift) mod 10 row tokens padded (none unless padded). */
     private Path data(String name, int first, int n, int shift, boolean padded) {
-        float[] x;
-        try (NpyArray images = NpyArray.open(Fixtures.data("test_x.npy"))) {
-            x = images.readFloats(first, n);
-        }
-        long[] shape = {n, 28};
-        byte[] mask = Npy.data("|b1", false, shape,
-                idx -> padded && idx[1] >= 28 - (idx[0] + shift) % 10 ? 1 : 0);
-        return Npz.write(dir.resolve(name), Map.of("input", Npy.floats(new long[] {n, 1, 28, 28}, x),
-                "mask", Npy.npy("|b1", false, shape, mask)));
+        return PaddedRows.boolMask(dir.resolve(name), "mask", first, n, shift, padded);
     }
 
     @Test
