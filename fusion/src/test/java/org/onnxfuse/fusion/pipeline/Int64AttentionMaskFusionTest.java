@@ -5,22 +5,18 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.nio.file.Path;
 import java.util.List;
-import java.util.Map;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
 import org.junit.jupiter.params.provider.ValueSource;
 import org.onnxfuse.fusion.plan.ConstantFolding;
-import org.onnxfuse.fusion.plan.LevelOp;
 import org.onnxfuse.fusion.plan.LevelPlan;
-import org.onnxfuse.fusion.plan.LevelPlanner;
 import org.onnxfuse.fusion.testing.Fixtures;
 import org.onnxfuse.fusion.testing.ModelEdits;
 import org.onnxfuse.fusion.testing.PaddedRows;
 import org.onnxfuse.onnx.io.OnnxReader;
 import org.onnxfuse.onnx.io.OnnxWriter;
 import org.onnxfuse.onnx.ir.DataType;
-import org.onnxfuse.onnx.ir.Graph;
 import org.onnxfuse.onnx.ir.Model;
 import org.onnxfuse.onnx.ir.ValueInfo;
 
@@ -51,43 +47,33 @@ class Int64AttentionMaskFusionTest {
         return PaddedRows.int64Mask(dir.resolve(name), "attention_mask", first, n, shift, padded);
     }
 
+    private Path calibration() {
+        return data("calib.npz", 200, 300, 0, true);
+    }
+
+    private Path test(int shift) {
+        return data("test.npz", 0, 200, shift, true);
+    }
+
     @ParameterizedTest
     @CsvSource({BOOL + ", Equal Where", ADDITIVE + ", Cast Sub Mul"})
     void theMaskComputedFromTheInt64InputIsReadBatchFirst(String file, String maskOps) {
-        Model raw = Fixtures.read(file);
-        Model p0 = model(file);
-        Path test = data("test.npz", 0, 200, 3, true);
-        float[] expected = Fixtures.logits(raw, test);
-        assertTrue(Fixtures.maxAbsDifference(expected, Fixtures.logits(p0, test)) < 1e-5, "the rewrite keeps it");
-        assertTrue(Fixtures.maxAbsDifference(expected, Fixtures.logits(raw, data("open.npz", 0, 200, 3, false)))
-                > 1e-2, "the padding changes the logits");
-        Graph g = p0.graph();
-        assertTrue(g.nodes().stream().noneMatch(n -> n.opType().equals("Expand") || n.opType().equals("Transpose")
-                        && java.util.Arrays.equals(n.longsAttribute("perm", null), new long[] {1, 0, 2})),
-                "no Expand over the heads, no swap of batch and tokens: the mask is [N, 1, 1, S], the batch first");
-        LevelPlan p = LevelPlanner.plan(p0);
+        MaskedAttentionChecks.Checked c = MaskedAttentionChecks.requireReadBatchFirst(Fixtures.read(file),
+                model(file), test(3), data("open.npz", 0, 200, 3, false));
+        LevelPlan p = c.plan();
         assertEquals(List.of("input", "attention_mask"), p.inputs().stream().map(in -> in.name()).toList());
         assertEquals(DataType.INT64, p.inputs().get(1).elementType());
         assertEquals(8, p.levels().size());
-        assertEquals(List.of(2, 3), p.spaceOf(2).levels(), "queries and keys tied");
-        assertEquals(4, p.spaceOf(2).heads());
-        LevelOp attention = p.joins().stream().filter(op -> op.opType().equals("Attention")).findFirst()
-                .orElseThrow();
-        String mask = attention.signature().entrySet().stream().filter(e -> e.getKey().startsWith("score input mask"))
-                .map(Map.Entry::getValue).findFirst().orElseThrow(() -> new AssertionError(attention.signature()));
-        assertTrue(mask.contains("computed from the input 'attention_mask'"), mask);
+        assertTrue(c.maskSignature().contains("computed from the input 'attention_mask'"), c.maskSignature());
         for (String op : maskOps.split(" ")) {
-            assertTrue(mask.contains(op), op + " not in " + mask);
+            assertTrue(c.maskSignature().contains(op), op + " not in " + c.maskSignature());
         }
     }
 
     @ParameterizedTest
     @ValueSource(strings = {BOOL, ADDITIVE})
     void aParentFusedWithItsPermutedCopyComesBackUnderTheInt64Mask(String file) {
-        Model p0 = model(file);
-        Path calibration = data("calib.npz", 200, 300, 0, true);
-        Path test = data("test.npz", 0, 200, 5, true);
-        Fixtures.requirePermutedCopyBack(p0, 31, 300, calibration, test, FusionMethod.KF_LINEAR,
+        Fixtures.requirePermutedCopyBack(model(file), 31, 300, calibration(), test(5), FusionMethod.KF_LINEAR,
                 FusionMethod.KF_GRADIENT);
     }
 
@@ -95,10 +81,8 @@ class Int64AttentionMaskFusionTest {
     @ValueSource(strings = {BOOL, ADDITIVE})
     void theFusedModelKeepsTheInt64InputAndRunsFromItsFile(String file) {
         Model p0 = model(file);
-        Path calibration = data("calib.npz", 200, 300, 0, true);
-        Path test = data("test.npz", 0, 200, 7, true);
         FusionResult r = Fixtures.fuse(List.of(p0, ModelEdits.permuted(p0, 37)), FusionMethod.KF_LINEAR, 300,
-                calibration);
+                calibration());
         Path written = dir.resolve("fused.onnx");
         OnnxWriter.write(r.model(), written);
         Model fused = OnnxReader.read(written);
@@ -106,6 +90,7 @@ class Int64AttentionMaskFusionTest {
         ValueInfo out = fused.graph().feedInputs().get(1);
         assertEquals("attention_mask", out.name());
         assertEquals(in.tensorType(), out.tensorType(), "int64 [batch, 28], passed through unchanged");
+        Path test = test(7);
         float[] expected = Fixtures.logits(Fixtures.read(file), test);
         double scale = Math.max(1, Fixtures.maxAbsDifference(expected, new float[expected.length]));
         double diff = Fixtures.maxAbsDifference(expected, Fixtures.logits(fused, test)) / scale;
