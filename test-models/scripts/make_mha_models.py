@@ -35,7 +35,17 @@ output `logits` [batch,10], opset 17, unless said otherwise:
   t + MHA(LN(t), LN(t), LN(t), key_padding_mask=mask) with nn.MultiheadAttention(batch_first=True),
   mean over the tokens, Linear(16, 10). torch turns the mask into an additive -inf mask on the
   scores (Reshape to [N, 1, 1, S], Expand over the heads, Reshape to [N * H, 1, S], Where) computed
-  from the mask input alone. Verified with the last (i mod 10) rows of test image i padded.
+  from the mask input alone. Verified with the last (i mod 10) rows of test image i padded;
+- int64_attention_mask_op17.onnx: two inputs, `input` [batch,1,28,28] and `attention_mask`
+  [batch,28] int64 (1 = a row token to keep, 0 = a padded one), as HuggingFace exports feed it;
+  28 row tokens, Linear(28, 16), nn.TransformerEncoder of one nn.TransformerEncoderLayer(batch_first
+  =True, norm_first, feed-forward 32, ReLU, dropout 0) called with src_key_padding_mask =
+  (attention_mask == 0), mean over the tokens, Linear(16, 10). The graph turns the int64 input into
+  torch's bool mask by Equal with a constant 0, then as above. Verified like key_padding_mask_op17.onnx
+  (attention_mask 0 on the last i mod 10 rows of image i);
+- int64_additive_mask_op17.onnx: the same model and inputs, but the mask made additive as
+  HuggingFace's encoders do: src_key_padding_mask = (1 - attention_mask.float()) * -1e4, a float
+  key_padding_mask that torch adds to the scores as it is (Cast, Sub, Mul in the graph, no Where).
 
 Reuses make_vit_models.py's spread_untrained (no two parameters equal, so the exporter shares no
 initializer and a permutation shows in every weight) and make_test_models.py's export and
@@ -63,7 +73,8 @@ D, HEADS, FF = 16, 4, 32
 SEEDS = {"encoder_tokens_first_op17.onnx": 18000, "cross_op17.onnx": 18100,
          "cross_tokens_first_op17.onnx": 18200, "tokens_first_input_op17.onnx": 18300,
          "cross_separate_kv_op17.onnx": 18400, "encoder_causal_op17.onnx": 18500,
-         "cross_separate_kv_tokens_first_op17.onnx": 18600, "key_padding_mask_op17.onnx": 18700}
+         "cross_separate_kv_tokens_first_op17.onnx": 18600, "key_padding_mask_op17.onnx": 18700,
+         "int64_attention_mask_op17.onnx": 18800, "int64_additive_mask_op17.onnx": 18900}
 
 
 class TokensFirstEncoder(nn.Module):
@@ -152,6 +163,25 @@ class KeyPaddingMask(nn.Module):
         return self.head(t.mean(dim=1))
 
 
+class Int64AttentionMask(nn.Module):
+    """Row tokens, one pre-LN nn.TransformerEncoderLayer whose keys are masked where the int64
+    `attention_mask` input is 0 (HuggingFace's convention: 1 = keep), by a bool mask or (additive) by
+    -1e4 added to their scores; mean over the tokens."""
+    def __init__(self, additive=False):
+        super().__init__()
+        self.additive = additive
+        self.embed = nn.Linear(28, D)
+        layer = nn.TransformerEncoderLayer(D, HEADS, FF, dropout=0.0, batch_first=True, norm_first=True)
+        self.enc = nn.TransformerEncoder(layer, 1, enable_nested_tensor=False)
+        self.head = nn.Linear(D, 10)
+
+    def forward(self, x, attention_mask):
+        t = self.embed(x.view(x.shape[0], 28, 28))
+        # additive: a float mask, 0 where kept and -1e4 where padded, that torch adds to the scores
+        mask = (1.0 - attention_mask.float()) * -1e4 if self.additive else attention_mask == 0
+        return self.head(self.enc(t, src_key_padding_mask=mask).mean(dim=1))
+
+
 def padding(n):
     """[n, 28] bool: sample i has its last (i mod 10) row tokens padded."""
     rows = torch.arange(28).unsqueeze(0)
@@ -203,7 +233,9 @@ def main():
                         ("cross_separate_kv_op17.onnx", lambda: Cross(True, separate_values=True)),
                         ("encoder_causal_op17.onnx", CausalEncoder),
                         ("cross_separate_kv_tokens_first_op17.onnx", lambda: Cross(False, separate_values=True)),
-                        ("key_padding_mask_op17.onnx", KeyPaddingMask)):
+                        ("key_padding_mask_op17.onnx", KeyPaddingMask),
+                        ("int64_attention_mask_op17.onnx", Int64AttentionMask),
+                        ("int64_additive_mask_op17.onnx", lambda: Int64AttentionMask(additive=True))):
         torch.manual_seed(SEEDS[fname])
         model = redraw(make())
         path = os.path.join(MHA_DIR, fname)
@@ -220,6 +252,14 @@ def main():
                               input_names=["input", "mask"], output_names=["logits"],
                               dynamic_axes={"input": {0: "batch"}, "mask": {0: "batch"}, "logits": {0: "batch"}})
             err = verify_inputs(path, model, {"input": x_check, "mask": padding(len(x_check))}, fname)
+        elif fname.startswith("int64_"):
+            keep = (~padding(2)).long()
+            torch.onnx.export(model, (x_check[:2], keep), path, opset_version=OPSET,
+                              input_names=["input", "attention_mask"], output_names=["logits"],
+                              dynamic_axes={"input": {0: "batch"}, "attention_mask": {0: "batch"},
+                                            "logits": {0: "batch"}})
+            err = verify_inputs(path, model, {"input": x_check,
+                                              "attention_mask": (~padding(len(x_check))).long()}, fname)
         else:
             mtm.export(model, path, {"opset_version": OPSET})
             m, err, _ = mtm.verify(path, model, x_check, fname)

@@ -79,6 +79,14 @@ public final class LevelPlanner {
     private final List<int[]> sharedHeadOrders = new ArrayList<>();
     /** Values before the first level that hold no float32: int64 or bool inputs and what is computed from them. */
     private final Set<String> integers = new HashSet<>();
+    /**
+     * Float values before the first level computed from int64 or bool inputs alone by the ops of
+     * {@link ParameterFreeOps} other than a Gather of a table (which looks up features): a mask cast to
+     * float, HuggingFace's {@code (1 - attention_mask.float()) * -1e4}. Data like the integers, so
+     * the ops on them stay parameter-free where they can; an op they cannot follow is left to the
+     * handlers (an int64 input cast to float features that a level reads).
+     */
+    private final Set<String> floatsFromPassed = new HashSet<>();
     /** Values before the first level computed from an int64 or bool input, with that input (for messages). */
     private final Map<String, ModelInput> passedThrough = new HashMap<>();
 
@@ -217,14 +225,16 @@ public final class LevelPlanner {
 
     /**
      * Places {@code node} when it works on data before the first level that several inputs meet
-     * in, or that is not float (an int64 or bool input on its way): a parameter-free op
-     * ({@link ParameterFreeOps}) that fusion copies unchanged. Returns false for anything else,
-     * which the handlers place; refuses passed-through data in an op it cannot follow.
+     * in, or that is not float (an int64 or bool input on its way) or is computed from such
+     * ({@link #floatsFromPassed}): a parameter-free op ({@link ParameterFreeOps}) that fusion copies
+     * unchanged. Returns false for anything else, which the handlers place; refuses int64 or bool data in
+     * an op it cannot follow.
      */
     private boolean beforeLevels(Node node, List<String> active) {
         boolean neurons = active.stream().anyMatch(v -> flows.get(v).hasNeurons());
         boolean integer = active.stream().anyMatch(integers::contains);
-        if (neurons || (!integer && active.size() == 1)) {
+        boolean passedData = integer || active.stream().anyMatch(floatsFromPassed::contains);
+        if (neurons || (!passedData && active.size() == 1)) {
             return false;
         }
         List<ParameterFreeOps.Operand> operands = new ArrayList<>();
@@ -235,8 +245,12 @@ public final class LevelPlanner {
                 operands.add(ParameterFreeOps.constant(v, view).orElse(null));
             }
         }
+        Optional<ParameterFreeOps.Result> applied = ParameterFreeOps.apply(node, operands, view);
+        if (applied.isEmpty() && !integer && active.size() == 1) {
+            return false;
+        }
         checkExtraOutputs(node);
-        ParameterFreeOps.Result result = ParameterFreeOps.apply(node, operands, view).orElseThrow(() ->
+        ParameterFreeOps.Result result = applied.orElseThrow(() ->
                 registry.unsupported(node, "it reads " + describeBeforeLevels(active) + "; before the first level"
                         + " such data may pass only through Cast, Not, comparisons, And/Or/Xor, Where, Add, Sub,"
                         + " Mul, Div, Concat, Unsqueeze, Identity and Gather of an initializer, with constant or"
@@ -253,6 +267,9 @@ public final class LevelPlanner {
         flows.put(out, flow);
         if (!result.floating()) {
             integers.add(out);
+        } else if (!node.opType().equals("Gather")
+                && active.stream().allMatch(v -> integers.contains(v) || floatsFromPassed.contains(v))) {
+            floatsFromPassed.add(out);
         }
         active.stream().map(passedThrough::get).filter(Objects::nonNull).findFirst()
                 .ifPresent(in -> passedThrough.put(out, in));

@@ -403,9 +403,7 @@ public final class MultiheadAttentionLayout {
             return Optional.empty();
         }
         String input = unmerged.inputs().get(0);
-        boolean rank2 = g.feedInputs().stream().anyMatch(v -> v.name().equals(input) && v.tensorType() != null
-                && v.tensorType().hasShape() && v.tensorType().shape().size() == 2);
-        if (!rank2) {
+        if (maskInput(g, view, input).isEmpty()) {
             return Optional.empty();
         }
         // the split heads' transposes [T', N * H, d] -> [N * H, T', d] that torch reads S from
@@ -454,6 +452,42 @@ public final class MultiheadAttentionLayout {
             }
         }
         return Optional.of(new PaddingMask(input, unmerged, expand, merged, zeros, strays));
+    }
+
+    /**
+     * Ops that keep the shape of their one non-constant operand when every other operand is a
+     * one-element constant of rank 2 at most: what turns a mask input into torch's key_padding_mask
+     * ({@code attention_mask == 0}, {@code ~mask}, {@code (1 - mask.float()) * -1e4}).
+     */
+    private static final Set<String> MASK_ELEMENTWISE = Set.of("Identity", "Cast", "Not", "Neg", "Equal", "Less",
+            "Greater", "LessOrEqual", "GreaterOrEqual", "And", "Or", "Xor", "Add", "Sub", "Mul", "Div", "Where");
+
+    /**
+     * The rank-2 model input ([N, S]) that {@code value} is, or that it is computed from by
+     * {@link #MASK_ELEMENTWISE} ops alone, so that {@code value} is [N, S] too (HuggingFace-style exports
+     * feed an int64 {@code attention_mask} of ones and zeros and compare it with 0); empty otherwise.
+     */
+    private static Optional<String> maskInput(Graph g, GraphView view, String value) {
+        String v = value;
+        for (int depth = 0; depth < 16; depth++) {
+            String current = v;
+            if (g.feedInputs().stream().anyMatch(in -> in.name().equals(current) && in.tensorType() != null
+                    && in.tensorType().hasShape() && in.tensorType().shape().size() == 2)) {
+                return Optional.of(current);
+            }
+            Node p = g.producer(current).orElse(null);
+            if (p == null || !p.isDefaultDomain() || !MASK_ELEMENTWISE.contains(p.opType())) {
+                return Optional.empty();
+            }
+            List<String> data = p.inputs().stream().filter(in -> !view.isConstant(in)).toList();
+            boolean oneElementConstants = p.inputs().stream().filter(view::isConstant).allMatch(in -> view.constant(in)
+                    .filter(t -> t.elementCount() == 1 && t.rank() <= 2).isPresent());
+            if (data.size() != 1 || !oneElementConstants) {
+                return Optional.empty();
+            }
+            v = data.get(0);
+        }
+        return Optional.empty();
     }
 
     /** The raw bytes of {@code t}'s first element. */

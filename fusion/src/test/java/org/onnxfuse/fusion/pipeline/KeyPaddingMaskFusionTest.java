@@ -6,17 +6,12 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.nio.file.Path;
 import java.util.List;
-import java.util.Map;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
-import org.onnxfuse.fusion.data.NpyArray;
 import org.onnxfuse.fusion.plan.ConstantFolding;
-import org.onnxfuse.fusion.plan.LevelOp;
 import org.onnxfuse.fusion.plan.LevelPlan;
-import org.onnxfuse.fusion.plan.LevelPlanner;
 import org.onnxfuse.fusion.testing.Fixtures;
-import org.onnxfuse.fusion.testing.Npy;
-import org.onnxfuse.fusion.testing.Npz;
+import org.onnxfuse.fusion.testing.PaddedRows;
 import org.onnxfuse.onnx.ir.DataType;
 import org.onnxfuse.onnx.ir.Graph;
 import org.onnxfuse.onnx.ir.Model;
@@ -40,48 +35,23 @@ class KeyPaddingMaskFusionTest {
         return ConstantFolding.fold(Fixtures.read(FILE));
     }
 
-    /**
-     * {@code n} test images from {@code first}, sample i with its last (i + shift) mod 10 row tokens
-     * padded (none when {@code padded} is false), as the .npz of the model's two inputs.
-     */
+    /** {@link PaddedRows#boolMask}: sample i with its last (i + shift) mod 10 row tokens padded (none unless padded). */
     private Path data(String name, int first, int n, int shift, boolean padded) {
-        float[] x;
-        try (NpyArray images = NpyArray.open(Fixtures.data("test_x.npy"))) {
-            x = images.readFloats(first, n);
-        }
-        long[] shape = {n, 28};
-        byte[] mask = Npy.data("|b1", false, shape,
-                idx -> padded && idx[1] >= 28 - (idx[0] + shift) % 10 ? 1 : 0);
-        return Npz.write(dir.resolve(name), Map.of("input", Npy.floats(new long[] {n, 1, 28, 28}, x),
-                "mask", Npy.npy("|b1", false, shape, mask)));
+        return PaddedRows.boolMask(dir.resolve(name), "mask", first, n, shift, padded);
     }
 
     @Test
     void theMaskIsReadBatchFirstFromTheMaskInputAlone() {
-        Model raw = Fixtures.read(FILE);
-        Model p0 = model();
         // the rewrite keeps the function, padding included, and the mask reaches the model
-        Path test = data("test.npz", 0, 200, 3, true);
-        float[] expected = Fixtures.logits(raw, test);
-        assertTrue(Fixtures.maxAbsDifference(expected, Fixtures.logits(p0, test)) < 1e-5, "the rewrite keeps it");
-        assertTrue(Fixtures.maxAbsDifference(expected, Fixtures.logits(raw, data("open.npz", 0, 200, 3, false)))
-                > 1e-2, "the padding changes the logits");
-        Graph g = p0.graph();
-        assertTrue(g.nodes().stream().noneMatch(n -> n.opType().equals("Expand") || n.opType().equals("Transpose")
-                        && java.util.Arrays.equals(n.longsAttribute("perm", null), new long[] {1, 0, 2})),
-                "no Expand over the heads, no swap of batch and tokens: the mask is [N, 1, 1, S], the batch first");
-        LevelPlan p = LevelPlanner.plan(p0);
+        MaskedAttentionChecks.Checked c = MaskedAttentionChecks.requireReadBatchFirst(Fixtures.read(FILE), model(),
+                data("test.npz", 0, 200, 3, true), data("open.npz", 0, 200, 3, false));
+        LevelPlan p = c.plan();
         assertEquals(List.of("input", "mask"), p.inputs().stream().map(in -> in.name()).toList());
         assertEquals(DataType.BOOL, p.inputs().get(1).elementType());
         assertEquals(6, p.levels().size());
-        assertEquals(List.of(2, 3), p.spaceOf(2).levels(), "queries and keys tied");
-        assertEquals(4, p.spaceOf(2).heads());
         assertEquals(List.of(p.spaceOf(4).id()), p.spaceOf(2).headsShared());
-        LevelOp attention = p.joins().stream().filter(op -> op.opType().equals("Attention")).findFirst()
-                .orElseThrow();
-        String mask = attention.signature().entrySet().stream().filter(e -> e.getKey().startsWith("score input mask"))
-                .map(Map.Entry::getValue).findFirst().orElseThrow(() -> new AssertionError(attention.signature()));
-        assertTrue(mask.contains("computed from the input 'mask'") && mask.contains("Where"), mask);
+        assertTrue(c.maskSignature().contains("computed from the input 'mask'") && c.maskSignature().contains("Where"),
+                c.maskSignature());
     }
 
     @Test

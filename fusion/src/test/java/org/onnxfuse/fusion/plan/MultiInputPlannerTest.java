@@ -88,6 +88,22 @@ class MultiInputPlannerTest {
     }
 
     @Test
+    void anInt64InputCastToFloatFeaturesIsNormalisedAndReadByTheFirstLevel() {
+        // Cast, then Sub of a constant: float data computed from the int64 input alone, which stays parameter-free
+        // (as HuggingFace's (1 - mask.float()) * -1e4 does); the Gemm reading it is placed by its handler, a level
+        // whose chain starts at the input
+        Net net = new Net("counts", DataType.INT64, shape("batch", 6));
+        net.node(Node.of("counts_f", "Cast", List.of("counts"), List.of("cf"), Attribute.ofLong("to", 1)));
+        net.initializer(Tensor.ofFloats("mean", new long[0], new float[] {2}));
+        net.node(Node.of("centre", "Sub", List.of("cf", "mean"), List.of("centred")));
+        LevelPlan plan = net.gemm("fc1", 6, 4, true, true).op("r", "Relu").gemm("fc2", 4, 2, true, true).plan();
+        assertEquals(2, plan.levels().size());
+        assertEquals("counts", plan.level(1).from());
+        assertEquals("centred", plan.level(1).input());
+        assertEquals(List.of("Cast", "Sub"), plan.level(1).ops().stream().map(LevelOp::opType).toList());
+    }
+
+    @Test
     void inputsOfOtherTypesAreRefused() {
         Net net = new Net("x", DataType.INT32, shape("batch", 6)).gemm("fc1", 6, 2, true, true);
         String message = refused(net).getMessage();

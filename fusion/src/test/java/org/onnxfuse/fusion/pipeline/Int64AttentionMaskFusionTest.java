@@ -1,0 +1,100 @@
+package org.onnxfuse.fusion.pipeline;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.nio.file.Path;
+import java.util.List;
+import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
+import org.junit.jupiter.params.provider.ValueSource;
+import org.onnxfuse.fusion.plan.ConstantFolding;
+import org.onnxfuse.fusion.plan.LevelPlan;
+import org.onnxfuse.fusion.testing.Fixtures;
+import org.onnxfuse.fusion.testing.ModelEdits;
+import org.onnxfuse.fusion.testing.PaddedRows;
+import org.onnxfuse.onnx.io.OnnxReader;
+import org.onnxfuse.onnx.io.OnnxWriter;
+import org.onnxfuse.onnx.ir.DataType;
+import org.onnxfuse.onnx.ir.Model;
+import org.onnxfuse.onnx.ir.ValueInfo;
+
+/**
+ * A HuggingFace-style int64 {@code attention_mask} (1 = keep, 0 = pad) as a model input
+ * (test-models/models/mha/int64_*_op17.onnx: `input` [batch, 1, 28, 28] and `attention_mask`
+ * [batch, 28] int64) given to a batch-first nn.TransformerEncoderLayer as its key padding mask, made
+ * inside the graph either torch's bool mask, {@code attention_mask == 0} (an Equal with a constant 0:
+ * {@value #BOOL}), or HuggingFace's additive float mask, {@code (1 - attention_mask.float()) * -1e4}
+ * (Cast, Sub, Mul: {@value #ADDITIVE}). The mask the attention reads is computed from the input, not the
+ * input itself: the rewrite of torch's merged-heads mask follows it back to the [batch, 28] input, the plan
+ * passes the input through (the float mask computed from it too), and fusion reads it as int64 from a
+ * {@code .npz}.
+ */
+class Int64AttentionMaskFusionTest {
+    private static final String BOOL = "mha/int64_attention_mask_op17.onnx";
+    private static final String ADDITIVE = "mha/int64_additive_mask_op17.onnx";
+
+    @TempDir
+    Path dir;
+
+    private static Model model(String file) {
+        return ConstantFolding.fold(Fixtures.read(file));
+    }
+
+    /** {@link PaddedRows#int64Mask}: sample i with its last (i + shift) mod 10 row tokens 0 (all 1 unless padded). */
+    private Path data(String name, int first, int n, int shift, boolean padded) {
+        return PaddedRows.int64Mask(dir.resolve(name), "attention_mask", first, n, shift, padded);
+    }
+
+    private Path calibration() {
+        return data("calib.npz", 200, 300, 0, true);
+    }
+
+    private Path test(int shift) {
+        return data("test.npz", 0, 200, shift, true);
+    }
+
+    @ParameterizedTest
+    @CsvSource({BOOL + ", Equal Where", ADDITIVE + ", Cast Sub Mul"})
+    void theMaskComputedFromTheInt64InputIsReadBatchFirst(String file, String maskOps) {
+        MaskedAttentionChecks.Checked c = MaskedAttentionChecks.requireReadBatchFirst(Fixtures.read(file),
+                model(file), test(3), data("open.npz", 0, 200, 3, false));
+        LevelPlan p = c.plan();
+        assertEquals(List.of("input", "attention_mask"), p.inputs().stream().map(in -> in.name()).toList());
+        assertEquals(DataType.INT64, p.inputs().get(1).elementType());
+        assertEquals(8, p.levels().size());
+        assertTrue(c.maskSignature().contains("computed from the input 'attention_mask'"), c.maskSignature());
+        for (String op : maskOps.split(" ")) {
+            assertTrue(c.maskSignature().contains(op), op + " not in " + c.maskSignature());
+        }
+    }
+
+    @ParameterizedTest
+    @ValueSource(strings = {BOOL, ADDITIVE})
+    void aParentFusedWithItsPermutedCopyComesBackUnderTheInt64Mask(String file) {
+        Fixtures.requirePermutedCopyBack(model(file), 31, 300, calibration(), test(5), FusionMethod.KF_LINEAR,
+                FusionMethod.KF_GRADIENT);
+    }
+
+    @ParameterizedTest
+    @ValueSource(strings = {BOOL, ADDITIVE})
+    void theFusedModelKeepsTheInt64InputAndRunsFromItsFile(String file) {
+        Model p0 = model(file);
+        FusionResult r = Fixtures.fuse(List.of(p0, ModelEdits.permuted(p0, 37)), FusionMethod.KF_LINEAR, 300,
+                calibration());
+        Path written = dir.resolve("fused.onnx");
+        OnnxWriter.write(r.model(), written);
+        Model fused = OnnxReader.read(written);
+        ValueInfo in = Fixtures.read(file).graph().feedInputs().get(1);
+        ValueInfo out = fused.graph().feedInputs().get(1);
+        assertEquals("attention_mask", out.name());
+        assertEquals(in.tensorType(), out.tensorType(), "int64 [batch, 28], passed through unchanged");
+        Path test = test(7);
+        float[] expected = Fixtures.logits(Fixtures.read(file), test);
+        double scale = Math.max(1, Fixtures.maxAbsDifference(expected, new float[expected.length]));
+        double diff = Fixtures.maxAbsDifference(expected, Fixtures.logits(fused, test)) / scale;
+        System.out.println(file + ", kf-linear, written and read back: max abs logit difference " + diff);
+        assertTrue(diff < 1e-4, "the fused model, read from its file, computes the parent under the mask: " + diff);
+    }
+}
