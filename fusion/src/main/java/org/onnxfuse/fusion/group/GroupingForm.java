@@ -22,18 +22,18 @@ public enum GroupingForm {
      */
     GRAM("gram"),
     /**
-     * Distances from the centroids' weights V = W U (d x k) each iteration, O(m k d), in
-     * O(m d + m k) memory; the statistics keep only the diagonal of S_aa ({@link FactorKMeans}).
-     */
-    FACTOR("factor"),
-    /**
      * The factor form with C = S_xa<sup>T</sup> W (m x m) built once at O(d m<sup>2</sup>) and kept:
      * an iteration then adds the members' columns of C (O(m<sup>2</sup>)) instead of forming
      * S_xa<sup>T</sup> V (O(m k d)), and takes the centroids' quadratic terms from the factors
      * (O(d m)), so neither G nor S_aa is held. For levels where the Gram form's four m x m
      * matrices do not fit but one does.
      */
-    CROSS("cross");
+    CROSS("cross"),
+    /**
+     * Distances from the centroids' weights V = W U (d x k) each iteration, O(m k d), in
+     * O(m d + m k) memory; the statistics keep only the diagonal of S_aa ({@link FactorKMeans}).
+     */
+    FACTOR("factor");
 
     /**
      * m x m matrices of doubles the Gram form holds at its peak: S_aa, C and G, and one product

@@ -429,14 +429,17 @@ class FuseCommandTest {
 
     @Test
     void groupingFormIsAKnownNameAndRecorded() throws IOException {
-        expectRefusal(ErrorCode.USAGE, "unknown grouping form 'dense'; expected one of [auto, gram, factor]", null,
+        expectRefusal(ErrorCode.USAGE, "unknown grouping form 'dense'; expected one of [auto, gram, cross, factor]", null,
                 fixture("mlp_k2_p0.onnx"), fixture("mlp_k2_p1.onnx"), "--data", data("calib400_x.npy"),
                 "--grouping-form", "dense", "-o", dir.resolve("f.onnx").toString(), "-q");
-        Path out = dir.resolve("factor.onnx");
-        assertEquals(0, cli.run(fixture("mlp_k2_p0.onnx"), fixture("mlp_k2_p1.onnx"), "--data",
-                data("calib400_x.npy"), "--samples", "100", "--restarts", "1", "--importance", "uniform",
-                "--grouping-form", "factor", "-o", out.toString(), "-q"), cli.err.toString());
-        assertTrue(Provenance.read(OnnxReader.read(out)).get("config").contains("\"groupingForm\":\"factor\""));
+        for (String form : new String[] {"factor", "cross"}) {
+            Path out = dir.resolve(form + ".onnx");
+            assertEquals(0, cli.run(fixture("mlp_k2_p0.onnx"), fixture("mlp_k2_p1.onnx"), "--data",
+                    data("calib400_x.npy"), "--samples", "100", "--restarts", "1", "--importance", "uniform",
+                    "--grouping-form", form, "-o", out.toString(), "-q"), cli.err.toString());
+            assertTrue(Provenance.read(OnnxReader.read(out)).get("config").contains("\"groupingForm\":\"" + form
+                    + "\""));
+        }
     }
 
     @Test
