@@ -92,7 +92,7 @@ public final class PlanCommand implements Callable<Integer> {
         long heap = Runtime.getRuntime().maxMemory();
         List<LevelMemory> memory = LevelMemory.of(fused, plans.size() == 1 ? 2 * parentBytes : parentBytes, null,
                 FusionConfig.defaults().batchSize(), LevelMemory.formsWithin(heap), samples == null ? 0 : samples,
-                StatisticsCollector.frontierHeapBudget(heap));
+                StatisticsCollector.frontierHeapBudget(heap), heap);
         if (json) {
             ObjectNode root = plans.size() == 1 ? PlanFormatter.json(names.get(0), plans.get(0))
                     : PlanFormatter.json(names, plans);

@@ -158,22 +158,25 @@ public final class Fusion {
         ClassWeights classWeights = config.classWeightsToUse(template.sequential(),
                 labels != null || labelsPath != null || classFolders != null);
         Importance scores = null;
+        List<GroupingForm> levelForms = null;
         double scoringMillis = 0;
         try {
             if (method.isInterpolation()) {
                 long heap = Runtime.getRuntime().maxMemory();
                 BiFunction<Long, Long, GroupingForm> forms = LevelMemory.forms(config.grouping().form(), heap);
                 long parentBytes = parents.stream().mapToLong(LevelMemory::heldBytes).sum();
-                LevelMemory.requireFits(LevelMemory.of(plans, parentBytes, targetWidths, config.batchSize(),
+                List<LevelMemory> memory = LevelMemory.of(plans, parentBytes, targetWidths, config.batchSize(),
                         (m, d) -> method.mayGroupInFactorForm() ? forms.apply(m, d) : GroupingForm.GRAM,
-                        data == null ? 0 : data.samples(),
-                        StatisticsCollector.frontierHeapBudget(heap)), heap, parents.size());
+                        data == null ? 0 : data.samples(), StatisticsCollector.frontierHeapBudget(heap), heap);
+                LevelMemory.requireFits(memory, heap, parents.size());
+                levelForms = memory.stream().map(LevelMemory::form).toList();
                 long scoringStart = System.nanoTime();
                 scores = score(parents, plans, data, fixedBatch > 0 ? batch
                         : ImportanceScorer.batchWithinBudget(plans.get(0), batch), classWeights, warnings);
                 scoringMillis = (System.nanoTime() - scoringStart) / 1e6;
                 Interpolated result = interpolate(parents, plans, targetWidths, keptLevels, data,
-                        fixedBatch > 0 ? batch : collectionBatch(plans, batch), scores, warnings, reports);
+                        fixedBatch > 0 ? batch : collectionBatch(plans, batch), scores, levelForms, warnings,
+                        reports);
                 fused = result.model();
                 backendName = result.backendName();
             } else {
@@ -323,10 +326,11 @@ public final class Fusion {
     /** The level loop of the linear variant (ALGORITHM.md section 3); fills {@code warnings} and {@code reports}. */
     private Interpolated interpolate(List<Model> parents, List<LevelPlan> plans, int[] targetWidths,
                                      Map<Integer, Integer> kept, CalibrationData data,
-                                     int batch, Importance scores, List<String> warnings, List<LevelReport> reports) {
+                                     int batch, Importance scores, List<GroupingForm> levelForms,
+                                     List<String> warnings, List<LevelReport> reports) {
         int threads = config.threadsToUse();
         LevelLoop.Settings settings = new LevelLoop.Settings(config.method(), config.grouping(),
-                config.usesParentPrior(), log, progress, config.gradient(), config.seed(), threads);
+                config.usesParentPrior(), log, progress, config.gradient(), config.seed(), threads, levelForms);
         try (ComputeBackend backend = Backends.open(config.device(), threads, log);
              StatisticsCollector collector = new StatisticsCollector(parents, plans, data, batch, threads)) {
             progress.levelsPlanned(LevelWork.of(plans, targetWidths), data.samples());

@@ -71,12 +71,17 @@ import org.onnxfuse.onnx.ir.Node;
  * <p>One instance runs one fusion; it owns nothing that needs closing.
  */
 final class LevelLoop {
-    /** The settings of the fusion that the loop reads. */
+    /**
+     * The settings of the fusion that the loop reads; {@code levelForms}: the grouping form the
+     * memory estimate chose for each level (index - 1; {@link LevelMemory#of}), or null to resolve
+     * it here.
+     */
     record Settings(FusionMethod method, GroupingConfig grouping, boolean parentPrior, Consumer<String> log,
-                    FusionProgress progress, GradientSettings gradient, long seed, int threads) {
+                    FusionProgress progress, GradientSettings gradient, long seed, int threads,
+                    List<GroupingForm> levelForms) {
         Settings(FusionMethod method, GroupingConfig grouping, boolean parentPrior, Consumer<String> log,
                  FusionProgress progress) {
-            this(method, grouping, parentPrior, log, progress, GradientSettings.defaults(), 0, 0);
+            this(method, grouping, parentPrior, log, progress, GradientSettings.defaults(), 0, 0, null);
         }
     }
 
@@ -1093,6 +1098,9 @@ final class LevelLoop {
                 && settings.method().mayGroupInFactorForm();
         if (!ownKMeans) {
             return GroupingForm.GRAM;
+        }
+        if (settings.levelForms() != null) {
+            return settings.levelForms().get(level.index() - 1);
         }
         int m = plans.stream().mapToInt(p -> Math.toIntExact(p.level(level.index()).width())).sum();
         return settings.grouping().form().resolve(m, level.fanIn(), Runtime.getRuntime().maxMemory());

@@ -142,14 +142,32 @@ public record LevelMemory(int level, long fanIn, long neurons, long width, Group
     public static List<LevelMemory> of(List<LevelPlan> plans, long parentBytes, int[] widths, int batch,
                                        BiFunction<Long, Long, GroupingForm> form, long samples,
                                        long frontierBudget) {
+        return of(plans, parentBytes, widths, batch, form, samples, frontierBudget, 0);
+    }
+
+    /**
+     * As above; where {@code maxHeapBytes} is positive, a level that {@code form} puts in the cross
+     * form but whose estimate is then above that heap is estimated (and to be grouped) in the factor
+     * form, which holds no m x m matrix: the cross form's rule leaves the models and the frontier
+     * three eighths of the heap, which large parents can exceed.
+     */
+    public static List<LevelMemory> of(List<LevelPlan> plans, long parentBytes, int[] widths, int batch,
+                                       BiFunction<Long, Long, GroupingForm> form, long samples,
+                                       long frontierBudget, long maxHeapBytes) {
         int[] k = widths != null ? widths
                 : plans.get(0).levels().stream().mapToInt(l -> Math.toIntExact(l.width())).toArray();
         List<LevelMemory> out = new ArrayList<>();
         long fusedWeights = 0;
         for (LevelWork w : LevelWork.of(plans, k)) {
-            out.add(of(w.level(), w.fanIn(), w.neurons(), w.width(), (long) batch * w.rowsPerSample(),
-                    form.apply(w.neurons(), w.fanIn()), parentBytes + fusedWeights,
-                    frontier(plans, w.level(), samples, frontierBudget)));
+            GroupingForm chosen = form.apply(w.neurons(), w.fanIn());
+            long models = parentBytes + fusedWeights;
+            long frontier = frontier(plans, w.level(), samples, frontierBudget);
+            long rows = (long) batch * w.rowsPerSample();
+            LevelMemory level = of(w.level(), w.fanIn(), w.neurons(), w.width(), rows, chosen, models, frontier);
+            if (chosen == GroupingForm.CROSS && maxHeapBytes > 0 && level.bytes() > maxHeapBytes) {
+                level = of(w.level(), w.fanIn(), w.neurons(), w.width(), rows, GroupingForm.FACTOR, models, frontier);
+            }
+            out.add(level);
             long written = 4 * w.fanIn() * w.width();
             // a level's weights of a MiB or more go to the fusion's temporary file once written (LevelLoop.spilled)
             fusedWeights += written >= LevelLoop.SPILL_MIN_BYTES ? 4L * w.width() : written;

@@ -84,6 +84,22 @@ class LevelMemoryTest {
     }
 
     @Test
+    void aCrossLevelAboveTheHeapIsEstimatedAndGroupedInTheFactorForm() {
+        List<LevelPlan> plans = java.util.stream.IntStream.range(0, 8)
+                .mapToObj(i -> LevelPlanner.plan(Fixtures.read("mlp_k8_p" + i + ".onnx"))).toList();
+        List<LevelMemory> cross = LevelMemory.of(plans, 0, null, 256, (m, d) -> GroupingForm.CROSS, 5000, 0);
+        List<LevelMemory> factor = LevelMemory.of(plans, 0, null, 256, (m, d) -> GroupingForm.FACTOR, 5000, 0);
+        long between = (cross.get(0).bytes() + factor.get(0).bytes()) / 2;
+        assertTrue(factor.get(0).bytes() < between && between < cross.get(0).bytes());
+        List<LevelMemory> fitted = LevelMemory.of(plans, 0, null, 256, (m, d) -> GroupingForm.CROSS, 5000, 0,
+                between);
+        assertEquals(GroupingForm.FACTOR, fitted.get(0).form(), "level 1's cross estimate is above the heap");
+        assertEquals(factor.get(0).bytes(), fitted.get(0).bytes());
+        assertEquals(GroupingForm.CROSS, fitted.get(1).form(), "level 2 (80 neurons) fits as it is");
+        LevelMemory.requireFits(fitted, between, 8);
+    }
+
+    @Test
     void theCrossFormHoldsCAndABlockWhileMakingIt() {
         // eight parents of width 2048 after 3072 inputs: C is 2 GiB
         long d = 3073;
