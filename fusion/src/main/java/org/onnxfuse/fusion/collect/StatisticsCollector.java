@@ -237,6 +237,11 @@ public final class StatisticsCollector implements AutoCloseable {
                 plans.get(0).level(index).neuronAxis());
     }
 
+    /** The calibration samples every level is collected over. */
+    public long samples() {
+        return data.samples();
+    }
+
     /**
      * The heap bytes the frontier cache keeps values in, for a heap of {@code maxHeapBytes}: a
      * quarter; what does not fit spills to memory-mapped temporary files.
@@ -308,6 +313,15 @@ public final class StatisticsCollector implements AutoCloseable {
      */
     public LevelStatistics collect(int index, Model fused, Level fusedLevel, Targets targets, ComputeBackend backend,
                                    Progress progress, BatchSink tap, boolean targetGram) {
+        return collect(index, fused, fusedLevel, targets, backend, progress, tap, targetGram, null);
+    }
+
+    /**
+     * As above, also keeping the level's rows in {@code keep} (null: none) where they come
+     * unfolded (a Gemm or MatMul level; a Conv level's rows are gathered in blocks and not kept).
+     */
+    public LevelStatistics collect(int index, Model fused, Level fusedLevel, Targets targets, ComputeBackend backend,
+                                   Progress progress, BatchSink tap, boolean targetGram, LevelRows keep) {
         long[] sums = new long[1];
         StatisticsAccumulator[] acc = new StatisticsAccumulator[1];
         long inferenceBefore = inferenceNanos;
@@ -318,6 +332,9 @@ public final class StatisticsCollector implements AutoCloseable {
                 public void accept(float[] x, int d, float[] a, int m, int rows) {
                     long t = System.nanoTime();
                     open(d, m).accumulate(x, a, rows);
+                    if (keep != null) {
+                        keep.add(x, d, a, m, rows);
+                    }
                     sums[0] += System.nanoTime() - t;
                 }
 

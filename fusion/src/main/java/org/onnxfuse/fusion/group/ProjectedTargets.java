@@ -1,6 +1,7 @@
 package org.onnxfuse.fusion.group;
 
 import java.util.Objects;
+import org.onnxfuse.fusion.collect.LevelRows;
 import org.onnxfuse.kernels.ComputeBackend;
 import org.onnxfuse.kernels.DenseMatrix;
 import org.onnxfuse.kernels.SufficientStatistics;
@@ -102,6 +103,18 @@ public final class ProjectedTargets {
      */
     public static ProjectedTargets fit(ComputeBackend backend, SufficientStatistics stats, double ridgeFactor,
                                        DenseMatrix prior, GroupingForm form) {
+        return fit(backend, stats, ridgeFactor, prior, form, null);
+    }
+
+    /**
+     * As above; with the level's {@code rows} (X and A as the statistics were summed from them;
+     * null: none), C and G are formed in row space, C = A<sup>T</sup> (X W) and G = (X W)<sup>T</sup>
+     * (X W): O(n d m + n m<sup>2</sup>) instead of O(d m<sup>2</sup>), for levels with n &lt; d rows
+     * ({@link #rowFormFits}). The same matrices in exact arithmetic (S_xx = X<sup>T</sup>X and
+     * S_xa = X<sup>T</sup>A), rounded otherwise.
+     */
+    public static ProjectedTargets fit(ComputeBackend backend, SufficientStatistics stats, double ridgeFactor,
+                                       DenseMatrix prior, GroupingForm form, LevelRows rows) {
         Objects.requireNonNull(form, "form");
         if (form == GroupingForm.AUTO) {
             throw new IllegalArgumentException("resolve the grouping form before fitting (GroupingForm.resolve)");
@@ -135,8 +148,15 @@ public final class ProjectedTargets {
         for (int i = 0; i < m; i++) {
             norms[i] = stats.targetSquaredNorm(i);
         }
+        // rows that are not those of the statistics (none kept: a level whose rows came gathered) are not used
+        boolean rowSpace = rows != null && form != GroupingForm.FACTOR && rows.rows() > 0
+                && rows.rows() == stats.rows() && rows.inputDim() == d && rows.targetDim() == m;
+        DenseMatrix projected = rowSpace ? backend.multiply(rows.inputs(), w) : null;
+        DenseMatrix left = projected == null ? stats.xa() : rows.targets();
+        DenseMatrix right = projected == null ? w : projected;
         if (form.factored()) {
-            double[] crossTable = form == GroupingForm.CROSS ? crossTable(backend, stats.xa(), w, !centred) : null;
+            double[] crossTable = form == GroupingForm.CROSS
+                    ? crossTable(backend, left, right, !centred, crossTableBlock(m)) : null;
             return new ProjectedTargets(d, m, ridge, w, null, null, norms,
                     new Factors(sxx, stats.xa(), projectedSquaredNorms(stats.xa(), centred ? prior : null, ridge, w),
                             centred ? prior : null, ridge, crossTable));
@@ -145,8 +165,14 @@ public final class ProjectedTargets {
         // temporary. G = W^T S_xx W from the normal equations, S_xx W = S_xa + lambda (W0 - W):
         // O(d m^2) for its upper triangle instead of O(d^2 m + d m^2), the same number up to the
         // solve's residual, as the factor form's diag(G); it comes out exactly symmetric.
-        double[] c = backend.productColumns(Transpose.YES, Transpose.NO, stats.xa(), w);
-        double[] gs = backend.solutionGram(w, stats.xa(), centred ? prior : null, ridge);
+        double[] c = backend.productColumns(Transpose.YES, Transpose.NO, left, right);
+        double[] gs;
+        if (projected != null) {
+            gs = backend.productColumns(Transpose.YES, Transpose.NO, projected, projected);
+            symmetriseInPlace(gs, m);
+        } else {
+            gs = backend.solutionGram(w, stats.xa(), centred ? prior : null, ridge);
+        }
         // C is symmetric without a prior; averaging with the transpose removes the rounding
         // asymmetry so that twin neurons see bitwise-identical distances. With a prior C is not
         // symmetric in exact arithmetic and is kept as computed.
@@ -157,15 +183,11 @@ public final class ProjectedTargets {
     }
 
     /**
-     * C = S_xa<sup>T</sup> W for the cross form, made by blocks of W's columns so that the backend's
-     * copy of each product is one block (about 128 MB), not a second m x m matrix; symmetrised as
-     * in the Gram form when {@code symmetric} (no prior).
+     * C = L<sup>T</sup> R for the cross form, with L = S_xa and R = W, or in row space L = A and
+     * R = X W: made by blocks of {@code columns} of R's columns so that the backend's copy of each
+     * product is one block (about 128 MB with {@link #crossTableBlock}), not a second m x m matrix;
+     * symmetrised as in the Gram form when {@code symmetric} (no prior).
      */
-    private static double[] crossTable(ComputeBackend backend, DenseMatrix sxa, DenseMatrix w, boolean symmetric) {
-        return crossTable(backend, sxa, w, symmetric, crossTableBlock(w.cols()));
-    }
-
-    /** {@link #crossTable} by blocks of {@code columns} columns. */
     static double[] crossTable(ComputeBackend backend, DenseMatrix sxa, DenseMatrix w, boolean symmetric,
                                int columns) {
         int m = w.cols();
@@ -179,6 +201,21 @@ public final class ProjectedTargets {
             symmetriseInPlace(c, m);
         }
         return c;
+    }
+
+    /**
+     * Whether a level's products are formed from its n rows ({@link #fit} with rows): when they are
+     * at most half its d inputs, so that row space saves at least half the work of C (and of G), and
+     * the rows (float32 as kept, float64 while used) and X W take at most a sixteenth of the heap.
+     * Only rows that come unfolded are kept: not a Conv level's.
+     */
+    public static boolean rowFormFits(long rows, long inputs, long neurons, boolean conv, long maxHeapBytes) {
+        return !conv && rows >= 1 && 2 * rows <= inputs && rowFormBytes(rows, inputs, neurons) <= maxHeapBytes / 16;
+    }
+
+    /** The row form's heap: the kept rows (float32), their float64 copies and X W. */
+    public static long rowFormBytes(long rows, long inputs, long neurons) {
+        return 4 * rows * (inputs + neurons) + 8 * rows * (inputs + 2 * neurons);
     }
 
     /** Columns of C per product in {@link #crossTable}: about 16 M values, a multiple of 128, at least 128. */

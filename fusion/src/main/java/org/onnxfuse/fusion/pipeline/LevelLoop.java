@@ -14,6 +14,7 @@ import java.util.Optional;
 import java.util.Set;
 import java.util.function.Consumer;
 import org.onnxfuse.fusion.collect.Activation;
+import org.onnxfuse.fusion.collect.LevelRows;
 import org.onnxfuse.fusion.collect.LevelStatistics;
 import org.onnxfuse.fusion.collect.StatisticsCollector;
 import org.onnxfuse.fusion.collect.StatisticsCollector.Targets;
@@ -558,8 +559,10 @@ final class LevelLoop {
                              boolean join, TrainingRows tap) {
         int l = level.index();
         GroupingForm form = groupingForm(level);
+        LevelRows rows = rowsToKeep(level, form, collector.samples(),
+                plans.stream().mapToLong(p -> p.level(l).width()).sum());
         LevelStatistics stats = collector.collect(l, fused, level, targets, backend,
-                settings.progress()::samplesCollected, tap, form == GroupingForm.GRAM);
+                settings.progress()::samplesCollected, tap, form == GroupingForm.GRAM, rows);
         String warning = null;
         if (stats.rows() < stats.fanIn()) {
             warning = "level " + l + " (" + level.affineOpType() + " '" + level.affine().name() + "'): "
@@ -590,7 +593,8 @@ final class LevelLoop {
         }
         settings.progress().levelStep("least squares");
         ProjectedTargets fit = ProjectedTargets.fit(backend, stats.statistics(), settings.grouping().ridgeFactor(),
-                prior, form);
+                prior, form, rows);
+        rows = null; // the products are formed: let the rows go before the grouping
         long t1 = System.nanoTime();
         settings.progress().levelStep("grouping");
         DenseMatrix weights;
@@ -1083,6 +1087,15 @@ final class LevelLoop {
             fused = fused.withGraph(NormWriter.writeAffine(fused.graph(), op, form));
             perNeuronWritten.add(idx);
         }
+    }
+
+    /**
+     * Holds the level's rows when its products are better formed in row space
+     * ({@link LevelMemory#keepsRows}: at most half as many rows as inputs); null otherwise.
+     */
+    private static LevelRows rowsToKeep(Level level, GroupingForm form, long samples, long neurons) {
+        return LevelMemory.keepsRows(level, form, samples, neurons, Runtime.getRuntime().maxMemory())
+                ? new LevelRows(samples * level.positionsPerSample().get()) : null;
     }
 
     /**

@@ -76,9 +76,11 @@ import org.onnxfuse.onnx.ir.Tensor;
  * @param neurons    m, all parents' neurons
  * @param width      k, the fused width
  * @param form       the form the level is grouped in (Gram and cross: m x m matrices), never AUTO
+ * @param rows       the level's rows kept for the row form ({@link ProjectedTargets#rowFormBytes}), held
+ *                   from the collection to the products; 0 when its products come from the statistics
  */
 public record LevelMemory(int level, long fanIn, long neurons, long width, GroupingForm form, long statistics,
-                          long collection, long leastSquares, long grouping, long frontier, long models,
+                          long rows, long collection, long leastSquares, long grouping, long frontier, long models,
                           long runtime) {
     /** Widened rows per BLAS block in the CPU statistics (kernels' CpuStatisticsAccumulator.MAX_BLOCK_ROWS). */
     static final long BLOCK_ROWS = 2048;
@@ -99,7 +101,7 @@ public record LevelMemory(int level, long fanIn, long neurons, long width, Group
 
     /** The peak: the statistics, then the collection or the fit, with the frontier, models and runtime throughout. */
     public long bytes() {
-        return statistics + Math.max(collection, leastSquares + grouping) + frontier + models + runtime;
+        return statistics + rows + Math.max(collection, leastSquares + grouping) + frontier + models + runtime;
     }
 
     /**
@@ -109,6 +111,12 @@ public record LevelMemory(int level, long fanIn, long neurons, long width, Group
      */
     public static LevelMemory of(int level, long d, long m, long k, long batchRows, GroupingForm form, long models,
                                  long frontier) {
+        return of(level, d, m, k, batchRows, form, 0, models, frontier);
+    }
+
+    /** As above, with {@code rows} bytes of the level's rows kept for the row form. */
+    public static LevelMemory of(int level, long d, long m, long k, long batchRows, GroupingForm form, long rows,
+                                 long models, long frontier) {
         if (form == GroupingForm.AUTO) {
             throw new IllegalArgumentException("resolve the grouping form first (GroupingForm.resolve)");
         }
@@ -127,7 +135,7 @@ public record LevelMemory(int level, long fanIn, long neurons, long width, Group
             }
             default -> 8 * (2 * d * k + 2 * m * k + NEURON_BLOCK * k);
         };
-        return new LevelMemory(level, d, m, k, form, statistics, collection, leastSquares, grouping, frontier,
+        return new LevelMemory(level, d, m, k, form, statistics, rows, collection, leastSquares, grouping, frontier,
                 models, (long) RUNTIME_MIB << 20);
     }
 
@@ -163,7 +171,8 @@ public record LevelMemory(int level, long fanIn, long neurons, long width, Group
             long models = parentBytes + fusedWeights;
             long frontier = frontier(plans, w.level(), samples, frontierBudget);
             long rows = (long) batch * w.rowsPerSample();
-            LevelMemory level = of(w.level(), w.fanIn(), w.neurons(), w.width(), rows, chosen, models, frontier);
+            LevelMemory level = of(w.level(), w.fanIn(), w.neurons(), w.width(), rows, chosen,
+                    rowForm(plans.get(0).level(w.level()), chosen, samples, w, maxHeapBytes), models, frontier);
             if (chosen == GroupingForm.CROSS && maxHeapBytes > 0 && level.bytes() > maxHeapBytes) {
                 level = of(w.level(), w.fanIn(), w.neurons(), w.width(), rows, GroupingForm.FACTOR, models, frontier);
             }
@@ -173,6 +182,30 @@ public record LevelMemory(int level, long fanIn, long neurons, long width, Group
             fusedWeights += written >= LevelLoop.SPILL_MIN_BYTES ? 4L * w.width() : written;
         }
         return List.copyOf(out);
+    }
+
+    /**
+     * The bytes of the rows a level keeps for the row form ({@code LevelLoop}'s rule: not in the
+     * factor form, and {@link ProjectedTargets#rowFormFits} with its rows for the samples), 0
+     * otherwise or when the samples or the heap are not known.
+     */
+    static long rowForm(Level level, GroupingForm form, long samples, LevelWork work, long maxHeapBytes) {
+        return keepsRows(level, form, samples, work.neurons(), maxHeapBytes)
+                ? ProjectedTargets.rowFormBytes(samples * level.positionsPerSample().get(), level.fanIn(), work.neurons())
+                : 0;
+    }
+
+    /**
+     * Whether a level of {@code neurons} (all parents') grouped in {@code form} keeps its rows for
+     * the row form with {@code samples} calibration samples: not in the factor form (it forms no
+     * m x m product), and where {@link ProjectedTargets#rowFormFits}.
+     */
+    static boolean keepsRows(Level level, GroupingForm form, long samples, long neurons, long maxHeapBytes) {
+        if (form == GroupingForm.FACTOR || samples <= 0 || maxHeapBytes <= 0 || level.positionsPerSample().isEmpty()) {
+            return false;
+        }
+        return ProjectedTargets.rowFormFits(samples * level.positionsPerSample().get(), level.fanIn(), neurons,
+                "Conv".equals(level.affineOpType()), maxHeapBytes);
     }
 
     /**
@@ -270,7 +303,8 @@ public record LevelMemory(int level, long fanIn, long neurons, long width, Group
      * collection 1.0 GiB, frontier 40 MiB, models 30 MiB, runtime 8 MiB)".
      */
     public String describe() {
-        return size(bytes()) + " (statistics " + size(statistics) + ", then least squares " + size(leastSquares)
+        return size(bytes()) + " (statistics " + size(statistics) + (rows > 0 ? ", rows " + size(rows) : "")
+                + ", then least squares " + size(leastSquares)
                 + " + grouping " + size(grouping) + (form == GroupingForm.GRAM ? " in Gram form"
                 : " in " + form.cliName() + " form")
                 + " or collection " + size(collection) + ", frontier " + size(frontier) + ", models " + size(models)

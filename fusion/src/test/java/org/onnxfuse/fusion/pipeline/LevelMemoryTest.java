@@ -100,6 +100,24 @@ class LevelMemoryTest {
     }
 
     @Test
+    void aWideLevelWithFewSamplesCountsItsRows() {
+        // mlp_k8: level 1 has 785 inputs; 392 samples are at most half of them, 400 are not
+        List<LevelPlan> plans = java.util.stream.IntStream.range(0, 8)
+                .mapToObj(i -> LevelPlanner.plan(Fixtures.read("mlp_k8_p" + i + ".onnx"))).toList();
+        long heap = 1L << 30;
+        List<LevelMemory> few = LevelMemory.of(plans, 0, null, 256, (m, d) -> GroupingForm.GRAM, 392, 0, heap);
+        assertEquals(4L * 392 * (785 + 2048) + 8L * 392 * (785 + 2 * 2048), few.get(0).rows());
+        assertEquals(0, few.get(1).rows(), "level 2: 257 inputs for 392 rows");
+        assertTrue(few.get(0).describe().contains(", rows "), few.get(0).describe());
+        List<LevelMemory> more = LevelMemory.of(plans, 0, null, 256, (m, d) -> GroupingForm.GRAM, 400, 0, heap);
+        assertEquals(0, more.get(0).rows());
+        assertEquals(few.get(0).bytes() - few.get(0).rows() - few.get(0).frontier(),
+                more.get(0).bytes() - more.get(0).frontier());
+        List<LevelMemory> factor = LevelMemory.of(plans, 0, null, 256, (m, d) -> GroupingForm.FACTOR, 392, 0, heap);
+        assertEquals(0, factor.get(0).rows(), "the factor form forms no m x m product");
+    }
+
+    @Test
     void theCrossFormHoldsCAndABlockWhileMakingIt() {
         // eight parents of width 2048 after 3072 inputs: C is 2 GiB
         long d = 3073;
