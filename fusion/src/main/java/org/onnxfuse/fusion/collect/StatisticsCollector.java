@@ -7,6 +7,7 @@ import java.util.Objects;
 import java.util.Optional;
 import org.onnxfuse.fusion.data.Finite;
 import org.onnxfuse.fusion.data.InputBatch;
+import org.onnxfuse.fusion.data.IntegerBatch;
 import org.onnxfuse.fusion.plan.Level;
 import org.onnxfuse.fusion.plan.LevelPlan;
 import org.onnxfuse.kernels.ComputeBackend;
@@ -672,6 +673,38 @@ public final class StatisticsCollector implements AutoCloseable {
         }
         shape[0] = samples;
         return new Activation(name, shape, FloatChunks.concat(batches));
+    }
+
+    /**
+     * The int64 or bool model input {@code name} (a key padding mask) on every calibration sample, as
+     * the data holds it, batches joined along the first axis: what a segment that reads it is fed.
+     *
+     * @throws OnnxFuseException INTERNAL when the data holds float32 values for it
+     */
+    public IntegerBatch integerInput(String name) {
+        List<long[]> batches = new ArrayList<>();
+        long[] shape = null;
+        long samples = 0;
+        for (InputBatch batch : data.inputBatches(batchSize)) {
+            if (!(batch.tensor(name) instanceof IntegerBatch b)) {
+                throw new OnnxFuseException(ErrorCode.INTERNAL, "model input '" + name + "' holds float32 data;"
+                        + " expected int64 or bool");
+            }
+            shape = b.shape();
+            samples += b.count();
+            batches.add(b.values().clone()); // the data's arrays are reused from batch to batch
+        }
+        if (shape == null) {
+            throw new OnnxFuseException(ErrorCode.INTERNAL, "no calibration samples for model input '" + name + "'");
+        }
+        shape[0] = samples;
+        long[] values = new long[Math.toIntExact(batches.stream().mapToLong(v -> v.length).sum())];
+        int at = 0;
+        for (long[] v : batches) {
+            System.arraycopy(v, 0, values, at, v.length);
+            at += v.length;
+        }
+        return new IntegerBatch(0, Math.toIntExact(samples), shape, values);
     }
 
     /** Total time spent in ONNX Runtime runs so far. */

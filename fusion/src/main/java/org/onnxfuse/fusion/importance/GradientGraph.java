@@ -127,7 +127,8 @@ public final class GradientGraph {
     /**
      * The model a training loop runs for one segment of {@code model}: the segment's forward pass
      * from {@code segmentInputs} to {@code segmentOutputs} (the nodes between them, which may read
-     * only those inputs and initializers), {@code loss} on its outputs, and the backward pass to
+     * only those inputs and initializers; an int64 or bool input, a key padding mask, is data that
+     * keeps its type and carries no gradient), {@code loss} on its outputs, and the backward pass to
      * each of {@code parameters} (initializers of the segment, FLOAT), which become graph inputs.
      * The loss is one of {@link SegmentLoss}'s kinds: the caller's dL/dy, a weighted MSE to targets,
      * or a KL distillation loss to target probabilities at a temperature.
@@ -251,8 +252,17 @@ public final class GradientGraph {
                     throw new IllegalArgumentException("parameter '" + p + "' is listed twice");
                 }
             }
-            graph.feedInputs().stream().map(ValueInfo::name).forEach(sources::add);
+            // an int64 or bool segment input (a key padding mask) is data: what is computed from it alone needs no
+            // gradient, and its ops (comparisons, Where, Cast) need no rule
+            graph.feedInputs().stream().map(ValueInfo::name).filter(v -> !(boundary.contains(v) && integer(v)))
+                    .forEach(sources::add);
             sources.addAll(parameters);
+        }
+
+        /** Whether the model declares {@code value} int64 or bool. */
+        private boolean integer(String value) {
+            DataType type = graph.declaredType(value).map(TensorType::elementType).orElse(null);
+            return type == DataType.INT64 || type == DataType.BOOL;
         }
 
         private static long checkedOpset(Model parent) {
@@ -325,6 +335,10 @@ public final class GradientGraph {
             Graph.Builder b = Graph.builder().name(graph.name() + "_parameter_gradients");
             for (String s : segmentInputs) {
                 List<Dim> shape = shapes.get(s);
+                if (integer(s)) {
+                    b.addInput(ValueInfo.tensor(s, graph.declaredType(s).orElseThrow()));
+                    continue;
+                }
                 b.addInput(ValueInfo.tensor(s, shape != null ? new TensorType(DataType.FLOAT, shape)
                         : graph.declaredType(s).orElse(new TensorType(DataType.FLOAT, null))));
             }

@@ -1,21 +1,29 @@
 package org.onnxfuse.fusion.importance;
 
+import ai.onnxruntime.OnnxJavaType;
 import ai.onnxruntime.OnnxTensor;
 import ai.onnxruntime.OnnxValue;
 import ai.onnxruntime.OrtEnvironment;
 import ai.onnxruntime.OrtException;
 import ai.onnxruntime.OrtSession;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
 import java.nio.FloatBuffer;
+import java.nio.LongBuffer;
 import java.util.ArrayList;
 import java.util.HashMap;
+import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import org.onnxfuse.fusion.collect.Activation;
 import org.onnxfuse.fusion.collect.OrtRunner;
+import org.onnxfuse.fusion.data.IntegerBatch;
 import org.onnxfuse.onnx.errors.ErrorCode;
 import org.onnxfuse.onnx.errors.OnnxFuseException;
+import org.onnxfuse.onnx.ir.DataType;
+import org.onnxfuse.onnx.ir.TensorType;
 
 /**
  * Runs a {@link ParameterGradients} model in ONNX Runtime, one step per call: the caller feeds
@@ -59,13 +67,23 @@ public final class ParameterGradientRunner implements AutoCloseable {
      * @throws IllegalArgumentException naming the missing and the unknown inputs when the names differ
      */
     public Step run(Map<String, Activation> feeds) {
-        if (!feeds.keySet().equals(inputNames)) {
+        return run(feeds, Map.of());
+    }
+
+    /**
+     * {@link #run(Map)} with the int64 or bool segment inputs (a key padding mask) fed from
+     * {@code integers}, each as the model declares it (a bool from 0 and 1).
+     */
+    public Step run(Map<String, Activation> feeds, Map<String, IntegerBatch> integers) {
+        Set<String> names = new HashSet<>(feeds.keySet());
+        names.addAll(integers.keySet());
+        if (!names.equals(inputNames) || names.size() != feeds.size() + integers.size()) {
             List<String> missing = new ArrayList<>(inputNames);
-            missing.removeAll(feeds.keySet());
-            List<String> unknown = new ArrayList<>(feeds.keySet());
+            missing.removeAll(names);
+            List<String> unknown = new ArrayList<>(names);
             unknown.removeAll(inputNames);
             throw new IllegalArgumentException("parameter-gradient model inputs missing " + missing + ", unknown "
-                    + unknown + "; expected exactly " + inputNames);
+                    + unknown + "; expected exactly " + inputNames + ", each once");
         }
         OrtEnvironment env = OrtEnvironment.getEnvironment();
         Map<String, OnnxTensor> tensors = new HashMap<>();
@@ -73,6 +91,9 @@ public final class ParameterGradientRunner implements AutoCloseable {
             for (Map.Entry<String, Activation> f : feeds.entrySet()) {
                 tensors.put(f.getKey(), OnnxTensor.createTensor(env, FloatBuffer.wrap(f.getValue().values()),
                         f.getValue().shape()));
+            }
+            for (Map.Entry<String, IntegerBatch> f : integers.entrySet()) {
+                tensors.put(f.getKey(), integerTensor(env, f.getKey(), f.getValue()));
             }
             try (OrtSession.Result result = session.session().run(tensors)) {
                 double loss = asTensor(result, ParameterGradients.LOSS).getFloatBuffer().get(0);
@@ -92,6 +113,24 @@ public final class ParameterGradientRunner implements AutoCloseable {
         } finally {
             tensors.values().forEach(OnnxTensor::close);
         }
+    }
+
+    /** An int64 input's tensor, or a bool input's (0 is false). */
+    private OnnxTensor integerTensor(OrtEnvironment env, String name, IntegerBatch b) throws OrtException {
+        DataType type = gradients.model().graph().declaredType(name).map(TensorType::elementType).orElse(null);
+        if (type == DataType.INT64) {
+            return OnnxTensor.createTensor(env, LongBuffer.wrap(b.values()), b.shape());
+        }
+        if (type != DataType.BOOL) {
+            throw new IllegalArgumentException("parameter-gradient model input '" + name + "' is of type " + type
+                    + "; integers feed only INT64 and BOOL inputs");
+        }
+        long[] v = b.values();
+        ByteBuffer bytes = ByteBuffer.allocateDirect(Math.max(v.length, 1)).order(ByteOrder.nativeOrder());
+        for (int i = 0; i < v.length; i++) {
+            bytes.put(i, (byte) (v[i] != 0 ? 1 : 0));
+        }
+        return OnnxTensor.createTensor(env, bytes.limit(v.length), b.shape(), OnnxJavaType.BOOL);
     }
 
     private static OnnxTensor asTensor(OrtSession.Result result, String name) {

@@ -10,7 +10,8 @@ import org.onnxfuse.onnx.ir.Tensor;
  * parameters ({@link GradientGraph#forParameters}), for a training loop that feeds the current
  * parameters every step.
  *
- * <p>Inputs, all float: every segment input (by its own name), every parameter (by its own name,
+ * <p>Inputs, float but for an int64 or bool segment input (a mask, as the model declares it): every
+ * segment input (by its own name), every parameter (by its own name,
  * its initializer's shape) and, per segment output y, the loss's inputs
  * ({@link SegmentLoss#upstreamName} for {@link SegmentLoss.Upstream}, {@link SegmentLoss#targetName} and
  * {@link SegmentLoss#weightName} for {@link SegmentLoss.WeightedMse}, {@link SegmentLoss#targetName}

@@ -18,6 +18,7 @@ import org.onnxfuse.fusion.collect.LevelRows;
 import org.onnxfuse.fusion.collect.LevelStatistics;
 import org.onnxfuse.fusion.collect.StatisticsCollector;
 import org.onnxfuse.fusion.collect.StatisticsCollector.Targets;
+import org.onnxfuse.fusion.data.IntegerBatch;
 import org.onnxfuse.fusion.group.Grouping;
 import org.onnxfuse.fusion.group.GroupingConfig;
 import org.onnxfuse.fusion.group.GroupingForm;
@@ -146,6 +147,13 @@ final class LevelLoop {
     /** Fuses every level; returns the fused model. */
     Model run(ComputeBackend backend, StatisticsCollector collector) {
         int levels = template.levels().size();
+        if (settings.gradient().trainsBlocks(settings.method())) {
+            for (String why : template.unsegmented()) {
+                String warning = why + "; its levels are fused without training them together";
+                warnings.add(warning);
+                settings.log().accept("onnx-fuse: warning: " + warning);
+            }
+        }
         for (Level level : template.levels()) {
             int l = level.index();
             String name = level.affine().name().isEmpty() ? level.cut() : level.affine().name();
@@ -354,9 +362,11 @@ final class LevelLoop {
 
     /**
      * Trains a residual block's levels together (they are written with their linear fits): from the
-     * fused model's value at the block's input to its Add's output, towards the parents' Add outputs
-     * grouped by the output space's grouping, T = (A_1 | ... | A_K) U. Returns null, with a
-     * warning, when the block cannot be trained (a kept level inside, rows over the budget).
+     * fused model's value at the block's input (and at what else it reads: the other stream an
+     * attention's keys and values come from; a key padding mask input, from the data) to its Add's
+     * output, towards the parents' Add outputs grouped by the output space's grouping,
+     * T = (A_1 | ... | A_K) U. Returns null, with a warning, when the block cannot be trained (a kept
+     * level inside, rows over the budget).
      */
     private Trained trainBlock(ComputeBackend backend, StatisticsCollector collector, ResidualBlock block) {
         int l = block.lastLevel();
@@ -369,15 +379,36 @@ final class LevelLoop {
                 .orElseThrow(() -> new OnnxFuseException(ErrorCode.INTERNAL, where + ": its output is in no space"));
         FusedSpace grouped = spaces.get(space.id());
         int blockIndex = template.blocks().indexOf(block);
-        Activation input = collector.values("fused model", fused, block.input());
-        long samples = input.shape()[0];
+        // the block's input and what else it reads (the other stream an attention's keys and values come from,
+        // a key padding mask input), float values from the fused model, int64 or bool inputs from the data
+        List<float[]> floats = new ArrayList<>();
+        List<long[]> integers = new ArrayList<>();
+        List<long[]> inputSamples = new ArrayList<>();
+        long inputBytes = 0;
+        long samples = 0;
+        for (String in : block.segmentInputs()) {
+            long[] shape;
+            if (LevelTraining.integer(fused.graph(), in)) {
+                IntegerBatch values = collector.integerInput(in);
+                integers.add(values.values());
+                shape = values.shape();
+                inputBytes += 8L * values.values().length;
+            } else {
+                Activation values = collector.values("fused model", fused, in);
+                floats.add(values.values());
+                shape = values.shape();
+                inputBytes += 4L * values.values().length;
+            }
+            inputSamples.add(java.util.Arrays.copyOfRange(shape, 1, shape.length));
+            samples = shape[0];
+        }
         List<Activation> parentOutputs = collector.parentValues(plans.stream()
                 .map(p -> p.blocks().get(blockIndex).output()).toList());
         List<float[]> outputs = parentOutputs.stream().map(Activation::values).toList();
         long[] outputShape = parentOutputs.get(0).shape();
         long outputValues = outputs.stream().mapToLong(v -> v.length).sum();
-        // held: the input and the parents' outputs; then the columns (float and float64) and the targets
-        long bytes = 4L * input.values().length + 16L * outputValues + 4L * outputValues / parents.size();
+        // held: the inputs and the parents' outputs; then the columns (float and float64) and the targets
+        long bytes = inputBytes + 16L * outputValues + 4L * outputValues / parents.size();
         long budget = TrainingRows.defaultBudget();
         if (bytes > budget) {
             String warning = where + ": its training rows need about " + bytes / (1 << 20) + " MiB, more than "
@@ -415,14 +446,13 @@ final class LevelLoop {
             parameters.add(p);
             fanIns.put(p, 1);
         }
-        long[] inputSample = java.util.Arrays.copyOfRange(input.shape(), 1, input.shape().length);
-        HeldRows held = new HeldRows(Math.toIntExact(samples), input.values(), targets);
+        HeldRows held = new HeldRows(Math.toIntExact(samples), floats, integers, targets);
         GradientSettings g = settings.gradient();
         int epochs = settings.method() == FusionMethod.KF_AUTO && g.refine() > 0 ? g.refine() : g.training().epochs();
         LevelTraining.Outcome outcome;
         try {
-            outcome = LevelTraining.train(fused, l, block.input(), block.output(), parameters, fanIns, held,
-                    inputSample, targetSample, new SegmentLoss.WeightedMse(neuronAxis), weights,
+            outcome = LevelTraining.train(fused, l, block.segmentInputs(), block.output(), parameters, fanIns, held,
+                    inputSamples, targetSample, new SegmentLoss.WeightedMse(neuronAxis), weights,
                     trainingStarted(l, epochs), settings.threads(), epochProgress(), NEGLIGIBLE_RELATIVE_LOSS * power);
         } catch (UnsupportedOpException e) {
             // an op inside the block without a gradient rule: the block keeps what the levels were fitted to

@@ -5,6 +5,7 @@ import java.util.ArrayList;
 import java.util.Deque;
 import java.util.HashMap;
 import java.util.HashSet;
+import java.util.LinkedHashMap;
 import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
@@ -64,32 +65,42 @@ final class LevelTraining {
         List<String> parameters = parameters(written.graph(), level);
         Map<String, Integer> fanIns = new HashMap<>();
         parameters.forEach(p -> fanIns.put(p, unbiasedFanIn(level)));
-        return train(written, level.index(), level.input(), output, parameters, fanIns, rows, inputSample,
-                targetSample, loss, weights, training, threads, progress, negligibleLoss);
+        return train(written, level.index(), List.of(level.input()), output, parameters, fanIns, rows,
+                List.of(inputSample), targetSample, loss, weights, training, threads, progress, negligibleLoss);
     }
 
     /**
-     * Trains the segment of {@code written} from {@code input} to {@code output} (every path back
-     * from the output must reach the input or an initializer), whose parameters are {@code
+     * Trains the segment of {@code written} from {@code inputs} to {@code output} (every path back
+     * from the output must reach an input or an initializer), whose parameters are {@code
      * parameters}; the others as {@link #train(Model, Level, String, HeldRows, long[], long[],
-     * SegmentLoss, float[], TrainingSettings, int, TrainingProgress, double)}.
+     * SegmentLoss, float[], TrainingSettings, int, TrainingProgress, double)}. The rows hold the float
+     * inputs, then the int64 or bool ones (model inputs, such as a key padding mask, fed as the model
+     * declares them), each in the order of {@code inputs}.
      *
-     * @param index  the level the training is reported under
-     * @param fanIns per parameter, the fan-in a re-initialisation scales by
+     * @param index        the level the training is reported under
+     * @param fanIns       per parameter, the fan-in a re-initialisation scales by
+     * @param inputSamples one sample's shape per input
      */
-    static Outcome train(Model written, int index, String input, String output, List<String> parameters,
-                         Map<String, Integer> fanIns, HeldRows rows, long[] inputSample, long[] targetSample,
+    static Outcome train(Model written, int index, List<String> inputs, String output, List<String> parameters,
+                         Map<String, Integer> fanIns, HeldRows rows, List<long[]> inputSamples, long[] targetSample,
                          SegmentLoss loss, float[] weights, TrainingSettings training, int threads,
                          TrainingProgress progress, double negligibleLoss) {
         Graph graph = written.graph();
-        // the segment's input and output shapes as the rows have them, for the training graph's shape inference
+        // the segment's float inputs' and output's shapes as the rows have them, for the training graph's shape
+        // inference (an int64 or bool input is a model input, declared as it is)
+        Map<String, long[]> declared = new LinkedHashMap<>();
+        for (int i = 0; i < inputs.size(); i++) {
+            if (!integer(graph, inputs.get(i))) {
+                declared.put(inputs.get(i), inputSamples.get(i));
+            }
+        }
+        declared.put(output, targetSample);
         List<ValueInfo> infos = new ArrayList<>(graph.valueInfos().stream()
-                .filter(v -> !v.name().equals(input) && !v.name().equals(output)).toList());
-        infos.add(ValueInfo.tensor(input, new TensorType(DataType.FLOAT, batchOf(inputSample))));
-        infos.add(ValueInfo.tensor(output, new TensorType(DataType.FLOAT, batchOf(targetSample))));
+                .filter(v -> !declared.containsKey(v.name())).toList());
+        declared.forEach((name, sample) -> infos.add(ValueInfo.tensor(name, new TensorType(DataType.FLOAT,
+                batchOf(sample)))));
         Model shaped = written.withGraph(graph.toBuilder().valueInfos(infos).build());
-        ParameterGradients gradients = GradientGraph.forParameters(shaped, List.of(input),
-                List.of(output), parameters, loss);
+        ParameterGradients gradients = GradientGraph.forParameters(shaped, inputs, List.of(output), parameters, loss);
         List<ParameterSpec> specs = new ArrayList<>();
         float[][] initial = new float[parameters.size()][];
         for (int i = 0; i < parameters.size(); i++) {
@@ -103,7 +114,7 @@ final class LevelTraining {
         }
         ParameterLayout layout = new ParameterLayout(specs);
         TrainingOutcome outcome;
-        try (SegmentObjective objective = new SegmentObjective(gradients, layout, inputSample, targetSample, weights,
+        try (SegmentObjective objective = new SegmentObjective(gradients, layout, inputSamples, targetSample, weights,
                 threads)) {
             outcome = new Trainer(training).train(index, objective, initial, rows, progress, negligibleLoss);
         }
@@ -113,6 +124,12 @@ final class LevelTraining {
             b.putInitializer(old.withFloats(old.dims(), outcome.parameters()[i]));
         }
         return new Outcome(written.withGraph(b.build()), outcome, parameters);
+    }
+
+    /** Whether the model declares {@code value} int64 or bool (a key padding mask input): data, never trained. */
+    static boolean integer(Graph graph, String value) {
+        DataType type = graph.declaredType(value).map(TensorType::elementType).orElse(null);
+        return type == DataType.INT64 || type == DataType.BOOL;
     }
 
     /** The level's fan-in without the bias column (at least 1): what a fresh weight is scaled by. */

@@ -19,13 +19,17 @@ import org.onnxfuse.onnx.ir.Dim;
  *                    folded): fusion rewrites their parameters for the fused neurons
  * @param heads       every graph output in order; {@code output} is the first that carries classes
  * @param blocks      the residual blocks (segments a residual Add closes), in the order of their Adds
+ * @param unsegmented per residual Add after an attention that closes no block, why (naming the node):
+ *                    kf-gradient and kf-auto fuse those levels without training them together
  */
 public record LevelPlan(List<ModelInput> inputs, String output, List<Dim> outputShape, List<Level> levels,
                         List<LevelOp> trailingOps, List<NeuronSpace> spaces, List<LevelOp> joins,
-                        List<PerNeuronOp> perNeuron, List<OutputHead> heads, List<ResidualBlock> blocks) {
+                        List<PerNeuronOp> perNeuron, List<OutputHead> heads, List<ResidualBlock> blocks,
+                        List<String> unsegmented) {
     public LevelPlan {
         heads = List.copyOf(heads);
         blocks = List.copyOf(blocks);
+        unsegmented = List.copyOf(unsegmented);
         inputs = List.copyOf(inputs);
         outputShape = List.copyOf(outputShape);
         levels = List.copyOf(levels);

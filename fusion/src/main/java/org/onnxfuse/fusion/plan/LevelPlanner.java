@@ -71,6 +71,8 @@ public final class LevelPlanner {
     private final List<Map.Entry<LevelOp, Flow>> concatenatedParameters = new ArrayList<>();
     /** The nodes of every attention core ({@link AttentionPattern}), placed together at the core's last node. */
     private final Map<Node, AttentionPattern.Match> attention = new IdentityHashMap<>();
+    /** The attention cores, in the order of their score MatMuls. */
+    private final List<AttentionPattern.Match> cores = new ArrayList<>();
     /** Spaces (as created, before union) whose neurons are attention heads, with the number of heads. */
     private final Map<Integer, Integer> headsOfSpace = new HashMap<>();
     /** Constants added to attention scores per head, on the query space (as created) whose heads they follow. */
@@ -167,6 +169,7 @@ public final class LevelPlanner {
         }
         for (AttentionPattern.Match core : AttentionPattern.find(view)) {
             core.nodes().forEach(n -> attention.put(n, core));
+            cores.add(core);
         }
         for (Node node : graph.topologicalOrder()) {
             if (placed.contains(node) || GraphView.isConstantNode(node)) {
@@ -1131,8 +1134,9 @@ public final class LevelPlanner {
             heads.add(new OutputHead(out.name(), flows.get(out.name()).shape(), ops,
                     step == null ? 0 : byCutLevel.get(step.cut()).index()));
         }
+        ResidualBlock.Found blocks = ResidualBlock.find(graph, levels, joins, cores);
         return new LevelPlan(inputs, output, flows.get(output).shape(), levels, trailing.get(output),
-                spaces, joins, perNeuron, heads, ResidualBlock.find(graph, levels, joins));
+                spaces, joins, perNeuron, heads, blocks.blocks(), blocks.unsegmented());
     }
 
     /** The attention heads of final space {@code id} (1 without), the same from every attention that splits it. */

@@ -110,6 +110,19 @@ public final class PlanFormatter {
         return b.levels().stream().anyMatch(l -> plan.spaceOf(l).headed());
     }
 
+    /** " (attention)", " (attention; also reads 'memory', 'mask')" or nothing. */
+    private static String blockNote(LevelPlan plan, ResidualBlock b) {
+        List<String> notes = new ArrayList<>();
+        if (attention(plan, b)) {
+            notes.add("attention");
+        }
+        if (!b.reads().isEmpty()) {
+            notes.add("also reads " + b.reads().stream().map(r -> "'" + shown(r) + "'")
+                    .collect(Collectors.joining(", ")));
+        }
+        return notes.isEmpty() ? "" : " (" + String.join("; ", notes) + ")";
+    }
+
     /** Spaces, what each level reads and the joins: what a network that is not one chain adds to its table. */
     private static void appendGraphStructure(StringBuilder sb, LevelPlan plan, boolean verbose) {
         sb.append("  neuron spaces (id: width, levels, member cuts):\n");
@@ -134,8 +147,13 @@ public final class PlanFormatter {
             for (ResidualBlock b : plan.blocks()) {
                 sb.append("    '").append(shown(b.input())).append("' -> '").append(shown(b.output())).append("': levels ")
                         .append(b.levels().stream().map(String::valueOf).collect(Collectors.joining(", ")))
-                        .append(attention(plan, b) ? " (attention)" : "").append('\n');
+                        .append(blockNote(plan, b)).append('\n');
             }
+        }
+        if (!plan.unsegmented().isEmpty()) {
+            sb.append("  attention blocks no training segment holds (kf-gradient and kf-auto fuse their levels"
+                    + " without training them together):\n");
+            plan.unsegmented().forEach(why -> sb.append("    ").append(shown(why)).append('\n'));
         }
         if (!plan.joins().isEmpty()) {
             sb.append("  joins and shared ops: ").append(plan.joins().stream()
@@ -261,7 +279,11 @@ public final class PlanFormatter {
             ArrayNode levelIds = o.putArray("levels");
             b.levels().forEach(levelIds::add);
             o.put("attention", attention(plan, b));
+            ArrayNode reads = o.putArray("reads");
+            b.reads().forEach(reads::add);
         }
+        ArrayNode unsegmented = root.putArray("unsegmented");
+        plan.unsegmented().forEach(unsegmented::add);
         ArrayNode joins = root.putArray("joins");
         plan.joins().forEach(op -> joins.addObject().put("op", op.opType()).put("node", op.node().name())
                 .put("output", op.output()));

@@ -4,23 +4,27 @@ import java.util.ArrayList;
 import java.util.List;
 
 /**
- * Rows held in memory once: every input and the targets as row-major float arrays. Memory: the
- * arrays themselves, 4 n (sum of input widths + target width) bytes for n rows, shared with the
- * caller (not copied); each {@link #batch} allocates only its own rows.
+ * Rows held in memory once: every input and the targets as row-major arrays (float, or long for an
+ * int64 or bool input). Memory: the arrays themselves, 4 n (sum of float input widths + target width)
+ * + 8 n (sum of integer input widths) bytes for n rows, shared with the caller (not copied); each
+ * {@link #batch} allocates only its own rows.
  */
 public final class HeldRows implements RowSource {
     private final int rows;
     private final List<float[]> inputs;
     private final int[] inputWidths;
+    private final List<long[]> integers;
+    private final int[] integerWidths;
     private final float[] targets;
     private final int targetWidth;
 
     /**
-     * @param rows    number of rows n
-     * @param inputs  per segment input, n x its width values, row-major
-     * @param targets n x target width values, row-major
+     * @param rows     number of rows n
+     * @param inputs   per float segment input, n x its width values, row-major
+     * @param integers per int64 or bool segment input, n x its width values, row-major
+     * @param targets  n x target width values, row-major
      */
-    public HeldRows(int rows, List<float[]> inputs, float[] targets) {
+    public HeldRows(int rows, List<float[]> inputs, List<long[]> integers, float[] targets) {
         if (rows < 1) {
             throw new IllegalArgumentException("rows: expected at least 1, found " + rows);
         }
@@ -33,8 +37,18 @@ public final class HeldRows implements RowSource {
         for (int i = 0; i < inputWidths.length; i++) {
             inputWidths[i] = width(this.inputs.get(i).length, rows, "input " + i);
         }
+        this.integers = List.copyOf(integers);
+        this.integerWidths = new int[this.integers.size()];
+        for (int i = 0; i < integerWidths.length; i++) {
+            integerWidths[i] = width(this.integers.get(i).length, rows, "integer input " + i);
+        }
         this.targets = targets;
         this.targetWidth = width(targets.length, rows, "targets");
+    }
+
+    /** Float inputs only. */
+    public HeldRows(int rows, List<float[]> inputs, float[] targets) {
+        this(rows, inputs, List.of(), targets);
     }
 
     /** One input. */
@@ -51,13 +65,23 @@ public final class HeldRows implements RowSource {
     public Batch batch(int[] rowIndices) {
         List<float[]> batchInputs = new ArrayList<>(inputs.size());
         for (int i = 0; i < inputs.size(); i++) {
-            batchInputs.add(gather(inputs.get(i), inputWidths[i], rowIndices));
+            float[] out = new float[rowIndices.length * inputWidths[i]];
+            gather(inputs.get(i), inputWidths[i], rowIndices, out);
+            batchInputs.add(out);
         }
-        return new Batch(rowIndices.length, batchInputs, gather(targets, targetWidth, rowIndices));
+        List<long[]> batchIntegers = new ArrayList<>(integers.size());
+        for (int i = 0; i < integers.size(); i++) {
+            long[] out = new long[rowIndices.length * integerWidths[i]];
+            gather(integers.get(i), integerWidths[i], rowIndices, out);
+            batchIntegers.add(out);
+        }
+        float[] batchTargets = new float[rowIndices.length * targetWidth];
+        gather(targets, targetWidth, rowIndices, batchTargets);
+        return new Batch(rowIndices.length, batchInputs, batchIntegers, batchTargets);
     }
 
-    private float[] gather(float[] all, int width, int[] rowIndices) {
-        float[] out = new float[rowIndices.length * width];
+    /** Copies rows {@code rowIndices} of {@code all} (an array of {@code width} values a row) into {@code out}. */
+    private void gather(Object all, int width, int[] rowIndices, Object out) {
         for (int r = 0; r < rowIndices.length; r++) {
             int row = rowIndices[r];
             if (row < 0 || row >= rows) {
@@ -65,7 +89,6 @@ public final class HeldRows implements RowSource {
             }
             System.arraycopy(all, row * width, out, r * width, width);
         }
-        return out;
     }
 
     private static int width(int values, int rows, String what) {

@@ -15,6 +15,7 @@ import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 import org.onnxfuse.fusion.collect.Activation;
 import org.onnxfuse.fusion.collect.OrtRunner;
+import org.onnxfuse.fusion.data.IntegerBatch;
 import org.onnxfuse.fusion.importance.ParameterGradientRunner.Step;
 import org.onnxfuse.onnx.errors.UnsupportedOpException;
 import org.onnxfuse.onnx.ir.Attribute;
@@ -86,14 +87,19 @@ class ParameterGradientsTest {
             return name;
         }
 
-        Model model(String y) {
+        /** The model of x and {@code more} inputs to {@code y}. */
+        Model model(String y, ValueInfo... more) {
             List<Dim> dims = new ArrayList<>();
             dims.add(Dim.symbol("N"));
             for (int i = 1; i < xShape.length; i++) {
                 dims.add(Dim.of(xShape[i]));
             }
-            Graph g = Graph.builder().name("segment").addInput(ValueInfo.tensor("x", new TensorType(DataType.FLOAT,
-                    dims))).nodes(nodes).initializers(List.copyOf(initializers.values()))
+            Graph.Builder b = Graph.builder().name("segment").addInput(ValueInfo.tensor("x",
+                    new TensorType(DataType.FLOAT, dims)));
+            for (ValueInfo in : more) {
+                b.addInput(in);
+            }
+            Graph g = b.nodes(nodes).initializers(List.copyOf(initializers.values()))
                     .addOutput(ValueInfo.tensor(y, new TensorType(DataType.FLOAT, null))).build();
             return Model.of(g, opset);
         }
@@ -118,6 +124,11 @@ class ParameterGradientsTest {
         /** The loss recomputed in float64 from the segment output {@code out}. */
         double loss(Activation out);
 
+        /** The int64 or bool segment inputs (masks), fed as they are. */
+        default Map<String, IntegerBatch> integers() {
+            return Map.of();
+        }
+
         default Map<String, float[]> initialParameters() {
             Map<String, float[]> values = new HashMap<>();
             gradients().initialValues().forEach((p, t) -> values.put(p, t.toFloats()));
@@ -125,9 +136,13 @@ class ParameterGradientsTest {
         }
     }
 
-    /** Everything one check feeds: the segment input x, the targets and the per-neuron weights; the parameters vary. */
-    private record Problem(Segment segment, String y, ParameterGradients gradients, Activation x, Activation target,
-                           Activation weights, int axis) implements LossCheck {
+    /**
+     * Everything one check feeds: the segment input x, any int64 or bool inputs, the targets and the per-neuron
+     * weights; the parameters vary.
+     */
+    private record Problem(Segment segment, String y, ParameterGradients gradients, Activation x,
+                           Map<String, IntegerBatch> integers, Activation target, Activation weights, int axis)
+            implements LossCheck {
         @Override
         public Map<String, Activation> feeds(Map<String, float[]> parameters) {
             Map<String, Activation> feeds = new HashMap<>();
@@ -177,7 +192,8 @@ class ParameterGradientsTest {
         }
         ParameterGradients g = GradientGraph.forParameters(m, List.of("x"), List.of(y), parameters,
                 new SegmentLoss.WeightedMse(neuronAxis));
-        return new Problem(s, y, g, new Activation("x", s.xShape, x), new Activation("t", yShape, s.gaussian(yShape)),
+        return new Problem(s, y, g, new Activation("x", s.xShape, x), Map.of(),
+                new Activation("t", yShape, s.gaussian(yShape)),
                 new Activation("w", new long[] {w.length}, w), axis);
     }
 
@@ -188,7 +204,7 @@ class ParameterGradientsTest {
     private static void checkAgainstFiniteDifferences(LossCheck problem, double step, double tolerance) {
         Map<String, float[]> params = problem.initialParameters();
         try (ParameterGradientRunner runner = ParameterGradientRunner.open(problem.gradients(), 1)) {
-            Step at = runner.run(problem.feeds(params));
+            Step at = runner.run(problem.feeds(params), problem.integers());
             assertEquals(problem.loss(at.outputs().get(problem.y())), at.loss(), 1e-5 * Math.abs(at.loss()),
                     "loss output");
             for (String p : problem.gradients().parameters()) {
@@ -206,9 +222,11 @@ class ParameterGradientsTest {
                     float up = (float) (original + step);
                     float down = (float) (original - step);
                     values[i] = up;
-                    double lossUp = problem.loss(runner.run(problem.feeds(params)).outputs().get(problem.y()));
+                    double lossUp = problem.loss(runner.run(problem.feeds(params), problem.integers()).outputs()
+                            .get(problem.y()));
                     values[i] = down;
-                    double lossDown = problem.loss(runner.run(problem.feeds(params)).outputs().get(problem.y()));
+                    double lossDown = problem.loss(runner.run(problem.feeds(params), problem.integers()).outputs()
+                            .get(problem.y()));
                     values[i] = original;
                     double fd = (lossUp - lossDown) / ((double) up - (double) down);
                     assertEquals(fd, analytic[i], tolerance * scale + 1e-4, p + "[" + i + "] of " + values.length);
@@ -390,6 +408,44 @@ class ParameterGradientsTest {
         checkAgainstFiniteDifferences(p, 1e-3, 5e-3);
     }
 
+    @Test
+    void maskInputsOfIntegersAreDataOfTheirTypeWithoutGradients() {
+        // a bool mask filling -3 where it is set (torch's key_padding_mask) and an int64 one made additive
+        // (HuggingFace's (1 - mask) * -1e4, here Cast * -2): segment inputs declared BOOL and INT64, whose
+        // Where, Cast and Mul need no gradient rule; the parameters' gradients match finite differences
+        Segment s = new Segment(19, 17, 3, 4);
+        String z = s.node("Gemm", List.of("x", s.weight("W", 4, 5), s.weight("b", 5)));
+        String filled = s.node("Where", List.of("keep", s.constant("zero", new long[0], new float[] {0f}),
+                s.constant("minus", new long[0], new float[] {-3f})));
+        String additive = s.node("Mul", List.of(s.node("Cast", List.of("pad"), Attribute.ofLong("to", 1)),
+                s.constant("scale", new long[0], new float[] {-2f})));
+        String y = s.node("Tanh", List.of(s.node("Add", List.of(s.node("Add", List.of(z, filled)), additive))));
+        List<Dim> rows = List.of(Dim.symbol("N"), Dim.of(5));
+        Model m = s.model(y, ValueInfo.tensor("keep", new TensorType(DataType.BOOL, rows)),
+                ValueInfo.tensor("pad", new TensorType(DataType.INT64, rows)));
+        ParameterGradients g = GradientGraph.forParameters(m, List.of("x", "keep", "pad"), List.of(y),
+                List.of("W", "b"), new SegmentLoss.WeightedMse(1));
+        Map<String, DataType> types = new HashMap<>();
+        g.model().graph().inputs().forEach(v -> types.put(v.name(), v.tensorType().elementType()));
+        assertEquals(DataType.BOOL, types.get("keep"));
+        assertEquals(DataType.INT64, types.get("pad"));
+        long[] shape = {3, 5};
+        Map<String, IntegerBatch> masks = Map.of(
+                "keep", new IntegerBatch(0, 3, shape, new long[] {1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 1, 1, 1, 1, 0}),
+                "pad", new IntegerBatch(0, 3, shape, new long[] {0, 0, 0, 0, 1, 0, 0, 0, 1, 1, 0, 0, 0, 0, 0}));
+        Problem p = new Problem(s, y, g, new Activation("x", new long[] {3, 4}, s.gaussian(new long[] {3, 4})), masks,
+                new Activation("t", shape, s.gaussian(shape)), new Activation("w", new long[] {5},
+                new float[] {0.7f, 1.2f, 0.9f, 1.1f, 0.8f}), 1);
+        checkAgainstFiniteDifferences(p, 1e-2, TOLERANCE);
+        try (ParameterGradientRunner runner = ParameterGradientRunner.open(g, 1)) {
+            Map<String, IntegerBatch> open = Map.of("keep", new IntegerBatch(0, 3, shape, new long[15]),
+                    "pad", new IntegerBatch(0, 3, shape, new long[15]));
+            float[] masked = runner.run(p.feeds(p.initialParameters()), masks).outputs().get(y).values();
+            float[] unmasked = runner.run(p.feeds(p.initialParameters()), open).outputs().get(y).values();
+            assertTrue(!Arrays.equals(masked, unmasked), "the masks reach the output");
+        }
+    }
+
     /** A segment that starts and ends inside the model: its input's shape is worked out from the model's. */
     @Test
     void segmentBetweenInnerValues() {
@@ -403,7 +459,7 @@ class ParameterGradientsTest {
                 g.model().graph().inputs().stream().map(ValueInfo::name).toList());
         assertEquals(List.of(Dim.symbol("N"), Dim.of(5)), g.model().graph().inputs().get(0).tensorType().shape());
         Problem p = new Problem(s, y, g, new Activation(hidden, new long[] {3, 5}, s.gaussian(new long[] {3, 5})),
-                new Activation("t", new long[] {3, 2}, s.gaussian(new long[] {3, 2})),
+                Map.of(), new Activation("t", new long[] {3, 2}, s.gaussian(new long[] {3, 2})),
                 new Activation("w", new long[] {2}, new float[] {0.7f, 1.2f}), 1);
         checkAgainstFiniteDifferences(p, 1e-2, TOLERANCE);
     }

@@ -15,6 +15,7 @@ import org.onnxfuse.fusion.plan.LevelPlanner;
 import org.onnxfuse.fusion.plan.NeuronSpace;
 import org.onnxfuse.fusion.plan.PerNeuronOp;
 import org.onnxfuse.fusion.plan.PlanFormatter;
+import org.onnxfuse.fusion.plan.ResidualBlock;
 import org.onnxfuse.fusion.testing.Fixtures;
 import org.onnxfuse.fusion.testing.ModelEdits;
 import org.onnxfuse.onnx.errors.UnsupportedOpException;
@@ -145,8 +146,9 @@ class AttentionFusionTest {
     void crossAttentionOfTwoTokenStreamsIsRewrittenBatchFirstAndFused(String file) {
         // nn.MultiheadAttention(q, kv, kv): queries from 28 row tokens, keys = values from 14 tokens of two rows;
         // torch slices in_proj_weight into the query's part and the key/value part (bounds from the query's shape)
-        // and cuts the key/value product in two; batch first and tokens first. The attention block reads two spaces
-        // (no single value dominates its residual Add), so kf-gradient fuses its levels with the linear variant
+        // and cuts the key/value product in two; batch first and tokens first. The attention block reads two spaces:
+        // it is a segment from the query stream that also reads the input of the key and value projections, and
+        // kf-gradient trains it as one
         Model p0 = rewrittenBatchFirst("mha/" + file);
         assertTrue(p0.graph().nodes().stream().noneMatch(n -> n.opType().equals("Slice")), "weights folded, kv split");
         LevelPlan p = LevelPlanner.plan(p0);
@@ -160,10 +162,63 @@ class AttentionFusionTest {
             assertEquals(List.of(p.spaceOf(2).id()), p.level(level).binding().spaces(), "keys, values: the other");
         }
         assertEquals(List.of(1, 6, 8), p.spaceOf(1).levels());
-        for (FusionMethod method : List.of(FusionMethod.KF_LINEAR, FusionMethod.KF_GRADIENT)) {
-            double diff = Fixtures.permutedCopyDifference(p0, method, 19, 200);
-            assertTrue(diff < (method.trains() ? 1e-3 : 1e-4), file + " " + method + ": " + diff);
+        String memory = p.level(4).input();
+        assertEquals(memory, p.level(5).input(), "keys and values project one value (LN of the other stream)");
+        requireSegmentReading(p, List.of(3, 4, 5, 6), List.of(memory));
+        assertEquals(List.of(7, 8), p.blocks().get(1).levels(), "the MLP block");
+        double linear = Fixtures.permutedCopyDifference(p0, FusionMethod.KF_LINEAR, 19, 200);
+        assertTrue(linear < 1e-4, file + " kf-linear: " + linear);
+        // kf-auto trains residual blocks as kf-gradient does
+        for (FusionMethod method : List.of(FusionMethod.KF_GRADIENT, FusionMethod.KF_AUTO)) {
+            Fixtures.PermutedCopy trained = Fixtures.permutedCopyFusion(p0, method, 19, 200,
+                    Fixtures.data("calib400_x.npy"), Fixtures.data("test_x.npy"));
+            assertTrue(trained.difference() < 1e-3, file + " " + method + ": " + trained.difference());
+            TrainedBlocks.require(trained.result(), "3, 4, 5, 6", "7, 8");
+            TrainedBlocks.requireExactStart(trained.result(), 6);
         }
+    }
+
+    @ParameterizedTest
+    @ValueSource(strings = {"cross_op17.onnx", "cross_separate_kv_op17.onnx"})
+    void kfGradientTrainsTheCrossAttentionBlockThroughTheOtherStream(String file) {
+        // parent 1: parent 0 permuted, with its key projection's weight doubled (sharper attention), so that the
+        // block's linear fits are no exact fit of the mean Add output: the block trains epochs, and the key
+        // projection, which reads the other stream (the segment's second input), moves from its linear fit: the
+        // gradient reaches it through that input's branch
+        Model p0 = model("mha/" + file);
+        boolean separate = file.contains("separate");
+        int keys = separate ? 6 : 4;
+        Model p1 = ModelEdits.scaledWeight(ModelEdits.permuted(p0, 41), keys, 2f);
+        TrainedBlocks.requireTrainedFromTheLinearFit(List.of(p0, p1), 200, Fixtures.data("calib400_x.npy"),
+                separate ? "4, 5, 6, 7" : "3, 4, 5, 6", separate ? 7 : 6, keys);
+    }
+
+    @Test
+    void aScaleOnTheKeysBeforeTheirHeadsStillLeavesTheCrossAttentionBlockOneSegment() {
+        // cross_op17 with the keys multiplied by a constant between their projection and the split into heads:
+        // the block's read is still the input of the projection the keys come from
+        Model p0 = model("mha/cross_op17.onnx");
+        LevelPlan before = LevelPlanner.plan(p0);
+        String keys = before.level(4).cut();
+        Graph g = p0.graph();
+        Graph.Builder b = g.toBuilder();
+        for (Node n : g.nodes()) {
+            if (n.inputs().contains(keys)) {
+                b.replaceNode(n, n.withInputs(n.inputs().stream().map(v -> v.equals(keys) ? "keys_scaled" : v)
+                        .toList()));
+            }
+        }
+        b.addInitializer(Tensor.ofFloats("keys_scale", new long[0], new float[] {0.5f}));
+        b.addNode(Node.of("/keys_scale", "Mul", List.of(keys, "keys_scale"), List.of("keys_scaled")));
+        Model scaled = p0.withGraph(b.build());
+        assertTrue(Fixtures.maxAbsDifference(Fixtures.logits(p0, Fixtures.data("test_x.npy")),
+                Fixtures.logits(scaled, Fixtures.data("test_x.npy"))) > 1e-3, "the scale changes the function");
+        LevelPlan p = LevelPlanner.plan(scaled);
+        requireSegmentReading(p, List.of(3, 4, 5, 6), List.of(p.level(4).input()));
+        Fixtures.PermutedCopy gradient = Fixtures.permutedCopyFusion(scaled, FusionMethod.KF_GRADIENT, 19, 200,
+                Fixtures.data("calib400_x.npy"), Fixtures.data("test_x.npy"));
+        assertTrue(gradient.difference() < 1e-3, "kf-gradient: " + gradient.difference());
+        TrainedBlocks.require(gradient.result(), "3, 4, 5, 6", "7, 8");
     }
 
     @ParameterizedTest
@@ -171,7 +226,8 @@ class AttentionFusionTest {
     void keysAndValuesFromDifferentInputsAreRewrittenBatchFirstAndFused(String file) {
         // nn.MultiheadAttention(q, k, v) with key not value: queries from 28 row tokens, keys from LN(Linear) of 14
         // tokens of two rows, values from another Linear of those tokens; torch projects each with a third of
-        // in_proj_weight and reads the keys' and the values' token counts each from its own projection
+        // in_proj_weight and reads the keys' and the values' token counts each from its own projection. The
+        // attention block's segment reads the keys' and the values' inputs besides the query stream
         Model p0 = rewrittenBatchFirst("mha/" + file);
         LevelPlan p = LevelPlanner.plan(p0);
         assertEquals(10, p.levels().size());
@@ -189,7 +245,35 @@ class AttentionFusionTest {
         assertEquals(3, java.util.stream.Stream.of(1, 2, 3).map(l -> p.spaceOf(l).id()).distinct().count());
         assertEquals(List.of(values.id()), p.level(7).binding().spaces(), "the output projection reads the values");
         assertEquals(List.of(1, 7, 9), p.spaceOf(1).levels());
-        Fixtures.requirePermutedCopyBack(p0, 23, 200, FusionMethod.KF_LINEAR, FusionMethod.KF_GRADIENT);
+        // the values' input (level 3's cut) comes before the keys' (the LayerNorm after level 2)
+        requireSegmentReading(p, List.of(4, 5, 6, 7), List.of(p.level(4).input(), p.level(6).input()));
+        Fixtures.requirePermutedCopyBack(p0, 23, 200, FusionMethod.KF_LINEAR);
+        Fixtures.PermutedCopy gradient = Fixtures.permutedCopyFusion(p0, FusionMethod.KF_GRADIENT, 23, 200,
+                Fixtures.data("calib400_x.npy"), Fixtures.data("test_x.npy"));
+        assertTrue(gradient.difference() < 1e-3, file + " kf-gradient: " + gradient.difference());
+        TrainedBlocks.require(gradient.result(), "4, 5, 6, 7", "8, 9");
+        TrainedBlocks.requireExactStart(gradient.result(), 7);
+    }
+
+    /**
+     * The plan's first block is the attention block of {@code levels}, reading {@code reads} besides its
+     * input, and {@code plan} and its JSON say so; no attention block is left out of the segments.
+     */
+    static void requireSegmentReading(LevelPlan p, List<Integer> levels, List<String> reads) {
+        ResidualBlock block = p.blocks().get(0);
+        assertEquals(levels, block.levels());
+        assertEquals(reads, block.reads());
+        assertEquals(List.of(), p.unsegmented());
+        String text = PlanFormatter.table("model", p, false);
+        String listed = levels.stream().map(String::valueOf).collect(java.util.stream.Collectors.joining(", "));
+        String quoted = reads.stream().map(r -> "'" + r + "'").collect(java.util.stream.Collectors.joining(", "));
+        assertTrue(text.contains("kf-gradient and kf-auto train each as one segment")
+                && text.contains("levels " + listed + " (attention; also reads " + quoted + ")"), text);
+        com.fasterxml.jackson.databind.JsonNode json = PlanFormatter.json("model", p).get("blocks").get(0);
+        List<String> jsonReads = new java.util.ArrayList<>();
+        json.get("reads").forEach(r -> jsonReads.add(r.asText()));
+        assertEquals(reads, jsonReads);
+        assertTrue(json.get("attention").asBoolean());
     }
 
     /** {@code file} as read: no Transpose moves the batch off axis 0, and the function is the export's. */
@@ -206,13 +290,8 @@ class AttentionFusionTest {
     void theGradientVariantTrainsEveryAttentionBlockOfATrainedPair() {
         // the non-IID pair: both attention blocks and both MLP blocks are trained as segments, none falls back
         List<Model> parents = List.of(model("vit/vitk2_p0.onnx"), model("vit/vitk2_p1.onnx"));
-        FusionResult result = Fixtures.fuse(parents, FusionMethod.KF_GRADIENT, 200);
-        assertTrue(result.warnings().stream().noneMatch(w -> w.contains("not trained as one segment")),
-                result.warnings().toString());
-        String methods = result.levels().stream().map(LevelReport::method).toList().toString();
-        for (String block : List.of("2, 3, 4, 5", "6, 7", "8, 9, 10, 11", "12, 13")) {
-            assertTrue(methods.contains("block of levels " + block + " trained"), methods);
-        }
+        TrainedBlocks.require(Fixtures.fuse(parents, FusionMethod.KF_GRADIENT, 200), "2, 3, 4, 5", "6, 7",
+                "8, 9, 10, 11", "12, 13");
     }
 
     @Test
@@ -237,13 +316,8 @@ class AttentionFusionTest {
         // attention output [batch, 17, 32] (fixed by the bias constant); the segment is fed rows of [17, 32], so its
         // residual Add adds equal shapes and every block trains
         Model p0 = model("vit/vit_bias_op17.onnx");
-        FusionResult result = Fixtures.fuse(List.of(p0, ModelEdits.permuted(p0, 5)), FusionMethod.KF_GRADIENT, 200);
-        assertTrue(result.warnings().stream().noneMatch(w -> w.contains("not trained as one segment")),
-                result.warnings().toString());
-        String methods = result.levels().stream().map(LevelReport::method).toList().toString();
-        for (String block : List.of("2, 3, 4, 5", "6, 7", "8, 9, 10, 11", "12, 13")) {
-            assertTrue(methods.contains("block of levels " + block + " trained"), methods);
-        }
+        TrainedBlocks.require(Fixtures.fuse(List.of(p0, ModelEdits.permuted(p0, 5)), FusionMethod.KF_GRADIENT, 200),
+                "2, 3, 4, 5", "6, 7", "8, 9, 10, 11", "12, 13");
     }
 
     @Test

@@ -68,13 +68,20 @@ class Int64AttentionMaskFusionTest {
         for (String op : maskOps.split(" ")) {
             assertTrue(c.maskSignature().contains(op), op + " not in " + c.maskSignature());
         }
+        MaskedAttentionChecks.requireSegmentReadingTheMask(p, "attention_mask");
     }
 
     @ParameterizedTest
     @ValueSource(strings = {BOOL, ADDITIVE})
     void aParentFusedWithItsPermutedCopyComesBackUnderTheInt64Mask(String file) {
-        Fixtures.requirePermutedCopyBack(model(file), 31, 300, calibration(), test(5), FusionMethod.KF_LINEAR,
-                FusionMethod.KF_GRADIENT);
+        MaskedAttentionChecks.requirePermutedCopyBackTrainingTheBlock(model(file), 31, calibration(), test(5),
+                "2, 3, 4, 5", "6, 7");
+    }
+
+    @ParameterizedTest
+    @ValueSource(strings = {BOOL, ADDITIVE})
+    void kfGradientTrainsTheAttentionBlockUnderTheInt64Mask(String file) {
+        MaskedAttentionChecks.requireTrainedUnderTheMask(model(file), calibration(), test(5), "2, 3, 4, 5");
     }
 
     @ParameterizedTest

@@ -52,15 +52,19 @@ class KeyPaddingMaskFusionTest {
         assertEquals(List.of(p.spaceOf(4).id()), p.spaceOf(2).headsShared());
         assertTrue(c.maskSignature().contains("computed from the input 'mask'") && c.maskSignature().contains("Where"),
                 c.maskSignature());
+        MaskedAttentionChecks.requireSegmentReadingTheMask(p, "mask");
     }
 
     @Test
     void aParentFusedWithItsPermutedCopyComesBackUnderTheMask() {
-        Model p0 = model();
-        Path calibration = data("calib.npz", 200, 300, 0, true);
-        Path test = data("test.npz", 0, 200, 5, true);
-        Fixtures.requirePermutedCopyBack(p0, 29, 300, calibration, test, FusionMethod.KF_LINEAR,
-                FusionMethod.KF_GRADIENT);
+        MaskedAttentionChecks.requirePermutedCopyBackTrainingTheBlock(model(), 29, data("calib.npz", 200, 300, 0, true),
+                data("test.npz", 0, 200, 5, true), "2, 3, 4, 5");
+    }
+
+    @Test
+    void kfGradientTrainsTheAttentionBlockUnderTheMask() {
+        MaskedAttentionChecks.requireTrainedUnderTheMask(model(), data("calib.npz", 200, 300, 0, true),
+                data("test.npz", 0, 200, 5, true), "2, 3, 4, 5");
     }
 
     @Test

@@ -52,4 +52,41 @@ final class MaskedAttentionChecks {
                 .map(Map.Entry::getValue).findFirst().orElseThrow(() -> new AssertionError(attention.signature()));
         return new Checked(p, mask);
     }
+    /**
+     * The plan's attention block (levels 2 to 5, from the stream) reads the mask input {@code mask} besides
+     * its input, and the plan says so: kf-gradient trains it as one segment, the mask fed as data.
+     */
+    static void requireSegmentReadingTheMask(LevelPlan p, String mask) {
+        AttentionFusionTest.requireSegmentReading(p, List.of(2, 3, 4, 5), List.of(mask));
+    }
+
+    /**
+     * kf-linear brings a parent fused with its permuted copy (calibrated on {@code calibration}, compared on
+     * {@code test}, both .npz of the image and the mask) back to its function to 1e-4, kf-gradient to 1e-3
+     * with each of {@code blocks} trained as one segment, the attention block's (ending at level 5) from an
+     * exact start: its segment, fed the mask row by row, computes the parents' Add output.
+     */
+    static void requirePermutedCopyBackTrainingTheBlock(Model p0, long seed, Path calibration, Path test,
+                                                       String... blocks) {
+        Fixtures.requirePermutedCopyBack(p0, seed, 300, calibration, test, FusionMethod.KF_LINEAR);
+        Fixtures.PermutedCopy gradient = Fixtures.permutedCopyFusion(p0, FusionMethod.KF_GRADIENT, seed, 300,
+                calibration, test);
+        assertTrue(gradient.difference() < 1e-3, "kf-gradient: " + gradient.difference());
+        TrainedBlocks.require(gradient.result(), blocks);
+        TrainedBlocks.requireExactStart(gradient.result(), 5);
+    }
+
+    /**
+     * With parent 1 a permuted copy of {@code p0} whose key projection (level 3) is tripled, the attention block
+     * trains from its linear fit under the mask ({@link TrainedBlocks#requireTrainedFromTheLinearFit}), and the
+     * trained model's logits on {@code test} (padded rows: -inf or -1e4 on their keys' scores) are finite.
+     */
+    static void requireTrainedUnderTheMask(Model p0, Path calibration, Path test, String block) {
+        Model p1 = org.onnxfuse.fusion.testing.ModelEdits.scaledWeight(
+                org.onnxfuse.fusion.testing.ModelEdits.permuted(p0, 43), 3, 3f);
+        FusionResult r = TrainedBlocks.requireTrainedFromTheLinearFit(List.of(p0, p1), 300, calibration, block, 5, 3);
+        for (float v : Fixtures.logits(r.model(), test)) {
+            assertTrue(Float.isFinite(v), "a logit of the trained model is " + v);
+        }
+    }
 }

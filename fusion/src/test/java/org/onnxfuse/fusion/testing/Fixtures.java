@@ -279,6 +279,19 @@ public final class Fixtures {
     /** {@link #permutedCopyDifference} calibrated on {@code calibration} and compared on {@code test} (.npy or .npz). */
     public static double permutedCopyDifference(Model model, org.onnxfuse.fusion.pipeline.FusionMethod method,
                                                 long seed, long samples, Path calibration, Path test) {
+        return permutedCopyFusion(model, method, seed, samples, calibration, test).difference();
+    }
+
+    /** A fusion of a model with its permuted copy and the largest relative logit difference it leaves. */
+    public record PermutedCopy(org.onnxfuse.fusion.pipeline.FusionResult result, double difference) {
+    }
+
+    /**
+     * {@link #permutedCopyDifference} with the fusion's result, for a test that also reads how the
+     * levels were fused (which blocks trained as segments).
+     */
+    public static PermutedCopy permutedCopyFusion(Model model, org.onnxfuse.fusion.pipeline.FusionMethod method,
+                                                  long seed, long samples, Path calibration, Path test) {
         Model copy = ModelEdits.permuted(model, seed);
         float[] expected = logits(model, test);
         double scale = Math.max(1, maxAbsDifference(expected, new float[expected.length]));
@@ -293,6 +306,6 @@ public final class Fixtures {
         double diff = maxAbsDifference(expected, logits(result.model(), test)) / scale;
         System.out.println(method + ": max abs logit difference " + diff + " relative to max(1, logits up to "
                 + scale + ")");
-        return diff;
+        return new PermutedCopy(result, diff);
     }
 }

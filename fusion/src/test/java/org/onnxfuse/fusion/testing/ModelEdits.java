@@ -127,6 +127,20 @@ public final class ModelEdits {
         return out;
     }
 
+    /**
+     * Level {@code level}'s weight (the affine op's second input) times {@code factor}: another
+     * function of the same plan, so that a fusion with the model has no exact linear fit there.
+     */
+    public static Model scaledWeight(Model model, int level, float factor) {
+        Graph g = model.graph();
+        Tensor w = g.initializer(LevelPlanner.plan(model).level(level).affine().inputs().get(1)).orElseThrow();
+        float[] values = w.toFloats();
+        for (int i = 0; i < values.length; i++) {
+            values[i] *= factor;
+        }
+        return model.withGraph(g.toBuilder().putInitializer(w.withFloats(w.dims(), values)).build());
+    }
+
     /** Hidden level {@code level} (1-based) cut down to its first {@code keep} neurons: a narrower parent. */
     public static Model truncated(Model model, int level, int keep) {
         return select(model, level, firstN(keep));

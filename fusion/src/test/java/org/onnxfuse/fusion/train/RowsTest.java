@@ -74,6 +74,20 @@ class RowsTest {
     }
 
     @Test
+    void heldRowsServeIntegerInputsByRowAsTheyAre() {
+        // a key padding mask of int64 values beyond float32's exact integers, next to a float input
+        long big = (1L << 40) + 1;
+        long[] mask = {1, 0, big, 0, 1, big + 2};
+        Batch batch = new HeldRows(3, List.of(new float[] {0, 1, 2}), List.of(mask), new float[] {-1, -2, -3})
+                .batch(new int[] {2, 1});
+        assertArrayEquals(new float[] {2, 1}, batch.inputs().get(0));
+        assertArrayEquals(new long[] {1, big + 2, big, 0}, batch.integers().get(0));
+        assertArrayEquals(new float[] {-3, -2}, batch.targets());
+        assertThrows(IllegalArgumentException.class, () -> new HeldRows(3, List.of(new float[3]), List.of(new long[4]),
+                new float[3]));
+    }
+
+    @Test
     void heldRowsRefuseArraysThatAreNotWholeRows() {
         assertThrows(IllegalArgumentException.class, () -> new HeldRows(3, new float[7], new float[3]));
         assertThrows(IllegalArgumentException.class, () -> new HeldRows(3, new float[6], new float[4]));
