@@ -45,7 +45,13 @@ output `logits` [batch,10], opset 17, unless said otherwise:
   (attention_mask 0 on the last i mod 10 rows of image i);
 - int64_additive_mask_op17.onnx: the same model and inputs, but the mask made additive as
   HuggingFace's encoders do: src_key_padding_mask = (1 - attention_mask.float()) * -1e4, a float
-  key_padding_mask that torch adds to the scores as it is (Cast, Sub, Mul in the graph, no Where).
+  key_padding_mask that torch adds to the scores as it is (Cast, Sub, Mul in the graph, no Where);
+- int64_masked_mean_op17.onnx: the inputs and encoder of int64_attention_mask_op17.onnx (bool key
+  padding mask attention_mask == 0), but the tokens pooled with the mask before the head as
+  HuggingFace / sentence-transformers encoders pool them, (h * attention_mask[..., None]).sum(1) /
+  attention_mask.sum(1, keepdim=True).clamp(min=1e-9), then Linear(16, 10): in the graph Unsqueeze and
+  Cast of the mask, Mul, ReduceSum over the tokens; ReduceSum of the int64 mask, Clip (torch writes the
+  bound as int64 0), Cast, Div. Padded tokens change neither the attention nor the mean.
 
 Reuses make_vit_models.py's spread_untrained (no two parameters equal, so the exporter shares no
 initializer and a permutation shows in every weight) and make_test_models.py's export and
@@ -74,7 +80,8 @@ SEEDS = {"encoder_tokens_first_op17.onnx": 18000, "cross_op17.onnx": 18100,
          "cross_tokens_first_op17.onnx": 18200, "tokens_first_input_op17.onnx": 18300,
          "cross_separate_kv_op17.onnx": 18400, "encoder_causal_op17.onnx": 18500,
          "cross_separate_kv_tokens_first_op17.onnx": 18600, "key_padding_mask_op17.onnx": 18700,
-         "int64_attention_mask_op17.onnx": 18800, "int64_additive_mask_op17.onnx": 18900}
+         "int64_attention_mask_op17.onnx": 18800, "int64_additive_mask_op17.onnx": 18900,
+         "int64_masked_mean_op17.onnx": 19000}
 
 
 class TokensFirstEncoder(nn.Module):
@@ -182,6 +189,15 @@ class Int64AttentionMask(nn.Module):
         return self.head(self.enc(t, src_key_padding_mask=mask).mean(dim=1))
 
 
+class MaskedMeanPool(Int64AttentionMask):
+    """The encoder of Int64AttentionMask (bool key padding mask), the tokens pooled by a mean over the
+    kept ones (attention_mask 1) before the head, as HuggingFace / sentence-transformers encoders pool."""
+    def forward(self, x, attention_mask):
+        h = self.enc(self.embed(x.view(x.shape[0], 28, 28)), src_key_padding_mask=attention_mask == 0)
+        pooled = (h * attention_mask[..., None]).sum(1) / attention_mask.sum(1, keepdim=True).clamp(min=1e-9)
+        return self.head(pooled)
+
+
 def padding(n):
     """[n, 28] bool: sample i has its last (i mod 10) row tokens padded."""
     rows = torch.arange(28).unsqueeze(0)
@@ -235,7 +251,8 @@ def main():
                         ("cross_separate_kv_tokens_first_op17.onnx", lambda: Cross(False, separate_values=True)),
                         ("key_padding_mask_op17.onnx", KeyPaddingMask),
                         ("int64_attention_mask_op17.onnx", Int64AttentionMask),
-                        ("int64_additive_mask_op17.onnx", lambda: Int64AttentionMask(additive=True))):
+                        ("int64_additive_mask_op17.onnx", lambda: Int64AttentionMask(additive=True)),
+                        ("int64_masked_mean_op17.onnx", MaskedMeanPool)):
         torch.manual_seed(SEEDS[fname])
         model = redraw(make())
         path = os.path.join(MHA_DIR, fname)

@@ -9,7 +9,8 @@ in training mode, a missing bias, a wrong Flatten axis) shows up as a mismatch.
 Only the ops the fixture models use are supported (the CNNs and MLPs, and the transformer
 fixtures of make_vit_models.py: LayerNormalization or its opset-13 decomposition, Softmax,
 Transpose, MatMul of two activations, the exporter's shape arithmetic with Shape, Gather, Slice,
-Cast, integer Div, ConstantOfShape, Equal, Where and Expand); anything else raises.
+Cast, integer Div, ConstantOfShape, Equal, Where and Expand; ReduceSum of masked mean pooling); anything
+else raises.
 """
 import numpy as np
 import torch
@@ -202,13 +203,16 @@ def run_all(model, x):
             for name, t in zip(node.output, ys):
                 env[name] = t
             continue
-        elif op == "ReduceMean":
+        elif op in ("ReduceMean", "ReduceSum"):
             axes = a.get("axes")
-            if axes is None and len(ins) > 1 and ins[1] is not None:   # opset 18: axes is an input
+            if axes is None and len(ins) > 1 and ins[1] is not None:   # ReduceSum 13, ReduceMean 18: an input
                 axes = [int(v) for v in ins[1].tolist()]
-            if axes is None:
-                axes = list(range(ins[0].dim()))
-            y = ins[0].mean(dim=tuple(axes), keepdim=bool(a.get("keepdims", 1)))
+            if axes is None and a.get("noop_with_empty_axes", 0):
+                y = ins[0]
+            else:
+                axes = tuple(range(ins[0].dim())) if axes is None else tuple(axes)
+                reduce = torch.mean if op == "ReduceMean" else torch.sum
+                y = reduce(ins[0], dim=axes, keepdim=bool(a.get("keepdims", 1)))
         elif op == "Softmax":
             y = torch.softmax(ins[0], dim=a.get("axis", -1))    # opset >= 13: along one axis
         elif op == "LayerNormalization":

@@ -96,7 +96,7 @@ public final class GradientGraph {
             + " Softsign, HardSigmoid, HardSwish, Sigmoid, Tanh, Gelu (default"
             + " domain and com.microsoft), Erf, Erf-form GELU (Div, Erf, Add, Mul, Mul), SiLU (Sigmoid, Mul), Clip,"
             + " Dropout, Identity,"
-            + " MaxPool, AveragePool, GlobalAveragePool, Pad (constant), Slice (constant bounds, positive steps), Flatten,"
+            + " MaxPool, AveragePool, GlobalAveragePool, ReduceMean, ReduceSum, Pad (constant), Slice (constant bounds, positive steps), Flatten,"
             + " Reshape, Transpose, Shape, Constant,"
             + " LayerNormalization, Expand";
 

@@ -29,7 +29,7 @@ final class GradientRules {
             entry("HardSigmoid", NONLINEARITY), entry("HardSwish", NONLINEARITY), entry("Erf", NONLINEARITY),
             entry("Gelu", NONLINEARITY), entry("Clip", NONLINEARITY),
             entry("MaxPool", POOLING), entry("AveragePool", POOLING), entry("GlobalAveragePool", POOLING),
-            entry("ReduceMean", POOLING), entry("Gather", POOLING),
+            entry("ReduceMean", POOLING), entry("ReduceSum", POOLING), entry("Gather", POOLING),
             entry("Pad", POOLING), entry("Slice", new SliceGradient()),
             entry("Identity", RESHAPE), entry("Dropout", RESHAPE), entry("Flatten", RESHAPE), entry("Reshape", RESHAPE),
             entry("Transpose", RESHAPE), entry("Shape", RESHAPE), entry("Constant", RESHAPE));

@@ -5,7 +5,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import org.onnxfuse.fusion.ops.GatherHandler;
-import org.onnxfuse.fusion.ops.ReduceMeanHandler;
+import org.onnxfuse.fusion.ops.ReduceHandler;
 import org.onnxfuse.fusion.ops.Shapes;
 import org.onnxfuse.onnx.ir.Attribute;
 import org.onnxfuse.onnx.ir.Dim;
@@ -16,7 +16,7 @@ import org.onnxfuse.onnx.ir.Tensor;
  * The pooling ops and constant Pad. MaxPool routes the gradient to the maximum of each window
  * (its Indices output scattered with reduction "add", so overlapping windows add up); AveragePool
  * and GlobalAveragePool spread it back as the window average's transpose, ReduceMean likewise over
- * its axes (restored first where keepdims = 0); Pad cuts it back out.
+ * its axes (restored first where keepdims = 0) and ReduceSum as a copy over them; Pad cuts it back out.
  */
 final class PoolingGradient implements GradientRule {
     @Override
@@ -25,7 +25,8 @@ final class PoolingGradient implements GradientRule {
             case "MaxPool" -> maxPool(n, g, pass);
             case "AveragePool" -> averagePool(n, g, pass);
             case "GlobalAveragePool" -> globalAveragePool(n, g, pass);
-            case "ReduceMean" -> reduceMean(n, g, pass);
+            case "ReduceMean" -> reduce(n, g, pass, true);
+            case "ReduceSum" -> reduce(n, g, pass, false);
             case "Gather" -> gather(n, g, pass);
             case "Pad" -> pad(n, g, pass);
             default -> throw pass.unsupported(n, "has no gradient rule");
@@ -182,20 +183,21 @@ final class PoolingGradient implements GradientRule {
         pass.contribute(a, pass.emit("Pad", List.of(restored, pads)));
     }
 
-    private static void reduceMean(Node n, String g, BackwardPass pass) {
+    /** ReduceMean ({@code mean}) or ReduceSum: the gradient copied back over the reduced axes, divided by their size for a mean. */
+    private static void reduce(Node n, String g, BackwardPass pass, boolean mean) {
         String a = n.inputs().get(0);
         if (!pass.wants(a)) {
             return;
         }
-        long[] in = pass.fixedShape(n, a, "(the gradient is spread evenly over the averaged axes)");
-        long[] axes = ReduceMeanHandler.axes(n, in.length, pass::constantValue);
+        long[] in = pass.fixedShape(n, a, "(the gradient is spread evenly over the reduced axes)");
+        long[] axes = ReduceHandler.axes(n, in.length, pass::constantValue);
         long count = 1;
         for (long axis : axes) {
             count *= in[(int) axis];
         }
         String spread = n.longAttribute("keepdims", 1) != 0 ? g
                 : pass.emit("Unsqueeze", List.of(g, pass.longs(axes)));
-        String scaled = pass.emit("Mul", List.of(spread, pass.scalar(1f / count)));
+        String scaled = mean ? pass.emit("Mul", List.of(spread, pass.scalar(1f / count))) : spread;
         pass.contribute(a, pass.emit("Expand", List.of(scaled, pass.emit("Shape", List.of(a)))));
     }
 

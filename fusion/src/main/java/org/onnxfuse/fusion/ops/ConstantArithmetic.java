@@ -19,6 +19,10 @@ import org.onnxfuse.onnx.ir.Tensor;
  * <p>Add, Sub and Mul of two activations are joins ({@link NeuronFlow#TIES}): a residual Add, or a
  * gate x * g(z) whose second operand broadcasts over the positions (squeeze-excitation). Their
  * operands' neuron axes are tied into one order.
+ *
+ * <p>Mul and Div of the activation by a value computed from the model inputs alone keep the neurons
+ * when that value has size 1 on the neuron axis ({@link #shapeWithInputData}): masked mean pooling's
+ * mask over the tokens and its count of kept tokens.
  */
 public final class ConstantArithmetic implements OpHandler {
     private final String opType;
@@ -101,6 +105,50 @@ public final class ConstantArithmetic implements OpHandler {
             }
         }
         return out;
+    }
+
+    /**
+     * Mul, or Div with the activation as the dividend, by a value computed from the model inputs alone,
+     * such as masked mean pooling's {@code h * mask[..., None]} (a mask [batch, tokens, 1]) and its division
+     * by the count of kept tokens ([batch, 1]): the value must have size 1 on the neuron axis, so that it
+     * scales every neuron of a position alike, and broadcast to the activation without changing its shape.
+     * It may vary along the batch and the positions. Add and Sub take no such value.
+     */
+    @Override
+    public Optional<List<Dim>> shapeWithInputData(Node node, int activationInput, List<Dim> activation,
+                                                  int neuronAxis, List<InputData> data, GraphView graph) {
+        boolean mul = opType.equals("Mul");
+        if (!mul && !opType.equals("Div") || node.inputs().size() != 2 || data.size() != 1) {
+            return Optional.empty();
+        }
+        InputData d = data.get(0);
+        if (!mul && activationInput != 0) {
+            throw Shapes.unsupported(node, "divides " + d.described() + " by the activations; only the activations"
+                    + " may be divided by a value computed from the model inputs");
+        }
+        String what = (mul ? "multiplies" : "divides") + " the activations " + Shapes.format(activation)
+                + " by " + d.described() + " " + Shapes.format(d.shape());
+        List<Dim> s = d.shape();
+        if (s.size() > activation.size()) {
+            throw Shapes.unsupported(node, what + ", which has more axes than they have");
+        }
+        int lead = activation.size() - s.size();
+        for (int i = lead; i < activation.size(); i++) {
+            Dim x = activation.get(i);
+            Dim y = s.get(i - lead);
+            boolean one = y.isFixed() && y.value() == 1;
+            if (i == neuronAxis && !one) {
+                throw Shapes.unsupported(node, what + ", which has " + y + " values along axis " + i + ", the neuron"
+                        + " axis: a value computed from the model inputs alone cannot follow the fused neurons, so"
+                        + " after a level it may only scale every neuron alike (size 1 on the neuron axis, such as"
+                        + " a mask [batch, tokens, 1])");
+            }
+            if (!one && (!Shapes.compatible(x, y) || x.isFixed() && x.value() == 1)) {
+                throw Shapes.unsupported(node, what + ", which does not broadcast to them without changing their"
+                        + " shape (axis " + i + ")");
+            }
+        }
+        return Optional.of(activation);
     }
 
     @Override

@@ -3,6 +3,7 @@ package org.onnxfuse.fusion.ops;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
+import java.util.OptionalInt;
 import org.onnxfuse.onnx.ir.Dim;
 import org.onnxfuse.onnx.ir.Node;
 import org.onnxfuse.onnx.ir.Tensor;
@@ -55,6 +56,12 @@ public final class GatherHandler implements OpHandler {
             throw Shapes.unsupported(node, "gathers along axis " + neuronAxis + ", which holds the neurons; the fused"
                     + " neurons are groups of the parents', so picking some of them is not defined");
         }
+    }
+
+    /** A scalar index removes its axis: the neurons after it move forward. */
+    @Override
+    public OptionalInt neuronAxisAfter(Node node, int neuronAxis, int rank, GraphView graph) {
+        return OptionalInt.of(removesAxis(node, graph) && axis(node, rank) < neuronAxis ? neuronAxis - 1 : neuronAxis);
     }
 
     @Override

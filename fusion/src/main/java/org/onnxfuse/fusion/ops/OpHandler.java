@@ -2,6 +2,8 @@ package org.onnxfuse.fusion.ops;
 
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
+import java.util.OptionalInt;
 import org.onnxfuse.onnx.ir.Dim;
 import org.onnxfuse.onnx.ir.Node;
 
@@ -67,6 +69,31 @@ public interface OpHandler {
      * {@link org.onnxfuse.onnx.errors.ModelFormatException} for shapes that cannot occur in a valid model.
      */
     List<Dim> outputShape(Node node, List<Dim> input, GraphView graph);
+
+    /**
+     * For an op that keeps the neurons ({@link NeuronFlow#PRESERVES}): the axis of output 0 that
+     * holds the neurons lying on axis {@code neuronAxis} of its rank-{@code rank} input, where the op
+     * moves them (a reduction or a Gather that removes an axis before theirs moves them forward). Empty,
+     * the default, where the op leaves that to the planner: the same axis when the rank is kept; Transpose,
+     * Flatten and Reshape the planner follows itself.
+     */
+    default OptionalInt neuronAxisAfter(Node node, int neuronAxis, int rank, GraphView graph) {
+        return OptionalInt.empty();
+    }
+
+    /**
+     * Shape of output 0 when the activation at input {@code activationInput} (neurons on axis
+     * {@code neuronAxis} of {@code activation}) meets, at the node's other non-constant inputs, values
+     * computed from the model inputs alone ({@link InputData}: a mask), which fusion computes as parent 0
+     * does. Such a value cannot follow the fused neurons, so an op may take it only where it treats every
+     * neuron alike; for data it cannot take that way the op throws
+     * {@link org.onnxfuse.onnx.errors.UnsupportedOpException} naming the reason. Empty, the default, where the
+     * op takes no such data: the planner places the node as before (a join refuses it).
+     */
+    default Optional<List<Dim>> shapeWithInputData(Node node, int activationInput, List<Dim> activation,
+                                                   int neuronAxis, List<InputData> data, GraphView graph) {
+        return Optional.empty();
+    }
 
     /**
      * Checked when the data input carries neurons on {@code neuronAxis} of a rank-{@code rank}

@@ -81,7 +81,7 @@ public final class OpRegistry {
                 (n, g) -> poolSignature(n, true)));
         r.register(SimpleHandler.of("GlobalAveragePool", OpRole.POOLING, OpRegistry::globalPoolShape,
                 SimpleHandler.NO_SIGNATURE));
-        r.register(new ReduceMeanHandler());
+        ReduceHandler.all().forEach(r::register);
         r.register(new GatherHandler());
         r.register(new PadHandler());
         r.register(new SliceHandler());

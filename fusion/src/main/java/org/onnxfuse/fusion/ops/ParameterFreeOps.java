@@ -12,7 +12,9 @@ import org.onnxfuse.onnx.ir.Tensor;
 /**
  * Parameter-free ops on data before the first level, where several model inputs meet or an int64
  * or bool input (token ids, a mask) is prepared: Cast, comparisons and logic, Where, arithmetic,
- * Concat, Unsqueeze and Gather of an initializer at given indices. Such data has no neurons, so
+ * Concat, Unsqueeze, Gather of an initializer at given indices, and a ReduceSum (not over the batch)
+ * and a Clip with constant bounds (masked mean pooling's count of kept tokens, clamped away from 0,
+ * {@code mask.sum(1, keepdim=True).clamp(min=1e-9)}). Such data has no neurons, so
  * fusion copies these ops from the template unchanged; the planner only needs each output's shape
  * and whether it is float.
  */
@@ -26,6 +28,8 @@ public final class ParameterFreeOps {
 
     /** One input of the op: its shape and whether it holds float32 (null shape: omitted input). */
     public record Operand(List<Dim> shape, boolean floating) {
+        /** An optional input left out (an empty name: Clip without a max). */
+        public static final Operand OMITTED = new Operand(null, false);
     }
 
     /** What the op writes: its shape and whether it is float32. */
@@ -42,10 +46,20 @@ public final class ParameterFreeOps {
      * not one of these or its shapes do not fit.
      */
     public static Optional<Result> apply(Node node, List<Operand> operands, GraphView view) {
-        if (!node.isDefaultDomain() || operands.stream().anyMatch(o -> o == null)) {
+        if (!node.isDefaultDomain() || operands.stream().anyMatch(o -> o == null) || operands.isEmpty()
+                || operands.get(0).shape() == null) {
             return Optional.empty();
         }
         String op = node.opType();
+        if (op.equals("Clip")) {
+            // the bounds: constants or left out
+            return operands.stream().skip(1).allMatch(o -> o == Operand.OMITTED || o.shape().isEmpty()
+                    || o.shape().size() == 1 && o.shape().get(0).isFixed() && o.shape().get(0).value() == 1)
+                    ? Optional.of(new Result(operands.get(0).shape(), operands.get(0).floating())) : Optional.empty();
+        }
+        if (operands.stream().anyMatch(o -> o == Operand.OMITTED)) {
+            return Optional.empty();
+        }
         List<List<Dim>> shapes = operands.stream().map(Operand::shape).toList();
         if (op.equals("Cast")) {
             return Optional.of(new Result(shapes.get(0), node.longAttribute("to", 0) == DataType.FLOAT.code()));
@@ -69,6 +83,10 @@ public final class ParameterFreeOps {
         }
         if (op.equals("Unsqueeze")) {
             return unsqueeze(node, shapes.get(0), view).map(s -> new Result(s, operands.get(0).floating()));
+        }
+        if (op.equals("ReduceSum")) {
+            return Optional.of(new Result(ReduceHandler.reducedShape(node, shapes.get(0), view),
+                    operands.get(0).floating()));
         }
         if (op.equals("Gather") && operands.size() == 2 && view.isConstant(node.inputs().get(0))
                 && node.longAttribute("axis", 0) == 0) {

@@ -12,6 +12,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.Objects;
 import java.util.Optional;
+import java.util.OptionalInt;
 import java.util.Set;
 import java.util.TreeSet;
 import java.util.stream.Collectors;
@@ -20,8 +21,8 @@ import org.onnxfuse.fusion.ops.AffineHandler;
 import org.onnxfuse.fusion.ops.AttentionPattern;
 import org.onnxfuse.fusion.ops.ConcatHandler;
 import org.onnxfuse.fusion.ops.ConstantArithmetic;
-import org.onnxfuse.fusion.ops.GatherHandler;
 import org.onnxfuse.fusion.ops.GraphView;
+import org.onnxfuse.fusion.ops.InputData;
 import org.onnxfuse.fusion.ops.NeuronFlow;
 import org.onnxfuse.fusion.ops.OpHandler;
 import org.onnxfuse.fusion.ops.OpPattern;
@@ -29,7 +30,6 @@ import org.onnxfuse.fusion.ops.OpRegistry;
 import org.onnxfuse.fusion.ops.OpRole;
 import org.onnxfuse.fusion.ops.ParameterFreeOps;
 import org.onnxfuse.fusion.ops.PatternMatch;
-import org.onnxfuse.fusion.ops.ReduceMeanHandler;
 import org.onnxfuse.fusion.ops.ShapeComputation;
 import org.onnxfuse.fusion.ops.Shapes;
 import org.onnxfuse.onnx.errors.ErrorCode;
@@ -244,6 +244,8 @@ public final class LevelPlanner {
         for (String v : node.inputs()) {
             if (flows.containsKey(v)) {
                 operands.add(new ParameterFreeOps.Operand(flows.get(v).shape(), !integers.contains(v)));
+            } else if (v.isEmpty()) {
+                operands.add(ParameterFreeOps.Operand.OMITTED);
             } else {
                 operands.add(ParameterFreeOps.constant(v, view).orElse(null));
             }
@@ -256,8 +258,8 @@ public final class LevelPlanner {
         ParameterFreeOps.Result result = applied.orElseThrow(() ->
                 registry.unsupported(node, "it reads " + describeBeforeLevels(active) + "; before the first level"
                         + " such data may pass only through Cast, Not, comparisons, And/Or/Xor, Where, Add, Sub,"
-                        + " Mul, Div, Concat, Unsqueeze, Identity and Gather of an initializer, with constant or"
-                        + " input operands of fitting shapes"));
+                        + " Mul, Div, Concat, Unsqueeze, Identity, Gather of an initializer, ReduceSum (not over"
+                        + " the batch) and Clip, with constant or input operands of fitting shapes"));
         List<Node> nodes = new ArrayList<>(view.privateConstants(List.of(node)));
         nodes.add(node);
         String out = node.outputs().get(0);
@@ -389,6 +391,9 @@ public final class LevelPlanner {
         }
         OpHandler handler = registry.find(node, opset(node)).orElseThrow(() -> registry.unsupported(node, null));
         checkExtraOutputs(node);
+        if (placeWithInputData(node, handler, active)) {
+            return;
+        }
         NeuronFlow flow = handler.neuronFlow(node, view);
         switch (flow) {
             case TIES, STACKS -> {
@@ -401,6 +406,47 @@ public final class LevelPlanner {
             case STARTS -> affine(node, (AffineHandler) handler, active, false);
             case PRESERVES, ENDS -> preserve(node, handler, active, flow);
         }
+    }
+
+    /**
+     * Places {@code node} when it reads one activation with plain neurons and, beside it, values computed
+     * from the model inputs alone (flows before the first level: masked mean pooling's mask and its count of
+     * kept tokens), as its handler allows ({@link OpHandler#shapeWithInputData}, which refuses data that would
+     * have to follow the neurons): the neurons pass through, the data is computed as parent 0 computes it.
+     * Returns false where the node reads no such data or its handler takes none.
+     */
+    private boolean placeWithInputData(Node node, OpHandler handler, List<String> active) {
+        List<String> withNeurons = active.stream().filter(v -> flows.get(v).hasNeurons()).toList();
+        if (active.size() < 2 || withNeurons.size() != 1) {
+            return false;
+        }
+        String value = withNeurons.get(0);
+        Flow in = flows.get(value);
+        if (!in.plain() || node.inputs().stream().filter(value::equals).count() != 1) {
+            return false;
+        }
+        List<InputData> data = new ArrayList<>();
+        for (int i = 0; i < node.inputs().size(); i++) {
+            String v = node.inputs().get(i);
+            if (!v.equals(value) && active.contains(v)) {
+                data.add(new InputData(i, flows.get(v).shape(), describeBeforeLevels(List.of(v))));
+            }
+        }
+        requireNotEnded(node, in);
+        Optional<List<Dim>> out = handler.shapeWithInputData(node, node.inputs().indexOf(value), in.shape(),
+                in.axis(), data, view);
+        if (out.isEmpty()) {
+            return false;
+        }
+        List<Node> nodes = new ArrayList<>(view.privateConstants(List.of(node)));
+        nodes.add(node);
+        LevelOp op = new LevelOp(handler.opType(), handler.role(), node, view.sorted(nodes), false, value,
+                node.outputs().get(0), out.get(), handler.signature(node, view), -1, List.of());
+        placed.addAll(nodes);
+        Flow next = in.withShape(out.get());
+        ops.put(node.outputs().get(0), new PlacedOp(op, NeuronFlow.PRESERVES, List.of(value), in, next));
+        flows.put(node.outputs().get(0), next);
+        return true;
     }
 
     /** Ops a target shape computed from activations' shapes may pass through (torch's export of {@code expand(N, -1, -1)}). */
@@ -576,6 +622,11 @@ public final class LevelPlanner {
         }
         List<Dim> shape = in.shape();
         int axis = in.axis();
+        OptionalInt moved = handler.neuronAxisAfter(node, axis, shape.size(), view);
+        if (moved.isPresent()) {
+            return in.plain() ? new Flow(out, moved.getAsInt(), in.slices(), null, false, in.endedBy())
+                    : opaque(in, out);
+        }
         switch (handler.opType()) {
             case "Transpose" -> {
                 if (!in.plain()) {
@@ -589,27 +640,6 @@ public final class LevelPlanner {
                     }
                 }
                 return opaque(in, out);
-            }
-            case "Gather" -> {
-                if (!in.plain()) {
-                    return opaque(in, out);
-                }
-                int gathered = GatherHandler.axis(node, shape.size());
-                int moved = GatherHandler.removesAxis(node, view) && gathered < axis ? 1 : 0;
-                return new Flow(out, axis - moved, in.slices(), null, false, in.endedBy());
-            }
-            case "ReduceMean" -> {
-                if (!in.plain()) {
-                    return opaque(in, out);
-                }
-                // the axes it removes before the neurons' move them forward
-                int removed = 0;
-                if (out.size() < shape.size()) {
-                    for (long a : ReduceMeanHandler.axes(node, shape.size(), view)) {
-                        removed += a < axis ? 1 : 0;
-                    }
-                }
-                return new Flow(out, axis - removed, in.slices(), null, false, in.endedBy());
             }
             case "Flatten", "Reshape" -> {
                 if (shape.equals(out)) {

@@ -439,6 +439,18 @@ class GradientGraphTest {
     }
 
     @ParameterizedTest
+    @ValueSource(ints = {0, 1})
+    void reduceSumOverTokens(int keepdims) {
+        // [N, 4, 3]: the sum over the tokens (axis 1) of masked mean pooling, its axes an input (opset 13 on)
+        Net net = new Net(23, 2, 4, 3);
+        String h = net.node("Tanh", List.of(net.node("MatMul", List.of("h", net.weight(3, 3)))));
+        String axes = "axes" + (net.count++);
+        net.inits.add(Tensor.ofLongs(axes, new long[] {1}, new long[] {1}));
+        String p = net.node("ReduceSum", List.of(h, axes), Attribute.ofLong("keepdims", keepdims));
+        checkAgainstFiniteDifferences(net.withHead(net.node("Tanh", List.of(p))), net.shape, net.gaussian());
+    }
+
+    @ParameterizedTest
     @ValueSource(booleans = {true, false})
     void gatherOfOnePosition(boolean scalarIndex) {
         // [N, 4, 3]: the class token x[:, 0] (a scalar index drops the axis), or x[:, 2:3] as Gather of [2]

@@ -1,23 +1,32 @@
 package org.onnxfuse.fusion.pipeline;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.List;
+import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
 import org.junit.jupiter.params.provider.ValueSource;
 import org.onnxfuse.fusion.plan.ConstantFolding;
+import org.onnxfuse.fusion.plan.LevelOp;
 import org.onnxfuse.fusion.plan.LevelPlan;
+import org.onnxfuse.fusion.plan.LevelPlanner;
 import org.onnxfuse.fusion.testing.Fixtures;
 import org.onnxfuse.fusion.testing.ModelEdits;
 import org.onnxfuse.fusion.testing.PaddedRows;
+import org.onnxfuse.onnx.errors.UnsupportedOpException;
 import org.onnxfuse.onnx.io.OnnxReader;
 import org.onnxfuse.onnx.io.OnnxWriter;
 import org.onnxfuse.onnx.ir.DataType;
+import org.onnxfuse.onnx.ir.Graph;
 import org.onnxfuse.onnx.ir.Model;
+import org.onnxfuse.onnx.ir.Node;
+import org.onnxfuse.onnx.ir.Tensor;
 import org.onnxfuse.onnx.ir.ValueInfo;
 
 /**
@@ -29,11 +38,16 @@ import org.onnxfuse.onnx.ir.ValueInfo;
  * (Cast, Sub, Mul: {@value #ADDITIVE}). The mask the attention reads is computed from the input, not the
  * input itself: the rewrite of torch's merged-heads mask follows it back to the [batch, 28] input, the plan
  * passes the input through (the float mask computed from it too), and fusion reads it as int64 from a
- * {@code .npz}.
+ * {@code .npz}. {@value #MASKED_MEAN} is the bool-mask encoder whose tokens are pooled with the mask before
+ * the head, as HuggingFace / sentence-transformers encoders pool them, {@code (h * attention_mask[..., None])
+ * .sum(1) / attention_mask.sum(1, keepdim=True).clamp(min=1e-9)}: the mask's Unsqueeze, Cast, ReduceSum and
+ * Clip are data computed from the int64 input, the Mul and the Div scale every neuron of a token alike (size 1
+ * on the neuron axis) and the ReduceSum sums the tokens, so the residual stream's space reaches the head.
  */
 class Int64AttentionMaskFusionTest {
     private static final String BOOL = "mha/int64_attention_mask_op17.onnx";
     private static final String ADDITIVE = "mha/int64_additive_mask_op17.onnx";
+    private static final String MASKED_MEAN = "mha/int64_masked_mean_op17.onnx";
 
     @TempDir
     Path dir;
@@ -56,7 +70,7 @@ class Int64AttentionMaskFusionTest {
     }
 
     @ParameterizedTest
-    @CsvSource({BOOL + ", Equal Where", ADDITIVE + ", Cast Sub Mul"})
+    @CsvSource({BOOL + ", Equal Where", ADDITIVE + ", Cast Sub Mul", MASKED_MEAN + ", Equal Where"})
     void theMaskComputedFromTheInt64InputIsReadBatchFirst(String file, String maskOps) {
         MaskedAttentionChecks.Checked c = MaskedAttentionChecks.requireReadBatchFirst(Fixtures.read(file),
                 model(file), test(3), data("open.npz", 0, 200, 3, false));
@@ -71,8 +85,20 @@ class Int64AttentionMaskFusionTest {
         MaskedAttentionChecks.requireSegmentReadingTheMask(p, "attention_mask");
     }
 
+    @Test
+    void theMaskedMeanHeadLevelReadsTheStreamSpace() {
+        LevelPlan p = LevelPlanner.plan(model(MASKED_MEAN));
+        int stream = p.level(1).space();
+        assertEquals(List.of(1, 5, 7), p.space(stream).levels(), "the embedding, attention output and MLP output");
+        assertEquals(List.of("Mul", "ReduceSum", "Div"), p.level(8).ops().stream().map(LevelOp::opType).toList());
+        assertEquals(List.of(stream), p.level(8).binding().spaces(), "the pooled head reads the stream's space");
+        assertTrue(p.level(8).last());
+        List<String> joins = p.joins().stream().map(LevelOp::opType).toList();
+        assertTrue(joins.containsAll(List.of("Unsqueeze", "Cast", "ReduceSum", "Clip")), "the mask's ops: " + joins);
+    }
+
     @ParameterizedTest
-    @ValueSource(strings = {BOOL, ADDITIVE})
+    @ValueSource(strings = {BOOL, ADDITIVE, MASKED_MEAN})
     void aParentFusedWithItsPermutedCopyComesBackUnderTheInt64Mask(String file) {
         MaskedAttentionChecks.requirePermutedCopyBackTrainingTheBlock(model(file), 31, calibration(), test(5),
                 "2, 3, 4, 5", "6, 7");
@@ -85,7 +111,7 @@ class Int64AttentionMaskFusionTest {
     }
 
     @ParameterizedTest
-    @ValueSource(strings = {BOOL, ADDITIVE})
+    @ValueSource(strings = {BOOL, ADDITIVE, MASKED_MEAN})
     void theFusedModelKeepsTheInt64InputAndRunsFromItsFile(String file) {
         Model p0 = model(file);
         FusionResult r = Fixtures.fuse(List.of(p0, ModelEdits.permuted(p0, 37)), FusionMethod.KF_LINEAR, 300,
@@ -99,9 +125,46 @@ class Int64AttentionMaskFusionTest {
         assertEquals(in.tensorType(), out.tensorType(), "int64 [batch, 28], passed through unchanged");
         Path test = test(7);
         float[] expected = Fixtures.logits(Fixtures.read(file), test);
+        float[] got = Fixtures.logits(fused, test);
         double scale = Math.max(1, Fixtures.maxAbsDifference(expected, new float[expected.length]));
-        double diff = Fixtures.maxAbsDifference(expected, Fixtures.logits(fused, test)) / scale;
+        double diff = Fixtures.maxAbsDifference(expected, got) / scale;
         System.out.println(file + ", kf-linear, written and read back: max abs logit difference " + diff);
         assertTrue(diff < 1e-4, "the fused model, read from its file, computes the parent under the mask: " + diff);
+        double padding = Fixtures.maxAbsDifference(got, Fixtures.logits(fused, data("open.npz", 0, 200, 7, false)));
+        System.out.println(file + ", fused: the padding changes the logits by up to " + padding);
+        assertTrue(padding > 1e-2, "the fused model reads the mask: " + padding);
+    }
+
+    /**
+     * The masked mean's Mul given the mask times a constant of 16 values ([batch, 28, 1] x [16]: data computed
+     * from the int64 input that varies along the neurons) is refused, naming the node and the reason: such data
+     * cannot follow the fused neurons.
+     */
+    @Test
+    void aMulByDataThatVariesAlongTheNeuronsIsRefusedNamingTheNode() {
+        Model m = model(MASKED_MEAN);
+        Graph g = m.graph();
+        Node mul = g.nodes().stream().filter(n -> n.opType().equals("Mul") && g.consumers(n.outputs().get(0)).stream()
+                .anyMatch(c -> c.opType().equals("ReduceSum"))).findFirst().orElseThrow();
+        float[] perNeuron = new float[16];
+        for (int i = 0; i < perNeuron.length; i++) {
+            perNeuron[i] = 1 + i / 16f;
+        }
+        List<Node> nodes = new ArrayList<>();
+        for (Node n : g.nodes()) {
+            if (n == mul) {
+                nodes.add(Node.of("mask_per_neuron", "Mul", List.of(n.inputs().get(1), "per_neuron"),
+                        List.of("mask_per_neuron")));
+                nodes.add(n.withInputs(List.of(n.inputs().get(0), "mask_per_neuron")));
+            } else {
+                nodes.add(n);
+            }
+        }
+        Model varying = m.withGraph(g.toBuilder().addInitializer(Tensor.ofFloats("per_neuron", new long[] {16},
+                perNeuron)).nodes(nodes).build());
+        String message = assertThrows(UnsupportedOpException.class, () -> LevelPlanner.plan(varying)).getMessage();
+        assertTrue(message.contains("node '" + mul.name() + "' (Mul) multiplies the activations [batch, 28, 16] by"
+                + " 'mask_per_neuron' (computed from the INT64 input 'attention_mask')"), message);
+        assertTrue(message.contains("16 values along axis 2, the neuron axis"), message);
     }
 }

@@ -54,6 +54,54 @@ class MultiInputPlannerTest {
         String message = refused(net.gemm("fc2", 8, 2, true, true)).getMessage();
         assertTrue(message.contains("'apply_mask'") && message.contains("computed from the INT64 input 'mask'"),
                 message);
+        assertTrue(message.contains("8 values along axis 1, the neuron axis"), message);
+    }
+
+    /**
+     * fc1's activations [batch, 8] and, by {@code op}, the count of the int64 mask [batch, 3] clamped away from
+     * 0 (ReduceSum over axis 1 kept [batch, 1], Clip, Cast), the activations first unless {@code dataFirst};
+     * {@code mask_f} [batch, 1] is 1 where the mask is full (Equal, Cast). Data with size 1 on the neuron axis.
+     */
+    private static Net scaledByMaskData(boolean dataFirst, String op) {
+        Net net = new Net("x", shape("batch", 6)).addInput("mask", DataType.INT64, shape("batch", 3));
+        net.gemm("fc1", 6, 8, true, true);
+        String hidden = net.value();
+        net.initializer(Tensor.ofLongs("three", new long[0], new long[] {3}));
+        net.initializer(Tensor.ofLongs("ones", new long[] {1}, new long[] {1}));
+        net.initializer(Tensor.ofLongs("least", new long[0], new long[] {1}));
+        net.extra(Node.of("count", "ReduceSum", List.of("mask", "ones"), List.of("counted"),
+                Attribute.ofLong("keepdims", 1)));
+        net.extra(Node.of("clamp", "Clip", List.of("counted", "least", ""), List.of("clamped")));
+        net.extra(Node.of("count_f", "Cast", List.of("clamped"), List.of("count_f_out"), Attribute.ofLong("to", 1)));
+        net.extra(Node.of("full", "Equal", List.of("counted", "three"), List.of("is_full")));
+        net.extra(Node.of("mask_cast", "Cast", List.of("is_full"), List.of("mask_f"), Attribute.ofLong("to", 1)));
+        List<String> operands = dataFirst ? List.of("count_f_out", hidden) : List.of(hidden, "count_f_out");
+        net.node(Node.of("scale", op, operands, List.of("scaled")));
+        return net;
+    }
+
+    @Test
+    void dataWithSizeOneOnTheNeuronAxisScalesTheActivationsAfterALevel() {
+        Net net = scaledByMaskData(false, "Div");
+        net.node(Node.of("weigh", "Mul", List.of("mask_f", net.value()), List.of("weighed")));
+        LevelPlan plan = net.op("r", "Relu").gemm("fc2", 8, 2, true, true).plan();
+        assertEquals(List.of("Div", "Mul", "Relu"), plan.level(2).ops().stream().map(LevelOp::opType).toList());
+        assertEquals(List.of(plan.level(1).space()), plan.level(2).binding().spaces(), "fc1's neurons pass through");
+        assertTrue(plan.joins().stream().map(LevelOp::opType).toList().containsAll(List.of("ReduceSum", "Clip",
+                "Cast", "Equal")), "the data's ops are placed: " + plan.joins());
+    }
+
+    @Test
+    void dataDividedByActivationsIsRefusedNamingTheNode() {
+        String message = refused(scaledByMaskData(true, "Div").gemm("fc2", 8, 2, true, true)).getMessage();
+        assertTrue(message.contains("'scale' (Div) divides 'count_f_out' (computed from the INT64 input 'mask') by"
+                + " the activations"), message);
+    }
+
+    @Test
+    void dataAddedToActivationsAfterALevelIsStillRefused() {
+        String message = refused(scaledByMaskData(false, "Add").gemm("fc2", 8, 2, true, true)).getMessage();
+        assertTrue(message.contains("'scale'") && message.contains("comes before the first level"), message);
     }
 
     @Test
