@@ -105,7 +105,7 @@ class Int64AttentionMaskFusionTest {
     }
 
     @ParameterizedTest
-    @ValueSource(strings = {BOOL, ADDITIVE})
+    @ValueSource(strings = {BOOL, ADDITIVE, MASKED_MEAN})
     void kfGradientTrainsTheAttentionBlockUnderTheInt64Mask(String file) {
         MaskedAttentionChecks.requireTrainedUnderTheMask(model(file), calibration(), test(5), "2, 3, 4, 5");
     }
