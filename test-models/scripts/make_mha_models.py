@@ -51,7 +51,11 @@ output `logits` [batch,10], opset 17, unless said otherwise:
   HuggingFace / sentence-transformers encoders pool them, (h * attention_mask[..., None]).sum(1) /
   attention_mask.sum(1, keepdim=True).clamp(min=1e-9), then Linear(16, 10): in the graph Unsqueeze and
   Cast of the mask, Mul, ReduceSum over the tokens; ReduceSum of the int64 mask, Clip (torch writes the
-  bound as int64 0), Cast, Div. Padded tokens change neither the attention nor the mean.
+  bound as int64 0), Cast, Div. Padded tokens change neither the attention nor the mean;
+- int64_masked_mean_expand_op17.onnx: the same, pooled as sentence-transformers' own mean pooling
+  writes it, m = attention_mask.unsqueeze(-1).expand(h.size()).float(); (h * m).sum(1) /
+  m.sum(1).clamp(min=1e-9): the mask expanded to [batch, 28, 16] (Expand to Shape of h), as wide as
+  the neurons but the same along them.
 
 Reuses make_vit_models.py's spread_untrained (no two parameters equal, so the exporter shares no
 initializer and a permutation shows in every weight) and make_test_models.py's export and
@@ -81,7 +85,7 @@ SEEDS = {"encoder_tokens_first_op17.onnx": 18000, "cross_op17.onnx": 18100,
          "cross_separate_kv_op17.onnx": 18400, "encoder_causal_op17.onnx": 18500,
          "cross_separate_kv_tokens_first_op17.onnx": 18600, "key_padding_mask_op17.onnx": 18700,
          "int64_attention_mask_op17.onnx": 18800, "int64_additive_mask_op17.onnx": 18900,
-         "int64_masked_mean_op17.onnx": 19000}
+         "int64_masked_mean_op17.onnx": 19000, "int64_masked_mean_expand_op17.onnx": 19100}
 
 
 class TokensFirstEncoder(nn.Module):
@@ -198,6 +202,15 @@ class MaskedMeanPool(Int64AttentionMask):
         return self.head(pooled)
 
 
+class MaskedMeanExpand(Int64AttentionMask):
+    """MaskedMeanPool as sentence-transformers' own mean pooling writes it: the mask expanded to the
+    hidden states' size (as wide as the neurons) before the product and the count."""
+    def forward(self, x, attention_mask):
+        h = self.enc(self.embed(x.view(x.shape[0], 28, 28)), src_key_padding_mask=attention_mask == 0)
+        m = attention_mask.unsqueeze(-1).expand(h.size()).float()
+        return self.head((h * m).sum(1) / m.sum(1).clamp(min=1e-9))
+
+
 def padding(n):
     """[n, 28] bool: sample i has its last (i mod 10) row tokens padded."""
     rows = torch.arange(28).unsqueeze(0)
@@ -252,7 +265,8 @@ def main():
                         ("key_padding_mask_op17.onnx", KeyPaddingMask),
                         ("int64_attention_mask_op17.onnx", Int64AttentionMask),
                         ("int64_additive_mask_op17.onnx", lambda: Int64AttentionMask(additive=True)),
-                        ("int64_masked_mean_op17.onnx", MaskedMeanPool)):
+                        ("int64_masked_mean_op17.onnx", MaskedMeanPool),
+                        ("int64_masked_mean_expand_op17.onnx", MaskedMeanExpand)):
         torch.manual_seed(SEEDS[fname])
         model = redraw(make())
         path = os.path.join(MHA_DIR, fname)

@@ -21,8 +21,8 @@ import org.onnxfuse.onnx.ir.Tensor;
  * operands' neuron axes are tied into one order.
  *
  * <p>Mul and Div of the activation by a value computed from the model inputs alone keep the neurons
- * when that value has size 1 on the neuron axis ({@link #shapeWithInputData}): masked mean pooling's
- * mask over the tokens and its count of kept tokens.
+ * when that value has size 1 on the neuron axis, or was expanded there from size 1 to the activation's size
+ * ({@link #shapeWithInputData}): masked mean pooling's mask over the tokens and its count of kept tokens.
  */
 public final class ConstantArithmetic implements OpHandler {
     private final String opType;
@@ -110,8 +110,11 @@ public final class ConstantArithmetic implements OpHandler {
     /**
      * Mul, or Div with the activation as the dividend, by a value computed from the model inputs alone,
      * such as masked mean pooling's {@code h * mask[..., None]} (a mask [batch, tokens, 1]) and its division
-     * by the count of kept tokens ([batch, 1]): the value must have size 1 on the neuron axis, so that it
-     * scales every neuron of a position alike, and broadcast to the activation without changing its shape.
+     * by the count of kept tokens ([batch, 1]): the value must have size 1 on the neuron axis, or there be
+     * the same along it because an Expand broadcast it from size 1 to an activation's size (sentence-transformers'
+     * {@code attention_mask.unsqueeze(-1).expand(h.size())} and its sum, as wide as the neurons in the fused model
+     * too), so that it scales every neuron of a position alike, and broadcast to the activation without changing
+     * its shape.
      * It may vary along the batch and the positions. Add and Sub take no such value.
      */
     @Override
@@ -137,11 +140,14 @@ public final class ConstantArithmetic implements OpHandler {
             Dim x = activation.get(i);
             Dim y = s.get(i - lead);
             boolean one = y.isFixed() && y.value() == 1;
-            if (i == neuronAxis && !one) {
+            boolean alike = d.uniform().contains(i - lead) && y.equals(x);
+            if (i == neuronAxis && !one && !alike) {
                 throw Shapes.unsupported(node, what + ", which has " + y + " values along axis " + i + ", the neuron"
                         + " axis: a value computed from the model inputs alone cannot follow the fused neurons, so"
                         + " after a level it may only scale every neuron alike (size 1 on the neuron axis, such as"
-                        + " a mask [batch, tokens, 1])");
+                        + " a mask [batch, tokens, 1], or expanded there from size 1 to the activation's own size,"
+                        + " mask.unsqueeze(-1).expand(h.size()); an expand to a constant width cannot follow a fused"
+                        + " width)");
             }
             if (!one && (!Shapes.compatible(x, y) || x.isFixed() && x.value() == 1)) {
                 throw Shapes.unsupported(node, what + ", which does not broadcast to them without changing their"

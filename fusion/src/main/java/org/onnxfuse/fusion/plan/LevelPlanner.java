@@ -91,6 +91,8 @@ public final class LevelPlanner {
     private final Set<String> floatsFromPassed = new HashSet<>();
     /** Values before the first level computed from an int64 or bool input, with that input (for messages). */
     private final Map<String, ModelInput> passedThrough = new HashMap<>();
+    /** Data before the first level: the axes along which its values are the same ({@link ParameterFreeOps.Result#uniform}). */
+    private final Map<String, Set<Integer>> uniform = new HashMap<>();
 
     private LevelPlanner(Model model, OpRegistry registry) {
         this.registry = registry;
@@ -241,13 +243,15 @@ public final class LevelPlanner {
             return false;
         }
         List<ParameterFreeOps.Operand> operands = new ArrayList<>();
+        List<Node> sizes = new ArrayList<>();
         for (String v : node.inputs()) {
             if (flows.containsKey(v)) {
-                operands.add(new ParameterFreeOps.Operand(flows.get(v).shape(), !integers.contains(v)));
+                operands.add(new ParameterFreeOps.Operand(flows.get(v).shape(), !integers.contains(v),
+                        uniform.getOrDefault(v, Set.of()), null));
             } else if (v.isEmpty()) {
                 operands.add(ParameterFreeOps.Operand.OMITTED);
             } else {
-                operands.add(ParameterFreeOps.constant(v, view).orElse(null));
+                operands.add(ParameterFreeOps.constant(v, view).or(() -> sizeOfActivation(v, sizes)).orElse(null));
             }
         }
         Optional<ParameterFreeOps.Result> applied = ParameterFreeOps.apply(node, operands, view);
@@ -259,14 +263,19 @@ public final class LevelPlanner {
                 registry.unsupported(node, "it reads " + describeBeforeLevels(active) + "; before the first level"
                         + " such data may pass only through Cast, Not, comparisons, And/Or/Xor, Where, Add, Sub,"
                         + " Mul, Div, Concat, Unsqueeze, Identity, Gather of an initializer, ReduceSum (not over"
-                        + " the batch) and Clip, with constant or input operands of fitting shapes"));
+                        + " the batch), Clip and Expand to an activation's own size (h.size(), not a constant),"
+                        + " with constant or input operands of fitting shapes"));
         List<Node> nodes = new ArrayList<>(view.privateConstants(List.of(node)));
+        nodes.addAll(sizes);
         nodes.add(node);
         String out = node.outputs().get(0);
         LevelOp op = new LevelOp(node.opType(), OpRole.ELEMENTWISE, node, view.sorted(nodes), false, active.get(0),
                 out, result.shape(), Map.of(), -1, List.of());
         Flow flow = Flow.input(result.shape());
         placed.addAll(nodes);
+        if (!result.uniform().isEmpty()) {
+            uniform.put(out, result.uniform());
+        }
         NeuronFlow kind = active.size() == 1 ? NeuronFlow.PRESERVES : NeuronFlow.STACKS;
         ops.put(out, new PlacedOp(op, kind, active, flows.get(active.get(0)), flow));
         flows.put(out, flow);
@@ -279,6 +288,22 @@ public final class LevelPlanner {
         active.stream().map(passedThrough::get).filter(Objects::nonNull).findFirst()
                 .ifPresent(in -> passedThrough.put(out, in));
         return true;
+    }
+
+    /**
+     * The operand {@code value} when it is the size of an activation with plain neurons (torch's {@code h.size()},
+     * {@link ParameterFreeOps#sizeOf}) computed from its shape alone; its nodes are added to {@code nodes}.
+     * In the fused model the nodes read the fused activation, so the size follows the fused width.
+     */
+    private Optional<ParameterFreeOps.Operand> sizeOfActivation(String value, List<Node> nodes) {
+        Optional<String> of = ParameterFreeOps.sizeOf(value, view).filter(a -> flows.containsKey(a)
+                && flows.get(a).hasNeurons() && flows.get(a).plain());
+        List<Node> computed = of.isEmpty() ? null : shapeOnly(value);
+        if (computed == null || computed.stream().anyMatch(placed::contains)) {
+            return Optional.empty();
+        }
+        nodes.addAll(computed);
+        return Optional.of(ParameterFreeOps.Operand.sizeOf(flows.get(of.get()).shape()));
     }
 
     /** "'x' and 'mask_f' (computed from the INT64 input 'mask')" for messages. */
@@ -429,7 +454,8 @@ public final class LevelPlanner {
         for (int i = 0; i < node.inputs().size(); i++) {
             String v = node.inputs().get(i);
             if (!v.equals(value) && active.contains(v)) {
-                data.add(new InputData(i, flows.get(v).shape(), describeBeforeLevels(List.of(v))));
+                data.add(new InputData(i, flows.get(v).shape(), describeBeforeLevels(List.of(v)),
+                        uniform.getOrDefault(v, Set.of())));
             }
         }
         requireNotEnded(node, in);

@@ -12,6 +12,9 @@ import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
 import org.junit.jupiter.params.provider.ValueSource;
+import org.onnxfuse.fusion.importance.ImportanceMethod;
+import org.onnxfuse.fusion.ops.GraphView;
+import org.onnxfuse.fusion.ops.ParameterFreeOps;
 import org.onnxfuse.fusion.plan.ConstantFolding;
 import org.onnxfuse.fusion.plan.LevelOp;
 import org.onnxfuse.fusion.plan.LevelPlan;
@@ -43,11 +46,15 @@ import org.onnxfuse.onnx.ir.ValueInfo;
  * .sum(1) / attention_mask.sum(1, keepdim=True).clamp(min=1e-9)}: the mask's Unsqueeze, Cast, ReduceSum and
  * Clip are data computed from the int64 input, the Mul and the Div scale every neuron of a token alike (size 1
  * on the neuron axis) and the ReduceSum sums the tokens, so the residual stream's space reaches the head.
+ * {@value #MASKED_MEAN_EXPAND} pools as sentence-transformers' own mean pooling writes it, the mask expanded to
+ * the hidden states' size ({@code attention_mask.unsqueeze(-1).expand(h.size()).float()}, as wide as the
+ * neurons but the same along them) before the product and the count.
  */
 class Int64AttentionMaskFusionTest {
     private static final String BOOL = "mha/int64_attention_mask_op17.onnx";
     private static final String ADDITIVE = "mha/int64_additive_mask_op17.onnx";
     private static final String MASKED_MEAN = "mha/int64_masked_mean_op17.onnx";
+    private static final String MASKED_MEAN_EXPAND = "mha/int64_masked_mean_expand_op17.onnx";
 
     @TempDir
     Path dir;
@@ -85,33 +92,34 @@ class Int64AttentionMaskFusionTest {
         MaskedAttentionChecks.requireSegmentReadingTheMask(p, "attention_mask");
     }
 
-    @Test
-    void theMaskedMeanHeadLevelReadsTheStreamSpace() {
-        LevelPlan p = LevelPlanner.plan(model(MASKED_MEAN));
+    @ParameterizedTest
+    @CsvSource({MASKED_MEAN + ", Unsqueeze Cast ReduceSum Clip", MASKED_MEAN_EXPAND + ", Unsqueeze Expand Cast ReduceSum Clip"})
+    void theMaskedMeanHeadLevelReadsTheStreamSpace(String file, String maskOps) {
+        LevelPlan p = LevelPlanner.plan(model(file));
         int stream = p.level(1).space();
         assertEquals(List.of(1, 5, 7), p.space(stream).levels(), "the embedding, attention output and MLP output");
         assertEquals(List.of("Mul", "ReduceSum", "Div"), p.level(8).ops().stream().map(LevelOp::opType).toList());
         assertEquals(List.of(stream), p.level(8).binding().spaces(), "the pooled head reads the stream's space");
         assertTrue(p.level(8).last());
         List<String> joins = p.joins().stream().map(LevelOp::opType).toList();
-        assertTrue(joins.containsAll(List.of("Unsqueeze", "Cast", "ReduceSum", "Clip")), "the mask's ops: " + joins);
+        assertTrue(joins.containsAll(List.of(maskOps.split(" "))), "the mask's ops: " + joins);
     }
 
     @ParameterizedTest
-    @ValueSource(strings = {BOOL, ADDITIVE, MASKED_MEAN})
+    @ValueSource(strings = {BOOL, ADDITIVE, MASKED_MEAN, MASKED_MEAN_EXPAND})
     void aParentFusedWithItsPermutedCopyComesBackUnderTheInt64Mask(String file) {
         MaskedAttentionChecks.requirePermutedCopyBackTrainingTheBlock(model(file), 31, calibration(), test(5),
                 "2, 3, 4, 5", "6, 7");
     }
 
     @ParameterizedTest
-    @ValueSource(strings = {BOOL, ADDITIVE, MASKED_MEAN})
+    @ValueSource(strings = {BOOL, ADDITIVE, MASKED_MEAN, MASKED_MEAN_EXPAND})
     void kfGradientTrainsTheAttentionBlockUnderTheInt64Mask(String file) {
         MaskedAttentionChecks.requireTrainedUnderTheMask(model(file), calibration(), test(5), "2, 3, 4, 5");
     }
 
     @ParameterizedTest
-    @ValueSource(strings = {BOOL, ADDITIVE, MASKED_MEAN})
+    @ValueSource(strings = {BOOL, ADDITIVE, MASKED_MEAN, MASKED_MEAN_EXPAND})
     void theFusedModelKeepsTheInt64InputAndRunsFromItsFile(String file) {
         Model p0 = model(file);
         FusionResult r = Fixtures.fuse(List.of(p0, ModelEdits.permuted(p0, 37)), FusionMethod.KF_LINEAR, 300,
@@ -136,13 +144,57 @@ class Int64AttentionMaskFusionTest {
     }
 
     /**
-     * The masked mean's Mul given the mask times a constant of 16 values ([batch, 28, 1] x [16]: data computed
-     * from the int64 input that varies along the neurons) is refused, naming the node and the reason: such data
-     * cannot follow the fused neurons.
+     * {@value #MASKED_MEAN_EXPAND}'s mask is expanded to the size of the hidden states, read from them by Shape in
+     * the fused model too ({@link ParameterFreeOps#sizeOf} holds there: a fused width would follow); its stream
+     * feeds attention heads, so a fused width other than the parents' is refused before any work, naming why.
      */
     @Test
-    void aMulByDataThatVariesAlongTheNeuronsIsRefusedNamingTheNode() {
-        Model m = model(MASKED_MEAN);
+    void theExpandedMaskReadsTheFusedSizeAndOtherWidthsAreRefusedClearly() {
+        Model p0 = model(MASKED_MEAN_EXPAND);
+        Model fused = Fixtures.fuse(List.of(p0, ModelEdits.permuted(p0, 37)), FusionMethod.KF_LINEAR, 300,
+                calibration()).model();
+        Node expand = fused.graph().nodes().stream().filter(n -> n.opType().equals("Expand")).findFirst().orElseThrow();
+        GraphView view = new GraphView(fused.graph());
+        String h = ParameterFreeOps.sizeOf(expand.inputs().get(1), view).orElseThrow();
+        assertTrue(fused.graph().consumers(h).stream().anyMatch(n -> n.opType().equals("Mul")),
+                "the size of the hidden states the mask multiplies: " + h);
+        Fusion.Builder wider = Fusion.builder().parentModels(List.of(p0, ModelEdits.permuted(p0, 37)))
+                .calibration(calibration()).samples(300).method(FusionMethod.KF_LINEAR)
+                .importance(ImportanceMethod.UNIFORM).widths(FusionConfig.Widths.parse("1.5")).device("cpu")
+                .threads(2).seed(1).restarts(2).log(s -> { });
+        String message = assertThrows(InvalidSettingException.class, () -> wider.build().fuse()).getMessage();
+        assertTrue(message.contains("expected its parents' width 16"), message);
+    }
+
+    /**
+     * The expand form with the mask expanded to a constant size ([1, 28, 16]) instead of the hidden states'
+     * own size is refused naming the Expand: a constant width cannot follow a fused width.
+     */
+    @Test
+    void anExpandToAConstantWidthIsRefusedNamingTheNode() {
+        Model m = model(MASKED_MEAN_EXPAND);
+        Graph g = m.graph();
+        Node expand = g.nodes().stream().filter(n -> n.opType().equals("Expand")).findFirst().orElseThrow();
+        List<Node> nodes = g.nodes().stream().map(n -> n == expand
+                ? n.withInputs(List.of(n.inputs().get(0), "constant_size")) : n).toList();
+        Model constant = m.withGraph(g.toBuilder().addInitializer(Tensor.ofLongs("constant_size", new long[] {3},
+                new long[] {1, 28, 16})).nodes(nodes).build());
+        String message = assertThrows(UnsupportedOpException.class, () -> LevelPlanner.plan(ConstantFolding.fold(
+                constant))).getMessage();
+        assertTrue(message.contains("'" + expand.name() + "' (Expand)"), message);
+        assertTrue(message.contains("Expand to an activation's own size (h.size(), not a constant)"), message);
+    }
+
+    /**
+     * The masked mean's Mul given the mask times a constant of 16 values ([batch, 28, 1] x [16]: data computed
+     * from the int64 input that varies along the neurons) is refused, naming the node and the reason: such data
+     * cannot follow the fused neurons. In {@value #MASKED_MEAN_EXPAND} the mask is already [batch, 28, 16], the
+     * same along the neurons, until the constant makes it vary.
+     */
+    @ParameterizedTest
+    @ValueSource(strings = {MASKED_MEAN, MASKED_MEAN_EXPAND})
+    void aMulByDataThatVariesAlongTheNeuronsIsRefusedNamingTheNode(String file) {
+        Model m = model(file);
         Graph g = m.graph();
         Node mul = g.nodes().stream().filter(n -> n.opType().equals("Mul") && g.consumers(n.outputs().get(0)).stream()
                 .anyMatch(c -> c.opType().equals("ReduceSum"))).findFirst().orElseThrow();
