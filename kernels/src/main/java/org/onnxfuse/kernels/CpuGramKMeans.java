@@ -4,8 +4,9 @@ import java.util.Arrays;
 
 /**
  * {@link GramKMeans} in plain Java on the caller's arrays (not copied: they must not change while
- * this is open). Holds one m x k work table, reused between steps. The order of operations is
- * the reference the device reproduces (kmeans.cu); Java never fuses a multiply and an add.
+ * this is open). Holds one m x k work table, reused between steps. The order of operations
+ * (here and in {@link NearestGroups}) is the reference the device reproduces (kmeans.cu); Java
+ * never fuses a multiply and an add.
  */
 final class CpuGramKMeans implements GramKMeans {
     private final double[] cross;
@@ -57,59 +58,28 @@ final class CpuGramKMeans implements GramKMeans {
     @Override
     public Step step(int k, int[] owner, double[] weight, int[] current) {
         GramKMeansArguments.step(m, k, owner, weight, current);
-        double[] d2 = squaredDistances(k, owner, weight);
-        double[] currentD2 = current == null ? null : new double[m];
-        int[] next = new int[m];
-        double[] nextD2 = new double[m];
-        for (int i = 0; i < m; i++) {
-            int best = current == null ? 0 : current[i];
-            next[i] = best;
-            nextD2[i] = d2[i + best * m];
-            if (current != null) {
-                currentD2[i] = nextD2[i];
-            }
-        }
-        // group by group down the table's columns (contiguous), each neuron comparing its groups in
-        // the same order as before, so the same ties break the same way; neuron by neuron along the
-        // rows read one value per cache line and took most of a step's time (m = 4096, k = 2048)
-        for (int g = 0; g < k; g++) {
-            int at = g * m;
-            for (int i = 0; i < m; i++) {
-                double value = d2[at + i];
-                if (value < nextD2[i]) {
-                    next[i] = g;
-                    nextD2[i] = value;
-                }
-            }
-        }
-        return new Step(currentD2, next, nextD2);
-    }
-
-    /**
-     * Fills the work table with d<sup>2</sup>(i, g) (m x k, column-major). U has at most one
-     * non-zero per row, so C U is each member's column of C added to its group's column, and
-     * u_g<sup>T</sup> G u_g needs only the members' block of G: O(m<sup>2</sup> + sum |g|<sup>2</sup>),
-     * where a dense C U would cost O(m<sup>2</sup> k).
-     */
-    private double[] squaredDistances(int k, int[] owner, double[] weight) {
         if (table == null || table.length != m * k) {
             table = null; // let the old one go before allocating the new one
             table = new double[Math.multiplyExact(m, k)];
         }
-        double[] d2 = table;
-        Arrays.fill(d2, 0.0);
+        double[] currentD2 = current == null ? null : new double[m];
+        int[] next = new int[m];
+        double[] nextD2 = new double[m];
+        NearestGroups.search(cross, m, 0, m, k, owner, weight, current, quadratics(k, owner, weight),
+                targetSquaredNorms, table, currentD2, next, nextD2);
+        return new Step(currentD2, next, nextD2);
+    }
+
+    /**
+     * u_g<sup>T</sup> G u_g for every group, from the members' block of G only: O(sum |g|<sup>2</sup>).
+     * With C U (each member's column of C added to its group's, {@link NearestGroups}) a step costs
+     * O(m<sup>2</sup> + sum |g|<sup>2</sup>), where a dense C U would cost O(m<sup>2</sup> k).
+     */
+    private double[] quadratics(int k, int[] owner, double[] weight) {
         int[] size = new int[k];
         for (int j = 0; j < m; j++) {
-            int g = owner[j];
-            if (g < 0) {
-                continue;
-            }
-            size[g]++;
-            double w = weight[j];
-            int to = g * m;
-            int from = j * m;
-            for (int i = 0; i < m; i++) {
-                d2[to + i] += w * cross[from + i];
+            if (owner[j] >= 0) {
+                size[owner[j]]++;
             }
         }
         int[][] members = new int[k][];
@@ -122,22 +92,20 @@ final class CpuGramKMeans implements GramKMeans {
                 members[owner[j]][filled[owner[j]]++] = j;
             }
         }
+        double[] quadratic = new double[k];
         for (int g = 0; g < k; g++) {
             int[] idx = members[g];
-            double quadratic = 0.0;
+            double sum = 0.0;
             for (int a : idx) {
                 double row = 0.0;
                 for (int b : idx) {
                     row += gram[a + b * m] * weight[b];
                 }
-                quadratic += weight[a] * row;
+                sum += weight[a] * row;
             }
-            int at = g * m;
-            for (int i = 0; i < m; i++) {
-                d2[at + i] = clamp(quadratic - 2.0 * d2[at + i] + targetSquaredNorms[i]);
-            }
+            quadratic[g] = sum;
         }
-        return d2;
+        return quadratic;
     }
 
     /** Negative rounding residue becomes 0; NaN stays NaN. */

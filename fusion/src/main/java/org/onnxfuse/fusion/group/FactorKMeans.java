@@ -9,6 +9,7 @@ import org.onnxfuse.kernels.ComputeBackend;
 import org.onnxfuse.kernels.DenseMatrix;
 import org.onnxfuse.kernels.FarthestFirst;
 import org.onnxfuse.kernels.GramKMeans;
+import org.onnxfuse.kernels.NearestGroups;
 import org.onnxfuse.kernels.Transpose;
 
 /**
@@ -42,8 +43,8 @@ import org.onnxfuse.kernels.Transpose;
  * more d x k arrays) and two m-vectors.
  *
  * <p><b>Cross form.</b> When the fit kept C = S_xa<sup>T</sup> W ({@link GroupingForm#CROSS}), the
- * cross terms are read from it instead: (C u_g)_i sums the members' columns of C (ascending j, as
- * {@code CpuGramKMeans} does), by blocks of neurons so that only a block x k table is held, and
+ * cross terms are read from it instead: (C u_g)_i sums the members' columns of C (ascending j,
+ * {@link NearestGroups}, as the CPU Gram form does), by blocks of neurons so that only a block x k table is held, and
  * farthest-first reads a seed's column directly. A step then costs O(m<sup>2</sup> + d m) instead
  * of O(m k d), so the bounds are not used. Only the rounding of the cross terms differs from the
  * factor form's (a sum of the members' C entries instead of a gemm with V).
@@ -64,8 +65,7 @@ final class FactorKMeans implements GramKMeans {
     private final ComputeBackend backend;
     private final DenseMatrix weights;
     private final DenseMatrix sxa;
-    private final DenseMatrix prior;
-    private final double ridge;
+    private final ProjectedTargets fit;
     private final double[] projectedSquaredNorms;
     private final double[] targetSquaredNorms;
     private final int d;
@@ -105,8 +105,7 @@ final class FactorKMeans implements GramKMeans {
         this.backend = backend;
         this.weights = fit.weights();
         this.sxa = factors.sxa();
-        this.prior = factors.prior();
-        this.ridge = factors.ridge();
+        this.fit = fit;
         this.projectedSquaredNorms = factors.projectedSquaredNorms();
         this.targetSquaredNorms = fit.targetSquaredNorms();
         this.d = fit.inputDim();
@@ -255,15 +254,7 @@ final class FactorKMeans implements GramKMeans {
         double[] sv = new double[v.length];
         for (int j = 0; j < m; j++) {
             if (owner[j] >= 0) {
-                int at = owner[j] * d;
-                weights.addScaledColumn(j, weight[j], v, at);
-                sxa.addScaledColumn(j, weight[j], sv, at);
-                if (ridge != 0) {
-                    weights.addScaledColumn(j, -ridge * weight[j], sv, at);
-                    if (prior != null) {
-                        prior.addScaledColumn(j, ridge * weight[j], sv, at);
-                    }
-                }
+                fit.addCentroidColumn(j, weight[j], v, sv, owner[j] * d);
             }
         }
         DenseMatrix centroids = new DenseMatrix(d, k, v);
@@ -336,11 +327,9 @@ final class FactorKMeans implements GramKMeans {
     }
 
     /**
-     * The cross form's step (class comment): per block of neurons, the block's rows of C U summed
-     * over the members in ascending j, then each neuron's nearest group, searched group by group
-     * down the block's columns (the same comparisons in the same order as neuron by neuron). The
-     * blocks are independent and shared out in contiguous runs, one per backend thread, so the
-     * results do not depend on the thread count.
+     * The cross form's step (class comment): {@link NearestGroups} per block of neurons. The blocks
+     * are independent and shared out in contiguous runs, one per backend thread, so the results do
+     * not depend on the thread count.
      */
     private void crossStep(int k, int[] owner, double[] weight, int[] current, double[] quadratic,
                            double[] currentD2, int[] next, double[] nextD2) {
@@ -354,54 +343,13 @@ final class FactorKMeans implements GramKMeans {
             tasks.add(() -> {
                 double[] table = new double[rows * k];
                 for (int b = firstBlock; b < endBlock; b++) {
-                    crossBlock(b * rows, Math.min(m, (b + 1) * rows), k, owner, weight, current, quadratic, table,
-                            currentD2, next, nextD2);
+                    NearestGroups.search(crossTable, m, b * rows, Math.min(m, (b + 1) * rows), k, owner, weight,
+                            current, quadratic, targetSquaredNorms, table, currentD2, next, nextD2);
                 }
             });
         }
         backend.runTasks(tasks);
         distancesComputed += (long) m * k;
-    }
-
-    /** {@link #crossStep} for neurons [from, to), in {@code table} (at least (to - from) x k). */
-    private void crossBlock(int from, int to, int k, int[] owner, double[] weight, int[] current, double[] quadratic,
-                            double[] table, double[] currentD2, int[] next, double[] nextD2) {
-        int size = to - from;
-        Arrays.fill(table, 0, size * k, 0.0);
-        for (int j = 0; j < m; j++) {
-            int g = owner[j];
-            if (g < 0) {
-                continue;
-            }
-            double w = weight[j];
-            int source = j * m + from;
-            int target = g * size;
-            for (int r = 0; r < size; r++) {
-                table[target + r] += w * crossTable[source + r];
-            }
-        }
-        for (int r = 0; r < size; r++) {
-            int i = from + r;
-            int best = current == null ? 0 : current[i];
-            double bestD2 = ProjectedTargets.clamp(quadratic[best] - 2.0 * table[best * size + r]
-                    + targetSquaredNorms[i]);
-            next[i] = best;
-            nextD2[i] = bestD2;
-            if (current != null) {
-                currentD2[i] = bestD2;
-            }
-        }
-        for (int g = 0; g < k; g++) {
-            double q = quadratic[g];
-            int at = g * size;
-            for (int r = 0; r < size; r++) {
-                double d2 = ProjectedTargets.clamp(q - 2.0 * table[at + r] + targetSquaredNorms[from + r]);
-                if (d2 < nextD2[from + r]) {
-                    next[from + r] = g;
-                    nextD2[from + r] = d2;
-                }
-            }
-        }
     }
 
     /** Neurons per block of the cross step: a block x k table of about 4 MB, at least 16 rows. */

@@ -188,13 +188,13 @@ public final class ProjectedTargets {
      * product is one block (about 128 MB with {@link #crossTableBlock}), not a second m x m matrix;
      * symmetrised as in the Gram form when {@code symmetric} (no prior).
      */
-    static double[] crossTable(ComputeBackend backend, DenseMatrix sxa, DenseMatrix w, boolean symmetric,
+    static double[] crossTable(ComputeBackend backend, DenseMatrix left, DenseMatrix right, boolean symmetric,
                                int columns) {
-        int m = w.cols();
+        int m = right.cols();
         double[] c = new double[Math.multiplyExact(m, m)];
         for (int from = 0; from < m; from += columns) {
             int to = Math.min(m, from + columns);
-            double[] part = backend.productColumns(Transpose.YES, Transpose.NO, sxa, w.columns(from, to));
+            double[] part = backend.productColumns(Transpose.YES, Transpose.NO, left, right.columns(from, to));
             System.arraycopy(part, 0, c, from * m, part.length);
         }
         if (symmetric) {
@@ -439,21 +439,29 @@ public final class ProjectedTargets {
             java.util.Arrays.fill(sv, 0.0);
             for (int i = 0; i < neurons; i++) {
                 double u = memberWeights.get(i, g);
-                if (u == 0) {
-                    continue;
-                }
-                weights.addScaledColumn(i, u, v, 0);
-                factors.sxa().addScaledColumn(i, u, sv, 0);
-                if (factors.ridge() != 0) {
-                    if (factors.prior() != null) {
-                        factors.prior().addScaledColumn(i, factors.ridge() * u, sv, 0);
-                    }
-                    weights.addScaledColumn(i, -factors.ridge() * u, sv, 0);
+                if (u != 0) {
+                    addCentroidColumn(i, u, v, sv, 0);
                 }
             }
             total += dot(v, sv);
         }
         return total;
+    }
+
+    /**
+     * Factor form: adds alpha w_j to {@code v} and alpha S_xx w_j to {@code sv} (from {@code offset}),
+     * the latter from the normal equations, S_xx w_j = s_j + lambda (w0_j - w_j): a centroid v = W u
+     * and its S_xx v built one member at a time, O(d) each.
+     */
+    void addCentroidColumn(int j, double alpha, double[] v, double[] sv, int offset) {
+        weights.addScaledColumn(j, alpha, v, offset);
+        factors.sxa().addScaledColumn(j, alpha, sv, offset);
+        if (factors.ridge() != 0) {
+            weights.addScaledColumn(j, -factors.ridge() * alpha, sv, offset);
+            if (factors.prior() != null) {
+                factors.prior().addScaledColumn(j, factors.ridge() * alpha, sv, offset);
+            }
+        }
     }
 
     /** Entry (i, j) of a symmetric m x m matrix, however it is stored. */
