@@ -57,6 +57,25 @@ public interface ComputeBackend extends AutoCloseable {
     }
 
     /**
+     * op(A) B written into {@code out} (column-major, op(A)'s rows by B's columns, from index 0), made
+     * by blocks of {@code blockColumns} of B's columns: the backend holds A once and one block of B
+     * and of the product at a time, so a product too large to hold twice (the cross form's m x m C)
+     * is never copied whole. Each block is the product {@link #productColumns} would give for those
+     * columns (the same bits). This default calls it block by block.
+     *
+     * @throws IllegalArgumentException if the shapes do not fit, {@code out} is shorter than the
+     *     product or {@code blockColumns} is below 1
+     */
+    default void productColumnsInto(Transpose opA, DenseMatrix a, DenseMatrix b, int blockColumns, double[] out) {
+        int rows = Shapes.productInto(opA, a, b, blockColumns, out);
+        for (int from = 0; from < b.cols(); from += blockColumns) {
+            int to = Math.min(b.cols(), from + blockColumns);
+            double[] part = productColumns(opA, Transpose.NO, a, b.columns(from, to));
+            System.arraycopy(part, 0, out, from * rows, part.length);
+        }
+    }
+
+    /**
      * G = W<sup>T</sup> S W (m x m, column-major, the caller owns the array) for the W that solved
      * (S + ridge I) W = B + ridge W0 ({@link #choleskySolve(DenseMatrix, DenseMatrix, double,
      * DenseMatrix)}), without S: by those normal equations S W = B + ridge (W0 - W), so

@@ -71,8 +71,9 @@ final class CpuBackend implements ComputeBackend {
         }
         int lda = Math.max(1, a.rows());
         int ldb = Math.max(1, b.rows());
+        // with beta 0 BLAS writes C without reading it: no copy of the zeros
         try (DoublePointer pa = new DoublePointer(a.data()); DoublePointer pb = new DoublePointer(b.data());
-             DoublePointer pc = new DoublePointer(out)) {
+             DoublePointer pc = beta != 0.0 ? new DoublePointer(out) : new DoublePointer((long) m * n)) {
             List<Runnable> tasks = new ArrayList<>();
             for (int[] block : BlockTasks.blocks(n)) {
                 int first = block[0];
@@ -86,6 +87,41 @@ final class CpuBackend implements ComputeBackend {
             pc.get(out);
         }
         return DenseMatrix.wrap(m, n, out);
+    }
+
+    /**
+     * A's native copy is made once; each block of B's columns is copied into one native buffer and
+     * its product read back into {@code out}, with the block's columns shared out as {@link #gemm}
+     * shares a product's (the same calls, so the same bits).
+     */
+    @Override
+    public void productColumnsInto(Transpose opA, DenseMatrix a, DenseMatrix b, int blockColumns, double[] out) {
+        requireOpen();
+        int m = Shapes.productInto(opA, a, b, blockColumns, out);
+        int k = opA.colsOf(a);
+        int n = b.cols();
+        if (m == 0 || n == 0) {
+            return;
+        }
+        int lda = Math.max(1, a.rows());
+        int ldb = Math.max(1, k);
+        int widest = Math.min(n, blockColumns);
+        try (DoublePointer pa = new DoublePointer(a.data()); DoublePointer pb = new DoublePointer((long) ldb * widest);
+             DoublePointer pc = new DoublePointer((long) m * widest)) {
+            for (int from = 0; from < n; from += blockColumns) {
+                int columns = Math.min(n, from + blockColumns) - from;
+                pb.position(0).put(b.data(), from * k, columns * k);
+                List<Runnable> tasks = new ArrayList<>();
+                for (int[] block : BlockTasks.blocks(columns)) {
+                    int first = block[0];
+                    int width = block[1] - block[0];
+                    tasks.add(() -> cblas_dgemm(CblasColMajor, blasOp(opA), CblasNoTrans, m, width, k, 1.0, pa, lda,
+                            pb.getPointer((long) first * ldb), ldb, 0.0, pc.getPointer((long) first * m), m));
+                }
+                blocks.run(tasks);
+                pc.position(0).get(out, from * m, columns * m);
+            }
+        }
     }
 
     @Override
@@ -230,7 +266,7 @@ final class CpuBackend implements ComputeBackend {
     @Override
     public GramKMeans openGramKMeans(double[] cross, double[] gram, double[] targetSquaredNorms, int m) {
         requireOpen();
-        return new CpuGramKMeans(cross, gram, targetSquaredNorms, m);
+        return new CpuGramKMeans(cross, gram, targetSquaredNorms, m, threads, blocks::run);
     }
 
     @Override

@@ -1,27 +1,34 @@
 package org.onnxfuse.kernels;
 
 import java.util.Arrays;
+import java.util.List;
+import java.util.function.Consumer;
 
 /**
  * {@link GramKMeans} in plain Java on the caller's arrays (not copied: they must not change while
- * this is open). Holds one m x k work table, reused between steps. The order of operations
- * (here and in {@link NearestGroups}) is the reference the device reproduces (kmeans.cu); Java
- * never fuses a multiply and an add.
+ * this is open). Holds one m x k table of C U, kept between steps ({@link NearestGroups}). The
+ * order of operations (here and in {@link NearestGroups}) is the reference the device reproduces
+ * (kmeans.cu); Java never fuses a multiply and an add.
  */
 final class CpuGramKMeans implements GramKMeans {
     private final double[] cross;
     private final double[] gram;
     private final double[] targetSquaredNorms;
     private final int m;
-    private double[] table;
+    private final NearestGroups nearestGroups;
 
-    /** C and G column-major m x m: cross[i + j * m] = C_ij, gram[a + b * m] = G_ab. */
-    CpuGramKMeans(double[] cross, double[] gram, double[] targetSquaredNorms, int m) {
+    /**
+     * C and G column-major m x m: cross[i + j * m] = C_ij, gram[a + b * m] = G_ab; a step's work
+     * split into {@code workers} tasks for {@code runner} ({@link NearestGroups}).
+     */
+    CpuGramKMeans(double[] cross, double[] gram, double[] targetSquaredNorms, int m, int workers,
+                  Consumer<List<Runnable>> runner) {
         GramKMeansArguments.inputs(cross, gram, targetSquaredNorms, m);
         this.cross = cross;
         this.gram = gram;
         this.targetSquaredNorms = targetSquaredNorms;
         this.m = m;
+        this.nearestGroups = new NearestGroups(cross, m, workers, runner);
     }
 
     @Override
@@ -58,15 +65,11 @@ final class CpuGramKMeans implements GramKMeans {
     @Override
     public Step step(int k, int[] owner, double[] weight, int[] current) {
         GramKMeansArguments.step(m, k, owner, weight, current);
-        if (table == null || table.length != m * k) {
-            table = null; // let the old one go before allocating the new one
-            table = new double[Math.multiplyExact(m, k)];
-        }
         double[] currentD2 = current == null ? null : new double[m];
         int[] next = new int[m];
         double[] nextD2 = new double[m];
-        NearestGroups.search(cross, m, 0, m, k, owner, weight, current, quadratics(k, owner, weight),
-                targetSquaredNorms, table, currentD2, next, nextD2);
+        nearestGroups.update(k, owner, weight);
+        nearestGroups.search(current, quadratics(k, owner, weight), targetSquaredNorms, currentD2, next, nextD2);
         return new Step(currentD2, next, nextD2);
     }
 
@@ -115,6 +118,6 @@ final class CpuGramKMeans implements GramKMeans {
 
     @Override
     public void close() {
-        table = null;
+        nearestGroups.release();
     }
 }

@@ -91,22 +91,9 @@ final class CudaGramKMeans implements GramKMeans {
     public Step step(int k, int[] owner, double[] weight, int[] current) {
         GramKMeansArguments.step(m, k, owner, weight, current);
         // Group g's members, ascending: members[start[g] .. start[g + 1]).
-        int[] start = new int[k + 1];
-        for (int g : owner) {
-            if (g >= 0) {
-                start[g + 1]++;
-            }
-        }
-        for (int g = 0; g < k; g++) {
-            start[g + 1] += start[g];
-        }
-        int[] members = new int[start[k]];
-        int[] filled = Arrays.copyOf(start, k);
-        for (int j = 0; j < m; j++) {
-            if (owner[j] >= 0) {
-                members[filled[owner[j]]++] = j;
-            }
-        }
+        GroupMembers grouped = GroupMembers.of(owner, k, null);
+        int[] start = grouped.start();
+        int[] members = grouped.members();
         boolean hasCurrent = current != null;
         int[] next = new int[m];
         double[] nextD2 = new double[m];

@@ -33,6 +33,21 @@ final class Shapes {
         return new int[] {m, n, k};
     }
 
+    /** Checks {@link ComputeBackend#productColumnsInto}'s arguments; returns op(A)'s rows. */
+    static int productInto(Transpose opA, DenseMatrix a, DenseMatrix b, int blockColumns, double[] out) {
+        int[] mnk = gemm(opA, Transpose.NO, a, b, 0.0, null);
+        Objects.requireNonNull(out, "out");
+        if (blockColumns < 1) {
+            throw new IllegalArgumentException("productColumnsInto: expected blocks of >= 1 column, found "
+                    + blockColumns);
+        }
+        if ((long) mnk[0] * mnk[1] > out.length) {
+            throw new IllegalArgumentException("productColumnsInto: the product is " + mnk[0] + " x " + mnk[1]
+                    + ", found an output of " + out.length + " values");
+        }
+        return mnk[0];
+    }
+
     /** Checks (S + ridge I) W = B: S square, B with as many rows, a usable ridge, finite entries. */
     static void choleskySolve(DenseMatrix s, DenseMatrix b, double ridge) {
         Objects.requireNonNull(s, "s");

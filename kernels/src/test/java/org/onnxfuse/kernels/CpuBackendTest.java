@@ -413,23 +413,9 @@ class CpuBackendTest {
         assertThrows(IllegalArgumentException.class, () -> cpu.choleskySolve(s, b, ridge, Reference.random(rng, n, 3)));
     }
 
-    @Test
-    void productColumnsIsTheGemmBitForBit() {
-        SplittableRandom rng = new SplittableRandom(22);
-        for (int[] shape : new int[][] {{40, 300}, {257, 129}, {1, 1}}) {
-            int n = shape[0];
-            int m = shape[1];
-            DenseMatrix s = spd(rng, n);
-            DenseMatrix w = Reference.random(rng, n, m);
-            assertTrue(Arrays.equals(cpu.gemm(Transpose.YES, Transpose.NO, 1.0, w, s, 0.0, null).toColumnMajor(),
-                    cpu.productColumns(Transpose.YES, Transpose.NO, w, s)), n + " x " + m);
-        }
-    }
-
-    @Test
-    void theSolutionsGramMatrixComesFromTheNormalEquations() {
-        SplittableRandom rng = new SplittableRandom(23);
-        ComputeBackend byDefault = new ComputeBackend() {
+    /** The interface's default methods over the CPU's gemm and solve (nothing else is implemented). */
+    private static ComputeBackend defaultsOverTheCpu() {
+        return new ComputeBackend() {
             public String name() { return "default"; }
             public int threads() { return 1; }
             public String description() { return "the interface's defaults over the CPU"; }
@@ -449,6 +435,84 @@ class CpuBackendTest {
             public void close() {
             }
         };
+    }
+
+    @Test
+    void productColumnsIsTheGemmBitForBit() {
+        SplittableRandom rng = new SplittableRandom(22);
+        for (int[] shape : new int[][] {{40, 300}, {257, 129}, {1, 1}}) {
+            int n = shape[0];
+            int m = shape[1];
+            DenseMatrix s = spd(rng, n);
+            DenseMatrix w = Reference.random(rng, n, m);
+            assertTrue(Arrays.equals(cpu.gemm(Transpose.YES, Transpose.NO, 1.0, w, s, 0.0, null).toColumnMajor(),
+                    cpu.productColumns(Transpose.YES, Transpose.NO, w, s)), n + " x " + m);
+        }
+    }
+
+    /**
+     * A product made into an array by blocks of B's columns, with A copied once, is each block's
+     * product bit for bit (and the whole product within rounding), on the CPU and through the
+     * interface's default (block by block through productColumns); it writes nothing past the
+     * product and refuses a short output or an empty block.
+     */
+    @Test
+    void productByBlocksIntoAnArrayIsTheWholeProductBitForBit() {
+        SplittableRandom rng = new SplittableRandom(24);
+        ComputeBackend byDefault = defaultsOverTheCpu();
+        for (int[] shape : new int[][] {{37, 300, 130}, {5, 129, 257}, {1, 1, 1}}) {
+            int d = shape[0];
+            int m = shape[1];
+            int n = shape[2];
+            DenseMatrix left = Reference.random(rng, d, m);
+            DenseMatrix right = Reference.random(rng, d, n);
+            double[] whole = cpu.productColumns(Transpose.YES, Transpose.NO, left, right);
+            DenseMatrix square = Reference.random(rng, m, m);
+            DenseMatrix leftT = left.transpose();
+            double[] wholeNo = new double[m * d];
+            for (int from = 0; from < d; from += 3) {
+                double[] part = cpu.productColumns(Transpose.NO, Transpose.NO, square, leftT.columns(from,
+                        Math.min(d, from + 3)));
+                System.arraycopy(part, 0, wholeNo, from * m, part.length);
+            }
+            for (ComputeBackend backend : List.of(cpu, byDefault)) {
+                for (int block : new int[] {1, 7, 128, n, n + 5}) {
+                    double[] out = new double[m * n + 3];
+                    Arrays.fill(out, m * n, out.length, -1.0);
+                    backend.productColumnsInto(Transpose.YES, left, right, block, out);
+                    double[] byBlocks = new double[m * n];
+                    for (int from = 0; from < n; from += block) {
+                        double[] part = cpu.productColumns(Transpose.YES, Transpose.NO, left,
+                                right.columns(from, Math.min(n, from + block)));
+                        System.arraycopy(part, 0, byBlocks, from * m, part.length);
+                    }
+                    String what = backend.name() + ", " + d + " x " + m + " x " + n + " by " + block;
+                    assertTrue(Arrays.equals(byBlocks, Arrays.copyOf(out, m * n)), what);
+                    for (int i = 0; i < m * n; i++) {
+                        // one column at a time BLAS may take another path (gemv): rounding apart
+                        assertEquals(whole[i], out[i], 1e-12 * Math.max(1, Math.abs(whole[i])), what);
+                    }
+                    assertEquals(-1.0, out[m * n + 2], 0.0, "nothing written past the product");
+                }
+                double[] outNo = new double[m * d];
+                backend.productColumnsInto(Transpose.NO, square, leftT, 3, outNo);
+                assertTrue(Arrays.equals(wholeNo, outNo), backend.name() + ": op(A) = A");
+                IllegalArgumentException shortOut = assertThrows(IllegalArgumentException.class,
+                        () -> backend.productColumnsInto(Transpose.YES, left, right, 4, new double[m * n - 1]));
+                assertTrue(shortOut.getMessage().contains("the product is " + m + " x " + n), shortOut.getMessage());
+                assertThrows(IllegalArgumentException.class,
+                        () -> backend.productColumnsInto(Transpose.YES, left, right, 0, new double[m * n]));
+                assertThrows(IllegalArgumentException.class,
+                        () -> backend.productColumnsInto(Transpose.YES, left, DenseMatrix.zeros(d + 1, 2), 4,
+                                new double[m * 2]));
+            }
+        }
+    }
+
+    @Test
+    void theSolutionsGramMatrixComesFromTheNormalEquations() {
+        SplittableRandom rng = new SplittableRandom(23);
+        ComputeBackend byDefault = defaultsOverTheCpu();
         for (int[] shape : new int[][] {{40, 300}, {257, 129}, {1, 1}, {130, 260}}) {
             int n = shape[0];
             int m = shape[1];

@@ -9,6 +9,7 @@ import org.onnxfuse.kernels.ComputeBackend;
 import org.onnxfuse.kernels.DenseMatrix;
 import org.onnxfuse.kernels.FarthestFirst;
 import org.onnxfuse.kernels.GramKMeans;
+import org.onnxfuse.kernels.GroupMembers;
 import org.onnxfuse.kernels.NearestGroups;
 import org.onnxfuse.kernels.Transpose;
 
@@ -44,9 +45,11 @@ import org.onnxfuse.kernels.Transpose;
  *
  * <p><b>Cross form.</b> When the fit kept C = S_xa<sup>T</sup> W ({@link GroupingForm#CROSS}), the
  * cross terms are read from it instead: (C u_g)_i sums the members' columns of C (ascending j,
- * {@link NearestGroups}, as the CPU Gram form does), by blocks of neurons so that only a block x k table is held, and
- * farthest-first reads a seed's column directly. A step then costs O(m<sup>2</sup> + d m) instead
- * of O(m k d), so the bounds are not used. Only the rounding of the cross terms differs from the
+ * {@link NearestGroups}, as the CPU Gram form does), kept as an m x k table between steps so that
+ * only the groups whose members changed are summed anew, with their quadratic terms (O(d) per
+ * member); farthest-first reads a seed's column directly. A step then costs O(m k) plus O(m + d)
+ * per member of a changed group (the first step of a run O(m<sup>2</sup> + d m)) instead of
+ * O(m k d), so the bounds are not used. Only the rounding of the cross terms differs from the
  * factor form's (a sum of the members' C entries instead of a gemm with V).
  */
 final class FactorKMeans implements GramKMeans {
@@ -76,7 +79,11 @@ final class FactorKMeans implements GramKMeans {
     private final boolean bounds;
     /** C, column-major m x m, in the cross form; null in the factor form. */
     private final double[] crossTable;
-    private final int crossRows;
+    /** Tasks per stage of a step (the backend's threads unless a test asks for another split). */
+    private final int workers;
+    /** The cross form's kept C U and its groups' quadratic terms; null before its first step. */
+    private NearestGroups nearestGroups;
+    private double[] crossQuadratic;
     /** The last step's centroids V and S_xx V (d x k), its k; null before a step. */
     private double[] lastCentroids;
     private double[] lastProducts;
@@ -96,8 +103,8 @@ final class FactorKMeans implements GramKMeans {
         this(backend, fit, bounds, 0);
     }
 
-    /** As above, the cross form's steps by blocks of {@code crossRows} neurons (0: {@link #crossStepRows}). */
-    FactorKMeans(ComputeBackend backend, ProjectedTargets fit, boolean bounds, int crossRows) {
+    /** As above, each stage of a step split into {@code workers} tasks (0: one per backend thread). */
+    FactorKMeans(ComputeBackend backend, ProjectedTargets fit, boolean bounds, int workers) {
         ProjectedTargets.Factors factors = fit.factors();
         if (factors == null) {
             throw new IllegalArgumentException("the fit is in Gram form; factor K-means needs one in factor form");
@@ -113,7 +120,7 @@ final class FactorKMeans implements GramKMeans {
         this.block = ProjectedTargets.neuronBlock(d, m);
         this.seedCacheCapacity = (int) Math.min(Integer.MAX_VALUE, SEED_CACHE_DOUBLES / m);
         this.crossTable = factors.crossTable();
-        this.crossRows = crossRows;
+        this.workers = workers > 0 ? workers : Math.max(1, backend.threads());
         this.bounds = bounds && crossTable == null;
         this.boundGroup = new int[m];
         this.lowerBound = new double[m];
@@ -249,30 +256,19 @@ final class FactorKMeans implements GramKMeans {
     @Override
     public Step step(int k, int[] owner, double[] weight, int[] current) {
         checkStep(k, owner, weight, current);
-        // V = W U and S_xx V = S_xa U + lambda (W0 - W) U (the normal equations), both O(d m)
-        double[] v = new double[Math.multiplyExact(d, k)];
-        double[] sv = new double[v.length];
-        for (int j = 0; j < m; j++) {
-            if (owner[j] >= 0) {
-                fit.addCentroidColumn(j, weight[j], v, sv, owner[j] * d);
-            }
-        }
-        DenseMatrix centroids = new DenseMatrix(d, k, v);
-        double[] quadratic = new double[k];
-        for (int g = 0; g < k; g++) {
-            double sum = 0.0;
-            for (int p = 0; p < d; p++) {
-                sum += v[p + g * d] * sv[p + g * d];
-            }
-            quadratic[g] = sum;
-        }
         double[] currentD2 = current == null ? null : new double[m];
         int[] next = new int[m];
         double[] nextD2 = new double[m];
         if (crossTable != null) {
-            crossStep(k, owner, weight, current, quadratic, currentD2, next, nextD2);
+            crossStep(k, owner, weight, current, currentD2, next, nextD2);
             return new Step(currentD2, next, nextD2);
         }
+        // V = W U and S_xx V = S_xa U + lambda (W0 - W) U (the normal equations), both O(d m)
+        double[] v = new double[Math.multiplyExact(d, k)];
+        double[] sv = new double[v.length];
+        double[] quadratic = new double[k];
+        centroidColumns(k, owner, weight, null, v, sv, quadratic);
+        DenseMatrix centroids = new DenseMatrix(d, k, v);
         boolean[] skipped = skippable(k, current, v, sv, quadratic, currentD2, next, nextD2);
         lastCentroids = v;
         lastProducts = sv;
@@ -327,34 +323,74 @@ final class FactorKMeans implements GramKMeans {
     }
 
     /**
-     * The cross form's step (class comment): {@link NearestGroups} per block of neurons. The blocks
-     * are independent and shared out in contiguous runs, one per backend thread, so the results do
-     * not depend on the thread count.
+     * Each group's v_g<sup>T</sup>S_xx v_g (into {@code quadratic}) with v_g = W u_g and S_xx v_g,
+     * its members added in ascending order, for the groups {@code only} marks (null: every group):
+     * groups shared out in contiguous runs on the backend's threads, so each group's sums are in the
+     * same order whatever the thread count. With {@code v} and {@code sv} (d x k) null, each task
+     * builds a group's columns in its own two d-vectors and keeps only the quadratic term (the cross
+     * form); otherwise the columns are kept there.
      */
-    private void crossStep(int k, int[] owner, double[] weight, int[] current, double[] quadratic,
-                           double[] currentD2, int[] next, double[] nextD2) {
-        int rows = crossRows > 0 ? Math.min(m, crossRows) : crossStepRows(m, k);
-        int blocks = (m + rows - 1) / rows;
-        int workers = Math.max(1, Math.min(backend.threads(), blocks));
+    private void centroidColumns(int k, int[] owner, double[] weight, boolean[] only, double[] v, double[] sv,
+                                 double[] quadratic) {
+        GroupMembers grouped = GroupMembers.of(owner, k, only);
+        int[] start = grouped.start();
+        int[] members = grouped.members();
+        int[] groups = new int[k];
+        int count = 0;
+        for (int g = 0; g < k; g++) {
+            if (only == null || only[g]) {
+                groups[count++] = g;
+            }
+        }
+        int total = count;
+        int workers = Math.max(1, Math.min(this.workers, total));
         List<Runnable> tasks = new ArrayList<>(workers);
         for (int w = 0; w < workers; w++) {
-            int firstBlock = (int) ((long) blocks * w / workers);
-            int endBlock = (int) ((long) blocks * (w + 1) / workers);
+            int first = (int) ((long) total * w / workers);
+            int end = (int) ((long) total * (w + 1) / workers);
             tasks.add(() -> {
-                double[] table = new double[rows * k];
-                for (int b = firstBlock; b < endBlock; b++) {
-                    NearestGroups.search(crossTable, m, b * rows, Math.min(m, (b + 1) * rows), k, owner, weight,
-                            current, quadratic, targetSquaredNorms, table, currentD2, next, nextD2);
+                double[] ownV = v == null ? new double[d] : v;
+                double[] ownSv = sv == null ? new double[d] : sv;
+                for (int at = first; at < end; at++) {
+                    int g = groups[at];
+                    int offset = v == null ? 0 : g * d;
+                    if (v == null) {
+                        Arrays.fill(ownV, 0.0);
+                        Arrays.fill(ownSv, 0.0);
+                    }
+                    for (int e = start[g]; e < start[g + 1]; e++) {
+                        fit.addCentroidColumn(members[e], weight[members[e]], ownV, ownSv, offset);
+                    }
+                    double sum = 0.0;
+                    for (int p = offset; p < offset + d; p++) {
+                        sum += ownV[p] * ownSv[p];
+                    }
+                    quadratic[g] = sum;
                 }
             });
         }
         backend.runTasks(tasks);
-        distancesComputed += (long) m * k;
     }
 
-    /** Neurons per block of the cross step: a block x k table of about 4 MB, at least 16 rows. */
-    static int crossStepRows(int m, int k) {
-        return Math.min(m, Math.max(16, (1 << 19) / k));
+    /**
+     * The cross form's step (class comment): the groups whose members or weights changed since the
+     * last step get their C U column ({@link NearestGroups}) and their quadratic term anew, the
+     * others keep theirs (the same bits as summed anew), then every neuron's nearest group. The
+     * work is shared out in contiguous runs on the backend's threads, so the results do not depend
+     * on the thread count.
+     */
+    private void crossStep(int k, int[] owner, double[] weight, int[] current, double[] currentD2, int[] next,
+                           double[] nextD2) {
+        if (nearestGroups == null) {
+            nearestGroups = new NearestGroups(crossTable, m, workers, backend::runTasks);
+        }
+        boolean[] changed = nearestGroups.update(k, owner, weight);
+        if (crossQuadratic == null || crossQuadratic.length != k) {
+            crossQuadratic = new double[k];
+        }
+        centroidColumns(k, owner, weight, changed, null, null, crossQuadratic);
+        nearestGroups.search(current, crossQuadratic, targetSquaredNorms, currentD2, next, nextD2);
+        distancesComputed += (long) m * k;
     }
 
     /**
@@ -434,5 +470,8 @@ final class FactorKMeans implements GramKMeans {
     @Override
     public void close() {
         seedColumns.clear();
+        if (nearestGroups != null) {
+            nearestGroups.release();
+        }
     }
 }

@@ -66,21 +66,31 @@ public enum GroupingForm {
      * m<sup>2</sup>) (and O(m<sup>2</sup>) per iteration), and k-means runs tens of iterations over
      * its restarts, so the factor form is for memory, not speed.
      */
-    public GroupingForm resolve(int neurons, long fanIn, long maxHeapBytes) {
+    public GroupingForm resolve(int neurons, long fanIn, long width, long maxHeapBytes) {
         if (this != AUTO) {
             return this;
         }
         if (gramFits(neurons, maxHeapBytes / 4)) {
             return GRAM;
         }
-        return crossFits(neurons, fanIn, maxHeapBytes) ? CROSS : FACTOR;
+        return crossFits(neurons, fanIn, width, maxHeapBytes) ? CROSS : FACTOR;
     }
 
-    /** Whether the level's statistics (S_xx, S_xa), its fit (W, W0) and C fit {@link #CROSS_HEAP_SHARE} of the heap. */
-    static boolean crossFits(long neurons, long fanIn, long maxHeapBytes) {
+    /**
+     * Whether the level's statistics (S_xx, S_xa), its fit (W, W0), C and the steps' kept C U (m x
+     * k, k = {@code width}) fit {@link #CROSS_HEAP_SHARE} of the heap.
+     */
+    static boolean crossFits(long neurons, long fanIn, long width, long maxHeapBytes) {
         double m = neurons;
         double d = fanIn;
-        return Double.BYTES * (m * m + 3 * d * m + d * d) <= CROSS_HEAP_SHARE * maxHeapBytes;
+        double k = width;
+        return Double.BYTES * (m * m + m * k + 3 * d * m + d * d) <= CROSS_HEAP_SHARE * maxHeapBytes;
+    }
+
+    /** The form a level is grouped in, from its neurons (all parents'), fan-in and fused width. */
+    @FunctionalInterface
+    public interface Rule {
+        GroupingForm of(long neurons, long fanIn, long width);
     }
 
     /** Whether this form's statistics keep only the diagonal of S_aa (it builds no G). */

@@ -85,7 +85,7 @@ public final class KMeansGrouping {
     public static Grouping group(ComputeBackend backend, SufficientStatistics stats, NeuronLayout layout,
                                  double[] scores, int targetWidth, GroupingConfig config) {
         layout.requireNeurons(stats.targetDim(), "the statistics");
-        GroupingForm form = config.form().resolve(stats.targetDim(), stats.inputDim(),
+        GroupingForm form = config.form().resolve(stats.targetDim(), stats.inputDim(), targetWidth,
                 Runtime.getRuntime().maxMemory());
         return group(backend, ProjectedTargets.fit(backend, stats, config.ridgeFactor(), null, form), layout, scores,
                 targetWidth, config);

@@ -192,11 +192,7 @@ public final class ProjectedTargets {
                                int columns) {
         int m = right.cols();
         double[] c = new double[Math.multiplyExact(m, m)];
-        for (int from = 0; from < m; from += columns) {
-            int to = Math.min(m, from + columns);
-            double[] part = backend.productColumns(Transpose.YES, Transpose.NO, left, right.columns(from, to));
-            System.arraycopy(part, 0, c, from * m, part.length);
-        }
+        backend.productColumnsInto(Transpose.YES, left, right, columns, c);
         if (symmetric) {
             symmetriseInPlace(c, m);
         }

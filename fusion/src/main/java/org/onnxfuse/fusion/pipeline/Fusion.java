@@ -8,7 +8,6 @@ import java.util.List;
 import java.util.Map;
 import java.util.Objects;
 import java.util.function.Consumer;
-import java.util.function.BiFunction;
 import org.onnxfuse.fusion.baseline.ActivationMatching;
 import org.onnxfuse.fusion.baseline.VanillaAverage;
 import org.onnxfuse.fusion.baseline.WeightMatching;
@@ -163,10 +162,10 @@ public final class Fusion {
         try {
             if (method.isInterpolation()) {
                 long heap = Runtime.getRuntime().maxMemory();
-                BiFunction<Long, Long, GroupingForm> forms = LevelMemory.forms(config.grouping().form(), heap);
+                GroupingForm.Rule forms = LevelMemory.forms(config.grouping().form(), heap);
                 long parentBytes = parents.stream().mapToLong(LevelMemory::heldBytes).sum();
                 List<LevelMemory> memory = LevelMemory.of(plans, parentBytes, targetWidths, config.batchSize(),
-                        (m, d) -> method.mayGroupInFactorForm() ? forms.apply(m, d) : GroupingForm.GRAM,
+                        (m, d, k) -> method.mayGroupInFactorForm() ? forms.of(m, d, k) : GroupingForm.GRAM,
                         data == null ? 0 : data.samples(), StatisticsCollector.frontierHeapBudget(heap), heap);
                 LevelMemory.requireFits(memory, heap, parents.size());
                 levelForms = memory.stream().map(LevelMemory::form).toList();

@@ -1146,7 +1146,8 @@ final class LevelLoop {
             return settings.levelForms().get(level.index() - 1);
         }
         int m = plans.stream().mapToInt(p -> Math.toIntExact(p.level(level.index()).width())).sum();
-        return settings.grouping().form().resolve(m, level.fanIn(), Runtime.getRuntime().maxMemory());
+        return settings.grouping().form().resolve(m, level.fanIn(), targetWidths[level.index() - 1],
+                Runtime.getRuntime().maxMemory());
     }
 
     /** Groups a level's neurons (KF or HF) or, at the last level, averages the classes. */

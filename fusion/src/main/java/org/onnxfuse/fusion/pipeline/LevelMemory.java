@@ -3,7 +3,6 @@ package org.onnxfuse.fusion.pipeline;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
-import java.util.function.BiFunction;
 import org.onnxfuse.fusion.group.GroupingForm;
 import org.onnxfuse.fusion.group.ProjectedTargets;
 import org.onnxfuse.fusion.plan.Level;
@@ -38,8 +37,8 @@ import org.onnxfuse.onnx.ir.Tensor;
  *       columns at a time per thread on the heap); in factor form the centroids' weights and their
  *       products (d x k, m x k and a neuron block); in cross form C (m x m) on the heap, while it
  *       is made S_xa natively and one block of W's and of C's columns (about 16 M values of C,
- *       {@code ProjectedTargets.crossTableBlock}) natively and on the heap, then the centroids'
- *       weights (d x k, twice) and the step's block table;</li>
+ *       {@code ProjectedTargets.crossTableBlock}) natively and on the heap, then the steps' kept
+ *       C U (m x k, {@code NearestGroups});</li>
  *   <li>frontier: the cached activations that stay on the heap while the level is solved (the
  *       parents' values before the next level and the fused model's before this one, each model's
  *       counted as its affine op's input at the template's widths, skip streams left out), at most
@@ -91,8 +90,6 @@ public record LevelMemory(int level, long fanIn, long neurons, long width, Group
     static final long BLOCK_ELEMENTS = 1L << 22;
     /** Neurons per block of the factor form's cross table. */
     static final long NEURON_BLOCK = 1024;
-    /** Values in the cross form's step table at most (FactorKMeans.crossStepRows). */
-    static final long CROSS_STEP_ELEMENTS = 1L << 19;
     /**
      * The heap a fusion holds besides its models and levels: 5.9 MB measured live (class histogram)
      * after the 8 MLP parents were loaded and scored, less their bytes; rounded up.
@@ -131,7 +128,7 @@ public record LevelMemory(int level, long fanIn, long neurons, long width, Group
             case CROSS -> {
                 long columns = ProjectedTargets.crossTableBlock(Math.toIntExact(m));
                 yield 8 * (m * m + Math.max(d * m + 2 * (d + m) * columns,
-                        2 * d * k + Math.min(m * k, CROSS_STEP_ELEMENTS) + 2 * m));
+                        m * k + 4 * m + 2 * d));
             }
             default -> 8 * (2 * d * k + 2 * m * k + NEURON_BLOCK * k);
         };
@@ -148,7 +145,7 @@ public record LevelMemory(int level, long fanIn, long neurons, long width, Group
      * heap for the frontier cache.
      */
     public static List<LevelMemory> of(List<LevelPlan> plans, long parentBytes, int[] widths, int batch,
-                                       BiFunction<Long, Long, GroupingForm> form, long samples,
+                                       GroupingForm.Rule form, long samples,
                                        long frontierBudget) {
         return of(plans, parentBytes, widths, batch, form, samples, frontierBudget, 0);
     }
@@ -160,14 +157,14 @@ public record LevelMemory(int level, long fanIn, long neurons, long width, Group
      * three eighths of the heap, which large parents can exceed.
      */
     public static List<LevelMemory> of(List<LevelPlan> plans, long parentBytes, int[] widths, int batch,
-                                       BiFunction<Long, Long, GroupingForm> form, long samples,
+                                       GroupingForm.Rule form, long samples,
                                        long frontierBudget, long maxHeapBytes) {
         int[] k = widths != null ? widths
                 : plans.get(0).levels().stream().mapToInt(l -> Math.toIntExact(l.width())).toArray();
         List<LevelMemory> out = new ArrayList<>();
         long fusedWeights = 0;
         for (LevelWork w : LevelWork.of(plans, k)) {
-            GroupingForm chosen = form.apply(w.neurons(), w.fanIn());
+            GroupingForm chosen = form.of(w.neurons(), w.fanIn(), w.width());
             long models = parentBytes + fusedWeights;
             long frontier = frontier(plans, w.level(), samples, frontierBudget);
             long rows = (long) batch * w.rowsPerSample();
@@ -260,12 +257,12 @@ public record LevelMemory(int level, long fanIn, long neurons, long width, Group
     }
 
     /** The form {@code form} takes for a level of m neurons and fan-in d with this heap ({@link GroupingForm#resolve}). */
-    public static BiFunction<Long, Long, GroupingForm> forms(GroupingForm form, long maxHeapBytes) {
-        return (m, d) -> form.resolve(Math.toIntExact(Math.min(m, Integer.MAX_VALUE)), d, maxHeapBytes);
+    public static GroupingForm.Rule forms(GroupingForm form, long maxHeapBytes) {
+        return (m, d, k) -> form.resolve(Math.toIntExact(Math.min(m, Integer.MAX_VALUE)), d, k, maxHeapBytes);
     }
 
     /** {@link #forms} for the default, {@link GroupingForm#AUTO}. */
-    public static BiFunction<Long, Long, GroupingForm> formsWithin(long maxHeapBytes) {
+    public static GroupingForm.Rule formsWithin(long maxHeapBytes) {
         return forms(GroupingForm.AUTO, maxHeapBytes);
     }
 

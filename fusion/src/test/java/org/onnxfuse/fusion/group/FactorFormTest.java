@@ -80,7 +80,7 @@ class FactorFormTest extends WithCpuBackend {
 
     @ParameterizedTest
     @CsvSource({"factor, 0", "cross, 0", "cross, 7"})
-    void kMeansStepsAndSeedsMatchTheGramKernel(String formName, int crossRows) {
+    void kMeansStepsAndSeedsMatchTheGramKernel(String formName, int workers) {
         LevelData data = LevelData.random(8, 150, 9, 40, 1.0);
         SufficientStatistics stats = data.plainStatistics();
         DenseMatrix prior = randomPrior(3, 10, 40);
@@ -88,7 +88,7 @@ class FactorFormTest extends WithCpuBackend {
         ProjectedTargets factor = ProjectedTargets.fit(backend, stats, 1e-3, prior, GroupingForm.fromName(formName));
         double tolerance = RELATIVE * scale(gram);
         try (GramKMeans g = backend.openGramKMeans(gram.crossColumns(), gram.gramColumns(), gram.targetSquaredNorms(),
-                40); GramKMeans f = new FactorKMeans(backend, factor, true, crossRows)) {
+                40); GramKMeans f = new FactorKMeans(backend, factor, true, workers)) {
             for (int first = 0; first < 5; first++) {
                 assertArrayEquals(g.farthestFirst(first, 9), f.farthestFirst(first, 9));
             }
@@ -279,17 +279,19 @@ class FactorFormTest extends WithCpuBackend {
     void autoTakesTheGramFormWhileItsMatricesFitAQuarterOfTheHeapThenTheCrossForm() {
         long heap = 8L << 30;
         // 4 matrices of m^2 doubles within 2 GiB: m <= 8192
-        assertEquals(GroupingForm.GRAM, GroupingForm.AUTO.resolve(8192, 100_000, heap));
-        // then C, S_xx, S_xa, W and W0 within 5/8 of the heap (5 GiB): 8 (m^2 + 3 d m + d^2) bytes
-        assertEquals(GroupingForm.CROSS, GroupingForm.AUTO.resolve(8193, 785, heap));
-        assertEquals(GroupingForm.CROSS, GroupingForm.AUTO.resolve(16384, 3073, 6L << 30));
-        assertEquals(GroupingForm.FACTOR, GroupingForm.AUTO.resolve(16384, 3073, 4L << 30));
-        assertEquals(GroupingForm.CROSS, GroupingForm.AUTO.resolve(24_000, 1000, heap)); // 4.9 GB
-        assertEquals(GroupingForm.FACTOR, GroupingForm.AUTO.resolve(25_000, 1000, heap)); // 5.3 GB
-        assertEquals(GroupingForm.FACTOR, GroupingForm.AUTO.resolve(8193, 60_000, heap)); // S_xx alone 28.8 GB
-        assertEquals(GroupingForm.FACTOR, GroupingForm.FACTOR.resolve(10, 10, heap));
-        assertEquals(GroupingForm.CROSS, GroupingForm.CROSS.resolve(100_000, 10, heap));
-        assertEquals(GroupingForm.GRAM, GroupingForm.GRAM.resolve(100_000, 10, heap));
+        assertEquals(GroupingForm.GRAM, GroupingForm.AUTO.resolve(8192, 100_000, 4096, heap));
+        // then C, C U, S_xx, S_xa, W and W0 within 5/8 of the heap (5 GiB): 8 (m^2 + m k + 3 d m + d^2) bytes
+        assertEquals(GroupingForm.CROSS, GroupingForm.AUTO.resolve(8193, 785, 4096, heap));
+        assertEquals(GroupingForm.CROSS, GroupingForm.AUTO.resolve(16384, 3073, 2048, 6L << 30)); // 3.70 GB of 4.03
+        assertEquals(GroupingForm.FACTOR, GroupingForm.AUTO.resolve(16384, 3073, 2048, 4L << 30));
+        assertEquals(GroupingForm.CROSS, GroupingForm.AUTO.resolve(22_000, 1000, 2048, heap)); // 4.77 GB of 5.37
+        assertEquals(GroupingForm.FACTOR, GroupingForm.AUTO.resolve(24_000, 1000, 2048, heap)); // 5.58 GB
+        // C U counts: the same level with k = m / 2 no longer fits
+        assertEquals(GroupingForm.FACTOR, GroupingForm.AUTO.resolve(22_000, 1000, 11_000, heap)); // 6.35 GB
+        assertEquals(GroupingForm.FACTOR, GroupingForm.AUTO.resolve(8193, 60_000, 4096, heap)); // S_xx alone 28.8 GB
+        assertEquals(GroupingForm.FACTOR, GroupingForm.FACTOR.resolve(10, 10, 5, heap));
+        assertEquals(GroupingForm.CROSS, GroupingForm.CROSS.resolve(100_000, 10, 5, heap));
+        assertEquals(GroupingForm.GRAM, GroupingForm.GRAM.resolve(100_000, 10, 5, heap));
         assertEquals(GroupingForm.FACTOR, GroupingForm.fromName(" Factor "));
         assertEquals(GroupingForm.CROSS, GroupingForm.fromName("cross"));
         assertTrue(GroupingForm.CROSS.factored() && GroupingForm.FACTOR.factored());

@@ -68,7 +68,7 @@ class LevelMemoryTest {
         // the heap's share bounds it (the rest spills to disk), and stands for it without a sample count
         assertEquals(40L << 20, LevelMemory.frontier(plans, 1, 5000, 40L << 20));
         assertEquals(40L << 20, LevelMemory.frontier(plans, 1, 0, 40L << 20));
-        List<LevelMemory> levels = LevelMemory.of(plans, 0, null, 256, (m, d) -> GroupingForm.FACTOR, 5000, 40L << 20);
+        List<LevelMemory> levels = LevelMemory.of(plans, 0, null, 256, (m, d, k) -> GroupingForm.FACTOR, 5000, 40L << 20);
         assertEquals(40L << 20, levels.get(0).frontier());
         assertEquals(4L * 5000 * 256, levels.get(1).frontier());
         assertEquals(levels.get(0).statistics() + Math.max(levels.get(0).collection(), levels.get(0).leastSquares()
@@ -78,20 +78,20 @@ class LevelMemoryTest {
     @Test
     void theGramFormWhileItsMatricesTakeAQuarterOfTheHeapThenTheCrossForm() {
         long heap = 8L << 30;
-        assertEquals(GroupingForm.GRAM, LevelMemory.formsWithin(heap).apply(8192L, 785L)); // 4 x 512 MiB = 2 GiB
-        assertEquals(GroupingForm.CROSS, LevelMemory.formsWithin(heap).apply(8193L, 785L));
-        assertEquals(GroupingForm.FACTOR, LevelMemory.forms(GroupingForm.FACTOR, heap).apply(8193L, 785L));
+        assertEquals(GroupingForm.GRAM, LevelMemory.formsWithin(heap).of(8192L, 785L, 4096L)); // 4 x 512 MiB = 2 GiB
+        assertEquals(GroupingForm.CROSS, LevelMemory.formsWithin(heap).of(8193L, 785L, 4096L));
+        assertEquals(GroupingForm.FACTOR, LevelMemory.forms(GroupingForm.FACTOR, heap).of(8193L, 785L, 4096L));
     }
 
     @Test
     void aCrossLevelAboveTheHeapIsEstimatedAndGroupedInTheFactorForm() {
         List<LevelPlan> plans = java.util.stream.IntStream.range(0, 8)
                 .mapToObj(i -> LevelPlanner.plan(Fixtures.read("mlp_k8_p" + i + ".onnx"))).toList();
-        List<LevelMemory> cross = LevelMemory.of(plans, 0, null, 256, (m, d) -> GroupingForm.CROSS, 5000, 0);
-        List<LevelMemory> factor = LevelMemory.of(plans, 0, null, 256, (m, d) -> GroupingForm.FACTOR, 5000, 0);
+        List<LevelMemory> cross = LevelMemory.of(plans, 0, null, 256, (m, d, k) -> GroupingForm.CROSS, 5000, 0);
+        List<LevelMemory> factor = LevelMemory.of(plans, 0, null, 256, (m, d, k) -> GroupingForm.FACTOR, 5000, 0);
         long between = (cross.get(0).bytes() + factor.get(0).bytes()) / 2;
         assertTrue(factor.get(0).bytes() < between && between < cross.get(0).bytes());
-        List<LevelMemory> fitted = LevelMemory.of(plans, 0, null, 256, (m, d) -> GroupingForm.CROSS, 5000, 0,
+        List<LevelMemory> fitted = LevelMemory.of(plans, 0, null, 256, (m, d, k) -> GroupingForm.CROSS, 5000, 0,
                 between);
         assertEquals(GroupingForm.FACTOR, fitted.get(0).form(), "level 1's cross estimate is above the heap");
         assertEquals(factor.get(0).bytes(), fitted.get(0).bytes());
@@ -105,15 +105,15 @@ class LevelMemoryTest {
         List<LevelPlan> plans = java.util.stream.IntStream.range(0, 8)
                 .mapToObj(i -> LevelPlanner.plan(Fixtures.read("mlp_k8_p" + i + ".onnx"))).toList();
         long heap = 1L << 30;
-        List<LevelMemory> few = LevelMemory.of(plans, 0, null, 256, (m, d) -> GroupingForm.GRAM, 392, 0, heap);
+        List<LevelMemory> few = LevelMemory.of(plans, 0, null, 256, (m, d, k) -> GroupingForm.GRAM, 392, 0, heap);
         assertEquals(4L * 392 * (785 + 2048) + 8L * 392 * (785 + 2 * 2048), few.get(0).rows());
         assertEquals(0, few.get(1).rows(), "level 2: 257 inputs for 392 rows");
         assertTrue(few.get(0).describe().contains(", rows "), few.get(0).describe());
-        List<LevelMemory> more = LevelMemory.of(plans, 0, null, 256, (m, d) -> GroupingForm.GRAM, 400, 0, heap);
+        List<LevelMemory> more = LevelMemory.of(plans, 0, null, 256, (m, d, k) -> GroupingForm.GRAM, 400, 0, heap);
         assertEquals(0, more.get(0).rows());
         assertEquals(few.get(0).bytes() - few.get(0).rows() - few.get(0).frontier(),
                 more.get(0).bytes() - more.get(0).frontier());
-        List<LevelMemory> factor = LevelMemory.of(plans, 0, null, 256, (m, d) -> GroupingForm.FACTOR, 392, 0, heap);
+        List<LevelMemory> factor = LevelMemory.of(plans, 0, null, 256, (m, d, k) -> GroupingForm.FACTOR, 392, 0, heap);
         assertEquals(0, factor.get(0).rows(), "the factor form forms no m x m product");
     }
 
@@ -138,7 +138,7 @@ class LevelMemoryTest {
     void aLevelAboveTheHeapIsRefusedWithTheFix() {
         List<LevelPlan> plans = java.util.stream.IntStream.range(0, 8)
                 .mapToObj(i -> LevelPlanner.plan(Fixtures.read("mlp_k8_p" + i + ".onnx"))).toList();
-        List<LevelMemory> levels = LevelMemory.of(plans, 0, null, 256, (m, d) -> GroupingForm.GRAM, 0, 0);
+        List<LevelMemory> levels = LevelMemory.of(plans, 0, null, 256, (m, d, k) -> GroupingForm.GRAM, 0, 0);
         assertEquals(2, levels.size());
         assertEquals(2048, levels.get(0).neurons());
         assertEquals(80, levels.get(1).neurons());
@@ -161,7 +161,7 @@ class LevelMemoryTest {
         assertEquals(oneParent, LevelMemory.heldBytes(parents.get(0)));
         long parentBytes = parents.stream().mapToLong(LevelMemory::heldBytes).sum();
         List<LevelMemory> levels = LevelMemory.of(parents.stream().map(LevelPlanner::plan).toList(), parentBytes,
-                null, 256, (m, d) -> GroupingForm.GRAM, 0, 0);
+                null, 256, (m, d, k) -> GroupingForm.GRAM, 0, 0);
         assertEquals(8 * oneParent, levels.get(0).models(), "level 1: the parents, nothing written yet");
         assertEquals(8 * oneParent + 4 * 785L * 256, levels.get(1).models(), "level 2: and the fused level 1");
         assertEquals(levels.get(0).statistics() + levels.get(0).leastSquares() + levels.get(0).grouping()
@@ -169,7 +169,7 @@ class LevelMemoryTest {
 
         // 512 fused neurons: level 1's 785 x 512 weights (1.6 MB) leave the heap once written, its biases stay
         List<LevelMemory> wide = LevelMemory.of(parents.stream().map(LevelPlanner::plan).toList(), parentBytes,
-                new int[] {512, 10}, 256, (m, d) -> GroupingForm.GRAM, 0, 0);
+                new int[] {512, 10}, 256, (m, d, k) -> GroupingForm.GRAM, 0, 0);
         assertTrue(4 * 785L * 512 >= LevelLoop.SPILL_MIN_BYTES);
         assertEquals(8 * oneParent + 4 * 512L, wide.get(1).models(), "level 2: the parents and level 1's biases");
     }
