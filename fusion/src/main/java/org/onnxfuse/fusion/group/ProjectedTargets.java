@@ -141,18 +141,22 @@ public final class ProjectedTargets {
         }
         double ridge = ridgeFactor * trace / d;
         boolean centred = prior != null && ridge > 0;
+        // rows that are not those of the statistics (none kept: a level whose rows came gathered) are not used
+        boolean rowSpace = rows != null && form != GroupingForm.FACTOR && rows.rows() > 0
+                && rows.rows() == stats.rows() && rows.inputDim() == d && rows.targetDim() == m;
+        DenseMatrix x = rowSpace ? rows.inputs() : null;
+        DenseMatrix a = rowSpace ? rows.targets() : null;
         // the right-hand side S_xa + lambda W0 is formed in the solve's own copy of S_xa, and the
         // ridge added to its own copy of S_xx: the heap holds W besides the statistics and W0
-        DenseMatrix w = backend.choleskySolve(sxx, stats.xa(), ridge, centred ? prior : null);
+        DenseMatrix w = rowSpace && ridge > 0 ? rowSpaceSolve(backend, x, a, ridge, centred ? prior : null)
+                : backend.choleskySolve(sxx, stats.xa(), ridge, centred ? prior : null);
         double[] norms = new double[m];
         for (int i = 0; i < m; i++) {
             norms[i] = stats.targetSquaredNorm(i);
         }
-        // rows that are not those of the statistics (none kept: a level whose rows came gathered) are not used
-        boolean rowSpace = rows != null && form != GroupingForm.FACTOR && rows.rows() > 0
-                && rows.rows() == stats.rows() && rows.inputDim() == d && rows.targetDim() == m;
-        DenseMatrix projected = rowSpace ? backend.multiply(rows.inputs(), w) : null;
-        DenseMatrix left = projected == null ? stats.xa() : rows.targets();
+        DenseMatrix projected = rowSpace ? backend.multiply(x, w) : null;
+        x = null;
+        DenseMatrix left = projected == null ? stats.xa() : a;
         DenseMatrix right = projected == null ? w : projected;
         if (form.factored()) {
             double[] crossTable = form == GroupingForm.CROSS
@@ -183,6 +187,34 @@ public final class ProjectedTargets {
     }
 
     /**
+     * The ridge solution from the level's n rows when n is below d (the row form): with K = X
+     * X<sup>T</sup> + lambda I (n x n), W = W0 + X<sup>T</sup> K<sup>-1</sup> (A - X W0), the same W
+     * as (X<sup>T</sup>X + lambda I) W = X<sup>T</sup>A + lambda W0 (multiply out: X<sup>T</sup>X W0 +
+     * lambda W0 + X<sup>T</sup>(A - X W0)), in O(n d m + n<sup>2</sup> d + n<sup>2</sup> m) instead of
+     * the d x d factorisation and its O(d<sup>2</sup> m) solve; W0 null for 0. lambda must be
+     * positive: K is then positive definite whatever the rows.
+     */
+    static DenseMatrix rowSpaceSolve(ComputeBackend backend, DenseMatrix x, DenseMatrix a, double ridge,
+                                     DenseMatrix prior) {
+        int n = x.rows();
+        int d = x.cols();
+        int m = a.cols();
+        DenseMatrix residual = a;
+        if (prior != null) {
+            residual = a.plusScaled(-1.0, backend.multiply(x, prior));
+        }
+        DenseMatrix gram = DenseMatrix.handedOver(n, n, backend.productColumns(Transpose.NO, Transpose.YES, x, x));
+        DenseMatrix z = backend.choleskySolve(gram, residual, ridge);
+        double[] w = backend.productColumns(Transpose.YES, Transpose.NO, x, z);
+        if (prior != null) {
+            for (int j = 0; j < m; j++) {
+                prior.addScaledColumn(j, 1.0, w, j * d);
+            }
+        }
+        return DenseMatrix.handedOver(d, m, w);
+    }
+
+    /**
      * C = L<sup>T</sup> R for the cross form, with L = S_xa and R = W, or in row space L = A and
      * R = X W: made by blocks of {@code columns} of R's columns so that the backend's copy of each
      * product is one block (about 128 MB with {@link #crossTableBlock}), not a second m x m matrix;
@@ -202,16 +234,21 @@ public final class ProjectedTargets {
     /**
      * Whether a level's products are formed from its n rows ({@link #fit} with rows): when they are
      * at most half its d inputs, so that row space saves at least half the work of C (and of G), and
-     * the rows (float32 as kept, float64 while used) and X W take at most a sixteenth of the heap.
+     * the rows (float32 as kept, float64 while used), the row-space solve's n x m and n x n
+     * products ({@link #rowSpaceSolve}) and X W take at most a sixteenth of the heap.
      * Only rows that come unfolded are kept: not a Conv level's.
      */
     public static boolean rowFormFits(long rows, long inputs, long neurons, boolean conv, long maxHeapBytes) {
         return !conv && rows >= 1 && 2 * rows <= inputs && rowFormBytes(rows, inputs, neurons) <= maxHeapBytes / 16;
     }
 
-    /** The row form's heap: the kept rows (float32), their float64 copies and X W. */
+    /**
+     * The row form's heap: the kept rows (float32), their float64 copies, and at most three more n x
+     * m products and K (n x n) while W is solved (X W0, A - X W0 and K<sup>-1</sup> (A - X W0)),
+     * then X W.
+     */
     public static long rowFormBytes(long rows, long inputs, long neurons) {
-        return 4 * rows * (inputs + neurons) + 8 * rows * (inputs + 2 * neurons);
+        return 4 * rows * (inputs + neurons) + 8 * rows * (inputs + 4 * neurons + rows);
     }
 
     /** Columns of C per product in {@link #crossTable}: about 16 M values, a multiple of 128, at least 128. */

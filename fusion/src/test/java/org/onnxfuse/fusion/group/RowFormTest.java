@@ -48,6 +48,38 @@ class RowFormTest extends WithCpuBackend {
         }
     }
 
+    /**
+     * W solved in row space (W = W0 + X^T (X X^T + lambda I)^-1 (A - X W0), n x n) is the W of the
+     * d x d normal equations: both solve (S_xx + lambda I) W = S_xa + lambda W0 to within rounding,
+     * for the default ridge and a larger one, with and without a prior.
+     */
+    @Test
+    void weightsSolvedInRowSpaceSolveTheNormalEquations() {
+        LevelData data = LevelData.random(6, ROWS, FEATURES, NEURONS, 0.5).roundedToFloat();
+        SufficientStatistics stats = data.backendStatistics(backend);
+        LevelRows rows = rowsOf(data);
+        int d = FEATURES + 1;
+        for (double ridgeFactor : new double[] {GroupingConfig.DEFAULT_RIDGE_FACTOR, 1e-3}) {
+            for (DenseMatrix centre : new DenseMatrix[] {null, prior(7, d, NEURONS)}) {
+                String what = "ridge factor " + ridgeFactor + (centre == null ? "" : ", with a prior");
+                ProjectedTargets plain = ProjectedTargets.fit(backend, stats, ridgeFactor, centre, GroupingForm.GRAM);
+                ProjectedTargets fromRows = ProjectedTargets.fit(backend, stats, ridgeFactor, centre, GroupingForm.GRAM,
+                        rows);
+                double ridge = plain.ridge();
+                DenseMatrix rhs = centre == null ? stats.xa() : stats.xa().plusScaled(ridge, centre);
+                for (ProjectedTargets fit : new ProjectedTargets[] {plain, fromRows}) {
+                    DenseMatrix lhs = backend.multiply(stats.xx(), fit.weights()).plusScaled(ridge, fit.weights());
+                    assertTrue(lhs.maxAbsDifference(rhs) <= 1e-9 * rhs.maxAbs(), what + ": residual "
+                            + lhs.maxAbsDifference(rhs) + " of " + rhs.maxAbs());
+                }
+                // the directions the rows do not reach keep the prior (or 0) in both
+                assertTrue(plain.weights().maxAbsDifference(fromRows.weights())
+                        <= 1e-6 * Math.max(1, plain.weights().maxAbs()), what + ": "
+                        + plain.weights().maxAbsDifference(fromRows.weights()));
+            }
+        }
+    }
+
     @Test
     void productsFromTheRowsAreThoseFromTheStatistics() {
         LevelData data = LevelData.random(3, ROWS, FEATURES, NEURONS, 0.5).roundedToFloat();
@@ -73,7 +105,7 @@ class RowFormTest extends WithCpuBackend {
         }
     }
 
-    /** The products really come from the rows: rows whose targets are doubled double C, and leave G. */
+    /** W and the products really come from the rows: rows whose targets are doubled double W, and C and G fourfold. */
     @Test
     void theProductsAreFormedFromTheRowsGiven() {
         LevelData data = LevelData.random(6, ROWS, FEATURES, NEURONS, 0.5).roundedToFloat();
@@ -86,14 +118,22 @@ class RowFormTest extends WithCpuBackend {
         rows.add(data.flatInputs(), data.inputDim(), doubled, data.neurons(), ROWS);
         ProjectedTargets plain = ProjectedTargets.fit(backend, stats, 1e-3, null, GroupingForm.GRAM);
         ProjectedTargets fromRows = ProjectedTargets.fit(backend, stats, 1e-3, null, GroupingForm.GRAM, rows);
-        double[] twice = plain.crossColumns().clone();
-        for (int i = 0; i < twice.length; i++) {
-            twice[i] *= 2;
-        }
-        assertClose(twice, fromRows.crossColumns(), "C from doubled targets");
-        assertClose(plain.gramColumns(), fromRows.gramColumns(), "G does not read A");
+        // with the ridge positive W itself is solved from the rows: twice the targets, twice W
+        assertClose(scaled(plain.weights().toColumnMajor(), 2), fromRows.weights().toColumnMajor(),
+                "W from doubled targets");
+        assertClose(scaled(plain.crossColumns(), 4), fromRows.crossColumns(), "C from doubled targets and W");
+        assertClose(scaled(plain.gramColumns(), 4), fromRows.gramColumns(), "G from doubled W");
         ProjectedTargets crossRows = ProjectedTargets.fit(backend, stats, 1e-3, null, GroupingForm.CROSS, rows);
-        assertClose(twice, crossRows.factors().crossTable(), "the cross form's C from doubled targets");
+        assertClose(scaled(plain.crossColumns(), 4), crossRows.factors().crossTable(),
+                "the cross form's C from doubled targets and W");
+    }
+
+    private static double[] scaled(double[] values, double factor) {
+        double[] out = values.clone();
+        for (int i = 0; i < out.length; i++) {
+            out[i] *= factor;
+        }
+        return out;
     }
 
     @Test
@@ -140,13 +180,13 @@ class RowFormTest extends WithCpuBackend {
     @Test
     void theRowFormForDenseLevelsWithAtMostHalfAsManyRowsAsInputs() {
         long heap = 6L << 30;
-        // 8 wide MLP parents, 400 samples: 146 MB of rows against a sixteenth of 6 GiB
+        // 8 wide MLP parents, 400 samples: 252 MB of rows and products against a sixteenth of 6 GiB
         assertTrue(ProjectedTargets.rowFormFits(400, 3073, 16384, false, heap));
         assertFalse(ProjectedTargets.rowFormFits(400, 3073, 16384, true, heap), "a Conv level's rows are gathered");
         assertFalse(ProjectedTargets.rowFormFits(400, 785, 2048, false, heap), "400 rows for 785 inputs");
         assertTrue(ProjectedTargets.rowFormFits(392, 785, 2048, false, heap));
         assertFalse(ProjectedTargets.rowFormFits(1500, 3073, 16384, false, heap), "430 MB of rows");
-        assertEquals(4L * 400 * (3073 + 16384) + 8L * 400 * (3073 + 2 * 16384),
+        assertEquals(4L * 400 * (3073 + 16384) + 8L * 400 * (3073 + 4 * 16384 + 400),
                 ProjectedTargets.rowFormBytes(400, 3073, 16384));
     }
 }

@@ -106,7 +106,7 @@ class LevelMemoryTest {
                 .mapToObj(i -> LevelPlanner.plan(Fixtures.read("mlp_k8_p" + i + ".onnx"))).toList();
         long heap = 1L << 30;
         List<LevelMemory> few = LevelMemory.of(plans, 0, null, 256, (m, d, k) -> GroupingForm.GRAM, 392, 0, heap);
-        assertEquals(4L * 392 * (785 + 2048) + 8L * 392 * (785 + 2 * 2048), few.get(0).rows());
+        assertEquals(4L * 392 * (785 + 2048) + 8L * 392 * (785 + 4 * 2048 + 392), few.get(0).rows());
         assertEquals(0, few.get(1).rows(), "level 2: 257 inputs for 392 rows");
         assertTrue(few.get(0).describe().contains(", rows "), few.get(0).describe());
         List<LevelMemory> more = LevelMemory.of(plans, 0, null, 256, (m, d, k) -> GroupingForm.GRAM, 400, 0, heap);
