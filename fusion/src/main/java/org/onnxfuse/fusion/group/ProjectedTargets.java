@@ -148,13 +148,16 @@ public final class ProjectedTargets {
         DenseMatrix a = rowSpace ? rows.targets() : null;
         // the right-hand side S_xa + lambda W0 is formed in the solve's own copy of S_xa, and the
         // ridge added to its own copy of S_xx: the heap holds W besides the statistics and W0
-        DenseMatrix w = rowSpace && ridge > 0 ? rowSpaceSolve(backend, x, a, ridge, centred ? prior : null)
+        RowSolution solved = rowSpace && ridge > 0 ? rowSpaceSolve(backend, x, a, ridge, centred ? prior : null)
+                : null;
+        DenseMatrix w = solved != null ? solved.weights()
                 : backend.choleskySolve(sxx, stats.xa(), ridge, centred ? prior : null);
         double[] norms = new double[m];
         for (int i = 0; i < m; i++) {
             norms[i] = stats.targetSquaredNorm(i);
         }
-        DenseMatrix projected = rowSpace ? backend.multiply(x, w) : null;
+        DenseMatrix projected = solved != null ? solved.projected() : rowSpace ? backend.multiply(x, w) : null;
+        solved = null;
         x = null;
         DenseMatrix left = projected == null ? stats.xa() : a;
         DenseMatrix right = projected == null ? w : projected;
@@ -192,9 +195,11 @@ public final class ProjectedTargets {
      * as (X<sup>T</sup>X + lambda I) W = X<sup>T</sup>A + lambda W0 (multiply out: X<sup>T</sup>X W0 +
      * lambda W0 + X<sup>T</sup>(A - X W0)), in O(n d m + n<sup>2</sup> d + n<sup>2</sup> m) instead of
      * the d x d factorisation and its O(d<sup>2</sup> m) solve; W0 null for 0. lambda must be
-     * positive: K is then positive definite whatever the rows.
+     * positive: K is then positive definite whatever the rows. With Z = K<sup>-1</sup> (A - X W0),
+     * X X<sup>T</sup> Z = (A - X W0) - lambda Z, so the projection X W = X W0 + X X<sup>T</sup> Z =
+     * A - lambda Z comes without another n x d x m product.
      */
-    static DenseMatrix rowSpaceSolve(ComputeBackend backend, DenseMatrix x, DenseMatrix a, double ridge,
+    static RowSolution rowSpaceSolve(ComputeBackend backend, DenseMatrix x, DenseMatrix a, double ridge,
                                      DenseMatrix prior) {
         int n = x.rows();
         int d = x.cols();
@@ -211,7 +216,11 @@ public final class ProjectedTargets {
                 prior.addScaledColumn(j, 1.0, w, j * d);
             }
         }
-        return DenseMatrix.handedOver(d, m, w);
+        return new RowSolution(DenseMatrix.handedOver(d, m, w), a.plusScaled(-ridge, z));
+    }
+
+    /** W (d x m) solved in row space, and the projection X W (n x m). */
+    record RowSolution(DenseMatrix weights, DenseMatrix projected) {
     }
 
     /**

@@ -51,7 +51,8 @@ class RowFormTest extends WithCpuBackend {
     /**
      * W solved in row space (W = W0 + X^T (X X^T + lambda I)^-1 (A - X W0), n x n) is the W of the
      * d x d normal equations: both solve (S_xx + lambda I) W = S_xa + lambda W0 to within rounding,
-     * for the default ridge and a larger one, with and without a prior.
+     * for the default ridge and a larger one, with and without a prior; its projection A - lambda Z
+     * is X W.
      */
     @Test
     void weightsSolvedInRowSpaceSolveTheNormalEquations() {
@@ -72,6 +73,12 @@ class RowFormTest extends WithCpuBackend {
                     assertTrue(lhs.maxAbsDifference(rhs) <= 1e-9 * rhs.maxAbs(), what + ": residual "
                             + lhs.maxAbsDifference(rhs) + " of " + rhs.maxAbs());
                 }
+                // the projection comes as A - lambda Z: the product X W to rounding
+                ProjectedTargets.RowSolution solved = ProjectedTargets.rowSpaceSolve(backend, rows.inputs(),
+                        rows.targets(), ridge, centre);
+                DenseMatrix product = backend.multiply(rows.inputs(), solved.weights());
+                assertTrue(product.maxAbsDifference(solved.projected()) <= 1e-9 * product.maxAbs(), what
+                        + ": X W " + product.maxAbsDifference(solved.projected()) + " of " + product.maxAbs());
                 // the directions the rows do not reach keep the prior (or 0) in both
                 assertTrue(plain.weights().maxAbsDifference(fromRows.weights())
                         <= 1e-6 * Math.max(1, plain.weights().maxAbs()), what + ": "
