@@ -79,29 +79,17 @@ final class CpuGramKMeans implements GramKMeans {
      * O(m<sup>2</sup> + sum |g|<sup>2</sup>), where a dense C U would cost O(m<sup>2</sup> k).
      */
     private double[] quadratics(int k, int[] owner, double[] weight) {
-        int[] size = new int[k];
-        for (int j = 0; j < m; j++) {
-            if (owner[j] >= 0) {
-                size[owner[j]]++;
-            }
-        }
-        int[][] members = new int[k][];
-        for (int g = 0; g < k; g++) {
-            members[g] = new int[size[g]];
-        }
-        int[] filled = new int[k];
-        for (int j = 0; j < m; j++) {
-            if (owner[j] >= 0) {
-                members[owner[j]][filled[owner[j]]++] = j;
-            }
-        }
+        GroupMembers grouped = GroupMembers.of(owner, k, null);
+        int[] start = grouped.start();
+        int[] members = grouped.members();
         double[] quadratic = new double[k];
         for (int g = 0; g < k; g++) {
-            int[] idx = members[g];
             double sum = 0.0;
-            for (int a : idx) {
+            for (int ia = start[g]; ia < start[g + 1]; ia++) {
+                int a = members[ia];
                 double row = 0.0;
-                for (int b : idx) {
+                for (int ib = start[g]; ib < start[g + 1]; ib++) {
+                    int b = members[ib];
                     row += gram[a + b * m] * weight[b];
                 }
                 sum += weight[a] * row;

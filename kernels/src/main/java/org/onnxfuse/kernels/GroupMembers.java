@@ -4,9 +4,10 @@ import java.util.Arrays;
 
 /**
  * Each group's members in ascending order, in one array: group g's are {@code members[start[g] ..
- * start[g + 1])} (CSR), the order in which K-means sums a group's members on every backend.
+ * start[g + 1])} (CSR), the order in which K-means sums a group's members on every backend;
+ * {@code groups} lists the groups kept, in ascending order.
  */
-public record GroupMembers(int[] start, int[] members) {
+public record GroupMembers(int[] start, int[] members, int[] groups) {
 
     /**
      * From each neuron's group ({@code owner[j]}, -1: none) among k, keeping the members of the
@@ -30,6 +31,16 @@ public record GroupMembers(int[] start, int[] members) {
                 members[filled[g]++] = j;
             }
         }
-        return new GroupMembers(start, members);
+        int kept = 0;
+        for (int g = 0; g < k; g++) {
+            kept += only == null || only[g] ? 1 : 0;
+        }
+        int[] groups = new int[kept];
+        for (int g = 0, at = 0; g < k; g++) {
+            if (only == null || only[g]) {
+                groups[at++] = g;
+            }
+        }
+        return new GroupMembers(start, members, groups);
     }
 }

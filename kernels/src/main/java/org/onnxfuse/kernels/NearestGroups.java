@@ -1,6 +1,5 @@
 package org.onnxfuse.kernels;
 
-import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.function.Consumer;
@@ -91,29 +90,13 @@ public final class NearestGroups {
             }
         }
         GroupMembers grouped = GroupMembers.of(owner, k, changed);
-        int[] start = grouped.start();
-        int[] members = grouped.members();
-        int[] groups = new int[k];
-        int count = 0;
-        for (int g = 0; g < k; g++) {
-            if (changed[g]) {
-                groups[count++] = g;
+        int[] groups = grouped.groups();
+        runner.accept(ContiguousRuns.tasks(groups.length, workers, (first, end) -> {
+            for (int at = first; at < end; at++) {
+                sumColumn(groups[at], grouped.members(), grouped.start(), weight);
             }
-        }
-        int tasks = Math.max(1, Math.min(workers, count));
-        List<Runnable> work = new ArrayList<>(tasks);
-        int total = count;
-        for (int w = 0; w < tasks; w++) {
-            int first = (int) ((long) total * w / tasks);
-            int end = (int) ((long) total * (w + 1) / tasks);
-            work.add(() -> {
-                for (int at = first; at < end; at++) {
-                    sumColumn(groups[at], members, start, weight);
-                }
-            });
-        }
-        runner.accept(work);
-        columnsSummed += count;
+        }));
+        columnsSummed += groups.length;
         summedOwner = owner.clone();
         summedWeight = weight.clone();
         return changed;
@@ -145,14 +128,8 @@ public final class NearestGroups {
         if (table == null) {
             throw new IllegalStateException("search before update: no groups to search");
         }
-        int tasks = Math.max(1, Math.min(workers, m));
-        List<Runnable> work = new ArrayList<>(tasks);
-        for (int w = 0; w < tasks; w++) {
-            int from = (int) ((long) m * w / tasks);
-            int to = (int) ((long) m * (w + 1) / tasks);
-            work.add(() -> search(from, to, current, quadratic, targetSquaredNorms, currentD2, next, nextD2));
-        }
-        runner.accept(work);
+        runner.accept(ContiguousRuns.tasks(m, workers,
+                (from, to) -> search(from, to, current, quadratic, targetSquaredNorms, currentD2, next, nextD2)));
     }
 
     private void search(int from, int to, int[] current, double[] quadratic, double[] targetSquaredNorms,

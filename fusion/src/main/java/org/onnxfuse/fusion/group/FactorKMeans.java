@@ -1,11 +1,10 @@
 package org.onnxfuse.fusion.group;
 
-import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.HashMap;
-import java.util.List;
 import java.util.Map;
 import org.onnxfuse.kernels.ComputeBackend;
+import org.onnxfuse.kernels.ContiguousRuns;
 import org.onnxfuse.kernels.DenseMatrix;
 import org.onnxfuse.kernels.FarthestFirst;
 import org.onnxfuse.kernels.GramKMeans;
@@ -335,41 +334,27 @@ final class FactorKMeans implements GramKMeans {
         GroupMembers grouped = GroupMembers.of(owner, k, only);
         int[] start = grouped.start();
         int[] members = grouped.members();
-        int[] groups = new int[k];
-        int count = 0;
-        for (int g = 0; g < k; g++) {
-            if (only == null || only[g]) {
-                groups[count++] = g;
-            }
-        }
-        int total = count;
-        int workers = Math.max(1, Math.min(this.workers, total));
-        List<Runnable> tasks = new ArrayList<>(workers);
-        for (int w = 0; w < workers; w++) {
-            int first = (int) ((long) total * w / workers);
-            int end = (int) ((long) total * (w + 1) / workers);
-            tasks.add(() -> {
-                double[] ownV = v == null ? new double[d] : v;
-                double[] ownSv = sv == null ? new double[d] : sv;
-                for (int at = first; at < end; at++) {
-                    int g = groups[at];
-                    int offset = v == null ? 0 : g * d;
-                    if (v == null) {
-                        Arrays.fill(ownV, 0.0);
-                        Arrays.fill(ownSv, 0.0);
-                    }
-                    for (int e = start[g]; e < start[g + 1]; e++) {
-                        fit.addCentroidColumn(members[e], weight[members[e]], ownV, ownSv, offset);
-                    }
-                    double sum = 0.0;
-                    for (int p = offset; p < offset + d; p++) {
-                        sum += ownV[p] * ownSv[p];
-                    }
-                    quadratic[g] = sum;
+        int[] groups = grouped.groups();
+        backend.runTasks(ContiguousRuns.tasks(groups.length, workers, (first, end) -> {
+            double[] ownV = v == null ? new double[d] : v;
+            double[] ownSv = sv == null ? new double[d] : sv;
+            for (int at = first; at < end; at++) {
+                int g = groups[at];
+                int offset = v == null ? 0 : g * d;
+                if (v == null) {
+                    Arrays.fill(ownV, 0.0);
+                    Arrays.fill(ownSv, 0.0);
                 }
-            });
-        }
-        backend.runTasks(tasks);
+                for (int e = start[g]; e < start[g + 1]; e++) {
+                    fit.addCentroidColumn(members[e], weight[members[e]], ownV, ownSv, offset);
+                }
+                double sum = 0.0;
+                for (int p = offset; p < offset + d; p++) {
+                    sum += ownV[p] * ownSv[p];
+                }
+                quadratic[g] = sum;
+            }
+        }));
     }
 
     /**
