@@ -17,8 +17,10 @@ import org.onnxfuse.kernels.SufficientStatistics;
  * @param samples         calibration samples (model inputs) streamed
  * @param rows            rows of X and A: samples x positions per sample
  * @param hasBias         whether X's last column is the ones column
- * @param inferenceNanos  time spent in ONNX Runtime
- * @param statisticsNanos time spent building rows and accumulating
+ * @param inferenceNanos  time spent on inference: ONNX Runtime's sessions and runs, copying the batches
+ *                        out of them and building X's and A's rows
+ * @param statisticsNanos time the statistics side was busy accumulating; inference of the next batch
+ *                        overlaps it, so the two can add up to more than the collection's wall time
  */
 public record LevelStatistics(int level, SufficientStatistics statistics, List<Integer> parentWidths, long samples,
                               long rows, boolean hasBias, long inferenceNanos, long statisticsNanos) {

@@ -1,6 +1,7 @@
 package org.onnxfuse.fusion.collect;
 
 import java.util.ArrayList;
+import java.util.Iterator;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
@@ -34,7 +35,9 @@ import org.onnxfuse.onnx.ir.ValueInfo;
  * the graph inputs as before ({@link #frontierRestarts()}: a level asked out of order, a graph
  * changed before the cut, a frontier value that is not float32 with one row per sample).
  * Frontier values stay on the heap up to a quarter of the maximum heap in all, the rest goes to
- * memory-mapped temporary files, deleted by {@link #close()}.
+ * memory-mapped temporary files, deleted by {@link #close()}. Within a level, inference of the
+ * next batch runs on a thread of its own while the caller's thread accumulates this one
+ * ({@link BatchPipeline}; {@link #overlap}); the sums are those of the serial loop.
  *
  * <p>Owns the stored frontiers until {@link #close()}; does not own the data or the backend.
  */
@@ -96,7 +99,11 @@ public final class StatisticsCollector implements AutoCloseable {
     private final Track fusedTrack;
     private StoredValue.Budget budget = StoredValue.Budget.ofHeap();
     private int restarts;
+    /** Batch buffers in flight per level: 2 overlaps inference with statistics, 1 runs them in turn. */
+    private int pipelineSlots = 2;
     private long inferenceNanos;
+    /** Time the statistics side of a collection spent not accumulating: waiting for inference, opening sessions. */
+    private long waitNanos;
 
     /**
      * @param parents   the parent models, parent 0 the template
@@ -134,6 +141,15 @@ public final class StatisticsCollector implements AutoCloseable {
             throw new IllegalStateException("activations are already stored");
         }
         budget = new StoredValue.Budget(bytes);
+    }
+
+    /**
+     * Whether inference of the next batch overlaps the statistics of this one (the default) or
+     * the two alternate on the caller's thread; the statistics are the same bits either way.
+     * Only before the first run.
+     */
+    void overlap(boolean on) {
+        pipelineSlots = on ? 2 : 1;
     }
 
     /**
@@ -326,6 +342,7 @@ public final class StatisticsCollector implements AutoCloseable {
         long[] sums = new long[1];
         StatisticsAccumulator[] acc = new StatisticsAccumulator[1];
         long inferenceBefore = inferenceNanos;
+        long waitBefore = waitNanos;
         long start = System.nanoTime();
         try {
             long[] counts = stream(index, fused, fusedLevel, targets, new BatchSink() {
@@ -374,7 +391,7 @@ public final class StatisticsCollector implements AutoCloseable {
                 widths.add(Math.toIntExact(p.level(index).width()));
             }
             long inference = inferenceNanos - inferenceBefore;
-            long statistics = System.nanoTime() - start - inference;
+            long statistics = System.nanoTime() - start - (waitNanos - waitBefore);
             return new LevelStatistics(index, acc[0].statistics(), widths, counts[0], counts[1], fusedLevel.hasBias(),
                     inference, statistics);
         } finally {
@@ -410,20 +427,12 @@ public final class StatisticsCollector implements AutoCloseable {
         }
         fusedOutputs.addAll(targets.fusedValues());
         LevelInputs inputs = new LevelInputs(fusedLevel, fused.graph());
-        long samples = 0;
-        long totalRows = 0;
+        long[] counts = new long[2];
         // The fused model runs from its frontier before level index - 1 (stored with the levels
         // before that one written; level index - 1 is written since) to the one before this
         // level; the parents, which never change, from the one before this level to the next.
         List<SegmentPass> passes = new ArrayList<>();
         long opening = System.nanoTime();
-        // Per batch nothing is allocated but small objects: batches are decoded into one array,
-        // ONNX Runtime writes into the runners' buffers (runShared) and X and A are built in
-        // buffers kept for the level. With 50,000 samples the per-batch arrays (~3 GB in all for
-        // 8 parents) made G1 cycle its young generation many times and touch more of the heap,
-        // so the peak memory grew with the sample count.
-        float[] xBuffer = null;
-        float[] aBuffer = null;
         try {
             passes.add(fusedTrack.begin("fused model (level " + index + " input)", fused, plans.get(0), index - 1,
                     index, fusedOutputs));
@@ -431,81 +440,172 @@ public final class StatisticsCollector implements AutoCloseable {
                 passes.add(tracks.get(k).begin("parent " + k, parents.get(k), plans.get(k), index, index + 1,
                         List.of(targets.parentValues().get(k))));
             }
-            inferenceNanos += System.nanoTime() - opening; // session creation is ONNX Runtime's time
-            int batchIndex = 0;
-            for (InputBatch batch : data.inputBatches(batchSize)) {
-                Finite.check(data.source(), batch);
-                long t = System.nanoTime();
-                Map<String, Activation> fusedRun = passes.get(0).run(batch, batchIndex);
-                Activation xAct = xIsInput ? new Activation(xName, batch.floats(xName).shape(),
-                        batch.floats(xName).values()) : fusedRun.get(xName);
-                int extras = targets.fusedValues().size();
-                Activation[] cuts = new Activation[parents.size() + extras];
-                for (int k = 0; k < parents.size(); k++) {
-                    String cut = targets.parentValues().get(k);
-                    cuts[k] = passes.get(1 + k).run(batch, batchIndex).get(cut);
-                }
-                for (int e = 0; e < extras; e++) {
-                    cuts[parents.size() + e] = fusedRun.get(targets.fusedValues().get(e));
-                }
-                inferenceNanos += System.nanoTime() - t;
-                RowGather gather = sink.takesGather() ? inputs.gather(xAct.shape()) : null;
-                float[] x = gather != null ? null : inputs.rows(xAct, xBuffer);
-                if (x != null && x != xAct.values()) {
-                    xBuffer = x;
-                }
-                int d = inputs.fanIn(xAct.shape());
-                int rows = inputs.rowCount(xAct.shape());
-                int m = 0;
-                int axis = targets.axis();
-                for (int k = 0; k < cuts.length; k++) {
-                    Activation c = cuts[k];
-                    long r = CutRows.rows(c.shape(), axis);
-                    if (r != rows) {
-                        throw new OnnxFuseException(ErrorCode.INTERNAL, "level " + index + ": parent " + k + "'s cut '"
-                                + c.name() + "' of shape " + java.util.Arrays.toString(c.shape()) + " gives " + r
-                                + " rows, but the fused model's input '" + xName + "' of shape "
-                                + java.util.Arrays.toString(xAct.shape()) + " gives " + rows);
+            long opened = System.nanoTime() - opening; // session creation is ONNX Runtime's time
+            inferenceNanos += opened;
+            waitNanos += opened;
+            BatchMaker maker = new BatchMaker(index, xName, xIsInput, targets, inputs, passes, sink.takesGather());
+            List<LevelBatch> slots = new ArrayList<>();
+            for (int s = 0; s < pipelineSlots; s++) {
+                slots.add(new LevelBatch());
+            }
+            try {
+                waitNanos += BatchPipeline.run(slots, maker::fill, batch -> {
+                    sink.rawBatch(batch.input, batch.cutShape, batch.a, batch.m, batch.rows);
+                    if (batch.gather != null) {
+                        sink.acceptGathered(batch.input.values(), batch.count, batch.gather, batch.a, batch.m,
+                                batch.rows);
+                    } else {
+                        sink.accept(batch.x, batch.d, batch.a, batch.m, batch.rows);
                     }
-                    m += Math.toIntExact(c.dim(axis));
-                }
-                float[] a;
-                if (cuts.length == 1 && axis == cuts[0].rank() - 1 && targets.rows() == RowMap.IDENTITY) {
-                    a = cuts[0].values();
-                } else {
-                    long size = (long) rows * m;
-                    if (aBuffer == null || aBuffer.length < size) {
-                        aBuffer = new float[Math.toIntExact(size)];
-                    }
-                    a = aBuffer;
-                    int offset = 0;
-                    for (int k = 0; k < cuts.length; k++) {
-                        CutRows.flattenInto(cuts[k], axis, a, m, offset);
-                        offset += Math.toIntExact(cuts[k].dim(axis));
-                    }
-                }
-                targets.rows().apply(a, m, rows);
-                sink.rawBatch(xAct, cuts[0].shape(), a, m, rows);
-                if (gather != null) {
-                    sink.acceptGathered(xAct.values(), Math.toIntExact(xAct.shape()[0]), gather, a, m, rows);
-                } else {
-                    sink.accept(x, d, a, m, rows);
-                }
-                samples += batch.count();
-                totalRows += rows;
-                batchIndex++;
-                progress.samplesCollected(samples, total);
+                    counts[0] += batch.count;
+                    counts[1] += batch.rows;
+                    progress.samplesCollected(counts[0], total);
+                }, "onnx-fuse inference (level " + index + ")");
+            } finally {
+                inferenceNanos += maker.busyNanos; // the producer has ended: its sum is complete
             }
             long t = System.nanoTime();
             fusedTrack.end(passes.get(0), fused, index);
             for (int k = 0; k < parents.size(); k++) {
                 tracks.get(k).end(passes.get(1 + k), parents.get(k), index + 1);
             }
-            inferenceNanos += System.nanoTime() - t;
+            long ended = System.nanoTime() - t;
+            inferenceNanos += ended;
+            waitNanos += ended;
         } finally {
             closeAll(passes);
         }
-        return new long[] {samples, totalRows};
+        return counts;
+    }
+
+    /**
+     * One batch of a level as {@link BatchSink} takes it, in buffers of its own: the affine op's
+     * input (copied out of ONNX Runtime's buffers), X's rows (unless a Conv level's rows are
+     * gathered), the target rows A. Reused from batch to batch; a buffer is reallocated only when
+     * a batch needs another size (the last, smaller batch).
+     */
+    private static final class LevelBatch {
+        Activation input;
+        long[] cutShape;
+        float[] x;
+        float[] xBuffer;
+        int d;
+        float[] a;
+        float[] aBuffer;
+        int m;
+        int rows;
+        int count;
+        RowGather gather;
+    }
+
+    /** One batch of a shared space's member cuts: per cut, its rows of all parents' neurons. */
+    private static final class SpaceBatch {
+        final float[][] a;
+        final int[] rows;
+        int count;
+
+        SpaceBatch(int cuts) {
+            a = new float[cuts][];
+            rows = new int[cuts];
+        }
+    }
+
+    /**
+     * Runs the models on consecutive calibration batches and fills {@link LevelBatch}es: the
+     * producer side of {@link #stream}. Runs on the pipeline's thread; what it counts is read
+     * after that thread has ended.
+     */
+    private final class BatchMaker {
+        private final int index;
+        private final String xName;
+        private final boolean xIsInput;
+        private final Targets targets;
+        private final LevelInputs inputs;
+        private final List<SegmentPass> passes;
+        private final boolean gathered;
+        private final Iterator<InputBatch> batches;
+        private int batchIndex;
+        long busyNanos;
+
+        BatchMaker(int index, String xName, boolean xIsInput, Targets targets, LevelInputs inputs,
+                   List<SegmentPass> passes, boolean gathered) {
+            this.index = index;
+            this.xName = xName;
+            this.xIsInput = xIsInput;
+            this.targets = targets;
+            this.inputs = inputs;
+            this.passes = passes;
+            this.gathered = gathered;
+            this.batches = data.inputBatches(batchSize).iterator();
+        }
+
+        boolean fill(LevelBatch out) {
+            if (!batches.hasNext()) {
+                return false;
+            }
+            long t = System.nanoTime();
+            InputBatch batch = batches.next();
+            Finite.check(data.source(), batch);
+            Map<String, Activation> fusedRun = passes.get(0).run(batch, batchIndex);
+            Activation xAct = xIsInput ? new Activation(xName, batch.floats(xName).shape(),
+                    batch.floats(xName).values()) : fusedRun.get(xName);
+            int extras = targets.fusedValues().size();
+            Activation[] cuts = new Activation[parents.size() + extras];
+            for (int k = 0; k < parents.size(); k++) {
+                String cut = targets.parentValues().get(k);
+                cuts[k] = passes.get(1 + k).run(batch, batchIndex).get(cut);
+            }
+            for (int e = 0; e < extras; e++) {
+                cuts[parents.size() + e] = fusedRun.get(targets.fusedValues().get(e));
+            }
+            batchIndex++;
+            // the runs' arrays are theirs until the next run, the data's until the next batch: copy
+            float[] inputValues = out.input != null && out.input.values().length == xAct.values().length
+                    ? out.input.values() : new float[xAct.values().length];
+            System.arraycopy(xAct.values(), 0, inputValues, 0, inputValues.length);
+            out.input = new Activation(xAct.name(), xAct.shape(), inputValues);
+            out.gather = gathered ? inputs.gather(xAct.shape()) : null;
+            if (out.gather == null) {
+                float[] x = inputs.rows(out.input, out.xBuffer);
+                if (x != inputValues) {
+                    out.xBuffer = x;
+                }
+                out.x = x;
+            } else {
+                out.x = null;
+            }
+            out.d = inputs.fanIn(xAct.shape());
+            out.rows = inputs.rowCount(xAct.shape());
+            out.count = batch.count();
+            int m = 0;
+            int axis = targets.axis();
+            for (int k = 0; k < cuts.length; k++) {
+                Activation c = cuts[k];
+                long r = CutRows.rows(c.shape(), axis);
+                if (r != out.rows) {
+                    throw new OnnxFuseException(ErrorCode.INTERNAL, "level " + index + ": parent " + k + "'s cut '"
+                            + c.name() + "' of shape " + java.util.Arrays.toString(c.shape()) + " gives " + r
+                            + " rows, but the fused model's input '" + xName + "' of shape "
+                            + java.util.Arrays.toString(xAct.shape()) + " gives " + out.rows);
+                }
+                m += Math.toIntExact(c.dim(axis));
+            }
+            long size = (long) out.rows * m;
+            if (out.aBuffer == null || out.aBuffer.length < size) {
+                out.aBuffer = new float[Math.toIntExact(size)];
+            }
+            int offset = 0;
+            for (Activation c : cuts) {
+                CutRows.flattenInto(c, axis, out.aBuffer, m, offset);
+                offset += Math.toIntExact(c.dim(axis));
+            }
+            targets.rows().apply(out.aBuffer, m, out.rows);
+            out.a = out.aBuffer;
+            out.m = m;
+            out.cutShape = cuts[0].shape();
+            busyNanos += System.nanoTime() - t;
+            return true;
+        }
     }
 
     /**
@@ -542,9 +642,8 @@ public final class StatisticsCollector implements AutoCloseable {
         }
         StatisticsAccumulator[] acc = new StatisticsAccumulator[cuts];
         long total = data.samples();
-        long samples = 0;
-        float[] aBuffer = null;
-        float[] none = null;
+        long[] samples = {0};
+        int width = m;
         // every member cut lies at or after the cut of the space's first level: the parents run
         // from their frontier before that level (where the level loop has them) and keep it
         int first = plans.get(0).space(space).levels().stream().mapToInt(Integer::intValue).min().orElse(1);
@@ -558,18 +657,29 @@ public final class StatisticsCollector implements AutoCloseable {
                 passes.add(tracks.get(k).begin("parent " + k, parents.get(k), plans.get(k), first, 0,
                         plans.get(k).space(space).cuts()));
             }
-            inferenceNanos += System.nanoTime() - opening;
-            int batchIndex = 0;
-            for (InputBatch batch : data.inputBatches(batchSize)) {
+            long opened = System.nanoTime() - opening;
+            inferenceNanos += opened;
+            waitNanos += opened;
+            Iterator<InputBatch> batches = data.inputBatches(batchSize).iterator();
+            int[] batchIndex = {0};
+            long[] busy = {0};
+            List<SpaceBatch> slots = new ArrayList<>();
+            for (int s = 0; s < pipelineSlots; s++) {
+                slots.add(new SpaceBatch(cuts));
+            }
+            BatchPipeline.Producer<SpaceBatch> producer = out -> {
+                if (!batches.hasNext()) {
+                    return false;
+                }
+                long t = System.nanoTime();
+                InputBatch batch = batches.next();
                 Finite.check(data.source(), batch);
                 // one run per parent for all member cuts (its outputs stay valid until its next run)
-                long t = System.nanoTime();
                 List<Map<String, Activation>> runs = new ArrayList<>();
                 for (int k = 0; k < plans.size(); k++) {
-                    runs.add(passes.get(k).run(batch, batchIndex));
+                    runs.add(passes.get(k).run(batch, batchIndex[0]));
                 }
-                batchIndex++;
-                inferenceNanos += System.nanoTime() - t;
+                batchIndex[0]++;
                 for (int c = 0; c < cuts; c++) {
                     Activation[] acts = new Activation[plans.size()];
                     for (int k = 0; k < plans.size(); k++) {
@@ -577,28 +687,44 @@ public final class StatisticsCollector implements AutoCloseable {
                     }
                     int axis = axes[c];
                     int rows = Math.toIntExact(CutRows.rows(acts[0].shape(), axis));
-                    if (aBuffer == null || aBuffer.length < (long) rows * m) {
-                        aBuffer = new float[Math.toIntExact((long) rows * m)];
-                        none = new float[rows];
+                    if (out.a[c] == null || out.a[c].length < (long) rows * width) {
+                        out.a[c] = new float[Math.toIntExact((long) rows * width)];
                     }
+                    float[] a = out.a[c];
                     int offset = 0;
-                    for (Activation a : acts) {
-                        CutRows.flattenInto(a, axis, aBuffer, m, offset);
-                        offset += Math.toIntExact(a.dim(axis));
+                    for (Activation act : acts) {
+                        CutRows.flattenInto(act, axis, a, width, offset);
+                        offset += Math.toIntExact(act.dim(axis));
                     }
                     if (clamps != null && clamps[c] != null) {
                         float lo = clamps[c][0];
                         float hi = clamps[c][1];
-                        for (int i = 0; i < rows * m; i++) {
-                            aBuffer[i] = Math.min(Math.max(aBuffer[i], lo), hi);
+                        for (int i = 0; i < rows * width; i++) {
+                            a[i] = Math.min(Math.max(a[i], lo), hi);
                         }
                     }
-                    acc[c].accumulate(aBuffer, none, rows);
+                    out.rows[c] = rows;
                 }
-                samples += batch.count();
-                progress.samplesCollected(samples, total);
+                out.count = batch.count();
+                busy[0] += System.nanoTime() - t;
+                return true;
+            };
+            float[][] none = new float[1][];
+            try {
+                waitNanos += BatchPipeline.run(slots, producer, batch -> {
+                    for (int c = 0; c < cuts; c++) {
+                        if (none[0] == null || none[0].length < batch.rows[c]) {
+                            none[0] = new float[batch.rows[c]];
+                        }
+                        acc[c].accumulate(batch.a[c], none[0], batch.rows[c]);
+                    }
+                    samples[0] += batch.count;
+                    progress.samplesCollected(samples[0], total);
+                }, "onnx-fuse inference (space " + space + ")");
+            } finally {
+                inferenceNanos += busy[0]; // the producer has ended: its sum is complete
             }
-            if (samples == 0) {
+            if (samples[0] == 0) {
                 throw new OnnxFuseException(ErrorCode.DATA_SHAPE, data.source() + " holds no samples");
             }
             double[] sum = new double[m * m];
@@ -707,9 +833,22 @@ public final class StatisticsCollector implements AutoCloseable {
         return new IntegerBatch(0, Math.toIntExact(samples), shape, values);
     }
 
-    /** Total time spent in ONNX Runtime runs so far. */
+    /**
+     * Total time spent on inference so far: ONNX Runtime's sessions and runs, and copying a
+     * level's batch out of them (the data's decoding and checks included).
+     */
     public long inferenceNanos() {
         return inferenceNanos;
+    }
+
+    /**
+     * Total time the statistics side of {@link #stream} spent not accumulating so far: opening
+     * and closing the level's sessions and waiting for batches. A collection's statistics time
+     * is its wall time less this; with inference overlapped, inference and statistics add up to
+     * more than the wall time.
+     */
+    public long waitNanos() {
+        return waitNanos;
     }
 
     /** Closes every pass (its session and the stores of a frontier it did not hand over). */

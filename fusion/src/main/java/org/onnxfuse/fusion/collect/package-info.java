@@ -10,8 +10,10 @@
  * X<sup>T</sup>A and S_aa = A<sup>T</sup>A (ALGORITHM.md section 3) where X holds the fused
  * affine op's input rows ({@link org.onnxfuse.fusion.collect.Im2Col} for Conv, plus a ones column
  * when the level has a bias) and A = [A_1 | ... | A_K] the parents' cut activations with the
- * neuron axis last ({@link org.onnxfuse.fusion.collect.CutRows}). Only one batch is held at a
- * time, so memory does not grow with the number of samples.
+ * neuron axis last ({@link org.onnxfuse.fusion.collect.CutRows}). Two batches are held at a time
+ * (the one accumulated and the next, made meanwhile on an inference thread:
+ * {@link org.onnxfuse.fusion.collect.BatchPipeline}), so memory does not grow with the number of
+ * samples.
  *
  * <p>Native resources: every {@link org.onnxfuse.fusion.collect.OrtRunner} owns one session; every
  * ONNX Runtime tensor and result is closed inside the call that created it.

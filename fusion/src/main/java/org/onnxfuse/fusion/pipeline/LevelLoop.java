@@ -695,6 +695,7 @@ final class LevelLoop {
         double[] stt = new double[k];
         long start = System.nanoTime();
         long inferenceBefore = collector.inferenceNanos();
+        long waitBefore = collector.waitNanos();
         long[] counts = collector.stream(l, fused, level, targets, (x, d, a, columns, rows) -> {
             if (d != k * kernel + (bias ? 1 : 0)) {
                 throw new IllegalStateException("level " + l + ": " + d + " input features for " + k
@@ -736,7 +737,7 @@ final class LevelLoop {
             }
         }, settings.progress()::samplesCollected);
         double inferenceMillis = (collector.inferenceNanos() - inferenceBefore) / 1e6;
-        double statisticsMillis = (System.nanoTime() - start) / 1e6 - inferenceMillis;
+        double statisticsMillis = (System.nanoTime() - start - (collector.waitNanos() - waitBefore)) / 1e6;
         long t0 = System.nanoTime();
         double[][] prior = settings.parentPrior() ? depthwisePrior(level, space, dg, weight) : null;
         List<DenseMatrix> systems = new ArrayList<>(k);

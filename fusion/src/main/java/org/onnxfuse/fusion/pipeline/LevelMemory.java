@@ -24,8 +24,9 @@ import org.onnxfuse.onnx.ir.Tensor;
  *   <li>collection, until the read-out: the accumulator's native sums (the same size again, freed
  *       when it closes, before the least squares), its block of widened rows of X and A (float64,
  *       native; up to 2048 rows gathered over batches, fewer where d or m is above 2048, so that an
- *       operand stays within 32 MB) and one ONNX Runtime batch of rows as float32 (rows = batch x
- *       the cut's positions);</li>
+ *       operand stays within 32 MB) and {@value #BATCH_COPIES} batches of rows as float32 (rows =
+ *       batch x the cut's positions, each taken as rows x (d + m)): the one being accumulated and
+ *       the one inference fills meanwhile ({@code StatisticsCollector}'s pipeline);</li>
  *   <li>least squares: W and the parents' weights W0 as the ridge's centre (d x m each, held to
  *       the end of the level), and while solving LAPACK's native copies of S_xx (the factor) and
  *       of S_xa (the right-hand sides, where lambda W0 is added and W is solved in place:
@@ -57,18 +58,20 @@ import org.onnxfuse.onnx.ir.Tensor;
  * statistics + max(collection, least squares + grouping) + frontier + models + runtime. The
  * gradient variant's training rows take their own quarter of the heap and are left out.
  *
- * <p>Measured on the 8 MLP parents {@code mlp_k8_p*.onnx} with 5000 samples (kf-linear, 2 cores
- * shared with other sessions; the smallest -Xmx that fuses, in steps of 10 MB): 150 and 160 MiB
- * fused in every run (3), 140 MiB in three runs of four, 130 MiB in none of two (the heap ran out
- * during level 1). Level 1 (factor form at these heaps) is estimated at 128 MiB with a 130 MiB heap
- * and 130 MiB with 140 MiB, of which the frontier is 33-35 MiB (the cache's quarter; the values
- * counted, eight parents' 256 activations and the 784 inputs of 5000 samples, are 54 MiB). Before the least squares lost its copies, 150 MiB
- * ran out in four runs of five. On the 2 parents {@code mlp_k2_p*.onnx} with the same data, 70 MiB
- * fuses (3 runs) and 65 and 60 MiB ran out, against an estimate of 68 MiB at 70 MiB (67 MiB at 65
- * MiB: refused before any work). The rest of the measured need is the garbage collector's headroom
- * for the level's large arrays: the estimate stays a lower bound, so the check does not refuse a
- * heap that fuses, and a heap between the estimate and the measured need can still run out during
- * the level, with exit 61 as well.
+ * <p>Measured on the 8 MLP parents {@code mlp_k8_p*.onnx} with 5000 samples (kf-linear, 2 cores;
+ * the smallest -Xmx that fuses, in steps of 10 MB), with the pipelined collection: 190 MiB fused
+ * in every run (3), 180 MiB in four of five, 170 MiB in two of two, 160 and 150 MiB in one of two,
+ * 140 MiB in none of four (the heap ran out during level 1); the build before the pipeline, in the
+ * same session: 180 and 190 MiB in every run (5, 3), 170 MiB 2 of 2, 160 MiB 1 of 2, 150 and 140
+ * MiB none of 2 (so the margin between fusing and running out is wide, and the earlier measure of
+ * 140 MiB in three runs of four no longer holds since the cross form keeps C U). Level 1 (factor
+ * form at these heaps) is estimated at 136 MiB with a 140 MiB heap, of which the frontier is 35
+ * MiB (the cache's quarter; the values counted, eight parents' 256 activations and the 784 inputs
+ * of 5000 samples, are 54 MiB). On the 2 parents {@code mlp_k2_p*.onnx} with the same data, 70
+ * MiB fuses (3 runs), against an estimate of 69 MiB at 70 MiB. The rest of the measured need is
+ * the garbage collector's headroom for the level's large arrays: the estimate stays a lower bound,
+ * so the check does not refuse a heap that fuses, and a heap between the estimate and the
+ * measured need can still run out during the level, with exit 61 as well.
  *
  * @param level      1-based index
  * @param fanIn      d
@@ -88,6 +91,8 @@ public record LevelMemory(int level, long fanIn, long neurons, long width, Group
      * the block holds min(BLOCK_ROWS, this / max(d, m)) rows, gathered over batches.
      */
     static final long BLOCK_ELEMENTS = 1L << 22;
+    /** Batches of rows held during the collection: the one accumulated and the one inference fills meanwhile. */
+    static final long BATCH_COPIES = 2;
     /** Neurons per block of the factor form's cross table. */
     static final long NEURON_BLOCK = 1024;
     /**
@@ -121,7 +126,7 @@ public record LevelMemory(int level, long fanIn, long neurons, long width, Group
         long aa = gramForm ? m * m : m;
         long statistics = 8 * (d * d + d * m + aa);
         long blockRows = Math.min(BLOCK_ROWS, Math.max(1, BLOCK_ELEMENTS / Math.max(d, m)));
-        long collection = statistics + 8 * blockRows * (d + m) + 4 * batchRows * (d + m);
+        long collection = statistics + 8 * blockRows * (d + m) + BATCH_COPIES * 4 * batchRows * (d + m);
         long leastSquares = 8 * (2 * d * m) + 8 * (d * d + d * m);
         long grouping = switch (form) {
             case GRAM -> 8 * (3 * m * m + Math.max(0, d * m - d * d));

@@ -79,7 +79,7 @@ class MemoryLimitCliTest {
         // count), the 8 parents' 6 MiB of weights and the runtime's 8 MiB
         assertTrue(table.out().contains("      1  "), table.out());
         assertTrue(table.out().contains(" MiB (statistics 49 MiB, then least squares 41 MiB + grouping 104 MiB in Gram"
-                + " form or collection 96 MiB, frontier "), table.out());
+                + " form or collection 99 MiB, frontier "), table.out());
         assertTrue(table.out().contains(", models 6 MiB, runtime 8 MiB)"), table.out());
 
         args.add("--json");
