@@ -32,6 +32,7 @@ import org.onnxfuse.fusion.importance.Importance;
 import org.onnxfuse.fusion.importance.SegmentLoss;
 import org.onnxfuse.fusion.train.EpochReport;
 import org.onnxfuse.fusion.train.HeldRows;
+import org.onnxfuse.fusion.train.LearningRateRangeTest;
 import org.onnxfuse.fusion.train.TrainingProgress;
 import org.onnxfuse.fusion.train.TrainingResult;
 import org.onnxfuse.fusion.train.TrainingSettings;
@@ -448,12 +449,15 @@ final class LevelLoop {
         }
         HeldRows held = new HeldRows(Math.toIntExact(samples), floats, integers, targets);
         GradientSettings g = settings.gradient();
+        // the blocks of a transformer's stream, attention and MLP alike, sweep their rates from higher up
+        boolean transformer = template.blocks().stream().anyMatch(template::holdsAttention);
         int epochs = settings.method() == FusionMethod.KF_AUTO && g.refine() > 0 ? g.refine() : g.training().epochs();
         LevelTraining.Outcome outcome;
         try {
             outcome = LevelTraining.train(fused, l, block.segmentInputs(), block.output(), parameters, fanIns, held,
                     inputSamples, targetSample, new SegmentLoss.WeightedMse(neuronAxis), weights,
-                    trainingStarted(l, epochs), settings.threads(), epochProgress(), NEGLIGIBLE_RELATIVE_LOSS * power);
+                    trainingStarted(l, epochs), settings.threads(), epochProgress(), NEGLIGIBLE_RELATIVE_LOSS * power,
+                    transformer ? LearningRateRangeTest.SMALLEST_TRANSFORMER : LearningRateRangeTest.SMALLEST);
         } catch (UnsupportedOpException e) {
             // an op inside the block without a gradient rule: the block keeps what the levels were fitted to
             String warning = where + ": not trained as one segment (" + e.getMessage() + "); its levels keep their"

@@ -19,6 +19,7 @@ import org.onnxfuse.fusion.train.Initializer;
 import org.onnxfuse.fusion.train.ParameterLayout;
 import org.onnxfuse.fusion.train.ParameterSpec;
 import org.onnxfuse.fusion.train.SegmentObjective;
+import org.onnxfuse.fusion.train.LearningRateRangeTest;
 import org.onnxfuse.fusion.train.Trainer;
 import org.onnxfuse.fusion.train.TrainingOutcome;
 import org.onnxfuse.fusion.train.TrainingProgress;
@@ -66,7 +67,8 @@ final class LevelTraining {
         Map<String, Integer> fanIns = new HashMap<>();
         parameters.forEach(p -> fanIns.put(p, unbiasedFanIn(level)));
         return train(written, level.index(), List.of(level.input()), output, parameters, fanIns, rows,
-                List.of(inputSample), targetSample, loss, weights, training, threads, progress, negligibleLoss);
+                List.of(inputSample), targetSample, loss, weights, training, threads, progress, negligibleLoss,
+                LearningRateRangeTest.SMALLEST);
     }
 
     /**
@@ -80,11 +82,12 @@ final class LevelTraining {
      * @param index        the level the training is reported under
      * @param fanIns       per parameter, the fan-in a re-initialisation scales by
      * @param inputSamples one sample's shape per input
+     * @param smallestRate where an automatic learning rate's sweep starts ({@link LearningRateRangeTest})
      */
     static Outcome train(Model written, int index, List<String> inputs, String output, List<String> parameters,
                          Map<String, Integer> fanIns, HeldRows rows, List<long[]> inputSamples, long[] targetSample,
                          SegmentLoss loss, float[] weights, TrainingSettings training, int threads,
-                         TrainingProgress progress, double negligibleLoss) {
+                         TrainingProgress progress, double negligibleLoss, double smallestRate) {
         Graph graph = written.graph();
         // the segment's float inputs' and output's shapes as the rows have them, for the training graph's shape
         // inference (an int64 or bool input is a model input, declared as it is)
@@ -116,7 +119,8 @@ final class LevelTraining {
         TrainingOutcome outcome;
         try (SegmentObjective objective = new SegmentObjective(gradients, layout, inputSamples, targetSample, weights,
                 threads)) {
-            outcome = new Trainer(training).train(index, objective, initial, rows, progress, negligibleLoss);
+            outcome = new Trainer(training).train(index, objective, initial, rows, progress, negligibleLoss,
+                    smallestRate);
         }
         Graph.Builder b = graph.toBuilder();
         for (int i = 0; i < parameters.size(); i++) {

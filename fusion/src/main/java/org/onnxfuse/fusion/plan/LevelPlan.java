@@ -59,6 +59,11 @@ public record LevelPlan(List<ModelInput> inputs, String output, List<Dim> output
         return spaces.get(id);
     }
 
+    /** Whether {@code block} holds attention: some of its levels write a space split into heads. */
+    public boolean holdsAttention(ResidualBlock block) {
+        return block.levels().stream().anyMatch(l -> spaceOf(l).headed());
+    }
+
     /** The space of level {@code index}'s cut. */
     public NeuronSpace spaceOf(int index) {
         return spaces.get(level(index).space());

@@ -105,15 +105,10 @@ public final class PlanFormatter {
         return sb.toString();
     }
 
-    /** Whether a block holds attention: some of its levels write a space split into heads. */
-    private static boolean attention(LevelPlan plan, ResidualBlock b) {
-        return b.levels().stream().anyMatch(l -> plan.spaceOf(l).headed());
-    }
-
     /** " (attention)", " (attention; also reads 'memory', 'mask')" or nothing. */
     private static String blockNote(LevelPlan plan, ResidualBlock b) {
         List<String> notes = new ArrayList<>();
-        if (attention(plan, b)) {
+        if (plan.holdsAttention(b)) {
             notes.add("attention");
         }
         if (!b.reads().isEmpty()) {
@@ -278,7 +273,7 @@ public final class PlanFormatter {
             o.put("output", b.output());
             ArrayNode levelIds = o.putArray("levels");
             b.levels().forEach(levelIds::add);
-            o.put("attention", attention(plan, b));
+            o.put("attention", plan.holdsAttention(b));
             ArrayNode reads = o.putArray("reads");
             b.reads().forEach(reads::add);
         }

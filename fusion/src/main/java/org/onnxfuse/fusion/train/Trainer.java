@@ -55,6 +55,16 @@ public final class Trainer {
      */
     public TrainingOutcome train(int level, Objective objective, float[][] initial, RowSource rows,
                                  TrainingProgress progress, double negligibleLoss) {
+        return train(level, objective, initial, rows, progress, negligibleLoss, LearningRateRangeTest.SMALLEST);
+    }
+
+    /**
+     * As {@link #train(int, Objective, float[][], RowSource, TrainingProgress, double)}, an automatic
+     * learning rate swept from {@code smallestRate} up ({@link LearningRateRangeTest#SMALLEST}, or
+     * {@link LearningRateRangeTest#SMALLEST_TRANSFORMER} for a transformer's blocks).
+     */
+    public TrainingOutcome train(int level, Objective objective, float[][] initial, RowSource rows,
+                                 TrainingProgress progress, double negligibleLoss, double smallestRate) {
         long started = System.nanoTime();
         ParameterLayout layout = objective.parameters();
         layout.requireFits(initial, "values");
@@ -82,7 +92,7 @@ public final class Trainer {
         double learningRate;
         if (asked.auto()) {
             sweep = LearningRateRangeTest.sweep(settings, layout, passes, split, parameters, startLoss,
-                    rangeTestRandom);
+                    rangeTestRandom, smallestRate);
             learningRate = LearningRateRangeTest.choose(sweep, startLoss);
             progress.learningRateChosen(level, learningRate, sweep);
         } else {

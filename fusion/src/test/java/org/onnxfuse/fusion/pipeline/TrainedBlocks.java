@@ -1,11 +1,13 @@
 package org.onnxfuse.fusion.pipeline;
 
+import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.nio.file.Path;
 import java.util.List;
 import org.onnxfuse.fusion.plan.LevelPlanner;
 import org.onnxfuse.fusion.testing.Fixtures;
+import org.onnxfuse.fusion.train.LearningRateRangeTest;
 import org.onnxfuse.fusion.train.TrainingResult;
 import org.onnxfuse.onnx.ir.Model;
 
@@ -42,7 +44,8 @@ final class TrainedBlocks {
      * {@code parents}, which differ (so the block's levels have no exact linear fit), fused by kf-gradient
      * on {@code calibration}: the block of levels {@code block} ending at level {@code last} trains epochs
      * that lower its validation loss, and the weight of level {@code moved}, one the block trains, moves
-     * from where kf-linear put it. Returns the kf-gradient fusion.
+     * from where kf-linear put it; the block is a transformer's, so its automatic learning rate was swept
+     * from {@link LearningRateRangeTest#SMALLEST_TRANSFORMER}. Returns the kf-gradient fusion.
      */
     static FusionResult requireTrainedFromTheLinearFit(List<Model> parents, long samples, Path calibration,
                                                        String block, int last, int moved) {
@@ -52,6 +55,8 @@ final class TrainedBlocks {
         TrainingResult t = gradient.levels().get(last - 1).training();
         assertTrue(t.epochsRun() > 0 && t.bestEpoch() > 0 && t.bestValidationLoss() < t.startValidationLoss(),
                 "the block trains from its linear fit: " + t);
+        assertEquals(LearningRateRangeTest.SMALLEST_TRANSFORMER, t.rangeTest().get(0).learningRate(),
+                "a transformer block's sweep starts at its own smallest rate: " + t.rangeTest());
         String weight = LevelPlanner.plan(parents.get(0)).level(moved).affine().inputs().get(1);
         double change = Fixtures.maxAbsDifference(linear.model().graph().initializer(weight).orElseThrow().toFloats(),
                 gradient.model().graph().initializer(weight).orElseThrow().toFloats());

@@ -81,6 +81,32 @@ class LearningRateRangeTestTest {
     @Test
     void withoutAnyImprovementTheSmallestRateIsChosen() {
         assertEquals(1e-5, LearningRateRangeTest.choose(List.of(point(1e-5, 6), point(1e-4, 8)), 6));
+        assertEquals(1e-4, LearningRateRangeTest.choose(List.of(point(1e-4, 6.01)), 6), "the sweep's own smallest");
+    }
+
+    @Test
+    void aTransformersBlockCandidatesStartAt1eMinus4() {
+        double[] rates = LearningRateRangeTest.candidates(LearningRateRangeTest.SMALLEST_TRANSFORMER);
+        assertEquals(9, rates.length);
+        assertEquals(1e-4, rates[0], 1e-19);
+        assertEquals(1.0, rates[8], 1e-12);
+        double[] all = LearningRateRangeTest.candidates();
+        for (int i = 0; i < rates.length; i++) {
+            assertEquals(all[i + 2], rates[i], 1e-15 * all[i + 2], "the same candidates, the two smallest left out");
+        }
+    }
+
+    /** A sweep from a larger smallest rate tries exactly those candidates, and never picks below them. */
+    @Test
+    void theSweepStartsAtTheSmallestRateAsked() {
+        TrainingSettings settings = TrainingSettings.builder().weightDecay(0).epochs(1).build();
+        TrainingResult result = new Trainer(settings).train(1, objective, objective.parameters().zeros(), rows,
+                TrainingProgress.NONE, 0, LearningRateRangeTest.SMALLEST_TRANSFORMER).result();
+        assertEquals(1e-4, result.rangeTest().get(0).learningRate(), 1e-19);
+        assertTrue(result.learningRate() >= 1e-4, "rate " + result.learningRate());
+        TrainingResult plain = new Trainer(settings).train(1, objective, objective.parameters().zeros(), rows,
+                TrainingProgress.NONE).result();
+        assertEquals(1e-5, plain.rangeTest().get(0).learningRate(), 1e-20);
     }
 
     private static TrainingResult.RangeTestPoint point(double rate, double loss) {
