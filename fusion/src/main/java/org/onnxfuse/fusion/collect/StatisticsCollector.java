@@ -490,8 +490,8 @@ public final class StatisticsCollector implements AutoCloseable {
         float[] x;
         float[] xBuffer;
         int d;
+        /** A's rows: the first rows x m values are this batch's. */
         float[] a;
-        float[] aBuffer;
         int m;
         int rows;
         int count;
@@ -591,16 +591,15 @@ public final class StatisticsCollector implements AutoCloseable {
                 m += Math.toIntExact(c.dim(axis));
             }
             long size = (long) out.rows * m;
-            if (out.aBuffer == null || out.aBuffer.length < size) {
-                out.aBuffer = new float[Math.toIntExact(size)];
+            if (out.a == null || out.a.length < size) {
+                out.a = new float[Math.toIntExact(size)];
             }
             int offset = 0;
             for (Activation c : cuts) {
-                CutRows.flattenInto(c, axis, out.aBuffer, m, offset);
+                CutRows.flattenInto(c, axis, out.a, m, offset);
                 offset += Math.toIntExact(c.dim(axis));
             }
-            targets.rows().apply(out.aBuffer, m, out.rows);
-            out.a = out.aBuffer;
+            targets.rows().apply(out.a, m, out.rows);
             out.m = m;
             out.cutShape = cuts[0].shape();
             busyNanos += System.nanoTime() - t;
