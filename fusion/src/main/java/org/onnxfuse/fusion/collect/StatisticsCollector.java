@@ -1,6 +1,7 @@
 package org.onnxfuse.fusion.collect;
 
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.Iterator;
 import java.util.List;
 import java.util.Map;
@@ -71,6 +72,14 @@ public final class StatisticsCollector implements AutoCloseable {
          * buffers, valid only during the call. The gradient variant keeps them to train on.
          */
         default void rawBatch(Activation input, long[] cutShape, float[] a, int m, int rows) {
+        }
+
+        /**
+         * Whether {@link #collect}'s tap also wants each batch's rows unfolded, through
+         * {@link #accept} after {@link #rawBatch} (a Conv level's rows are unfolded for it alone).
+         */
+        default boolean takesRows() {
+            return false;
         }
     }
 
@@ -350,6 +359,9 @@ public final class StatisticsCollector implements AutoCloseable {
                 public void accept(float[] x, int d, float[] a, int m, int rows) {
                     long t = System.nanoTime();
                     open(d, m).accumulate(x, a, rows);
+                    if (tap != null && tap.takesRows()) {
+                        tap.accept(x, d, a, m, rows);
+                    }
                     if (keep != null) {
                         keep.add(x, d, a, m, rows);
                     }
@@ -366,6 +378,12 @@ public final class StatisticsCollector implements AutoCloseable {
                 public void acceptGathered(float[] input, int count, RowGather gather, float[] a, int m, int rows) {
                     long t = System.nanoTime();
                     open(gather.columns(), m).accumulateGathered(gather, input, count, a);
+                    if (tap != null && tap.takesRows()) {
+                        float[] x = new float[rows * gather.columns()];
+                        int values = count * gather.sampleSize();
+                        gather.unfold(input.length == values ? input : Arrays.copyOf(input, values), count, x);
+                        tap.accept(x, gather.columns(), a, m, rows);
+                    }
                     sums[0] += System.nanoTime() - t;
                 }
 

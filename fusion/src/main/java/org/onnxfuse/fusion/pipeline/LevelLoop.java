@@ -48,6 +48,7 @@ import org.onnxfuse.fusion.plan.ResidualBlock;
 import org.onnxfuse.fusion.solve.FitError;
 import org.onnxfuse.fusion.solve.LevelWriter;
 import org.onnxfuse.fusion.solve.NormWriter;
+import org.onnxfuse.fusion.solve.PooledHeadFit;
 import org.onnxfuse.kernels.ComputeBackend;
 import org.onnxfuse.kernels.DenseMatrix;
 import org.onnxfuse.onnx.errors.ErrorCode;
@@ -193,10 +194,16 @@ final class LevelLoop {
                     && settings.gradient().trains(settings.method(), level.last(),
                     level.last() && trailingHead(l) != null);
             TrainingRows rows = trains ? new TrainingRows(TrainingRows.defaultBudget(), level.neuronAxis()) : null;
+            // a head of Relu and pooling is fitted through them; a level that trains then starts there
+            PooledHead pooled = !copies && keptFrom == null && !level.depthwise() && !startsFromParents()
+                    && averagesAfterRelu(level) ? new PooledHead(TrainingRows.defaultBudget()) : null;
             Fitted fit = copies ? copyLevel(level, keptFrom)
                     : level.depthwise()
                     ? fitDepthwise(backend, collector, level, targets, join.isPresent())
-                    : fitAffine(backend, collector, level, targets, join.isPresent(), rows);
+                    : fitAffine(backend, collector, level, targets, join.isPresent(), rows, pooled);
+            if (pooled != null) {
+                fit = fitThroughPooling(backend, level, fit, pooled);
+            }
             long t1 = System.nanoTime();
             settings.progress().levelStep("writing");
             Level next = sequential && !level.last() ? template.level(l + 1) : null;
@@ -329,7 +336,9 @@ final class LevelLoop {
                 targets = TrainingRows.meanSoftmax(columns, samples, parents.size(), k, g.distill());
                 loss = new SegmentLoss.Distillation(g.distill(), -1);
             } else {
-                targets = TrainingRows.project(columns, samples, fit.members(), backend);
+                // towards the targets of the fit through the pooling, from which it starts
+                targets = averagesAfterRelu(level) ? toFloats(PooledHead.mixtureLogits(columns, samples, fit.members()))
+                        : TrainingRows.project(columns, samples, fit.members(), backend);
                 weights = groupWeights(null, null, k, true);
                 loss = new SegmentLoss.WeightedMse(-1);
             }
@@ -590,13 +599,13 @@ final class LevelLoop {
      * space's grouping fixed earlier.
      */
     private Fitted fitAffine(ComputeBackend backend, StatisticsCollector collector, Level level, Targets targets,
-                             boolean join, TrainingRows tap) {
+                             boolean join, TrainingRows tap, PooledHead pooled) {
         int l = level.index();
         GroupingForm form = groupingForm(level);
         LevelRows rows = rowsToKeep(level, form, collector.samples(),
                 plans.stream().mapToLong(p -> p.level(l).width()).sum());
         LevelStatistics stats = collector.collect(l, fused, level, targets, backend,
-                settings.progress()::samplesCollected, tap, form == GroupingForm.GRAM, rows);
+                settings.progress()::samplesCollected, both(tap, pooled), form == GroupingForm.GRAM, rows);
         String warning = null;
         if (stats.rows() < stats.fanIn()) {
             warning = "level " + l + " (" + level.affineOpType() + " '" + level.affine().name() + "'): "
@@ -672,6 +681,43 @@ final class LevelLoop {
         return new Fitted(weights, method, residual, cost, stats.fanIn(), stats.samples(), stats.rows(),
                 stats.inferenceNanos() / 1e6, stats.statisticsNanos() / 1e6, (t2 - t1) / 1e6,
                 ((t1 - t0) + (t3 - t2)) / 1e6, warning, members, parentsStart, assignment);
+    }
+
+    private static float[] toFloats(double[] values) {
+        float[] out = new float[values.length];
+        for (int i = 0; i < out.length; i++) {
+            out[i] = (float) values[i];
+        }
+        return out;
+    }
+
+    /** A tap that hands each batch to both (either may be null). */
+    private static StatisticsCollector.BatchSink both(StatisticsCollector.BatchSink a, StatisticsCollector.BatchSink b) {
+        if (a == null || b == null) {
+            return a == null ? b : a;
+        }
+        return new StatisticsCollector.BatchSink() {
+            @Override
+            public void accept(float[] x, int d, float[] rowsA, int m, int rows) {
+                if (a.takesRows()) {
+                    a.accept(x, d, rowsA, m, rows);
+                }
+                if (b.takesRows()) {
+                    b.accept(x, d, rowsA, m, rows);
+                }
+            }
+
+            @Override
+            public void rawBatch(Activation input, long[] cutShape, float[] rowsA, int m, int rows) {
+                a.rawBatch(input, cutShape, rowsA, m, rows);
+                b.rawBatch(input, cutShape, rowsA, m, rows);
+            }
+
+            @Override
+            public boolean takesRows() {
+                return a.takesRows() || b.takesRows();
+            }
+        };
     }
 
     /**
@@ -1023,6 +1069,69 @@ final class LevelLoop {
     }
 
     /** Whether the classes of {@code level} pass a Relu before they reach their output. */
+    /**
+     * Whether {@code level} is a class level whose classes reach the output through a Relu and an
+     * average over every position ({@link PooledHead#averagesAfterRelu}).
+     */
+    private boolean averagesAfterRelu(Level level) {
+        if (!level.last()) {
+            return false;
+        }
+        OutputHead head = trailingHead(level.index());
+        return head != null && PooledHead.averagesAfterRelu(head, parents.get(0).graph(),
+                head.trailing().get(0).outputShape().size(), level.neuronAxis());
+    }
+
+    /** Work (multiply-adds) the pooled fit of a class level may take; past it the level keeps its per-position fit. */
+    static final double POOLED_FIT_WORK = 4e10;
+
+    /**
+     * Refits a class level that {@link #averagesAfterRelu} to the parents' logits as the output
+     * shows them ({@link PooledHeadFit}), from the per-position fit; keeps {@code fit} with a
+     * warning where the rows outgrew their budget or the work would exceed {@link #POOLED_FIT_WORK}.
+     */
+    private Fitted fitThroughPooling(ComputeBackend backend, Level level, Fitted fit, PooledHead pooled) {
+        int l = level.index();
+        String where = "level " + l + " ('" + level.cut() + "')";
+        String skipped = null;
+        int classes = fit.weights().cols();
+        if (pooled.overBudget()) {
+            skipped = "its rows outgrew " + TrainingRows.defaultBudget() / (1 << 20) + " MiB (a quarter of the heap)";
+        } else if (pooled.positions() > 1) {
+            double work = (double) classes * PooledHeadFit.MAX_ITERATIONS
+                    * PooledHeadFit.workPerClassIteration(pooled.samples(), pooled.positions(), pooled.features());
+            if (work > POOLED_FIT_WORK) {
+                skipped = String.format(java.util.Locale.ROOT, "fitting it would take up to %.1e multiply-adds, over"
+                        + " the %.0e allowed (use fewer samples)", work, POOLED_FIT_WORK);
+            }
+        }
+        if (skipped != null) {
+            pooled.clear();
+            String warning = where + ": its classes pass a Relu and an average before the output, but " + skipped
+                    + "; it keeps the per-position least squares";
+            warnings.add(warning);
+            settings.log().accept("onnx-fuse: warning: " + warning);
+            return fit;
+        }
+        if (pooled.positions() <= 1) {
+            pooled.clear();
+            return fit;
+        }
+        settings.progress().levelStep("fit through the pooling");
+        long t0 = System.nanoTime();
+        double[] targets = pooled.targets(fit.members());
+        PooledHeadFit.Result r = new PooledHeadFit(pooled.inputRows(), pooled.samples(), pooled.positions(),
+                pooled.features()).fit(backend, fit.weights(), targets, settings.grouping().ridgeFactor());
+        pooled.clear();
+        double millis = (System.nanoTime() - t0) / 1e6;
+        String method = fit.method() + String.format(java.util.Locale.ROOT, "; fitted through the Relu and pooling"
+                + " (logit error %.4f -> %.4f, %d iterations)", Math.sqrt(r.startLoss() / Math.max(r.targetPower(),
+                Double.MIN_VALUE)), r.relativeError(), r.iterations());
+        return new Fitted(r.weights(), method, r.relativeError(), fit.cost(), fit.fanIn(), fit.samples(), fit.rows(),
+                fit.inferenceMillis(), fit.statisticsMillis(), fit.groupingMillis(), fit.solveMillis() + millis,
+                fit.warning(), fit.members(), fit.parentsStart(), fit.assignment());
+    }
+
     private boolean rectifiedAfter(Level level) {
         return template.heads().stream().filter(h -> h.classLevel() == level.index())
                 .anyMatch(h -> !h.trailing().isEmpty() && h.trailing().get(0).opType().equals("Relu"));

@@ -173,26 +173,38 @@ class GradientFusionTest {
     }
 
     @Test
-    void aConvHeadIsTrainedThroughItsReluAndPoolingTowardsTheParentsOutputs() {
-        // squeeze's classes are a Conv whose outputs pass Relu and GlobalAveragePool: the linear
-        // variant can only fit the Conv's own outputs, kf-gradient trains through the head
+    void aConvHeadIsTrainedThroughItsReluAndPoolingFromTheFitThroughThem() {
+        // squeeze's classes are a Conv whose outputs pass Relu and GlobalAveragePool: kf-linear fits
+        // the Conv through them (PooledHeadFit), kf-gradient and kf-auto start there and train
+        // towards the same targets, through the head in ONNX Runtime
         List<Model> parents = List.of(Fixtures.read("dag/squeeze_p0.onnx"), Fixtures.read("dag/squeeze_p1.onnx"));
         FusionResult gradient = fuse(parents, 0, FusionMethod.KF_GRADIENT, b -> b);
         FusionResult linear = fuse(parents, 0, FusionMethod.KF_LINEAR, b -> b);
+        LevelReport linearLast = linear.levels().get(linear.levels().size() - 1);
+        assertTrue(linearLast.method().contains("fitted through the Relu and pooling"), linearLast.method());
+        assertNull(linearLast.training());
         LevelReport last = gradient.levels().get(gradient.levels().size() - 1);
+        assertTrue(last.method().contains("fitted through the Relu and pooling"), last.method());
         assertTrue(last.training().epochsRun() > 0
-                && last.training().bestValidationLoss() < 0.5 * last.training().startValidationLoss());
+                && last.training().bestValidationLoss() <= last.training().startValidationLoss());
         double g = Fixtures.testAccuracy(gradient.model());
         double l = Fixtures.testAccuracy(linear.model());
         System.out.printf("squeeze test accuracy: kf-gradient %.4f, kf-linear %.4f%n", g, l);
-        assertTrue(g > l + 0.10, "training through the head: " + g + " against " + l);
+        // the per-position least squares gave 0.49 to 0.54 on this pair (bench/results/dag_levers.md)
+        assertTrue(l > 0.70 && g > 0.70, "through the head: kf-linear " + l + ", kf-gradient " + g);
 
         // kf-auto: the linear fit for the single-affine levels, training for the head only
         FusionResult auto = fuse(parents, 0, FusionMethod.KF_AUTO, b -> b);
         List<LevelReport> levels = auto.levels();
         assertTrue(levels.subList(0, levels.size() - 1).stream().allMatch(r -> r.training() == null));
         assertNotNull(levels.get(levels.size() - 1).training());
-        assertTrue(Fixtures.testAccuracy(auto.model()) > l + 0.10);
+        assertTrue(Fixtures.testAccuracy(auto.model()) > 0.70);
+
+        // from the parents' weights the fit through the head is not made: training starts there
+        FusionResult fromParents = fuse(parents, 0, FusionMethod.KF_GRADIENT,
+                b -> b.trainFrom(GradientSettings.Start.PARENTS));
+        LevelReport parentsLast = fromParents.levels().get(fromParents.levels().size() - 1);
+        assertFalse(parentsLast.method().contains("fitted through"), parentsLast.method());
     }
 
     @Test
