@@ -1101,8 +1101,10 @@ final class LevelLoop {
             double work = (double) classes * PooledHeadFit.MAX_ITERATIONS
                     * PooledHeadFit.workPerClassIteration(pooled.samples(), pooled.positions(), pooled.features());
             if (work > POOLED_FIT_WORK) {
-                skipped = String.format(java.util.Locale.ROOT, "fitting it would take up to %.1e multiply-adds, over"
-                        + " the %.0e allowed (use fewer samples)", work, POOLED_FIT_WORK);
+                skipped = String.format(java.util.Locale.ROOT, "fitting it through them would take up to %.1e"
+                        + " multiply-adds (%d classes of %d features, %d samples x %d positions), over the %.0e"
+                        + " allowed", work, classes, pooled.features(), pooled.samples(), pooled.positions(),
+                        POOLED_FIT_WORK);
             }
         }
         if (skipped != null) {

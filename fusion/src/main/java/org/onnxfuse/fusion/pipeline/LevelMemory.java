@@ -56,7 +56,9 @@ import org.onnxfuse.onnx.ir.Tensor;
  * </ul>
  * The collection and the fit (least squares, then grouping) do not overlap, so the peak is
  * statistics + max(collection, least squares + grouping) + frontier + models + runtime. The
- * gradient variant's training rows take their own quarter of the heap and are left out.
+ * gradient variant's training rows take their own quarter of the heap and are left out, as are
+ * the rows a class level that averages after a Relu holds for its fit through the pooling
+ * ({@link PooledHead}, another quarter at most).
  *
  * <p>Measured on the 8 MLP parents {@code mlp_k8_p*.onnx} with 5000 samples (kf-linear, 2 cores;
  * the smallest -Xmx that fuses, in steps of 10 MB), with the pipelined collection: 190 MiB fused
