@@ -155,6 +155,18 @@ class PooledHeadTest {
         assertTrue(sink.overBudget());
     }
 
+    @Test
+    void theBundledHeadFitsTheWorkBudgetAndAnImageNetHeadDoesNot() {
+        // squeeze_p*.onnx: 10 classes of 24 features + bias at 7 x 7 positions, 5000 samples
+        double squeeze = 10.0 * org.onnxfuse.fusion.solve.PooledHeadFit.MAX_ITERATIONS
+                * org.onnxfuse.fusion.solve.PooledHeadFit.workPerClassIteration(5000, 49, 25);
+        assertTrue(squeeze < LevelLoop.POOLED_FIT_WORK, "squeeze: " + squeeze);
+        // torchvision's squeezenet1_0: 1000 classes of 512 features + bias, 32 samples at 3 x 3 positions
+        double imageNet = 1000.0 * org.onnxfuse.fusion.solve.PooledHeadFit.MAX_ITERATIONS
+                * org.onnxfuse.fusion.solve.PooledHeadFit.workPerClassIteration(32, 9, 513);
+        assertTrue(imageNet > LevelLoop.POOLED_FIT_WORK, "squeezenet1_0: " + imageNet);
+    }
+
     /** u (K C x C): every parent's class c weighted 1/K for fused class c. */
     private static DenseMatrix halves(int classes) {
         double[] u = new double[2 * classes * classes];
