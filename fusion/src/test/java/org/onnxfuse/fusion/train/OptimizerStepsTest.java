@@ -1,0 +1,92 @@
+package org.onnxfuse.fusion.train;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+import java.util.SplittableRandom;
+import org.junit.jupiter.api.Test;
+
+/**
+ * The optimisers' steps moved behind {@code ComputeBackend} (adamStep, sgdStep): the trainer must
+ * compute the same bits as before. {@link #GOLDEN} holds fingerprints of the parameters after 25
+ * steps of each variant, computed by the Java loops the optimisers had before the move.
+ */
+class OptimizerStepsTest {
+    /** Fingerprints of {@link #variants()} from the loops in Adam.java and Sgd.java at commit 9ddb4dc. */
+    private static final long[] GOLDEN = {
+    };
+
+    private static final ParameterLayout LAYOUT = ParameterLayout.of(
+            new ParameterSpec("w", List.of(37, 11), Initializer.fanIn(37)),
+            new ParameterSpec("b", List.of(11), Initializer.fanIn(37)),
+            new ParameterSpec("s", List.of(1), Initializer.fanIn(1)));
+
+    record Variant(String name, TrainingSettings settings) {
+    }
+
+    static List<Variant> variants() {
+        List<Variant> variants = new ArrayList<>();
+        for (WeightDecayMode mode : WeightDecayMode.values()) {
+            for (double decay : new double[] {0, 0.01}) {
+                variants.add(new Variant("adam " + mode + " wd " + decay, TrainingSettings.builder()
+                        .optimizer(OptimizerKind.ADAM).weightDecay(decay).weightDecayMode(mode).build()));
+                for (double momentum : new double[] {0, 0.9}) {
+                    for (boolean nesterov : momentum == 0 ? new boolean[] {false} : new boolean[] {false, true}) {
+                        variants.add(new Variant("sgd " + mode + " wd " + decay + " momentum " + momentum
+                                + (nesterov ? " nesterov" : ""), TrainingSettings.builder().optimizer(OptimizerKind.SGD)
+                                .weightDecay(decay).weightDecayMode(mode).momentum(momentum).nesterov(nesterov)
+                                .build()));
+                    }
+                }
+            }
+        }
+        return variants;
+    }
+
+    /** 25 steps from random parameters with random gradients (some zero, some large), learning rate varying. */
+    static long run(Optimizer optimizer, long seed) {
+        SplittableRandom random = new SplittableRandom(seed);
+        float[][] parameters = LAYOUT.zeros();
+        for (float[] p : parameters) {
+            for (int j = 0; j < p.length; j++) {
+                p[j] = (float) random.nextGaussian();
+            }
+        }
+        float[][] gradients = LAYOUT.zeros();
+        long h = 0x9E3779B97F4A7C15L;
+        for (int step = 0; step < 25; step++) {
+            for (float[] g : gradients) {
+                for (int j = 0; j < g.length; j++) {
+                    int kind = random.nextInt(10);
+                    g[j] = kind == 0 ? 0f : (float) (random.nextGaussian() * (kind == 1 ? 1e4 : kind == 2 ? 1e-6 : 1));
+                }
+            }
+            optimizer.step(parameters, gradients, 0.003 * (1 + step % 4));
+            for (float[] p : parameters) {
+                for (float v : p) {
+                    h = mix(h, Float.floatToRawIntBits(v));
+                }
+            }
+        }
+        return h;
+    }
+
+    private static long mix(long h, long v) {
+        long x = (h ^ v) * 0xBF58476D1CE4E5B9L;
+        x ^= x >>> 31;
+        x *= 0x94D049BB133111EBL;
+        return x ^ (x >>> 29);
+    }
+
+    @Test
+    void printFingerprints() {
+        List<Variant> variants = variants();
+        for (int i = 0; i < variants.size(); i++) {
+            Variant v = variants.get(i);
+            System.out.printf(Locale.ROOT, "        0x%016XL, // %s%n", run(Optimizer.create(v.settings(), LAYOUT), i),
+                    v.name());
+        }
+    }
+}
