@@ -71,12 +71,12 @@ class KMeansRestartBatchTest extends WithCpuBackend {
         0xA1C3392FA92EA0AAL, // twins k 25 paper true restarts 25: repairs 19, iterations 4
     };
 
-    private record Case(String name, NeuronLayout layout, ProjectedTargets fit, double[] scores, int k,
+    record Case(String name, NeuronLayout layout, ProjectedTargets fit, double[] scores, int k,
                         GroupingConfig config) {
     }
 
     /** Unstructured and twinned neurons (twins make empty groups that need repair), both id rules, three forms. */
-    private static List<Case> cases() {
+    static List<Case> cases() {
         List<Case> cases = new ArrayList<>();
         NeuronLayout three = NeuronLayout.of(20, 15, 17);
         int m = three.neurons();

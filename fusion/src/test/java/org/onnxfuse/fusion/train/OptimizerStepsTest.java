@@ -4,9 +4,11 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 
 import java.util.ArrayList;
 import java.util.List;
-import java.util.Locale;
 import java.util.SplittableRandom;
 import org.junit.jupiter.api.Test;
+import org.onnxfuse.kernels.Backends;
+import org.onnxfuse.kernels.ComputeBackend;
+import org.onnxfuse.kernels.OptimizerSteps;
 
 /**
  * The optimisers' steps moved behind {@code ComputeBackend} (adamStep, sgdStep): the trainer must
@@ -15,7 +17,23 @@ import org.junit.jupiter.api.Test;
  */
 class OptimizerStepsTest {
     /** Fingerprints of {@link #variants()} from the loops in Adam.java and Sgd.java at commit 9ddb4dc. */
-    private static final long[] GOLDEN = {
+    static final long[] GOLDEN = {
+        0xB50E0E97DE7F6184L, // adam L2 wd 0.0
+        0x7A78199F7265BBD7L, // sgd L2 wd 0.0 momentum 0.0
+        0x338671CCA05E2D6FL, // sgd L2 wd 0.0 momentum 0.9
+        0xA35C08CA192D1E31L, // sgd L2 wd 0.0 momentum 0.9 nesterov
+        0x10A598964E665A61L, // adam L2 wd 0.01
+        0xFDF9E58CF002D72DL, // sgd L2 wd 0.01 momentum 0.0
+        0x285D0117D1C15BA8L, // sgd L2 wd 0.01 momentum 0.9
+        0xD1FC5B25E6994925L, // sgd L2 wd 0.01 momentum 0.9 nesterov
+        0x8EC95D8A0729EECBL, // adam DECOUPLED wd 0.0
+        0xEB3AA11B8D07F534L, // sgd DECOUPLED wd 0.0 momentum 0.0
+        0x12FBD5421AF7C806L, // sgd DECOUPLED wd 0.0 momentum 0.9
+        0xB08E00213CB0F4E7L, // sgd DECOUPLED wd 0.0 momentum 0.9 nesterov
+        0x3FE47179975B7D73L, // adam DECOUPLED wd 0.01
+        0xA1CADB2C6DCA1DD6L, // sgd DECOUPLED wd 0.01 momentum 0.0
+        0x91516A9E4E50F4CEL, // sgd DECOUPLED wd 0.01 momentum 0.9
+        0x0E6350A52FE85D07L, // sgd DECOUPLED wd 0.01 momentum 0.9 nesterov
     };
 
     private static final ParameterLayout LAYOUT = ParameterLayout.of(
@@ -80,13 +98,31 @@ class OptimizerStepsTest {
         return x ^ (x >>> 29);
     }
 
+    /** Every variant through {@code steps} gives the old loops' bits. */
+    static void assertGolden(OptimizerSteps steps) {
+        List<Variant> variants = variants();
+        assertEquals(GOLDEN.length, variants.size());
+        for (int i = 0; i < variants.size(); i++) {
+            Variant v = variants.get(i);
+            assertEquals(GOLDEN[i], run(Optimizer.create(v.settings(), LAYOUT, steps), i),
+                    () -> v.name() + " on " + steps);
+        }
+    }
+
     @Test
-    void printFingerprints() {
+    void theTrainersOptimisersComputeTheOldBits() {
         List<Variant> variants = variants();
         for (int i = 0; i < variants.size(); i++) {
             Variant v = variants.get(i);
-            System.out.printf(Locale.ROOT, "        0x%016XL, // %s%n", run(Optimizer.create(v.settings(), LAYOUT), i),
-                    v.name());
+            assertEquals(GOLDEN[i], run(Optimizer.create(v.settings(), LAYOUT), i), v.name());
+        }
+    }
+
+    @Test
+    void theCpuBackendsStepsComputeTheOldBits() {
+        assertGolden(OptimizerSteps.HOST);
+        try (ComputeBackend cpu = Backends.open("cpu", 2)) {
+            assertGolden(cpu);
         }
     }
 }
