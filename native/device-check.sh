@@ -2,8 +2,10 @@
 # The device check, one command from the project root on a GPU machine, using the kit that
 # native/device-prepare.sh built here (.device-kit/kit.tar.xz; the machine needs no JDK or Maven):
 #   1. environment: nvidia-smi, `onnx-fuse diagnose`
-#   2. the gpu-tagged tests (CPU vs CUDA agreement of every kernel, end-to-end checks)
-#   3. the kernel benchmark (rates against a copy and a float64 gemm ceiling measured here)
+#   2. the gpu-tagged tests (CPU vs CUDA agreement of every kernel, the batched K-means restarts and
+#      the optimiser steps bit for bit, end-to-end checks)
+#   3. the kernel benchmark (rates against a copy and a float64 gemm ceiling measured here; K-means
+#      restarts batched vs one after another vs CPU; Adam/SGD steps through the API and kernel only)
 #   4. end-to-end fusion, CPU backend vs CUDA backend, on bundled models with 5000 samples
 #   5. compute-sanitizer memcheck and racecheck on every kernel (SanitizerWorkloadTest)
 # Logs go to $OUT (or ./device-out when OUT is unset); a short table is printed last.

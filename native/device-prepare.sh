@@ -8,6 +8,9 @@
 #   test-classes/   the kernels and fusion test classes (the gpu-tagged tests, the benchmark)
 #   junit-console.jar  the JUnit console launcher, matching the project's JUnit version
 # Usage (project root, needs a JDK 17+, Maven and nvcc): native/device-prepare.sh
+# MAVEN_ARGS (optional) is added to every mvn call, e.g. MAVEN_ARGS="-o -Dmaven.repo.local=/tmp/m2"
+# for an offline build against another local repository (Maven 3.9+ reads it itself as well;
+# Maven 3.8 does not, hence it is passed on here).
 # Then carry .device-kit to the GPU machine and run native/device-check.sh there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,6 +19,8 @@ kit_dir=.device-kit
 staging=$(mktemp -d)
 trap 'rm -rf "$staging"' EXIT
 limit_bytes=$((64 * 1024 * 1024))
+read -r -a maven_args <<< "${MAVEN_ARGS:-}"
+mvn() { command mvn "${maven_args[@]}" "$@"; }
 
 if [ ! -x /usr/local/cuda/bin/nvcc ] && ! command -v nvcc >/dev/null 2>&1; then
   echo "device-prepare: nvcc not found: the jar would carry no CUDA kernels; install the CUDA toolkit (nvcc 13) first" >&2
