@@ -199,13 +199,10 @@ public final class KernelBenchmark {
      * backends return the same assignment.
      */
     private void kmeans(int m, int k) {
-        DenseMatrix factors = new DenseMatrix(64, m, randomArray(64L * m));
-        double[] gram = cpu.gemm(Transpose.YES, Transpose.NO, 1.0, factors, factors, 0.0, null).toColumnMajor();
-        double[] cross = gram.clone();
-        double[] norms = new double[m];
-        for (int i = 0; i < m; i++) {
-            norms[i] = gram[i + i * m] + random.nextDouble(0.0, 1.0);
-        }
+        GramProblem p = gramProblem(m);
+        double[] gram = p.gram();
+        double[] cross = p.cross();
+        double[] norms = p.norms();
         int[] owner = new int[m];
         double[] weight = new double[m];
         for (int i = 0; i < m; i++) {
@@ -226,6 +223,17 @@ public final class KernelBenchmark {
         }
     }
 
+    /** A K-means problem on m neurons from 64 random factors: G = F^T F, C a copy of G, t_i = G_ii + U(0, 1). */
+    private GramProblem gramProblem(int m) {
+        DenseMatrix factors = new DenseMatrix(64, m, randomArray(64L * m));
+        double[] gram = cpu.gemm(Transpose.YES, Transpose.NO, 1.0, factors, factors, 0.0, null).toColumnMajor();
+        double[] norms = new double[m];
+        for (int i = 0; i < m; i++) {
+            norms[i] = gram[i + i * m] + random.nextDouble(0.0, 1.0);
+        }
+        return new GramProblem(m, gram.clone(), gram, norms);
+    }
+
     /**
      * R restarts of the Gram-form K-means on m neurons and k groups, as the grouping runs them on the
      * device: farthest-first seeding and one Lloyd step for all R in one batch (each kernel launched
@@ -235,13 +243,10 @@ public final class KernelBenchmark {
      * Checks that all three give the same seeds and assignments.
      */
     private void kmeansRestarts(int m, int k, int restarts) {
-        DenseMatrix factors = new DenseMatrix(64, m, randomArray(64L * m));
-        double[] gram = cpu.gemm(Transpose.YES, Transpose.NO, 1.0, factors, factors, 0.0, null).toColumnMajor();
-        double[] cross = gram.clone();
-        double[] norms = new double[m];
-        for (int i = 0; i < m; i++) {
-            norms[i] = gram[i + i * m] + random.nextDouble(0.0, 1.0);
-        }
+        GramProblem p = gramProblem(m);
+        double[] gram = p.gram();
+        double[] cross = p.cross();
+        double[] norms = p.norms();
         int[] ids = new int[restarts];
         int[] firsts = new int[restarts];
         int[][] owners = new int[restarts][m];

@@ -7,6 +7,7 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.SplittableRandom;
 import org.junit.jupiter.api.Test;
+import org.onnxfuse.fusion.testing.Fingerprint;
 import org.onnxfuse.kernels.ComputeBackend;
 import org.onnxfuse.kernels.DenseMatrix;
 import org.onnxfuse.kernels.GramKMeans;
@@ -87,7 +88,7 @@ class KMeansRestartBatchTest extends WithCpuBackend {
                         GroupingConfig.DEFAULT_RIDGE_FACTOR, null, form);
                 for (int k : new int[] {1, 5, 20, 40}) {
                     GroupingConfig config = GroupingConfig.defaults().withSeed(seed * 7 + k).withRestarts(10);
-                    cases.add(new Case("unstructured " + seed + " " + form + " k " + k, three, fit, scores(seed, m), k,
+                    cases.add(new Case("unstructured " + seed + " " + form + " k " + k, three, fit, KMeansGroupingTest.randomScores(seed, m), k,
                             config));
                 }
             }
@@ -98,7 +99,7 @@ class KMeansRestartBatchTest extends WithCpuBackend {
             ProjectedTargets fit = ProjectedTargets.fit(backend, data.plainStatistics(),
                     GroupingConfig.DEFAULT_RIDGE_FACTOR, null, form);
             for (int k : new int[] {12, 45}) {
-                cases.add(new Case("wider " + form + " k " + k, wider, fit, scores(k, wider.neurons()), k,
+                cases.add(new Case("wider " + form + " k " + k, wider, fit, KMeansGroupingTest.randomScores(k, wider.neurons()), k,
                         GroupingConfig.defaults().withSeed(k)));
             }
         }
@@ -113,20 +114,11 @@ class KMeansRestartBatchTest extends WithCpuBackend {
                     GroupingConfig config = GroupingConfig.defaults().withSeed(k + restarts).withRestarts(restarts)
                             .withPaperExact(paperExact).withMaxIterations(restarts == 4 ? 2 : 100);
                     cases.add(new Case("twins k " + k + " paper " + paperExact + " restarts " + restarts, two, fit,
-                            scores(k, 40), k, config));
+                            KMeansGroupingTest.randomScores(k, 40), k, config));
                 }
             }
         }
         return cases;
-    }
-
-    private static double[] scores(long seed, int m) {
-        SplittableRandom random = new SplittableRandom(seed);
-        double[] s = new double[m];
-        for (int i = 0; i < m; i++) {
-            s[i] = 0.2 + random.nextDouble();
-        }
-        return s;
     }
 
     /** m neurons, neuron j a copy of neuron j mod distinct (same targets), so distances tie exactly. */
@@ -143,37 +135,13 @@ class KMeansRestartBatchTest extends WithCpuBackend {
 
     /** Every field of the grouping, bit for bit, mixed into 64 bits. */
     static long fingerprint(Grouping g) {
-        long h = 0x9E3779B97F4A7C15L;
-        for (int v : g.assignment()) {
-            h = mix(h, v);
-        }
-        for (double v : g.costHistory()) {
-            h = mix(h, Double.doubleToRawLongBits(v));
-        }
-        for (double v : g.squaredCostHistory()) {
-            h = mix(h, Double.doubleToRawLongBits(v));
-        }
-        h = mix(h, Double.doubleToRawLongBits(g.cost()));
-        h = mix(h, g.iterations());
-        h = mix(h, g.restarts());
-        h = mix(h, g.emptyGroupRepairs());
+        Fingerprint f = new Fingerprint().add(g.assignment()).add(g.costHistory()).add(g.squaredCostHistory())
+                .add(Double.doubleToRawLongBits(g.cost())).add(g.iterations()).add(g.restarts())
+                .add(g.emptyGroupRepairs());
         for (Group group : g.groups()) {
-            for (double w : group.weights()) {
-                h = mix(h, Double.doubleToRawLongBits(w));
-            }
-            h = mix(h, Double.doubleToRawLongBits(group.cost()));
+            f.add(group.weights()).add(Double.doubleToRawLongBits(group.cost()));
         }
-        for (double v : g.fusedWeights().toColumnMajor()) {
-            h = mix(h, Double.doubleToRawLongBits(v));
-        }
-        return h;
-    }
-
-    private static long mix(long h, long v) {
-        long x = (h ^ v) * 0xBF58476D1CE4E5B9L;
-        x ^= x >>> 31;
-        x *= 0x94D049BB133111EBL;
-        return x ^ (x >>> 29);
+        return f.add(g.fusedWeights().toColumnMajor()).value();
     }
 
     private static Grouping group(Case c, int restartBatch) {

@@ -6,6 +6,7 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.SplittableRandom;
 import org.junit.jupiter.api.Test;
+import org.onnxfuse.fusion.testing.Fingerprint;
 import org.onnxfuse.kernels.Backends;
 import org.onnxfuse.kernels.ComputeBackend;
 import org.onnxfuse.kernels.OptimizerSteps;
@@ -73,7 +74,7 @@ class OptimizerStepsTest {
             }
         }
         float[][] gradients = LAYOUT.zeros();
-        long h = 0x9E3779B97F4A7C15L;
+        Fingerprint fingerprint = new Fingerprint();
         for (int step = 0; step < 25; step++) {
             for (float[] g : gradients) {
                 for (int j = 0; j < g.length; j++) {
@@ -83,19 +84,10 @@ class OptimizerStepsTest {
             }
             optimizer.step(parameters, gradients, 0.003 * (1 + step % 4));
             for (float[] p : parameters) {
-                for (float v : p) {
-                    h = mix(h, Float.floatToRawIntBits(v));
-                }
+                fingerprint.add(p);
             }
         }
-        return h;
-    }
-
-    private static long mix(long h, long v) {
-        long x = (h ^ v) * 0xBF58476D1CE4E5B9L;
-        x ^= x >>> 31;
-        x *= 0x94D049BB133111EBL;
-        return x ^ (x >>> 29);
+        return fingerprint.value();
     }
 
     /** Every variant through {@code steps} gives the old loops' bits. */
