@@ -10,9 +10,10 @@
 #   MODE            "full", or "core" for a kit without ONNX Runtime's native library (below)
 # The kit is xz-compressed with the x86 filter (most of it is native code); libjvm.so loses its
 # symbol table. DEVICE_KIT=auto (default) makes the full kit and, when it does not fit beside the
-# working tree, the core kit: the jar without ai/onnxruntime/native (8 MB compressed), which the GPU
-# tests and the benchmark do not need; device-check.sh then skips the end-to-end fusion and
-# CudaFusionTest, the only steps that run ONNX Runtime. DEVICE_KIT=full or core forces one.
+# working tree, the core kit: the jar without ai/onnxruntime/native (8 MB compressed) and
+# JFreeChart, which the GPU tests, the benchmark and diagnose do not need; device-check.sh then skips
+# the end-to-end fusion and CudaFusionTest, the only steps that run ONNX Runtime. DEVICE_KIT=full or
+# core forces one.
 # Usage (project root, needs a JDK 17+, Maven and nvcc): native/device-prepare.sh
 # MAVEN_ARGS (optional) is added to every mvn call, e.g. MAVEN_ARGS="-o -Dmaven.repo.local=/tmp/m2"
 # for an offline build against another local repository (Maven 3.9+ reads it itself as well;
@@ -53,18 +54,21 @@ echo "device-prepare: jlink runtime ($modules)"
 jlink --add-modules "$modules" --strip-debug --no-man-pages --no-header-files --output "$staging/kit/jre"
 
 # Stored (uncompressed) entries, so that xz compresses the native libraries inside: 20 MB less.
-# store_jar DROP_PREFIX: the shaded jar without the entries under DROP_PREFIX ("" keeps all).
+# store_jar [PREFIX...]: the shaded jar without the entries under any PREFIX. Never needed there:
+# JCuda's runtime API (the backend uses the driver API only).
 store_jar() {
-  python3 - fusion/target/onnx-fuse.jar "$staging/kit/onnx-fuse.jar" "$1" <<'PY'
+  python3 - fusion/target/onnx-fuse.jar "$staging/kit/onnx-fuse.jar" lib/libJCudaRuntime jcuda/runtime/ "$@" <<'PY'
 import sys, zipfile
-drop = sys.argv[3]
+drop = tuple(sys.argv[3:])
 with zipfile.ZipFile(sys.argv[1]) as source, zipfile.ZipFile(sys.argv[2], "w", zipfile.ZIP_STORED) as target:
     for entry in source.infolist():
-        if drop and entry.filename.startswith(drop):
+        if entry.filename.startswith(drop):
             continue
         target.writestr(entry, source.read(entry.filename), compress_type=zipfile.ZIP_STORED)
 PY
 }
+# The core kit runs no fusion: no ONNX Runtime natives, no charts for HTML reports (JFreeChart).
+core_drops=(ai/onnxruntime/native/ org/jfree/)
 # Only the dynamic symbols are needed to run; the symbol table is 4 MB (1.2 MB compressed).
 if command -v strip >/dev/null 2>&1; then
   strip --strip-unneeded "$staging/kit/jre/lib/server/libjvm.so"
@@ -97,19 +101,19 @@ pack() {
 mode=${DEVICE_KIT:-auto}
 case "$mode" in
   auto|full)
-    store_jar ""
+    store_jar
     if ! pack full; then
       if [ "$mode" = full ]; then
         echo "device-prepare: the full kit is too large to travel: $total bytes, expected at most $limit_bytes" >&2
         exit 1
       fi
       echo "device-prepare: the full kit does not fit; the core kit leaves out ONNX Runtime's native library"
-      store_jar ai/onnxruntime/native/
+      store_jar "${core_drops[@]}"
       pack core || { echo "device-prepare: too large to travel: $total bytes, expected at most $limit_bytes" >&2; exit 1; }
     fi
     ;;
   core)
-    store_jar ai/onnxruntime/native/
+    store_jar "${core_drops[@]}"
     pack core || { echo "device-prepare: too large to travel: $total bytes, expected at most $limit_bytes" >&2; exit 1; }
     ;;
   *)
