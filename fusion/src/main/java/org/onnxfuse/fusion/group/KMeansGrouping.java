@@ -308,9 +308,11 @@ public final class KMeansGrouping {
         private int[] owner;
         private double[] weight;
         private int[] current;
-        /** The last step taken; -1 before the seeds' step, else the Lloyd iteration asked for next. */
+        /** The last step taken. */
         private GramKMeans.Step step;
+        /** -1 before the seeds' step, else the Lloyd iteration asked for next. */
         private int iteration = -1;
+        /** The current assignment: the owners and current groups of the step asked for next. */
         private int[] assignment;
         private final double[] ownDistance;
         private boolean stopped;
