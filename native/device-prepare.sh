@@ -54,15 +54,15 @@ echo "device-prepare: jlink runtime ($modules)"
 jlink --add-modules "$modules" --strip-debug --no-man-pages --no-header-files --output "$staging/kit/jre"
 
 # Stored (uncompressed) entries, so that xz compresses the native libraries inside: 20 MB less.
-# store_jar [PREFIX...]: the shaded jar without the entries under any PREFIX. Never needed there:
-# JCuda's runtime API (the backend uses the driver API only).
+# store_jar [PREFIX...]: the shaded jar without the entries under any PREFIX. (JCuda stays whole:
+# its driver binding needs classes of its runtime package.)
 store_jar() {
-  python3 - fusion/target/onnx-fuse.jar "$staging/kit/onnx-fuse.jar" lib/libJCudaRuntime jcuda/runtime/ "$@" <<'PY'
+  python3 - fusion/target/onnx-fuse.jar "$staging/kit/onnx-fuse.jar" "$@" <<'PY'
 import sys, zipfile
 drop = tuple(sys.argv[3:])
 with zipfile.ZipFile(sys.argv[1]) as source, zipfile.ZipFile(sys.argv[2], "w", zipfile.ZIP_STORED) as target:
     for entry in source.infolist():
-        if entry.filename.startswith(drop):
+        if drop and entry.filename.startswith(drop):
             continue
         target.writestr(entry, source.read(entry.filename), compress_type=zipfile.ZIP_STORED)
 PY
