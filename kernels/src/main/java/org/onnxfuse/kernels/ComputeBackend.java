@@ -11,9 +11,11 @@ import java.util.List;
  * before the backend is.
  *
  * <p>Backends agree within floating-point rounding on the same inputs: both compute the
- * statistics with exact float32 x float32 products summed in float64.
+ * statistics with exact float32 x float32 products summed in float64. K-means in Gram form and the
+ * optimiser steps ({@link OptimizerSteps}, host loops unless the backend overrides them) give the
+ * same bits on every backend.
  */
-public interface ComputeBackend extends AutoCloseable {
+public interface ComputeBackend extends OptimizerSteps, AutoCloseable {
 
     /** "cpu" or "cuda". */
     String name();

@@ -1,12 +1,20 @@
 package org.onnxfuse.kernels;
 
+import java.util.ArrayDeque;
 import java.util.Arrays;
+import java.util.Deque;
+import java.util.HashMap;
+import java.util.HashSet;
 import java.util.List;
+import java.util.Map;
+import java.util.Set;
 import java.util.function.Consumer;
 
 /**
  * {@link GramKMeans} in plain Java on the caller's arrays (not copied: they must not change while
- * this is open). Holds one m x k table of C U, kept between steps ({@link NearestGroups}). The
+ * this is open). Holds one m x k table of C U per restart being stepped, kept between its steps
+ * ({@link NearestGroups}); its {@link #restartBatch} is 1, so the grouping steps one restart at a
+ * time and holds one table, as before restarts could be batched. The
  * order of operations (here and in {@link NearestGroups}) is the reference the device reproduces
  * (kmeans.cu); Java never fuses a multiply and an add.
  */
@@ -15,7 +23,10 @@ final class CpuGramKMeans implements GramKMeans {
     private final double[] gram;
     private final double[] targetSquaredNorms;
     private final int m;
-    private final NearestGroups nearestGroups;
+    private final int workers;
+    private final Consumer<List<Runnable>> runner;
+    /** Each restart's table of C U, by the id its steps give. */
+    private final Map<Integer, NearestGroups> tables = new HashMap<>();
 
     /**
      * C and G column-major m x m: cross[i + j * m] = C_ij, gram[a + b * m] = G_ab; a step's work
@@ -28,7 +39,8 @@ final class CpuGramKMeans implements GramKMeans {
         this.gram = gram;
         this.targetSquaredNorms = targetSquaredNorms;
         this.m = m;
-        this.nearestGroups = new NearestGroups(cross, m, workers, runner);
+        this.workers = workers;
+        this.runner = runner;
     }
 
     @Override
@@ -64,13 +76,53 @@ final class CpuGramKMeans implements GramKMeans {
 
     @Override
     public Step step(int k, int[] owner, double[] weight, int[] current) {
-        GramKMeansArguments.step(m, k, owner, weight, current);
+        return steps(k, new int[] {0}, new int[][] {owner}, new double[][] {weight}, new int[][] {current})[0];
+    }
+
+    /**
+     * Restart by restart, each with its own table of C U ({@link NearestGroups}); a restart's
+     * results are the bits it gets stepped alone (the tables only save work: a column is summed
+     * anew, in the same order, wherever its group changed since the table's last step).
+     */
+    @Override
+    public Step[] steps(int k, int[] restarts, int[][] owners, double[][] weights, int[][] currents) {
+        GramKMeansArguments.steps(m, k, restarts, owners, weights, currents);
+        NearestGroups[] kept = tablesFor(restarts);
+        Step[] out = new Step[restarts.length];
+        for (int b = 0; b < restarts.length; b++) {
+            out[b] = step(kept[b], k, owners[b], weights[b], currents[b]);
+        }
+        return out;
+    }
+
+    private Step step(NearestGroups nearestGroups, int k, int[] owner, double[] weight, int[] current) {
         double[] currentD2 = current == null ? null : new double[m];
         int[] next = new int[m];
         double[] nextD2 = new double[m];
         nearestGroups.update(k, owner, weight);
         nearestGroups.search(current, quadratics(k, owner, weight), targetSquaredNorms, currentD2, next, nextD2);
         return new Step(currentD2, next, nextD2);
+    }
+
+    /**
+     * A table per restart named: its own from its last step, else one that a restart not named now
+     * held (so one restart after another reuses one table, as a single restart always did), else a
+     * new one. The tables of restarts not named and not reused are let go.
+     */
+    private NearestGroups[] tablesFor(int[] restarts) {
+        Set<Integer> named = new HashSet<>();
+        for (int id : restarts) {
+            named.add(id);
+        }
+        Deque<NearestGroups> spare = new ArrayDeque<>();
+        tables.entrySet().removeIf(e -> !named.contains(e.getKey()) && spare.add(e.getValue()));
+        NearestGroups[] kept = new NearestGroups[restarts.length];
+        for (int b = 0; b < restarts.length; b++) {
+            kept[b] = tables.computeIfAbsent(restarts[b], id -> spare.isEmpty()
+                    ? new NearestGroups(cross, m, workers, runner) : spare.poll());
+        }
+        spare.forEach(NearestGroups::release);
+        return kept;
     }
 
     /**
@@ -106,6 +158,7 @@ final class CpuGramKMeans implements GramKMeans {
 
     @Override
     public void close() {
-        nearestGroups.release();
+        tables.values().forEach(NearestGroups::release);
+        tables.clear();
     }
 }

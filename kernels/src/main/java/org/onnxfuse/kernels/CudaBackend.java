@@ -24,6 +24,10 @@ import jcuda.driver.JCudaDriver;
  * ({@link CudaCholesky}, our own kernels: cuSOLVER's CUDA 12 bindings do not load with the CUDA 13
  * driver); smaller solves run on the host's LAPACK, through a CPU backend with the same thread count.
  *
+ * <p>K-means in Gram form runs on the device ({@link CudaGramKMeans}, its restarts as one batch), and
+ * so can the optimiser steps ({@link #adamStep}, {@link #sgdStep}), though the trainer keeps them on
+ * the host.
+ *
  * <p>Uses the device's primary context (the one the CUDA runtime and ONNX Runtime share), made
  * current on the calling thread at the start of every call; calls are serialised on this object.
  */
@@ -58,6 +62,8 @@ final class CudaBackend implements ComputeBackend {
     final CUfunction cholPanelKernel = new CUfunction();
     final CUfunction cholTrsmKernel = new CUfunction();
     final CUfunction cholBatchedKernel = new CUfunction();
+    final CUfunction adamKernel = new CUfunction();
+    final CUfunction sgdKernel = new CUfunction();
     /** Tests set it to run every solve on the device, whatever the size. */
     volatile boolean forceDeviceSolve;
     private boolean contextRetained;
@@ -94,6 +100,9 @@ final class CudaBackend implements ComputeBackend {
             JCudaDriver.cuModuleGetFunction(cholPanelKernel, cholesky, "chol_panel");
             JCudaDriver.cuModuleGetFunction(cholTrsmKernel, cholesky, "chol_trsm");
             JCudaDriver.cuModuleGetFunction(cholBatchedKernel, cholesky, "chol_batched");
+            CUmodule optimizer = loadModule(CudaKernels.OPTIMIZER);
+            JCudaDriver.cuModuleGetFunction(adamKernel, optimizer, "adam_step");
+            JCudaDriver.cuModuleGetFunction(sgdKernel, optimizer, "sgd_step");
         } catch (CudaException e) {
             releaseDevice();
             throw new BackendUnavailableException("the CUDA backend could not start on " + deviceDescription + ": "
@@ -253,6 +262,77 @@ final class CudaBackend implements ComputeBackend {
             makeCurrent();
             return CudaCholesky.solveBatched(this, systems, rightHandSides, ridges);
         }
+    }
+
+    /**
+     * On the device (optimizer.cu), bit-identical to the host loop: the four buffers go up, one
+     * launch, parameters and moments come back. The transfers (28 bytes per value) cost more than the
+     * host loop's arithmetic while the parameters live on the host, so the trainer keeps the host
+     * steps ({@link OptimizerSteps#HOST}); see {@link #adamStepOnDevice} for buffers already there.
+     */
+    @Override
+    public synchronized void adamStep(float[] parameters, float[] gradients, float[] firstMoment,
+                                      float[] secondMoment, AdamStep step) {
+        AdamStep.checkLengths(parameters, gradients, firstMoment, secondMoment);
+        requireOpen();
+        if (parameters.length == 0) {
+            return;
+        }
+        makeCurrent();
+        try (DeviceBuffer p = DeviceBuffer.upload(parameters); DeviceBuffer g = DeviceBuffer.upload(gradients);
+             DeviceBuffer m1 = DeviceBuffer.upload(firstMoment); DeviceBuffer m2 = DeviceBuffer.upload(secondMoment)) {
+            adamStepOnDevice(p, g, m1, m2, parameters.length, step);
+            p.copyTo(parameters);
+            m1.copyTo(firstMoment);
+            m2.copyTo(secondMoment);
+        } catch (CudaException e) {
+            throw failure("adam_step (" + parameters.length + " values)", e);
+        }
+    }
+
+    /** Adam on {@code n} values already on the device, in place; callers hold this object's lock. */
+    void adamStepOnDevice(DeviceBuffer p, DeviceBuffer g, DeviceBuffer m1, DeviceBuffer m2, int n, AdamStep step) {
+        launch(adamKernel, elementwiseBlocks(n), 1, 1, Pointer.to(Pointer.to(new int[] {n}), Pointer.to(p.pointer()),
+                Pointer.to(g.pointer()), Pointer.to(m1.pointer()), Pointer.to(m2.pointer()), doubles(step.beta1()),
+                doubles(1 - step.beta1()), doubles(step.beta2()), doubles(1 - step.beta2()), doubles(step.epsilon()),
+                doubles(step.l2()), doubles(step.keep()), doubles(step.stepSize()),
+                doubles(step.secondCorrectionRoot())));
+    }
+
+    /** On the device (optimizer.cu), bit-identical to the host loop; as {@link #adamStep}. */
+    @Override
+    public synchronized void sgdStep(float[] parameters, float[] gradients, float[] velocity, SgdStep step) {
+        AdamStep.checkLengths(parameters, gradients, velocity);
+        requireOpen();
+        if (parameters.length == 0) {
+            return;
+        }
+        makeCurrent();
+        try (DeviceBuffer p = DeviceBuffer.upload(parameters); DeviceBuffer g = DeviceBuffer.upload(gradients);
+             DeviceBuffer b = DeviceBuffer.upload(velocity)) {
+            sgdStepOnDevice(p, g, b, parameters.length, step);
+            p.copyTo(parameters);
+            b.copyTo(velocity);
+        } catch (CudaException e) {
+            throw failure("sgd_step (" + parameters.length + " values)", e);
+        }
+    }
+
+    /** SGD on {@code n} values already on the device, in place; callers hold this object's lock. */
+    void sgdStepOnDevice(DeviceBuffer p, DeviceBuffer g, DeviceBuffer b, int n, SgdStep step) {
+        launch(sgdKernel, elementwiseBlocks(n), 1, 1, Pointer.to(Pointer.to(new int[] {n}), Pointer.to(p.pointer()),
+                Pointer.to(g.pointer()), Pointer.to(b.pointer()), doubles(step.momentum()),
+                Pointer.to(new int[] {step.nesterov() ? 1 : 0}), doubles(step.l2()), doubles(step.keep()),
+                doubles(step.learningRate())));
+    }
+
+    /** Enough blocks to fill the device a few times over; the elementwise kernels stride the rest. */
+    private int elementwiseBlocks(int n) {
+        return Math.max(1, Math.min(ceilDiv(n, BLOCK_THREADS), 8 * multiprocessors));
+    }
+
+    private static Pointer doubles(double value) {
+        return Pointer.to(new double[] {value});
     }
 
     @Override

@@ -19,7 +19,8 @@ final class CudaKernels {
     static final String GEMM = "gemm";
     static final String KMEANS = "kmeans";
     static final String CHOLESKY = "cholesky";
-    static final List<String> MODULES = List.of(STATISTICS, GEMM, KMEANS, CHOLESKY);
+    static final String OPTIMIZER = "optimizer";
+    static final List<String> MODULES = List.of(STATISTICS, GEMM, KMEANS, CHOLESKY, OPTIMIZER);
 
     private CudaKernels() {
     }

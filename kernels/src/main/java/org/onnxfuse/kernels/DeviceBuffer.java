@@ -33,6 +33,12 @@ final class DeviceBuffer implements AutoCloseable {
         return buffer;
     }
 
+    static DeviceBuffer upload(float[] data) {
+        DeviceBuffer buffer = new DeviceBuffer(4L * data.length);
+        buffer.copyFrom(data, 0, data.length);
+        return buffer;
+    }
+
     CUdeviceptr pointer() {
         return pointer;
     }
@@ -54,6 +60,12 @@ final class DeviceBuffer implements AutoCloseable {
     void copyTo(double[] host) {
         if (host.length > 0) {
             JCudaDriver.cuMemcpyDtoH(Pointer.to(host), pointer, 8L * host.length);
+        }
+    }
+
+    void copyTo(float[] host) {
+        if (host.length > 0) {
+            JCudaDriver.cuMemcpyDtoH(Pointer.to(host), pointer, 4L * host.length);
         }
     }
 

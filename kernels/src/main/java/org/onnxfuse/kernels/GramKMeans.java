@@ -10,7 +10,9 @@ package org.onnxfuse.kernels;
  *
  * <p>Every backend computes bit-identical results: the same float64 operations in the same order,
  * without fused multiply-adds (see {@link CpuGramKMeans} for the order and kmeans.cu for how the
- * device keeps it). Hence the same seed gives the same grouping on every backend. Not thread-safe.
+ * device keeps it). Hence the same seed gives the same grouping on every backend. Independent
+ * restarts may be stepped together ({@link #restartBatch}, {@link #steps}), each restart's results
+ * the same bits as alone. Not thread-safe.
  */
 public interface GramKMeans extends AutoCloseable {
 
@@ -38,6 +40,55 @@ public interface GramKMeans extends AutoCloseable {
      * @throws IllegalArgumentException if the lengths or ids are out of range
      */
     Step step(int k, int[] owner, double[] weight, int[] current);
+
+    /**
+     * How many restarts a caller should advance together through {@link #steps} and
+     * {@link #farthestFirst(int[], int)} for k groups: 1 where batching gains nothing (the default;
+     * the CPU, whose steps already share the backend's threads and which would keep one m x k table
+     * per restart), more where one call for many restarts saves launches (CUDA, as many as its free
+     * memory holds distance tables for).
+     *
+     * @throws IllegalArgumentException unless 1 <= k <= m
+     */
+    default int restartBatch(int k) {
+        GramKMeansArguments.groups(neurons(), k);
+        return 1;
+    }
+
+    /**
+     * {@link #farthestFirst(int, int)} for each of several restarts at once: entry r is the seeds
+     * from {@code firsts[r]}. This default calls it restart by restart.
+     */
+    default int[][] farthestFirst(int[] firsts, int k) {
+        int[][] seeds = new int[firsts.length][];
+        for (int r = 0; r < firsts.length; r++) {
+            seeds[r] = farthestFirst(firsts[r], k);
+        }
+        return seeds;
+    }
+
+    /**
+     * One assignment step of each of several independent restarts: entry b is exactly what
+     * {@link #step} returns for {@code owners[b]}, {@code weights[b]} and {@code currents[b]} (null
+     * allowed) when restart {@code restarts[b]} is stepped alone. The ids (distinct within a call,
+     * the same restart keeping its id between calls) let an implementation keep state per restart
+     * between its steps (the CPU its table of C U); what it kept for a restart not named in a call
+     * may be let go. This default takes one restart per call (implementations whose results depend
+     * on their earlier steps, such as the fusion's factor form, keep it: the caller then advances
+     * one restart at a time, as {@link #restartBatch} says).
+     *
+     * @throws IllegalArgumentException if the arrays differ in count, an id repeats, or an entry is
+     *     invalid for {@link #step}
+     * @throws UnsupportedOperationException for more than one restart where steps are not batched
+     */
+    default Step[] steps(int k, int[] restarts, int[][] owners, double[][] weights, int[][] currents) {
+        GramKMeansArguments.steps(neurons(), k, restarts, owners, weights, currents);
+        if (restarts.length > 1) {
+            throw new UnsupportedOperationException(getClass().getSimpleName() + " steps one restart at a time, found "
+                    + restarts.length);
+        }
+        return restarts.length == 0 ? new Step[0] : new Step[] {step(k, owners[0], weights[0], currents[0])};
+    }
 
     /** Releases the backend's copies (device memory); idempotent. */
     @Override

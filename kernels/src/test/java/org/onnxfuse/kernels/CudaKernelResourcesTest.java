@@ -23,6 +23,15 @@ class CudaKernelResourcesTest {
         assertEntries(CudaKernels.CHOLESKY, "chol_panel", "chol_trsm", "chol_batched");
     }
 
+    @Test
+    void kmeansAndOptimizerKernelsAreBuilt() {
+        assumeTrue(Files.isExecutable(Path.of("/usr/local/cuda/bin/nvcc")), "nvcc absent: the build skips PTX");
+        assertEntries(CudaKernels.KMEANS, CudaGramKMeans.KERNELS);
+        assertEntries(CudaKernels.OPTIMIZER, "adam_step", "sgd_step");
+        assertTrue(CudaKernels.describe().stream().anyMatch(line -> line.startsWith("optimizer: adam_step, sgd_step")),
+                () -> String.valueOf(CudaKernels.describe()));
+    }
+
     private static void assertEntries(String module, String... kernels) {
         List<CudaKernels.Image> images = CudaKernels.images(module);
         assertTrue(images.size() == 2, module + ": expected a fatbin and a PTX, found " + images);

@@ -77,6 +77,13 @@ public final class KernelBenchmark {
         for (int[] s : kmeans) {
             guarded(rows, "k-means", () -> kmeans(s[0], s[1]));
         }
+        int[][] restarts = quick ? new int[][] {{256, 64, 4}} : new int[][] {{2048, 512, 10}, {8192, 1024, 10}};
+        for (int[] s : restarts) {
+            guarded(rows, "k-means restarts", () -> kmeansRestarts(s[0], s[1], s[2]));
+        }
+        for (int n : quick ? new int[] {4096} : new int[] {785 * 256, 1 << 24}) {
+            guarded(rows, "optimiser steps", () -> optimizerSteps(n));
+        }
         int[][] solves = quick ? new int[][] {{256, 64}, {100, 10}} : new int[][] {{4096, 1024}, {785, 512}};
         for (int[] s : solves) {
             guarded(rows, "cholesky solve", () -> cholesky(s[0], s[1]));
@@ -192,13 +199,10 @@ public final class KernelBenchmark {
      * backends return the same assignment.
      */
     private void kmeans(int m, int k) {
-        DenseMatrix factors = new DenseMatrix(64, m, randomArray(64L * m));
-        double[] gram = cpu.gemm(Transpose.YES, Transpose.NO, 1.0, factors, factors, 0.0, null).toColumnMajor();
-        double[] cross = gram.clone();
-        double[] norms = new double[m];
-        for (int i = 0; i < m; i++) {
-            norms[i] = gram[i + i * m] + random.nextDouble(0.0, 1.0);
-        }
+        GramProblem p = gramProblem(m);
+        double[] gram = p.gram();
+        double[] cross = p.cross();
+        double[] norms = p.norms();
         int[] owner = new int[m];
         double[] weight = new double[m];
         for (int i = 0; i < m; i++) {
@@ -217,6 +221,158 @@ public final class KernelBenchmark {
                     percent(bytes / (median(gpu) * 1e-3) / copyCeiling),
                     String.format(Locale.ROOT, "%.1f (%.1fx)", median(host), median(host) / median(gpu))));
         }
+    }
+
+    /** A K-means problem on m neurons from 64 random factors: G = F^T F, C a copy of G, t_i = G_ii + U(0, 1). */
+    private GramProblem gramProblem(int m) {
+        DenseMatrix factors = new DenseMatrix(64, m, randomArray(64L * m));
+        double[] gram = cpu.gemm(Transpose.YES, Transpose.NO, 1.0, factors, factors, 0.0, null).toColumnMajor();
+        double[] norms = new double[m];
+        for (int i = 0; i < m; i++) {
+            norms[i] = gram[i + i * m] + random.nextDouble(0.0, 1.0);
+        }
+        return new GramProblem(m, gram.clone(), gram, norms);
+    }
+
+    /**
+     * R restarts of the Gram-form K-means on m neurons and k groups, as the grouping runs them on the
+     * device: farthest-first seeding and one Lloyd step for all R in one batch (each kernel launched
+     * once, restart in grid z) against the same R restarts one after another on the device and on
+     * the CPU backend. The CPU gets a fresh K-means per timed run, so each step sums every column of
+     * C U as a restart's first steps do (its later steps re-sum only the groups that changed).
+     * Checks that all three give the same seeds and assignments.
+     */
+    private void kmeansRestarts(int m, int k, int restarts) {
+        GramProblem p = gramProblem(m);
+        double[] gram = p.gram();
+        double[] cross = p.cross();
+        double[] norms = p.norms();
+        int[] ids = new int[restarts];
+        int[] firsts = new int[restarts];
+        int[][] owners = new int[restarts][m];
+        double[][] weights = new double[restarts][m];
+        for (int r = 0; r < restarts; r++) {
+            ids[r] = r;
+            firsts[r] = random.nextInt(m);
+            int[] size = new int[k];
+            for (int i = 0; i < m; i++) {
+                owners[r][i] = (i + 7 * r) % k;
+                size[owners[r][i]]++;
+            }
+            for (int i = 0; i < m; i++) {
+                weights[r][i] = 1.0 / size[owners[r][i]];
+            }
+        }
+        String size = "m " + m + ", k " + k + ", " + restarts + " restarts";
+        try (GramKMeans onGpu = cuda.openGramKMeans(cross, gram, norms, m)) {
+            double[] seedsBatched = time(() -> onGpu.farthestFirst(firsts, k));
+            double[] seedsOneByOne = time(() -> {
+                for (int first : firsts) {
+                    onGpu.farthestFirst(first, k);
+                }
+            });
+            double[] seedsCpu = timeHost(() -> {
+                try (GramKMeans onCpu = cpu.openGramKMeans(cross, gram, norms, m)) {
+                    onCpu.farthestFirst(firsts, k);
+                }
+            });
+            double[] stepBatched = time(() -> onGpu.steps(k, ids, owners, weights, owners));
+            double[] stepOneByOne = time(() -> {
+                for (int r = 0; r < restarts; r++) {
+                    onGpu.step(k, owners[r], weights[r], owners[r]);
+                }
+            });
+            double[] stepCpu = timeHost(() -> {
+                try (GramKMeans onCpu = cpu.openGramKMeans(cross, gram, norms, m)) {
+                    onCpu.steps(k, ids, owners, weights, owners);
+                }
+            });
+            boolean same;
+            try (GramKMeans onCpu = cpu.openGramKMeans(cross, gram, norms, m)) {
+                int[][] seeds = onGpu.farthestFirst(firsts, k);
+                GramKMeans.Step[] batched = onGpu.steps(k, ids, owners, weights, owners);
+                GramKMeans.Step[] host = onCpu.steps(k, ids, owners, weights, owners);
+                same = Arrays.deepEquals(seeds, onCpu.farthestFirst(firsts, k));
+                for (int r = 0; r < restarts; r++) {
+                    same &= Arrays.equals(seeds[r], onGpu.farthestFirst(firsts[r], k))
+                            && Arrays.equals(batched[r].next(), host[r].next())
+                            && Arrays.equals(batched[r].nextSquaredDistance(), host[r].nextSquaredDistance())
+                            && Arrays.equals(batched[r].next(), onGpu.step(k, owners[r], weights[r], owners[r]).next());
+                }
+            }
+            double bytes = restarts * 8.0 * ((double) m * m + 2.0 * m * k);
+            rows.add(new Row("k-means farthest-first, restarts in one batch (same seeds as CPU and one by one: " + same
+                    + "; batch speed-up " + ratio(seedsOneByOne, seedsBatched) + ")", size, median(seedsBatched),
+                    spread(seedsBatched), "-", "-", cpuColumn(seedsCpu, seedsBatched)));
+            rows.add(new Row("k-means farthest-first, restarts one after another on the device", size,
+                    median(seedsOneByOne), spread(seedsOneByOne), "-", "-", cpuColumn(seedsCpu, seedsOneByOne)));
+            rows.add(new Row("k-means Lloyd step, restarts in one batch (same as CPU and one by one: " + same
+                    + "; batch speed-up " + ratio(stepOneByOne, stepBatched) + ")", size, median(stepBatched),
+                    spread(stepBatched), gbps(bytes / (median(stepBatched) * 1e-3)),
+                    percent(bytes / (median(stepBatched) * 1e-3) / copyCeiling), cpuColumn(stepCpu, stepBatched)));
+            rows.add(new Row("k-means Lloyd step, restarts one after another on the device", size,
+                    median(stepOneByOne), spread(stepOneByOne), gbps(bytes / (median(stepOneByOne) * 1e-3)),
+                    percent(bytes / (median(stepOneByOne) * 1e-3) / copyCeiling), cpuColumn(stepCpu, stepOneByOne)));
+        }
+    }
+
+    /**
+     * Adam and SGD (momentum 0.9, Nesterov, L2 decay) on n float32 values: through the backend API
+     * (the host's buffers uploaded and downloaded each step: 28 and 20 bytes per value) against the
+     * CPU backend's loop, and the kernels alone on buffers already on the device (bytes read and
+     * written against the copy ceiling). Checks that device and host give the same bits.
+     */
+    private void optimizerSteps(int n) {
+        float[] p = randomFloats(n);
+        float[] g = randomFloats(n);
+        float[] m1 = randomFloats(n);
+        float[] m2 = new float[n];
+        for (int i = 0; i < n; i++) {
+            m2[i] = m1[i] * m1[i];
+        }
+        AdamStep adam = new AdamStep(0.9, 0.999, 1e-8, 1e-4, 1, 1e-3 / (1 - 0.9), Math.sqrt(1 - 0.999));
+        SgdStep sgd = new SgdStep(0.9, true, 1e-4, 1, 1e-3);
+        float[][] host = {p.clone(), m1.clone(), m2.clone()};
+        float[][] device = {p.clone(), m1.clone(), m2.clone()};
+        cpu.adamStep(host[0], g, host[1], host[2], adam);
+        cuda.adamStep(device[0], g, device[1], device[2], adam);
+        cpu.sgdStep(host[0], g, host[1], sgd);
+        cuda.sgdStep(device[0], g, device[1], sgd);
+        boolean same = Arrays.deepEquals(host, device);
+        double[] adamApi = time(() -> cuda.adamStep(p, g, m1, m2, adam));
+        double[] adamCpu = timeHost(() -> cpu.adamStep(p, g, m1, m2, adam));
+        double[] sgdApi = time(() -> cuda.sgdStep(p, g, m1, sgd));
+        double[] sgdCpu = timeHost(() -> cpu.sgdStep(p, g, m1, sgd));
+        double[] adamKernel;
+        double[] sgdKernel;
+        synchronized (cuda) {
+            cuda.makeCurrent();
+            try (DeviceBuffer dp = DeviceBuffer.upload(p); DeviceBuffer dg = DeviceBuffer.upload(g);
+                 DeviceBuffer d1 = DeviceBuffer.upload(m1); DeviceBuffer d2 = DeviceBuffer.upload(m2)) {
+                adamKernel = time(() -> cuda.adamStepOnDevice(dp, dg, d1, d2, n, adam));
+                sgdKernel = time(() -> cuda.sgdStepOnDevice(dp, dg, d1, n, sgd));
+            }
+        }
+        String size = n + " values";
+        rows.add(new Row("adam step, host API (same bits as CPU, Adam then SGD: " + same + ")", size, median(adamApi),
+                spread(adamApi), gbps(28.0 * n / (median(adamApi) * 1e-3)), "-", cpuColumn(adamCpu, adamApi)));
+        rows.add(new Row("adam step, kernel only (buffers on the device)", size, median(adamKernel),
+                spread(adamKernel), gbps(28.0 * n / (median(adamKernel) * 1e-3)),
+                percent(28.0 * n / (median(adamKernel) * 1e-3) / copyCeiling), cpuColumn(adamCpu, adamKernel)));
+        rows.add(new Row("sgd step (momentum, Nesterov), host API", size, median(sgdApi), spread(sgdApi),
+                gbps(20.0 * n / (median(sgdApi) * 1e-3)), "-", cpuColumn(sgdCpu, sgdApi)));
+        rows.add(new Row("sgd step (momentum, Nesterov), kernel only (buffers on the device)", size,
+                median(sgdKernel), spread(sgdKernel), gbps(20.0 * n / (median(sgdKernel) * 1e-3)),
+                percent(20.0 * n / (median(sgdKernel) * 1e-3) / copyCeiling), cpuColumn(sgdCpu, sgdKernel)));
+    }
+
+    /** "CPU ms (CPU over device x)". */
+    private static String cpuColumn(double[] host, double[] device) {
+        return String.format(Locale.ROOT, "%.1f (%.1fx)", median(host), median(host) / median(device));
+    }
+
+    private static String ratio(double[] slower, double[] faster) {
+        return String.format(Locale.ROOT, "%.1fx", median(slower) / median(faster));
     }
 
     private static void feed(StatisticsAccumulator acc, List<float[]> xs, List<float[]> as) {

@@ -131,4 +131,48 @@ class SanitizerWorkloadTest extends WithCpuAndCuda {
             assertArrayEquals(expected.currentSquaredDistance(), actual.currentSquaredDistance());
         }
     }
+
+    @Test
+    void kmeansRestartsInOneBatch() {
+        SplittableRandom rng = new SplittableRandom(36);
+        GramProblem p = GramProblem.random(rng, 300, 250);
+        int k = 20;
+        int[] firsts = {7, 150, 299};
+        try (GramKMeans onCpu = p.open(cpu); GramKMeans onGpu = p.open(cuda)) {
+            int[][] seeds = onGpu.farthestFirst(firsts, k);
+            int[][] owners = new int[firsts.length][];
+            double[][] weights = new double[firsts.length][];
+            int[][] currents = new int[firsts.length][];
+            for (int r = 0; r < firsts.length; r++) {
+                assertArrayEquals(onCpu.farthestFirst(firsts[r], k), seeds[r]);
+                owners[r] = GramProblem.randomIds(rng, 300, k, true);
+                weights[r] = GramProblem.groupWeights(rng, owners[r], k);
+                currents[r] = r == 1 ? null : GramProblem.randomIds(rng, 300, k, false);
+            }
+            int[] ids = {0, 1, 2};
+            GramKMeans.Step[] expected = onCpu.steps(k, ids, owners, weights, currents);
+            GramKMeans.Step[] actual = onGpu.steps(k, ids, owners, weights, currents);
+            for (int r = 0; r < firsts.length; r++) {
+                CpuGramKMeansBatchTest.assertSameStep(expected[r], actual[r], "restart " + r);
+            }
+        }
+    }
+
+    @Test
+    void optimizerSteps() {
+        SplittableRandom rng = new SplittableRandom(37);
+        int n = 3000; // several blocks, the last partial
+        float[] p = CudaOptimizerTest.values(rng, n, 1);
+        float[] g = CudaOptimizerTest.values(rng, n, 0.1);
+        float[][] host = {p.clone(), CudaOptimizerTest.values(rng, n, 0.01), new float[n]};
+        float[][] device = {host[0].clone(), host[1].clone(), host[2].clone()};
+        AdamStep adam = new AdamStep(0.9, 0.999, 1e-8, 0.01, 1, 0.02, 0.05);
+        cpu.adamStep(host[0], g, host[1], host[2], adam);
+        cuda.adamStep(device[0], g, device[1], device[2], adam);
+        assertArrayEquals(host, device);
+        SgdStep sgd = new SgdStep(0.9, true, 0, 0.999, 0.1);
+        cpu.sgdStep(host[0], g, host[1], sgd);
+        cuda.sgdStep(device[0], g, device[1], sgd);
+        assertArrayEquals(host, device);
+    }
 }

@@ -55,8 +55,12 @@ import org.onnxfuse.kernels.SufficientStatistics;
  * O(m<sup>2</sup> k)). That part (farthest-first, the distance table, the nearest groups) runs on
  * the backend's {@link GramKMeans}, opened once per call and shared by the restarts: on CUDA, C,
  * G and the m x k table stay on the device and an iteration moves O(m) values; every backend gives
- * bit-identical results, so the grouping does not depend on the backend. The restarts run one
- * after another. Every random choice comes from one
+ * bit-identical results, so the grouping does not depend on the backend. The restarts advance in
+ * lockstep, as many together as the backend's K-means asks for ({@link GramKMeans#restartBatch}:
+ * one at a time on the CPU and in the factor form, a batch per launch on CUDA): one call seeds
+ * them all, one call per round steps those still running, and a restart that has stopped is not
+ * stepped again. Each restart's steps are the ones it takes alone, and the winner is chosen in
+ * restart order, so the result is the same bits for any batch width. Every random choice comes from one
  * {@link SplittableRandom} seeded with {@link GroupingConfig#seed()}: same inputs and seed, same
  * result.
  */
@@ -110,6 +114,16 @@ public final class KMeansGrouping {
      */
     static Grouping group(ComputeBackend backend, ProjectedTargets fit, NeuronLayout layout, double[] scores,
                           int targetWidth, GroupingConfig config, boolean bounds) {
+        return group(backend, fit, layout, scores, targetWidth, config, bounds, 0);
+    }
+
+    /**
+     * As above, advancing {@code restartBatch} restarts together in the Gram form (tests force it;
+     * 0: as many as the backend's K-means asks for, {@link GramKMeans#restartBatch}). The factor and
+     * cross forms step one restart at a time whatever is asked: their steps depend on their last.
+     */
+    static Grouping group(ComputeBackend backend, ProjectedTargets fit, NeuronLayout layout, double[] scores,
+                          int targetWidth, GroupingConfig config, boolean bounds, int restartBatch) {
         Objects.requireNonNull(backend, "backend");
         Objects.requireNonNull(config, "config");
         layout.requireNeurons(fit.neurons(), "the least-squares fit");
@@ -130,11 +144,22 @@ public final class KMeansGrouping {
         // restart keeps only its best assignment's own distances (m values)
         try (GramKMeans kMeans = fit.factorForm() ? new FactorKMeans(backend, fit, bounds)
                 : backend.openGramKMeans(fit.crossColumns(), fit.gramColumns(), fit.targetSquaredNorms(), m)) {
-            for (int r = 0; r < restarts; r++) {
-                Restart run = new Restart(backend, kMeans, fit, s, targetWidth, config);
-                run.run(firstCentroids[r]);
-                if (winner == null || run.bestCost < winner.bestCost) {
-                    winner = run;
+            int width = restartBatch > 0 && !fit.factorForm() ? restartBatch : kMeans.restartBatch(targetWidth);
+            width = Math.max(1, Math.min(restarts, width));
+            for (int from = 0; from < restarts; from += width) {
+                // restarts from .. to - 1 in lockstep; the winner is chosen in restart order, as
+                // the restarts' sequential loop chose it
+                int to = Math.min(restarts, from + width);
+                int[][] seeds = kMeans.farthestFirst(Arrays.copyOfRange(firstCentroids, from, to), targetWidth);
+                List<Restart> batch = new ArrayList<>(to - from);
+                for (int r = from; r < to; r++) {
+                    batch.add(new Restart(r, backend, fit, s, targetWidth, config, seeds[r - from]));
+                }
+                runInLockstep(kMeans, batch, targetWidth);
+                for (Restart run : batch) {
+                    if (winner == null || run.bestCost < winner.bestCost) {
+                        winner = run;
+                    }
                 }
             }
             if (kMeans instanceof FactorKMeans factor && Boolean.getBoolean(COUNTS_PROPERTY)) {
@@ -147,6 +172,33 @@ public final class KMeansGrouping {
             }
         }
         return winner.toGrouping(restarts);
+    }
+
+    /**
+     * Steps the restarts together until each has stopped: one {@link GramKMeans#steps} call per
+     * round for the restarts still running, each restart's step the one it would have taken alone.
+     */
+    private static void runInLockstep(GramKMeans kMeans, List<Restart> batch, int k) {
+        List<Restart> running = new ArrayList<>(batch);
+        while (!running.isEmpty()) {
+            int count = running.size();
+            int[] ids = new int[count];
+            int[][] owners = new int[count][];
+            double[][] weights = new double[count][];
+            int[][] currents = new int[count][];
+            for (int b = 0; b < count; b++) {
+                Restart run = running.get(b);
+                ids[b] = run.id;
+                owners[b] = run.owner;
+                weights[b] = run.weight;
+                currents[b] = run.current;
+            }
+            GramKMeans.Step[] steps = kMeans.steps(k, ids, owners, weights, currents);
+            for (int b = 0; b < count; b++) {
+                running.get(b).take(steps[b]);
+            }
+            running.removeIf(Restart::stopped);
+        }
     }
 
     /** 0..n-1 in a random order (Fisher-Yates). */
@@ -229,10 +281,14 @@ public final class KMeansGrouping {
         return empty.size();
     }
 
-    /** One seeded K-means run; keeps the best assignment it has seen. */
+    /**
+     * One seeded K-means run, advanced one step at a time by its caller: it names the step it needs
+     * next ({@link #owner}, {@link #weight}, {@link #current}), {@link #take}s the result and names
+     * the next, until it has {@link #stopped}. Keeps the best assignment it has seen.
+     */
     private static final class Restart {
+        private final int id;
         private final ComputeBackend backend;
-        private final GramKMeans kMeans;
         private final ProjectedTargets fit;
         private final double[] s;
         private final int m;
@@ -248,38 +304,55 @@ public final class KMeansGrouping {
         /** Each neuron's squared distance to its own group under {@link #bestAssignment}. */
         private double[] bestOwnSquaredDistances;
 
-        Restart(ComputeBackend backend, GramKMeans kMeans, ProjectedTargets fit, double[] s, int k,
-                GroupingConfig config) {
+        /** The step asked for next: centroids (owner, weight) and each neuron's current group (null: none). */
+        private int[] owner;
+        private double[] weight;
+        private int[] current;
+        /** The last step taken. */
+        private GramKMeans.Step step;
+        /** -1 before the seeds' step, else the Lloyd iteration asked for next. */
+        private int iteration = -1;
+        /** The current assignment: the owners and current groups of the step asked for next. */
+        private int[] assignment;
+        private final double[] ownDistance;
+        private boolean stopped;
+
+        /** Restart {@code id}, starting from the farthest-first {@code seeds}: its first step assigns to them. */
+        Restart(int id, ComputeBackend backend, ProjectedTargets fit, double[] s, int k, GroupingConfig config,
+                int[] seeds) {
+            this.id = id;
             this.backend = backend;
-            this.kMeans = kMeans;
             this.fit = fit;
             this.s = s;
             this.m = fit.neurons();
             this.k = k;
             this.config = config;
+            this.ownDistance = new double[m];
+            owner = new int[m];
+            Arrays.fill(owner, -1);
+            weight = new double[m];
+            for (int g = 0; g < k; g++) {
+                owner[seeds[g]] = g;
+                weight[seeds[g]] = 1.0;
+            }
+            current = null;
         }
 
-        void run(int firstCentroid) {
-            int[] seeds = kMeans.farthestFirst(firstCentroid, k);
-            int[] seedOwner = new int[m];
-            Arrays.fill(seedOwner, -1);
-            double[] seedWeight = new double[m];
-            for (int g = 0; g < k; g++) {
-                seedOwner[seeds[g]] = g;
-                seedWeight[seeds[g]] = 1.0;
-            }
-            GramKMeans.Step step = kMeans.step(k, seedOwner, seedWeight, null);
-            int[] assignment = step.next();
-            double[] ownDistance = new double[m];
-            for (int it = 0; it < config.maxIterations(); it++) {
-                // the distances to the groups just chosen, from the centroids they were chosen by
-                double[] nearest = step.nextSquaredDistance();
-                for (int i = 0; i < m; i++) {
-                    ownDistance[i] = Math.sqrt(nearest[i]);
-                }
-                repairs += repairEmptyGroups(assignment, k, s, ownDistance, config.paperExact());
-                step = kMeans.step(k, assignment, memberWeights(assignment), assignment);
-                double[] own = step.currentSquaredDistance();
+        boolean stopped() {
+            return stopped;
+        }
+
+        /**
+         * Takes the step it asked for: the seeds' assignment, or Lloyd iteration {@link #iteration}
+         * (its cost; stop when the assignment is stable, the cost is 0 or improved too little), then
+         * asks for the next iteration's step unless the iterations are used up.
+         */
+        void take(GramKMeans.Step taken) {
+            step = taken;
+            if (iteration < 0) {
+                assignment = taken.next();
+            } else {
+                double[] own = taken.currentSquaredDistance();
                 double cost = total(groupCosts(assignment, own));
                 double squared = 0.0;
                 for (int i = 0; i < m; i++) {
@@ -287,18 +360,42 @@ public final class KMeansGrouping {
                 }
                 costs.add(cost);
                 squaredCosts.add(squared);
-                iterations = it + 1;
+                iterations = iteration + 1;
                 if (cost < bestCost) {
                     bestCost = cost;
                     bestAssignment = assignment.clone();
                     bestOwnSquaredDistances = own;
                 }
-                int[] next = step.next();
+                int[] next = taken.next();
                 if (Arrays.equals(next, assignment) || cost == 0.0 || improvedTooLittle()) {
-                    break;
+                    stop();
+                    return;
                 }
                 assignment = next;
             }
+            iteration++;
+            if (iteration >= config.maxIterations()) {
+                stop();
+                return;
+            }
+            // the distances to the groups just chosen, from the centroids they were chosen by
+            double[] nearest = step.nextSquaredDistance();
+            for (int i = 0; i < m; i++) {
+                ownDistance[i] = Math.sqrt(nearest[i]);
+            }
+            repairs += repairEmptyGroups(assignment, k, s, ownDistance, config.paperExact());
+            owner = assignment;
+            weight = memberWeights(assignment);
+            current = assignment;
+        }
+
+        private void stop() {
+            stopped = true;
+            owner = null;
+            weight = null;
+            current = null;
+            step = null;
+            assignment = null;
         }
 
         /** Whether the cost improved by less than 5% over the last 3 iterations. */

@@ -105,6 +105,8 @@ public final class Trainer {
         int epoch = 0;
         TrainingResult.Stop stop = TrainingResult.Stop.EPOCHS;
         MiniBatches batches = new MiniBatches(split.train(), settings.batchSize(), shuffleRandom);
+        // the host's steps, whatever the backend: the parameters and gradients live on the host, and a
+        // device step would move 28 bytes per value every step (Adam: four buffers up, three down; see Optimizer)
         Optimizer optimizer = Optimizer.create(settings, layout);
         while (epoch < settings.epochs()) {
             epoch++;

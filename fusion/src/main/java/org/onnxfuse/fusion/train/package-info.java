@@ -14,15 +14,15 @@
  * shuffles, Adam or SGD, early stopping with patience, learning rate auto; progress goes to a
  * {@link org.onnxfuse.fusion.train.TrainingProgress} per epoch.
  *
- * <p>The optimiser steps are Java loops over host {@code float[]}s, not
- * {@link org.onnxfuse.kernels.ComputeBackend} calls: the backend offers float64 matrix products,
- * statistics and Cholesky solves, nothing elementwise, and an elementwise update is memory-bound,
- * so the JIT-vectorised loop is as fast on the CPU as a BLAS call would be, and far below the cost
- * of the objective's forward and backward passes. A CUDA step pays only once parameters, gradients
- * and moments stay on the device between steps: that needs the objective to bind device tensors
- * (ONNX Runtime's IO binding with CUDA memory) and the backend to add fused Adam and SGD update
- * kernels on device buffers; the {@code Optimizer} interface is where such an implementation
- * would plug in.
+ * <p>The optimiser steps are {@link org.onnxfuse.kernels.OptimizerSteps} calls on host
+ * {@code float[]}s: the trainer uses the Java loops ({@code OptimizerSteps.HOST}) with every backend.
+ * An elementwise update is memory-bound, so the JIT-compiled loop runs near memory speed on the CPU,
+ * far below the cost of the objective's forward and backward passes, while a device step pays an
+ * upload and a download of parameters, gradients and state every step. The compute backends
+ * implement the same steps (CUDA: {@code optimizer.cu}, bit-identical to the loops) for the day the
+ * parameters, gradients and moments stay on the device between steps: that needs the objective to
+ * bind device tensors (ONNX Runtime's IO binding with CUDA memory, whose GPU build needs CUDA 12
+ * libraries the GPU machines lack); {@code Optimizer.create} takes the steps to use.
  *
  * <p>How it will be glued in (issue 8, items 2 and 3): the gradient graphs provide an
  * {@code Objective} per segment (the segment's forward, the importance-weighted MSE to the grouped

@@ -1,8 +1,5 @@
 package org.onnxfuse.fusion.group;
 
-import static org.junit.jupiter.api.Assertions.assertArrayEquals;
-import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import java.util.SplittableRandom;
@@ -10,7 +7,6 @@ import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.onnxfuse.kernels.Backends;
 import org.onnxfuse.kernels.ComputeBackend;
-import org.onnxfuse.kernels.DenseMatrix;
 
 /**
  * K-means gives the same grouping on the CPU and on CUDA (the Lloyd work runs on the device there).
@@ -39,17 +35,8 @@ class KMeansGroupingCudaTest {
                             .withPaperExact(paperExact);
                     Grouping expected = KMeansGrouping.group(cpu, fit, layout, scores, k, config);
                     Grouping actual = KMeansGrouping.group(cuda, fit, layout, scores, k, config);
-                    String what = "k = " + k + ", paper-exact " + paperExact;
-                    assertArrayEquals(expected.assignment(), actual.assignment(), what);
-                    assertArrayEquals(expected.costHistory(), actual.costHistory(), what);
-                    assertArrayEquals(expected.squaredCostHistory(), actual.squaredCostHistory(), what);
-                    assertEquals(expected.cost(), actual.cost(), 0.0, what);
-                    assertEquals(expected.iterations(), actual.iterations(), what);
-                    assertEquals(expected.emptyGroupRepairs(), actual.emptyGroupRepairs(), what);
-                    // W U is a gemm, which the backends round differently
-                    DenseMatrix fused = expected.fusedWeights();
-                    assertTrue(fused.maxAbsDifference(actual.fusedWeights()) <= 1e-12 * Math.max(1.0, fused.maxAbs()),
-                            what);
+                    KMeansRestartBatchCudaTest.assertSameGrouping(expected, actual,
+                            "k = " + k + ", paper-exact " + paperExact);
                 }
             }
         }

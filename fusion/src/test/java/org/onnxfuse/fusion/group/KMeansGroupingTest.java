@@ -21,7 +21,7 @@ class KMeansGroupingTest extends WithCpuBackend {
         return LevelData.random(seed, rows, features, m, 1.0);
     }
 
-    private static double[] randomScores(long seed, int m) {
+    static double[] randomScores(long seed, int m) {
         SplittableRandom random = new SplittableRandom(seed);
         double[] s = new double[m];
         for (int i = 0; i < m; i++) {
