@@ -5,6 +5,7 @@ its JSON report, medians, and writing results.
 """
 
 import datetime
+import gzip
 import json
 import os
 import platform
@@ -145,12 +146,22 @@ def median(values):
     return statistics.median(values) if values else None
 
 
-def write_results(out_dir, stem, data, markdown):
+def write_results(out_dir, stem, data, markdown, quiet=False):
+    """Writes {stem}.json.gz (the raw figures, gzip-compressed: the working tree travels to the GPU
+    machine within 64 MiB) and {stem}.md."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / f"{stem}.json").write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+    raw = (json.dumps(data, indent=2) + "\n").encode("utf-8")
+    (out_dir / f"{stem}.json.gz").write_bytes(gzip.compress(raw, compresslevel=9, mtime=0))
     (out_dir / f"{stem}.md").write_text(markdown, encoding="utf-8")
-    print(f"wrote {out_dir / (stem + '.json')} and {out_dir / (stem + '.md')}")
+    if not quiet:
+        print(f"wrote {out_dir / (stem + '.json.gz')} and {out_dir / (stem + '.md')}")
+
+
+def read_results(path):
+    """A results file written by write_results (.json.gz), or an older plain .json."""
+    data = Path(path).read_bytes()
+    return json.loads(gzip.decompress(data) if str(path).endswith(".gz") else data)
 
 
 def progress(message):

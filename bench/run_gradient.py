@@ -9,7 +9,7 @@ pairs named by --sets (vgg, bn, resnet, ...), with 400 and 5000 calibration imag
 once per variant (a label and its CLI options), and reads the held-out accuracy and the per-level
 training figures from each run's JSON report. Whole-command wall times are the median of --repeat
 runs of the same command, side by side in one run of this script. Writes
-bench/results/{--stem}.json (every run, raw) and .md (tables).
+bench/results/{--stem}.json.gz (every run, raw) and .md (tables).
 """
 
 import argparse
@@ -148,7 +148,7 @@ def markdown(result):
         lines.append(f"| {name} | {pct(acc['bestParent']) if acc else ''} | {pct(acc['ensemble']) if acc else ''} | "
                      + " | ".join(cells) + " |")
     lines += ["", "Raw figures (per-level training: epochs, learning rate, validation loss, time): "
-              f"`{result['stem']}.json`.", ""]
+              f"`{result['stem']}.json.gz`.", ""]
     return "\n".join(lines)
 
 

@@ -7,7 +7,7 @@ For K = 2, 4, 8 MLP parents (test-models/models/mlp_k{K}_p*.onnx, file order), f
 parent pairs (vgg, bn, gap, zoo, mlpmm: test-models/models/{set}_p{0,1}.onnx, file order),
 calibration sets of 400 and 5000 images, and every method, runs the CLI once with the calibration
 labels and the held-out test set, and reads the accuracies (each parent, ensemble, fused) from its
-JSON report. Writes bench/results/quality.json (every run, raw) and bench/results/quality.md
+JSON report. Writes bench/results/quality.json.gz (every run, raw) and bench/results/quality.md
 (tables: the MLPs, then the other architectures; then the targets). --sets picks parent sets.
 Accuracy does not depend on the machine; wall times are recorded but not the point here.
 """
@@ -241,7 +241,7 @@ def markdown(result):
         for r in errors:
             lines.append(f"- {label(r.get('set', 'mlp'), r['K'], r['calibration'])}, {r['method']}:"
                          f" exit {r['exitCode']}: " + r["error"].replace("\n", " / "))
-    lines += ["", "Raw figures (every run, per-level fit error, timings): `quality.json`.", ""]
+    lines += ["", "Raw figures (every run, per-level fit error, timings): `quality.json.gz`.", ""]
     return "\n".join(lines)
 
 

@@ -17,7 +17,7 @@
    exponents log(t2/t1) / log(n2/n1) in samples (per case) and in parents (mlp-k2 against
    mlp-k8).
 
-Writes bench/results/scale.json (raw) and scale.md (tables, targets pass/FAIL). Runner: Python 3
+Writes bench/results/scale.json.gz (raw) and scale.md (tables, targets pass/FAIL). Runner: Python 3
 standard library only; exit 1 when any run failed (failed runs are rows saying so).
 """
 
@@ -476,7 +476,7 @@ def markdown(result):
         lines.append(f"| {c['target']} | {c['measured'] or ''} | {verdict(c['pass'])} |"
                      f" {verdict(c['passAtBestRate']) if 'passAtBestRate' in c else ''} |")
     lines += ["", "One shared 2-core machine whose load varies (load average at the start above); compare figures"
-                  " from one run of this script only. Raw figures: `" + result["stem"] + ".json`.", ""]
+                  " from one run of this script only. Raw figures: `" + result["stem"] + ".json.gz`.", ""]
     return "\n".join(lines)
 
 
@@ -497,13 +497,7 @@ def finish(args, result, built, quiet=False):
     best_rate(result)
     result["scaling"] = scaling(result)
     result["targets"] = targets(result)
-    if quiet:
-        out_dir = Path(args.out_dir)
-        out_dir.mkdir(parents=True, exist_ok=True)
-        (out_dir / f"{args.stem}.json").write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
-        (out_dir / f"{args.stem}.md").write_text(markdown(result), encoding="utf-8")
-    else:
-        bl.write_results(args.out_dir, args.stem, result, markdown(result))
+    bl.write_results(args.out_dir, args.stem, result, markdown(result), quiet=quiet)
 
 
 def main(argv=None):
@@ -531,7 +525,7 @@ def main(argv=None):
                         help="with --render: a note to print under the table (kept in the JSON), e.g. why a run failed")
     args = parser.parse_args(argv)
     if args.render:
-        result = json.loads(args.render.read_text(encoding="utf-8"))
+        result = bl.read_results(args.render)
         rates = [d["gemmGflops"] for d in result["diagnose"] if "gemmGflops" in d]
         result["gemmGflops"] = args.gemm_gflops or (max(rates) if rates else None)
         result["gemmGflopsGiven"] = args.gemm_gflops
@@ -551,9 +545,13 @@ def main(argv=None):
         best_rate(result)
         result["scaling"] = scaling(result)
         result["targets"] = targets(result)
+        base = str(args.render)
+        base = base[:-len(".gz")] if base.endswith(".gz") else base
+        base = Path(base[:-len(".json")] if base.endswith(".json") else base)
         if args.gemm_gflops or args.note:
-            args.render.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
-        args.render.with_suffix(".md").write_text(markdown(result), encoding="utf-8")
+            bl.write_results(base.parent, base.name, result, markdown(result), quiet=True)
+        else:
+            base.with_name(base.name + ".md").write_text(markdown(result), encoding="utf-8")
         return 0
     unknown = [c for c in args.cases if c not in CASES]
     if unknown:

@@ -14,7 +14,7 @@
 3. `onnx-fuse diagnose --bench --json --device cpu --threads N`: statistics accumulation rate
    against the GEMM rate of the same backend in the same process.
 
-Writes bench/results/speed.json (raw) and bench/results/speed.md (tables, reference times from
+Writes bench/results/speed.json.gz (raw) and bench/results/speed.md (tables, reference times from
 BENCHMARKS.md, targets with pass/fail; the time targets judge kf-linear).
 """
 
@@ -337,7 +337,7 @@ def markdown(result):
         verdict = "not measured" if c["pass"] is None else ("pass" if c["pass"] else "FAIL")
         lines.append(f"| {c['target']} | {c['measured'] or ''} | {verdict} |")
     lines += ["", "Times are medians on a shared 2-core machine; compare figures from one run of this script only."
-              " Raw figures: `speed.json`.", ""]
+              " Raw figures: `speed.json.gz`.", ""]
     return "\n".join(lines)
 
 

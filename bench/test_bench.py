@@ -16,6 +16,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
+import benchlib as bl  # noqa: E402
 import run_gradient  # noqa: E402
 import run_quality  # noqa: E402
 import run_scale  # noqa: E402
@@ -80,7 +81,7 @@ class ScriptsTest(unittest.TestCase):
             finally:
                 del os.environ["FAKE_CLI_FAIL"]
             self.assertEqual(1, code)
-            result = json.loads((Path(tmp) / "quality.json").read_text())
+            result = bl.read_results(Path(tmp) / "quality.json.gz")
             methods = [(r["K"], r["method"]) for r in result["runs"]]
             self.assertIn((2, "hf-linear"), methods)
             self.assertNotIn((4, "hf-linear"), methods)
@@ -106,7 +107,7 @@ class ScriptsTest(unittest.TestCase):
             finally:
                 del os.environ["FAKE_CLI_FAIL"]
             self.assertEqual(1, code)
-            result = json.loads((Path(tmp) / "quality.json").read_text())
+            result = bl.read_results(Path(tmp) / "quality.json.gz")
             self.assertEqual(["mlp", "vgg", "bn"], result["sets"])  # canonical order, whatever the option's
             order = [(r["set"], r["K"], r["calibration"]) for r in result["runs"]]
             self.assertEqual([("mlp", 4, 400)] * 4 + [("mlp", 4, 5000)] * 4 + [("vgg", 2, 400)] * 5
@@ -141,7 +142,7 @@ class ScriptsTest(unittest.TestCase):
             code = run_quality.main(["--command", FAKE, "--out-dir", tmp, "--sets", "mlp", "--k", "4",
                                      "--calibration", "400", "--methods", "kf-linear,kf-linear:deeplift,average"])
             self.assertEqual(0, code)
-            result = json.loads((Path(tmp) / "quality.json").read_text())
+            result = bl.read_results(Path(tmp) / "quality.json.gz")
             deeplift = next(r for r in result["runs"] if r["method"] == "kf-linear:deeplift")
             self.assertEqual("kf-linear", deeplift["config"]["method"])
             self.assertEqual("deeplift", deeplift["config"]["importance"])
@@ -165,7 +166,7 @@ class ScriptsTest(unittest.TestCase):
                                       "--calibration", "400", "--variants", "kf-linear,kf-gradient,average",
                                       "--repeat", "2"])
             self.assertEqual(0, code)
-            result = json.loads((Path(tmp) / "gradient.json").read_text())
+            result = bl.read_results(Path(tmp) / "gradient.json.gz")
             self.assertEqual(6, len(result["runs"]))
             grad = next(r for r in result["runs"] if r["set"] == "vgg" and r["variant"] == "kf-gradient")
             self.assertEqual(2, len(grad["wallSeconds"]))
@@ -184,7 +185,7 @@ class ScriptsTest(unittest.TestCase):
             code = run_speed.main(["--command", FAKE, "--out-dir", tmp, "--settings", "2/400,8/5000",
                                    "--repeats", "3", "--memory-repeats", "1", "--diagnose-threads", "2"])
             self.assertEqual(0, code)
-            result = json.loads((Path(tmp) / "speed.json").read_text())
+            result = bl.read_results(Path(tmp) / "speed.json.gz")
             self.assertEqual(run_speed.METHODS, list(result["speed"]))
             self.assertEqual({"2/400"}, set(result["speed"]["hf-linear"]))  # two parents only
             self.assertEqual({"2/400", "8/5000"}, set(result["speed"]["act-match"]))
@@ -227,7 +228,7 @@ class ScriptsTest(unittest.TestCase):
             finally:
                 del os.environ["FAKE_CLI_FAIL"]
             self.assertEqual(1, code)
-            result = json.loads((Path(tmp) / "speed.json").read_text())
+            result = bl.read_results(Path(tmp) / "speed.json.gz")
             self.assertEqual(["average", "kf-linear"], list(result["speed"]))
             failed = result["speed"]["average"]["4/400"]
             self.assertEqual(2, failed["summary"]["failed"])
@@ -245,7 +246,7 @@ class ScriptsTest(unittest.TestCase):
             code = run_speed.main(["--command", FAKE, "--out-dir", tmp, "--settings", "2/400", "--methods",
                                    "weight-match", "--repeats", "1", "--skip", "memory,diagnose"])
             self.assertEqual(0, code)
-            result = json.loads((Path(tmp) / "speed.json").read_text())
+            result = bl.read_results(Path(tmp) / "speed.json.gz")
             self.assertIsNone(result["targets"][0]["pass"])
             md = (Path(tmp) / "speed.md").read_text()
             self.assertIn("| 2/400 |  | ", md)
@@ -285,7 +286,7 @@ class ScaleTest(unittest.TestCase):
             code = run_scale.main(["--command", FAKE, "--out-dir", tmp, "--cache-dir", tmp, "--quick",
                                    "--cases", "mlp-k2", "--samples", "16", "--torch-python", "/bin/false"])
             self.assertEqual(1, code)
-            result = json.loads((Path(tmp) / "scale_quick.json").read_text())
+            result = bl.read_results(Path(tmp) / "scale_quick.json.gz")
             self.assertEqual([], result["runs"])
             self.assertEqual("mlp-k2", result["buildFailures"][0]["case"])
             md = (Path(tmp) / "scale_quick.md").read_text()
@@ -310,7 +311,7 @@ class ScaleTest(unittest.TestCase):
             finally:
                 del os.environ["FAKE_CLI_FAIL"]
             self.assertEqual(1, code)
-            result = json.loads((Path(tmp) / "scale_quick.json").read_text())
+            result = bl.read_results(Path(tmp) / "scale_quick.json.gz")
             self.assertEqual([16, 32], [e["samples"] for e in result["runs"]])
             e = result["runs"][0]
             self.assertEqual(2, len(e["runs"]))
@@ -326,9 +327,9 @@ class ScaleTest(unittest.TestCase):
             self.assertRegex(md, r"\| mlp-k2 \| 2 \| 32 \| [0-9.]+ \| [0-9.]+ \| [0-9.]+ \| [0-9.]+ \|")
             self.assertIn("| samples | mlp-k2 | 16 -> 32 |", md)
             (Path(tmp) / "scale_quick.md").unlink()
-            self.assertEqual(0, run_scale.main(["--render", str(Path(tmp) / "scale_quick.json")]))
+            self.assertEqual(0, run_scale.main(["--render", str(Path(tmp) / "scale_quick.json.gz")]))
             self.assertEqual(md, (Path(tmp) / "scale_quick.md").read_text())
-            failing = json.loads((Path(tmp) / "failing.json").read_text())
+            failing = bl.read_results(Path(tmp) / "failing.json.gz")
             self.assertEqual(1, failing["runs"][0]["failed"])
             self.assertEqual(3, failing["runs"][0]["runs"][0]["exitCode"])
             md = (Path(tmp) / "failing.md").read_text()
