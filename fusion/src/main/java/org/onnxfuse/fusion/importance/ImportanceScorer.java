@@ -137,7 +137,7 @@ public final class ImportanceScorer {
     private List<double[]> scoreParent(String label, Model parent, LevelPlan plan, CalibrationData data,
                                        long[] labels, Progress progress) {
         List<String> cuts = plan.cuts();
-        String logits = cuts.get(cuts.size() - 1);
+        String logits = classOutput(plan);
         List<NeuronScores> scores = new ArrayList<>();
         List<Integer> axes = new ArrayList<>();
         for (Level level : plan.levels()) {
@@ -152,7 +152,7 @@ public final class ImportanceScorer {
                 : labels == null ? List.of(logits) : List.of();
         try (OrtRunner forward = forwardOutputs.isEmpty() ? null : OrtRunner.open(label, parent, forwardOutputs,
                 threads);
-             BatchAttribution attribution = open(label, parent, cuts, axes)) {
+             BatchAttribution attribution = open(label, parent, cuts, axes, logits)) {
             for (FloatBatch batch : data.reusedBatches(batchSize)) {
                 Map<String, Activation> values = forward == null ? Map.of()
                         : forward.runShared(batch, forwardOutputs);
@@ -181,7 +181,7 @@ public final class ImportanceScorer {
         List<String> cuts = plan.cuts();
         List<Integer> axes = plan.levels().stream().map(Level::neuronAxis).toList();
         try (OrtRunner forward = OrtRunner.open("parent", parent, cuts, threads);
-             BatchAttribution attribution = open("parent", parent, cuts, axes)) {
+             BatchAttribution attribution = open("parent", parent, cuts, axes, classOutput(plan))) {
             return attribution.attribute(batch, forward.run(batch, cuts), labels);
         }
     }
@@ -205,11 +205,30 @@ public final class ImportanceScorer {
         void close();
     }
 
-    private BatchAttribution open(String label, Model parent, List<String> cuts, List<Integer> axes) {
+    /**
+     * The value whose class logit the attributions explain: the model output the last level's
+     * classes reach through trailing ops (a Conv head's Relu, pooling and Flatten), else the last
+     * level's cut itself.
+     */
+    private static String classOutput(LevelPlan plan) {
+        int last = plan.levels().size();
+        return plan.heads().stream().filter(h -> h.classLevel() == last && !h.trailing().isEmpty())
+                .map(OutputHead::output).findFirst().orElse(plan.cuts().get(plan.cuts().size() - 1));
+    }
+
+    /**
+     * The attributions at {@code cuts} of {@code output}'s logit of each sample's class: the
+     * gradient graph runs on to {@code output} when it lies past the last cut.
+     */
+    private BatchAttribution open(String label, Model parent, List<String> cuts, List<Integer> axes, String output) {
+        List<String> traced = new ArrayList<>(cuts);
+        if (!traced.contains(output)) {
+            traced.add(output);
+        }
         return switch (method) {
-            case CONDUCTANCE -> conductance(GradientRunner.open(label, parent, cuts, GradientGraph.Rule.GRADIENT,
+            case CONDUCTANCE -> conductance(GradientRunner.open(label, parent, traced, GradientGraph.Rule.GRADIENT,
                     threads), cuts, axes);
-            case DEEPLIFT -> deepLift(GradientRunner.open(label, parent, cuts, GradientGraph.Rule.RESCALE, threads),
+            case DEEPLIFT -> deepLift(GradientRunner.open(label, parent, traced, GradientGraph.Rule.RESCALE, threads),
                     cuts, axes);
             case ABLATION -> ablation(FeatureAblation.openAll(label, parent, cuts, axes, threads), cuts);
             case UNIFORM -> throw new IllegalStateException("uniform scores need no attribution");
