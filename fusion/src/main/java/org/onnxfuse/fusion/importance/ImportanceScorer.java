@@ -3,12 +3,14 @@ package org.onnxfuse.fusion.importance;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import java.util.Objects;
 import org.onnxfuse.fusion.collect.Activation;
 import org.onnxfuse.fusion.collect.CalibrationData;
 import org.onnxfuse.fusion.collect.OrtRunner;
 import org.onnxfuse.fusion.data.FloatBatch;
 import org.onnxfuse.fusion.plan.Level;
+import org.onnxfuse.fusion.plan.LevelOp;
 import org.onnxfuse.fusion.plan.LevelPlan;
 import org.onnxfuse.fusion.plan.OutputHead;
 import org.onnxfuse.onnx.errors.DataException;
@@ -205,15 +207,33 @@ public final class ImportanceScorer {
         void close();
     }
 
+    /** Trailing ops that turn per-position class maps into one logit per class. */
+    private static final Set<String> POOLING = Set.of("GlobalAveragePool", "GlobalMaxPool", "AveragePool", "MaxPool",
+            "ReduceMean", "ReduceSum", "ReduceMax");
+
     /**
-     * The value whose class logit the attributions explain: the model output the last level's
-     * classes reach through trailing ops (a Conv head's Relu, pooling and Flatten), else the last
-     * level's cut itself.
+     * The value whose class logits the attributions explain: the last level's cut, unless its
+     * classes are per-position maps that trailing ops pool into logits (a Conv head: Relu,
+     * GlobalAveragePool, Flatten), then the value those ops end at, before any Softmax or
+     * LogSoftmax (which normalise logits rather than make them).
      */
     private static String classOutput(LevelPlan plan) {
         int last = plan.levels().size();
-        return plan.heads().stream().filter(h -> h.classLevel() == last && !h.trailing().isEmpty())
-                .map(OutputHead::output).findFirst().orElse(plan.cuts().get(plan.cuts().size() - 1));
+        String cut = plan.cuts().get(plan.cuts().size() - 1);
+        OutputHead head = plan.heads().stream().filter(h -> h.classLevel() == last).findFirst().orElse(null);
+        if (head == null) {
+            return cut;
+        }
+        String logits = cut;
+        boolean pooled = false;
+        for (LevelOp op : head.trailing()) {
+            if (op.opType().equals("Softmax") || op.opType().equals("LogSoftmax")) {
+                break;
+            }
+            pooled |= POOLING.contains(op.opType());
+            logits = op.output();
+        }
+        return pooled ? logits : cut;
     }
 
     /**
