@@ -217,11 +217,14 @@ final class LevelLoop {
                 settings.log().accept("onnx-fuse: warning: " + warning);
                 fused = fused.withGraph(LevelWriter.write(fused.graph(), level, next, fit.weights()));
             } else if (trains) {
-                Trained t = train(backend, collector, level, next, fit, rows);
+                Trained t = train(backend, collector, level, next, fit, rows, pooled);
                 trained = t.result();
                 residual = t.error();
             } else {
                 fused = fused.withGraph(LevelWriter.write(fused.graph(), level, next, fit.weights()));
+            }
+            if (pooled != null) {
+                pooled.clear();
             }
             writePerNeuronParameters();
             if (!sequential) {
@@ -296,7 +299,8 @@ final class LevelLoop {
      * groups) to the grouped targets held in {@code rows}, and writes the best weights.
      */
     private Trained train(ComputeBackend backend, StatisticsCollector collector, Level level, Level next, Fitted fit,
-                          TrainingRows rows) {
+                          TrainingRows rows,
+                          PooledHead pooled) {
         int l = level.index();
         GradientSettings g = settings.gradient();
         boolean fromParents = startsFromParents() && fit.parentsStart() != null;
@@ -317,18 +321,22 @@ final class LevelLoop {
             for (LevelPlan p : plans) {
                 names.add(p.heads().stream().filter(h -> h.classLevel() == l).findFirst().orElseThrow().output());
             }
-            List<float[]> outputs = collector.parentValues(names).stream().map(Activation::values).toList();
             int samples = rows.samples();
-            int perSample = outputs.get(0).length / samples;
-            if (perSample != k) {
-                throw new OnnxFuseException(ErrorCode.INTERNAL, "level " + l + ": output '" + head.output() + "' has "
-                        + perSample + " values per sample for " + k + " classes");
-            }
-            float[] columns = new float[samples * k * parents.size()];
-            for (int p = 0; p < parents.size(); p++) {
-                float[] o = outputs.get(p);
-                for (int n = 0; n < samples; n++) {
-                    System.arraycopy(o, n * k, columns, (n * parents.size() + p) * k, k);
+            // a head of Relu and pooling: its statistics pass already averaged the parents' outputs
+            float[] columns = pooled == null ? null : pooled.parentLogits();
+            if (columns == null) {
+                List<float[]> outputs = collector.parentValues(names).stream().map(Activation::values).toList();
+                int perSample = outputs.get(0).length / samples;
+                if (perSample != k) {
+                    throw new OnnxFuseException(ErrorCode.INTERNAL, "level " + l + ": output '" + head.output()
+                            + "' has " + perSample + " values per sample for " + k + " classes");
+                }
+                columns = new float[samples * k * parents.size()];
+                for (int p = 0; p < parents.size(); p++) {
+                    float[] o = outputs.get(p);
+                    for (int n = 0; n < samples; n++) {
+                        System.arraycopy(o, n * k, columns, (n * parents.size() + p) * k, k);
+                    }
                 }
             }
             targetSample = new long[] {k};
@@ -1108,7 +1116,7 @@ final class LevelLoop {
             }
         }
         if (skipped != null) {
-            pooled.clear();
+            pooled.clearRows();
             String warning = where + ": its classes pass a Relu and an average before the output, but " + skipped
                     + "; it keeps the per-position least squares";
             warnings.add(warning);
@@ -1116,7 +1124,7 @@ final class LevelLoop {
             return fit;
         }
         if (pooled.positions() <= 1) {
-            pooled.clear();
+            pooled.clearRows();
             return fit;
         }
         settings.progress().levelStep("fit through the pooling");
@@ -1124,7 +1132,7 @@ final class LevelLoop {
         double[] targets = pooled.targets(fit.members());
         PooledHeadFit.Result r = new PooledHeadFit(pooled.inputRows(), pooled.samples(), pooled.positions(),
                 pooled.features()).fit(backend, fit.weights(), targets, settings.grouping().ridgeFactor());
-        pooled.clear();
+        pooled.clearRows();
         double millis = (System.nanoTime() - t0) / 1e6;
         String method = fit.method() + String.format(java.util.Locale.ROOT, "; fitted through the Relu and pooling"
                 + " (logit error %.4f -> %.4f, %d iterations)", Math.sqrt(r.startLoss() / Math.max(r.targetPower(),

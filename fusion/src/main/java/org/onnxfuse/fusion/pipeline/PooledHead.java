@@ -158,8 +158,16 @@ final class PooledHead implements StatisticsCollector.BatchSink {
      * targets where the head can reach them. For identical parents this is their logits.
      */
     double[] targets(DenseMatrix members) {
-        return mixtureLogits(org.onnxfuse.fusion.collect.FloatChunks.concat(pooledColumns), Math.toIntExact(samples),
-                members);
+        return mixtureLogits(parentLogits(), Math.toIntExact(samples), members);
+    }
+
+    /**
+     * The parents' logits, row-major [samples, m] (parent q's class c at column q k + c), or null
+     * once they are cleared or past the budget.
+     */
+    float[] parentLogits() {
+        return overBudget || pooledColumns.isEmpty() ? null
+                : org.onnxfuse.fusion.collect.FloatChunks.concat(pooledColumns);
     }
 
     /**
@@ -206,6 +214,11 @@ final class PooledHead implements StatisticsCollector.BatchSink {
             }
         }
         return out;
+    }
+
+    /** Releases the input rows (the parents' logits stay, for a level that goes on to train). */
+    void clearRows() {
+        inputRows.clear();
     }
 
     /** Releases the batches. */

@@ -3,8 +3,10 @@ package org.onnxfuse.fusion.solve;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Objects;
+import java.util.stream.Collectors;
 import org.onnxfuse.kernels.ComputeBackend;
 import org.onnxfuse.kernels.DenseMatrix;
+import org.onnxfuse.kernels.NotPositiveDefiniteException;
 
 /**
  * The last level of a head whose classes pass a Relu and then an average over every position
@@ -19,7 +21,7 @@ import org.onnxfuse.kernels.DenseMatrix;
  * start (the per-position fit). Since the pooling is linear, f_n is piecewise linear in w:
  * Levenberg-Marquardt on it (Jacobian row (1/P) sum over the active positions of x_np), a step kept
  * only when L falls, so the result never fits worse than the start. Classes are independent
- * problems, solved as separate tasks, so the result does not depend on the thread count.
+ * problems; each one's arithmetic is the same whatever the thread count.
  */
 public final class PooledHeadFit {
     /** Levenberg-Marquardt iterations per class at most. */
@@ -56,8 +58,8 @@ public final class PooledHeadFit {
     }
 
     /**
-     * Multiply-adds one class costs per iteration with one damping try: two passes over the rows
-     * (the pre-activations, then the active rows' sums), the normal equations and their Cholesky.
+     * Multiply-adds one class costs per iteration with one damping try: a pass over the rows (the
+     * pre-activations and the active rows' sums), the normal equations and their Cholesky.
      */
     public static double workPerClassIteration(long samples, long positions, long features) {
         return 2.0 * samples * positions * features + samples * features * (features + 1) / 2.0
@@ -65,7 +67,9 @@ public final class PooledHeadFit {
     }
 
     /**
-     * Fits every class from {@code start}.
+     * Fits every class from {@code start}. The classes advance in lockstep, {@link #CLASS_BLOCK} at
+     * a time: their passes over the rows as tasks on the backend's threads, each round's damped
+     * solves as one {@link ComputeBackend#choleskySolveAll} call.
      *
      * @param start       d x C, column c class c's weights (the per-position fit)
      * @param targets     row-major [N, C], the target logits
@@ -78,34 +82,36 @@ public final class PooledHeadFit {
                     + samples + " samples of " + features + " features");
         }
         double[] solved = new double[features * classes];
-        ClassFit[] fits = new ClassFit[classes];
-        List<Runnable> tasks = new ArrayList<>(classes);
-        for (int c = 0; c < classes; c++) {
-            int cls = c;
-            tasks.add(() -> {
-                double[] t = new double[samples];
-                for (int n = 0; n < samples; n++) {
-                    t[n] = targets[n * classes + cls];
-                }
-                fits[cls] = fitClass(start.column(cls), t, ridgeFactor);
-                System.arraycopy(fits[cls].weights, 0, solved, cls * features, features);
-            });
-        }
-        backend.runTasks(tasks);
         double before = 0;
         double after = 0;
-        double power = 0;
         int iterations = 0;
-        for (ClassFit f : fits) {
-            before += f.startLoss;
-            after += f.loss;
-            iterations = Math.max(iterations, f.iterations);
+        for (int first = 0; first < classes; first += CLASS_BLOCK) {
+            List<ClassFit> block = new ArrayList<>();
+            for (int c = first; c < Math.min(classes, first + CLASS_BLOCK); c++) {
+                double[] t = new double[samples];
+                for (int n = 0; n < samples; n++) {
+                    t[n] = targets[n * classes + c];
+                }
+                block.add(new ClassFit(start.column(c), t, ridgeFactor));
+            }
+            fitBlock(backend, block);
+            for (int i = 0; i < block.size(); i++) {
+                ClassFit f = block.get(i);
+                System.arraycopy(f.w, 0, solved, (first + i) * features, features);
+                before += f.startLoss;
+                after += f.loss;
+                iterations = Math.max(iterations, f.iterations);
+            }
         }
+        double power = 0;
         for (double t : targets) {
             power += t * t;
         }
         return new Result(new DenseMatrix(features, classes, solved), before, after, power, iterations);
     }
+
+    /** Classes fitted in lockstep at most: their normal matrices are held together (C d^2 values). */
+    static final int CLASS_BLOCK = 64;
 
     /**
      * The fitted weights (d x C), the summed squared logit errors at the start and at the end (the
@@ -118,94 +124,142 @@ public final class PooledHeadFit {
         }
     }
 
-    private record ClassFit(double[] weights, double startLoss, double loss, int iterations) {
-    }
-
-    private ClassFit fitClass(double[] w0, double[] t, double ridgeFactor) {
-        int d = features;
-        double[] w = w0.clone();
-        double[] f = new double[samples];
-        double[] jacobian = new double[samples * d];
-        pooled(w, f, jacobian);
-        double startLoss = squaredError(f, t);
-        double[] normal = new double[d * d];
-        normalMatrix(jacobian, normal);
-        double meanDiagonal = 0;
-        for (int i = 0; i < d; i++) {
-            meanDiagonal += normal[i * d + i];
-        }
-        meanDiagonal /= d;
-        if (meanDiagonal == 0) {
-            return new ClassFit(w, startLoss, startLoss, 0); // no position is active anywhere: no gradient
-        }
-        double lambda = ridgeFactor * meanDiagonal;
-        double loss = startLoss;
-        double objective = loss;
+    /** One class's Levenberg-Marquardt state: its weights, their loss, normal matrix and gradient. */
+    private final class ClassFit {
+        final double[] w0;
+        final double[] t;
+        final double[] w;
+        double[] normal;
+        double[] gradient;
+        final double startLoss;
+        double loss;
+        double objective;
+        final double meanDiagonal;
+        final double lambda;
         double damping = 1e-3;
-        int iterations = 0;
-        double[] gradient = new double[d];
-        double[] trial = new double[d];
-        double[] trialF = new double[samples];
-        double[] trialJacobian = new double[samples * d];
-        while (iterations < MAX_ITERATIONS) {
-            iterations++;
-            // half the gradient of the objective: J^T r + lambda (w - w0)
-            java.util.Arrays.fill(gradient, 0);
-            for (int n = 0; n < samples; n++) {
-                double r = f[n] - t[n];
-                int row = n * d;
-                for (int i = 0; i < d; i++) {
-                    gradient[i] += jacobian[row + i] * r;
-                }
+        int iterations;
+        boolean done;
+        // the damping try of the current iteration
+        double[] trial;
+        Pass trialPass;
+
+        ClassFit(double[] w0, double[] t, double ridgeFactor) {
+            this.w0 = w0;
+            this.t = t;
+            this.w = w0.clone();
+            Pass p = pass(w, t);
+            normal = p.normal;
+            gradient = p.gradient;
+            startLoss = p.loss;
+            loss = p.loss;
+            objective = p.loss;
+            double diagonal = 0;
+            for (int i = 0; i < features; i++) {
+                diagonal += normal[i * features + i];
             }
-            for (int i = 0; i < d; i++) {
-                gradient[i] += lambda * (w[i] - w0[i]);
-            }
-            boolean accepted = false;
-            for (int tries = 0; tries < MAX_TRIES && !accepted; tries++) {
-                double[] step = dampedStep(normal, gradient, lambda + damping * meanDiagonal);
-                if (step == null) {
-                    damping *= 4;
-                    continue;
-                }
-                for (int i = 0; i < d; i++) {
-                    trial[i] = w[i] - step[i];
-                }
-                pooled(trial, trialF, trialJacobian);
-                double trialLoss = squaredError(trialF, t);
-                double trialObjective = trialLoss + lambda * squaredDistance(trial, w0);
-                if (trialObjective < objective) {
-                    double gain = objective - trialObjective;
-                    System.arraycopy(trial, 0, w, 0, d);
-                    System.arraycopy(trialF, 0, f, 0, samples);
-                    System.arraycopy(trialJacobian, 0, jacobian, 0, jacobian.length);
-                    loss = trialLoss;
-                    objective = trialObjective;
-                    damping = Math.max(damping / 3, 1e-9);
-                    accepted = true;
-                    if (gain <= RELATIVE_TOLERANCE * objective) {
-                        return new ClassFit(w, startLoss, loss, iterations);
-                    }
-                } else {
-                    damping *= 4;
-                }
-            }
-            if (!accepted) {
-                break;
-            }
-            normalMatrix(jacobian, normal);
+            meanDiagonal = diagonal / features;
+            lambda = ridgeFactor * meanDiagonal;
+            done = meanDiagonal == 0; // no position is active anywhere: no gradient
         }
-        return new ClassFit(w, startLoss, loss, iterations);
+
+        /** Half the objective's gradient at w: J^T r + lambda (w - w0). */
+        DenseMatrix objectiveGradient() {
+            double[] g = new double[features];
+            for (int i = 0; i < features; i++) {
+                g[i] = gradient[i] + lambda * (w[i] - w0[i]);
+            }
+            return new DenseMatrix(features, 1, g);
+        }
     }
 
-    /** f_n = (1/P) sum_p max(0, w . x_np) and the Jacobian rows (1/P) sum over the active p of x_np. */
-    private void pooled(double[] w, double[] f, double[] jacobian) {
+    /** A pass over the rows at some weights: the loss, J^T J (d x d, full) and J^T r, r = f - t. */
+    private record Pass(double loss, double[] normal, double[] gradient) {
+    }
+
+    /** Levenberg-Marquardt on every class of {@code block}, in lockstep; see the class comment for the rule. */
+    private void fitBlock(ComputeBackend backend, List<ClassFit> block) {
+        for (int iteration = 0; iteration < MAX_ITERATIONS; iteration++) {
+            List<ClassFit> pending = block.stream().filter(f -> !f.done).collect(Collectors.toList());
+            if (pending.isEmpty()) {
+                return;
+            }
+            List<DenseMatrix> gradients = pending.stream().map(ClassFit::objectiveGradient).toList();
+            pending.forEach(f -> f.iterations++);
+            for (int tries = 0; tries < MAX_TRIES && !pending.isEmpty(); tries++) {
+                List<DenseMatrix> steps = dampedSteps(backend, pending, gradients);
+                List<Runnable> tasks = new ArrayList<>();
+                for (int i = 0; i < pending.size(); i++) {
+                    ClassFit f = pending.get(i);
+                    double[] step = steps.get(i).toColumnMajor();
+                    tasks.add(() -> {
+                        f.trial = new double[features];
+                        for (int j = 0; j < features; j++) {
+                            f.trial[j] = f.w[j] - step[j];
+                        }
+                        f.trialPass = pass(f.trial, f.t);
+                    });
+                }
+                backend.runTasks(tasks);
+                List<ClassFit> rejected = new ArrayList<>();
+                List<DenseMatrix> rejectedGradients = new ArrayList<>();
+                for (int i = 0; i < pending.size(); i++) {
+                    ClassFit f = pending.get(i);
+                    double trialObjective = f.trialPass.loss + f.lambda * squaredDistance(f.trial, f.w0);
+                    if (trialObjective < f.objective) {
+                        double gain = f.objective - trialObjective;
+                        System.arraycopy(f.trial, 0, f.w, 0, features);
+                        f.loss = f.trialPass.loss;
+                        f.normal = f.trialPass.normal;
+                        f.gradient = f.trialPass.gradient;
+                        f.objective = trialObjective;
+                        f.damping = Math.max(f.damping / 3, 1e-9);
+                        f.done = gain <= RELATIVE_TOLERANCE * trialObjective;
+                    } else {
+                        f.damping *= 4;
+                        rejected.add(f);
+                        rejectedGradients.add(gradients.get(i));
+                    }
+                    f.trial = null;
+                    f.trialPass = null;
+                }
+                pending = rejected;
+                gradients = rejectedGradients;
+            }
+            pending.forEach(f -> f.done = true); // no damping lowered its objective
+        }
+    }
+
+    /**
+     * (J^T J + (lambda + damping * mean diagonal) I)^-1 g for each class, in one batch; a system
+     * that is not positive definite in float64 gets a 4 times larger damping and the batch is solved again.
+     */
+    private List<DenseMatrix> dampedSteps(ComputeBackend backend, List<ClassFit> fits, List<DenseMatrix> gradients) {
+        List<DenseMatrix> systems = fits.stream().map(f -> new DenseMatrix(features, features, f.normal)).toList();
+        while (true) {
+            double[] shifts = fits.stream().mapToDouble(f -> f.lambda + f.damping * f.meanDiagonal).toArray();
+            try {
+                return backend.choleskySolveAll(systems, gradients, shifts);
+            } catch (NotPositiveDefiniteException e) {
+                fits.get(e.system()).damping *= 4;
+            }
+        }
+    }
+
+    /**
+     * One pass over the rows at weights {@code w}: per sample f_n = (1/P) sum_p max(0, w . x_np)
+     * and its Jacobian row J_n = (1/P) sum over the active p of x_np, summed into the loss
+     * sum_n (f_n - t_n)^2, J^T J and J^T r.
+     */
+    private Pass pass(double[] w, double[] t) {
         int d = features;
-        java.util.Arrays.fill(jacobian, 0);
+        double[] normal = new double[d * d];
+        double[] gradient = new double[d];
+        double[] jn = new double[d];
+        double loss = 0;
         double scale = 1.0 / positions;
         for (int n = 0; n < samples; n++) {
+            java.util.Arrays.fill(jn, 0);
             double sum = 0;
-            int out = n * d;
             for (int p = 0; p < positions; p++) {
                 int row = (n * positions + p) * d;
                 double z = 0;
@@ -215,86 +269,30 @@ public final class PooledHeadFit {
                 if (z > 0) {
                     sum += z;
                     for (int i = 0; i < d; i++) {
-                        jacobian[out + i] += rows[row + i];
+                        jn[i] += rows[row + i];
                     }
                 }
             }
-            f[n] = sum * scale;
+            double r = sum * scale - t[n];
+            loss += r * r;
             for (int i = 0; i < d; i++) {
-                jacobian[out + i] *= scale;
-            }
-        }
-    }
-
-    /** J^T J (d x d, row-major, full). */
-    private void normalMatrix(double[] jacobian, double[] out) {
-        int d = features;
-        java.util.Arrays.fill(out, 0);
-        for (int n = 0; n < samples; n++) {
-            int row = n * d;
-            for (int i = 0; i < d; i++) {
-                double ji = jacobian[row + i];
+                double ji = jn[i] * scale;
                 if (ji == 0) {
                     continue;
                 }
+                gradient[i] += ji * r;
                 int at = i * d;
                 for (int j = i; j < d; j++) {
-                    out[at + j] += ji * jacobian[row + j];
+                    normal[at + j] += ji * (jn[j] * scale);
                 }
             }
         }
         for (int i = 0; i < d; i++) {
             for (int j = 0; j < i; j++) {
-                out[i * d + j] = out[j * d + i];
+                normal[i * d + j] = normal[j * d + i];
             }
         }
-    }
-
-    /** (J^T J + shift I)^-1 g by Cholesky; null when not positive definite in float64. */
-    private double[] dampedStep(double[] normal, double[] g, double shift) {
-        int d = features;
-        double[] l = new double[d * d];
-        for (int i = 0; i < d; i++) {
-            for (int j = 0; j <= i; j++) {
-                double s = normal[i * d + j] + (i == j ? shift : 0);
-                for (int k = 0; k < j; k++) {
-                    s -= l[i * d + k] * l[j * d + k];
-                }
-                if (i == j) {
-                    if (!(s > 0)) {
-                        return null;
-                    }
-                    l[i * d + i] = Math.sqrt(s);
-                } else {
-                    l[i * d + j] = s / l[j * d + j];
-                }
-            }
-        }
-        double[] y = new double[d];
-        for (int i = 0; i < d; i++) {
-            double s = g[i];
-            for (int k = 0; k < i; k++) {
-                s -= l[i * d + k] * y[k];
-            }
-            y[i] = s / l[i * d + i];
-        }
-        for (int i = d - 1; i >= 0; i--) {
-            double s = y[i];
-            for (int k = i + 1; k < d; k++) {
-                s -= l[k * d + i] * y[k];
-            }
-            y[i] = s / l[i * d + i];
-        }
-        return y;
-    }
-
-    private static double squaredError(double[] f, double[] t) {
-        double s = 0;
-        for (int n = 0; n < f.length; n++) {
-            double r = f[n] - t[n];
-            s += r * r;
-        }
-        return s;
+        return new Pass(loss, normal, gradient);
     }
 
     private static double squaredDistance(double[] a, double[] b) {
