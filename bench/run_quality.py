@@ -42,6 +42,7 @@ DAG_SETS = {
     "se": "EfficientNet-style blocks (depthwise Conv, SiLU, squeeze-excitation gates, residual Add)",
     "dense": "DenseNet-style dense blocks (Concat of every layer's output) and a transition",
     "squeeze": "SqueezeNet-style fire modules (squeeze 1x1, Concat of expand 1x1 and 3x3)",
+    "twohead": "two outputs (logits, scored here, and an auxiliary head aux_logits, fused alike)",
 }
 OTHER_SETS.update(DAG_SETS)
 SETS = ["mlp"] + list(OTHER_SETS)

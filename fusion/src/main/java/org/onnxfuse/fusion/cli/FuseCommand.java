@@ -32,6 +32,7 @@ import org.onnxfuse.fusion.pipeline.FusionConfig;
 import org.onnxfuse.fusion.pipeline.LevelSelection;
 import org.onnxfuse.fusion.group.GroupingForm;
 import org.onnxfuse.fusion.importance.ClassWeights;
+import org.onnxfuse.fusion.pipeline.GroupingChoice;
 import org.onnxfuse.fusion.solve.StoredWeights;
 import org.onnxfuse.fusion.solve.WeightType;
 import org.onnxfuse.fusion.importance.ImportanceMethod;
@@ -157,6 +158,13 @@ public final class FuseCommand implements Callable<Integer> {
                     + " confidence (each parent's mean probability of the true class, per class; needs --labels) or"
                     + " uniform")
     private String classWeights;
+
+    @Option(names = "--grouping", paramLabel = "G",
+            description = "kf-linear: auto (default: both for two parents whose levels form a DAG, at their widths;"
+                    + " else kmeans), kmeans, or both (fuse with K-means groups and again by one-to-one matching, as"
+                    + " hf-linear does, and keep the fused model closer to the parents' ensemble on the calibration"
+                    + " data; two parents)")
+    private String grouping;
 
     static final int DEFAULT_CHECK_SAMPLES = 1000;
 
@@ -525,6 +533,9 @@ public final class FuseCommand implements Callable<Integer> {
         }
         if (importance != null) {
             config.importance(ImportanceMethod.fromName(importance));
+        }
+        if (grouping != null) {
+            config.groupingChoice(GroupingChoice.fromName(grouping));
         }
         if (dtype != null) {
             config.weightType(WeightType.fromName(dtype));

@@ -60,15 +60,30 @@ public final class Scores {
 
     /** softmax(row r of {@code logits})[c], in float64 with the max shifted out. */
     public static double probability(float[] logits, int r, int classes, int c) {
+        double max = rowMax(logits, r, classes);
+        return Math.exp(logits[r * classes + c] - max) / sumExp(logits, r, classes, max);
+    }
+
+    /** log sum_c exp(row r of {@code logits}), in float64 with the max shifted out. */
+    static double logSumExp(float[] logits, int r, int classes) {
+        double max = rowMax(logits, r, classes);
+        return max + Math.log(sumExp(logits, r, classes, max));
+    }
+
+    private static double rowMax(float[] logits, int r, int classes) {
         double max = Double.NEGATIVE_INFINITY;
         for (int j = 0; j < classes; j++) {
             max = Math.max(max, logits[r * classes + j]);
         }
+        return max;
+    }
+
+    private static double sumExp(float[] logits, int r, int classes, double max) {
         double z = 0;
         for (int j = 0; j < classes; j++) {
             z += Math.exp(logits[r * classes + j] - max);
         }
-        return Math.exp(logits[r * classes + c] - max) / z;
+        return z;
     }
 
     /** Adds softmax(row r of {@code logits}) to row r of {@code sum}, in float64 with the max shifted out. */
@@ -79,14 +94,8 @@ public final class Scores {
     /** As {@link #addSoftmax(float[], int, int, double[])}, into {@code sum} from index {@code offset}. */
     static void addSoftmax(float[] logits, int rows, int classes, double[] sum, int offset) {
         for (int r = 0; r < rows; r++) {
-            double max = Double.NEGATIVE_INFINITY;
-            for (int c = 0; c < classes; c++) {
-                max = Math.max(max, logits[r * classes + c]);
-            }
-            double z = 0;
-            for (int c = 0; c < classes; c++) {
-                z += Math.exp(logits[r * classes + c] - max);
-            }
+            double max = rowMax(logits, r, classes);
+            double z = sumExp(logits, r, classes, max);
             for (int c = 0; c < classes; c++) {
                 sum[offset + r * classes + c] += Math.exp(logits[r * classes + c] - max) / z;
             }

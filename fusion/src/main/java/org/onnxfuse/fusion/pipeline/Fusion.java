@@ -17,6 +17,7 @@ import org.onnxfuse.fusion.data.DataShapes;
 import org.onnxfuse.fusion.data.ImageFolder;
 import org.onnxfuse.fusion.data.NpyArray;
 import org.onnxfuse.fusion.data.SampleArray;
+import org.onnxfuse.fusion.evaluate.EnsembleDistance;
 import org.onnxfuse.fusion.evaluate.Labels;
 import org.onnxfuse.fusion.group.GroupingForm;
 import org.onnxfuse.fusion.group.HungarianGrouping;
@@ -154,30 +155,51 @@ public final class Fusion {
         }
         Model fused;
         String backendName;
-        ClassWeights classWeights = config.classWeightsToUse(template.sequential(),
-                labels != null || labelsPath != null || classFolders != null);
+        boolean labelsGiven = labels != null || labelsPath != null || classFolders != null;
+        ClassWeights classWeights = config.classWeightsToUse(template.sequential(), labelsGiven);
         Importance scores = null;
-        List<GroupingForm> levelForms = null;
         double scoringMillis = 0;
+        Map<String, Object> selection = null;
         try {
             if (method.isInterpolation()) {
-                long heap = Runtime.getRuntime().maxMemory();
-                GroupingForm.Rule forms = LevelMemory.forms(config.grouping().form(), heap);
-                long parentBytes = parents.stream().mapToLong(LevelMemory::heldBytes).sum();
-                List<LevelMemory> memory = LevelMemory.of(plans, parentBytes, targetWidths, config.batchSize(),
-                        (m, d, k) -> method.mayGroupInFactorForm() ? forms.of(m, d, k) : GroupingForm.GRAM,
-                        data == null ? 0 : data.samples(), StatisticsCollector.frontierHeapBudget(heap), heap);
-                LevelMemory.requireFits(memory, heap, parents.size());
-                levelForms = memory.stream().map(LevelMemory::form).toList();
-                long scoringStart = System.nanoTime();
-                scores = score(parents, plans, data, fixedBatch > 0 ? batch
-                        : ImportanceScorer.batchWithinBudget(plans.get(0), batch), classWeights, warnings);
-                scoringMillis = (System.nanoTime() - scoringStart) / 1e6;
-                Interpolated result = interpolate(parents, plans, targetWidths, keptLevels, data,
-                        fixedBatch > 0 ? batch : collectionBatch(plans, batch), scores, levelForms, warnings,
-                        reports);
-                fused = result.model();
-                backendName = result.backendName();
+                Candidate chosen = interpolateWith(config, parents, plans, targetWidths, keptLevels, data, fixedBatch,
+                        batch, labelsGiven, log);
+                if (method == FusionMethod.KF_LINEAR && config.groupingChoice().compares(parents.size(),
+                        template.sequential(), ownWidths(plans, targetWidths))) {
+                    FusionConfig matching = FusionConfig.builder().config(config).method(FusionMethod.HF_LINEAR)
+                            .groupingChoice(GroupingChoice.AUTO).build();
+                    progress.stageStarted("fusing again by one-to-one matching, to keep the closer of the two");
+                    // the matching's own log is shown only if it is kept
+                    List<String> matchingLog = new ArrayList<>();
+                    Candidate matched = interpolateWith(matching, parents, plans, targetWidths, keptLevels, data,
+                            fixedBatch, batch, labelsGiven, matchingLog::add);
+                    long rows = Math.min(data.samples(), SELECTION_ROWS);
+                    progress.stageStarted("comparing both fused models with the ensemble on " + rows
+                            + " calibration samples");
+                    List<EnsembleDistance> distances = EnsembleDistance.measure(List.of(chosen.model(),
+                            matched.model()), parents, data, 0, (int) rows, batch, threads);
+                    double gain = distances.get(0).logitError() - distances.get(1).logitError();
+                    boolean keepMatching = gain > Math.max(MATCHING_MARGIN * distances.get(0).logitError(),
+                            MATCHING_FLOOR);
+                    selection = selectionRecord(distances, keepMatching, rows);
+                    log.accept(String.format(java.util.Locale.ROOT, "onnx-fuse: grouping: kept %s (logit error to"
+                                    + " the parents' mean %.4f) over %s (%.4f) on %d calibration samples",
+                            keepMatching ? "one-to-one matching" : "K-means",
+                            distances.get(keepMatching ? 1 : 0).logitError(),
+                            keepMatching ? "K-means" : "one-to-one matching",
+                            distances.get(keepMatching ? 0 : 1).logitError(), rows));
+                    if (keepMatching) {
+                        matchingLog.forEach(log);
+                        chosen = matched;
+                    }
+                }
+                fused = chosen.model();
+                backendName = chosen.backendName();
+                scores = chosen.scores();
+                classWeights = chosen.classWeights();
+                scoringMillis = chosen.scoringMillis();
+                warnings.addAll(chosen.warnings());
+                reports.addAll(chosen.reports());
             } else {
                 fused = switch (method) {
                     case AVERAGE -> VanillaAverage.fuse(parents, plans);
@@ -193,7 +215,11 @@ public final class Fusion {
             }
         }
         long samplesUsed = data == null ? 0 : data.samples();
-        Map<String, Object> settings = config.recorded(samplesUsed, backendName, scores, classWeights, keptLevels);
+        Map<String, Object> settings = new LinkedHashMap<>(config.recorded(samplesUsed, backendName, scores,
+                classWeights, keptLevels));
+        if (selection != null) {
+            settings.put("groupingKept", selection);
+        }
         Map<String, String> provenance = new LinkedHashMap<>();
         provenance.put("method", method.cliName());
         provenance.put("seed", Long.toString(config.seed()));
@@ -214,8 +240,80 @@ public final class Fusion {
     private record Interpolated(Model model, String backendName) {
     }
 
+    /**
+     * The matching is kept only when its logit error is lower than K-means' by more than this share
+     * of K-means' error and by more than {@link #MATCHING_FLOOR}: two fusions that are equally close
+     * (a parent and its permuted copy both fuse back to the parent, up to rounding) keep K-means, the
+     * grouping every other plan uses.
+     */
+    static final double MATCHING_MARGIN = 0.01;
+    static final double MATCHING_FLOOR = 1e-3;
+
+    /** At most this many calibration rows decide between the two groupings: enough to rank them, few to run. */
+    static final long SELECTION_ROWS = 10_000;
+
+    /** One interpolation's fused model and what it used and said. */
+    private record Candidate(Model model, String backendName, Importance scores, ClassWeights classWeights,
+                             double scoringMillis, List<String> warnings, List<LevelReport> reports) {
+    }
+
+    /** Whether every parent's every level has the fused width (one-to-one matching keeps them). */
+    private static boolean ownWidths(List<LevelPlan> plans, int[] targetWidths) {
+        for (LevelPlan plan : plans) {
+            for (int l = 1; l <= targetWidths.length; l++) {
+                if (plan.level(l).width() != targetWidths[l - 1]) {
+                    return false;
+                }
+            }
+        }
+        return true;
+    }
+
+    private static Map<String, Object> selectionRecord(List<EnsembleDistance> distances, boolean keepMatching,
+                                                       long rows) {
+        Map<String, Object> out = new LinkedHashMap<>();
+        out.put("kept", keepMatching ? "matching" : "kmeans");
+        out.put("samples", rows);
+        String[] names = {"kmeans", "matching"};
+        for (int k = 0; k < 2; k++) {
+            Map<String, Object> d = new LinkedHashMap<>();
+            d.put("crossEntropy", distances.get(k).crossEntropy());
+            d.put("logitError", distances.get(k).logitError());
+            d.put("agreement", distances.get(k).agreement());
+            out.put(names[k], java.util.Collections.unmodifiableMap(d));
+        }
+        return java.util.Collections.unmodifiableMap(out);
+    }
+
+    /** Scores the neurons and runs the level loop under {@code cfg}; warnings and reports are the candidate's own. */
+    private Candidate interpolateWith(FusionConfig cfg, List<Model> parents, List<LevelPlan> plans,
+                                      int[] targetWidths, Map<Integer, Integer> keptLevels, CalibrationData data,
+                                      int fixedBatch, int batch, boolean labelsGiven, Consumer<String> out) {
+        FusionMethod method = cfg.method();
+        ClassWeights classWeights = cfg.classWeightsToUse(plans.get(0).sequential(), labelsGiven);
+        List<String> warnings = new ArrayList<>();
+        List<LevelReport> reports = new ArrayList<>();
+        long heap = Runtime.getRuntime().maxMemory();
+        GroupingForm.Rule forms = LevelMemory.forms(cfg.grouping().form(), heap);
+        long parentBytes = parents.stream().mapToLong(LevelMemory::heldBytes).sum();
+        List<LevelMemory> memory = LevelMemory.of(plans, parentBytes, targetWidths, cfg.batchSize(),
+                (m, d, k) -> method.mayGroupInFactorForm() ? forms.of(m, d, k) : GroupingForm.GRAM,
+                data == null ? 0 : data.samples(), StatisticsCollector.frontierHeapBudget(heap), heap);
+        LevelMemory.requireFits(memory, heap, parents.size());
+        List<GroupingForm> levelForms = memory.stream().map(LevelMemory::form).toList();
+        long scoringStart = System.nanoTime();
+        Importance scores = score(cfg, parents, plans, data, fixedBatch > 0 ? batch
+                : ImportanceScorer.batchWithinBudget(plans.get(0), batch), classWeights, warnings, out);
+        double scoringMillis = (System.nanoTime() - scoringStart) / 1e6;
+        Interpolated result = interpolate(cfg, parents, plans, targetWidths, keptLevels, data,
+                fixedBatch > 0 ? batch : collectionBatch(plans, batch, out), scores, levelForms, warnings, reports,
+                out);
+        return new Candidate(result.model(), result.backendName(), scores, classWeights, scoringMillis, warnings,
+                reports);
+    }
+
     /** {@code batch}, or a smaller one where a level's rows would not fit. */
-    private int collectionBatch(List<LevelPlan> plans, int batch) {
+    private static int collectionBatch(List<LevelPlan> plans, int batch, Consumer<String> log) {
         int bounded = StatisticsCollector.batchWithinBudget(plans, batch);
         if (bounded == batch) {
             return batch;
@@ -247,10 +345,10 @@ public final class Fusion {
     }
 
     /** Every neuron's importance (ALGORITHM.md section 6), before the level loop: it depends on the parents only. */
-    private Importance score(List<Model> parents, List<LevelPlan> plans, CalibrationData data, int batch,
-                             ClassWeights classWeights, List<String> warnings) {
-        ImportanceMethod importance = config.importanceToUse(plans.get(0).sequential());
-        int threads = config.threadsToUse();
+    private Importance score(FusionConfig cfg, List<Model> parents, List<LevelPlan> plans, CalibrationData data,
+                             int batch, ClassWeights classWeights, List<String> warnings, Consumer<String> log) {
+        ImportanceMethod importance = cfg.importanceToUse(plans.get(0).sequential());
+        int threads = cfg.threadsToUse();
         long[] y = labels;
         boolean confidence = classWeights == ClassWeights.CONFIDENCE;
         if (y == null && labelsPath != null && (importance.needsData() || confidence)) {
@@ -273,7 +371,8 @@ public final class Fusion {
                 progress.samplesCollected(done, total);
             }
         };
-        Importance neurons = neuronScores(importance, batch, threads, parents, plans, data, y, scoring, warnings);
+        Importance neurons = neuronScores(cfg, importance, batch, threads, parents, plans, data, y, scoring,
+                warnings, log);
         LevelPlan template = plans.get(0);
         int classLevel = template.lastLevel().index();
         return switch (classWeights) {
@@ -290,16 +389,17 @@ public final class Fusion {
         };
     }
 
-    private Importance neuronScores(ImportanceMethod importance, int batch, int threads, List<Model> parents,
-                                    List<LevelPlan> plans, CalibrationData data, long[] y,
-                                    ImportanceScorer.Progress scoring, List<String> warnings) {
+    private Importance neuronScores(FusionConfig cfg, ImportanceMethod importance, int batch, int threads,
+                                    List<Model> parents, List<LevelPlan> plans, CalibrationData data, long[] y,
+                                    ImportanceScorer.Progress scoring, List<String> warnings,
+                                    Consumer<String> log) {
         try {
             return new ImportanceScorer(importance, batch, threads).score(parents, plans, data, y, scoring);
         } catch (OnnxFuseException e) {
             // an op without a gradient rule, or a backward graph ONNX Runtime cannot run (e.g. a
             // Reshape to a fixed batch size that the batch-1 baseline breaks); bad data is still an error
             boolean backward = e.code() == ErrorCode.UNSUPPORTED_OP || e.code() == ErrorCode.BACKEND;
-            if (config.importance() != null || !backward) {
+            if (cfg.importance() != null || !backward) {
                 throw e;
             }
             // The default must not make a fusion fail that uniform scores can do.
@@ -323,14 +423,15 @@ public final class Fusion {
     }
 
     /** The level loop of the linear variant (ALGORITHM.md section 3); fills {@code warnings} and {@code reports}. */
-    private Interpolated interpolate(List<Model> parents, List<LevelPlan> plans, int[] targetWidths,
+    private Interpolated interpolate(FusionConfig cfg, List<Model> parents, List<LevelPlan> plans, int[] targetWidths,
                                      Map<Integer, Integer> kept, CalibrationData data,
                                      int batch, Importance scores, List<GroupingForm> levelForms,
-                                     List<String> warnings, List<LevelReport> reports) {
-        int threads = config.threadsToUse();
-        LevelLoop.Settings settings = new LevelLoop.Settings(config.method(), config.grouping(),
-                config.usesParentPrior(), log, progress, config.gradient(), config.seed(), threads, levelForms);
-        try (ComputeBackend backend = Backends.open(config.device(), threads, log);
+                                     List<String> warnings, List<LevelReport> reports,
+                                     Consumer<String> log) {
+        int threads = cfg.threadsToUse();
+        LevelLoop.Settings settings = new LevelLoop.Settings(cfg.method(), cfg.grouping(),
+                cfg.usesParentPrior(), log, progress, cfg.gradient(), cfg.seed(), threads, levelForms);
+        try (ComputeBackend backend = Backends.open(cfg.device(), threads, log);
              StatisticsCollector collector = new StatisticsCollector(parents, plans, data, batch, threads)) {
             progress.levelsPlanned(LevelWork.of(plans, targetWidths), data.samples());
             Model fused = new LevelLoop(parents, plans, targetWidths, kept, scores, settings, warnings, reports)

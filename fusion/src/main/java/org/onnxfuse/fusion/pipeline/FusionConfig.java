@@ -53,11 +53,14 @@ import org.onnxfuse.kernels.Backends;
  * @param gradient      the gradient variant's settings (kf-gradient and kf-auto; its training seed is {@code seed})
  * @param levels        which levels are fused and which kept from one parent ({@code --keep-levels},
  *                      {@code --fuse-levels}); checked against the plans by {@link #keptLevels}
+ * @param groupingChoice kf-linear: K-means groups only, or also one-to-one matching with the closer
+ *                      fused model kept ({@code --grouping}; {@link GroupingChoice})
  */
 public record FusionConfig(FusionMethod method, Widths widths, long seed, int batchSize, int threads, String device,
                            long samples, double ridge, boolean parentPrior, boolean paperExact,
                            ImportanceMethod importance, int restarts, int maxIterations, GroupingForm groupingForm,
-                           ClassWeights classWeights, WeightType weightType, GradientSettings gradient, LevelSelection levels) {
+                           ClassWeights classWeights, WeightType weightType, GradientSettings gradient, LevelSelection levels,
+                           GroupingChoice groupingChoice) {
     public static final int DEFAULT_BATCH_SIZE = 256;
     /** More threads than this is a typing slip, not a machine: each ONNX Runtime and BLAS thread takes a stack. */
     public static final int MAX_THREADS = 1024;
@@ -130,6 +133,14 @@ public record FusionConfig(FusionMethod method, Widths widths, long seed, int ba
                     method.cliName());
         }
         Objects.requireNonNull(levels, "levels");
+        Objects.requireNonNull(groupingChoice, "groupingChoice");
+        if (groupingChoice != GroupingChoice.AUTO && method != FusionMethod.KF_LINEAR) {
+            throw invalid("grouping (--grouping)", "--method kf-linear", method.cliName());
+        }
+        if (groupingChoice == GroupingChoice.BOTH && !widths.keepsParent0()) {
+            throw invalid("grouping (--grouping both)", "parent 0's widths, as one-to-one matching keeps them",
+                    "other widths (--width)");
+        }
         if (!levels.fusesAll() && !method.isInterpolation()) {
             throw invalid("level selection (--keep-levels, --fuse-levels)",
                     "--method kf-linear, hf-linear, kf-gradient or kf-auto", method.cliName()
@@ -193,6 +204,10 @@ public record FusionConfig(FusionMethod method, Widths widths, long seed, int ba
         }
         if (method == FusionMethod.HF_LINEAR && parents != 2) {
             throw invalid("parents of hf-linear", "exactly 2 parents (kf-linear fuses more)", parents);
+        }
+        if (groupingChoice == GroupingChoice.BOTH && parents != 2) {
+            throw invalid("parents of --grouping both", "exactly 2 parents, as one-to-one matching pairs two",
+                    parents);
         }
         if (classWeights == ClassWeights.CONFIDENCE && !labelsGiven) {
             throw invalid("class weights (--class-weights)", "--labels with confidence, which compares each"
@@ -345,6 +360,9 @@ public record FusionConfig(FusionMethod method, Widths widths, long seed, int ba
         c.put("restarts", restarts);
         c.put("maxIterations", maxIterations);
         c.put("groupingForm", groupingForm.cliName());
+        if (method == FusionMethod.KF_LINEAR) {
+            c.put("grouping", groupingChoice.cliName());
+        }
         c.put("dtype", weightType.cliName());
         if (method.trains()) {
             c.put("training", gradient.recorded());
@@ -479,6 +497,7 @@ public record FusionConfig(FusionMethod method, Widths widths, long seed, int ba
         private int refine;
         private final SortedMap<Integer, Integer> keep = new TreeMap<>();
         private final java.util.SortedSet<Integer> fuse = new java.util.TreeSet<>();
+        private GroupingChoice groupingChoice = GroupingChoice.AUTO;
 
         Settings() {
         }
@@ -508,6 +527,7 @@ public record FusionConfig(FusionMethod method, Widths widths, long seed, int ba
             weightType = config.weightType();
             gradient(config.gradient());
             levels(config.levels());
+            groupingChoice = config.groupingChoice();
             return self();
         }
 
@@ -762,13 +782,22 @@ public record FusionConfig(FusionMethod method, Widths widths, long seed, int ba
             return self();
         }
 
+        /**
+         * kf-linear: whether to fuse with K-means groups only or also by one-to-one matching, keeping
+         * the fused model closer to the parents' ensemble; default {@link GroupingChoice#AUTO}.
+         */
+        public B groupingChoice(GroupingChoice value) {
+            this.groupingChoice = Objects.requireNonNull(value);
+            return self();
+        }
+
         /** The configuration of the settings made so far; throws {@link InvalidSettingException}. */
         FusionConfig configuration() {
             return new FusionConfig(method, new Widths(widthFactor, levelWidths), seed, batchSize, threads, device,
                     samples, ridge, parentPrior, paperExact, importance, restarts, maxIterations, groupingForm, classWeights,
                     weightType, new GradientSettings(training.seed(seed).build(), trainFrom, distill, refine,
                     segments),
-                    new LevelSelection(keep, fuse));
+                    new LevelSelection(keep, fuse), groupingChoice);
         }
     }
 

@@ -9,6 +9,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.List;
 import java.util.Map;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.Test;
@@ -425,6 +426,52 @@ class FuseCommandTest {
         expectRefusal(ErrorCode.USAGE, "importance (--importance): expected --method kf-linear, hf-linear,"
                 + " kf-gradient or kf-auto", null, fixture("mlp_k2_p0.onnx"), fixture("mlp_k2_p1.onnx"), "--data", data("calib400_x.npy"),
                 "--importance", "conductance", "--method", "average", "-o", dir.resolve("f.onnx").toString(), "-q");
+    }
+
+    /**
+     * On a DAG pair kf-linear fuses by K-means and by one-to-one matching and keeps the closer: the
+     * log says which and why, the report and the model's provenance record it; --grouping kmeans
+     * fuses once.
+     */
+    @Test
+    void theGroupingKeptIsLoggedAndRecorded() throws IOException {
+        expectRefusal(ErrorCode.USAGE, "unknown grouping 'hungarian'; expected one of [auto, kmeans, both]", null,
+                fixture("mlp_k2_p0.onnx"), fixture("mlp_k2_p1.onnx"), "--data", data("calib400_x.npy"),
+                "--grouping", "hungarian", "-o", dir.resolve("f.onnx").toString(), "-q");
+        Path out = dir.resolve("squeeze.onnx");
+        Path report = dir.resolve("squeeze.json");
+        assertEquals(0, cli.run(fixture("dag/squeeze_p0.onnx"), fixture("dag/squeeze_p1.onnx"), "--data",
+                data("calib400_x.npy"), "--labels", data("calib400_y.npy"), "--samples", "300", "--restarts", "2",
+                "-o", out.toString(), "--report", report.toString(), "--no-check"), cli.err.toString());
+        String err = cli.err.toString();
+        java.util.regex.Matcher line = java.util.regex.Pattern.compile("onnx-fuse: grouping: kept (one-to-one"
+                + " matching|K-means) \\(logit error to the parents' mean ([0-9.]+)\\) over (K-means|one-to-one"
+                + " matching) \\(([0-9.]+)\\) on 300 calibration samples").matcher(err);
+        assertTrue(line.find(), err);
+        assertTrue(Double.parseDouble(line.group(2)) < Double.parseDouble(line.group(4)), line.group());
+        JsonNode kept = new ObjectMapper().readTree(report.toFile()).get("config").get("groupingKept");
+        assertEquals(line.group(1).equals("K-means") ? "kmeans" : "matching", kept.get("kept").asText());
+        assertEquals(300, kept.get("samples").asInt());
+        for (String candidate : List.of("kmeans", "matching")) {
+            assertTrue(kept.get(candidate).get("logitError").asDouble() > 0, kept.toString());
+            assertTrue(kept.get(candidate).get("crossEntropy").asDouble() > 0, kept.toString());
+            double agreement = kept.get(candidate).get("agreement").asDouble();
+            assertTrue(agreement > 0.5 && agreement <= 1, kept.toString());
+        }
+        String config = Provenance.read(OnnxReader.read(out)).get("config");
+        assertTrue(config.contains("\"grouping\":\"auto\"") && config.contains("\"groupingKept\":{\"kept\":\""
+                + kept.get("kept").asText() + "\""), config);
+
+        Path once = dir.resolve("kmeans.onnx");
+        int before = cli.err.toString().length();
+        assertEquals(0, cli.run(fixture("dag/squeeze_p0.onnx"), fixture("dag/squeeze_p1.onnx"), "--data",
+                data("calib400_x.npy"), "--samples", "300", "--restarts", "2", "--grouping", "kmeans", "-o",
+                once.toString(), "--no-check"), cli.err.toString());
+        String onceErr = cli.err.toString().substring(before);
+        assertFalse(onceErr.contains("grouping: kept"), onceErr);
+        String onceConfig = Provenance.read(OnnxReader.read(once)).get("config");
+        assertTrue(onceConfig.contains("\"grouping\":\"kmeans\"") && !onceConfig.contains("groupingKept"),
+                onceConfig);
     }
 
     @Test

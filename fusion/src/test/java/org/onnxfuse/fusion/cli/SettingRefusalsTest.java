@@ -23,6 +23,7 @@ import org.onnxfuse.fusion.importance.ClassWeights;
 import org.onnxfuse.fusion.importance.ImportanceMethod;
 import org.onnxfuse.fusion.pipeline.Fusion;
 import org.onnxfuse.fusion.pipeline.FusionMethod;
+import org.onnxfuse.fusion.pipeline.GroupingChoice;
 import org.onnxfuse.fusion.pipeline.InvalidSettingException;
 import org.onnxfuse.fusion.pipeline.LevelSelection;
 import org.onnxfuse.fusion.testing.Fixtures;
@@ -73,6 +74,17 @@ class SettingRefusalsTest {
                 new Case("hf-linear with widths", List.of("--method", "hf-linear", "--width", "1.5"), 2,
                         b -> b.method(FusionMethod.HF_LINEAR).widthFactor(1.5), true,
                         "widths (--width): expected --method kf-linear, kf-gradient or kf-auto, found hf-linear, which keeps"),
+                new Case("grouping choice for hf-linear", List.of("--method", "hf-linear", "--grouping", "both"), 2,
+                        b -> b.method(FusionMethod.HF_LINEAR).groupingChoice(GroupingChoice.BOTH), true,
+                        "grouping (--grouping): expected --method kf-linear, found hf-linear"),
+                new Case("both groupings with 3 parents", List.of("--grouping", "both"), 3,
+                        b -> b.groupingChoice(GroupingChoice.BOTH), true,
+                        "parents of --grouping both: expected exactly 2 parents, as one-to-one matching pairs two,"
+                                + " found 3"),
+                new Case("both groupings with widths", List.of("--grouping", "both", "--width", "1.5"), 2,
+                        b -> b.groupingChoice(GroupingChoice.BOTH).widthFactor(1.5), true,
+                        "grouping (--grouping both): expected parent 0's widths, as one-to-one matching keeps them,"
+                                + " found other widths (--width)"),
                 new Case("negative samples", List.of("--samples", "-1"), 2, b -> b.samples(-1), true,
                         "samples (--samples): expected 0 (all) or more, found -1"),
                 new Case("negative threads", List.of("--threads", "-1"), 2, b -> b.threads(-1), true,

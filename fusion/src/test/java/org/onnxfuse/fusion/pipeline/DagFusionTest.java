@@ -6,6 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.util.Iterator;
 import java.util.List;
+import java.util.Map;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
@@ -74,20 +75,22 @@ class DagFusionTest {
         assertEquals("confidence", byDefault.settings().get("classWeights"));
         FusionResult asked = Fusion.builder().parents(p0, p1).calibration(Fixtures.data("calib400_x.npy"))
                 .labels(labels).device("cpu").threads(Fixtures.THREADS).log(s -> { })
-                .importance(ImportanceMethod.UNIFORM).classWeights(ClassWeights.CONFIDENCE).build().fuse();
+                .importance(ImportanceMethod.UNIFORM).classWeights(ClassWeights.CONFIDENCE)
+                .groupingChoice(GroupingChoice.KMEANS).build().fuse();
         float[] logits = Fixtures.logits(byDefault.model(), Fixtures.data("test_x.npy"));
         assertEquals(0.0, Fixtures.maxAbsDifference(Fixtures.logits(asked.model(), Fixtures.data("test_x.npy")),
                 logits));
     }
 
     /**
-     * The default kf-linear fusion of each bundled DAG pair but squeeze beats the better parent on
-     * the test set with 400 calibration samples (uniform importance, confidence class weights,
-     * shared spaces grouped and fitted through their Relu or Clip; measured resnet 89.40, mbv2 81.60,
-     * se 81.93, dense 88.60 % against 87.93, 80.40, 81.80, 84.87 %, bench/results/dag_levers.md).
+     * The default kf-linear fusion of each bundled DAG pair beats the better parent on the test set
+     * with 400 calibration samples (uniform importance, confidence class weights, shared spaces
+     * grouped and fitted through their Relu or Clip, and the grouping closer to the ensemble kept:
+     * measured resnet 89.40, mbv2 81.60, se 81.93, dense 88.60, squeeze 78.53, twohead 90.33 % against
+     * 87.93, 80.40, 81.80, 84.87, 78.27, 86.87 %; bench/results/quality_dag.md).
      */
     @ParameterizedTest
-    @ValueSource(strings = {"resnet", "mbv2", "se", "dense"})
+    @ValueSource(strings = {"resnet", "mbv2", "se", "dense", "squeeze", "twohead"})
     void theDefaultFusionBeatsTheBetterParent(String family) {
         Model p0 = Fixtures.read("dag/" + family + "_p0.onnx");
         Model p1 = Fixtures.read("dag/" + family + "_p1.onnx");
@@ -97,6 +100,69 @@ class DagFusionTest {
         double best = Math.max(Fixtures.testAccuracy(p0), Fixtures.testAccuracy(p1));
         double fused = Fixtures.testAccuracy(r.model());
         assertTrue(fused > best, family + ": fused " + fused + " against the better parent's " + best);
+    }
+
+    /**
+     * By default kf-linear fuses two parents of a DAG twice, with K-means groups and by one-to-one
+     * matching (hf-linear's grouping, DeepLIFT importance and class weights), and keeps the fused
+     * model whose logits are closer to the parents' mean on the calibration data: on squeeze (4- and
+     * 6-wide squeeze spaces) that is the matching, on resnet K-means; the model kept is the
+     * candidate's own, bit for bit, and the record says which was kept and why.
+     */
+    @Test
+    void theGroupingCloserToTheEnsembleIsKept() {
+        long[] labels = Fixtures.labels(Fixtures.data("calib400_y.npy"), 400);
+        for (String family : List.of("squeeze", "resnet")) {
+            Model p0 = Fixtures.read("dag/" + family + "_p0.onnx");
+            Model p1 = Fixtures.read("dag/" + family + "_p1.onnx");
+            java.util.function.Supplier<Fusion.Builder> job = () -> Fusion.builder().parents(p0, p1)
+                    .calibration(Fixtures.data("calib400_x.npy")).labels(labels).device("cpu")
+                    .threads(Fixtures.THREADS).log(s -> { });
+            FusionResult chosen = job.get().build().fuse();
+            FusionResult kmeans = job.get().groupingChoice(GroupingChoice.KMEANS).build().fuse();
+            FusionResult matching = job.get().method(FusionMethod.HF_LINEAR).build().fuse();
+            @SuppressWarnings("unchecked")
+            Map<String, Object> kept = (Map<String, Object>) chosen.settings().get("groupingKept");
+            double kmeansError = (double) ((Map<?, ?>) kept.get("kmeans")).get("logitError");
+            double matchingError = (double) ((Map<?, ?>) kept.get("matching")).get("logitError");
+            boolean matched = family.equals("squeeze");
+            assertEquals(matched ? "matching" : "kmeans", kept.get("kept"), family);
+            assertEquals(400L, kept.get("samples"));
+            assertTrue(matched == matchingError < kmeansError, family + ": " + kept);
+            FusionResult expected = matched ? matching : kmeans;
+            assertEquals(0.0, maxDifference(expected.model(), chosen.model()), family);
+            assertEquals(expected.levels().stream().map(LevelReport::method).toList(),
+                    chosen.levels().stream().map(LevelReport::method).toList());
+            assertEquals(expected.importance().method(), chosen.importance().method());
+            assertEquals(matched ? ImportanceMethod.DEEPLIFT : ImportanceMethod.UNIFORM,
+                    chosen.importance().method());
+            assertEquals("kf-linear", chosen.settings().get("method"));
+            assertEquals("auto", chosen.settings().get("grouping"));
+            assertFalse(kmeans.settings().containsKey("groupingKept"), "kmeans fuses once");
+        }
+    }
+
+    /** A chain, more than two parents, or other widths: auto fuses with K-means alone. */
+    @Test
+    void autoKeepsKMeansWhereMatchingDoesNotApply() {
+        Model model = Fixtures.read("dag/resnet_p0.onnx");
+        FusionResult wider = fusion(model, ModelEdits.permuted(model, 4)).widthFactor(1.5).build().fuse();
+        assertFalse(wider.settings().containsKey("groupingKept"));
+        FusionResult pair = fusion(model, ModelEdits.permuted(model, 4)).build().fuse();
+        assertTrue(pair.settings().containsKey("groupingKept"), "two parents of a DAG compare");
+        Model mlp = Fixtures.read("mlp_k2_p0.onnx");
+        FusionResult chain = Fusion.builder().parents(mlp, Fixtures.read("mlp_k2_p1.onnx"))
+                .calibration(Fixtures.data("calib400_x.npy")).samples(100).device("cpu").threads(Fixtures.THREADS)
+                .log(s -> { }).build().fuse();
+        assertFalse(chain.settings().containsKey("groupingKept"), "a chain fuses once");
+        FusionResult forced = Fusion.builder().parents(mlp, Fixtures.read("mlp_k2_p1.onnx"))
+                .calibration(Fixtures.data("calib400_x.npy")).samples(100).device("cpu").threads(Fixtures.THREADS)
+                .groupingChoice(GroupingChoice.BOTH).log(s -> { }).build().fuse();
+        assertTrue(forced.settings().containsKey("groupingKept"), "both compares on a chain too");
+        FusionResult kf = Fusion.builder().parents(model, ModelEdits.permuted(model, 4), ModelEdits.permuted(model, 5))
+                .calibration(Fixtures.data("calib400_x.npy")).samples(100).device("cpu").threads(Fixtures.THREADS)
+                .restarts(2).log(s -> { }).build().fuse();
+        assertFalse(kf.settings().containsKey("groupingKept"), "three parents fuse once");
     }
 
     /**
@@ -110,14 +176,14 @@ class DagFusionTest {
         Model p0 = Fixtures.read("dag/squeeze_p0.onnx");
         Model p1 = Fixtures.read("dag/squeeze_p1.onnx");
         FusionResult r = fusion(p0, p1).samples(400).labels(Fixtures.labels(Fixtures.data("calib400_y.npy"), 400))
-                .build().fuse();
+                .groupingChoice(GroupingChoice.KMEANS).build().fuse();
         LevelReport last = r.levels().get(r.levels().size() - 1);
         assertTrue(last.method().contains("fitted through the Relu and pooling"), last.method());
         double fused = Fixtures.testAccuracy(r.model());
         assertTrue(fused > 0.70, "fused " + fused);
         FusionResult asMean = fusion(PooledHeadTest.reduceMeanInsteadOfGlobalPool(p0, 2, 3),
                 PooledHeadTest.reduceMeanInsteadOfGlobalPool(p1, 2, 3)).samples(400)
-                .labels(Fixtures.labels(Fixtures.data("calib400_y.npy"), 400)).build().fuse();
+                .groupingChoice(GroupingChoice.KMEANS).labels(Fixtures.labels(Fixtures.data("calib400_y.npy"), 400)).build().fuse();
         double diff = maxDifference(r.model(), asMean.model());
         assertTrue(diff < 1e-4, "GlobalAveragePool and ReduceMean heads fused " + diff + " apart");
     }

@@ -62,7 +62,7 @@ class FusionConfigTest {
     void aConfigurationCopiedIntoABuilderBuildsTheSame() {
         FusionConfig c = FusionConfig.builder().seed(7).widthFactor(0.5).width(1, 30).batchSize(32).threads(3)
                 .device("CPU").samples(99).ridge(0).parentPrior(false).importance(ImportanceMethod.ABLATION)
-                .restarts(4).maxIterations(9).build();
+                .restarts(4).maxIterations(9).groupingChoice(GroupingChoice.KMEANS).build();
         assertEquals("cpu", c.device());
         assertEquals(c, FusionConfig.builder().config(c).build());
         assertEquals(c, Fusion.builder().config(c).configuration());
@@ -77,8 +77,51 @@ class FusionConfigTest {
         assertEquals(400L, recorded.get("samples"));
         assertFalse(recorded.containsKey("importance"), "baselines record no importance");
         assertEquals(List.of("method", "seed", "samples", "batchSize", "device", "backend", "ridge",
-                "parentPrior", "paperExact", "restarts", "maxIterations", "groupingForm", "dtype", "widths"),
-                List.copyOf(recorded.keySet()));
+                "parentPrior", "paperExact", "restarts", "maxIterations", "groupingForm", "grouping", "dtype",
+                "widths"), List.copyOf(recorded.keySet()));
+    }
+
+    /**
+     * kf-linear compares K-means with one-to-one matching by default only on two parents whose
+     * levels form a DAG at their own widths (ALGORITHM.md section 3, "Choosing the grouping").
+     */
+    @Test
+    void groupingAutoComparesOnlyTwoParentsOfADagAtTheirWidths() {
+        assertEquals(GroupingChoice.AUTO, FusionConfig.defaults().groupingChoice());
+        assertTrue(GroupingChoice.AUTO.compares(2, false, true));
+        assertFalse(GroupingChoice.AUTO.compares(2, true, true), "a chain keeps K-means");
+        assertFalse(GroupingChoice.AUTO.compares(3, false, true), "matching pairs two parents");
+        assertFalse(GroupingChoice.AUTO.compares(2, false, false), "matching keeps the parents' widths");
+        assertTrue(GroupingChoice.BOTH.compares(2, true, true));
+        assertFalse(GroupingChoice.KMEANS.compares(2, false, true));
+        assertEquals(GroupingChoice.BOTH, GroupingChoice.fromName(" Both "));
+        org.onnxfuse.onnx.errors.OnnxFuseException unknown = assertThrows(
+                org.onnxfuse.onnx.errors.OnnxFuseException.class, () -> GroupingChoice.fromName("hungarian"));
+        assertEquals("unknown grouping 'hungarian'; expected one of [auto, kmeans, both]", unknown.getMessage());
+    }
+
+    @Test
+    void groupingSettingsThatCannotApplyAreRefused() {
+        InvalidSettingException method = assertThrows(InvalidSettingException.class, () -> FusionConfig.builder()
+                .method(FusionMethod.HF_LINEAR).groupingChoice(GroupingChoice.BOTH).build());
+        assertEquals("grouping (--grouping): expected --method kf-linear, found hf-linear", method.getMessage());
+        assertThrows(InvalidSettingException.class, () -> FusionConfig.builder().method(FusionMethod.KF_GRADIENT)
+                .groupingChoice(GroupingChoice.KMEANS).build());
+        InvalidSettingException widths = assertThrows(InvalidSettingException.class, () -> FusionConfig.builder()
+                .groupingChoice(GroupingChoice.BOTH).widthFactor(1.5).build());
+        assertEquals("grouping (--grouping both): expected parent 0's widths, as one-to-one matching keeps them,"
+                + " found other widths (--width)", widths.getMessage());
+        FusionConfig both = FusionConfig.builder().groupingChoice(GroupingChoice.BOTH).build();
+        InvalidSettingException parents = assertThrows(InvalidSettingException.class,
+                () -> both.checkInputs(3, true, false));
+        assertEquals("parents of --grouping both: expected exactly 2 parents, as one-to-one matching pairs two,"
+                + " found 3", parents.getMessage());
+        both.checkInputs(2, true, false);
+        FusionConfig.builder().groupingChoice(GroupingChoice.KMEANS).widthFactor(1.5).build().checkInputs(3, true,
+                false);
+        assertEquals("both", both.recorded(10, "cpu", null).get("grouping"));
+        assertFalse(FusionConfig.builder().method(FusionMethod.HF_LINEAR).build().recorded(10, "cpu", null)
+                .containsKey("grouping"), "only kf-linear chooses a grouping");
     }
 
     @Test

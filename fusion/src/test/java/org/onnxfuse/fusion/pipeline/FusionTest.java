@@ -300,7 +300,7 @@ class FusionTest {
         assertEquals("100,10", p.get("widths"));
         assertEquals("{\"method\":\"kf-linear\",\"seed\":5,\"samples\":100,\"batchSize\":64,"
                 + "\"device\":\"cpu\",\"backend\":\"cpu\",\"ridge\":1.0E-6,\"parentPrior\":true,\"paperExact\":false,"
-                + "\"importance\":\"deeplift\",\"explains\":\"predictions\",\"classWeights\":\"importance\",\"restarts\":2,\"maxIterations\":100,\"groupingForm\":\"auto\",\"dtype\":\"float32\",\"widths\":{\"factor\":0.5,\"levels\":{\"1\":100}}}",
+                + "\"importance\":\"deeplift\",\"explains\":\"predictions\",\"classWeights\":\"importance\",\"restarts\":2,\"maxIterations\":100,\"groupingForm\":\"auto\",\"grouping\":\"auto\",\"dtype\":\"float32\",\"widths\":{\"factor\":0.5,\"levels\":{\"1\":100}}}",
                 p.get("config"));
         assertEquals("onnx-fuse", back.producerName());
         assertEquals("0.1.0-SNAPSHOT", back.producerVersion());
