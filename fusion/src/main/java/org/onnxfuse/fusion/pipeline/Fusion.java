@@ -173,7 +173,7 @@ public final class Fusion {
                     List<String> matchingLog = new ArrayList<>();
                     Candidate matched = interpolateWith(matching, parents, plans, targetWidths, keptLevels, data,
                             fixedBatch, batch, labelsGiven, matchingLog::add);
-                    long rows = Math.min(data.samples(), SELECTION_ROWS);
+                    long rows = selectionRows(data.samples(), fixedBatch);
                     progress.stageStarted("comparing both fused models with the ensemble on " + rows
                             + " calibration samples");
                     List<EnsembleDistance> distances = EnsembleDistance.measure(List.of(chosen.model(),
@@ -187,7 +187,9 @@ public final class Fusion {
                             keepMatching ? "one-to-one matching" : "K-means",
                             distances.get(keepMatching ? 1 : 0).logitError(),
                             keepMatching ? "K-means" : "one-to-one matching",
-                            distances.get(keepMatching ? 0 : 1).logitError(), rows));
+                            distances.get(keepMatching ? 0 : 1).logitError(), rows)
+                            + (!keepMatching && gain > 0 ? ": the matching's lead is within the margin of "
+                            + Math.round(MATCHING_MARGIN * 100) + " % that it needs" : ""));
                     if (keepMatching) {
                         matchingLog.forEach(log);
                         chosen = matched;
@@ -246,7 +248,7 @@ public final class Fusion {
      * (a parent and its permuted copy both fuse back to the parent, up to rounding) keep K-means, the
      * grouping every other plan uses.
      */
-    static final double MATCHING_MARGIN = 0.01;
+    static final double MATCHING_MARGIN = 0.05;
     static final double MATCHING_FLOOR = 1e-3;
 
     /** At most this many calibration rows decide between the two groupings: enough to rank them, few to run. */
@@ -255,6 +257,15 @@ public final class Fusion {
     /** One interpolation's fused model and what it used and said. */
     private record Candidate(Model model, String backendName, Importance scores, ClassWeights classWeights,
                              double scoringMillis, List<String> warnings, List<LevelReport> reports) {
+    }
+
+    /**
+     * The calibration rows that decide between the groupings: the first {@link #SELECTION_ROWS} at
+     * most, in whole batches where the parents run only in batches of {@code fixedBatch} (> 0).
+     */
+    static long selectionRows(long samples, int fixedBatch) {
+        long rows = Math.min(samples, SELECTION_ROWS);
+        return fixedBatch > 0 ? Math.min(samples, Math.max(fixedBatch, rows / fixedBatch * fixedBatch)) : rows;
     }
 
     /** Whether every parent's every level has the fused width (one-to-one matching keeps them). */

@@ -141,13 +141,20 @@ class FusionTest {
         float[] b = Fixtures.logits(ModelEdits.fixedBatch(one.model(), -1), Fixtures.data("test_x.npy"));
         assertTrue(Fixtures.maxAbsDifference(a, b) < 1e-4, "batches of 1 vs 256: " + Fixtures.maxAbsDifference(a, b));
 
-        // batches of exactly 7: the 60 samples' last partial batch is left out, and said so
+        // batches of exactly 7: the 60 samples' last partial batch is left out, and said so; comparing
+        // both groupings runs the candidates in those batches too
         FusionResult seven = Fusion.builder().parents(ModelEdits.fixedBatch(p0, 7), ModelEdits.fixedBatch(p1, 7))
                 .calibration(Fixtures.data("calib400_x.npy")).samples(60).device("cpu").threads(2).restarts(2)
-                .log(s -> { }).build().fuse();
+                .groupingChoice(GroupingChoice.BOTH).log(s -> { }).build().fuse();
+        assertEquals(56L, ((Map<?, ?>) seven.settings().get("groupingKept")).get("samples"));
         assertTrue(seven.warnings().stream().anyMatch(w -> w.contains("using the first 56 of the 60 calibration"
                 + " samples")), seven.warnings().toString());
         assertEquals(56, seven.levels().get(0).samples());
+
+        assertEquals(10_000, Fusion.selectionRows(50_000, 0));
+        assertEquals(9_996, Fusion.selectionRows(50_000, 7));
+        assertEquals(56, Fusion.selectionRows(56, 7));
+        assertEquals(20_000, Fusion.selectionRows(40_000, 20_000), "one whole batch at least");
 
         IncompatibleModelsException mixed = assertThrows(IncompatibleModelsException.class, () -> Fusion.builder()
                 .parents(ModelEdits.fixedBatch(p0, 1), ModelEdits.fixedBatch(p1, 2))
