@@ -62,6 +62,8 @@ import org.onnxfuse.onnx.ir.ValueInfo;
  * {@link HungarianGrouping} for HF) or, for the last level, average the parents' logits class by
  * class ({@link LastLevelTargets}), and write the fused weights back. Importance scores (DeepLIFT
  * attributions by default, see {@link ImportanceScorer}; or uniform) are computed once before the level loop.
+ * kf-linear on two parents of a DAG runs the loop a second time by one-to-one matching and keeps the
+ * fused model closer to the parents ({@link GroupingChoice}).
  *
  * <p>The fused model records its provenance in {@code metadata_props} ({@link Provenance}):
  * {@code onnx-fuse.version}, {@code .method}, {@code .seed}, {@code .parents} (file names, or
@@ -166,34 +168,10 @@ public final class Fusion {
                         batch, labelsGiven, log);
                 if (method == FusionMethod.KF_LINEAR && config.groupingChoice().compares(parents.size(),
                         template.sequential(), ownWidths(plans, targetWidths))) {
-                    FusionConfig matching = FusionConfig.builder().config(config).method(FusionMethod.HF_LINEAR)
-                            .groupingChoice(GroupingChoice.AUTO).build();
-                    progress.stageStarted("fusing again by one-to-one matching, to keep the closer of the two");
-                    // the matching's own log is shown only if it is kept
-                    List<String> matchingLog = new ArrayList<>();
-                    Candidate matched = interpolateWith(matching, parents, plans, targetWidths, keptLevels, data,
-                            fixedBatch, batch, labelsGiven, matchingLog::add);
-                    long rows = selectionRows(data.samples(), fixedBatch);
-                    progress.stageStarted("comparing both fused models with the ensemble on " + rows
-                            + " calibration samples");
-                    List<EnsembleDistance> distances = EnsembleDistance.measure(List.of(chosen.model(),
-                            matched.model()), parents, data, 0, (int) rows, batch, threads);
-                    double gain = distances.get(0).logitError() - distances.get(1).logitError();
-                    boolean keepMatching = gain > Math.max(MATCHING_MARGIN * distances.get(0).logitError(),
-                            MATCHING_FLOOR);
-                    selection = selectionRecord(distances, keepMatching, rows);
-                    log.accept(String.format(java.util.Locale.ROOT, "onnx-fuse: grouping: kept %s (logit error to"
-                                    + " the parents' mean %.4f) over %s (%.4f) on %d calibration samples",
-                            keepMatching ? "one-to-one matching" : "K-means",
-                            distances.get(keepMatching ? 1 : 0).logitError(),
-                            keepMatching ? "K-means" : "one-to-one matching",
-                            distances.get(keepMatching ? 0 : 1).logitError(), rows)
-                            + (!keepMatching && gain > 0 ? ": the matching's lead is within the margin of "
-                            + Math.round(MATCHING_MARGIN * 100) + " % that it needs" : ""));
-                    if (keepMatching) {
-                        matchingLog.forEach(log);
-                        chosen = matched;
-                    }
+                    Selection kept = closerOfBoth(chosen, parents, plans, targetWidths, keptLevels, data, fixedBatch,
+                            batch, labelsGiven);
+                    chosen = kept.candidate();
+                    selection = kept.record();
                 }
                 fused = chosen.model();
                 backendName = chosen.backendName();
@@ -257,6 +235,43 @@ public final class Fusion {
     /** One interpolation's fused model and what it used and said. */
     private record Candidate(Model model, String backendName, Importance scores, ClassWeights classWeights,
                              double scoringMillis, List<String> warnings, List<LevelReport> reports) {
+    }
+
+    /** The candidate a comparison kept, and what {@code groupingKept} records of it. */
+    private record Selection(Candidate candidate, Map<String, Object> record) {
+    }
+
+    /**
+     * Fuses again by one-to-one matching (hf-linear's settings) and keeps whichever of it and
+     * {@code kmeans} has logits closer to the parents' mean on the first calibration rows
+     * (ALGORITHM.md section 3, "Choosing the grouping"); the matching's log is shown only if it is kept.
+     */
+    private Selection closerOfBoth(Candidate kmeans, List<Model> parents, List<LevelPlan> plans, int[] targetWidths,
+                                   Map<Integer, Integer> keptLevels, CalibrationData data, int fixedBatch, int batch,
+                                   boolean labelsGiven) {
+        FusionConfig matching = FusionConfig.builder().config(config).method(FusionMethod.HF_LINEAR)
+                .groupingChoice(GroupingChoice.AUTO).build();
+        progress.stageStarted("fusing again by one-to-one matching, to keep the closer of the two");
+        List<String> matchingLog = new ArrayList<>();
+        Candidate matched = interpolateWith(matching, parents, plans, targetWidths, keptLevels, data, fixedBatch,
+                batch, labelsGiven, matchingLog::add);
+        long rows = selectionRows(data.samples(), fixedBatch);
+        progress.stageStarted("comparing both fused models with the ensemble on " + rows + " calibration samples");
+        List<EnsembleDistance> distances = EnsembleDistance.measure(List.of(kmeans.model(), matched.model()),
+                parents, data, 0, (int) rows, batch, config.threadsToUse());
+        double gain = distances.get(0).logitError() - distances.get(1).logitError();
+        boolean keepMatching = gain > Math.max(MATCHING_MARGIN * distances.get(0).logitError(), MATCHING_FLOOR);
+        log.accept(String.format(java.util.Locale.ROOT, "onnx-fuse: grouping: kept %s (logit error to the parents'"
+                        + " mean %.4f) over %s (%.4f) on %d calibration samples",
+                keepMatching ? "one-to-one matching" : "K-means", distances.get(keepMatching ? 1 : 0).logitError(),
+                keepMatching ? "K-means" : "one-to-one matching", distances.get(keepMatching ? 0 : 1).logitError(),
+                rows)
+                + (!keepMatching && gain > 0 ? ": the matching's lead is within the margin of "
+                + Math.round(MATCHING_MARGIN * 100) + " % that it needs" : ""));
+        if (keepMatching) {
+            matchingLog.forEach(log);
+        }
+        return new Selection(keepMatching ? matched : kmeans, selectionRecord(distances, keepMatching, rows));
     }
 
     /**
