@@ -41,49 +41,25 @@ public record AgreementCheck(long firstSample, int samples, boolean heldOut, dou
         models.addAll(parents);
         // one session at a time: the models may each be as large as the memory allows
         List<List<float[]>> all = ClassifierRun.logitsOneAtATime(models, data, first, count, batchSize, threads);
-        long agreeEnsemble = 0;
+        EnsembleDistance distance = EnsembleDistance.of(all, 1, count, batchSize).get(0);
         long[] agreeParent = new long[parents.size()];
-        double difference = 0;
-        double norm = 0;
-        int b = 0;
-        for (long start = first; start < first + count; start += batchSize, b++) {
-            int rows = (int) Math.min(batchSize, first + count - start);
-            List<float[]> logits = new ArrayList<>(models.size());
-            for (List<float[]> model : all) {
-                logits.add(model.get(b));
-            }
-            float[] own = logits.get(0);
+        for (int b = 0; b < all.get(0).size(); b++) {
+            float[] own = all.get(0).get(b);
+            int rows = (int) Math.min(batchSize, count - (long) b * batchSize);
             int classes = own.length / rows;
-            double[] softmax = new double[rows * classes];
-            double[] meanLogits = new double[rows * classes];
-            for (float[] parent : logits.subList(1, logits.size())) {
-                Scores.addSoftmax(parent, rows, classes, softmax);
-                for (int i = 0; i < meanLogits.length; i++) {
-                    meanLogits[i] += parent[i] / parents.size();
-                }
-            }
             for (int r = 0; r < rows; r++) {
                 int predicted = Scores.argmax(own, r, classes);
-                if (predicted == Scores.argmax(softmax, r, classes)) {
-                    agreeEnsemble++;
-                }
                 for (int k = 0; k < parents.size(); k++) {
-                    if (predicted == Scores.argmax(logits.get(k + 1), r, classes)) {
+                    if (predicted == Scores.argmax(all.get(k + 1).get(b), r, classes)) {
                         agreeParent[k]++;
                     }
                 }
-            }
-            for (int i = 0; i < meanLogits.length; i++) {
-                double d = own[i] - meanLogits[i];
-                difference += d * d;
-                norm += meanLogits[i] * meanLogits[i];
             }
         }
         List<Double> perParent = new ArrayList<>();
         for (long a : agreeParent) {
             perParent.add((double) a / count);
         }
-        return new AgreementCheck(first, count, heldOut, (double) agreeEnsemble / count, perParent,
-                norm > 0 ? Math.sqrt(difference / norm) : Math.sqrt(difference));
+        return new AgreementCheck(first, count, heldOut, distance.agreement(), perParent, distance.logitError());
     }
 }

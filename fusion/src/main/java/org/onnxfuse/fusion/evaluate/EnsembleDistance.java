@@ -8,7 +8,8 @@ import org.onnxfuse.onnx.ir.Model;
 /**
  * How close a candidate fused model's outputs are to the parents' ensemble (the mean of their
  * softmax outputs) on calibration rows, with no labels: what kf-linear compares when it fuses with
- * two groupings and keeps one (ALGORITHM.md section 3, "Choosing the grouping").
+ * two groupings and keeps one (ALGORITHM.md section 3, "Choosing the grouping"); the check without
+ * labels ({@link AgreementCheck}) reports the same figures for the fused model.
  *
  * @param crossEntropy mean over the rows of -sum_c p_ensemble(c) log softmax(candidate)(c), in nats: the
  *                     candidate's KL divergence from the ensemble plus the ensemble's entropy, which is
@@ -32,8 +33,17 @@ public record EnsembleDistance(double crossEntropy, double logitError, double ag
         }
         List<Model> models = new ArrayList<>(candidates);
         models.addAll(parents);
-        List<List<float[]>> logits = ClassifierRun.logitsOneAtATime(models, data, first, count, batchSize, threads);
-        int n = candidates.size();
+        return of(ClassifierRun.logitsOneAtATime(models, data, first, count, batchSize, threads), candidates.size(),
+                count, batchSize);
+    }
+
+    /**
+     * The distances of the first {@code n} models of {@code logits} (each model's batches of
+     * {@code batchSize} rows, {@code count} rows in all, as {@link ClassifierRun} gives them) to the
+     * ensemble of the others, the parents.
+     */
+    static List<EnsembleDistance> of(List<List<float[]>> logits, int n, int count, int batchSize) {
+        int parents = logits.size() - n;
         double[] crossEntropy = new double[n];
         double[] difference = new double[n];
         long[] agree = new long[n];
@@ -41,18 +51,18 @@ public record EnsembleDistance(double crossEntropy, double logitError, double ag
         for (int b = 0; b < logits.get(0).size(); b++) {
             int rows = (int) Math.min(batchSize, count - (long) b * batchSize);
             int classes = logits.get(0).get(b).length / rows;
+            // the sum of the parents' probabilities: the ensemble's times the parent count
             double[] ensemble = new double[rows * classes];
             double[] meanLogits = new double[rows * classes];
-            for (int k = n; k < models.size(); k++) {
+            for (int k = n; k < logits.size(); k++) {
                 float[] parent = logits.get(k).get(b);
                 Scores.addSoftmax(parent, rows, classes, ensemble);
                 for (int i = 0; i < meanLogits.length; i++) {
-                    meanLogits[i] += parent[i] / parents.size();
+                    meanLogits[i] += parent[i] / parents;
                 }
             }
-            for (int i = 0; i < ensemble.length; i++) {
-                ensemble[i] /= parents.size();
-                norm += meanLogits[i] * meanLogits[i];
+            for (double v : meanLogits) {
+                norm += v * v;
             }
             for (int k = 0; k < n; k++) {
                 float[] own = logits.get(k).get(b);
@@ -60,7 +70,7 @@ public record EnsembleDistance(double crossEntropy, double logitError, double ag
                     double logZ = Scores.logSumExp(own, r, classes);
                     for (int c = 0; c < classes; c++) {
                         int i = r * classes + c;
-                        crossEntropy[k] -= ensemble[i] * (own[i] - logZ);
+                        crossEntropy[k] -= ensemble[i] / parents * (own[i] - logZ);
                         double d = own[i] - meanLogits[i];
                         difference[k] += d * d;
                     }

@@ -308,8 +308,6 @@ public final class KMeansGrouping {
         private int[] owner;
         private double[] weight;
         private int[] current;
-        /** The last step taken. */
-        private GramKMeans.Step step;
         /** -1 before the seeds' step, else the Lloyd iteration asked for next. */
         private int iteration = -1;
         /** The current assignment: the owners and current groups of the step asked for next. */
@@ -348,7 +346,6 @@ public final class KMeansGrouping {
          * asks for the next iteration's step unless the iterations are used up.
          */
         void take(GramKMeans.Step taken) {
-            step = taken;
             if (iteration < 0) {
                 assignment = taken.next();
             } else {
@@ -379,7 +376,7 @@ public final class KMeansGrouping {
                 return;
             }
             // the distances to the groups just chosen, from the centroids they were chosen by
-            double[] nearest = step.nextSquaredDistance();
+            double[] nearest = taken.nextSquaredDistance();
             for (int i = 0; i < m; i++) {
                 ownDistance[i] = Math.sqrt(nearest[i]);
             }
@@ -394,7 +391,6 @@ public final class KMeansGrouping {
             owner = null;
             weight = null;
             current = null;
-            step = null;
             assignment = null;
         }
 

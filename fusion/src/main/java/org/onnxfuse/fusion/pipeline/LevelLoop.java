@@ -345,7 +345,7 @@ final class LevelLoop {
                 loss = new SegmentLoss.Distillation(g.distill(), -1);
             } else {
                 // towards the targets of the fit through the pooling, from which it starts
-                targets = averagesAfterRelu(level) ? toFloats(PooledHead.mixtureLogits(columns, samples, fit.members()))
+                targets = averagesAfterRelu(level) ? TrainingRows.toFloats(PooledHead.mixtureLogits(columns, samples, fit.members()))
                         : TrainingRows.project(columns, samples, fit.members(), backend);
                 weights = groupWeights(null, null, k, true);
                 loss = new SegmentLoss.WeightedMse(-1);
@@ -689,14 +689,6 @@ final class LevelLoop {
         return new Fitted(weights, method, residual, cost, stats.fanIn(), stats.samples(), stats.rows(),
                 stats.inferenceNanos() / 1e6, stats.statisticsNanos() / 1e6, (t2 - t1) / 1e6,
                 ((t1 - t0) + (t3 - t2)) / 1e6, warning, members, parentsStart, assignment);
-    }
-
-    private static float[] toFloats(double[] values) {
-        float[] out = new float[values.length];
-        for (int i = 0; i < out.length; i++) {
-            out[i] = (float) values[i];
-        }
-        return out;
     }
 
     /** A tap that hands each batch to both (either may be null). */
@@ -1076,7 +1068,6 @@ final class LevelLoop {
         return clip.attribute(attribute).map(a -> a.asFloat()).orElse(absent);
     }
 
-    /** Whether the classes of {@code level} pass a Relu before they reach their output. */
     /**
      * Whether {@code level} is a class level whose classes reach the output through a Relu and an
      * average over every position ({@link PooledHead#averagesAfterRelu}).
@@ -1142,6 +1133,7 @@ final class LevelLoop {
                 fit.warning(), fit.members(), fit.parentsStart(), fit.assignment());
     }
 
+    /** Whether the classes of {@code level} pass a Relu before they reach their output. */
     private boolean rectifiedAfter(Level level) {
         return template.heads().stream().filter(h -> h.classLevel() == level.index())
                 .anyMatch(h -> !h.trailing().isEmpty() && h.trailing().get(0).opType().equals("Relu"));

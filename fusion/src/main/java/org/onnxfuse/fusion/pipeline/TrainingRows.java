@@ -197,15 +197,18 @@ final class TrainingRows implements StatisticsCollector.BatchSink {
     /** {@code columns} (rows x m, row-major) times {@code members} (m x k), row-major, in float64 on the backend. */
     static float[] project(float[] columns, int rows, DenseMatrix members, ComputeBackend backend) {
         int m = members.rows();
-        int k = members.cols();
         double[] rowMajor = new double[rows * m];
         for (int i = 0; i < rowMajor.length; i++) {
             rowMajor[i] = columns[i];
         }
-        double[] t = backend.multiplySparse(DenseMatrix.fromRowMajor(rows, m, rowMajor), members).toRowMajor();
-        float[] out = new float[rows * k];
+        return toFloats(backend.multiplySparse(DenseMatrix.fromRowMajor(rows, m, rowMajor), members).toRowMajor());
+    }
+
+    /** {@code values} rounded to float32. */
+    static float[] toFloats(double[] values) {
+        float[] out = new float[values.length];
         for (int i = 0; i < out.length; i++) {
-            out[i] = (float) t[i];
+            out[i] = (float) values[i];
         }
         return out;
     }
